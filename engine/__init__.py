@@ -1,0 +1,1 @@
+"""onetap's trading engine: everything that decides, persists and trades, with no UI."""

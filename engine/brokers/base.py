@@ -1,0 +1,83 @@
+"""The Broker protocol: what the order manager needs from any broker.
+
+A broker reports what happens to orders through one callback taking ``BrokerReport``
+values, in the order it learns them. Reports may arrive out of order or twice (a fill
+before its acknowledgement, a replayed execution after a reconnect); the order manager,
+not the adapter, owns deduplication by execution id.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol
+
+from engine.model import Fill, Order
+
+
+@dataclass(frozen=True, slots=True)
+class OrderAcknowledged:
+    client_order_id: str
+    broker_order_id: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFilled:
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class OrderCancelled:
+    client_order_id: str
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRejected:
+    client_order_id: str
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class OrderExpired:
+    client_order_id: str
+    reason: str = ""
+
+
+BrokerReport = OrderAcknowledged | OrderFilled | OrderCancelled | OrderRejected | OrderExpired
+Reporter = Callable[[BrokerReport], None]
+
+
+class BrokerError(Exception):
+    """The broker could not take a request; the message says what to do."""
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerPosition:
+    symbol: str
+    quantity: float
+    avg_cost: float
+
+
+class Broker(Protocol):
+    name: str
+
+    def set_reporter(self, reporter: Reporter) -> None:
+        """Where reports go. Set once, before ``connect``."""
+        ...
+
+    async def connect(self) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
+    async def submit(self, order: Order) -> None:
+        """Send an order; raises ``BrokerError`` when it surely did not reach the broker."""
+        ...
+
+    async def cancel(self, client_order_id: str) -> None: ...
+
+    async def open_orders(self) -> list[Order]: ...
+
+    async def positions(self) -> list[BrokerPosition]: ...
+
+    async def cash(self) -> float: ...

@@ -1,0 +1,37 @@
+"""The one domain vocabulary. Standard library only; no I/O; every other package speaks it."""
+
+from engine.model.enums import (
+    AssetClass,
+    CommandSource,
+    ExecutionStatus,
+    OrderStatus,
+    OrderType,
+    Side,
+    TimeInForce,
+    TradingState,
+)
+from engine.model.market import Bar, Instrument, Quote
+from engine.model.orders import Fill, Leg, Order, OrderRequest, StrategyCard
+from engine.model.portfolio import AccountSnapshot, Position, RiskState
+
+__all__ = [
+    "AccountSnapshot",
+    "AssetClass",
+    "Bar",
+    "CommandSource",
+    "ExecutionStatus",
+    "Fill",
+    "Instrument",
+    "Leg",
+    "Order",
+    "OrderRequest",
+    "OrderStatus",
+    "OrderType",
+    "Position",
+    "Quote",
+    "RiskState",
+    "Side",
+    "StrategyCard",
+    "TimeInForce",
+    "TradingState",
+]

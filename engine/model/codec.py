@@ -1,0 +1,158 @@
+"""JSON-safe encoding of the model's dataclasses, for the socket protocol and the audit log.
+
+One place knows how a value crosses a process boundary: dataclasses become dicts tagged
+with their type name, enums their value, datetimes ISO-8601. Decoding is driven by the
+type hints, so a wrong or missing field fails with a message naming it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from datetime import date, datetime
+from enum import Enum
+from functools import cache
+from typing import Any
+
+from engine.model import enums, events, market, orders, portfolio
+
+
+class DecodeError(ValueError):
+    """A message that does not match the model; the text names the type and field."""
+
+
+def _registry() -> dict[str, type[Any]]:
+    out: dict[str, type[Any]] = {}
+    for module in (market, orders, portfolio, events):
+        for name in dir(module):
+            obj = getattr(module, name)
+            if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:
+                out[name] = obj
+    return out
+
+
+_TYPES = _registry()
+_ = enums  # enums are reached through the type hints
+
+
+def to_jsonable(value: Any) -> Any:
+    """Turn a model value into JSON-compatible Python data."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        out: dict[str, Any] = {"type": type(value).__name__}
+        for f in dataclasses.fields(value):
+            out[f.name] = to_jsonable(getattr(value, f.name))
+        return out
+    if isinstance(value, Enum):
+        return value.value
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, tuple | list):
+        return [to_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    return value
+
+
+def dumps(value: Any) -> str:
+    return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=True)
+
+
+def loads(text: str | bytes) -> Any:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise DecodeError(f"not JSON: {exc.msg} at position {exc.pos}") from None
+    return from_jsonable(data)
+
+
+def from_jsonable(data: Any) -> Any:
+    """Rebuild a tagged dataclass (recursively) from ``to_jsonable`` output."""
+    if not isinstance(data, dict) or "type" not in data:
+        raise DecodeError("expected an object with a 'type' field")
+    return _decode_dataclass(data)
+
+
+@cache
+def _hints(cls: type[Any]) -> dict[str, Any]:
+    return typing.get_type_hints(cls)
+
+
+def _decode_dataclass(data: dict[str, Any]) -> Any:
+    name = data.get("type")
+    cls = _TYPES.get(str(name))
+    if cls is None:
+        raise DecodeError(f"unknown message type {name!r}")
+    hints = _hints(cls)
+    kwargs: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        if f.name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise DecodeError(f"{name}: missing field {f.name!r}")
+            continue
+        try:
+            kwargs[f.name] = _decode(hints[f.name], data[f.name])
+        except DecodeError as exc:
+            raise DecodeError(f"{name}.{f.name}: {exc}") from None
+        except (TypeError, ValueError) as exc:
+            raise DecodeError(f"{name}.{f.name}: {exc}") from None
+    return cls(**kwargs)
+
+
+def _decode(tp: Any, value: Any) -> Any:
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for arg in args:
+            if arg is type(None):
+                continue
+            try:
+                return _decode(arg, value)
+            except (DecodeError, TypeError, ValueError) as exc:
+                errors.append(str(exc))
+        raise DecodeError("; ".join(errors) or f"cannot decode {value!r}")
+    if origin is tuple:
+        args = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise DecodeError(f"expected a list, got {type(value).__name__}")
+        item_tp = args[0] if args else Any
+        return tuple(_decode(item_tp, v) for v in value)
+    if origin is dict:
+        _, vt = typing.get_args(tp)
+        if not isinstance(value, dict):
+            raise DecodeError(f"expected an object, got {type(value).__name__}")
+        return {k: _decode(vt, v) for k, v in value.items()}
+    if tp is Any:
+        return value
+    if isinstance(tp, type):
+        if dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise DecodeError(f"expected {tp.__name__} object")
+            return _decode_dataclass(value)
+        if issubclass(tp, Enum):
+            return tp(value)
+        if tp is datetime:
+            return datetime.fromisoformat(value)
+        if tp is date:
+            return date.fromisoformat(value)
+        if tp is float:
+            if isinstance(value, bool) or not isinstance(value, int | float):
+                raise DecodeError(f"expected a number, got {value!r}")
+            return float(value)
+        if tp is int:
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise DecodeError(f"expected an integer, got {value!r}")
+            return value
+        if tp is bool:
+            if not isinstance(value, bool):
+                raise DecodeError(f"expected true/false, got {value!r}")
+            return value
+        if tp is str:
+            if not isinstance(value, str):
+                raise DecodeError(f"expected a string, got {value!r}")
+            return value
+    return value

@@ -1,0 +1,158 @@
+"""Events the engine publishes and commands it serves.
+
+Both cross the process boundary (the attach socket), so each is a plain dataclass the
+codec can turn into JSON and back. Events say what happened; commands ask for something;
+every command gets exactly one ``CommandResult``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.model.enums import CommandSource
+from engine.model.market import Quote
+from engine.model.orders import Fill, Order, StrategyCard
+from engine.model.portfolio import AccountSnapshot, Position, RiskState
+
+
+# --------------------------------------------------------------------------- events
+@dataclass(frozen=True, slots=True)
+class MarketEvent:
+    """The latest quote of each symbol that changed; high-rate, so consumers keep only the newest."""
+
+    ts: datetime
+    quotes: tuple[Quote, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class OrderEvent:
+    order: Order
+
+
+@dataclass(frozen=True, slots=True)
+class FillEvent:
+    fill: Fill
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioEvent:
+    positions: tuple[Position, ...]
+    account: AccountSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class CardsEvent:
+    asof: datetime
+    cards: tuple[StrategyCard, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RiskEvent:
+    risk: RiskState
+
+
+@dataclass(frozen=True, slots=True)
+class RefusalEvent:
+    """A command or order the engine refused, with a reason code the console shows."""
+
+    ts: datetime
+    action: str
+    code: str
+    message: str
+    subject: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NoticeEvent:
+    """A line for the operator's log pane (level: info, warning, error)."""
+
+    ts: datetime
+    level: str
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class StatusEvent:
+    """Where the engine is: mode, broker, the market clock and the replay's progress."""
+
+    ts: datetime
+    broker: str
+    mode: str
+    feed: str
+    session_day: str
+    speed: float
+
+
+@dataclass(frozen=True, slots=True)
+class SnapshotEvent:
+    """Everything a console needs to draw the desk the moment it (re)attaches."""
+
+    status: StatusEvent
+    positions: tuple[Position, ...]
+    account: AccountSnapshot
+    orders: tuple[Order, ...]
+    cards: tuple[StrategyCard, ...]
+    risk: RiskState
+    quotes: tuple[Quote, ...]
+
+
+# --------------------------------------------------------------------------- commands
+@dataclass(frozen=True, slots=True)
+class ExecuteCard:
+    card_id: str
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class CancelOrder:
+    client_order_id: str
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class CancelAll:
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class Kill:
+    """The kill switch: halt, cancel every open order, persist the halt. Never asks twice."""
+
+    reason: str = "operator kill switch"
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class ResetKill:
+    """Lift a halt. ``confirmation`` must be the word RESUME, typed by the operator."""
+
+    confirmation: str
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class GetSnapshot:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class CommandResult:
+    ok: bool
+    message: str = ""
+    code: str = ""
+
+
+Event = (
+    MarketEvent
+    | OrderEvent
+    | FillEvent
+    | PortfolioEvent
+    | CardsEvent
+    | RiskEvent
+    | RefusalEvent
+    | NoticeEvent
+    | StatusEvent
+    | SnapshotEvent
+)
+Command = ExecuteCard | CancelOrder | CancelAll | Kill | ResetKill | GetSnapshot

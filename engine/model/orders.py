@@ -1,0 +1,115 @@
+"""Orders, fills and what a card asks to trade."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from engine.model.enums import OrderStatus, OrderType, Side, TimeInForce
+
+
+@dataclass(slots=True)
+class Order:
+    """An order as the engine knows it. Mutable: its status and fills change over its life.
+
+    ``client_order_id`` is unique forever (persisted sequence) and is what the broker
+    sees as its order reference, so reconciliation can always match the two.
+    """
+
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.MKT
+    limit_price: float | None = None
+    stop_price: float | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    status: OrderStatus = OrderStatus.INTENT
+    filled_quantity: float = 0.0
+    avg_fill_price: float | None = None
+    broker_order_id: str | None = None
+    card_id: str | None = None
+    execution_id: str | None = None
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+    reason: str = ""
+
+    @property
+    def remaining(self) -> float:
+        return max(self.quantity - self.filled_quantity, 0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class Fill:
+    """One execution. ``exec_id`` is the broker's id: fills are deduplicated by it."""
+
+    exec_id: str
+    client_order_id: str
+    symbol: str
+    side: Side
+    quantity: float
+    price: float
+    commission: float
+    ts: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class OrderRequest:
+    """What a caller asks the order manager for; it becomes an Order once it has an id."""
+
+    symbol: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.MKT
+    limit_price: float | None = None
+    stop_price: float | None = None
+    tif: TimeInForce = TimeInForce.DAY
+    card_id: str | None = None
+    execution_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Leg:
+    """One instrument a card trades."""
+
+    symbol: str
+    side: Side
+    quantity: float
+    order_type: OrderType = OrderType.MKT
+    limit_price: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyCard:
+    """A proposal the trader can execute with one key.
+
+    ``confidence`` is the estimated probability that the card's return over its horizon is
+    positive, measured on history before ``asof`` only; ``expected_return`` is a fraction
+    of the capital the card commits; ``max_risk`` is money lost if every stop is hit.
+    """
+
+    card_id: str
+    template: str
+    name: str
+    legs: tuple[Leg, ...]
+    confidence: float
+    expected_return: float
+    max_risk: float
+    reason: str
+    asof: datetime
+    horizon_days: int = 5
+    stop_price: float | None = None
+    target_price: float | None = None
+    score: float = 0.0
+    details: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def symbols(self) -> tuple[str, ...]:
+        return tuple(leg.symbol for leg in self.legs)
+
+    @property
+    def notional(self) -> float:
+        """Money committed at the card's reference prices (``details['ref_price:SYM']``)."""
+        return sum(
+            leg.quantity * self.details.get(f"ref_price:{leg.symbol}", 0.0) for leg in self.legs
+        )

@@ -1,0 +1,67 @@
+"""Positions, the account and the risk state the console shows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from engine.model.enums import TradingState
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """A net position marked to ``last``. P&L figures are money, commissions included in realized."""
+
+    symbol: str
+    quantity: float
+    avg_cost: float
+    last: float
+    realized_pnl: float = 0.0
+    day_open_value: float = 0.0
+
+    @property
+    def market_value(self) -> float:
+        return self.quantity * self.last
+
+    @property
+    def unrealized_pnl(self) -> float:
+        return self.quantity * (self.last - self.avg_cost)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountSnapshot:
+    """Cash account figures. ``settled_cash`` excludes proceeds not yet settled (T+1)."""
+
+    cash: float
+    equity: float
+    gross_exposure: float
+    realized_pnl: float
+    unrealized_pnl: float
+    day_pnl: float
+    start_of_day_equity: float
+    peak_equity: float
+    commissions: float = 0.0
+
+    @property
+    def drawdown(self) -> float:
+        """Fraction below the peak equity, >= 0."""
+        if self.peak_equity <= 0:
+            return 0.0
+        return max(0.0, 1.0 - self.equity / self.peak_equity)
+
+
+@dataclass(frozen=True, slots=True)
+class RiskState:
+    """What the risk gauges show; limits are the configured ones."""
+
+    trading_state: TradingState
+    gross_exposure: float
+    gross_limit: float
+    day_loss: float
+    day_loss_limit: float
+    drawdown: float
+    drawdown_limit: float
+    var_95: float
+    var_limit: float
+    halted_reason: str = ""
+    halted_at: datetime | None = None
