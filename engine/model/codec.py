@@ -13,7 +13,6 @@ import types
 import typing
 from datetime import date, datetime
 from enum import Enum
-from functools import cache
 from typing import Any
 
 from engine.model import enums, events, market, orders, portfolio
@@ -74,9 +73,14 @@ def from_jsonable(data: Any) -> Any:
     return _decode_dataclass(data)
 
 
-@cache
+_HINTS: dict[type[Any], dict[str, Any]] = {}
+
+
 def _hints(cls: type[Any]) -> dict[str, Any]:
-    return typing.get_type_hints(cls)
+    hints = _HINTS.get(cls)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 def _decode_dataclass(data: dict[str, Any]) -> Any:

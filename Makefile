@@ -1,0 +1,49 @@
+# onetap: `make run` opens the console; `make test` runs lint and every test (CI runs exactly this).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+# Re-install when pyproject.toml changes; the stamp records which extras are in.
+RUN_STAMP := $(VENV)/.stamp-run
+DEV_STAMP := $(VENV)/.stamp-dev
+
+.PHONY: run test quick lint bench snapshots-update engine clean
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "onetap needs $(PYTHON) (Python >= 3.11) on PATH; set PYTHON=..." >&2; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(RUN_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e .
+	@touch $@
+
+$(DEV_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	@touch $@ $(RUN_STAMP)
+
+run: $(RUN_STAMP)
+	$(VENV)/bin/onetap $(ARGS)
+
+engine: $(RUN_STAMP)
+	$(VENV)/bin/onetap --engine-only $(ARGS)
+
+lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff check engine console tests
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mypy
+
+test: lint
+	$(VENV)/bin/pytest -q
+
+quick: $(DEV_STAMP)
+	$(VENV)/bin/ruff check engine console tests
+	$(VENV)/bin/pytest -q -m "not slow" -x
+
+bench: $(DEV_STAMP)
+	$(PY) -m tests.bench.run
+
+snapshots-update: $(DEV_STAMP)
+	$(VENV)/bin/pytest -q tests/console/test_snapshots.py --snapshot-update
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""onetap's terminal console (Textual). It talks to an engine only through ``console.client``."""

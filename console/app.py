@@ -1,0 +1,211 @@
+"""The Textual app: one desk, global keys (the kill switch above all), and the engine link.
+
+Events arrive from the client's sink as messages and are folded into ``DeskState`` at once,
+but the widgets are repainted by a timer at most ``FLUSH_HZ`` times a second with whatever
+changed in between. A replay at full speed or a busy live feed therefore costs the terminal
+(often an SSH session) a bounded number of frames.
+
+Commands are sent from workers, so the UI never waits on the engine; every result comes
+back through ``send_command``, which is where refusals become visible.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import App
+from textual.binding import Binding, BindingType
+
+from console.messages import CommandRequest, EngineEventMessage
+from console.screens import DeskScreen, ResumeDialog
+from console.state import DeskState
+from engine.model import CommandSource
+from engine.model.events import (
+    CancelAll,
+    CancelOrder,
+    Command,
+    CommandResult,
+    Event,
+    ExecuteCard,
+    GetSnapshot,
+    Kill,
+    NoticeEvent,
+    ResetKill,
+)
+
+if TYPE_CHECKING:
+    from console.client import EngineClient
+    from engine.config import HotkeySettings
+
+FLUSH_HZ = 10
+_ACTIONS: dict[type[Command], str] = {
+    ExecuteCard: "execute_card",
+    CancelOrder: "cancel_order",
+    CancelAll: "cancel_all",
+    Kill: "kill",
+    ResetKill: "reset_kill",
+    GetSnapshot: "get_snapshot",
+}
+"""The engine's names for the actions, so a refused result reads like the engine's own refusals."""
+
+
+@dataclass(frozen=True, slots=True)
+class Hotkeys:
+    """The operator's keys, in Textual's key syntax. Each maps to a binding id (``keymap``)."""
+
+    execute: str = "x"
+    kill: str = "ctrl+k"
+    resume: str = "R"
+    quit: str = "q"
+    up: str = "k"
+    down: str = "j"
+    cancel_order: str = "c"
+
+    @classmethod
+    def from_settings(cls, settings: HotkeySettings) -> Hotkeys:
+        """From the ``[hotkeys]`` section of the configuration."""
+        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
+
+    def keymap(self) -> dict[str, str]:
+        """Binding id -> key, for ``App.set_keymap``: bindings are declared once, keys come from here."""
+        return {f"onetap.{f.name}": getattr(self, f.name) for f in fields(self)}
+
+
+class OneTapApp(App[None]):
+    """The operator console in front of one engine, embedded or attached."""
+
+    CSS_PATH = "app.tcss"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("ctrl+k", "kill", "KILL", priority=True, id="onetap.kill"),
+        Binding("R", "resume", "Resume", id="onetap.resume"),
+        Binding("q", "quit", "Quit", id="onetap.quit"),
+    ]
+
+    def __init__(
+        self, client: EngineClient, *, hotkeys: Hotkeys | None = None, title: str = "onetap"
+    ) -> None:
+        super().__init__()
+        self.client = client
+        self.hotkeys = hotkeys or Hotkeys()
+        self.title = title
+        self.state = DeskState()
+        self.connection = f"connecting to {client.description}…"
+        self._dirty: set[str] = set()
+        self._client_closed = False
+        self.set_keymap(self.hotkeys.keymap())
+
+    def get_default_screen(self) -> DeskScreen:
+        """The desk is the base screen, so nothing can pop it and leave a blank terminal."""
+        return DeskScreen(resume_key=self.hotkeys.resume)
+
+    @property
+    def desk(self) -> DeskScreen:
+        screen = self.screen_stack[0]
+        assert isinstance(screen, DeskScreen)
+        return screen
+
+    def on_mount(self) -> None:
+        self.set_interval(1 / FLUSH_HZ, self.flush_desk, name="desk-flush")
+        self.run_worker(self._connect(), name="connect", group="engine", exit_on_error=False)
+
+    async def _connect(self) -> None:
+        """Connect off the message loop: an embedded engine may take seconds to start."""
+        try:
+            await self.client.connect(self._sink)
+        except Exception as exc:
+            self.connection = f"NOT CONNECTED ({self.client.description})"
+            self._dirty |= self.state.note(f"cannot connect to the engine: {exc}", "error")
+            self.notify(f"cannot connect to the engine: {exc}", title="Engine", severity="error", timeout=60)
+        else:
+            self.connection = self.client.description
+            if self.state.line is None:
+                self._dirty |= self.state.note(f"connected to the {self.client.description}")
+        self._dirty.add("status")
+
+    def _sink(self, event: Event) -> None:
+        """Called by the client for every event; posting is safe from any thread."""
+        self.post_message(EngineEventMessage(event))
+
+    # ------------------------------------------------------------------ events in
+    def on_engine_event_message(self, message: EngineEventMessage) -> None:
+        changed = self.state.apply(message.event)
+        self._dirty |= changed
+        event = message.event
+        if "refusal" in changed:
+            self._toast_refusal()
+        elif isinstance(event, NoticeEvent) and event.level == "error":
+            self.notify(event.message, severity="error", timeout=8)
+        elif isinstance(event, NoticeEvent) and event.level == "warning":
+            self.notify(event.message, severity="warning", timeout=8)
+
+    def flush_desk(self) -> None:
+        """Repaint what changed since the last flush (the 10 Hz timer calls this; tests may too)."""
+        if not self._dirty:
+            return
+        areas, self._dirty = self._dirty, set()
+        self.desk.show(self.state, areas, connection=self.connection)
+        if "risk" in areas:
+            self.refresh_bindings()
+
+    # ------------------------------------------------------------------ commands out
+    async def send_command(self, command: Command) -> CommandResult:
+        """Send one command and make its outcome visible; never raises."""
+        try:
+            result = await self.client.send(command)
+        except Exception as exc:
+            message = f"could not reach the engine: {exc}"
+            result = CommandResult(ok=False, message=message, code="CLIENT_ERROR")
+        changed = self.state.apply_result(_ACTIONS.get(type(command), type(command).__name__), result)
+        self._dirty |= changed
+        if "refusal" in changed:
+            self._toast_refusal()
+        elif result.ok and result.message:
+            self.notify(result.message, timeout=4)
+        return result
+
+    def on_command_request(self, message: CommandRequest) -> None:
+        self.run_worker(self.send_command(message.command), group="commands")
+
+    def _toast_refusal(self) -> None:
+        refusal = self.state.last_refusal
+        if refusal is not None:
+            self.notify(
+                f"{refusal.message} [{refusal.code}]",
+                title=f"Refused: {refusal.action}",
+                severity="error",
+                timeout=8,
+            )
+
+    # ------------------------------------------------------------------ actions
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Resume is shown dimmed unless trading is halted."""
+        if action == "resume" and not self.state.halted:
+            return None
+        return True
+
+    def action_kill(self) -> None:
+        """The kill switch: no confirmation, from any screen or dialog (a priority binding)."""
+        self.run_worker(self.send_command(Kill(source=CommandSource.HOTKEY)), group="kill")
+
+    def action_resume(self) -> None:
+        if not isinstance(self.screen, ResumeDialog):
+            self.push_screen(ResumeDialog(self.state.risk, self.send_command))
+
+    async def action_quit(self) -> None:
+        await self._close_client()
+        self.exit()
+
+    async def on_unmount(self) -> None:
+        await self._close_client()
+
+    async def _close_client(self) -> None:
+        """Close once, whichever way the app ends; an embedded engine stops with it."""
+        if self._client_closed:
+            return
+        self._client_closed = True
+        try:
+            await self.client.close()
+        except Exception as exc:
+            self.log.error(f"closing the engine client failed: {exc}")

@@ -1,0 +1,132 @@
+"""The ``onetap`` command.
+
+    onetap                      the console on an embedded engine (paper broker, replayed data)
+    onetap --engine-only        the engine headless, serving its socket
+    onetap --attach [SOCKET]    the console attached to a headless engine
+    onetap kill                 the kill switch, from any shell
+
+Heavy modules are imported only by the path that needs them: ``--engine-only`` never
+imports Textual, and nothing here imports torch or ib_insync.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+from engine.config import ConfigError, Settings, load_settings
+from engine.service import STARTUP_ERRORS
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="onetap", description="Terminal operator console for automated trading.")
+    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML file overriding config/default.toml")
+    parser.add_argument("--database", type=Path, metavar="PATH", help="the SQLite database (overrides [store] database)")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--engine-only", action="store_true", help="run the engine headless, serving its socket")
+    mode.add_argument("--attach", nargs="?", const="", metavar="SOCKET", help="attach the console to a headless engine")
+    parser.add_argument("--socket", type=Path, metavar="PATH", help="the engine's socket (overrides [engine] socket)")
+    sub = parser.add_subparsers(dest="command")
+    kill = sub.add_parser("kill", help="engage the kill switch of the running engine (or of the database if none runs)")
+    kill.add_argument("--reason", default="kill switch from the command line")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        print(f"onetap: config error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        if args.command == "kill":
+            return _kill(settings, args)
+        if args.engine_only:
+            return _engine_only(settings, args)
+        return _console(settings, args)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _socket_path(settings: Settings, args: argparse.Namespace) -> Path:
+    from engine.socket_server import default_socket_path
+
+    if args.attach:
+        return Path(args.attach).expanduser()
+    if args.socket:
+        return Path(args.socket).expanduser()
+    return Path(settings.engine.socket).expanduser() if settings.engine.socket else default_socket_path()
+
+
+def _start_error(exc: Exception) -> int:
+    print(f"onetap: cannot start: {exc}", file=sys.stderr)
+    return EXIT_USAGE
+
+
+def _engine_only(settings: Settings, args: argparse.Namespace) -> int:
+    from engine.headless import run_headless
+
+    try:
+        return asyncio.run(run_headless(settings, database=args.database, socket_path=args.socket, out=sys.stdout))
+    except STARTUP_ERRORS as exc:
+        return _start_error(exc)
+
+
+def _console(settings: Settings, args: argparse.Namespace) -> int:
+    from console.client import EmbeddedClient, EngineClient, SocketClient
+
+    client: EngineClient
+    if args.attach is not None:
+        client = SocketClient(_socket_path(settings, args))
+    else:
+        embedded = EmbeddedClient(settings, database=args.database)
+        embedded.start()  # the engine loads on its thread while Textual imports here
+        client = embedded
+    from console.app import Hotkeys, OneTapApp
+
+    if isinstance(client, EmbeddedClient):
+        try:
+            client.wait_ready()
+        except STARTUP_ERRORS as exc:
+            return _start_error(exc)
+
+    app = OneTapApp(client, hotkeys=Hotkeys.from_settings(settings.hotkeys))
+    app.run()
+    if app.return_code not in (None, 0):
+        return app.return_code or 1
+    return 0
+
+
+def _kill(settings: Settings, args: argparse.Namespace) -> int:
+    from console.client import SocketClient
+    from engine.model import CommandSource
+    from engine.model.events import Kill
+    from engine.service import current_user, halt_offline
+
+    path = _socket_path(settings, args)
+
+    async def remote() -> str:
+        client = SocketClient(path)
+        await client.connect(lambda _event: None)
+        try:
+            result = await client.send(Kill(reason=args.reason, source=CommandSource.CLI))
+        finally:
+            await client.close()
+        return result.message
+
+    try:
+        print(f"onetap: {asyncio.run(remote())}")
+        return 0
+    except ConnectionError:
+        db = halt_offline(settings, args.reason, current_user(), database=args.database)
+        print(f"onetap: no engine is serving {path}; HALTED recorded in {db}: the next start stays halted")
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

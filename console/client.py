@@ -1,0 +1,216 @@
+"""EngineClient: the only way the console talks to an engine.
+
+Two transports, one behaviour: ``EmbeddedClient`` runs the engine on its own thread and
+event loop inside this process; ``SocketClient`` attaches to a headless engine over its
+Unix socket. Both carry the same encoded messages (engine.model.codec), so what works
+embedded works attached. Events are delivered on the caller's event loop (the Textual
+app's), the first one always a ``SnapshotEvent``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import threading
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Protocol
+
+from engine.clock import WallClock
+from engine.config import Settings
+from engine.model import CommandSource
+from engine.model.codec import DecodeError
+from engine.model.events import Command, CommandResult, Event, NoticeEvent
+from engine.protocol import MAX_LINE, EngineSession, decode, encode
+from engine.service import Actor, Engine, current_user
+
+EventSink = Callable[[Event], None]
+
+
+class EngineClient(Protocol):
+    description: str
+
+    async def connect(self, sink: EventSink) -> None:
+        """Start receiving events; ``sink`` is called on the caller's loop, snapshot first."""
+        ...
+
+    async def send(self, command: Command) -> CommandResult:
+        """Send one command and wait for its result (refusals come back as ok=False)."""
+        ...
+
+    async def close(self) -> None: ...
+
+
+class _LineClient:
+    """What both transports share: decoding lines into events and results, and matching replies."""
+
+    def __init__(self) -> None:
+        self._sink: EventSink | None = None
+        self._pending: dict[int, asyncio.Future[CommandResult]] = {}
+        self._next_id = 0
+
+    def _on_line(self, line: str | bytes) -> None:
+        try:
+            msg = decode(line)
+        except DecodeError as exc:
+            self._emit(NoticeEvent(_now_utc(), "error", f"bad message from the engine: {exc}"))
+            return
+        if "event" in msg and self._sink is not None:
+            self._sink(msg["event"])
+        if "result" in msg:
+            fut = self._pending.pop(int(msg.get("id") or 0), None)
+            if fut is not None and not fut.done():
+                fut.set_result(msg["result"])
+        if "error" in msg:
+            self._emit(NoticeEvent(_now_utc(), "error", f"engine: {msg['error']}"))
+
+    def _emit(self, event: Event) -> None:
+        if self._sink is not None:
+            self._sink(event)
+
+    def _new_request(self, command: Command) -> tuple[str, asyncio.Future[CommandResult]]:
+        self._next_id += 1
+        fut: asyncio.Future[CommandResult] = asyncio.get_running_loop().create_future()
+        self._pending[self._next_id] = fut
+        return encode({"id": self._next_id, "command": command}), fut
+
+    def _fail_pending(self, message: str) -> None:
+        for fut in self._pending.values():
+            if not fut.done():
+                fut.set_result(CommandResult(ok=False, message=message, code="DISCONNECTED"))
+        self._pending.clear()
+
+
+def _now_utc() -> datetime:
+    """Only for stamping client-side notices (connection lost); never shown as market time."""
+    return WallClock().now()
+
+
+class EmbeddedClient(_LineClient):
+    """Runs an Engine on its own thread and event loop, so the UI never waits on it."""
+
+    def __init__(self, settings: Settings, *, database: Path | None = None, user: str | None = None,
+                 engine_factory: Callable[[], Engine] | None = None) -> None:
+        super().__init__()
+        self.settings = settings
+        self._factory = engine_factory or (lambda: Engine(settings, database=database))
+        self._user = user or current_user()
+        self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self.engine: Engine | None = None
+        self._session: EngineSession | None = None
+        self._pump: concurrent.futures.Future[None] | None = None
+        self.description = "embedded engine"
+
+    def start(self) -> None:
+        """Start the engine thread now; ``connect`` waits for it to be ready."""
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="onetap-engine", daemon=True)
+            self._thread.start()
+
+    def wait_ready(self, timeout: float | None = None) -> None:
+        """Block until the engine started, re-raising its start-up error (the CLI uses this headless)."""
+        self._ready.result(timeout)
+
+    def _run(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        asyncio.set_event_loop(loop)
+        try:
+            self.engine = self._factory()
+            loop.run_until_complete(self.engine.start())
+        except BaseException as exc:  # reported to the UI thread, which shows it
+            self._ready.set_exception(exc)
+            loop.close()
+            return
+        self._ready.set_result(None)
+        loop.run_forever()
+        loop.close()
+
+    async def connect(self, sink: EventSink) -> None:
+        self.start()
+        await asyncio.wrap_future(self._ready)
+        assert self._loop is not None and self.engine is not None
+        self._sink = sink
+        ui_loop = asyncio.get_running_loop()
+        engine = self.engine
+
+        async def open_session() -> EngineSession:
+            return EngineSession(engine, Actor(self._user, CommandSource.HOTKEY))
+
+        self._session = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(open_session(), self._loop))
+        session = self._session
+
+        async def pump() -> None:
+            async for line in session.outgoing():
+                ui_loop.call_soon_threadsafe(self._on_line, line)
+
+        self._pump = asyncio.run_coroutine_threadsafe(pump(), self._loop)
+
+    async def send(self, command: Command) -> CommandResult:
+        if self._session is None or self._loop is None:
+            return CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
+        line, fut = self._new_request(command)
+        reply = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._session.handle_line(line), self._loop))
+        self._on_line(reply)
+        return await fut
+
+    async def close(self) -> None:
+        loop, engine = self._loop, self.engine
+        if loop is None or engine is None or not loop.is_running():
+            return
+        if self._session is not None:
+            loop.call_soon_threadsafe(self._session.close)
+        await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(engine.stop(), loop))
+        loop.call_soon_threadsafe(loop.stop)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join, 5.0)
+
+
+class SocketClient(_LineClient):
+    """Attaches to a headless engine over its Unix socket."""
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self.description = f"attached to {path}"
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+
+    async def connect(self, sink: EventSink) -> None:
+        self._sink = sink
+        try:
+            reader, self._writer = await asyncio.open_unix_connection(str(self.path), limit=MAX_LINE)
+        except OSError as exc:
+            raise ConnectionError(
+                f"{self.path}: cannot attach ({exc.strerror or exc}); is `onetap --engine-only` running?"
+            ) from None
+        self._reader_task = asyncio.create_task(self._read(reader))
+
+    async def _read(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while line := await reader.readline():
+                self._on_line(line)
+        except (ConnectionError, ValueError):
+            pass
+        self._fail_pending("the engine connection closed")
+        self._emit(NoticeEvent(_now_utc(), "error", f"disconnected from the engine at {self.path}"))
+
+    async def send(self, command: Command) -> CommandResult:
+        if self._writer is None or self._writer.is_closing():
+            return CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
+        line, fut = self._new_request(command)
+        self._writer.write(line.encode() + b"\n")
+        await self._writer.drain()
+        return await fut
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+        if self._reader_task is not None:
+            self._reader_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader_task

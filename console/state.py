@@ -1,0 +1,255 @@
+"""What the desk shows, folded from the engine's events. Plain Python: no Textual here.
+
+The console never asks the engine "what is the state now?" between snapshots; it keeps
+this fold instead. ``DeskState.apply`` takes one event and answers which areas of the
+desk changed, so the app can repaint only those, at a bounded rate.
+
+State shapes:
+    quotes:    symbol -> latest Quote
+    positions: symbol -> Position, re-marked to the latest quote's last
+    orders:    client_order_id -> Order, in order of first arrival (display is newest first)
+    cards:     the ranked tuple exactly as the engine sent it
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+
+from engine.model import AccountSnapshot, Fill, Order, Position, Quote, RiskState, StrategyCard, TradingState
+from engine.model.events import (
+    CardsEvent,
+    CommandResult,
+    Event,
+    FillEvent,
+    MarketEvent,
+    NoticeEvent,
+    OrderEvent,
+    PortfolioEvent,
+    RefusalEvent,
+    RiskEvent,
+    SnapshotEvent,
+    StatusEvent,
+)
+
+AREAS = frozenset({"quotes", "positions", "orders", "cards", "risk", "status", "notice", "refusal"})
+"""Every area ``apply`` can report; a snapshot touches all the engine-derived ones."""
+
+MAX_NOTICES = 200
+MAX_ORDERS = 500
+MAX_FILLS = 100
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """The line under the positions table. Account figures moved by the marks since the last
+    PortfolioEvent, so P&L is live at quote rate while staying anchored to the engine's books."""
+
+    equity: float
+    cash: float
+    day_pnl: float
+    market_value: float
+    unrealized: float
+    realized: float
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """A refused command, from a RefusalEvent (``origin="event"``) or a CommandResult (``"result"``).
+
+    ``ts`` is market time (the engine's clock), or None when no market time is known yet:
+    the desk never shows the wall clock as if it were the market's.
+    """
+
+    ts: datetime | None
+    action: str
+    code: str
+    message: str
+    subject: str = ""
+    origin: str = "event"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.code, self.message)
+
+
+@dataclass(frozen=True, slots=True)
+class DeskLine:
+    """The single message line under the panes: the latest refusal, notice, fill or command result."""
+
+    ts: datetime | None
+    level: str
+    text: str
+
+
+class DeskState:
+    """The fold of engine events into what the desk draws."""
+
+    def __init__(self) -> None:
+        self.quotes: dict[str, Quote] = {}
+        self.positions: dict[str, Position] = {}
+        self.account: AccountSnapshot | None = None
+        self.orders: dict[str, Order] = {}
+        self.cards: tuple[StrategyCard, ...] = ()
+        self.risk: RiskState | None = None
+        self.status: StatusEvent | None = None
+        self.market_time: datetime | None = None
+        self.last_refusal: Refusal | None = None
+        self.line: DeskLine | None = None
+        self.notices: deque[NoticeEvent] = deque(maxlen=MAX_NOTICES)
+        self.fills: deque[Fill] = deque(maxlen=MAX_FILLS)
+        self.connected = False
+        self._base_market_value = 0.0
+        self._refusal_paired = True
+
+    # ------------------------------------------------------------------ folding
+    def apply(self, event: Event) -> set[str]:
+        """Fold one event in; return the areas of the desk it changed."""
+        match event:
+            case SnapshotEvent():
+                return self._apply_snapshot(event)
+            case MarketEvent(ts=ts, quotes=quotes):
+                self._advance_clock(ts)
+                return self._apply_quotes(quotes)
+            case PortfolioEvent(positions=positions, account=account):
+                self._set_book(positions, account)
+                return {"positions"}
+            case OrderEvent(order=order):
+                self._put_order(order)
+                return {"orders"}
+            case FillEvent(fill=fill):
+                return self._apply_fill(fill)
+            case CardsEvent(cards=cards):
+                self.cards = tuple(cards)
+                return {"cards"}
+            case RiskEvent(risk=risk):
+                self.risk = risk
+                return {"risk"}
+            case StatusEvent():
+                self.status = event
+                self._advance_clock(event.ts)
+                return {"status"}
+            case RefusalEvent():
+                refusal = Refusal(event.ts, event.action, event.code, event.message, event.subject, "event")
+                return self._record_refusal(refusal)
+            case NoticeEvent():
+                self.notices.append(event)
+                self.line = DeskLine(event.ts, event.level, event.message)
+                return {"notice"}
+        return set()
+
+    def apply_result(self, action: str, result: CommandResult) -> set[str]:
+        """Fold in the result of a command this console sent.
+
+        A refusal reaches the console twice (the engine publishes a RefusalEvent and answers
+        the command with ok=False) in no guaranteed order; the two are paired so the operator
+        sees it once. A result the engine did not broadcast (a lost connection) still shows.
+        """
+        if result.ok:
+            return self.note(result.message) if result.message else set()
+        refusal = Refusal(self.market_time, action, result.code, result.message or "refused", "", "result")
+        return self._record_refusal(refusal)
+
+    def note(self, text: str, level: str = "info") -> set[str]:
+        """A line from the console itself (connected, connection failed); stamped with market time."""
+        self.line = DeskLine(self.market_time, level, text)
+        return {"notice"}
+
+    # ------------------------------------------------------------------ views
+    @property
+    def halted(self) -> bool:
+        return self.risk is not None and self.risk.trading_state is TradingState.HALTED
+
+    def positions_sorted(self) -> tuple[Position, ...]:
+        return tuple(self.positions[s] for s in sorted(self.positions))
+
+    def orders_newest_first(self) -> tuple[Order, ...]:
+        return tuple(reversed(self.orders.values()))
+
+    def totals(self) -> Totals | None:
+        if self.account is None:
+            return None
+        account = self.account
+        market_value = sum(p.market_value for p in self.positions.values())
+        mark_change = market_value - self._base_market_value
+        return Totals(
+            equity=account.equity + mark_change,
+            cash=account.cash,
+            day_pnl=account.day_pnl + mark_change,
+            market_value=market_value,
+            unrealized=account.unrealized_pnl + mark_change,
+            realized=account.realized_pnl,
+        )
+
+    # ------------------------------------------------------------------ internals
+    def _apply_snapshot(self, snap: SnapshotEvent) -> set[str]:
+        """Replace everything the engine owns; keep the operator's log (notices, last refusal)."""
+        self.connected = True
+        self.status = snap.status
+        self.market_time = None
+        self._advance_clock(snap.status.ts)
+        self.quotes = {q.symbol: q for q in snap.quotes}
+        self._set_book(snap.positions, snap.account)
+        ordered = sorted(snap.orders, key=lambda o: o.created_at or o.updated_at or _EPOCH)
+        self.orders = {}
+        for order in ordered:
+            self._put_order(order)
+        self.cards = tuple(snap.cards)
+        self.risk = snap.risk
+        return {"quotes", "positions", "orders", "cards", "risk", "status"}
+
+    def _apply_quotes(self, quotes: tuple[Quote, ...]) -> set[str]:
+        changed = {"quotes"}
+        for quote in quotes:
+            self.quotes[quote.symbol] = quote
+            position = self.positions.get(quote.symbol)
+            if position is not None and quote.last > 0 and quote.last != position.last:
+                self.positions[quote.symbol] = replace(position, last=quote.last)
+                changed.add("positions")
+        return changed
+
+    def _set_book(self, positions: tuple[Position, ...], account: AccountSnapshot) -> None:
+        """Take the engine's books as they are; later marks are measured from here."""
+        self.positions = {p.symbol: p for p in positions}
+        self.account = account
+        self._base_market_value = sum(p.market_value for p in positions)
+
+    def _put_order(self, order: Order) -> None:
+        """Update in place (an order keeps its place in the blotter) or append as the newest."""
+        self.orders[order.client_order_id] = order
+        while len(self.orders) > MAX_ORDERS:
+            del self.orders[next(iter(self.orders))]
+
+    def _apply_fill(self, fill: Fill) -> set[str]:
+        """Record a fill for the message line. Order quantities come from OrderEvents only, which
+        carry cumulative figures; adding fills to them here would count each fill twice."""
+        if any(f.exec_id == fill.exec_id for f in self.fills):
+            return set()
+        self.fills.append(fill)
+        self._advance_clock(fill.ts)
+        text = f"filled {fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:,.2f}"
+        self.line = DeskLine(fill.ts, "info", f"{text} ({fill.client_order_id})")
+        return {"notice"}
+
+    def _record_refusal(self, refusal: Refusal) -> set[str]:
+        last = self.last_refusal
+        if (
+            last is not None
+            and not self._refusal_paired
+            and last.origin != refusal.origin
+            and last.key == refusal.key
+        ):
+            self._refusal_paired = True
+            return set()
+        self.last_refusal = refusal
+        self._refusal_paired = False
+        text = f"REFUSED {refusal.action} [{refusal.code}]: {refusal.message}"
+        self.line = DeskLine(refusal.ts, "error", text)
+        return {"refusal"}
+
+    def _advance_clock(self, ts: datetime) -> None:
+        """Market time only moves forward; it comes from the engine's events, never the wall clock."""
+        if self.market_time is None or ts > self.market_time:
+            self.market_time = ts

@@ -1,0 +1,68 @@
+"""The strategy cards pane: the ranked proposals, one key away from execution."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.reactive import reactive
+
+from console.widgets.fmt import GAIN, LOSS, qty, right, truncate
+from console.widgets.table import Column, Row, SyncedTable
+from engine.model import Side, StrategyCard
+
+REASON_MIN, REASON_MAX = 16, 72
+COLUMNS = (
+    Column("rank", "#"),
+    Column("template", "Template"),
+    Column("symbols", "Symbols"),
+    Column("legs", "Side/Qty"),
+    Column("confidence", "Conf"),
+    Column("expected", "Exp ret"),
+    Column("risk", "Max risk $"),
+    Column("reason", "Reason", REASON_MIN, flex_max=REASON_MAX),
+)
+
+ESSENTIAL = ("rank", "symbols", "legs", "confidence", "expected")
+
+
+class CardsPane(Vertical):
+    """Assign ``cards`` (ranked); the cursor stays on the same card when the ranking changes."""
+
+    cards: reactive[tuple[StrategyCard, ...]] = reactive((), init=False)
+
+    def compose(self) -> ComposeResult:
+        yield SyncedTable(COLUMNS, essential=ESSENTIAL, id="cards-table")
+
+    def on_mount(self) -> None:
+        self.border_title = "Strategy cards"
+
+    @property
+    def selected_card_id(self) -> str | None:
+        return self.query_one(SyncedTable).selected_key
+
+    def watch_cards(self, cards: tuple[StrategyCard, ...]) -> None:
+        self.query_one(SyncedTable).sync([_row(rank, card) for rank, card in enumerate(cards, 1)])
+        self.border_subtitle = f"{len(cards)} offered" if cards else "none offered"
+
+
+def _row(rank: int, card: StrategyCard) -> Row:
+    sides = {leg.side for leg in card.legs}
+    side_style = GAIN if sides == {Side.BUY} else LOSS if sides == {Side.SELL} else ""
+    cells = (
+        right(str(rank)),
+        Text(card.template),
+        Text(_clip(list(card.symbols)), style="bold"),
+        Text(_clip([f"{leg.side} {qty(leg.quantity)}" for leg in card.legs]), style=side_style),
+        right(f"{card.confidence:.0%}"),
+        right(f"{card.expected_return:+.2%}", style=GAIN if card.expected_return > 0 else LOSS),
+        right(f"{card.max_risk:,.0f}"),
+        Text(truncate(card.reason, REASON_MAX), style="dim", overflow="ellipsis", no_wrap=True),
+    )
+    return card.card_id, cells
+
+
+def _clip(items: list[str]) -> str:
+    """Two legs in full, then a count: a rotation card with ten legs must not widen the table."""
+    shown = ", ".join(items[:2])
+    return shown if len(items) <= 2 else f"{shown} +{len(items) - 2}"

@@ -1,0 +1,99 @@
+"""Number and time formatting shared by the panes, so every pane spells money and time alike.
+
+Times are shown in New York time, the exchange's zone; the engine keeps them in UTC.
+Colour is carried by TCSS-independent Rich styles only for values whose colour *is* the
+data (P&L sign, order status, utilisation); everything else is styled in app.tcss.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from rich.text import Text
+
+from engine.model import OrderStatus
+
+NEW_YORK = ZoneInfo("America/New_York")
+
+GAIN = "green"
+LOSS = "red"
+WARN = "yellow"
+
+_STATUS_STYLE = {
+    OrderStatus.FILLED: "bold green",
+    OrderStatus.PARTIALLY_FILLED: "green",
+    OrderStatus.REJECTED: "bold red",
+    OrderStatus.CANCELLED: "dim",
+    OrderStatus.EXPIRED: "dim",
+    OrderStatus.UNKNOWN: "bold magenta",
+    OrderStatus.PENDING_CANCEL: "yellow",
+    OrderStatus.INTENT: "cyan",
+    OrderStatus.SENT: "cyan",
+    OrderStatus.ACKNOWLEDGED: "bold cyan",
+}
+
+
+def ny_time(ts: datetime | None) -> str:
+    """HH:MM:SS in New York, or a dash when unknown."""
+    return "--:--:--" if ts is None else ts.astimezone(NEW_YORK).strftime("%H:%M:%S")
+
+
+def ny_stamp(ts: datetime | None) -> str:
+    """Date and time in New York with the zone's abbreviation (EST/EDT)."""
+    return "-" if ts is None else ts.astimezone(NEW_YORK).strftime("%Y-%m-%d %H:%M:%S %Z")
+
+
+def money(value: float) -> str:
+    return f"{value:,.2f}"
+
+
+def signed_money(value: float) -> str:
+    return f"{value:+,.2f}"
+
+
+def qty(value: float) -> str:
+    """Whole numbers without decimals; fractional shares keep up to four places."""
+    return f"{value:,.0f}" if value == int(value) else f"{value:,.4f}".rstrip("0")
+
+
+def pnl_style(value: float) -> str:
+    if value > 0:
+        return GAIN
+    if value < 0:
+        return LOSS
+    return ""
+
+
+def pnl(value: float) -> Text:
+    """Signed money coloured by its sign, right-aligned for a table column."""
+    return Text(signed_money(value), style=pnl_style(value), justify="right")
+
+
+def right(text: str, style: str = "") -> Text:
+    return Text(text, style=style, justify="right")
+
+
+_STATUS_LABEL = {
+    OrderStatus.PARTIALLY_FILLED: "PARTIAL",
+    OrderStatus.ACKNOWLEDGED: "WORKING",
+    OrderStatus.PENDING_CANCEL: "CXL PEND",
+}
+"""Short names for the long statuses, so the blotter fits a half-width pane."""
+
+
+def status_text(status: OrderStatus) -> Text:
+    return Text(_STATUS_LABEL.get(status, status.value), style=_STATUS_STYLE.get(status, ""))
+
+
+def truncate(text: str, width: int) -> str:
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
+
+
+def utilisation_style(used: float) -> str:
+    """Green well inside a limit, yellow approaching it, red at or past it."""
+    if used >= 0.85:
+        return "bold red"
+    if used >= 0.6:
+        return WARN
+    return GAIN

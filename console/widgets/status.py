@@ -1,0 +1,80 @@
+"""The two one-line widgets: the status line at the top and the message line under the panes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from rich.text import Text
+from textual.reactive import reactive
+from textual.widgets import Static
+
+from console.state import DeskLine
+from console.widgets.fmt import NEW_YORK, ny_time
+from engine.model.events import StatusEvent
+
+_FEED_STYLE = {"running": "green", "paused": "yellow", "ended": "yellow"}
+
+
+class StatusLine(Static):
+    """Where the engine is: market time (New York), broker, mode, feed, replay day, connection.
+
+    Market time comes from the engine's events, never the wall clock: in a replay the two
+    differ by years, and the operator must see the market's.
+    """
+
+    status: reactive[StatusEvent | None] = reactive(None, init=False)
+    market_time: reactive[datetime | None] = reactive(None, init=False)
+    connection: reactive[str] = reactive("connecting to the engine…", init=False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+
+    def on_mount(self) -> None:
+        self._redraw()
+
+    def watch_status(self) -> None:
+        self._redraw()
+
+    def watch_market_time(self) -> None:
+        self._redraw()
+
+    def watch_connection(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        line = Text(f" {self.app.title} ", style="bold reverse")
+        status, ts = self.status, self.market_time
+        if ts is not None:
+            local = ts.astimezone(NEW_YORK)
+            line.append(f" {ny_time(ts)} {local.strftime('%Z')} {local:%a %Y-%m-%d}", style="bold")
+        if status is not None:
+            for label, value, style in (
+                ("broker", status.broker, "bold"),
+                ("mode", status.mode, "bold yellow" if status.mode == "live" else "bold"),
+                ("feed", status.feed, _FEED_STYLE.get(status.feed, "red")),
+                ("session", status.session_day or "-", ""),
+            ):
+                line.append(" │ ", style="dim")
+                line.append(f"{label} ", style="dim")
+                line.append(value, style=style)
+        line.append(" │ ", style="dim")
+        line.append(self.connection, style="dim")
+        self.update(line)
+
+
+class MessageLine(Static):
+    """The latest refusal, notice, fill or command result, coloured by level (classes in app.tcss)."""
+
+    line: reactive[DeskLine | None] = reactive(None, init=False)
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+
+    def watch_line(self, line: DeskLine | None) -> None:
+        for level in ("info", "warning", "error"):
+            self.set_class(line is not None and line.level == level, f"-{level}")
+        if line is None:
+            self.update("")
+            return
+        stamp = "" if line.ts is None else f"{ny_time(line.ts)}  "
+        self.update(f"{stamp}{line.text}")

@@ -1,0 +1,153 @@
+"""A DataTable that is refreshed from a list of keyed rows and keeps the operator's place.
+
+Every pane's table is redrawn from the desk state several times a second. Rebuilding a
+DataTable resets its cursor, which would make the selected card jump under the trader's
+finger, so ``sync`` updates cells in place when the rows are the same and, when they are
+not, rebuilds and puts the cursor back on the row with the same key.
+
+The table also fits itself to its pane: a flexible column (a card's reason) takes the
+width the others leave, and in a narrow pane (an 80-column terminal) the table drops to
+its essential columns rather than hide the figures that matter behind a horizontal scroll.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from typing import ClassVar
+
+from rich.cells import cell_len
+from rich.text import Text
+from textual.binding import Binding, BindingType
+from textual.widgets import DataTable
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """A column; ``width`` None sizes it to its content. With ``flex_max`` the column is flexible:
+    ``width`` is its minimum and it grows up to ``flex_max`` into whatever room is left."""
+
+    key: str
+    label: str
+    width: int | None = None
+    flex_max: int | None = None
+
+
+Row = tuple[str, Sequence[Text]]
+"""A row key (card id, client order id, symbol) and its cells, one per column (all columns)."""
+
+
+class SyncedTable(DataTable[Text]):
+    """A row-cursor table fed whole by ``sync``; ``j``/``k`` move like the arrows (ids are remappable)."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("k", "cursor_up", "Up", show=False, id="onetap.up"),
+        Binding("j", "cursor_down", "Down", show=False, id="onetap.down"),
+    ]
+
+    def __init__(
+        self, columns: Sequence[Column], *, essential: Collection[str] = (), id: str | None = None
+    ) -> None:
+        super().__init__(id=id, cursor_type="row", zebra_stripes=True)
+        self._columns = tuple(columns)
+        self._essential = frozenset(essential) or frozenset(c.key for c in columns)
+        self._compact = False
+        self._keys: list[str] = []
+        self._cells: dict[str, tuple[Text, ...]] = {}
+
+    def on_mount(self) -> None:
+        self._add_columns()
+
+    @property
+    def selected_key(self) -> str | None:
+        """The key of the row under the cursor, or None for an empty table."""
+        if not self._keys:
+            return None
+        return self._keys[min(max(self.cursor_row, 0), len(self._keys) - 1)]
+
+    @property
+    def compact(self) -> bool:
+        return self._compact
+
+    def sync(self, rows: Sequence[Row]) -> None:
+        keys = [key for key, _ in rows]
+        if keys == self._keys:
+            self._update_cells(rows)
+        else:
+            self._rebuild(rows, columns=False)
+        self._fit()
+
+    def is_shown(self, key: str) -> bool:
+        return key in self.columns
+
+    def on_resize(self) -> None:
+        self._fit()
+
+    # ------------------------------------------------------------------ internals
+    def _fit(self) -> None:
+        """Choose compact or full columns and size the flexible ones for the current width."""
+        if not self.is_mounted or self.size.width <= 0:
+            return
+        room = self.size.width - 1  # a vertical scrollbar may take one cell
+        pad = 2 * self.cell_padding
+        natural = {c.key: pad + self._natural_width(i, c) for i, c in enumerate(self._columns)}
+        compact = sum(natural.values()) > room
+        shown = [c for c in self._columns if not compact or c.key in self._essential]
+        fixed = sum(natural[c.key] for c in shown if c.flex_max is None)
+        flexible = [c for c in shown if c.flex_max is not None]
+        share = (room - fixed) // len(flexible) - pad if flexible else 0
+        columns = tuple(
+            Column(c.key, c.label, min(max(share, c.width or 1), c.flex_max), c.flex_max)
+            if c.flex_max is not None and c in shown
+            else c
+            for c in self._columns
+        )
+        if compact != self._compact or columns != self._columns:
+            self._compact, self._columns = compact, columns
+            self._rebuild(self._current_rows(), columns=True)
+
+    def _natural_width(self, index: int, column: Column) -> int:
+        if column.width is not None:
+            return column.width
+        cells = (cell_len(cells[index].plain) for cells in self._cells.values())
+        return max(cell_len(column.label), *cells, 1)
+
+    def _shown(self) -> list[tuple[int, Column]]:
+        return [(i, c) for i, c in enumerate(self._columns) if not self._compact or c.key in self._essential]
+
+    def _add_columns(self) -> None:
+        for _, column in self._shown():
+            self.add_column(column.label, width=column.width, key=column.key)
+
+    def _current_rows(self) -> list[Row]:
+        return [(k, self._cells[k]) for k in self._keys]
+
+    def _rebuild(self, rows: Sequence[Row], *, columns: bool) -> None:
+        selected, index = self.selected_key, self.cursor_row
+        self.clear(columns=columns)
+        if columns:
+            self._add_columns()
+        shown = [i for i, _ in self._shown()]
+        self._keys, self._cells = [key for key, _ in rows], {}
+        for key, cells in rows:
+            self.add_row(*(cells[i] for i in shown), key=key)
+            self._cells[key] = tuple(cells)
+        if not self._keys:
+            return
+        keys = self._keys
+        target = keys.index(selected) if selected in keys else min(max(index, 0), len(keys) - 1)
+        self.move_cursor(row=target, animate=False)
+
+    def _update_cells(self, rows: Sequence[Row]) -> None:
+        shown = self._shown()
+        for key, cells in rows:
+            old = self._cells[key]
+            for i, column in shown:
+                if not _same(old[i], cells[i]):
+                    self.update_cell(key, column.key, cells[i], update_width=column.width is None)
+            self._cells[key] = tuple(cells)
+
+
+def _same(a: Text, b: Text) -> bool:
+    """Rich's Text equality ignores the base style, and a P&L cell's colour is data."""
+    return a.plain == b.plain and a.style == b.style and a.spans == b.spans

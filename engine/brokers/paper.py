@@ -1,0 +1,564 @@
+"""The embedded paper broker: a broker with its own cash-account ledger, driven by replayed quotes.
+
+It is the product's default broker, so it behaves like one rather than like a backtest shortcut:
+orders are acknowledged when accepted and fill only against quotes that arrive afterwards (the
+broker knows prices from quotes alone), fills are limited by the volume that actually traded,
+commissions and slippage are charged, and sale proceeds settle T+N so a cash account cannot
+spend money it does not yet have. Reports go to the reporter synchronously and in order, on the
+caller's loop, exactly as the order manager expects from any adapter.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field, replace
+from datetime import date
+
+from engine.brokers.base import (
+    BrokerError,
+    BrokerPosition,
+    BrokerReport,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+    Reporter,
+)
+from engine.clock import Clock
+from engine.model import Fill, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
+
+#: Quantities and money closer than this are equal: floats summed over many partial fills drift.
+EPS = 1e-9
+#: Fill prices are rounded to this many decimals (a hundredth of a cent).
+PRICE_DECIMALS = 4
+#: The smallest fractional share the broker will compute an affordable quantity in.
+FRACTION_STEP = 1e-6
+
+
+@dataclass(frozen=True, slots=True)
+class PaperAccount:
+    """The paper broker's own view of the account, for the console and for reconciliation.
+
+    ``reserved_cash`` is what working buys may still spend; it is part of ``settled_cash``,
+    so what a new buy may use is ``buying_power``.
+    """
+
+    cash: float
+    settled_cash: float
+    reserved_cash: float
+    positions_value: float
+    equity: float
+
+    @property
+    def unsettled_cash(self) -> float:
+        return self.cash - self.settled_cash
+
+    @property
+    def buying_power(self) -> float:
+        return max(self.settled_cash - self.reserved_cash, 0.0)
+
+
+@dataclass(slots=True)
+class _Record:
+    """What the broker keeps per order: its own copy (the engine's Order is the engine's) and fills.
+
+    Final records are kept too, so a cancel of a finished order can say why it failed and a
+    repeated submit of the same client order id replays what happened instead of trading twice.
+    """
+
+    order: Order
+    ref_price: float = 0.0
+    triggered: bool = False
+    min_charged: bool = False
+    commission: float = 0.0
+    fills: list[Fill] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class _Book:
+    quantity: float = 0.0
+    avg_cost: float = 0.0
+
+
+@dataclass(slots=True)
+class _Pending:
+    """Sale proceeds waiting for ``sessions_left`` more session closes before they may be spent."""
+
+    sessions_left: int
+    amount: float
+
+
+class PaperBroker:
+    """A cash-account broker simulated in process; see the module docstring for the rules."""
+
+    name: str = "paper"
+
+    def __init__(
+        self,
+        clock: Clock,
+        *,
+        starting_cash: float = 100_000.0,
+        commission_per_share: float = 0.005,
+        commission_min: float = 1.0,
+        commission_max_pct: float = 0.01,
+        commission_pct: float = 0.0,
+        slippage_bps: float = 1.0,
+        max_participation: float = 0.25,
+        allow_short: bool = False,
+        allow_fractional: bool = True,
+        settlement_days: int = 1,
+    ) -> None:
+        for label, value in (
+            ("starting_cash", starting_cash),
+            ("commission_per_share", commission_per_share),
+            ("commission_min", commission_min),
+            ("commission_max_pct", commission_max_pct),
+            ("commission_pct", commission_pct),
+            ("slippage_bps", slippage_bps),
+            ("max_participation", max_participation),
+        ):
+            if not math.isfinite(value) or value < 0:
+                raise ValueError(f"paper broker: {label} must be a finite number >= 0, got {value!r}")
+        if settlement_days < 0:
+            raise ValueError(f"paper broker: settlement_days must be >= 0, got {settlement_days}")
+        self._clock = clock
+        self.commission_per_share = commission_per_share
+        self.commission_min = commission_min
+        self.commission_max_pct = commission_max_pct
+        self.commission_pct = commission_pct
+        self.slippage = slippage_bps / 10_000.0
+        self.max_participation = max_participation
+        self.allow_short = allow_short
+        self.allow_fractional = allow_fractional
+        self.settlement_days = settlement_days
+        self._reporter: Reporter | None = None
+        self._connected = False
+        self._cash = starting_cash
+        self._settled = starting_cash
+        self._pending: list[_Pending] = []
+        self._books: dict[str, _Book] = {}
+        self._quotes: dict[str, Quote] = {}
+        self._working: dict[str, _Record] = {}
+        self._final: dict[str, _Record] = {}
+        self._next_broker_id = 1
+        self._last_close: date | None = None
+
+    # ------------------------------------------------------------------ protocol
+    def set_reporter(self, reporter: Reporter) -> None:
+        self._reporter = reporter
+
+    async def connect(self) -> None:
+        self._connected = True
+
+    async def disconnect(self) -> None:
+        self._connected = False
+
+    async def submit(self, order: Order) -> None:
+        """Validate and accept (or reject) at once; fills come only from later quotes.
+
+        Raises ``BrokerError`` only when the order surely did not reach the broker (not
+        connected, nowhere to report). A second submit of a client order id the broker has
+        seen replays that order's reports instead of trading it again (rule 8: no duplicates).
+        """
+        if not self._connected:
+            raise BrokerError("the paper broker is not connected: call connect() first")
+        if self._reporter is None:
+            raise BrokerError("the paper broker has no reporter: call set_reporter() before submitting")
+        coid = order.client_order_id
+        known = self._working.get(coid) or self._final.get(coid)
+        if known is not None:
+            self._replay(known)
+            return
+        reason = self._validate(order)
+        if reason:
+            now = self._clock.now()
+            rejected = replace(order, status=OrderStatus.REJECTED, reason=reason, updated_at=now)
+            self._final[coid] = _Record(rejected)
+            self._report(OrderRejected(coid, reason))
+            return
+        broker_id = f"P{self._next_broker_id}"
+        self._next_broker_id += 1
+        now = self._clock.now()
+        own = replace(
+            order,
+            status=OrderStatus.ACKNOWLEDGED,
+            broker_order_id=broker_id,
+            filled_quantity=0.0,
+            avg_fill_price=None,
+            updated_at=now,
+            reason="",
+        )
+        record = _Record(own, ref_price=self._reference_price(order), triggered=not _is_stop(order))
+        self._working[coid] = record
+        self._report(OrderAcknowledged(coid, broker_id))
+
+    async def cancel(self, client_order_id: str) -> None:
+        if not self._connected:
+            raise BrokerError("the paper broker is not connected: call connect() first")
+        record = self._working.get(client_order_id)
+        if record is None:
+            final = self._final.get(client_order_id)
+            status = final.order.status.value if final is not None else "never submitted"
+            raise BrokerError(f"order {client_order_id} is not working at the paper broker (status {status})")
+        self._finish(record, OrderStatus.CANCELLED, "cancelled at the operator's request")
+        self._report(OrderCancelled(client_order_id, "cancelled at the operator's request"))
+
+    async def open_orders(self) -> list[Order]:
+        return [replace(r.order) for r in self._working.values()]
+
+    async def positions(self) -> list[BrokerPosition]:
+        return [
+            BrokerPosition(sym, book.quantity, book.avg_cost)
+            for sym, book in sorted(self._books.items())
+            if abs(book.quantity) > EPS
+        ]
+
+    async def cash(self) -> float:
+        return self._cash
+
+    # ------------------------------------------------------------------ driven by the engine
+    def on_quote(self, quote: Quote) -> None:
+        """Take the quote as the market for its symbol and match that symbol's working orders.
+
+        A quote without a positive, finite bid, ask and last is ignored altogether: a bad tick
+        must neither fill an order at a nonsense price nor become the price a buy is checked at.
+        """
+        if not all(math.isfinite(v) and v > 0 for v in (quote.bid, quote.ask, quote.last)):
+            return
+        self._quotes[quote.symbol] = quote
+        for record in [r for r in self._working.values() if r.order.symbol == quote.symbol]:
+            self._match(record, quote)
+            if record.order.tif is TimeInForce.IOC and record.order.client_order_id in self._working:
+                reason = "IOC: the unfilled remainder was cancelled after the first quote"
+                self._finish(record, OrderStatus.CANCELLED, reason)
+                self._report(OrderCancelled(record.order.client_order_id, reason))
+
+    def on_session_close(self, day: date) -> None:
+        """Expire DAY (and IOC) orders and move sale proceeds one session closer to settlement.
+
+        Idempotent per day: a second call for the same (or an earlier) day changes nothing, so
+        a retried end-of-day cannot settle proceeds early.
+        """
+        if self._last_close is not None and day <= self._last_close:
+            return
+        self._last_close = day
+        for record in [r for r in self._working.values() if r.order.tif is not TimeInForce.GTC]:
+            reason = f"{record.order.tif.value} order expired at the close of {day.isoformat()}"
+            self._finish(record, OrderStatus.EXPIRED, reason)
+            self._report(OrderExpired(record.order.client_order_id, reason))
+        still: list[_Pending] = []
+        for pending in self._pending:
+            pending.sessions_left -= 1
+            if pending.sessions_left <= 0:
+                self._settled += pending.amount
+            else:
+                still.append(pending)
+        self._pending = still
+
+    def restore(
+        self, *, cash: float, positions: list[BrokerPosition], settled_cash: float | None = None
+    ) -> None:
+        """Rebuild the ledger at engine start from what the engine persisted.
+
+        Paper orders do not survive a restart (the engine expires its open ones), so restoring
+        over working orders would leave reservations pointing at a ledger they were not made
+        against; that is refused. Without ``settled_cash`` all cash counts as settled: the
+        engine persists one cash figure, and a restart is treated as a settlement boundary.
+        """
+        if self._working:
+            raise BrokerError(
+                f"cannot restore the paper ledger while {len(self._working)} orders are working"
+            )
+        settled = cash if settled_cash is None else settled_cash
+        if not (math.isfinite(cash) and math.isfinite(settled)):
+            raise BrokerError(f"cannot restore the paper ledger: cash {cash!r}, settled cash {settled!r}")
+        books: dict[str, _Book] = {}
+        for pos in positions:
+            if not (math.isfinite(pos.quantity) and math.isfinite(pos.avg_cost)):
+                raise BrokerError(
+                    f"cannot restore the paper ledger: position {pos.symbol} "
+                    f"quantity {pos.quantity!r} avg cost {pos.avg_cost!r}"
+                )
+            if abs(pos.quantity) > EPS:
+                book = books.setdefault(pos.symbol, _Book())
+                _apply_to_book(book, pos.quantity, pos.avg_cost)
+        self._cash = cash
+        self._settled = settled
+        self._pending = []
+        self._books = books
+
+    def account_summary(self) -> PaperAccount:
+        value = 0.0
+        for sym, book in self._books.items():
+            quote = self._quotes.get(sym)
+            value += book.quantity * (quote.last if quote is not None else book.avg_cost)
+        return PaperAccount(
+            cash=self._cash,
+            settled_cash=self._settled,
+            reserved_cash=self._reserved(),
+            positions_value=value,
+            equity=self._cash + value,
+        )
+
+    # ------------------------------------------------------------------ validation
+    def _validate(self, order: Order) -> str:
+        """The reason an order is refused, or "" when it may work."""
+        qty = order.quantity
+        if not (math.isfinite(qty) and qty > 0):
+            return f"quantity must be positive, got {qty:g}"
+        if not self.allow_fractional and qty != math.floor(qty):
+            return f"fractional shares are disabled: quantity {qty:g} is not a whole number of shares"
+        if order.order_type in (OrderType.LMT, OrderType.STP_LMT) and not _positive(order.limit_price):
+            return f"{order.order_type.value} order needs a positive limit price, got {order.limit_price}"
+        if _is_stop(order) and not _positive(order.stop_price):
+            return f"{order.order_type.value} order needs a positive stop price, got {order.stop_price}"
+        if order.symbol not in self._quotes:
+            return f"no market data for {order.symbol}"
+        if order.side is Side.BUY:
+            return self._check_cash(order)
+        return self._check_position(order)
+
+    def _check_cash(self, order: Order) -> str:
+        price = self._reference_price(order)
+        need = order.quantity * price + self._commission(order.quantity, price, first=True)
+        available = self._settled - self._reserved()
+        if need > available + EPS:
+            return f"insufficient settled cash: need ${need:,.2f}, available ${max(available, 0.0):,.2f}"
+        return ""
+
+    def _check_position(self, order: Order) -> str:
+        if self.allow_short:
+            return ""
+        book = self._books.get(order.symbol)
+        position = book.quantity if book is not None else 0.0
+        held = sum(
+            r.order.remaining
+            for r in self._working.values()
+            if r.order.symbol == order.symbol and r.order.side is Side.SELL
+        )
+        if order.quantity > position - held + EPS:
+            held_text = f" ({held:g} held by working sells)" if held > EPS else ""
+            return f"short selling disabled: position {position:g}{held_text}, sell {order.quantity:g}"
+        return ""
+
+    def _reference_price(self, order: Order) -> float:
+        """The per-share price a buy's cash is checked and reserved at.
+
+        A limit caps the price, so the limit is exact. A market order would pay the current ask
+        plus slippage; a buy stop fires at or above its stop, so the higher of the two is used.
+        Sells reserve no cash, but the value is kept for symmetry of the record.
+        """
+        if order.order_type in (OrderType.LMT, OrderType.STP_LMT) and order.limit_price is not None:
+            return order.limit_price
+        quote = self._quotes.get(order.symbol)
+        ask = quote.ask if quote is not None else 0.0
+        if order.order_type is OrderType.STP and order.stop_price is not None and order.side is Side.BUY:
+            ask = max(ask, order.stop_price)
+        return ask * (1.0 + self.slippage)
+
+    def _reserved(self, exclude: _Record | None = None) -> float:
+        """Settled cash promised to working buys (their remaining quantity at the reference price)."""
+        total = 0.0
+        for record in self._working.values():
+            if record is exclude or record.order.side is not Side.BUY:
+                continue
+            remaining = record.order.remaining
+            if remaining > EPS:
+                total += remaining * record.ref_price + self._commission(
+                    remaining, record.ref_price, first=not record.min_charged
+                )
+        return total
+
+    # ------------------------------------------------------------------ matching
+    def _match(self, record: _Record, quote: Quote) -> None:
+        order = record.order
+        if not record.triggered:
+            stop = order.stop_price or 0.0
+            hit = quote.last >= stop if order.side is Side.BUY else quote.last <= stop
+            if not hit:
+                return
+            record.triggered = True
+        price = self._fill_price(order, quote)
+        if price is None:
+            return
+        qty = min(order.remaining, self._participation(quote))
+        if qty <= EPS:
+            return
+        if order.side is Side.BUY:
+            budget = self._settled - self._reserved(exclude=record)
+            payable = self._payable(record, qty, price, budget)
+            if payable < qty - EPS:
+                self._fill_and_drop(record, payable, price, budget)
+                return
+        self._fill(record, qty, price)
+
+    def _fill_price(self, order: Order, quote: Quote) -> float | None:
+        """The price this quote fills the order at, or None when the limit is not reached."""
+        limited = order.order_type in (OrderType.LMT, OrderType.STP_LMT)
+        limit = order.limit_price or 0.0
+        if order.side is Side.BUY:
+            if limited and quote.ask > limit:
+                return None
+            price = round(quote.ask * (1.0 + self.slippage), PRICE_DECIMALS)
+            return min(price, limit) if limited else price
+        if limited and quote.bid < limit:
+            return None
+        price = round(quote.bid * (1.0 - self.slippage), PRICE_DECIMALS)
+        return max(price, limit) if limited else price
+
+    def _participation(self, quote: Quote) -> float:
+        size = quote.last_size if math.isfinite(quote.last_size) else 0.0
+        cap = max(self.max_participation * size, 0.0)
+        return cap if self.allow_fractional else math.floor(cap)
+
+    def _payable(self, record: _Record, qty: float, price: float, budget: float) -> float:
+        """How much of ``qty`` this buy can pay for at ``price`` out of ``budget``.
+
+        The budget is settled cash less what other working buys reserved: this order may use
+        its own reservation and any free cash, never another order's.
+        """
+        first = not record.min_charged
+        if qty * price + self._commission(qty, price, first=first) <= budget + EPS:
+            return qty
+        return min(self._max_quantity(budget, price, first=first), qty)
+
+    def _fill_and_drop(self, record: _Record, payable: float, price: float, budget: float) -> None:
+        """Fill what can be paid for and cancel the rest of the order.
+
+        A market or stop buy reserved cash at the price when it was placed and can meet a
+        higher one; a cash account cannot go negative, so it trades what it can pay for and
+        drops the remainder rather than wait on prices that may never come back.
+        """
+        order = record.order
+        if payable > EPS:
+            self._fill(record, payable, price)
+        if order.client_order_id in self._working:
+            reason = (
+                f"insufficient settled cash: {order.remaining:g} {order.symbol} at ${price:,.4f} "
+                f"cannot be paid from ${max(budget, 0.0):,.2f}; the remainder was cancelled"
+            )
+            self._finish(record, OrderStatus.CANCELLED, reason)
+            self._report(OrderCancelled(order.client_order_id, reason))
+
+    def _max_quantity(self, budget: float, price: float, *, first: bool) -> float:
+        """The most shares whose cost plus commission fits the budget.
+
+        Cost is ``q*p*(1+pct) + min(max(m, s*q), cap*q*p)``: the minimum of two increasing
+        functions, so the affordable set is ``q <= max(limit of either branch)``, solved in
+        closed form and then rounded down to the share step (whole or fractional).
+        """
+        if budget <= 0:
+            return 0.0
+        grow = price * (1.0 + self.commission_pct)
+        minimum = self.commission_min if first else 0.0
+        capped = budget / (grow + price * self.commission_max_pct)
+        uncapped = min((budget - minimum) / grow, budget / (grow + self.commission_per_share))
+        step = FRACTION_STEP if self.allow_fractional else 1.0
+        qty = math.floor(max(capped, uncapped, 0.0) / step) * step
+        while qty > 0 and qty * price + self._commission(qty, price, first=first) > budget + EPS:
+            qty = max(qty - step, 0.0)
+        return qty
+
+    def _commission(self, qty: float, price: float, *, first: bool) -> float:
+        """Per share with a per-order minimum (charged on the first fill only), capped by value."""
+        value = qty * price
+        base = self.commission_per_share * qty
+        if first:
+            base = max(self.commission_min, base)
+        return min(base, self.commission_max_pct * value) + self.commission_pct * value
+
+    def _fill(self, record: _Record, qty: float, price: float) -> None:
+        order = record.order
+        if order.remaining - qty <= EPS:
+            qty = order.remaining
+        commission = self._commission(qty, price, first=not record.min_charged)
+        record.min_charged = True
+        record.commission += commission
+        value = qty * price
+        if order.side is Side.BUY:
+            self._cash -= value + commission
+            self._settled -= value + commission
+        else:
+            proceeds = value - commission
+            self._cash += proceeds
+            if self.settlement_days == 0:
+                self._settled += proceeds
+            else:
+                self._pending.append(_Pending(self.settlement_days, proceeds))
+        _apply_to_book(self._books.setdefault(order.symbol, _Book()), order.side.sign * qty, price)
+        if abs(self._books[order.symbol].quantity) <= EPS:
+            del self._books[order.symbol]
+        filled = order.filled_quantity + qty
+        order.avg_fill_price = ((order.avg_fill_price or 0.0) * order.filled_quantity + value) / filled
+        order.filled_quantity = order.quantity if order.quantity - filled <= EPS else filled
+        now = self._clock.now()
+        order.updated_at = now
+        fill = Fill(
+            exec_id=f"{order.client_order_id}.{len(record.fills) + 1}",
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=qty,
+            price=price,
+            commission=commission,
+            ts=now,
+        )
+        record.fills.append(fill)
+        if order.remaining <= EPS:
+            self._finish(record, OrderStatus.FILLED, "")
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+        self._report(OrderFilled(fill))
+
+    # ------------------------------------------------------------------ bookkeeping
+    def _finish(self, record: _Record, status: OrderStatus, reason: str) -> None:
+        order = record.order
+        order.status = status
+        order.reason = reason
+        order.updated_at = self._clock.now()
+        self._working.pop(order.client_order_id, None)
+        self._final[order.client_order_id] = record
+
+    def _replay(self, record: _Record) -> None:
+        """Report again everything that happened to an order (its reports are idempotent)."""
+        order = record.order
+        coid = order.client_order_id
+        if order.status is OrderStatus.REJECTED:
+            self._report(OrderRejected(coid, order.reason))
+            return
+        self._report(OrderAcknowledged(coid, order.broker_order_id or ""))
+        for fill in record.fills:
+            self._report(OrderFilled(fill))
+        if order.status is OrderStatus.CANCELLED:
+            self._report(OrderCancelled(coid, order.reason))
+        elif order.status is OrderStatus.EXPIRED:
+            self._report(OrderExpired(coid, order.reason))
+
+    def _report(self, report: BrokerReport) -> None:
+        if self._reporter is not None:
+            self._reporter(report)
+
+
+def _is_stop(order: Order) -> bool:
+    return order.order_type in (OrderType.STP, OrderType.STP_LMT)
+
+
+def _positive(value: float | None) -> bool:
+    return value is not None and math.isfinite(value) and value > 0
+
+
+def _apply_to_book(book: _Book, signed_qty: float, price: float) -> None:
+    """Average cost on adds; unchanged on reductions; the fill price when a position flips."""
+    if abs(book.quantity) <= EPS or (book.quantity > 0) == (signed_qty > 0):
+        total = book.quantity + signed_qty
+        book.avg_cost = (book.avg_cost * book.quantity + price * signed_qty) / total
+        book.quantity = total
+        return
+    remaining = book.quantity + signed_qty
+    if abs(remaining) <= EPS:
+        book.quantity, book.avg_cost = 0.0, 0.0
+    elif (remaining > 0) != (book.quantity > 0):
+        book.quantity, book.avg_cost = remaining, price
+    else:
+        book.quantity = remaining

@@ -1,0 +1,234 @@
+"""Typed settings: ``config/default.toml``, then ``--config FILE``, then ``ONETAP_*`` variables.
+
+The pydantic models below are the schema: their defaults equal ``config/default.toml``
+(a test keeps the two identical), unknown keys are refused, and every error is reduced to
+one line that names the file, the key and what was expected, because a trader starting
+the engine needs to know what to fix, not read a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "default.toml"
+ENV_PREFIX = "ONETAP_"
+
+Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
+Money = Annotated[float, Field(gt=0.0)]
+
+
+class ConfigError(Exception):
+    """One line that says which file and key are wrong and what was expected."""
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+
+
+class UniverseSettings(_Section):
+    symbols: list[str] = Field(default=["AAPL", "MSFT", "GOOG", "IBM", "AMZN"], min_length=1)
+    benchmark: str = "SPX"
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper_unique(cls, v: list[str]) -> list[str]:
+        out = [s.strip().upper() for s in v]
+        if len(set(out)) != len(out):
+            raise ValueError("symbols must be unique")
+        return out
+
+
+class DataSettings(_Section):
+    source: Literal["shipped", "file"] = "shipped"
+    path: str = ""
+    jump_threshold: Fraction = 0.25
+
+
+class ReplaySettings(_Section):
+    start: str = "2012-01-03"
+    end: str = "2013-03-01"
+    seconds_per_day: Annotated[float, Field(ge=0.5, le=86_400.0)] = 45.0
+    steps_per_day: Annotated[int, Field(ge=10, le=23_400)] = 390
+    seed: Annotated[int, Field(ge=0)] = 7
+    spread_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 2.0
+
+    @field_validator("start", "end")
+    @classmethod
+    def _iso_date(cls, v: str) -> str:
+        if v:
+            try:
+                date.fromisoformat(v)
+            except ValueError:
+                raise ValueError(f"expected a date YYYY-MM-DD, got {v!r}") from None
+        return v
+
+    @property
+    def start_date(self) -> date:
+        return date.fromisoformat(self.start)
+
+    @property
+    def end_date(self) -> date | None:
+        return date.fromisoformat(self.end) if self.end else None
+
+
+class BrokerSettings(_Section):
+    kind: Literal["paper", "ibkr"] = "paper"
+    starting_cash: Money = 100_000.0
+    commission_per_share: Annotated[float, Field(ge=0.0, le=1.0)] = 0.005
+    commission_min: Annotated[float, Field(ge=0.0, le=100.0)] = 1.0
+    commission_max_pct: Annotated[float, Field(ge=0.0, le=0.1)] = 0.01
+    slippage_bps: Annotated[float, Field(ge=0.0, le=1000.0)] = 1.0
+    max_participation: Fraction = 0.25
+    allow_short: bool = False
+    allow_fractional: bool = True
+    settlement_days: Annotated[int, Field(ge=0, le=5)] = 1
+
+
+class StoreSettings(_Section):
+    database: str = ""
+
+
+class EngineSettings(_Section):
+    socket: str = ""
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+
+class RiskSettings(_Section):
+    max_order_value: Money = 25_000.0
+    max_order_quantity: Money = 5_000.0
+    max_position_pct: Fraction = 0.15
+    gross_exposure_limit: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    daily_loss_limit_pct: Fraction = 0.02
+    drawdown_limit_pct: Fraction = 0.10
+    var_limit_pct: Fraction = 0.02
+
+
+class CardSettings(_Section):
+    max_cards: Annotated[int, Field(ge=1, le=100)] = 12
+    risk_per_card_pct: Annotated[float, Field(gt=0.0, le=0.05)] = 0.01
+    stop_atr: Annotated[float, Field(gt=0.0, le=10.0)] = 2.0
+    templates: list[Literal["momentum", "mean_reversion"]] = Field(
+        default=["momentum", "mean_reversion"], min_length=1
+    )
+
+
+class HotkeySettings(_Section):
+    execute: str = "x"
+    kill: str = "ctrl+k"
+    resume: str = "R"
+    cancel_order: str = "c"
+    up: str = "k"
+    down: str = "j"
+    quit: str = "q"
+
+
+class Settings(_Section):
+    universe: UniverseSettings = UniverseSettings()
+    data: DataSettings = DataSettings()
+    replay: ReplaySettings = ReplaySettings()
+    broker: BrokerSettings = BrokerSettings()
+    store: StoreSettings = StoreSettings()
+    engine: EngineSettings = EngineSettings()
+    risk: RiskSettings = RiskSettings()
+    cards: CardSettings = CardSettings()
+    hotkeys: HotkeySettings = HotkeySettings()
+
+
+def load_settings(
+    config_file: Path | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    base_file: Path | None = DEFAULT_CONFIG,
+) -> Settings:
+    """Merge the default file, the user's file and the environment, then validate once.
+
+    Each layer is validated on its own first so that an error names the layer (file or
+    variable) it came from.
+    """
+    merged: dict[str, Any] = {}
+    layers: list[tuple[str, dict[str, Any]]] = []
+    if base_file is not None and base_file.exists():
+        layers.append((str(base_file), _read_toml(base_file)))
+    if config_file is not None:
+        layers.append((str(config_file), _read_toml(config_file)))
+    env_layer = _env_layer(os.environ if environ is None else environ)
+    layers.extend(env_layer)
+    for origin, layer in layers:
+        candidate = _deep_merge(merged, layer)
+        _validate(candidate, origin, layer)
+        merged = candidate
+    return _validate(merged, "settings", merged)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as fh:
+            return tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: no such config file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read: {exc.strerror}") from None
+
+
+def _env_layer(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for name in sorted(environ):
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        out.append((f"environment {name}", {section: {key: _env_value(environ[name])}}))
+    return out
+
+
+def _env_value(raw: str) -> Any:
+    """Environment values are TOML literals when they parse (numbers, booleans, lists), else strings."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _validate(data: dict[str, Any], origin: str, layer: dict[str, Any]) -> Settings:
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(_one_line(origin, exc, layer)) from None
+
+
+def _one_line(origin: str, exc: ValidationError, layer: dict[str, Any]) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    key = f"[{loc[0]}] {'.'.join(loc[1:])}" if len(loc) > 1 else f"[{loc[0]}]" if loc else "(root)"
+    kind = err["type"]
+    if kind == "extra_forbidden":
+        section_model = Settings.model_fields.get(loc[0]) if loc else None
+        if len(loc) == 1 or section_model is None:
+            expected = f"a section among {', '.join(Settings.model_fields)}"
+        else:
+            annotation = section_model.annotation
+            names = list(annotation.model_fields) if isinstance(annotation, type) and issubclass(annotation, BaseModel) else []
+            expected = f"a key among {', '.join(names)}"
+        return f"{origin}: unknown key {key}; expected {expected}"
+    msg = str(err["msg"])
+    if kind == "value_error":
+        return f"{origin}: {key}: {msg.removeprefix('Value error, ')}"
+    return f"{origin}: {key}: {msg} (got {err.get('input')!r})"

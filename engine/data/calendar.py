@@ -1,0 +1,170 @@
+"""The New York Stock Exchange calendar (XNYS): sessions, opening and closing times.
+
+Holidays, early closes and unscheduled closures (2001-09-11, Hurricane Sandy, state funerals)
+come from ``exchange_calendars``, a community-maintained library, because a hand-written
+holiday list is wrong in ways nobody notices until a replay plays a closed day.
+
+Building the library's calendar takes a few hundred milliseconds, so it is built once, lazily,
+for a fixed range (1990..2030, every shipped bar and any plausible replay). Outside that range
+every function raises ``ValueError`` rather than guess. The library's own default bounds are
+narrower than our data, which is why the range is passed explicitly.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cache
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+EXCHANGE = "XNYS"
+NEW_YORK = ZoneInfo("America/New_York")
+CALENDAR_START = date(1990, 1, 1)
+CALENDAR_END = date(2030, 12, 31)
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """The calendar reduced to plain arrays: lookups then cost a binary search, not a pandas index."""
+
+    days: npt.NDArray[np.datetime64]  # datetime64[D], sorted sessions
+    opens_ns: npt.NDArray[np.int64]  # UTC nanoseconds since the epoch
+    closes_ns: npt.NDArray[np.int64]
+    first: date
+    last: date
+
+    def position(self, day: date) -> int:
+        """Index of the first session on or after ``day``."""
+        return int(np.searchsorted(self.days, np.datetime64(day, "D"), side="left"))
+
+
+@cache
+def _table() -> _Table:
+    import exchange_calendars as xcals  # imported here: it is slow to import and to build
+
+    with warnings.catch_warnings():
+        # exchange_calendars 4.x reads Series.values on tz-aware columns, which pandas 3 deprecates;
+        # the values it gets are the right UTC nanoseconds, so the warning is noise for our users.
+        warnings.simplefilter("ignore")
+        cal = xcals.get_calendar(EXCHANGE, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
+        days = np.asarray(cal.sessions.values, dtype="datetime64[D]")
+        opens = np.asarray(cal.opens_nanos, dtype=np.int64)
+        closes = np.asarray(cal.closes_nanos, dtype=np.int64)
+    return _Table(
+        days=days,
+        opens_ns=opens,
+        closes_ns=closes,
+        first=_to_date(days[0]),
+        last=_to_date(days[-1]),
+    )
+
+
+def _to_date(value: np.datetime64) -> date:
+    out = value.astype("datetime64[D]").item()
+    assert isinstance(out, date)
+    return out
+
+
+def _check(day: date) -> _Table:
+    table = _table()
+    if not CALENDAR_START <= day <= CALENDAR_END:
+        raise ValueError(
+            f"{day.isoformat()} is outside the trading calendar's range "
+            f"{CALENDAR_START.isoformat()}..{CALENDAR_END.isoformat()}"
+        )
+    return table
+
+
+def _as_date(day: date | datetime) -> date:
+    """A ``datetime`` is read as its New York calendar day, the only reading an exchange has."""
+    if isinstance(day, datetime):
+        if day.tzinfo is None:
+            raise ValueError(f"naive datetime {day!r}: every time in onetap carries a zone")
+        return day.astimezone(NEW_YORK).date()
+    return day
+
+
+def sessions(start: date, end: date) -> list[date]:
+    """Every XNYS session in ``[start, end]`` (both inclusive), oldest first."""
+    out: list[date] = sessions_array(start, end).tolist()
+    return out
+
+
+def sessions_array(start: date, end: date) -> npt.NDArray[np.datetime64]:
+    """The sessions in ``[start, end]`` as ``datetime64[D]``: the vectorised form validation needs."""
+    table = _check(start)
+    _check(end)
+    if end < start:
+        return table.days[:0]
+    lo = table.position(start)
+    hi = int(np.searchsorted(table.days, np.datetime64(end, "D"), side="right"))
+    return table.days[lo:hi]
+
+
+def sessions_index(start: date, end: date) -> pd.DatetimeIndex:
+    """The sessions in ``[start, end]`` as a tz-naive ``DatetimeIndex`` named ``date``."""
+    return pd.DatetimeIndex(sessions_array(start, end).astype("datetime64[ns]"), name="date")
+
+
+def is_session(day: date | datetime) -> bool:
+    d = _as_date(day)
+    table = _check(d)
+    i = table.position(d)
+    return i < len(table.days) and table.days[i] == np.datetime64(d, "D")
+
+
+def _index_of(day: date) -> int:
+    table = _check(day)
+    i = table.position(day)
+    if i >= len(table.days) or table.days[i] != np.datetime64(day, "D"):
+        raise ValueError(f"{day.isoformat()} is not an {EXCHANGE} session ({why_closed(day)})")
+    return i
+
+
+def why_closed(day: date) -> str:
+    """A short reason a non-session day is closed, for messages ("Saturday", "exchange holiday ...")."""
+    return day.strftime("%A") if day.weekday() >= 5 else "exchange holiday or closure"
+
+
+def session_open_close(day: date | datetime) -> tuple[datetime, datetime]:
+    """Opening and closing time of the session, tz-aware UTC; early closes (13:00 New York) included."""
+    d = _as_date(day)
+    i = _index_of(d)
+    table = _table()
+    return (
+        _EPOCH + timedelta(microseconds=int(table.opens_ns[i]) // 1000),
+        _EPOCH + timedelta(microseconds=int(table.closes_ns[i]) // 1000),
+    )
+
+
+def next_session(day: date | datetime) -> date:
+    """The first session strictly after ``day`` (which need not be a session itself)."""
+    d = _as_date(day)
+    table = _check(d)
+    i = int(np.searchsorted(table.days, np.datetime64(d, "D"), side="right"))
+    if i >= len(table.days):
+        raise ValueError(f"no session after {d.isoformat()} within the calendar's range")
+    return _to_date(table.days[i])
+
+
+def previous_session(day: date | datetime) -> date:
+    """The last session strictly before ``day``."""
+    d = _as_date(day)
+    table = _check(d)
+    i = table.position(d) - 1
+    if i < 0:
+        raise ValueError(f"no session before {d.isoformat()} within the calendar's range")
+    return _to_date(table.days[i])
+
+
+def calendar_range() -> tuple[date, date]:
+    """First and last session the cached calendar knows."""
+    table = _table()
+    return table.first, table.last

@@ -1,0 +1,323 @@
+"""Market data in memory (``MarketData``) and the reader for a user's own CSV or Parquet file.
+
+User file format (one file, one or many symbols):
+
+==========  ========================================================================
+column      meaning
+==========  ========================================================================
+``date``    the session date, ISO ``YYYY-MM-DD`` (Parquet: a date or timestamp column
+            at midnight is accepted too)
+``open``    opening price, > 0
+``high``    highest price, >= every other price of the day
+``low``     lowest price, > 0
+``close``   closing price, > 0
+``volume``  shares traded, >= 0
+``symbol``  optional. Present: the file is "long", one row per symbol and day. Absent:
+            the whole file is one symbol, named by the ``symbol`` argument or else by
+            the file name (``aapl.csv`` -> ``AAPL``).
+==========  ========================================================================
+
+Column names are case-insensitive and may come in any order; other columns are ignored.
+CSV files are comma-separated UTF-8 (a BOM is fine), optionally gzip-compressed (``.csv.gz``).
+
+A file that cannot be read at all (missing, empty, missing columns, no readable date) raises
+``DataError`` with one line naming the file and the problem. A file that can be read but has
+bad rows loads anyway: each bad row is reported with its line number and left out (see
+``engine.data.validation``), because one bad row should not stop an engine from starting.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import IO
+
+import numpy as np
+import pandas as pd
+
+from engine.data import calendar
+from engine.data.validation import BAR_COLUMNS, ValidationReport, validate_bars
+from engine.model import Bar, Instrument
+
+REQUIRED_COLUMNS: tuple[str, ...] = ("date", *BAR_COLUMNS)
+EXPECTED = "expected date, open, high, low, close, volume[, symbol]"
+_MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
+_CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
+_PARQUET_SUFFIXES = (".parquet", ".pq")
+
+
+class DataError(ValueError):
+    """A data file that cannot be used at all; the message is one line naming the file."""
+
+
+@dataclass
+class MarketData:
+    """Clean daily bars per symbol, what each symbol is, and what validation found on the way."""
+
+    bars: dict[str, pd.DataFrame]
+    instruments: dict[str, Instrument]
+    report: ValidationReport = field(default_factory=ValidationReport)
+
+    @property
+    def symbols(self) -> list[str]:
+        return list(self.bars)
+
+    @property
+    def tradable_symbols(self) -> list[str]:
+        return [s for s in self.bars if self.instruments[s].tradable]
+
+    def bar(self, symbol: str, day: date) -> Bar | None:
+        frame = self.bars.get(symbol)
+        if frame is None:
+            return None
+        ts = pd.Timestamp(day)
+        i = int(frame.index.searchsorted(ts))
+        if i >= len(frame) or frame.index[i] != ts:
+            return None
+        o, h, lo, c, v = (float(x) for x in frame.iloc[i].to_numpy())
+        return Bar(symbol, day, o, h, lo, c, v)
+
+    def date_range(self, symbol: str) -> tuple[date, date] | None:
+        frame = self.bars.get(symbol)
+        if frame is None or frame.empty:
+            return None
+        return frame.index[0].date(), frame.index[-1].date()
+
+
+def display_path(path: Path) -> str:
+    """A path as short as it can be while still findable: relative to the working directory if under it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def build_market_data(
+    raw: Mapping[str, tuple[pd.DataFrame, str]],
+    instruments: Mapping[str, Instrument],
+    *,
+    jump_threshold: float = 0.25,
+) -> MarketData:
+    """Validate each symbol's raw rows (see ``validate_bars``) and keep the symbols that have any left."""
+    sessions = calendar.sessions_array(calendar.CALENDAR_START, calendar.CALENDAR_END)
+    report = ValidationReport()
+    bars: dict[str, pd.DataFrame] = {}
+    kept_instruments: dict[str, Instrument] = {}
+    for symbol, (frame, source) in raw.items():
+        clean, issues = validate_bars(frame, symbol, source, sessions, jump_threshold)
+        report.record(symbol, len(clean), len(frame) - len(clean), issues)
+        if len(clean):
+            bars[symbol] = clean
+            kept_instruments[symbol] = instruments.get(symbol) or Instrument(symbol)
+    return MarketData(bars=bars, instruments=kept_instruments, report=report)
+
+
+def load_user_file(path: Path, symbol: str | None = None, *, jump_threshold: float = 0.25) -> MarketData:
+    """Read a user's CSV or Parquet file (format in the module docstring) and validate it.
+
+    With a ``symbol`` column and a ``symbol`` argument, only that symbol is loaded.
+    Symbols the product ships (e.g. ``SPX``) keep their shipped metadata (index, sector).
+    """
+    path = Path(path)
+    shown = display_path(path)
+    if not path.exists():
+        raise DataError(f"{shown}: no such file")
+    if path.is_dir():
+        raise DataError(f"{shown}: is a directory, expected a CSV or Parquet file")
+    name = path.name.lower()
+    if name.endswith(_PARQUET_SUFFIXES):
+        table = _read_parquet(path, shown)
+    elif name.endswith(_CSV_SUFFIXES):
+        table = _read_csv(path, shown)
+    else:
+        raise DataError(f"{shown}: unsupported file type (expected .csv, .csv.gz or .parquet)")
+    long = "symbol" in table.columns
+    if not long:
+        table["symbol"] = (symbol or path.name.split(".")[0]).strip().upper()
+    elif symbol is not None:
+        wanted = symbol.strip().upper()
+        table = table[table["symbol"] == wanted]
+        if table.empty:
+            raise DataError(f"{shown}: no rows for symbol {wanted!r}")
+    raw = {
+        str(sym): (group.drop(columns="symbol").reset_index(drop=True), shown)
+        for sym, group in table.groupby("symbol", sort=False)
+    }
+    from engine.data.shipped import INSTRUMENTS  # shipped builds on this module; import at call time
+
+    market = build_market_data(raw, INSTRUMENTS, jump_threshold=jump_threshold)
+    if not market.bars:
+        first = market.report.issues[0] if market.report.issues else None
+        raise DataError(f"{shown}: no valid rows ({len(table)} read, all excluded; first problem: {first})")
+    return market
+
+
+# ---------------------------------------------------------------------------------------- CSV
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rt", encoding="utf-8-sig", newline="")
+    return path.open("r", encoding="utf-8-sig", newline="")
+
+
+def _read_csv(path: Path, shown: str) -> pd.DataFrame:
+    """Read with the ``csv`` module, not pandas, to know each row's true line and report it."""
+    try:
+        with _open_text(path) as fh:
+            reader = csv.reader(fh)
+            header = next(reader, None)
+            if header is None or not any(h.strip() for h in header):
+                raise DataError(f"{shown}: empty file (no header line; {EXPECTED})")
+            rows: list[list[str]] = []
+            lines: list[int] = []
+            for row in reader:
+                if not any(cell.strip() for cell in row):
+                    continue
+                rows.append(row)
+                lines.append(reader.line_num)
+    except (UnicodeDecodeError, gzip.BadGzipFile, EOFError) as exc:
+        raise DataError(f"{shown}: not a readable UTF-8 CSV file ({type(exc).__name__})") from None
+    except csv.Error as exc:
+        raise DataError(f"{shown}: malformed CSV ({exc})") from None
+    columns = _column_positions(header, shown)
+    if not rows:
+        raise DataError(f"{shown}: no data rows after the header")
+    width = len(header)
+    cells: dict[str, list[str]] = {name: [] for name in columns}
+    errors: list[str] = []
+    for row in rows:
+        if len(row) > width and not any(c.strip() for c in row[width:]):
+            row = row[:width]
+        errors.append("" if len(row) == width else f"expected {width} fields, got {len(row)}")
+        for name, pos in columns.items():
+            cells[name].append(row[pos].strip() if pos < len(row) else "")
+    table = _convert(cells, errors, shown, first_line=lines[0])
+    table["line"] = np.asarray(lines, dtype=np.int64)
+    return table
+
+
+def _column_positions(header: list[str], shown: str) -> dict[str, int]:
+    names = [h.strip().lower() for h in header]
+    seen: dict[str, int] = {}
+    for pos, name in enumerate(names):
+        if name in seen and name in (*REQUIRED_COLUMNS, "symbol"):
+            raise DataError(f"{shown}: duplicate column {name!r} (column names are case-insensitive)")
+        seen.setdefault(name, pos)
+    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
+    if missing:
+        listed = ", ".join(repr(c) for c in missing)
+        hint = ""
+        if len(names) == 1 and any(sep in header[0] for sep in ";\t|"):
+            hint = "; the header has no commas: is the file separated by ';' or tabs?"
+        plural = "s" if len(missing) > 1 else ""
+        raise DataError(f"{shown}: missing column{plural} {listed} ({EXPECTED}){hint}")
+    wanted = (*REQUIRED_COLUMNS, "symbol")
+    return {name: pos for name, pos in seen.items() if name in wanted}
+
+
+def _convert(
+    cells: Mapping[str, list[str]],
+    errors: list[str],
+    shown: str,
+    *,
+    first_line: int | None,
+    numeric: Mapping[str, np.ndarray] | None = None,
+) -> pd.DataFrame:
+    """Strings to typed columns; every value that is present but unreadable becomes a row error.
+
+    ``numeric`` holds columns that are numbers already (Parquet): they skip the text round trip.
+    """
+    dates_raw = pd.Series(cells["date"], dtype=object)
+    dates = pd.to_datetime(dates_raw, format="%Y-%m-%d", errors="coerce")
+    bad_date = dates.isna().to_numpy() & np.array(
+        [s.strip().lower() not in _MISSING_TOKENS for s in cells["date"]]
+    )
+    if dates.notna().sum() == 0:
+        first = cells["date"][0] if cells["date"] else ""
+        where = f"line {first_line}" if first_line is not None else "first row"
+        raise DataError(f"{shown}: unparseable dates ({where} has {first!r}; expected ISO YYYY-MM-DD)")
+    out = pd.DataFrame({"date": dates})
+    notes: list[list[str]] = [[e] if e else [] for e in errors]
+    for i in np.flatnonzero(bad_date).tolist():
+        if not errors[i]:
+            notes[i].append(f"date {cells['date'][i]!r} is not YYYY-MM-DD")
+    for name in BAR_COLUMNS:
+        if numeric is not None and name in numeric:
+            out[name] = numeric[name]
+            continue
+        raw = cells[name]
+        values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").astype(np.float64)
+        unreadable = values.isna().to_numpy() & np.array([s.lower() not in _MISSING_TOKENS for s in raw])
+        for i in np.flatnonzero(unreadable).tolist():
+            if not errors[i]:
+                notes[i].append(f"{name} {raw[i]!r} is not a number")
+        out[name] = values.to_numpy()
+    if "symbol" in cells:
+        symbols = [s.strip().upper() for s in cells["symbol"]]
+        out["symbol"] = [s or "?" for s in symbols]
+        for i, s in enumerate(symbols):
+            if not s and not errors[i]:
+                notes[i].append("symbol is empty")
+    out["parse_error"] = ["; ".join(n) for n in notes]
+    return out
+
+
+# ---------------------------------------------------------------------------------------- Parquet
+
+
+def _read_parquet(path: Path, shown: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises many types for one meaning: this is not a Parquet file
+        raise DataError(
+            f"{shown}: unreadable Parquet file ({type(exc).__name__}: {exc})".splitlines()[0]
+        ) from None
+    columns = _column_positions([str(c) for c in frame.columns], shown)
+    if frame.empty:
+        raise DataError(f"{shown}: no data rows")
+    dates = frame.iloc[:, columns["date"]]
+    if pd.api.types.is_datetime64_any_dtype(dates.dtype):
+        stamps = pd.to_datetime(dates)
+        if stamps.dt.tz is not None:
+            stamps = stamps.dt.tz_localize(None)
+        timed = stamps.notna() & (stamps != stamps.dt.normalize())
+        if timed.any():
+            first = stamps[timed].iloc[0]
+            raise DataError(
+                f"{shown}: dates carry a time of day ({first}); expected one bar per session date"
+            )
+        date_strings = [d.strftime("%Y-%m-%d") if pd.notna(d) else "" for d in stamps]
+    else:
+        date_strings = [
+            "" if _is_missing(d) else (d.isoformat() if isinstance(d, date) else str(d)) for d in dates
+        ]
+    cells: dict[str, list[str]] = {"date": date_strings}
+    numeric: dict[str, np.ndarray] = {}
+    for name in (*BAR_COLUMNS, "symbol"):
+        if name not in columns:
+            continue
+        col = frame.iloc[:, columns[name]]
+        if (
+            name != "symbol"
+            and pd.api.types.is_numeric_dtype(col.dtype)
+            and not pd.api.types.is_bool_dtype(col.dtype)
+        ):
+            numeric[name] = col.to_numpy(dtype=np.float64, na_value=np.nan)
+        else:
+            cells[name] = ["" if _is_missing(v) else str(v) for v in col.tolist()]
+    errors = [""] * len(frame)
+    table = _convert(cells, errors, shown, first_line=None, numeric=numeric)
+    table["parse_error"] = [f"row {i + 1}: {e}" if e else "" for i, e in enumerate(table["parse_error"])]
+    return table
+
+
+def _is_missing(value: object) -> bool:
+    """None, NaN, NaT and pandas NA: the ways a Parquet cell can be empty."""
+    if value is None or value is pd.NaT or value is pd.NA:
+        return True
+    return isinstance(value, float) and value != value

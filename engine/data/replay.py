@@ -1,0 +1,461 @@
+"""Real daily history played back as a live intraday market.
+
+Each session of the real data becomes a stream of quotes from the exchange's open to its close.
+The daily bar is the truth the stream must honour: the first trade prints the real open, the last
+the real close, the path touches the real high and the real low exactly once each at least, and never
+leaves them; the day's traded volume adds up to the real volume. Between those anchors the path is
+invented (Brownian bridges), but invented deterministically: the random generator of each
+(seed, symbol, day) is seeded from a stable hash, so a replay, a test and a screenshot see the
+same quotes on every machine and every run, and changing one symbol leaves the others alone.
+
+The feed never shows the future: ``history`` ends strictly before the day it is asked about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import math
+from collections.abc import Awaitable, Callable
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from itertools import repeat
+from typing import NamedTuple
+
+import numpy as np
+import numpy.typing as npt
+import pandas as pd
+
+from engine.clock import SimulatedClock
+from engine.data import calendar
+from engine.data.loader import MarketData
+from engine.model import Quote
+
+FloatArray = npt.NDArray[np.float64]
+QuoteSink = Callable[[tuple[Quote, ...]], None]
+DayHook = Callable[[date], None]
+
+REGULAR_SESSION = timedelta(hours=6, minutes=30)
+"""Length of a full XNYS session; ``steps_per_day`` divides it, so an early close has fewer steps."""
+
+_BRIDGE_VOL = 0.6  # bridge noise per step, as a fraction of the day's range over sqrt(steps)
+_VOLUME_NOISE = 0.35  # lognormal sigma of the per-step volume around the U-shaped profile
+_LOT = 100.0
+
+
+class IntradayPath(NamedTuple):
+    last: FloatArray
+    high_at: int
+    low_at: int
+
+
+def stable_seed(seed: int, symbol: str, day: date) -> int:
+    """A seed that depends only on its inputs (Python's ``hash()`` changes per process)."""
+    digest = hashlib.blake2b(f"{seed}|{symbol}|{day.isoformat()}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big")
+
+
+def intraday_path(
+    open_: float,
+    high: float,
+    low: float,
+    close: float,
+    n_points: int,
+    rng: np.random.Generator,
+    tick: float = 0.01,
+) -> IntradayPath:
+    """Trade prices for one day: exactly O at the first point, C at the last, H and L at random interior
+    points (in random order), within ``[low, high]`` everywhere, other points on the tick grid.
+
+    A piecewise Brownian bridge through the four anchors, clipped to the range: the bridge makes the
+    anchors exact by construction, the clip makes the range a hard bound.
+    """
+    if n_points < 4:
+        raise ValueError(f"an intraday path needs at least 4 points, got {n_points}")
+    if not (0.0 < low <= min(open_, close) and max(open_, close) <= high):
+        raise ValueError(f"not a valid bar: open {open_}, high {high}, low {low}, close {close}")
+    i1, i2 = np.sort(rng.choice(np.arange(1, n_points - 1), size=2, replace=False))
+    high_first = bool(rng.random() < 0.5)
+    x1, x2 = (high, low) if high_first else (low, high)
+    anchors_at = np.array([0, i1, i2, n_points - 1], dtype=np.float64)
+    anchors = np.array([open_, x1, x2, close], dtype=np.float64)
+    k = np.arange(n_points, dtype=np.float64)
+    sigma = (high - low) * _BRIDGE_VOL / math.sqrt(n_points)
+    walk = np.concatenate(([0.0], np.cumsum(rng.normal(0.0, sigma, n_points - 1))))
+    path = (
+        np.interp(k, anchors_at, anchors) + walk - np.interp(k, anchors_at, walk[anchors_at.astype(np.intp)])
+    )
+    decimals = _decimals(tick)
+    path = np.clip(np.round(np.round(path / tick) * tick, decimals), low, high)
+    path[[0, i1, i2, n_points - 1]] = anchors
+    high_at, low_at = (int(i1), int(i2)) if high_first else (int(i2), int(i1))
+    return IntradayPath(path, high_at, low_at)
+
+
+def volume_path(volume: float, n_points: int, rng: np.random.Generator) -> tuple[FloatArray, FloatArray]:
+    """Split a day's volume over its steps: (size traded at each step, cumulative volume).
+
+    U-shaped like real intraday volume (heavy at the open and the close) with seeded noise; whole
+    shares; the cumulative volume at the close is exactly the bar's volume.
+    """
+    x = np.linspace(0.0, 1.0, n_points)
+    weights = (0.6 + 2.4 * (2.0 * x - 1.0) ** 2) * rng.lognormal(0.0, _VOLUME_NOISE, n_points)
+    share = np.cumsum(weights) / weights.sum()
+    cumulative = np.floor(volume * share)
+    cumulative[-1] = volume
+    sizes = np.diff(cumulative, prepend=0.0)
+    return sizes, cumulative
+
+
+def _decimals(tick: float) -> int:
+    exponent = Decimal(str(tick)).normalize().as_tuple().exponent
+    return max(0, -exponent) if isinstance(exponent, int) else 2
+
+
+def _quote_sides(last: FloatArray, spread_bps: float, tick: float) -> tuple[FloatArray, FloatArray]:
+    """Bid rounded down and ask rounded up to the tick, at least one tick apart, straddling ``last``."""
+    half = last * spread_bps / 20_000.0
+    bid_ticks = np.floor((last - half) / tick + 1e-9)
+    ask_ticks = np.ceil((last + half) / tick - 1e-9)
+    ask_ticks = np.maximum(ask_ticks, bid_ticks + 1.0)
+    decimals = _decimals(tick)
+    return np.round(bid_ticks * tick, decimals), np.round(ask_ticks * tick, decimals)
+
+
+class _SymbolBars:
+    """One symbol's bars as arrays, so a day's lookup is a binary search instead of a pandas ``loc``."""
+
+    __slots__ = ("days", "values")
+
+    def __init__(self, frame: pd.DataFrame) -> None:
+        self.days = frame.index.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        self.values = frame[["open", "high", "low", "close", "volume"]].to_numpy(dtype=np.float64)
+
+    def on(self, day: date) -> FloatArray | None:
+        key = np.datetime64(day, "D")
+        i = int(np.searchsorted(self.days, key))
+        if i < len(self.days) and self.days[i] == key:
+            row: FloatArray = self.values[i]
+            return row
+        return None
+
+
+Step = tuple[datetime, tuple[Quote, ...]]
+
+
+class ReplayFeed:
+    """Plays ``MarketData`` session by session into a sink, driving a ``SimulatedClock``.
+
+    ``resume_after``: the last session an earlier run of the engine finished (from its database);
+    the feed then continues with the session after it, and starts the clock and ``latest_quotes``
+    at that session's close, so a restarted engine marks its book where it left off.
+    """
+
+    def __init__(
+        self,
+        data: MarketData,
+        clock: SimulatedClock,
+        *,
+        start: date,
+        end: date | None = None,
+        seed: int = 7,
+        steps_per_day: int = 390,
+        spread_bps: float = 2.0,
+        resume_after: date | None = None,
+    ) -> None:
+        if steps_per_day < 4:
+            raise ValueError(f"steps_per_day must be at least 4, got {steps_per_day}")
+        if spread_bps < 0:
+            raise ValueError(f"spread_bps must not be negative, got {spread_bps}")
+        self._data = data
+        self._clock = clock
+        self._seed = seed
+        self._steps_per_day = steps_per_day
+        self._spread_bps = spread_bps
+        self._step_length = REGULAR_SESSION / steps_per_day
+        self._bars = {s: _SymbolBars(f) for s, f in data.bars.items() if not f.empty}
+        self._sessions = self._select_sessions(start, end)
+        self._next = 0
+        self._day: date | None = None
+        self._steps: list[Step] | None = None
+        self._step = 0
+        self._cache: tuple[date, list[Step]] | None = None
+        self._latest: dict[str, Quote] = {}
+        self._seconds_per_day = 45.0
+        self._paused = False
+        self._stopping = False
+        self._running = False
+        self._unpaused = asyncio.Event()
+        self._unpaused.set()
+        if resume_after is not None:
+            self._resume(resume_after)
+
+    # ------------------------------------------------------------------ sessions
+    def _select_sessions(self, start: date, end: date | None) -> list[date]:
+        tradable = [s for s in self._data.tradable_symbols if s in self._bars]
+        if not tradable:
+            raise ValueError("the replay needs at least one tradable symbol with bars; the data has none")
+        days = np.unique(np.concatenate([self._bars[s].days for s in tradable]))
+        first, last = _as_date(days[0]), _as_date(days[-1])
+        if not first <= start <= last:
+            raise ValueError(
+                f"replay start {start.isoformat()} is outside the data: tradable bars cover "
+                f"{first.isoformat()}..{last.isoformat()}"
+            )
+        stop = last if end is None else end
+        if stop < start:
+            raise ValueError(f"replay end {stop.isoformat()} is before its start {start.isoformat()}")
+        lo, hi = calendar.calendar_range()
+        window = days[
+            (days >= np.datetime64(max(start, lo), "D")) & (days <= np.datetime64(min(stop, hi), "D"))
+        ]
+        known = np.isin(window, calendar.sessions_array(max(start, lo), min(stop, hi)))
+        chosen: list[date] = window[known].tolist()
+        if not chosen:
+            raise ValueError(
+                f"no trading session with data between {start.isoformat()} and {stop.isoformat()}"
+            )
+        return chosen
+
+    def _resume(self, after: date) -> None:
+        days = np.array(self._sessions, dtype="datetime64[D]")
+        done = int(np.searchsorted(days, np.datetime64(after, "D"), "right"))
+        self._next = done
+        if done == 0:
+            return
+        last_played = days[done - 1]
+        self._clock.set(calendar.session_open_close(_as_date(last_played))[1])
+        first_known, _ = calendar.calendar_range()
+        for symbol, bars in self._bars.items():
+            i = int(np.searchsorted(bars.days, last_played, "right")) - 1
+            day = _as_date(bars.days[i]) if i >= 0 else None
+            if day is None or day < first_known or not calendar.is_session(day):
+                continue
+            # The closing quote of the symbol's last played bar, exactly as the earlier run showed it.
+            times = self._step_times(*calendar.session_open_close(day))
+            self._latest[symbol] = self._symbol_quotes(symbol, day, bars.values[i], times)[-1]
+
+    @property
+    def sessions(self) -> list[date]:
+        """The sessions this feed plays, oldest first (including any an earlier run already played)."""
+        return list(self._sessions)
+
+    @property
+    def current_day(self) -> date | None:
+        """The session being played, or the last one played by this feed; ``None`` before the first."""
+        return self._day
+
+    def next_day(self) -> date | None:
+        """The next session not yet started; ``None`` at the end."""
+        return self._sessions[self._next] if self._next < len(self._sessions) else None
+
+    @property
+    def days_done(self) -> int:
+        return self._next - (1 if self._steps is not None else 0)
+
+    @property
+    def finished(self) -> bool:
+        return self._next >= len(self._sessions) and self._steps is None
+
+    @property
+    def progress(self) -> float:
+        return self.days_done / len(self._sessions)
+
+    @property
+    def paused(self) -> bool:
+        return self._paused
+
+    @property
+    def seconds_per_day(self) -> float:
+        return self._seconds_per_day
+
+    def start_at(self, day: date) -> None:
+        """Continue from the first session on or after ``day``; only forward, so the clock stays monotonic."""
+        if self._steps is not None:
+            raise RuntimeError(f"cannot move the replay while {self._day} is being played")
+        target = int(
+            np.searchsorted(np.array(self._sessions, dtype="datetime64[D]"), np.datetime64(day, "D"))
+        )
+        if target < self._next:
+            raise ValueError(f"cannot move the replay back to {day.isoformat()}: already played up to it")
+        self._next = target
+
+    # ------------------------------------------------------------------ what a strategy may see
+    def history(self, symbol: str, before: date) -> pd.DataFrame:
+        """The bars strictly before ``before``: everything known at that session's open."""
+        frame = self._data.bars.get(symbol)
+        if frame is None:
+            raise KeyError(f"no bars for symbol {symbol!r} (have: {', '.join(self._data.bars)})")
+        return frame.iloc[: int(frame.index.searchsorted(pd.Timestamp(before), side="left"))]
+
+    def latest_quotes(self) -> dict[str, Quote]:
+        return dict(self._latest)
+
+    # ------------------------------------------------------------------ the intraday stream
+    def day_quotes(self, day: date) -> list[Step]:
+        """Every step of the session: its time and the quotes of each symbol with a bar that day."""
+        if self._cache is not None and self._cache[0] == day:
+            return self._cache[1]
+        if not calendar.is_session(day):
+            return []
+        opens_at, closes_at = calendar.session_open_close(day)
+        times = self._step_times(opens_at, closes_at)
+        columns: list[list[Quote]] = []
+        for symbol, bars in self._bars.items():
+            bar = bars.on(day)
+            if bar is not None:
+                columns.append(self._symbol_quotes(symbol, day, bar, times))
+        steps: list[Step] = list(zip(times, zip(*columns, strict=True), strict=True)) if columns else []
+        self._cache = (day, steps)
+        return steps
+
+    def _step_times(self, opens_at: datetime, closes_at: datetime) -> list[datetime]:
+        length = closes_at - opens_at
+        n = max(3, math.ceil(length / self._step_length - 1e-9))
+        return [min(opens_at + self._step_length * k, closes_at) for k in range(n)] + [closes_at]
+
+    def _symbol_quotes(self, symbol: str, day: date, bar: FloatArray, times: list[datetime]) -> list[Quote]:
+        instrument = self._data.instruments[symbol]
+        rng = np.random.default_rng(stable_seed(self._seed, symbol, day))
+        o, h, lo, c, v = (float(x) for x in bar)
+        m = len(times)
+        last = intraday_path(o, h, lo, c, m, rng, instrument.tick_size).last
+        sizes, cumulative = volume_path(v, m, rng)
+        if instrument.tradable:
+            bid, ask = _quote_sides(last, self._spread_bps, instrument.tick_size)
+            depth = float(np.clip(v / m / 1000.0, 1.0, 100.0))
+            bid_size = _LOT * rng.integers(1, int(depth) + 1, size=m).astype(np.float64)
+            ask_size = _LOT * rng.integers(1, int(depth) + 1, size=m).astype(np.float64)
+        else:
+            bid = ask = last
+            bid_size = ask_size = np.zeros(m)
+        # map() calls Quote in C: building ~2,000 frozen dataclasses is most of a day's cost.
+        return list(
+            map(
+                Quote,
+                repeat(symbol, m),
+                times,
+                bid.tolist(),
+                ask.tolist(),
+                last.tolist(),
+                bid_size.tolist(),
+                ask_size.tolist(),
+                sizes.tolist(),
+                cumulative.tolist(),
+            )
+        )
+
+    # ------------------------------------------------------------------ playing
+    def _begin_day(self, on_day_start: DayHook | None) -> None:
+        day = self._sessions[self._next]
+        self._next += 1
+        self._day = day
+        self._steps = self.day_quotes(day)
+        self._step = 0
+        self._clock.set(self._steps[0][0])
+        if on_day_start is not None:
+            on_day_start(day)
+
+    def _emit(self, sink: QuoteSink) -> None:
+        assert self._steps is not None
+        ts, quotes = self._steps[self._step]
+        self._step += 1
+        self._clock.set(ts)
+        for q in quotes:
+            self._latest[q.symbol] = q
+        sink(quotes)
+
+    def _end_day(self, on_day_end: DayHook | None) -> None:
+        day = self._day
+        self._steps = None
+        self._step = 0
+        if on_day_end is not None and day is not None:
+            on_day_end(day)
+
+    def _day_over(self) -> bool:
+        return self._steps is not None and self._step >= len(self._steps)
+
+    def play_day(
+        self,
+        sink: QuoteSink,
+        *,
+        on_day_start: DayHook | None = None,
+        on_day_end: DayHook | None = None,
+    ) -> date | None:
+        """Play one whole session at once (tests, benchmarks, stepping by hand); ``None`` at the end.
+
+        Finishes a session that ``run`` left half-played, else plays the next one.
+        """
+        if self._running:
+            raise RuntimeError("the replay is running; stop it before stepping by hand")
+        if self._steps is None:
+            if self._next >= len(self._sessions):
+                return None
+            self._begin_day(on_day_start)
+        while not self._day_over():
+            self._emit(sink)
+        day = self._day
+        self._end_day(on_day_end)
+        return day
+
+    async def run(
+        self,
+        sink: QuoteSink,
+        *,
+        seconds_per_day: float = 45.0,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        on_day_start: DayHook | None = None,
+        on_day_end: DayHook | None = None,
+    ) -> None:
+        """Play session after session until the end of the data or ``stop()``.
+
+        Every step sets the clock to the step's time, then hands the quotes to ``sink``, then waits
+        ``seconds_per_day / steps_per_day``: an early-close session therefore takes proportionally
+        less time on screen. After ``stop()`` a later ``run`` continues where this one stopped.
+        """
+        self.set_speed(seconds_per_day)
+        if self._running:
+            raise RuntimeError("the replay is already running")
+        self._running = True
+        self._stopping = False
+        try:
+            while not self._stopping:
+                if self._steps is None:
+                    if self._next >= len(self._sessions):
+                        break
+                    self._begin_day(on_day_start)
+                while not self._stopping and not self._day_over():
+                    if self._paused:
+                        await self._unpaused.wait()
+                        continue
+                    self._emit(sink)
+                    await sleep(self._seconds_per_day / self._steps_per_day)
+                if self._day_over():
+                    self._end_day(on_day_end)
+        finally:
+            self._running = False
+
+    def pause(self) -> None:
+        self._paused = True
+        self._unpaused.clear()
+
+    def resume(self) -> None:
+        self._paused = False
+        self._unpaused.set()
+
+    def set_speed(self, seconds_per_day: float) -> None:
+        if not seconds_per_day > 0:
+            raise ValueError(f"seconds_per_day must be positive, got {seconds_per_day}")
+        self._seconds_per_day = float(seconds_per_day)
+
+    def stop(self) -> None:
+        """Make ``run`` return after the current step; a paused feed stops too."""
+        self._stopping = True
+        self._paused = False
+        self._unpaused.set()
+
+
+def _as_date(value: np.datetime64) -> date:
+    out = value.astype("datetime64[D]").item()
+    assert isinstance(out, date)
+    return out

@@ -1,0 +1,1 @@
+"""The order manager: write-ahead persistence, the order state machine, broker reports."""

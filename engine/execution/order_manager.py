@@ -1,0 +1,207 @@
+"""The order manager: every order is persisted before it is sent, and every report is applied once.
+
+Write-ahead: the INTENT row (with a client order id that is unique forever and that the
+broker sees as the order reference) is committed before ``broker.submit`` is called. If
+the send fails in a way that proves the broker never got it (``BrokerError``) the order is
+REJECTED; any other failure leaves it UNKNOWN, never resent until reconciliation.
+Fills are deduplicated by execution id through the store's unique key.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from typing import Any, Protocol
+
+from engine.brokers.base import (
+    Broker,
+    BrokerError,
+    BrokerReport,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
+from engine.clock import Clock
+from engine.execution.state_machine import can_transition
+from engine.model import Fill, Order, OrderRequest, OrderStatus, Side
+from engine.model.events import FillEvent, NoticeEvent, OrderEvent
+
+log = logging.getLogger(__name__)
+
+
+class OrderStore(Protocol):
+    def next_client_order_id(self) -> str: ...
+    def insert_order(self, order: Order) -> None: ...
+    def update_order(self, order: Order) -> None: ...
+    def insert_fill(self, fill: Fill) -> bool: ...
+    def load_orders(self, *, open_only: bool = False) -> list[Order]: ...
+
+
+class OrderManager:
+    def __init__(
+        self,
+        store: OrderStore,
+        broker: Broker,
+        clock: Clock,
+        publish: Callable[[Any], None],
+        on_fill: Callable[[Fill], None],
+    ) -> None:
+        self._store = store
+        self._broker = broker
+        self._clock = clock
+        self._publish = publish
+        self._on_fill = on_fill
+        self._open: dict[str, Order] = {o.client_order_id: o for o in store.load_orders(open_only=True)}
+        self._recent: dict[str, Order] = {}
+        broker.set_reporter(self.on_report)
+
+    # ------------------------------------------------------------------ queries
+    def open_orders(self) -> list[Order]:
+        return list(self._open.values())
+
+    def get(self, client_order_id: str) -> Order | None:
+        return self._open.get(client_order_id) or self._recent.get(client_order_id)
+
+    def working_by_symbol(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for o in self._open.values():
+            out[o.symbol] = out.get(o.symbol, 0.0) + o.side.sign * o.remaining
+        return out
+
+    def working_buy_value(self, prices: dict[str, float]) -> float:
+        return sum(
+            o.remaining * (o.limit_price or prices.get(o.symbol, 0.0))
+            for o in self._open.values()
+            if o.side is Side.BUY
+        )
+
+    # ------------------------------------------------------------------ commands
+    async def submit(self, request: OrderRequest) -> Order:
+        """Persist the intent, then send. Risk checks happen before this is called."""
+        now = self._clock.now()
+        order = Order(
+            client_order_id=self._store.next_client_order_id(),
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            stop_price=request.stop_price,
+            tif=request.tif,
+            card_id=request.card_id,
+            execution_id=request.execution_id,
+            created_at=now,
+            updated_at=now,
+        )
+        self._store.insert_order(order)  # committed before anything leaves the process
+        self._open[order.client_order_id] = order
+        self._publish(OrderEvent(replace(order)))
+        try:
+            await self._broker.submit(order)
+        except BrokerError as exc:
+            self._transition(order, OrderStatus.REJECTED, reason=str(exc))
+            return order
+        except Exception as exc:  # the send may or may not have reached the broker
+            log.exception("send of %s failed", order.client_order_id)
+            self._transition(order, OrderStatus.UNKNOWN, reason=f"send failed: {exc}; awaiting reconciliation")
+            return order
+        if order.status is OrderStatus.INTENT:
+            self._transition(order, OrderStatus.SENT)
+        return order
+
+    async def cancel(self, client_order_id: str) -> str:
+        order = self._open.get(client_order_id)
+        if order is None:
+            return f"{client_order_id} is not open"
+        if order.status is not OrderStatus.PENDING_CANCEL:
+            self._transition(order, OrderStatus.PENDING_CANCEL)
+        try:
+            await self._broker.cancel(client_order_id)
+        except BrokerError as exc:
+            return str(exc)
+        return ""
+
+    async def cancel_all(self) -> int:
+        count = 0
+        for coid in list(self._open):
+            if not await self.cancel(coid):
+                count += 1
+        return count
+
+    def expire_all_open(self, reason: str) -> list[Order]:
+        """At start-up with a broker that keeps no working orders (the paper broker)."""
+        expired = []
+        for order in list(self._open.values()):
+            self._transition(order, OrderStatus.EXPIRED, reason=reason, force=True)
+            expired.append(order)
+        return expired
+
+    # ------------------------------------------------------------------ reports
+    def on_report(self, report: BrokerReport) -> None:
+        match report:
+            case OrderFilled(fill=fill):
+                self._apply_fill(fill)
+            case OrderAcknowledged(client_order_id=coid, broker_order_id=boid):
+                order = self._find(coid)
+                if order is not None:
+                    order.broker_order_id = boid
+                    if order.status in (OrderStatus.INTENT, OrderStatus.SENT, OrderStatus.UNKNOWN):
+                        self._transition(order, OrderStatus.ACKNOWLEDGED)
+                    else:
+                        self._store.update_order(order)
+            case OrderCancelled(client_order_id=coid, reason=reason):
+                self._terminal(coid, OrderStatus.CANCELLED, reason or "cancelled")
+            case OrderRejected(client_order_id=coid, reason=reason):
+                self._terminal(coid, OrderStatus.REJECTED, reason)
+            case OrderExpired(client_order_id=coid, reason=reason):
+                self._terminal(coid, OrderStatus.EXPIRED, reason or "expired at the session close")
+
+    def _find(self, coid: str) -> Order | None:
+        order = self.get(coid)
+        if order is None:
+            self._publish(NoticeEvent(self._clock.now(), "error", f"broker report for unknown order {coid}"))
+        return order
+
+    def _terminal(self, coid: str, status: OrderStatus, reason: str) -> None:
+        order = self._find(coid)
+        if order is not None:
+            self._transition(order, status, reason=reason)
+
+    def _apply_fill(self, fill: Fill) -> None:
+        order = self._find(fill.client_order_id)
+        if order is None:
+            return
+        if not self._store.insert_fill(fill):
+            log.info("duplicate fill %s ignored", fill.exec_id)
+            return
+        total = order.filled_quantity + fill.quantity
+        order.avg_fill_price = (
+            (order.avg_fill_price or 0.0) * order.filled_quantity + fill.price * fill.quantity
+        ) / total
+        order.filled_quantity = total
+        status = OrderStatus.FILLED if order.remaining <= 1e-9 else OrderStatus.PARTIALLY_FILLED
+        self._transition(order, status, force=order.status.is_terminal and status is OrderStatus.FILLED)
+        self._on_fill(fill)
+        self._publish(FillEvent(fill))
+
+    def _transition(self, order: Order, new: OrderStatus, *, reason: str = "", force: bool = False) -> None:
+        old = order.status
+        if not force and old != new and not can_transition(old, new):
+            msg = f"{order.client_order_id}: impossible transition {old} -> {new} ignored"
+            log.error(msg)
+            self._publish(NoticeEvent(self._clock.now(), "error", msg))
+            return
+        order.status = new
+        order.updated_at = self._clock.now()
+        if reason:
+            order.reason = reason
+        self._store.update_order(order)
+        if new.is_terminal:
+            self._open.pop(order.client_order_id, None)
+            self._recent[order.client_order_id] = order
+            if len(self._recent) > 500:
+                self._recent.pop(next(iter(self._recent)))
+        self._publish(OrderEvent(replace(order)))

@@ -1,0 +1,31 @@
+"""The order state machine as an explicit table.
+
+A report that asks for a transition not in the table is logged as an error and not
+applied: a late 'cancelled' must never undo a fill, a duplicate ack must never reopen a
+filled order. A fill may arrive before its acknowledgement (brokers do that), so
+INTENT/SENT may go straight to PARTIALLY_FILLED or FILLED.
+"""
+
+from __future__ import annotations
+
+from engine.model import OrderStatus as S
+
+TRANSITIONS: dict[S, frozenset[S]] = {
+    S.INTENT: frozenset({S.SENT, S.REJECTED, S.UNKNOWN, S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.FILLED}),
+    S.SENT: frozenset(
+        {S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.FILLED, S.REJECTED, S.CANCELLED, S.PENDING_CANCEL, S.UNKNOWN,
+         S.EXPIRED}
+    ),
+    S.ACKNOWLEDGED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED, S.REJECTED}),
+    S.PARTIALLY_FILLED: frozenset({S.PARTIALLY_FILLED, S.FILLED, S.PENDING_CANCEL, S.CANCELLED, S.EXPIRED}),
+    S.PENDING_CANCEL: frozenset({S.CANCELLED, S.PARTIALLY_FILLED, S.FILLED, S.EXPIRED, S.ACKNOWLEDGED}),
+    S.UNKNOWN: frozenset({S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.FILLED, S.CANCELLED, S.REJECTED, S.EXPIRED}),
+    S.FILLED: frozenset(),
+    S.CANCELLED: frozenset(),
+    S.REJECTED: frozenset(),
+    S.EXPIRED: frozenset(),
+}
+
+
+def can_transition(old: S, new: S) -> bool:
+    return new in TRANSITIONS[old]

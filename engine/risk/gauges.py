@@ -1,0 +1,67 @@
+"""The desk's risk gauges and the circuit breakers that trip on them."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import datetime
+
+import numpy as np
+
+from engine.model import AccountSnapshot, RiskState, TradingState
+
+
+def historical_var(
+    values: Mapping[str, float], returns: Mapping[str, np.ndarray], *, level: float = 0.95
+) -> float:
+    """One-day historical VaR of the current holdings, in money (>= 0).
+
+    The holdings' values are applied to the symbols' aligned daily returns (the same
+    dates for all, the most recent window); the loss at the ``level`` quantile is the VaR.
+    """
+    held = [(sym, v) for sym, v in values.items() if v != 0.0 and sym in returns]
+    if not held:
+        return 0.0
+    n = min(len(returns[sym]) for sym, _ in held)
+    if n < 20:
+        return 0.0
+    pnl = np.zeros(n)
+    for sym, value in held:
+        pnl += value * returns[sym][-n:]
+    return float(max(0.0, -np.quantile(pnl, 1.0 - level)))
+
+
+def risk_state(
+    account: AccountSnapshot,
+    var_95: float,
+    *,
+    trading_state: TradingState,
+    halted_reason: str,
+    halted_at: datetime | None,
+    gross_limit: float,
+    daily_loss_limit_pct: float,
+    drawdown_limit_pct: float,
+    var_limit_pct: float,
+) -> RiskState:
+    equity = max(account.equity, 1e-9)
+    return RiskState(
+        trading_state=trading_state,
+        gross_exposure=account.gross_exposure / equity,
+        gross_limit=gross_limit,
+        day_loss=max(0.0, -account.day_pnl) / max(account.start_of_day_equity, 1e-9),
+        day_loss_limit=daily_loss_limit_pct,
+        drawdown=account.drawdown,
+        drawdown_limit=drawdown_limit_pct,
+        var_95=var_95 / equity,
+        var_limit=var_limit_pct,
+        halted_reason=halted_reason,
+        halted_at=halted_at,
+    )
+
+
+def breached(risk: RiskState) -> str | None:
+    """The circuit breaker that trips on this state, described for the operator, or None."""
+    if risk.day_loss > risk.day_loss_limit:
+        return f"circuit breaker: today's loss {risk.day_loss:.2%} exceeds {risk.day_loss_limit:.2%}"
+    if risk.drawdown > risk.drawdown_limit:
+        return f"circuit breaker: drawdown {risk.drawdown:.2%} exceeds {risk.drawdown_limit:.2%}"
+    return None

@@ -1,0 +1,575 @@
+"""The Engine: wires data, broker, store, risk, cards and orders, runs the replay, serves commands.
+
+It runs on one asyncio loop (its own thread when embedded in the console, the main
+thread headless). Consoles reach it through ``EngineSession`` (engine/protocol.py), in
+process or over the Unix socket, with the same encoded messages either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import getpass
+import json
+import logging
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from engine.brokers.base import Broker, BrokerPosition
+from engine.brokers.paper import PaperBroker
+from engine.bus import EventBus, Subscription
+from engine.clock import SimulatedClock, WallClock
+from engine.config import ConfigError, Settings
+from engine.data.loader import DataError, MarketData, load_user_file
+from engine.data.replay import ReplayFeed
+from engine.data.shipped import load_shipped
+from engine.execution.order_manager import OrderManager
+from engine.model import (
+    AccountSnapshot,
+    CommandSource,
+    ExecutionStatus,
+    Fill,
+    OrderRequest,
+    OrderStatus,
+    Quote,
+    RiskState,
+    StrategyCard,
+    TradingState,
+)
+from engine.model.codec import to_jsonable
+from engine.model.events import (
+    CancelAll,
+    CancelOrder,
+    CardsEvent,
+    Command,
+    CommandResult,
+    ExecuteCard,
+    GetSnapshot,
+    Kill,
+    MarketEvent,
+    NoticeEvent,
+    OrderEvent,
+    PortfolioEvent,
+    RefusalEvent,
+    ResetKill,
+    RiskEvent,
+    SnapshotEvent,
+    StatusEvent,
+)
+from engine.portfolio.ledger import Ledger
+from engine.risk.gauges import breached, historical_var, risk_state
+from engine.risk.killswitch import STATE_KEY, HaltState, resume_allowed
+from engine.risk.pretrade import BookView, Limits, pre_trade
+from engine.signals.basic import daily_returns
+from engine.store.db import StoreError, default_database_path
+from engine.store.repository import Store
+from engine.strategies.cards import CardContext, Scan, scan, size_cards
+from engine.strategies.templates import TEMPLATES
+
+log = logging.getLogger(__name__)
+
+REPLAY_KEY = "replay_last_day"
+LEDGER_KEY = "ledger_day"
+PORTFOLIO_EVERY_STEPS = 4
+"""Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
+CARDS_EVERY_STEPS = 30
+"""Re-size cards at current prices every half hour of market time (about 3 s of a 45 s day)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who issued a command: recorded in the audit trail."""
+
+    user: str
+    source: CommandSource
+
+
+class Engine:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Path | None = None,
+        market: MarketData | None = None,
+        paced: bool = True,
+    ) -> None:
+        """``paced=False`` lets tests step the replay themselves (``step_day``) instead of a timer."""
+        self.settings = settings
+        self.database = database or _database_path(settings)
+        self.bus = EventBus()
+        self._paced = paced
+        self._market_arg = market
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stopped = asyncio.Event()
+        self._steps = 0
+        self.cards: list[StrategyCard] = []
+        self._returns_cache: tuple[date | None, dict[str, np.ndarray]] = (None, {})
+        self._executions: dict[str, set[str]] = {}
+        self._scan: tuple[date, Scan] | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        s = self.settings
+        self.store = Store.open(self.database)
+        self.market = self._market_arg or _load_market(s)
+        last_day = self.store.get_state(REPLAY_KEY)
+        resume_after = date.fromisoformat(last_day) if last_day else None
+        start = s.replay.start_date
+        self.clock = SimulatedClock(_session_start(start))
+        self.feed = ReplayFeed(
+            self.market,
+            self.clock,
+            start=start,
+            end=s.replay.end_date,
+            seed=s.replay.seed,
+            steps_per_day=s.replay.steps_per_day,
+            spread_bps=s.replay.spread_bps,
+            resume_after=resume_after,
+        )
+        self.broker: Broker = self._make_broker()
+        self.halt = HaltState.from_json(self.store.get_state(STATE_KEY))
+        self.ledger = Ledger(s.broker.starting_cash)
+        for fill in self.store.load_fills():
+            self.ledger.apply_fill(fill)
+        self.ledger.restore_marks(self.store.load_positions())
+        self._restore_ledger_day()
+        self.orders = OrderManager(self.store, self.broker, self.clock, self.bus.publish, self._on_fill)
+        self.bus.on((OrderEvent,), self._audit_order)
+        await self.broker.connect()
+        if isinstance(self.broker, PaperBroker):
+            self.broker.restore(
+                cash=self.ledger.cash,
+                positions=[BrokerPosition(p.symbol, p.quantity, p.avg_cost) for p in self.ledger.positions(include_flat=False)],
+            )
+            for order in self.orders.expire_all_open("engine restarted: paper orders do not survive a restart"):
+                self._notice("warning", f"{order.client_order_id} {order.side} {order.quantity:g} {order.symbol} expired at restart")
+        self._audit("engine", CommandSource.ENGINE, "engine_start", {"database": str(self.database), "halted": self.halt.halted})
+        for issue in self.market.report.issues:
+            self._notice("warning" if issue.severity == "warning" else "error", str(issue))
+        self._refresh_cards()
+        if self.feed.finished:
+            self._notice("info", "the replay has reached the end of the data; prices are frozen")
+        elif self._paced:
+            self._tasks.append(asyncio.create_task(self._run_feed(), name="replay-feed"))
+        self._publish_status()
+
+    async def stop(self) -> None:
+        self.feed.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._persist_book()
+        self._audit("engine", CommandSource.ENGINE, "engine_stop", {})
+        await self.broker.disconnect()
+        self.store.close()
+        self._stopped.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stopped.wait()
+
+    def _make_broker(self) -> Broker:
+        b = self.settings.broker
+        if b.kind != "paper":
+            raise EngineStartError(
+                "[broker] kind = \"ibkr\": the Interactive Brokers adapter is not in this build yet; use \"paper\""
+            )
+        return PaperBroker(
+            self.clock,
+            starting_cash=b.starting_cash,
+            commission_per_share=b.commission_per_share,
+            commission_min=b.commission_min,
+            commission_max_pct=b.commission_max_pct,
+            slippage_bps=b.slippage_bps,
+            max_participation=b.max_participation,
+            allow_short=b.allow_short,
+            allow_fractional=b.allow_fractional,
+            settlement_days=b.settlement_days,
+        )
+
+    # ------------------------------------------------------------------ replay
+    async def _run_feed(self) -> None:
+        try:
+            await self.feed.run(
+                self._on_quotes,
+                seconds_per_day=self.settings.replay.seconds_per_day,
+                on_day_start=self._on_day_start,
+                on_day_end=self._on_day_end,
+            )
+        except Exception:
+            log.exception("replay feed failed")
+            self._notice("error", "the replay feed stopped on an error; see the log")
+            return
+        self._notice("info", "the replay reached the end of the data")
+        self._publish_status()
+
+    async def step_day(self) -> None:
+        """Play one whole session at once (tests and benchmarks)."""
+        self.feed.play_day(self._on_quotes, on_day_start=self._on_day_start, on_day_end=self._on_day_end)
+        await asyncio.sleep(0)
+
+    def step_quotes(self, quotes: tuple[Quote, ...]) -> None:
+        self._on_quotes(quotes)
+
+    def _on_day_start(self, day: date) -> None:
+        self.ledger.start_day()
+        self._persist_ledger_day(day)
+        self._refresh_cards()
+        self._publish_status()
+
+    def _on_day_end(self, day: date) -> None:
+        if isinstance(self.broker, PaperBroker):
+            self.broker.on_session_close(day)
+        self.store.set_state(REPLAY_KEY, day.isoformat(), self.clock.now())
+        self._persist_book()
+        self._publish_portfolio()
+
+    def _on_quotes(self, quotes: tuple[Quote, ...]) -> None:
+        for q in quotes:
+            self.ledger.mark(q.symbol, q.last)
+            if isinstance(self.broker, PaperBroker):
+                self.broker.on_quote(q)
+        self.bus.publish(MarketEvent(ts=self.clock.now(), quotes=quotes))
+        self._steps += 1
+        if self._steps % PORTFOLIO_EVERY_STEPS == 0:
+            self._publish_portfolio()
+        if self._steps % CARDS_EVERY_STEPS == 0:
+            self._refresh_cards()
+
+    # ------------------------------------------------------------------ book
+    def _on_fill(self, fill: Fill) -> None:
+        self.ledger.apply_fill(fill)
+        self._audit("engine", CommandSource.ENGINE, "fill", {"exec_id": fill.exec_id, "coid": fill.client_order_id,
+                    "symbol": fill.symbol, "side": fill.side.value, "qty": fill.quantity, "price": fill.price})
+        self._publish_portfolio()
+        self._check_executions(fill.client_order_id)
+        self._refresh_cards()
+
+    def _publish_portfolio(self) -> None:
+        account = self.ledger.account()
+        self.bus.publish(PortfolioEvent(tuple(self.ledger.positions()), account))
+        risk = self._risk(account)
+        self.bus.publish(RiskEvent(risk))
+        trip = breached(risk)
+        if trip and not self.halt.halted:
+            self._engage_halt(trip, Actor("engine", CommandSource.ENGINE))
+
+    def _risk(self, account: AccountSnapshot | None = None) -> RiskState:
+        account = account or self.ledger.account()
+        r = self.settings.risk
+        values = {p.symbol: p.market_value for p in self.ledger.positions(include_flat=False)}
+        return risk_state(
+            account,
+            historical_var(values, self._daily_returns()),
+            trading_state=self.halt.state,
+            halted_reason=self.halt.reason,
+            halted_at=self.halt.since,
+            gross_limit=r.gross_exposure_limit,
+            daily_loss_limit_pct=r.daily_loss_limit_pct,
+            drawdown_limit_pct=r.drawdown_limit_pct,
+            var_limit_pct=r.var_limit_pct,
+        )
+
+    def _daily_returns(self) -> dict[str, np.ndarray]:
+        """Last 250 sessions of returns before today, per symbol; computed once a day."""
+        day = self.feed.current_day
+        cached_day, cached = self._returns_cache
+        if cached_day == day and cached:
+            return cached
+        out: dict[str, np.ndarray] = {}
+        for sym in self.settings.universe.symbols:
+            hist = self._history(sym)
+            if len(hist) > 1:
+                r = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-251:])[1:]
+                out[sym] = r
+        self._returns_cache = (day, out)
+        return out
+
+    def _history(self, symbol: str) -> pd.DataFrame:
+        day = self.feed.current_day or self.feed.next_day() or self.settings.replay.start_date
+        return self.feed.history(symbol, before=day)
+
+    def _prices(self) -> dict[str, float]:
+        prices = {sym: q.last for sym, q in self.feed.latest_quotes().items()}
+        for sym in self.settings.universe.symbols:
+            if sym not in prices:
+                hist = self._history(sym)
+                if len(hist):
+                    prices[sym] = float(hist["close"].iloc[-1])
+        return prices
+
+    def _persist_book(self) -> None:
+        self.store.save_positions(self.ledger.positions())
+
+    def _persist_ledger_day(self, day: date) -> None:
+        payload = {"day": day.isoformat(), "start_of_day_equity": self.ledger.start_of_day_equity,
+                   "peak_equity": self.ledger.peak_equity}
+        self.store.set_state(LEDGER_KEY, json.dumps(payload), self.clock.now())
+
+    def _restore_ledger_day(self) -> None:
+        raw = self.store.get_state(LEDGER_KEY)
+        if raw:
+            data = json.loads(raw)
+            self.ledger.start_of_day_equity = float(data["start_of_day_equity"])
+            self.ledger.peak_equity = max(float(data["peak_equity"]), self.ledger.equity)
+
+    # ------------------------------------------------------------------ cards
+    def _refresh_cards(self) -> None:
+        """Re-size and re-rank the day's candidates at current prices; the scan itself runs once a day."""
+        s = self.settings
+        day = self.feed.current_day or self.feed.next_day()
+        if day is None:
+            return
+        if self._scan is None or self._scan[0] != day:
+            histories = {sym: self.feed.history(sym, before=day) for sym in s.universe.symbols}
+            self._scan = (day, scan(histories, [TEMPLATES[t] for t in s.cards.templates]))
+        account = self.ledger.account()
+        ctx = CardContext(
+            asof=self.clock.now(),
+            session_day=day,
+            equity=account.equity,
+            cash=account.cash - self.orders.working_buy_value(self._prices()),
+            positions={p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)},
+            prices=self._prices(),
+            risk_per_card_pct=s.cards.risk_per_card_pct,
+            stop_atr=s.cards.stop_atr,
+            max_position_pct=s.risk.max_position_pct,
+            max_order_value=s.risk.max_order_value,
+            max_cards=s.cards.max_cards,
+        )
+        self.cards = size_cards(self._scan[1], ctx)
+        self.store.save_cards(self.cards)
+        self.bus.publish(CardsEvent(asof=ctx.asof, cards=tuple(self.cards)))
+
+    # ------------------------------------------------------------------ commands
+    async def handle(self, command: Command, actor: Actor) -> CommandResult:
+        """Serve one command. Refusals are results (ok=False) and RefusalEvents, never exceptions."""
+        self._audit(actor.user, actor.source, "command", {"command": type(command).__name__, **_fields(command)})
+        match command:
+            case ExecuteCard(card_id=card_id):
+                return await self._execute_card(card_id, actor)
+            case Kill(reason=reason):
+                return await self._kill(reason, actor)
+            case ResetKill(confirmation=text):
+                return self._reset_kill(text, actor)
+            case CancelOrder(client_order_id=coid):
+                err = await self.orders.cancel(coid)
+                return CommandResult(ok=not err, message=err or f"cancel sent for {coid}", code="" if not err else "CANCEL_FAILED")
+            case CancelAll():
+                n = await self.orders.cancel_all()
+                return CommandResult(ok=True, message=f"cancel sent for {n} open order(s)")
+            case GetSnapshot():
+                return CommandResult(ok=True)
+        return CommandResult(ok=False, message=f"unknown command {type(command).__name__}", code="UNKNOWN_COMMAND")
+
+    def snapshot(self) -> SnapshotEvent:
+        account = self.ledger.account()
+        recent = self.store.load_orders(limit=200)
+        live = {o.client_order_id: o for o in self.orders.open_orders()}
+        orders = tuple(replace(live.get(o.client_order_id, o)) for o in recent)
+        return SnapshotEvent(
+            status=self._status(),
+            positions=tuple(self.ledger.positions()),
+            account=account,
+            orders=orders,
+            cards=tuple(self.cards),
+            risk=self._risk(account),
+            quotes=tuple(self.feed.latest_quotes().values()),
+        )
+
+    def subscribe(self) -> Subscription:
+        return self.bus.subscribe()
+
+    async def _execute_card(self, card_id: str, actor: Actor) -> CommandResult:
+        card = next((c for c in self.cards if c.card_id == card_id), None)
+        if card is None:
+            return self._refuse("execute_card", "CARD_STALE", f"card {card_id} is no longer offered (the market moved on)", card_id)
+        book = self._book_view()
+        limits = self._limits()
+        for leg in card.legs:
+            req = OrderRequest(symbol=leg.symbol, side=leg.side, quantity=leg.quantity, order_type=leg.order_type,
+                               limit_price=leg.limit_price, card_id=card.card_id)
+            refusal = pre_trade(req, book, limits)
+            if refusal is not None:
+                self.store.record_risk_event(self.clock.now(), "pre_trade", refusal.code, refusal.message,
+                                             {"card_id": card_id, "symbol": leg.symbol})
+                return self._refuse("execute_card", refusal.code, f"{card.name}: {refusal.message}", card_id)
+        execution_id = f"X-{self.store.next_client_order_id()}"
+        self.store.insert_execution(execution_id, card.card_id, ExecutionStatus.PENDING, self.clock.now())
+        self._audit(actor.user, actor.source, "execute_card", {"card_id": card_id, "execution_id": execution_id})
+        self.store.update_execution(execution_id, ExecutionStatus.EXECUTING, self.clock.now())
+        coids: set[str] = set()
+        self._executions[execution_id] = coids
+        for leg in card.legs:
+            order = await self.orders.submit(OrderRequest(symbol=leg.symbol, side=leg.side, quantity=leg.quantity,
+                                                          order_type=leg.order_type, limit_price=leg.limit_price,
+                                                          card_id=card.card_id, execution_id=execution_id))
+            coids.add(order.client_order_id)
+        self._check_executions(None)
+        legs = ", ".join(f"{leg.side} {leg.quantity:g} {leg.symbol}" for leg in card.legs)
+        return CommandResult(ok=True, message=f"{card.name}: sent {legs}")
+
+    def _check_executions(self, coid: str | None) -> None:
+        for execution_id, coids in list(self._executions.items()):
+            if coid is not None and coid not in coids:
+                continue
+            orders = [self.orders.get(c) for c in coids]
+            if any(o is None or not o.status.is_terminal for o in orders):
+                continue
+            ok = all(o is not None and o.status is OrderStatus.FILLED for o in orders)
+            status = ExecutionStatus.COMPLETED if ok else ExecutionStatus.FAILED
+            msg = "" if ok else "; ".join(f"{o.client_order_id} {o.status}: {o.reason}" for o in orders if o)
+            self.store.update_execution(execution_id, status, self.clock.now(), msg)
+            del self._executions[execution_id]
+
+    def _book_view(self) -> BookView:
+        account = self.ledger.account()
+        prices = self._prices()
+        return BookView(
+            trading_state=self.halt.state,
+            halted_reason=self.halt.reason,
+            equity=account.equity,
+            cash=account.cash,
+            positions={p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)},
+            prices=prices,
+            working=self.orders.working_by_symbol(),
+            working_buy_value=self.orders.working_buy_value(prices),
+            gross_exposure=account.gross_exposure,
+            tradable=frozenset(s for s in self.settings.universe.symbols
+                               if self.market.instruments.get(s) is None or self.market.instruments[s].tradable),
+        )
+
+    def _limits(self) -> Limits:
+        r = self.settings.risk
+        return Limits(r.max_order_value, r.max_order_quantity, r.max_position_pct, r.gross_exposure_limit,
+                      self.settings.broker.allow_short)
+
+    async def _kill(self, reason: str, actor: Actor) -> CommandResult:
+        if not self.halt.halted:
+            self._engage_halt(reason, actor)
+        n = await self.orders.cancel_all()
+        return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s)")
+
+    def _engage_halt(self, reason: str, actor: Actor) -> None:
+        now = self.clock.now()
+        self.halt = HaltState(TradingState.HALTED, reason, now, f"{actor.user} ({actor.source})")
+        self.store.set_state(STATE_KEY, self.halt.to_json(), now)
+        self.store.record_risk_event(now, "halt", "HALTED", reason, {"by": self.halt.by})
+        self._audit(actor.user, actor.source, "halt", {"reason": reason})
+        self._notice("error", f"HALTED: {reason}")
+        self.bus.publish(RiskEvent(self._risk()))
+        if actor.source is CommandSource.ENGINE:
+            asyncio.get_running_loop().create_task(self.orders.cancel_all())
+
+    def _reset_kill(self, text: str, actor: Actor) -> CommandResult:
+        if not self.halt.halted:
+            return CommandResult(ok=True, message="trading is already active")
+        if not resume_allowed(text):
+            return self._refuse("reset_kill", "RESUME_WORD", "type RESUME exactly to lift the halt", "")
+        now = self.clock.now()
+        self.halt = HaltState()
+        self.ledger.start_day()  # a circuit breaker must not re-trip on the loss that tripped it
+        self.store.set_state(STATE_KEY, self.halt.to_json(), now)
+        self.store.record_risk_event(now, "resume", "ACTIVE", "halt lifted", {"by": actor.user})
+        self._audit(actor.user, actor.source, "resume", {})
+        self._notice("info", f"trading resumed by {actor.user}")
+        self.bus.publish(RiskEvent(self._risk()))
+        return CommandResult(ok=True, message="trading resumed")
+
+    def _refuse(self, action: str, code: str, message: str, subject: str) -> CommandResult:
+        self.bus.publish(RefusalEvent(self.clock.now(), action, code, message, subject))
+        self._audit("engine", CommandSource.ENGINE, "refused", {"action": action, "code": code, "message": message})
+        return CommandResult(ok=False, message=message, code=code)
+
+    # ------------------------------------------------------------------ status and audit
+    def _status(self) -> StatusEvent:
+        day = self.feed.current_day
+        feed = "ended" if self.feed.finished else ("paused" if not self._paced else "running")
+        return StatusEvent(
+            ts=self.clock.now(),
+            broker=self.broker.name,
+            mode="paper",
+            feed=feed,
+            session_day=day.isoformat() if day else "",
+            speed=self.settings.replay.seconds_per_day,
+        )
+
+    def _publish_status(self) -> None:
+        self.bus.publish(self._status())
+
+    def _notice(self, level: str, message: str) -> None:
+        self.bus.publish(NoticeEvent(self.clock.now(), level, message))
+
+    def _audit(self, actor: str, source: CommandSource, action: str, payload: dict[str, Any]) -> None:
+        self.store.append_audit(self.clock.now(), actor, source.value, action, payload)
+
+    def _audit_order(self, event: OrderEvent) -> None:
+        o = event.order
+        self._audit("engine", CommandSource.ENGINE, "order", {"coid": o.client_order_id, "status": o.status.value,
+                    "symbol": o.symbol, "side": o.side.value, "qty": o.quantity, "filled": o.filled_quantity,
+                    "reason": o.reason})
+
+
+class EngineStartError(Exception):
+    """The engine cannot start as configured; the message says what to change."""
+
+
+STARTUP_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, EngineStartError, StoreError, ValueError, OSError)
+"""What "cannot start as configured" looks like: the CLI prints one line and exits 2, never a traceback."""
+
+
+def _fields(command: Command) -> dict[str, Any]:
+    data = to_jsonable(command)
+    data.pop("type", None)
+    return dict(data)
+
+
+def _database_path(settings: Settings) -> Path:
+    return Path(settings.store.database).expanduser() if settings.store.database else default_database_path()
+
+
+def _load_market(settings: Settings) -> MarketData:
+    symbols = [*settings.universe.symbols, settings.universe.benchmark]
+    threshold = settings.data.jump_threshold
+    if settings.data.source == "file":
+        if not settings.data.path:
+            raise EngineStartError("[data] source = \"file\" needs [data] path to a CSV or Parquet file")
+        return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
+    return load_shipped(symbols, jump_threshold=threshold)
+
+
+def _session_start(day: date) -> datetime:
+    from engine.data.calendar import is_session, next_session, session_open_close
+
+    return session_open_close(day if is_session(day) else next_session(day))[0]
+
+
+def halt_offline(settings: Settings, reason: str, user: str, *, database: Path | None = None) -> Path:
+    """Engage the kill switch in the database of an engine that is not running.
+
+    The next start comes up HALTED, exactly as if the switch had been pressed live.
+    """
+    path = database or _database_path(settings)
+    store = Store.open(path)
+    try:
+        now = WallClock().now()
+        halt = HaltState(TradingState.HALTED, reason, now, f"{user} (cli)")
+        store.set_state(STATE_KEY, halt.to_json(), now)
+        store.record_risk_event(now, "halt", "HALTED", reason, {"by": halt.by, "offline": True})
+        store.append_audit(now, user, CommandSource.CLI.value, "halt", {"reason": reason, "offline": True})
+    finally:
+        store.close()
+    return path
+
+
+def current_user() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:
+        return "unknown"

@@ -1,0 +1,1 @@
+"""Indicators over numpy arrays, shared by card generation, research and live trading."""

@@ -1,0 +1,115 @@
+"""Serve the engine's protocol on a Unix socket, to consoles run by the same user.
+
+The socket is 0600 inside a 0700 folder, and every peer's uid is checked with
+SO_PEERCRED: on a shared server another account must not be able to trade.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import pwd
+import socket
+import struct
+from pathlib import Path
+
+import platformdirs
+
+from engine.model import CommandSource
+from engine.protocol import MAX_LINE, EngineSession, encode
+from engine.service import Actor, Engine, EngineStartError
+
+log = logging.getLogger(__name__)
+
+
+def default_socket_path() -> Path:
+    runtime = os.environ.get("XDG_RUNTIME_DIR")
+    base = Path(runtime) / "onetap" if runtime else platformdirs.user_data_path("onetap")
+    return base / "engine.sock"
+
+
+def peer_uid(sock: socket.socket) -> int:
+    creds = sock.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    _pid, uid, _gid = struct.unpack("3i", creds)
+    return int(uid)
+
+
+def _user_name(uid: int) -> str:
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+async def serve(engine: Engine, path: Path) -> asyncio.AbstractServer:
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    if path.exists():
+        if await _alive(path):
+            raise EngineStartError(f"{path}: another engine is already serving on this socket")
+        path.unlink()
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _serve_peer(engine, reader, writer)
+
+    old = os.umask(0o177)
+    try:
+        server = await asyncio.start_unix_server(handler, path=str(path), limit=MAX_LINE)
+    finally:
+        os.umask(old)
+    os.chmod(path, 0o600)
+    return server
+
+
+async def _alive(path: Path) -> bool:
+    try:
+        _, writer = await asyncio.open_unix_connection(str(path))
+    except OSError:
+        return False
+    writer.close()
+    return True
+
+
+async def _serve_peer(engine: Engine, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    sock = writer.get_extra_info("socket")
+    uid = peer_uid(sock) if sock is not None else -1
+    if uid != os.getuid():
+        log.warning("refused a connection from uid %s", uid)
+        writer.write((encode({"error": f"refused: peer uid {uid} is not the engine's owner"}) + "\n").encode())
+        with contextlib.suppress(ConnectionError):
+            await writer.drain()
+        writer.close()
+        return
+    session = EngineSession(engine, Actor(_user_name(uid), CommandSource.SOCKET))
+    write_lock = asyncio.Lock()
+
+    async def send(line: str) -> None:
+        async with write_lock:
+            writer.write(line.encode() + b"\n")
+            await writer.drain()
+
+    async def pump() -> None:
+        async for line in session.outgoing():
+            await send(line)
+
+    pump_task = asyncio.create_task(pump())
+    try:
+        while True:
+            try:
+                line = await reader.readline()
+            except (ValueError, asyncio.LimitOverrunError):
+                await send(encode({"error": f"line longer than {MAX_LINE} bytes"}))
+                break
+            if not line:
+                break
+            await send(await session.handle_line(line))
+    except ConnectionError:
+        pass
+    finally:
+        session.close()
+        pump_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, ConnectionError):
+            await pump_task
+        writer.close()

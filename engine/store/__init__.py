@@ -1,0 +1,21 @@
+"""The engine's memory: SQLite through SQLModel, behind the domain model.
+
+Everything outside this package holds a ``Store`` and speaks ``engine.model``; the tables and
+sessions stay in here (architecture rule 2), so research and backtests never need a database.
+"""
+
+from engine.store.audit import AuditRecord, AuditVerification
+from engine.store.db import SCHEMA_VERSION, StoreError, default_database_path, open_database
+from engine.store.repository import ExecutionRecord, RiskEventRecord, Store
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "AuditRecord",
+    "AuditVerification",
+    "ExecutionRecord",
+    "RiskEventRecord",
+    "Store",
+    "StoreError",
+    "default_database_path",
+    "open_database",
+]

@@ -1,0 +1,277 @@
+"""The hash-chained audit log, as pure functions over plain values (no ORM, no database).
+
+Each entry commits to its predecessor: ``hash = sha256(prev_hash + canonical_json(entry))`` over
+seq, ts, actor, source, action and payload, starting from 64 zeros. Changing any byte of a stored
+entry, or removing one, breaks the chain at that entry. Cutting entries off the end leaves a valid
+(shorter) chain, which only an outside witness can expose: after every append the store writes an
+*anchor* file beside the database recording how long the chain was and how it ended.
+
+This module also owns the store's one timestamp format (ISO-8601, UTC, microseconds, fixed width),
+because the audit hash is taken over that text: two spellings of one instant must not exist.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from engine.model.codec import to_jsonable
+
+GENESIS_HASH = "0" * 64
+"""What the first entry's ``prev_hash`` must be."""
+
+_ANCHOR_MODE = 0o600
+
+
+# --------------------------------------------------------------------------- timestamps
+def format_ts(ts: datetime) -> str:
+    """Fixed-width UTC text: sorts as time sorts, so range queries can compare strings."""
+    if ts.tzinfo is None or ts.utcoffset() is None:
+        raise ValueError(f"naive datetime {ts!r}: every time in onetap carries a zone")
+    return ts.astimezone(UTC).isoformat(timespec="microseconds")
+
+
+def parse_ts(text: str) -> datetime:
+    ts = datetime.fromisoformat(text)
+    if ts.tzinfo is None:
+        raise ValueError(f"stored time {text!r} carries no zone")
+    return ts.astimezone(UTC)
+
+
+# --------------------------------------------------------------------------- hashing
+def canonical_json(value: object) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def entry_hash(
+    prev_hash: str, seq: int, ts: str, actor: str, source: str, action: str, payload: object
+) -> str:
+    body = canonical_json(
+        {"seq": seq, "ts": ts, "actor": actor, "source": source, "action": action, "payload": payload}
+    )
+    return hashlib.sha256((prev_hash + body).encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """One entry exactly as stored: text, not parsed values, so verification sees every byte."""
+
+    seq: int
+    ts: str
+    actor: str
+    source: str
+    action: str
+    payload_json: str
+    prev_hash: str
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """One entry as the rest of the engine reads it."""
+
+    seq: int
+    ts: datetime
+    actor: str
+    source: str
+    action: str
+    payload: dict[str, Any]
+    prev_hash: str
+    hash: str
+
+    @classmethod
+    def from_entry(cls, entry: AuditEntry) -> AuditRecord:
+        payload = json.loads(entry.payload_json)
+        if not isinstance(payload, dict):
+            raise ValueError(f"audit entry {entry.seq}: payload is not a JSON object")
+        return cls(
+            seq=entry.seq,
+            ts=parse_ts(entry.ts),
+            actor=entry.actor,
+            source=entry.source,
+            action=entry.action,
+            payload=payload,
+            prev_hash=entry.prev_hash,
+            hash=entry.hash,
+        )
+
+
+def seal(
+    *,
+    seq: int,
+    prev_hash: str,
+    ts: datetime,
+    actor: str,
+    source: str,
+    action: str,
+    payload: Mapping[str, object],
+) -> AuditEntry:
+    """Build the entry that follows ``prev_hash``.
+
+    The payload may hold model values (orders, enums, datetimes); they are encoded by the model's
+    codec. It is then normalised through one JSON round trip, so the text stored and the value
+    hashed are what ``verify`` will rebuild (int keys become strings, tuples lists) and a
+    re-serialisation of a stored payload is byte-identical.
+    """
+    data = json.loads(json.dumps(to_jsonable(dict(payload))))
+    ts_text = format_ts(ts)
+    actor, source, action = str(actor), str(source), str(action)
+    return AuditEntry(
+        seq=seq,
+        ts=ts_text,
+        actor=actor,
+        source=source,
+        action=action,
+        payload_json=canonical_json(data),
+        prev_hash=prev_hash,
+        hash=entry_hash(prev_hash, seq, ts_text, actor, source, action, data),
+    )
+
+
+# --------------------------------------------------------------------------- anchor
+@dataclass(frozen=True, slots=True)
+class Anchor:
+    """How long the chain was, and how it ended, after the last append."""
+
+    count: int
+    last_seq: int
+    last_hash: str
+
+
+def anchor_path(database: Path) -> Path:
+    """``<database file>.audit.anchor``: beside the database, and one per database file."""
+    return database.with_name(f"{database.name}.audit.anchor")
+
+
+def write_anchor(path: Path, anchor: Anchor) -> None:
+    """Replace the anchor atomically: a crash leaves the old anchor or the new one, never half of one."""
+    text = json.dumps({"count": anchor.count, "last_seq": anchor.last_seq, "last_hash": anchor.last_hash})
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _ANCHOR_MODE)
+    try:
+        os.fchmod(fd, _ANCHOR_MODE)
+        os.write(fd, text.encode("utf-8"))
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    try:
+        tmp.replace(path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def read_anchor(path: Path) -> Anchor | None:
+    """The anchor, or None when there is none yet; ValueError when the file is not an anchor."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    try:
+        data = json.loads(text)
+        anchor = Anchor(count=data["count"], last_seq=data["last_seq"], last_hash=data["last_hash"])
+    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise ValueError(f"{path}: not an audit anchor ({exc})") from None
+    counts = (anchor.count, anchor.last_seq)
+    if not (all(type(n) is int for n in counts) and isinstance(anchor.last_hash, str)):
+        raise ValueError(f"{path}: not an audit anchor (wrong field types)")
+    return anchor
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the rename itself durable; some filesystems cannot fsync a directory, which is harmless.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+# --------------------------------------------------------------------------- verification
+@dataclass(frozen=True, slots=True)
+class AuditVerification:
+    ok: bool
+    count: int
+    first_bad_seq: int | None
+    message: str
+
+
+def verify(entries: Iterable[AuditEntry], anchor: Anchor | None = None) -> AuditVerification:
+    """Walk the chain in seq order; report the first entry that cannot be trusted.
+
+    Without an anchor a cut tail is undetectable, and the message says so.
+    """
+    count = 0
+    last_seq = 0
+    last_hash = GENESIS_HASH
+    anchored_hash: str | None = None
+    bad: tuple[int, str] | None = None
+    for entry in entries:
+        count += 1
+        if bad is None:
+            bad = _check(entry, last_seq, last_hash)
+        if anchor is not None and entry.seq == anchor.last_seq:
+            anchored_hash = entry.hash
+        last_seq, last_hash = entry.seq, entry.hash
+    if bad is not None:
+        return AuditVerification(False, count, bad[0], bad[1])
+    if anchor is None:
+        return AuditVerification(
+            True,
+            count,
+            None,
+            f"audit log verified: {count} entries (no anchor: a cut tail cannot be detected)",
+        )
+    if last_seq < anchor.last_seq or count < anchor.count:
+        return AuditVerification(
+            False,
+            count,
+            last_seq + 1,
+            f"the audit log ends at entry {last_seq} ({count} entries) but the anchor records "
+            f"{anchor.count} entries ending at entry {anchor.last_seq}: the tail was cut",
+        )
+    if anchored_hash != anchor.last_hash:
+        return AuditVerification(
+            False,
+            count,
+            anchor.last_seq,
+            f"audit entry {anchor.last_seq} differs from the anchor: the log was rewritten",
+        )
+    return AuditVerification(True, count, None, f"audit log verified: {count} entries")
+
+
+def _check(entry: AuditEntry, last_seq: int, last_hash: str) -> tuple[int, str] | None:
+    if entry.seq > last_seq + 1:
+        return (
+            last_seq + 1,
+            f"audit entry {last_seq + 1} is missing (the log jumps from {last_seq} to {entry.seq}): "
+            "entries were deleted",
+        )
+    if entry.seq != last_seq + 1:
+        return entry.seq, f"audit entry {entry.seq} is out of order after entry {last_seq}"
+    try:
+        payload = json.loads(entry.payload_json)
+    except json.JSONDecodeError:
+        return entry.seq, f"audit entry {entry.seq} was altered: its payload is not JSON"
+    if canonical_json(payload) != entry.payload_json:
+        return entry.seq, f"audit entry {entry.seq} was altered: its payload is not as it was written"
+    expected = entry_hash(
+        entry.prev_hash, entry.seq, entry.ts, entry.actor, entry.source, entry.action, payload
+    )
+    if expected != entry.hash:
+        return entry.seq, f"audit entry {entry.seq} was altered: its hash does not match its content"
+    if entry.prev_hash != last_hash:
+        return (
+            entry.seq,
+            f"audit entry {entry.seq} does not follow entry {last_seq}: the chain was broken there",
+        )
+    return None

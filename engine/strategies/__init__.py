@@ -1,0 +1,1 @@
+"""Strategy templates and the card source that turns their signals into strategy cards."""

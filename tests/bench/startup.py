@@ -1,0 +1,116 @@
+"""Console start-up and idle cost, measured on a real terminal (a pty), as a trader would run it.
+
+- first frame: from spawning ``onetap`` to the first frame the desk draws with the engine's
+  snapshot applied (the app writes that moment to ``ONETAP_FIRST_FRAME_FILE``);
+- idle CPU: the console's CPU time over a window while the replay feed runs, as a share of one core;
+- lazy imports: whether torch or ib_insync got imported at start-up.
+
+Run with ``make bench`` (or ``python -m tests.bench.startup``). Figures are printed, not asserted.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import struct
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+from pathlib import Path
+from statistics import median
+
+ROOT = Path(__file__).resolve().parents[2]
+ONETAP = [sys.executable, "-m", "console.cli"]
+
+
+def _spawn(tmp: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
+    env = {
+        **os.environ,
+        "TERM": "xterm-256color",
+        "XDG_DATA_HOME": str(tmp / "xdg"),
+        "XDG_RUNTIME_DIR": str(tmp / "run"),
+        **extra_env,
+    }
+    proc = subprocess.Popen(ONETAP, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True)
+    os.close(slave)
+    threading.Thread(target=_drain, args=(master,), daemon=True).start()
+    return proc, master
+
+
+def _drain(fd: int) -> None:
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        return
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    utime, stime = int(fields[11]), int(fields[12])
+    return (utime + stime) / os.sysconf("SC_CLK_TCK")
+
+
+def _stop(proc: subprocess.Popen[bytes], master: int) -> None:
+    os.write(master, b"q")
+    try:
+        proc.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+    os.close(master)
+
+
+def first_frame_seconds() -> float:
+    with tempfile.TemporaryDirectory() as d:
+        tmp = Path(d)
+        marker = tmp / "first-frame"
+        t0 = time.time()
+        proc, master = _spawn(tmp, {"ONETAP_FIRST_FRAME_FILE": str(marker)})
+        deadline = t0 + 60
+        while not marker.exists() and time.time() < deadline:
+            time.sleep(0.005)
+        elapsed = float(marker.read_text()) - t0 if marker.exists() else float("nan")
+        _stop(proc, master)
+        return elapsed
+
+
+def idle_cpu(window: float = 10.0, settle: float = 3.0) -> float:
+    with tempfile.TemporaryDirectory() as d:
+        proc, master = _spawn(Path(d), {})
+        time.sleep(settle)
+        c0, t0 = _cpu_seconds(proc.pid), time.monotonic()
+        time.sleep(window)
+        c1, t1 = _cpu_seconds(proc.pid), time.monotonic()
+        _stop(proc, master)
+        return (c1 - c0) / (t1 - t0)
+
+
+def heavy_imports_at_startup() -> list[str]:
+    code = (
+        "import sys, console.cli, console.app, console.client, engine.service; "
+        "print(','.join(m for m in ('torch', 'ib_insync', 'scipy.optimize') if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def main(runs: int = 5) -> None:
+    frames = [first_frame_seconds() for _ in range(runs)]
+    print(f"startup: first full frame  median {median(frames) * 1000:.0f} ms  "
+          f"min {min(frames) * 1000:.0f} ms  max {max(frames) * 1000:.0f} ms  ({runs} runs, 160x48 pty)  "
+          f"target 1500 ms  ratio {median(frames) / 1.5:.2f}")
+    cpu = idle_cpu()
+    print(f"startup: console CPU with the feed running  {cpu:.1%} of one core (10 s window)")
+    heavy = heavy_imports_at_startup()
+    print(f"startup: heavy modules imported at start-up: {', '.join(heavy) if heavy else 'none (torch, ib_insync lazy)'}")
+
+
+if __name__ == "__main__":
+    main()

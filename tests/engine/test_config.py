@@ -1,0 +1,76 @@
+"""Config loading: defaults match the shipped file, overrides layer, bad input is one clear line."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from engine.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+
+
+def test_default_file_equals_model_defaults() -> None:
+    """config/default.toml documents every setting; the model's defaults must be the same values."""
+    with DEFAULT_CONFIG.open("rb") as fh:
+        shipped = tomllib.load(fh)
+    assert shipped == Settings().model_dump()
+
+
+def test_file_then_environment_override(tmp_path: Path) -> None:
+    cfg = tmp_path / "my.toml"
+    cfg.write_text('[replay]\nseconds_per_day = 20.0\nseed = 3\n[universe]\nsymbols = ["msft", "aapl"]\n')
+    s = load_settings(cfg, environ={"ONETAP_REPLAY__SEED": "11", "ONETAP_BROKER__ALLOW_SHORT": "true"})
+    assert s.replay.seconds_per_day == 20.0
+    assert s.replay.seed == 11
+    assert s.broker.allow_short is True
+    assert s.universe.symbols == ["MSFT", "AAPL"]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("[risk]\nmax_position_pct = 1.5\n", "[risk] max_position_pct: Input should be less than or equal to 1 (got 1.5)"),
+        (
+            "[risk]\nmax_positon_pct = 0.1\n",
+            "unknown key [risk] max_positon_pct; expected a key among max_order_value, max_order_quantity, "
+            "max_position_pct, gross_exposure_limit, daily_loss_limit_pct, drawdown_limit_pct, var_limit_pct",
+        ),
+        ('[replay]\nseconds_per_day = "fast"\n', "[replay] seconds_per_day: Input should be a valid number (got 'fast')"),
+        ('[replay]\nstart = "2012-13-01"\n', "[replay] start: expected a date YYYY-MM-DD, got '2012-13-01'"),
+        ("[broker]\nkind = \"ib\"\n", "[broker] kind: Input should be 'paper' or 'ibkr' (got 'ib')"),
+    ],
+)
+def test_bad_config_names_file_key_and_expectation(tmp_path: Path, text: str, expected: str) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert str(info.value) == f"{cfg}: {expected}"
+
+
+def test_bad_environment_variable_is_named() -> None:
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"ONETAP_REPLAY__STEPS_PER_DAY": "5"})
+    assert str(info.value) == (
+        "environment ONETAP_REPLAY__STEPS_PER_DAY: [replay] steps_per_day: "
+        "Input should be greater than or equal to 10 (got 5)"
+    )
+
+
+def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text("[risk]\ndaily_loss_limit_pct = -1\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "--engine-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2
+    assert proc.stderr == (
+        f"onetap: config error: {cfg}: [risk] daily_loss_limit_pct: Input should be greater than 0 (got -1)\n"
+    )
+    assert "Traceback" not in proc.stderr

@@ -1,0 +1,103 @@
+"""`onetap --engine-only` as a real subprocess: attach over the socket, trade, SIGTERM, read the database."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+
+from console.client import SocketClient
+from engine.model import OrderStatus
+from engine.model.events import Event, ExecuteCard, OrderEvent, SnapshotEvent
+from engine.store.repository import Store
+
+
+def _config(tmp_path: Path) -> Path:
+    cfg = tmp_path / "onetap.toml"
+    cfg.write_text(
+        f'[store]\ndatabase = "{tmp_path / "db" / "onetap.db"}"\n'
+        f'[engine]\nsocket = "{tmp_path / "run" / "engine.sock"}"\n'
+        "[replay]\nseconds_per_day = 3.0\nsteps_per_day = 60\n"
+    )
+    return cfg
+
+
+def _wait_for_line(proc: subprocess.Popen[str], event: str, timeout: float = 60.0) -> dict[str, object]:
+    assert proc.stdout is not None
+    import selectors
+
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    loop_deadline = timeout
+    while loop_deadline > 0:
+        if not sel.select(timeout=1.0):
+            loop_deadline -= 1.0
+            if proc.poll() is not None:
+                break
+            continue
+        line = proc.stdout.readline()
+        if not line:
+            break
+        data = json.loads(line)
+        if data.get("event") == event:
+            return dict(data)
+    raise AssertionError(f"no {event} line; stderr: {proc.stderr.read() if proc.stderr else ''}")
+
+
+def test_engine_only_attach_execute_sigterm(tmp_path: Path) -> None:
+    cfg = _config(tmp_path)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "XDG_RUNTIME_DIR": str(tmp_path / "xdgrun")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "--engine-only"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        started = _wait_for_line(proc, "EngineStarted")
+        sock = Path(str(started["socket"]))
+        assert stat.S_IMODE(sock.stat().st_mode) == 0o600
+        assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
+        coid = asyncio.run(_attach_and_trade(sock))
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0, err
+    assert '"event":"EngineStopped"' in out
+    assert not sock.exists()
+    store = Store.open(tmp_path / "db" / "onetap.db")
+    try:
+        order = store.get_order(coid)
+        assert order is not None and order.status is OrderStatus.FILLED
+        fills = store.load_fills(client_order_id=coid)
+        assert fills and sum(f.quantity for f in fills) == order.quantity
+        assert store.verify_audit().ok
+    finally:
+        store.close()
+
+
+async def _attach_and_trade(sock: Path) -> str:
+    events: asyncio.Queue[Event] = asyncio.Queue()
+    client = SocketClient(sock)
+    await client.connect(events.put_nowait)
+    snap = await asyncio.wait_for(events.get(), 10)
+    assert isinstance(snap, SnapshotEvent)
+    entry = next(c for c in snap.cards if c.legs[0].side.value == "BUY")
+    result = await client.send(ExecuteCard(entry.card_id))
+    assert result.ok, result.message
+    coid = ""
+    while True:
+        ev = await asyncio.wait_for(events.get(), 30)
+        if isinstance(ev, OrderEvent) and ev.order.card_id == entry.card_id:
+            coid = ev.order.client_order_id
+            if ev.order.status is OrderStatus.FILLED:
+                break
+    await client.close()
+    return coid
