@@ -101,10 +101,10 @@ class OneTapApp(App[None]):
         return DeskScreen(resume_key=self.hotkeys.resume)
 
     @property
-    def desk(self) -> DeskScreen:
-        screen = self.screen_stack[0]
-        assert isinstance(screen, DeskScreen)
-        return screen
+    def desk(self) -> DeskScreen | None:
+        """The desk, once Textual has installed it as the base screen."""
+        stack = self.screen_stack
+        return stack[0] if stack and isinstance(stack[0], DeskScreen) else None
 
     def on_mount(self) -> None:
         self.set_interval(1 / FLUSH_HZ, self.flush_desk, name="desk-flush")
@@ -142,10 +142,11 @@ class OneTapApp(App[None]):
 
     def flush_desk(self) -> None:
         """Repaint what changed since the last flush (the 10 Hz timer calls this; tests may too)."""
-        if not self._dirty:
-            return
+        desk = self.desk
+        if not self._dirty or desk is None or not desk.is_mounted:
+            return  # what is dirty stays dirty until the desk can show it
         areas, self._dirty = self._dirty, set()
-        self.desk.show(self.state, areas, connection=self.connection)
+        desk.show(self.state, areas, connection=self.connection)
         if "risk" in areas:
             self.refresh_bindings()
 

@@ -51,8 +51,6 @@ class DeskScreen(Screen[None]):
 
     def show(self, state: DeskState, areas: Set[str], *, connection: str) -> None:
         """Push the changed areas to their widgets; each widget redraws only what it was given."""
-        if not self.is_mounted:
-            return
         if "positions" in areas:
             positions = self.query_one(PositionsPane)
             positions.positions = state.positions_sorted()

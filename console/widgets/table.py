@@ -52,11 +52,17 @@ class SyncedTable(DataTable[Text]):
         self._columns = tuple(columns)
         self._essential = frozenset(essential) or frozenset(c.key for c in columns)
         self._compact = False
+        self._ready = False
+        self._flex: dict[str, int] = {}
         self._keys: list[str] = []
         self._cells: dict[str, tuple[Text, ...]] = {}
 
     def on_mount(self) -> None:
+        """Add the columns, then any rows that were synced before the table was mounted."""
         self._add_columns()
+        self._ready = True
+        if self._keys:
+            self._rebuild(self._current_rows(), columns=False)
 
     @property
     def selected_key(self) -> str | None:
@@ -71,7 +77,9 @@ class SyncedTable(DataTable[Text]):
 
     def sync(self, rows: Sequence[Row]) -> None:
         keys = [key for key, _ in rows]
-        if keys == self._keys:
+        if not self._ready:
+            self._keys, self._cells = keys, {key: tuple(cells) for key, cells in rows}
+        elif keys == self._keys:
             self._update_cells(rows)
         else:
             self._rebuild(rows, columns=False)
@@ -86,24 +94,19 @@ class SyncedTable(DataTable[Text]):
     # ------------------------------------------------------------------ internals
     def _fit(self) -> None:
         """Choose compact or full columns and size the flexible ones for the current width."""
-        if not self.is_mounted or self.size.width <= 0:
+        if not self._ready or self.size.width <= 0:
             return
         room = self.size.width - 1  # a vertical scrollbar may take one cell
         pad = 2 * self.cell_padding
-        natural = {c.key: pad + self._natural_width(i, c) for i, c in enumerate(self._columns)}
+        natural = {c.key: pad + self._natural_width(i, c) for i, c in enumerate(self._columns)}  # flex at min
         compact = sum(natural.values()) > room
         shown = [c for c in self._columns if not compact or c.key in self._essential]
         fixed = sum(natural[c.key] for c in shown if c.flex_max is None)
         flexible = [c for c in shown if c.flex_max is not None]
         share = (room - fixed) // len(flexible) - pad if flexible else 0
-        columns = tuple(
-            Column(c.key, c.label, min(max(share, c.width or 1), c.flex_max), c.flex_max)
-            if c.flex_max is not None and c in shown
-            else c
-            for c in self._columns
-        )
-        if compact != self._compact or columns != self._columns:
-            self._compact, self._columns = compact, columns
+        flex = {c.key: min(max(share, c.width or 1), c.flex_max or 0) for c in flexible}
+        if compact != self._compact or flex != self._flex:
+            self._compact, self._flex = compact, flex
             self._rebuild(self._current_rows(), columns=True)
 
     def _natural_width(self, index: int, column: Column) -> int:
@@ -117,7 +120,7 @@ class SyncedTable(DataTable[Text]):
 
     def _add_columns(self) -> None:
         for _, column in self._shown():
-            self.add_column(column.label, width=column.width, key=column.key)
+            self.add_column(column.label, width=self._flex.get(column.key, column.width), key=column.key)
 
     def _current_rows(self) -> list[Row]:
         return [(k, self._cells[k]) for k in self._keys]

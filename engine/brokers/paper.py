@@ -306,9 +306,9 @@ class PaperBroker:
         """The reason an order is refused, or "" when it may work."""
         qty = order.quantity
         if not (math.isfinite(qty) and qty > 0):
-            return f"quantity must be positive, got {qty:g}"
+            return f"quantity must be positive, got {_shares(qty)}"
         if not self.allow_fractional and qty != math.floor(qty):
-            return f"fractional shares are disabled: quantity {qty:g} is not a whole number of shares"
+            return f"fractional shares are disabled: quantity {_shares(qty)} is not a whole number of shares"
         if order.order_type in (OrderType.LMT, OrderType.STP_LMT) and not _positive(order.limit_price):
             return f"{order.order_type.value} order needs a positive limit price, got {order.limit_price}"
         if _is_stop(order) and not _positive(order.stop_price):
@@ -338,8 +338,9 @@ class PaperBroker:
             if r.order.symbol == order.symbol and r.order.side is Side.SELL
         )
         if order.quantity > position - held + EPS:
-            held_text = f" ({held:g} held by working sells)" if held > EPS else ""
-            return f"short selling disabled: position {position:g}{held_text}, sell {order.quantity:g}"
+            held_text = f" ({_shares(held)} held by working sells)" if held > EPS else ""
+            sell = _shares(order.quantity)
+            return f"short selling disabled: position {_shares(position)}{held_text}, sell {sell}"
         return ""
 
     def _reference_price(self, order: Order) -> float:
@@ -435,7 +436,7 @@ class PaperBroker:
             self._fill(record, payable, price)
         if order.client_order_id in self._working:
             reason = (
-                f"insufficient settled cash: {order.remaining:g} {order.symbol} at ${price:,.4f} "
+                f"insufficient settled cash: {_shares(order.remaining)} {order.symbol} at ${price:,.4f} "
                 f"cannot be paid from ${max(budget, 0.0):,.2f}; the remainder was cancelled"
             )
             self._finish(record, OrderStatus.CANCELLED, reason)
@@ -542,6 +543,12 @@ class PaperBroker:
 
 def _is_stop(order: Order) -> bool:
     return order.order_type in (OrderType.STP, OrderType.STP_LMT)
+
+
+def _shares(qty: float) -> str:
+    """A share count as a trader writes it: 100, 2.5, 1234567 (never 1.23457e+06)."""
+    text = f"{qty:.6f}".rstrip("0").rstrip(".")
+    return "0" if text == "-0" else text
 
 
 def _positive(value: float | None) -> bool:

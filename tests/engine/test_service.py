@@ -6,10 +6,9 @@ from pathlib import Path
 
 from engine.config import Settings
 from engine.data.loader import MarketData
-from engine.model import OrderStatus, Side, TradingState
+from engine.model import CommandSource, OrderStatus, Side, TradingState
 from engine.model.events import ExecuteCard, Kill, RefusalEvent, ResetKill
 from engine.service import Actor, Engine
-from engine.model import CommandSource
 
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
 
@@ -37,6 +36,7 @@ async def test_order_is_persisted_before_it_is_sent_then_fills(engine: Engine) -
         await real_submit(order)
 
     engine.broker.submit = spy  # type: ignore[method-assign]
+    await engine.step_day()  # the broker knows prices only from quotes: play a session first
     card_id = _entry(engine)
     result = await engine.handle(ExecuteCard(card_id), OPERATOR)
     assert result.ok, result.message
@@ -56,6 +56,7 @@ async def test_kill_switch_cancels_refuses_and_survives_restart(
 ) -> None:
     refusals: list[RefusalEvent] = []
     engine.bus.on(RefusalEvent, refusals.append)
+    await engine.step_day()
     await engine.handle(ExecuteCard(_entry(engine)), OPERATOR)
     (working,) = engine.orders.open_orders()
     result = await engine.handle(Kill(), OPERATOR)
@@ -77,7 +78,9 @@ async def test_kill_switch_cancels_refuses_and_survives_restart(
         await again.stop()
 
 
-async def test_restart_continues_the_replay(engine: Engine, settings: Settings, db: Path, shipped: MarketData) -> None:
+async def test_restart_continues_the_replay(
+    engine: Engine, settings: Settings, db: Path, shipped: MarketData
+) -> None:
     await engine.step_day()
     await engine.step_day()
     played = engine.feed.current_day

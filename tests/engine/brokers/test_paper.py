@@ -548,6 +548,15 @@ async def test_short_selling_is_allowed_when_enabled() -> None:
     assert await h.broker.cash() == pytest.approx(100_000 + 999.9 - 1.0)
 
 
+async def test_large_share_counts_are_written_out_in_reasons() -> None:
+    h = await harness()
+    h.quote()
+    order = await h.submit(Side.SELL, 1_234_567)
+    assert h.last() == OrderRejected(
+        order.client_order_id, "short selling disabled: position 0, sell 1234567"
+    )
+
+
 # --------------------------------------------------------------------------- identity and restart
 async def test_exec_ids_are_unique_and_name_their_order() -> None:
     h = await harness()
