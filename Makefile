@@ -28,6 +28,7 @@ engine: $(RUN_STAMP)
 	$(VENV)/bin/onetap --engine-only $(ARGS)
 
 lint: $(DEV_STAMP)
+	$(VENV)/bin/ruff format --check engine console tests
 	$(VENV)/bin/ruff check engine console tests
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/mypy

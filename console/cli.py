@@ -23,15 +23,29 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="onetap", description="Terminal operator console for automated trading.")
-    parser.add_argument("--config", type=Path, metavar="FILE", help="a TOML file overriding config/default.toml")
-    parser.add_argument("--database", type=Path, metavar="PATH", help="the SQLite database (overrides [store] database)")
+    parser = argparse.ArgumentParser(
+        prog="onetap", description="Terminal operator console for automated trading."
+    )
+    parser.add_argument(
+        "--config", type=Path, metavar="FILE", help="a TOML file overriding config/default.toml"
+    )
+    parser.add_argument(
+        "--database", type=Path, metavar="PATH", help="the SQLite database (overrides [store] database)"
+    )
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--engine-only", action="store_true", help="run the engine headless, serving its socket")
-    mode.add_argument("--attach", nargs="?", const="", metavar="SOCKET", help="attach the console to a headless engine")
-    parser.add_argument("--socket", type=Path, metavar="PATH", help="the engine's socket (overrides [engine] socket)")
+    mode.add_argument(
+        "--engine-only", action="store_true", help="run the engine headless, serving its socket"
+    )
+    mode.add_argument(
+        "--attach", nargs="?", const="", metavar="SOCKET", help="attach the console to a headless engine"
+    )
+    parser.add_argument(
+        "--socket", type=Path, metavar="PATH", help="the engine's socket (overrides [engine] socket)"
+    )
     sub = parser.add_subparsers(dest="command")
-    kill = sub.add_parser("kill", help="engage the kill switch of the running engine (or of the database if none runs)")
+    kill = sub.add_parser(
+        "kill", help="engage the kill switch of the running engine (or of the database if none runs)"
+    )
     kill.add_argument("--reason", default="kill switch from the command line")
     return parser
 
@@ -72,7 +86,9 @@ def _engine_only(settings: Settings, args: argparse.Namespace) -> int:
     from engine.headless import run_headless
 
     try:
-        return asyncio.run(run_headless(settings, database=args.database, socket_path=args.socket, out=sys.stdout))
+        return asyncio.run(
+            run_headless(settings, database=args.database, socket_path=args.socket, out=sys.stdout)
+        )
     except STARTUP_ERRORS as exc:
         return _start_error(exc)
 

@@ -91,8 +91,14 @@ def _now_utc() -> datetime:
 class EmbeddedClient(_LineClient):
     """Runs an Engine on its own thread and event loop, so the UI never waits on it."""
 
-    def __init__(self, settings: Settings, *, database: Path | None = None, user: str | None = None,
-                 engine_factory: Callable[[], Engine] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        database: Path | None = None,
+        user: str | None = None,
+        engine_factory: Callable[[], Engine] | None = None,
+    ) -> None:
         super().__init__()
         self.settings = settings
         self._factory = engine_factory or (lambda: Engine(settings, database=database))
@@ -141,7 +147,9 @@ class EmbeddedClient(_LineClient):
         async def open_session() -> EngineSession:
             return EngineSession(engine, Actor(self._user, CommandSource.HOTKEY))
 
-        self._session = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(open_session(), self._loop))
+        self._session = await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(open_session(), self._loop)
+        )
         session = self._session
 
         async def pump() -> None:
@@ -154,7 +162,9 @@ class EmbeddedClient(_LineClient):
         if self._session is None or self._loop is None:
             return CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
         line, fut = self._new_request(command)
-        reply = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(self._session.handle_line(line), self._loop))
+        reply = await asyncio.wrap_future(
+            asyncio.run_coroutine_threadsafe(self._session.handle_line(line), self._loop)
+        )
         self._on_line(reply)
         return await fut
 

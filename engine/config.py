@@ -225,7 +225,11 @@ def _one_line(origin: str, exc: ValidationError, layer: dict[str, Any]) -> str:
             expected = f"a section among {', '.join(Settings.model_fields)}"
         else:
             annotation = section_model.annotation
-            names = list(annotation.model_fields) if isinstance(annotation, type) and issubclass(annotation, BaseModel) else []
+            names = (
+                list(annotation.model_fields)
+                if isinstance(annotation, type) and issubclass(annotation, BaseModel)
+                else []
+            )
             expected = f"a key among {', '.join(names)}"
         return f"{origin}: unknown key {key}; expected {expected}"
     msg = str(err["msg"])

@@ -32,7 +32,9 @@ async def run_headless(
     engine = Engine(settings, database=database)
     sub = engine.bus.subscribe()
     await engine.start()
-    path = socket_path or (Path(settings.engine.socket).expanduser() if settings.engine.socket else default_socket_path())
+    path = socket_path or (
+        Path(settings.engine.socket).expanduser() if settings.engine.socket else default_socket_path()
+    )
     try:
         server = await serve(engine, path)
     except BaseException:
@@ -43,7 +45,10 @@ async def run_headless(
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    _print(out, {"event": "EngineStarted", "socket": str(path), "database": str(engine.database), "pid": os.getpid()})
+    _print(
+        out,
+        {"event": "EngineStarted", "socket": str(path), "database": str(engine.database), "pid": os.getpid()},
+    )
 
     async def log_events() -> None:
         quotes = 0
@@ -71,4 +76,3 @@ async def run_headless(
 def _print(out: TextIO, data: dict[str, Any]) -> None:
     out.write(json.dumps(data, separators=(",", ":")) + "\n")
     out.flush()
-

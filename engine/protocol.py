@@ -23,8 +23,10 @@ COMMAND_TYPES = get_args(Command)
 
 
 def encode(message: dict[str, Any]) -> str:
-    return json.dumps({k: to_jsonable(v) if k in ("event", "result", "command") else v for k, v in message.items()},
-                      separators=(",", ":"))
+    return json.dumps(
+        {k: to_jsonable(v) if k in ("event", "result", "command") else v for k, v in message.items()},
+        separators=(",", ":"),
+    )
 
 
 def decode(line: str | bytes) -> dict[str, Any]:

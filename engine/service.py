@@ -144,11 +144,22 @@ class Engine:
         if isinstance(self.broker, PaperBroker):
             self.broker.restore(
                 cash=self.ledger.cash,
-                positions=[BrokerPosition(p.symbol, p.quantity, p.avg_cost) for p in self.ledger.positions(include_flat=False)],
+                positions=[
+                    BrokerPosition(p.symbol, p.quantity, p.avg_cost)
+                    for p in self.ledger.positions(include_flat=False)
+                ],
             )
-            for order in self.orders.expire_all_open("engine restarted: paper orders do not survive a restart"):
-                self._notice("warning", f"{order.client_order_id} {order.side} {order.quantity:g} {order.symbol} expired at restart")
-        self._audit("engine", CommandSource.ENGINE, "engine_start", {"database": str(self.database), "halted": self.halt.halted})
+            for order in self.orders.expire_all_open(
+                "engine restarted: paper orders do not survive a restart"
+            ):
+                what = f"{order.client_order_id} {order.side} {order.quantity:g} {order.symbol}"
+                self._notice("warning", f"{what} expired at restart")
+        self._audit(
+            "engine",
+            CommandSource.ENGINE,
+            "engine_start",
+            {"database": str(self.database), "halted": self.halt.halted},
+        )
         for issue in self.market.report.issues:
             self._notice("warning" if issue.severity == "warning" else "error", str(issue))
         self._refresh_cards()
@@ -178,7 +189,8 @@ class Engine:
         b = self.settings.broker
         if b.kind != "paper":
             raise EngineStartError(
-                "[broker] kind = \"ibkr\": the Interactive Brokers adapter is not in this build yet; use \"paper\""
+                f'[broker] kind = "{b.kind}": the Interactive Brokers adapter is not in this build yet; '
+                'use "paper"'
             )
         return PaperBroker(
             self.clock,
@@ -245,8 +257,19 @@ class Engine:
     # ------------------------------------------------------------------ book
     def _on_fill(self, fill: Fill) -> None:
         self.ledger.apply_fill(fill)
-        self._audit("engine", CommandSource.ENGINE, "fill", {"exec_id": fill.exec_id, "coid": fill.client_order_id,
-                    "symbol": fill.symbol, "side": fill.side.value, "qty": fill.quantity, "price": fill.price})
+        self._audit(
+            "engine",
+            CommandSource.ENGINE,
+            "fill",
+            {
+                "exec_id": fill.exec_id,
+                "coid": fill.client_order_id,
+                "symbol": fill.symbol,
+                "side": fill.side.value,
+                "qty": fill.quantity,
+                "price": fill.price,
+            },
+        )
         self._publish_portfolio()
         self._check_executions(fill.client_order_id)
         self._refresh_cards()
@@ -308,8 +331,11 @@ class Engine:
         self.store.save_positions(self.ledger.positions())
 
     def _persist_ledger_day(self, day: date) -> None:
-        payload = {"day": day.isoformat(), "start_of_day_equity": self.ledger.start_of_day_equity,
-                   "peak_equity": self.ledger.peak_equity}
+        payload = {
+            "day": day.isoformat(),
+            "start_of_day_equity": self.ledger.start_of_day_equity,
+            "peak_equity": self.ledger.peak_equity,
+        }
         self.store.set_state(LEDGER_KEY, json.dumps(payload), self.clock.now())
 
     def _restore_ledger_day(self) -> None:
@@ -350,7 +376,9 @@ class Engine:
     # ------------------------------------------------------------------ commands
     async def handle(self, command: Command, actor: Actor) -> CommandResult:
         """Serve one command. Refusals are results (ok=False) and RefusalEvents, never exceptions."""
-        self._audit(actor.user, actor.source, "command", {"command": type(command).__name__, **_fields(command)})
+        self._audit(
+            actor.user, actor.source, "command", {"command": type(command).__name__, **_fields(command)}
+        )
         match command:
             case ExecuteCard(card_id=card_id):
                 return await self._execute_card(card_id, actor)
@@ -360,13 +388,19 @@ class Engine:
                 return self._reset_kill(text, actor)
             case CancelOrder(client_order_id=coid):
                 err = await self.orders.cancel(coid)
-                return CommandResult(ok=not err, message=err or f"cancel sent for {coid}", code="" if not err else "CANCEL_FAILED")
+                return CommandResult(
+                    ok=not err,
+                    message=err or f"cancel sent for {coid}",
+                    code="" if not err else "CANCEL_FAILED",
+                )
             case CancelAll():
                 n = await self.orders.cancel_all()
                 return CommandResult(ok=True, message=f"cancel sent for {n} open order(s)")
             case GetSnapshot():
                 return CommandResult(ok=True)
-        return CommandResult(ok=False, message=f"unknown command {type(command).__name__}", code="UNKNOWN_COMMAND")
+        return CommandResult(
+            ok=False, message=f"unknown command {type(command).__name__}", code="UNKNOWN_COMMAND"
+        )
 
     def snapshot(self) -> SnapshotEvent:
         account = self.ledger.account()
@@ -389,27 +423,53 @@ class Engine:
     async def _execute_card(self, card_id: str, actor: Actor) -> CommandResult:
         card = next((c for c in self.cards if c.card_id == card_id), None)
         if card is None:
-            return self._refuse("execute_card", "CARD_STALE", f"card {card_id} is no longer offered (the market moved on)", card_id)
+            return self._refuse(
+                "execute_card",
+                "CARD_STALE",
+                f"card {card_id} is no longer offered (the market moved on)",
+                card_id,
+            )
         book = self._book_view()
         limits = self._limits()
         for leg in card.legs:
-            req = OrderRequest(symbol=leg.symbol, side=leg.side, quantity=leg.quantity, order_type=leg.order_type,
-                               limit_price=leg.limit_price, card_id=card.card_id)
+            req = OrderRequest(
+                symbol=leg.symbol,
+                side=leg.side,
+                quantity=leg.quantity,
+                order_type=leg.order_type,
+                limit_price=leg.limit_price,
+                card_id=card.card_id,
+            )
             refusal = pre_trade(req, book, limits)
             if refusal is not None:
-                self.store.record_risk_event(self.clock.now(), "pre_trade", refusal.code, refusal.message,
-                                             {"card_id": card_id, "symbol": leg.symbol})
+                self.store.record_risk_event(
+                    self.clock.now(),
+                    "pre_trade",
+                    refusal.code,
+                    refusal.message,
+                    {"card_id": card_id, "symbol": leg.symbol},
+                )
                 return self._refuse("execute_card", refusal.code, f"{card.name}: {refusal.message}", card_id)
         execution_id = f"X-{self.store.next_client_order_id()}"
         self.store.insert_execution(execution_id, card.card_id, ExecutionStatus.PENDING, self.clock.now())
-        self._audit(actor.user, actor.source, "execute_card", {"card_id": card_id, "execution_id": execution_id})
+        self._audit(
+            actor.user, actor.source, "execute_card", {"card_id": card_id, "execution_id": execution_id}
+        )
         self.store.update_execution(execution_id, ExecutionStatus.EXECUTING, self.clock.now())
         coids: set[str] = set()
         self._executions[execution_id] = coids
         for leg in card.legs:
-            order = await self.orders.submit(OrderRequest(symbol=leg.symbol, side=leg.side, quantity=leg.quantity,
-                                                          order_type=leg.order_type, limit_price=leg.limit_price,
-                                                          card_id=card.card_id, execution_id=execution_id))
+            order = await self.orders.submit(
+                OrderRequest(
+                    symbol=leg.symbol,
+                    side=leg.side,
+                    quantity=leg.quantity,
+                    order_type=leg.order_type,
+                    limit_price=leg.limit_price,
+                    card_id=card.card_id,
+                    execution_id=execution_id,
+                )
+            )
             coids.add(order.client_order_id)
         self._check_executions(None)
         legs = ", ".join(f"{leg.side} {leg.quantity:g} {leg.symbol}" for leg in card.legs)
@@ -441,14 +501,22 @@ class Engine:
             working=self.orders.working_by_symbol(),
             working_buy_value=self.orders.working_buy_value(prices),
             gross_exposure=account.gross_exposure,
-            tradable=frozenset(s for s in self.settings.universe.symbols
-                               if self.market.instruments.get(s) is None or self.market.instruments[s].tradable),
+            tradable=frozenset(
+                s
+                for s in self.settings.universe.symbols
+                if self.market.instruments.get(s) is None or self.market.instruments[s].tradable
+            ),
         )
 
     def _limits(self) -> Limits:
         r = self.settings.risk
-        return Limits(r.max_order_value, r.max_order_quantity, r.max_position_pct, r.gross_exposure_limit,
-                      self.settings.broker.allow_short)
+        return Limits(
+            r.max_order_value,
+            r.max_order_quantity,
+            r.max_position_pct,
+            r.gross_exposure_limit,
+            self.settings.broker.allow_short,
+        )
 
     async def _kill(self, reason: str, actor: Actor) -> CommandResult:
         if not self.halt.halted:
@@ -484,7 +552,9 @@ class Engine:
 
     def _refuse(self, action: str, code: str, message: str, subject: str) -> CommandResult:
         self.bus.publish(RefusalEvent(self.clock.now(), action, code, message, subject))
-        self._audit("engine", CommandSource.ENGINE, "refused", {"action": action, "code": code, "message": message})
+        self._audit(
+            "engine", CommandSource.ENGINE, "refused", {"action": action, "code": code, "message": message}
+        )
         return CommandResult(ok=False, message=message, code=code)
 
     # ------------------------------------------------------------------ status and audit
@@ -511,16 +581,34 @@ class Engine:
 
     def _audit_order(self, event: OrderEvent) -> None:
         o = event.order
-        self._audit("engine", CommandSource.ENGINE, "order", {"coid": o.client_order_id, "status": o.status.value,
-                    "symbol": o.symbol, "side": o.side.value, "qty": o.quantity, "filled": o.filled_quantity,
-                    "reason": o.reason})
+        self._audit(
+            "engine",
+            CommandSource.ENGINE,
+            "order",
+            {
+                "coid": o.client_order_id,
+                "status": o.status.value,
+                "symbol": o.symbol,
+                "side": o.side.value,
+                "qty": o.quantity,
+                "filled": o.filled_quantity,
+                "reason": o.reason,
+            },
+        )
 
 
 class EngineStartError(Exception):
     """The engine cannot start as configured; the message says what to change."""
 
 
-STARTUP_ERRORS: tuple[type[Exception], ...] = (ConfigError, DataError, EngineStartError, StoreError, ValueError, OSError)
+STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    ConfigError,
+    DataError,
+    EngineStartError,
+    StoreError,
+    ValueError,
+    OSError,
+)
 """What "cannot start as configured" looks like: the CLI prints one line and exits 2, never a traceback."""
 
 
@@ -539,7 +627,7 @@ def _load_market(settings: Settings) -> MarketData:
     threshold = settings.data.jump_threshold
     if settings.data.source == "file":
         if not settings.data.path:
-            raise EngineStartError("[data] source = \"file\" needs [data] path to a CSV or Parquet file")
+            raise EngineStartError('[data] source = "file" needs [data] path to a CSV or Parquet file')
         return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
     return load_shipped(symbols, jump_threshold=threshold)
 

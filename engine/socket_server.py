@@ -45,7 +45,7 @@ def _user_name(uid: int) -> str:
 
 async def serve(engine: Engine, path: Path) -> asyncio.AbstractServer:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
+    path.parent.chmod(0o700)
     if path.exists():
         if await _alive(path):
             raise EngineStartError(f"{path}: another engine is already serving on this socket")
@@ -59,7 +59,7 @@ async def serve(engine: Engine, path: Path) -> asyncio.AbstractServer:
         server = await asyncio.start_unix_server(handler, path=str(path), limit=MAX_LINE)
     finally:
         os.umask(old)
-    os.chmod(path, 0o600)
+    path.chmod(0o600)
     return server
 
 
@@ -77,7 +77,9 @@ async def _serve_peer(engine: Engine, reader: asyncio.StreamReader, writer: asyn
     uid = peer_uid(sock) if sock is not None else -1
     if uid != os.getuid():
         log.warning("refused a connection from uid %s", uid)
-        writer.write((encode({"error": f"refused: peer uid {uid} is not the engine's owner"}) + "\n").encode())
+        writer.write(
+            (encode({"error": f"refused: peer uid {uid} is not the engine's owner"}) + "\n").encode()
+        )
         with contextlib.suppress(ConnectionError):
             await writer.drain()
         writer.close()

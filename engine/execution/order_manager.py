@@ -106,7 +106,9 @@ class OrderManager:
             return order
         except Exception as exc:  # the send may or may not have reached the broker
             log.exception("send of %s failed", order.client_order_id)
-            self._transition(order, OrderStatus.UNKNOWN, reason=f"send failed: {exc}; awaiting reconciliation")
+            self._transition(
+                order, OrderStatus.UNKNOWN, reason=f"send failed: {exc}; awaiting reconciliation"
+            )
             return order
         if order.status is OrderStatus.INTENT:
             self._transition(order, OrderStatus.SENT)

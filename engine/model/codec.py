@@ -107,18 +107,7 @@ def _decode_dataclass(data: dict[str, Any]) -> Any:
 def _decode(tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
-        args = typing.get_args(tp)
-        if value is None and type(None) in args:
-            return None
-        errors = []
-        for arg in args:
-            if arg is type(None):
-                continue
-            try:
-                return _decode(arg, value)
-            except (DecodeError, TypeError, ValueError) as exc:
-                errors.append(str(exc))
-        raise DecodeError("; ".join(errors) or f"cannot decode {value!r}")
+        return _decode_union(typing.get_args(tp), value)
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, list):
@@ -130,33 +119,50 @@ def _decode(tp: Any, value: Any) -> Any:
         if not isinstance(value, dict):
             raise DecodeError(f"expected an object, got {type(value).__name__}")
         return {k: _decode(vt, v) for k, v in value.items()}
-    if tp is Any:
+    if tp is Any or not isinstance(tp, type):
         return value
-    if isinstance(tp, type):
-        if dataclasses.is_dataclass(tp):
-            if not isinstance(value, dict):
-                raise DecodeError(f"expected {tp.__name__} object")
-            return _decode_dataclass(value)
-        if issubclass(tp, Enum):
-            return tp(value)
-        if tp is datetime:
-            return datetime.fromisoformat(value)
-        if tp is date:
-            return date.fromisoformat(value)
-        if tp is float:
-            if isinstance(value, bool) or not isinstance(value, int | float):
-                raise DecodeError(f"expected a number, got {value!r}")
-            return float(value)
-        if tp is int:
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise DecodeError(f"expected an integer, got {value!r}")
-            return value
-        if tp is bool:
-            if not isinstance(value, bool):
-                raise DecodeError(f"expected true/false, got {value!r}")
-            return value
-        if tp is str:
-            if not isinstance(value, str):
-                raise DecodeError(f"expected a string, got {value!r}")
-            return value
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise DecodeError(f"expected {tp.__name__} object")
+        return _decode_dataclass(value)
+    if issubclass(tp, Enum):
+        return tp(value)
+    if tp is datetime:
+        return datetime.fromisoformat(value)
+    if tp is date:
+        return date.fromisoformat(value)
+    return _decode_scalar(tp, value)
+
+
+def _decode_union(args: tuple[Any, ...], value: Any) -> Any:
+    """The first member of the union that accepts the value; every member's complaint otherwise."""
+    if value is None and type(None) in args:
+        return None
+    errors = []
+    for arg in args:
+        if arg is type(None):
+            continue
+        try:
+            return _decode(arg, value)
+        except (DecodeError, TypeError, ValueError) as exc:
+            errors.append(str(exc))
+    raise DecodeError("; ".join(errors) or f"cannot decode {value!r}")
+
+
+def _decode_scalar(tp: type, value: Any) -> Any:
+    """JSON scalars, strictly: a bool is not a number and a number is not a string."""
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise DecodeError(f"expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise DecodeError(f"expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise DecodeError(f"expected true/false, got {value!r}")
+        return value
+    if tp is str and not isinstance(value, str):
+        raise DecodeError(f"expected a string, got {value!r}")
     return value

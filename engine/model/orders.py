@@ -110,6 +110,4 @@ class StrategyCard:
     @property
     def notional(self) -> float:
         """Money committed at the card's reference prices (``details['ref_price:SYM']``)."""
-        return sum(
-            leg.quantity * self.details.get(f"ref_price:{leg.symbol}", 0.0) for leg in self.legs
-        )
+        return sum(leg.quantity * self.details.get(f"ref_price:{leg.symbol}", 0.0) for leg in self.legs)

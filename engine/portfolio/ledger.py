@@ -130,4 +130,3 @@ class Ledger:
             realized_pnl=book.realized,
             day_open_value=book.day_open_value,
         )
-

@@ -45,7 +45,9 @@ class HaltState:
         try:
             data = json.loads(text)
             since = datetime.fromisoformat(data["since"]) if data.get("since") else None
-            return cls(TradingState(data["state"]), str(data.get("reason", "")), since, str(data.get("by", "")))
+            return cls(
+                TradingState(data["state"]), str(data.get("reason", "")), since, str(data.get("by", ""))
+            )
         except (ValueError, KeyError, TypeError):
             return cls(TradingState.HALTED, "stored trading state unreadable; halted to be safe", None, "")
 

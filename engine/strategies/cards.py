@@ -113,16 +113,28 @@ def scan(histories: Mapping[str, pd.DataFrame], templates: Sequence[Template]) -
             for sym, a in arrays.items()
             if len(a.close) >= template.min_history
         }
-        outcomes = {sym: signal_outcomes(s.entry, arrays[sym], template.horizon_days) for sym, s in signals.items()}
+        outcomes = {
+            sym: signal_outcomes(s.entry, arrays[sym], template.horizon_days) for sym, s in signals.items()
+        }
         pooled = np.concatenate([o.returns for o in outcomes.values()]) if outcomes else np.array([])
         pooled_rate = float((np.sum(pooled > 0) + 1.0) / (len(pooled) + 2.0))
         pooled_mean = float(np.mean(pooled)) if len(pooled) else 0.0
         for sym, sig in signals.items():
             if sig.entry[-1]:
                 a = arrays[sym]
-                found.append(Candidate(template, sym, sig.reason(len(sig.entry) - 1), float(sig.score[-1]),
-                                       float(a.close[-1]), float(atr(a.high, a.low, a.close, 14)[-1]),
-                                       outcomes[sym], pooled_rate, pooled_mean))
+                found.append(
+                    Candidate(
+                        template,
+                        sym,
+                        sig.reason(len(sig.entry) - 1),
+                        float(sig.score[-1]),
+                        float(a.close[-1]),
+                        float(atr(a.high, a.low, a.close, 14)[-1]),
+                        outcomes[sym],
+                        pooled_rate,
+                        pooled_mean,
+                    )
+                )
     down: dict[str, float] = {}
     mean: dict[str, float] = {}
     for sym, a in arrays.items():

@@ -37,7 +37,9 @@ def _spawn(tmp: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes
         "XDG_RUNTIME_DIR": str(tmp / "run"),
         **extra_env,
     }
-    proc = subprocess.Popen(ONETAP, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True)
+    proc = subprocess.Popen(
+        ONETAP, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True
+    )
     os.close(slave)
     threading.Thread(target=_drain, args=(master,), daemon=True).start()
     return proc, master
@@ -103,13 +105,16 @@ def heavy_imports_at_startup() -> list[str]:
 
 def main(runs: int = 5) -> None:
     frames = [first_frame_seconds() for _ in range(runs)]
-    print(f"startup: first full frame  median {median(frames) * 1000:.0f} ms  "
-          f"min {min(frames) * 1000:.0f} ms  max {max(frames) * 1000:.0f} ms  ({runs} runs, 160x48 pty)  "
-          f"target 1500 ms  ratio {median(frames) / 1.5:.2f}")
+    print(
+        f"startup: first full frame  median {median(frames) * 1000:.0f} ms  "
+        f"min {min(frames) * 1000:.0f} ms  max {max(frames) * 1000:.0f} ms  ({runs} runs, 160x48 pty)  "
+        f"target 1500 ms  ratio {median(frames) / 1.5:.2f}"
+    )
     cpu = idle_cpu()
     print(f"startup: console CPU with the feed running  {cpu:.1%} of one core (10 s window)")
     heavy = heavy_imports_at_startup()
-    print(f"startup: heavy modules imported at start-up: {', '.join(heavy) if heavy else 'none (torch, ib_insync lazy)'}")
+    listed = ", ".join(heavy) if heavy else "none (torch, ib_insync lazy)"
+    print(f"startup: heavy modules imported at start-up: {listed}")
 
 
 if __name__ == "__main__":

@@ -25,8 +25,18 @@ TS = datetime(2012, 3, 5, 15, 30, tzinfo=UTC)
 
 
 def test_snapshot_round_trip() -> None:
-    card = StrategyCard("c1", "momentum", "Momentum AAPL", (Leg("AAPL", Side.BUY, 10.0),), 0.56, 0.01, 120.0,
-                        "why", TS, details={"ref_price:AAPL": 500.0})
+    card = StrategyCard(
+        "c1",
+        "momentum",
+        "Momentum AAPL",
+        (Leg("AAPL", Side.BUY, 10.0),),
+        0.56,
+        0.01,
+        120.0,
+        "why",
+        TS,
+        details={"ref_price:AAPL": 500.0},
+    )
     snap = SnapshotEvent(
         status=StatusEvent(TS, "paper", "paper", "running", "2012-03-05", 45.0),
         positions=(Position("AAPL", 10.0, 500.0, 510.0, 3.0),),
@@ -50,9 +60,15 @@ def test_commands_round_trip() -> None:
         ("{", "not JSON"),
         ('{"type": "Nope"}', "unknown message type 'Nope'"),
         ('{"type": "ExecuteCard"}', "ExecuteCard: missing field 'card_id'"),
-        ('{"type": "OrderEvent", "order": {"type": "Order", "client_order_id": "x", "symbol": "A", "side": "UP",'
-         ' "quantity": 1}}', "OrderEvent.order: Order.side: 'UP' is not a valid Side"),
-        ('{"type": "MarketEvent", "ts": "2012-01-01T00:00:00+00:00", "quotes": 3}', "MarketEvent.quotes: expected a list"),
+        (
+            '{"type": "OrderEvent", "order": {"type": "Order", "client_order_id": "x", "symbol": "A",'
+            ' "side": "UP", "quantity": 1}}',
+            "OrderEvent.order: Order.side: 'UP' is not a valid Side",
+        ),
+        (
+            '{"type": "MarketEvent", "ts": "2012-01-01T00:00:00+00:00", "quotes": 3}',
+            "MarketEvent.quotes: expected a list",
+        ),
     ],
 )
 def test_bad_messages_are_named(text: str, message: str) -> None:
@@ -62,7 +78,9 @@ def test_bad_messages_are_named(text: str, message: str) -> None:
 
 
 def test_order_event_keeps_status() -> None:
-    ev = OrderEvent(Order("OT-9", "MSFT", Side.SELL, 3.5, status=OrderStatus.PARTIALLY_FILLED, filled_quantity=1.0))
+    ev = OrderEvent(
+        Order("OT-9", "MSFT", Side.SELL, 3.5, status=OrderStatus.PARTIALLY_FILLED, filled_quantity=1.0)
+    )
     back = loads(dumps(ev))
     assert back.order.status is OrderStatus.PARTIALLY_FILLED
     assert back.order.remaining == 2.5

@@ -32,15 +32,21 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("text", "expected"),
     [
-        ("[risk]\nmax_position_pct = 1.5\n", "[risk] max_position_pct: Input should be less than or equal to 1 (got 1.5)"),
+        (
+            "[risk]\nmax_position_pct = 1.5\n",
+            "[risk] max_position_pct: Input should be less than or equal to 1 (got 1.5)",
+        ),
         (
             "[risk]\nmax_positon_pct = 0.1\n",
             "unknown key [risk] max_positon_pct; expected a key among max_order_value, max_order_quantity, "
             "max_position_pct, gross_exposure_limit, daily_loss_limit_pct, drawdown_limit_pct, var_limit_pct",
         ),
-        ('[replay]\nseconds_per_day = "fast"\n', "[replay] seconds_per_day: Input should be a valid number (got 'fast')"),
+        (
+            '[replay]\nseconds_per_day = "fast"\n',
+            "[replay] seconds_per_day: Input should be a valid number (got 'fast')",
+        ),
         ('[replay]\nstart = "2012-13-01"\n', "[replay] start: expected a date YYYY-MM-DD, got '2012-13-01'"),
-        ("[broker]\nkind = \"ib\"\n", "[broker] kind: Input should be 'paper' or 'ibkr' (got 'ib')"),
+        ('[broker]\nkind = "ib"\n', "[broker] kind: Input should be 'paper' or 'ibkr' (got 'ib')"),
     ],
 )
 def test_bad_config_names_file_key_and_expectation(tmp_path: Path, text: str, expected: str) -> None:

@@ -11,7 +11,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-
 from console.client import SocketClient
 from engine.model import OrderStatus
 from engine.model.events import Event, ExecuteCard, OrderEvent, SnapshotEvent

@@ -58,4 +58,6 @@ def test_equity_identity(trades: list[tuple[bool, int, float]]) -> None:
         led.apply_fill(fill(Side.BUY if buy else Side.SELL, qty, price, 0.5, i))
     led.mark("AAPL", 123.0)
     acct = led.account()
-    assert acct.equity == pytest.approx(1_000_000.0 + acct.realized_pnl + acct.unrealized_pnl, rel=1e-9, abs=1e-6)
+    assert acct.equity == pytest.approx(
+        1_000_000.0 + acct.realized_pnl + acct.unrealized_pnl, rel=1e-9, abs=1e-6
+    )

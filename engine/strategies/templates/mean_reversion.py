@@ -2,8 +2,8 @@
 
 Entry: RSI(14) below 40 and %b(20, 2) below 0.2 (near or under the lower Bollinger band).
 Score: depth below the band plus how oversold RSI is, halved when the close is under its
-200-day average (a pull-back in a downtrend is a weaker bet than one in an uptrend). Stop: ``stop_atr`` x ATR(14) below
-the entry. Horizon: 5 sessions.
+200-day average (a pull-back in a downtrend is a weaker bet than one in an uptrend).
+Stop: ``stop_atr`` x ATR(14) below the entry. Horizon: 5 sessions.
 """
 
 from __future__ import annotations

@@ -27,9 +27,7 @@ def momentum_signal(open_: Array, high: Array, low: Array, close: Array, volume:
     entry &= np.isfinite(score)
 
     def reason(t: int) -> str:
-        return (
-            f"20d {r20[t]:+.1%}, 60d {r60[t]:+.1%}, above 50d avg, volume x{vol_ratio[t]:.2f} vs 60d"
-        )
+        return f"20d {r20[t]:+.1%}, 60d {r60[t]:+.1%}, above 50d avg, volume x{vol_ratio[t]:.2f} vs 60d"
 
     return Signal(entry=entry, score=np.nan_to_num(score, nan=0.0), reason=reason)
 

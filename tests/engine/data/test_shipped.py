@@ -71,7 +71,10 @@ def test_shipped_loads_clean(shipped: MarketData) -> None:
 
 
 def test_shipped_warnings_are_the_known_jumps(shipped: MarketData) -> None:
-    """Documented in data/PROVENANCE.md: AAPL's 2000 profit warning and AMZN's 2001 moves (splits are adjusted)."""
+    """Documented in data/PROVENANCE.md: AAPL's 2000 profit warning and AMZN's 2001 moves.
+
+    Splits are adjusted in the data, so they are not among the jumps.
+    """
     assert shipped.report.counts == {"price jump": 8}
     jumps = {(i.symbol, i.day) for i in shipped.report.warnings}
     assert ("AAPL", date(2000, 9, 29)) in jumps  # a real -52% day

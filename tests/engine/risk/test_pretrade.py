@@ -12,7 +12,9 @@ from engine.model import OrderRequest, OrderType, Side, TradingState
 from engine.risk.killswitch import HaltState, resume_allowed
 from engine.risk.pretrade import BookView, Limits, pre_trade
 
-LIMITS = Limits(max_order_value=25_000, max_order_quantity=5_000, max_position_pct=0.15, gross_exposure_limit=1.0)
+LIMITS = Limits(
+    max_order_value=25_000, max_order_quantity=5_000, max_position_pct=0.15, gross_exposure_limit=1.0
+)
 BOOK = BookView(
     trading_state=TradingState.ACTIVE,
     halted_reason="",
@@ -76,14 +78,20 @@ def test_reducing_sell_passes_even_when_over_limit() -> None:
 
 
 def test_halt_message_says_how_to_resume() -> None:
-    r = pre_trade(buy("AAPL", 1), replace(BOOK, trading_state=TradingState.HALTED, halted_reason="operator"), LIMITS)
+    r = pre_trade(
+        buy("AAPL", 1), replace(BOOK, trading_state=TradingState.HALTED, halted_reason="operator"), LIMITS
+    )
     assert r is not None and r.message == "trading halted (operator); type RESUME to lift it"
 
 
 @given(qty=st.floats(0.01, 10_000), price=st.floats(1.0, 1_000.0), held=st.floats(0, 1_000))
 def test_accepted_buys_never_breach_position_or_value_limits(qty: float, price: float, held: float) -> None:
-    book = replace(BOOK, prices={"AAPL": price, "MSFT": 30.0}, positions={"AAPL": held} if held else {},
-                   gross_exposure=held * price)
+    book = replace(
+        BOOK,
+        prices={"AAPL": price, "MSFT": 30.0},
+        positions={"AAPL": held} if held else {},
+        gross_exposure=held * price,
+    )
     if pre_trade(buy("AAPL", qty), book, LIMITS) is None:
         assert qty * price <= LIMITS.max_order_value
         assert (held + qty) * price <= LIMITS.max_position_pct * book.equity + 1e-6

@@ -45,8 +45,8 @@ def test_rsi_wilder_matches_ewm_reference(bars: pd.DataFrame) -> None:
     al.iloc[: n + 1] = np.nan
     ag.iloc[n] = gain.iloc[1 : n + 1].mean()
     al.iloc[n] = loss.iloc[1 : n + 1].mean()
-    ag = pd.concat([ag.iloc[: n], ag.iloc[n:].fillna(gain).ewm(alpha=1 / n, adjust=False).mean()])
-    al = pd.concat([al.iloc[: n], al.iloc[n:].fillna(loss).ewm(alpha=1 / n, adjust=False).mean()])
+    ag = pd.concat([ag.iloc[:n], ag.iloc[n:].fillna(gain).ewm(alpha=1 / n, adjust=False).mean()])
+    al = pd.concat([al.iloc[:n], al.iloc[n:].fillna(loss).ewm(alpha=1 / n, adjust=False).mean()])
     ref = 100 - 100 / (1 + ag / al)
     out = rsi(close.to_numpy(), n)
     assert np.isnan(out[:n]).all()
