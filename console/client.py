@@ -13,10 +13,10 @@ import asyncio
 import concurrent.futures
 import contextlib
 import threading
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from engine.clock import WallClock
 from engine.config import Settings
@@ -27,6 +27,7 @@ from engine.protocol import MAX_LINE, EngineSession, decode, encode
 from engine.service import Actor, Engine, current_user
 
 EventSink = Callable[[Event], None]
+T = TypeVar("T")
 
 
 class EngineClient(Protocol):
@@ -167,6 +168,22 @@ class EmbeddedClient(_LineClient):
         )
         self._on_line(reply)
         return await fut
+
+    async def on_engine(self, fn: Callable[[Engine], Awaitable[T]]) -> T:
+        """Run ``fn(engine)`` on the engine's own loop and wait for its result.
+
+        The engine is not thread-safe; this is the one door for code on another thread that
+        must drive it directly (tests stepping an unpaced replay, tools). Commands go through
+        ``send`` instead.
+        """
+        if self._loop is None or self.engine is None:
+            raise RuntimeError("the embedded engine has not started")
+        engine = self.engine
+
+        async def call() -> T:
+            return await fn(engine)
+
+        return await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(call(), self._loop))
 
     async def close(self) -> None:
         loop, engine = self._loop, self.engine

@@ -74,6 +74,7 @@ from engine.strategies.templates import TEMPLATES
 log = logging.getLogger(__name__)
 
 REPLAY_KEY = "replay_last_day"
+"""The last session the replay started; a restart continues with the session after it."""
 LEDGER_KEY = "ledger_day"
 PORTFOLIO_EVERY_STEPS = 4
 """Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
@@ -226,10 +227,17 @@ class Engine:
         self.feed.play_day(self._on_quotes, on_day_start=self._on_day_start, on_day_end=self._on_day_end)
         await asyncio.sleep(0)
 
-    def step_quotes(self, quotes: tuple[Quote, ...]) -> None:
-        self._on_quotes(quotes)
+    async def step(self, steps: int) -> None:
+        """Play ``steps`` quote steps at once (tests and benchmarks)."""
+        self.feed.play_steps(
+            self._on_quotes, steps, on_day_start=self._on_day_start, on_day_end=self._on_day_end
+        )
+        await asyncio.sleep(0)
 
     def _on_day_start(self, day: date) -> None:
+        # A restart continues after the session in progress, never replays it: market time, and
+        # the prices the operator already traded at, only move forward.
+        self.store.set_state(REPLAY_KEY, day.isoformat(), self.clock.now())
         self.ledger.start_day()
         self._persist_ledger_day(day)
         self._refresh_cards()
@@ -238,7 +246,6 @@ class Engine:
     def _on_day_end(self, day: date) -> None:
         if isinstance(self.broker, PaperBroker):
             self.broker.on_session_close(day)
-        self.store.set_state(REPLAY_KEY, day.isoformat(), self.clock.now())
         self._persist_book()
         self._publish_portfolio()
 

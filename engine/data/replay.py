@@ -398,6 +398,32 @@ class ReplayFeed:
         self._end_day(on_day_end)
         return day
 
+    def play_steps(
+        self,
+        sink: QuoteSink,
+        steps: int,
+        *,
+        on_day_start: DayHook | None = None,
+        on_day_end: DayHook | None = None,
+    ) -> int:
+        """Play up to ``steps`` quote steps, crossing into the next session as needed; returns how many.
+
+        A session whose last step is played ends at once (``on_day_end``), exactly as ``run`` does.
+        """
+        if self._running:
+            raise RuntimeError("the replay is running; stop it before stepping by hand")
+        played = 0
+        while played < steps:
+            if self._steps is None:
+                if self._next >= len(self._sessions):
+                    break
+                self._begin_day(on_day_start)
+            self._emit(sink)
+            played += 1
+            if self._day_over():
+                self._end_day(on_day_end)
+        return played
+
     async def run(
         self,
         sink: QuoteSink,

@@ -8,12 +8,10 @@ events are pushed by hand, and the desk is flushed explicitly instead of waiting
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import datetime
 
-from textual.pilot import Pilot
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from console.app import Hotkeys, OneTapApp
 from console.screens import ResumeDialog
@@ -34,9 +32,6 @@ from engine.model import (
 from engine.model.events import (
     CancelOrder,
     CardsEvent,
-    Command,
-    CommandResult,
-    Event,
     ExecuteCard,
     Kill,
     MarketEvent,
@@ -46,9 +41,7 @@ from engine.model.events import (
     SnapshotEvent,
     StatusEvent,
 )
-
-T0 = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)  # 10:30 in New York (EDT)
-EventSink = Callable[[Event], None]  # console.client.EventSink, without importing the transports
+from tests.console.helpers import T0, FakeClient, settle, table_rows
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -131,59 +124,6 @@ def snapshot(state: TradingState = TradingState.ACTIVE) -> SnapshotEvent:
         risk=risk_state(state, "operator kill switch" if state is TradingState.HALTED else ""),
         quotes=(quote("AAPL", 172.5), quote("MSFT", 405.0)),
     )
-
-
-class FakeClient:
-    """A test double of the transport: records commands, answers them, lets the test push events."""
-
-    description = "test engine"
-
-    def __init__(self, first: Event | None = None) -> None:
-        self.sent: list[Command] = []
-        self.sink: EventSink | None = None
-        self.closed = False
-        self.halted = False
-        self._first = first
-
-    async def connect(self, sink: EventSink) -> None:
-        self.sink = sink
-        if self._first is not None:
-            sink(self._first)
-
-    async def send(self, command: Command) -> CommandResult:
-        self.sent.append(command)
-        if isinstance(command, ResetKill) and command.confirmation != "RESUME":
-            self.push(RefusalEvent(T0, "reset_kill", "RESUME_WORD", "type RESUME exactly to lift the halt"))
-            return CommandResult(ok=False, message="type RESUME exactly to lift the halt", code="RESUME_WORD")
-        if isinstance(command, ExecuteCard) and self.halted:
-            self.push(RefusalEvent(T0, "execute_card", "HALTED", "trading is halted: operator kill switch"))
-            return CommandResult(ok=False, message="trading is halted: operator kill switch", code="HALTED")
-        if isinstance(command, Kill):
-            return CommandResult(ok=True, message="HALTED; cancel sent for 0 open order(s)")
-        return CommandResult(ok=True)
-
-    def push(self, event: Event) -> None:
-        assert self.sink is not None, "push before connect"
-        self.sink(event)
-
-    async def close(self) -> None:
-        self.closed = True
-
-
-async def settle(pilot: Pilot[None]) -> None:
-    """Let queued messages and command workers finish, then repaint the desk once."""
-    app = pilot.app
-    assert isinstance(app, OneTapApp)
-    await pilot.pause()
-    await app.workers.wait_for_complete()
-    await pilot.pause()
-    app.flush_desk()
-    await pilot.pause()
-
-
-def table_rows(app: OneTapApp, table_id: str) -> list[list[str]]:
-    table = app.screen.query_one(f"#{table_id}", DataTable)
-    return [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(table.row_count)]
 
 
 # --------------------------------------------------------------------------- tests

@@ -78,6 +78,24 @@ async def test_kill_switch_cancels_refuses_and_survives_restart(
         await again.stop()
 
 
+async def test_a_restart_mid_session_never_moves_market_time_back(
+    engine: Engine, settings: Settings, db: Path, shipped: MarketData
+) -> None:
+    await engine.step(5)
+    interrupted, stopped_at = engine.feed.current_day, engine.clock.now()
+    await engine.stop()
+    again = Engine(settings, database=db, market=shipped, paced=False)
+    await again.start()
+    try:
+        nxt = again.feed.next_day()
+        assert interrupted is not None and nxt is not None and nxt > interrupted
+        assert again.clock.now() > stopped_at
+        await again.step(1)
+        assert again.feed.current_day == nxt
+    finally:
+        await again.stop()
+
+
 async def test_restart_continues_the_replay(
     engine: Engine, settings: Settings, db: Path, shipped: MarketData
 ) -> None:
