@@ -11,6 +11,7 @@ back through ``send_command``, which is where refusals become visible.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
 
@@ -32,6 +33,7 @@ from engine.model.events import (
     Kill,
     NoticeEvent,
     ResetKill,
+    SnapshotEvent,
 )
 
 if TYPE_CHECKING:
@@ -84,9 +86,22 @@ class OneTapApp(App[None]):
     ]
 
     def __init__(
-        self, client: EngineClient, *, hotkeys: Hotkeys | None = None, title: str = "onetap"
+        self,
+        client: EngineClient,
+        *,
+        hotkeys: Hotkeys | None = None,
+        title: str = "onetap",
+        on_first_frame: Callable[[], None] | None = None,
+        exit_on_connect_error: bool = False,
     ) -> None:
+        """``on_first_frame`` is called once, after the desk first drew the engine's snapshot.
+
+        ``exit_on_connect_error``: an embedded engine that cannot start ends the app at once (the
+        CLI then prints why and exits 2); an attached console instead stays up and says so.
+        """
         super().__init__()
+        self._exit_on_connect_error = exit_on_connect_error
+        self._on_first_frame = on_first_frame
         self.client = client
         self.hotkeys = hotkeys or Hotkeys()
         self.title = title
@@ -115,6 +130,9 @@ class OneTapApp(App[None]):
         try:
             await self.client.connect(self._sink)
         except Exception as exc:
+            if self._exit_on_connect_error:
+                self.exit(return_code=2)
+                return
             self.connection = f"NOT CONNECTED ({self.client.description})"
             self._dirty |= self.state.note(f"cannot connect to the engine: {exc}", "error")
             self.notify(f"cannot connect to the engine: {exc}", title="Engine", severity="error", timeout=60)
@@ -133,6 +151,8 @@ class OneTapApp(App[None]):
         changed = self.state.apply(message.event)
         self._dirty |= changed
         event = message.event
+        if isinstance(event, SnapshotEvent):
+            self.flush_desk()  # a whole new desk: draw it now rather than at the next tick
         if "refusal" in changed:
             self._toast_refusal()
         elif isinstance(event, NoticeEvent) and event.level == "error":
@@ -147,6 +167,9 @@ class OneTapApp(App[None]):
             return  # what is dirty stays dirty until the desk can show it
         areas, self._dirty = self._dirty, set()
         desk.show(self.state, areas, connection=self.connection)
+        if self._on_first_frame is not None and self.state.risk is not None:
+            self.call_after_refresh(self._on_first_frame)
+            self._on_first_frame = None
         if "risk" in areas:
             self.refresh_bindings()
 

@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from engine.config import ConfigError, Settings, load_settings
-from engine.service import STARTUP_ERRORS
 
 EXIT_USAGE = 2
 
@@ -84,6 +86,7 @@ def _start_error(exc: Exception) -> int:
 
 def _engine_only(settings: Settings, args: argparse.Namespace) -> int:
     from engine.headless import run_headless
+    from engine.service import STARTUP_ERRORS
 
     try:
         return asyncio.run(
@@ -97,32 +100,56 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     from console.client import EmbeddedClient, EngineClient, SocketClient
 
     client: EngineClient
+    embedded: EmbeddedClient | None = None
     if args.attach is not None:
         client = SocketClient(_socket_path(settings, args))
     else:
-        embedded = EmbeddedClient(settings, database=args.database)
-        embedded.start()  # the engine loads on its thread while Textual imports here
-        client = embedded
+        # The engine imports and starts on its own thread while Textual imports and draws here.
+        client = embedded = EmbeddedClient(settings, database=args.database)
+        embedded.start()
     from console.app import Hotkeys, OneTapApp
 
-    if isinstance(client, EmbeddedClient):
-        try:
-            client.wait_ready()
-        except STARTUP_ERRORS as exc:
-            return _start_error(exc)
-
-    app = OneTapApp(client, hotkeys=Hotkeys.from_settings(settings.hotkeys))
+    app = OneTapApp(
+        client,
+        hotkeys=Hotkeys.from_settings(settings.hotkeys),
+        on_first_frame=_first_frame_marker(),
+        exit_on_connect_error=embedded is not None,
+    )
     app.run()
-    if app.return_code not in (None, 0):
-        return app.return_code or 1
-    return 0
+    error = embedded.start_error if embedded is not None else None
+    if error is not None:
+        from engine.service import STARTUP_ERRORS
+
+        if isinstance(error, STARTUP_ERRORS):
+            return _start_error(error)
+        raise error
+    return app.return_code or 0
+
+
+def _first_frame_marker() -> Callable[[], None] | None:
+    """For ``make bench``: ``ONETAP_FIRST_FRAME_FILE`` receives the wall time of the first full
+    frame and the heavy modules loaded by then (they must be none: imports stay lazy)."""
+    path = os.environ.get("ONETAP_FIRST_FRAME_FILE")
+    if not path:
+        return None
+
+    def mark() -> None:
+        heavy = [m for m in HEAVY_MODULES if m in sys.modules]
+        Path(path).write_text(f"{time.time()}\n{','.join(heavy)}\n")
+
+    return mark
+
+
+HEAVY_MODULES = ("torch", "ib_insync", "scipy.optimize")
+"""Modules the first frame must not wait for (ARCHITECTURE rule 6)."""
 
 
 def _kill(settings: Settings, args: argparse.Namespace) -> int:
     from console.client import SocketClient
+    from engine.actor import current_user
     from engine.model import CommandSource
     from engine.model.events import Kill
-    from engine.service import current_user, halt_offline
+    from engine.service import halt_offline
 
     path = _socket_path(settings, args)
 

@@ -16,15 +16,18 @@ import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
+from engine.actor import Actor, current_user
 from engine.clock import WallClock
 from engine.config import Settings
 from engine.model import CommandSource
 from engine.model.codec import DecodeError
 from engine.model.events import Command, CommandResult, Event, NoticeEvent
 from engine.protocol import MAX_LINE, EngineSession, decode, encode
-from engine.service import Actor, Engine, current_user
+
+if TYPE_CHECKING:  # the engine (pandas, SQLAlchemy) loads on its own thread, not before the first frame
+    from engine.service import Engine
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
@@ -102,7 +105,7 @@ class EmbeddedClient(_LineClient):
     ) -> None:
         super().__init__()
         self.settings = settings
-        self._factory = engine_factory or (lambda: Engine(settings, database=database))
+        self._factory = engine_factory or (lambda: _new_engine(settings, database))
         self._user = user or current_user()
         self._ready: concurrent.futures.Future[None] = concurrent.futures.Future()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -117,6 +120,13 @@ class EmbeddedClient(_LineClient):
         if self._thread is None:
             self._thread = threading.Thread(target=self._run, name="onetap-engine", daemon=True)
             self._thread.start()
+
+    @property
+    def start_error(self) -> BaseException | None:
+        """Why the engine failed to start, once it has; None while starting or after a good start."""
+        if not self._ready.done() or self._ready.cancelled():
+            return None
+        return self._ready.exception()
 
     def wait_ready(self, timeout: float | None = None) -> None:
         """Block until the engine started, re-raising its start-up error (the CLI uses this headless)."""
@@ -195,6 +205,13 @@ class EmbeddedClient(_LineClient):
         loop.call_soon_threadsafe(loop.stop)
         if self._thread is not None:
             await asyncio.to_thread(self._thread.join, 5.0)
+
+
+def _new_engine(settings: Settings, database: Path | None) -> Engine:
+    """Import and build the engine on the engine's thread, while the UI thread draws."""
+    from engine.service import Engine
+
+    return Engine(settings, database=database)
 
 
 class SocketClient(_LineClient):

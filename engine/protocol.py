@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
 from engine.model.events import Command, CommandResult, Event, GetSnapshot
-from engine.service import Actor, Engine
+
+if TYPE_CHECKING:  # the console imports this module before its first frame; the engine loads later
+    from engine.actor import Actor
+    from engine.service import Engine
 
 MAX_LINE = 1 << 20
 COMMAND_TYPES = get_args(Command)

@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import getpass
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from engine.actor import Actor
 from engine.brokers.base import Broker, BrokerPosition
 from engine.brokers.paper import PaperBroker
 from engine.bus import EventBus, Subscription
@@ -80,14 +80,6 @@ PORTFOLIO_EVERY_STEPS = 4
 """Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
 CARDS_EVERY_STEPS = 30
 """Re-size cards at current prices every half hour of market time (about 3 s of a 45 s day)."""
-
-
-@dataclass(frozen=True, slots=True)
-class Actor:
-    """Who issued a command: recorded in the audit trail."""
-
-    user: str
-    source: CommandSource
 
 
 class Engine:
@@ -661,10 +653,3 @@ def halt_offline(settings: Settings, reason: str, user: str, *, database: Path |
     finally:
         store.close()
     return path
-
-
-def current_user() -> str:
-    try:
-        return getpass.getuser()
-    except OSError:
-        return "unknown"

@@ -17,9 +17,10 @@ from pathlib import Path
 
 import platformdirs
 
+from engine.actor import Actor
 from engine.model import CommandSource
 from engine.protocol import MAX_LINE, EngineSession, encode
-from engine.service import Actor, Engine, EngineStartError
+from engine.service import Engine, EngineStartError
 
 log = logging.getLogger(__name__)
 

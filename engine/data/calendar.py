@@ -5,22 +5,28 @@ come from ``exchange_calendars``, a community-maintained library, because a hand
 holiday list is wrong in ways nobody notices until a replay plays a closed day.
 
 Building the library's calendar takes a few hundred milliseconds, so it is built once, lazily,
-for a fixed range (1990..2030, every shipped bar and any plausible replay). Outside that range
+for a fixed range (1990..2030, every shipped bar and any plausible replay), and kept as plain
+arrays in the user's cache directory, keyed by the library's version so that an upgrade with
+new holidays rebuilds it: later starts read it in a millisecond. Outside that range
 every function raises ``ValueError`` rather than guess. The library's own default bounds are
 narrower than our data, which is why the range is passed explicitly.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import os
 import warnings
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cache
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
 import pandas as pd
+import platformdirs
 
 EXCHANGE = "XNYS"
 NEW_YORK = ZoneInfo("America/New_York")
@@ -47,6 +53,53 @@ class _Table:
 
 @cache
 def _table() -> _Table:
+    """The table from the user's cache when it was built by this library version, else built now."""
+    path = _cache_path()
+    table = _read_cached(path) if path is not None else None
+    if table is None:
+        table = _build_table()
+        if path is not None:
+            _write_cached(path, table)
+    return table
+
+
+def _cache_path() -> Path | None:
+    """``$XDG_CACHE_HOME/onetap/calendar-XNYS-<library version>-<range>.npz``; None if unknowable."""
+    try:
+        version = importlib.metadata.version("exchange_calendars")
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    name = f"calendar-{EXCHANGE}-{version}-{CALENDAR_START:%Y%m%d}-{CALENDAR_END:%Y%m%d}.npz"
+    return Path(platformdirs.user_cache_dir("onetap")) / name
+
+
+def _read_cached(path: Path) -> _Table | None:
+    """A cache that is missing, unreadable or inconsistent is ignored (and rebuilt), never trusted."""
+    try:
+        with np.load(path) as data:
+            days = data["days"].astype("datetime64[D]")
+            opens, closes = data["opens_ns"].astype(np.int64), data["closes_ns"].astype(np.int64)
+    except (OSError, KeyError, ValueError):
+        return None
+    if not (len(days) == len(opens) == len(closes) > 0) or bool(np.any(np.diff(days) <= np.timedelta64(0))):
+        return None
+    return _Table(
+        days=days, opens_ns=opens, closes_ns=closes, first=_to_date(days[0]), last=_to_date(days[-1])
+    )
+
+
+def _write_cached(path: Path, table: _Table) -> None:
+    """Best effort and atomic: a start-up never fails, nor reads half a file, because of the cache."""
+    try:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp.npz")
+        np.savez(tmp, days=table.days.astype(np.int64), opens_ns=table.opens_ns, closes_ns=table.closes_ns)
+        tmp.replace(path)
+    except OSError:
+        return
+
+
+def _build_table() -> _Table:
     import exchange_calendars as xcals  # imported here: it is slow to import and to build
 
     with warnings.catch_warnings():

@@ -3,7 +3,7 @@
 - first frame: from spawning ``onetap`` to the first frame the desk draws with the engine's
   snapshot applied (the app writes that moment to ``ONETAP_FIRST_FRAME_FILE``);
 - idle CPU: the console's CPU time over a window while the replay feed runs, as a share of one core;
-- lazy imports: whether torch or ib_insync got imported at start-up.
+- lazy imports: whether torch, ib_insync or scipy.optimize were loaded when that frame was drawn.
 
 Run with ``make bench`` (or ``python -m tests.bench.startup``). Figures are printed, not asserted.
 """
@@ -69,18 +69,21 @@ def _stop(proc: subprocess.Popen[bytes], master: int) -> None:
     os.close(master)
 
 
-def first_frame_seconds() -> float:
+def first_frame() -> tuple[float, list[str]]:
+    """Seconds from spawn to the first full frame, and the heavy modules loaded by then."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         marker = tmp / "first-frame"
         t0 = time.time()
         proc, master = _spawn(tmp, {"ONETAP_FIRST_FRAME_FILE": str(marker)})
         deadline = t0 + 60
-        while not marker.exists() and time.time() < deadline:
+        while not (marker.exists() and marker.read_text().endswith("\n")) and time.time() < deadline:
             time.sleep(0.005)
-        elapsed = float(marker.read_text()) - t0 if marker.exists() else float("nan")
         _stop(proc, master)
-        return elapsed
+        if not marker.exists():
+            return float("nan"), []
+        stamp, heavy = marker.read_text().splitlines()[:2]
+        return float(stamp) - t0, [m for m in heavy.split(",") if m]
 
 
 def idle_cpu(window: float = 10.0, settle: float = 3.0) -> float:
@@ -94,17 +97,9 @@ def idle_cpu(window: float = 10.0, settle: float = 3.0) -> float:
         return (c1 - c0) / (t1 - t0)
 
 
-def heavy_imports_at_startup() -> list[str]:
-    code = (
-        "import sys, console.cli, console.app, console.client, engine.service; "
-        "print(','.join(m for m in ('torch', 'ib_insync', 'scipy.optimize') if m in sys.modules))"
-    )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
-    return [m for m in out.stdout.strip().split(",") if m]
-
-
 def main(runs: int = 5) -> None:
-    frames = [first_frame_seconds() for _ in range(runs)]
+    results = [first_frame() for _ in range(runs)]
+    frames = [seconds for seconds, _ in results]
     print(
         f"startup: first full frame  median {median(frames) * 1000:.0f} ms  "
         f"min {min(frames) * 1000:.0f} ms  max {max(frames) * 1000:.0f} ms  ({runs} runs, 160x48 pty)  "
@@ -112,7 +107,7 @@ def main(runs: int = 5) -> None:
     )
     cpu = idle_cpu()
     print(f"startup: console CPU with the feed running  {cpu:.1%} of one core (10 s window)")
-    heavy = heavy_imports_at_startup()
+    heavy = sorted({m for _, loaded in results for m in loaded})
     listed = ", ".join(heavy) if heavy else "none (torch, ib_insync lazy)"
     print(f"startup: heavy modules imported at start-up: {listed}")
 

@@ -20,7 +20,7 @@ from console.client import EmbeddedClient
 from console.screens import ResumeDialog
 from console.widgets import HaltBanner, MessageLine
 from engine.config import Settings, load_settings
-from engine.data.loader import MarketData
+from engine.data.loader import DataError, MarketData
 from engine.data.shipped import load_shipped
 from engine.model import OrderStatus, TradingState
 from engine.service import Engine
@@ -140,3 +140,20 @@ async def test_execute_fill_kill_refuse_restart_resume(
         assert not isinstance(app.screen, ResumeDialog)
         assert not app.screen.query_one(HaltBanner).display
         await pilot.press("q")
+
+
+async def test_an_engine_that_cannot_start_ends_the_console_with_its_reason(
+    tmp_path: Path, settings: Settings
+) -> None:
+    missing = tmp_path / "nowhere.csv"
+
+    def broken() -> Engine:
+        raise DataError(f"{missing}: no such file")
+
+    client = EmbeddedClient(settings, user="tester", engine_factory=broken)
+    app = OneTapApp(client, exit_on_connect_error=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    assert app.return_code == 2
+    assert isinstance(client.start_error, DataError) and str(missing) in str(client.start_error)

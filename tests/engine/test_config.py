@@ -80,3 +80,23 @@ def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
         f"onetap: config error: {cfg}: [risk] daily_loss_limit_pct: Input should be greater than 0 (got -1)\n"
     )
     assert "Traceback" not in proc.stderr
+
+
+def test_cli_data_that_cannot_load_exits_2_with_one_line(tmp_path: Path) -> None:
+    data = tmp_path / "bars.csv"
+    data.write_text("date,open,high,low\n2020-01-02,1,2,0.5\n")
+    cfg = tmp_path / "onetap.toml"
+    cfg.write_text(
+        f'[data]\nsource = "file"\npath = "{data}"\n[store]\ndatabase = "{tmp_path / "onetap.db"}"\n'
+        f'[engine]\nsocket = "{tmp_path / "run" / "engine.sock"}"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "--engine-only"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("onetap: cannot start: ")
+    assert str(data) in lines[0] and "close" in lines[0] and "volume" in lines[0]

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from engine.actor import Actor
 from engine.config import Settings
 from engine.data.loader import MarketData
 from engine.model import CommandSource, OrderStatus, Side, TradingState
 from engine.model.events import ExecuteCard, Kill, RefusalEvent, ResetKill
-from engine.service import Actor, Engine
+from engine.service import Engine
 
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
 

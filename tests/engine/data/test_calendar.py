@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+import importlib.metadata
+import os
 from datetime import UTC, date, datetime
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from engine.data import calendar
@@ -69,3 +73,25 @@ def test_errors_are_clear() -> None:
     with pytest.raises(ValueError, match=r"outside the trading calendar's range 1990-01-01\.\.2030-12-31"):
         calendar.is_session(date(1985, 1, 2))
     assert calendar.calendar_range() == (date(1990, 1, 2), date(2030, 12, 31))
+
+
+def test_the_cached_table_is_the_built_one_and_a_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
+    built = calendar._build_table()
+    path = tmp_path / "cache" / "calendar.npz"
+    calendar._write_cached(path, built)
+    cached = calendar._read_cached(path)
+    assert cached is not None
+    assert np.array_equal(cached.days, built.days)
+    assert np.array_equal(cached.opens_ns, built.opens_ns)
+    assert np.array_equal(cached.closes_ns, built.closes_ns)
+    assert (cached.first, cached.last) == (built.first, built.last)
+    path.write_bytes(b"not a numpy archive")
+    assert calendar._read_cached(path) is None
+    assert calendar._read_cached(tmp_path / "missing.npz") is None
+
+
+def test_the_cache_lives_in_the_users_cache_directory() -> None:
+    path = calendar._cache_path()
+    assert path is not None
+    assert path.is_relative_to(os.environ["XDG_CACHE_HOME"])
+    assert importlib.metadata.version("exchange_calendars") in path.name
