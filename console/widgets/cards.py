@@ -6,6 +6,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.reactive import reactive
+from textual.widgets import DataTable, Static
 
 from console.widgets.fmt import GAIN, LOSS, qty, right, truncate
 from console.widgets.table import Column, Row, SyncedTable
@@ -33,6 +34,7 @@ class CardsPane(Vertical):
 
     def compose(self) -> ComposeResult:
         yield SyncedTable(COLUMNS, essential=ESSENTIAL, id="cards-table")
+        yield Static(id="card-reason")
 
     def on_mount(self) -> None:
         self.border_title = "Strategy cards"
@@ -44,6 +46,16 @@ class CardsPane(Vertical):
     def watch_cards(self, cards: tuple[StrategyCard, ...]) -> None:
         self.query_one(SyncedTable).sync([_row(rank, card) for rank, card in enumerate(cards, 1)])
         self.border_subtitle = f"{len(cards)} offered" if cards else "none offered"
+        self._describe_selected()
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._describe_selected()
+
+    def _describe_selected(self) -> None:
+        """The highlighted card's whole reason and plan: the table has room for a clipped reason only."""
+        key = self.selected_card_id
+        card = next((c for c in self.cards if c.card_id == key), None)
+        self.query_one("#card-reason", Static).update(_description(card) if card is not None else "")
 
 
 def _row(rank: int, card: StrategyCard) -> Row:
@@ -60,6 +72,15 @@ def _row(rank: int, card: StrategyCard) -> Row:
         Text(truncate(card.reason, REASON_MAX), style="dim", overflow="ellipsis", no_wrap=True),
     )
     return card.card_id, cells
+
+
+def _description(card: StrategyCard) -> Text:
+    text = Text.assemble((card.name, "bold"), "  ", card.reason)
+    plan = [f"stop {card.stop_price:,.2f}" if card.stop_price is not None else ""]
+    plan.append(f"target {card.target_price:,.2f}" if card.target_price is not None else "")
+    plan.append(f"horizon {card.horizon_days} sessions")
+    text.append("  ·  " + ", ".join(p for p in plan if p), style="dim")
+    return text
 
 
 def _clip(items: list[str]) -> str:

@@ -337,3 +337,16 @@ async def test_c_in_the_blotter_cancels_a_working_order_only() -> None:
         await pilot.press("c", "j", "c")  # OT-2 is working; OT-1 is filled
         await settle(pilot)
         assert client.sent == [CancelOrder("OT-2")]
+
+
+async def test_the_highlighted_cards_whole_reason_shows_under_the_table() -> None:
+    app = OneTapApp(FakeClient(snapshot()))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        reason = app.screen.query_one("#card-reason", Static)
+        assert str(reason.render()).startswith("Momentum NVDA  NVDA 20-day high with rising volume")
+        await pilot.press("j")
+        await settle(pilot)
+        text = str(reason.render())
+        assert text.startswith("Momentum AMD  AMD 20-day high with rising volume; trend filter positive")
+        assert "horizon 5 sessions" in text
