@@ -11,6 +11,8 @@ back through ``send_command``, which is where refusals become visible.
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, ClassVar
@@ -41,6 +43,7 @@ if TYPE_CHECKING:
     from engine.config import HotkeySettings
 
 FLUSH_HZ = 10
+EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _ACTIONS: dict[type[Command], str] = {
     ExecuteCard: "execute_card",
     CancelOrder: "cancel_order",
@@ -93,13 +96,17 @@ class OneTapApp(App[None]):
         title: str = "onetap",
         on_first_frame: Callable[[], None] | None = None,
         exit_on_connect_error: bool = False,
+        exit_on_signals: bool = False,
     ) -> None:
         """``on_first_frame`` is called once, after the desk first drew the engine's snapshot.
 
         ``exit_on_connect_error``: an embedded engine that cannot start ends the app at once (the
         CLI then prints why and exits 2); an attached console instead stays up and says so.
+        ``exit_on_signals``: SIGTERM and SIGHUP (the SSH session dropped) quit as ``q`` does, so an
+        embedded engine stops with everything persisted (the CLI sets it; tests leave it off).
         """
         super().__init__()
+        self._exit_on_signals = exit_on_signals
         self._exit_on_connect_error = exit_on_connect_error
         self._on_first_frame = on_first_frame
         self.client = client
@@ -122,6 +129,10 @@ class OneTapApp(App[None]):
         return stack[0] if stack and isinstance(stack[0], DeskScreen) else None
 
     def on_mount(self) -> None:
+        if self._exit_on_signals:
+            loop = asyncio.get_running_loop()
+            for sig in EXIT_SIGNALS:
+                loop.add_signal_handler(sig, self._exit_on_signal, sig)
         self.set_interval(1 / FLUSH_HZ, self.flush_desk, name="desk-flush")
         self.run_worker(self._connect(), name="connect", group="engine", exit_on_error=False)
 
@@ -221,7 +232,15 @@ class OneTapApp(App[None]):
         await self._close_client()
         self.exit()
 
+    def _exit_on_signal(self, sig: signal.Signals) -> None:
+        self.log.warning(f"{sig.name}: quitting")
+        self.run_worker(self.action_quit(), group="quit")
+
     async def on_unmount(self) -> None:
+        if self._exit_on_signals:
+            loop = asyncio.get_running_loop()
+            for sig in EXIT_SIGNALS:
+                loop.remove_signal_handler(sig)
         await self._close_client()
 
     async def _close_client(self) -> None:

@@ -114,6 +114,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
         hotkeys=Hotkeys.from_settings(settings.hotkeys),
         on_first_frame=_first_frame_marker(),
         exit_on_connect_error=embedded is not None,
+        exit_on_signals=True,
     )
     app.run()
     error = embedded.start_error if embedded is not None else None

@@ -10,47 +10,13 @@ Run with ``make bench`` (or ``python -m tests.bench.startup``). Figures are prin
 
 from __future__ import annotations
 
-import fcntl
 import os
-import pty
-import struct
-import subprocess
-import sys
 import tempfile
-import termios
-import threading
 import time
 from pathlib import Path
 from statistics import median
 
-ROOT = Path(__file__).resolve().parents[2]
-ONETAP = [sys.executable, "-m", "console.cli"]
-
-
-def _spawn(tmp: Path, extra_env: dict[str, str]) -> tuple[subprocess.Popen[bytes], int]:
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 48, 160, 0, 0))
-    env = {
-        **os.environ,
-        "TERM": "xterm-256color",
-        "XDG_DATA_HOME": str(tmp / "xdg"),
-        "XDG_RUNTIME_DIR": str(tmp / "run"),
-        **extra_env,
-    }
-    proc = subprocess.Popen(
-        ONETAP, stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True
-    )
-    os.close(slave)
-    threading.Thread(target=_drain, args=(master,), daemon=True).start()
-    return proc, master
-
-
-def _drain(fd: int) -> None:
-    try:
-        while os.read(fd, 65536):
-            pass
-    except OSError:
-        return
+from tests.terminal import quit_console, spawn_console
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -59,27 +25,17 @@ def _cpu_seconds(pid: int) -> float:
     return (utime + stime) / os.sysconf("SC_CLK_TCK")
 
 
-def _stop(proc: subprocess.Popen[bytes], master: int) -> None:
-    os.write(master, b"q")
-    try:
-        proc.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-    os.close(master)
-
-
 def first_frame() -> tuple[float, list[str]]:
     """Seconds from spawn to the first full frame, and the heavy modules loaded by then."""
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         marker = tmp / "first-frame"
         t0 = time.time()
-        proc, master = _spawn(tmp, {"ONETAP_FIRST_FRAME_FILE": str(marker)})
+        proc, master = spawn_console(tmp, {"ONETAP_FIRST_FRAME_FILE": str(marker)})
         deadline = t0 + 60
         while not (marker.exists() and marker.read_text().endswith("\n")) and time.time() < deadline:
             time.sleep(0.005)
-        _stop(proc, master)
+        quit_console(proc, master)
         if not marker.exists():
             return float("nan"), []
         stamp, heavy = marker.read_text().splitlines()[:2]
@@ -88,12 +44,12 @@ def first_frame() -> tuple[float, list[str]]:
 
 def idle_cpu(window: float = 10.0, settle: float = 3.0) -> float:
     with tempfile.TemporaryDirectory() as d:
-        proc, master = _spawn(Path(d), {})
+        proc, master = spawn_console(Path(d), {})
         time.sleep(settle)
         c0, t0 = _cpu_seconds(proc.pid), time.monotonic()
         time.sleep(window)
         c1, t1 = _cpu_seconds(proc.pid), time.monotonic()
-        _stop(proc, master)
+        quit_console(proc, master)
         return (c1 - c0) / (t1 - t0)
 
 
