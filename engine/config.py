@@ -8,6 +8,7 @@ the engine needs to know what to fix, not read a traceback.
 
 from __future__ import annotations
 
+import difflib
 import os
 import tomllib
 from collections.abc import Mapping
@@ -32,9 +33,19 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
+DEFAULT_SECTORS = {
+    "AAPL": "Information Technology",
+    "MSFT": "Information Technology",
+    "GOOG": "Information Technology",
+    "IBM": "Information Technology",
+    "AMZN": "Consumer Discretionary",
+}
+
+
 class UniverseSettings(_Section):
     symbols: list[str] = Field(default=["AAPL", "MSFT", "GOOG", "IBM", "AMZN"], min_length=1)
     benchmark: str = "SPX"
+    sectors: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SECTORS))
 
     @field_validator("symbols")
     @classmethod
@@ -100,14 +111,51 @@ class EngineSettings(_Section):
     log_level: Literal["debug", "info", "warning", "error"] = "info"
 
 
+PerSecond = Annotated[int, Field(ge=1, le=10_000)]
+PerDay = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
 class RiskSettings(_Section):
     max_order_value: Money = 25_000.0
     max_order_quantity: Money = 5_000.0
     max_position_pct: Fraction = 0.15
+    risk_per_trade_pct: Fraction = 0.02
+    max_sector_pct: Fraction = 0.30
     gross_exposure_limit: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0
+    price_band_pct: Fraction = 0.05
+    max_orders_per_second: PerSecond = 5
+    max_orders_per_day: PerDay = 100
+    max_modifies_per_second: PerSecond = 5
+    max_modifies_per_day: PerDay = 200
+    max_cancels_per_second: PerSecond = 10
+    max_cancels_per_day: PerDay = 500
+    repeat_fill_max: Annotated[int, Field(ge=1, le=10_000)] = 10
+    repeat_fill_window_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 60.0
+    duplicate_window_s: Annotated[float, Field(ge=0.0, le=3_600.0)] = 10.0
+    market_hours_only: bool = True
     daily_loss_limit_pct: Fraction = 0.02
     drawdown_limit_pct: Fraction = 0.10
+    max_consecutive_losses: Annotated[int, Field(ge=1, le=1_000)] = 5
+    max_consecutive_rejects: Annotated[int, Field(ge=1, le=1_000)] = 3
     var_limit_pct: Fraction = 0.02
+    var_window_days: Annotated[int, Field(ge=20, le=5_000)] = 250
+    mc_scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
+    mc_seed: Annotated[int, Field(ge=0)] = 11
+    recompute_seconds: Annotated[float, Field(ge=0.5, le=3_600.0)] = 5.0
+
+
+class AlertSettings(_Section):
+    min_level: Literal["info", "warning", "error"] = "warning"
+    timeout_s: Annotated[float, Field(gt=0.0, le=60.0)] = 5.0
+    webhook_url: str = ""
+    smtp_host: str = ""
+    smtp_port: Annotated[int, Field(ge=1, le=65_535)] = 25
+    smtp_starttls: bool = False
+    smtp_from: str = ""
+    smtp_to: list[str] = Field(default_factory=list)
+    smtp_username: str = ""
+    smtp_password_env: str = ""
+    command: list[str] = Field(default_factory=list)
 
 
 class CardSettings(_Section):
@@ -137,6 +185,7 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     engine: EngineSettings = EngineSettings()
     risk: RiskSettings = RiskSettings()
+    alerts: AlertSettings = AlertSettings()
     cards: CardSettings = CardSettings()
     hotkeys: HotkeySettings = HotkeySettings()
 
@@ -214,6 +263,14 @@ def _validate(data: dict[str, Any], origin: str, layer: dict[str, Any]) -> Setti
         raise ConfigError(_one_line(origin, exc, layer)) from None
 
 
+def _expected_key(given: str, names: list[str]) -> str:
+    """The likeliest intended key when there is one (a typo), else every key of the section."""
+    close = difflib.get_close_matches(given, names, n=1, cutoff=0.75)
+    if close:
+        return f"{close[0]} (a key of this section)"
+    return f"a key among {', '.join(names)}"
+
+
 def _one_line(origin: str, exc: ValidationError, layer: dict[str, Any]) -> str:
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"]]
@@ -230,7 +287,7 @@ def _one_line(origin: str, exc: ValidationError, layer: dict[str, Any]) -> str:
                 if isinstance(annotation, type) and issubclass(annotation, BaseModel)
                 else []
             )
-            expected = f"a key among {', '.join(names)}"
+            expected = _expected_key(loc[-1], names)
         return f"{origin}: unknown key {key}; expected {expected}"
     msg = str(err["msg"])
     if kind == "value_error":

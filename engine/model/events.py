@@ -14,6 +14,7 @@ from engine.model.enums import CommandSource
 from engine.model.market import Quote
 from engine.model.orders import Fill, Order, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
+from engine.model.risk import RiskReport
 
 
 # --------------------------------------------------------------------------- events
@@ -50,6 +51,29 @@ class CardsEvent:
 @dataclass(frozen=True, slots=True)
 class RiskEvent:
     risk: RiskState
+
+
+@dataclass(frozen=True, slots=True)
+class RiskReportEvent:
+    """A fresh portfolio risk report (on every fill and on a timer)."""
+
+    report: RiskReport
+
+
+@dataclass(frozen=True, slots=True)
+class RiskAlert:
+    """A risk event the operator must hear about: a breaker tripped, a limit changed, a strategy
+    paused, a kill. Goes to the console (toast and log), the structured log and the notifiers.
+
+    ``code`` is stable (HALTED, REDUCING, STRATEGY_PAUSED, LIMIT_CHANGED, FLATTEN, ...);
+    ``level`` is info, warning or error.
+    """
+
+    ts: datetime
+    code: str
+    level: str
+    message: str
+    subject: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,13 +119,18 @@ class SnapshotEvent:
     cards: tuple[StrategyCard, ...]
     risk: RiskState
     quotes: tuple[Quote, ...]
+    risk_report: RiskReport | None = None
 
 
 # --------------------------------------------------------------------------- commands
 @dataclass(frozen=True, slots=True)
 class ExecuteCard:
+    """Execute a card's legs. ``override_duplicate``: the operator confirmed an order that the
+    duplicate guard refused (same symbol, side and quantity within the guard's window)."""
+
     card_id: str
     source: CommandSource = CommandSource.HOTKEY
+    override_duplicate: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +149,32 @@ class Kill:
     """The kill switch: halt, cancel every open order, persist the halt. Never asks twice."""
 
     reason: str = "operator kill switch"
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class Flatten:
+    """The kill switch's second level: halt, cancel everything, then close every position with
+    reduce-only market orders. Persists like a halt; lifted only by ResetKill."""
+
+    reason: str = "operator flatten"
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class SetLimit:
+    """Change one ``[risk]`` limit at run time (audited). ``name`` is the config key."""
+
+    name: str
+    value: float
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class ResumeStrategy:
+    """Lift the pause of a strategy (template) paused by a breaker or the repeat-fill throttle."""
+
+    template: str
     source: CommandSource = CommandSource.HOTKEY
 
 
@@ -150,9 +205,21 @@ Event = (
     | PortfolioEvent
     | CardsEvent
     | RiskEvent
+    | RiskReportEvent
+    | RiskAlert
     | RefusalEvent
     | NoticeEvent
     | StatusEvent
     | SnapshotEvent
 )
-Command = ExecuteCard | CancelOrder | CancelAll | Kill | ResetKill | GetSnapshot
+Command = (
+    ExecuteCard
+    | CancelOrder
+    | CancelAll
+    | Kill
+    | Flatten
+    | ResetKill
+    | SetLimit
+    | ResumeStrategy
+    | GetSnapshot
+)

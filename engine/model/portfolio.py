@@ -65,3 +65,7 @@ class RiskState:
     var_limit: float
     halted_reason: str = ""
     halted_at: datetime | None = None
+    kill_level: int = 0
+    """0: none; 1: halted, orders cancelled; 2: also flattening every position."""
+    paused_strategies: tuple[str, ...] = ()
+    """Templates paused by a breaker or the repeat-fill throttle, until an operator resumes them."""

@@ -38,8 +38,11 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
         ),
         (
             "[risk]\nmax_positon_pct = 0.1\n",
-            "unknown key [risk] max_positon_pct; expected a key among max_order_value, max_order_quantity, "
-            "max_position_pct, gross_exposure_limit, daily_loss_limit_pct, drawdown_limit_pct, var_limit_pct",
+            "unknown key [risk] max_positon_pct; expected max_position_pct (a key of this section)",
+        ),
+        (
+            "[engine]\nport = 4001\n",
+            "unknown key [engine] port; expected a key among socket, log_level",
         ),
         (
             '[replay]\nseconds_per_day = "fast"\n',
