@@ -7,7 +7,7 @@ every command gets exactly one ``CommandResult``.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.model.enums import CommandSource
@@ -58,6 +58,13 @@ class RiskReportEvent:
     """A fresh portfolio risk report (on every fill and on a timer)."""
 
     report: RiskReport
+
+
+@dataclass(frozen=True, slots=True)
+class LimitsEvent:
+    """The ``[risk]`` limits in force (config key -> value), after start and after every change."""
+
+    limits: dict[str, float]
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,6 +127,7 @@ class SnapshotEvent:
     risk: RiskState
     quotes: tuple[Quote, ...]
     risk_report: RiskReport | None = None
+    limits: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------- commands
@@ -206,6 +214,7 @@ Event = (
     | CardsEvent
     | RiskEvent
     | RiskReportEvent
+    | LimitsEvent
     | RiskAlert
     | RefusalEvent
     | NoticeEvent
