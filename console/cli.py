@@ -49,6 +49,11 @@ def build_parser() -> argparse.ArgumentParser:
         "kill", help="engage the kill switch of the running engine (or of the database if none runs)"
     )
     kill.add_argument("--reason", default="kill switch from the command line")
+    kill.add_argument(
+        "--flatten",
+        action="store_true",
+        help="second level: also close every position with reduce-only market orders",
+    )
     return parser
 
 
@@ -149,16 +154,21 @@ def _kill(settings: Settings, args: argparse.Namespace) -> int:
     from console.client import SocketClient
     from engine.actor import current_user
     from engine.model import CommandSource
-    from engine.model.events import Kill
+    from engine.model.events import Command, Flatten, Kill
     from engine.service import halt_offline
 
     path = _socket_path(settings, args)
+    command: Command = (
+        Flatten(reason=args.reason, source=CommandSource.CLI)
+        if args.flatten
+        else Kill(reason=args.reason, source=CommandSource.CLI)
+    )
 
     async def remote() -> str:
         client = SocketClient(path)
         await client.connect(lambda _event: None)
         try:
-            result = await client.send(Kill(reason=args.reason, source=CommandSource.CLI))
+            result = await client.send(command)
         finally:
             await client.close()
         return result.message
@@ -167,8 +177,12 @@ def _kill(settings: Settings, args: argparse.Namespace) -> int:
         print(f"onetap: {asyncio.run(remote())}")
         return 0
     except ConnectionError:
-        db = halt_offline(settings, args.reason, current_user(), database=args.database)
-        print(f"onetap: no engine is serving {path}; HALTED recorded in {db}: the next start stays halted")
+        level = 2 if args.flatten else 1
+        db = halt_offline(settings, args.reason, current_user(), database=args.database, level=level)
+        then = " and flattens every position" if args.flatten else ""
+        print(
+            f"onetap: no engine is serving {path}; HALTED recorded in {db}: the next start stays halted{then}"
+        )
         return 0
 
 

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections.abc import Coroutine
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -25,6 +26,7 @@ from engine.brokers.paper import PaperBroker
 from engine.bus import EventBus, Subscription
 from engine.clock import SimulatedClock, WallClock
 from engine.config import ConfigError, Settings
+from engine.data.calendar import NEW_YORK
 from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
@@ -34,10 +36,12 @@ from engine.model import (
     CommandSource,
     ExecutionStatus,
     Fill,
+    Order,
     OrderRequest,
     OrderStatus,
     Quote,
     RiskState,
+    Side,
     StrategyCard,
     TradingState,
 )
@@ -49,26 +53,34 @@ from engine.model.events import (
     Command,
     CommandResult,
     ExecuteCard,
+    Flatten,
     GetSnapshot,
     Kill,
+    LimitsEvent,
     MarketEvent,
     NoticeEvent,
     OrderEvent,
     PortfolioEvent,
     RefusalEvent,
     ResetKill,
+    ResumeStrategy,
+    RiskAlert,
     RiskEvent,
+    SetLimit,
     SnapshotEvent,
     StatusEvent,
 )
+from engine.model.risk import RiskReport
 from engine.portfolio.ledger import Ledger
-from engine.risk.gauges import breached, historical_var, risk_state
-from engine.risk.killswitch import STATE_KEY, HaltState, resume_allowed
-from engine.risk.pretrade import BookView, Limits, pre_trade
+from engine.risk.alerts import AlertDispatcher, notifiers_from_settings
+from engine.risk.controller import RiskController, RiskTransition
+from engine.risk.gauges import historical_var, risk_state
+from engine.risk.killswitch import STATE_KEY, HaltState
+from engine.risk.pretrade import BookView, Refusal, with_working
 from engine.signals.basic import daily_returns
 from engine.store.db import StoreError, default_database_path
 from engine.store.repository import Store
-from engine.strategies.cards import CardContext, Scan, scan, size_cards
+from engine.strategies.cards import CardContext, Scan, card_template, scan, size_cards
 from engine.strategies.templates import TEMPLATES
 
 log = logging.getLogger(__name__)
@@ -98,12 +110,16 @@ class Engine:
         self._paced = paced
         self._market_arg = market
         self._tasks: list[asyncio.Task[None]] = []
+        self._background: set[asyncio.Task[Any]] = set()
         self._stopped = asyncio.Event()
         self._steps = 0
         self.cards: list[StrategyCard] = []
         self._returns_cache: tuple[date | None, dict[str, np.ndarray]] = (None, {})
         self._executions: dict[str, set[str]] = {}
         self._scan: tuple[date, Scan] | None = None
+        self.risk_report: RiskReport | None = None
+        self._flatten_due = False
+        """Kill level 2 is in force: send the flatten orders with the next quotes (a session opened)."""
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -125,14 +141,31 @@ class Engine:
             resume_after=resume_after,
         )
         self.broker: Broker = self._make_broker()
-        self.halt = HaltState.from_json(self.store.get_state(STATE_KEY))
+        self.alerts = AlertDispatcher(
+            notifiers_from_settings(s.alerts),
+            min_level=s.alerts.min_level,
+            timeout_s=s.alerts.timeout_s,
+            on_failure=lambda line: self._notice("error", line),
+        )
+        self.risk = RiskController(
+            s.risk,
+            allow_short=s.broker.allow_short,
+            sectors=s.universe.sectors,
+            state=HaltState.from_json(self.store.get_state(STATE_KEY)),
+            persist=self._persist_trading_state,
+            on_event=self._on_risk_transition,
+        )
+        self._strategy_of: dict[str, str] = {}
+        """client order id -> the template that proposed it (this run's orders)."""
+        self._owner: dict[str, str] = {}
+        """symbol -> the template whose fills opened the current position (loss streaks count there)."""
         self.ledger = Ledger(s.broker.starting_cash)
         for fill in self.store.load_fills():
             self.ledger.apply_fill(fill)
         self.ledger.restore_marks(self.store.load_positions())
         self._restore_ledger_day()
         self.orders = OrderManager(self.store, self.broker, self.clock, self.bus.publish, self._on_fill)
-        self.bus.on((OrderEvent,), self._audit_order)
+        self.bus.on((OrderEvent,), self._on_order_event)
         await self.broker.connect()
         if isinstance(self.broker, PaperBroker):
             self.broker.restore(
@@ -151,11 +184,13 @@ class Engine:
             "engine",
             CommandSource.ENGINE,
             "engine_start",
-            {"database": str(self.database), "halted": self.halt.halted},
+            {"database": str(self.database), "trading_state": self.risk.state.state.value},
         )
         for issue in self.market.report.issues:
             self._notice("warning" if issue.severity == "warning" else "error", str(issue))
         self._refresh_cards()
+        self._flatten_due = self.risk.state.kill_level >= 2
+        self.bus.publish(LimitsEvent(self.risk.limit_values()))
         if self.feed.finished:
             self._notice("info", "the replay has reached the end of the data; prices are frozen")
         elif self._paced:
@@ -169,9 +204,12 @@ class Engine:
         for task in self._tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._background:
+            await asyncio.wait(set(self._background))
         self._persist_book()
         self._audit("engine", CommandSource.ENGINE, "engine_stop", {})
         await self.broker.disconnect()
+        await self.alerts.drain()
         self.store.close()
         self._stopped.set()
 
@@ -231,6 +269,7 @@ class Engine:
         # the prices the operator already traded at, only move forward.
         self.store.set_state(REPLAY_KEY, day.isoformat(), self.clock.now())
         self.ledger.start_day()
+        self._flatten_due = self.risk.state.kill_level >= 2
         self._persist_ledger_day(day)
         self._refresh_cards()
         self._publish_status()
@@ -247,6 +286,9 @@ class Engine:
             if isinstance(self.broker, PaperBroker):
                 self.broker.on_quote(q)
         self.bus.publish(MarketEvent(ts=self.clock.now(), quotes=quotes))
+        if self._flatten_due:
+            self._flatten_due = False
+            self._spawn(self._flatten(), "flatten")
         self._steps += 1
         if self._steps % PORTFOLIO_EVERY_STEPS == 0:
             self._publish_portfolio()
@@ -255,7 +297,18 @@ class Engine:
 
     # ------------------------------------------------------------------ book
     def _on_fill(self, fill: Fill) -> None:
+        held = self.ledger.quantity(fill.symbol)
+        realized_before = self._realized(fill.symbol)
         self.ledger.apply_fill(fill)
+        strategy = self._strategy(fill.client_order_id)
+        closes = held != 0.0 and (held > 0) != (fill.side.sign > 0)
+        owner = self._owner.get(fill.symbol, strategy) if closes else strategy
+        if not closes and strategy:
+            self._owner[fill.symbol] = strategy
+        self.risk.broker_accepted()
+        self.risk.filled(strategy, None, self.clock.now())
+        if closes and owner:
+            self.risk.filled(owner, self._realized(fill.symbol) - realized_before, self.clock.now())
         self._audit(
             "engine",
             CommandSource.ENGINE,
@@ -273,25 +326,36 @@ class Engine:
         self._check_executions(fill.client_order_id)
         self._refresh_cards()
 
+    def _realized(self, symbol: str) -> float:
+        return next((p.realized_pnl for p in self.ledger.positions() if p.symbol == symbol), 0.0)
+
+    def _strategy(self, client_order_id: str) -> str:
+        """The template behind an order: remembered at submit, else read from its card id."""
+        known = self._strategy_of.get(client_order_id)
+        if known is not None:
+            return known
+        order = self.orders.get(client_order_id)
+        return card_template(order.card_id) if order is not None and order.card_id else ""
+
     def _publish_portfolio(self) -> None:
         account = self.ledger.account()
         self.bus.publish(PortfolioEvent(tuple(self.ledger.positions()), account))
         risk = self._risk(account)
         self.bus.publish(RiskEvent(risk))
-        trip = breached(risk)
-        if trip and not self.halt.halted:
-            self._engage_halt(trip, Actor("engine", CommandSource.ENGINE))
+        self.risk.gauges(risk, self.clock.now())
 
     def _risk(self, account: AccountSnapshot | None = None) -> RiskState:
         account = account or self.ledger.account()
-        r = self.settings.risk
+        r = self.risk.settings
         values = {p.symbol: p.market_value for p in self.ledger.positions(include_flat=False)}
         return risk_state(
             account,
             historical_var(values, self._daily_returns()),
-            trading_state=self.halt.state,
-            halted_reason=self.halt.reason,
-            halted_at=self.halt.since,
+            trading_state=self.risk.state.state,
+            halted_reason=self.risk.state.reason,
+            halted_at=self.risk.state.since,
+            kill_level=self.risk.state.kill_level,
+            paused_strategies=self.risk.state.paused,
             gross_limit=r.gross_exposure_limit,
             daily_loss_limit_pct=r.daily_loss_limit_pct,
             drawdown_limit_pct=r.drawdown_limit_pct,
@@ -364,8 +428,8 @@ class Engine:
             prices=self._prices(),
             risk_per_card_pct=s.cards.risk_per_card_pct,
             stop_atr=s.cards.stop_atr,
-            max_position_pct=s.risk.max_position_pct,
-            max_order_value=s.risk.max_order_value,
+            max_position_pct=self.risk.settings.max_position_pct,
+            max_order_value=self.risk.settings.max_order_value,
             max_cards=s.cards.max_cards,
         )
         self.cards = size_cards(self._scan[1], ctx)
@@ -379,22 +443,23 @@ class Engine:
             actor.user, actor.source, "command", {"command": type(command).__name__, **_fields(command)}
         )
         match command:
-            case ExecuteCard(card_id=card_id):
-                return await self._execute_card(card_id, actor)
+            case ExecuteCard(card_id=card_id, override_duplicate=override):
+                return await self._execute_card(card_id, actor, override=override)
             case Kill(reason=reason):
-                return await self._kill(reason, actor)
+                return await self._kill(reason, actor, level=1)
+            case Flatten(reason=reason):
+                return await self._kill(reason, actor, level=2)
             case ResetKill(confirmation=text):
                 return self._reset_kill(text, actor)
             case CancelOrder(client_order_id=coid):
-                err = await self.orders.cancel(coid)
-                return CommandResult(
-                    ok=not err,
-                    message=err or f"cancel sent for {coid}",
-                    code="" if not err else "CANCEL_FAILED",
-                )
+                return await self._cancel(coid)
             case CancelAll():
                 n = await self.orders.cancel_all()
                 return CommandResult(ok=True, message=f"cancel sent for {n} open order(s)")
+            case SetLimit(name=name, value=value):
+                return self._answer("set_limit", self.risk.set_limit(name, value, _by(actor)), name)
+            case ResumeStrategy(template=template):
+                return self._answer("resume_strategy", self.risk.unpause(template, _by(actor)), template)
             case GetSnapshot():
                 return CommandResult(ok=True)
         return CommandResult(
@@ -414,12 +479,14 @@ class Engine:
             cards=tuple(self.cards),
             risk=self._risk(account),
             quotes=tuple(self.feed.latest_quotes().values()),
+            risk_report=self.risk_report,
+            limits=self.risk.limit_values(),
         )
 
     def subscribe(self) -> Subscription:
         return self.bus.subscribe()
 
-    async def _execute_card(self, card_id: str, actor: Actor) -> CommandResult:
+    async def _execute_card(self, card_id: str, actor: Actor, *, override: bool = False) -> CommandResult:
         card = next((c for c in self.cards if c.card_id == card_id), None)
         if card is None:
             return self._refuse(
@@ -428,51 +495,67 @@ class Engine:
                 f"card {card_id} is no longer offered (the market moved on)",
                 card_id,
             )
+        now = self.clock.now()
         book = self._book_view()
-        limits = self._limits()
-        for leg in card.legs:
-            req = OrderRequest(
+        requests = [
+            OrderRequest(
                 symbol=leg.symbol,
                 side=leg.side,
                 quantity=leg.quantity,
                 order_type=leg.order_type,
                 limit_price=leg.limit_price,
                 card_id=card.card_id,
+                strategy=card.template,
+                protective_stop=card.stop_price if len(card.legs) == 1 else None,
+                override_duplicate=override,
             )
-            refusal = pre_trade(req, book, limits)
+            for leg in card.legs
+        ]
+        for req in requests:  # every leg is checked with the legs before it counted as working
+            refusal = self.risk.check(req, book, now)
             if refusal is not None:
                 self.store.record_risk_event(
-                    self.clock.now(),
+                    now,
                     "pre_trade",
                     refusal.code,
                     refusal.message,
-                    {"card_id": card_id, "symbol": leg.symbol},
+                    {"card_id": card_id, "symbol": req.symbol},
                 )
                 return self._refuse("execute_card", refusal.code, f"{card.name}: {refusal.message}", card_id)
+            book = with_working(book, req)
         execution_id = f"X-{self.store.next_client_order_id()}"
-        self.store.insert_execution(execution_id, card.card_id, ExecutionStatus.PENDING, self.clock.now())
+        self.store.insert_execution(execution_id, card.card_id, ExecutionStatus.PENDING, now)
         self._audit(
             actor.user, actor.source, "execute_card", {"card_id": card_id, "execution_id": execution_id}
         )
-        self.store.update_execution(execution_id, ExecutionStatus.EXECUTING, self.clock.now())
+        self.store.update_execution(execution_id, ExecutionStatus.EXECUTING, now)
         coids: set[str] = set()
         self._executions[execution_id] = coids
-        for leg in card.legs:
-            order = await self.orders.submit(
-                OrderRequest(
-                    symbol=leg.symbol,
-                    side=leg.side,
-                    quantity=leg.quantity,
-                    order_type=leg.order_type,
-                    limit_price=leg.limit_price,
-                    card_id=card.card_id,
-                    execution_id=execution_id,
-                )
-            )
+        for req in requests:
+            order = await self._send(replace(req, execution_id=execution_id))
             coids.add(order.client_order_id)
         self._check_executions(None)
         legs = ", ".join(f"{leg.side} {leg.quantity:g} {leg.symbol}" for leg in card.legs)
         return CommandResult(ok=True, message=f"{card.name}: sent {legs}")
+
+    async def _send(self, request: OrderRequest) -> Order:
+        """Hand a checked order to the order manager, counting it against throttles and duplicates."""
+        self.risk.sent(request, self.clock.now())
+        order = await self.orders.submit(request)
+        if request.strategy:
+            self._strategy_of[order.client_order_id] = request.strategy
+        return order
+
+    async def _cancel(self, coid: str) -> CommandResult:
+        now = self.clock.now()
+        refusal = self.risk.check_cancel(now)
+        if refusal is not None:
+            return self._refuse("cancel_order", refusal.code, refusal.message, coid)
+        err = await self.orders.cancel(coid)
+        if err:
+            return CommandResult(ok=False, message=err, code="CANCEL_FAILED")
+        self.risk.cancel_sent(now)
+        return CommandResult(ok=True, message=f"cancel sent for {coid}")
 
     def _check_executions(self, coid: str | None) -> None:
         for execution_id, coids in list(self._executions.items()):
@@ -488,13 +571,17 @@ class Engine:
             del self._executions[execution_id]
 
     def _book_view(self) -> BookView:
+        """The engine's half of the pre-trade picture; the risk controller adds its own state."""
         account = self.ledger.account()
         prices = self._prices()
+        cash = account.cash
+        if isinstance(self.broker, PaperBroker):
+            cash = min(cash, self.broker.account_summary().settled_cash)  # T+1: unsettled is not cash
         return BookView(
-            trading_state=self.halt.state,
-            halted_reason=self.halt.reason,
+            trading_state=self.risk.state.state,
+            halted_reason=self.risk.state.reason,
             equity=account.equity,
-            cash=account.cash,
+            cash=cash,
             positions={p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)},
             prices=prices,
             working=self.orders.working_by_symbol(),
@@ -505,49 +592,107 @@ class Engine:
                 for s in self.settings.universe.symbols
                 if self.market.instruments.get(s) is None or self.market.instruments[s].tradable
             ),
+            market_open=self._market_open(),
         )
 
-    def _limits(self) -> Limits:
-        r = self.settings.risk
-        return Limits(
-            r.max_order_value,
-            r.max_order_quantity,
-            r.max_position_pct,
-            r.gross_exposure_limit,
-            self.settings.broker.allow_short,
-        )
+    def _market_open(self) -> bool:
+        """Within the XNYS regular session by the engine's clock (the replay's market time)."""
+        from engine.data.calendar import is_session, session_open_close
 
-    async def _kill(self, reason: str, actor: Actor) -> CommandResult:
-        if not self.halt.halted:
-            self._engage_halt(reason, actor)
+        now = self.clock.now()
+        day = now.astimezone(NEW_YORK).date()
+        if not is_session(day):
+            return False
+        opens, closes = session_open_close(day)
+        return opens <= now <= closes
+
+    async def _kill(self, reason: str, actor: Actor, *, level: int) -> CommandResult:
+        """The kill switch: HALTED at once, then every working order cancelled (never throttled).
+
+        Level 2 then closes every position with reduce-only market orders; positions that cannot
+        be closed now (the market is shut) are retried at the next session's open.
+        """
+        self.risk.halt(
+            reason, _by(actor), self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
+        )
         n = await self.orders.cancel_all()
+        if self.risk.state.kill_level >= 2:
+            sent = await self._flatten()
+            return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s); {sent}")
         return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s)")
 
-    def _engage_halt(self, reason: str, actor: Actor) -> None:
+    def _spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run engine work as a task the engine holds (and awaits at stop), never fire-and-forget."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _flatten(self) -> str:
+        """Send a reduce-only market order for every position that has none working."""
+        book = self._book_view()
         now = self.clock.now()
-        self.halt = HaltState(TradingState.HALTED, reason, now, f"{actor.user} ({actor.source})")
-        self.store.set_state(STATE_KEY, self.halt.to_json(), now)
-        self.store.record_risk_event(now, "halt", "HALTED", reason, {"by": self.halt.by})
-        self._audit(actor.user, actor.source, "halt", {"reason": reason})
-        self._notice("error", f"HALTED: {reason}")
+        working = self.orders.working_by_symbol()
+        sent, refused = [], []
+        for pos in self.ledger.positions(include_flat=False):
+            if abs(working.get(pos.symbol, 0.0)) > 1e-9:
+                continue
+            req = OrderRequest(
+                symbol=pos.symbol,
+                side=Side.SELL if pos.quantity > 0 else Side.BUY,
+                quantity=abs(pos.quantity),
+                reduce_only=True,
+            )
+            refusal = self.risk.check(req, book, now)
+            if refusal is not None:
+                refused.append(f"{pos.symbol} ({refusal.code})")
+                continue
+            await self._send(req)
+            sent.append(f"{req.side} {req.quantity:g} {req.symbol}")
+        if refused:
+            self._notice("warning", f"flatten: not sent now, retried at the next open: {', '.join(refused)}")
+        return f"flatten sent {', '.join(sent)}" if sent else "flatten: nothing to send now"
+
+    def _persist_trading_state(self, state: HaltState) -> None:
+        self.store.set_state(STATE_KEY, state.to_json(), self.clock.now())
+
+    def _on_risk_transition(self, t: RiskTransition) -> None:
+        """Every change of trading state, pause or limit: a risk event, an audit entry, an alert."""
+        now = self.clock.now()
+        payload = t.payload or {}
+        self.store.record_risk_event(now, "risk", t.code, t.message, {"subject": t.subject, **payload})
+        self._audit(
+            str(payload.get("by", "engine")).split(" ")[0],
+            CommandSource.ENGINE,
+            "risk",
+            {"code": t.code, "message": t.message, "subject": t.subject},
+        )
+        alert = RiskAlert(now, t.code, t.level, t.message, t.subject)
+        self.bus.publish(alert)
+        self.alerts.dispatch(alert)
+        if t.code == "LIMIT_CHANGED":
+            self.bus.publish(LimitsEvent(self.risk.limit_values()))
+        if self.risk.state.halted and t.level == "error" and payload.get("by") == "engine":
+            self._spawn(self.orders.cancel_all(), "breaker-cancel-all")
         self.bus.publish(RiskEvent(self._risk()))
-        if actor.source is CommandSource.ENGINE:
-            asyncio.get_running_loop().create_task(self.orders.cancel_all())
 
     def _reset_kill(self, text: str, actor: Actor) -> CommandResult:
-        if not self.halt.halted:
+        if self.risk.state.state is TradingState.ACTIVE:
             return CommandResult(ok=True, message="trading is already active")
-        if not resume_allowed(text):
-            return self._refuse("reset_kill", "RESUME_WORD", "type RESUME exactly to lift the halt", "")
-        now = self.clock.now()
-        self.halt = HaltState()
-        self.ledger.start_day()  # a circuit breaker must not re-trip on the loss that tripped it
-        self.store.set_state(STATE_KEY, self.halt.to_json(), now)
-        self.store.record_risk_event(now, "resume", "ACTIVE", "halt lifted", {"by": actor.user})
-        self._audit(actor.user, actor.source, "resume", {})
-        self._notice("info", f"trading resumed by {actor.user}")
+        refusal = self.risk.resume(text, _by(actor))
+        if refusal is not None:
+            return self._refuse("reset_kill", refusal.code, refusal.message, "")
+        # The breakers measure new losses from the moment the operator took responsibility:
+        # without this, a breaker would trip again at once on the loss that tripped it.
+        self.ledger.start_day()
+        self.ledger.peak_equity = self.ledger.equity
+        self._persist_ledger_day(self.feed.current_day or self.settings.replay.start_date)
         self.bus.publish(RiskEvent(self._risk()))
         return CommandResult(ok=True, message="trading resumed")
+
+    def _answer(self, action: str, refusal: Refusal | None, subject: str) -> CommandResult:
+        if refusal is not None:
+            return self._refuse(action, refusal.code, refusal.message, subject)
+        return CommandResult(ok=True, message=f"{action.replace('_', ' ')}: {subject} done")
 
     def _refuse(self, action: str, code: str, message: str, subject: str) -> CommandResult:
         self.bus.publish(RefusalEvent(self.clock.now(), action, code, message, subject))
@@ -578,8 +723,13 @@ class Engine:
     def _audit(self, actor: str, source: CommandSource, action: str, payload: dict[str, Any]) -> None:
         self.store.append_audit(self.clock.now(), actor, source.value, action, payload)
 
-    def _audit_order(self, event: OrderEvent) -> None:
+    def _on_order_event(self, event: OrderEvent) -> None:
+        """Audit every order change; broker rejects in a row trip the reject breaker."""
         o = event.order
+        if o.status is OrderStatus.REJECTED:
+            self.risk.broker_rejected(o.symbol, o.reason, self.clock.now())
+        elif o.status is OrderStatus.ACKNOWLEDGED:
+            self.risk.broker_accepted()
         self._audit(
             "engine",
             CommandSource.ENGINE,
@@ -611,6 +761,10 @@ STARTUP_ERRORS: tuple[type[Exception], ...] = (
 """What "cannot start as configured" looks like: the CLI prints one line and exits 2, never a traceback."""
 
 
+def _by(actor: Actor) -> str:
+    return f"{actor.user} ({actor.source})"
+
+
 def _fields(command: Command) -> dict[str, Any]:
     data = to_jsonable(command)
     data.pop("type", None)
@@ -637,16 +791,22 @@ def _session_start(day: date) -> datetime:
     return session_open_close(day if is_session(day) else next_session(day))[0]
 
 
-def halt_offline(settings: Settings, reason: str, user: str, *, database: Path | None = None) -> Path:
+def halt_offline(
+    settings: Settings, reason: str, user: str, *, database: Path | None = None, level: int = 1
+) -> Path:
     """Engage the kill switch in the database of an engine that is not running.
 
-    The next start comes up HALTED, exactly as if the switch had been pressed live.
+    The next start comes up HALTED, exactly as if the switch had been pressed live (level 2:
+    and flattens every position once the market has prices). Paused strategies stay paused.
     """
     path = database or _database_path(settings)
     store = Store.open(path)
     try:
         now = WallClock().now()
-        halt = HaltState(TradingState.HALTED, reason, now, f"{user} (cli)")
+        before = HaltState.from_json(store.get_state(STATE_KEY))
+        halt = HaltState(
+            TradingState.HALTED, reason, now, f"{user} (cli)", max(level, before.kill_level), before.paused
+        )
         store.set_state(STATE_KEY, halt.to_json(), now)
         store.record_risk_event(now, "halt", "HALTED", reason, {"by": halt.by, "offline": True})
         store.append_audit(now, user, CommandSource.CLI.value, "halt", {"reason": reason, "offline": True})

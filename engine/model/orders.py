@@ -66,6 +66,14 @@ class OrderRequest:
     tif: TimeInForce = TimeInForce.DAY
     card_id: str | None = None
     execution_id: str | None = None
+    strategy: str = ""
+    """The template that proposed it ("" for manual orders): breakers and throttles pause by it."""
+    protective_stop: float | None = None
+    """The price at which the plan exits at a loss: the per-trade risk limit is measured to it."""
+    reduce_only: bool = False
+    """May only shrink a position (the kill switch's flatten orders): allowed while HALTED."""
+    override_duplicate: bool = False
+    """The operator confirmed it although the duplicate guard refused it once."""
 
 
 @dataclass(frozen=True, slots=True)

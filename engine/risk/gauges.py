@@ -1,4 +1,4 @@
-"""The desk's risk gauges and the circuit breakers that trip on them."""
+"""The desk's risk gauges: today's loss, drawdown, gross exposure and VaR against their limits."""
 
 from __future__ import annotations
 
@@ -37,6 +37,8 @@ def risk_state(
     trading_state: TradingState,
     halted_reason: str,
     halted_at: datetime | None,
+    kill_level: int = 0,
+    paused_strategies: tuple[str, ...] = (),
     gross_limit: float,
     daily_loss_limit_pct: float,
     drawdown_limit_pct: float,
@@ -55,13 +57,6 @@ def risk_state(
         var_limit=var_limit_pct,
         halted_reason=halted_reason,
         halted_at=halted_at,
+        kill_level=kill_level,
+        paused_strategies=paused_strategies,
     )
-
-
-def breached(risk: RiskState) -> str | None:
-    """The circuit breaker that trips on this state, described for the operator, or None."""
-    if risk.day_loss > risk.day_loss_limit:
-        return f"circuit breaker: today's loss {risk.day_loss:.2%} exceeds {risk.day_loss_limit:.2%}"
-    if risk.drawdown > risk.drawdown_limit:
-        return f"circuit breaker: drawdown {risk.drawdown:.2%} exceeds {risk.drawdown_limit:.2%}"
-    return None

@@ -1,16 +1,23 @@
 """Pre-trade checks: small pure functions over (order, book, limits).
 
 Each returns ``None`` to accept or a ``Refusal`` with a reason code. Limits count working
-orders, not only fills, so two orders each under a limit cannot together breach it.
-A breach refuses the order; it is never silently shrunk.
+and in-flight orders, not only fills, so two orders each under a limit cannot together
+breach it. A breach refuses the order; it is never silently shrunk.
+
+The checks are pure so that they can be property-tested over random books and run in
+microseconds on the order path; everything stateful (message counts, recent orders, the
+market clock) is read by the engine into the ``BookView`` before the checks run.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields, replace
+from datetime import datetime
 
 from engine.model import OrderRequest, OrderType, Side, TradingState
+
+EPS = 1e-9
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +28,36 @@ class Refusal:
 
 @dataclass(frozen=True, slots=True)
 class Limits:
+    """The ``[risk]`` limits the checks enforce (see config/default.toml for each one's meaning)."""
+
     max_order_value: float
     max_order_quantity: float
     max_position_pct: float
     gross_exposure_limit: float
     allow_short: bool = False
+    risk_per_trade_pct: float = 0.02
+    max_sector_pct: float = 0.30
+    price_band_pct: float = 0.05
+    max_orders_per_second: int = 5
+    max_orders_per_day: int = 100
+    duplicate_window_s: float = 10.0
+    market_hours_only: bool = True
+
+    @classmethod
+    def from_mapping(cls, values: Mapping[str, object], *, allow_short: bool) -> Limits:
+        """From the ``[risk]`` settings (a mapping of config key -> value); unknown keys ignored."""
+        names = {f.name for f in fields(cls)} - {"allow_short"}
+        return cls(allow_short=allow_short, **{k: v for k, v in values.items() if k in names})  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class RecentOrder:
+    """An order sent shortly before: what the duplicate guard compares against."""
+
+    ts: datetime
+    symbol: str
+    side: Side
+    quantity: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,6 +68,7 @@ class BookView:
     halted_reason: str
     equity: float
     cash: float
+    """Cash this order may spend: settled cash (T+1 proceeds excluded), never a loan."""
     positions: Mapping[str, float]
     prices: Mapping[str, float]
     working: Mapping[str, float]
@@ -43,6 +76,14 @@ class BookView:
     working_buy_value: float
     gross_exposure: float
     tradable: frozenset[str]
+    sectors: Mapping[str, str] = field(default_factory=dict)
+    """symbol -> sector; a symbol with none is its own sector."""
+    market_open: bool = True
+    now: datetime | None = None
+    orders_last_second: int = 0
+    orders_today: int = 0
+    recent: tuple[RecentOrder, ...] = ()
+    paused_strategies: frozenset[str] = frozenset()
 
 
 Check = Callable[[OrderRequest, BookView, Limits], Refusal | None]
@@ -56,45 +97,152 @@ def _price(order: OrderRequest, book: BookView) -> float:
     return book.prices.get(order.symbol, 0.0)
 
 
+def _qty(x: float) -> str:
+    return f"{x:.6f}".rstrip("0").rstrip(".")
+
+
+def increases_exposure(order: OrderRequest, book: BookView) -> bool:
+    """False only for an order that shrinks the position it trades against (and does not flip it)."""
+    held = book.positions.get(order.symbol, 0.0)
+    return not (held != 0 and (held > 0) != (order.side is Side.BUY) and order.quantity <= abs(held) + EPS)
+
+
 def check_trading_state(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if book.trading_state is TradingState.HALTED:
+        if order.reduce_only and not increases_exposure(order, book):
+            return None
         return Refusal("HALTED", f"trading halted ({book.halted_reason}); type RESUME to lift it")
-    if book.trading_state is TradingState.REDUCING and _increases(order, book):
-        return Refusal("REDUCING", "trading is reduce-only; this order would add exposure")
+    if book.trading_state is TradingState.REDUCING and increases_exposure(order, book):
+        return Refusal(
+            "REDUCING", f"trading is reduce-only ({book.halted_reason}); this order would add exposure"
+        )
+    if order.reduce_only and increases_exposure(order, book):
+        return Refusal("NOT_REDUCING", f"a reduce-only order would add to the {order.symbol} position")
+    return None
+
+
+def check_strategy(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    if order.strategy and order.strategy in book.paused_strategies and increases_exposure(order, book):
+        return Refusal(
+            "STRATEGY_PAUSED",
+            f"strategy {order.strategy} is paused; resume it from the risk screen to trade it again",
+        )
     return None
 
 
 def check_symbol(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if order.symbol not in book.tradable:
         return Refusal("SYMBOL_NOT_ALLOWED", f"{order.symbol} is not in the tradable universe")
-    if order.quantity <= 0:
-        return Refusal("BAD_QUANTITY", f"quantity must be positive, got {order.quantity:g}")
+    if not order.quantity > 0:
+        return Refusal("BAD_QUANTITY", f"quantity must be positive, got {_qty(order.quantity)}")
     if book.prices.get(order.symbol, 0.0) <= 0:
         return Refusal("NO_PRICE", f"no market price for {order.symbol} yet")
     return None
 
 
-def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    if order.quantity > limits.max_order_quantity:
+def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    if limits.market_hours_only and not book.market_open:
+        return Refusal("MARKET_CLOSED", "the exchange is closed (XNYS regular session); orders are refused")
+    return None
+
+
+def check_throttle(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    """New-order message throttles. The kill switch's own orders are never throttled."""
+    if order.reduce_only:
+        return None
+    if book.orders_last_second >= limits.max_orders_per_second:
         return Refusal(
-            "MAX_ORDER_QTY", f"quantity {order.quantity:g} exceeds the limit {limits.max_order_quantity:g}"
+            "THROTTLE", f"more than {limits.max_orders_per_second} orders in one second; wait a moment"
+        )
+    if book.orders_today >= limits.max_orders_per_day:
+        return Refusal("THROTTLE", f"the daily limit of {limits.max_orders_per_day} orders is reached")
+    return None
+
+
+def check_duplicate(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    if order.override_duplicate or order.reduce_only or book.now is None or limits.duplicate_window_s <= 0:
+        return None
+    for seen in book.recent:
+        age = (book.now - seen.ts).total_seconds()
+        if (
+            0 <= age <= limits.duplicate_window_s
+            and seen.symbol == order.symbol
+            and seen.side is order.side
+            and abs(seen.quantity - order.quantity) <= EPS
+        ):
+            return Refusal(
+                "DUPLICATE",
+                f"{order.side} {_qty(order.quantity)} {order.symbol} was sent {age:.0f} s ago; "
+                "confirm to send it again",
+            )
+    return None
+
+
+def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    if order.quantity > limits.max_order_quantity + EPS:
+        return Refusal(
+            "MAX_ORDER_QTY",
+            f"quantity {_qty(order.quantity)} exceeds the limit {_qty(limits.max_order_quantity)}",
         )
     value = order.quantity * _price(order, book)
-    if value > limits.max_order_value:
+    if value > limits.max_order_value + EPS:
         return Refusal(
             "MAX_ORDER_VALUE", f"order value ${value:,.0f} exceeds the limit ${limits.max_order_value:,.0f}"
         )
     return None
 
 
-def check_position_limit(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    if not _increases(order, book) or book.equity <= 0:
+def check_price_band(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    reference = book.prices.get(order.symbol, 0.0)
+    for label, price in (("limit", order.limit_price), ("stop", order.stop_price)):
+        if price is None or reference <= 0:
+            continue
+        distance = abs(price / reference - 1.0)
+        if distance > limits.price_band_pct + EPS:
+            return Refusal(
+                "PRICE_BAND",
+                f"{label} price {price:,.2f} is {distance:.1%} from the reference {reference:,.2f}; "
+                f"band {limits.price_band_pct:.1%}",
+            )
+    return None
+
+
+def check_cash(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    """Cash account: a buy is paid from settled cash not already promised to working buys."""
+    if order.side is Side.BUY:
+        if not increases_exposure(order, book):
+            return None  # buying back a short releases margin, it does not spend cash
+        need = order.quantity * _price(order, book)
+        available = book.cash - book.working_buy_value
+        if need > available + 1e-6:
+            return Refusal(
+                "INSUFFICIENT_CASH",
+                f"needs ${need:,.2f}, settled cash available ${max(available, 0.0):,.2f} (no leverage)",
+            )
         return None
-    price = _price(order, book)
-    after = book.positions.get(order.symbol, 0.0) + book.working.get(order.symbol, 0.0)
-    after += order.side.sign * order.quantity
-    share = abs(after) * price / book.equity
-    if share > limits.max_position_pct + 1e-9:
+    held = book.positions.get(order.symbol, 0.0) + min(book.working.get(order.symbol, 0.0), 0.0)
+    if not limits.allow_short and order.quantity > held + EPS:
+        return Refusal(
+            "NO_SHORTING",
+            f"sell {_qty(order.quantity)} {order.symbol} exceeds the holding {_qty(max(held, 0.0))} "
+            "(working sells included)",
+        )
+    return None
+
+
+def _after(order: OrderRequest, book: BookView, symbol: str) -> float:
+    """The symbol's signed position if every working order and this one filled."""
+    after = book.positions.get(symbol, 0.0) + book.working.get(symbol, 0.0)
+    if symbol == order.symbol:
+        after += order.side.sign * order.quantity
+    return after
+
+
+def check_position_limit(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    if not increases_exposure(order, book) or book.equity <= 0:
+        return None
+    share = abs(_after(order, book, order.symbol)) * _price(order, book) / book.equity
+    if share > limits.max_position_pct + EPS:
         return Refusal(
             "MAX_POSITION",
             f"{order.symbol} would be {share:.1%} of equity (working orders included); "
@@ -103,53 +251,86 @@ def check_position_limit(order: OrderRequest, book: BookView, limits: Limits) ->
     return None
 
 
-def check_cash(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    """Cash account: a buy must be paid from cash not already promised to working buys."""
-    if order.side is Side.BUY:
-        need = order.quantity * _price(order, book)
-        available = book.cash - book.working_buy_value
-        if need > available + 1e-6:
-            return Refusal(
-                "INSUFFICIENT_CASH",
-                f"needs ${need:,.2f}, cash available ${max(available, 0.0):,.2f} (no leverage)",
-            )
+def check_risk_per_trade(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    stop = order.protective_stop
+    if stop is None or not increases_exposure(order, book) or book.equity <= 0:
         return None
-    held = book.positions.get(order.symbol, 0.0) + min(book.working.get(order.symbol, 0.0), 0.0)
-    if not limits.allow_short and order.quantity > held + 1e-9:
-        return Refusal("NO_SHORTING", f"sell {order.quantity:g} {order.symbol} exceeds holding {held:g}")
+    loss = order.quantity * max(order.side.sign * (_price(order, book) - stop), 0.0)
+    share = loss / book.equity
+    if share > limits.risk_per_trade_pct + EPS:
+        return Refusal(
+            "RISK_PER_TRADE",
+            f"loss at the stop {stop:,.2f} would be ${loss:,.0f} ({share:.2%} of equity); "
+            f"limit {limits.risk_per_trade_pct:.1%}",
+        )
+    return None
+
+
+def check_sector(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    if not increases_exposure(order, book) or book.equity <= 0:
+        return None
+    sector = book.sectors.get(order.symbol, order.symbol)
+    exposure = 0.0
+    for symbol in {*book.positions, *book.working, order.symbol}:
+        if book.sectors.get(symbol, symbol) == sector:
+            price = _price(order, book) if symbol == order.symbol else book.prices.get(symbol, 0.0)
+            exposure += abs(_after(order, book, symbol)) * price
+    share = exposure / book.equity
+    if share > limits.max_sector_pct + EPS:
+        return Refusal(
+            "MAX_SECTOR",
+            f"{sector} would be {share:.1%} of equity (working orders included); "
+            f"limit {limits.max_sector_pct:.0%}",
+        )
     return None
 
 
 def check_gross_exposure(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    if not _increases(order, book) or book.equity <= 0:
+    if not increases_exposure(order, book) or book.equity <= 0:
         return None
-    after = book.gross_exposure + order.quantity * _price(order, book)
-    if after / book.equity > limits.gross_exposure_limit + 1e-9:
+    working_value = sum(
+        abs(qty) * book.prices.get(sym, 0.0) for sym, qty in book.working.items() if sym != order.symbol
+    )
+    after = book.gross_exposure + working_value
+    after += abs(_after(order, book, order.symbol)) * _price(order, book)
+    after -= abs(book.positions.get(order.symbol, 0.0)) * book.prices.get(order.symbol, 0.0)
+    if after / book.equity > limits.gross_exposure_limit + EPS:
         return Refusal(
             "GROSS_EXPOSURE",
-            f"gross exposure would be {after / book.equity:.0%} of equity; "
+            f"gross exposure would be {after / book.equity:.0%} of equity (working orders included); "
             f"limit {limits.gross_exposure_limit:.0%}",
         )
     return None
 
 
-def _increases(order: OrderRequest, book: BookView) -> bool:
-    held = book.positions.get(order.symbol, 0.0)
-    return not (held != 0 and (held > 0) != (order.side is Side.BUY) and order.quantity <= abs(held))
+def with_working(book: BookView, order: OrderRequest) -> BookView:
+    """The book as the next order sees it once ``order`` is working (a card's later legs)."""
+    working = dict(book.working)
+    working[order.symbol] = working.get(order.symbol, 0.0) + order.side.sign * order.quantity
+    extra = order.quantity * _price(order, book) if order.side is Side.BUY else 0.0
+    return replace(book, working=working, working_buy_value=book.working_buy_value + extra)
 
 
 CHECKS: tuple[Check, ...] = (
     check_trading_state,
+    check_strategy,
     check_symbol,
+    check_market_hours,
+    check_throttle,
+    check_duplicate,
     check_order_size,
+    check_price_band,
     check_cash,
     check_position_limit,
+    check_risk_per_trade,
+    check_sector,
     check_gross_exposure,
 )
+"""In order of severity: the first refusal is the one reported."""
 
 
 def pre_trade(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    """The first refusal of the checks, in order of severity, or None."""
+    """The first refusal of the checks, or None when the order may go to the order manager."""
     for check in CHECKS:
         refusal = check(order, book, limits)
         if refusal is not None:

@@ -226,3 +226,8 @@ def _exit_card(symbol: str, quantity: float, found: Scan, ctx: CardContext) -> S
         score=-1.0,
         details={f"ref_price:{symbol}": price},
     )
+
+
+def card_template(card_id: str) -> str:
+    """The template of a card from its id (``<template>-<symbol>-<yyyymmdd>``)."""
+    return card_id.split("-", 1)[0]

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.model import OrderRequest, OrderType, Side, TradingState
 from engine.risk.killswitch import HaltState, resume_allowed
-from engine.risk.pretrade import BookView, Limits, pre_trade
+from engine.risk.pretrade import BookView, Limits, RecentOrder, pre_trade, with_working
 
 LIMITS = Limits(
     max_order_value=25_000, max_order_quantity=5_000, max_position_pct=0.15, gross_exposure_limit=1.0
@@ -102,3 +103,163 @@ def test_kill_state_round_trips_and_fails_safe() -> None:
     assert HaltState.from_json("{not json").halted
     assert not HaltState.from_json(None).halted
     assert resume_allowed("RESUME") and not resume_allowed("resume") and not resume_allowed("RESUM")
+
+
+# --------------------------------------------------------------------------- the full set of controls
+NOW = datetime(2012, 3, 1, 15, 0, tzinfo=UTC)
+FULL = Limits(
+    max_order_value=25_000,
+    max_order_quantity=5_000,
+    max_position_pct=0.15,
+    gross_exposure_limit=1.0,
+    risk_per_trade_pct=0.02,
+    max_sector_pct=0.30,
+    price_band_pct=0.05,
+    max_orders_per_second=5,
+    max_orders_per_day=100,
+    duplicate_window_s=10.0,
+)
+TECH = replace(
+    BOOK,
+    now=NOW,
+    prices={"AAPL": 100.0, "MSFT": 30.0, "AMZN": 50.0, "IBM": 50.0},
+    tradable=frozenset({"AAPL", "MSFT", "AMZN", "IBM"}),
+    sectors={"AAPL": "Tech", "MSFT": "Tech", "AMZN": "Retail", "IBM": "Tech"},
+)
+
+
+@pytest.mark.parametrize(
+    ("req", "book", "expected"),
+    [
+        (buy("AAPL", 10, order_type=OrderType.LMT, limit_price=106.0), TECH, "PRICE_BAND"),
+        (buy("AAPL", 10, order_type=OrderType.LMT, limit_price=104.0), TECH, None),
+        (OrderRequest("AAPL", Side.BUY, 100, protective_stop=70.0), TECH, "RISK_PER_TRADE"),
+        (OrderRequest("AAPL", Side.BUY, 100, protective_stop=85.0), TECH, None),
+        (
+            buy("IBM", 100),
+            replace(TECH, positions={"AAPL": 140.0, "MSFT": 400.0}, gross_exposure=26e3),
+            "MAX_SECTOR",
+        ),
+        (
+            buy("AMZN", 100),
+            replace(TECH, positions={"AAPL": 140.0, "MSFT": 400.0}, gross_exposure=26e3),
+            None,
+        ),
+        (buy("AAPL", 10), replace(TECH, market_open=False), "MARKET_CLOSED"),
+        (buy("AAPL", 10), replace(TECH, orders_last_second=5), "THROTTLE"),
+        (buy("AAPL", 10), replace(TECH, orders_today=100), "THROTTLE"),
+        (
+            buy("AAPL", 10, strategy="momentum"),
+            replace(TECH, paused_strategies=frozenset({"momentum"})),
+            "STRATEGY_PAUSED",
+        ),
+        (buy("AAPL", 10), replace(TECH, trading_state=TradingState.REDUCING, halted_reason="dd"), "REDUCING"),
+    ],
+)
+def test_each_control_refuses_with_its_code(req: OrderRequest, book: BookView, expected: str | None) -> None:
+    assert code(req, book, FULL) == expected
+
+
+def test_duplicate_needs_an_override_within_the_window() -> None:
+    recent = (RecentOrder(NOW - timedelta(seconds=4), "AAPL", Side.BUY, 10.0),)
+    book = replace(TECH, recent=recent)
+    assert code(buy("AAPL", 10), book, FULL) == "DUPLICATE"
+    assert code(buy("AAPL", 10, override_duplicate=True), book, FULL) is None
+    assert code(buy("AAPL", 11), book, FULL) is None
+    assert code(buy("AAPL", 10), replace(book, now=NOW + timedelta(seconds=7)), FULL) is None
+
+
+def test_the_kill_switchs_reduce_only_orders_pass_a_halt_and_never_add() -> None:
+    halted = replace(TECH, trading_state=TradingState.HALTED, halted_reason="kill", positions={"AAPL": 50.0})
+    assert code(OrderRequest("AAPL", Side.SELL, 50, reduce_only=True), halted, FULL) is None
+    assert code(OrderRequest("AAPL", Side.SELL, 60, reduce_only=True), halted, FULL) == "HALTED"
+    assert code(OrderRequest("AAPL", Side.SELL, 50), halted, FULL) == "HALTED"
+    throttled = replace(halted, orders_last_second=99, orders_today=10_000)
+    assert code(OrderRequest("AAPL", Side.SELL, 50, reduce_only=True), throttled, FULL) is None
+
+
+def test_a_cards_second_leg_sees_the_first_as_working() -> None:
+    first = buy("AAPL", 100)
+    assert code(first, TECH, FULL) is None
+    assert code(buy("AAPL", 100), with_working(TECH, first), FULL) == "MAX_POSITION"
+
+
+KNOWN_CODES = {
+    "HALTED", "REDUCING", "NOT_REDUCING", "STRATEGY_PAUSED", "SYMBOL_NOT_ALLOWED", "BAD_QUANTITY", "NO_PRICE",
+    "MARKET_CLOSED", "THROTTLE", "DUPLICATE", "MAX_ORDER_QTY", "MAX_ORDER_VALUE", "PRICE_BAND",
+    "INSUFFICIENT_CASH", "NO_SHORTING", "MAX_POSITION", "RISK_PER_TRADE", "MAX_SECTOR", "GROSS_EXPOSURE",
+}  # fmt: skip
+
+SYMBOLS = ["AAPL", "MSFT", "AMZN", "IBM"]
+books = st.builds(
+    lambda prices, held, working, cash, state: replace(
+        TECH,
+        prices=dict(zip(SYMBOLS, prices, strict=True)),
+        positions={s: q for s, q in zip(SYMBOLS, held, strict=True) if q},
+        working={s: q for s, q in zip(SYMBOLS, working, strict=True) if q},
+        working_buy_value=sum(max(q, 0.0) * p for q, p in zip(working, prices, strict=True)),
+        gross_exposure=sum(abs(q) * p for q, p in zip(held, prices, strict=True)),
+        equity=cash + sum(q * p for q, p in zip(held, prices, strict=True)),
+        cash=cash,
+        trading_state=state,
+        halted_reason="test",
+    ),
+    st.lists(st.floats(1.0, 500.0), min_size=4, max_size=4),
+    st.lists(st.floats(0.0, 300.0), min_size=4, max_size=4),
+    st.lists(st.floats(-50.0, 50.0), min_size=4, max_size=4),
+    st.floats(0.0, 200_000.0),
+    st.sampled_from(list(TradingState)),
+)
+orders = st.builds(
+    OrderRequest,
+    symbol=st.sampled_from(SYMBOLS),
+    side=st.sampled_from([Side.BUY, Side.SELL]),
+    quantity=st.floats(0.01, 6_000.0),
+    order_type=st.sampled_from([OrderType.MKT, OrderType.LMT]),
+    limit_price=st.none() | st.floats(1.0, 600.0),
+    protective_stop=st.none() | st.floats(0.5, 600.0),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(order=orders, book=books)
+def test_no_accepted_order_breaches_a_limit_and_every_refusal_has_a_code(
+    order: OrderRequest, book: BookView
+) -> None:
+    refusal = pre_trade(order, book, FULL)
+    if refusal is not None:
+        assert refusal.code in KNOWN_CODES and refusal.message
+        return
+    price = (
+        order.limit_price
+        if order.order_type is OrderType.LMT and order.limit_price
+        else book.prices[order.symbol]
+    )
+    held = book.positions.get(order.symbol, 0.0)
+    adds = not (held > 0 and order.side is Side.SELL and order.quantity <= held)
+    assert book.trading_state is TradingState.ACTIVE or (
+        book.trading_state is TradingState.REDUCING and not adds
+    )
+    assert order.quantity <= FULL.max_order_quantity + 1e-9
+    assert order.quantity * price <= FULL.max_order_value + 1e-6
+    if order.order_type is OrderType.LMT and order.limit_price:
+        assert abs(order.limit_price / book.prices[order.symbol] - 1) <= FULL.price_band_pct + 1e-9
+    if order.side is Side.BUY:
+        assert order.quantity * price <= book.cash - book.working_buy_value + 1e-6
+    else:
+        assert order.quantity <= held + min(book.working.get(order.symbol, 0.0), 0.0) + 1e-9
+    if adds:
+        after = held + book.working.get(order.symbol, 0.0) + order.side.sign * order.quantity
+        assert abs(after) * price <= FULL.max_position_pct * book.equity + 1e-6
+        exposure = {
+            sym: abs(book.positions.get(sym, 0.0) + book.working.get(sym, 0.0)) * book.prices[sym]
+            for sym in book.prices
+        }
+        exposure[order.symbol] = abs(after) * price
+        assert sum(exposure.values()) <= FULL.gross_exposure_limit * book.equity + 1e-6
+        sector = book.sectors[order.symbol]
+        in_sector = sum(v for sym, v in exposure.items() if book.sectors[sym] == sector)
+        assert in_sector <= FULL.max_sector_pct * book.equity + 1e-6
+        if order.protective_stop is not None:
+            loss = order.quantity * max(order.side.sign * (price - order.protective_stop), 0.0)
+            assert loss <= FULL.risk_per_trade_pct * book.equity + 1e-6

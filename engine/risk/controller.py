@@ -1,0 +1,236 @@
+"""The risk controller: the trading state and every stateful control around the pure checks.
+
+Strategy -> Risk -> Execution -> Broker: the engine asks ``check`` before an order goes to the
+order manager, tells the controller what was sent, filled and rejected, and hands it the
+risk gauges after every portfolio update. The controller decides (refuse, pause a strategy,
+move to REDUCING or HALTED); the engine acts (cancel, flatten, persist, audit, alert).
+Every transition is reported through ``on_event`` so the engine can audit and alert it.
+
+It knows no broker and no database: state goes out through ``persist`` as a ``HaltState``.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from typing import Any
+
+from pydantic import ValidationError
+
+from engine.config import RiskSettings
+from engine.model import OrderRequest, RiskState, TradingState
+from engine.risk.breakers import LossStreaks, RejectStreak, state_breaker
+from engine.risk.killswitch import HaltState, resume_allowed
+from engine.risk.pretrade import BookView, Limits, RecentOrder, Refusal, pre_trade
+from engine.risk.throttle import FillRate, MessageCounter
+
+
+@dataclass(frozen=True, slots=True)
+class RiskTransition:
+    """Something the operator must hear about, already applied to the controller's state."""
+
+    code: str
+    level: str
+    message: str
+    subject: str = ""
+    payload: dict[str, Any] | None = None
+
+
+OnEvent = Callable[[RiskTransition], None]
+Persist = Callable[[HaltState], None]
+
+
+class RiskController:
+    def __init__(
+        self,
+        settings: RiskSettings,
+        *,
+        allow_short: bool,
+        sectors: dict[str, str],
+        state: HaltState,
+        persist: Persist,
+        on_event: OnEvent,
+    ) -> None:
+        self.settings = settings
+        self.allow_short = allow_short
+        self.sectors = dict(sectors)
+        self.state = state
+        self._persist = persist
+        self._on_event = on_event
+        self.limits = Limits.from_mapping(settings.model_dump(), allow_short=allow_short)
+        self.orders = MessageCounter()
+        self.cancels = MessageCounter()
+        self.modifies = MessageCounter()
+        self._recent: deque[RecentOrder] = deque()
+        self.losses = LossStreaks(settings.max_consecutive_losses)
+        self.rejects = RejectStreak(settings.max_consecutive_rejects)
+        self.fill_rate = FillRate(settings.repeat_fill_max, timedelta(seconds=settings.repeat_fill_window_s))
+
+    # ------------------------------------------------------------------ the order path
+    def check(self, request: OrderRequest, book: BookView, now: datetime) -> Refusal | None:
+        """Complete the engine's picture of the book with the controller's state, then run the checks."""
+        while self._recent and (now - self._recent[0].ts).total_seconds() > self.limits.duplicate_window_s:
+            self._recent.popleft()
+        view = replace(
+            book,
+            trading_state=self.state.state,
+            halted_reason=self.state.reason,
+            sectors=self.sectors,
+            now=now,
+            orders_last_second=self.orders.last_second(now),
+            orders_today=self.orders.today(now),
+            recent=tuple(self._recent),
+            paused_strategies=frozenset(self.state.paused),
+        )
+        return pre_trade(request, view, self.limits)
+
+    def sent(self, request: OrderRequest, now: datetime) -> None:
+        """An order left for the order manager: it counts against throttles and the duplicate guard."""
+        self.orders.record(now)
+        self._recent.append(RecentOrder(now, request.symbol, request.side, request.quantity))
+
+    def check_cancel(self, now: datetime) -> Refusal | None:
+        """The cancel throttle for operator cancels; the kill switch's cancels are never throttled."""
+        s = self.settings
+        if self.cancels.last_second(now) >= s.max_cancels_per_second:
+            return Refusal("THROTTLE", f"more than {s.max_cancels_per_second} cancels in one second")
+        if self.cancels.today(now) >= s.max_cancels_per_day:
+            return Refusal("THROTTLE", f"the daily limit of {s.max_cancels_per_day} cancels is reached")
+        return None
+
+    def cancel_sent(self, now: datetime) -> None:
+        self.cancels.record(now)
+
+    # ------------------------------------------------------------------ what happened
+    def broker_rejected(self, subject: str, reason: str, now: datetime) -> None:
+        if self.rejects.rejected() and not self.state.halted:
+            self.halt(
+                f"circuit breaker: {self.rejects.max_rejects} broker rejects in a row (last: {reason})",
+                "engine",
+                now,
+                code="REJECTS",
+                subject=subject,
+            )
+
+    def broker_accepted(self) -> None:
+        self.rejects.accepted()
+
+    def filled(self, strategy: str, closed_pnl: float | None, now: datetime) -> None:
+        """A fill of ``strategy``'s order; ``closed_pnl`` is the realized P&L when it closed a trade."""
+        if not strategy:
+            return
+        if self.fill_rate.record(strategy, now):
+            self.pause(
+                strategy,
+                f"repeat-fill throttle: more than {self.fill_rate.max_fills} fills within "
+                f"{self.fill_rate.window.total_seconds():g} s",
+                code="REPEAT_FILLS",
+            )
+        if closed_pnl is not None and self.losses.record(strategy, closed_pnl):
+            self.pause(strategy, f"{self.losses.max_losses} losing trades in a row", code="LOSS_STREAK")
+
+    def gauges(self, risk: RiskState, now: datetime) -> None:
+        """Trip the state breakers on fresh gauges; a state only ever gets stricter here."""
+        trip = state_breaker(risk)
+        if trip is None or _rank(trip.state) <= _rank(self.state.state):
+            return
+        if trip.state is TradingState.HALTED:
+            self.halt(trip.reason, "engine", now, code=trip.code)
+        else:
+            self._set(replace(self.state, state=trip.state, reason=trip.reason, since=now, by="engine"))
+            self._on_event(RiskTransition(trip.code, "error", f"REDUCING: {trip.reason}"))
+
+    # ------------------------------------------------------------------ operator and breaker acts
+    def halt(
+        self, reason: str, by: str, now: datetime, *, level: int = 1, code: str = "HALTED", subject: str = ""
+    ) -> None:
+        """HALTED (level 1) or HALTED and flattening (level 2); a second kill may raise the level."""
+        level = max(level, self.state.kill_level if self.state.halted else 0)
+        self._set(
+            replace(self.state, state=TradingState.HALTED, reason=reason, since=now, by=by, kill_level=level)
+        )
+        what = "HALTED and flattening every position" if level >= 2 else "HALTED"
+        self._on_event(
+            RiskTransition(code, "error", f"{what}: {reason}", subject, {"by": by, "level": level})
+        )
+
+    def resume(self, confirmation: str, by: str) -> Refusal | None:
+        if self.state.state is TradingState.ACTIVE:
+            return None
+        if not resume_allowed(confirmation):
+            return Refusal("RESUME_WORD", "type RESUME exactly to lift the halt")
+        self.rejects.accepted()
+        self._set(HaltState(paused=self.state.paused))
+        self._on_event(RiskTransition("RESUMED", "warning", f"trading resumed by {by}", payload={"by": by}))
+        return None
+
+    def pause(self, strategy: str, reason: str, *, code: str = "STRATEGY_PAUSED") -> None:
+        if strategy in self.state.paused:
+            return
+        self._set(self.state.pause(strategy))
+        self._on_event(
+            RiskTransition(
+                code, "warning", f"strategy {strategy} paused: {reason}", strategy, {"reason": reason}
+            )
+        )
+
+    def unpause(self, strategy: str, by: str) -> Refusal | None:
+        if strategy not in self.state.paused:
+            return Refusal("NOT_PAUSED", f"strategy {strategy} is not paused")
+        self.losses.reset(strategy)
+        self.fill_rate.reset(strategy)
+        self._set(self.state.unpause(strategy))
+        self._on_event(
+            RiskTransition("STRATEGY_RESUMED", "info", f"strategy {strategy} resumed by {by}", strategy)
+        )
+        return None
+
+    def set_limit(self, name: str, value: float, by: str) -> Refusal | None:
+        """Change one ``[risk]`` setting in force until restart; refused unless the config would accept it."""
+        current = self.settings.model_dump()
+        if name not in current:
+            return Refusal("BAD_LIMIT", f"no risk limit named {name!r}; limits: {', '.join(sorted(current))}")
+        old = current[name]
+        typed: Any = value
+        if isinstance(old, bool):
+            typed = bool(value)
+        elif isinstance(old, int):
+            if float(value) != int(value):
+                return Refusal("BAD_LIMIT", f"{name} takes a whole number, got {value:g}")
+            typed = int(value)
+        try:
+            updated = RiskSettings.model_validate({**current, name: typed})
+        except ValidationError as exc:
+            reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
+            return Refusal("BAD_LIMIT", f"{name} = {value:g}: {reason}")
+        self.settings = updated
+        self.limits = Limits.from_mapping(updated.model_dump(), allow_short=self.allow_short)
+        self.losses.max_losses = updated.max_consecutive_losses
+        self.rejects.max_rejects = updated.max_consecutive_rejects
+        self.fill_rate.max_fills = updated.repeat_fill_max
+        self.fill_rate.window = timedelta(seconds=updated.repeat_fill_window_s)
+        self._on_event(
+            RiskTransition(
+                "LIMIT_CHANGED",
+                "warning",
+                f"{name} changed from {old} to {typed} by {by} "
+                "(in force until restart; put it in your config to keep it)",
+                name,
+                {"name": name, "old": old, "new": typed, "by": by},
+            )
+        )
+        return None
+
+    def limit_values(self) -> dict[str, float]:
+        """Config key -> value of every ``[risk]`` setting, as numbers (for the console's limits dialog)."""
+        return {k: float(v) for k, v in self.settings.model_dump().items()}
+
+    def _set(self, state: HaltState) -> None:
+        self.state = state
+        self._persist(state)
+
+
+def _rank(state: TradingState) -> int:
+    return {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}[state]

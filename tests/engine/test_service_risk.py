@@ -1,0 +1,134 @@
+"""The risk engine inside the engine: kill levels, limit changes, the duplicate guard, pauses.
+
+Real parts only: the shipped data, the paper broker, SQLite in ``tmp_path``, the socket.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from console.client import SocketClient
+from engine.actor import Actor
+from engine.config import Settings
+from engine.data.loader import MarketData
+from engine.model import CommandSource, OrderStatus, Side, TradingState
+from engine.model.events import (
+    Event,
+    ExecuteCard,
+    Flatten,
+    Kill,
+    LimitsEvent,
+    RiskAlert,
+    SetLimit,
+)
+from engine.service import Engine
+from engine.socket_server import serve
+
+OPERATOR = Actor("alice", CommandSource.HOTKEY)
+
+
+def entry(engine: Engine) -> str:
+    return next(c.card_id for c in engine.cards if c.legs[0].side is Side.BUY)
+
+
+async def test_flatten_halts_cancels_and_closes_every_position(
+    engine: Engine, settings: Settings, db: Path, shipped: MarketData
+) -> None:
+    await engine.step(3)
+    assert (await engine.handle(ExecuteCard(entry(engine)), OPERATOR)).ok
+    await engine.step(3)
+    held = {p.symbol: p.quantity for p in engine.ledger.positions(include_flat=False)}
+    assert held, "the card's order should have filled"
+    assert (await engine.handle(ExecuteCard(entry(engine)), OPERATOR)).ok  # a second one left working
+    assert engine.orders.open_orders()
+
+    result = await engine.handle(Flatten(), OPERATOR)
+    assert result.ok, result.message
+    assert engine.risk.state.halted and engine.risk.state.kill_level == 2
+    assert all(o.side is Side.SELL for o in engine.orders.open_orders()), "buys cancelled, sells sent"
+    await engine.step(5)
+    assert engine.ledger.positions(include_flat=False) == []
+    stored = engine.store.load_orders()
+    assert {o.status for o in stored} <= {OrderStatus.FILLED, OrderStatus.CANCELLED}
+    refused = await engine.handle(ExecuteCard(entry(engine)), OPERATOR)
+    assert not refused.ok and refused.code == "HALTED"
+    codes = [e.code for e in engine.store.load_risk_events()]
+    assert "FLATTEN" in codes
+    await engine.stop()
+
+    again = Engine(settings, database=db, market=shipped, paced=False)
+    await again.start()
+    try:
+        assert again.snapshot().risk.trading_state is TradingState.HALTED
+        assert again.snapshot().risk.kill_level == 2
+        assert again.store.verify_audit().ok
+    finally:
+        await again.stop()
+
+
+async def test_kill_over_the_socket_cancels_working_orders(engine: Engine, tmp_path: Path) -> None:
+    await engine.step(3)
+    assert (await engine.handle(ExecuteCard(entry(engine)), OPERATOR)).ok
+    (working,) = engine.orders.open_orders()
+    path = tmp_path / "run" / "engine.sock"
+    server = await serve(engine, path)
+    client = SocketClient(path)
+    seen: list[Event] = []
+    try:
+        await client.connect(seen.append)
+        result = await client.send(Kill(reason="from a shell", source=CommandSource.CLI))
+        assert result.ok, result.message
+        assert engine.orders.open_orders() == []
+        stored = engine.store.get_order(working.client_order_id)
+        assert stored is not None and stored.status is OrderStatus.CANCELLED
+        refused = await client.send(ExecuteCard(entry(engine), source=CommandSource.SOCKET))
+        assert not refused.ok and refused.code == "HALTED"
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    alerts = [e for e in seen if isinstance(e, RiskAlert)]
+    assert alerts and alerts[0].code == "KILL" and "from a shell" in alerts[0].message
+
+
+async def test_a_limit_changed_at_run_time_is_audited_and_enforced(engine: Engine) -> None:
+    published: list[LimitsEvent] = []
+    engine.bus.on(LimitsEvent, published.append)
+    await engine.step(3)
+    bad = await engine.handle(SetLimit("max_position_pct", 2.0), OPERATOR)
+    assert not bad.ok and bad.code == "BAD_LIMIT"
+    assert (await engine.handle(SetLimit("max_position_pct", 0.01), OPERATOR)).ok
+    assert published[-1].limits["max_position_pct"] == 0.01
+    refused = await engine.handle(ExecuteCard(entry(engine)), OPERATOR)
+    assert not refused.ok and refused.code == "MAX_POSITION"
+    risk_entries = [a for a in engine.store.load_audit() if a.action == "risk"]
+    assert risk_entries and risk_entries[-1].payload["code"] == "LIMIT_CHANGED"
+    assert risk_entries[-1].actor == "alice"
+    assert engine.store.verify_audit().ok
+
+
+async def test_the_same_order_twice_needs_an_override(engine: Engine) -> None:
+    await engine.step(3)
+    card = entry(engine)
+    assert (await engine.handle(ExecuteCard(card), OPERATOR)).ok
+    again = await engine.handle(ExecuteCard(card), OPERATOR)
+    assert not again.ok and again.code == "DUPLICATE"
+    forced = await engine.handle(ExecuteCard(card, override_duplicate=True), OPERATOR)
+    assert forced.code != "DUPLICATE"  # past the guard, the other limits still apply
+
+
+async def test_a_paused_strategy_stays_paused_across_a_restart(
+    engine: Engine, settings: Settings, db: Path, shipped: MarketData
+) -> None:
+    await engine.step(3)
+    card = next(c for c in engine.cards if c.legs[0].side is Side.BUY)
+    engine.risk.pause(card.template, "test")
+    refused = await engine.handle(ExecuteCard(card.card_id), OPERATOR)
+    assert not refused.ok and refused.code == "STRATEGY_PAUSED"
+    await engine.stop()
+    again = Engine(settings, database=db, market=shipped, paced=False)
+    await again.start()
+    try:
+        assert again.snapshot().risk.paused_strategies == (card.template,)
+    finally:
+        await again.stop()
