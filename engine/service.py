@@ -612,10 +612,11 @@ class Engine:
         Level 2 then closes every position with reduce-only market orders; positions that cannot
         be closed now (the market is shut) are retried at the next session's open.
         """
-        self.risk.halt(
-            reason, _by(actor), self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
-        )
-        n = await self.orders.cancel_all()
+        with self.store.batch("kill switch"):  # one fsync for the whole burst, not four per order
+            self.risk.halt(
+                reason, _by(actor), self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
+            )
+            n = await self.orders.cancel_all()
         if self.risk.state.kill_level >= 2:
             sent = await self._flatten()
             return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s); {sent}")

@@ -56,6 +56,7 @@ class OrderManager:
         self._on_fill = on_fill
         self._open: dict[str, Order] = {o.client_order_id: o for o in store.load_orders(open_only=True)}
         self._recent: dict[str, Order] = {}
+        self._deferred: list[BrokerReport] | None = None
         broker.set_reporter(self.on_report)
 
     # ------------------------------------------------------------------ queries
@@ -127,11 +128,36 @@ class OrderManager:
         return ""
 
     async def cancel_all(self) -> int:
-        count = 0
-        for coid in list(self._open):
-            if not await self.cancel(coid):
-                count += 1
-        return count
+        """Send a cancel for every open order first, then record what happened.
+
+        The kill switch's path: the requests leave back to back, and the state changes (each
+        a database write and an audit entry) and the broker's confirmations are applied after
+        the last request is out. Cancels need no write-ahead: a cancel can only reduce risk,
+        and reconciliation restores the state of one that a crash left unrecorded.
+        """
+        pending: list[Order] = []
+        failed: list[tuple[Order, str]] = []
+        self._deferred = []
+        try:
+            for order in list(self._open.values()):
+                try:
+                    await self._broker.cancel(order.client_order_id)
+                except BrokerError as exc:
+                    failed.append((order, str(exc)))
+                    continue
+                pending.append(order)
+        finally:
+            reports, self._deferred = self._deferred, None
+        for order in pending:
+            if order.status is not OrderStatus.PENDING_CANCEL and not order.status.is_terminal:
+                self._transition(order, OrderStatus.PENDING_CANCEL)
+        for report in reports:
+            self.on_report(report)
+        for order, reason in failed:
+            self._publish(
+                NoticeEvent(self._clock.now(), "error", f"cancel of {order.client_order_id} failed: {reason}")
+            )
+        return len(pending)
 
     def expire_all_open(self, reason: str) -> list[Order]:
         """At start-up with a broker that keeps no working orders (the paper broker)."""
@@ -143,6 +169,9 @@ class OrderManager:
 
     # ------------------------------------------------------------------ reports
     def on_report(self, report: BrokerReport) -> None:
+        if self._deferred is not None:
+            self._deferred.append(report)  # applied once cancel_all has sent every request
+            return
         match report:
             case OrderFilled(fill=fill):
                 self._apply_fill(fill)

@@ -111,6 +111,9 @@ class Store:
         # anchor is rewritten on every append. Another writer makes this an undercount at worst,
         # which the anchor check tolerates (it only refuses a table shorter than the anchor).
         self._audit_entries: int | None = None
+        self._batch: Session | None = None
+        self._audit_tail: tuple[int, str] | None = None
+        self._pending_anchor: audit.Anchor | None = None
 
     @classmethod
     def open(cls, path: Path) -> Store:
@@ -175,12 +178,13 @@ class Store:
     def update_order(self, order: Order) -> None:
         """Overwrite a stored order with ``order``. Raises ``StoreError`` if it was never inserted."""
         row = _order_to_row(order)
+        values = row.model_dump(exclude={"seq", "client_order_id"})
+        # One UPDATE statement, no load-and-merge: order updates are the kill switch's hot path.
+        stmt = update(OrderRow).where(col(OrderRow.client_order_id) == order.client_order_id).values(**values)
         with self._write(f"update order {order.client_order_id}") as session:
-            existing = _find_order(session, order.client_order_id)
-            if existing is None:
+            result = session.connection().execute(stmt)
+            if result.rowcount == 0:
                 raise StoreError(f"order {order.client_order_id} is not stored; insert it before updating")
-            row.seq = existing.seq
-            session.merge(row)
 
     def get_order(self, client_order_id: str) -> Order | None:
         with self._read(f"read order {client_order_id}") as session:
@@ -358,15 +362,25 @@ class Store:
         """
         _aware(ts, f"audit {action} ts")
         with self._write(f"append audit entry {action}") as session:
-            last = session.exec(
-                select(AuditEventRow.seq, AuditEventRow.hash).order_by(col(AuditEventRow.seq).desc()).limit(1)
-            ).first()
-            last_seq, prev_hash = (0, audit.GENESIS_HASH) if last is None else (int(last[0] or 0), last[1])
-            handed_out = (
-                session.connection()
-                .exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
-                .scalar()
-            )
+            if self._batch is not None and self._audit_tail is not None:
+                # Inside a batch this transaction holds the write lock: the tail cannot move under us.
+                last_seq, prev_hash = self._audit_tail
+                handed_out = last_seq
+            else:
+                last = session.exec(
+                    select(AuditEventRow.seq, AuditEventRow.hash)
+                    .order_by(col(AuditEventRow.seq).desc())
+                    .limit(1)
+                ).first()
+                last_seq, prev_hash = (
+                    (0, audit.GENESIS_HASH) if last is None else (int(last[0] or 0), last[1])
+                )
+                handed_out = int(
+                    session.connection()
+                    .exec_driver_sql("SELECT seq FROM sqlite_sequence WHERE name = 'audit_events'")
+                    .scalar()
+                    or 0
+                )
             count = self._audit_entries
             if count is None:
                 count = int(session.exec(select(func.count()).select_from(AuditEventRow)).one())
@@ -383,16 +397,28 @@ class Store:
             except (TypeError, ValueError) as exc:
                 raise StoreError(f"audit {action}: payload cannot be stored as JSON ({exc})") from exc
             session.add(_audit_row(entry))
+            if self._batch is not None:
+                session.flush()  # the row, and SQLite's sequence, now hold this seq
+                self._audit_tail = (entry.seq, entry.hash)
         self._audit_entries = count + 1
+        self._pending_anchor = audit.Anchor(count + 1, entry.seq, entry.hash)
+        if self._batch is None:
+            self._flush_anchor()
+        return AuditRecord.from_entry(entry)
+
+    def _flush_anchor(self) -> None:
+        anchor = self._pending_anchor
+        if anchor is None:
+            return
+        self._pending_anchor = None
         anchor_file = audit.anchor_path(self._path)
         try:
-            audit.write_anchor(anchor_file, audit.Anchor(count + 1, entry.seq, entry.hash))
+            audit.write_anchor(anchor_file, anchor)
         except OSError as exc:
             raise StoreError(
-                f"{anchor_file}: audit entry {entry.seq} is stored but its anchor could not be written "
+                f"{anchor_file}: audit entry {anchor.last_seq} is stored but its anchor could not be written "
                 f"({exc.strerror}); a cut tail goes unnoticed until an append succeeds"
             ) from exc
-        return AuditRecord.from_entry(entry)
 
     def verify_audit(self) -> AuditVerification:
         """Check the whole chain, and its end against the anchor file."""
@@ -439,9 +465,40 @@ class Store:
             raise StoreError(f"{self._path}: the store is closed")
 
     @contextmanager
+    def batch(self, what: str) -> Iterator[None]:
+        """Make every write inside one transaction: one commit, one fsync, all or nothing.
+
+        For bursts that must be fast, such as the kill switch's hundred cancels (each one an
+        order update and an audit entry): 400 fsyncs become one. Nested batches join the outer
+        one. The audit anchor moves once, after the commit.
+        """
+        if self._batch is not None:
+            yield
+            return
+        try:
+            with self._write(what) as session:
+                self._batch = session
+                try:
+                    yield
+                finally:
+                    self._batch = None
+                    self._audit_tail = None
+        except BaseException:
+            self._pending_anchor = None
+            self._audit_entries = None  # recount: the batch's entries were rolled back
+            raise
+        self._flush_anchor()
+
+    @contextmanager
     def _write(self, what: str) -> Iterator[Session]:
-        """One transaction, begun IMMEDIATE and committed on leaving; rolled back on any error."""
+        """One transaction, begun IMMEDIATE and committed on leaving; rolled back on any error.
+
+        Inside ``batch`` the batch's transaction is used and nothing is committed here.
+        """
         self._check_open()
+        if self._batch is not None:
+            yield self._batch
+            return
         with Session(self._writer) as session:
             try:
                 yield session
@@ -458,7 +515,11 @@ class Store:
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Session]:
+        """A read session; inside ``batch``, the batch's own, so reads see the batch's writes."""
         self._check_open()
+        if self._batch is not None:
+            yield self._batch
+            return
         with Session(self._engine) as session:
             try:
                 yield session
