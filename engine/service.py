@@ -628,6 +628,13 @@ class Engine:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    async def reconnect_broker(self) -> None:
+        """Connect the broker again; the cancels a kill switch still owes go out before anything else."""
+        await self.broker.connect()
+        sent = await self.orders.send_owed_cancels()
+        if sent:
+            self._notice("warning", f"reconnected: {sent} owed cancel(s) sent first")
+
     async def _flatten(self) -> str:
         """Send a reduce-only market order for every position that has none working."""
         book = self._book_view()

@@ -57,6 +57,7 @@ class OrderManager:
         self._open: dict[str, Order] = {o.client_order_id: o for o in store.load_orders(open_only=True)}
         self._recent: dict[str, Order] = {}
         self._deferred: list[BrokerReport] | None = None
+        self._cancel_on_reconnect: set[str] = set()
         broker.set_reporter(self.on_report)
 
     # ------------------------------------------------------------------ queries
@@ -154,10 +155,42 @@ class OrderManager:
         for report in reports:
             self.on_report(report)
         for order, reason in failed:
+            # Not sent (the broker is unreachable): the cancel stays owed and goes out first on reconnect.
+            self._cancel_on_reconnect.add(order.client_order_id)
+            if order.status is not OrderStatus.PENDING_CANCEL:
+                self._transition(order, OrderStatus.PENDING_CANCEL, reason="cancel owed: broker unreachable")
             self._publish(
-                NoticeEvent(self._clock.now(), "error", f"cancel of {order.client_order_id} failed: {reason}")
+                NoticeEvent(
+                    self._clock.now(),
+                    "error",
+                    f"cancel of {order.client_order_id} not sent ({reason}); it is sent first on reconnect",
+                )
             )
         return len(pending)
+
+    @property
+    def owed_cancels(self) -> frozenset[str]:
+        """Cancels the kill switch could not send (broker unreachable), to send first on reconnect."""
+        return frozenset(self._cancel_on_reconnect)
+
+    async def send_owed_cancels(self) -> int:
+        """After a reconnect, before anything else: the cancels a kill switch still owes the broker."""
+        sent = 0
+        for coid in sorted(self._cancel_on_reconnect):
+            order = self._open.get(coid)
+            if order is None:
+                self._cancel_on_reconnect.discard(coid)
+                continue
+            try:
+                await self._broker.cancel(coid)
+            except BrokerError as exc:
+                self._publish(
+                    NoticeEvent(self._clock.now(), "error", f"cancel of {coid} still not sent: {exc}")
+                )
+                continue
+            self._cancel_on_reconnect.discard(coid)
+            sent += 1
+        return sent
 
     def expire_all_open(self, reason: str) -> list[Order]:
         """At start-up with a broker that keeps no working orders (the paper broker)."""

@@ -132,3 +132,29 @@ async def test_a_paused_strategy_stays_paused_across_a_restart(
         assert again.snapshot().risk.paused_strategies == (card.template,)
     finally:
         await again.stop()
+
+
+async def test_a_kill_while_the_broker_is_unreachable_cancels_first_on_reconnect(engine: Engine) -> None:
+    await engine.step(3)
+    assert (await engine.handle(ExecuteCard(entry(engine)), OPERATOR)).ok
+    (working,) = engine.orders.open_orders()
+    await engine.broker.disconnect()
+    result = await engine.handle(Kill(reason="line down"), OPERATOR)
+    assert result.ok and engine.risk.state.halted, "the halt is in force even though nothing was sent"
+    assert engine.orders.owed_cancels == {working.client_order_id}
+    stored = engine.store.get_order(working.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.PENDING_CANCEL
+
+    calls: list[str] = []
+    real_cancel = engine.broker.cancel
+
+    async def spy_cancel(coid: str) -> None:
+        calls.append(f"cancel {coid}")
+        await real_cancel(coid)
+
+    engine.broker.cancel = spy_cancel  # type: ignore[method-assign]
+    await engine.reconnect_broker()
+    assert calls == [f"cancel {working.client_order_id}"]
+    assert engine.orders.owed_cancels == frozenset() and engine.orders.open_orders() == []
+    stored = engine.store.get_order(working.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.CANCELLED
