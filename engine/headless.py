@@ -12,7 +12,7 @@ from typing import Any, TextIO
 
 from engine.config import Settings
 from engine.model.codec import to_jsonable
-from engine.model.events import MarketEvent, NoticeEvent
+from engine.model.events import MarketEvent, NoticeEvent, RiskReportEvent
 from engine.service import Engine
 from engine.socket_server import default_socket_path, serve
 
@@ -58,6 +58,8 @@ async def run_headless(
                 continue
             if isinstance(event, NoticeEvent) and LEVELS.get(event.level, 1) < min_level:
                 continue
+            if isinstance(event, RiskReportEvent) and min_level > LEVELS["debug"]:
+                continue  # every few seconds and large: the detail screen's, not the log's
             out.write(log_line(event) + "\n")
             out.flush()
 

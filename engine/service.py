@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 from collections.abc import Coroutine
@@ -66,6 +67,7 @@ from engine.model.events import (
     ResumeStrategy,
     RiskAlert,
     RiskEvent,
+    RiskReportEvent,
     SetLimit,
     SnapshotEvent,
     StatusEvent,
@@ -77,6 +79,7 @@ from engine.risk.controller import RiskController, RiskTransition
 from engine.risk.gauges import historical_var, risk_state
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.risk.pretrade import BookView, Refusal, with_working
+from engine.risk.report import compute_risk_report
 from engine.signals.basic import daily_returns
 from engine.store.db import StoreError, default_database_path
 from engine.store.repository import Store
@@ -119,6 +122,8 @@ class Engine:
         self._scan: tuple[date, Scan] | None = None
         self.risk_report: RiskReport | None = None
         self._flatten_due = False
+        self._report_running: asyncio.Future[RiskReport | None] | None = None
+        self._report_again = False
         """Kill level 2 is in force: send the flatten orders with the next quotes (a session opened)."""
 
     # ------------------------------------------------------------------ lifecycle
@@ -195,6 +200,8 @@ class Engine:
             self._notice("info", "the replay has reached the end of the data; prices are frozen")
         elif self._paced:
             self._tasks.append(asyncio.create_task(self._run_feed(), name="replay-feed"))
+        if self._paced:
+            self._tasks.append(asyncio.create_task(self._risk_timer(), name="risk-report"))
         self._publish_status()
 
     async def stop(self) -> None:
@@ -323,6 +330,7 @@ class Engine:
             },
         )
         self._publish_portfolio()
+        self._spawn(self.refresh_risk_report(), "risk-report-on-fill")
         self._check_executions(fill.client_order_id)
         self._refresh_cards()
 
@@ -369,13 +377,68 @@ class Engine:
         if cached_day == day and cached:
             return cached
         out: dict[str, np.ndarray] = {}
-        for sym in self.settings.universe.symbols:
+        window = self.risk.settings.var_window_days
+        for sym in [*self.settings.universe.symbols, self.settings.universe.benchmark]:
             hist = self._history(sym)
             if len(hist) > 1:
-                r = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-251:])[1:]
+                r = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-(window + 1) :])[1:]
                 out[sym] = r
         self._returns_cache = (day, out)
         return out
+
+    # ------------------------------------------------------------------ portfolio risk report
+    def _report_inputs(self) -> dict[str, Any]:
+        """Everything the report needs, copied on the loop so the worker shares nothing live."""
+        returns = self._daily_returns()
+        benchmark = self.settings.universe.benchmark
+        r = self.risk.settings
+        return {
+            "asof": self.clock.now(),
+            "equity": self.ledger.equity,
+            "values": {p.symbol: p.market_value for p in self.ledger.positions(include_flat=False)},
+            "returns": {s: v for s, v in returns.items() if s != benchmark},
+            "benchmark": benchmark,
+            "benchmark_returns": returns.get(benchmark),
+            "seed": r.mc_seed,
+            "scenarios": r.mc_scenarios,
+            "window_days": r.var_window_days,
+        }
+
+    async def refresh_risk_report(self) -> RiskReport | None:
+        """Recompute the portfolio risk report on a worker thread and publish it.
+
+        Recomputes never overlap: one asked for while another runs is folded into a single
+        rerun when that one finishes (and the caller gets that rerun's report), so a burst of
+        fills costs at most two computations.
+        """
+        if self._report_running is not None:
+            self._report_again = True
+            return await asyncio.shield(self._report_running)
+        self._report_running = asyncio.get_running_loop().create_future()
+        result: RiskReport | None = self.risk_report
+        try:
+            while True:
+                self._report_again = False
+                inputs = self._report_inputs()
+                work = functools.partial(compute_risk_report, **inputs)
+                try:
+                    report = await asyncio.get_running_loop().run_in_executor(None, work)
+                except Exception as exc:  # a bad series must not take the engine down
+                    log.exception("risk report failed")
+                    self._notice("error", f"portfolio risk report failed: {exc}")
+                    return result
+                self.risk_report = result = report
+                self.bus.publish(RiskReportEvent(report))
+                if not self._report_again or self.store.closed:
+                    return report
+        finally:
+            done, self._report_running = self._report_running, None
+            done.set_result(result)
+
+    async def _risk_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.risk.settings.recompute_seconds)
+            await self.refresh_risk_report()
 
     def _history(self, symbol: str) -> pd.DataFrame:
         day = self.feed.current_day or self.feed.next_day() or self.settings.replay.start_date

@@ -139,13 +139,15 @@ async def kill_switch(working: int = 100) -> tuple[float, float, int]:
 def main() -> None:
     checks = pretrade_latency()
     print(
-        f"risk: pre-trade, all checks (controller)  median {median(checks):.1f} us  p99 {_p99(checks):.1f} us  "
+        f"risk: pre-trade, all checks (controller)  median {median(checks):.1f} us  "
+        f"p99 {_p99(checks):.1f} us  "
         f"({len(checks)} orders, 50-position book)  target p99 {PRETRADE_TARGET_US:.0f} us  "
         f"ratio {_p99(checks) / PRETRADE_TARGET_US:.2f}"
     )
     full = asyncio.run(engine_pretrade_latency())
     print(
-        f"risk: pre-trade incl. the engine's book view  median {median(full):.1f} us  p99 {_p99(full):.1f} us  "
+        f"risk: pre-trade incl. the engine's book view  median {median(full):.1f} us  "
+        f"p99 {_p99(full):.1f} us  "
         f"({len(full)} orders, live engine)  target p99 {PRETRADE_TARGET_US:.0f} us  "
         f"ratio {_p99(full) / PRETRADE_TARGET_US:.2f}"
     )

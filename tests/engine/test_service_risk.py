@@ -19,6 +19,7 @@ from engine.model.events import (
     Kill,
     LimitsEvent,
     RiskAlert,
+    RiskReportEvent,
     SetLimit,
 )
 from engine.service import Engine
@@ -158,3 +159,27 @@ async def test_a_kill_while_the_broker_is_unreachable_cancels_first_on_reconnect
     assert engine.orders.owed_cancels == frozenset() and engine.orders.open_orders() == []
     stored = engine.store.get_order(working.client_order_id)
     assert stored is not None and stored.status is OrderStatus.CANCELLED
+
+
+async def test_the_risk_report_describes_the_book_after_a_fill(engine: Engine) -> None:
+    published: list[RiskReportEvent] = []
+    engine.bus.on(RiskReportEvent, published.append)
+    await engine.step(3)
+    assert (await engine.handle(ExecuteCard(entry(engine)), OPERATOR)).ok
+    await engine.step(3)
+    report = await engine.refresh_risk_report()
+    assert report is not None and published and published[-1].report == report
+    (symbol,) = report.symbols
+    assert report.correlation == ((1.0,),)
+    methods = {v.method: v for v in report.var}
+    assert set(methods) == {"historical", "parametric", "monte_carlo"}
+    for figures in methods.values():
+        assert 0 < figures.var_95 <= figures.var_99 <= figures.cvar_99
+        assert figures.var_95 <= figures.cvar_95
+    position = next(p for p in engine.ledger.positions(include_flat=False) if p.symbol == symbol)
+    assert methods["historical"].var_99 < position.market_value
+    weight = position.market_value / report.equity  # beta is of the whole book, cash included
+    assert report.beta is not None and 0.2 * weight < report.beta < 3.0 * weight
+    assert {s.scenario for s in report.stress} >= {"2008", "2020", "flash crash", "correction", "stagflation"}
+    assert all(s.pnl < 0 for s in report.stress), "a long book loses in every down scenario"
+    assert engine.snapshot().risk_report == report
