@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from tests.bench import startup
+from tests.bench import alerts, risk_engine, risk_portfolio, startup
 
 
 def main() -> None:
     startup.main()
+    risk_engine.main()
+    risk_portfolio.main()
+    alerts.main()
 
 
 if __name__ == "__main__":

@@ -183,3 +183,32 @@ async def test_the_risk_report_describes_the_book_after_a_fill(engine: Engine) -
     assert {s.scenario for s in report.stress} >= {"2008", "2020", "flash crash", "correction", "stagflation"}
     assert all(s.pnl < 0 for s in report.stress), "a long book loses in every down scenario"
     assert engine.snapshot().risk_report == report
+
+
+async def test_a_daily_loss_beyond_the_limit_halts_and_cancels_with_its_cause(engine: Engine) -> None:
+    alerts: list[RiskAlert] = []
+    engine.bus.on(RiskAlert, alerts.append)
+    await engine.step(3)
+    assert (await engine.handle(SetLimit("daily_loss_limit_pct", 0.000001), OPERATOR)).ok
+    assert (await engine.handle(ExecuteCard(entry(engine)), OPERATOR)).ok
+    await engine.step(2)  # the fill pays the spread and a commission: a loss beyond a tiny limit
+    assert engine.risk.state.halted
+    assert alerts[-1].code == "DAILY_LOSS" and alerts[-1].level == "error"
+    assert "today's loss" in engine.snapshot().risk.halted_reason
+    await engine.step(1)
+    assert engine.orders.open_orders() == []
+    events = [e for e in engine.store.load_risk_events() if e.code == "DAILY_LOSS"]
+    assert events and "circuit breaker" in events[-1].message
+
+
+async def test_a_drawdown_beyond_the_limit_allows_only_reducing_orders(engine: Engine) -> None:
+    await engine.step(3)
+    assert (await engine.handle(ExecuteCard(entry(engine)), OPERATOR)).ok
+    await engine.step(2)
+    assert (await engine.handle(SetLimit("drawdown_limit_pct", 0.000001), OPERATOR)).ok
+    await engine.step(4)
+    assert engine.snapshot().risk.trading_state is TradingState.REDUCING
+    refused = await engine.handle(ExecuteCard(entry(engine)), OPERATOR)
+    assert not refused.ok and refused.code == "REDUCING"
+    exit_card = next(c for c in engine.cards if c.legs[0].side is Side.SELL)
+    assert (await engine.handle(ExecuteCard(exit_card.card_id), OPERATOR)).ok
