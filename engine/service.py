@@ -122,6 +122,8 @@ class Engine:
         self._scan: tuple[date, Scan] | None = None
         self.risk_report: RiskReport | None = None
         self._flatten_due = False
+        self._session_hours: tuple[date, tuple[datetime, datetime] | None] | None = None
+        """The New York date and its regular session's open and close, looked up once a day."""
         self._report_running: asyncio.Future[RiskReport | None] | None = None
         self._report_again = False
         """Kill level 2 is in force: send the flatten orders with the next quotes (a session opened)."""
@@ -664,10 +666,10 @@ class Engine:
 
         now = self.clock.now()
         day = now.astimezone(NEW_YORK).date()
-        if not is_session(day):
-            return False
-        opens, closes = session_open_close(day)
-        return opens <= now <= closes
+        if self._session_hours is None or self._session_hours[0] != day:
+            self._session_hours = (day, session_open_close(day) if is_session(day) else None)
+        hours = self._session_hours[1]
+        return hours is not None and hours[0] <= now <= hours[1]
 
     async def _kill(self, reason: str, actor: Actor, *, level: int) -> CommandResult:
         """The kill switch: HALTED at once, then every working order cancelled (never throttled).
