@@ -6,7 +6,11 @@ changed in between. A replay at full speed or a busy live feed therefore costs t
 (often an SSH session) a bounded number of frames.
 
 Commands are sent from workers, so the UI never waits on the engine; every result comes
-back through ``send_command``, which is where refusals become visible.
+back through ``send_command``, which is where refusals become visible (and where a DUPLICATE
+refusal of a card turns into the question whether to send it again).
+
+Screens above the desk that show the same state (risk detail, limits) implement
+``FollowsDesk`` and are redrawn by the same flush, at the same bounded rate.
 """
 
 from __future__ import annotations
@@ -14,16 +18,17 @@ from __future__ import annotations
 import asyncio
 import signal
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, ClassVar
 
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.notifications import SeverityLevel
 
 from console.messages import CommandRequest, EngineEventMessage
-from console.screens import DeskScreen, ResumeDialog
-from console.state import DeskState
-from engine.model import CommandSource
+from console.screens import ConfirmDialog, DeskScreen, LimitsDialog, ResumeDialog, RiskDetailScreen
+from console.state import DeskState, FollowsDesk
+from engine.model import CommandSource, Position
 from engine.model.events import (
     CancelAll,
     CancelOrder,
@@ -31,10 +36,14 @@ from engine.model.events import (
     CommandResult,
     Event,
     ExecuteCard,
+    Flatten,
     GetSnapshot,
     Kill,
     NoticeEvent,
     ResetKill,
+    ResumeStrategy,
+    RiskAlert,
+    SetLimit,
     SnapshotEvent,
 )
 
@@ -51,8 +60,15 @@ _ACTIONS: dict[type[Command], str] = {
     Kill: "kill",
     ResetKill: "reset_kill",
     GetSnapshot: "get_snapshot",
+    Flatten: "flatten",
+    SetLimit: "set_limit",
+    ResumeStrategy: "resume_strategy",
 }
 """The engine's names for the actions, so a refused result reads like the engine's own refusals."""
+DUPLICATE = "DUPLICATE"
+"""The engine's code for an order that repeats one sent moments ago; the operator may confirm it."""
+_ALERT_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
+"""RiskAlert levels -> Textual toast severities."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +82,9 @@ class Hotkeys:
     up: str = "k"
     down: str = "j"
     cancel_order: str = "c"
+    flatten: str = "F"
+    risk_detail: str = "v"
+    limits: str = "L"
 
     @classmethod
     def from_settings(cls, settings: HotkeySettings) -> Hotkeys:
@@ -166,6 +185,13 @@ class OneTapApp(App[None]):
             self.flush_desk()  # a whole new desk: draw it now rather than at the next tick
         if "refusal" in changed:
             self._toast_refusal()
+        elif isinstance(event, RiskAlert):
+            self.notify(
+                event.message,
+                title=f"Risk: {event.code}",
+                severity=_ALERT_SEVERITY.get(event.level, "warning"),
+                timeout=12 if event.level == "error" else 8,
+            )
         elif isinstance(event, NoticeEvent) and event.level == "error":
             self.notify(event.message, severity="error", timeout=8)
         elif isinstance(event, NoticeEvent) and event.level == "warning":
@@ -178,6 +204,9 @@ class OneTapApp(App[None]):
             return  # what is dirty stays dirty until the desk can show it
         areas, self._dirty = self._dirty, set()
         desk.show(self.state, areas, connection=self.connection)
+        for screen in self.screen_stack[1:]:
+            if isinstance(screen, FollowsDesk) and screen.is_mounted:
+                screen.follow(self.state, areas)
         if self._on_first_frame is not None and self.state.risk is not None:
             self.call_after_refresh(self._on_first_frame)
             self._on_first_frame = None
@@ -198,10 +227,34 @@ class OneTapApp(App[None]):
             self._toast_refusal()
         elif result.ok and result.message:
             self.notify(result.message, timeout=4)
+        if isinstance(command, ExecuteCard) and _refused_as_duplicate(command, result):
+            self._confirm_duplicate(command, result)
         return result
 
     def on_command_request(self, message: CommandRequest) -> None:
         self.run_worker(self.send_command(message.command), group="commands")
+
+    def _confirm_duplicate(self, command: ExecuteCard, result: CommandResult) -> None:
+        """The refusal is already shown; ask whether to send the same card again, overriding the guard."""
+
+        def answered(again: bool | None) -> None:
+            if again:
+                override = replace(command, override_duplicate=True)
+                self.run_worker(self.send_command(override), group="commands")
+
+        body = (
+            f"The same order was sent moments ago ({result.message or 'duplicate'}).\n\n"
+            f"Send card {command.card_id} again anyway? y sends it; any other key cancels."
+        )
+        dialog = ConfirmDialog(
+            "Duplicate order",
+            body,
+            confirm_label="Send again (y)",
+            cancel_label="Cancel",
+            any_key_cancels=True,
+            id="duplicate-dialog",
+        )
+        self.push_screen(dialog, answered)
 
     def _toast_refusal(self) -> None:
         refusal = self.state.last_refusal
@@ -228,6 +281,34 @@ class OneTapApp(App[None]):
         if not isinstance(self.screen, ResumeDialog):
             self.push_screen(ResumeDialog(self.state.risk, self.send_command))
 
+    def action_flatten(self) -> None:
+        """Kill switch level 2 sends market orders, so unlike ``ctrl+k`` it asks first."""
+        if isinstance(self.screen, ConfirmDialog):
+            return
+
+        def answered(flatten: bool | None) -> None:
+            if flatten:
+                self.run_worker(self.send_command(Flatten(source=CommandSource.HOTKEY)), group="kill")
+
+        self.push_screen(
+            ConfirmDialog(
+                "FLATTEN: close every position at market?",
+                _flatten_body(self.state.positions_sorted()),
+                confirm_label="Flatten (y)",
+                cancel_label="Cancel (n)",
+                id="flatten-dialog",
+            ),
+            answered,
+        )
+
+    def action_risk_detail(self) -> None:
+        if not isinstance(self.screen, RiskDetailScreen):
+            self.push_screen(RiskDetailScreen(self.state))
+
+    def action_limits(self) -> None:
+        if not isinstance(self.screen, LimitsDialog):
+            self.push_screen(LimitsDialog(self.state.limits, self.send_command))
+
     async def action_quit(self) -> None:
         await self._close_client()
         self.exit()
@@ -252,3 +333,24 @@ class OneTapApp(App[None]):
             await self.client.close()
         except Exception as exc:
             self.log.error(f"closing the engine client failed: {exc}")
+
+
+def _refused_as_duplicate(command: ExecuteCard, result: CommandResult) -> bool:
+    """Refused by the duplicate guard, and not already an override (which is never asked twice)."""
+    return not result.ok and result.code == DUPLICATE and not command.override_duplicate
+
+
+def _flatten_body(positions: tuple[Position, ...]) -> str:
+    """What flattening will do to this book, in so many words."""
+    held = [p.symbol for p in positions if p.quantity != 0]
+    if held:
+        shown = ", ".join(held[:8]) + (f" and {len(held) - 8} more" if len(held) > 8 else "")
+        book = f"every position ({len(held)}: {shown}) is closed with a market order"
+    else:
+        book = "there are no positions to close"
+    return (
+        f"Trading is HALTED, every open order is cancelled, and {book}.\n\n"
+        "Market orders fill at whatever price the market offers. Trading stays halted until "
+        "you resume it (R, then type RESUME).\n\n"
+        "y flattens now; n or Escape cancels. ctrl+k halts without closing anything."
+    )

@@ -9,13 +9,21 @@ State shapes:
     positions: symbol -> Position, re-marked to the latest quote's last
     orders:    client_order_id -> Order, in order of first arrival (display is newest first)
     cards:     the ranked tuple exactly as the engine sent it
+    report:    the latest RiskReport (VaR, correlation, stress, Greeks), None until one arrives
+    limits:    [risk] config key -> value in force, as the engine last announced them
+    alerts:    the latest RiskAlerts, oldest first (also kept in ``notices``, the operator's log)
+
+Consumers other than the desk (the risk detail screen, the limits dialog) follow the same
+fold through ``FollowsDesk``: the app hands them the state and the areas that changed.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Set
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
+from typing import Protocol, runtime_checkable
 
 from engine.model import AccountSnapshot, Fill, Order, Position, Quote, RiskState, StrategyCard, TradingState
 from engine.model.events import (
@@ -23,20 +31,40 @@ from engine.model.events import (
     CommandResult,
     Event,
     FillEvent,
+    LimitsEvent,
     MarketEvent,
     NoticeEvent,
     OrderEvent,
     PortfolioEvent,
     RefusalEvent,
+    RiskAlert,
     RiskEvent,
+    RiskReportEvent,
     SnapshotEvent,
     StatusEvent,
 )
+from engine.model.risk import RiskReport
 
-AREAS = frozenset({"quotes", "positions", "orders", "cards", "risk", "status", "notice", "refusal"})
+AREAS = frozenset(
+    {
+        "quotes",
+        "positions",
+        "orders",
+        "cards",
+        "risk",
+        "report",
+        "limits",
+        "status",
+        "notice",
+        "refusal",
+        "alert",
+    }
+)
 """Every area ``apply`` can report; a snapshot touches all the engine-derived ones."""
+SNAPSHOT_AREAS = frozenset({"quotes", "positions", "orders", "cards", "risk", "report", "limits", "status"})
 
 MAX_NOTICES = 200
+MAX_ALERTS = 100
 MAX_ORDERS = 500
 MAX_FILLS = 100
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -94,6 +122,9 @@ class DeskState:
         self.orders: dict[str, Order] = {}
         self.cards: tuple[StrategyCard, ...] = ()
         self.risk: RiskState | None = None
+        self.report: RiskReport | None = None
+        self.limits: dict[str, float] = {}
+        self.alerts: deque[RiskAlert] = deque(maxlen=MAX_ALERTS)
         self.status: StatusEvent | None = None
         self.market_time: datetime | None = None
         self.last_refusal: Refusal | None = None
@@ -127,6 +158,14 @@ class DeskState:
             case RiskEvent(risk=risk):
                 self.risk = risk
                 return {"risk"}
+            case RiskReportEvent(report=report):
+                self.report = report
+                return {"report"}
+            case LimitsEvent(limits=limits):
+                self.limits = dict(limits)
+                return {"limits"}
+            case RiskAlert():
+                return self._apply_alert(event)
             case StatusEvent():
                 self.status = event
                 self._advance_clock(event.ts)
@@ -161,6 +200,10 @@ class DeskState:
     @property
     def halted(self) -> bool:
         return self.risk is not None and self.risk.trading_state is TradingState.HALTED
+
+    @property
+    def paused_strategies(self) -> tuple[str, ...]:
+        return self.risk.paused_strategies if self.risk is not None else ()
 
     def positions_sorted(self) -> tuple[Position, ...]:
         return tuple(self.positions[s] for s in sorted(self.positions))
@@ -198,7 +241,9 @@ class DeskState:
             self._put_order(order)
         self.cards = tuple(snap.cards)
         self.risk = snap.risk
-        return {"quotes", "positions", "orders", "cards", "risk", "status"}
+        self.report = snap.risk_report
+        self.limits = dict(snap.limits)
+        return set(SNAPSHOT_AREAS)
 
     def _apply_quotes(self, quotes: tuple[Quote, ...]) -> set[str]:
         changed = {"quotes"}
@@ -233,6 +278,14 @@ class DeskState:
         self.line = DeskLine(fill.ts, "info", f"{text} ({fill.client_order_id})")
         return {"notice"}
 
+    def _apply_alert(self, alert: RiskAlert) -> set[str]:
+        """A risk alert goes to the message line and the operator's log; the app toasts it."""
+        self.alerts.append(alert)
+        text = f"{alert.code}: {alert.message}"
+        self.notices.append(NoticeEvent(alert.ts, alert.level, text))
+        self.line = DeskLine(alert.ts, alert.level, text)
+        return {"alert", "notice"}
+
     def _record_refusal(self, refusal: Refusal) -> set[str]:
         last = self.last_refusal
         if (
@@ -253,3 +306,14 @@ class DeskState:
         """Market time only moves forward; it comes from the engine's events, never the wall clock."""
         if self.market_time is None or ts > self.market_time:
             self.market_time = ts
+
+
+@runtime_checkable
+class FollowsDesk(Protocol):
+    """A screen above the desk that redraws from the same fold (risk detail, limits dialog).
+
+    The app's flush hands it the state and the areas that changed since the last flush, at
+    the same bounded rate as the desk, so a screen open over a fast feed costs no more.
+    """
+
+    def follow(self, state: DeskState, areas: Set[str]) -> None: ...

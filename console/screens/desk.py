@@ -31,8 +31,12 @@ class DeskScreen(Screen[None]):
 
     AUTO_FOCUS = "#cards-table"
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("x", "execute", "Execute card", id="onetap.execute"),
+        Binding("x", "execute", "Execute", id="onetap.execute"),
+        Binding("F", "app.flatten", "Flatten", id="onetap.flatten"),
+        Binding("v", "app.risk_detail", "Risk", id="onetap.risk_detail"),
+        Binding("L", "app.limits", "Limits", id="onetap.limits"),
     ]
+    """The risk keys open screens the app owns (it holds the state and sends the commands)."""
 
     def __init__(self, *, resume_key: str = "R") -> None:
         super().__init__(id="desk")
@@ -67,7 +71,7 @@ class DeskScreen(Screen[None]):
             status_line.status = state.status
             status_line.market_time = state.market_time
             status_line.connection = connection
-        if areas & {"notice", "refusal"}:
+        if areas & {"notice", "refusal", "alert"}:
             self.query_one(MessageLine).line = state.line
 
     def action_execute(self) -> None:

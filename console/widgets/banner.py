@@ -1,4 +1,4 @@
-"""The HALTED banner: absent while trading, impossible to miss while halted."""
+"""The trading-state banner: absent while ACTIVE, impossible to miss while HALTED or REDUCING."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from engine.model import RiskState, TradingState
 
 
 class HaltBanner(Static):
-    """Assign ``risk``; the banner shows itself only when trading is HALTED.
+    """Assign ``risk``; the banner shows itself only when trading is HALTED or REDUCING.
 
-    It says why, since when, what that means, and the exact keys that lift it, so an
-    operator who walks up to the screen needs nothing else.
+    HALTED (red, class ``-halted``) says why, since when, what that means, and the exact keys
+    that lift it, so an operator who walks up to the screen needs nothing else. REDUCING
+    (amber, class ``-reducing``) says which orders still pass: a drawdown breaker has not
+    stopped trading, and an operator who reads only "halted" would close positions by hand
+    that the engine would have let them reduce.
     """
 
     risk: reactive[RiskState | None] = reactive(None, init=False)
@@ -24,13 +27,23 @@ class HaltBanner(Static):
         self.display = False
 
     def watch_risk(self, risk: RiskState | None) -> None:
-        halted = risk is not None and risk.trading_state is TradingState.HALTED
-        self.display = halted
-        if risk is None or not halted:
-            self.update("")
-            return
-        reason = risk.halted_reason or "no reason given"
-        self.update(
-            f"HALTED: {reason} since {ny_stamp(risk.halted_at)}; new orders refused. "
-            f"Press {self.resume_key} and type RESUME to resume."
-        )
+        state = risk.trading_state if risk is not None else TradingState.ACTIVE
+        self.set_class(state is TradingState.HALTED, "-halted")
+        self.set_class(state is TradingState.REDUCING, "-reducing")
+        self.display = risk is not None and state is not TradingState.ACTIVE
+        self.update("" if risk is None else banner_text(risk, self.resume_key))
+
+
+def banner_text(risk: RiskState, resume_key: str) -> str:
+    """What the banner says for a state; empty while ACTIVE."""
+    if risk.trading_state is TradingState.REDUCING:
+        why = f" ({risk.halted_reason})" if risk.halted_reason else ""
+        return f"REDUCING: only orders that reduce risk are accepted{why}"
+    if risk.trading_state is not TradingState.HALTED:
+        return ""
+    reason = risk.halted_reason or "no reason given"
+    flattening = "; every position is being closed at market" if risk.kill_level >= 2 else ""
+    return (
+        f"HALTED: {reason} since {ny_stamp(risk.halted_at)}{flattening}; new orders refused. "
+        f"Press {resume_key} and type RESUME to resume."
+    )

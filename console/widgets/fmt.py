@@ -19,6 +19,12 @@ NEW_YORK = ZoneInfo("America/New_York")
 GAIN = "green"
 LOSS = "red"
 WARN = "yellow"
+"""Amber: the terminal's yellow, which themes render as amber/orange."""
+
+UTILISATION_WARN = 0.75
+"""A gauge turns amber from 75% of its limit: room to act before the limit refuses orders."""
+UTILISATION_BREACH = 1.0
+"""At or past the limit a gauge is red: orders that add risk are being refused."""
 
 _STATUS_STYLE = {
     OrderStatus.FILLED: "bold green",
@@ -91,9 +97,9 @@ def truncate(text: str, width: int) -> str:
 
 
 def utilisation_style(used: float) -> str:
-    """Green well inside a limit, yellow approaching it, red at or past it."""
-    if used >= 0.85:
-        return "bold red"
-    if used >= 0.6:
-        return WARN
+    """Green well inside a limit, amber from ``UTILISATION_WARN`` of it, red at or past it."""
+    if used >= UTILISATION_BREACH:
+        return f"bold {LOSS}"
+    if used >= UTILISATION_WARN:
+        return f"bold {WARN}"
     return GAIN

@@ -14,9 +14,11 @@ from engine.model.events import (
     CommandResult,
     Event,
     ExecuteCard,
+    Flatten,
     Kill,
     RefusalEvent,
     ResetKill,
+    SetLimit,
 )
 
 T0 = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)  # 10:30 in New York (EDT)
@@ -24,7 +26,13 @@ EventSink = Callable[[Event], None]  # console.client.EventSink, without importi
 
 
 class FakeClient:
-    """A test double of the transport: records commands, answers them, lets the test push events."""
+    """A test double of the transport: records commands, answers them, lets the test push events.
+
+    Refusals are answered as the engine answers them (a RefusalEvent pushed and an ok=False
+    result): a wrong RESUME word, a card while ``halted``, a card in ``duplicates`` sent
+    without ``override_duplicate``, and a SetLimit with a negative value or a name not in
+    ``limits`` (when ``limits`` is given).
+    """
 
     description = "test engine"
 
@@ -33,6 +41,8 @@ class FakeClient:
         self.sink: EventSink | None = None
         self.closed = False
         self.halted = False
+        self.duplicates: set[str] = set()
+        self.limits: dict[str, float] = {}
         self._first = first
 
     async def connect(self, sink: EventSink) -> None:
@@ -46,11 +56,29 @@ class FakeClient:
             self.push(RefusalEvent(T0, "reset_kill", "RESUME_WORD", "type RESUME exactly to lift the halt"))
             return CommandResult(ok=False, message="type RESUME exactly to lift the halt", code="RESUME_WORD")
         if isinstance(command, ExecuteCard) and self.halted:
-            self.push(RefusalEvent(T0, "execute_card", "HALTED", "trading is halted: operator kill switch"))
-            return CommandResult(ok=False, message="trading is halted: operator kill switch", code="HALTED")
+            return self._refuse("execute_card", "HALTED", "trading is halted: operator kill switch")
+        if (
+            isinstance(command, ExecuteCard)
+            and command.card_id in self.duplicates
+            and not command.override_duplicate
+        ):
+            return self._refuse("execute_card", "DUPLICATE", "BUY 10 NVDA was sent 2s ago")
+        if isinstance(command, SetLimit) and (
+            command.value < 0 or (self.limits and command.name not in self.limits)
+        ):
+            return self._refuse(
+                "set_limit", "BAD_LIMIT", f"{command.name} = {command.value:g} is not allowed"
+            )
         if isinstance(command, Kill):
             return CommandResult(ok=True, message="HALTED; cancel sent for 0 open order(s)")
+        if isinstance(command, Flatten):
+            return CommandResult(ok=True, message="HALTED; flattening 2 position(s)")
         return CommandResult(ok=True)
+
+    def _refuse(self, action: str, code: str, message: str) -> CommandResult:
+        """As the engine refuses: the broadcast RefusalEvent first, then the command's result."""
+        self.push(RefusalEvent(T0, action, code, message))
+        return CommandResult(ok=False, message=message, code=code)
 
     def push(self, event: Event) -> None:
         assert self.sink is not None, "push before connect"

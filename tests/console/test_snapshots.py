@@ -1,4 +1,5 @@
-"""Snapshots of the desk, drawn from a real engine run with a fixed seed and a simulated clock.
+"""Snapshots of the desk, drawn from a real engine run with a fixed seed and a simulated clock,
+and of the risk detail screen, drawn from a hand-built report (``risk_fixtures``).
 
 The engine (shipped data, seeded replay, paper broker, SQLite in ``tmp_path``) plays a fixed
 number of quote steps and executes the top card; its ``SnapshotEvent`` is then handed to the
@@ -23,6 +24,7 @@ from engine.model import CommandSource
 from engine.model.events import ExecuteCard, Kill, SnapshotEvent
 from engine.service import Engine
 from tests.console.helpers import FakeClient, settle
+from tests.console.risk_fixtures import risk_report, risk_snapshot
 
 SnapCompare = Callable[..., bool]
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
@@ -53,8 +55,15 @@ def desk(snapshot: SnapshotEvent) -> OneTapApp:
     return OneTapApp(FakeClient(snapshot))
 
 
+TABLE_IDLE_S = 0.1
+"""A DataTable sizes its content-width columns in its own Idle handler, which may run after the
+pilot's pause returns; a picture taken before it shows columns cut to their headers (e.g. a
+blotter time of ``09:5``). A short real pause lets every table measure first."""
+
+
 async def settled(pilot: Pilot[Any]) -> None:
     await settle(pilot)
+    await pilot.pause(TABLE_IDLE_S)
 
 
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
@@ -69,3 +78,15 @@ def test_desk_after_a_trade(snap_compare: SnapCompare, tmp_path: Path, size: tup
 def test_desk_halted(snap_compare: SnapCompare, tmp_path: Path) -> None:
     app = desk(engine_snapshot(tmp_path / "onetap.db", halt=True))
     assert snap_compare(app, terminal_size=(160, 48), run_before=settled)
+
+
+def test_risk_detail(snap_compare: SnapCompare) -> None:
+    """Every section of a fixed report and two paused strategies, opened from the desk with ``v``."""
+    app = OneTapApp(FakeClient(risk_snapshot(report=risk_report(), paused=("momentum", "mean_reversion"))))
+
+    async def open_risk_detail(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        await pilot.press("v")
+        await settled(pilot)
+
+    assert snap_compare(app, terminal_size=(160, 48), run_before=open_risk_detail)

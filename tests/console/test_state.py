@@ -114,7 +114,16 @@ def desk() -> DeskState:
 
 
 def test_a_snapshot_fills_every_area(desk: DeskState) -> None:
-    assert DeskState().apply(snapshot()) == {"quotes", "positions", "orders", "cards", "risk", "status"}
+    assert DeskState().apply(snapshot()) == {
+        "quotes",
+        "positions",
+        "orders",
+        "cards",
+        "risk",
+        "report",
+        "limits",
+        "status",
+    }
     assert desk.connected
     assert [p.symbol for p in desk.positions_sorted()] == ["AAPL", "MSFT"]
     assert [o.client_order_id for o in desk.orders_newest_first()] == ["OT-3", "OT-2", "OT-1"]

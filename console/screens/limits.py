@@ -1,0 +1,156 @@
+"""The limits dialog: the ``[risk]`` limits in force, and a way to change one at run time.
+
+The engine owns the limits and validates every change (``SetLimit``; an unknown name or an
+out-of-range value comes back refused as BAD_LIMIT, and every change is audited). The dialog
+only carries the operator's number and shows the engine's answer in place, the way the resume
+dialog does, so an attached console and an embedded one behave alike. It follows the desk's
+fold (``FollowsDesk``): a LimitsEvent while it is open, from this console or another, redraws
+the table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping, Set
+from typing import ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Input, Static
+
+from console.state import DeskState
+from console.widgets.table import Column, Row, SyncedTable
+from engine.model import CommandSource
+from engine.model.events import Command, CommandResult, SetLimit
+
+Send = Callable[[Command], Awaitable[CommandResult]]
+COLUMNS = (Column("name", "Limit"), Column("value", "Value"), Column("reads", "Reads as"))
+NO_LIMITS = "The engine has not announced its limits yet."
+PROMPT = "Select a limit with Enter, type its new value, Enter to send."
+
+
+def limit_value(value: float) -> str:
+    """The value as it is typed and written in the config: no grouping, no trailing zeros."""
+    return f"{value:g}" if abs(value) < 1e15 else repr(value)
+
+
+def limit_reading(name: str, value: float) -> str:
+    """A hint of the unit, so 0.15 is not read as 0.15%: ``*_pct`` keys are shares of equity."""
+    if name.endswith("_pct"):
+        return f"{value:.2%} of equity"
+    if name.endswith("_s"):
+        return f"{value:g} seconds"
+    if name == "gross_exposure_limit":
+        return f"{value:g} x equity"
+    return ""
+
+
+class LimitsDialog(ModalScreen[None]):
+    """Enter on a limit moves to the value input; Enter there sends ``SetLimit``; Escape closes."""
+
+    AUTO_FOCUS = "#limits-table"
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (38, "-tall")]
+    """On a short terminal (24 rows) the table scrolls in fewer rows so the input stays on screen."""
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close")]
+
+    def __init__(self, limits: Mapping[str, float], send: Send) -> None:
+        super().__init__(id="limits-dialog")
+        self._limits = dict(limits)
+        self._send = send
+        self._editing: str | None = None
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="limits-box"):
+            yield Static("Risk limits", id="limits-title")
+            yield Static(NO_LIMITS, id="limits-empty", markup=False)
+            yield SyncedTable(COLUMNS, id="limits-table")
+            yield Static(PROMPT, id="limits-prompt", markup=False)
+            yield Input(placeholder="new value", type="number", id="limits-input", disabled=True)
+            yield Static("", id="limits-outcome", markup=False)
+            yield Static(
+                "Values are in the config's units ([risk] in config/default.toml); every change is "
+                "checked by the engine and audited. Escape closes.",
+                id="limits-help",
+                markup=False,
+            )
+
+    def on_mount(self) -> None:
+        self._redraw()
+
+    @property
+    def limits(self) -> dict[str, float]:
+        return dict(self._limits)
+
+    def follow(self, state: DeskState, areas: Set[str]) -> None:
+        """Take the engine's limits as they are announced (``FollowsDesk``)."""
+        if "limits" in areas:
+            self._limits = dict(state.limits)
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self.query_one(SyncedTable).sync([_row(name, value) for name, value in sorted(self._limits.items())])
+        self.set_class(not self._limits, "-empty")
+
+    @on(DataTable.RowSelected, "#limits-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        name = self.query_one(SyncedTable).selected_key
+        if name is None or name not in self._limits:
+            return
+        self._editing = name
+        self.query_one("#limits-prompt", Static).update(
+            f"New value for {name} (now {limit_value(self._limits[name])}), Enter to send:"
+        )
+        field = self.query_one(Input)
+        field.disabled = False
+        field.clear()
+        field.focus()
+
+    @on(Input.Submitted, "#limits-input")
+    def _submitted(self, event: Input.Submitted) -> None:
+        name = self._editing
+        if name is None:
+            return
+        try:
+            value = float(event.value)
+        except ValueError:
+            text = event.value.strip()
+            self._outcome(f"{text!r} is not a number" if text else "type the new value first", ok=False)
+            return
+        self._set(name, value)
+
+    @work(exclusive=True, group="set-limit")
+    async def _set(self, name: str, value: float) -> None:
+        result = await self._send(SetLimit(name, value, source=CommandSource.HOTKEY))
+        if not result.ok:
+            code = f" [{result.code}]" if result.code else ""
+            self._outcome(f"Refused{code}: {result.message or 'refused'}", ok=False)
+            return
+        self._limits[name] = value
+        self._redraw()
+        self._outcome(f"{name} is now {limit_value(value)}", ok=True)
+        field = self.query_one(Input)
+        field.clear()
+        field.disabled = True
+        self._editing = None
+        self.query_one("#limits-prompt", Static).update(PROMPT)
+        self.query_one(SyncedTable).focus()
+
+    def _outcome(self, text: str, *, ok: bool) -> None:
+        outcome = self.query_one("#limits-outcome", Static)
+        outcome.update(text)
+        outcome.set_class(ok, "-ok")
+        outcome.set_class(not ok, "-error")
+
+    def action_close(self) -> None:
+        self.dismiss(None)
+
+
+def _row(name: str, value: float) -> Row:
+    return name, (
+        Text(name),
+        Text(limit_value(value), justify="right"),
+        Text(limit_reading(name, value), style="dim"),
+    )
