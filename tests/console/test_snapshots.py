@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 from textual.pilot import Pilot
+from textual.widgets import DataTable
 
 from console.app import OneTapApp
 from engine.actor import Actor
@@ -55,15 +56,23 @@ def desk(snapshot: SnapshotEvent) -> OneTapApp:
     return OneTapApp(FakeClient(snapshot))
 
 
-TABLE_IDLE_S = 0.1
-"""A DataTable sizes its content-width columns in its own Idle handler, which may run after the
-pilot's pause returns; a picture taken before it shows columns cut to their headers (e.g. a
-blotter time of ``09:5``). A short real pause lets every table measure first."""
-
-
 async def settled(pilot: Pilot[Any]) -> None:
+    """Settle the desk, then wait until every table has measured its rows.
+
+    A DataTable sizes its content-width columns in its own Idle handler, which may run after the
+    pilot's pause returns; a picture taken before it shows columns cut to their headers (e.g. a
+    blotter time of ``09:5``). So poll for that condition, however long this machine takes,
+    rather than sleep a fixed time and hope.
+    """
     await settle(pilot)
-    await pilot.pause(TABLE_IDLE_S)
+    for _ in range(500):
+        tables = list(pilot.app.screen.query(DataTable))
+        if all(not t._require_update_dimensions and not t._new_rows for t in tables):
+            break
+        await pilot.pause(0.01)
+    else:
+        raise AssertionError("the desk's tables never finished measuring their rows")
+    await pilot.pause()
 
 
 RunBefore = Callable[[Pilot[Any]], Awaitable[None]]
