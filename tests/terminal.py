@@ -22,12 +22,14 @@ def spawn_console(
     """Start the console on a pty of ``size`` (columns, rows) with its XDG dirs under ``tmp``.
 
     Returns the process and the pty's master end; the screen output is drained on a thread.
+    Bytecode caching is left on, as on a user's machine (some sandboxes switch it off, which
+    would make every start recompile the project).
     """
     master, slave = pty.openpty()
     columns, rows = size
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"},
         "TERM": "xterm-256color",
         "XDG_DATA_HOME": str(tmp / "xdg"),
         "XDG_RUNTIME_DIR": str(tmp / "run"),

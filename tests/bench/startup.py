@@ -54,6 +54,7 @@ def idle_cpu(window: float = 10.0, settle: float = 3.0) -> float:
 
 
 def main(runs: int = 5) -> None:
+    first_frame()  # warm-up: the first start after an install writes bytecode and the calendar cache
     results = [first_frame() for _ in range(runs)]
     frames = [seconds for seconds, _ in results]
     print(
