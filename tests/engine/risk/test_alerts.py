@@ -379,6 +379,7 @@ async def test_a_raising_failure_callback_never_reaches_the_caller() -> None:
     d = AlertDispatcher([Boom()], min_level="info", timeout_s=1.0, on_failure=broken)
     d.dispatch(ALERT)
     await d.drain()  # no exception, no "never retrieved" task
+    assert d.in_flight == 0
 
 
 def test_dispatch_without_a_running_loop_reports_instead_of_raising() -> None:
