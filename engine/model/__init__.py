@@ -1,6 +1,7 @@
 """The one domain vocabulary. Standard library only; no I/O; every other package speaks it."""
 
 from engine.model.enums import (
+    Algo,
     AssetClass,
     CommandSource,
     ExecutionStatus,
@@ -16,6 +17,7 @@ from engine.model.portfolio import AccountSnapshot, Position, RiskState
 
 __all__ = [
     "AccountSnapshot",
+    "Algo",
     "AssetClass",
     "Bar",
     "CommandSource",

@@ -48,6 +48,10 @@ class OrderStatus(StrEnum):
     REJECTED = "REJECTED"
     UNKNOWN = "UNKNOWN"
     EXPIRED = "EXPIRED"
+    LOST = "LOST"
+    """Reconciliation proved the broker never had it (a send that died with the process)."""
+    EXTERNAL = "EXTERNAL"
+    """Found at the broker but not placed by onetap: recorded, never touched."""
 
     @property
     def is_terminal(self) -> bool:
@@ -59,7 +63,16 @@ class OrderStatus(StrEnum):
         return not self.is_terminal
 
 
-_TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.REJECTED, OrderStatus.EXPIRED})
+_TERMINAL = frozenset(
+    {
+        OrderStatus.FILLED,
+        OrderStatus.CANCELLED,
+        OrderStatus.REJECTED,
+        OrderStatus.EXPIRED,
+        OrderStatus.LOST,
+        OrderStatus.EXTERNAL,
+    }
+)
 
 
 class TradingState(StrEnum):
@@ -68,6 +81,21 @@ class TradingState(StrEnum):
     ACTIVE = "ACTIVE"
     REDUCING = "REDUCING"
     HALTED = "HALTED"
+    RECOVERING = "RECOVERING"
+    """After a start or reconnect, until the operator approves the reconciliation summary."""
+
+
+class Algo(StrEnum):
+    """How a leg is worked: at once, passively at the mid, or spread over time."""
+
+    IMMEDIATE = "IMMEDIATE"
+    """One order as the leg says (market or limit)."""
+    LIMIT_AT_MID = "LIMIT_AT_MID"
+    """A limit at the mid, re-priced to the new mid a few times, then market at the timeout."""
+    TWAP = "TWAP"
+    """Equal slices at equal intervals over the window."""
+    VWAP = "VWAP"
+    """Slices following the intraday volume profile over the window."""
 
 
 class AssetClass(StrEnum):

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine.model.enums import CommandSource
+from engine.model.enums import CommandSource, ExecutionStatus, Side
 from engine.model.market import Quote
 from engine.model.orders import Fill, Order, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
@@ -58,6 +58,58 @@ class RiskReportEvent:
     """A fresh portfolio risk report (on every fill and on a timer)."""
 
     report: RiskReport
+
+
+@dataclass(frozen=True, slots=True)
+class LegProgress:
+    """One leg of a card's group execution, as far as it has got."""
+
+    symbol: str
+    side: Side
+    quantity: float
+    filled: float = 0.0
+    avg_price: float | None = None
+    status: str = "PENDING"
+    """PENDING, WORKING, FILLED, CANCELLED, REJECTED, UNWINDING, UNWOUND."""
+    algo: str = "IMMEDIATE"
+    client_order_id: str = ""
+    """The leg's order (the parent order for an algo)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExecutionEvent:
+    """A card's group execution: PENDING, EXECUTING, COMPLETED, FAILED or ROLLED_BACK, per leg."""
+
+    ts: datetime
+    execution_id: str
+    card_id: str
+    name: str
+    status: ExecutionStatus
+    legs: tuple[LegProgress, ...]
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ReconciliationSummary:
+    """What start-up (or a reconnect) found when it compared the database with the broker.
+
+    Trading stays RECOVERING until the operator approves it (headless: ``[engine] auto_approve``).
+    """
+
+    ts: datetime
+    open_orders_matched: int
+    fills_applied: tuple[str, ...]
+    """Execution ids of fills the broker had and the database did not (applied now)."""
+    lost: tuple[str, ...]
+    """Client order ids the broker never had: marked LOST."""
+    external: tuple[str, ...]
+    """Broker order ids not placed by onetap: recorded as EXTERNAL, never touched."""
+    position_mismatches: tuple[str, ...]
+    """One line per symbol whose position differs between the engine and the broker."""
+    cancels_sent: int
+    approved: bool = False
+    problems: tuple[str, ...] = ()
+    """Integrity or audit failures: trading is refused until they are resolved."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,6 +180,9 @@ class SnapshotEvent:
     quotes: tuple[Quote, ...]
     risk_report: RiskReport | None = None
     limits: dict[str, float] = field(default_factory=dict)
+    executions: tuple[ExecutionEvent, ...] = ()
+    """Recent group executions (the running ones and the last few finished)."""
+    reconciliation: ReconciliationSummary | None = None
 
 
 # --------------------------------------------------------------------------- commands
@@ -144,6 +199,23 @@ class ExecuteCard:
 @dataclass(frozen=True, slots=True)
 class CancelOrder:
     client_order_id: str
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class ModifyOrder:
+    """Change a working order's quantity and/or limit price (None: keep it)."""
+
+    client_order_id: str
+    quantity: float | None = None
+    limit_price: float | None = None
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class ApproveRecovery:
+    """The operator approves the reconciliation summary; trading leaves RECOVERING."""
+
     source: CommandSource = CommandSource.HOTKEY
 
 
@@ -215,6 +287,8 @@ Event = (
     | RiskEvent
     | RiskReportEvent
     | LimitsEvent
+    | ExecutionEvent
+    | ReconciliationSummary
     | RiskAlert
     | RefusalEvent
     | NoticeEvent
@@ -224,6 +298,8 @@ Event = (
 Command = (
     ExecuteCard
     | CancelOrder
+    | ModifyOrder
+    | ApproveRecovery
     | CancelAll
     | Kill
     | Flatten

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine.model.enums import OrderStatus, OrderType, Side, TimeInForce
+from engine.model.enums import Algo, OrderStatus, OrderType, Side, TimeInForce
 
 
 @dataclass(slots=True)
@@ -33,6 +33,12 @@ class Order:
     created_at: datetime | None = None
     updated_at: datetime | None = None
     reason: str = ""
+    parent_id: str | None = None
+    """The algo (parent) order this child order works for; None for an order sent as it is."""
+    algo: str = ""
+    """On a parent order: the Algo working it. Parents are never sent to a broker themselves."""
+    arrival_price: float | None = None
+    """The mid when the order was decided: implementation shortfall is measured from it."""
 
     @property
     def remaining(self) -> float:
@@ -74,6 +80,10 @@ class OrderRequest:
     """May only shrink a position (the kill switch's flatten orders): allowed while HALTED."""
     override_duplicate: bool = False
     """The operator confirmed it although the duplicate guard refused it once."""
+    parent_id: str | None = None
+    """Set on an algo's child orders: the parent order they work for."""
+    arrival_price: float | None = None
+    """The mid when the order was decided (for implementation shortfall)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +95,7 @@ class Leg:
     quantity: float
     order_type: OrderType = OrderType.MKT
     limit_price: float | None = None
+    algo: Algo = Algo.IMMEDIATE
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,6 +121,8 @@ class StrategyCard:
     target_price: float | None = None
     score: float = 0.0
     details: dict[str, float] = field(default_factory=dict)
+    deadline_minutes: float = 30.0
+    """Market minutes the execution plan allows: a leg unfilled by then rolls the card back."""
 
     @property
     def symbols(self) -> tuple[str, ...]:

@@ -66,6 +66,7 @@ class RiskController:
         self._recent: deque[RecentOrder] = deque()
         self.losses = LossStreaks(settings.max_consecutive_losses)
         self.rejects = RejectStreak(settings.max_consecutive_rejects)
+        self._before_recovery: HaltState | None = None
         self.fill_rate = FillRate(settings.repeat_fill_max, timedelta(seconds=settings.repeat_fill_window_s))
 
     # ------------------------------------------------------------------ the order path
@@ -156,8 +157,29 @@ class RiskController:
             RiskTransition(code, "error", f"{what}: {reason}", subject, {"by": by, "level": level})
         )
 
+    def enter_recovery(self, reason: str, now: datetime) -> None:
+        """RECOVERING until the operator approves the reconciliation; a halt stays a halt."""
+        if self.state.halted or self.state.state is TradingState.RECOVERING:
+            return
+        self._before_recovery = self.state
+        self._set(replace(self.state, state=TradingState.RECOVERING, reason=reason, since=now, by="engine"))
+        self._on_event(RiskTransition("RECOVERING", "warning", f"RECOVERING: {reason}"))
+
+    def approve_recovery(self, by: str) -> Refusal | None:
+        if self.state.state is not TradingState.RECOVERING:
+            return Refusal("NOT_RECOVERING", "there is no reconciliation waiting for approval")
+        before = self._before_recovery or HaltState()
+        self._set(replace(before, paused=self.state.paused))
+        self._before_recovery = None
+        self._on_event(
+            RiskTransition(
+                "RECOVERY_APPROVED", "warning", f"reconciliation approved by {by}", payload={"by": by}
+            )
+        )
+        return None
+
     def resume(self, confirmation: str, by: str) -> Refusal | None:
-        if self.state.state is TradingState.ACTIVE:
+        if self.state.state in (TradingState.ACTIVE, TradingState.RECOVERING):
             return None
         if not resume_allowed(confirmation):
             return Refusal("RESUME_WORD", "type RESUME exactly to lift the halt")
@@ -233,4 +255,12 @@ class RiskController:
 
 
 def _rank(state: TradingState) -> int:
-    return {TradingState.ACTIVE: 0, TradingState.REDUCING: 1, TradingState.HALTED: 2}[state]
+    return _RANKS[state]
+
+
+_RANKS = {
+    TradingState.ACTIVE: 0,
+    TradingState.REDUCING: 1,
+    TradingState.RECOVERING: 2,
+    TradingState.HALTED: 3,
+}

@@ -112,6 +112,11 @@ def check_trading_state(order: OrderRequest, book: BookView, limits: Limits) -> 
         if order.reduce_only and not increases_exposure(order, book):
             return None
         return Refusal("HALTED", f"trading halted ({book.halted_reason}); type RESUME to lift it")
+    if book.trading_state is TradingState.RECOVERING and not order.reduce_only:
+        return Refusal(
+            "RECOVERING",
+            "reconciliation with the broker is waiting for approval; review the summary and approve it",
+        )
     if book.trading_state is TradingState.REDUCING and increases_exposure(order, book):
         return Refusal(
             "REDUCING", f"trading is reduce-only ({book.halted_reason}); this order would add exposure"

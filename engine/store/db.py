@@ -22,18 +22,29 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.store.tables import ALL_TABLES, METADATA
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """The schema this build writes. Bump it together with a new entry in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
 """One schema step: runs inside the opening transaction, so a failed step leaves the file untouched."""
 
-MIGRATIONS: Mapping[int, Migration] = {}
+
+def _v1_to_v2(conn: Connection) -> None:
+    """Orders learn their algo parent, the algo of a parent order and the arrival price."""
+    tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars())
+    if "orders" not in tables:
+        return  # an older file without orders: create_all makes the table with these columns
+    conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN parent_id VARCHAR")
+    conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN algo VARCHAR NOT NULL DEFAULT ''")
+    conn.exec_driver_sql("ALTER TABLE orders ADD COLUMN arrival_price FLOAT")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_orders_parent_id ON orders (parent_id)")
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2}
 """``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1``.
 
 Steps only change tables that already exist; tables new in a version are created afterwards by
 the metadata (``create_all`` skips tables that are there), so a step never repeats the models.
-Version 1 is the first released schema, so there are no steps yet.
 """
 
 IMMEDIATE = "onetap_begin_immediate"

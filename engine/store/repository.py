@@ -555,6 +555,9 @@ def _order_to_row(order: Order) -> OrderRow:
         created_at=_aware_or_none(order.created_at, f"{what} created_at"),
         updated_at=_aware_or_none(order.updated_at, f"{what} updated_at"),
         reason=order.reason,
+        parent_id=order.parent_id,
+        algo=order.algo,
+        arrival_price=order.arrival_price,
     )
 
 
@@ -578,6 +581,9 @@ def _order_from_row(row: OrderRow) -> Order:
             created_at=row.created_at,
             updated_at=row.updated_at,
             reason=row.reason,
+            parent_id=row.parent_id,
+            algo=row.algo,
+            arrival_price=row.arrival_price,
         )
     except ValueError as exc:
         raise StoreError(f"order {row.client_order_id}: a stored value is not understood ({exc})") from exc

@@ -51,6 +51,9 @@ class OrderRow(SQLModel, table=True):
     created_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     updated_at: datetime | None = Field(default=None, sa_type=UtcDateTime)
     reason: str = ""
+    parent_id: str | None = Field(default=None, index=True)
+    algo: str = ""
+    arrival_price: float | None = None
 
 
 class FillRow(SQLModel, table=True):

@@ -11,8 +11,8 @@ import pytest
 from sqlalchemy import Connection
 
 from engine.store import SCHEMA_VERSION, Store, StoreError, default_database_path, open_database
-from engine.store.db import integrity_check, schema_version
-from tests.engine.store.conftest import T0
+from engine.store.db import MIGRATIONS, integrity_check, schema_version
+from tests.engine.store.conftest import T0, make_order
 
 
 def _mode(path: Path) -> int:
@@ -78,7 +78,7 @@ def test_existing_folder_is_left_alone(tmp_path: Path) -> None:
 def test_fresh_file_is_stamped_with_the_current_version(db_path: Path) -> None:
     engine = open_database(db_path)
     try:
-        assert schema_version(engine) == SCHEMA_VERSION == 1
+        assert schema_version(engine) == SCHEMA_VERSION == 2
         with engine.connect() as conn:
             tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'").scalars())
         assert {
@@ -136,7 +136,7 @@ def test_newer_schema_is_refused_with_the_exact_message(db_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         Store.open(db_path)
     assert str(caught.value) == (
-        f"{db_path}: database schema version 7 is newer than this onetap understands (1); "
+        f"{db_path}: database schema version 7 is newer than this onetap understands (2); "
         "upgrade onetap or point [store] database at another file"
     )
     conn = sqlite3.connect(db_path)
@@ -200,9 +200,9 @@ def _add_updated_at(conn: Connection) -> None:
 def test_version_zero_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     _fake_version_zero(path)
-    engine = open_database(path, migrations={0: _add_updated_at})
+    engine = open_database(path, migrations={0: _add_updated_at, 1: MIGRATIONS[1]})
     try:
-        assert schema_version(engine) == 1
+        assert schema_version(engine) == SCHEMA_VERSION
     finally:
         engine.dispose()
     with Store.open(path) as store:
@@ -246,5 +246,33 @@ def test_integrity_check_function_on_an_engine(db_path: Path) -> None:
     engine = open_database(db_path)
     try:
         assert integrity_check(engine) == []
+    finally:
+        engine.dispose()
+
+
+def test_a_version_1_file_gains_the_algo_columns_and_keeps_its_orders(tmp_path: Path) -> None:
+    path = tmp_path / "v1.db"
+    with Store.open(path) as store:
+        store.insert_order(make_order("OT-00000001"))
+    conn = sqlite3.connect(path)
+    with conn:  # make it the file a version-1 onetap wrote
+        conn.execute("DROP INDEX ix_orders_parent_id")
+        for column in ("parent_id", "algo", "arrival_price"):
+            conn.execute(f"ALTER TABLE orders DROP COLUMN {column}")
+        conn.execute("UPDATE schema_info SET version = 1")
+    conn.close()
+    with Store.open(path) as store:
+        (order,) = store.load_orders()
+        assert (order.client_order_id, order.parent_id, order.algo, order.arrival_price) == (
+            "OT-00000001",
+            None,
+            "",
+            None,
+        )
+        store.insert_order(make_order("OT-00000002", parent_id="OT-00000001", algo="", arrival_price=10.5))
+        assert store.get_order("OT-00000002") is not None
+    engine = open_database(path)
+    try:
+        assert schema_version(engine) == SCHEMA_VERSION
     finally:
         engine.dispose()
