@@ -12,9 +12,10 @@ import contextlib
 import functools
 import json
 import logging
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -31,6 +32,7 @@ from engine.data.calendar import NEW_YORK
 from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
+from engine.execution.group import Actions, GroupExecution
 from engine.execution.order_manager import OrderManager
 from engine.model import (
     AccountSnapshot,
@@ -54,6 +56,7 @@ from engine.model.events import (
     Command,
     CommandResult,
     ExecuteCard,
+    ExecutionEvent,
     Flatten,
     GetSnapshot,
     Kill,
@@ -118,7 +121,9 @@ class Engine:
         self._steps = 0
         self.cards: list[StrategyCard] = []
         self._returns_cache: tuple[date | None, dict[str, np.ndarray]] = (None, {})
-        self._executions: dict[str, set[str]] = {}
+        self._groups: dict[str, GroupExecution] = {}
+        self._group_status: dict[str, tuple[ExecutionStatus, str]] = {}
+        self._finished_groups: deque[ExecutionEvent] = deque(maxlen=10)
         self._scan: tuple[date, Scan] | None = None
         self.risk_report: RiskReport | None = None
         self._flatten_due = False
@@ -298,6 +303,8 @@ class Engine:
         if self._flatten_due:
             self._flatten_due = False
             self._spawn(self._flatten(), "flatten")
+        if self._groups:
+            self._group_deadlines()
         self._steps += 1
         if self._steps % PORTFOLIO_EVERY_STEPS == 0:
             self._publish_portfolio()
@@ -333,7 +340,6 @@ class Engine:
         )
         self._publish_portfolio()
         self._spawn(self.refresh_risk_report(), "risk-report-on-fill")
-        self._check_executions(fill.client_order_id)
         self._refresh_cards()
 
     def _realized(self, symbol: str) -> float:
@@ -546,6 +552,10 @@ class Engine:
             quotes=tuple(self.feed.latest_quotes().values()),
             risk_report=self.risk_report,
             limits=self.risk.limit_values(),
+            executions=(
+                *self._finished_groups,
+                *(g.event(self.clock.now()) for g in self._groups.values()),
+            ),
         )
 
     def subscribe(self) -> Subscription:
@@ -593,15 +603,68 @@ class Engine:
         self._audit(
             actor.user, actor.source, "execute_card", {"card_id": card_id, "execution_id": execution_id}
         )
-        self.store.update_execution(execution_id, ExecutionStatus.EXECUTING, now)
-        coids: set[str] = set()
-        self._executions[execution_id] = coids
-        for req in requests:
-            order = await self._send(replace(req, execution_id=execution_id))
-            coids.add(order.client_order_id)
-        self._check_executions(None)
+        deadline = now + timedelta(minutes=card.deadline_minutes)
+        group = GroupExecution.start(
+            execution_id, card, [replace(req, execution_id=execution_id) for req in requests], deadline
+        )
+        self._groups[execution_id] = group
+        self._publish_group(group)
+        for index, leg in enumerate(group.legs):
+            if group.finished or group.rolling_back:
+                break  # an earlier leg was refused: the rest are never sent
+            order = await self._send(leg.request)
+            await self._run_group_actions(group, group.sent(index, order))
         legs = ", ".join(f"{leg.side} {leg.quantity:g} {leg.symbol}" for leg in card.legs)
         return CommandResult(ok=True, message=f"{card.name}: sent {legs}")
+
+    # ------------------------------------------------------------------ group executions
+    def _publish_group(self, group: GroupExecution) -> None:
+        """Persist the execution's status when it changed and publish its progress either way."""
+        now = self.clock.now()
+        persisted = self._group_status.get(group.execution_id)
+        if persisted != (group.status, group.message):
+            self.store.update_execution(group.execution_id, group.status, now, group.message)
+            self._group_status[group.execution_id] = (group.status, group.message)
+        self.bus.publish(group.event(now))
+        if group.finished:
+            self._groups.pop(group.execution_id, None)
+            self._group_status.pop(group.execution_id, None)
+            self._finished_groups.append(group.event(now))
+            if group.status is not ExecutionStatus.COMPLETED:
+                level = "error" if group.status is ExecutionStatus.FAILED else "warning"
+                self._notice(level, f"{group.card.name}: {group.status.value}: {group.message}")
+
+    async def _run_group_actions(self, group: GroupExecution, actions: Actions) -> None:
+        """Carry out what a group execution decided: cancel working legs, unwind filled ones."""
+        for coid in actions.cancel:
+            await self.orders.cancel(coid)
+        for index, request in actions.unwind:
+            refusal = self.risk.check(request, self._book_view(), self.clock.now())
+            if refusal is not None:
+                group.unwind_refused(index, refusal.code, refusal.message)
+                continue
+            order = await self._send(request)
+            more = group.unwind_sent(index, order)
+            if more.cancel or more.unwind:
+                await self._run_group_actions(group, more)
+        self._publish_group(group)
+
+    def _group_update(self, order: Order) -> None:
+        group = self._groups.get(order.execution_id or "")
+        if group is None:
+            return
+        actions = group.observe(order)
+        if actions.cancel or actions.unwind:
+            self._spawn(self._run_group_actions(group, actions), f"group-{group.execution_id}")
+        else:
+            self._publish_group(group)
+
+    def _group_deadlines(self) -> None:
+        now = self.clock.now()
+        for group in list(self._groups.values()):
+            actions = group.tick(now)
+            if actions.cancel or actions.unwind:
+                self._spawn(self._run_group_actions(group, actions), f"group-{group.execution_id}")
 
     async def _send(self, request: OrderRequest) -> Order:
         """Hand a checked order to the order manager, counting it against throttles and duplicates."""
@@ -621,19 +684,6 @@ class Engine:
             return CommandResult(ok=False, message=err, code="CANCEL_FAILED")
         self.risk.cancel_sent(now)
         return CommandResult(ok=True, message=f"cancel sent for {coid}")
-
-    def _check_executions(self, coid: str | None) -> None:
-        for execution_id, coids in list(self._executions.items()):
-            if coid is not None and coid not in coids:
-                continue
-            orders = [self.orders.get(c) for c in coids]
-            if any(o is None or not o.status.is_terminal for o in orders):
-                continue
-            ok = all(o is not None and o.status is OrderStatus.FILLED for o in orders)
-            status = ExecutionStatus.COMPLETED if ok else ExecutionStatus.FAILED
-            msg = "" if ok else "; ".join(f"{o.client_order_id} {o.status}: {o.reason}" for o in orders if o)
-            self.store.update_execution(execution_id, status, self.clock.now(), msg)
-            del self._executions[execution_id]
 
     def _book_view(self) -> BookView:
         """The engine's half of the pre-trade picture; the risk controller adds its own state."""
@@ -803,6 +853,8 @@ class Engine:
             self.risk.broker_rejected(o.symbol, o.reason, self.clock.now())
         elif o.status is OrderStatus.ACKNOWLEDGED:
             self.risk.broker_accepted()
+        if o.execution_id:
+            self._group_update(o)
         self._audit(
             "engine",
             CommandSource.ENGINE,

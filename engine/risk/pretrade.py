@@ -146,7 +146,8 @@ def check_symbol(order: OrderRequest, book: BookView, limits: Limits) -> Refusal
 
 
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    if limits.market_hours_only and not book.market_open:
+    """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open."""
+    if limits.market_hours_only and not book.market_open and not order.reduce_only:
         return Refusal("MARKET_CLOSED", "the exchange is closed (XNYS regular session); orders are refused")
     return None
 
