@@ -34,6 +34,7 @@ from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
 from engine.execution.group import Actions, GroupExecution
 from engine.execution.order_manager import OrderManager
+from engine.execution.validation import prepare
 from engine.model import (
     AccountSnapshot,
     CommandSource,
@@ -586,6 +587,13 @@ class Engine:
             )
             for leg in card.legs
         ]
+        prepared: list[OrderRequest] = []
+        for req in requests:  # tick grid, lot rules, order types: before risk sees the prices
+            ready = prepare(req, self.market.instruments.get(req.symbol))
+            if isinstance(ready, Refusal):
+                return self._refuse("execute_card", ready.code, f"{card.name}: {ready.message}", card_id)
+            prepared.append(ready)
+        requests = prepared
         for req in requests:  # every leg is checked with the legs before it counted as working
             refusal = self.risk.check(req, book, now)
             if refusal is not None:
