@@ -3,7 +3,8 @@
 A report that asks for a transition not in the table is logged as an error and not
 applied: a late 'cancelled' must never undo a fill, a duplicate ack must never reopen a
 filled order. A fill may arrive before its acknowledgement (brokers do that), so
-INTENT/SENT may go straight to PARTIALLY_FILLED or FILLED.
+INTENT/SENT may go straight to PARTIALLY_FILLED or FILLED. Any open order may become LOST when
+reconciliation proves the broker never had it; EXTERNAL orders (the broker's, not ours) never move.
 """
 
 from __future__ import annotations
@@ -34,7 +35,12 @@ TRANSITIONS: dict[S, frozenset[S]] = {
     S.CANCELLED: frozenset(),
     S.REJECTED: frozenset(),
     S.EXPIRED: frozenset(),
+    S.LOST: frozenset(),
+    S.EXTERNAL: frozenset(),
 }
+# Reconciliation may find that the broker never had any order the engine still thinks is open.
+for _open in (S.INTENT, S.SENT, S.ACKNOWLEDGED, S.PARTIALLY_FILLED, S.PENDING_CANCEL, S.UNKNOWN):
+    TRANSITIONS[_open] = TRANSITIONS[_open] | {S.LOST}
 
 
 def can_transition(old: S, new: S) -> bool:
