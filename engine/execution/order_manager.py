@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
 
@@ -33,6 +34,8 @@ log = logging.getLogger(__name__)
 
 
 class OrderStore(Protocol):
+    def batch(self, what: str, *, anchor: bool = True) -> AbstractContextManager[None]: ...
+    def flush_anchor(self) -> None: ...
     def next_client_order_id(self) -> str: ...
     def insert_order(self, order: Order) -> None: ...
     def update_order(self, order: Order) -> None: ...
@@ -82,36 +85,47 @@ class OrderManager:
 
     # ------------------------------------------------------------------ commands
     async def submit(self, request: OrderRequest) -> Order:
-        """Persist the intent, then send. Risk checks happen before this is called."""
+        """Persist the intent, then send. Risk checks happen before this is called.
+
+        The id, the INTENT row and its audit entry are one transaction: one commit (one fsync)
+        stands between the decision and the send, and it is complete before the send.
+        """
         now = self._clock.now()
-        order = Order(
-            client_order_id=self._store.next_client_order_id(),
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            stop_price=request.stop_price,
-            tif=request.tif,
-            card_id=request.card_id,
-            execution_id=request.execution_id,
-            created_at=now,
-            updated_at=now,
-        )
-        self._store.insert_order(order)  # committed before anything leaves the process
-        self._open[order.client_order_id] = order
-        self._publish(OrderEvent(replace(order)))
+        with self._store.batch("order intent", anchor=False):
+            order = Order(
+                client_order_id=self._store.next_client_order_id(),
+                symbol=request.symbol,
+                side=request.side,
+                quantity=request.quantity,
+                order_type=request.order_type,
+                limit_price=request.limit_price,
+                stop_price=request.stop_price,
+                tif=request.tif,
+                card_id=request.card_id,
+                execution_id=request.execution_id,
+                created_at=now,
+                updated_at=now,
+                parent_id=request.parent_id,
+                arrival_price=request.arrival_price,
+            )
+            self._store.insert_order(order)
+            self._open[order.client_order_id] = order
+            self._publish(OrderEvent(replace(order)))
+        # committed: only now may anything leave the process (the audit anchor follows the send)
         try:
             await self._broker.submit(order)
         except BrokerError as exc:
+            self._store.flush_anchor()
             self._transition(order, OrderStatus.REJECTED, reason=str(exc))
             return order
         except Exception as exc:  # the send may or may not have reached the broker
             log.exception("send of %s failed", order.client_order_id)
+            self._store.flush_anchor()
             self._transition(
                 order, OrderStatus.UNKNOWN, reason=f"send failed: {exc}; awaiting reconciliation"
             )
             return order
+        self._store.flush_anchor()
         if order.status is OrderStatus.INTENT:
             self._transition(order, OrderStatus.SENT)
         return order
@@ -199,6 +213,38 @@ class OrderManager:
             self._transition(order, OrderStatus.EXPIRED, reason=reason, force=True)
             expired.append(order)
         return expired
+
+    # ------------------------------------------------------------------ reconciliation
+    def track(self, order: Order) -> None:
+        """Make a stored order known to this manager again, so broker reports for it apply.
+
+        At start-up only open orders are loaded; reconciliation calls this for a finished
+        order the broker still reports about (a fill it made that the database never heard of).
+        """
+        coid = order.client_order_id
+        if coid in self._open or coid in self._recent:
+            return
+        if order.status.is_terminal:
+            self._recent[coid] = order
+        else:
+            self._open[coid] = order
+
+    def mark_final(self, client_order_id: str, status: OrderStatus, reason: str) -> Order | None:
+        """Record a final state that reconciliation established, whatever the state machine says.
+
+        For an order the broker has no trace of (LOST), or one the broker stopped working
+        without telling us why (a partial fill, then nothing open). Forced because the evidence
+        is the broker's own books, not a report that could arrive out of order. Returns the
+        order, or None when this manager does not know it.
+        """
+        if not status.is_terminal:
+            raise ValueError(f"mark_final needs a final status, got {status}")
+        order = self.get(client_order_id)
+        if order is None:
+            return None
+        self._cancel_on_reconnect.discard(client_order_id)
+        self._transition(order, status, reason=reason, force=True)
+        return order
 
     # ------------------------------------------------------------------ reports
     def on_report(self, report: BrokerReport) -> None:

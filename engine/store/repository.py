@@ -19,6 +19,7 @@ from types import TracebackType
 from typing import Any
 
 from sqlalchemy import Engine, func
+from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
@@ -41,6 +42,7 @@ from engine.store import audit
 from engine.store.audit import AuditEntry, AuditRecord, AuditVerification
 from engine.store.db import IMMEDIATE, StoreError, integrity_check, open_database
 from engine.store.tables import (
+    METADATA,
     AuditEventRow,
     EngineStateRow,
     FillRow,
@@ -98,6 +100,24 @@ class RiskEventRecord:
     details: dict[str, Any]
 
 
+class _StaleTail(Exception):
+    """Another writer appended to the audit chain since this store last did."""
+
+
+_ORDER_INSERT = sa_insert(METADATA.tables[OrderRow.__tablename__])
+_AUDIT_INSERT = sa_insert(METADATA.tables[AuditEventRow.__tablename__])
+_ID_UPSERT = (
+    sqlite_insert(IdSequenceRow)
+    .values(name=CLIENT_ORDER_ID_SEQUENCE, value=1)
+    .on_conflict_do_update(
+        index_elements=[col(IdSequenceRow.name)],
+        set_={"value": col(IdSequenceRow.value) + 1},
+    )
+    .returning(col(IdSequenceRow.value))
+)
+"""Built once: SQLAlchemy then reuses the compiled statements on the write-ahead path."""
+
+
 class Store:
     """The engine's memory. Use from one thread at a time (the engine's own)."""
 
@@ -153,27 +173,22 @@ class Store:
         The increment is committed before the id is returned: a crash right after cannot hand the
         same id out again, at the price of an occasional unused id.
         """
-        stmt = (
-            sqlite_insert(IdSequenceRow)
-            .values(name=CLIENT_ORDER_ID_SEQUENCE, value=1)
-            .on_conflict_do_update(
-                index_elements=[col(IdSequenceRow.name)],
-                set_={"value": col(IdSequenceRow.value) + 1},
-            )
-            .returning(col(IdSequenceRow.value))
-        )
         with self._write("take the next client order id") as session:
-            value = int(session.exec(stmt).scalar_one())
+            value = int(session.connection().execute(_ID_UPSERT).scalar_one())
         return f"{CLIENT_ORDER_ID_PREFIX}{value:08d}"
 
     # ----------------------------------------------------------------------- orders
     def insert_order(self, order: Order) -> None:
         """Write a new order. Raises ``StoreError`` if its client order id is already stored."""
-        row = _order_to_row(order)
+        values = _order_to_row(order).model_dump(exclude={"seq"})
+        # One INSERT statement (the unique id refuses a second one): this is the write-ahead path.
         with self._write(f"insert order {order.client_order_id}") as session:
-            if _find_order(session, order.client_order_id) is not None:
-                raise StoreError(f"order {order.client_order_id} is already stored; ids are never reused")
-            session.add(row)
+            try:
+                session.connection().execute(_ORDER_INSERT, values)
+            except IntegrityError:
+                raise StoreError(
+                    f"order {order.client_order_id} is already stored; ids are never reused"
+                ) from None
 
     def update_order(self, order: Order) -> None:
         """Overwrite a stored order with ``order``. Raises ``StoreError`` if it was never inserted."""
@@ -359,11 +374,25 @@ class Store:
 
         The seq comes from SQLite's AUTOINCREMENT counter, which never goes back: entries cut
         from the end and followed by new ones leave a gap that ``verify_audit`` reports.
+
+        The chain's tail is remembered between appends (this store is normally the file's only
+        writer), which saves two reads on every order event; should another writer have
+        appended meanwhile, the insert collides on the seq and the append is redone from the
+        real tail.
         """
         _aware(ts, f"audit {action} ts")
+        try:
+            return self._append_audit(ts, actor, source, action, payload)
+        except _StaleTail:
+            self._audit_tail = None
+            self._audit_entries = None
+            return self._append_audit(ts, actor, source, action, payload)
+
+    def _append_audit(
+        self, ts: datetime, actor: str, source: str, action: str, payload: Mapping[str, object]
+    ) -> AuditRecord:
         with self._write(f"append audit entry {action}") as session:
-            if self._batch is not None and self._audit_tail is not None:
-                # Inside a batch this transaction holds the write lock: the tail cannot move under us.
+            if self._audit_tail is not None:
                 last_seq, prev_hash = self._audit_tail
                 handed_out = last_seq
             else:
@@ -396,15 +425,22 @@ class Store:
                 )
             except (TypeError, ValueError) as exc:
                 raise StoreError(f"audit {action}: payload cannot be stored as JSON ({exc})") from exc
-            session.add(_audit_row(entry))
-            if self._batch is not None:
-                session.flush()  # the row, and SQLite's sequence, now hold this seq
-                self._audit_tail = (entry.seq, entry.hash)
+            try:
+                session.connection().execute(_AUDIT_INSERT, _audit_row(entry).model_dump())
+            except IntegrityError:
+                if self._audit_tail is None:
+                    raise
+                raise _StaleTail from None
+        self._audit_tail = (entry.seq, entry.hash)
         self._audit_entries = count + 1
         self._pending_anchor = audit.Anchor(count + 1, entry.seq, entry.hash)
         if self._batch is None:
             self._flush_anchor()
         return AuditRecord.from_entry(entry)
+
+    def flush_anchor(self) -> None:
+        """Move the audit anchor to the chain's end now, if a batch left it behind."""
+        self._flush_anchor()
 
     def _flush_anchor(self) -> None:
         anchor = self._pending_anchor
@@ -420,22 +456,32 @@ class Store:
                 f"({exc.strerror}); a cut tail goes unnoticed until an append succeeds"
             ) from exc
 
-    def verify_audit(self) -> AuditVerification:
-        """Check the whole chain, and its end against the anchor file."""
-        anchor_file = audit.anchor_path(self._path)
-        with self._read("verify the audit log") as session:
-            entries = [
+    def audit_entries(self) -> list[AuditEntry]:
+        """Every audit entry exactly as stored (text, not parsed), in seq order.
+
+        For verification and export: a damaged entry still comes out, byte for byte, so an
+        export of a tampered log shows the tampering instead of failing on it.
+        """
+        with self._read("read the audit log") as session:
+            return [
                 _audit_entry(*row)
                 for row in session.connection().execute(_AUDIT_COLUMNS.order_by(col(AuditEventRow.seq)))
             ]
+
+    def verify_audit(self) -> AuditVerification:
+        """Check the whole chain, and its end against the anchor file."""
+        anchor_file = audit.anchor_path(self._path)
+        entries = self.audit_entries()
         try:
             anchor = audit.read_anchor(anchor_file)
-        except ValueError as exc:
-            message = f"{exc}; the end of the log cannot be checked"
-            return AuditVerification(False, len(entries), None, message)
-        except OSError as exc:
-            message = f"{anchor_file}: unreadable ({exc.strerror})"
-            return AuditVerification(False, len(entries), None, message)
+        except (ValueError, OSError) as exc:
+            # The chain's own verdict comes first: a broken entry is the bigger news.
+            chain = audit.verify(entries)
+            if not chain.ok:
+                return chain
+            why = str(exc) if isinstance(exc, ValueError) else f"{anchor_file}: unreadable ({exc.strerror})"
+            message = f"{chain.count} entries, chain intact, but {why}: the end of the log cannot be checked"
+            return AuditVerification(False, chain.count, None, message)
         return audit.verify(entries, anchor)
 
     def audit_count(self) -> int:
@@ -465,12 +511,16 @@ class Store:
             raise StoreError(f"{self._path}: the store is closed")
 
     @contextmanager
-    def batch(self, what: str) -> Iterator[None]:
+    def batch(self, what: str, *, anchor: bool = True) -> Iterator[None]:
         """Make every write inside one transaction: one commit, one fsync, all or nothing.
 
         For bursts that must be fast, such as the kill switch's hundred cancels (each one an
         order update and an audit entry): 400 fsyncs become one. Nested batches join the outer
-        one. The audit anchor moves once, after the commit.
+        one. The audit anchor moves once, after the commit; with ``anchor=False`` it moves at the
+        next ``flush_anchor`` (or the next write outside a batch) instead, for a caller with
+        something more urgent to do first, such as sending the order it just recorded. A crash
+        in between leaves the anchor one step behind the chain, which verification accepts (it
+        refuses only a chain shorter than its anchor).
         """
         if self._batch is not None:
             yield
@@ -482,12 +532,13 @@ class Store:
                     yield
                 finally:
                     self._batch = None
-                    self._audit_tail = None
         except BaseException:
             self._pending_anchor = None
             self._audit_entries = None  # recount: the batch's entries were rolled back
+            self._audit_tail = None
             raise
-        self._flush_anchor()
+        if anchor:
+            self._flush_anchor()
 
     @contextmanager
     def _write(self, what: str) -> Iterator[Session]:
