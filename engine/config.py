@@ -109,6 +109,7 @@ class StoreSettings(_Section):
 class EngineSettings(_Section):
     socket: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    auto_approve_recovery: bool = False
 
 
 PerSecond = Annotated[int, Field(ge=1, le=10_000)]
