@@ -9,37 +9,64 @@ Commands are sent from workers, so the UI never waits on the engine; every resul
 back through ``send_command``, which is where refusals become visible (and where a DUPLICATE
 refusal of a card turns into the question whether to send it again).
 
-Screens above the desk that show the same state (risk detail, limits) implement
-``FollowsDesk`` and are redrawn by the same flush, at the same bounded rate.
+Screens above the desk that show the same state (risk detail, limits, the execution report,
+the modify and reconciliation dialogs) implement ``FollowsDesk`` and are redrawn by the same
+flush, at the same bounded rate.
+
+Two events open something by themselves: an execution that ends FAILED or ROLLED_BACK is
+toasted with what happened to each leg, and a reconciliation summary awaiting approval opens
+the reconciliation dialog (trading stays RECOVERING until the operator approves it).
+
+The footer must fit an 80-column terminal, so it shows the keys an operator needs at a glance
+(execute, flatten, cancel, the risk and execution screens, the kill switch, quit, and resume or
+approve only when they can act); the rest are named in their pane's subtitle and offered in
+the command palette (``ctrl+p``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import signal
-from collections.abc import Callable
-from dataclasses import dataclass, fields, replace
+from collections.abc import Callable, Iterable
+from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
 
-from textual.app import App
+from textual.app import App, SystemCommand
 from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
+from textual.screen import Screen
 
-from console.messages import CommandRequest, EngineEventMessage
-from console.screens import ConfirmDialog, DeskScreen, LimitsDialog, ResumeDialog, RiskDetailScreen
+from console.keys import Hotkeys
+from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
+from console.screens import (
+    ConfirmDialog,
+    DeskScreen,
+    ExecutionReportScreen,
+    LimitsDialog,
+    ModifyDialog,
+    ReconciliationDialog,
+    ResumeDialog,
+    RiskDetailScreen,
+)
 from console.state import DeskState, FollowsDesk
-from engine.model import CommandSource, Position
+from console.widgets import OrderBlotter
+from console.widgets.progress import outcome_text
+from engine.model import CommandSource, Order, Position
 from engine.model.events import (
+    ApproveRecovery,
     CancelAll,
     CancelOrder,
     Command,
     CommandResult,
     Event,
     ExecuteCard,
+    ExecutionEvent,
     Flatten,
     GetSnapshot,
     Kill,
+    ModifyOrder,
     NoticeEvent,
+    ReconciliationSummary,
     ResetKill,
     ResumeStrategy,
     RiskAlert,
@@ -49,13 +76,16 @@ from engine.model.events import (
 
 if TYPE_CHECKING:
     from console.client import EngineClient
-    from engine.config import HotkeySettings
+
+__all__ = ["Hotkeys", "OneTapApp"]
 
 FLUSH_HZ = 10
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _ACTIONS: dict[type[Command], str] = {
     ExecuteCard: "execute_card",
     CancelOrder: "cancel_order",
+    ModifyOrder: "modify_order",
+    ApproveRecovery: "approve_recovery",
     CancelAll: "cancel_all",
     Kill: "kill",
     ResetKill: "reset_kill",
@@ -69,31 +99,6 @@ DUPLICATE = "DUPLICATE"
 """The engine's code for an order that repeats one sent moments ago; the operator may confirm it."""
 _ALERT_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 """RiskAlert levels -> Textual toast severities."""
-
-
-@dataclass(frozen=True, slots=True)
-class Hotkeys:
-    """The operator's keys, in Textual's key syntax. Each maps to a binding id (``keymap``)."""
-
-    execute: str = "x"
-    kill: str = "ctrl+k"
-    resume: str = "R"
-    quit: str = "q"
-    up: str = "k"
-    down: str = "j"
-    cancel_order: str = "c"
-    flatten: str = "F"
-    risk_detail: str = "v"
-    limits: str = "L"
-
-    @classmethod
-    def from_settings(cls, settings: HotkeySettings) -> Hotkeys:
-        """From the ``[hotkeys]`` section of the configuration."""
-        return cls(**{f.name: getattr(settings, f.name) for f in fields(cls)})
-
-    def keymap(self) -> dict[str, str]:
-        """Binding id -> key, for ``App.set_keymap``: bindings are declared once, keys come from here."""
-        return {f"onetap.{f.name}": getattr(self, f.name) for f in fields(self)}
 
 
 class OneTapApp(App[None]):
@@ -135,11 +140,12 @@ class OneTapApp(App[None]):
         self.connection = f"connecting to {client.description}…"
         self._dirty: set[str] = set()
         self._client_closed = False
+        self._reconciliation_shown: ReconciliationSummary | None = None
         self.set_keymap(self.hotkeys.keymap())
 
     def get_default_screen(self) -> DeskScreen:
         """The desk is the base screen, so nothing can pop it and leave a blank terminal."""
-        return DeskScreen(resume_key=self.hotkeys.resume)
+        return DeskScreen(self.hotkeys)
 
     @property
     def desk(self) -> DeskScreen | None:
@@ -183,6 +189,10 @@ class OneTapApp(App[None]):
         event = message.event
         if isinstance(event, SnapshotEvent):
             self.flush_desk()  # a whole new desk: draw it now rather than at the next tick
+        if "execution_failed" in changed and isinstance(event, ExecutionEvent):
+            self._toast_failed_execution(event)
+        if "reconciliation" in changed:
+            self._offer_reconciliation()
         if "refusal" in changed:
             self._toast_refusal()
         elif isinstance(event, RiskAlert):
@@ -210,8 +220,8 @@ class OneTapApp(App[None]):
         if self._on_first_frame is not None and self.state.risk is not None:
             self.call_after_refresh(self._on_first_frame)
             self._on_first_frame = None
-        if "risk" in areas:
-            self.refresh_bindings()
+        if areas & {"risk", "reconciliation"}:
+            self.refresh_bindings()  # resume and approve show in the footer only when they can act
 
     # ------------------------------------------------------------------ commands out
     async def send_command(self, command: Command) -> CommandResult:
@@ -256,6 +266,25 @@ class OneTapApp(App[None]):
         )
         self.push_screen(dialog, answered)
 
+    def _toast_failed_execution(self, execution: ExecutionEvent) -> None:
+        """What happened, leg by leg; the strip under the cards keeps it until the next execution."""
+        self.notify(
+            outcome_text(execution),
+            title=f"Execution {execution.status}: {execution.name}",
+            severity="error",
+            timeout=30,
+        )
+
+    def _offer_reconciliation(self) -> None:
+        """Open the dialog for a summary awaiting approval, once per summary; an open one follows."""
+        summary = self.state.reconciliation
+        if summary is None or summary.approved or summary == self._reconciliation_shown:
+            return
+        if any(isinstance(s, ReconciliationDialog) for s in self.screen_stack):
+            return  # it takes the new summary from the flush (FollowsDesk)
+        self._reconciliation_shown = summary
+        self.push_screen(ReconciliationDialog(summary, self.send_command, approve_key=self.hotkeys.approve))
+
     def _toast_refusal(self) -> None:
         refusal = self.state.last_refusal
         if refusal is not None:
@@ -268,9 +297,12 @@ class OneTapApp(App[None]):
 
     # ------------------------------------------------------------------ actions
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Resume is shown dimmed unless trading is halted."""
-        if action == "resume" and not self.state.halted:
-            return None
+        """Resume is offered only while trading is halted, approval only while a reconciliation
+        waits for it: hidden otherwise, so the footer has room for the keys that can act."""
+        if action == "resume":
+            return self.state.halted
+        if action == "review_reconciliation":
+            return self.state.awaiting_approval or self.state.recovering
         return True
 
     def action_kill(self) -> None:
@@ -300,6 +332,87 @@ class OneTapApp(App[None]):
             ),
             answered,
         )
+
+    def action_cancel_all(self) -> None:
+        """Cancelling every order stops every algo too, so unlike ``c`` it asks first."""
+        if isinstance(self.screen, ConfirmDialog):
+            return
+
+        def answered(cancel: bool | None) -> None:
+            if cancel:
+                self.run_worker(self.send_command(CancelAll(source=CommandSource.HOTKEY)), group="commands")
+
+        self.push_screen(
+            ConfirmDialog(
+                "Cancel ALL open orders?",
+                _cancel_all_body(tuple(self.state.orders.values())),
+                confirm_label="Cancel all (y)",
+                cancel_label="Keep them (n)",
+                id="cancel-all-dialog",
+            ),
+            answered,
+        )
+
+    def on_modify_request(self, message: ModifyRequest) -> None:
+        if not isinstance(self.screen, ModifyDialog):
+            self.push_screen(ModifyDialog(message.order, self.send_command))
+
+    def action_executions(self) -> None:
+        if not isinstance(self.screen, ExecutionReportScreen):
+            self.push_screen(ExecutionReportScreen(self.state))
+
+    def action_review_reconciliation(self) -> None:
+        """Bring back the reconciliation dialog the operator closed without approving."""
+        summary = self.state.reconciliation
+        if isinstance(self.screen, ReconciliationDialog):
+            return
+        if summary is None:
+            self.notify("no reconciliation summary has arrived from the engine yet", severity="warning")
+            return
+        self._reconciliation_shown = summary
+        self.push_screen(ReconciliationDialog(summary, self.send_command, approve_key=self.hotkeys.approve))
+
+    def get_system_commands(self, screen: Screen[object]) -> Iterable[SystemCommand]:
+        """The desk's keys that the footer has no room for, findable by name (``ctrl+p``)."""
+        yield from super().get_system_commands(screen)
+        if not isinstance(screen, DeskScreen):
+            return
+        keys = self.hotkeys
+        blotter = screen.query_one(OrderBlotter)
+        yield SystemCommand(
+            f"Cancel all open orders ({keys.cancel_all})",
+            "Asks first; trading is not halted",
+            self.action_cancel_all,
+        )
+        yield SystemCommand(
+            f"Modify the selected order ({keys.modify})",
+            "New quantity and/or limit price of a working LMT order in the blotter",
+            blotter.action_modify_order,
+        )
+        yield SystemCommand(
+            f"Blotter: open orders only / all ({keys.filter_open})",
+            "Toggle the order blotter's filter",
+            blotter.action_toggle_open,
+        )
+        yield SystemCommand(
+            f"Execution report ({keys.executions})",
+            "Arrival price, average fill, slippage, fill rate and time to fill of recent executions",
+            self.action_executions,
+        )
+        yield SystemCommand(
+            f"Risk limits ({keys.limits})", "View and change the [risk] limits", self.action_limits
+        )
+        yield SystemCommand(
+            f"Risk detail ({keys.risk_detail})",
+            "VaR, stress, Greeks, paused strategies",
+            self.action_risk_detail,
+        )
+        if self.state.reconciliation is not None:
+            yield SystemCommand(
+                f"Reconciliation summary ({keys.approve})",
+                "What start-up found at the broker; approve it to leave RECOVERING",
+                self.action_review_reconciliation,
+            )
 
     def action_risk_detail(self) -> None:
         if not isinstance(self.screen, RiskDetailScreen):
@@ -338,6 +451,22 @@ class OneTapApp(App[None]):
 def _refused_as_duplicate(command: ExecuteCard, result: CommandResult) -> bool:
     """Refused by the duplicate guard, and not already an override (which is never asked twice)."""
     return not result.ok and result.code == DUPLICATE and not command.override_duplicate
+
+
+def _cancel_all_body(orders: tuple[Order, ...]) -> str:
+    """What cancelling everything will do, order by order as far as the dialog has room."""
+    live = [o for o in orders if o.status.is_open]
+    if live:
+        names = [f"{o.side} {o.quantity:g} {o.symbol} ({o.algo or o.client_order_id})" for o in live[:6]]
+        shown = ", ".join(names) + (f" and {len(live) - 6} more" if len(live) > 6 else "")
+        book = f"A cancel is sent for every open order the engine has ({len(live)} on the desk: {shown})"
+    else:
+        book = "The desk shows no open order; a cancel is still sent for any the engine has"
+    return (
+        f"{book}. Running algos stop. Positions stay as they are and trading is NOT halted: "
+        "cards can still be executed.\n\n"
+        "y cancels them all; n or Escape keeps them. ctrl+k halts trading and cancels everything."
+    )
 
 
 def _flatten_body(positions: tuple[Position, ...]) -> str:

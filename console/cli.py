@@ -19,6 +19,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from console import audit_cmd, report_cmd
 from engine.config import ConfigError, Settings, load_settings
 
 EXIT_USAGE = 2
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="second level: also close every position with reduce-only market orders",
     )
+    audit_cmd.add_parser(sub)
+    report_cmd.add_parser(sub)
     return parser
 
 
@@ -67,6 +70,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "kill":
             return _kill(settings, args)
+        if args.command == "audit":
+            return audit_cmd.run(args, settings)
+        if args.command == "report":
+            return report_cmd.run(args, settings)
         if args.engine_only:
             return _engine_only(settings, args)
         return _console(settings, args)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from textual.message import Message
 
+from engine.model import Order
 from engine.model.events import Command, Event, MarketEvent
 
 
@@ -45,3 +46,15 @@ class CommandRequest(Message):
     def __init__(self, command: Command) -> None:
         super().__init__()
         self.command = command
+
+
+class ModifyRequest(Message):
+    """The blotter asks the app to open the modify dialog for a working order.
+
+    The dialog sends ``ModifyOrder`` and shows a refusal in place, so it needs the app's
+    ``send_command`` (the result), not just a fire-and-forget ``CommandRequest``.
+    """
+
+    def __init__(self, order: Order) -> None:
+        super().__init__()
+        self.order = order

@@ -12,6 +12,10 @@ State shapes:
     report:    the latest RiskReport (VaR, correlation, stress, Greeks), None until one arrives
     limits:    [risk] config key -> value in force, as the engine last announced them
     alerts:    the latest RiskAlerts, oldest first (also kept in ``notices``, the operator's log)
+    executions:     execution_id -> latest ExecutionEvent, in order of first arrival; the newest
+                    one (``current_execution``) is what the desk's progress strip shows
+    fill_times:     client_order_id -> FillTimes (first and last fill this console saw)
+    reconciliation: the latest ReconciliationSummary, None until one arrives
 
 Consumers other than the desk (the risk detail screen, the limits dialog) follow the same
 fold through ``FollowsDesk``: the app hands them the state and the areas that changed.
@@ -25,17 +29,29 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
-from engine.model import AccountSnapshot, Fill, Order, Position, Quote, RiskState, StrategyCard, TradingState
+from engine.model import (
+    AccountSnapshot,
+    ExecutionStatus,
+    Fill,
+    Order,
+    Position,
+    Quote,
+    RiskState,
+    StrategyCard,
+    TradingState,
+)
 from engine.model.events import (
     CardsEvent,
     CommandResult,
     Event,
+    ExecutionEvent,
     FillEvent,
     LimitsEvent,
     MarketEvent,
     NoticeEvent,
     OrderEvent,
     PortfolioEvent,
+    ReconciliationSummary,
     RefusalEvent,
     RiskAlert,
     RiskEvent,
@@ -58,15 +74,39 @@ AREAS = frozenset(
         "notice",
         "refusal",
         "alert",
+        "fills",
+        "executions",
+        "execution_failed",
+        "reconciliation",
     }
 )
-"""Every area ``apply`` can report; a snapshot touches all the engine-derived ones."""
-SNAPSHOT_AREAS = frozenset({"quotes", "positions", "orders", "cards", "risk", "report", "limits", "status"})
+"""Every area ``apply`` can report; a snapshot touches all the engine-derived ones.
+
+``execution_failed`` is not a pane but a moment: an execution has just become FAILED or
+ROLLED_BACK, and the app says so in a toast (as it does for ``refusal``)."""
+SNAPSHOT_AREAS = frozenset(
+    {
+        "quotes",
+        "positions",
+        "orders",
+        "cards",
+        "risk",
+        "report",
+        "limits",
+        "status",
+        "executions",
+        "reconciliation",
+    }
+)
 
 MAX_NOTICES = 200
 MAX_ALERTS = 100
 MAX_ORDERS = 500
 MAX_FILLS = 100
+MAX_EXECUTIONS = 50
+FAILED_EXECUTION = frozenset({ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK})
+"""An execution that ended without doing what the card asked: the operator must hear about it."""
+RUNNING_EXECUTION = frozenset({ExecutionStatus.PENDING, ExecutionStatus.EXECUTING})
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
@@ -104,6 +144,22 @@ class Refusal:
 
 
 @dataclass(frozen=True, slots=True)
+class FillTimes:
+    """When an order's fills arrived, as this console saw them: the execution report's time to
+    fill. Orders carry cumulative quantities only, so the fills are the one source of timing."""
+
+    first: datetime
+    last: datetime
+    count: int
+    quantity: float
+
+    def add(self, fill: Fill) -> FillTimes:
+        return FillTimes(
+            min(self.first, fill.ts), max(self.last, fill.ts), self.count + 1, self.quantity + fill.quantity
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class DeskLine:
     """The single message line under the panes: the latest refusal, notice, fill or command result."""
 
@@ -131,6 +187,10 @@ class DeskState:
         self.line: DeskLine | None = None
         self.notices: deque[NoticeEvent] = deque(maxlen=MAX_NOTICES)
         self.fills: deque[Fill] = deque(maxlen=MAX_FILLS)
+        self.fill_times: dict[str, FillTimes] = {}
+        self.executions: dict[str, ExecutionEvent] = {}
+        self.current_execution_id: str | None = None
+        self.reconciliation: ReconciliationSummary | None = None
         self.connected = False
         self._base_market_value = 0.0
         self._refusal_paired = True
@@ -152,18 +212,12 @@ class DeskState:
                 return {"orders"}
             case FillEvent(fill=fill):
                 return self._apply_fill(fill)
-            case CardsEvent(cards=cards):
-                self.cards = tuple(cards)
-                return {"cards"}
-            case RiskEvent(risk=risk):
-                self.risk = risk
-                return {"risk"}
-            case RiskReportEvent(report=report):
-                self.report = report
-                return {"report"}
-            case LimitsEvent(limits=limits):
-                self.limits = dict(limits)
-                return {"limits"}
+            case ExecutionEvent():
+                return self._apply_execution(event)
+            case ReconciliationSummary():
+                return self._apply_reconciliation(event)
+            case CardsEvent() | RiskEvent() | RiskReportEvent() | LimitsEvent():
+                return self._apply_published(event)
             case RiskAlert():
                 return self._apply_alert(event)
             case StatusEvent():
@@ -177,6 +231,23 @@ class DeskState:
                 self.notices.append(event)
                 self.line = DeskLine(event.ts, event.level, event.message)
                 return {"notice"}
+        return set()
+
+    def _apply_published(self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent) -> set[str]:
+        """The values the engine republishes whole: take each as it is."""
+        match event:
+            case CardsEvent(cards=cards):
+                self.cards = tuple(cards)
+                return {"cards"}
+            case RiskEvent(risk=risk):
+                self.risk = risk
+                return {"risk"}
+            case RiskReportEvent(report=report):
+                self.report = report
+                return {"report"}
+            case LimitsEvent(limits=limits):
+                self.limits = dict(limits)
+                return {"limits"}
         return set()
 
     def apply_result(self, action: str, result: CommandResult) -> set[str]:
@@ -200,6 +271,26 @@ class DeskState:
     @property
     def halted(self) -> bool:
         return self.risk is not None and self.risk.trading_state is TradingState.HALTED
+
+    @property
+    def recovering(self) -> bool:
+        """RECOVERING: the engine reconciled with the broker and waits for the operator's approval."""
+        return self.risk is not None and self.risk.trading_state is TradingState.RECOVERING
+
+    @property
+    def awaiting_approval(self) -> bool:
+        """A reconciliation summary the operator has not approved yet."""
+        return self.reconciliation is not None and not self.reconciliation.approved
+
+    @property
+    def current_execution(self) -> ExecutionEvent | None:
+        """The execution the desk's progress strip shows: the newest one, until the next begins."""
+        if self.current_execution_id is None:
+            return None
+        return self.executions.get(self.current_execution_id)
+
+    def executions_newest_first(self) -> tuple[ExecutionEvent, ...]:
+        return tuple(reversed(self.executions.values()))
 
     @property
     def paused_strategies(self) -> tuple[str, ...]:
@@ -243,6 +334,13 @@ class DeskState:
         self.risk = snap.risk
         self.report = snap.risk_report
         self.limits = dict(snap.limits)
+        self.executions = {}
+        for execution in sorted(snap.executions, key=lambda e: e.ts):
+            self._put_execution(execution)
+        running = [e for e in self.executions.values() if e.status in RUNNING_EXECUTION]
+        newest = running[-1] if running else next(reversed(self.executions.values()), None)
+        self.current_execution_id = newest.execution_id if newest is not None else None
+        self.reconciliation = snap.reconciliation
         return set(SNAPSHOT_AREAS)
 
     def _apply_quotes(self, quotes: tuple[Quote, ...]) -> set[str]:
@@ -273,10 +371,55 @@ class DeskState:
         if any(f.exec_id == fill.exec_id for f in self.fills):
             return set()
         self.fills.append(fill)
+        times = self.fill_times.get(fill.client_order_id)
+        first = FillTimes(fill.ts, fill.ts, 1, fill.quantity)
+        self.fill_times[fill.client_order_id] = first if times is None else times.add(fill)
+        while len(self.fill_times) > MAX_ORDERS:
+            del self.fill_times[next(iter(self.fill_times))]
         self._advance_clock(fill.ts)
         text = f"filled {fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:,.2f}"
         self.line = DeskLine(fill.ts, "info", f"{text} ({fill.client_order_id})")
-        return {"notice"}
+        return {"notice", "fills"}
+
+    def _apply_execution(self, execution: ExecutionEvent) -> set[str]:
+        """Keep the latest word on each execution; a new one becomes the desk's current execution.
+
+        A FAILED or ROLLED_BACK execution is reported once, when it gets there (``execution_failed``),
+        and goes to the message line: it stays on the desk until the next execution begins.
+        """
+        before = self.executions.get(execution.execution_id)
+        if before is None:
+            self.current_execution_id = execution.execution_id
+        self._put_execution(execution)
+        self._advance_clock(execution.ts)
+        changed = {"executions"}
+        failed_now = execution.status in FAILED_EXECUTION
+        if failed_now and (before is None or before.status is not execution.status):
+            why = f": {execution.message}" if execution.message else ""
+            self.line = DeskLine(execution.ts, "error", f"{execution.status} {execution.name}{why}")
+            changed |= {"execution_failed", "notice"}
+        return changed
+
+    def _put_execution(self, execution: ExecutionEvent) -> None:
+        self.executions[execution.execution_id] = execution
+        while len(self.executions) > MAX_EXECUTIONS:
+            oldest = next(iter(self.executions))
+            del self.executions[oldest]
+            if oldest == self.current_execution_id:
+                self.current_execution_id = None
+
+    def _apply_reconciliation(self, summary: ReconciliationSummary) -> set[str]:
+        """The latest summary replaces the last; one awaiting approval also goes to the message line."""
+        self.reconciliation = summary
+        self._advance_clock(summary.ts)
+        if summary.approved:
+            self.line = DeskLine(summary.ts, "info", "reconciliation approved; trading resumes")
+        elif summary.problems:
+            text = f"reconciliation found {len(summary.problems)} problem(s); trading stays refused"
+            self.line = DeskLine(summary.ts, "error", text)
+        else:
+            self.line = DeskLine(summary.ts, "warning", "reconciliation waiting for approval")
+        return {"reconciliation", "notice"}
 
     def _apply_alert(self, alert: RiskAlert) -> set[str]:
         """A risk alert goes to the message line and the operator's log; the app toasts it."""

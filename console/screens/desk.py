@@ -1,4 +1,5 @@
-"""The main desk: status, HALTED banner, the four panes, the message line and the key footer."""
+"""The main desk: status, HALTED banner, the four panes, the execution strip under the cards, the
+message line and the key footer."""
 
 from __future__ import annotations
 
@@ -7,14 +8,16 @@ from typing import ClassVar
 
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
-from textual.containers import Grid
+from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from console.keys import Hotkeys
 from console.messages import CommandRequest
 from console.state import DeskState
 from console.widgets import (
     CardsPane,
+    ExecutionProgress,
     HaltBanner,
     MessageLine,
     OrderBlotter,
@@ -25,6 +28,9 @@ from console.widgets import (
 from engine.model import CommandSource
 from engine.model.events import ExecuteCard
 
+FOOTER_ROOMY = 100
+"""Below this width the footer drops the padding between keys so every key it shows still fits."""
+
 
 class DeskScreen(Screen[None]):
     """Composes the panes and hands each one its slice of ``DeskState`` when the app says so."""
@@ -33,23 +39,33 @@ class DeskScreen(Screen[None]):
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "execute", "Execute", id="onetap.execute"),
         Binding("F", "app.flatten", "Flatten", id="onetap.flatten"),
+        Binding("e", "app.executions", "Execs", id="onetap.executions"),
         Binding("v", "app.risk_detail", "Risk", id="onetap.risk_detail"),
-        Binding("L", "app.limits", "Limits", id="onetap.limits"),
+        Binding("L", "app.limits", "Limits", show=False, id="onetap.limits"),
+        Binding("C", "app.cancel_all", "Cancel all", show=False, id="onetap.cancel_all"),
+        Binding("a", "app.review_reconciliation", "Approve", id="onetap.approve"),
     ]
-    """The risk keys open screens the app owns (it holds the state and sends the commands)."""
+    """These keys open screens and dialogs the app owns (it holds the state and sends the commands).
+    ``L`` and ``C`` are named in the risk and order panes' subtitles and in the command palette;
+    ``a`` shows only while a reconciliation waits for approval."""
 
-    def __init__(self, *, resume_key: str = "R") -> None:
+    def __init__(self, hotkeys: Hotkeys | None = None) -> None:
+        """``hotkeys``: the keys the banner and the pane hints name (the bindings take theirs from
+        the app's keymap)."""
         super().__init__(id="desk")
-        self._resume_key = resume_key
+        self._keys = hotkeys or Hotkeys()
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
-        yield HaltBanner(resume_key=self._resume_key, id="halt-banner")
+        keys = self._keys
+        yield HaltBanner(resume_key=keys.resume, approve_key=keys.approve, id="halt-banner")
         with Grid(id="panes"):
             yield PositionsPane(id="positions")
-            yield CardsPane(id="cards")
-            yield RiskGauges(id="risk")
-            yield OrderBlotter(id="blotter")
+            with Vertical(id="cards-column"):
+                yield CardsPane(id="cards")
+                yield ExecutionProgress(id="execution")
+            yield RiskGauges(detail_key=keys.risk_detail, limits_key=keys.limits, id="risk")
+            yield OrderBlotter(keys, id="blotter")
         yield MessageLine(id="message-line")
         yield Footer()
 
@@ -63,6 +79,8 @@ class DeskScreen(Screen[None]):
             self.query_one(CardsPane).cards = state.cards
         if "orders" in areas:
             self.query_one(OrderBlotter).orders = state.orders_newest_first()
+        if "executions" in areas:
+            self.query_one(ExecutionProgress).execution = state.current_execution
         if "risk" in areas:
             self.query_one(RiskGauges).risk = state.risk
             self.query_one(HaltBanner).risk = state.risk
@@ -73,6 +91,9 @@ class DeskScreen(Screen[None]):
             status_line.connection = connection
         if areas & {"notice", "refusal", "alert"}:
             self.query_one(MessageLine).line = state.line
+
+    def on_resize(self) -> None:
+        self.query_one(Footer).compact = self.size.width < FOOTER_ROOMY
 
     def action_execute(self) -> None:
         card_id = self.query_one(CardsPane).selected_card_id

@@ -1,4 +1,15 @@
-"""The order blotter: every order this session knows, newest first, status coloured."""
+"""The order blotter: every order this session knows, newest first, status coloured.
+
+An algo (TWAP, VWAP, limit-at-mid) is one parent order that is never sent to a broker and the
+child orders that work it; the blotter shows the parent and then its children under it, marked
+``└``, so a column of slices reads as the one decision it is. Each row carries what it cost:
+filled quantity, average fill price and slippage in basis points against the arrival price
+(positive = cost; blank while unknown), from ``console.tca`` like the execution report.
+
+Keys (remappable): ``c`` cancels the selected open order, ``m`` asks to modify a working LMT
+order (the app opens the dialog: it holds the engine link), ``o`` shows open orders only or all.
+Cancel-all is the desk's (``C``): it does not depend on the selection.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +21,12 @@ from textual.binding import Binding, BindingType
 from textual.containers import Vertical
 from textual.reactive import reactive
 
-from console.messages import CommandRequest
+from console.keys import Hotkeys
+from console.messages import CommandRequest, ModifyRequest
+from console.tca import TreeRow, arrival_price, children_of, filled_and_average, order_tree, slippage_bps
 from console.widgets.fmt import GAIN, LOSS, money, ny_time, qty, right, status_text
 from console.widgets.table import Column, Row, SyncedTable
-from engine.model import Order, Side
+from engine.model import Order, OrderStatus, OrderType, Side
 from engine.model.events import CancelOrder
 
 COLUMNS = (
@@ -27,35 +40,115 @@ COLUMNS = (
     Column("status", "Status"),
     Column("filled", "Filled"),
     Column("avg", "Avg price"),
+    Column("slip", "Slip bps"),
 )
 
 ESSENTIAL = ("symbol", "side", "qty", "status", "filled")
+SPARE = ("time", "id")
+"""Dropped first, in this order, when the pane is a little too narrow for every column."""
+CHILD_MARK = "└ "
+"""Marks an algo's child order; drawn in the symbol column, which even an 80-column desk shows."""
+
+
+def modifiable(order: Order) -> str | None:
+    """Why ``order`` cannot be modified, or None if it can: a working LMT order sent to a broker.
+
+    A parent is worked by its algo and is not at the broker; a market order has no price to move.
+    The engine still has the last word (a fill may beat the modify).
+    """
+    if not order.status.is_open or order.status is OrderStatus.PENDING_CANCEL:
+        return f"{order.client_order_id} is {order.status}; nothing to modify"
+    if order.algo:
+        return f"{order.client_order_id} is worked by {order.algo}; cancel it, or modify its child orders"
+    if order.order_type is not OrderType.LMT:
+        return f"{order.client_order_id} is a {order.order_type} order; only LMT orders can be modified"
+    return None
 
 
 class OrderBlotter(Vertical):
-    """Assign ``orders`` newest first. ``c`` on a working order asks the app to cancel it."""
+    """Assign ``orders`` newest first; the blotter orders them as a tree and applies the filter."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("c", "cancel_order", "Cancel order", id="onetap.cancel_order"),
+        Binding("c", "cancel_order", "Cancel", id="onetap.cancel_order"),
+        Binding("m", "modify_order", "Modify", show=False, id="onetap.modify"),
+        Binding("o", "toggle_open", "Open/all", show=False, id="onetap.filter_open"),
     ]
+    """``m`` and ``o`` are named in the pane's subtitle and the command palette (the footer must fit
+    80 columns)."""
 
     orders: reactive[tuple[Order, ...]] = reactive((), init=False, always_update=True)
     """Always redrawn on assignment: Order is a mutable dataclass, so equality is no proof of no change."""
+    open_only: reactive[bool] = reactive(False, init=False)
+
+    def __init__(self, hotkeys: Hotkeys | None = None, *, id: str | None = None) -> None:
+        """``hotkeys``: the keys the pane's subtitle names (the bindings take theirs from the keymap)."""
+        super().__init__(id=id)
+        self._keys = hotkeys or Hotkeys()
 
     def compose(self) -> ComposeResult:
-        yield SyncedTable(COLUMNS, essential=ESSENTIAL, id="blotter-table")
+        yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=SPARE, id="blotter-table")
 
     def on_mount(self) -> None:
         self.border_title = "Orders"
+        self._subtitle()
 
-    def watch_orders(self, orders: tuple[Order, ...]) -> None:
-        self.query_one(SyncedTable).sync([_row(o) for o in orders])
-        working = sum(1 for o in orders if o.status.is_open)
-        self.border_subtitle = f"{working} working" if working else ""
+    def watch_orders(self) -> None:
+        self._redraw()
+
+    def watch_open_only(self) -> None:
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._subtitle()
+
+    @property
+    def shown(self) -> list[TreeRow]:
+        """The rows as drawn: tree order, filtered."""
+        return order_tree(self.orders, open_only=self.open_only)
+
+    @property
+    def selected(self) -> Order | None:
+        key = self.query_one(SyncedTable).selected_key
+        return next((o for o in self.orders if o.client_order_id == key), None)
+
+    def _redraw(self) -> None:
+        by_id = {o.client_order_id: o for o in self.orders}
+        self.query_one(SyncedTable).sync([_row(r, by_id) for r in self.shown])
+        self._subtitle()
+
+    def _subtitle(self) -> None:
+        """How many orders work at the broker and how many algos run, the filter, and the keys,
+        as much of that as the pane's width allows."""
+        live = sum(1 for o in self.orders if o.status.is_open and not o.algo)
+        algos = sum(1 for o in self.orders if o.status.is_open and o.algo)
+        counts = [f"{live} working"] if live else []
+        counts += [f"{algos} algo{'s' if algos > 1 else ''}"] if algos else []
+        shown = "open only" if self.open_only else "all orders"
+        keys = self._keys
+        toggle = keys.filter_open
+        candidates = (
+            [
+                *counts,
+                shown,
+                f"{toggle} {'all' if self.open_only else 'open only'}",
+                f"{keys.modify} modify",
+                f"{keys.cancel_all} cancel all",
+            ],
+            [*counts, f"{shown} ({toggle})"],
+            [*counts, f"{'open' if self.open_only else 'all'} ({toggle})"],
+        )
+        room = self.size.width - 6
+        for parts in candidates:
+            text = " · ".join(parts)
+            if len(text) <= room or parts is candidates[-1]:
+                self.border_subtitle = text
+                return
+
+    def action_toggle_open(self) -> None:
+        self.open_only = not self.open_only
 
     def action_cancel_order(self) -> None:
-        key = self.query_one(SyncedTable).selected_key
-        order = next((o for o in self.orders if o.client_order_id == key), None)
+        order = self.selected
         if order is None:
             self.notify("no order selected", severity="warning")
         elif not order.status.is_open:
@@ -63,18 +156,42 @@ class OrderBlotter(Vertical):
         else:
             self.post_message(CommandRequest(CancelOrder(order.client_order_id)))
 
+    def action_modify_order(self) -> None:
+        order = self.selected
+        if order is None:
+            self.notify("no order selected", severity="warning")
+            return
+        refusal = modifiable(order)
+        if refusal is not None:
+            self.notify(refusal, severity="warning")
+        else:
+            self.post_message(ModifyRequest(order))
 
-def _row(o: Order) -> Row:
+
+def slippage_cell(value: float | None) -> Text:
+    """Positive (a cost) red, negative (better than arrival) green, blank while unknown."""
+    if value is None:
+        return right("")
+    return right(f"{value:+.1f}", style=LOSS if value > 0 else GAIN if value < 0 else "")
+
+
+def _row(row: TreeRow, by_id: dict[str, Order]) -> Row:
+    o = row.order
+    filled, average = filled_and_average(o, children_of(o, by_id.values()) if o.algo else ())
+    mark = "  " * max(row.depth - 1, 0) + CHILD_MARK if row.depth else ""
+    symbol = Text(mark, style="dim")
+    symbol.append(o.symbol, style="" if row.depth else "bold")
     cells = (
         Text(ny_time(o.created_at or o.updated_at)),
         Text(o.client_order_id),
-        Text(o.symbol, style="bold"),
+        symbol,
         Text(o.side.value, style=GAIN if o.side is Side.BUY else LOSS),
         right(qty(o.quantity)),
-        Text(o.order_type.value),
+        Text(o.algo or o.order_type.value, style="bold" if o.algo else ""),
         right("" if o.limit_price is None else money(o.limit_price)),
         status_text(o.status),
-        right(qty(o.filled_quantity)),
-        right("" if o.avg_fill_price is None else money(o.avg_fill_price)),
+        right(qty(filled)),
+        right("" if average is None else money(average)),
+        slippage_cell(slippage_bps(o.side, arrival_price(o, by_id), average)),
     )
     return o.client_order_id, cells

@@ -37,6 +37,8 @@ _STATUS_STYLE = {
     OrderStatus.INTENT: "cyan",
     OrderStatus.SENT: "cyan",
     OrderStatus.ACKNOWLEDGED: "bold cyan",
+    OrderStatus.LOST: "bold magenta",
+    OrderStatus.EXTERNAL: "italic",
 }
 
 

@@ -5,7 +5,7 @@ day's loss) compared with a configured fractional limit, so all gauges read in p
 A gauge is green inside its limit, amber from ``UTILISATION_WARN`` of it and red at or past
 it; the colour is the data, so it is set here rather than in app.tcss.
 
-Above the gauges, the trading state (ACTIVE / REDUCING / HALTED) with the kill switch's
+Above the gauges, the trading state (ACTIVE / REDUCING / RECOVERING / HALTED) with the kill switch's
 level, and under them the strategies a breaker paused: the three things an operator must
 see before pressing a key that sends orders.
 """
@@ -25,6 +25,7 @@ GAUGES = 4
 STATE_STYLE = {
     TradingState.ACTIVE: "bold green",
     TradingState.REDUCING: "bold black on yellow",
+    TradingState.RECOVERING: "bold black on yellow",
     TradingState.HALTED: "bold white on red",
 }
 KILL_LABEL = {1: "kill switch", 2: "flattening"}
@@ -36,8 +37,14 @@ class RiskGauges(Widget):
 
     risk: reactive[RiskState | None] = reactive(None, init=False)
 
+    def __init__(self, *, detail_key: str = "v", limits_key: str = "L", id: str | None = None) -> None:
+        """The keys are named in the pane's subtitle: the footer has no room for the limits key."""
+        super().__init__(id=id)
+        self._hint = f"{detail_key} detail · {limits_key} limits"
+
     def on_mount(self) -> None:
         self.border_title = "Risk"
+        self.border_subtitle = self._hint
 
     def render(self) -> Text:
         risk = self.risk

@@ -8,6 +8,8 @@ not, rebuilds and puts the cursor back on the row with the same key.
 The table also fits itself to its pane: a flexible column (a card's reason) takes the
 width the others leave, and in a narrow pane (an 80-column terminal) the table drops to
 its essential columns rather than hide the figures that matter behind a horizontal scroll.
+Between the two, ``spare`` columns (reference figures such as an order's time) are dropped
+one at a time, in the order given, before the table falls back to the essential ones.
 """
 
 from __future__ import annotations
@@ -46,12 +48,19 @@ class SyncedTable(DataTable[Text]):
     ]
 
     def __init__(
-        self, columns: Sequence[Column], *, essential: Collection[str] = (), id: str | None = None
+        self,
+        columns: Sequence[Column],
+        *,
+        essential: Collection[str] = (),
+        spare: Sequence[str] = (),
+        id: str | None = None,
     ) -> None:
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._columns = tuple(columns)
         self._essential = frozenset(essential) or frozenset(c.key for c in columns)
+        self._spare = tuple(spare)
         self._compact = False
+        self._dropped: frozenset[str] = frozenset()
         self._ready = False
         self._flex: dict[str, int] = {}
         self._keys: list[str] = []
@@ -99,14 +108,20 @@ class SyncedTable(DataTable[Text]):
         room = self.size.width - 1  # a vertical scrollbar may take one cell
         pad = 2 * self.cell_padding
         natural = {c.key: pad + self._natural_width(i, c) for i, c in enumerate(self._columns)}  # flex at min
-        compact = sum(natural.values()) > room
-        shown = [c for c in self._columns if not compact or c.key in self._essential]
+        dropped: frozenset[str] = frozenset()
+        for count in range(len(self._spare) + 1):
+            dropped = frozenset(self._spare[:count])
+            if sum(w for k, w in natural.items() if k not in dropped) <= room:
+                break
+        compact = sum(w for k, w in natural.items() if k not in dropped) > room
+        dropped = frozenset() if compact else dropped
+        shown = [c for c in self._columns if (c.key in self._essential if compact else c.key not in dropped)]
         fixed = sum(natural[c.key] for c in shown if c.flex_max is None)
         flexible = [c for c in shown if c.flex_max is not None]
         share = (room - fixed) // len(flexible) - pad if flexible else 0
         flex = {c.key: min(max(share, c.width or 1), c.flex_max or 0) for c in flexible}
-        if compact != self._compact or flex != self._flex:
-            self._compact, self._flex = compact, flex
+        if compact != self._compact or dropped != self._dropped or flex != self._flex:
+            self._compact, self._dropped, self._flex = compact, dropped, flex
             self._rebuild(self._current_rows(), columns=True)
 
     def _natural_width(self, index: int, column: Column) -> int:
@@ -116,7 +131,9 @@ class SyncedTable(DataTable[Text]):
         return max(cell_len(column.label), *cells, 1)
 
     def _shown(self) -> list[tuple[int, Column]]:
-        return [(i, c) for i, c in enumerate(self._columns) if not self._compact or c.key in self._essential]
+        if self._compact:
+            return [(i, c) for i, c in enumerate(self._columns) if c.key in self._essential]
+        return [(i, c) for i, c in enumerate(self._columns) if c.key not in self._dropped]
 
     def _add_columns(self) -> None:
         for _, column in self._shown():

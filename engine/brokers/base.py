@@ -76,7 +76,18 @@ class Broker(Protocol):
 
     async def cancel(self, client_order_id: str) -> None: ...
 
-    async def open_orders(self) -> list[Order]: ...
+    async def open_orders(self) -> list[Order]:
+        """Orders working at the broker now; ``client_order_id`` is the engine's id (IBKR's orderRef)."""
+        ...
+
+    async def executions(self) -> list[Fill]:
+        """Executions since the broker's session began; the order manager deduplicates by exec id.
+
+        Reconciliation reads them after a crash or reconnect to find fills the engine never
+        heard of. A broker may return fills the engine already has (it usually will); one that
+        forgets older executions (IBKR keeps the day's) bounds what a long outage can recover.
+        """
+        ...
 
     async def positions(self) -> list[BrokerPosition]: ...
 

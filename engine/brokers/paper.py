@@ -6,13 +6,30 @@ broker knows prices from quotes alone), fills are limited by the volume that act
 commissions and slippage are charged, and sale proceeds settle T+N so a cash account cannot
 spend money it does not yet have. Reports go to the reporter synchronously and in order, on the
 caller's loop, exactly as the order manager expects from any adapter.
+
+It also remembers, as a real broker does. With a journal file every change of its state (an
+order accepted or rejected, a stop triggered, a fill, a cancel, a session close with its
+expiries, a restore) is appended as one JSON line and fsynced *before* the report leaves, and
+the state is changed only by applying that line. A broker built over an existing journal
+replays it and is in exactly the state it was in when the process died: its working orders,
+fills, positions, cash, unsettled proceeds and every client order id it has seen (so a
+re-submitted id replays its reports instead of trading twice). After a crash the engine
+reconciles against that memory (``engine.execution.recovery``). Quotes are market data, not
+broker state, and are not journaled: after a restart the broker waits for the next quote.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import json
+import logging
 import math
+import os
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
 
 from engine.brokers.base import (
     BrokerError,
@@ -27,6 +44,9 @@ from engine.brokers.base import (
 )
 from engine.clock import Clock
 from engine.model import Fill, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
+from engine.model.codec import DecodeError, from_jsonable, to_jsonable
+
+log = logging.getLogger(__name__)
 
 #: Quantities and money closer than this are equal: floats summed over many partial fills drift.
 EPS = 1e-9
@@ -108,7 +128,14 @@ class PaperBroker:
         allow_short: bool = False,
         allow_fractional: bool = True,
         settlement_days: int = 1,
+        journal: Path | None = None,
     ) -> None:
+        """``journal``: the file the broker remembers in (see the module docstring); None forgets.
+
+        An existing journal is replayed here, so the broker comes back as it was (its opening
+        line's starting cash wins over ``starting_cash``). Raises ``JournalError`` naming the
+        file and line when the journal is damaged, or when another process holds it.
+        """
         for label, value in (
             ("starting_cash", starting_cash),
             ("commission_per_share", commission_per_share),
@@ -141,8 +168,119 @@ class PaperBroker:
         self._quotes: dict[str, Quote] = {}
         self._working: dict[str, _Record] = {}
         self._final: dict[str, _Record] = {}
+        self._executions: list[Fill] = []
         self._next_broker_id = 1
         self._last_close: date | None = None
+        self._replayed = 0
+        self._journal: _Journal | None = None
+        if journal is not None:
+            self._journal = _Journal(journal)
+            try:
+                self._replay_journal(starting_cash)
+            except BaseException:
+                self._journal.close()  # a broker that failed to start holds no lock
+                raise
+
+    # ------------------------------------------------------------------ memory
+    @property
+    def journal_path(self) -> Path | None:
+        return self._journal.path if self._journal is not None else None
+
+    @property
+    def remembers(self) -> bool:
+        """True when the journal held trading history (anything after its opening line) at start.
+
+        The engine restores the broker from its own ledger only when this is False (a new
+        journal beside an older database); over a remembered account that would erase it.
+        """
+        return self._replayed > 1
+
+    def close(self) -> None:
+        """Release the journal file (and its lock); a later change opens it again."""
+        if self._journal is not None:
+            self._journal.close()
+
+    def _replay_journal(self, starting_cash: float) -> None:
+        assert self._journal is not None
+        records = self._journal.open()
+        if records and records[0][1]["e"] != "open":
+            raise JournalError(
+                f"{self._journal.path}:{records[0][0]}: the journal does not start with its opening line; "
+                "it is damaged or not a paper broker journal"
+            )
+        for lineno, record in records:
+            try:
+                self._apply(record, first=lineno == records[0][0])
+            except JournalError:
+                raise
+            except (KeyError, IndexError, TypeError, ValueError) as exc:  # DecodeError is a ValueError
+                raise JournalError(
+                    f"{self._journal.path}:{lineno}: a {record.get('e')!r} record cannot be replayed "
+                    f"({type(exc).__name__}: {exc}); the paper broker's journal is damaged"
+                ) from exc
+        self._replayed = len(records)
+        if not records:
+            opening: dict[str, Any] = {
+                "e": "open",
+                "ts": self._clock.now().isoformat(),
+                "v": JOURNAL_VERSION,
+                "cash": starting_cash,
+            }
+            self._journal.append(opening)
+            self._apply(opening, first=True)
+
+    def _commit(self, record: dict[str, Any]) -> None:
+        """Journal a change (on disk before anything else happens), then apply it to the state.
+
+        The state only ever changes through ``_apply``, live and on replay alike, so the broker
+        rebuilt from its journal is the broker that wrote it. Raises ``JournalError`` (nothing
+        changed) when the line cannot be written.
+        """
+        data: dict[str, Any] = to_jsonable(record)
+        if self._journal is not None:
+            self._journal.append(data)
+        self._apply(data)
+
+    def _apply(self, rec: dict[str, Any], *, first: bool = False) -> None:
+        kind = rec["e"]
+        if kind == "open":
+            if not first:
+                raise ValueError("an opening record in the middle of the journal")
+            if int(rec["v"]) > JOURNAL_VERSION:
+                raise JournalError(
+                    f"{self.journal_path}: written by a newer onetap (journal version {rec['v']}, "
+                    f"this one reads {JOURNAL_VERSION})"
+                )
+            self._cash = self._settled = float(rec["cash"])
+            return
+        ts = _ts(rec["ts"])
+        match kind:
+            case "accept":
+                order: Order = _decode(rec["order"], Order)
+                self._check_new(order.client_order_id)
+                ref, triggered = float(rec["ref_price"]), bool(rec["triggered"])
+                self._working[order.client_order_id] = _Record(order, ref_price=ref, triggered=triggered)
+                self._next_broker_id += 1
+            case "reject":
+                rejected: Order = _decode(rec["order"], Order)
+                self._check_new(rejected.client_order_id)
+                self._final[rejected.client_order_id] = _Record(rejected)
+            case "trigger":
+                self._working[rec["coid"]].triggered = True
+            case "fill":
+                self._apply_fill(_decode(rec["fill"], Fill))
+            case "cancel":
+                self._finish(self._working[rec["coid"]], OrderStatus.CANCELLED, str(rec["reason"]), ts)
+            case "close":
+                self._apply_close(date.fromisoformat(rec["day"]), rec["expired"], ts)
+            case "restore":
+                self._apply_restore(rec)
+            case _:
+                raise ValueError(f"unknown record type {kind!r}")
+
+    def _check_new(self, coid: str) -> None:
+        if coid in self._working or coid in self._final:
+            raise ValueError(f"order {coid} is recorded twice")
 
     # ------------------------------------------------------------------ protocol
     def set_reporter(self, reporter: Reporter) -> None:
@@ -152,14 +290,17 @@ class PaperBroker:
         self._connected = True
 
     async def disconnect(self) -> None:
+        """Stop taking requests and release the journal (reopened by the next change, if any)."""
         self._connected = False
+        self.close()
 
     async def submit(self, order: Order) -> None:
         """Validate and accept (or reject) at once; fills come only from later quotes.
 
         Raises ``BrokerError`` only when the order surely did not reach the broker (not
-        connected, nowhere to report). A second submit of a client order id the broker has
-        seen replays that order's reports instead of trading it again (rule 8: no duplicates).
+        connected, nowhere to report, the journal could not record it). A second submit of a
+        client order id the broker has seen, before or after a restart, replays that order's
+        reports instead of trading it again (rule 8: no duplicates).
         """
         if not self._connected:
             raise BrokerError("the paper broker is not connected: call connect() first")
@@ -170,16 +311,14 @@ class PaperBroker:
         if known is not None:
             self._replay(known)
             return
+        now = self._clock.now()
         reason = self._validate(order)
         if reason:
-            now = self._clock.now()
             rejected = replace(order, status=OrderStatus.REJECTED, reason=reason, updated_at=now)
-            self._final[coid] = _Record(rejected)
+            self._commit({"e": "reject", "ts": now, "order": rejected})
             self._report(OrderRejected(coid, reason))
             return
         broker_id = f"P{self._next_broker_id}"
-        self._next_broker_id += 1
-        now = self._clock.now()
         own = replace(
             order,
             status=OrderStatus.ACKNOWLEDGED,
@@ -189,8 +328,15 @@ class PaperBroker:
             updated_at=now,
             reason="",
         )
-        record = _Record(own, ref_price=self._reference_price(order), triggered=not _is_stop(order))
-        self._working[coid] = record
+        self._commit(
+            {
+                "e": "accept",
+                "ts": now,
+                "order": own,
+                "ref_price": self._reference_price(order),
+                "triggered": not _is_stop(order),
+            }
+        )
         self._report(OrderAcknowledged(coid, broker_id))
 
     async def cancel(self, client_order_id: str) -> None:
@@ -201,11 +347,14 @@ class PaperBroker:
             final = self._final.get(client_order_id)
             status = final.order.status.value if final is not None else "never submitted"
             raise BrokerError(f"order {client_order_id} is not working at the paper broker (status {status})")
-        self._finish(record, OrderStatus.CANCELLED, "cancelled at the operator's request")
-        self._report(OrderCancelled(client_order_id, "cancelled at the operator's request"))
+        self._cancel(record, "cancelled at the operator's request")
 
     async def open_orders(self) -> list[Order]:
         return [replace(r.order) for r in self._working.values()]
+
+    async def executions(self) -> list[Fill]:
+        """Every fill this broker made, oldest first, across restarts (it remembers them all)."""
+        return list(self._executions)
 
     async def positions(self) -> list[BrokerPosition]:
         return [
@@ -223,48 +372,52 @@ class PaperBroker:
 
         A quote without a positive, finite bid, ask and last is ignored altogether: a bad tick
         must neither fill an order at a nonsense price nor become the price a buy is checked at.
+        A journal that cannot be written stops the matching (nothing unrecorded may happen);
+        the orders keep working and the next quote tries again.
         """
         if not all(math.isfinite(v) and v > 0 for v in (quote.bid, quote.ask, quote.last)):
             return
         self._quotes[quote.symbol] = quote
-        for record in [r for r in self._working.values() if r.order.symbol == quote.symbol]:
-            self._match(record, quote)
-            if record.order.tif is TimeInForce.IOC and record.order.client_order_id in self._working:
-                reason = "IOC: the unfilled remainder was cancelled after the first quote"
-                self._finish(record, OrderStatus.CANCELLED, reason)
-                self._report(OrderCancelled(record.order.client_order_id, reason))
+        try:
+            for record in [r for r in self._working.values() if r.order.symbol == quote.symbol]:
+                self._match(record, quote)
+                if record.order.tif is TimeInForce.IOC and record.order.client_order_id in self._working:
+                    self._cancel(record, "IOC: the unfilled remainder was cancelled after the first quote")
+        except JournalError as exc:
+            log.error("paper broker: matching stopped: %s", exc)
 
     def on_session_close(self, day: date) -> None:
         """Expire DAY (and IOC) orders and move sale proceeds one session closer to settlement.
 
         Idempotent per day: a second call for the same (or an earlier) day changes nothing, so
-        a retried end-of-day cannot settle proceeds early.
+        a retried end-of-day cannot settle proceeds early. The close and its expiries are one
+        journal line, so a crash cannot leave half a close behind.
         """
         if self._last_close is not None and day <= self._last_close:
             return
-        self._last_close = day
-        for record in [r for r in self._working.values() if r.order.tif is not TimeInForce.GTC]:
-            reason = f"{record.order.tif.value} order expired at the close of {day.isoformat()}"
-            self._finish(record, OrderStatus.EXPIRED, reason)
-            self._report(OrderExpired(record.order.client_order_id, reason))
-        still: list[_Pending] = []
-        for pending in self._pending:
-            pending.sessions_left -= 1
-            if pending.sessions_left <= 0:
-                self._settled += pending.amount
-            else:
-                still.append(pending)
-        self._pending = still
+        expired = [
+            (r.order.client_order_id, f"{r.order.tif.value} order expired at the close of {day.isoformat()}")
+            for r in self._working.values()
+            if r.order.tif is not TimeInForce.GTC
+        ]
+        try:
+            self._commit({"e": "close", "ts": self._clock.now(), "day": day, "expired": expired})
+        except JournalError as exc:
+            log.error("paper broker: the close of %s was not done: %s", day.isoformat(), exc)
+            return
+        for coid, reason in expired:
+            self._report(OrderExpired(coid, reason))
 
     def restore(
         self, *, cash: float, positions: list[BrokerPosition], settled_cash: float | None = None
     ) -> None:
         """Rebuild the ledger at engine start from what the engine persisted.
 
-        Paper orders do not survive a restart (the engine expires its open ones), so restoring
-        over working orders would leave reservations pointing at a ledger they were not made
-        against; that is refused. Without ``settled_cash`` all cash counts as settled: the
-        engine persists one cash figure, and a restart is treated as a settlement boundary.
+        For a broker that remembers nothing (no journal, or a new one beside an older
+        database); one that replayed its journal must not be restored over (see ``remembers``).
+        Restoring over working orders would leave reservations pointing at a ledger they were
+        not made against; that is refused. Without ``settled_cash`` all cash counts as settled:
+        the engine persists one cash figure, and a restart is treated as a settlement boundary.
         """
         if self._working:
             raise BrokerError(
@@ -273,20 +426,21 @@ class PaperBroker:
         settled = cash if settled_cash is None else settled_cash
         if not (math.isfinite(cash) and math.isfinite(settled)):
             raise BrokerError(f"cannot restore the paper ledger: cash {cash!r}, settled cash {settled!r}")
-        books: dict[str, _Book] = {}
         for pos in positions:
             if not (math.isfinite(pos.quantity) and math.isfinite(pos.avg_cost)):
                 raise BrokerError(
                     f"cannot restore the paper ledger: position {pos.symbol} "
                     f"quantity {pos.quantity!r} avg cost {pos.avg_cost!r}"
                 )
-            if abs(pos.quantity) > EPS:
-                book = books.setdefault(pos.symbol, _Book())
-                _apply_to_book(book, pos.quantity, pos.avg_cost)
-        self._cash = cash
-        self._settled = settled
-        self._pending = []
-        self._books = books
+        self._commit(
+            {
+                "e": "restore",
+                "ts": self._clock.now(),
+                "cash": cash,
+                "settled": settled,
+                "positions": [[p.symbol, p.quantity, p.avg_cost] for p in positions if abs(p.quantity) > EPS],
+            }
+        )
 
     def account_summary(self) -> PaperAccount:
         value = 0.0
@@ -379,7 +533,7 @@ class PaperBroker:
             hit = quote.last >= stop if order.side is Side.BUY else quote.last <= stop
             if not hit:
                 return
-            record.triggered = True
+            self._commit({"e": "trigger", "ts": self._clock.now(), "coid": order.client_order_id})
         price = self._fill_price(order, quote)
         if price is None:
             return
@@ -439,8 +593,7 @@ class PaperBroker:
                 f"insufficient settled cash: {_shares(order.remaining)} {order.symbol} at ${price:,.4f} "
                 f"cannot be paid from ${max(budget, 0.0):,.2f}; the remainder was cancelled"
             )
-            self._finish(record, OrderStatus.CANCELLED, reason)
-            self._report(OrderCancelled(order.client_order_id, reason))
+            self._cancel(record, reason)
 
     def _max_quantity(self, budget: float, price: float, *, first: bool) -> float:
         """The most shares whose cost plus commission fits the budget.
@@ -470,10 +623,33 @@ class PaperBroker:
         return min(base, self.commission_max_pct * value) + self.commission_pct * value
 
     def _fill(self, record: _Record, qty: float, price: float) -> None:
+        """Decide a fill (quantity, commission, exec id), journal it, apply it, report it."""
         order = record.order
         if order.remaining - qty <= EPS:
             qty = order.remaining
-        commission = self._commission(qty, price, first=not record.min_charged)
+        fill = Fill(
+            exec_id=f"{order.client_order_id}.{len(record.fills) + 1}",
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=order.side,
+            quantity=qty,
+            price=price,
+            commission=self._commission(qty, price, first=not record.min_charged),
+            ts=self._clock.now(),
+        )
+        self._commit({"e": "fill", "ts": fill.ts, "fill": fill})
+        self._report(OrderFilled(record.fills[-1]))
+
+    def _cancel(self, record: _Record, reason: str) -> None:
+        coid = record.order.client_order_id
+        self._commit({"e": "cancel", "ts": self._clock.now(), "coid": coid, "reason": reason})
+        self._report(OrderCancelled(coid, reason))
+
+    # ------------------------------------------------------------------ applying journal records
+    def _apply_fill(self, fill: Fill) -> None:
+        record = self._working[fill.client_order_id]
+        order = record.order
+        qty, price, commission = fill.quantity, fill.price, fill.commission
         record.min_charged = True
         record.commission += commission
         value = qty * price
@@ -493,31 +669,43 @@ class PaperBroker:
         filled = order.filled_quantity + qty
         order.avg_fill_price = ((order.avg_fill_price or 0.0) * order.filled_quantity + value) / filled
         order.filled_quantity = order.quantity if order.quantity - filled <= EPS else filled
-        now = self._clock.now()
-        order.updated_at = now
-        fill = Fill(
-            exec_id=f"{order.client_order_id}.{len(record.fills) + 1}",
-            client_order_id=order.client_order_id,
-            symbol=order.symbol,
-            side=order.side,
-            quantity=qty,
-            price=price,
-            commission=commission,
-            ts=now,
-        )
+        order.updated_at = fill.ts
         record.fills.append(fill)
+        self._executions.append(fill)
         if order.remaining <= EPS:
-            self._finish(record, OrderStatus.FILLED, "")
+            self._finish(record, OrderStatus.FILLED, "", fill.ts)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
-        self._report(OrderFilled(fill))
+
+    def _apply_close(self, day: date, expired: list[Any], ts: datetime) -> None:
+        self._last_close = day
+        for coid, reason in expired:
+            self._finish(self._working[coid], OrderStatus.EXPIRED, str(reason), ts)
+        still: list[_Pending] = []
+        for pending in self._pending:
+            pending.sessions_left -= 1
+            if pending.sessions_left <= 0:
+                self._settled += pending.amount
+            else:
+                still.append(pending)
+        self._pending = still
+
+    def _apply_restore(self, rec: dict[str, Any]) -> None:
+        books: dict[str, _Book] = {}
+        for symbol, quantity, avg_cost in rec["positions"]:
+            book = books.setdefault(str(symbol), _Book())
+            _apply_to_book(book, float(quantity), float(avg_cost))
+        self._cash = float(rec["cash"])
+        self._settled = float(rec["settled"])
+        self._pending = []
+        self._books = books
 
     # ------------------------------------------------------------------ bookkeeping
-    def _finish(self, record: _Record, status: OrderStatus, reason: str) -> None:
+    def _finish(self, record: _Record, status: OrderStatus, reason: str, ts: datetime) -> None:
         order = record.order
         order.status = status
         order.reason = reason
-        order.updated_at = self._clock.now()
+        order.updated_at = ts
         self._working.pop(order.client_order_id, None)
         self._final[order.client_order_id] = record
 
@@ -569,3 +757,188 @@ def _apply_to_book(book: _Book, signed_qty: float, price: float) -> None:
         book.quantity, book.avg_cost = remaining, price
     else:
         book.quantity = remaining
+
+
+# --------------------------------------------------------------------------- journal
+JOURNAL_VERSION = 1
+"""Written in the opening line; a journal from a newer onetap is refused rather than misread."""
+_JOURNAL_MODE = 0o600
+_DIR_MODE = 0o700
+
+
+class JournalError(BrokerError):
+    """The journal cannot be read back or written; the message names the file (and the line)."""
+
+
+def journal_path_for(database: Path) -> Path:
+    """Where the engine keeps the paper broker's journal: beside the database, one per database."""
+    return Path(database).with_suffix(".paper.jsonl")
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Every complete record of a journal, read-only (for tools and tests; the broker replays its own).
+
+    A torn last line (a crash mid-write) is left out, as the broker leaves it out; any other
+    line that is not a JSON object raises ``JournalError`` naming the file and line.
+    """
+    records, _torn = _parse(path, Path(path).read_bytes())
+    return [record for _line, record in records]
+
+
+def _parse(path: Path, data: bytes) -> tuple[list[tuple[int, dict[str, Any]]], tuple[int, int] | None]:
+    """(line number, record) for every complete line, and (line number, offset) of a torn last line."""
+    records: list[tuple[int, dict[str, Any]]] = []
+    offset = 0
+    lineno = 0
+    while offset < len(data):
+        lineno += 1
+        end = data.find(b"\n", offset)
+        last = end == -1
+        raw = data[offset:] if last else data[offset:end]
+        try:
+            record = json.loads(raw)
+        except ValueError:  # JSONDecodeError, and UnicodeDecodeError from a cut multi-byte character
+            if last:
+                return records, (lineno, offset)
+            raise JournalError(
+                f"{path}:{lineno}: not a JSON line; the paper broker's journal is damaged "
+                "(move it aside to start the paper account afresh)"
+            ) from None
+        if not isinstance(record, dict) or not isinstance(record.get("e"), str):
+            raise JournalError(f"{path}:{lineno}: not a journal record (expected an object with 'e')")
+        records.append((lineno, record))
+        offset = len(data) if last else end + 1
+    return records, None
+
+
+class _Journal:
+    """An append-only file of JSON lines, each on disk (fsynced) before ``append`` returns.
+
+    The file is created 0600 in a 0700 folder (it holds the account), and locked while open so
+    that a second engine on the same database cannot interleave its own history into it.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._fd: int | None = None
+        self._size = 0
+
+    def open(self) -> list[tuple[int, dict[str, Any]]]:
+        """Lock the file (creating it) and return its records; a torn last line is cut off."""
+        fd = self._lock()
+        data = _read_all(fd)
+        records, torn = _parse(self.path, data)
+        if torn is not None:
+            lineno, offset = torn
+            log.warning(
+                "%s:%d: a torn last line (the process stopped mid-write) was ignored and cut off; "
+                "the broker never reported what it would have recorded",
+                self.path,
+                lineno,
+            )
+            os.ftruncate(fd, offset)
+            os.fsync(fd)
+            data = data[:offset]
+        elif data and not data.endswith(b"\n"):
+            # A whole record whose newline was lost: keep it, and end it so the next one starts clean.
+            os.write(fd, b"\n")
+            os.fsync(fd)
+            data += b"\n"
+        self._size = len(data)
+        return records
+
+    def append(self, record: dict[str, Any]) -> None:
+        """Write one record and fsync it; on failure cut back what was written and raise JournalError."""
+        data = (json.dumps(record, separators=(",", ":")) + "\n").encode("utf-8")
+        fd = self._fd if self._fd is not None else self._reopen()
+        try:
+            view = memoryview(data)
+            while view:
+                view = view[os.write(fd, view) :]
+            os.fsync(fd)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, self._size)  # a half line would read as damage in the middle later
+            raise JournalError(
+                f"{self.path}: cannot write the paper broker's journal ({exc.strerror}); "
+                "nothing was done and nothing was reported"
+            ) from exc
+        self._size += len(data)
+
+    @property
+    def size(self) -> int:
+        return self._size
+
+    def close(self) -> None:
+        """Release the file and its lock; the next ``append`` opens it again."""
+        if self._fd is not None:
+            fd, self._fd = self._fd, None
+            os.close(fd)
+
+    def _reopen(self) -> int:
+        fd = self._lock()
+        self._size = os.fstat(fd).st_size
+        return fd
+
+    def _lock(self) -> int:
+        _make_private_dir(self.path.parent)
+        try:
+            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_EXCL | os.O_APPEND, _JOURNAL_MODE)
+            created = True
+        except FileExistsError:
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND)
+            created = False
+        except OSError as exc:
+            raise JournalError(
+                f"{self.path}: cannot create the paper broker's journal: {exc.strerror}"
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise JournalError(
+                f"{self.path}: the paper broker's journal is in use by another process "
+                "(is another onetap engine running on this database?)"
+            ) from None
+        os.fchmod(fd, _JOURNAL_MODE)  # umask-proof, and an older file is made private too
+        if created:
+            _fsync_dir(self.path.parent)
+        self._fd = fd
+        return fd
+
+
+def _read_all(fd: int) -> bytes:
+    os.lseek(fd, 0, os.SEEK_SET)
+    chunks: list[bytes] = []
+    while chunk := os.read(fd, 1 << 20):
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _make_private_dir(folder: Path) -> None:
+    if not folder.exists():
+        folder.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+
+
+def _fsync_dir(folder: Path) -> None:
+    # Makes the new file's name durable; some filesystems cannot fsync a directory, which is harmless.
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _decode(data: Any, cls: type[Any]) -> Any:
+    value = from_jsonable(data)
+    if not isinstance(value, cls):
+        raise DecodeError(f"expected {cls.__name__}, found {type(value).__name__}")
+    return value
+
+
+def _ts(text: Any) -> datetime:
+    ts = datetime.fromisoformat(str(text))
+    if ts.tzinfo is None:
+        raise ValueError(f"time {text!r} carries no zone")
+    return ts

@@ -199,10 +199,19 @@ def _fsync_dir(folder: Path) -> None:
 # --------------------------------------------------------------------------- verification
 @dataclass(frozen=True, slots=True)
 class AuditVerification:
+    """The verdict on a chain. ``message`` names the first bad entry by position and seq.
+
+    Position (``first_bad_entry``, 1-based in seq order) and seq differ once entries are deleted:
+    an auditor counting rows needs the first, one querying the table needs the second.
+    ``anchored`` is False when no anchor could be compared, so a cut tail went unchecked.
+    """
+
     ok: bool
     count: int
     first_bad_seq: int | None
     message: str
+    first_bad_entry: int | None = None
+    anchored: bool = False
 
 
 def verify(entries: Iterable[AuditEntry], anchor: Anchor | None = None) -> AuditVerification:
@@ -214,64 +223,73 @@ def verify(entries: Iterable[AuditEntry], anchor: Anchor | None = None) -> Audit
     last_seq = 0
     last_hash = GENESIS_HASH
     anchored_hash: str | None = None
-    bad: tuple[int, str] | None = None
+    bad: tuple[int, int, str] | None = None
     for entry in entries:
         count += 1
         if bad is None:
-            bad = _check(entry, last_seq, last_hash)
+            bad = _check(entry, count, last_seq, last_hash)
         if anchor is not None and entry.seq == anchor.last_seq:
             anchored_hash = entry.hash
         last_seq, last_hash = entry.seq, entry.hash
+    anchored = anchor is not None
     if bad is not None:
-        return AuditVerification(False, count, bad[0], bad[1])
+        position, seq, message = bad
+        return AuditVerification(False, count, seq, message, position, anchored)
     if anchor is None:
         return AuditVerification(
-            True,
-            count,
-            None,
-            f"audit log verified: {count} entries (no anchor: a cut tail cannot be detected)",
+            True, count, None, f"{count} entries, chain intact (no anchor: a cut tail cannot be detected)"
         )
     if last_seq < anchor.last_seq or count < anchor.count:
         return AuditVerification(
             False,
             count,
             last_seq + 1,
-            f"the audit log ends at entry {last_seq} ({count} entries) but the anchor records "
-            f"{anchor.count} entries ending at entry {anchor.last_seq}: the tail was cut",
+            f"entry {count + 1} (seq {last_seq + 1}) and after are gone: the log ends at entry {count} "
+            f"(seq {last_seq}) but the anchor records {anchor.count} entries ending at seq "
+            f"{anchor.last_seq}; the tail was cut",
+            count + 1,
+            True,
         )
     if anchored_hash != anchor.last_hash:
         return AuditVerification(
             False,
             count,
             anchor.last_seq,
-            f"audit entry {anchor.last_seq} differs from the anchor: the log was rewritten",
+            f"the entry at seq {anchor.last_seq} differs from the anchor: the log was rewritten",
+            None,
+            True,
         )
-    return AuditVerification(True, count, None, f"audit log verified: {count} entries")
+    return AuditVerification(True, count, None, f"{count} entries, chain intact, anchor matches", None, True)
 
 
-def _check(entry: AuditEntry, last_seq: int, last_hash: str) -> tuple[int, str] | None:
+def _check(entry: AuditEntry, position: int, last_seq: int, last_hash: str) -> tuple[int, int, str] | None:
+    """(position, seq, why) of the first thing wrong with ``entry`` following ``last_seq``, or None."""
+    name = f"entry {position} (seq {entry.seq})"
     if entry.seq > last_seq + 1:
         return (
+            position,
             last_seq + 1,
-            f"audit entry {last_seq + 1} is missing (the log jumps from {last_seq} to {entry.seq}): "
-            "entries were deleted",
+            f"entry {position} (seq {last_seq + 1}) is missing: the log jumps from seq {last_seq} "
+            f"to seq {entry.seq}, so entries were deleted",
         )
     if entry.seq != last_seq + 1:
-        return entry.seq, f"audit entry {entry.seq} is out of order after entry {last_seq}"
+        return position, entry.seq, f"{name} is out of order: it comes after seq {last_seq}"
     try:
         payload = json.loads(entry.payload_json)
     except json.JSONDecodeError:
-        return entry.seq, f"audit entry {entry.seq} was altered: its payload is not JSON"
+        return position, entry.seq, f"{name} is altered: its payload is not JSON"
     if canonical_json(payload) != entry.payload_json:
-        return entry.seq, f"audit entry {entry.seq} was altered: its payload is not as it was written"
+        return position, entry.seq, f"{name} is altered: its payload is not as it was written"
     expected = entry_hash(
         entry.prev_hash, entry.seq, entry.ts, entry.actor, entry.source, entry.action, payload
     )
     if expected != entry.hash:
-        return entry.seq, f"audit entry {entry.seq} was altered: its hash does not match its content"
+        return position, entry.seq, f"{name} is altered: its hash does not match its content"
     if entry.prev_hash != last_hash:
         return (
+            position,
             entry.seq,
-            f"audit entry {entry.seq} does not follow entry {last_seq}: the chain was broken there",
+            f"{name} does not follow seq {last_seq}: its prev_hash is not that entry's hash, "
+            "so the chain was broken there",
         )
     return None

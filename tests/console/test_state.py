@@ -156,7 +156,7 @@ def test_order_updates_keep_their_place_and_new_orders_come_first(desk: DeskStat
 
 def test_fills_are_announced_once_and_do_not_touch_order_quantities(desk: DeskState) -> None:
     fill = Fill("E-1", "OT-1", "AAPL", Side.BUY, 10, 110.5, 1.0, at(5))
-    assert desk.apply(FillEvent(fill)) == {"notice"}
+    assert desk.apply(FillEvent(fill)) == {"notice", "fills"}
     assert desk.line is not None and desk.line.text == "filled BUY 10 AAPL @ 110.50 (OT-1)"
     assert desk.apply(FillEvent(fill)) == set()
     assert list(desk.fills) == [fill]

@@ -42,7 +42,7 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
         ),
         (
             "[engine]\nport = 4001\n",
-            "unknown key [engine] port; expected a key among socket, log_level",
+            "unknown key [engine] port; expected a key among socket, log_level, auto_approve_recovery",
         ),
         (
             '[replay]\nseconds_per_day = "fast"\n',
