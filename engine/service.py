@@ -32,14 +32,17 @@ from engine.data.calendar import NEW_YORK
 from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
+from engine.execution.algos import AlgoParams, AlgoRunner
 from engine.execution.group import Actions, GroupExecution
 from engine.execution.order_manager import OrderManager
 from engine.execution.validation import prepare
 from engine.model import (
     AccountSnapshot,
+    Algo,
     CommandSource,
     ExecutionStatus,
     Fill,
+    Leg,
     Order,
     OrderRequest,
     OrderStatus,
@@ -128,6 +131,7 @@ class Engine:
         self._scan: tuple[date, Scan] | None = None
         self.risk_report: RiskReport | None = None
         self._flatten_due = False
+        self._day_ended = False
         self._session_hours: tuple[date, tuple[datetime, datetime] | None] | None = None
         """The New York date and its regular session's open and close, looked up once a day."""
         self._report_running: asyncio.Future[RiskReport | None] | None = None
@@ -178,6 +182,9 @@ class Engine:
         self.ledger.restore_marks(self.store.load_positions())
         self._restore_ledger_day()
         self.orders = OrderManager(self.store, self.broker, self.clock, self.bus.publish, self._on_fill)
+        self.algos = AlgoRunner(self._send_child, self._cancel_child, self._on_parent)
+        self.bus.on((OrderEvent,), lambda e: self.algos.on_order(e.order) if e.order.parent_id else None)
+        self._expire_stored_parents()
         self.bus.on((OrderEvent,), self._on_order_event)
         await self.broker.connect()
         if isinstance(self.broker, PaperBroker):
@@ -268,16 +275,28 @@ class Engine:
         self._publish_status()
 
     async def step_day(self) -> None:
-        """Play one whole session at once (tests and benchmarks)."""
-        self.feed.play_day(self._on_quotes, on_day_start=self._on_day_start, on_day_end=self._on_day_end)
-        await asyncio.sleep(0)
+        """Play the rest of the session in progress, or the next whole one (tests and benchmarks)."""
+        self._day_ended = False
+        while not self._day_ended and not self.feed.finished:
+            await self.step(1)
 
     async def step(self, steps: int) -> None:
-        """Play ``steps`` quote steps at once (tests and benchmarks)."""
-        self.feed.play_steps(
-            self._on_quotes, steps, on_day_start=self._on_day_start, on_day_end=self._on_day_end
-        )
+        """Play ``steps`` quote steps (tests and benchmarks), one at a time as the paced feed does:
+        after each step the work it started (algo slices, rollbacks, reports) runs to the end, so
+        a stepped engine behaves like a paced one, only faster."""
+        for _ in range(steps):
+            played = self.feed.play_steps(
+                self._on_quotes, 1, on_day_start=self._on_day_start, on_day_end=self._on_day_end
+            )
+            await self._settle()
+            if not played:
+                break
+        await self._settle()
+
+    async def _settle(self) -> None:
         await asyncio.sleep(0)
+        while self._background:
+            await asyncio.wait(set(self._background))
 
     def _on_day_start(self, day: date) -> None:
         # A restart continues after the session in progress, never replays it: market time, and
@@ -290,8 +309,10 @@ class Engine:
         self._publish_status()
 
     def _on_day_end(self, day: date) -> None:
+        self._day_ended = True
         if isinstance(self.broker, PaperBroker):
             self.broker.on_session_close(day)
+        self._spawn(self.algos.on_session_close(self.clock.now()), "algo-session-close")
         self._persist_book()
         self._publish_portfolio()
 
@@ -301,6 +322,7 @@ class Engine:
             if isinstance(self.broker, PaperBroker):
                 self.broker.on_quote(q)
         self.bus.publish(MarketEvent(ts=self.clock.now(), quotes=quotes))
+        self._spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
         if self._flatten_due:
             self._flatten_due = False
             self._spawn(self._flatten(), "flatten")
@@ -617,10 +639,13 @@ class Engine:
         )
         self._groups[execution_id] = group
         self._publish_group(group)
-        for index, leg in enumerate(group.legs):
+        for index, (state, leg) in enumerate(zip(group.legs, card.legs, strict=True)):
             if group.finished or group.rolling_back:
                 break  # an earlier leg was refused: the rest are never sent
-            order = await self._send(leg.request)
+            if leg.algo is Algo.IMMEDIATE:
+                order = await self._send(state.request)
+            else:
+                order = await self._start_algo(state.request, leg, card)
             await self._run_group_actions(group, group.sent(index, order))
         legs = ", ".join(f"{leg.side} {leg.quantity:g} {leg.symbol}" for leg in card.legs)
         return CommandResult(ok=True, message=f"{card.name}: sent {legs}")
@@ -645,7 +670,7 @@ class Engine:
     async def _run_group_actions(self, group: GroupExecution, actions: Actions) -> None:
         """Carry out what a group execution decided: cancel working legs, unwind filled ones."""
         for coid in actions.cancel:
-            await self.orders.cancel(coid)
+            await self._cancel_any(coid)
         for index, request in actions.unwind:
             refusal = self.risk.check(request, self._book_view(), self.clock.now())
             if refusal is not None:
@@ -687,7 +712,7 @@ class Engine:
         refusal = self.risk.check_cancel(now)
         if refusal is not None:
             return self._refuse("cancel_order", refusal.code, refusal.message, coid)
-        err = await self.orders.cancel(coid)
+        err = await self._cancel_any(coid)
         if err:
             return CommandResult(ok=False, message=err, code="CANCEL_FAILED")
         self.risk.cancel_sent(now)
@@ -740,6 +765,8 @@ class Engine:
                 reason, _by(actor), self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
             )
             n = await self.orders.cancel_all()
+        for parent in self.algos.parents():  # between slices a parent has no child to cancel
+            await self.algos.cancel_parent(parent.client_order_id, "kill switch", now=self.clock.now())
         if self.risk.state.kill_level >= 2:
             sent = await self._flatten()
             return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s); {sent}")
@@ -757,6 +784,88 @@ class Engine:
         sent = await self.orders.send_owed_cancels()
         if sent:
             self._notice("warning", f"reconnected: {sent} owed cancel(s) sent first")
+
+    # ------------------------------------------------------------------ algos
+    async def _algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
+        for quote in quotes:
+            await self.algos.on_quote(quote)
+
+    async def _send_child(self, request: OrderRequest) -> Order:
+        """An algo's child: through the risk checks like any order (the parent passed the duplicate
+        guard already); a refusal comes back as a REJECTED order, as the runner expects."""
+        request = replace(request, override_duplicate=True)
+        now = self.clock.now()
+        refusal = self.risk.check(request, self._book_view(), now)
+        if refusal is not None:
+            return Order(
+                client_order_id=f"refused-{request.parent_id}",
+                symbol=request.symbol,
+                side=request.side,
+                quantity=request.quantity,
+                status=OrderStatus.REJECTED,
+                reason=f"[{refusal.code}] {refusal.message}",
+                parent_id=request.parent_id,
+                created_at=now,
+                updated_at=now,
+            )
+        return await self._send(request)
+
+    async def _cancel_child(self, client_order_id: str) -> str:
+        return await self.orders.cancel(client_order_id)
+
+    def _on_parent(self, parent: Order) -> None:
+        """A parent order changed (its children filled, it finished): record and show it."""
+        self.store.update_order(parent)
+        self.bus.publish(OrderEvent(replace(parent)))
+
+    def _expire_stored_parents(self) -> None:
+        """Algo parents are worked in memory: after a restart their remainder is not worked on."""
+        now = self.clock.now()
+        for order in self.store.load_orders(open_only=True):
+            if order.algo:
+                order.status = OrderStatus.EXPIRED
+                order.reason = "engine restarted: the algo stopped; its filled part stands"
+                order.updated_at = now
+                self.store.update_order(order)
+                self._notice(
+                    "warning", f"algo order {order.client_order_id} {order.symbol} expired at restart"
+                )
+
+    async def _start_algo(self, request: OrderRequest, leg: Leg, card: StrategyCard) -> Order:
+        """Record the parent (write-ahead, like any order) and hand it to the runner."""
+        now = self.clock.now()
+        quote = self.feed.latest_quotes().get(request.symbol)
+        instrument = self.market.instruments.get(request.symbol)
+        window = max(card.deadline_minutes * 60.0 * 0.8, 120.0)  # leave the sweep time to fill
+        params = AlgoParams(
+            window_seconds=window,
+            timeout_seconds=min(300.0, window),
+            tick_size=instrument.tick_size if instrument is not None else 0.01,
+        )
+        parent = Order(
+            client_order_id=self.store.next_client_order_id(),
+            symbol=request.symbol,
+            side=request.side,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            limit_price=request.limit_price,
+            card_id=request.card_id,
+            execution_id=request.execution_id,
+            created_at=now,
+            updated_at=now,
+            algo=str(leg.algo),
+            arrival_price=quote.mid if quote is not None else None,
+        )
+        self.store.insert_order(parent)
+        self.risk.sent(request, now)
+        self._strategy_of[parent.client_order_id] = card.template
+        return await self.algos.start(parent, params, now, quote, strategy=card.template)
+
+    async def _cancel_any(self, client_order_id: str) -> str:
+        """Cancel an order or, for an algo parent, the whole algo (its working child with it)."""
+        if self.algos.get(client_order_id) is not None:
+            return await self.algos.cancel_parent(client_order_id, now=self.clock.now())
+        return await self.orders.cancel(client_order_id)
 
     async def _flatten(self) -> str:
         """Send a reduce-only market order for every position that has none working."""

@@ -57,7 +57,10 @@ class OrderManager:
         self._clock = clock
         self._publish = publish
         self._on_fill = on_fill
-        self._open: dict[str, Order] = {o.client_order_id: o for o in store.load_orders(open_only=True)}
+        # Algo parents are never at a broker: their children are the orders this manager works.
+        self._open: dict[str, Order] = {
+            o.client_order_id: o for o in store.load_orders(open_only=True) if not o.algo
+        }
         self._recent: dict[str, Order] = {}
         self._deferred: list[BrokerReport] | None = None
         self._cancel_on_reconnect: set[str] = set()

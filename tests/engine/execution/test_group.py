@@ -9,6 +9,7 @@ import pytest
 from engine.actor import Actor
 from engine.brokers.base import OrderRejected
 from engine.model import (
+    Algo,
     CommandSource,
     ExecutionStatus,
     Leg,
@@ -136,3 +137,34 @@ async def test_finished_executions_are_in_the_snapshot(engine: Engine) -> None:
     await engine.step(3)
     (event,) = engine.snapshot().executions
     assert event.card_id == card.card_id and event.status is ExecutionStatus.COMPLETED
+
+
+async def test_an_algo_leg_works_through_children_and_completes_the_card(
+    engine: Engine, progress: list[ExecutionEvent]
+) -> None:
+    await engine.step(3)
+    card = StrategyCard(
+        card_id=f"twap-AAPL-{engine.feed.current_day:%Y%m%d}",
+        template="twap_test",
+        name="TWAP AAPL",
+        legs=(Leg("AAPL", Side.BUY, 30.0, algo=Algo.TWAP),),
+        confidence=0.55,
+        expected_return=0.01,
+        max_risk=100.0,
+        reason="test",
+        asof=datetime(2012, 1, 3, tzinfo=UTC),
+        deadline_minutes=90.0,
+    )
+    engine.cards.append(card)
+    assert (await engine.handle(ExecuteCard(card.card_id), OPERATOR)).ok
+    await engine.step(10)
+    last = progress[-1]
+    assert last.status is ExecutionStatus.COMPLETED, last.message
+    stored = engine.store.load_orders()
+    (parent,) = [o for o in stored if o.algo]
+    children = [o for o in stored if o.parent_id == parent.client_order_id]
+    assert parent.algo == "TWAP" and parent.status is OrderStatus.FILLED and parent.filled_quantity == 30.0
+    assert len(children) >= 2, "a TWAP works in slices"
+    assert sum(c.filled_quantity for c in children) == 30.0
+    assert all(c.arrival_price == parent.arrival_price for c in children)
+    assert engine.ledger.quantity("AAPL") == 30.0

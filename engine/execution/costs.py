@@ -1,0 +1,201 @@
+"""The pre-trade cost model: what an order is expected to cost before it is sent.
+
+Three parts, each in money (USD) for the whole order:
+
+* **commission**: the broker's schedule, the paper broker's by default (``[broker]`` in
+  ``config/default.toml``): ``per_share * qty`` with a per-order ``minimum``, capped at
+  ``max_pct`` of the order's value, plus ``pct`` of the value. The same formula as
+  ``PaperBroker._commission`` for one fill, so the estimate matches what paper trading charges
+  for an order filled in one go (partial fills charge the minimum once, so never more).
+* **spread**: half the quoted spread per share, ``qty * (ask - bid) / 2``: crossing from the
+  mid to the touch, which is what a market order pays against the arrival mid.
+* **market impact**: the square-root law, ``impact_bps = k * daily_vol * sqrt(qty / adv) * 1e4``
+  (Torre/Barra; Almgren et al. 2005; Toth et al. 2011): impact grows with the square root of the
+  order's share of a day's volume, scaled by the daily volatility. ``k`` is of order one in every
+  empirical study; 1.0 is the conventional default, and a trading desk calibrates it from its
+  own fills (``engine.execution.quality`` measures realized cost for that).
+
+``daily_vol`` is the standard deviation of daily log returns and ``adv`` the mean daily volume
+(shares) over the last ``window`` sessions of the symbol's history (20 by default: a month,
+the usual horizon for both in execution models, recent enough to follow regime changes).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from engine.model import Quote, StrategyCard
+
+DEFAULT_IMPACT_K = 1.0
+"""Square-root law coefficient: of order one empirically; calibrate from realized costs."""
+DEFAULT_WINDOW = 20
+"""Sessions of history behind ``daily_vol`` and ``adv``."""
+DEFAULT_SPREAD_BPS = 2.0
+"""Quoted spread assumed when only a price is known (the replay's ``[replay] spread_bps``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionSchedule:
+    """Per share with a minimum per order, capped at a share of the order's value (IBKR fixed-like).
+
+    Defaults are the paper broker's (``[broker]`` in ``config/default.toml``).
+    """
+
+    per_share: float = 0.005
+    minimum: float = 1.0
+    max_pct: float = 0.01
+    pct: float = 0.0
+
+    def __post_init__(self) -> None:
+        for name in ("per_share", "minimum", "max_pct", "pct"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0):
+                raise ValueError(f"commission schedule: {name} must be a finite number >= 0, got {value!r}")
+
+    def commission(self, quantity: float, price: float) -> float:
+        """The commission of one order of ``quantity`` shares at ``price`` (0 for nothing)."""
+        if quantity <= 0:
+            return 0.0
+        value = quantity * price
+        base = max(self.minimum, self.per_share * quantity)
+        return min(base, self.max_pct * value) + self.pct * value
+
+
+@dataclass(frozen=True, slots=True)
+class MarketStats:
+    """What the impact model needs to know about a symbol: daily volatility and average volume."""
+
+    daily_vol: float
+    """Standard deviation of daily log returns (a fraction: 0.02 is 2% a day)."""
+    adv: float
+    """Average daily volume, shares."""
+
+    @classmethod
+    def from_history(cls, history: pd.DataFrame, window: int = DEFAULT_WINDOW) -> MarketStats:
+        """From daily bars (``close`` and ``volume`` columns): the last ``window`` sessions.
+
+        The volatility uses the last ``window`` returns (``window + 1`` closes), the ADV the last
+        ``window`` volumes; a shorter history uses what there is. Raises ``ValueError`` when there
+        are fewer than 2 returns or no volume: an impact estimate made up from nothing would look
+        like a real number.
+        """
+        if window < 2:
+            raise ValueError(f"the cost model's window must be at least 2 sessions, got {window}")
+        missing = {"close", "volume"} - set(history.columns)
+        if missing:
+            raise ValueError(f"history needs columns close and volume; missing {', '.join(sorted(missing))}")
+        closes = history["close"].to_numpy(dtype=np.float64)[-(window + 1) :]
+        volumes = history["volume"].to_numpy(dtype=np.float64)[-window:]
+        if len(closes) < 3 or np.any(closes <= 0) or not np.all(np.isfinite(closes)):
+            raise ValueError(f"history has {len(closes)} usable closes; the cost model needs at least 3")
+        returns = np.diff(np.log(closes))
+        adv = float(np.mean(volumes))
+        if not (math.isfinite(adv) and adv > 0):
+            raise ValueError("history has no traded volume; market impact cannot be estimated")
+        return cls(daily_vol=float(np.std(returns, ddof=1)), adv=adv)
+
+
+@dataclass(frozen=True, slots=True)
+class CostEstimate:
+    """Expected cost of an order (or a card) in money, and in bps of its value at the price used."""
+
+    commission: float
+    spread: float
+    impact: float
+    total: float
+    total_bps: float
+    value: float = 0.0
+    """The notional the bps are measured on (quantity times price; summed over a card's legs)."""
+
+
+ZERO_COST = CostEstimate(0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+
+
+def impact_bps(quantity: float, stats: MarketStats, k: float = DEFAULT_IMPACT_K) -> float:
+    """Square-root market impact in basis points: ``k * daily_vol * sqrt(qty / adv) * 1e4``."""
+    if quantity <= 0:
+        return 0.0
+    return k * stats.daily_vol * math.sqrt(quantity / stats.adv) * 1e4
+
+
+def order_cost(
+    quantity: float,
+    price: float,
+    stats: MarketStats,
+    *,
+    spread: float | None = None,
+    schedule: CommissionSchedule | None = None,
+    k: float = DEFAULT_IMPACT_K,
+) -> CostEstimate:
+    """The expected cost of one order of ``quantity`` shares at ``price`` (the arrival mid).
+
+    ``spread`` is the quoted spread (ask - bid) in price units; None assumes
+    ``DEFAULT_SPREAD_BPS`` of the price. The side does not matter: every part is a cost either way.
+    """
+    if not (math.isfinite(price) and price > 0):
+        raise ValueError(f"the cost model needs a positive price, got {price!r}")
+    if quantity <= 0:
+        return ZERO_COST
+    value = quantity * price
+    quoted = price * DEFAULT_SPREAD_BPS / 1e4 if spread is None else max(spread, 0.0)
+    commission = (schedule or CommissionSchedule()).commission(quantity, price)
+    half_spread = quantity * quoted / 2.0
+    impact = value * impact_bps(quantity, stats, k) / 1e4
+    total = commission + half_spread + impact
+    return CostEstimate(commission, half_spread, impact, total, total / value * 1e4, value)
+
+
+def combine(estimates: Iterable[CostEstimate]) -> CostEstimate:
+    """The sum of several estimates; the bps are weighted by each one's value."""
+    items = list(estimates)
+    commission = sum(e.commission for e in items)
+    spread = sum(e.spread for e in items)
+    impact = sum(e.impact for e in items)
+    total = commission + spread + impact
+    value = sum(e.value for e in items)
+    bps = total / value * 1e4 if value > 0 else 0.0
+    return CostEstimate(commission, spread, impact, total, bps, value)
+
+
+def card_expected_cost(
+    card: StrategyCard,
+    prices: Mapping[str, Quote | float],
+    history: Mapping[str, pd.DataFrame],
+    *,
+    schedule: CommissionSchedule | None = None,
+    k: float = DEFAULT_IMPACT_K,
+    window: int = DEFAULT_WINDOW,
+) -> CostEstimate:
+    """The expected cost of executing every leg of ``card``, summed.
+
+    ``prices`` maps a symbol to its latest quote (mid and spread are used) or to a price alone
+    (``DEFAULT_SPREAD_BPS`` assumed); a symbol missing there falls back to the card's reference
+    price (``details['ref_price:SYM']``). ``history`` maps a symbol to its daily bars before today.
+    Raises ``ValueError`` naming the symbol when a leg has no price or no usable history.
+    """
+    estimates = []
+    for leg in card.legs:
+        given = prices.get(leg.symbol)
+        spread: float | None = None
+        if isinstance(given, Quote):
+            price, spread = given.mid, given.ask - given.bid
+        elif given is not None:
+            price = float(given)
+        else:
+            price = card.details.get(f"ref_price:{leg.symbol}", 0.0)
+        if not (math.isfinite(price) and price > 0):
+            raise ValueError(f"card {card.card_id}: no price for {leg.symbol}")
+        bars = history.get(leg.symbol)
+        if bars is None:
+            raise ValueError(f"card {card.card_id}: no history for {leg.symbol}")
+        try:
+            stats = MarketStats.from_history(bars, window)
+        except ValueError as exc:
+            raise ValueError(f"card {card.card_id}: {leg.symbol}: {exc}") from None
+        estimates.append(order_cost(leg.quantity, price, stats, spread=spread, schedule=schedule, k=k))
+    return combine(estimates)
