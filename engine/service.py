@@ -33,8 +33,10 @@ from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
 from engine.execution.algos import AlgoParams, AlgoRunner
+from engine.execution.costs import CommissionSchedule
 from engine.execution.group import Actions, GroupExecution
 from engine.execution.order_manager import OrderManager
+from engine.execution.plan import plan_card
 from engine.execution.validation import prepare
 from engine.model import (
     AccountSnapshot,
@@ -129,6 +131,9 @@ class Engine:
         self._group_status: dict[str, tuple[ExecutionStatus, str]] = {}
         self._finished_groups: deque[ExecutionEvent] = deque(maxlen=10)
         self._scan: tuple[date, Scan] | None = None
+        self._day_histories: dict[str, pd.DataFrame] = {}
+        b = settings.broker
+        self._commissions = CommissionSchedule(b.commission_per_share, b.commission_min, b.commission_max_pct)
         self.risk_report: RiskReport | None = None
         self._flatten_due = False
         self._day_ended = False
@@ -512,6 +517,7 @@ class Engine:
         if self._scan is None or self._scan[0] != day:
             histories = {sym: self.feed.history(sym, before=day) for sym in s.universe.symbols}
             self._scan = (day, scan(histories, [TEMPLATES[t] for t in s.cards.templates]))
+            self._day_histories = histories
         account = self.ledger.account()
         ctx = CardContext(
             asof=self.clock.now(),
@@ -526,7 +532,11 @@ class Engine:
             max_order_value=self.risk.settings.max_order_value,
             max_cards=s.cards.max_cards,
         )
-        self.cards = size_cards(self._scan[1], ctx)
+        quotes = self.feed.latest_quotes()
+        self.cards = [
+            plan_card(card, quotes, self._day_histories, self._commissions)
+            for card in size_cards(self._scan[1], ctx)
+        ]
         self.store.save_cards(self.cards)
         self.bus.publish(CardsEvent(asof=ctx.asof, cards=tuple(self.cards)))
 

@@ -1,0 +1,49 @@
+"""The execution plan of a card: how each leg is worked, and what executing it should cost.
+
+A leg small against the market is sent as it is (IMMEDIATE); one that would take a visible
+share of the day's volume is worked over time (VWAP), so it does not walk the book. The expected
+cost (commission, half the spread, square-root impact; engine/execution/costs.py) goes on the
+card, where the trader sees it before pressing the key and where execution reports compare it
+with what the fills actually cost.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import pandas as pd
+
+from engine.execution.costs import CommissionSchedule, MarketStats, card_expected_cost
+from engine.model import Algo, Quote, StrategyCard
+
+WORK_SHARE_OF_ADV = 0.005
+"""A leg above half a percent of the average daily volume is worked as a VWAP, not sent at once."""
+
+
+def plan_card(
+    card: StrategyCard,
+    prices: Mapping[str, Quote | float],
+    history: Mapping[str, pd.DataFrame],
+    schedule: CommissionSchedule,
+) -> StrategyCard:
+    """The card with an algo chosen per leg and its expected cost in ``details``."""
+    legs = []
+    for leg in card.legs:
+        frame = history.get(leg.symbol)
+        algo = leg.algo
+        if frame is not None and algo is Algo.IMMEDIATE:
+            try:
+                adv = MarketStats.from_history(frame).adv
+            except ValueError:
+                adv = 0.0
+            if adv > 0 and leg.quantity > WORK_SHARE_OF_ADV * adv:
+                algo = Algo.VWAP
+        legs.append(replace(leg, algo=algo))
+    planned = replace(card, legs=tuple(legs))
+    try:
+        cost = card_expected_cost(planned, prices, history, schedule=schedule)
+    except ValueError:
+        return planned
+    details = {**card.details, "expected_cost": cost.total, "expected_cost_bps": cost.total_bps}
+    return replace(planned, details=details)
