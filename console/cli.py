@@ -4,6 +4,7 @@
     onetap --engine-only        the engine headless, serving its socket
     onetap --attach [SOCKET]    the console attached to a headless engine
     onetap kill                 the kill switch, from any shell
+    onetap audit verify|export  prove the audit record intact, or export it as JSON lines
 
 Heavy modules are imported only by the path that needs them: ``--engine-only`` never
 imports Textual, and nothing here imports torch or ib_insync.

@@ -605,6 +605,7 @@ class Engine:
             )
         now = self.clock.now()
         book = self._book_view()
+        quotes = self.feed.latest_quotes()
         requests = [
             OrderRequest(
                 symbol=leg.symbol,
@@ -616,6 +617,7 @@ class Engine:
                 strategy=card.template,
                 protective_stop=card.stop_price if len(card.legs) == 1 else None,
                 override_duplicate=override,
+                arrival_price=quotes[leg.symbol].mid if leg.symbol in quotes else None,
             )
             for leg in card.legs
         ]

@@ -59,7 +59,9 @@ def modifiable(order: Order) -> str | None:
     if not order.status.is_open or order.status is OrderStatus.PENDING_CANCEL:
         return f"{order.client_order_id} is {order.status}; nothing to modify"
     if order.algo:
-        return f"{order.client_order_id} is worked by {order.algo}; cancel it, or modify its child orders"
+        return (
+            f"{order.client_order_id} is worked by {order.algo}, which sets its own prices; cancel it instead"
+        )
     if order.order_type is not OrderType.LMT:
         return f"{order.client_order_id} is a {order.order_type} order; only LMT orders can be modified"
     return None

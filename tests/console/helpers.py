@@ -10,12 +10,15 @@ from textual.widgets import DataTable
 
 from console.app import OneTapApp
 from engine.model.events import (
+    ApproveRecovery,
+    CancelAll,
     Command,
     CommandResult,
     Event,
     ExecuteCard,
     Flatten,
     Kill,
+    ModifyOrder,
     RefusalEvent,
     ResetKill,
     SetLimit,
@@ -30,8 +33,9 @@ class FakeClient:
 
     Refusals are answered as the engine answers them (a RefusalEvent pushed and an ok=False
     result): a wrong RESUME word, a card while ``halted``, a card in ``duplicates`` sent
-    without ``override_duplicate``, and a SetLimit with a negative value or a name not in
-    ``limits`` (when ``limits`` is given).
+    without ``override_duplicate``, a SetLimit with a negative value or a name not in
+    ``limits`` (when ``limits`` is given), a ModifyOrder while ``modify_refusal`` (code,
+    message) is set, and an ApproveRecovery while ``approve_refusal`` is set.
     """
 
     description = "test engine"
@@ -43,6 +47,8 @@ class FakeClient:
         self.halted = False
         self.duplicates: set[str] = set()
         self.limits: dict[str, float] = {}
+        self.modify_refusal: tuple[str, str] | None = None
+        self.approve_refusal: tuple[str, str] | None = None
         self._first = first
 
     async def connect(self, sink: EventSink) -> None:
@@ -69,6 +75,14 @@ class FakeClient:
             return self._refuse(
                 "set_limit", "BAD_LIMIT", f"{command.name} = {command.value:g} is not allowed"
             )
+        if isinstance(command, ModifyOrder) and self.modify_refusal is not None:
+            return self._refuse("modify_order", *self.modify_refusal)
+        if isinstance(command, ApproveRecovery) and self.approve_refusal is not None:
+            return self._refuse("approve_recovery", *self.approve_refusal)
+        if isinstance(command, ApproveRecovery):
+            return CommandResult(ok=True, message="reconciliation approved; trading ACTIVE")
+        if isinstance(command, CancelAll):
+            return CommandResult(ok=True, message="cancel sent for 3 open order(s)")
         if isinstance(command, Kill):
             return CommandResult(ok=True, message="HALTED; cancel sent for 0 open order(s)")
         if isinstance(command, Flatten):

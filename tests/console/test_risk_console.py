@@ -464,7 +464,7 @@ def test_the_risk_hotkeys_come_from_the_settings() -> None:
     assert keymap["onetap.risk_detail"] == "d" and keymap["onetap.limits"] == "l"
 
 
-async def test_the_desk_footer_shows_the_risk_keys_and_they_are_remappable() -> None:
+async def test_the_desk_shows_the_risk_keys_and_they_are_remappable() -> None:
     client = FakeClient(risk_snapshot(report=risk_report()))
     app = OneTapApp(client, hotkeys=Hotkeys(risk_detail="d", limits="l"))
     async with app.run_test(size=(160, 48)) as pilot:
@@ -474,7 +474,14 @@ async def test_the_desk_footer_shows_the_risk_keys_and_they_are_remappable() -> 
             for b in app.screen.active_bindings.values()
             if b.binding.show
         }
-        assert shown["F"] == "Flatten" and shown["d"] == "Risk" and shown["l"] == "Limits"
+        assert shown["F"] == "Flatten" and shown["d"] == "Risk"
+        assert "l" not in shown  # no room in an 80-column footer: the risk pane names it instead
+        assert app.screen.query_one(RiskGauges).border_subtitle == "d detail · l limits"
+        await pilot.press("l")
+        await settle(pilot)
+        assert isinstance(app.screen, LimitsDialog)
+        await pilot.press("escape")
+        await settle(pilot)
         await pilot.press("v")
         await settle(pilot)
         assert not isinstance(app.screen, RiskDetailScreen)

@@ -1,5 +1,6 @@
 """Snapshots of the desk, drawn from a real engine run with a fixed seed and a simulated clock,
-and of the risk detail screen, drawn from a hand-built report (``risk_fixtures``).
+of the risk detail screen, drawn from a hand-built report (``risk_fixtures``), and of the desk
+with an algo working and an execution in progress, from hand-built events (``execution_fixtures``).
 
 The engine (shipped data, seeded replay, paper broker, SQLite in ``tmp_path``) plays a fixed
 number of quote steps and executes the top card; its ``SnapshotEvent`` is then handed to the
@@ -24,6 +25,7 @@ from engine.config import load_settings
 from engine.model import CommandSource
 from engine.model.events import ExecuteCard, Kill, SnapshotEvent
 from engine.service import Engine
+from tests.console.execution_fixtures import algo_snapshot, fills
 from tests.console.helpers import FakeClient, settle
 from tests.console.risk_fixtures import risk_report, risk_snapshot
 
@@ -99,3 +101,16 @@ def test_risk_detail(snap_compare: SnapCompare) -> None:
         await settled(pilot)
 
     assert snap_compare(app, terminal_size=(160, 48), run_before=open_risk_detail)
+
+
+def test_desk_with_an_algo_and_an_execution_in_progress(snap_compare: SnapCompare) -> None:
+    """A TWAP parent with its two children in the blotter, the card's execution under the cards."""
+    client = FakeClient(algo_snapshot())
+
+    async def fill_and_settle(pilot: Pilot[Any]) -> None:
+        await settle(pilot)
+        for event in fills():
+            client.push(event)
+        await settled(pilot)
+
+    assert snap_compare(OneTapApp(client), terminal_size=(160, 48), run_before=fill_and_settle)

@@ -123,6 +123,8 @@ def test_a_snapshot_fills_every_area(desk: DeskState) -> None:
         "report",
         "limits",
         "status",
+        "executions",
+        "reconciliation",
     }
     assert desk.connected
     assert [p.symbol for p in desk.positions_sorted()] == ["AAPL", "MSFT"]
