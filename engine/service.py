@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from engine.actor import Actor
-from engine.brokers.base import Broker, BrokerPosition
-from engine.brokers.paper import PaperBroker
+from engine.brokers.base import Broker, BrokerError, BrokerPosition
+from engine.brokers.paper import PaperBroker, journal_path_for
 from engine.bus import EventBus, Subscription
 from engine.clock import SimulatedClock, WallClock
 from engine.config import ConfigError, Settings
@@ -37,6 +37,7 @@ from engine.execution.costs import CommissionSchedule
 from engine.execution.group import Actions, GroupExecution
 from engine.execution.order_manager import OrderManager
 from engine.execution.plan import plan_card
+from engine.execution.recovery import reconcile
 from engine.execution.validation import prepare
 from engine.model import (
     AccountSnapshot,
@@ -56,6 +57,7 @@ from engine.model import (
 )
 from engine.model.codec import to_jsonable
 from engine.model.events import (
+    ApproveRecovery,
     CancelAll,
     CancelOrder,
     CardsEvent,
@@ -71,6 +73,7 @@ from engine.model.events import (
     NoticeEvent,
     OrderEvent,
     PortfolioEvent,
+    ReconciliationSummary,
     RefusalEvent,
     ResetKill,
     ResumeStrategy,
@@ -135,6 +138,7 @@ class Engine:
         b = settings.broker
         self._commissions = CommissionSchedule(b.commission_per_share, b.commission_min, b.commission_max_pct)
         self.risk_report: RiskReport | None = None
+        self.reconciliation: ReconciliationSummary | None = None
         self._flatten_due = False
         self._day_ended = False
         self._session_hours: tuple[date, tuple[datetime, datetime] | None] | None = None
@@ -192,7 +196,9 @@ class Engine:
         self._expire_stored_parents()
         self.bus.on((OrderEvent,), self._on_order_event)
         await self.broker.connect()
-        if isinstance(self.broker, PaperBroker):
+        if isinstance(self.broker, PaperBroker) and not self.broker.remembers:
+            # A paper account without a journal yet (a database from before journals, or a new one):
+            # it adopts the engine's book, and orders it never saw cannot be working there.
             self.broker.restore(
                 cash=self.ledger.cash,
                 positions=[
@@ -201,7 +207,7 @@ class Engine:
                 ],
             )
             for order in self.orders.expire_all_open(
-                "engine restarted: paper orders do not survive a restart"
+                "engine restarted: the paper account had no record of it"
             ):
                 what = f"{order.client_order_id} {order.side} {order.quantity:g} {order.symbol}"
                 self._notice("warning", f"{what} expired at restart")
@@ -211,6 +217,7 @@ class Engine:
             "engine_start",
             {"database": str(self.database), "trading_state": self.risk.state.state.value},
         )
+        await self._reconcile()
         for issue in self.market.report.issues:
             self._notice("warning" if issue.severity == "warning" else "error", str(issue))
         self._refresh_cards()
@@ -261,6 +268,7 @@ class Engine:
             allow_short=b.allow_short,
             allow_fractional=b.allow_fractional,
             settlement_days=b.settlement_days,
+            journal=journal_path_for(self.database),
         )
 
     # ------------------------------------------------------------------ replay
@@ -562,6 +570,8 @@ class Engine:
                 return CommandResult(ok=True, message=f"cancel sent for {n} open order(s)")
             case SetLimit(name=name, value=value):
                 return self._answer("set_limit", self.risk.set_limit(name, value, _by(actor)), name)
+            case ApproveRecovery():
+                return self._approve_recovery(actor)
             case ResumeStrategy(template=template):
                 return self._answer("resume_strategy", self.risk.unpause(template, _by(actor)), template)
             case GetSnapshot():
@@ -585,6 +595,7 @@ class Engine:
             quotes=tuple(self.feed.latest_quotes().values()),
             risk_report=self.risk_report,
             limits=self.risk.limit_values(),
+            reconciliation=self.reconciliation,
             executions=(
                 *self._finished_groups,
                 *(g.event(self.clock.now()) for g in self._groups.values()),
@@ -793,9 +804,51 @@ class Engine:
     async def reconnect_broker(self) -> None:
         """Connect the broker again; the cancels a kill switch still owes go out before anything else."""
         await self.broker.connect()
-        sent = await self.orders.send_owed_cancels()
-        if sent:
-            self._notice("warning", f"reconnected: {sent} owed cancel(s) sent first")
+        await self._reconcile()  # owed cancels go out first of all, inside
+
+    async def _reconcile(self) -> ReconciliationSummary:
+        """Compare the database with the broker, then decide whether trading may go on.
+
+        A clean result (nothing missed, lost, foreign or different) lets trading go on at once.
+        Anything else is RECOVERING until an operator approves the summary, or, for a headless
+        engine configured so, approved here, except position mismatches and database problems,
+        which always need a person.
+        """
+        summary = await reconcile(
+            store=self.store,
+            broker=self.broker,
+            orders=self.orders,
+            ledger_positions={p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)},
+            now=self.clock.now(),
+        )
+        clean = not (summary.fills_applied or summary.lost or summary.external or summary.position_mismatches)
+        automatic = self.settings.engine.auto_approve_recovery and not summary.position_mismatches
+        if not summary.problems and (clean or automatic):
+            summary = replace(summary, approved=True)
+        else:
+            self.risk.enter_recovery(_recovery_reason(summary), self.clock.now())
+        self.reconciliation = summary
+        self._audit("engine", CommandSource.ENGINE, "reconciliation", _fields_of(summary))
+        self.bus.publish(summary)
+        return summary
+
+    def _approve_recovery(self, actor: Actor) -> CommandResult:
+        summary = self.reconciliation
+        if summary is not None and summary.problems:
+            return self._refuse(
+                "approve_recovery",
+                "RECOVERY_PROBLEMS",
+                "the database failed its checks; trading stays refused: " + "; ".join(summary.problems),
+                "",
+            )
+        refusal = self.risk.approve_recovery(_by(actor))
+        if refusal is not None:
+            return self._refuse("approve_recovery", refusal.code, refusal.message, "")
+        if summary is not None:
+            self.reconciliation = replace(summary, approved=True)
+            self.bus.publish(self.reconciliation)
+        self.bus.publish(RiskEvent(self._risk()))
+        return CommandResult(ok=True, message="reconciliation approved; trading resumes")
 
     # ------------------------------------------------------------------ algos
     async def _algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
@@ -1005,6 +1058,7 @@ class EngineStartError(Exception):
 
 
 STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    BrokerError,
     ConfigError,
     DataError,
     EngineStartError,
@@ -1013,6 +1067,23 @@ STARTUP_ERRORS: tuple[type[Exception], ...] = (
     OSError,
 )
 """What "cannot start as configured" looks like: the CLI prints one line and exits 2, never a traceback."""
+
+
+def _recovery_reason(summary: ReconciliationSummary) -> str:
+    parts = [
+        f"{len(summary.fills_applied)} missed fill(s) applied" if summary.fills_applied else "",
+        f"{len(summary.lost)} order(s) LOST" if summary.lost else "",
+        f"{len(summary.external)} EXTERNAL order(s)" if summary.external else "",
+        f"{len(summary.position_mismatches)} position mismatch(es)" if summary.position_mismatches else "",
+        f"database problems: {'; '.join(summary.problems)}" if summary.problems else "",
+    ]
+    return "reconciliation found " + ", ".join(p for p in parts if p) + "; review and approve it"
+
+
+def _fields_of(summary: ReconciliationSummary) -> dict[str, Any]:
+    data = to_jsonable(summary)
+    data.pop("type", None)
+    return dict(data)
 
 
 def _by(actor: Actor) -> str:

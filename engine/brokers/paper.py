@@ -268,13 +268,17 @@ class PaperBroker:
             case "trigger":
                 self._working[rec["coid"]].triggered = True
             case "fill":
-                self._apply_fill(_decode(rec["fill"], Fill))
+                # The settlement period of the day it traded, not of today's configuration.
+                self._apply_fill(_decode(rec["fill"], Fill), int(rec.get("settle", self.settlement_days)))
             case "cancel":
                 self._finish(self._working[rec["coid"]], OrderStatus.CANCELLED, str(rec["reason"]), ts)
             case "close":
                 self._apply_close(date.fromisoformat(rec["day"]), rec["expired"], ts)
             case "restore":
                 self._apply_restore(rec)
+            case "resubmit":
+                if rec["coid"] not in self._working and rec["coid"] not in self._final:
+                    raise ValueError(f"order {rec['coid']} resubmitted but never submitted")
             case _:
                 raise ValueError(f"unknown record type {kind!r}")
 
@@ -309,6 +313,9 @@ class PaperBroker:
         coid = order.client_order_id
         known = self._working.get(coid) or self._final.get(coid)
         if known is not None:
+            # Recorded although nothing changes: the journal is the broker's evidence of every
+            # order it received, so a sender that repeats itself can be caught at it.
+            self._commit({"e": "resubmit", "ts": self._clock.now(), "coid": coid})
             self._replay(known)
             return
         now = self._clock.now()
@@ -637,7 +644,7 @@ class PaperBroker:
             commission=self._commission(qty, price, first=not record.min_charged),
             ts=self._clock.now(),
         )
-        self._commit({"e": "fill", "ts": fill.ts, "fill": fill})
+        self._commit({"e": "fill", "ts": fill.ts, "fill": fill, "settle": self.settlement_days})
         self._report(OrderFilled(record.fills[-1]))
 
     def _cancel(self, record: _Record, reason: str) -> None:
@@ -646,7 +653,7 @@ class PaperBroker:
         self._report(OrderCancelled(coid, reason))
 
     # ------------------------------------------------------------------ applying journal records
-    def _apply_fill(self, fill: Fill) -> None:
+    def _apply_fill(self, fill: Fill, settlement_days: int) -> None:
         record = self._working[fill.client_order_id]
         order = record.order
         qty, price, commission = fill.quantity, fill.price, fill.commission
@@ -659,10 +666,10 @@ class PaperBroker:
         else:
             proceeds = value - commission
             self._cash += proceeds
-            if self.settlement_days == 0:
+            if settlement_days == 0:
                 self._settled += proceeds
             else:
-                self._pending.append(_Pending(self.settlement_days, proceeds))
+                self._pending.append(_Pending(settlement_days, proceeds))
         _apply_to_book(self._books.setdefault(order.symbol, _Book()), order.side.sign * qty, price)
         if abs(self._books[order.symbol].quantity) <= EPS:
             del self._books[order.symbol]
@@ -874,6 +881,11 @@ class _Journal:
         if self._fd is not None:
             fd, self._fd = self._fd, None
             os.close(fd)
+
+    def __del__(self) -> None:
+        # A broker dropped without close() must not keep the lock for the life of the process.
+        with contextlib.suppress(OSError):
+            self.close()
 
     def _reopen(self) -> int:
         fd = self._lock()

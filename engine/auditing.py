@@ -1,0 +1,123 @@
+"""``onetap audit``'s engine side: verify a database's audit chain, export it as JSON lines.
+
+The console may not reach into ``engine.store`` (the import contracts keep the ORM behind the
+engine), so the command goes through this module, as ``onetap kill`` goes through
+``engine.service.halt_offline``. Nothing here needs a running engine: both work on the file,
+also while an engine has it open (SQLite WAL readers never block the writer).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TextIO
+
+from engine.config import Settings
+from engine.store import audit
+from engine.store.audit import AuditEntry
+from engine.store.db import StoreError, default_database_path
+from engine.store.repository import Store
+
+EXPORT_FIELDS = ("seq", "ts", "actor", "source", "action", "payload", "prev_hash", "hash")
+"""The keys of every exported line, in this order: what ``entry_hash`` is computed over, plus the link."""
+
+
+class AuditToolError(Exception):
+    """The database cannot be examined at all (missing, not onetap's); the message says which file."""
+
+
+@dataclass(frozen=True, slots=True)
+class AuditCheck:
+    """The verdict in one line (without the ``audit:`` prefix) and the number of entries read."""
+
+    ok: bool
+    line: str
+    count: int
+
+
+def database_path(settings: Settings, database: Path | None) -> Path:
+    """The database the engine would use: ``--database``, else ``[store] database``, else the default."""
+    if database is not None:
+        return Path(database).expanduser()
+    if settings.store.database:
+        return Path(settings.store.database).expanduser()
+    return default_database_path()
+
+
+def verify_database(path: Path) -> AuditCheck:
+    """SQLite's own integrity check, then the hash chain, then its end against the anchor file.
+
+    A chain that verifies but has no anchor beside it fails here, although ``Store.verify_audit``
+    calls it ok: the store only says what it can check, while an auditor asking "is the record
+    intact?" must hear that a cut tail cannot be ruled out (the engine writes an anchor on every
+    append, so a missing one was removed or not copied with the database).
+    """
+    with _open(path) as store:
+        try:
+            problems = store.integrity_check()
+            if problems:
+                return AuditCheck(False, f"the database file is damaged: {'; '.join(problems[:3])}", 0)
+            result = store.verify_audit()
+        except StoreError as exc:
+            return AuditCheck(False, f"the audit log cannot be read: {exc}", 0)
+    if result.ok and not result.anchored and result.count > 0:
+        anchor = audit.anchor_path(path)
+        line = (
+            f"{result.count} entries, chain intact, but there is no anchor file ({anchor}): "
+            "a cut tail cannot be ruled out"
+        )
+        return AuditCheck(False, line, result.count)
+    return AuditCheck(result.ok, result.message, result.count)
+
+
+def export_database(path: Path, out: TextIO) -> int:
+    """Write every entry to ``out`` as one JSON object per line; returns how many were written.
+
+    Entries go out as stored, damaged or not: an export is evidence, and hiding a bad entry
+    would make it worthless. A payload that is not JSON is exported as its raw text.
+    """
+    with _open(path) as store:
+        try:
+            entries = store.audit_entries()
+        except StoreError as exc:
+            raise AuditToolError(f"the audit log cannot be read: {exc}") from exc
+    count = 0
+    for line in export_lines(entries):
+        out.write(line)
+        out.write("\n")
+        count += 1
+    out.flush()
+    return count
+
+
+def export_lines(entries: list[AuditEntry]) -> Iterator[str]:
+    """One JSON text per entry, keys in ``EXPORT_FIELDS`` order."""
+    for entry in entries:
+        payload: Any
+        try:
+            payload = json.loads(entry.payload_json)
+        except json.JSONDecodeError:
+            payload = entry.payload_json
+        record = {
+            "seq": entry.seq,
+            "ts": entry.ts,
+            "actor": entry.actor,
+            "source": entry.source,
+            "action": entry.action,
+            "payload": payload,
+            "prev_hash": entry.prev_hash,
+            "hash": entry.hash,
+        }
+        yield json.dumps(record, separators=(",", ":"))
+
+
+def _open(path: Path) -> Store:
+    # Store.open creates a missing file; an audit of a mistyped path must not invent an empty log.
+    if not path.exists():
+        raise AuditToolError(f"{path}: no database there; pass --database PATH or set [store] database")
+    try:
+        return Store.open(path)
+    except StoreError as exc:
+        raise AuditToolError(str(exc)) from exc
