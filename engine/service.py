@@ -70,6 +70,7 @@ from engine.model.events import (
     Kill,
     LimitsEvent,
     MarketEvent,
+    ModifyOrder,
     NoticeEvent,
     OrderEvent,
     PortfolioEvent,
@@ -90,7 +91,7 @@ from engine.risk.alerts import AlertDispatcher, notifiers_from_settings
 from engine.risk.controller import RiskController, RiskTransition
 from engine.risk.gauges import historical_var, risk_state
 from engine.risk.killswitch import STATE_KEY, HaltState
-from engine.risk.pretrade import BookView, Refusal, with_working
+from engine.risk.pretrade import BookView, Refusal, check_price_band, with_working
 from engine.risk.report import compute_risk_report
 from engine.signals.basic import daily_returns
 from engine.store.db import StoreError, default_database_path
@@ -565,6 +566,8 @@ class Engine:
                 return self._reset_kill(text, actor)
             case CancelOrder(client_order_id=coid):
                 return await self._cancel(coid)
+            case ModifyOrder(client_order_id=coid, quantity=quantity, limit_price=limit):
+                return await self._modify(coid, quantity, limit)
             case CancelAll():
                 n = await self.orders.cancel_all()
                 return CommandResult(ok=True, message=f"cancel sent for {n} open order(s)")
@@ -729,6 +732,42 @@ class Engine:
         if request.strategy:
             self._strategy_of[order.client_order_id] = request.strategy
         return order
+
+    async def _modify(self, coid: str, quantity: float | None, limit: float | None) -> CommandResult:
+        """Change a working order in place, through the same checks a new order meets."""
+        now = self.clock.now()
+        order = next((o for o in self.orders.open_orders() if o.client_order_id == coid), None)
+        if order is None:
+            return self._refuse("modify_order", "NOT_OPEN", f"{coid} is not a working order", coid)
+        new = OrderRequest(
+            symbol=order.symbol,
+            side=order.side,
+            quantity=order.quantity if quantity is None else quantity,
+            order_type=order.order_type,
+            limit_price=order.limit_price if limit is None else limit,
+            stop_price=order.stop_price,
+            tif=order.tif,
+            strategy=self._strategy(coid),
+            override_duplicate=True,
+            reduce_only=False,
+        )
+        ready = prepare(new, self.market.instruments.get(order.symbol))
+        if isinstance(ready, Refusal):
+            return self._refuse("modify_order", ready.code, ready.message, coid)
+        refusal = self.risk.check_modify(now) or check_price_band(ready, self._book_view(), self.risk.limits)
+        added = ready.quantity - order.quantity
+        if refusal is None and added > 0:  # more size: the added part meets every limit
+            refusal = self.risk.check(replace(ready, quantity=added), self._book_view(), now)
+        if refusal is not None:
+            return self._refuse("modify_order", refusal.code, refusal.message, coid)
+        err = await self.orders.modify(coid, ready.quantity, ready.limit_price)
+        if err:
+            return self._refuse("modify_order", "MODIFY_FAILED", err, coid)
+        self.risk.modify_sent(now)
+        price = f" @ {ready.limit_price:g}" if ready.limit_price is not None else ""
+        return CommandResult(
+            ok=True, message=f"{coid} now {ready.side} {ready.quantity:g} {ready.symbol}{price}"
+        )
 
     async def _cancel(self, coid: str) -> CommandResult:
         now = self.clock.now()

@@ -27,6 +27,15 @@ class OrderFilled:
 
 
 @dataclass(frozen=True, slots=True)
+class OrderModified:
+    """The broker now works the order with this quantity and limit price."""
+
+    client_order_id: str
+    quantity: float
+    limit_price: float | None
+
+
+@dataclass(frozen=True, slots=True)
 class OrderCancelled:
     client_order_id: str
     reason: str = ""
@@ -44,7 +53,7 @@ class OrderExpired:
     reason: str = ""
 
 
-BrokerReport = OrderAcknowledged | OrderFilled | OrderCancelled | OrderRejected | OrderExpired
+BrokerReport = OrderAcknowledged | OrderFilled | OrderModified | OrderCancelled | OrderRejected | OrderExpired
 Reporter = Callable[[BrokerReport], None]
 
 
@@ -75,6 +84,14 @@ class Broker(Protocol):
         ...
 
     async def cancel(self, client_order_id: str) -> None: ...
+
+    async def modify(self, client_order_id: str, *, quantity: float, limit_price: float | None) -> None:
+        """Change a working order in place (same id); the change is confirmed by ``OrderModified``.
+
+        Raises ``BrokerError`` when the broker refuses it (the order is no longer working, the new
+        quantity is not above what already filled, the money is not there).
+        """
+        ...
 
     async def open_orders(self) -> list[Order]:
         """Orders working at the broker now; ``client_order_id`` is the engine's id (IBKR's orderRef)."""

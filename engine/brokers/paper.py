@@ -39,6 +39,7 @@ from engine.brokers.base import (
     OrderCancelled,
     OrderExpired,
     OrderFilled,
+    OrderModified,
     OrderRejected,
     Reporter,
 )
@@ -272,6 +273,13 @@ class PaperBroker:
                 self._apply_fill(_decode(rec["fill"], Fill), int(rec.get("settle", self.settlement_days)))
             case "cancel":
                 self._finish(self._working[rec["coid"]], OrderStatus.CANCELLED, str(rec["reason"]), ts)
+            case "modify":
+                record = self._working[rec["coid"]]
+                limit = None if rec["limit_price"] is None else float(rec["limit_price"])
+                record.order = replace(
+                    record.order, quantity=float(rec["quantity"]), limit_price=limit, updated_at=ts
+                )
+                record.ref_price = self._reference_price(record.order)
             case "close":
                 self._apply_close(date.fromisoformat(rec["day"]), rec["expired"], ts)
             case "restore":
@@ -355,6 +363,48 @@ class PaperBroker:
             status = final.order.status.value if final is not None else "never submitted"
             raise BrokerError(f"order {client_order_id} is not working at the paper broker (status {status})")
         self._cancel(record, "cancelled at the operator's request")
+
+    async def modify(self, client_order_id: str, *, quantity: float, limit_price: float | None) -> None:
+        """Change the quantity and/or limit of a working order in place, as a real broker does."""
+        if not self._connected:
+            raise BrokerError("the paper broker is not connected: call connect() first")
+        record = self._working.get(client_order_id)
+        if record is None:
+            raise BrokerError(f"order {client_order_id} is not working at the paper broker")
+        order = record.order
+        if not (math.isfinite(quantity) and quantity > order.filled_quantity + EPS):
+            raise BrokerError(
+                f"the new quantity {_shares(quantity)} must be above what already filled "
+                f"({_shares(order.filled_quantity)})"
+            )
+        if not self.allow_fractional and quantity != math.floor(quantity):
+            raise BrokerError(f"fractional shares are disabled: {_shares(quantity)} is not whole")
+        limited = order.order_type in (OrderType.LMT, OrderType.STP_LMT)
+        if limit_price is not None and not limited:
+            raise BrokerError(f"a {order.order_type.value} order has no limit price to change")
+        if limited and not _positive(limit_price):
+            raise BrokerError(f"a {order.order_type.value} order needs a positive limit price")
+        if order.side is Side.BUY:
+            proposed = replace(order, quantity=quantity, limit_price=limit_price)
+            price = self._reference_price(proposed)
+            remaining = quantity - order.filled_quantity
+            need = remaining * price + self._commission(remaining, price, first=not record.min_charged)
+            available = self._settled - self._reserved(exclude=record)
+            if need > available + EPS:
+                raise BrokerError(
+                    f"insufficient settled cash for the change: need ${need:,.2f}, "
+                    f"available ${max(available, 0.0):,.2f}"
+                )
+        self._commit(
+            {
+                "e": "modify",
+                "ts": self._clock.now(),
+                "coid": client_order_id,
+                "quantity": quantity,
+                "limit_price": limit_price,
+            }
+        )
+        self._report(OrderModified(client_order_id, quantity, limit_price))
 
     async def open_orders(self) -> list[Order]:
         return [replace(r.order) for r in self._working.values()]

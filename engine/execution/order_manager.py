@@ -23,6 +23,7 @@ from engine.brokers.base import (
     OrderCancelled,
     OrderExpired,
     OrderFilled,
+    OrderModified,
     OrderRejected,
 )
 from engine.clock import Clock
@@ -132,6 +133,23 @@ class OrderManager:
         if order.status is OrderStatus.INTENT:
             self._transition(order, OrderStatus.SENT)
         return order
+
+    async def modify(self, client_order_id: str, quantity: float, limit_price: float | None) -> str:
+        """Ask the broker to change a working order in place; "" when sent, else why not.
+
+        The new values are recorded when the broker confirms them (``OrderModified``): until then
+        the database keeps what the broker is known to be working.
+        """
+        order = self._open.get(client_order_id)
+        if order is None:
+            return f"{client_order_id} is not open"
+        if order.status in (OrderStatus.PENDING_CANCEL, OrderStatus.UNKNOWN, OrderStatus.INTENT):
+            return f"{client_order_id} is {order.status.value}: it cannot be modified now"
+        try:
+            await self._broker.modify(client_order_id, quantity=quantity, limit_price=limit_price)
+        except BrokerError as exc:
+            return str(exc)
+        return ""
 
     async def cancel(self, client_order_id: str) -> str:
         order = self._open.get(client_order_id)
@@ -265,6 +283,13 @@ class OrderManager:
                         self._transition(order, OrderStatus.ACKNOWLEDGED)
                     else:
                         self._store.update_order(order)
+            case OrderModified(client_order_id=coid, quantity=quantity, limit_price=limit):
+                order = self._find(coid)
+                if order is not None and not order.status.is_terminal:
+                    order.quantity, order.limit_price = quantity, limit
+                    order.updated_at = self._clock.now()
+                    self._store.update_order(order)
+                    self._publish(OrderEvent(replace(order)))
             case OrderCancelled(client_order_id=coid, reason=reason):
                 self._terminal(coid, OrderStatus.CANCELLED, reason or "cancelled")
             case OrderRejected(client_order_id=coid, reason=reason):

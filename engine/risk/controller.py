@@ -104,6 +104,17 @@ class RiskController:
     def cancel_sent(self, now: datetime) -> None:
         self.cancels.record(now)
 
+    def check_modify(self, now: datetime) -> Refusal | None:
+        s = self.settings
+        if self.modifies.last_second(now) >= s.max_modifies_per_second:
+            return Refusal("THROTTLE", f"more than {s.max_modifies_per_second} modifies in one second")
+        if self.modifies.today(now) >= s.max_modifies_per_day:
+            return Refusal("THROTTLE", f"the daily limit of {s.max_modifies_per_day} modifies is reached")
+        return None
+
+    def modify_sent(self, now: datetime) -> None:
+        self.modifies.record(now)
+
     # ------------------------------------------------------------------ what happened
     def broker_rejected(self, subject: str, reason: str, now: datetime) -> None:
         if self.rejects.rejected() and not self.state.halted:

@@ -11,13 +11,14 @@ from console.client import SocketClient
 from engine.actor import Actor
 from engine.config import Settings
 from engine.data.loader import MarketData
-from engine.model import CommandSource, OrderStatus, Side, TradingState
+from engine.model import CommandSource, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from engine.model.events import (
     Event,
     ExecuteCard,
     Flatten,
     Kill,
     LimitsEvent,
+    ModifyOrder,
     RiskAlert,
     RiskReportEvent,
     SetLimit,
@@ -212,3 +213,28 @@ async def test_a_drawdown_beyond_the_limit_allows_only_reducing_orders(engine: E
     assert not refused.ok and refused.code == "REDUCING"
     exit_card = next(c for c in engine.cards if c.legs[0].side is Side.SELL)
     assert (await engine.handle(ExecuteCard(exit_card.card_id), OPERATOR)).ok
+
+
+async def test_a_working_limit_order_is_modified_in_place_through_the_checks(engine: Engine) -> None:
+    await engine.step(3)
+    bid = engine.feed.latest_quotes()["AAPL"].bid
+    order = await engine.orders.submit(
+        OrderRequest("AAPL", Side.BUY, 5.0, OrderType.LMT, limit_price=round(bid * 0.97, 2))
+    )
+    result = await engine.handle(
+        ModifyOrder(order.client_order_id, quantity=8.0, limit_price=bid * 0.98), OPERATOR
+    )
+    assert result.ok, result.message
+    stored = engine.store.get_order(order.client_order_id)
+    assert stored is not None and stored.quantity == 8.0
+    assert (
+        stored.limit_price is not None and bid * 0.98 - 0.01 < stored.limit_price <= bid * 0.98
+    )  # on the tick
+    (working,) = await engine.broker.open_orders()
+    assert (working.quantity, working.limit_price) == (8.0, stored.limit_price)
+    banded = await engine.handle(ModifyOrder(order.client_order_id, limit_price=bid * 0.5), OPERATOR)
+    assert not banded.ok and banded.code == "PRICE_BAND"
+    too_big = await engine.handle(ModifyOrder(order.client_order_id, quantity=4_000.0), OPERATOR)
+    assert not too_big.ok and too_big.code in {"MAX_ORDER_VALUE", "MAX_POSITION", "MAX_ORDER_QTY"}
+    gone = await engine.handle(ModifyOrder("OT-99999999", quantity=1.0), OPERATOR)
+    assert not gone.ok and gone.code == "NOT_OPEN"

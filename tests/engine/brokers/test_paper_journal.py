@@ -25,6 +25,7 @@ from engine.brokers.base import (
     OrderCancelled,
     OrderExpired,
     OrderFilled,
+    OrderModified,
     OrderRejected,
 )
 from engine.brokers.paper import JournalError, PaperBroker, journal_path_for, read_journal
@@ -428,3 +429,21 @@ def test_read_journal_is_read_only(tmp_path: Path) -> None:
     assert kinds(path) == ["open"]
     assert path.stat().st_size == size
     assert os.access(path, os.R_OK)
+
+
+async def test_a_modify_is_journaled_confirmed_and_survives_a_restart(tmp_path: Path) -> None:
+    path = tmp_path / "onetap.paper.jsonl"
+    h = await journaled(path)
+    h.quote()
+    order = await h.submit(Side.BUY, 10, OrderType.LMT, limit=50.0)
+    await h.broker.modify(order.client_order_id, quantity=12.0, limit_price=51.0)
+    assert h.last() == OrderModified(order.client_order_id, 12.0, 51.0)
+    assert kinds(path)[-1] == "modify"
+    with pytest.raises(BrokerError, match="must be above what already filled"):
+        await h.broker.modify(order.client_order_id, quantity=0.0, limit_price=51.0)
+    before = await state(h.broker)
+    h.broker.close()
+    again = reopen(path)
+    (working,) = await again.open_orders()
+    assert (working.quantity, working.limit_price) == (12.0, 51.0)
+    assert (await state(again))["reserved"] == pytest.approx(before["reserved"])
