@@ -12,6 +12,8 @@ from datetime import datetime
 from pathlib import Path
 
 from engine.config import Settings
+from engine.execution.costs import CostEstimate
+from engine.execution.plan import expected_cost_of
 from engine.execution.quality import ExecutionQuality, OrderQuality, executions_quality
 
 __all__ = ["ExecutionQuality", "OrderQuality", "ReportError", "database_path", "load_execution_quality"]
@@ -51,8 +53,14 @@ def load_execution_quality(database: Path, since: datetime) -> list[ExecutionQua
     try:
         orders = store.load_orders(since=since)
         fills = [f for o in orders for f in store.load_fills(client_order_id=o.client_order_id)]
+        expected: dict[str, CostEstimate] = {}
+        for execution_id, card_id in {(o.execution_id, o.card_id) for o in orders if o.execution_id}:
+            card = store.load_card(card_id) if card_id else None
+            estimate = expected_cost_of(card) if card is not None else None
+            if estimate is not None and execution_id is not None:
+                expected[execution_id] = estimate
     except StoreError as exc:
         raise ReportError(str(exc)) from None
     finally:
         store.close()
-    return executions_quality(orders, fills)
+    return executions_quality(orders, fills, expected=expected)

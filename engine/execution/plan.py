@@ -14,11 +14,26 @@ from dataclasses import replace
 
 import pandas as pd
 
-from engine.execution.costs import CommissionSchedule, MarketStats, card_expected_cost
+from engine.execution.costs import CommissionSchedule, CostEstimate, MarketStats, card_expected_cost
 from engine.model import Algo, Quote, StrategyCard
 
 WORK_SHARE_OF_ADV = 0.005
 """A leg above half a percent of the average daily volume is worked as a VWAP, not sent at once."""
+
+
+def expected_cost_of(card: StrategyCard) -> CostEstimate | None:
+    """The estimate ``plan_card`` put on the card, read back (from a stored card, for reports)."""
+    d = card.details
+    if "expected_cost" not in d:
+        return None
+    return CostEstimate(
+        commission=d.get("expected_commission", 0.0),
+        spread=d.get("expected_spread", 0.0),
+        impact=d.get("expected_impact", 0.0),
+        total=d["expected_cost"],
+        total_bps=d.get("expected_cost_bps", 0.0),
+        value=d.get("expected_value", 0.0),
+    )
 
 
 def plan_card(
@@ -45,5 +60,13 @@ def plan_card(
         cost = card_expected_cost(planned, prices, history, schedule=schedule)
     except ValueError:
         return planned
-    details = {**card.details, "expected_cost": cost.total, "expected_cost_bps": cost.total_bps}
+    details = {
+        **card.details,
+        "expected_cost": cost.total,
+        "expected_cost_bps": cost.total_bps,
+        "expected_commission": cost.commission,
+        "expected_spread": cost.spread,
+        "expected_impact": cost.impact,
+        "expected_value": cost.value,
+    }
     return replace(planned, details=details)

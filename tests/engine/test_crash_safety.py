@@ -37,6 +37,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -243,31 +244,52 @@ def _last_ts(records: list[dict[str, Any]]) -> datetime:
     return max(stamps) if stamps else datetime(2024, 1, 2, tzinfo=UTC)
 
 
-def run_crash_trials(root: Path, trials: int, *, seed: int = SEED, rounds: int = ROUNDS) -> CrashCounts:
-    """Run the trials under ``root`` and examine each; returns the counts (asserting as it goes)."""
-    rng = random.Random(seed)
+def run_crash_trials(
+    root: Path, trials: int, *, seed: int = SEED, rounds: int = ROUNDS, workers: int = 2
+) -> CrashCounts:
+    """Run the trials under ``root``, ``workers`` at a time, and examine each; returns the counts.
+
+    Each trial has its own folder, socket and seeded generator, so running two side by side (one
+    per core) changes nothing in what a trial does, only how long the fifty take.
+    """
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(lambda t: _one_trial(root, t, seed, rounds), range(trials)))
     counts = CrashCounts()
-    for trial in range(trials):
-        folder = root / f"trial-{trial:02d}"
-        cfg = _config(folder)
-        for run in range(rounds):
-            proc, out = _spawn(cfg, folder, run)
-            try:
-                sock = _wait_started(proc, out)
-                # Before (kill < trade start), during (kill inside the trading window), after (kill
-                # once trading stopped, while the last orders' fills may still be on their way).
-                trade_for = rng.uniform(0.3, 2.0)
-                kill_after = rng.uniform(0.0, trade_for + 1.0)
-                counts.kill_times.append(kill_after)
-                asyncio.run(_trade_until_killed(sock, proc, kill_after, trade_for, rng))
-            finally:
-                if proc.poll() is None:
-                    proc.kill()
-                proc.wait(timeout=30)
-            assert proc.returncode == -9, f"the engine ended by itself ({proc.returncode}), not by SIGKILL"
-            counts.kills += 1
-        asyncio.run(_examine(folder / "db" / "onetap.db", counts))
-        counts.trials += 1
+    for result in results:
+        counts.trials += result.trials
+        counts.kills += result.kills
+        counts.orders_accepted += result.orders_accepted
+        counts.fills += result.fills
+        counts.fills_recovered += result.fills_recovered
+        counts.duplicates += result.duplicates
+        counts.lost_fills += result.lost_fills
+        counts.kill_times.extend(result.kill_times)
+    return counts
+
+
+def _one_trial(root: Path, trial: int, seed: int, rounds: int) -> CrashCounts:
+    rng = random.Random(seed * 1000 + trial)
+    counts = CrashCounts()
+    folder = root / f"trial-{trial:02d}"
+    cfg = _config(folder)
+    for run in range(rounds):
+        proc, out = _spawn(cfg, folder, run)
+        try:
+            sock = _wait_started(proc, out)
+            # Before (kill < trade start), during (kill inside the trading window), after (kill
+            # once trading stopped, while the last orders' fills may still be on their way).
+            trade_for = rng.uniform(0.3, 2.0)
+            kill_after = rng.uniform(0.0, trade_for + 1.0)
+            counts.kill_times.append(kill_after)
+            asyncio.run(_trade_until_killed(sock, proc, kill_after, trade_for, rng))
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+            proc.wait(timeout=30)
+        assert proc.returncode == -9, f"the engine ended by itself ({proc.returncode}), not by SIGKILL"
+        counts.kills += 1
+    asyncio.run(_examine(folder / "db" / "onetap.db", counts))
+    counts.trials += 1
     return counts
 
 

@@ -168,3 +168,18 @@ async def test_an_algo_leg_works_through_children_and_completes_the_card(
     assert sum(c.filled_quantity for c in children) == 30.0
     assert all(c.arrival_price == parent.arrival_price for c in children)
     assert engine.ledger.quantity("AAPL") == 30.0
+
+
+async def test_the_execution_report_compares_the_cards_expected_cost_with_the_fills(engine: Engine) -> None:
+    from engine.reports import load_execution_quality
+
+    await engine.step(3)
+    card = next(c for c in engine.cards if c.legs[0].side is Side.BUY)
+    assert card.details["expected_cost"] > 0
+    assert (await engine.handle(ExecuteCard(card.card_id), OPERATOR)).ok
+    await engine.step(3)
+    since = engine.clock.now().replace(hour=0)
+    await engine.stop()
+    (quality,) = load_execution_quality(engine.database, since)
+    assert quality.expected is not None and quality.expected.total == card.details["expected_cost"]
+    assert quality.realized_cost is not None and quality.filled_quantity == card.legs[0].quantity
