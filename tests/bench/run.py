@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-from tests.bench import alerts, risk_engine, risk_portfolio, startup
+from tests.bench import alerts, audit, order_path, risk_engine, risk_portfolio, startup
 
 
 def main() -> None:
     startup.main()
+    order_path.main()
     risk_engine.main()
     risk_portfolio.main()
+    audit.main()
     alerts.main()
 
 
