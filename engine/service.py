@@ -786,7 +786,7 @@ class Engine:
         prices = self._prices()
         cash = account.cash
         if isinstance(self.broker, PaperBroker):
-            cash = min(cash, self.broker.account_summary().settled_cash)  # T+1: unsettled is not cash
+            cash = min(cash, self.broker.settled_cash)  # T+1: unsettled is not cash
         return BookView(
             trading_state=self.risk.state.state,
             halted_reason=self.risk.state.reason,

@@ -499,6 +499,11 @@ class PaperBroker:
             }
         )
 
+    @property
+    def settled_cash(self) -> float:
+        """Cash a buy may be paid from (sale proceeds not yet settled excluded); O(1) for risk checks."""
+        return self._settled
+
     def account_summary(self) -> PaperAccount:
         value = 0.0
         for sym, book in self._books.items():
