@@ -110,10 +110,12 @@ REPORTS = st.lists(
 def test_duplicated_and_reordered_reports_never_double_count(
     tmp_path: Path, script: list[tuple[object, ...]]
 ) -> None:
-    asyncio.run(_play(tmp_path, script))
+    applied, distinct_fill_reports = asyncio.run(_play(tmp_path, script))
+    assert applied == distinct_fill_reports, "each distinct execution is applied exactly once"
 
 
-async def _play(tmp_path: Path, script: list[tuple[object, ...]]) -> None:
+async def _play(tmp_path: Path, script: list[tuple[object, ...]]) -> tuple[int, int]:
+    """Play the script; returns (fills applied, distinct fill reports), checking as it goes."""
     db = tmp_path / f"sm-{abs(hash(tuple(script)))}.db"
     store = Store.open(db)
     try:
@@ -155,5 +157,7 @@ async def _play(tmp_path: Path, script: list[tuple[object, ...]]) -> None:
             assert current.filled_quantity == pytest.approx(sum(f.quantity for f in mine))
             persisted = store.get_order(order.client_order_id)
             assert persisted is not None and persisted.status is current.status
+        reported = {(int(s[1]), int(s[2])) for s in script if s[0] == "fill"}  # type: ignore[call-overload]
+        return len(fills), len(reported)
     finally:
         store.close()
