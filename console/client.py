@@ -235,11 +235,10 @@ class SocketClient(_LineClient):
         self._reader_task = asyncio.create_task(self._read(reader))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
-        try:
+        # A dropped or garbled connection ends the reading the same way a closed one does: below.
+        with contextlib.suppress(ConnectionError, ValueError):
             while line := await reader.readline():
                 self._on_line(line)
-        except (ConnectionError, ValueError):
-            pass
         self._fail_pending("the engine connection closed")
         self._emit(NoticeEvent(_now_utc(), "error", f"disconnected from the engine at {self.path}"))
 

@@ -19,6 +19,15 @@ class Actor:
     user: str
     source: CommandSource
 
+    @property
+    def label(self) -> str:
+        """How the operator reads who did it: ``alice (hotkey)``."""
+        return f"{self.user} ({self.source})"
+
+
+ENGINE = Actor("engine", CommandSource.ENGINE)
+"""The engine itself: breakers, throttles, reconciliation."""
+
 
 def current_user() -> str:
     """The login name of this process's user; "unknown" where the system cannot say."""

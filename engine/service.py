@@ -351,7 +351,7 @@ class Engine:
     # ------------------------------------------------------------------ book
     def _on_fill(self, fill: Fill) -> None:
         held = self.ledger.quantity(fill.symbol)
-        realized_before = self._realized(fill.symbol)
+        realized_before = self.ledger.realized(fill.symbol)
         self.ledger.apply_fill(fill)
         strategy = self._strategy(fill.client_order_id)
         closes = held != 0.0 and (held > 0) != (fill.side.sign > 0)
@@ -361,7 +361,7 @@ class Engine:
         self.risk.broker_accepted()
         self.risk.filled(strategy, None, self.clock.now())
         if closes and owner:
-            self.risk.filled(owner, self._realized(fill.symbol) - realized_before, self.clock.now())
+            self.risk.filled(owner, self.ledger.realized(fill.symbol) - realized_before, self.clock.now())
         self._audit(
             "engine",
             CommandSource.ENGINE,
@@ -378,9 +378,6 @@ class Engine:
         self._publish_portfolio()
         self._spawn(self.refresh_risk_report(), "risk-report-on-fill")
         self._refresh_cards()
-
-    def _realized(self, symbol: str) -> float:
-        return next((p.realized_pnl for p in self.ledger.positions() if p.symbol == symbol), 0.0)
 
     def _strategy(self, client_order_id: str) -> str:
         """The template behind an order: remembered at submit, else read from its card id."""
@@ -572,11 +569,11 @@ class Engine:
                 n = await self.orders.cancel_all()
                 return CommandResult(ok=True, message=f"cancel sent for {n} open order(s)")
             case SetLimit(name=name, value=value):
-                return self._answer("set_limit", self.risk.set_limit(name, value, _by(actor)), name)
+                return self._answer("set_limit", self.risk.set_limit(name, value, actor), name)
             case ApproveRecovery():
                 return self._approve_recovery(actor)
             case ResumeStrategy(template=template):
-                return self._answer("resume_strategy", self.risk.unpause(template, _by(actor)), template)
+                return self._answer("resume_strategy", self.risk.unpause(template, actor), template)
             case GetSnapshot():
                 return CommandResult(ok=True)
         return CommandResult(
@@ -824,7 +821,7 @@ class Engine:
         """
         with self.store.batch("kill switch"):  # one fsync for the whole burst, not four per order
             self.risk.halt(
-                reason, _by(actor), self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
+                reason, actor, self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
             )
             n = await self.orders.cancel_all()
         for parent in self.algos.parents():  # between slices a parent has no child to cancel
@@ -880,7 +877,7 @@ class Engine:
                 "the database failed its checks; trading stays refused: " + "; ".join(summary.problems),
                 "",
             )
-        refusal = self.risk.approve_recovery(_by(actor))
+        refusal = self.risk.approve_recovery(actor)
         if refusal is not None:
             return self._refuse("approve_recovery", refusal.code, refusal.message, "")
         if summary is not None:
@@ -1005,8 +1002,8 @@ class Engine:
         payload = t.payload or {}
         self.store.record_risk_event(now, "risk", t.code, t.message, {"subject": t.subject, **payload})
         self._audit(
-            str(payload.get("by", "engine")).split(" ")[0],
-            CommandSource.ENGINE,
+            t.actor.user,
+            t.actor.source,
             "risk",
             {"code": t.code, "message": t.message, "subject": t.subject},
         )
@@ -1015,14 +1012,14 @@ class Engine:
         self.alerts.dispatch(alert)
         if t.code == "LIMIT_CHANGED":
             self.bus.publish(LimitsEvent(self.risk.limit_values()))
-        if self.risk.state.halted and t.level == "error" and payload.get("by") == "engine":
+        if self.risk.state.halted and t.level == "error" and t.actor.source is CommandSource.ENGINE:
             self._spawn(self.orders.cancel_all(), "breaker-cancel-all")
         self.bus.publish(RiskEvent(self._risk()))
 
     def _reset_kill(self, text: str, actor: Actor) -> CommandResult:
         if self.risk.state.state is TradingState.ACTIVE:
             return CommandResult(ok=True, message="trading is already active")
-        refusal = self.risk.resume(text, _by(actor))
+        refusal = self.risk.resume(text, actor)
         if refusal is not None:
             return self._refuse("reset_kill", refusal.code, refusal.message, "")
         # The breakers measure new losses from the moment the operator took responsibility:
@@ -1123,10 +1120,6 @@ def _fields_of(summary: ReconciliationSummary) -> dict[str, Any]:
     data = to_jsonable(summary)
     data.pop("type", None)
     return dict(data)
-
-
-def _by(actor: Actor) -> str:
-    return f"{actor.user} ({actor.source})"
 
 
 def _fields(command: Command) -> dict[str, Any]:

@@ -109,7 +109,7 @@ async def _serve_peer(engine: Engine, reader: asyncio.StreamReader, writer: asyn
                 break
             await send(await session.handle_line(line))
     except ConnectionError:
-        pass
+        log.info("a console disconnected abruptly")  # nothing to answer: the session closes below
     finally:
         session.close()
         pump_task.cancel()

@@ -96,6 +96,11 @@ class Ledger:
         book = self._books.get(symbol)
         return book.quantity if book else 0.0
 
+    def realized(self, symbol: str) -> float:
+        """Realized P&L of one symbol so far, commissions included."""
+        book = self._books.get(symbol)
+        return book.realized if book else 0.0
+
     def positions(self, *, include_flat: bool = True) -> list[Position]:
         return [
             self._position(sym, book)

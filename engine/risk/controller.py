@@ -19,6 +19,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from engine.actor import ENGINE, Actor
 from engine.config import RiskSettings
 from engine.model import OrderRequest, RiskState, TradingState
 from engine.risk.breakers import LossStreaks, RejectStreak, state_breaker
@@ -36,6 +37,8 @@ class RiskTransition:
     message: str
     subject: str = ""
     payload: dict[str, Any] | None = None
+    actor: Actor = ENGINE
+    """Who caused it: the audit trail records this user and source."""
 
 
 OnEvent = Callable[[RiskTransition], None]
@@ -120,7 +123,7 @@ class RiskController:
         if self.rejects.rejected() and not self.state.halted:
             self.halt(
                 f"circuit breaker: {self.rejects.max_rejects} broker rejects in a row (last: {reason})",
-                "engine",
+                ENGINE,
                 now,
                 code="REJECTS",
                 subject=subject,
@@ -149,23 +152,32 @@ class RiskController:
         if trip is None or _rank(trip.state) <= _rank(self.state.state):
             return
         if trip.state is TradingState.HALTED:
-            self.halt(trip.reason, "engine", now, code=trip.code)
+            self.halt(trip.reason, ENGINE, now, code=trip.code)
         else:
             self._set(replace(self.state, state=trip.state, reason=trip.reason, since=now, by="engine"))
             self._on_event(RiskTransition(trip.code, "error", f"REDUCING: {trip.reason}"))
 
     # ------------------------------------------------------------------ operator and breaker acts
     def halt(
-        self, reason: str, by: str, now: datetime, *, level: int = 1, code: str = "HALTED", subject: str = ""
+        self,
+        reason: str,
+        by: Actor,
+        now: datetime,
+        *,
+        level: int = 1,
+        code: str = "HALTED",
+        subject: str = "",
     ) -> None:
         """HALTED (level 1) or HALTED and flattening (level 2); a second kill may raise the level."""
         level = max(level, self.state.kill_level if self.state.halted else 0)
         self._set(
-            replace(self.state, state=TradingState.HALTED, reason=reason, since=now, by=by, kill_level=level)
+            replace(
+                self.state, state=TradingState.HALTED, reason=reason, since=now, by=by.label, kill_level=level
+            )
         )
         what = "HALTED and flattening every position" if level >= 2 else "HALTED"
         self._on_event(
-            RiskTransition(code, "error", f"{what}: {reason}", subject, {"by": by, "level": level})
+            RiskTransition(code, "error", f"{what}: {reason}", subject, {"by": by.label, "level": level}, by)
         )
 
     def enter_recovery(self, reason: str, now: datetime) -> None:
@@ -176,7 +188,7 @@ class RiskController:
         self._set(replace(self.state, state=TradingState.RECOVERING, reason=reason, since=now, by="engine"))
         self._on_event(RiskTransition("RECOVERING", "warning", f"RECOVERING: {reason}"))
 
-    def approve_recovery(self, by: str) -> Refusal | None:
+    def approve_recovery(self, by: Actor) -> Refusal | None:
         if self.state.state is not TradingState.RECOVERING:
             return Refusal("NOT_RECOVERING", "there is no reconciliation waiting for approval")
         before = self._before_recovery or HaltState()
@@ -184,19 +196,27 @@ class RiskController:
         self._before_recovery = None
         self._on_event(
             RiskTransition(
-                "RECOVERY_APPROVED", "warning", f"reconciliation approved by {by}", payload={"by": by}
+                "RECOVERY_APPROVED",
+                "warning",
+                f"reconciliation approved by {by.label}",
+                payload={"by": by.label},
+                actor=by,
             )
         )
         return None
 
-    def resume(self, confirmation: str, by: str) -> Refusal | None:
+    def resume(self, confirmation: str, by: Actor) -> Refusal | None:
         if self.state.state in (TradingState.ACTIVE, TradingState.RECOVERING):
             return None
         if not resume_allowed(confirmation):
             return Refusal("RESUME_WORD", "type RESUME exactly to lift the halt")
         self.rejects.accepted()
         self._set(HaltState(paused=self.state.paused))
-        self._on_event(RiskTransition("RESUMED", "warning", f"trading resumed by {by}", payload={"by": by}))
+        self._on_event(
+            RiskTransition(
+                "RESUMED", "warning", f"trading resumed by {by.label}", payload={"by": by.label}, actor=by
+            )
+        )
         return None
 
     def pause(self, strategy: str, reason: str, *, code: str = "STRATEGY_PAUSED") -> None:
@@ -209,18 +229,20 @@ class RiskController:
             )
         )
 
-    def unpause(self, strategy: str, by: str) -> Refusal | None:
+    def unpause(self, strategy: str, by: Actor) -> Refusal | None:
         if strategy not in self.state.paused:
             return Refusal("NOT_PAUSED", f"strategy {strategy} is not paused")
         self.losses.reset(strategy)
         self.fill_rate.reset(strategy)
         self._set(self.state.unpause(strategy))
         self._on_event(
-            RiskTransition("STRATEGY_RESUMED", "info", f"strategy {strategy} resumed by {by}", strategy)
+            RiskTransition(
+                "STRATEGY_RESUMED", "info", f"strategy {strategy} resumed by {by.label}", strategy, actor=by
+            )
         )
         return None
 
-    def set_limit(self, name: str, value: float, by: str) -> Refusal | None:
+    def set_limit(self, name: str, value: float, by: Actor) -> Refusal | None:
         """Change one ``[risk]`` setting in force until restart; refused unless the config would accept it."""
         current = self.settings.model_dump()
         if name not in current:
@@ -248,10 +270,11 @@ class RiskController:
             RiskTransition(
                 "LIMIT_CHANGED",
                 "warning",
-                f"{name} changed from {old} to {typed} by {by} "
+                f"{name} changed from {old} to {typed} by {by.label} "
                 "(in force until restart; put it in your config to keep it)",
                 name,
-                {"name": name, "old": old, "new": typed, "by": by},
+                {"name": name, "old": old, "new": typed, "by": by.label},
+                by,
             )
         )
         return None

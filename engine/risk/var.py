@@ -181,11 +181,10 @@ def covariance_factor(cov: FloatArray) -> FloatArray:
     try:
         return np.asarray(np.linalg.cholesky(cov), dtype=np.float64)
     except np.linalg.LinAlgError:
-        pass
-    eigenvalues, eigenvectors = np.linalg.eigh(cov)
-    top = float(eigenvalues[-1]) if eigenvalues.size else 0.0
-    keep = eigenvalues > max(top, 0.0) * k * np.finfo(np.float64).eps
-    return np.asarray(eigenvectors[:, keep] * np.sqrt(eigenvalues[keep]), dtype=np.float64)
+        eigenvalues, eigenvectors = np.linalg.eigh(cov)
+        top = float(eigenvalues[-1]) if eigenvalues.size else 0.0
+        keep = eigenvalues > max(top, 0.0) * k * np.finfo(np.float64).eps
+        return np.asarray(eigenvectors[:, keep] * np.sqrt(eigenvalues[keep]), dtype=np.float64)
 
 
 def simulate_pnl(

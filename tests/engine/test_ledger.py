@@ -61,3 +61,11 @@ def test_equity_identity(trades: list[tuple[bool, int, float]]) -> None:
     assert acct.equity == pytest.approx(
         1_000_000.0 + acct.realized_pnl + acct.unrealized_pnl, rel=1e-9, abs=1e-6
     )
+
+
+def test_realized_by_symbol_matches_the_position_and_is_zero_for_an_unknown_one() -> None:
+    ledger = Ledger(10_000.0)
+    ledger.apply_fill(fill(Side.BUY, 10, 100.0, n=1))
+    position = ledger.apply_fill(fill(Side.SELL, 4, 110.0, n=2))
+    assert ledger.realized("AAPL") == position.realized_pnl == pytest.approx(4 * 10.0 - 2.0)
+    assert ledger.realized("NOPE") == 0.0

@@ -7,13 +7,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from engine.actor import Actor
 from engine.config import RiskSettings
-from engine.model import OrderRequest, RiskState, Side, TradingState
+from engine.model import CommandSource, OrderRequest, RiskState, Side, TradingState
 from engine.risk.controller import RiskController, RiskTransition
 from engine.risk.killswitch import HaltState
 from engine.risk.pretrade import BookView
 
 T0 = datetime(2012, 3, 1, 15, 0, tzinfo=UTC)
+ALICE = Actor("alice", CommandSource.HOTKEY)
 BOOK = BookView(
     trading_state=TradingState.ACTIVE,
     halted_reason="",
@@ -77,9 +79,9 @@ def test_losing_streak_pauses_only_that_strategy_until_resumed() -> None:
     refusal = h.ctl.check(OrderRequest("AAPL", Side.BUY, 1, strategy="momentum"), BOOK, T0)
     assert refusal is not None and refusal.code == "STRATEGY_PAUSED"
     assert h.ctl.check(OrderRequest("AAPL", Side.BUY, 1, strategy="mean_reversion"), BOOK, T0) is None
-    assert h.ctl.unpause("momentum", "alice (hotkey)") is None
+    assert h.ctl.unpause("momentum", ALICE) is None
     assert h.ctl.state.paused == () and h.codes()[-1] == "STRATEGY_RESUMED"
-    not_paused = h.ctl.unpause("momentum", "alice (hotkey)")
+    not_paused = h.ctl.unpause("momentum", ALICE)
     assert not_paused is not None and not_paused.code == "NOT_PAUSED"
 
 
@@ -110,22 +112,22 @@ def test_broker_rejects_in_a_row_halt_and_an_ack_resets_the_streak() -> None:
 
 def test_kill_levels_persist_and_resume_needs_the_exact_word() -> None:
     h = Harness()
-    h.ctl.halt("operator kill switch", "alice (hotkey)", T0)
+    h.ctl.halt("operator kill switch", ALICE, T0)
     assert h.ctl.state.kill_level == 1
-    h.ctl.halt("flatten", "alice (hotkey)", T0, level=2, code="FLATTEN")
-    h.ctl.halt("again", "alice (hotkey)", T0)  # a later level-1 kill does not lower the level
+    h.ctl.halt("flatten", ALICE, T0, level=2, code="FLATTEN")
+    h.ctl.halt("again", ALICE, T0)  # a later level-1 kill does not lower the level
     assert h.ctl.state.kill_level == 2
     assert HaltState.from_json(h.persisted[-1].to_json()) == h.ctl.state
-    wrong = h.ctl.resume("resume", "alice (hotkey)")
+    wrong = h.ctl.resume("resume", ALICE)
     assert wrong is not None and wrong.code == "RESUME_WORD" and h.ctl.state.halted
-    assert h.ctl.resume("RESUME", "alice (hotkey)") is None
+    assert h.ctl.resume("RESUME", ALICE) is None
     assert h.ctl.state == HaltState()
 
 
 def test_a_pause_survives_a_halt_and_a_resume() -> None:
     h = Harness(state=HaltState(paused=("momentum",)))
-    h.ctl.halt("kill", "alice (hotkey)", T0)
-    assert h.ctl.resume("RESUME", "alice (hotkey)") is None
+    h.ctl.halt("kill", ALICE, T0)
+    assert h.ctl.resume("RESUME", ALICE) is None
     assert h.ctl.state.paused == ("momentum",)
 
 
@@ -133,7 +135,7 @@ def test_set_limit_validates_like_the_config_and_takes_effect_at_once() -> None:
     h = Harness()
     order = OrderRequest("AAPL", Side.BUY, 100)
     assert h.ctl.check(order, BOOK, T0) is None
-    assert h.ctl.set_limit("max_position_pct", 0.05, "alice (hotkey)") is None
+    assert h.ctl.set_limit("max_position_pct", 0.05, ALICE) is None
     refusal = h.ctl.check(order, BOOK, T0)
     assert refusal is not None and refusal.code == "MAX_POSITION"
     event = h.events[-1]
@@ -141,7 +143,7 @@ def test_set_limit_validates_like_the_config_and_takes_effect_at_once() -> None:
         "name": "max_position_pct",
         "old": 0.15,
         "new": 0.05,
-        "by": "alice (hotkey)",
+        "by": ALICE.label,
     }
     assert h.ctl.limit_values()["max_position_pct"] == 0.05
 
@@ -157,7 +159,7 @@ def test_set_limit_validates_like_the_config_and_takes_effect_at_once() -> None:
 )
 def test_a_bad_limit_is_refused_with_its_reason(name: str, value: float, message: str) -> None:
     h = Harness()
-    refusal = h.ctl.set_limit(name, value, "alice (hotkey)")
+    refusal = h.ctl.set_limit(name, value, ALICE)
     assert refusal is not None and refusal.code == "BAD_LIMIT" and refusal.message.startswith(message)
     assert h.events == [] and h.ctl.settings == RiskSettings()
 
