@@ -123,6 +123,10 @@ class StrategyCard:
     details: dict[str, float] = field(default_factory=dict)
     deadline_minutes: float = 30.0
     """Market minutes the execution plan allows: a leg unfilled by then rolls the card back."""
+    plan: tuple[str, ...] = ()
+    """The execution plan in words, one step per line (leg order, order types, timing, deadline)."""
+    notes: tuple[str, ...] = ()
+    """Assumptions and caveats the trader should read (e.g. how an option leg was priced)."""
 
     @property
     def symbols(self) -> tuple[str, ...]:

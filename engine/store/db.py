@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.store.tables import ALL_TABLES, METADATA
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """The schema this build writes. Bump it together with a new entry in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -40,7 +40,18 @@ def _v1_to_v2(conn: Connection) -> None:
     conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_orders_parent_id ON orders (parent_id)")
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2}
+def _v2_to_v3(conn: Connection) -> None:
+    """Strategy cards carry their execution plan and their assumptions in words."""
+    tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars())
+    if "strategy_cards" not in tables:
+        return
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info('strategy_cards')")}
+    for column in ("plan_json", "notes_json"):
+        if column not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE strategy_cards ADD COLUMN {column} VARCHAR NOT NULL DEFAULT '[]'")
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
 """``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1``.
 
 Steps only change tables that already exist; tables new in a version are created afterwards by

@@ -710,6 +710,8 @@ def _card_to_row(card: StrategyCard) -> StrategyCardRow:
         target_price=card.target_price,
         score=card.score,
         details_json=_json_text(dict(card.details), f"{what} details"),
+        plan_json=_json_text(list(card.plan), f"{what} plan"),
+        notes_json=_json_text(list(card.notes), f"{what} notes"),
     )
 
 
@@ -717,6 +719,8 @@ def _card_from_row(row: StrategyCardRow) -> StrategyCard:
     try:
         legs = tuple(_leg(item) for item in json.loads(row.legs_json))
         details = {str(key): float(value) for key, value in json.loads(row.details_json).items()}
+        plan = tuple(str(step) for step in json.loads(row.plan_json))
+        notes = tuple(str(note) for note in json.loads(row.notes_json))
     except (ValueError, TypeError, AttributeError) as exc:
         raise StoreError(f"card {row.card_id}: stored legs or details are damaged ({exc})") from exc
     return StrategyCard(
@@ -734,6 +738,8 @@ def _card_from_row(row: StrategyCardRow) -> StrategyCard:
         target_price=row.target_price,
         score=row.score,
         details=details,
+        plan=plan,
+        notes=notes,
     )
 
 

@@ -99,6 +99,8 @@ class StrategyCardRow(SQLModel, table=True):
     target_price: float | None = None
     score: float
     details_json: str
+    plan_json: str = "[]"
+    notes_json: str = "[]"
 
 
 class StrategyExecutionRow(SQLModel, table=True):

@@ -5,11 +5,13 @@ from __future__ import annotations
 import os
 import sqlite3
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from sqlalchemy import Connection
 
+from engine.model import Leg, Side, StrategyCard
 from engine.store import SCHEMA_VERSION, Store, StoreError, default_database_path, open_database
 from engine.store.db import MIGRATIONS, integrity_check, schema_version
 from tests.engine.store.conftest import T0, make_order
@@ -78,7 +80,7 @@ def test_existing_folder_is_left_alone(tmp_path: Path) -> None:
 def test_fresh_file_is_stamped_with_the_current_version(db_path: Path) -> None:
     engine = open_database(db_path)
     try:
-        assert schema_version(engine) == SCHEMA_VERSION == 2
+        assert schema_version(engine) == SCHEMA_VERSION == 3
         with engine.connect() as conn:
             tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'").scalars())
         assert {
@@ -136,7 +138,7 @@ def test_newer_schema_is_refused_with_the_exact_message(db_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         Store.open(db_path)
     assert str(caught.value) == (
-        f"{db_path}: database schema version 7 is newer than this onetap understands (2); "
+        f"{db_path}: database schema version 7 is newer than this onetap understands (3); "
         "upgrade onetap or point [store] database at another file"
     )
     conn = sqlite3.connect(db_path)
@@ -200,7 +202,7 @@ def _add_updated_at(conn: Connection) -> None:
 def test_version_zero_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     _fake_version_zero(path)
-    engine = open_database(path, migrations={0: _add_updated_at, 1: MIGRATIONS[1]})
+    engine = open_database(path, migrations={0: _add_updated_at, **{v: step for v, step in MIGRATIONS.items() if v >= 1}})
     try:
         assert schema_version(engine) == SCHEMA_VERSION
     finally:
@@ -276,3 +278,32 @@ def test_a_version_1_file_gains_the_algo_columns_and_keeps_its_orders(tmp_path: 
         assert schema_version(engine) == SCHEMA_VERSION
     finally:
         engine.dispose()
+
+
+def test_a_version_2_file_gains_card_plans_and_keeps_its_cards(tmp_path: Path) -> None:
+    path = tmp_path / "v2.db"
+    card = StrategyCard(
+        card_id="momentum-AAPL-20120103",
+        template="momentum",
+        name="Momentum AAPL",
+        legs=(Leg("AAPL", Side.BUY, 10.0),),
+        confidence=0.55,
+        expected_return=0.01,
+        max_risk=100.0,
+        reason="why",
+        asof=T0,
+    )
+    with Store.open(path) as store:
+        store.save_cards([card])
+    conn = sqlite3.connect(path)
+    with conn:  # make it the file a version-2 onetap wrote
+        for column in ("plan_json", "notes_json"):
+            conn.execute(f"ALTER TABLE strategy_cards DROP COLUMN {column}")
+        conn.execute("UPDATE schema_info SET version = 2")
+    conn.close()
+    with Store.open(path) as store:
+        (loaded,) = store.load_cards()
+        assert loaded == card
+        planned = replace(card, card_id="momentum-AAPL-20120104", plan=("1. buy",), notes=("note",))
+        store.save_cards([planned])
+        assert store.load_card(planned.card_id) == planned
