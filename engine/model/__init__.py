@@ -12,10 +12,11 @@ from engine.model.enums import (
     TradingState,
 )
 from engine.model.market import Bar, Instrument, Quote
-from engine.model.orders import Fill, Leg, Order, OrderRequest, StrategyCard
+from engine.model.orders import RANKING_FORMULA, Fill, Leg, Order, OrderRequest, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
 
 __all__ = [
+    "RANKING_FORMULA",
     "AccountSnapshot",
     "Algo",
     "AssetClass",

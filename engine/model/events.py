@@ -46,6 +46,8 @@ class PortfolioEvent:
 class CardsEvent:
     asof: datetime
     cards: tuple[StrategyCard, ...]
+    rejected: tuple[tuple[str, int], ...] = ()
+    """Candidates that failed validation in this refresh, counted by reason code."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,6 +98,15 @@ class Leg:
     algo: Algo = Algo.IMMEDIATE
 
 
+RANKING_FORMULA = (
+    "score = (E[r] - cost) / sigma_h x (1 - lambda x max(0, rho_book))   "
+    "E[r]: expected horizon return from the template's history; cost: expected execution cost "
+    "as a share of the capital; sigma_h: std of the horizon return; rho_book: correlation of the "
+    "card's daily returns with the current book's (90 days); lambda: [strategies] correlation_penalty"
+)
+"""How cards are ranked, in words: shown on the card detail screen next to the card's own terms."""
+
+
 @dataclass(frozen=True, slots=True)
 class StrategyCard:
     """A proposal the trader can execute with one key.
@@ -105,6 +114,26 @@ class StrategyCard:
     ``confidence`` is the estimated probability that the card's return over its horizon is
     positive, measured on history before ``asof`` only; ``expected_return`` is a fraction
     of the capital the card commits; ``max_risk`` is money lost if every stop is hit.
+
+    ``details`` holds the numbers behind the card, namespaced so screens can group them:
+
+    - ``ref_price:SYM``: the reference price of each leg's symbol when the card was sized;
+    - ``signal:NAME``: the signal values at the as-of bar that went into the score;
+      ``score:composite`` is the template's composite score;
+    - ``size:*``: ``capital`` (money committed, gross), ``risk_budget`` (money at the stop allowed),
+      the capital caps ``by_risk``, ``by_vol``, ``by_kelly``, ``by_limits`` (the smallest binds),
+      ``kelly`` (capped fractional Kelly, a share of equity) and ``vol_annual`` (the card's
+      annualised volatility);
+    - ``bt:*``: the template's track record before ``asof``: ``n`` past signals, ``win_rate``,
+      ``mean`` and ``std`` of their horizon returns, ``avg_win``, ``avg_loss``, ``symbol_n`` and
+      ``symbol_win_rate`` (this card's own symbols), and the calibration check ``brier`` against
+      ``brier_base`` (the base-rate forecast) on the held-out tail of that history;
+    - ``risk:*``: ``max_loss`` (money, at the stop, with costs), ``reward_risk`` (average winning
+      return over the stop distance), ``spread`` (std of the horizon return);
+    - ``rank:*``: the terms of ``RANKING_FORMULA``: ``expected_net``, ``sigma``, ``book_corr``,
+      ``penalty`` and ``score``;
+    - ``greek:*``: ``delta``, ``gamma``, ``vega``, ``theta`` of an option card, in money;
+    - ``expected_cost`` and friends: what executing the card should cost (execution plan).
     """
 
     card_id: str

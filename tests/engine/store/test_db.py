@@ -202,7 +202,9 @@ def _add_updated_at(conn: Connection) -> None:
 def test_version_zero_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None:
     path = tmp_path / "old.db"
     _fake_version_zero(path)
-    engine = open_database(path, migrations={0: _add_updated_at, **{v: step for v, step in MIGRATIONS.items() if v >= 1}})
+    engine = open_database(
+        path, migrations={0: _add_updated_at, **{v: step for v, step in MIGRATIONS.items() if v >= 1}}
+    )
     try:
         assert schema_version(engine) == SCHEMA_VERSION
     finally:
