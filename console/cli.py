@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from console import audit_cmd, report_cmd
+from console import audit_cmd, cards_cmd, report_cmd
 from engine.config import ConfigError, Settings, load_settings
 
 EXIT_USAGE = 2
@@ -58,6 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audit_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
+    cards_cmd.add_parser(sub)
     return parser
 
 
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> int:
             return audit_cmd.run(args, settings)
         if args.command == "report":
             return report_cmd.run(args, settings)
+        if args.command == "cards":
+            return cards_cmd.run(args, settings)
         if args.engine_only:
             return _engine_only(settings, args)
         return _console(settings, args)

@@ -19,6 +19,8 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "default.toml"
+DEFAULT_STRATEGIES = DEFAULT_CONFIG.with_name("strategies.toml")
+"""The templates' settings ship in their own file; it is read as the ``[strategies]`` section."""
 ENV_PREFIX = "ONETAP_"
 
 Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
@@ -159,13 +161,39 @@ class AlertSettings(_Section):
     command: list[str] = Field(default_factory=list)
 
 
+TemplateName = Literal["momentum", "mean_reversion", "breakout", "trend", "rotation", "pairs", "options"]
+ALL_TEMPLATES: list[TemplateName] = [
+    "momentum",
+    "mean_reversion",
+    "breakout",
+    "trend",
+    "rotation",
+    "pairs",
+    "options",
+]
+
+
 class CardSettings(_Section):
     max_cards: Annotated[int, Field(ge=1, le=100)] = 12
-    risk_per_card_pct: Annotated[float, Field(gt=0.0, le=0.05)] = 0.01
-    stop_atr: Annotated[float, Field(gt=0.0, le=10.0)] = 2.0
-    templates: list[Literal["momentum", "mean_reversion"]] = Field(
-        default=["momentum", "mean_reversion"], min_length=1
-    )
+    templates: list[TemplateName] = Field(default_factory=lambda: list(ALL_TEMPLATES), min_length=1)
+    vol_target: Annotated[float, Field(gt=0.0, le=1.0)] = 0.04
+    kelly_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
+    kelly_cap: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
+    correlation_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    max_book_corr: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.8
+    min_adv_value: Annotated[float, Field(ge=0.0)] = 1_000_000.0
+    max_adv_share: Fraction = 0.01
+    calibration: Literal["logistic", "isotonic"] = "logistic"
+
+
+class TemplateSettings(_Section):
+    """One template's settings ([strategies.NAME] in config/strategies.toml)."""
+
+    signals_required: list[str] = Field(default_factory=list)
+    min_confidence: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
+    max_positions: Annotated[int, Field(ge=1, le=100)] = 3
+    risk_per_position: Annotated[float, Field(gt=0.0, le=0.05)] = 0.01
+    parameters: dict[str, float] = Field(default_factory=dict)
 
 
 class HotkeySettings(_Section):
@@ -197,6 +225,8 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     cards: CardSettings = CardSettings()
     hotkeys: HotkeySettings = HotkeySettings()
+    strategies: dict[TemplateName, TemplateSettings] = Field(default_factory=dict)
+    """Per-template settings; a template not listed runs with its own defaults."""
 
 
 def load_settings(
@@ -214,6 +244,9 @@ def load_settings(
     layers: list[tuple[str, dict[str, Any]]] = []
     if base_file is not None and base_file.exists():
         layers.append((str(base_file), _read_toml(base_file)))
+        strategies_file = base_file.with_name(DEFAULT_STRATEGIES.name)
+        if strategies_file.exists():
+            layers.append((str(strategies_file), {"strategies": _read_toml(strategies_file)}))
     if config_file is not None:
         layers.append((str(config_file), _read_toml(config_file)))
     env_layer = _env_layer(os.environ if environ is None else environ)

@@ -93,11 +93,16 @@ from engine.risk.gauges import historical_var, risk_state
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.risk.pretrade import BookView, Refusal, check_price_band, with_working
 from engine.risk.report import compute_risk_report
-from engine.signals.basic import daily_returns
+from engine.signals.indicators import returns as daily_returns
 from engine.store.db import StoreError, default_database_path
 from engine.store.repository import Store
-from engine.strategies.cards import CardContext, Scan, card_template, scan, size_cards
-from engine.strategies.templates import TEMPLATES
+from engine.strategies.book import Book
+from engine.strategies.book import Limits as BookLimits
+from engine.strategies.generator import Context as CardGenContext
+from engine.strategies.generator import card_template, propose
+from engine.strategies.policy import enabled_templates, generator_policy, template_params
+from engine.strategies.scan import BOOK_DAYS, Scan, scan
+from engine.strategies.templates.base import Bars
 
 log = logging.getLogger(__name__)
 
@@ -135,6 +140,10 @@ class Engine:
         self._group_status: dict[str, tuple[ExecutionStatus, str]] = {}
         self._finished_groups: deque[ExecutionEvent] = deque(maxlen=10)
         self._scan: tuple[date, Scan] | None = None
+        self._scanning: date | None = None
+        self._logged_rejections: set[tuple[date, str, str]] = set()
+        self._template_params = template_params(settings)
+        self._generator_policy = generator_policy(settings)
         self._day_histories: dict[str, pd.DataFrame] = {}
         b = settings.broker
         self._commissions = CommissionSchedule(b.commission_per_share, b.commission_min, b.commission_max_pct)
@@ -222,6 +231,8 @@ class Engine:
         for issue in self.market.report.issues:
             self._notice("warning" if issue.severity == "warning" else "error", str(issue))
         self._refresh_cards()
+        if not self._paced:  # a stepped engine (tests, research) starts with its cards in
+            await self._settle()
         self._flatten_due = self.risk.state.kill_level >= 2
         self.bus.publish(LimitsEvent(self.risk.limit_values()))
         if self.feed.finished:
@@ -515,36 +526,107 @@ class Engine:
 
     # ------------------------------------------------------------------ cards
     def _refresh_cards(self) -> None:
-        """Re-size and re-rank the day's candidates at current prices; the scan itself runs once a day."""
-        s = self.settings
+        """Re-size, re-validate and re-rank the session's candidates at current prices.
+
+        The scan behind them (setups, track records, calibration) runs once a session on a
+        worker thread (``_scan_session``); until it is in, the previous session's cards are
+        withdrawn rather than offered at stale sizes.
+        """
         day = self.feed.current_day or self.feed.next_day()
         if day is None:
             return
         if self._scan is None or self._scan[0] != day:
-            histories = {sym: self.feed.history(sym, before=day) for sym in s.universe.symbols}
-            self._scan = (day, scan(histories, [TEMPLATES[t] for t in s.cards.templates]))
-            self._day_histories = histories
+            if self._scanning != day:
+                self._scanning = day
+                self._spawn(self._scan_session(day), "card-scan")
+            if self.cards:
+                self.cards = []
+                self.bus.publish(CardsEvent(asof=self.clock.now(), cards=()))
+            return
+        proposal = propose(self._scan[1], self._card_context(day), self._plan_card)
+        self.cards = list(proposal.cards)
+        for key, why in proposal.reasons:
+            if (day, key, why.code) not in self._logged_rejections:
+                self._logged_rejections.add((day, key, why.code))
+                log.info("card %s not shown: %s (%s)", key, why.code, why.message)
+        self.store.save_cards(self.cards)
+        rejected = tuple(sorted(proposal.rejected.items()))
+        self.bus.publish(CardsEvent(asof=self.clock.now(), cards=tuple(self.cards), rejected=rejected))
+
+    async def _scan_session(self, day: date) -> None:
+        s = self.settings
+        histories = {sym: self.feed.history(sym, before=day) for sym in s.universe.symbols}
+        panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
+        work = functools.partial(
+            scan, panel, enabled_templates(s), self._template_params, s.cards.calibration
+        )
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(None, work)
+        except Exception as exc:  # a template failing must not take the engine down
+            log.exception("card scan failed")
+            self._notice("error", f"strategy card scan for {day} failed: {exc}")
+            return
+        finally:
+            self._scanning = None
+        self._day_histories = histories
+        self._scan = (day, found)
+        self._refresh_cards()
+
+    def _plan_card(self, card: StrategyCard) -> StrategyCard:
+        return plan_card(card, self.feed.latest_quotes(), self._day_histories, self._commissions)
+
+    def _card_context(self, day: date) -> CardGenContext:
         account = self.ledger.account()
-        ctx = CardContext(
+        prices = self._prices()
+        histories = self._day_histories
+        adv_shares: dict[str, float] = {}
+        adv_value: dict[str, float] = {}
+        returns: dict[str, np.ndarray] = {}
+        for sym, df in histories.items():
+            tail = df.tail(20)
+            if len(tail):
+                adv_shares[sym] = float(tail["volume"].mean())
+                adv_value[sym] = float((tail["close"] * tail["volume"]).mean())
+            close = df["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]
+            if len(close) == BOOK_DAYS + 1:
+                returns[sym] = close[1:] / close[:-1] - 1.0
+        r = self.risk.settings
+        b = self.settings.broker
+        book = Book(
+            equity=account.equity,
+            cash=account.cash - self.orders.working_buy_value(prices),
+            positions={p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)},
+            prices=prices,
+            sectors=self.settings.universe.sectors,
+            limits=BookLimits(
+                max_position_pct=r.max_position_pct,
+                max_sector_pct=r.max_sector_pct,
+                max_order_value=r.max_order_value,
+                gross_exposure_limit=r.gross_exposure_limit,
+                max_adv_share=self.settings.cards.max_adv_share,
+            ),
+            adv_shares=adv_shares,
+            adv_value=adv_value,
+            working_symbols=frozenset(self.orders.working_by_symbol()),
+            allow_short=b.allow_short,
+            allow_fractional=b.allow_fractional,
+            can_trade_options=self.broker.trades_options if hasattr(self.broker, "trades_options") else False,
+            returns=returns,
+        )
+        held_by: dict[str, int] = {}
+        for sym in book.positions:
+            owner = self._owner.get(sym)
+            if owner:
+                held_by[owner] = held_by.get(owner, 0) + 1
+        return CardGenContext(
             asof=self.clock.now(),
             session_day=day,
-            equity=account.equity,
-            cash=account.cash - self.orders.working_buy_value(self._prices()),
-            positions={p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)},
-            prices=self._prices(),
-            risk_per_card_pct=s.cards.risk_per_card_pct,
-            stop_atr=s.cards.stop_atr,
-            max_position_pct=self.risk.settings.max_position_pct,
-            max_order_value=self.risk.settings.max_order_value,
-            max_cards=s.cards.max_cards,
+            book=book,
+            policy=self._generator_policy,
+            market_open=None,
+            paused=frozenset(self.risk.state.paused),
+            template_positions=held_by,
         )
-        quotes = self.feed.latest_quotes()
-        self.cards = [
-            plan_card(card, quotes, self._day_histories, self._commissions)
-            for card in size_cards(self._scan[1], ctx)
-        ]
-        self.store.save_cards(self.cards)
-        self.bus.publish(CardsEvent(asof=ctx.asof, cards=tuple(self.cards)))
 
     # ------------------------------------------------------------------ commands
     async def handle(self, command: Command, actor: Actor) -> CommandResult:

@@ -6,14 +6,15 @@ from __future__ import annotations
 from collections.abc import Set
 from typing import ClassVar
 
+from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from console.keys import Hotkeys
-from console.messages import CommandRequest
+from console.screens.card_detail import CardDetailScreen
 from console.state import DeskState
 from console.widgets import (
     CardsPane,
@@ -25,8 +26,7 @@ from console.widgets import (
     RiskGauges,
     StatusLine,
 )
-from engine.model import CommandSource
-from engine.model.events import ExecuteCard
+from console.widgets.cards import execute_request
 
 FOOTER_ROOMY = 100
 """Below this width the footer drops the padding between keys so every key it shows still fits."""
@@ -38,6 +38,7 @@ class DeskScreen(Screen[None]):
     AUTO_FOCUS = "#cards-table"
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("x", "execute", "Execute", id="onetap.execute"),
+        Binding("enter", "card_detail", "Card detail", show=False, id="onetap.card_detail"),
         Binding("F", "app.flatten", "Flatten", id="onetap.flatten"),
         Binding("e", "app.executions", "Execs", id="onetap.executions"),
         Binding("v", "app.risk_detail", "Risk", id="onetap.risk_detail"),
@@ -47,7 +48,9 @@ class DeskScreen(Screen[None]):
     ]
     """These keys open screens and dialogs the app owns (it holds the state and sends the commands).
     ``L`` and ``C`` are named in the risk and order panes' subtitles and in the command palette;
-    ``a`` shows only while a reconciliation waits for approval."""
+    ``a`` shows only while a reconciliation waits for approval. Enter opens the highlighted card's
+    detail screen (named under the cards); with the cards table focused the table takes Enter and
+    says so with ``RowSelected``, which opens the same screen."""
 
     def __init__(self, hotkeys: Hotkeys | None = None) -> None:
         """``hotkeys``: the keys the banner and the pane hints name (the bindings take theirs from
@@ -100,4 +103,17 @@ class DeskScreen(Screen[None]):
         if card_id is None:
             self.notify("no card selected", severity="warning")
             return
-        self.post_message(CommandRequest(ExecuteCard(card_id, source=CommandSource.HOTKEY)))
+        self.post_message(execute_request(card_id))
+
+    def action_card_detail(self) -> None:
+        card = self.query_one(CardsPane).selected_card
+        if card is None:
+            self.notify("no card selected", severity="warning")
+            return
+        self.app.push_screen(CardDetailScreen(card))
+
+    @on(DataTable.RowSelected, "#cards-table")
+    def _card_selected(self, event: DataTable.RowSelected) -> None:
+        """Enter on the cards table (or a click on the highlighted card) opens its detail."""
+        event.stop()
+        self.action_card_detail()

@@ -1,4 +1,8 @@
-"""The strategy cards pane: the ranked proposals, one key away from execution."""
+"""The strategy cards pane: the ranked proposals, one key away from execution.
+
+Enter on a card opens its detail screen (the desk handles it); ``x`` executes the highlighted
+card, here or on that screen, through ``execute_request``.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +12,11 @@ from textual.containers import Vertical
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
+from console.messages import CommandRequest
 from console.widgets.fmt import GAIN, LOSS, qty, right, truncate
 from console.widgets.table import Column, Row, SyncedTable
-from engine.model import Side, StrategyCard
+from engine.model import CommandSource, Side, StrategyCard
+from engine.model.events import ExecuteCard
 
 REASON_MIN, REASON_MAX = 16, 72
 COLUMNS = (
@@ -21,10 +27,21 @@ COLUMNS = (
     Column("confidence", "Conf"),
     Column("expected", "Exp ret"),
     Column("risk", "Max risk $"),
+    Column("reward_risk", "R:R"),
     Column("reason", "Reason", REASON_MIN, flex_max=REASON_MAX),
 )
 
 ESSENTIAL = ("rank", "symbols", "legs", "confidence", "expected")
+"""What an 80-column desk shows (the pane is about 40 columns wide there)."""
+SPARE = ("reason", "template", "reward_risk", "risk")
+"""Dropped one at a time, in this order, before the table falls back to ``ESSENTIAL``: the reason
+first, as the line under the table shows the highlighted card's reason in full."""
+DETAIL_HINT = "Enter: details"
+
+
+def execute_request(card_id: str) -> CommandRequest:
+    """What ``x`` asks the app to send, from the desk or the card detail screen alike."""
+    return CommandRequest(ExecuteCard(card_id, source=CommandSource.HOTKEY))
 
 
 class CardsPane(Vertical):
@@ -33,7 +50,7 @@ class CardsPane(Vertical):
     cards: reactive[tuple[StrategyCard, ...]] = reactive((), init=False)
 
     def compose(self) -> ComposeResult:
-        yield SyncedTable(COLUMNS, essential=ESSENTIAL, id="cards-table")
+        yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=SPARE, id="cards-table")
         yield Static(id="card-reason")
 
     def on_mount(self) -> None:
@@ -43,9 +60,15 @@ class CardsPane(Vertical):
     def selected_card_id(self) -> str | None:
         return self.query_one(SyncedTable).selected_key
 
+    @property
+    def selected_card(self) -> StrategyCard | None:
+        """The highlighted card, or None when none is offered."""
+        key = self.selected_card_id
+        return next((c for c in self.cards if c.card_id == key), None)
+
     def watch_cards(self, cards: tuple[StrategyCard, ...]) -> None:
         self.query_one(SyncedTable).sync([_row(rank, card) for rank, card in enumerate(cards, 1)])
-        self.border_subtitle = f"{len(cards)} offered" if cards else "none offered"
+        self.border_subtitle = f"{len(cards)} offered · {DETAIL_HINT}" if cards else "none offered"
         self._describe_selected()
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
@@ -53,8 +76,7 @@ class CardsPane(Vertical):
 
     def _describe_selected(self) -> None:
         """The highlighted card's whole reason and plan: the table has room for a clipped reason only."""
-        key = self.selected_card_id
-        card = next((c for c in self.cards if c.card_id == key), None)
+        card = self.selected_card
         self.query_one("#card-reason", Static).update(_description(card) if card is not None else "")
 
 
@@ -69,6 +91,7 @@ def _row(rank: int, card: StrategyCard) -> Row:
         right(f"{card.confidence:.0%}"),
         right(f"{card.expected_return:+.2%}", style=GAIN if card.expected_return > 0 else LOSS),
         right(f"{card.max_risk:,.0f}"),
+        right(_reward_risk(card)),
         Text(truncate(card.reason, REASON_MAX), style="dim", overflow="ellipsis", no_wrap=True),
     )
     return card.card_id, cells
@@ -80,7 +103,14 @@ def _description(card: StrategyCard) -> Text:
     plan.append(f"target {card.target_price:,.2f}" if card.target_price is not None else "")
     plan.append(f"horizon {card.horizon_days} sessions")
     text.append("  ·  " + ", ".join(p for p in plan if p), style="dim")
+    text.append(f"  ·  {DETAIL_HINT}", style="dim")
     return text
+
+
+def _reward_risk(card: StrategyCard) -> str:
+    """``risk:reward_risk`` as ``2.1``; blank for a card that does not carry it."""
+    value = card.details.get("risk:reward_risk")
+    return "" if value is None else f"{value:.1f}"
 
 
 def _clip(items: list[str]) -> str:

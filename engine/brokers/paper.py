@@ -16,6 +16,33 @@ fills, positions, cash, unsettled proceeds and every client order id it has seen
 re-submitted id replays its reports instead of trading twice). After a crash the engine
 reconciles against that memory (``engine.execution.recovery``). Quotes are market data, not
 broker state, and are not journaled: after a restart the broker waits for the next quote.
+
+Listed equity options trade here too, under their OCC symbol (``engine.model.options``), once
+the engine has given the underlying a volatility (``set_option_volatility``). Nothing quotes
+options in the replay, so the broker makes their market from a model: Black-Scholes
+(``engine.risk.greeks.black_scholes``) on the underlying's latest mid, that volatility, the
+``option_rate`` and the time left to the expiry close at the underlying quote's timestamp,
+with a half-spread of max(0.025, 1% of the model price), the bid rounded down and the ask up
+to a uniform 0.01 tick (the penny tick; listed options above 3.00 mostly trade in 0.05, which
+this does not model). An option order is matched when its underlying quotes: a market buy
+fills at the model ask and a sell at the model bid (no slippage on top: the spread is the
+cost; a sell with a zero bid waits), a limit when the model crosses it, always in full (there
+is no option volume to participate in), in whole contracts. Money is quantity x price x
+``contract_multiplier`` (100); commission is ``commission_per_contract`` with the same
+per-order minimum as shares (no value cap, no percentage). The only short option allowed is a
+covered call: the shares held, less working sells, must cover every short call on them x 100;
+a short put or an uncovered call is refused whatever ``allow_short`` says, and so is a sale of
+shares that a short call needs.
+
+At the close of an option's expiry day (``on_session_close``) every position in it is settled
+in cash at its intrinsic value against the underlying's close (the last trade of its latest
+quote, or the close the engine passes), x the multiplier: a long is sold and a short bought
+back at that price, with no commission, by a broker-made order whose id starts with
+``SETTLEMENT_PREFIX``. That is a simplification: real US equity options are physically
+settled (exercise delivers the shares at the strike); the money and the equity are the same,
+the share position is not. The settlement is part of the close's one journal line and is
+reported as an ``OrderFilled`` like any fill, preceded by the settlement hook (see
+``set_settlement_hook``) so the engine can record the order that fill belongs to.
 """
 
 from __future__ import annotations
@@ -26,6 +53,7 @@ import json
 import logging
 import math
 import os
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -44,8 +72,19 @@ from engine.brokers.base import (
     Reporter,
 )
 from engine.clock import Clock
-from engine.model import Fill, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
+from engine.model import (
+    Fill,
+    OptionContract,
+    Order,
+    OrderStatus,
+    OrderType,
+    Quote,
+    Side,
+    TimeInForce,
+    is_option_symbol,
+)
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
+from engine.risk.greeks import black_scholes
 
 log = logging.getLogger(__name__)
 
@@ -55,6 +94,17 @@ EPS = 1e-9
 PRICE_DECIMALS = 4
 #: The smallest fractional share the broker will compute an affordable quantity in.
 FRACTION_STEP = 1e-6
+#: Model option quotes are rounded to this tick (bid down, ask up).
+OPTION_TICK = 0.01
+#: The model's half-spread: this much at least, in premium per unit of the underlying ...
+OPTION_MIN_HALF_SPREAD = 0.025
+#: ... or this fraction of the model price when that is more.
+OPTION_HALF_SPREAD_PCT = 0.01
+#: Client order ids of the broker's own expiry settlements start with this (never the engine's "OT-").
+SETTLEMENT_PREFIX = "EXPIRY-"
+
+SettlementHook = Callable[[Order], None]
+"""Told of a settlement order (ACKNOWLEDGED, nothing filled) just before its fill is reported."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,8 +180,13 @@ class PaperBroker:
         allow_fractional: bool = True,
         settlement_days: int = 1,
         journal: Path | None = None,
+        option_rate: float = 0.0,
+        commission_per_contract: float = 0.65,
     ) -> None:
         """``journal``: the file the broker remembers in (see the module docstring); None forgets.
+
+        ``option_rate``: the continuously compounded risk-free rate the option model prices
+        with; ``commission_per_contract``: an option's commission per contract (IB's 0.65).
 
         An existing journal is replayed here, so the broker comes back as it was (its opening
         line's starting cash wins over ``starting_cash``). Raises ``JournalError`` naming the
@@ -145,11 +200,14 @@ class PaperBroker:
             ("commission_pct", commission_pct),
             ("slippage_bps", slippage_bps),
             ("max_participation", max_participation),
+            ("commission_per_contract", commission_per_contract),
         ):
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"paper broker: {label} must be a finite number >= 0, got {value!r}")
         if settlement_days < 0:
             raise ValueError(f"paper broker: settlement_days must be >= 0, got {settlement_days}")
+        if not math.isfinite(option_rate):
+            raise ValueError(f"paper broker: option_rate must be a finite number, got {option_rate!r}")
         self._clock = clock
         self.commission_per_share = commission_per_share
         self.commission_min = commission_min
@@ -160,7 +218,12 @@ class PaperBroker:
         self.allow_short = allow_short
         self.allow_fractional = allow_fractional
         self.settlement_days = settlement_days
+        self.option_rate = option_rate
+        self.commission_per_contract = commission_per_contract
         self._reporter: Reporter | None = None
+        self._settlement_hook: SettlementHook | None = None
+        self._option_vols: dict[str, float] = {}
+        self._contracts: dict[str, OptionContract | None] = {}
         self._connected = False
         self._cash = starting_cash
         self._settled = starting_cash
@@ -282,6 +345,7 @@ class PaperBroker:
                 record.ref_price = self._reference_price(record.order)
             case "close":
                 self._apply_close(date.fromisoformat(rec["day"]), rec["expired"], ts)
+                self._apply_settlements(rec, ts)
             case "restore":
                 self._apply_restore(rec)
             case "resubmit":
@@ -297,6 +361,15 @@ class PaperBroker:
     # ------------------------------------------------------------------ protocol
     def set_reporter(self, reporter: Reporter) -> None:
         self._reporter = reporter
+
+    def set_settlement_hook(self, hook: SettlementHook | None) -> None:
+        """Who is told of an expiry settlement order before its ``OrderFilled`` is reported.
+
+        The engine never placed that order, so it records it (as ACKNOWLEDGED, the state the
+        hook receives it in) and starts tracking it; the fill that follows then lands on an
+        order it knows. ``settlement_orders`` lists them all again, for reconciliation.
+        """
+        self._settlement_hook = hook
 
     async def connect(self) -> None:
         self._connected = True
@@ -377,6 +450,9 @@ class PaperBroker:
                 f"the new quantity {_shares(quantity)} must be above what already filled "
                 f"({_shares(order.filled_quantity)})"
             )
+        option = self._contract(order.symbol) is not None
+        if option and quantity != math.floor(quantity):
+            raise BrokerError(f"options trade in whole contracts: {_shares(quantity)} is not whole")
         if not self.allow_fractional and quantity != math.floor(quantity):
             raise BrokerError(f"fractional shares are disabled: {_shares(quantity)} is not whole")
         limited = order.order_type in (OrderType.LMT, OrderType.STP_LMT)
@@ -388,13 +464,19 @@ class PaperBroker:
             proposed = replace(order, quantity=quantity, limit_price=limit_price)
             price = self._reference_price(proposed)
             remaining = quantity - order.filled_quantity
-            need = remaining * price + self._commission(remaining, price, first=not record.min_charged)
+            need = self._cost(order.symbol, remaining, price, first=not record.min_charged)
             available = self._settled - self._reserved(exclude=record)
             if need > available + EPS:
                 raise BrokerError(
                     f"insufficient settled cash for the change: need ${need:,.2f}, "
                     f"available ${max(available, 0.0):,.2f}"
                 )
+        elif quantity > order.quantity + EPS:
+            # More to sell may write calls (or leave the ones written uncovered): check it as new.
+            more = replace(order, quantity=quantity - order.filled_quantity)
+            reason = self._check_cover(more, exclude=record)
+            if reason:
+                raise BrokerError(reason)
         self._commit(
             {
                 "e": "modify",
@@ -431,39 +513,204 @@ class PaperBroker:
         must neither fill an order at a nonsense price nor become the price a buy is checked at.
         A journal that cannot be written stops the matching (nothing unrecorded may happen);
         the orders keep working and the next quote tries again.
+
+        The quote of an underlying is also the moment its options' model quotes move: their
+        working orders are matched against them right after its own. A quote for an option
+        symbol is ignored (paper options are priced by the model only).
         """
         if not all(math.isfinite(v) and v > 0 for v in (quote.bid, quote.ask, quote.last)):
+            return
+        if self._contract(quote.symbol) is not None:
             return
         self._quotes[quote.symbol] = quote
         try:
             for record in [r for r in self._working.values() if r.order.symbol == quote.symbol]:
-                self._match(record, quote)
-                if record.order.tif is TimeInForce.IOC and record.order.client_order_id in self._working:
-                    self._cancel(record, "IOC: the unfilled remainder was cancelled after the first quote")
+                self._match_once(record, quote)
+            if quote.symbol in self._option_vols:
+                self._match_options(quote)
         except JournalError as exc:
             log.error("paper broker: matching stopped: %s", exc)
 
-    def on_session_close(self, day: date) -> None:
+    def _match_once(self, record: _Record, quote: Quote) -> None:
+        self._match(record, quote)
+        if record.order.tif is TimeInForce.IOC and record.order.client_order_id in self._working:
+            self._cancel(record, "IOC: the unfilled remainder was cancelled after the first quote")
+
+    def _match_options(self, underlying: Quote) -> None:
+        """Match the working orders on options of ``underlying`` against their new model quotes."""
+        for record in list(self._working.values()):
+            contract = self._contract(record.order.symbol)
+            if contract is None or contract.underlying != underlying.symbol:
+                continue
+            if underlying.ts >= contract.expires_at:
+                continue  # no trading after the expiry close; the session close expires the order
+            quote = self.option_quote(record.order.symbol)
+            if quote is not None:
+                self._match_once(record, quote)
+
+    # ------------------------------------------------------------------ options
+    def set_option_volatility(self, underlying: str, sigma: float) -> None:
+        """The volatility (annualised, 0.25 = 25%) the option model prices ``underlying``'s options at.
+
+        The engine supplies the underlying's realized volatility once a day, before its first
+        quote; until an underlying has one its options cannot be traded here. Not journaled:
+        like quotes it is market data, given again after a restart.
+        """
+        if not (math.isfinite(sigma) and sigma >= 0):
+            raise ValueError(f"paper broker: the volatility of {underlying} must be >= 0, got {sigma!r}")
+        self._option_vols[underlying] = sigma
+
+    def option_quote(self, symbol: str) -> Quote | None:
+        """The model's quote of an option now, or None (not an option, no volatility, no underlying quote).
+
+        Stamped with the underlying quote's time; ``last`` is the model price itself, rounded to
+        a hundredth of a cent, and the sizes are 0 (no option volume is modelled).
+        """
+        contract = self._contract(symbol)
+        if contract is None:
+            return None
+        sigma = self._option_vols.get(contract.underlying)
+        underlying = self._quotes.get(contract.underlying)
+        if sigma is None or underlying is None:
+            return None
+        model = black_scholes(
+            contract.right,
+            underlying_price=underlying.mid,
+            strike=contract.strike,
+            expiry_years=contract.years_to_expiry(underlying.ts),
+            volatility=sigma,
+            rate=self.option_rate,
+        )
+        price = model.price
+        half = max(OPTION_MIN_HALF_SPREAD, OPTION_HALF_SPREAD_PCT * price)
+        return Quote(
+            symbol=symbol,
+            ts=underlying.ts,
+            bid=max(_tick_down(price - half), 0.0),
+            ask=_tick_up(price + half),
+            last=round(price, PRICE_DECIMALS),
+            bid_size=0.0,
+            ask_size=0.0,
+            last_size=0.0,
+            volume=0.0,
+        )
+
+    def option_marks(self) -> dict[str, float]:
+        """symbol -> model price of every option held or worked that the model can price now.
+
+        What the engine marks its ledger (and prices its risk checks) with for options, after
+        each round of quotes: the replay quotes no option.
+        """
+        marks: dict[str, float] = {}
+        for symbol in {*self._books, *(r.order.symbol for r in self._working.values())}:
+            quote = self.option_quote(symbol)
+            if quote is not None:
+                marks[symbol] = quote.last
+        return marks
+
+    def settlement_orders(self) -> list[Order]:
+        """Every expiry settlement order made so far, as the settlement hook received it.
+
+        For reconciliation after a crash between the journal line and the engine's own record:
+        an order missing from the database is inserted, and its fill is then found among
+        ``executions`` and applied like any other missed fill.
+        """
+        return [
+            _as_announced(record.order)
+            for coid, record in self._final.items()
+            if coid.startswith(SETTLEMENT_PREFIX)
+        ]
+
+    def _contract(self, symbol: str) -> OptionContract | None:
+        """The option ``symbol`` names, None for anything else (parsed once per symbol)."""
+        try:
+            return self._contracts[symbol]
+        except KeyError:
+            contract = OptionContract.parse(symbol) if is_option_symbol(symbol) else None
+            self._contracts[symbol] = contract
+            return contract
+
+    def _multiplier(self, symbol: str) -> float:
+        contract = self._contract(symbol)
+        return contract.multiplier if contract is not None else 1.0
+
+    def _market(self, symbol: str) -> Quote | None:
+        """The quote an order on ``symbol`` trades against now: the last one, or the option model's."""
+        if self._contract(symbol) is None:
+            return self._quotes.get(symbol)
+        return self.option_quote(symbol)
+
+    def on_session_close(self, day: date, closes: Mapping[str, float] | None = None) -> None:
         """Expire DAY (and IOC) orders and move sale proceeds one session closer to settlement.
 
         Idempotent per day: a second call for the same (or an earlier) day changes nothing, so
         a retried end-of-day cannot settle proceeds early. The close and its expiries are one
         journal line, so a crash cannot leave half a close behind.
+
+        Options expiring that day (or before) are settled in cash at intrinsic value against
+        the underlying's close: ``closes[underlying]`` when given, else the last trade of its
+        latest quote; every order still working on them expires. An option whose underlying
+        has no price is left open (logged) and settled at the next close that has one. See the
+        module docstring: real equity options are physically settled.
         """
         if self._last_close is not None and day <= self._last_close:
             return
         expired = [
-            (r.order.client_order_id, f"{r.order.tif.value} order expired at the close of {day.isoformat()}")
+            (r.order.client_order_id, self._expiry_reason(r.order, day))
             for r in self._working.values()
-            if r.order.tif is not TimeInForce.GTC
+            if r.order.tif is not TimeInForce.GTC or self._expires_by(r.order.symbol, day)
         ]
+        record: dict[str, Any] = {"e": "close", "ts": self._clock.now(), "day": day, "expired": expired}
+        settle = self._settlements(day, closes or {})
+        if settle:
+            record["settlements"] = settle
+            record["settle_days"] = self.settlement_days
         try:
-            self._commit({"e": "close", "ts": self._clock.now(), "day": day, "expired": expired})
+            self._commit(record)
         except JournalError as exc:
             log.error("paper broker: the close of %s was not done: %s", day.isoformat(), exc)
             return
         for coid, reason in expired:
             self._report(OrderExpired(coid, reason))
+        for coid, *_rest in settle:
+            settled = self._final[coid]
+            if self._settlement_hook is not None:
+                self._settlement_hook(_as_announced(settled.order))
+            self._report(OrderFilled(settled.fills[-1]))
+
+    def _expires_by(self, symbol: str, day: date) -> bool:
+        contract = self._contract(symbol)
+        return contract is not None and contract.expiry <= day
+
+    def _expiry_reason(self, order: Order, day: date) -> str:
+        if self._expires_by(order.symbol, day):
+            return f"{order.symbol} expired at the close of {day.isoformat()}"
+        return f"{order.tif.value} order expired at the close of {day.isoformat()}"
+
+    def _settlements(self, day: date, closes: Mapping[str, float]) -> list[list[Any]]:
+        """[client id, symbol, side, contracts, intrinsic price, underlying close] per expiring position."""
+        out: list[list[Any]] = []
+        for symbol, book in sorted(self._books.items()):
+            contract = self._contract(symbol)
+            if contract is None or contract.expiry > day or abs(book.quantity) <= EPS:
+                continue
+            close = closes.get(contract.underlying)
+            if close is None:
+                quote = self._quotes.get(contract.underlying)
+                close = quote.last if quote is not None else None
+            if close is None or not (math.isfinite(close) and close > 0):
+                log.error(
+                    "paper broker: %s expired on %s but %s has no price; it stays open until a close has one",
+                    symbol,
+                    contract.expiry.isoformat(),
+                    contract.underlying,
+                )
+                continue
+            coid = f"{SETTLEMENT_PREFIX}{day.isoformat()}-{symbol.replace(' ', '')}"
+            side = Side.SELL if book.quantity > 0 else Side.BUY
+            intrinsic = round(contract.intrinsic(close), PRICE_DECIMALS)
+            out.append([coid, symbol, side.value, abs(book.quantity), intrinsic, close])
+        return out
 
     def restore(
         self, *, cash: float, positions: list[BrokerPosition], settled_cash: float | None = None
@@ -505,10 +752,12 @@ class PaperBroker:
         return self._settled
 
     def account_summary(self) -> PaperAccount:
+        """Options are valued at the model price (x the multiplier), or at cost when it has none."""
         value = 0.0
         for sym, book in self._books.items():
-            quote = self._quotes.get(sym)
-            value += book.quantity * (quote.last if quote is not None else book.avg_cost)
+            quote = self._market(sym)
+            price = quote.last if quote is not None else book.avg_cost
+            value += book.quantity * price * self._multiplier(sym)
         return PaperAccount(
             cash=self._cash,
             settled_cash=self._settled,
@@ -523,41 +772,131 @@ class PaperBroker:
         qty = order.quantity
         if not (math.isfinite(qty) and qty > 0):
             return f"quantity must be positive, got {_shares(qty)}"
+        contract = self._contract(order.symbol)
+        if contract is not None and qty != math.floor(qty):
+            return f"options trade in whole contracts: quantity {_shares(qty)} is not whole"
         if not self.allow_fractional and qty != math.floor(qty):
             return f"fractional shares are disabled: quantity {_shares(qty)} is not a whole number of shares"
         if order.order_type in (OrderType.LMT, OrderType.STP_LMT) and not _positive(order.limit_price):
             return f"{order.order_type.value} order needs a positive limit price, got {order.limit_price}"
         if _is_stop(order) and not _positive(order.stop_price):
             return f"{order.order_type.value} order needs a positive stop price, got {order.stop_price}"
-        if order.symbol not in self._quotes:
+        if contract is not None:
+            reason = self._check_option_market(order, contract)
+            if reason:
+                return reason
+        elif order.symbol not in self._quotes:
             return f"no market data for {order.symbol}"
         if order.side is Side.BUY:
             return self._check_cash(order)
         return self._check_position(order)
 
+    def _check_option_market(self, order: Order, contract: OptionContract) -> str:
+        """Why the option cannot be traded now ("" when it can): expired, or nothing to price it with."""
+        now = self._clock.now()
+        underlying = self._quotes.get(contract.underlying)
+        if now >= contract.expires_at or (underlying is not None and underlying.ts >= contract.expires_at):
+            return f"{order.symbol} expired on {contract.expiry.isoformat()}"
+        if contract.underlying not in self._option_vols:
+            return (
+                f"no option quote model for {order.symbol}: no volatility for {contract.underlying} yet "
+                "(the engine supplies it daily)"
+            )
+        if underlying is None:
+            return f"no market data for {contract.underlying}, the underlying of {order.symbol}"
+        return ""
+
     def _check_cash(self, order: Order) -> str:
         price = self._reference_price(order)
-        need = order.quantity * price + self._commission(order.quantity, price, first=True)
+        need = self._cost(order.symbol, order.quantity, price, first=True)
         available = self._settled - self._reserved()
         if need > available + EPS:
             return f"insufficient settled cash: need ${need:,.2f}, available ${max(available, 0.0):,.2f}"
         return ""
 
     def _check_position(self, order: Order) -> str:
-        if self.allow_short:
-            return ""
+        if self.allow_short or self._contract(order.symbol) is not None:
+            return self._check_cover(order)
         book = self._books.get(order.symbol)
         position = book.quantity if book is not None else 0.0
-        held = sum(
-            r.order.remaining
-            for r in self._working.values()
-            if r.order.symbol == order.symbol and r.order.side is Side.SELL
-        )
+        held = self._selling(order.symbol)
         if order.quantity > position - held + EPS:
             held_text = f" ({_shares(held)} held by working sells)" if held > EPS else ""
             sell = _shares(order.quantity)
             return f"short selling disabled: position {_shares(position)}{held_text}, sell {sell}"
+        return self._check_cover(order)
+
+    def _selling(self, symbol: str, exclude: _Record | None = None) -> float:
+        """What working sells of ``symbol`` may still take from its position."""
+        return sum(
+            r.order.remaining
+            for r in self._working.values()
+            if r is not exclude and r.order.symbol == symbol and r.order.side is Side.SELL
+        )
+
+    def _available(self, symbol: str, exclude: _Record | None = None) -> float:
+        """The position less what working sells may take from it (negative when short)."""
+        book = self._books.get(symbol)
+        return (book.quantity if book is not None else 0.0) - self._selling(symbol, exclude)
+
+    def _check_cover(self, order: Order, exclude: _Record | None = None) -> str:
+        """A sell may write options only as covered calls, and may not uncover the calls written.
+
+        For an option: selling what is held (less working sells) is closing and always fine;
+        beyond that a put is refused, and a call only when the underlying's shares, less their
+        working sells, cover every short call on it after this order (x the multiplier).
+        For shares: the sale must leave those calls covered.
+        """
+        contract = self._contract(order.symbol)
+        if contract is None:
+            need = self._call_cover(order.symbol, exclude=exclude)
+            if need <= EPS:
+                return ""
+            shares = self._available(order.symbol, exclude)
+            if shares - order.quantity < need - EPS:
+                return (
+                    f"the sale would uncover written calls: they need {_shares(need)} {order.symbol} "
+                    f"shares, {_shares(max(shares, 0.0))} are free to sell them from"
+                )
+            return ""
+        held = self._available(order.symbol, exclude)
+        if order.quantity <= held + EPS:
+            return ""
+        writes = order.quantity - max(held, 0.0)
+        if contract.right == "P":
+            return (
+                f"naked option selling is not allowed: selling {_shares(order.quantity)} {order.symbol} "
+                f"would write {_shares(writes)} puts; only covered calls may be written"
+            )
+        need = self._call_cover(contract.underlying, extra=(order.symbol, order.quantity), exclude=exclude)
+        shares = self._available(contract.underlying, exclude)
+        if need > shares + EPS:
+            return (
+                f"naked option selling is not allowed: selling {_shares(order.quantity)} {order.symbol} "
+                f"would leave calls uncovered: they need {_shares(need)} {contract.underlying} shares "
+                f"({contract.multiplier:g} per contract), {_shares(max(shares, 0.0))} are held "
+                "(working sells deducted)"
+            )
         return ""
+
+    def _call_cover(
+        self, underlying: str, *, extra: tuple[str, float] | None = None, exclude: _Record | None = None
+    ) -> float:
+        """Shares of ``underlying`` its written calls need: every short call (working sells and
+        ``extra`` = (symbol, quantity sold) included) x its multiplier."""
+        symbols = {*self._books, *(r.order.symbol for r in self._working.values())}
+        if extra is not None:
+            symbols.add(extra[0])
+        need = 0.0
+        for symbol in symbols:
+            contract = self._contract(symbol)
+            if contract is None or contract.right != "C" or contract.underlying != underlying:
+                continue
+            after = self._available(symbol, exclude)
+            if extra is not None and symbol == extra[0]:
+                after -= extra[1]
+            need += max(-after, 0.0) * contract.multiplier
+        return need
 
     def _reference_price(self, order: Order) -> float:
         """The per-share price a buy's cash is checked and reserved at.
@@ -568,11 +907,21 @@ class PaperBroker:
         """
         if order.order_type in (OrderType.LMT, OrderType.STP_LMT) and order.limit_price is not None:
             return order.limit_price
+        if self._contract(order.symbol) is not None:
+            return self._option_reference(order)
         quote = self._quotes.get(order.symbol)
         ask = quote.ask if quote is not None else 0.0
         if order.order_type is OrderType.STP and order.stop_price is not None and order.side is Side.BUY:
             ask = max(ask, order.stop_price)
         return ask * (1.0 + self.slippage)
+
+    def _option_reference(self, order: Order) -> float:
+        """An option market buy pays the model ask (no slippage on top); a stop, at least its stop."""
+        quote = self.option_quote(order.symbol)
+        ask = quote.ask if quote is not None else 0.0
+        if order.order_type is OrderType.STP and order.stop_price is not None and order.side is Side.BUY:
+            ask = max(ask, order.stop_price)
+        return ask
 
     def _reserved(self, exclude: _Record | None = None) -> float:
         """Settled cash promised to working buys (their remaining quantity at the reference price)."""
@@ -582,8 +931,8 @@ class PaperBroker:
                 continue
             remaining = record.order.remaining
             if remaining > EPS:
-                total += remaining * record.ref_price + self._commission(
-                    remaining, record.ref_price, first=not record.min_charged
+                total += self._cost(
+                    record.order.symbol, remaining, record.ref_price, first=not record.min_charged
                 )
         return total
 
@@ -596,10 +945,11 @@ class PaperBroker:
             if not hit:
                 return
             self._commit({"e": "trigger", "ts": self._clock.now(), "coid": order.client_order_id})
-        price = self._fill_price(order, quote)
+        option = self._contract(order.symbol) is not None
+        price = self._option_fill_price(order, quote) if option else self._fill_price(order, quote)
         if price is None:
             return
-        qty = min(order.remaining, self._participation(quote))
+        qty = order.remaining if option else min(order.remaining, self._participation(quote))
         if qty <= EPS:
             return
         if order.side is Side.BUY:
@@ -624,6 +974,20 @@ class PaperBroker:
         price = round(quote.bid * (1.0 - self.slippage), PRICE_DECIMALS)
         return max(price, limit) if limited else price
 
+    @staticmethod
+    def _option_fill_price(order: Order, quote: Quote) -> float | None:
+        """The model ask for a buy, the model bid for a sell (none when the bid is zero), or the limit's
+        side of it; None when the limit is not reached."""
+        limited = order.order_type in (OrderType.LMT, OrderType.STP_LMT)
+        limit = order.limit_price or 0.0
+        if order.side is Side.BUY:
+            if limited and quote.ask > limit + EPS:
+                return None
+            return quote.ask
+        if quote.bid <= 0.0 or (limited and quote.bid < limit - EPS):
+            return None
+        return quote.bid
+
     def _participation(self, quote: Quote) -> float:
         size = quote.last_size if math.isfinite(quote.last_size) else 0.0
         cap = max(self.max_participation * size, 0.0)
@@ -636,8 +1000,10 @@ class PaperBroker:
         its own reservation and any free cash, never another order's.
         """
         first = not record.min_charged
-        if qty * price + self._commission(qty, price, first=first) <= budget + EPS:
+        if self._cost(record.order.symbol, qty, price, first=first) <= budget + EPS:
             return qty
+        if self._contract(record.order.symbol) is not None:
+            return min(self._max_contracts(record.order.symbol, budget, price, first=first), qty)
         return min(self._max_quantity(budget, price, first=first), qty)
 
     def _fill_and_drop(self, record: _Record, payable: float, price: float, budget: float) -> None:
@@ -676,6 +1042,32 @@ class PaperBroker:
             qty = max(qty - step, 0.0)
         return qty
 
+    def _max_contracts(self, symbol: str, budget: float, price: float, *, first: bool) -> float:
+        """The most whole contracts whose cost plus commission fits the budget."""
+        if budget <= 0:
+            return 0.0
+        qty = float(math.floor(budget / (price * self._multiplier(symbol) + self.commission_per_contract)))
+        while qty > 0 and self._cost(symbol, qty, price, first=first) > budget + EPS:
+            qty -= 1.0
+        return qty
+
+    def _cost(self, symbol: str, qty: float, price: float, *, first: bool) -> float:
+        """What buying ``qty`` of ``symbol`` at ``price`` takes from cash, commission included."""
+        contract = self._contract(symbol)
+        if contract is None:
+            return qty * price + self._commission(qty, price, first=first)
+        return qty * price * contract.multiplier + self._option_commission(qty, first=first)
+
+    def _fee(self, symbol: str, qty: float, price: float, *, first: bool) -> float:
+        if self._contract(symbol) is None:
+            return self._commission(qty, price, first=first)
+        return self._option_commission(qty, first=first)
+
+    def _option_commission(self, qty: float, *, first: bool) -> float:
+        """Per contract, with the per-order minimum on the first fill (as shares); no value cap."""
+        base = self.commission_per_contract * qty
+        return max(self.commission_min, base) if first else base
+
     def _commission(self, qty: float, price: float, *, first: bool) -> float:
         """Per share with a per-order minimum (charged on the first fill only), capped by value."""
         value = qty * price
@@ -696,7 +1088,7 @@ class PaperBroker:
             side=order.side,
             quantity=qty,
             price=price,
-            commission=self._commission(qty, price, first=not record.min_charged),
+            commission=self._fee(order.symbol, qty, price, first=not record.min_charged),
             ts=self._clock.now(),
         )
         self._commit({"e": "fill", "ts": fill.ts, "fill": fill, "settle": self.settlement_days})
@@ -715,11 +1107,12 @@ class PaperBroker:
         record.min_charged = True
         record.commission += commission
         value = qty * price
+        money = value if self._contract(order.symbol) is None else value * self._multiplier(order.symbol)
         if order.side is Side.BUY:
-            self._cash -= value + commission
-            self._settled -= value + commission
+            self._cash -= money + commission
+            self._settled -= money + commission
         else:
-            proceeds = value - commission
+            proceeds = money - commission
             self._cash += proceeds
             if settlement_days == 0:
                 self._settled += proceeds
@@ -751,6 +1144,47 @@ class PaperBroker:
             else:
                 still.append(pending)
         self._pending = still
+
+    def _apply_settlements(self, rec: dict[str, Any], ts: datetime) -> None:
+        """A close's option expiry settlements (absent from closes with none, as in older journals)."""
+        settle_days = int(rec.get("settle_days", self.settlement_days))
+        for settlement in rec.get("settlements", []):
+            self._apply_settlement(settlement, settle_days, ts)
+
+    def _apply_settlement(self, settlement: list[Any], settlement_days: int, ts: datetime) -> None:
+        """Close one expired option position at its intrinsic value: a broker-made order and its fill."""
+        coid, symbol, side_text, quantity, price, close = settlement
+        self._check_new(str(coid))
+        contract = self._contract(str(symbol))
+        if contract is None:
+            raise ValueError(f"settlement of {symbol!r}, which is not an option")
+        side, qty, intrinsic = Side(side_text), float(quantity), float(price)
+        order = Order(
+            client_order_id=str(coid),
+            symbol=str(symbol),
+            side=side,
+            quantity=qty,
+            status=OrderStatus.ACKNOWLEDGED,
+            broker_order_id=str(coid),
+            created_at=ts,
+            updated_at=ts,
+        )
+        self._working[order.client_order_id] = _Record(order, ref_price=intrinsic, min_charged=True)
+        fill = Fill(
+            exec_id=f"{coid}.1",
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=side,
+            quantity=qty,
+            price=intrinsic,
+            commission=0.0,
+            ts=ts,
+        )
+        self._apply_fill(fill, settlement_days)
+        order.reason = (
+            f"cash-settled at expiry: intrinsic value {intrinsic:,.4f} against the "
+            f"{contract.underlying} close {float(close):,.4f}"
+        )
 
     def _apply_restore(self, rec: dict[str, Any]) -> None:
         books: dict[str, _Book] = {}
@@ -789,6 +1223,26 @@ class PaperBroker:
     def _report(self, report: BrokerReport) -> None:
         if self._reporter is not None:
             self._reporter(report)
+
+
+def _as_announced(order: Order) -> Order:
+    """A settlement order as the engine first records it: acknowledged, nothing filled yet."""
+    return replace(
+        order,
+        status=OrderStatus.ACKNOWLEDGED,
+        filled_quantity=0.0,
+        avg_fill_price=None,
+        updated_at=order.created_at,
+    )
+
+
+def _tick_down(price: float) -> float:
+    """``price`` rounded down to the option tick (a hair of float noise is not a tick)."""
+    return round(math.floor(price / OPTION_TICK + 1e-9) * OPTION_TICK, 2)
+
+
+def _tick_up(price: float) -> float:
+    return round(math.ceil(price / OPTION_TICK - 1e-9) * OPTION_TICK, 2)
 
 
 def _is_stop(order: Order) -> bool:

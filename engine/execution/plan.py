@@ -15,7 +15,7 @@ from dataclasses import replace
 import pandas as pd
 
 from engine.execution.costs import CommissionSchedule, CostEstimate, MarketStats, card_expected_cost
-from engine.model import Algo, Quote, StrategyCard
+from engine.model import Algo, Leg, Quote, Side, StrategyCard
 
 WORK_SHARE_OF_ADV = 0.005
 """A leg above half a percent of the average daily volume is worked as a VWAP, not sent at once."""
@@ -44,7 +44,7 @@ def plan_card(
 ) -> StrategyCard:
     """The card with an algo chosen per leg and its expected cost in ``details``."""
     legs = []
-    for leg in card.legs:
+    for leg in _in_sending_order(card):
         frame = history.get(leg.symbol)
         algo = leg.algo
         if frame is not None and algo is Algo.IMMEDIATE:
@@ -56,6 +56,7 @@ def plan_card(
                 algo = Algo.VWAP
         legs.append(replace(leg, algo=algo))
     planned = replace(card, legs=tuple(legs))
+    planned = replace(planned, plan=plan_steps(planned, history))
     try:
         cost = card_expected_cost(planned, prices, history, schedule=schedule)
     except ValueError:
@@ -70,3 +71,32 @@ def plan_card(
         "expected_value": cost.value,
     }
     return replace(planned, details=details)
+
+
+def _in_sending_order(card: StrategyCard) -> list[Leg]:
+    """The order legs are sent in: a template's own order (a put before its stock) is kept, and in
+    a stock pair the short leg goes first, since it is the one a broker can refuse (no borrow) and
+    the long should not be bought unhedged."""
+    legs = list(card.legs)
+    if card.template == "pairs":
+        legs.sort(key=lambda leg: 0 if leg.side is Side.SELL else 1)
+    return legs
+
+
+def plan_steps(card: StrategyCard, history: Mapping[str, pd.DataFrame]) -> tuple[str, ...]:
+    """The execution plan in words: one line per leg in sending order, then the deadline."""
+    steps = []
+    for n, leg in enumerate(card.legs, 1):
+        how = (
+            "market order, sent at once"
+            if leg.algo is Algo.IMMEDIATE
+            else f"{leg.algo.value} over the plan's window (large against its daily volume)"
+        )
+        steps.append(f"{n}. {leg.side.value} {leg.quantity:g} {leg.symbol.strip()}: {how}")
+    if len(card.legs) > 1:
+        steps.append(
+            "Legs are sent in this order as one group: if any leg is refused or unfilled at the "
+            "deadline, the working legs are cancelled and filled ones unwound."
+        )
+    steps.append(f"Deadline: {card.deadline_minutes:g} market minutes after the key press.")
+    return tuple(steps)

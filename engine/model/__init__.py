@@ -12,6 +12,7 @@ from engine.model.enums import (
     TradingState,
 )
 from engine.model.market import Bar, Instrument, Quote
+from engine.model.options import OptionContract, contract_multiplier, is_option_symbol
 from engine.model.orders import RANKING_FORMULA, Fill, Leg, Order, OrderRequest, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
 
@@ -26,6 +27,7 @@ __all__ = [
     "Fill",
     "Instrument",
     "Leg",
+    "OptionContract",
     "Order",
     "OrderRequest",
     "OrderStatus",
@@ -37,4 +39,6 @@ __all__ = [
     "StrategyCard",
     "TimeInForce",
     "TradingState",
+    "contract_multiplier",
+    "is_option_symbol",
 ]

@@ -112,8 +112,12 @@ def _decode(tp: Any, value: Any) -> Any:
         args = typing.get_args(tp)
         if not isinstance(value, list):
             raise DecodeError(f"expected a list, got {type(value).__name__}")
-        item_tp = args[0] if args else Any
-        return tuple(_decode(item_tp, v) for v in value)
+        if len(args) == 2 and args[1] is Ellipsis or not args:  # tuple[X, ...]: any length
+            item_tp = args[0] if args else Any
+            return tuple(_decode(item_tp, v) for v in value)
+        if len(value) != len(args):  # tuple[X, Y]: fixed length, one type per place
+            raise DecodeError(f"expected {len(args)} items, got {len(value)}")
+        return tuple(_decode(t, v) for t, v in zip(args, value, strict=True))
     if origin is dict:
         _, vt = typing.get_args(tp)
         if not isinstance(value, dict):

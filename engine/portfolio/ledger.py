@@ -3,13 +3,19 @@
 The ledger is rebuilt from the stored fills at start-up (fills are the record; positions
 are derived), then kept current incrementally: a fill touches one position, a quote
 re-marks one position, so a quote costs O(1) however large the book.
+
+Options are booked under their OCC symbol in contracts, at the quoted premium per unit of the
+underlying; every money figure (cash, market value, realized and unrealized P&L, exposure)
+multiplies by ``contract_multiplier(symbol)`` (100 for an option, 1 for a stock). The
+``Position`` values it returns carry per-unit prices as they were traded; ask the ledger
+(``market_value``, ``market_values``, ``unrealized``) for a position's value in money.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.model import AccountSnapshot, Fill, Position
+from engine.model import AccountSnapshot, Fill, Position, contract_multiplier
 
 
 @dataclass(slots=True)
@@ -19,6 +25,8 @@ class _Book:
     last: float = 0.0
     realized: float = 0.0
     day_open_value: float = 0.0
+    multiplier: float = 1.0
+    """Units of the underlying per unit held (100 for an option): money is quantity x price x this."""
 
 
 class Ledger:
@@ -36,12 +44,17 @@ class Ledger:
 
     # ------------------------------------------------------------------ updates
     def apply_fill(self, fill: Fill) -> Position:
-        book = self._books.setdefault(fill.symbol, _Book(last=fill.price))
+        book = self._books.get(fill.symbol)
+        if book is None:
+            book = self._books[fill.symbol] = _Book(
+                last=fill.price, multiplier=contract_multiplier(fill.symbol)
+            )
         if book.last == 0.0:
             book.last = fill.price
-        self._market_value -= book.quantity * book.last
+        mult = book.multiplier
+        self._market_value -= book.quantity * book.last * mult
         signed = fill.side.sign * fill.quantity
-        self.cash -= signed * fill.price + fill.commission
+        self.cash -= signed * fill.price * mult + fill.commission
         self.commissions += fill.commission
         realized = -fill.commission
         if book.quantity == 0.0 or (book.quantity > 0) == (signed > 0):
@@ -51,7 +64,7 @@ class Ledger:
         else:
             closing = min(abs(signed), abs(book.quantity))
             direction = 1.0 if book.quantity > 0 else -1.0
-            realized += closing * (fill.price - book.avg_cost) * direction
+            realized += closing * (fill.price - book.avg_cost) * direction * mult
             remaining = book.quantity + signed
             if abs(remaining) < 1e-9:
                 book.quantity, book.avg_cost = 0.0, 0.0
@@ -61,7 +74,7 @@ class Ledger:
                 book.quantity = remaining
         book.realized += realized
         self._realized_total += realized
-        self._market_value += book.quantity * book.last
+        self._market_value += book.quantity * book.last * mult
         return self._position(fill.symbol, book)
 
     def mark(self, symbol: str, last: float) -> bool:
@@ -69,7 +82,7 @@ class Ledger:
         book = self._books.get(symbol)
         if book is None:
             return False
-        self._market_value += book.quantity * (last - book.last)
+        self._market_value += book.quantity * (last - book.last) * book.multiplier
         book.last = last
         return book.quantity != 0.0
 
@@ -77,7 +90,7 @@ class Ledger:
         """A new session: today's P&L is measured from here."""
         self.start_of_day_equity = self.equity
         for book in self._books.values():
-            book.day_open_value = book.quantity * book.last
+            book.day_open_value = book.quantity * book.last * book.multiplier
 
     def restore_marks(self, positions: list[Position]) -> None:
         """Take the last known prices of a previous session so P&L is right before the first quote."""
@@ -96,6 +109,24 @@ class Ledger:
         book = self._books.get(symbol)
         return book.quantity if book else 0.0
 
+    def market_value(self, symbol: str) -> float:
+        """The position's signed value in money at its last mark (x the contract multiplier)."""
+        book = self._books.get(symbol)
+        return book.quantity * book.last * book.multiplier if book else 0.0
+
+    def market_values(self) -> dict[str, float]:
+        """symbol -> signed value in money of every open position (what risk figures are run on)."""
+        return {
+            sym: book.quantity * book.last * book.multiplier
+            for sym, book in sorted(self._books.items())
+            if book.quantity != 0.0
+        }
+
+    def unrealized(self, symbol: str) -> float:
+        """Unrealized P&L of one position in money: quantity x (last - avg cost) x multiplier."""
+        book = self._books.get(symbol)
+        return book.quantity * (book.last - book.avg_cost) * book.multiplier if book else 0.0
+
     def realized(self, symbol: str) -> float:
         """Realized P&L of one symbol so far, commissions included."""
         book = self._books.get(symbol)
@@ -111,8 +142,8 @@ class Ledger:
     def account(self) -> AccountSnapshot:
         equity = self.equity
         self.peak_equity = max(self.peak_equity, equity)
-        gross = sum(abs(b.quantity * b.last) for b in self._books.values())
-        unrealized = sum(b.quantity * (b.last - b.avg_cost) for b in self._books.values())
+        gross = sum(abs(b.quantity * b.last * b.multiplier) for b in self._books.values())
+        unrealized = sum(b.quantity * (b.last - b.avg_cost) * b.multiplier for b in self._books.values())
         return AccountSnapshot(
             cash=self.cash,
             equity=equity,

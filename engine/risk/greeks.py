@@ -10,10 +10,12 @@ The implied-volatility solver is the one place that imports scipy (``optimize``)
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Literal
 
+from engine.model.options import OptionContract, is_option_symbol
 from engine.model.risk import Greeks
 
 Right = Literal["C", "P"]
@@ -195,6 +197,54 @@ def position_greeks(position: OptionPosition) -> OptionGreeks:
         rate=position.rate,
         dividend_yield=position.dividend_yield,
     )
+
+
+def option_positions(
+    positions: Mapping[str, float],
+    underlying_prices: Mapping[str, float],
+    vols: Mapping[str, float],
+    asof: datetime,
+    rate: float,
+) -> list[OptionPosition]:
+    """The book's option holdings as ``book_greeks`` takes them, in symbol order.
+
+    ``positions`` is the ledger's symbol -> signed quantity (contracts for options); stocks and
+    flat positions are passed over. Each option is read from its OCC symbol (underlying, right,
+    strike, expiry; multiplier 100) and priced with its underlying's price and volatility (keyed
+    by the underlying), ``rate``, and the time from ``asof`` to its expiry close (0 once past:
+    an expired, unsettled option counts at intrinsic). Pure: nothing is looked up elsewhere.
+
+    Raises ValueError naming the option when its underlying has no price or no volatility (an
+    option silently left out would understate the desk's Greeks) or an input is not usable;
+    ``asof`` must carry a zone.
+    """
+    if asof.tzinfo is None:
+        raise ValueError(f"asof {asof!r} carries no zone")
+    out: list[OptionPosition] = []
+    for symbol, quantity in sorted(positions.items()):
+        if quantity == 0.0 or not is_option_symbol(symbol):
+            continue
+        contract = OptionContract.parse(symbol)
+        underlying = contract.underlying
+        if underlying not in underlying_prices:
+            raise ValueError(f"{symbol}: no price for its underlying {underlying}")
+        if underlying not in vols:
+            raise ValueError(f"{symbol}: no volatility for its underlying {underlying}")
+        out.append(
+            OptionPosition(
+                symbol=symbol,
+                underlying=underlying,
+                right=contract.right,
+                strike=contract.strike,
+                expiry_years=contract.years_to_expiry(asof),
+                quantity=float(quantity),
+                multiplier=contract.multiplier,
+                underlying_price=float(underlying_prices[underlying]),
+                volatility=float(vols[underlying]),
+                rate=rate,
+            )
+        )
+    return out
 
 
 def book_greeks(options: Sequence[OptionPosition]) -> Greeks:

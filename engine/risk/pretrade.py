@@ -7,6 +7,15 @@ breach it. A breach refuses the order; it is never silently shrunk.
 The checks are pure so that they can be property-tested over random books and run in
 microseconds on the order path; everything stateful (message counts, recent orders, the
 market clock) is read by the engine into the ``BookView`` before the checks run.
+
+Options (OCC symbols, see ``engine.model.options``) go through the same checks: quantities are
+contracts, ``prices`` holds the option's premium per unit of the underlying (the caller's mark,
+as for a stock), and every money figure multiplies by ``contract_multiplier``. An option is
+tradable when its underlying is, and counts in its underlying's sector; its price band is at
+least ``OPTION_BAND_FLOOR`` wide in premium. The only short option allowed is a covered call:
+shares of the underlying held (working sells deducted) must cover every short call on it, x the
+multiplier; a short put or an uncovered call is refused whatever ``allow_short`` says, and so is
+a sale of shares that cover a short call.
 """
 
 from __future__ import annotations
@@ -15,9 +24,20 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
-from engine.model import OrderRequest, OrderType, Side, TradingState
+from engine.model import (
+    OptionContract,
+    OrderRequest,
+    OrderType,
+    Side,
+    TradingState,
+    contract_multiplier,
+    is_option_symbol,
+)
 
 EPS = 1e-9
+OPTION_BAND_FLOOR = 0.10
+"""An option's price band is never narrower than this, in premium: 5% of a 0.40 option is less
+than its quoted half-spread, and would refuse a limit at the ask."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +117,20 @@ def _price(order: OrderRequest, book: BookView) -> float:
     return book.prices.get(order.symbol, 0.0)
 
 
+def _notional(order: OrderRequest, book: BookView) -> float:
+    """Money the order trades: quantity x price x the contract multiplier (100 for an option)."""
+    return order.quantity * _price(order, book) * contract_multiplier(order.symbol)
+
+
+def _value(symbol: str, quantity: float, price: float) -> float:
+    """Absolute money value of ``quantity`` of ``symbol`` at ``price``."""
+    return abs(quantity) * price * contract_multiplier(symbol)
+
+
+def _underlying(symbol: str) -> str | None:
+    return OptionContract.parse(symbol).underlying if is_option_symbol(symbol) else None
+
+
 def _qty(x: float) -> str:
     return f"{x:.6f}".rstrip("0").rstrip(".")
 
@@ -136,7 +170,7 @@ def check_strategy(order: OrderRequest, book: BookView, limits: Limits) -> Refus
 
 
 def check_symbol(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    if order.symbol not in book.tradable:
+    if order.symbol not in book.tradable and _underlying(order.symbol) not in book.tradable:
         return Refusal("SYMBOL_NOT_ALLOWED", f"{order.symbol} is not in the tradable universe")
     if not order.quantity > 0:
         return Refusal("BAD_QUANTITY", f"quantity must be positive, got {_qty(order.quantity)}")
@@ -190,7 +224,7 @@ def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Ref
             "MAX_ORDER_QTY",
             f"quantity {_qty(order.quantity)} exceeds the limit {_qty(limits.max_order_quantity)}",
         )
-    value = order.quantity * _price(order, book)
+    value = _notional(order, book)
     if value > limits.max_order_value + EPS:
         return Refusal(
             "MAX_ORDER_VALUE", f"order value ${value:,.0f} exceeds the limit ${limits.max_order_value:,.0f}"
@@ -200,11 +234,12 @@ def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Ref
 
 def check_price_band(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     reference = book.prices.get(order.symbol, 0.0)
+    floor = OPTION_BAND_FLOOR if is_option_symbol(order.symbol) else 0.0
     for label, price in (("limit", order.limit_price), ("stop", order.stop_price)):
         if price is None or reference <= 0:
             continue
         distance = abs(price / reference - 1.0)
-        if distance > limits.price_band_pct + EPS:
+        if distance > limits.price_band_pct + EPS and abs(price - reference) > floor + EPS:
             return Refusal(
                 "PRICE_BAND",
                 f"{label} price {price:,.2f} is {distance:.1%} from the reference {reference:,.2f}; "
@@ -218,7 +253,7 @@ def check_cash(order: OrderRequest, book: BookView, limits: Limits) -> Refusal |
     if order.side is Side.BUY:
         if not increases_exposure(order, book):
             return None  # buying back a short releases margin, it does not spend cash
-        need = order.quantity * _price(order, book)
+        need = _notional(order, book)
         available = book.cash - book.working_buy_value
         if need > available + 1e-6:
             return Refusal(
@@ -226,12 +261,71 @@ def check_cash(order: OrderRequest, book: BookView, limits: Limits) -> Refusal |
                 f"needs ${need:,.2f}, settled cash available ${max(available, 0.0):,.2f} (no leverage)",
             )
         return None
-    held = book.positions.get(order.symbol, 0.0) + min(book.working.get(order.symbol, 0.0), 0.0)
+    held = _held(book, order.symbol)
+    if is_option_symbol(order.symbol):
+        return _check_option_sale(order, book, held)
     if not limits.allow_short and order.quantity > held + EPS:
         return Refusal(
             "NO_SHORTING",
             f"sell {_qty(order.quantity)} {order.symbol} exceeds the holding {_qty(max(held, 0.0))} "
             "(working sells included)",
+        )
+    return _check_cover_kept(order, book, held)
+
+
+def _held(book: BookView, symbol: str) -> float:
+    """The position less what working sells may take from it."""
+    return book.positions.get(symbol, 0.0) + min(book.working.get(symbol, 0.0), 0.0)
+
+
+def _short_call_cover(book: BookView, underlying: str, order: OrderRequest | None = None) -> float:
+    """Shares of ``underlying`` that its short calls need (working sells, and ``order``, included)."""
+    need = 0.0
+    for symbol in {*book.positions, *book.working, *([order.symbol] if order else [])}:
+        if not is_option_symbol(symbol):
+            continue
+        contract = OptionContract.parse(symbol)
+        if contract.right != "C" or contract.underlying != underlying:
+            continue
+        after = _held(book, symbol)
+        if order is not None and symbol == order.symbol and order.side is Side.SELL:
+            after -= order.quantity
+        need += max(-after, 0.0) * contract.multiplier
+    return need
+
+
+def _check_option_sale(order: OrderRequest, book: BookView, held: float) -> Refusal | None:
+    """Selling what is held is always allowed; writing an option only as a covered call."""
+    if order.quantity <= held + EPS:
+        return None
+    contract = OptionContract.parse(order.symbol)
+    short = order.quantity - max(held, 0.0)
+    if contract.right == "P":
+        return Refusal(
+            "NAKED_OPTION",
+            f"sell {_qty(order.quantity)} {order.symbol} would write {_qty(short)} puts: only covered "
+            "calls may be sold short",
+        )
+    shares = _held(book, contract.underlying)
+    need = _short_call_cover(book, contract.underlying, order)
+    if need > shares + EPS:
+        return Refusal(
+            "NAKED_OPTION",
+            f"sell {_qty(order.quantity)} {order.symbol} would leave calls uncovered: they need "
+            f"{_qty(need)} {contract.underlying} shares, {_qty(max(shares, 0.0))} are held "
+            "(working sells included)",
+        )
+    return None
+
+
+def _check_cover_kept(order: OrderRequest, book: BookView, held: float) -> Refusal | None:
+    """A sale of shares must leave every short call on them covered."""
+    need = _short_call_cover(book, order.symbol)
+    if need > EPS and held - order.quantity < need - EPS:
+        return Refusal(
+            "NAKED_OPTION",
+            f"sell {_qty(order.quantity)} {order.symbol} would uncover short calls: they need "
+            f"{_qty(need)} shares, {_qty(max(held, 0.0))} are held (working sells included)",
         )
     return None
 
@@ -247,7 +341,7 @@ def _after(order: OrderRequest, book: BookView, symbol: str) -> float:
 def check_position_limit(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if not increases_exposure(order, book) or book.equity <= 0:
         return None
-    share = abs(_after(order, book, order.symbol)) * _price(order, book) / book.equity
+    share = _value(order.symbol, _after(order, book, order.symbol), _price(order, book)) / book.equity
     if share > limits.max_position_pct + EPS:
         return Refusal(
             "MAX_POSITION",
@@ -261,7 +355,7 @@ def check_risk_per_trade(order: OrderRequest, book: BookView, limits: Limits) ->
     stop = order.protective_stop
     if stop is None or not increases_exposure(order, book) or book.equity <= 0:
         return None
-    loss = order.quantity * max(order.side.sign * (_price(order, book) - stop), 0.0)
+    loss = _value(order.symbol, order.quantity, max(order.side.sign * (_price(order, book) - stop), 0.0))
     share = loss / book.equity
     if share > limits.risk_per_trade_pct + EPS:
         return Refusal(
@@ -275,12 +369,12 @@ def check_risk_per_trade(order: OrderRequest, book: BookView, limits: Limits) ->
 def check_sector(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if not increases_exposure(order, book) or book.equity <= 0:
         return None
-    sector = book.sectors.get(order.symbol, order.symbol)
+    sector = _sector(book, order.symbol)
     exposure = 0.0
     for symbol in {*book.positions, *book.working, order.symbol}:
-        if book.sectors.get(symbol, symbol) == sector:
+        if _sector(book, symbol) == sector:
             price = _price(order, book) if symbol == order.symbol else book.prices.get(symbol, 0.0)
-            exposure += abs(_after(order, book, symbol)) * price
+            exposure += _value(symbol, _after(order, book, symbol), price)
     share = exposure / book.equity
     if share > limits.max_sector_pct + EPS:
         return Refusal(
@@ -291,15 +385,27 @@ def check_sector(order: OrderRequest, book: BookView, limits: Limits) -> Refusal
     return None
 
 
+def _sector(book: BookView, symbol: str) -> str:
+    """The symbol's sector; an option's is its underlying's; a symbol with none is its own."""
+    if symbol in book.sectors:
+        return book.sectors[symbol]
+    underlying = _underlying(symbol)
+    if underlying is None:
+        return symbol
+    return book.sectors.get(underlying, underlying)
+
+
 def check_gross_exposure(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if not increases_exposure(order, book) or book.equity <= 0:
         return None
     working_value = sum(
-        abs(qty) * book.prices.get(sym, 0.0) for sym, qty in book.working.items() if sym != order.symbol
+        _value(sym, qty, book.prices.get(sym, 0.0))
+        for sym, qty in book.working.items()
+        if sym != order.symbol
     )
     after = book.gross_exposure + working_value
-    after += abs(_after(order, book, order.symbol)) * _price(order, book)
-    after -= abs(book.positions.get(order.symbol, 0.0)) * book.prices.get(order.symbol, 0.0)
+    after += _value(order.symbol, _after(order, book, order.symbol), _price(order, book))
+    after -= _value(order.symbol, book.positions.get(order.symbol, 0.0), book.prices.get(order.symbol, 0.0))
     if after / book.equity > limits.gross_exposure_limit + EPS:
         return Refusal(
             "GROSS_EXPOSURE",
@@ -313,7 +419,7 @@ def with_working(book: BookView, order: OrderRequest) -> BookView:
     """The book as the next order sees it once ``order`` is working (a card's later legs)."""
     working = dict(book.working)
     working[order.symbol] = working.get(order.symbol, 0.0) + order.side.sign * order.quantity
-    extra = order.quantity * _price(order, book) if order.side is Side.BUY else 0.0
+    extra = _notional(order, book) if order.side is Side.BUY else 0.0
     return replace(book, working=working, working_buy_value=book.working_buy_value + extra)
 
 

@@ -48,7 +48,9 @@ def _v2_to_v3(conn: Connection) -> None:
     columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info('strategy_cards')")}
     for column in ("plan_json", "notes_json"):
         if column not in columns:
-            conn.exec_driver_sql(f"ALTER TABLE strategy_cards ADD COLUMN {column} VARCHAR NOT NULL DEFAULT '[]'")
+            conn.exec_driver_sql(
+                f"ALTER TABLE strategy_cards ADD COLUMN {column} VARCHAR NOT NULL DEFAULT '[]'"
+            )
 
 
 MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}

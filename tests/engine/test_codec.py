@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 import pytest
@@ -85,3 +86,17 @@ def test_order_event_keeps_status() -> None:
     assert back.order.status is OrderStatus.PARTIALLY_FILLED
     assert back.order.remaining == 2.5
     assert isinstance(loads(dumps(MarketEvent(TS, ()))), MarketEvent)
+
+
+def test_fixed_length_tuples_round_trip_and_a_wrong_length_is_refused() -> None:
+    from engine.model.codec import DecodeError, from_jsonable, to_jsonable
+    from engine.model.events import CardsEvent
+
+    event = CardsEvent(
+        asof=datetime(2012, 1, 3, tzinfo=UTC), cards=(), rejected=(("no_edge", 2), ("illiquid", 1))
+    )
+    assert from_jsonable(json.loads(json.dumps(to_jsonable(event)))) == event
+    bad = to_jsonable(event)
+    bad["rejected"] = [["no_edge"]]
+    with pytest.raises(DecodeError, match="expected 2 items, got 1"):
+        from_jsonable(bad)

@@ -9,14 +9,38 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import DEFAULT_CONFIG, ConfigError, Settings, load_settings
+from engine.config import DEFAULT_CONFIG, DEFAULT_STRATEGIES, ConfigError, Settings, load_settings
 
 
 def test_default_file_equals_model_defaults() -> None:
     """config/default.toml documents every setting; the model's defaults must be the same values."""
     with DEFAULT_CONFIG.open("rb") as fh:
         shipped = tomllib.load(fh)
-    assert shipped == Settings().model_dump()
+    assert shipped == Settings().model_dump(exclude={"strategies"})
+
+
+def test_strategies_file_equals_the_templates_own_defaults() -> None:
+    """config/strategies.toml shows each template's declared signals and default parameters."""
+    from engine.strategies.templates import TEMPLATES
+
+    with DEFAULT_STRATEGIES.open("rb") as fh:
+        shipped = tomllib.load(fh)
+    assert set(shipped) == set(TEMPLATES)
+    for name, template in TEMPLATES.items():
+        assert shipped[name]["parameters"] == dict(template.defaults), name
+        assert shipped[name]["signals_required"] == list(template.signals_required), name
+    assert load_settings().strategies["pairs"].max_positions == shipped["pairs"]["max_positions"]
+
+
+def test_unknown_template_parameter_is_refused_naming_it(tmp_path: Path) -> None:
+    from engine.strategies.policy import template_params
+
+    cfg = tmp_path / "my.toml"
+    cfg.write_text("[strategies.momentum]\nparameters = { stop_atrr = 2.0 }\n")
+    with pytest.raises(
+        ConfigError, match=r"\[strategies.momentum\] parameters: momentum: unknown parameter 'stop_atrr'"
+    ):
+        template_params(load_settings(cfg))
 
 
 def test_file_then_environment_override(tmp_path: Path) -> None:

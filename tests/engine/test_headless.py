@@ -9,11 +9,12 @@ import signal
 import stat
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 from console.client import SocketClient
 from engine.model import OrderStatus
-from engine.model.events import Event, ExecuteCard, OrderEvent, SnapshotEvent
+from engine.model.events import CardsEvent, Event, ExecuteCard, OrderEvent, SnapshotEvent
 from engine.store.repository import Store
 
 
@@ -22,7 +23,7 @@ def _config(tmp_path: Path) -> Path:
     cfg.write_text(
         f'[store]\ndatabase = "{tmp_path / "db" / "onetap.db"}"\n'
         f'[engine]\nsocket = "{tmp_path / "run" / "engine.sock"}"\n'
-        "[replay]\nseconds_per_day = 3.0\nsteps_per_day = 60\n"
+        "[replay]\nseconds_per_day = 15.0\nsteps_per_day = 60\n"
     )
     return cfg
 
@@ -61,15 +62,20 @@ def test_engine_only_attach_execute_sigterm(tmp_path: Path) -> None:
     )
     try:
         started = _wait_for_line(proc, "EngineStarted")
+        drained: list[str] = []  # keep reading: a full stdout pipe would block the engine's writes
+        drain = threading.Thread(target=lambda: drained.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+        drain.start()
         sock = Path(str(started["socket"]))
         assert stat.S_IMODE(sock.stat().st_mode) == 0o600
         assert stat.S_IMODE(sock.parent.stat().st_mode) == 0o700
         coid = asyncio.run(_attach_and_trade(sock))
     finally:
         proc.send_signal(signal.SIGTERM)
-        out, err = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        drain.join(timeout=10)
+        err = proc.stderr.read() if proc.stderr else ""
     assert proc.returncode == 0, err
-    assert '"event":"EngineStopped"' in out
+    assert '"event":"EngineStopped"' in "".join(drained)
     assert not sock.exists()
     store = Store.open(tmp_path / "db" / "onetap.db")
     try:
@@ -88,7 +94,14 @@ async def _attach_and_trade(sock: Path) -> str:
     await client.connect(events.put_nowait)
     snap = await asyncio.wait_for(events.get(), 10)
     assert isinstance(snap, SnapshotEvent)
-    entry = next(c for c in snap.cards if c.legs[0].side.value == "BUY")
+    cards = snap.cards
+    # the session's scan runs after start, off the loop; a cold one compiles the numba kernels
+    deadline = asyncio.get_running_loop().time() + 240
+    while not any(c.legs[0].side.value == "BUY" for c in cards):
+        ev = await asyncio.wait_for(events.get(), deadline - asyncio.get_running_loop().time())
+        if isinstance(ev, CardsEvent):
+            cards = ev.cards
+    entry = next(c for c in cards if c.legs[0].side.value == "BUY")
     result = await client.send(ExecuteCard(entry.card_id))
     assert result.ok, result.message
     coid = ""

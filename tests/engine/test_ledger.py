@@ -69,3 +69,52 @@ def test_realized_by_symbol_matches_the_position_and_is_zero_for_an_unknown_one(
     position = ledger.apply_fill(fill(Side.SELL, 4, 110.0, n=2))
     assert ledger.realized("AAPL") == position.realized_pnl == pytest.approx(4 * 10.0 - 2.0)
     assert ledger.realized("NOPE") == 0.0
+
+
+# --------------------------------------------------------------------------- options
+PUT = "AAPL  240315P00100000"
+CALL = "AAPL  240315C00105000"
+
+
+def option_fill(
+    side: Side, qty: float, price: float, commission: float = 0.65, n: int = 0, symbol: str = PUT
+) -> Fill:
+    return Fill(f"O{n}", "OT-9", symbol, side, qty, price, commission, TS)
+
+
+def test_an_option_moves_cash_and_value_by_its_multiplier() -> None:
+    led = Ledger(10_000.0)
+    pos = led.apply_fill(option_fill(Side.BUY, 2, 3.50, 1.30))
+    assert (pos.quantity, pos.avg_cost, pos.last) == (2, 3.50, 3.50)  # contracts, premium per share
+    assert led.cash == pytest.approx(10_000.0 - 2 * 3.50 * 100 - 1.30)
+    assert led.market_value(PUT) == pytest.approx(700.0)
+    assert led.market_values() == {PUT: pytest.approx(700.0)}
+    led.start_day()
+    assert led.positions()[0].day_open_value == pytest.approx(700.0)
+    assert led.mark(PUT, 4.25)
+    assert led.market_value(PUT) == pytest.approx(850.0)
+    assert led.unrealized(PUT) == pytest.approx(2 * 0.75 * 100)
+    acct = led.account()
+    assert acct.unrealized_pnl == pytest.approx(150.0)
+    assert acct.gross_exposure == pytest.approx(850.0)
+    assert acct.equity == pytest.approx(10_000.0 - 1.30 + 150.0)
+    assert acct.day_pnl == pytest.approx(150.0)
+    pos = led.apply_fill(option_fill(Side.SELL, 2, 4.25, 1.30, n=1))
+    assert pos.quantity == 0 and pos.realized_pnl == pytest.approx(2 * 0.75 * 100 - 2.60)
+    assert led.cash == pytest.approx(10_000.0 + 150.0 - 2.60)
+    assert led.market_value(PUT) == 0.0 and led.market_values() == {}
+
+
+def test_stocks_and_options_side_by_side_keep_the_equity_identity() -> None:
+    led = Ledger(50_000.0)
+    led.apply_fill(fill(Side.BUY, 100, 100.0, n=1))
+    led.apply_fill(option_fill(Side.SELL, 1, 2.00, n=2, symbol=CALL))  # a covered call written
+    led.mark("AAPL", 104.0)
+    led.mark(CALL, 0.50)
+    acct = led.account()
+    assert led.market_value("AAPL") == pytest.approx(10_400.0)
+    assert led.market_value(CALL) == pytest.approx(-50.0)
+    assert led.unrealized(CALL) == pytest.approx(150.0)  # short: the premium fell from 2.00 to 0.50
+    assert acct.unrealized_pnl == pytest.approx(400.0 + 150.0)
+    assert acct.gross_exposure == pytest.approx(10_400.0 + 50.0)
+    assert acct.equity == pytest.approx(50_000.0 + acct.realized_pnl + acct.unrealized_pnl)

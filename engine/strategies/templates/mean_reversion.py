@@ -1,39 +1,64 @@
-"""Mean reversion: buy a sharp pull-back inside a longer uptrend.
+"""Mean reversion: buy a sharp pull-back, preferably inside a longer uptrend.
 
-Entry: RSI(14) below 40 and %b(20, 2) below 0.2 (near or under the lower Bollinger band).
-Score: depth below the band plus how oversold RSI is, halved when the close is under its
-200-day average (a pull-back in a downtrend is a weaker bet than one in an uptrend).
-Stop: ``stop_atr`` x ATR(14) below the entry. Horizon: 5 sessions.
+Entry: RSI(14) below ``rsi_entry`` and Bollinger %b(20, 2) below ``pct_b_entry`` (at or under
+the lower band). Score: composite of how oversold RSI is, the depth below the band and the
+trend (close over its 200-day average). Exit: RSI back above ``rsi_exit`` or %b above 0.5
+(the middle band). Stop: ``stop_atr`` x ATR(14) below the entry. Target: the middle band.
+Horizon: 5 sessions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.signals.basic import bollinger_pct_b, rsi, sma
-from engine.strategies.templates.base import Array, Signal, Template
+from engine.signals.indicators import atr, bollinger, rsi, sma
+from engine.strategies.aggregate import composite
+from engine.strategies.templates.base import Bars, Panel, Params, Setup, Template, single_setup
+
+NAME = "mean_reversion"
 
 
-def mean_reversion_signal(open_: Array, high: Array, low: Array, close: Array, volume: Array) -> Signal:
+def mean_reversion_setup(bars: Bars, p: Params) -> Setup:
+    close = bars.close
     r = rsi(close, 14)
-    pb = bollinger_pct_b(close, 20, 2.0)
+    mid, _upper, _lower, pb = bollinger(close, 20, 2.0)
     ma200 = sma(close, 200)
-    with np.errstate(invalid="ignore"):
-        entry = (r < 40.0) & (pb < 0.2)
-        score = ((0.2 - pb) + (40.0 - r) / 40.0) * np.where(close > ma200, 1.0, 0.5)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        entry = (r < p["rsi_entry"]) & (pb < p["pct_b_entry"])
+        exit_rule = (r > p["rsi_exit"]) | (pb > 0.5)
+        trend = close / ma200 - 1.0
+        target = np.where(mid > close, mid - close, np.nan)
+    components = {"oversold": -r, "below_band": -pb, "trend200": trend}
+    score = composite(components, {"oversold": 0.4, "below_band": 0.4, "trend200": 0.2})
 
     def reason(t: int) -> str:
-        trend = "above" if close[t] > ma200[t] else "below"
-        return f"RSI {r[t]:.0f} oversold, %b {pb[t]:.2f} near the lower band, {trend} 200d avg"
+        side = "above" if trend[t] > 0 else "below"
+        return f"RSI {r[t]:.0f} oversold, %b {pb[t]:.2f} at the lower band, {side} 200d avg"
 
-    return Signal(entry=entry, score=np.nan_to_num(score, nan=0.0), reason=reason)
+    return single_setup(
+        NAME,
+        bars,
+        entry=entry,
+        exit=exit_rule,
+        score=score,
+        stop_distance=p["stop_atr"] * atr(bars.high, bars.low, close, 14),
+        target_distance=target,
+        components=components,
+        reason=reason,
+    )
+
+
+def build(panel: Panel, p: Params) -> list[Setup]:
+    return [mean_reversion_setup(bars, p) for bars in panel.values()]
 
 
 MEAN_REVERSION = Template(
-    name="mean_reversion",
+    name=NAME,
     title="Mean reversion",
+    rules=__doc__ or "",
     horizon_days=5,
-    signals_required=("rsi14", "bollinger_pct_b20", "sma200"),
-    signal=mean_reversion_signal,
-    min_history=220,
+    signals_required=("rsi14", "bollinger20", "sma200", "atr14"),
+    min_history=460,
+    defaults={"stop_atr": 2.0, "rsi_entry": 40.0, "rsi_exit": 55.0, "pct_b_entry": 0.2},
+    build=build,
 )

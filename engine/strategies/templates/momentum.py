@@ -1,42 +1,63 @@
-"""Momentum: buy strength confirmed by volume.
+"""Momentum: buy strength that participation confirms.
 
-Entry: 60-day and 20-day rate of change both positive and the close above its 50-day average.
-Score: 20-day return divided by 20-day volatility (a risk-adjusted strength), scaled by volume
-momentum (20-day average volume over the 60-day average, capped at 2): rising participation
-confirms a move, fading participation discounts it.
-Stop: ``stop_atr`` x ATR(14) below the entry. Horizon: 10 sessions.
+Entry: the 20- and 60-day rates of change are both positive, the close is above its 50-day
+average and volume momentum (20-day over 60-day average volume) is at least ``min_volume``.
+Score: composite of the risk-adjusted 20-day return (ROC20 over 20-day volatility), the
+60-day return and volume momentum. Exit: the close falls below the 50-day average or the
+20-day return turns negative. Stop: ``stop_atr`` x ATR(14) below the entry; no fixed target.
+Horizon: 10 sessions.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from engine.signals.basic import daily_returns, roc, rolling_std, sma
-from engine.strategies.templates.base import Array, Signal, Template
+from engine.signals.indicators import atr, roc, rolling_volatility, sma, volume_momentum
+from engine.strategies.aggregate import composite
+from engine.strategies.templates.base import Bars, Panel, Params, Setup, Template, single_setup
+
+NAME = "momentum"
 
 
-def momentum_signal(open_: Array, high: Array, low: Array, close: Array, volume: Array) -> Signal:
-    r20 = roc(close, 20)
-    r60 = roc(close, 60)
+def momentum_setup(bars: Bars, p: Params) -> Setup:
+    close = bars.close
+    r20, r60 = roc(close, 20), roc(close, 60)
     ma50 = sma(close, 50)
-    vol_ratio = sma(volume, 20) / sma(volume, 60)
-    sigma = rolling_std(daily_returns(close), 20) * np.sqrt(20.0)
+    vmom = volume_momentum(bars.volume, 20, 60)
+    vol20 = rolling_volatility(close, 20)
     with np.errstate(invalid="ignore", divide="ignore"):
-        score = r20 / sigma * np.minimum(vol_ratio, 2.0)
-        entry = (r20 > 0) & (r60 > 0) & (close > ma50)
-    entry &= np.isfinite(score)
+        strength = r20 / (vol20 * np.sqrt(20.0 / 252.0))
+        entry = (r20 > 0) & (r60 > 0) & (close > ma50) & (vmom >= p["min_volume"])
+        exit_rule = (close < ma50) | (r20 < 0)
+    components = {"roc20_risk_adj": strength, "roc60": r60, "volume_momentum": vmom}
+    score = composite(components, {"roc20_risk_adj": 0.5, "roc60": 0.3, "volume_momentum": 0.2})
 
     def reason(t: int) -> str:
-        return f"20d {r20[t]:+.1%}, 60d {r60[t]:+.1%}, above 50d avg, volume x{vol_ratio[t]:.2f} vs 60d"
+        return f"20d {r20[t]:+.1%}, 60d {r60[t]:+.1%}, above 50d avg, volume x{vmom[t]:.2f} vs 60d"
 
-    return Signal(entry=entry, score=np.nan_to_num(score, nan=0.0), reason=reason)
+    return single_setup(
+        NAME,
+        bars,
+        entry=entry,
+        exit=exit_rule,
+        score=score,
+        stop_distance=p["stop_atr"] * atr(bars.high, bars.low, close, 14),
+        components=components,
+        reason=reason,
+    )
+
+
+def build(panel: Panel, p: Params) -> list[Setup]:
+    return [momentum_setup(bars, p) for bars in panel.values()]
 
 
 MOMENTUM = Template(
-    name="momentum",
+    name=NAME,
     title="Momentum",
+    rules=__doc__ or "",
     horizon_days=10,
-    signals_required=("roc20", "roc60", "sma50", "volume_momentum", "volatility20"),
-    signal=momentum_signal,
-    min_history=80,
+    signals_required=("roc20", "roc60", "sma50", "volume_momentum", "volatility20", "atr14"),
+    min_history=320,
+    defaults={"stop_atr": 2.0, "min_volume": 1.0},
+    build=build,
 )

@@ -264,3 +264,102 @@ def test_no_accepted_order_breaches_a_limit_and_every_refusal_has_a_code(
         if order.protective_stop is not None:
             loss = order.quantity * max(order.side.sign * (price - order.protective_stop), 0.0)
             assert loss <= FULL.risk_per_trade_pct * book.equity + 1e-6
+
+
+# --------------------------------------------------------------------------- options
+CALL = "AAPL  240315C00105000"
+PUT = "AAPL  240315P00100000"
+OPTIONS = replace(BOOK, prices={**BOOK.prices, CALL: 2.0, PUT: 4.0})
+WIDE = Limits(
+    max_order_value=25_000,
+    max_order_quantity=5_000,
+    max_position_pct=1.0,
+    gross_exposure_limit=2.0,
+    max_sector_pct=1.0,
+)
+
+
+def sell(sym: str, qty: float, **kw: object) -> OrderRequest:
+    return OrderRequest(sym, Side.SELL, qty, **kw)  # type: ignore[arg-type]
+
+
+def test_an_option_is_tradable_through_its_underlying_and_needs_its_own_price() -> None:
+    assert code(buy(PUT, 1), OPTIONS, WIDE) is None
+    assert code(buy("MSFT  240315C00030000", 1), OPTIONS, WIDE) == "NO_PRICE"
+    assert code(buy("TSLA  240315C00200000", 1), OPTIONS, WIDE) == "SYMBOL_NOT_ALLOWED"
+
+
+@pytest.mark.parametrize(
+    ("req", "book", "limits", "expected"),
+    [
+        (buy(PUT, 62), OPTIONS, WIDE, None),  # 62 x 4.00 x 100 = 24,800
+        (buy(PUT, 63), OPTIONS, WIDE, "MAX_ORDER_VALUE"),  # 25,200: the multiplier counts
+        (buy(PUT, 30), replace(OPTIONS, cash=11_000.0), WIDE, "INSUFFICIENT_CASH"),  # 12,000 needed
+        (buy(PUT, 40), OPTIONS, replace(WIDE, max_position_pct=0.15), "MAX_POSITION"),  # 16% of equity
+        (
+            buy(PUT, 10),
+            replace(OPTIONS, positions={"AAPL": 100.0}),
+            replace(WIDE, max_sector_pct=0.10),
+            "MAX_SECTOR",
+        ),
+        (
+            buy(PUT, 50),
+            replace(OPTIONS, positions={"MSFT": 3_000.0}, gross_exposure=90_000.0),
+            replace(WIDE, gross_exposure_limit=1.0),
+            "GROSS_EXPOSURE",  # 90,000 + 20,000 over 100,000
+        ),
+        (
+            buy(PUT, 50, protective_stop=2.0),
+            OPTIONS,
+            replace(WIDE, risk_per_trade_pct=0.005),
+            "RISK_PER_TRADE",
+        ),
+    ],
+)
+def test_option_money_checks_use_the_multiplier(
+    req: OrderRequest, book: BookView, limits: Limits, expected: str | None
+) -> None:
+    assert code(req, book, limits) == expected
+
+
+def test_a_card_s_option_leg_reserves_cash_x100() -> None:
+    first = buy(PUT, 20)  # 8,000
+    after = with_working(OPTIONS, first)
+    assert after.working_buy_value == pytest.approx(8_000.0)
+    assert code(buy(PUT, 20), replace(after, cash=15_000.0), WIDE) == "INSUFFICIENT_CASH"
+
+
+def test_only_covered_calls_may_be_written() -> None:
+    covered = replace(OPTIONS, positions={"AAPL": 200.0})
+    assert code(sell(CALL, 2), covered, WIDE) is None
+    refusal = pre_trade(sell(CALL, 3), covered, WIDE)
+    assert refusal is not None and refusal.code == "NAKED_OPTION" and "300 AAPL shares" in refusal.message
+    assert code(sell(CALL, 1), OPTIONS, WIDE) == "NAKED_OPTION"
+    assert code(sell(PUT, 1), covered, WIDE) == "NAKED_OPTION"  # a put is never covered
+    assert code(sell(PUT, 1), covered, replace(WIDE, allow_short=True)) == "NAKED_OPTION"
+    # Working share sales take the cover away; calls already written use it up.
+    assert code(sell(CALL, 2), replace(covered, working={"AAPL": -150.0}), WIDE) == "NAKED_OPTION"
+    assert (
+        code(sell(CALL, 1), replace(covered, positions={"AAPL": 200.0, CALL: -2.0}), WIDE) == "NAKED_OPTION"
+    )
+    # Selling options held is closing them, not writing.
+    assert code(sell(PUT, 3), replace(OPTIONS, positions={PUT: 3.0}), WIDE) is None
+
+
+def test_shares_that_cover_written_calls_cannot_be_sold() -> None:
+    written = replace(OPTIONS, positions={"AAPL": 150.0, CALL: -1.0})
+    assert code(sell("AAPL", 50), written, WIDE) is None
+    assert code(sell("AAPL", 51), written, WIDE) == "NAKED_OPTION"
+    assert code(sell("AAPL", 51), written, replace(WIDE, allow_short=True)) == "NAKED_OPTION"
+    assert (
+        code(sell("AAPL", 51), replace(OPTIONS, positions={"AAPL": 150.0}), replace(WIDE, allow_short=True))
+        is None
+    )
+
+
+def test_a_cheap_option_s_price_band_is_at_least_ten_cents_wide() -> None:
+    cheap = replace(OPTIONS, prices={**OPTIONS.prices, PUT: 0.40})
+    assert code(buy(PUT, 1, order_type=OrderType.LMT, limit_price=0.43), cheap, WIDE) is None  # 7.5% off
+    assert code(buy(PUT, 1, order_type=OrderType.LMT, limit_price=0.51), cheap, WIDE) == "PRICE_BAND"
+    assert code(buy(PUT, 1, order_type=OrderType.LMT, limit_price=4.30), OPTIONS, WIDE) == "PRICE_BAND"
+    assert code(buy("AAPL", 1, order_type=OrderType.LMT, limit_price=105.1), OPTIONS, WIDE) == "PRICE_BAND"

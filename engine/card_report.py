@@ -1,0 +1,109 @@
+"""``onetap cards --asof DATE``: the ranked cards the engine would offer on a session, headless.
+
+The same scan and generator the engine runs, on the bars strictly before ``asof`` (the session
+the cards are for), sized against a flat paper account of ``[broker] starting_cash`` at the
+last close before ``asof``. Market hours are not checked: the cards are a plan for that session.
+Nothing here touches the database or a broker.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time
+
+import numpy as np
+
+from engine.config import Settings
+from engine.execution.costs import CommissionSchedule
+from engine.execution.plan import plan_card
+from engine.model import StrategyCard
+from engine.strategies.book import Book, Limits
+from engine.strategies.generator import Context, Proposal, propose
+from engine.strategies.policy import enabled_templates, generator_policy, template_params
+from engine.strategies.scan import BOOK_DAYS, Scan, scan
+from engine.strategies.templates.base import Bars
+
+
+@dataclass(frozen=True, slots=True)
+class CardRun:
+    asof: date
+    proposal: Proposal
+    scan: Scan
+
+
+def cards_asof(settings: Settings, asof: date) -> CardRun:
+    """Scan and propose for the session ``asof`` (bars before it only)."""
+    from engine.service import _load_market
+
+    market = _load_market(settings)
+    histories = {
+        sym: frame.loc[frame.index < np.datetime64(asof)]
+        for sym, frame in market.bars.items()
+        if sym in settings.universe.symbols
+    }
+    histories = {sym: f for sym, f in histories.items() if len(f)}
+    if not histories:
+        raise ValueError(f"no bars before {asof} for {', '.join(settings.universe.symbols)}")
+    panel = {sym: Bars.from_frame(sym, f) for sym, f in histories.items()}
+    found = scan(panel, enabled_templates(settings), template_params(settings), settings.cards.calibration)
+    prices = {sym: float(f["close"].iloc[-1]) for sym, f in histories.items()}
+    returns = {}
+    for sym, f in histories.items():
+        close = f["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]
+        if len(close) == BOOK_DAYS + 1:
+            returns[sym] = close[1:] / close[:-1] - 1.0
+    r, b = settings.risk, settings.broker
+    book = Book(
+        equity=b.starting_cash,
+        cash=b.starting_cash,
+        positions={},
+        prices=prices,
+        sectors=settings.universe.sectors,
+        limits=Limits(
+            r.max_position_pct,
+            r.max_sector_pct,
+            r.max_order_value,
+            r.gross_exposure_limit,
+            settings.cards.max_adv_share,
+        ),
+        adv_shares={s: float(f["volume"].tail(20).mean()) for s, f in histories.items()},
+        adv_value={s: float((f["close"] * f["volume"]).tail(20).mean()) for s, f in histories.items()},
+        allow_short=b.allow_short,
+        allow_fractional=b.allow_fractional,
+        can_trade_options=True,
+        returns=returns,
+    )
+    ctx = Context(
+        asof=datetime.combine(asof, time(14, 30), UTC),
+        session_day=asof,
+        book=book,
+        policy=generator_policy(settings),
+        market_open=None,
+    )
+    schedule = CommissionSchedule(b.commission_per_share, b.commission_min, b.commission_max_pct)
+
+    def plan(card: StrategyCard) -> StrategyCard:
+        return plan_card(card, prices, histories, schedule)
+
+    return CardRun(asof, propose(found, ctx, plan), found)
+
+
+def card_rows(run: CardRun) -> list[dict[str, object]]:
+    """One JSON-able row per card, best first."""
+    rows: list[dict[str, object]] = []
+    for rank, card in enumerate(run.proposal.cards, 1):
+        rows.append(
+            {
+                "rank": rank,
+                "card_id": card.card_id,
+                "template": card.template,
+                "legs": [f"{leg.side.value} {leg.quantity:g} {leg.symbol.strip()}" for leg in card.legs],
+                "confidence": round(card.confidence, 4),
+                "expected_return": round(card.expected_return, 5),
+                "max_risk": round(card.max_risk, 2),
+                "reward_risk": round(card.details.get("risk:reward_risk", float("nan")), 3),
+                "score": round(card.score, 4) if np.isfinite(card.score) else None,
+                "reason": card.reason,
+            }
+        )
+    return rows

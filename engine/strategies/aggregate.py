@@ -1,0 +1,36 @@
+"""One composite score from several signals, the same way for every template.
+
+Signals live on different scales (an RSI, a return, a volume ratio). Each component is first
+put on a common scale by its own trailing z-score (``window`` bars, no look-ahead), clipped at
++/-3 so one outlier cannot carry the score, then the template's weights combine them. The
+components a template passes are already oriented: higher means a stronger case for entry.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from engine.signals.indicators import zscore
+from engine.strategies.templates.base import Array
+
+Z_CLIP = 3.0
+
+
+def standardize(x: Array, window: int = 252) -> Array:
+    """Trailing z-score of ``x`` over ``window`` bars, clipped to +/-3 (NaN in warm-up)."""
+    z = zscore(x, window)
+    return np.clip(z, -Z_CLIP, Z_CLIP)
+
+
+def composite(components: Mapping[str, Array], weights: Mapping[str, float], window: int = 252) -> Array:
+    """Weighted sum of standardized components divided by the sum of absolute weights."""
+    total = sum(abs(w) for w in weights.values())
+    if total == 0:
+        raise ValueError("composite: every weight is zero")
+    out = np.zeros_like(next(iter(components.values())))
+    for name, w in weights.items():
+        out = out + w * standardize(components[name], window)
+    result: Array = out / total
+    return result

@@ -1,0 +1,271 @@
+"""From the day's candidates to the ranked, sized, validated cards the desk shows.
+
+Runs on every refresh at current prices (the scan behind it runs once a session):
+
+1. size each candidate on its own against the book (``engine.strategies.sizing``), build its
+   legs (the template's hook: a basket, a pair, a stock with its option) and its execution
+   plan and expected cost (``plan``, injected: the execution package owns it);
+2. rank by ``RANKING_FORMULA`` (engine.model): expected return net of the round-trip cost per
+   unit of the horizon's risk, penalised by correlation with what the book already holds;
+3. walk the ranking best first: re-size each card against the book as the cards above it
+   would leave it (sizing across cards), validate it (``engine.strategies.validation``) and
+   keep it or count why not;
+4. add a close card for each held position, then cut to ``max_cards``.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+
+from engine.model import Leg, Side, StrategyCard
+from engine.strategies.book import Book, correlation
+from engine.strategies.scan import Candidate, Scan
+from engine.strategies.sizing import SizingPolicy, size_capital
+from engine.strategies.templates.base import CardLegs, basket_legs
+from engine.strategies.validation import CheckContext, Rejection, validate
+
+log = logging.getLogger("onetap.cards")
+
+PlanFn = Callable[[StrategyCard], StrategyCard]
+"""Adds the execution plan (leg order, algos, deadline) and ``expected_cost`` to a card."""
+
+
+@dataclass(frozen=True, slots=True)
+class TemplatePolicy:
+    """A template's configured limits ([strategies.NAME] in config/strategies.toml)."""
+
+    min_confidence: float = 0.5
+    max_positions: int = 3
+    risk_per_position: float = 0.01
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratorPolicy:
+    vol_target: float = 0.04
+    kelly_fraction: float = 0.25
+    kelly_cap: float = 0.25
+    correlation_penalty: float = 0.5
+    max_book_corr: float = 0.8
+    min_adv_value: float = 1_000_000.0
+    max_cards: int = 12
+    templates: Mapping[str, TemplatePolicy] = field(default_factory=dict)
+
+    def of(self, template: str) -> TemplatePolicy:
+        return self.templates.get(template, TemplatePolicy())
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    asof: datetime
+    session_day: date
+    book: Book
+    policy: GeneratorPolicy
+    market_open: bool | None = None
+    paused: frozenset[str] = frozenset()
+    template_positions: Mapping[str, int] = field(default_factory=dict)
+    """template -> open positions it holds (for max_positions)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Proposal:
+    cards: tuple[StrategyCard, ...]
+    rejected: Mapping[str, int]
+    """Candidates not shown in this refresh, by reason code."""
+    reasons: tuple[tuple[str, Rejection], ...] = ()
+    """(candidate key, why) for every rejected candidate, for the log and the CLI."""
+
+
+def _card_id(candidate: Candidate, day: date) -> str:
+    key = candidate.setup.key.replace(" ", "_")
+    return f"{candidate.template.name}-{key}-{day:%Y%m%d}"
+
+
+def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> StrategyCard:
+    """The candidate sized against ``book``, with its legs, plan, cost and every number behind it."""
+    setup, t, record = candidate.setup, candidate.t, candidate.record
+    tpol = ctx.policy.of(record.template.name)
+    weights = setup.weights[t]
+    by_limits, _binding_limit = book.headroom(setup.symbols, weights)
+    sizing = size_capital(
+        equity=book.equity,
+        stop=float(setup.stop[t]),
+        vol_annual=candidate.vol_annual,
+        kelly_full=record.kelly,
+        by_limits=by_limits,
+        policy=SizingPolicy(
+            tpol.risk_per_position, ctx.policy.vol_target, ctx.policy.kelly_fraction, ctx.policy.kelly_cap
+        ),
+    )
+    hook = record.template.card_legs or basket_legs
+    made: CardLegs = hook(
+        setup, t, sizing.capital, book.prices, book.positions, ctx.asof, book.allow_fractional
+    )
+    capital = made.capital
+    if made.unavailable:
+        return StrategyCard(
+            card_id=_card_id(candidate, ctx.session_day),
+            template=record.template.name,
+            name=f"{record.template.title} {setup.key}",
+            legs=(),
+            confidence=candidate.confidence,
+            expected_return=candidate.expected,
+            max_risk=0.0,
+            reason=candidate.reason,
+            asof=ctx.asof,
+            score=-math.inf,
+            details={"unavailable": 1.0},
+            notes=(made.unavailable,),
+        )
+    stop = float(setup.stop[t])
+    max_loss = capital * stop if math.isfinite(stop) else capital
+    details: dict[str, float] = {
+        f"ref_price:{leg.symbol}": book.prices.get(leg.symbol, 0.0) for leg in made.legs
+    }
+    details.update(made.details)
+    details.update({f"signal:{k}": v for k, v in candidate.signals.items()})
+    details["score:composite"] = candidate.score
+    details.update(
+        {
+            "size:capital": capital,
+            "size:risk_budget": sizing.risk_budget,
+            "size:by_risk": sizing.by_risk,
+            "size:by_vol": sizing.by_vol,
+            "size:by_kelly": sizing.by_kelly,
+            "size:by_limits": sizing.by_limits,
+            "size:kelly": sizing.kelly,
+            "size:vol_annual": candidate.vol_annual,
+            "bt:n": float(record.n),
+            "bt:win_rate": record.win_rate,
+            "bt:mean": record.mean,
+            "bt:std": record.std,
+            "bt:avg_win": record.avg_win,
+            "bt:avg_loss": record.avg_loss,
+            "bt:symbol_n": float(candidate.own_n),
+            "bt:symbol_win_rate": candidate.own_win_rate,
+            "risk:spread": candidate.spread,
+            "risk:reward_risk": record.avg_win / stop if math.isfinite(stop) and stop > 0 else math.nan,
+        }
+    )
+    if record.holdout is not None:
+        details["bt:brier"] = record.holdout.brier
+        details["bt:brier_base"] = record.holdout.brier_base
+    card = StrategyCard(
+        card_id=_card_id(candidate, ctx.session_day),
+        template=record.template.name,
+        name=f"{record.template.title} {setup.key}",
+        legs=made.legs,
+        confidence=candidate.confidence,
+        expected_return=candidate.expected,
+        max_risk=max_loss,
+        reason=candidate.reason,
+        asof=ctx.asof,
+        horizon_days=record.template.horizon_days,
+        stop_price=setup.stop_price(t) if len(setup.symbols) == 1 else None,
+        target_price=setup.target_price(t) if len(setup.symbols) == 1 else None,
+        details=details,
+        notes=made.notes,
+    )
+    card = plan(card) if card.legs else card
+    cost = card.details.get("expected_cost", 0.0)
+    cost_frac = 2.0 * cost / capital if capital > 0 else 0.0
+    expected_net = candidate.expected - cost_frac
+    sigma = candidate.spread if candidate.spread > 0 else math.nan
+    rho = correlation(book.daily_returns(), candidate.recent_returns)
+    penalty = ctx.policy.correlation_penalty * max(0.0, rho)
+    score = expected_net / sigma * (1.0 - penalty) if math.isfinite(sigma) else -math.inf
+    ranked = {
+        **card.details,
+        "rank:expected_net": expected_net,
+        "rank:cost": cost_frac,
+        "rank:sigma": candidate.spread,
+        "rank:book_corr": rho,
+        "rank:penalty": penalty,
+        "rank:score": score,
+        "risk:max_loss": max_loss + cost,
+    }
+    finite = {k: v for k, v in ranked.items() if math.isfinite(v)}  # the store and JSON hold numbers only
+    return replace(card, details=finite, score=score, max_risk=max_loss + cost)
+
+
+def _check(
+    card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
+) -> Rejection | None:
+    if "unavailable" in card.details:
+        return Rejection(card.notes[-1] if card.notes else "unavailable", "not available for this account")
+    tpol = ctx.policy.of(candidate.template.name)
+    return validate(
+        card,
+        CheckContext(
+            book=book,
+            min_confidence=tpol.min_confidence,
+            max_positions=tpol.max_positions,
+            template_positions=ctx.template_positions.get(candidate.template.name, 0),
+            book_corr=card.details.get("rank:book_corr", 0.0),
+            max_book_corr=ctx.policy.max_book_corr,
+            min_adv_value=ctx.policy.min_adv_value,
+            market_open=ctx.market_open,
+            paused=candidate.template.name in ctx.paused,
+            shown=shown,
+        ),
+    )
+
+
+def propose(found: Scan, ctx: Context, plan: PlanFn) -> Proposal:
+    """Ranked, sized and validated cards at the current prices (entries, then closes)."""
+    first = [(build_card(c, ctx, ctx.book, plan), c) for c in found.candidates]
+    first.sort(key=lambda pair: pair[0].score, reverse=True)
+    shown: list[StrategyCard] = []
+    rejected: Counter[str] = Counter()
+    reasons: list[tuple[str, Rejection]] = []
+    book = ctx.book
+    for card, candidate in first:
+        if len(shown) >= ctx.policy.max_cards:
+            break
+        if shown:  # the cards above it took their share of cash and limits
+            card = build_card(candidate, ctx, book, plan)
+        rejection = _check(card, candidate, ctx, book, shown)
+        if rejection is not None:
+            rejected[rejection.code] += 1
+            reasons.append((card.card_id, rejection))
+            continue
+        shown.append(card)
+        book = book.commit(card.legs)
+    exits = [c for c in (close_card(sym, qty, ctx) for sym, qty in sorted(ctx.book.positions.items())) if c]
+    cards = (shown + exits)[: ctx.policy.max_cards]
+    return Proposal(tuple(cards), dict(rejected), tuple(reasons))
+
+
+def close_card(symbol: str, quantity: float, ctx: Context) -> StrategyCard | None:
+    """One key to close a held position at market.
+
+    A close card makes no forecast: its confidence and expected return are 0 and the desk shows
+    a dash for them; it ranks after every entry card.
+    """
+    if quantity == 0:
+        return None
+    price = ctx.book.prices.get(symbol, 0.0)
+    side = Side.SELL if quantity > 0 else Side.BUY
+    return StrategyCard(
+        card_id=f"exit-{symbol.replace(' ', '_')}-{ctx.session_day:%Y%m%d}",
+        template="exit",
+        name=f"Close {symbol.strip()}",
+        legs=(Leg(symbol=symbol, side=side, quantity=abs(quantity)),),
+        confidence=0.0,
+        expected_return=0.0,
+        max_risk=0.0,
+        reason=f"{side.value.lower()} the whole {symbol.strip()} position ({abs(quantity):g}) at market",
+        asof=ctx.asof,
+        horizon_days=0,
+        score=-math.inf,
+        details={f"ref_price:{symbol}": price},
+    )
+
+
+def card_template(card_id: str) -> str:
+    """The template of a card from its id (``<template>-<key>-<yyyymmdd>``)."""
+    return card_id.split("-", 1)[0]

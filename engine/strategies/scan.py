@@ -1,0 +1,200 @@
+"""The once-a-day part of card generation: setups, their track records, calibrated confidence.
+
+Everything here depends only on bars before the session the cards are shown in, so it runs
+once per session (and is what research and ``onetap cards --asof`` compute too). Sizing at
+live prices, validation and ranking (``engine.strategies.generator``) run on every refresh.
+
+Honesty rules:
+- a template's track record is every completed past trade of its setups (entry at the next
+  open, exit by stop, target, exit rule or horizon; ``engine.strategies.outcomes``), pooled
+  across the universe; an entry whose horizon has not ended by the as-of date is not used;
+- confidence is the template's calibrator (fitted on those past scores and outcomes, see
+  ``engine.strategies.calibration``) applied to today's score; its quality is reported on the
+  held-out last quarter of that history (Brier score against the base rate);
+- expected return and its spread are the template's pooled horizon returns, the symbol's own
+  mean shrunk toward the pooled mean with a pseudo-count of ``SHRINK`` trades.
+Nothing is clipped or floored to look good.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from engine.strategies.calibration import (
+    CalibrationReport,
+    Calibrator,
+    Method,
+    fit_calibrator,
+    holdout_report,
+)
+from engine.strategies.outcomes import Outcomes, setup_outcomes
+from engine.strategies.templates.base import Array, Panel, Params, Setup, Template
+
+SHRINK = 20.0
+"""Pseudo-count pulling a setup's own mean return toward its template's pooled mean."""
+
+BOOK_DAYS = 90
+"""Days of daily returns kept per candidate for its correlation with the book."""
+
+
+@dataclass(frozen=True, slots=True)
+class TrackRecord:
+    """A template's completed past trades before the as-of date, pooled over its setups."""
+
+    template: Template
+    params: Params
+    n: int
+    win_rate: float
+    mean: float
+    std: float
+    avg_win: float
+    avg_loss: float
+    """Mean loss as a positive fraction (0 when there was no loss)."""
+    calibrator: Calibrator
+    holdout: CalibrationReport | None
+
+    @property
+    def kelly(self) -> float:
+        """Full-Kelly share of equity for a bet returning +avg_win or -avg_loss: p/L - (1-p)/W."""
+        if self.n == 0 or self.avg_loss <= 0 or self.avg_win <= 0:
+            return 0.0
+        return self.win_rate / self.avg_loss - (1.0 - self.win_rate) / self.avg_win
+
+    @property
+    def reward_risk_history(self) -> float:
+        return self.avg_win / self.avg_loss if self.avg_loss > 0 else math.inf
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A setup whose entry rule holds at the last bar, with what its history says about it."""
+
+    record: TrackRecord
+    setup: Setup
+    score: float
+    confidence: float
+    expected: float
+    spread: float
+    own_n: int
+    own_win_rate: float
+    vol_annual: float
+    recent_returns: Array
+    """The basket's last ``BOOK_DAYS`` daily returns at today's weights (for book correlation)."""
+    signals: Mapping[str, float]
+    reason: str
+
+    @property
+    def t(self) -> int:
+        return len(self.setup) - 1
+
+    @property
+    def template(self) -> Template:
+        return self.record.template
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """One session's candidates and every template's track record."""
+
+    candidates: tuple[Candidate, ...]
+    records: Mapping[str, TrackRecord]
+    outcomes: Mapping[str, Mapping[str, Outcomes]] = field(default_factory=dict)
+    """template -> setup key -> completed past trades (research and the diversity measure read it)."""
+    setups: Mapping[str, Sequence[Setup]] = field(default_factory=dict)
+
+
+def _record(
+    template: Template, params: Params, outcomes: Sequence[tuple[Setup, Outcomes]], method: Method
+) -> TrackRecord:
+    if outcomes:
+        dates = np.concatenate([s.dates[o.entries] for s, o in outcomes])
+        returns = np.concatenate([o.returns for _s, o in outcomes])
+        scores = np.concatenate([o.scores for _s, o in outcomes])
+    else:
+        dates, returns, scores = np.array([], "datetime64[D]"), np.array([]), np.array([])
+    order = np.argsort(dates, kind="stable")
+    returns, scores = returns[order], scores[order]
+    wins = (returns > 0).astype(np.float64)
+    n = len(returns)
+    calibrator = fit_calibrator(scores, wins, method=method)
+    holdout = holdout_report(scores, wins, method=method) if n >= 8 else None
+    gains, losses = returns[returns > 0], returns[returns <= 0]
+    return TrackRecord(
+        template=template,
+        params=params,
+        n=n,
+        win_rate=float(wins.mean()) if n else 0.0,
+        mean=float(returns.mean()) if n else 0.0,
+        std=float(returns.std(ddof=1)) if n > 1 else 0.0,
+        avg_win=float(gains.mean()) if len(gains) else 0.0,
+        avg_loss=float(-losses.mean()) if len(losses) else 0.0,
+        calibrator=calibrator,
+        holdout=holdout,
+    )
+
+
+def _vol_annual(setup: Setup) -> float:
+    rets = setup.basket_returns()[-60:]
+    rets = rets[np.isfinite(rets)]
+    return float(np.std(rets, ddof=1) * math.sqrt(252.0)) if len(rets) > 2 else math.nan
+
+
+def _candidate(record: TrackRecord, setup: Setup, own: Outcomes) -> Candidate:
+    t = len(setup) - 1
+    score = float(setup.score[t])
+    pooled_mean = record.mean
+    expected = (float(np.sum(own.returns)) + SHRINK * pooled_mean) / (own.n + SHRINK)
+    recent = setup.basket_returns()[-BOOK_DAYS:]
+    signals = {name: float(series[t]) for name, series in setup.components.items()}
+    return Candidate(
+        record=record,
+        setup=setup,
+        score=score,
+        confidence=float(record.calibrator.predict(score)),
+        expected=expected,
+        spread=record.std,
+        own_n=own.n,
+        own_win_rate=own.wins / own.n if own.n else math.nan,
+        vol_annual=_vol_annual(setup),
+        recent_returns=np.nan_to_num(recent),
+        signals=signals,
+        reason=setup.reason(t),
+    )
+
+
+def scan_template(
+    template: Template, panel: Panel, params: Params, method: Method = "logistic"
+) -> tuple[TrackRecord, list[Candidate], dict[str, Outcomes], list[Setup]]:
+    """Build the template's setups on ``panel``, measure their past trades, pick today's entries."""
+    eligible = {sym: bars for sym, bars in panel.items() if len(bars) >= template.min_history}
+    setups = template.build(eligible, params) if eligible else []
+    measured = [(s, setup_outcomes(s, template.horizon_days, template.outcome)) for s in setups]
+    record = _record(template, params, measured, method)
+    candidates = [_candidate(record, s, o) for s, o in measured if len(s) and s.entry[-1]]
+    return record, candidates, {s.key: o for s, o in measured}, setups
+
+
+def scan(
+    panel: Panel,
+    templates: Sequence[Template],
+    params: Mapping[str, Params] | None = None,
+    method: Method = "logistic",
+) -> Scan:
+    """Every template over the panel (bars strictly before the session the cards are for)."""
+    params = params or {}
+    candidates: list[Candidate] = []
+    records: dict[str, TrackRecord] = {}
+    outcomes: dict[str, dict[str, Outcomes]] = {}
+    setups: dict[str, list[Setup]] = {}
+    for template in templates:
+        p = params.get(template.name) or template.params()
+        record, found, measured, built = scan_template(template, panel, p, method)
+        records[template.name] = record
+        candidates.extend(found)
+        outcomes[template.name] = measured
+        setups[template.name] = built
+    return Scan(tuple(candidates), records, outcomes, setups)

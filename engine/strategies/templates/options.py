@@ -1,0 +1,317 @@
+"""Options: a protective put or a covered call on a held or proposed stock position.
+
+Protective put: the stock is in an uptrend (close above its 50-day average) while its 20-day
+volatility has risen above its 60-day volatility by ``put_vol_ratio``: keep the upside, buy a
+put ``otm`` below the price so the loss is floored at the strike. Covered call: the stock has
+gone nowhere (|20-day return| under ``call_range``) while its 20-day volatility is above its
+one-year median: sell a call ``otm`` above the price and keep the premium, giving up the gain
+above the strike. Legs: 100 shares per contract (bought, or already held), and the option.
+Expiry: the monthly (third-Friday) expiry nearest ``horizon`` sessions ahead; the track record
+uses an option expiring exactly ``horizon`` sessions after entry, held to expiry.
+
+Pricing assumption (stated on every card): no option quotes are available from the data, so
+legs are priced with Black-Scholes at the stock's 20-day realized volatility, rate ``rate``,
+no dividends. Real implied volatility is usually higher than realized (puts cost more, calls
+pay more); with a broker that quotes options, ``engine.risk.greeks.implied_volatility`` turns
+its quotes into the volatility to use instead.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from datetime import date, datetime, timedelta
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.model import Leg, Side
+from engine.model.options import OptionContract
+from engine.risk.greeks import black_scholes
+from engine.signals.indicators import atr, roc, rolling_volatility, sma
+from engine.strategies.aggregate import composite
+from engine.strategies.templates.base import (
+    Array,
+    Bars,
+    CardLegs,
+    OptionLeg,
+    Panel,
+    Params,
+    Setup,
+    Template,
+)
+
+NAME = "options"
+MULTIPLIER = 100.0
+TRADING_DAYS = 252.0
+
+
+@numba.njit(cache=True)
+def bs_price(is_call: bool, s: float, k: float, years: float, sigma: float, rate: float) -> float:
+    """Black-Scholes price of a European option (no dividends); intrinsic value at expiry."""
+    if years <= 0.0 or sigma <= 0.0:
+        return max(s - k, 0.0) if is_call else max(k - s, 0.0)
+    sd = sigma * math.sqrt(years)
+    d1 = (math.log(s / k) + (rate + 0.5 * sigma * sigma) * years) / sd
+    d2 = d1 - sd
+    disc = math.exp(-rate * years)
+    if is_call:
+        return s * 0.5 * math.erfc(-d1 / math.sqrt(2.0)) - k * disc * 0.5 * math.erfc(-d2 / math.sqrt(2.0))
+    return k * disc * 0.5 * math.erfc(d2 / math.sqrt(2.0)) - s * 0.5 * math.erfc(d1 / math.sqrt(2.0))
+
+
+def strike_step(price: float) -> float:
+    """The listed strike spacing of US equity options: 2.50 under 25, 5 to 200, 10 above."""
+    return 2.5 if price < 25 else 5.0 if price < 200 else 10.0
+
+
+def put_strike(price: float, otm: float) -> float:
+    step = strike_step(price)
+    return max(step, math.floor(price * (1.0 - otm) / step) * step)
+
+
+def call_strike(price: float, otm: float) -> float:
+    step = strike_step(price)
+    return math.ceil(price * (1.0 + otm) / step) * step
+
+
+@numba.njit(cache=True)
+def _outcomes_kernel(
+    is_call: bool,
+    open_: Array,
+    close: Array,
+    strikes: Array,
+    sigma: Array,
+    entries: NDArray[np.int64],
+    horizon: int,
+    rate: float,
+) -> tuple[Array, NDArray[np.int64]]:
+    n_bars = len(close)
+    out = np.full(len(entries), np.nan)
+    exit_at = np.full(len(entries), -1, dtype=np.int64)
+    years = horizon / TRADING_DAYS
+    for e in range(len(entries)):
+        t = entries[e]
+        j = t + horizon
+        if j >= n_bars:
+            continue
+        s0, k = open_[t + 1], strikes[t]
+        premium = bs_price(is_call, s0, k, years, sigma[t], rate)
+        s_t = close[j]
+        if is_call:  # long stock, short call: capital s0, premium received
+            out[e] = (min(s_t, k) - s0 + premium) / s0
+        else:  # long stock, long put: capital s0 + premium
+            out[e] = (max(s_t, k) - s0 - premium) / (s0 + premium)
+        exit_at[e] = j
+    return out, exit_at
+
+
+def monthly_expiry(asof: date, sessions: int) -> date:
+    """The third Friday nearest ``sessions`` trading days (about 7/5 calendar days each) ahead."""
+    aim = asof + timedelta(days=round(sessions * 7 / 5))
+    best: date | None = None
+    for month_offset in (-1, 0, 1):
+        y, m = aim.year, aim.month + month_offset
+        y, m = (y - 1, 12) if m == 0 else (y + 1, 1) if m == 13 else (y, m)
+        first = date(y, m, 1)
+        friday = first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+        if friday > asof + timedelta(days=7) and (best is None or abs(friday - aim) < abs(best - aim)):
+            best = friday
+    assert best is not None
+    return best
+
+
+def options_setup(bars: Bars, p: Params, right: str) -> Setup:
+    close = bars.close
+    vol20, vol60 = rolling_volatility(close, 20), rolling_volatility(close, 60)
+    ma50 = sma(close, 50)
+    r20 = roc(close, 20)
+    horizon = int(p["horizon"])
+    is_call = right == "C"
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = vol20 / vol60
+        vol_rank = vol20 - _rolling_median(vol20, 252)
+        if is_call:
+            entry = (np.abs(r20) < p["call_range"]) & (vol_rank > 0)
+            components = {"vol_above_median": vol_rank, "quiet_20d": -np.abs(r20)}
+        else:
+            entry = (close > ma50) & (ratio > p["put_vol_ratio"])
+            components = {"vol_ratio": ratio, "trend50": close / ma50 - 1.0}
+    score = composite(components, dict.fromkeys(components, 0.5))
+    strikes = np.array([call_strike(c, p["otm"]) if is_call else put_strike(c, p["otm"]) for c in close])
+    a = atr(bars.high, bars.low, close, 14)
+    rate = p["rate"]
+    if is_call:
+        stop = np.where(np.isfinite(a), 2.0 * a / close, np.inf)
+    else:  # the put floors the loss: down to the strike plus the premium paid
+        prem = np.array(
+            [
+                bs_price(False, c, k, horizon / TRADING_DAYS, s, rate) if s > 0 else np.nan
+                for c, k, s in zip(close, strikes, np.nan_to_num(vol20), strict=True)
+            ]
+        )
+        stop = (close - strikes + prem) / (close + prem)
+    last_day = bars.last_day
+
+    def option(t: int) -> OptionLeg | None:
+        sigma = float(vol20[t])
+        if not (math.isfinite(sigma) and sigma > 0):
+            return None
+        expiry = monthly_expiry(last_day, horizon) if t == len(close) - 1 else last_day
+        years = horizon / TRADING_DAYS
+        premium = bs_price(is_call, float(close[t]), float(strikes[t]), years, sigma, rate)
+        side = Side.SELL if is_call else Side.BUY
+        return OptionLeg("C" if is_call else "P", float(strikes[t]), expiry, premium, sigma, side=side)
+
+    def reason(t: int) -> str:
+        if is_call:
+            return (
+                f"covered call: 20d {r20[t]:+.1%} (range-bound), 20d vol {vol20[t]:.0%} above its 1y median; "
+                f"sell the {strikes[t]:g} call"
+            )
+        return (
+            f"protective put: uptrend, 20d vol {vol20[t]:.0%} vs 60d {vol60[t]:.0%}; "
+            f"buy the {strikes[t]:g} put to floor the loss"
+        )
+
+    return Setup(
+        template=NAME,
+        key=f"{bars.symbol} {'covered call' if is_call else 'protective put'}",
+        symbols=(bars.symbol,),
+        dates=bars.dates,
+        open=bars.open[:, None],
+        close=close[:, None],
+        entry=entry & np.isfinite(score) & np.isfinite(stop) & np.isfinite(vol20),
+        exit=np.zeros(len(close), dtype=np.bool_),
+        score=np.nan_to_num(score, nan=0.0),
+        weights=np.ones((len(close), 1)),
+        stop=stop,
+        target=np.full(len(close), np.inf),
+        components=components,
+        reason=reason,
+        option=option,
+        params=dict(p),
+        stop_price=(lambda t: round(float(close[t] - 2.0 * a[t]), 2)) if is_call else (lambda t: None),
+    )
+
+
+def _rolling_median(x: Array, n: int) -> Array:
+    out = np.full(len(x), np.nan)
+    if len(x) >= n:
+        windows = np.lib.stride_tricks.sliding_window_view(x, n)
+        out[n - 1 :] = np.nanmedian(windows, axis=1)
+    return out
+
+
+def option_outcomes(
+    setup: Setup, entries: NDArray[np.int64], horizon: int
+) -> tuple[Array, NDArray[np.int64]]:
+    """Stock plus option held to the option's expiry ``horizon`` sessions after entry."""
+    is_call = setup.key.endswith("call")
+    close = setup.close[:, 0]
+    vol20 = rolling_volatility(close, 20)
+    otm = setup.params["otm"]
+    strikes = np.array([call_strike(c, otm) if is_call else put_strike(c, otm) for c in close])
+    result: tuple[Array, NDArray[np.int64]] = _outcomes_kernel(
+        is_call,
+        setup.open[:, 0].copy(),
+        close.copy(),
+        strikes,
+        np.nan_to_num(vol20),
+        entries,
+        horizon,
+        setup.params["rate"],
+    )
+    return result
+
+
+def build(panel: Panel, p: Params) -> list[Setup]:
+    setups = []
+    for bars in panel.values():
+        for right in ("P", "C"):
+            setups.append(options_setup(bars, p, right))
+    return setups
+
+
+def option_legs(
+    setup: Setup,
+    t: int,
+    capital: float,
+    prices: Mapping[str, float],
+    holdings: Mapping[str, float],
+    asof: datetime,
+    fractional: bool,
+) -> CardLegs:
+    """Round lots of 100 shares with one contract each; a held position is covered first."""
+    symbol = setup.symbols[0]
+    opt = setup.option(t)
+    price = prices.get(symbol, 0.0)
+    if opt is None or not price > 0:
+        return CardLegs((), 0.0)
+    contract = OptionContract(underlying=symbol, expiry=opt.expiry, strike=opt.strike, right=opt.right)  # type: ignore[arg-type]
+    years = contract.years_to_expiry(asof)
+    model = black_scholes(
+        opt.right,  # type: ignore[arg-type]
+        underlying_price=price,
+        strike=opt.strike,
+        expiry_years=years,
+        volatility=opt.volatility,
+        rate=setup.params["rate"],
+    )
+    held_lots = math.floor(max(holdings.get(symbol, 0.0), 0.0) / MULTIPLIER)
+    per_lot = MULTIPLIER * (price + (model.price if opt.side is Side.BUY else -model.price))
+    if held_lots == 0 and opt.side is Side.SELL:
+        # the call is written only against shares already held: sent with the stock purchase it
+        # would be a naked call until the stock filled
+        return CardLegs((), 0.0, unavailable="uncovered_call")
+    if held_lots > 0:  # protect or write against shares already held: the card adds the option only
+        lots = held_lots
+        legs: tuple[Leg, ...] = (Leg(contract.symbol, opt.side, float(lots)),)
+        used = lots * MULTIPLIER * model.price
+        stock_shares = 0.0
+    else:
+        lots = math.floor(capital / per_lot) if per_lot > 0 else 0
+        if lots < 1:
+            return CardLegs((), 0.0)
+        stock_shares = lots * MULTIPLIER
+        stock = Leg(symbol, Side.BUY, stock_shares)
+        option_leg = Leg(contract.symbol, opt.side, float(lots))
+        # a put hedges: bought first; a call is written only once the shares cover it
+        legs = (option_leg, stock) if opt.side is Side.BUY else (stock, option_leg)
+        used = lots * per_lot
+    sign = 1.0 if opt.side is Side.BUY else -1.0
+    units = sign * lots * MULTIPLIER
+    held_delta = stock_shares + held_lots * MULTIPLIER
+    details = {
+        f"ref_price:{contract.symbol}": model.price,
+        "greek:delta": held_delta + units * model.delta,
+        "greek:gamma": units * model.gamma,
+        "greek:vega": units * model.vega * 0.01,
+        "greek:theta": units * model.theta / 365.0,
+        "option:strike": opt.strike,
+        "option:premium": model.price,
+        "option:volatility": opt.volatility,
+        "option:years": years,
+    }
+    notes = (
+        f"{contract.symbol.strip()} priced with Black-Scholes at the 20-day realized volatility "
+        f"{opt.volatility:.0%}, rate {setup.params['rate']:.1%}, no dividends: no option quotes "
+        f"are in the data; implied volatility is usually higher (a put costs more, a call pays more).",
+        f"expiry {opt.expiry:%Y-%m-%d} (monthly, third Friday); 1 contract = 100 shares.",
+    )
+    return CardLegs(legs, used, details, notes)
+
+
+OPTIONS = Template(
+    name=NAME,
+    title="Options overlay",
+    rules=__doc__ or "",
+    horizon_days=21,
+    signals_required=("volatility20", "volatility60", "sma50", "roc20", "atr14"),
+    min_history=320,
+    defaults={"otm": 0.05, "put_vol_ratio": 1.2, "call_range": 0.03, "rate": 0.0, "horizon": 21.0},
+    build=build,
+    outcome=option_outcomes,
+    card_legs=option_legs,
+)

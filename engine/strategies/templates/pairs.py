@@ -1,0 +1,118 @@
+"""Pairs / statistical arbitrage: trade the spread of two stocks that move together.
+
+Candidates: pairs of the universe whose daily returns correlated at least ``min_corr`` over
+the last year, the ``max_pairs`` most correlated. Spread: log(y) - beta x log(x), with beta the
+rolling 120-day regression slope of log(y) on log(x); z = the spread's 60-day z-score. Entry:
+|z| above ``entry_z``: short the rich leg and buy the cheap one, gross capital split 1 : beta.
+Exit: |z| back under ``exit_z``. Stop: the pair down ``stop_pct`` of its gross capital.
+Horizon: 20 sessions. Gate: the card is proposed only if the Engle-Granger test on the last
+``coint_days`` sessions rejects "no cointegration" at ``max_pvalue`` (history's entries are
+not gated by a test run at their own date, so the track record is, if anything, pessimistic).
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+
+from engine.signals.indicators import rolling_beta, zscore
+from engine.strategies.templates.base import Aligned, Panel, Params, Setup, Template, align
+
+NAME = "pairs"
+
+
+def candidate_pairs(panel: Panel, p: Params) -> list[tuple[str, str]]:
+    """The most correlated pairs over the last year, best first."""
+    scored: list[tuple[float, str, str]] = []
+    for a, b in itertools.combinations(sorted(panel), 2):
+        data = align(panel, (a, b))
+        if len(data.dates) < 300:
+            continue
+        c = data.close[-253:]
+        r = c[1:] / c[:-1] - 1.0
+        rho = float(np.corrcoef(r[:, 0], r[:, 1])[0, 1])
+        if math.isfinite(rho) and rho >= p["min_corr"]:
+            scored.append((rho, a, b))
+    scored.sort(reverse=True)
+    return [(a, b) for _rho, a, b in scored[: int(p["max_pairs"])]]
+
+
+def pair_setup(data: Aligned, p: Params) -> Setup:
+    ly, lx = np.log(data.close[:, 0]), np.log(data.close[:, 1])
+    beta = rolling_beta(ly, lx, 120)
+    spread = ly - beta * lx
+    z = zscore(spread, 60)
+    n_bars = len(z)
+    with np.errstate(invalid="ignore"):
+        entry = np.abs(z) > p["entry_z"]
+        exit_rule = np.abs(z) < p["exit_z"]
+    direction = -np.sign(np.nan_to_num(z))  # z > 0: y rich -> short y, long x
+    b = np.nan_to_num(beta)
+    gross = 1.0 + np.abs(b)
+    weights = np.column_stack([direction / gross, -direction * b / gross])
+    y_sym, x_sym = data.symbols
+    gate = {"pvalue": math.nan, "half_life": math.nan}
+    if entry[-1]:
+        from engine.strategies.cointegration import engle_granger
+
+        window = int(p["coint_days"])
+        try:
+            test = engle_granger(ly[-window:], lx[-window:])
+            gate = {"pvalue": test.p_value, "half_life": test.half_life}
+        except ValueError:
+            pass
+        if not gate["pvalue"] <= p["max_pvalue"]:
+            entry = entry.copy()
+            entry[-1] = False
+    components = {"spread_z": np.abs(z)}
+    score = np.abs(np.nan_to_num(z))
+
+    def reason(t: int) -> str:
+        rich, cheap = (y_sym, x_sym) if z[t] > 0 else (x_sym, y_sym)
+        text = f"spread z {z[t]:+.2f}: short {rich}, buy {cheap} (beta {beta[t]:.2f})"
+        if t == n_bars - 1 and math.isfinite(gate["pvalue"]):
+            text += f", cointegration p {gate['pvalue']:.3f}, half-life {gate['half_life']:.0f}d"
+        return text
+
+    return Setup(
+        template=NAME,
+        key=f"{y_sym}/{x_sym}",
+        symbols=data.symbols,
+        dates=data.dates,
+        open=data.open,
+        close=data.close,
+        entry=entry & np.isfinite(z) & np.isfinite(beta),
+        exit=exit_rule,
+        score=score,
+        weights=weights,
+        stop=np.full(n_bars, p["stop_pct"]),
+        target=np.full(n_bars, np.inf),
+        components=components,
+        reason=reason,
+    )
+
+
+def build(panel: Panel, p: Params) -> list[Setup]:
+    return [pair_setup(align(panel, pair), p) for pair in candidate_pairs(panel, p)]
+
+
+PAIRS = Template(
+    name=NAME,
+    title="Pairs",
+    rules=__doc__ or "",
+    horizon_days=20,
+    signals_required=("beta120", "zscore60", "correlation252", "cointegration"),
+    min_history=300,
+    defaults={
+        "min_corr": 0.5,
+        "max_pairs": 20.0,
+        "entry_z": 2.0,
+        "exit_z": 0.5,
+        "stop_pct": 0.06,
+        "coint_days": 252.0,
+        "max_pvalue": 0.10,
+    },
+    build=build,
+)

@@ -1,0 +1,146 @@
+"""Asset rotation: hold the strongest uptrends that do not move together, weighted by calm.
+
+Score per symbol: ((close / EMA20) - 1) / ATR%, where ATR% = ATR(14) / close: how far price
+runs above its short average, in units of its own daily range. Filter: an uptrend, EMA20 above
+EMA50. Selection: walk the symbols from the best score down and take each one whose 90-day
+correlation of daily returns with every symbol already taken is at most ``max_corr`` (0.7),
+up to ``top_n``. Weights: inverse 20-day volatility, each capped at ``cap`` (50%), scaled to
+leave a ``cash_buffer`` (5%). Rebalanced every ``rebalance_days`` (21) sessions, counted back
+from the as-of session; the card is the basket to hold until the next rebalance. Stop: the
+basket down ``stop_pct`` (8%). Horizon: ``rebalance_days``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from engine.signals.indicators import atr, ema, rolling_volatility
+from engine.strategies.templates.base import Aligned, Array, Panel, Params, Setup, Template, align
+
+NAME = "rotation"
+CORR_DAYS = 90
+
+
+def capped_inverse_vol(vols: Array, cap: float, invested: float) -> Array:
+    """Inverse-volatility weights summing to ``invested``, none above ``cap`` x ``invested``.
+
+    Capping redistributes the excess over the uncapped names in proportion (water filling);
+    when every name is capped the basket holds less than ``invested`` (the rest stays cash).
+    """
+    raw = 1.0 / vols
+    w = raw / raw.sum()
+    capped = np.zeros(len(w), dtype=np.bool_)
+    for _ in range(len(w)):
+        over = (w > cap + 1e-12) & ~capped
+        if not over.any():
+            break
+        capped |= over
+        w[capped] = cap
+        free = ~capped
+        room = 1.0 - cap * capped.sum()
+        if not free.any() or room <= 0:
+            break
+        w[free] = raw[free] / raw[free].sum() * room
+    out: Array = w * invested
+    return out
+
+
+def pick(order: Sequence[int], rets: Array, max_corr: float, top_n: int) -> list[int]:
+    """Greedy selection down ``order``: skip a name too correlated with one already taken."""
+    taken: list[int] = []
+    for i in order:
+        if len(taken) >= top_n:
+            break
+        ok = True
+        for j in taken:
+            a, b = rets[:, i], rets[:, j]
+            if np.std(a) == 0 or np.std(b) == 0 or np.corrcoef(a, b)[0, 1] > max_corr:
+                ok = False
+                break
+        if ok:
+            taken.append(i)
+    return taken
+
+
+def rotation_setup(data: Aligned, p: Params) -> Setup:
+    close = data.close
+    n_bars, k = close.shape
+    score = np.full((n_bars, k), np.nan)
+    vol20 = np.full((n_bars, k), np.nan)
+    uptrend = np.zeros((n_bars, k), dtype=np.bool_)
+    for i in range(k):
+        c = close[:, i]
+        e20, e50 = ema(c, 20), ema(c, 50)
+        atr_pct = atr(data.high[:, i], data.low[:, i], c, 14) / c
+        with np.errstate(invalid="ignore", divide="ignore"):
+            score[:, i] = (c / e20 - 1.0) / atr_pct
+            uptrend[:, i] = e20 > e50
+        vol20[:, i] = rolling_volatility(c, 20)
+    rets = np.full(close.shape, np.nan)
+    rets[1:] = close[1:] / close[:-1] - 1.0
+    step = int(p["rebalance_days"])
+    weights = np.zeros((n_bars, k))
+    entry = np.zeros(n_bars, dtype=np.bool_)
+    best = np.full(n_bars, np.nan)
+    chosen: dict[int, list[int]] = {}
+    for t in range(n_bars - 1, CORR_DAYS, -step):
+        ok = uptrend[t] & np.isfinite(score[t]) & np.isfinite(vol20[t]) & (vol20[t] > 0)
+        if not ok.any():
+            continue
+        order = [i for i in np.argsort(-np.nan_to_num(score[t], nan=-np.inf)) if ok[i]]
+        taken = pick(order, rets[t - CORR_DAYS + 1 : t + 1], p["max_corr"], int(p["top_n"]))
+        weights[t, taken] = capped_inverse_vol(vol20[t, taken], p["cap"], 1.0 - p["cash_buffer"])
+        entry[t] = True
+        best[t] = float(np.mean(score[t, taken]))
+        chosen[t] = taken
+    stop = np.full(n_bars, p["stop_pct"])
+    symbols = data.symbols
+
+    def reason(t: int) -> str:
+        names = ", ".join(f"{symbols[i]} {weights[t, i]:.0%}" for i in chosen.get(t, []))
+        return f"top uptrends by (close/EMA20-1)/ATR%, 90d corr <= {p['max_corr']:.1f}: {names}"
+
+    return Setup(
+        template=NAME,
+        key="basket",
+        symbols=symbols,
+        dates=data.dates,
+        open=data.open,
+        close=close,
+        entry=entry,
+        exit=np.zeros(n_bars, dtype=np.bool_),
+        score=np.nan_to_num(best, nan=0.0),
+        weights=weights,
+        stop=stop,
+        target=np.full(n_bars, np.inf),
+        components={"mean_score": best},
+        reason=reason,
+    )
+
+
+def build(panel: Panel, p: Params) -> list[Setup]:
+    symbols = sorted(panel)
+    if len(symbols) < 2:
+        return []
+    return [rotation_setup(align(panel, symbols), p)]
+
+
+ROTATION = Template(
+    name=NAME,
+    title="Asset rotation",
+    rules=__doc__ or "",
+    horizon_days=21,
+    signals_required=("ema20", "ema50", "atr14", "volatility20", "correlation90"),
+    min_history=150,
+    defaults={
+        "top_n": 3.0,
+        "max_corr": 0.7,
+        "cap": 0.5,
+        "cash_buffer": 0.05,
+        "rebalance_days": 21.0,
+        "stop_pct": 0.08,
+    },
+    build=build,
+)

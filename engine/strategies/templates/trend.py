@@ -1,0 +1,66 @@
+"""Trend following: ride an established trend with a wide ATR stop.
+
+Entry: the fast EMA (``fast``, 20) above the slow EMA (``slow``, 50), the close above the fast
+EMA and the MACD(12, 26, 9) histogram positive. Score: composite of the EMA spread in ATRs,
+the MACD histogram in ATRs and the 60-day rate of change. Exit: the fast EMA crosses below the
+slow one. Stop: ``stop_atr`` x ATR(14) below the entry (a trend needs room); no fixed target.
+Horizon: 20 sessions.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from engine.signals.indicators import atr, ema, macd, roc
+from engine.strategies.aggregate import composite
+from engine.strategies.templates.base import Bars, Panel, Params, Setup, Template, single_setup
+
+NAME = "trend"
+
+
+def trend_setup(bars: Bars, p: Params) -> Setup:
+    close = bars.close
+    fast, slow = ema(close, int(p["fast"])), ema(close, int(p["slow"]))
+    _line, _signal, hist = macd(close, 12, 26, 9)
+    a = atr(bars.high, bars.low, close, 14)
+    r60 = roc(close, 60)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        spread = (fast - slow) / a
+        entry = (fast > slow) & (close > fast) & (hist > 0)
+        exit_rule = fast < slow
+        macd_atr = hist / a
+    components = {"ema_spread_atr": spread, "macd_hist_atr": macd_atr, "roc60": r60}
+    score = composite(components, {"ema_spread_atr": 0.4, "macd_hist_atr": 0.3, "roc60": 0.3})
+
+    def reason(t: int) -> str:
+        return (
+            f"EMA{int(p['fast'])} {fast[t]:.2f} over EMA{int(p['slow'])} {slow[t]:.2f} "
+            f"({spread[t]:.1f} ATR), MACD histogram {hist[t]:+.2f}"
+        )
+
+    return single_setup(
+        NAME,
+        bars,
+        entry=entry,
+        exit=exit_rule,
+        score=score,
+        stop_distance=p["stop_atr"] * a,
+        components=components,
+        reason=reason,
+    )
+
+
+def build(panel: Panel, p: Params) -> list[Setup]:
+    return [trend_setup(bars, p) for bars in panel.values()]
+
+
+TREND = Template(
+    name=NAME,
+    title="Trend following",
+    rules=__doc__ or "",
+    horizon_days=20,
+    signals_required=("ema20", "ema50", "macd", "atr14", "roc60"),
+    min_history=330,
+    defaults={"stop_atr": 3.0, "fast": 20.0, "slow": 50.0},
+    build=build,
+)
