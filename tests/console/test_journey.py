@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from textual.pilot import Pilot
-from textual.widgets import Input
+from textual.widgets import DataTable, Input
 
 from console.app import OneTapApp
 from console.client import EmbeddedClient
@@ -94,6 +94,8 @@ async def test_execute_fill_kill_refuse_restart_resume(
         await wait_for(pilot, "a live mark", lambda: table_rows(app, "positions-table")[0][5] != "+0.00")
 
         # A second order is working when the switch is pressed: it must be cancelled.
+        await wait_for(pilot, "another entry card", lambda: _other_entry(app, symbol) is not None)
+        app.screen.query_one("#cards-table", DataTable).move_cursor(row=_other_entry(app, symbol))
         await pilot.press("x")
         await wait_for(pilot, "the second order", lambda: len(blotter(app)) == 2)
         assert blotter(app)[0][7] == "WORKING"
@@ -157,3 +159,11 @@ async def test_an_engine_that_cannot_start_ends_the_console_with_its_reason(
         await pilot.pause()
     assert app.return_code == 2
     assert isinstance(client.start_error, DataError) and str(missing) in str(client.start_error)
+
+
+def _other_entry(app: OneTapApp, symbol: str) -> int | None:
+    """The row of a buy card on another symbol (the first card's symbol is held now)."""
+    for i, row in enumerate(table_rows(app, "cards-table")):
+        if row[3].startswith("BUY") and symbol not in row[2]:
+            return i
+    return None
