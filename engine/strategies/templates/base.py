@@ -224,6 +224,15 @@ def basket_legs(
     return CardLegs(tuple(legs), used)
 
 
+def per_symbol(setup_fn: Callable[[Bars, Params], Setup]) -> Callable[[Panel, Params], list[Setup]]:
+    """The ``build`` of a one-stock template: its setup on every symbol of the panel."""
+
+    def build(panel: Panel, p: Params) -> list[Setup]:
+        return [setup_fn(bars, p) for bars in panel.values()]
+
+    return build
+
+
 def single_setup(
     template: str,
     bars: Bars,

@@ -15,7 +15,7 @@ import numpy as np
 
 from engine.signals.indicators import atr, bollinger, donchian, sma, volume_momentum, zscore
 from engine.strategies.aggregate import composite
-from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, single_setup
+from engine.strategies.templates.base import Array, Bars, Params, Setup, Template, per_symbol, single_setup
 
 NAME = "breakout"
 
@@ -67,10 +67,6 @@ def breakout_setup(bars: Bars, p: Params) -> Setup:
     )
 
 
-def build(panel: Panel, p: Params) -> list[Setup]:
-    return [breakout_setup(bars, p) for bars in panel.values()]
-
-
 BREAKOUT = Template(
     name=NAME,
     title="Volatility breakout",
@@ -79,5 +75,5 @@ BREAKOUT = Template(
     signals_required=("bollinger20", "donchian20", "atr14", "volume_momentum", "sma20"),
     min_history=400,
     defaults={"stop_atr": 1.5, "target_atr": 3.0, "squeeze_days": 5.0},
-    build=build,
+    build=per_symbol(breakout_setup),
 )

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.signals.indicators import atr, bollinger, rsi, sma
 from engine.strategies.aggregate import composite
-from engine.strategies.templates.base import Bars, Panel, Params, Setup, Template, single_setup
+from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 
 NAME = "mean_reversion"
 
@@ -48,10 +48,6 @@ def mean_reversion_setup(bars: Bars, p: Params) -> Setup:
     )
 
 
-def build(panel: Panel, p: Params) -> list[Setup]:
-    return [mean_reversion_setup(bars, p) for bars in panel.values()]
-
-
 MEAN_REVERSION = Template(
     name=NAME,
     title="Mean reversion",
@@ -60,5 +56,5 @@ MEAN_REVERSION = Template(
     signals_required=("rsi14", "bollinger20", "sma200", "atr14"),
     min_history=460,
     defaults={"stop_atr": 2.0, "rsi_entry": 40.0, "rsi_exit": 55.0, "pct_b_entry": 0.2},
-    build=build,
+    build=per_symbol(mean_reversion_setup),
 )

@@ -14,7 +14,7 @@ import numpy as np
 
 from engine.signals.indicators import atr, roc, rolling_volatility, sma, volume_momentum
 from engine.strategies.aggregate import composite
-from engine.strategies.templates.base import Bars, Panel, Params, Setup, Template, single_setup
+from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 
 NAME = "momentum"
 
@@ -47,10 +47,6 @@ def momentum_setup(bars: Bars, p: Params) -> Setup:
     )
 
 
-def build(panel: Panel, p: Params) -> list[Setup]:
-    return [momentum_setup(bars, p) for bars in panel.values()]
-
-
 MOMENTUM = Template(
     name=NAME,
     title="Momentum",
@@ -59,5 +55,5 @@ MOMENTUM = Template(
     signals_required=("roc20", "roc60", "sma50", "volume_momentum", "volatility20", "atr14"),
     min_history=320,
     defaults={"stop_atr": 2.0, "min_volume": 1.0},
-    build=build,
+    build=per_symbol(momentum_setup),
 )

@@ -65,6 +65,7 @@ def pair_setup(data: Aligned, p: Params) -> Setup:
     weights = np.column_stack([direction / gross, -direction * b / gross])
     y_sym, x_sym = data.symbols
     gate = {"pvalue": math.nan, "half_life": math.nan}
+    untested = ""
     if entry[-1]:
         from engine.strategies.cointegration import engle_granger
 
@@ -72,8 +73,8 @@ def pair_setup(data: Aligned, p: Params) -> Setup:
         try:
             test = engle_granger(ly[-window:], lx[-window:])
             gate = {"pvalue": test.p_value, "half_life": test.half_life}
-        except ValueError:
-            pass
+        except ValueError as exc:  # too short or flat: untestable, so not proposed (said in the reason)
+            untested = str(exc)
         if not gate["pvalue"] <= p["max_pvalue"]:
             entry = entry.copy()
             entry[-1] = False
@@ -85,6 +86,8 @@ def pair_setup(data: Aligned, p: Params) -> Setup:
         text = f"spread z {z[t]:+.2f}: short {rich}, buy {cheap} (beta {beta[t]:.2f})"
         if t == n_bars - 1 and math.isfinite(gate["pvalue"]):
             text += f", cointegration p {gate['pvalue']:.3f}, half-life {gate['half_life']:.0f}d"
+        elif t == n_bars - 1 and untested:
+            text += f", cointegration untestable: {untested}"
         return text
 
     return Setup(

@@ -13,7 +13,7 @@ import numpy as np
 
 from engine.signals.indicators import atr, ema, macd, roc
 from engine.strategies.aggregate import composite
-from engine.strategies.templates.base import Bars, Panel, Params, Setup, Template, single_setup
+from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 
 NAME = "trend"
 
@@ -50,10 +50,6 @@ def trend_setup(bars: Bars, p: Params) -> Setup:
     )
 
 
-def build(panel: Panel, p: Params) -> list[Setup]:
-    return [trend_setup(bars, p) for bars in panel.values()]
-
-
 TREND = Template(
     name=NAME,
     title="Trend following",
@@ -62,5 +58,5 @@ TREND = Template(
     signals_required=("ema20", "ema50", "macd", "atr14", "roc60"),
     min_history=330,
     defaults={"stop_atr": 3.0, "fast": 20.0, "slow": 50.0},
-    build=build,
+    build=per_symbol(trend_setup),
 )
