@@ -177,6 +177,8 @@ class DeskState:
         self.account: AccountSnapshot | None = None
         self.orders: dict[str, Order] = {}
         self.cards: tuple[StrategyCard, ...] = ()
+        self.cards_held_back: tuple[tuple[str, int], ...] = ()
+        """Candidates the engine's validation did not show in its last refresh, by reason code."""
         self.risk: RiskState | None = None
         self.report: RiskReport | None = None
         self.limits: dict[str, float] = {}
@@ -236,8 +238,9 @@ class DeskState:
     def _apply_published(self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent) -> set[str]:
         """The values the engine republishes whole: take each as it is."""
         match event:
-            case CardsEvent(cards=cards):
+            case CardsEvent(cards=cards, rejected=rejected):
                 self.cards = tuple(cards)
+                self.cards_held_back = tuple(rejected)
                 return {"cards"}
             case RiskEvent(risk=risk):
                 self.risk = risk

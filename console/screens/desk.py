@@ -79,7 +79,9 @@ class DeskScreen(Screen[None]):
             positions.positions = state.positions_sorted()
             positions.totals = state.totals()
         if "cards" in areas:
-            self.query_one(CardsPane).cards = state.cards
+            pane = self.query_one(CardsPane)
+            pane.held_back = state.cards_held_back
+            pane.cards = state.cards
         if "orders" in areas:
             self.query_one(OrderBlotter).orders = state.orders_newest_first()
         if "executions" in areas:

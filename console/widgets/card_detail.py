@@ -281,7 +281,7 @@ class TrackRecordSection(CardSection):
         if "avg_win" in d:
             add_row(table, "Average win", Text(f"{d['avg_win']:+.2%}", style=GAIN), "")
         if "avg_loss" in d:
-            add_row(table, "Average loss", Text(f"{d['avg_loss']:+.2%}", style=LOSS), "")
+            add_row(table, "Average loss", Text(f"{-d['avg_loss']:+.2%}", style=LOSS), "")
         self._symbol_row(table, card, d)
         parts: list[RenderableType] = [table]
         if "brier" in d:

@@ -48,6 +48,8 @@ class CardsPane(Vertical):
     """Assign ``cards`` (ranked); the cursor stays on the same card when the ranking changes."""
 
     cards: reactive[tuple[StrategyCard, ...]] = reactive((), init=False)
+    held_back: reactive[tuple[tuple[str, int], ...]] = reactive((), init=False)
+    """Candidates validation kept off the desk, by reason: assign before ``cards``."""
 
     def compose(self) -> ComposeResult:
         yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=SPARE, id="cards-table")
@@ -68,8 +70,22 @@ class CardsPane(Vertical):
 
     def watch_cards(self, cards: tuple[StrategyCard, ...]) -> None:
         self.query_one(SyncedTable).sync([_row(rank, card) for rank, card in enumerate(cards, 1)])
-        self.border_subtitle = f"{len(cards)} offered · {DETAIL_HINT}" if cards else "none offered"
+        self._subtitle()
         self._describe_selected()
+
+    def watch_held_back(self) -> None:
+        self._subtitle()
+
+    def _subtitle(self) -> None:
+        """How many cards are offered, how many candidates were held back and why (the reasons
+        are the validation codes of engine/strategies/validation.py)."""
+        parts = [f"{len(self.cards)} offered" if self.cards else "none offered"]
+        if self.held_back:
+            reasons = ", ".join(f"{code.replace('_', ' ')} {n}" for code, n in self.held_back)
+            parts.append(f"held back: {reasons}")
+        if self.cards:
+            parts.append(DETAIL_HINT)
+        self.border_subtitle = " · ".join(parts)
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._describe_selected()
@@ -88,8 +104,7 @@ def _row(rank: int, card: StrategyCard) -> Row:
         Text(card.template),
         Text(_clip(list(card.symbols)), style="bold"),
         Text(_clip([f"{leg.side} {qty(leg.quantity)}" for leg in card.legs]), style=side_style),
-        right(f"{card.confidence:.0%}"),
-        right(f"{card.expected_return:+.2%}", style=GAIN if card.expected_return > 0 else LOSS),
+        *_forecast(card),
         right(f"{card.max_risk:,.0f}"),
         right(_reward_risk(card)),
         Text(truncate(card.reason, REASON_MAX), style="dim", overflow="ellipsis", no_wrap=True),
@@ -117,3 +132,13 @@ def _clip(items: list[str]) -> str:
     """Two legs in full, then a count: a rotation card with ten legs must not widen the table."""
     shown = ", ".join(items[:2])
     return shown if len(items) <= 2 else f"{shown} +{len(items) - 2}"
+
+
+def _forecast(card: StrategyCard) -> tuple[Text, Text]:
+    """Confidence and expected return; a close card makes no forecast, so it shows dashes."""
+    if card.template == "exit":
+        return right("—", style="dim"), right("—", style="dim")
+    return (
+        right(f"{card.confidence:.0%}"),
+        right(f"{card.expected_return:+.2%}", style=GAIN if card.expected_return > 0 else LOSS),
+    )

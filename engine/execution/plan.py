@@ -56,7 +56,7 @@ def plan_card(
                 algo = Algo.VWAP
         legs.append(replace(leg, algo=algo))
     planned = replace(card, legs=tuple(legs))
-    planned = replace(planned, plan=plan_steps(planned, history))
+    planned = replace(planned, plan=plan_steps(planned))
     try:
         cost = card_expected_cost(planned, prices, history, schedule=schedule)
     except ValueError:
@@ -83,20 +83,22 @@ def _in_sending_order(card: StrategyCard) -> list[Leg]:
     return legs
 
 
-def plan_steps(card: StrategyCard, history: Mapping[str, pd.DataFrame]) -> tuple[str, ...]:
-    """The execution plan in words: one line per leg in sending order, then the deadline."""
+def plan_steps(card: StrategyCard) -> tuple[str, ...]:
+    """The execution plan in words: one line per leg in sending order, then the group's rule.
+
+    The deadline is a field of the card (``deadline_minutes``), shown by the screens next to it.
+    """
     steps = []
-    for n, leg in enumerate(card.legs, 1):
+    for leg in card.legs:
         how = (
             "market order, sent at once"
             if leg.algo is Algo.IMMEDIATE
             else f"{leg.algo.value} over the plan's window (large against its daily volume)"
         )
-        steps.append(f"{n}. {leg.side.value} {leg.quantity:g} {leg.symbol.strip()}: {how}")
+        steps.append(f"{leg.side.value} {leg.quantity:g} {leg.symbol.strip()}: {how}")
     if len(card.legs) > 1:
         steps.append(
-            "Legs are sent in this order as one group: if any leg is refused or unfilled at the "
-            "deadline, the working legs are cancelled and filled ones unwound."
+            "the legs go out in this order as one group: if any is refused or still unfilled at the "
+            "deadline, the working ones are cancelled and the filled ones unwound"
         )
-    steps.append(f"Deadline: {card.deadline_minutes:g} market minutes after the key press.")
     return tuple(steps)

@@ -102,7 +102,7 @@ RANKING_FORMULA = (
     "score = (E[r] - cost) / sigma_h x (1 - lambda x max(0, rho_book))   "
     "E[r]: expected horizon return from the template's history; cost: expected execution cost "
     "as a share of the capital; sigma_h: std of the horizon return; rho_book: correlation of the "
-    "card's daily returns with the current book's (90 days); lambda: [strategies] correlation_penalty"
+    "card's daily returns with the current book's (90 days); lambda: [cards] correlation_penalty"
 )
 """How cards are ranked, in words: shown on the card detail screen next to the card's own terms."""
 
@@ -125,7 +125,7 @@ class StrategyCard:
       ``kelly`` (capped fractional Kelly, a share of equity) and ``vol_annual`` (the card's
       annualised volatility);
     - ``bt:*``: the template's track record before ``asof``: ``n`` past signals, ``win_rate``,
-      ``mean`` and ``std`` of their horizon returns, ``avg_win``, ``avg_loss``, ``symbol_n`` and
+      ``mean`` and ``std`` of their horizon returns, ``avg_win``, ``avg_loss`` (a positive fraction), ``symbol_n`` and
       ``symbol_win_rate`` (this card's own symbols), and the calibration check ``brier`` against
       ``brier_base`` (the base-rate forecast) on the held-out tail of that history;
     - ``risk:*``: ``max_loss`` (money, at the stop, with costs), ``reward_risk`` (average winning

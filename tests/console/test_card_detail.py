@@ -62,7 +62,7 @@ DETAILS = {
     "bt:mean": 0.0061,
     "bt:std": 0.034,
     "bt:avg_win": 0.028,
-    "bt:avg_loss": -0.024,
+    "bt:avg_loss": 0.024,
     "bt:symbol_n": 19,
     "bt:symbol_win_rate": 0.63,
     "bt:brier": 0.231,
