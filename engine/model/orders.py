@@ -125,7 +125,8 @@ class StrategyCard:
       ``kelly`` (capped fractional Kelly, a share of equity) and ``vol_annual`` (the card's
       annualised volatility);
     - ``bt:*``: the template's track record before ``asof``: ``n`` past signals, ``win_rate``,
-      ``mean`` and ``std`` of their horizon returns, ``avg_win``, ``avg_loss`` (a positive fraction), ``symbol_n`` and
+      ``mean`` and ``std`` of their horizon returns, ``avg_win``, ``avg_loss`` (a positive
+      fraction), ``symbol_n`` and
       ``symbol_win_rate`` (this card's own symbols), and the calibration check ``brier`` against
       ``brier_base`` (the base-rate forecast) on the held-out tail of that history;
     - ``risk:*``: ``max_loss`` (money, at the stop, with costs), ``reward_risk`` (average winning

@@ -63,6 +63,8 @@ __all__ = [
     "roc",
     "rolling_beta",
     "rolling_correlation",
+    "rolling_median",
+    "rolling_min",
     "rolling_volatility",
     "rsi",
     "sma",
@@ -424,6 +426,47 @@ def _beta(y: Array, x: Array, n: int) -> Array:
     return out
 
 
+@_kernel
+def _rolling_min_skipna(x: Array, n: int) -> Array:
+    """Minimum of the finite values among the last ``n`` (NaN while none is finite)."""
+    out = np.full(x.shape[0], np.nan)
+    for t in range(x.shape[0]):
+        best = np.inf
+        for i in range(max(0, t - n + 1), t + 1):
+            v = x[i]
+            if np.isfinite(v) and v < best:
+                best = v
+        if best < np.inf:
+            out[t] = best
+    return out
+
+
+@_kernel
+def _rolling_median_skipna(x: Array, n: int) -> Array:
+    """Median of the finite values among the last ``n`` bars: a sorted window kept by binary
+    insertion and deletion, O(n) per bar instead of a sort."""
+    out = np.full(x.shape[0], np.nan)
+    window = np.empty(n)
+    size = 0
+    for t in range(x.shape[0]):
+        if t >= n:  # the value leaving the window first, so the window never holds n + 1
+            old = x[t - n]
+            if np.isfinite(old):
+                k = np.searchsorted(window[:size], old)
+                window[k : size - 1] = window[k + 1 : size].copy()
+                size -= 1
+        v = x[t]
+        if np.isfinite(v):
+            k = np.searchsorted(window[:size], v)
+            window[k + 1 : size + 1] = window[k:size].copy()
+            window[k] = v
+            size += 1
+        if size > 0:
+            mid = size // 2
+            out[t] = window[mid] if size % 2 == 1 else 0.5 * (window[mid - 1] + window[mid])
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Argument checking.
 # --------------------------------------------------------------------------------------------
@@ -671,3 +714,20 @@ def rolling_beta(y: Array, x: Array, n: int) -> Array:
     """
     b, a = _series(y, x)
     return _beta(b, a, _window(n, minimum=2))
+
+
+def rolling_min(x: Array, n: int) -> Array:
+    """Minimum of the finite values among the last ``n`` (``x_{t-n+1} .. x_t``); missing values
+    are skipped, and the result is NaN only while the window holds none."""
+    (a,) = _series(x)
+    return _rolling_min_skipna(a, _window(n))
+
+
+def rolling_median(x: Array, n: int) -> Array:
+    """Median of the finite values among the last ``n`` (``x_{t-n+1} .. x_t``), the mean of the
+    two middle ones for an even count; missing values are skipped, NaN while the window holds none.
+
+    This is numpy's ``nanmedian`` over each trailing window, computed by keeping the window sorted.
+    """
+    (a,) = _series(x)
+    return _rolling_median_skipna(a, _window(n))

@@ -37,6 +37,11 @@ from engine.strategies.templates.base import Array, Panel, Params, Setup, Templa
 SHRINK = 20.0
 """Pseudo-count pulling a setup's own mean return toward its template's pooled mean."""
 
+MAX_FIT = 20_000
+"""Calibration is fitted on at most this many of the most recent past trades: enough for a
+two-parameter curve, recent enough to describe the market now, and a 500-symbol universe's
+hundreds of thousands of overlapping trades would cost seconds and add no information."""
+
 BOOK_DAYS = 90
 """Days of daily returns kept per candidate for its correlation with the book."""
 
@@ -120,8 +125,9 @@ def _record(
     returns, scores = returns[order], scores[order]
     wins = (returns > 0).astype(np.float64)
     n = len(returns)
-    calibrator = fit_calibrator(scores, wins, method=method)
-    holdout = holdout_report(scores, wins, method=method) if n >= 8 else None
+    recent_scores, recent_wins = scores[-MAX_FIT:], wins[-MAX_FIT:]
+    calibrator = fit_calibrator(recent_scores, recent_wins, method=method)
+    holdout = holdout_report(recent_scores, recent_wins, method=method) if n >= 8 else None
     gains, losses = returns[returns > 0], returns[returns <= 0]
     return TrackRecord(
         template=template,

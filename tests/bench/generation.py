@@ -54,14 +54,10 @@ def main() -> None:
     cold = _time(shipped, 1)[0]
     warm = _time(shipped, 5)
     print("card generation: every template (7), scan + track records + calibration")
-    print(
-        f"  shipped universe (5 symbols): cold {cold:,.0f} ms, warm median {np.median(warm):,.0f} ms"
-    )
+    print(f"  shipped universe (5 symbols): cold {cold:,.0f} ms, warm median {np.median(warm):,.0f} ms")
     big = synthetic_panel(500, 2520)
     warm_big = _time(big, 3)
-    print(
-        f"  500 symbols x 10 years (synthetic): warm {np.median(warm_big):,.0f} ms (target < 1,000 ms)"
-    )
+    print(f"  500 symbols x 10 years (synthetic): warm {np.median(warm_big):,.0f} ms (target < 1,000 ms)")
 
 
 if __name__ == "__main__":

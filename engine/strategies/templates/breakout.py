@@ -13,21 +13,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from engine.signals.indicators import atr, bollinger, donchian, sma, volume_momentum, zscore
+from engine.signals.indicators import atr, bollinger, donchian, rolling_min, sma, volume_momentum, zscore
 from engine.strategies.aggregate import composite
-from engine.strategies.templates.base import Array, Bars, Params, Setup, Template, per_symbol, single_setup
+from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 
 NAME = "breakout"
-
-
-def _recent_min(x: Array, n: int) -> Array:
-    """Minimum of the last ``n`` values (NaN-aware; NaN while all are NaN)."""
-    out = np.full(len(x), np.nan)
-    for t in range(len(x)):
-        window = x[max(0, t - n + 1) : t + 1]
-        if np.any(np.isfinite(window)):
-            out[t] = np.nanmin(window)
-    return out
 
 
 def breakout_setup(bars: Bars, p: Params) -> Setup:
@@ -36,7 +26,7 @@ def breakout_setup(bars: Bars, p: Params) -> Setup:
     with np.errstate(invalid="ignore", divide="ignore"):
         width = (upper - lower) / mid
     width_z = zscore(width, 120)
-    squeeze = _recent_min(width_z, int(p["squeeze_days"]))
+    squeeze = rolling_min(width_z, int(p["squeeze_days"]))
     dc_upper, _dc_lower = donchian(bars.high, bars.low, 20)
     a = atr(bars.high, bars.low, close, 14)
     vmom = volume_momentum(bars.volume, 20, 60)

@@ -4,7 +4,7 @@ Protective put: the stock is in an uptrend (close above its 50-day average) whil
 volatility has risen above its 60-day volatility by ``put_vol_ratio``: keep the upside, buy a
 put ``otm`` below the price so the loss is floored at the strike. Covered call: the stock has
 gone nowhere (|20-day return| under ``call_range``) while its 20-day volatility is above its
-one-year median: sell a call ``otm`` above the price and keep the premium, giving up the gain
+one-year average: sell a call ``otm`` above the price and keep the premium, giving up the gain
 above the strike. Legs: 100 shares per contract (bought, or already held), and the option.
 Expiry: the monthly (third-Friday) expiry nearest ``horizon`` sessions ahead; the track record
 uses an option expiring exactly ``horizon`` sessions after entry, held to expiry.
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 import numba
@@ -61,19 +62,25 @@ def bs_price(is_call: bool, s: float, k: float, years: float, sigma: float, rate
     return k * disc * 0.5 * math.erfc(d2 / math.sqrt(2.0)) - s * 0.5 * math.erfc(d1 / math.sqrt(2.0))
 
 
-def strike_step(price: float) -> float:
-    """The listed strike spacing of US equity options: 2.50 under 25, 5 to 200, 10 above."""
-    return 2.5 if price < 25 else 5.0 if price < 200 else 10.0
+def strikes(prices: Array, otm: float, right: str) -> Array:
+    """Listed strikes ``otm`` out of the money: a put's rounded down, a call's up, on the US
+    equity option grid (2.50 apart under 25, 5 up to 200, 10 above)."""
+    step = np.where(prices < 25.0, 2.5, np.where(prices < 200.0, 5.0, 10.0))
+    if right == "C":
+        out: Array = np.ceil(prices * (1.0 + otm) / step) * step
+    else:
+        out = np.maximum(step, np.floor(prices * (1.0 - otm) / step) * step)
+    return out
 
 
-def put_strike(price: float, otm: float) -> float:
-    step = strike_step(price)
-    return max(step, math.floor(price * (1.0 - otm) / step) * step)
-
-
-def call_strike(price: float, otm: float) -> float:
-    step = strike_step(price)
-    return math.ceil(price * (1.0 + otm) / step) * step
+@numba.njit(cache=True)
+def bs_prices(is_call: bool, s: Array, k: Array, years: float, sigma: Array, rate: float) -> Array:
+    """``bs_price`` bar by bar; NaN where the volatility is not positive."""
+    out = np.full(len(s), np.nan)
+    for i in range(len(s)):
+        if sigma[i] > 0.0:
+            out[i] = bs_price(is_call, s[i], k[i], years, sigma[i], rate)
+    return out
 
 
 @numba.njit(cache=True)
@@ -81,7 +88,7 @@ def _outcomes_kernel(
     is_call: bool,
     open_: Array,
     close: Array,
-    strikes: Array,
+    strike: Array,
     sigma: Array,
     entries: NDArray[np.int64],
     horizon: int,
@@ -96,7 +103,7 @@ def _outcomes_kernel(
         j = t + horizon
         if j >= n_bars:
             continue
-        s0, k = open_[t + 1], strikes[t]
+        s0, k = open_[t + 1], strike[t]
         premium = bs_price(is_call, s0, k, years, sigma[t], rate)
         s_t = close[j]
         if is_call:  # long stock, short call: capital s0, premium received
@@ -122,36 +129,55 @@ def monthly_expiry(asof: date, sessions: int) -> date:
     return best
 
 
-def options_setup(bars: Bars, p: Params, right: str) -> Setup:
+@dataclass(frozen=True, slots=True)
+class _Signals:
+    """What both overlays of one stock read, computed once for the two."""
+
+    vol20: Array
+    vol60: Array
+    ma50: Array
+    r20: Array
+    atr14: Array
+    vol_mean: Array
+
+    @classmethod
+    def of(cls, bars: Bars) -> _Signals:
+        close = bars.close
+        vol20 = rolling_volatility(close, 20)
+        return cls(
+            vol20,
+            rolling_volatility(close, 60),
+            sma(close, 50),
+            roc(close, 20),
+            atr(bars.high, bars.low, close, 14),
+            sma(vol20, 252),
+        )
+
+
+def options_setup(bars: Bars, p: Params, right: str, sig: _Signals | None = None) -> Setup:
     close = bars.close
-    vol20, vol60 = rolling_volatility(close, 20), rolling_volatility(close, 60)
-    ma50 = sma(close, 50)
-    r20 = roc(close, 20)
+    sig = sig or _Signals.of(bars)
+    vol20, vol60, ma50, r20 = sig.vol20, sig.vol60, sig.ma50, sig.r20
     horizon = int(p["horizon"])
     is_call = right == "C"
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = vol20 / vol60
-        vol_rank = vol20 - _rolling_median(vol20, 252)
+        vol_rank = vol20 - sig.vol_mean
         if is_call:
             entry = (np.abs(r20) < p["call_range"]) & (vol_rank > 0)
-            components = {"vol_above_median": vol_rank, "quiet_20d": -np.abs(r20)}
+            components = {"vol_above_mean": vol_rank, "quiet_20d": -np.abs(r20)}
         else:
             entry = (close > ma50) & (ratio > p["put_vol_ratio"])
             components = {"vol_ratio": ratio, "trend50": close / ma50 - 1.0}
     score = composite(components, dict.fromkeys(components, 0.5))
-    strikes = np.array([call_strike(c, p["otm"]) if is_call else put_strike(c, p["otm"]) for c in close])
-    a = atr(bars.high, bars.low, close, 14)
+    strike = strikes(close, p["otm"], right)
+    a = sig.atr14
     rate = p["rate"]
     if is_call:
         stop = np.where(np.isfinite(a), 2.0 * a / close, np.inf)
     else:  # the put floors the loss: down to the strike plus the premium paid
-        prem = np.array(
-            [
-                bs_price(False, c, k, horizon / TRADING_DAYS, s, rate) if s > 0 else np.nan
-                for c, k, s in zip(close, strikes, np.nan_to_num(vol20), strict=True)
-            ]
-        )
-        stop = (close - strikes + prem) / (close + prem)
+        prem = bs_prices(False, close, strike, horizon / TRADING_DAYS, np.nan_to_num(vol20), rate)
+        stop = (close - strike + prem) / (close + prem)
     last_day = bars.last_day
 
     def option(t: int) -> OptionLeg | None:
@@ -160,19 +186,20 @@ def options_setup(bars: Bars, p: Params, right: str) -> Setup:
             return None
         expiry = monthly_expiry(last_day, horizon) if t == len(close) - 1 else last_day
         years = horizon / TRADING_DAYS
-        premium = bs_price(is_call, float(close[t]), float(strikes[t]), years, sigma, rate)
+        premium = bs_price(is_call, float(close[t]), float(strike[t]), years, sigma, rate)
         side = Side.SELL if is_call else Side.BUY
-        return OptionLeg("C" if is_call else "P", float(strikes[t]), expiry, premium, sigma, side=side)
+        return OptionLeg("C" if is_call else "P", float(strike[t]), expiry, premium, sigma, side=side)
 
     def reason(t: int) -> str:
         if is_call:
             return (
-                f"covered call: 20d {r20[t]:+.1%} (range-bound), 20d vol {vol20[t]:.0%} above its 1y median; "
-                f"sell the {strikes[t]:g} call"
+                f"covered call: 20d {r20[t]:+.1%} (range-bound), "
+                f"20d vol {vol20[t]:.0%} above its 1y average; "
+                f"sell the {strike[t]:g} call"
             )
         return (
             f"protective put: uptrend, 20d vol {vol20[t]:.0%} vs 60d {vol60[t]:.0%}; "
-            f"buy the {strikes[t]:g} put to floor the loss"
+            f"buy the {strike[t]:g} put to floor the loss"
         )
 
     return Setup(
@@ -196,14 +223,6 @@ def options_setup(bars: Bars, p: Params, right: str) -> Setup:
     )
 
 
-def _rolling_median(x: Array, n: int) -> Array:
-    out = np.full(len(x), np.nan)
-    if len(x) >= n:
-        windows = np.lib.stride_tricks.sliding_window_view(x, n)
-        out[n - 1 :] = np.nanmedian(windows, axis=1)
-    return out
-
-
 def option_outcomes(
     setup: Setup, entries: NDArray[np.int64], horizon: int
 ) -> tuple[Array, NDArray[np.int64]]:
@@ -212,12 +231,12 @@ def option_outcomes(
     close = setup.close[:, 0]
     vol20 = rolling_volatility(close, 20)
     otm = setup.params["otm"]
-    strikes = np.array([call_strike(c, otm) if is_call else put_strike(c, otm) for c in close])
+    strike = strikes(close, otm, "C" if is_call else "P")
     result: tuple[Array, NDArray[np.int64]] = _outcomes_kernel(
         is_call,
         setup.open[:, 0].copy(),
         close.copy(),
-        strikes,
+        strike,
         np.nan_to_num(vol20),
         entries,
         horizon,
@@ -229,8 +248,9 @@ def option_outcomes(
 def build(panel: Panel, p: Params) -> list[Setup]:
     setups = []
     for bars in panel.values():
+        sig = _Signals.of(bars)
         for right in ("P", "C"):
-            setups.append(options_setup(bars, p, right))
+            setups.append(options_setup(bars, p, right, sig))
     return setups
 
 

@@ -566,3 +566,21 @@ def test_windows_with_any_gaps_match_pandas(x: Array, holes: Array, n: int) -> N
     np.testing.assert_array_equal(upper, (s + 1.0).rolling(n).max().shift(1).to_numpy())
     np.testing.assert_array_equal(lower, (s - 1.0).rolling(n).min().shift(1).to_numpy())
     np.testing.assert_allclose(ind.roc(x, n), s.pct_change(n, fill_method=None).to_numpy(), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [5, 20])
+def test_rolling_min_skips_missing_values(bars: pd.DataFrame, n: int) -> None:
+    low = bars["low"].copy()
+    low.iloc[:7] = np.nan  # a later start
+    low.iloc[50] = np.nan  # a hole
+    ref = low.rolling(n, min_periods=1).min()
+    np.testing.assert_array_equal(ind.rolling_min(low.to_numpy(), n), ref.to_numpy())
+
+
+@pytest.mark.parametrize("n", [20, 252])
+def test_rolling_median_equals_pandas(bars: pd.DataFrame, n: int) -> None:
+    close = bars["close"].copy()
+    close.iloc[:7] = np.nan
+    close.iloc[300] = np.nan
+    ref = close.rolling(n, min_periods=1).median()
+    np.testing.assert_allclose(ind.rolling_median(close.to_numpy(), n), ref.to_numpy(), rtol=0, atol=0)
