@@ -25,9 +25,101 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     cards = subparsers.add_parser("cards", help="the ranked strategy cards for a session (headless)")
     cards.add_argument("--asof", required=True, metavar="DATE", help="the session, YYYY-MM-DD")
     cards.add_argument("--json", action="store_true", help="one JSON object per line")
+    cal = subparsers.add_parser(
+        "calibration",
+        help="out-of-sample check of card confidence per template, and diversity of the top cards",
+    )
+    cal.add_argument("--fit-end", required=True, metavar="DATE", help="fit on trades ended before this day")
+    cal.add_argument("--end", metavar="DATE", help="last day of the test period (default: end of data)")
+    cal.add_argument("--json", action="store_true", help="one JSON object")
 
 
-def run(args: argparse.Namespace, settings: Settings, out: TextIO = sys.stdout) -> int:
+def _date(text: str | None, flag: str) -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"{flag} {text!r} is not a date (YYYY-MM-DD)") from None
+
+
+def run_calibration(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    """Print the out-of-sample calibration table, the reliability of each template and diversity."""
+    out = out or sys.stdout
+    from engine.card_report import study
+
+    try:
+        fit_end = _date(args.fit_end, "--fit-end")
+        assert fit_end is not None
+        result = study(settings, fit_end, _date(args.end, "--end"))
+    except ValueError as exc:
+        print(f"onetap calibration: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.json:
+        payload = {
+            "fit_end": result.fit_end.isoformat(),
+            "test_end": result.test_end.isoformat(),
+            "templates": [
+                {
+                    "template": c.template,
+                    "method": c.method,
+                    "n_train": c.n_train,
+                    "n_test": c.n_test,
+                    "brier": c.brier,
+                    "brier_base": c.brier_base,
+                    "skill": c.skill,
+                    "hit_rate": c.hit_rate,
+                    "mean_confidence": c.mean_confidence,
+                    "reliability": [
+                        {
+                            "lo": b.lo,
+                            "hi": b.hi,
+                            "n": b.n,
+                            "predicted": b.mean_predicted,
+                            "observed": b.observed_rate,
+                        }
+                        for b in c.reliability
+                    ],
+                }
+                for c in result.calibration
+            ],
+            "top": list(result.top),
+            "mean_pairwise_correlation": result.mean_pairwise_correlation,
+        }
+        print(json.dumps(payload), file=out)
+        return 0
+    print(
+        f"Confidence out of sample: fitted on trades ended before {result.fit_end}, "
+        f"tested on trades entered {result.fit_end} .. {result.test_end}",
+        file=out,
+    )
+    print(
+        f"{'template':<15}{'train':>7}{'test':>6}{'Brier':>8}{'base':>8}{'skill':>8}"
+        f"{'hit rate':>10}{'mean conf':>11}",
+        file=out,
+    )
+    for c in result.calibration:
+        print(
+            f"{c.template:<15}{c.n_train:>7}{c.n_test:>6}{c.brier:>8.4f}{c.brier_base:>8.4f}"
+            f"{c.skill:>+8.3f}{c.hit_rate:>10.1%}{c.mean_confidence:>11.1%}",
+            file=out,
+        )
+    print("skill = 1 - Brier / base-rate Brier: above 0, confidence knows more than the win rate", file=out)
+    print("\nReliability (test period): predicted -> observed (n)", file=out)
+    for c in result.calibration:
+        bins = "  ".join(f"{b.mean_predicted:.0%}->{b.observed_rate:.0%} ({b.n})" for b in c.reliability)
+        print(f"  {c.template:<15}{bins}", file=out)
+    print(
+        f"\nDiversity: top {len(result.top)} setups at {result.fit_end}, mean pairwise correlation of "
+        f"their daily strategy returns in the test period: {result.mean_pairwise_correlation:+.2f}",
+        file=out,
+    )
+    print("  " + ", ".join(result.top), file=out)
+    return 0
+
+
+def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: tests and pipes replace sys.stdout after import
     try:
         asof = date.fromisoformat(args.asof)
     except ValueError:

@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
             return report_cmd.run(args, settings)
         if args.command == "cards":
             return cards_cmd.run(args, settings)
+        if args.command == "calibration":
+            return cards_cmd.run_calibration(args, settings)
         if args.engine_only:
             return _engine_only(settings, args)
         return _console(settings, args)

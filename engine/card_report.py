@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 
 import numpy as np
+import pandas as pd
 
 from engine.config import Settings
 from engine.execution.costs import CommissionSchedule
@@ -21,6 +22,7 @@ from engine.strategies.book import Book, Limits
 from engine.strategies.generator import Context, Proposal, propose
 from engine.strategies.policy import enabled_templates, generator_policy, template_params
 from engine.strategies.scan import BOOK_DAYS, Scan, scan
+from engine.strategies.study import Study, calibration_study
 from engine.strategies.templates.base import Bars
 
 
@@ -31,16 +33,36 @@ class CardRun:
     scan: Scan
 
 
-def cards_asof(settings: Settings, asof: date) -> CardRun:
-    """Scan and propose for the session ``asof`` (bars before it only)."""
+def _universe_bars(settings: Settings) -> dict[str, pd.DataFrame]:
     from engine.service import _load_market
 
     market = _load_market(settings)
-    histories = {
-        sym: frame.loc[frame.index < np.datetime64(asof)]
-        for sym, frame in market.bars.items()
-        if sym in settings.universe.symbols
+    return {sym: f for sym, f in market.bars.items() if sym in settings.universe.symbols}
+
+
+def study(settings: Settings, fit_end: date, end: date | None = None) -> Study:
+    """``calibration_study`` on the configured universe and templates, bars up to ``end``."""
+    frames = _universe_bars(settings)
+    last = np.datetime64(end) if end is not None else None
+    panel = {
+        sym: Bars.from_frame(sym, f if last is None else f.loc[f.index <= last]) for sym, f in frames.items()
     }
+    panel = {sym: b for sym, b in panel.items() if len(b)}
+    if not panel or all(b.dates[-1] < np.datetime64(fit_end) for b in panel.values()):
+        raise ValueError(f"no bars after --fit-end {fit_end}: nothing to test on")
+    return calibration_study(
+        panel,
+        enabled_templates(settings),
+        template_params(settings),
+        fit_end=fit_end,
+        method=settings.cards.calibration,
+    )
+
+
+def cards_asof(settings: Settings, asof: date) -> CardRun:
+    """Scan and propose for the session ``asof`` (bars before it only)."""
+    frames = _universe_bars(settings)
+    histories = {sym: frame.loc[frame.index < np.datetime64(asof)] for sym, frame in frames.items()}
     histories = {sym: f for sym, f in histories.items() if len(f)}
     if not histories:
         raise ValueError(f"no bars before {asof} for {', '.join(settings.universe.symbols)}")
