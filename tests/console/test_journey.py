@@ -164,6 +164,42 @@ async def test_an_engine_that_cannot_start_ends_the_console_with_its_reason(
 def _other_entry(app: OneTapApp, symbol: str) -> int | None:
     """The row of a buy card on another symbol (the first card's symbol is held now)."""
     for i, row in enumerate(table_rows(app, "cards-table")):
-        if row[3].startswith("BUY") and symbol not in row[2]:
+        if row[3].startswith("BUY") and (not symbol or symbol not in row[2]):
             return i
     return None
+
+
+async def test_cards_from_five_templates_reach_the_desk_and_one_executes(
+    tmp_path: Path, shipped: MarketData
+) -> None:
+    """A week of replay from 2012-01-17: the desk offers cards from five templates (the generator,
+    not a fixture, chose them), and a multi-template desk executes one end to end."""
+    settings = load_settings(
+        environ={"ONETAP_REPLAY__STEPS_PER_DAY": "30", "ONETAP_REPLAY__START": "2012-01-17"}
+    )
+    client = embedded(settings, tmp_path / "data" / "onetap.db", shipped)
+    app = OneTapApp(client)
+    seen: set[str] = set()
+    async with app.run_test(size=(160, 48)) as pilot:
+        await wait_for(pilot, "the first cards", lambda: bool(table_rows(app, "cards-table")))
+        for _day in range(5):
+            seen |= {row[1] for row in table_rows(app, "cards-table")}
+            await client.on_engine(lambda engine: engine.step_day())
+            await settle(pilot)
+            app.flush_desk()
+        seen.discard("exit")
+        assert len(seen) >= 5, f"templates seen on the desk: {sorted(seen)}"
+
+        await wait_for(pilot, "an entry card", lambda: _other_entry(app, "") is not None)
+        row = _other_entry(app, "")
+        assert row is not None
+        card_row = table_rows(app, "cards-table")[row]
+        app.screen.query_one("#cards-table", DataTable).move_cursor(row=row)
+        await pilot.press("x")
+        await wait_for(pilot, "the order", lambda: len(blotter(app)) >= 1)
+        await step(client, 3)
+        await wait_for(pilot, "the fill", lambda: "FILLED" in {r[7] for r in blotter(app)})
+        symbols = card_row[2].split(", ")
+        held = {r[0] for r in table_rows(app, "positions-table")}
+        assert symbols[0] in held, (card_row, held)
+        await pilot.press("q")
