@@ -80,8 +80,11 @@ _COLLAPSE = 1.0 / 64.0
 
 
 def _kernel(fn: _F) -> _F:
-    """``numba.njit(cache=True)`` that keeps the function's type for mypy (numba is untyped)."""
-    return cast(_F, numba.njit(cache=True, error_model="numpy")(fn))
+    """``numba.njit(cache=True, nogil=True)``, keeping the function's type for mypy (numba is untyped).
+
+    nogil: the engine scans on a worker thread; released, its event loop keeps serving quotes.
+    """
+    return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
 
 
 # --------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from engine.strategies.templates.base import Array, Setup
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _basket_kernel(
     open_: Array,
     close: Array,

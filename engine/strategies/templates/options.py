@@ -48,7 +48,7 @@ MULTIPLIER = 100.0
 TRADING_DAYS = 252.0
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bs_price(is_call: bool, s: float, k: float, years: float, sigma: float, rate: float) -> float:
     """Black-Scholes price of a European option (no dividends); intrinsic value at expiry."""
     if years <= 0.0 or sigma <= 0.0:
@@ -73,7 +73,7 @@ def strikes(prices: Array, otm: float, right: str) -> Array:
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def bs_prices(is_call: bool, s: Array, k: Array, years: float, sigma: Array, rate: float) -> Array:
     """``bs_price`` bar by bar; NaN where the volatility is not positive."""
     out = np.full(len(s), np.nan)
@@ -83,7 +83,7 @@ def bs_prices(is_call: bool, s: Array, k: Array, years: float, sigma: Array, rat
     return out
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _outcomes_kernel(
     is_call: bool,
     open_: Array,
