@@ -71,6 +71,7 @@ __all__ = [
     "volume_momentum",
     "wilder",
     "zscore",
+    "zscore_blend",
 ]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
@@ -470,6 +471,17 @@ def _rolling_median_skipna(x: Array, n: int) -> Array:
     return out
 
 
+@_kernel
+def _blend(stack: Array, weights: Array, n: int, clip: float) -> Array:
+    """Sum over rows of ``weights[i] * clip(zscore(stack[i], n))``; NaN where any row is NaN."""
+    out = np.zeros(stack.shape[1])
+    for i in range(stack.shape[0]):
+        z = _zscore(np.ascontiguousarray(stack[i]), n)
+        for t in range(stack.shape[1]):
+            out[t] += weights[i] * min(max(z[t], -clip), clip)
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # Argument checking.
 # --------------------------------------------------------------------------------------------
@@ -485,12 +497,19 @@ def _frozen(a: Array) -> Array:
 
 
 def _series(x: Array, *others: Array) -> list[Array]:
-    """The inputs as read-only C-contiguous float64 1-D arrays of one length (what kernels take)."""
-    arrays = [_frozen(np.ascontiguousarray(a, dtype=np.float64)) for a in (x, *others)]
-    for a in arrays:
+    """The inputs as read-only C-contiguous float64 1-D arrays of one length (what kernels take).
+
+    It runs on every indicator call (tens of thousands per scan of a big universe), so arrays
+    that are already right pass through without a copy or a new view.
+    """
+    arrays = []
+    for a in (x, *others):
+        if not (isinstance(a, np.ndarray) and a.dtype == np.float64 and a.flags.c_contiguous):
+            a = np.ascontiguousarray(a, dtype=np.float64)
         if a.ndim != 1:
             raise ValueError(f"indicator inputs must be 1-D arrays, got shape {a.shape}")
-    if len({len(a) for a in arrays}) > 1:
+        arrays.append(_frozen(a) if a.flags.writeable else a)
+    if others and any(len(a) != len(arrays[0]) for a in arrays):
         raise ValueError(f"indicator inputs must have equal lengths, got {[len(a) for a in arrays]}")
     return arrays
 
@@ -734,3 +753,13 @@ def rolling_median(x: Array, n: int) -> Array:
     """
     (a,) = _series(x)
     return _rolling_median_skipna(a, _window(n))
+
+
+def zscore_blend(components: list[Array], weights: list[float], n: int, clip: float) -> Array:
+    """``sum_i weights[i] * clip(zscore(components[i], n), -clip, clip)`` in one pass: how
+    templates combine signals into one score. NaN wherever a component's z-score is NaN."""
+    arrays = _series(*components)
+    if len(arrays) != len(weights):
+        raise ValueError(f"{len(arrays)} components but {len(weights)} weights")
+    stack = np.vstack(arrays)
+    return _blend(stack, np.asarray(weights, dtype=np.float64), _window(n, minimum=2), float(clip))

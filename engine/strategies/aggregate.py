@@ -12,7 +12,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from engine.signals.indicators import zscore
+from engine.signals.indicators import zscore, zscore_blend
 from engine.strategies.templates.base import Array
 
 Z_CLIP = 3.0
@@ -29,8 +29,6 @@ def composite(components: Mapping[str, Array], weights: Mapping[str, float], win
     total = sum(abs(w) for w in weights.values())
     if total == 0:
         raise ValueError("composite: every weight is zero")
-    out = np.zeros_like(next(iter(components.values())))
-    for name, w in weights.items():
-        out = out + w * standardize(components[name], window)
-    result: Array = out / total
-    return result
+    names = list(weights)
+    shares = [weights[n] / total for n in names]
+    return zscore_blend([components[n] for n in names], shares, window, Z_CLIP)

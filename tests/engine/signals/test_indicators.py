@@ -584,3 +584,13 @@ def test_rolling_median_equals_pandas(bars: pd.DataFrame, n: int) -> None:
     close.iloc[300] = np.nan
     ref = close.rolling(n, min_periods=1).median()
     np.testing.assert_allclose(ind.rolling_median(close.to_numpy(), n), ref.to_numpy(), rtol=0, atol=0)
+
+
+def test_zscore_blend_is_the_weighted_sum_of_clipped_zscores(bars: pd.DataFrame) -> None:
+    close = bars["close"].to_numpy()
+    volume = bars["volume"].to_numpy().astype(float)
+    volume[100] = np.nan
+    ref = 0.7 * np.clip(ind.zscore(close, 60), -3, 3) - 0.3 * np.clip(ind.zscore(volume, 60), -3, 3)
+    out = ind.zscore_blend([close, volume], [0.7, -0.3], 60, 3.0)
+    np.testing.assert_allclose(out, ref, rtol=1e-12, atol=1e-15)
+    assert np.isnan(out[100]) and np.isnan(out[:59]).all()
