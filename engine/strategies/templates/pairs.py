@@ -4,7 +4,8 @@ Candidates: pairs of the universe whose daily returns correlated at least ``min_
 the last year, the ``max_pairs`` most correlated. Spread: log(y) - beta x log(x), with beta the
 rolling 120-day regression slope of log(y) on log(x); z = the spread's 60-day z-score. Entry:
 |z| above ``entry_z``: short the rich leg and buy the cheap one, gross capital split 1 : beta.
-Exit: |z| back under ``exit_z``. Stop: the pair down ``stop_pct`` of its gross capital.
+Only a positive hedge ratio makes a spread (a negative one would buy or sell both legs). Exit: |z|
+back under ``exit_z``. Stop: the pair down ``stop_pct`` of its gross capital.
 Horizon: 20 sessions. Gate: the card is proposed only if the Engle-Granger test on the last
 ``coint_days`` sessions rejects "no cointegration" at ``max_pvalue`` (history's entries are
 not gated by a test run at their own date, so the track record is, if anything, pessimistic).
@@ -97,7 +98,7 @@ def pair_setup(data: Aligned, p: Params) -> Setup:
         dates=data.dates,
         open=data.open,
         close=data.close,
-        entry=entry & np.isfinite(z) & np.isfinite(beta),
+        entry=entry & np.isfinite(z) & (beta > 0),  # a negative hedge ratio is not a spread
         exit=exit_rule,
         score=score,
         weights=weights,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, date, datetime
 
@@ -165,3 +166,55 @@ def test_a_card_carries_the_numbers_behind_it(found: Scan, panel: Panel) -> None
         * 1.0001
     )
     assert all(leg.side in (Side.BUY, Side.SELL) for leg in card.legs)
+
+
+def test_rotation_picks_uptrends_that_do_not_move_together(panel: Panel) -> None:
+    template = TEMPLATES["rotation"]
+    p = template.params()
+    (setup,) = template.build(panel, p)
+    closes = setup.close
+    rets = closes[1:] / closes[:-1] - 1.0
+    for t in np.flatnonzero(setup.entry):
+        w = setup.weights[t]
+        picked = np.flatnonzero(w > 0)
+        assert 1 <= len(picked) <= p["top_n"]
+        assert w.sum() <= 1 - p["cash_buffer"] + 1e-9 and w.max() <= p["cap"] * (1 - p["cash_buffer"]) + 1e-9
+        window = rets[t - 90 : t]
+        for i, j in itertools.combinations(picked, 2):
+            assert np.corrcoef(window[:, i], window[:, j])[0, 1] <= p["max_corr"] + 1e-9
+
+
+def test_a_pair_is_long_one_leg_and_short_the_other(panel: Panel) -> None:
+    template = TEMPLATES["pairs"]
+    setups = template.build(panel, template.params())
+    assert setups
+    for setup in setups:
+        for t in np.flatnonzero(setup.entry):
+            w = setup.weights[t]
+            assert w[0] * w[1] < 0  # one leg bought, the other sold
+            assert abs(w).sum() == pytest.approx(1.0)
+
+
+def test_an_option_card_protects_held_shares_with_a_put_and_carries_greeks(panel: Panel) -> None:
+    from engine.model.options import OptionContract
+    from engine.strategies.templates.options import option_legs, options_setup
+
+    template = TEMPLATES["options"]
+    p = template.params()
+    put = options_setup(panel["AAPL"], p, "P")
+    t = len(put) - 1
+    asof = datetime(2012, 6, 1, 14, 30, tzinfo=UTC)
+    price = float(panel["AAPL"].close[-1])
+    held = option_legs(put, t, 10_000.0, {"AAPL": price}, {"AAPL": 300.0}, asof, True)
+    (leg,) = held.legs
+    contract = OptionContract.parse(leg.symbol)
+    assert (contract.right, leg.side, leg.quantity) == ("P", Side.BUY, 3.0)
+    assert contract.strike < price and contract.expiry > ASOF
+    assert held.details["greek:delta"] < 300.0  # the put takes delta off the 300 shares
+    assert any("Black-Scholes" in note for note in held.notes)
+    call = options_setup(panel["AAPL"], p, "C")
+    assert option_legs(call, t, 50_000.0, {"AAPL": price}, {}, asof, True).unavailable == "uncovered_call"
+    fresh = option_legs(put, t, 120_000.0, {"AAPL": price}, {}, asof, True)
+    assert [leg.side for leg in fresh.legs] == [Side.BUY, Side.BUY]
+    assert OptionContract.parse(fresh.legs[0].symbol).right == "P"  # the hedge goes first
+    assert fresh.legs[1].quantity == 100.0 * fresh.legs[0].quantity
