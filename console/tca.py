@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from console.state import FillTimes
-from engine.model import Order, Side
+from engine.model import Order, Side, contract_multiplier
 from engine.model.events import ExecutionEvent
 
 BPS = 10_000.0
@@ -91,11 +91,16 @@ def slippage_bps(side: Side, arrival: float | None, average: float | None) -> fl
     return side.sign * (average - arrival) / arrival * BPS
 
 
-def shortfall(side: Side, arrival: float | None, average: float | None, filled: float) -> float | None:
-    """The same cost in money: what the fills cost beyond filling at the arrival price."""
+def shortfall(
+    side: Side, arrival: float | None, average: float | None, filled: float, multiplier: float = 1.0
+) -> float | None:
+    """The same cost in money: what the fills cost beyond filling at the arrival price.
+
+    ``multiplier``: money per unit of price and quantity (``contract_multiplier``: 100 for an option).
+    """
     if arrival is None or average is None or filled <= 0:
         return None
-    return side.sign * (average - arrival) * filled
+    return side.sign * (average - arrival) * filled * multiplier
 
 
 def fill_rate(quantity: float, filled: float) -> float | None:
@@ -161,7 +166,7 @@ def order_figures(
         arrival=arrival,
         fill_rate=fill_rate(order.quantity, filled),
         slippage_bps=slippage_bps(order.side, arrival, average),
-        shortfall=shortfall(order.side, arrival, average, filled),
+        shortfall=shortfall(order.side, arrival, average, filled, contract_multiplier(order.symbol)),
         timing=fill_timing(order, fill_times, kids),
     )
 
@@ -208,7 +213,7 @@ def execution_figures(
     quantity = sum(leg.quantity for leg in execution.legs)
     filled = sum(leg.filled for leg in execution.legs)
     costed = [f for f in rows if f.depth == 0 and f.shortfall is not None and f.arrival is not None]
-    at_arrival = sum((f.arrival or 0.0) * f.filled for f in costed)
+    at_arrival = sum((f.arrival or 0.0) * f.filled * contract_multiplier(f.order.symbol) for f in costed)
     cost = sum(f.shortfall or 0.0 for f in costed) if costed else None
     created = [f.order.created_at for f in rows if f.order.created_at is not None]
     times = [fill_times[f.order.client_order_id] for f in rows if f.order.client_order_id in fill_times]

@@ -12,7 +12,7 @@ import difflib
 import os
 import tomllib
 from collections.abc import Mapping
-from datetime import date
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -102,6 +102,8 @@ class BrokerSettings(_Section):
     allow_short: bool = False
     allow_fractional: bool = True
     settlement_days: Annotated[int, Field(ge=0, le=5)] = 1
+    option_rate: Annotated[float, Field(ge=-0.1, le=0.5)] = 0.0
+    commission_per_contract: Annotated[float, Field(ge=0.0, le=100.0)] = 0.65
 
 
 class StoreSettings(_Section):
@@ -283,9 +285,11 @@ def _env_layer(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
 def _env_value(raw: str) -> Any:
     """Environment values are TOML literals when they parse (numbers, booleans, lists), else strings."""
     try:
-        return tomllib.loads(f"v = {raw}")["v"]
+        value = tomllib.loads(f"v = {raw}")["v"]
     except tomllib.TOMLDecodeError:
         return raw
+    # TOML reads 2012-01-17 as a date, but every date setting is a "YYYY-MM-DD" string
+    return raw if isinstance(value, date | time) else value
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

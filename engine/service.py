@@ -12,8 +12,9 @@ import contextlib
 import functools
 import json
 import logging
+import math
 from collections import deque
-from collections.abc import Coroutine
+from collections.abc import Coroutine, Iterable
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -46,6 +47,7 @@ from engine.model import (
     ExecutionStatus,
     Fill,
     Leg,
+    OptionContract,
     Order,
     OrderRequest,
     OrderStatus,
@@ -54,6 +56,7 @@ from engine.model import (
     Side,
     StrategyCard,
     TradingState,
+    is_option_symbol,
 )
 from engine.model.codec import to_jsonable
 from engine.model.events import (
@@ -90,10 +93,12 @@ from engine.portfolio.ledger import Ledger
 from engine.risk.alerts import AlertDispatcher, notifiers_from_settings
 from engine.risk.controller import RiskController, RiskTransition
 from engine.risk.gauges import historical_var, risk_state
+from engine.risk.greeks import OptionPosition, option_positions
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.risk.pretrade import BookView, Refusal, check_price_band, with_working
 from engine.risk.report import compute_risk_report
 from engine.signals.indicators import returns as daily_returns
+from engine.signals.indicators import rolling_volatility
 from engine.store.db import StoreError, default_database_path
 from engine.store.repository import Store
 from engine.strategies.book import Book
@@ -113,6 +118,9 @@ PORTFOLIO_EVERY_STEPS = 4
 """Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
 CARDS_EVERY_STEPS = 30
 """Re-size cards at current prices every half hour of market time (about 3 s of a 45 s day)."""
+OPTION_VOL_DAYS = 20
+"""Options are priced (paper broker quotes, risk report Greeks) at the underlying's realized
+volatility over this many daily returns before today, as the options template prices its cards."""
 
 
 class Engine:
@@ -150,12 +158,18 @@ class Engine:
         self.risk_report: RiskReport | None = None
         self.reconciliation: ReconciliationSummary | None = None
         self._flatten_due = False
+        """Kill level 2 is in force: send the flatten orders with the next quotes (a session opened)."""
         self._day_ended = False
         self._session_hours: tuple[date, tuple[datetime, datetime] | None] | None = None
         """The New York date and its regular session's open and close, looked up once a day."""
         self._report_running: asyncio.Future[RiskReport | None] | None = None
         self._report_again = False
-        """Kill level 2 is in force: send the flatten orders with the next quotes (a session opened)."""
+        self._option_vols: dict[str, float] = {}
+        """underlying -> annualised volatility options on it are priced at today (set each day start)."""
+        self._greeks_problem = ""
+        """Why the last risk report left the option Greeks out ("" when it did not): noticed once."""
+        self._flatten_after_buyback = False
+        """A flatten held shares back until their short calls are bought back: flatten again on that fill."""
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -201,6 +215,10 @@ class Engine:
         self.ledger.restore_marks(self.store.load_positions())
         self._restore_ledger_day()
         self.orders = OrderManager(self.store, self.broker, self.clock, self.bus.publish, self._on_fill)
+        if isinstance(self.broker, PaperBroker):
+            self.broker.set_settlement_hook(self._record_settlement)
+        # Volatility is market data, not journaled: a restart gives it again before the first quote.
+        self._set_option_vols(self._vol_day())
         self.algos = AlgoRunner(self._send_child, self._cancel_child, self._on_parent)
         self.bus.on((OrderEvent,), lambda e: self.algos.on_order(e.order) if e.order.parent_id else None)
         self._expire_stored_parents()
@@ -281,6 +299,8 @@ class Engine:
             allow_fractional=b.allow_fractional,
             settlement_days=b.settlement_days,
             journal=journal_path_for(self.database),
+            option_rate=b.option_rate,
+            commission_per_contract=b.commission_per_contract,
         )
 
     # ------------------------------------------------------------------ replay
@@ -327,6 +347,7 @@ class Engine:
         # A restart continues after the session in progress, never replays it: market time, and
         # the prices the operator already traded at, only move forward.
         self.store.set_state(REPLAY_KEY, day.isoformat(), self.clock.now())
+        self._set_option_vols(day)
         self.ledger.start_day()
         self._flatten_due = self.risk.state.kill_level >= 2
         self._persist_ledger_day(day)
@@ -346,6 +367,11 @@ class Engine:
             self.ledger.mark(q.symbol, q.last)
             if isinstance(self.broker, PaperBroker):
                 self.broker.on_quote(q)
+        if isinstance(self.broker, PaperBroker):
+            # Nothing quotes options in the replay: they are marked at the broker's model price,
+            # which moved with their underlyings' quotes just now.
+            for sym, mark in self.broker.option_marks().items():
+                self.ledger.mark(sym, mark)
         self.bus.publish(MarketEvent(ts=self.clock.now(), quotes=quotes))
         self._spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
         if self._flatten_due:
@@ -389,6 +415,80 @@ class Engine:
         self._publish_portfolio()
         self._spawn(self.refresh_risk_report(), "risk-report-on-fill")
         self._refresh_cards()
+        if self._flatten_after_buyback and fill.side is Side.BUY and is_option_symbol(fill.symbol):
+            # The shares a flatten held back for this call can go now: at the next quotes.
+            self._flatten_after_buyback = False
+            self._flatten_due = self.risk.state.kill_level >= 2
+
+    def _record_settlement(self, order: Order) -> None:
+        """The paper broker's hook: it settled an expired option with an order the engine never placed.
+
+        The order is recorded (as the broker announces it: acknowledged, nothing filled) and
+        tracked, so the ``OrderFilled`` that follows lands on a known order and reaches the
+        ledger through ``_on_fill`` like any fill.
+        """
+        stored = self.store.get_order(order.client_order_id)
+        if stored is None:
+            self._store_settlement(order)
+        self.orders.track(order if stored is None else stored)
+
+    def _record_missed_settlements(self) -> None:
+        """Before reconciling: settlement orders the broker made that the database never recorded.
+
+        A crash between the broker's close (journaled) and the engine's record of it leaves the
+        settlement's fill among the broker's executions with no order of ours; recorded here,
+        reconciliation applies that fill as a missed one instead of calling it external.
+        """
+        if not isinstance(self.broker, PaperBroker):
+            return
+        for order in self.broker.settlement_orders():
+            if self.store.get_order(order.client_order_id) is None:
+                self._store_settlement(order)
+
+    def _store_settlement(self, order: Order) -> None:
+        self.store.insert_order(order)
+        self.bus.publish(OrderEvent(replace(order)))
+
+    # ------------------------------------------------------------------ options
+    def _vol_day(self) -> date:
+        """The session whose volatility applies now: the one in progress or next; after the last,
+        the day after it (its whole history is known)."""
+        day = self.feed.current_day or self.feed.next_day()
+        return day if day is not None else self.feed.sessions[-1] + timedelta(days=1)
+
+    def _set_option_vols(self, day: date) -> None:
+        """Give every universe symbol's options today's volatility: the realized volatility of
+        ``OPTION_VOL_DAYS`` daily returns before ``day`` (annualised). A symbol with too little
+        history, or a gap in it, keeps the volatility it had (none: its options cannot trade)."""
+        for sym in self.settings.universe.symbols:
+            close = self.feed.history(sym, before=day)["close"].to_numpy(dtype=np.float64)
+            if len(close) <= OPTION_VOL_DAYS:
+                continue
+            sigma = float(rolling_volatility(close[-(OPTION_VOL_DAYS + 1) :], OPTION_VOL_DAYS)[-1])
+            if not math.isfinite(sigma):
+                continue
+            if isinstance(self.broker, PaperBroker):
+                self.broker.set_option_volatility(sym, sigma)
+            self._option_vols[sym] = sigma
+
+    def _option_inputs(self) -> tuple[OptionPosition, ...]:
+        """The held options as the risk report's Greeks take them; () (noticed once) when one
+        cannot be priced: an underlying without a price or a volatility."""
+        held = {p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)}
+        if not any(is_option_symbol(sym) for sym in held):
+            return ()
+        try:
+            options = option_positions(
+                held, self._prices(), self._option_vols, self.clock.now(), self.settings.broker.option_rate
+            )
+        except ValueError as exc:
+            problem = f"the risk report leaves the option Greeks out: {exc}"
+            if problem != self._greeks_problem:
+                self._greeks_problem = problem
+                self._notice("error", problem)
+            return ()
+        self._greeks_problem = ""
+        return tuple(options)
 
     def _strategy(self, client_order_id: str) -> str:
         """The template behind an order: remembered at submit, else read from its card id."""
@@ -452,6 +552,7 @@ class Engine:
             "returns": {s: v for s, v in returns.items() if s != benchmark},
             "benchmark": benchmark,
             "benchmark_returns": returns.get(benchmark),
+            "options": self._option_inputs(),
             "seed": r.mc_seed,
             "scenarios": r.mc_scenarios,
             "window_days": r.var_window_days,
@@ -497,13 +598,28 @@ class Engine:
         day = self.feed.current_day or self.feed.next_day() or self.settings.replay.start_date
         return self.feed.history(symbol, before=day)
 
-    def _prices(self) -> dict[str, float]:
+    def _prices(self, options: Iterable[str] = ()) -> dict[str, float]:
+        """symbol -> the price risk checks and sizing use: the last trade, else the last close.
+
+        Options are at the paper broker's model price: every one held or worked, and those named
+        in ``options`` (about to be ordered); a held one it cannot price now (no quote of its
+        underlying yet after a restart) keeps the ledger's last mark.
+        """
         prices = {sym: q.last for sym, q in self.feed.latest_quotes().items()}
         for sym in self.settings.universe.symbols:
             if sym not in prices:
                 hist = self._history(sym)
                 if len(hist):
                     prices[sym] = float(hist["close"].iloc[-1])
+        if isinstance(self.broker, PaperBroker):
+            prices.update(self.broker.option_marks())
+            for sym in options:
+                quote = self.broker.option_quote(sym) if sym not in prices else None
+                if quote is not None:
+                    prices[sym] = quote.last
+        for pos in self.ledger.positions(include_flat=False):
+            if pos.symbol not in prices and is_option_symbol(pos.symbol) and pos.last > 0:
+                prices[pos.symbol] = pos.last
         return prices
 
     def _persist_book(self) -> None:
@@ -610,7 +726,7 @@ class Engine:
             working_symbols=frozenset(self.orders.working_by_symbol()),
             allow_short=b.allow_short,
             allow_fractional=b.allow_fractional,
-            can_trade_options=self.broker.trades_options if hasattr(self.broker, "trades_options") else False,
+            can_trade_options=self.broker.trades_options,
             returns=returns,
         )
         held_by: dict[str, int] = {}
@@ -697,7 +813,7 @@ class Engine:
                 card_id,
             )
         now = self.clock.now()
-        book = self._book_view()
+        book = self._book_view(leg.symbol for leg in card.legs)
         quotes = self.feed.latest_quotes()
         requests = [
             OrderRequest(
@@ -708,9 +824,12 @@ class Engine:
                 limit_price=leg.limit_price,
                 card_id=card.card_id,
                 strategy=card.template,
-                protective_stop=card.stop_price if len(card.legs) == 1 else None,
+                # the card's stop is a price of the stock: never a stop for an option's premium
+                protective_stop=(
+                    card.stop_price if len(card.legs) == 1 and not is_option_symbol(leg.symbol) else None
+                ),
                 override_duplicate=override,
-                arrival_price=quotes[leg.symbol].mid if leg.symbol in quotes else None,
+                arrival_price=self._arrival_price(leg.symbol, quotes),
             )
             for leg in card.legs
         ]
@@ -754,6 +873,13 @@ class Engine:
             await self._run_group_actions(group, group.sent(index, order))
         legs = ", ".join(f"{leg.side} {leg.quantity:g} {leg.symbol}" for leg in card.legs)
         return CommandResult(ok=True, message=f"{card.name}: sent {legs}")
+
+    def _arrival_price(self, symbol: str, quotes: dict[str, Quote]) -> float | None:
+        """The mid when the order is decided: the feed's quote, or for an option the broker's model quote."""
+        quote = quotes.get(symbol)
+        if quote is None and isinstance(self.broker, PaperBroker) and is_option_symbol(symbol):
+            quote = self.broker.option_quote(symbol)
+        return quote.mid if quote is not None else None
 
     # ------------------------------------------------------------------ group executions
     def _publish_group(self, group: GroupExecution) -> None:
@@ -859,10 +985,13 @@ class Engine:
         self.risk.cancel_sent(now)
         return CommandResult(ok=True, message=f"cancel sent for {coid}")
 
-    def _book_view(self) -> BookView:
-        """The engine's half of the pre-trade picture; the risk controller adds its own state."""
+    def _book_view(self, options: Iterable[str] = ()) -> BookView:
+        """The engine's half of the pre-trade picture; the risk controller adds its own state.
+
+        ``options``: symbols about to be ordered, priced at the model when they are options.
+        """
         account = self.ledger.account()
-        prices = self._prices()
+        prices = self._prices(options)
         cash = account.cash
         if isinstance(self.broker, PaperBroker):
             cash = min(cash, self.broker.settled_cash)  # T+1: unsettled is not cash
@@ -932,6 +1061,7 @@ class Engine:
         engine configured so, approved here, except position mismatches and database problems,
         which always need a person.
         """
+        self._record_missed_settlements()
         summary = await reconcile(
             store=self.store,
             broker=self.broker,
@@ -978,7 +1108,7 @@ class Engine:
         guard already); a refusal comes back as a REJECTED order, as the runner expects."""
         request = replace(request, override_duplicate=True)
         now = self.clock.now()
-        refusal = self.risk.check(request, self._book_view(), now)
+        refusal = self.risk.check(request, self._book_view((request.symbol,)), now)
         if refusal is not None:
             return Order(
                 client_order_id=f"refused-{request.parent_id}",
@@ -1051,13 +1181,31 @@ class Engine:
         return await self.orders.cancel(client_order_id)
 
     async def _flatten(self) -> str:
-        """Send a reduce-only market order for every position that has none working."""
+        """Send a reduce-only market order for every position that has none working.
+
+        Options go first. Shares that written calls still need as cover are held back (the
+        broker, and the pre-trade checks, refuse a sale that would leave a call naked) until the
+        calls are bought back: the fill of that buy-back flattens again at the next quotes.
+        """
         book = self._book_view()
         now = self.clock.now()
         working = self.orders.working_by_symbol()
-        sent, refused = [], []
-        for pos in self.ledger.positions(include_flat=False):
+        positions = sorted(
+            self.ledger.positions(include_flat=False), key=lambda p: not is_option_symbol(p.symbol)
+        )
+        covering = {
+            contract.underlying
+            for contract, quantity in (
+                (OptionContract.parse(p.symbol), p.quantity) for p in positions if is_option_symbol(p.symbol)
+            )
+            if contract.right == "C" and quantity < 0
+        }
+        sent, refused, waiting = [], [], []
+        for pos in positions:
             if abs(working.get(pos.symbol, 0.0)) > 1e-9:
+                continue
+            if pos.symbol in covering and pos.quantity > 0:
+                waiting.append(pos.symbol)
                 continue
             req = OrderRequest(
                 symbol=pos.symbol,
@@ -1073,7 +1221,11 @@ class Engine:
             sent.append(f"{req.side} {req.quantity:g} {req.symbol}")
         if refused:
             self._notice("warning", f"flatten: not sent now, retried at the next open: {', '.join(refused)}")
-        return f"flatten sent {', '.join(sent)}" if sent else "flatten: nothing to send now"
+        self._flatten_after_buyback = bool(waiting)
+        held = (
+            f"; {', '.join(waiting)} held until the calls written on them are bought back" if waiting else ""
+        )
+        return (f"flatten sent {', '.join(sent)}" if sent else "flatten: nothing to send now") + held
 
     def _persist_trading_state(self, state: HaltState) -> None:
         self.store.set_state(STATE_KEY, state.to_json(), self.clock.now())

@@ -70,6 +70,10 @@ class BrokerPosition:
 
 class Broker(Protocol):
     name: str
+    trades_options: bool
+    """True when the broker takes orders in listed equity options under their OCC symbol
+    (``engine.model.options``: quantities in contracts, prices per unit of the underlying) and
+    reports their fills and expiries. The engine offers option cards only to such a broker."""
 
     def set_reporter(self, reporter: Reporter) -> None:
         """Where reports go. Set once, before ``connect``."""

@@ -164,6 +164,8 @@ class PaperBroker:
     """A cash-account broker simulated in process; see the module docstring for the rules."""
 
     name: str = "paper"
+    trades_options: bool = True
+    """Options trade here at model quotes (see the module docstring), once they have a volatility."""
 
     def __init__(
         self,

@@ -10,7 +10,7 @@ Fills are deduplicated by execution id through the store's unique key.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from dataclasses import replace
 from typing import Any, Protocol
@@ -28,7 +28,7 @@ from engine.brokers.base import (
 )
 from engine.clock import Clock
 from engine.execution.state_machine import can_transition
-from engine.model import Fill, Order, OrderRequest, OrderStatus, Side
+from engine.model import Fill, Order, OrderRequest, OrderStatus, Side, contract_multiplier
 from engine.model.events import FillEvent, NoticeEvent, OrderEvent
 
 log = logging.getLogger(__name__)
@@ -80,9 +80,11 @@ class OrderManager:
             out[o.symbol] = out.get(o.symbol, 0.0) + o.side.sign * o.remaining
         return out
 
-    def working_buy_value(self, prices: dict[str, float]) -> float:
+    def working_buy_value(self, prices: Mapping[str, float]) -> float:
+        """Money working buys may still spend: remaining x (limit, else ``prices``) x the contract
+        multiplier (100 for an option: its price is the premium per unit of the underlying)."""
         return sum(
-            o.remaining * (o.limit_price or prices.get(o.symbol, 0.0))
+            o.remaining * (o.limit_price or prices.get(o.symbol, 0.0)) * contract_multiplier(o.symbol)
             for o in self._open.values()
             if o.side is Side.BUY
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 
 from engine.execution.costs import CostEstimate
-from engine.model import Fill, Order, OrderStatus, Side
+from engine.model import Fill, Order, OrderStatus, Side, contract_multiplier
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,11 +55,21 @@ class OrderQuality:
     """How many executions filled it."""
 
     @property
+    def multiplier(self) -> float:
+        """Money per unit of price and quantity: 100 for an option (OCC symbol), 1 for a stock."""
+        return contract_multiplier(self.symbol)
+
+    @property
     def slippage_cost(self) -> float | None:
-        """The shortfall in money: ``side * (avg - arrival) * filled`` (positive = cost)."""
+        """The shortfall in money: ``side * (avg - arrival) * filled * multiplier`` (positive = cost)."""
         if self.arrival_price is None or self.avg_fill_price is None or self.filled_quantity <= 0:
             return None
-        return self.side.sign * (self.avg_fill_price - self.arrival_price) * self.filled_quantity
+        return (
+            self.side.sign
+            * (self.avg_fill_price - self.arrival_price)
+            * self.filled_quantity
+            * self.multiplier
+        )
 
     @property
     def realized_cost(self) -> float | None:
@@ -177,12 +187,14 @@ def execution_quality(
     sides = tuple(dict.fromkeys(o.side for o in orders))
     priced = [o for o in orders if o.arrival_price is not None]
     filled_priced = [o for o in priced if o.slippage_cost is not None]
-    at_arrival = sum(o.filled_quantity * (o.arrival_price or 0.0) for o in filled_priced)
+    at_arrival = sum(o.filled_quantity * (o.arrival_price or 0.0) * o.multiplier for o in filled_priced)
     slippage_cost = sum(o.slippage_cost or 0.0 for o in filled_priced)
     slippage = slippage_cost / at_arrival * 1e4 if at_arrival > 0 else None
-    ordered_value = sum(o.quantity * (o.arrival_price or 0.0) for o in priced)
+    ordered_value = sum(o.quantity * (o.arrival_price or 0.0) * o.multiplier for o in priced)
     if ordered_value > 0 and len(priced) == len(orders):
-        fill_rate = sum(o.filled_quantity * (o.arrival_price or 0.0) for o in priced) / ordered_value
+        fill_rate = (
+            sum(o.filled_quantity * (o.arrival_price or 0.0) * o.multiplier for o in priced) / ordered_value
+        )
     else:
         ordered = sum(o.quantity for o in orders)
         fill_rate = sum(o.filled_quantity for o in orders) / ordered if ordered > 0 else 0.0

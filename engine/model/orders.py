@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.model.enums import Algo, OrderStatus, OrderType, Side, TimeInForce
+from engine.model.options import contract_multiplier
 
 
 @dataclass(slots=True)
@@ -164,5 +165,9 @@ class StrategyCard:
 
     @property
     def notional(self) -> float:
-        """Money committed at the card's reference prices (``details['ref_price:SYM']``)."""
-        return sum(leg.quantity * self.details.get(f"ref_price:{leg.symbol}", 0.0) for leg in self.legs)
+        """Money committed at the card's reference prices (``details['ref_price:SYM']``), options
+        x their contract multiplier."""
+        return sum(
+            leg.quantity * self.details.get(f"ref_price:{leg.symbol}", 0.0) * contract_multiplier(leg.symbol)
+            for leg in self.legs
+        )

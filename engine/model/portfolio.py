@@ -6,11 +6,16 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from engine.model.enums import TradingState
+from engine.model.options import contract_multiplier
 
 
 @dataclass(frozen=True, slots=True)
 class Position:
-    """A net position marked to ``last``. P&L figures are money, commissions included in realized."""
+    """A net position marked to ``last``. P&L figures are money, commissions included in realized.
+
+    ``quantity`` is in contracts for an option (OCC symbol) and ``avg_cost`` and ``last`` are its
+    premium per unit of the underlying, so its money figures multiply by ``contract_multiplier``.
+    """
 
     symbol: str
     quantity: float
@@ -20,12 +25,18 @@ class Position:
     day_open_value: float = 0.0
 
     @property
+    def multiplier(self) -> float:
+        """Units of the underlying one unit held covers: 100 for an option, 1 for a stock."""
+        return contract_multiplier(self.symbol)
+
+    @property
     def market_value(self) -> float:
-        return self.quantity * self.last
+        """Signed value in money: quantity x last x the contract multiplier."""
+        return self.quantity * self.last * self.multiplier
 
     @property
     def unrealized_pnl(self) -> float:
-        return self.quantity * (self.last - self.avg_cost)
+        return self.quantity * (self.last - self.avg_cost) * self.multiplier
 
 
 @dataclass(frozen=True, slots=True)

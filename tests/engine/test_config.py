@@ -127,3 +127,8 @@ def test_cli_data_that_cannot_load_exits_2_with_one_line(tmp_path: Path) -> None
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("onetap: cannot start: ")
     assert str(data) in lines[0] and "close" in lines[0] and "volume" in lines[0]
+
+
+def test_a_date_from_the_environment_stays_a_date_string() -> None:
+    s = load_settings(environ={"ONETAP_REPLAY__START": "2012-01-17"})
+    assert s.replay.start == "2012-01-17"
