@@ -102,7 +102,9 @@ def cards_asof(settings: Settings, asof: date) -> CardRun:
         policy=generator_policy(settings),
         market_open=None,
     )
-    schedule = CommissionSchedule(b.commission_per_share, b.commission_min, b.commission_max_pct)
+    schedule = CommissionSchedule(
+        b.commission_per_share, b.commission_min, b.commission_max_pct, per_contract=b.commission_per_contract
+    )
 
     def plan(card: StrategyCard) -> StrategyCard:
         return plan_card(card, prices, histories, schedule)

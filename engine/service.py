@@ -154,7 +154,12 @@ class Engine:
         self._generator_policy = generator_policy(settings)
         self._day_histories: dict[str, pd.DataFrame] = {}
         b = settings.broker
-        self._commissions = CommissionSchedule(b.commission_per_share, b.commission_min, b.commission_max_pct)
+        self._commissions = CommissionSchedule(
+            b.commission_per_share,
+            b.commission_min,
+            b.commission_max_pct,
+            per_contract=b.commission_per_contract,
+        )
         self.risk_report: RiskReport | None = None
         self.reconciliation: ReconciliationSummary | None = None
         self._flatten_due = False

@@ -29,7 +29,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from engine.brokers.paper import OPTION_HALF_SPREAD_PCT, OPTION_MIN_HALF_SPREAD
 from engine.model import Quote, StrategyCard
+from engine.model.options import contract_multiplier, is_option_symbol
 
 DEFAULT_IMPACT_K = 1.0
 """Square-root law coefficient: of order one empirically; calibrate from realized costs."""
@@ -50,9 +52,11 @@ class CommissionSchedule:
     minimum: float = 1.0
     max_pct: float = 0.01
     pct: float = 0.0
+    per_contract: float = 0.65
+    """Options: per contract, with the same minimum per order and no cap (``[broker]``)."""
 
     def __post_init__(self) -> None:
-        for name in ("per_share", "minimum", "max_pct", "pct"):
+        for name in ("per_share", "minimum", "max_pct", "pct", "per_contract"):
             value = getattr(self, name)
             if not (math.isfinite(value) and value >= 0):
                 raise ValueError(f"commission schedule: {name} must be a finite number >= 0, got {value!r}")
@@ -177,9 +181,17 @@ def card_expected_cost(
     (``DEFAULT_SPREAD_BPS`` assumed); a symbol missing there falls back to the card's reference
     price (``details['ref_price:SYM']``). ``history`` maps a symbol to its daily bars before today.
     Raises ``ValueError`` naming the symbol when a leg has no price or no usable history.
+    Option legs are costed on their quote alone (an option series has no bar history here):
+    commission per contract and half the quoted spread, or the paper broker's model spread
+    when only a price is known; no impact term.
     """
     estimates = []
     for leg in card.legs:
+        if is_option_symbol(leg.symbol):
+            estimates.append(
+                _option_leg_cost(card, leg.symbol, leg.quantity, prices.get(leg.symbol), schedule)
+            )
+            continue
         given = prices.get(leg.symbol)
         spread: float | None = None
         if isinstance(given, Quote):
@@ -199,3 +211,26 @@ def card_expected_cost(
             raise ValueError(f"card {card.card_id}: {leg.symbol}: {exc}") from None
         estimates.append(order_cost(leg.quantity, price, stats, spread=spread, schedule=schedule, k=k))
     return combine(estimates)
+
+
+def _option_leg_cost(
+    card: StrategyCard,
+    symbol: str,
+    contracts: float,
+    given: Quote | float | None,
+    schedule: CommissionSchedule | None,
+) -> CostEstimate:
+    if isinstance(given, Quote):
+        price, half = given.mid, (given.ask - given.bid) / 2.0
+    else:
+        price = float(given) if given is not None else card.details.get(f"ref_price:{symbol}", 0.0)
+        half = max(OPTION_MIN_HALF_SPREAD, OPTION_HALF_SPREAD_PCT * price)
+    if not (math.isfinite(price) and price > 0):
+        raise ValueError(f"card {card.card_id}: no price for {symbol}")
+    sched = schedule or CommissionSchedule()
+    units = contracts * contract_multiplier(symbol)
+    commission = max(sched.minimum, sched.per_contract * contracts) if contracts > 0 else 0.0
+    spread = units * half
+    value = units * price
+    total = commission + spread
+    return CostEstimate(commission, spread, 0.0, total, total / value * 1e4 if value > 0 else 0.0, value)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import pandas as pd
@@ -149,3 +149,29 @@ def test_combine_weights_bps_by_value() -> None:
     assert both.total == pytest.approx(a.total + b.total)
     assert both.total_bps == pytest.approx((a.total + b.total) / (1_000 + 100_000) * 1e4)
     assert combine([]).total == 0.0 and np.isfinite(combine([]).total_bps)
+
+
+def test_an_option_leg_is_costed_from_its_quote_per_contract() -> None:
+    from engine.execution.costs import card_expected_cost
+    from engine.model import Leg, Quote, Side, StrategyCard
+    from engine.model.options import OptionContract
+
+    put = OptionContract("AAPL", date(2012, 7, 20), 550.0, "P").symbol
+    card = StrategyCard(
+        card_id="options-x",
+        template="options",
+        name="put",
+        legs=(Leg(put, Side.BUY, 3.0),),
+        confidence=0.5,
+        expected_return=0.0,
+        max_risk=0.0,
+        reason="",
+        asof=datetime(2012, 6, 1, tzinfo=UTC),
+    )
+    ts = datetime(2012, 6, 1, 15, tzinfo=UTC)
+    quoted = card_expected_cost(card, {put: Quote(put, ts, 11.90, 12.10, 12.0, 10, 10, 0, 0)}, {})
+    assert quoted.commission == pytest.approx(max(1.0, 3 * 0.65))
+    assert quoted.spread == pytest.approx(3 * 100 * 0.10)
+    assert quoted.value == pytest.approx(3 * 100 * 12.0) and quoted.impact == 0.0
+    modelled = card_expected_cost(card, {put: 12.0}, {})
+    assert modelled.spread == pytest.approx(3 * 100 * max(0.025, 0.01 * 12.0))
