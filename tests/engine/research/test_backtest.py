@@ -1,0 +1,91 @@
+"""The vectorized backtester: no look-ahead, exact cost accounting, a cash account that never borrows."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from engine.research.backtest import BacktestConfig, Costs, run_template, setup_weights, simulate
+from engine.strategies.templates import TEMPLATES
+from engine.strategies.templates.base import Bars, Panel
+
+FREE = Costs(per_share=0.0, per_value=0.0, slippage_bps=0.0)
+
+
+@pytest.fixture(scope="module")
+def panel() -> Panel:
+    from engine.data.shipped import load_shipped
+
+    bars = load_shipped(["AAPL", "MSFT", "GOOG", "IBM", "AMZN"]).bars
+    return {s: Bars.from_frame(s, f.loc[f.index <= np.datetime64("2013-03-01")]) for s, f in bars.items()}
+
+
+def _one(panel: Panel, sym: str = "IBM") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    b = panel[sym]
+    return b.dates, b.open[:, None].copy(), b.close[:, None].copy()
+
+
+def test_holding_from_the_second_bar_is_buy_and_hold(panel: Panel) -> None:
+    dates, open_, close = _one(panel)
+    target = np.ones_like(close)
+    target[0] = 0.0
+    bt = simulate(dates, ["IBM"], open_, close, target, BacktestConfig(costs=FREE, rebalance_threshold=1.0))
+    expected = 100_000.0 / open_[1, 0] * close[1:, 0]
+    np.testing.assert_allclose(bt.equity[1:], expected, rtol=1e-12)
+    assert bt.equity[0] == 100_000.0 and np.count_nonzero(bt.traded) == 1
+
+
+def test_costs_are_charged_exactly_on_what_is_traded(panel: Panel) -> None:
+    dates, open_, close = _one(panel)
+    dates, open_, close = dates[:10], open_[:10], close[:10]
+    target = np.zeros_like(close)
+    target[2:5] = 0.5  # buy at bar 2's open, sell at bar 5's open
+    costs = Costs(per_share=0.01, per_value=0.0002, slippage_bps=3.0)
+    bt = simulate(dates, ["IBM"], open_, close, target, BacktestConfig(costs=costs, rebalance_threshold=1.0))
+    buy_price, sell_price = open_[2, 0], open_[5, 0]
+    qty = 0.5 * 100_000.0 / buy_price
+    fee_rate = 0.0002 + 3e-4
+    buy_fee = qty * 0.01 + qty * buy_price * fee_rate
+    sell_fee = qty * 0.01 + qty * sell_price * fee_rate
+    assert bt.traded[2, 0] == pytest.approx(qty) and bt.traded[5, 0] == pytest.approx(-qty)
+    assert bt.costs[2] == pytest.approx(buy_fee) and bt.costs[5] == pytest.approx(sell_fee)
+    final = 100_000.0 - qty * buy_price - buy_fee + qty * sell_price - sell_fee
+    assert bt.equity[-1] == pytest.approx(final, rel=1e-12)
+
+
+def test_a_cash_account_never_borrows(panel: Panel) -> None:
+    dates, open_, close = _one(panel)
+    target = np.ones_like(close)  # all in, with costs to pay on top
+    bt = simulate(
+        dates[:50], ["IBM"], open_[:50], close[:50], target[:50], BacktestConfig(rebalance_threshold=0.0)
+    )
+    assert bt.cash.min() >= -1e-6
+
+
+def test_a_signal_acts_on_the_next_bar_only(panel: Panel) -> None:
+    template = TEMPLATES["momentum"]
+    (setup,) = template.build({"IBM": panel["IBM"]}, template.params())
+    w = setup_weights(setup, template.horizon_days)
+    first = int(np.flatnonzero(setup.entry)[0])
+    assert w[first, 0] == 0.0 and w[first + 1, 0] == 1.0
+
+
+@pytest.mark.parametrize("name", ["momentum", "mean_reversion", "breakout", "trend", "options"])
+def test_changing_the_future_changes_nothing_before_it(panel: Panel, name: str) -> None:
+    """Scramble the last 60 bars of every symbol: equity before them is identical."""
+    rng = np.random.default_rng(3)
+    cut = 60
+    shocked: dict[str, Bars] = {}
+    for sym, b in panel.items():
+        k = rng.uniform(0.7, 1.3, cut)
+        o, h, lo, c = (x.copy() for x in (b.open, b.high, b.low, b.close))
+        for arr in (o, h, lo, c):
+            arr[-cut:] *= k
+        shocked[sym] = Bars(sym, b.dates, o, h, lo, c, b.volume)
+    template = TEMPLATES[name]
+    base, moved = run_template(template, panel), run_template(template, shocked)
+    first_changed = (
+        len(base.dates) - 1 - np.argmax(base.dates[::-1] < min(b.dates[-cut] for b in panel.values()))
+    )
+    np.testing.assert_array_equal(base.equity[:first_changed], moved.equity[:first_changed])
+    assert not np.array_equal(base.equity, moved.equity)
