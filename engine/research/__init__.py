@@ -1,0 +1,1 @@
+"""Research tools: backtests, Monte Carlo simulation and tests of a strategy against luck."""
