@@ -56,6 +56,9 @@ class BacktestConfig:
     """Setups that may be in a trade at full size at once (each gets 1/slots of equity)."""
 
 
+DEFAULT_CONFIG = BacktestConfig()
+
+
 @numba.njit(cache=True, nogil=True)
 def _setup_weights(
     close: Array,
@@ -222,7 +225,7 @@ def simulate(
     fill: Array,
     close: Array,
     target: Array,
-    config: BacktestConfig = BacktestConfig(),
+    config: BacktestConfig = DEFAULT_CONFIG,
 ) -> Backtest:
     """Trade toward ``target`` weights (``[T, N]``; a bar's weights are traded at its fill price)."""
     c = config.costs
@@ -262,7 +265,7 @@ def run_template(
     template: Template,
     panel: Panel,
     params: Params | None = None,
-    config: BacktestConfig = BacktestConfig(),
+    config: BacktestConfig = DEFAULT_CONFIG,
 ) -> Backtest:
     """The template's setups on ``panel`` as one cash account (each setup a ``1/slots`` slot)."""
     p = params or template.params()

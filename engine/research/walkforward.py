@@ -1,0 +1,145 @@
+"""Walk-forward: choose parameters on the past, trade them on the next period, repeat.
+
+Rolling windows: ``train_days`` sessions to choose in (default 3 years = 756), then the next
+``test_days`` (default 3 months = 63) to trade in; the windows step by ``test_days``, so the
+out-of-sample periods never overlap each other or their own training window. In each window the
+grid point with the best objective on the training sessions (annualised Sharpe by default) is
+chosen, and its returns over the following out-of-sample sessions are kept. The kept segments,
+concatenated, are the honest equity curve: every return in it was earned by parameters chosen
+before it. The chosen parameters by window show how stable the choice is.
+
+Each grid point is backtested once over the whole history (fanned out over an ``Executor``);
+since a setup at bar t reads bars up to t only (tested), the returns of that run inside a
+window are those of the same parameters traded continuously, with no knowledge of later bars.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.research.backtest import DEFAULT_CONFIG, BacktestConfig, run_template
+from engine.research.executor import Executor, SerialExecutor
+from engine.strategies.templates import TEMPLATES
+from engine.strategies.templates.base import Array, Panel, Params
+
+DEFAULT_GRIDS: Mapping[str, Mapping[str, Sequence[float]]] = {
+    "momentum": {"stop_atr": (1.5, 2.0, 3.0), "min_volume": (0.9, 1.0, 1.1)},
+    "mean_reversion": {"rsi_entry": (30.0, 35.0, 40.0), "pct_b_entry": (0.1, 0.2)},
+    "breakout": {"stop_atr": (1.0, 1.5, 2.0), "target_atr": (2.0, 3.0, 4.0)},
+    "trend": {"fast": (10.0, 20.0), "slow": (50.0, 100.0), "stop_atr": (2.0, 3.0)},
+    "rotation": {"top_n": (2.0, 3.0), "rebalance_days": (10.0, 21.0)},
+    "pairs": {"entry_z": (1.5, 2.0, 2.5), "exit_z": (0.0, 0.5)},
+    "options": {"otm": (0.03, 0.05, 0.08)},
+}
+"""A small grid per template around its defaults (the values a trader would try first)."""
+
+
+def sharpe(returns: Array) -> float:
+    """Annualised Sharpe ratio of daily returns (risk-free 0; NaN when flat)."""
+    sd = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
+    return float(np.mean(returns)) / sd * math.sqrt(252.0) if sd > 0 else math.nan
+
+
+@dataclass(frozen=True, slots=True)
+class Window:
+    train_start: int
+    train_end: int
+    """Exclusive: the first out-of-sample bar."""
+    test_end: int
+    """Exclusive."""
+    chosen: Params
+    train_objective: float
+    test_objective: float
+
+
+@dataclass(frozen=True, slots=True)
+class WalkForward:
+    template: str
+    dates: NDArray[np.datetime64]
+    """The out-of-sample sessions, in order."""
+    returns: Array
+    """The concatenated out-of-sample daily returns."""
+    windows: tuple[Window, ...]
+    grid: tuple[Params, ...]
+
+    @property
+    def equity(self) -> Array:
+        return np.asarray(np.cumprod(1.0 + self.returns), dtype=np.float64)
+
+    def stability(self) -> Mapping[str, float]:
+        """For each parameter, the share of windows that kept the previous window's value."""
+        if len(self.windows) < 2:
+            return {}
+        names = list(self.windows[0].chosen)
+        return {
+            n: float(np.mean([a.chosen[n] == b.chosen[n] for a, b in itertools.pairwise(self.windows)]))
+            for n in names
+        }
+
+
+def grid_points(template: str, grid: Mapping[str, Sequence[float]] | None = None) -> list[Params]:
+    """Every combination of the grid's values over the template's defaults."""
+    base = TEMPLATES[template].params()
+    axes = dict(grid if grid is not None else DEFAULT_GRIDS.get(template, {}))
+    unknown = set(axes) - set(base)
+    if unknown:
+        raise ValueError(f"{template}: the grid names unknown parameters {sorted(unknown)}")
+    names = list(axes)
+    return [{**base, **dict(zip(names, values, strict=True))} for values in itertools.product(*axes.values())]
+
+
+def _run_point(job: tuple[str, Panel, Params, BacktestConfig]) -> tuple[NDArray[np.datetime64], Array]:
+    """One grid point over the whole history (module level, so a process pool can run it)."""
+    template, panel, params, config = job
+    bt = run_template(TEMPLATES[template], panel, params, config)
+    return bt.dates, bt.returns
+
+
+def walk_forward(
+    template: str,
+    panel: Panel,
+    *,
+    grid: Mapping[str, Sequence[float]] | None = None,
+    train_days: int = 756,
+    test_days: int = 63,
+    config: BacktestConfig = DEFAULT_CONFIG,
+    executor: Executor | None = None,
+) -> WalkForward:
+    """Rolling train/test windows over ``panel``'s sessions; see the module docstring."""
+    if train_days < 20 or test_days < 1:
+        raise ValueError(f"train_days must be >= 20 and test_days >= 1, got {train_days}, {test_days}")
+    points = grid_points(template, grid)
+    runner = executor or SerialExecutor()
+    runs = runner.map(_run_point, [(template, panel, p, config) for p in points])
+    dates = runs[0][0]
+    matrix = np.column_stack([r for _d, r in runs])  # [T, grid points]
+    if len(dates) < train_days + test_days:
+        raise ValueError(
+            f"{template}: {len(dates)} sessions cannot hold one {train_days}-session training window "
+            f"and a {test_days}-session test"
+        )
+    windows: list[Window] = []
+    kept: list[Array] = []
+    kept_dates: list[NDArray[np.datetime64]] = []
+    for start in range(0, len(dates) - train_days - test_days + 1, test_days):
+        train_end = start + train_days
+        test_end = min(train_end + test_days, len(dates))
+        scores = np.array([sharpe(matrix[start:train_end, j]) for j in range(len(points))])
+        best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
+        oos = matrix[train_end:test_end, best]
+        windows.append(Window(start, train_end, test_end, points[best], float(scores[best]), sharpe(oos)))
+        kept.append(oos)
+        kept_dates.append(dates[train_end:test_end])
+    return WalkForward(
+        template=template,
+        dates=np.concatenate(kept_dates),
+        returns=np.concatenate(kept),
+        windows=tuple(windows),
+        grid=tuple(points),
+    )
