@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from console import audit_cmd, cards_cmd, report_cmd
+from console import audit_cmd, cards_cmd, report_cmd, research_cmd
 from engine.config import ConfigError, Settings, load_settings
 
 EXIT_USAGE = 2
@@ -59,6 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     cards_cmd.add_parser(sub)
+    research_cmd.add_parsers(sub)
     return parser
 
 
@@ -80,6 +81,8 @@ def main(argv: list[str] | None = None) -> int:
             return cards_cmd.run(args, settings)
         if args.command == "calibration":
             return cards_cmd.run_calibration(args, settings)
+        if args.command in research_cmd.HELP:
+            return research_cmd.run(args, settings)
         if args.engine_only:
             return _engine_only(settings, args)
         return _console(settings, args)

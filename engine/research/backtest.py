@@ -24,7 +24,7 @@ never levered: with more setups in trades than slots, the weights are scaled dow
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 
 import numba
 import numpy as np
@@ -194,6 +194,8 @@ class Backtest:
     costs: Array
     weights: Array
     """The target weights the account traded toward."""
+    trade_returns: Array = field(default_factory=lambda: np.empty(0))
+    """Each setup trade's return from its entry fill to its exit fill, before costs (run_template)."""
 
     @property
     def returns(self) -> Array:
@@ -273,8 +275,11 @@ def run_template(
     column = {s: j for j, s in enumerate(symbols)}
     target = np.zeros((len(dates), len(symbols)))
     eligible = {s: b for s, b in panel.items() if len(b) >= template.min_history}
+    trade_returns: list[Array] = []
     for setup in template.build(eligible, p) if eligible else []:
-        w = setup_weights(setup, template.horizon_days, config.fill) / config.slots
+        raw = setup_weights(setup, template.horizon_days, config.fill)
+        trade_returns.append(_trade_returns(raw, setup.open if config.fill == "open" else setup.close))
+        w = raw / config.slots
         rows = np.searchsorted(dates, setup.dates)
         for i, sym in enumerate(setup.symbols):
             target[rows, column[sym]] += w[:, i]
@@ -285,4 +290,20 @@ def run_template(
     fill = _matrix(panel, dates, symbols, field)
     close = _matrix(panel, dates, symbols, "close")
     target = np.where(np.isfinite(fill), target, 0.0)
-    return simulate(dates, symbols, np.nan_to_num(fill), np.nan_to_num(close), target, config)
+    bt = simulate(dates, symbols, np.nan_to_num(fill), np.nan_to_num(close), target, config)
+    return replace(bt, trade_returns=np.concatenate(trade_returns) if trade_returns else np.empty(0))
+
+
+def _trade_returns(weights: Array, fill: Array) -> Array:
+    """Each run of non-zero weights is one trade: filled at its first bar, closed at the fill of
+    the bar after its last (a trade still open at the end is left out)."""
+    held = np.any(weights != 0.0, axis=1)
+    edges = np.diff(held.astype(np.int8), prepend=0, append=0)
+    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
+    out = []
+    for s, e in zip(starts, ends, strict=True):
+        if e >= len(fill):
+            continue
+        w = weights[s]
+        out.append(float(np.sum(w * (fill[e] / fill[s] - 1.0))))
+    return np.asarray(out, dtype=np.float64)

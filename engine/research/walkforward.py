@@ -56,6 +56,10 @@ class Window:
     chosen: Params
     train_objective: float
     test_objective: float
+    train_from: str = ""
+    test_from: str = ""
+    test_to: str = ""
+    """The sessions as ISO dates (first training, first and last out-of-sample)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,6 +71,8 @@ class WalkForward:
     """The concatenated out-of-sample daily returns."""
     windows: tuple[Window, ...]
     grid: tuple[Params, ...]
+    trial_sharpes: tuple[float, ...] = ()
+    """Each grid point's Sharpe over the whole history: the trials the deflated Sharpe accounts for."""
 
     @property
     def equity(self) -> Array:
@@ -133,7 +139,19 @@ def walk_forward(
         scores = np.array([sharpe(matrix[start:train_end, j]) for j in range(len(points))])
         best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
         oos = matrix[train_end:test_end, best]
-        windows.append(Window(start, train_end, test_end, points[best], float(scores[best]), sharpe(oos)))
+        windows.append(
+            Window(
+                start,
+                train_end,
+                test_end,
+                points[best],
+                float(scores[best]),
+                sharpe(oos),
+                str(dates[start]),
+                str(dates[train_end]),
+                str(dates[test_end - 1]),
+            )
+        )
         kept.append(oos)
         kept_dates.append(dates[train_end:test_end])
     return WalkForward(
@@ -142,4 +160,5 @@ def walk_forward(
         returns=np.concatenate(kept),
         windows=tuple(windows),
         grid=tuple(points),
+        trial_sharpes=tuple(sharpe(matrix[:, j]) for j in range(len(points))),
     )

@@ -1,0 +1,265 @@
+"""Research runs as the command line asks for them: a panel from the configured data, a run, a
+report folder. The console's commands only parse arguments and print; everything else is here.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from engine.config import Settings
+from engine.research.backtest import DEFAULT_CONFIG, Backtest, BacktestConfig, run_template
+from engine.research.executor import Executor
+from engine.research.metrics import Metrics, summary
+from engine.research.montecarlo import MonteCarloSummary, block_bootstrap, bootstrap, parametric, summarize
+from engine.research.permutation import PermutationResult, permutation_test
+from engine.research.walkforward import WalkForward, walk_forward
+from engine.strategies.templates import TEMPLATES
+from engine.strategies.templates.base import Array, Bars, Panel
+
+__all__ = ["Panel", "load_panel", "run_backtest", "run_montecarlo", "run_permutation", "run_walkforward"]
+
+
+def load_panel(
+    settings: Settings,
+    symbols: Sequence[str] | None = None,
+    start: date | None = None,
+    end: date | None = None,
+) -> Panel:
+    """The configured data's bars for ``symbols`` (default: the universe) between the dates.
+
+    Without dates, the span every symbol has (latest first session to earliest last one), so a
+    strategy and its buy-and-hold benchmark start with the whole universe available.
+    """
+    from engine.service import _load_market
+
+    market = _load_market(settings)
+    wanted = [s.upper() for s in symbols] if symbols else list(settings.universe.symbols)
+    missing = [s for s in wanted if s not in market.bars]
+    if missing:
+        raise ValueError(f"no data for {', '.join(missing)}; the data has {', '.join(sorted(market.bars))}")
+    frames = [market.bars[s] for s in wanted if len(market.bars[s])]
+    if start is None and frames:
+        start = max(f.index[0] for f in frames).date()
+    if end is None and frames:
+        end = min(f.index[-1] for f in frames).date()
+    panel: dict[str, Bars] = {}
+    for sym in wanted:
+        frame = market.bars[sym]
+        if start is not None:
+            frame = frame.loc[frame.index >= np.datetime64(start)]
+        if end is not None:
+            frame = frame.loc[frame.index <= np.datetime64(end)]
+        if len(frame):
+            panel[sym] = Bars.from_frame(sym, frame)
+    if not panel:
+        raise ValueError(
+            f"no bars for {', '.join(wanted)} between {start or 'the start'} and {end or 'the end'}"
+        )
+    return panel
+
+
+def template_named(name: str) -> str:
+    if name not in TEMPLATES:
+        raise ValueError(f"unknown template {name!r}; expected one of {', '.join(TEMPLATES)}")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class BacktestRun:
+    template: str
+    backtest: Backtest
+    metrics: Metrics
+    benchmark: Metrics
+    """Buy-and-hold of the same symbols, equal weight, same costs, same sessions."""
+
+
+def buy_and_hold(panel: Panel, config: BacktestConfig = DEFAULT_CONFIG) -> Backtest:
+    """Equal weights in every symbol from the second session, held (drift never rebalanced)."""
+    from engine.research.backtest import _matrix, _universe, simulate
+
+    dates, symbols = _universe(panel)
+    fill = np.nan_to_num(_matrix(panel, dates, symbols, "open" if config.fill == "open" else "close"))
+    close = np.nan_to_num(_matrix(panel, dates, symbols, "close"))
+    target = np.where(fill > 0, 1.0, 0.0)
+    counts = target.sum(axis=1, keepdims=True)
+    target = np.divide(target, counts, out=np.zeros_like(target), where=counts > 0)
+    target[0] = 0.0
+    held = BacktestConfig(config.fill, config.costs, 1.0, config.start_equity, config.slots)
+    return simulate(dates, symbols, fill, close, target, held)
+
+
+def run_backtest(template: str, panel: Panel, config: BacktestConfig = DEFAULT_CONFIG) -> BacktestRun:
+    bt = run_template(TEMPLATES[template_named(template)], panel, None, config)
+    bench = buy_and_hold(panel, config)
+    return BacktestRun(
+        template, bt, summary(bt.returns, trades=bt.trade_returns, weights=bt.weights), summary(bench.returns)
+    )
+
+
+def run_walkforward(
+    template: str, panel: Panel, *, train_days: int, test_days: int, executor: Executor | None = None
+) -> tuple[WalkForward, Metrics]:
+    wf = walk_forward(
+        template_named(template), panel, train_days=train_days, test_days=test_days, executor=executor
+    )
+    trials = [x for x in wf.trial_sharpes if math.isfinite(x)]
+    return wf, summary(wf.returns, n_trials=len(wf.grid), trial_sharpes=trials or None)
+
+
+def _returns_matrix(panel: Panel) -> tuple[list[str], Array, Array]:
+    """Common sessions of the panel as per-day ratios ``[T-1, N, 5]``: close, open, high, low to
+    the previous close, and volume, so a permutation of days keeps each day's bars whole."""
+    from engine.strategies.templates.base import align
+
+    symbols = sorted(panel)
+    data = align(panel, symbols)
+    prev = data.close[:-1]
+    stack = np.stack(
+        [
+            data.close[1:] / prev,
+            data.open[1:] / prev,
+            data.high[1:] / prev,
+            data.low[1:] / prev,
+            data.volume[1:],
+        ],
+        axis=2,
+    )
+    return symbols, data.close[0], stack
+
+
+@dataclass(frozen=True)
+class _TemplateSharpe:
+    """The statistic of a permutation run: the template's Sharpe on prices rebuilt from days in
+    the given order (a module-level class, so a process pool can pickle it)."""
+
+    template: str
+    symbols: tuple[str, ...]
+    first_close: tuple[float, ...]
+    dates: tuple[str, ...]
+
+    def __call__(self, flat: Array) -> float:
+        days = flat.reshape(len(flat), len(self.symbols), 5)
+        close = np.asarray(self.first_close) * np.cumprod(days[:, :, 0], axis=0)
+        prev = np.vstack([np.asarray(self.first_close)[None, :], close[:-1]])
+        dates = np.asarray(self.dates, dtype="datetime64[D]")
+        panel = {
+            s: Bars(
+                s,
+                dates,
+                prev[:, j] * days[:, j, 1],
+                prev[:, j] * days[:, j, 2],
+                prev[:, j] * days[:, j, 3],
+                close[:, j],
+                days[:, j, 4],
+            )
+            for j, s in enumerate(self.symbols)
+        }
+        r = run_template(TEMPLATES[self.template], panel).returns
+        sd = float(np.std(r, ddof=1))
+        return float(np.mean(r)) / sd * math.sqrt(252.0) if sd > 0 else math.nan
+
+
+def run_permutation(
+    template: str, panel: Panel, *, runs: int, seed: int, executor: Executor | None = None
+) -> PermutationResult:
+    """The template's Sharpe on the real order of days against ``runs`` joint permutations of them."""
+    from engine.strategies.templates.base import align
+
+    symbols, first, days = _returns_matrix(panel)
+    dates = align(panel, symbols).dates[1:]
+    stat = _TemplateSharpe(
+        template_named(template), tuple(symbols), tuple(first), tuple(str(d) for d in dates)
+    )
+    flat = days.reshape(len(days), -1)  # [T, N x 5]: a permutation moves whole days, every field
+    return permutation_test(stat, flat, n_runs=runs, seed=seed, executor=executor)
+
+
+METHODS = ("bootstrap", "block", "parametric")
+
+
+def run_montecarlo(returns: Array, *, method: str, paths: int, horizon: int, seed: int) -> MonteCarloSummary:
+    if method == "bootstrap":
+        sims = bootstrap(returns, paths, horizon, seed=seed)
+    elif method == "block":
+        sims = block_bootstrap(returns, paths, horizon, seed=seed)
+    elif method == "parametric":
+        sims = parametric(returns, paths, horizon, seed=seed)
+    else:
+        raise ValueError(f"unknown Monte Carlo method {method!r}; expected one of {', '.join(METHODS)}")
+    return summarize(sims)
+
+
+def _jsonable(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_jsonable(v) for v in value]
+    return value
+
+
+def write_backtest(out: Path, run: BacktestRun) -> list[Path]:
+    """metrics.json, equity.csv, weights.csv and trades.csv (and PNG charts when matplotlib is
+    installed: it is optional, so a headless box without it still gets every number)."""
+    out.mkdir(parents=True, exist_ok=True)
+    bt = run.backtest
+    written = []
+    metrics = {
+        "template": run.template,
+        "strategy": asdict(run.metrics),
+        "buy_and_hold": asdict(run.benchmark),
+    }
+    (out / "metrics.json").write_text(json.dumps(_jsonable(metrics), indent=2) + "\n")
+    written.append(out / "metrics.json")
+    frame = bt.frame()
+    frame.to_csv(out / "equity.csv")
+    written.append(out / "equity.csv")
+    pd.DataFrame(bt.weights, index=frame.index, columns=list(bt.symbols)).to_csv(out / "weights.csv")
+    written.append(out / "weights.csv")
+    t_idx, s_idx = np.nonzero(bt.traded)
+    trades = pd.DataFrame(
+        {
+            "date": frame.index[t_idx],
+            "symbol": [bt.symbols[i] for i in s_idx],
+            "quantity": bt.traded[t_idx, s_idx],
+        }
+    )
+    trades.to_csv(out / "trades.csv", index=False)
+    written.append(out / "trades.csv")
+    written.extend(_charts(out, frame))
+    return written
+
+
+def _charts(out: Path, frame: pd.DataFrame) -> list[Path]:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return []
+    paths = []
+    equity = frame["equity"]
+    fig, ax = plt.subplots(figsize=(8, 3))
+    ax.plot(equity.index, equity.to_numpy())
+    ax.set_title("Equity")
+    fig.savefig(out / "equity.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    paths.append(out / "equity.png")
+    drawdown = equity / equity.cummax() - 1.0
+    fig, ax = plt.subplots(figsize=(8, 2.5))
+    ax.fill_between(drawdown.index, drawdown.to_numpy(), 0.0)
+    ax.set_title("Drawdown")
+    fig.savefig(out / "drawdown.png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    paths.append(out / "drawdown.png")
+    return paths

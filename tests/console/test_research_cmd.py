@@ -1,0 +1,71 @@
+"""``onetap backtest | walkforward | permute | montecarlo`` on the shipped data."""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+from pathlib import Path
+
+import pytest
+
+from console.cli import main
+
+SMALL = ["--symbols", "IBM,MSFT", "--start", "2006-01-01", "--end", "2012-12-31"]
+
+
+def test_backtest_prints_metrics_against_buy_and_hold_and_writes_a_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["backtest", "trend", *SMALL, "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("Backtest trend on IBM, MSFT, 2006-01-03 .. 2012-12-31")
+    assert "buy & hold" in out and "Sharpe" in out and "Deflated Sharpe" in out
+    report = json.loads((tmp_path / "r" / "metrics.json").read_text())
+    assert report["template"] == "trend" and report["strategy"]["n_trades"] > 0
+    with (tmp_path / "r" / "equity.csv").open() as fh:
+        rows = list(csv.DictReader(fh))
+    assert float(rows[0]["equity"]) == 100_000.0
+    assert float(rows[-1]["equity"]) == pytest.approx(100_000.0 * (1 + report["strategy"]["total_return"]))
+    assert (tmp_path / "r" / "trades.csv").read_text().startswith("date,symbol,quantity")
+
+
+def test_walkforward_reports_windows_and_stability(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    args = [
+        "walkforward",
+        "trend",
+        *SMALL,
+        "--train-days",
+        "504",
+        "--test-days",
+        "126",
+        "--out",
+        str(tmp_path),
+    ]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert "Walk-forward trend:" in out and "Parameter stability" in out
+    report = json.loads((tmp_path / "walkforward.json").read_text())
+    windows = report["windows"]
+    assert len(windows) >= 5
+    assert all(a["test_to"] < b["test_from"] for a, b in itertools.pairwise(windows))
+
+
+def test_permute_and_montecarlo_print_their_tables(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["permute", "momentum", *SMALL, "--runs", "20"]) == 0
+    out = capsys.readouterr().out
+    assert "p-value" in out and "real Sharpe" in out
+    assert main(["montecarlo", "momentum", *SMALL, "--paths", "500", "--method", "block"]) == 0
+    out = capsys.readouterr().out
+    assert "500 block paths" in out and "probability of a loss" in out
+
+
+def test_bad_input_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["backtest", "nosuch"]) == 2
+    assert "unknown template 'nosuch'" in capsys.readouterr().err
+    assert main(["backtest", "trend", "--symbols", "ZZZ"]) == 2
+    assert "no data for ZZZ" in capsys.readouterr().err
+    assert main(["backtest", "trend", "--start", "2012-99-01"]) == 2
+    assert "--start '2012-99-01' is not a date" in capsys.readouterr().err
