@@ -26,7 +26,7 @@ from engine.config import Settings
 if TYPE_CHECKING:
     from engine.research.executor import Executor
     from engine.research.metrics import Metrics
-    from engine.research.runs import Panel
+    from engine.research.runs import Panel, StrategyStress
 
 EXIT_USAGE = 2
 HELP = {
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         panel = load_panel(settings, symbols, _date(args.start, "--start"), _date(args.end, "--end"))
         template = template_named(args.template)
         if args.command == "backtest":
-            _backtest(template, panel, args, out)
+            _backtest(template, panel, args, settings, out)
         elif args.command == "walkforward":
             _walkforward(template, panel, args, out)
         elif args.command == "permute":
@@ -124,6 +124,17 @@ def print_metrics(columns: dict[str, Metrics], out: TextIO) -> None:
         print(f"{label:<24}{cells}", file=out)
 
 
+def _print_stress(stress: StrategyStress, out: TextIO) -> None:
+    """The risk engine's scenarios on the strategy's last book and its largest one."""
+    print("Stress (the risk engine's scenarios through each holding's beta to the benchmark):", file=out)
+    print(
+        f"{'scenario':<14}{'last book ' + stress.last_day:>26}{'largest book ' + stress.largest_day:>28}",
+        file=out,
+    )
+    for a, b in zip(stress.last, stress.largest, strict=True):
+        print(f"{a.scenario:<14}{a.pnl_pct:>+26.1%}{b.pnl_pct:>+28.1%}", file=out)
+
+
 def _executor(workers: int) -> Executor:
     from engine.research.executor import make_executor
 
@@ -132,8 +143,8 @@ def _executor(workers: int) -> Executor:
     return make_executor("process" if workers > 1 else "serial", workers)
 
 
-def _backtest(template: str, panel: Panel, args: argparse.Namespace, out: TextIO) -> None:
-    from engine.research.runs import run_backtest, write_backtest
+def _backtest(template: str, panel: Panel, args: argparse.Namespace, settings: Settings, out: TextIO) -> None:
+    from engine.research.runs import benchmark_bars, run_backtest, strategy_stress, write_backtest
 
     result = run_backtest(template, panel)
     bt = result.backtest
@@ -141,6 +152,7 @@ def _backtest(template: str, panel: Panel, args: argparse.Namespace, out: TextIO
     print(f"Backtest {template} on {', '.join(bt.symbols)}, {span}, fills at the next open", file=out)
     print_metrics({template: result.metrics, "buy & hold": result.benchmark}, out)
     print(f"Costs paid: {bt.costs.sum():,.2f} over {int((bt.traded != 0).sum())} fills", file=out)
+    _print_stress(strategy_stress(result, panel, benchmark_bars(settings)), out)
     if args.out is not None:
         written = write_backtest(args.out, result)
         print(f"Report: {', '.join(str(p) for p in written)}", file=out)

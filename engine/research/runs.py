@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import Settings
+from engine.model.risk import StressResult
 from engine.research.backtest import DEFAULT_CONFIG, Backtest, BacktestConfig, run_template
 from engine.research.executor import Executor
 from engine.research.metrics import Metrics, summary
@@ -180,6 +181,59 @@ def run_permutation(
     )
     flat = days.reshape(len(days), -1)  # [T, N x 5]: a permutation moves whole days, every field
     return permutation_test(stat, flat, n_runs=runs, seed=seed, executor=executor)
+
+
+@dataclass(frozen=True, slots=True)
+class StrategyStress:
+    """The risk engine's named shocks on the strategy's book on two days: its last, and the day
+    it held the most (gross), with betas to the benchmark estimated over the run's sessions."""
+
+    last_day: str
+    last: tuple[StressResult, ...]
+    largest_day: str
+    largest: tuple[StressResult, ...]
+
+
+def strategy_stress(run: BacktestRun, panel: Panel, benchmark: Bars | None) -> StrategyStress:
+    from engine.risk.stress import stress_test
+    from engine.risk.var import AlignedBook
+
+    bt = run.backtest
+    close = np.column_stack([_closes_on(panel[s], bt.dates) for s in bt.symbols])
+    values = bt.shares * close
+    rets = np.zeros_like(close)
+    rets[1:] = np.where(close[:-1] > 0, close[1:] / np.where(close[:-1] > 0, close[:-1], 1.0) - 1.0, 0.0)
+    betas: dict[str, float | None] = {}
+    if benchmark is not None:
+        bench = _closes_on(benchmark, bt.dates)
+        b = np.zeros_like(bench)
+        b[1:] = np.where(bench[:-1] > 0, bench[1:] / np.where(bench[:-1] > 0, bench[:-1], 1.0) - 1.0, 0.0)
+        var = float(np.var(b[1:], ddof=1))
+        for j, sym in enumerate(bt.symbols):
+            betas[sym] = float(np.cov(rets[1:, j], b[1:])[0, 1] / var) if var > 0 else None
+    window = rets[-250:]
+
+    def at(t: int) -> tuple[StressResult, ...]:
+        book = AlignedBook(bt.symbols, values[t], window)
+        return stress_test(book, equity=float(bt.equity[t]), betas=betas)
+
+    largest = int(np.argmax(np.abs(values).sum(axis=1)))
+    last = len(bt.dates) - 1
+    return StrategyStress(str(bt.dates[last]), at(last), str(bt.dates[largest]), at(largest))
+
+
+def _closes_on(bars: Bars, dates: np.ndarray) -> Array:
+    """The symbol's closes on ``dates``, the last known close carried over days it has no bar."""
+    idx = np.searchsorted(bars.dates, dates, side="right") - 1
+    out = np.where(idx >= 0, bars.close[np.clip(idx, 0, None)], np.nan)
+    return np.nan_to_num(out)
+
+
+def benchmark_bars(settings: Settings) -> Bars | None:
+    from engine.service import _load_market
+
+    frame = _load_market(settings).bars.get(settings.universe.benchmark)
+    return Bars.from_frame(settings.universe.benchmark, frame) if frame is not None and len(frame) else None
 
 
 METHODS = ("bootstrap", "block", "parametric")

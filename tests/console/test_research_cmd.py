@@ -21,6 +21,8 @@ def test_backtest_prints_metrics_against_buy_and_hold_and_writes_a_report(
     out = capsys.readouterr().out
     assert out.startswith("Backtest trend on IBM, MSFT, 2006-01-03 .. 2012-12-31")
     assert "buy & hold" in out and "Sharpe" in out and "Deflated Sharpe" in out
+    stress = out[out.index("Stress") :].splitlines()
+    assert [line.split()[0] for line in stress[2:7]] == ["2008", "2020", "flash", "correction", "stagflation"]
     report = json.loads((tmp_path / "r" / "metrics.json").read_text())
     assert report["template"] == "trend" and report["strategy"]["n_trades"] > 0
     with (tmp_path / "r" / "equity.csv").open() as fh:

@@ -89,3 +89,16 @@ def test_changing_the_future_changes_nothing_before_it(panel: Panel, name: str) 
     )
     np.testing.assert_array_equal(base.equity[:first_changed], moved.equity[:first_changed])
     assert not np.array_equal(base.equity, moved.equity)
+
+
+def test_stress_reaches_the_strategy_book_through_betas(panel: Panel) -> None:
+    from engine.config import load_settings
+    from engine.research.runs import benchmark_bars, run_backtest, strategy_stress
+
+    run = run_backtest("trend", {s: panel[s] for s in ("IBM", "MSFT")})
+    stress = strategy_stress(run, panel, benchmark_bars(load_settings()))
+    by_name = {r.scenario: r for r in stress.largest}
+    assert (
+        by_name["2008"].pnl < 0 < abs(by_name["2008"].pnl) and by_name["2008"].pnl < by_name["correction"].pnl
+    )
+    assert stress.largest_day >= str(run.backtest.dates[0])
