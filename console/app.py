@@ -48,8 +48,9 @@ from console.screens import (
     ResumeDialog,
     RiskDetailScreen,
 )
+from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
-from console.widgets import OrderBlotter
+from console.widgets import CardsPane, OrderBlotter
 from console.widgets.progress import outcome_text
 from engine.model import CommandSource, Order, Position
 from engine.model.events import (
@@ -76,6 +77,7 @@ from engine.model.events import (
 
 if TYPE_CHECKING:
     from console.client import EngineClient
+    from engine.config import Settings
 
 __all__ = ["Hotkeys", "OneTapApp"]
 
@@ -121,6 +123,7 @@ class OneTapApp(App[None]):
         on_first_frame: Callable[[], None] | None = None,
         exit_on_connect_error: bool = False,
         exit_on_signals: bool = False,
+        settings: Settings | None = None,
     ) -> None:
         """``on_first_frame`` is called once, after the desk first drew the engine's snapshot.
 
@@ -128,12 +131,15 @@ class OneTapApp(App[None]):
         CLI then prints why and exits 2); an attached console instead stays up and says so.
         ``exit_on_signals``: SIGTERM and SIGHUP (the SSH session dropped) quit as ``q`` does, so an
         embedded engine stops with everything persisted (the CLI sets it; tests leave it off).
+        ``settings``: what the research screen loads data and the universe from; without it, an
+        embedded client's settings, else the default configuration (``research_settings``).
         """
         super().__init__()
         self._exit_on_signals = exit_on_signals
         self._exit_on_connect_error = exit_on_connect_error
         self._on_first_frame = on_first_frame
         self.client = client
+        self._settings = settings
         self.hotkeys = hotkeys or Hotkeys()
         self.title = title
         self.state = DeskState()
@@ -407,12 +413,40 @@ class OneTapApp(App[None]):
             "VaR, stress, Greeks, paused strategies",
             self.action_risk_detail,
         )
+        yield SystemCommand(
+            f"Research ({keys.research})",
+            "Backtest, walk-forward, permutation test and Monte Carlo of a template",
+            self.action_research,
+        )
         if self.state.reconciliation is not None:
             yield SystemCommand(
                 f"Reconciliation summary ({keys.approve})",
                 "What start-up found at the broker; approve it to leave RECOVERING",
                 self.action_review_reconciliation,
             )
+
+    def research_settings(self) -> Settings:
+        """The configuration research runs against: the app's, the embedded engine's, or the
+        default files (an attached console that was given none); may raise ``ConfigError``."""
+        from engine.config import Settings, load_settings
+
+        if self._settings is None:
+            held = getattr(self.client, "settings", None)
+            self._settings = held if isinstance(held, Settings) else load_settings()
+        return self._settings
+
+    def action_research(self) -> None:
+        """Open the research screen on the highlighted card's template, if a card is highlighted."""
+        if isinstance(self.screen, ResearchScreen):
+            return
+        try:
+            settings = self.research_settings()
+        except Exception as exc:
+            self.notify(f"cannot load the configuration: {exc}", title="Research", severity="error")
+            return
+        desk = self.desk
+        card = desk.query_one(CardsPane).selected_card if desk is not None and desk.is_mounted else None
+        self.push_screen(ResearchScreen(settings, card.template if card is not None else None))
 
     def action_risk_detail(self) -> None:
         if not isinstance(self.screen, RiskDetailScreen):

@@ -133,6 +133,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     app = OneTapApp(
         client,
         hotkeys=Hotkeys.from_settings(settings.hotkeys),
+        settings=settings,
         on_first_frame=_first_frame_marker(),
         exit_on_connect_error=embedded is not None,
         exit_on_signals=True,

@@ -32,6 +32,7 @@ class Hotkeys:
     filter_open: str = "o"
     executions: str = "e"
     approve: str = "a"
+    research: str = "b"
 
     @classmethod
     def from_settings(cls, settings: HotkeySettings) -> Hotkeys:

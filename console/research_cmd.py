@@ -91,7 +91,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     return 0
 
 
-ROWS = (
+ROWS: tuple[tuple[str, str, str], ...] = (
     ("total_return", "Total return", "{:+.1%}"),
     ("cagr", "CAGR", "{:+.1%}"),
     ("annualized_volatility", "Volatility", "{:.1%}"),
@@ -110,9 +110,12 @@ ROWS = (
     ("turnover", "Turnover (annual)", "{:.1f}x"),
     ("exposure", "Exposure", "{:.0%}"),
 )
+"""Metric rows as (``Metrics`` attribute, label, format): the command line's tables and the
+console's research screen both read them, so the two show the same figures the same way."""
 
 
-def _cell(value: float, fmt: str) -> str:
+def metric_cell(value: float, fmt: str) -> str:
+    """One metric as ``ROWS`` formats it; a dash where it is undefined (NaN or infinite)."""
     return "—" if not math.isfinite(value) else fmt.format(value)
 
 
@@ -120,7 +123,7 @@ def print_metrics(columns: dict[str, Metrics], out: TextIO) -> None:
     """One column per run, one row per metric; a dash where a metric is undefined."""
     print(f"{'':<24}" + "".join(f"{name:>16}" for name in columns), file=out)
     for key, label, fmt in ROWS:
-        cells = "".join(f"{_cell(float(getattr(m, key)), fmt):>16}" for m in columns.values())
+        cells = "".join(f"{metric_cell(float(getattr(m, key)), fmt):>16}" for m in columns.values())
         print(f"{label:<24}{cells}", file=out)
 
 

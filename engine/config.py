@@ -211,6 +211,7 @@ class HotkeySettings(_Section):
     filter_open: str = "o"
     executions: str = "e"
     approve: str = "a"
+    research: str = "b"
     up: str = "k"
     down: str = "j"
     quit: str = "q"
