@@ -5,6 +5,7 @@ PY := $(VENV)/bin/python
 # Re-install when pyproject.toml changes; the stamp records which extras are in.
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
+BENCH_STAMP := $(VENV)/.stamp-bench
 
 .PHONY: run test quick lint bench snapshots-update engine clean
 
@@ -20,6 +21,11 @@ $(RUN_STAMP): pyproject.toml | $(PY)
 $(DEV_STAMP): pyproject.toml | $(PY)
 	$(PY) -m pip install --quiet -e ".[dev]"
 	@touch $@ $(RUN_STAMP)
+
+# The peers the benchmarks race (vectorbt, backtesting.py): heavy, so only `make bench` installs them.
+$(BENCH_STAMP): pyproject.toml | $(PY)
+	$(PY) -m pip install --quiet -e ".[dev,bench]"
+	@touch $@ $(DEV_STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)
 	$(VENV)/bin/onetap $(ARGS)
@@ -40,7 +46,7 @@ quick: $(DEV_STAMP)
 	$(VENV)/bin/ruff check engine console tests
 	$(VENV)/bin/pytest -q -m "not slow" -x
 
-bench: $(DEV_STAMP)
+bench: $(BENCH_STAMP)
 	$(PY) -m tests.bench.run
 
 snapshots-update: $(DEV_STAMP)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.bench import alerts, audit, generation, order_path, risk_engine, risk_portfolio, startup
+from tests.bench import alerts, audit, backtest, generation, order_path, risk_engine, risk_portfolio, startup
 
 
 def main() -> None:
@@ -13,6 +13,7 @@ def main() -> None:
     audit.main()
     alerts.main()
     generation.main()
+    backtest.main()
 
 
 if __name__ == "__main__":
