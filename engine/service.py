@@ -14,7 +14,7 @@ import json
 import logging
 import math
 from collections import deque
-from collections.abc import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable, Mapping
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
@@ -121,6 +121,11 @@ CARDS_EVERY_STEPS = 30
 OPTION_VOL_DAYS = 20
 """Options are priced (paper broker quotes, risk report Greeks) at the underlying's realized
 volatility over this many daily returns before today, as the options template prices its cards."""
+
+
+REBALANCE_CASH_SHARE = 0.995
+"""A rebalance spends at most this share of the cash it will have: the rest pays commissions and
+the price move between the decision and the fills."""
 
 
 class Engine:
@@ -817,6 +822,65 @@ class Engine:
                 f"card {card_id} is no longer offered (the market moved on)",
                 card_id,
             )
+        return await self._execute(card, actor, override=override)
+
+    async def rebalance_to(
+        self, weights: Mapping[str, float], actor: Actor, *, strategy: str, min_value: float = 0.0
+    ) -> CommandResult:
+        """Trade the book toward target weights of equity (symbols not named are left alone), as one
+        group execution: sells first, then buys, every leg through the same checks as a card's.
+
+        Quantities come from the current prices (the quote's mid, else the last close); a trade
+        worth less than ``min_value`` is skipped. Research's walk-forward and permutation targets,
+        and later the rebalancer, trade through here rather than through a path of their own.
+        """
+        equity = self.ledger.account().equity
+        prices = self._prices()
+        held = {p.symbol: p.quantity for p in self.ledger.positions(include_flat=False)}
+        legs: list[Leg] = []
+        for symbol, weight in sorted(weights.items()):
+            price = prices.get(symbol)
+            if price is None or not price > 0:
+                return self._refuse("rebalance", "NO_PRICE", f"no price for {symbol}", strategy)
+            delta = weight * equity / price - held.get(symbol, 0.0)
+            if abs(delta) * price < max(min_value, 1e-9):
+                continue
+            legs.append(Leg(symbol, Side.BUY if delta > 0 else Side.SELL, round(abs(delta), 4)))
+        if not legs:
+            return CommandResult(ok=True, message=f"{strategy}: already at its targets")
+        # no leverage: buys are scaled to the cash there will be after the sells (less a margin
+        # for costs and the move to the fill), as the backtester's cash account does
+        cash = self.ledger.account().cash + sum(
+            leg.quantity * prices[leg.symbol] for leg in legs if leg.side is Side.SELL
+        )
+        buying = sum(leg.quantity * prices[leg.symbol] for leg in legs if leg.side is Side.BUY)
+        budget = REBALANCE_CASH_SHARE * max(cash, 0.0)
+        if buying > budget > 0:
+            scale = budget / buying
+            legs = [
+                replace(leg, quantity=round(leg.quantity * scale, 4)) if leg.side is Side.BUY else leg
+                for leg in legs
+            ]
+        legs.sort(key=lambda leg: 0 if leg.side is Side.SELL else 1)
+        now = self.clock.now()
+        card = StrategyCard(
+            card_id=f"rebalance-{strategy}-{now:%Y%m%d%H%M%S}",
+            template=strategy,
+            name=f"Rebalance {strategy}",
+            legs=tuple(legs),
+            confidence=0.0,
+            expected_return=0.0,
+            max_risk=0.0,
+            reason="trade to target weights",
+            asof=now,
+            details={f"ref_price:{leg.symbol}": prices[leg.symbol] for leg in legs},
+        )
+        self.store.save_cards([card])
+        return await self._execute(card, actor)
+
+    async def _execute(self, card: StrategyCard, actor: Actor, *, override: bool = False) -> CommandResult:
+        """Check, persist and send a card's legs as one group (see ``GroupExecution``)."""
+        card_id = card.card_id
         now = self.clock.now()
         book = self._book_view(leg.symbol for leg in card.legs)
         quotes = self.feed.latest_quotes()

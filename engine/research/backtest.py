@@ -244,7 +244,7 @@ def simulate(
     return Backtest(dates, tuple(symbols), equity, cash, shares, traded, costs, target)
 
 
-def _universe(panel: Panel) -> tuple[NDArray[np.datetime64], tuple[str, ...]]:
+def sessions_and_symbols(panel: Panel) -> tuple[NDArray[np.datetime64], tuple[str, ...]]:
     symbols = tuple(sorted(panel))
     dates = panel[symbols[0]].dates
     for sym in symbols[1:]:
@@ -252,7 +252,7 @@ def _universe(panel: Panel) -> tuple[NDArray[np.datetime64], tuple[str, ...]]:
     return dates, symbols
 
 
-def _matrix(panel: Panel, dates: NDArray[np.datetime64], symbols: tuple[str, ...], field: str) -> Array:
+def price_matrix(panel: Panel, dates: NDArray[np.datetime64], symbols: tuple[str, ...], field: str) -> Array:
     """``[T, N]`` of one bar field on the union of sessions; a symbol's missing bars carry its
     last value forward (its weight is 0 there, so only its mark uses it)."""
     out = np.full((len(dates), len(symbols)), np.nan)
@@ -271,7 +271,7 @@ def run_template(
 ) -> Backtest:
     """The template's setups on ``panel`` as one cash account (each setup a ``1/slots`` slot)."""
     p = params or template.params()
-    dates, symbols = _universe(panel)
+    dates, symbols = sessions_and_symbols(panel)
     column = {s: j for j, s in enumerate(symbols)}
     target = np.zeros((len(dates), len(symbols)))
     eligible = {s: b for s, b in panel.items() if len(b) >= template.min_history}
@@ -287,8 +287,8 @@ def run_template(
     over = gross > 1.0
     target[over] /= gross[over, None]  # never levered: more setups in trades than slots share
     field = "open" if config.fill == "open" else "close"
-    fill = _matrix(panel, dates, symbols, field)
-    close = _matrix(panel, dates, symbols, "close")
+    fill = price_matrix(panel, dates, symbols, field)
+    close = price_matrix(panel, dates, symbols, "close")
     target = np.where(np.isfinite(fill), target, 0.0)
     bt = simulate(dates, symbols, np.nan_to_num(fill), np.nan_to_num(close), target, config)
     return replace(bt, trade_returns=np.concatenate(trade_returns) if trade_returns else np.empty(0))

@@ -84,11 +84,11 @@ class BacktestRun:
 
 def buy_and_hold(panel: Panel, config: BacktestConfig = DEFAULT_CONFIG) -> Backtest:
     """Equal weights in every symbol from the second session, held (drift never rebalanced)."""
-    from engine.research.backtest import _matrix, _universe, simulate
+    from engine.research.backtest import price_matrix, sessions_and_symbols, simulate
 
-    dates, symbols = _universe(panel)
-    fill = np.nan_to_num(_matrix(panel, dates, symbols, "open" if config.fill == "open" else "close"))
-    close = np.nan_to_num(_matrix(panel, dates, symbols, "close"))
+    dates, symbols = sessions_and_symbols(panel)
+    fill = np.nan_to_num(price_matrix(panel, dates, symbols, "open" if config.fill == "open" else "close"))
+    close = np.nan_to_num(price_matrix(panel, dates, symbols, "close"))
     target = np.where(fill > 0, 1.0, 0.0)
     counts = target.sum(axis=1, keepdims=True)
     target = np.divide(target, counts, out=np.zeros_like(target), where=counts > 0)
