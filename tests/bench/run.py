@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from tests.bench import alerts, audit, backtest, generation, order_path, risk_engine, risk_portfolio, startup
+from tests.bench import (
+    alerts,
+    audit,
+    backtest,
+    generation,
+    order_path,
+    research,
+    risk_engine,
+    risk_portfolio,
+    startup,
+)
 
 
 def main() -> None:
@@ -14,6 +24,7 @@ def main() -> None:
     alerts.main()
     generation.main()
     backtest.main()
+    research.main()
 
 
 if __name__ == "__main__":
