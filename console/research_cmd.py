@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, TextIO
 from engine.config import Settings
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from engine.research.executor import Executor
     from engine.research.metrics import Metrics
     from engine.research.runs import Panel, StrategyStress
@@ -138,6 +140,13 @@ def _print_stress(stress: StrategyStress, out: TextIO) -> None:
         print(f"{a.scenario:<14}{a.pnl_pct:>+26.1%}{b.pnl_pct:>+28.1%}", file=out)
 
 
+def _stderr_console() -> Console:
+    """Progress goes to stderr, so the tables on stdout stay clean for a pipe or a file."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _executor(workers: int) -> Executor:
     from engine.research.executor import make_executor
 
@@ -206,12 +215,22 @@ def _finite(value: object) -> object:
 
 def _permute(template: str, panel: Panel, args: argparse.Namespace, out: TextIO) -> None:
     import numpy as np
+    from rich.progress import Progress
 
     from engine.research.runs import run_permutation
 
     pool = _executor(args.workers)
     try:
-        result = run_permutation(template, panel, runs=args.runs, seed=args.seed, executor=pool)
+        with Progress(transient=True, console=_stderr_console()) as bar:
+            task = bar.add_task(f"permuting {template}", total=args.runs)
+            result = run_permutation(
+                template,
+                panel,
+                runs=args.runs,
+                seed=args.seed,
+                executor=pool,
+                progress=lambda done, _total: bar.update(task, completed=done),
+            )
     finally:
         pool.close()
     null = result.null[np.isfinite(result.null)]

@@ -109,6 +109,10 @@ def p_value(observed: float, null: FloatArray) -> float:
     return float((1 + exceed) / (1 + null.size))
 
 
+_PROGRESS_WAVE = 2
+"""Batches per wave when progress is reported: enough to keep two workers busy."""
+
+
 def permutation_test(
     statistic_fn: StatisticFn,
     returns_matrix: npt.ArrayLike,
@@ -116,6 +120,7 @@ def permutation_test(
     *,
     seed: int,
     executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PermutationResult:
     """Test ``statistic_fn`` on the real day order against ``n_runs`` joint permutations of the days.
 
@@ -124,7 +129,8 @@ def permutation_test(
     in batches through ``executor.map``; for a process (or, later, distributed) executor the function
     must then be picklable: a module-level function, a ``functools.partial`` of one, or an instance
     of a module-level class, never a lambda or closure. Without one the runs execute serially in
-    process. The result is identical either way for the same ``seed``.
+    process. The result is identical either way for the same ``seed``. ``progress(done, n_runs)``
+    is called as waves of batches finish (the waves change nothing in the result).
     """
     arr = _validate_matrix(returns_matrix)
     if n_runs < 1:
@@ -135,6 +141,12 @@ def permutation_test(
         _Batch(statistic_fn, arr, tuple(seeds[i : i + _BATCH_SIZE])) for i in range(0, n_runs, _BATCH_SIZE)
     ]
     runner: Executor = executor if executor is not None else SerialExecutor()
-    null = np.array([v for batch in runner.map(_run_batch, batches) for v in batch], dtype=np.float64)
+    wave = len(batches) if progress is None else _PROGRESS_WAVE
+    values: list[float] = []
+    for start in range(0, len(batches), wave):
+        values.extend(v for batch in runner.map(_run_batch, batches[start : start + wave]) for v in batch)
+        if progress is not None:
+            progress(len(values), n_runs)
+    null = np.array(values, dtype=np.float64)
     null.flags.writeable = False
     return PermutationResult(observed=observed, null=null, p_value=p_value(observed, null))

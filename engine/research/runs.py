@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from datetime import date
 from pathlib import Path
@@ -169,7 +169,13 @@ class _TemplateSharpe:
 
 
 def run_permutation(
-    template: str, panel: Panel, *, runs: int, seed: int, executor: Executor | None = None
+    template: str,
+    panel: Panel,
+    *,
+    runs: int,
+    seed: int,
+    executor: Executor | None = None,
+    progress: Callable[[int, int], None] | None = None,
 ) -> PermutationResult:
     """The template's Sharpe on the real order of days against ``runs`` joint permutations of them."""
     from engine.strategies.templates.base import align
@@ -180,7 +186,7 @@ def run_permutation(
         template_named(template), tuple(symbols), tuple(first), tuple(str(d) for d in dates)
     )
     flat = days.reshape(len(days), -1)  # [T, N x 5]: a permutation moves whole days, every field
-    return permutation_test(stat, flat, n_runs=runs, seed=seed, executor=executor)
+    return permutation_test(stat, flat, n_runs=runs, seed=seed, executor=executor, progress=progress)
 
 
 @dataclass(frozen=True, slots=True)

@@ -118,3 +118,19 @@ def test_one_dimensional_series_and_invalid_inputs() -> None:
         permutation_test(momentum_pnl, series, 0, seed=0)
     with pytest.raises(ValueError, match="shape"):
         joint_permutations(np.zeros((2, 2, 2)), 3, seed=0)
+
+
+def test_progress_reports_every_run_and_changes_nothing() -> None:
+    rng = np.random.default_rng(11)
+    data = rng.normal(0.0, 0.01, (300, 3))
+    seen: list[tuple[int, int]] = []
+    plain = permutation_test(_mean_of_first_column, data, n_runs=120, seed=4)
+    watched = permutation_test(
+        _mean_of_first_column, data, n_runs=120, seed=4, progress=lambda d, n: seen.append((d, n))
+    )
+    np.testing.assert_array_equal(plain.null, watched.null)
+    assert seen[-1] == (120, 120) and [d for d, _n in seen] == sorted(d for d, _n in seen)
+
+
+def _mean_of_first_column(m: np.ndarray) -> float:
+    return float(np.mean(m[: len(m) // 2, 0]))
