@@ -322,4 +322,20 @@ def _charts(out: Path, frame: pd.DataFrame) -> list[Path]:
     fig.savefig(out / "drawdown.png", dpi=100, bbox_inches="tight")
     plt.close(fig)
     paths.append(out / "drawdown.png")
+    monthly = equity.resample("ME").last().pct_change().dropna()
+    if len(monthly):
+        months = pd.DatetimeIndex(monthly.index)
+        table = pd.DataFrame({"year": months.year, "month": months.month, "r": monthly.to_numpy()}).pivot(
+            index="year", columns="month", values="r"
+        )
+        fig, ax = plt.subplots(figsize=(8, 0.35 * len(table) + 1.2))
+        limit = float(np.nanmax(np.abs(table.to_numpy()))) or 1.0
+        image = ax.imshow(table.to_numpy(), cmap="RdYlGn", vmin=-limit, vmax=limit, aspect="auto")
+        ax.set_xticks(range(len(table.columns)), [str(m) for m in table.columns])
+        ax.set_yticks(range(len(table.index)), [str(y) for y in table.index])
+        ax.set_title("Monthly returns")
+        fig.colorbar(image, ax=ax, format="{x:.0%}")
+        fig.savefig(out / "monthly_returns.png", dpi=100, bbox_inches="tight")
+        plt.close(fig)
+        paths.append(out / "monthly_returns.png")
     return paths

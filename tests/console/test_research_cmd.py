@@ -30,6 +30,9 @@ def test_backtest_prints_metrics_against_buy_and_hold_and_writes_a_report(
     assert float(rows[0]["equity"]) == 100_000.0
     assert float(rows[-1]["equity"]) == pytest.approx(100_000.0 * (1 + report["strategy"]["total_return"]))
     assert (tmp_path / "r" / "trades.csv").read_text().startswith("date,symbol,quantity")
+    pytest.importorskip("matplotlib")  # charts are optional: every number is in the files above
+    for chart in ("equity.png", "drawdown.png", "monthly_returns.png"):
+        assert (tmp_path / "r" / chart).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", chart
 
 
 def test_walkforward_reports_windows_and_stability(
