@@ -88,6 +88,12 @@ def main(argv: list[str] | None = None) -> int:
         return _console(settings, args)
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # the reader went away (`onetap cards --asof D | head`): stop quietly, as Unix tools do;
+        # stdout is pointed at /dev/null so Python's own flush at exit does not complain again
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
 
 
 def _socket_path(settings: Settings, args: argparse.Namespace) -> Path:

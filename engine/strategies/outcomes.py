@@ -1,11 +1,12 @@
 """What each past entry of a setup returned: the track record confidence and sizing are fitted on.
 
-A trade entered on the signal at bar t is filled at bar t+1's open and marked at each close
-after that; it ends at the first close where its return reaches the stop (a loss) or the
-target (a gain) or the template's exit rule holds, and at the latest ``horizon`` bars after
-the signal. Stops are checked at closes, so a gap through a stop books the worse close, as a
-daily-bar backtest should. An entry whose horizon runs past the last bar has no outcome yet
-(NaN): it is not known at the as-of date, so it is never used.
+A trade is traded exactly as the backtester trades it (``engine.research.backtest``): entered
+on the signal at bar t, filled at bar t+1's open; marked at each close after that; closed at the
+first close where its return reaches the stop (a loss) or the target (a gain), where the
+template's exit rule holds, or ``horizon`` bars after the signal, and filled at the next open.
+So a gap through a stop books the worse fill, as it would have. An entry whose exit fill lies
+past the last bar has no outcome yet (NaN): it is not known at the as-of date, so it is never
+used. Unlike the backtester, trades may overlap: every signal is an observation.
 """
 
 from __future__ import annotations
@@ -45,8 +46,14 @@ def _basket_kernel(
                 if w != 0.0:
                     r += w * (close[j, i] / open_[t + 1, i] - 1.0)
             if r <= -stop[t] or r >= target[t] or exit_rule[j] or j == last:
-                out[e] = r
-                exit_at[e] = j
+                if j + 1 < n_bars:  # decided at j's close, filled at the next open
+                    r = 0.0
+                    for i in range(k):
+                        w = weights[t, i]
+                        if w != 0.0:
+                            r += w * (open_[j + 1, i] / open_[t + 1, i] - 1.0)
+                    out[e] = r
+                    exit_at[e] = j + 1
                 break
     return out, exit_at
 

@@ -42,6 +42,11 @@ MAX_FIT = 20_000
 two-parameter curve, recent enough to describe the market now, and a 500-symbol universe's
 hundreds of thousands of overlapping trades would cost seconds and add no information."""
 
+MIN_FIT = 100
+"""Fewer past trades than this and confidence is the template's (smoothed) win rate: a curve
+fitted to a few dozen trades reads noise as skill (measured: rotation's 52 trades gave a Brier
+score 40% worse than the base rate out of sample)."""
+
 BOOK_DAYS = 90
 """Days of daily returns kept per candidate for its correlation with the book."""
 
@@ -126,8 +131,10 @@ def _record(
     wins = (returns > 0).astype(np.float64)
     n = len(returns)
     recent_scores, recent_wins = scores[-MAX_FIT:], wins[-MAX_FIT:]
-    calibrator = fit_calibrator(recent_scores, recent_wins, method=method)
-    holdout = holdout_report(recent_scores, recent_wins, method=method) if n >= 8 else None
+    calibrator = fit_calibrator(recent_scores, recent_wins, method=method, min_samples=MIN_FIT)
+    holdout = (
+        holdout_report(recent_scores, recent_wins, method=method, min_samples=MIN_FIT) if n >= 8 else None
+    )
     gains, losses = returns[returns > 0], returns[returns <= 0]
     return TrackRecord(
         template=template,

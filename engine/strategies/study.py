@@ -31,7 +31,7 @@ from engine.strategies.calibration import (
     reliability_table,
 )
 from engine.strategies.outcomes import Outcomes, setup_outcomes, strategy_daily_returns
-from engine.strategies.scan import MAX_FIT, SHRINK
+from engine.strategies.scan import MAX_FIT, MIN_FIT, SHRINK
 from engine.strategies.templates.base import Panel, Params, Setup, Template
 
 TOP = 10
@@ -116,7 +116,7 @@ def calibration_study(
         s_te, y_te = np.concatenate(test_s or [np.empty(0)]), np.concatenate(test_y or [np.empty(0)])
         if len(y_tr) == 0 or len(y_te) == 0:
             continue
-        cal = fit_calibrator(s_tr, y_tr, method=method)
+        cal = fit_calibrator(s_tr, y_tr, method=method, min_samples=MIN_FIT)
         prob = cal.predict(s_te)
         results.append(
             TemplateCalibration(
