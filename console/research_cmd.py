@@ -16,6 +16,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Mapping
 from dataclasses import asdict
 from datetime import date
 from pathlib import Path
@@ -191,15 +192,25 @@ def _walkforward(template: str, panel: Panel, args: argparse.Namespace, out: Tex
     for name, share in wf.stability().items():
         print(f"  {name:<16}{share:.0%}", file=out)
     if args.out is not None:
-        args.out.mkdir(parents=True, exist_ok=True)
         payload = {
             "template": template,
             "metrics": asdict(metrics),
             "windows": [asdict(w) for w in wf.windows],
         }
-        path = args.out / "walkforward.json"
-        path.write_text(json.dumps(_finite(payload), indent=2) + "\n")
-        print(f"Report: {path}", file=out)
+        _write_json(args.out, "walkforward.json", payload, out)
+        curve = args.out / "walkforward_equity.csv"
+        lines = ["date,return,equity"] + [
+            f"{d},{r:.10g},{e:.10g}" for d, r, e in zip(wf.dates, wf.returns, wf.equity, strict=True)
+        ]
+        curve.write_text("\n".join(lines) + "\n")
+        print(f"Report: {curve}", file=out)
+
+
+def _write_json(folder: Path, name: str, payload: Mapping[str, object], out: TextIO) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    path.write_text(json.dumps(_finite(dict(payload)), indent=2) + "\n")
+    print(f"Report: {path}", file=out)
 
 
 def _finite(value: object) -> object:
@@ -246,6 +257,16 @@ def _permute(template: str, panel: Panel, args: argparse.Namespace, out: TextIO)
         f"  p-value          {result.p_value:.3f}  (share of shuffles at least as good, +1 smoothed)",
         file=out,
     )
+    if args.out is not None:
+        payload = {
+            "template": template,
+            "runs": args.runs,
+            "seed": args.seed,
+            "observed_sharpe": result.observed,
+            "p_value": result.p_value,
+            "null_sharpes": [float(x) for x in result.null],
+        }
+        _write_json(args.out, "permutation.json", payload, out)
 
 
 def _montecarlo(template: str, panel: Panel, args: argparse.Namespace, out: TextIO) -> None:
@@ -266,3 +287,6 @@ def _montecarlo(template: str, panel: Panel, args: argparse.Namespace, out: Text
         f"{'max drawdown':<22}{dd.p5:>9.1%}{dd.p25:>9.1%}{dd.p50:>9.1%}{dd.p75:>9.1%}{dd.p95:>9.1%}", file=out
     )
     print(f"probability of a loss: {mc.prob_loss:.1%}", file=out)
+    if args.out is not None:
+        payload = {"template": template, "method": args.method, "seed": args.seed, **asdict(mc)}
+        _write_json(args.out, "montecarlo.json", payload, out)

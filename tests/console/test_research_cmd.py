@@ -53,18 +53,26 @@ def test_walkforward_reports_windows_and_stability(
     out = capsys.readouterr().out
     assert "Walk-forward trend:" in out and "Parameter stability" in out
     report = json.loads((tmp_path / "walkforward.json").read_text())
+    assert (tmp_path / "walkforward_equity.csv").read_text().startswith("date,return,equity")
     windows = report["windows"]
     assert len(windows) >= 5
     assert all(a["test_to"] < b["test_from"] for a, b in itertools.pairwise(windows))
 
 
-def test_permute_and_montecarlo_print_their_tables(capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["permute", "momentum", *SMALL, "--runs", "20"]) == 0
+def test_permute_and_montecarlo_print_their_tables_and_write_reports(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["permute", "momentum", *SMALL, "--runs", "20", "--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert "p-value" in out and "real Sharpe" in out
-    assert main(["montecarlo", "momentum", *SMALL, "--paths", "500", "--method", "block"]) == 0
+    perm = json.loads((tmp_path / "permutation.json").read_text())
+    assert len(perm["null_sharpes"]) == 20 and 0.0 < perm["p_value"] <= 1.0
+    args = ["montecarlo", "momentum", *SMALL, "--paths", "500", "--method", "block", "--out", str(tmp_path)]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "500 block paths" in out and "probability of a loss" in out
+    mc = json.loads((tmp_path / "montecarlo.json").read_text())
+    assert mc["n_paths"] == 500 and mc["final_equity"]["p5"] <= mc["final_equity"]["p95"]
 
 
 def test_bad_input_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
