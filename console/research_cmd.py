@@ -122,6 +122,13 @@ def metric_cell(value: float, fmt: str) -> str:
     return "—" if not math.isfinite(value) else fmt.format(value)
 
 
+def _value(m: Metrics, key: str) -> float:
+    """A metric as a number; a trade count without trade records is unknown, not zero."""
+    if key == "n_trades" and m.n_trades == 0 and not math.isfinite(m.win_rate):
+        return math.nan
+    return float(getattr(m, key))
+
+
 def print_metrics(columns: dict[str, Metrics], out: TextIO) -> None:
     """One column per run, one row per metric; a dash where a metric is undefined."""
     print(f"{'':<24}" + "".join(f"{name:>16}" for name in columns), file=out)
@@ -176,7 +183,7 @@ def _walkforward(template: str, panel: Panel, args: argparse.Namespace, out: Tex
 
     pool = _executor(args.workers)
     try:
-        wf, metrics = run_walkforward(
+        wf, metrics, benchmark = run_walkforward(
             template, panel, train_days=args.train_days, test_days=args.test_days, executor=pool
         )
     finally:
@@ -187,7 +194,7 @@ def _walkforward(template: str, panel: Panel, args: argparse.Namespace, out: Tex
         f"out of sample {wf.dates[0]} .. {wf.dates[-1]}",
         file=out,
     )
-    print_metrics({"out of sample": metrics}, out)
+    print_metrics({"out of sample": metrics, "buy & hold": benchmark}, out)
     print("Parameter stability (share of windows keeping the previous window's choice):", file=out)
     for name, share in wf.stability().items():
         print(f"  {name:<16}{share:.0%}", file=out)

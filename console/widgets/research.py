@@ -51,7 +51,7 @@ class ResearchResult:
     equity: tuple[float, ...]
     """The strategy's equity as a multiple of its start (1.0 = where it began)."""
     run: BacktestRun
-    walkforward: tuple[WalkForward, Metrics] | None = None
+    walkforward: tuple[WalkForward, Metrics, Metrics] | None = None
     permutation: PermutationResult | None = None
     montecarlo: MonteCarloSummary | None = None
     errors: dict[str, str] = field(default_factory=dict)
@@ -214,7 +214,7 @@ class WalkForwardSection(ResearchSection):
     def draw(self, result: ResearchResult) -> RenderableType:
         if result.walkforward is None:
             return self.missing(result, "walk-forward")
-        wf, metrics = result.walkforward
+        wf, metrics, _benchmark = result.walkforward
         train, test = result.settings.get("train_days", 0), result.settings.get("test_days", 0)
         self.border_subtitle = f"{train} train / {test} test sessions"
         table = _table("", "")
