@@ -77,7 +77,7 @@ NAMES = [
 ]
 
 
-def _close(actual: float, expected: float, rtol: float = RTOL) -> None:
+def assert_close(actual: float, expected: float, rtol: float = RTOL) -> None:
     assert math.isfinite(actual), actual
     assert actual == pytest.approx(float(expected), rel=rtol, abs=1e-15)
 
@@ -90,24 +90,26 @@ def test_matches_empyrical(series: dict[str, pd.Series], name: str) -> None:
     s = series[name]
     r = s.to_numpy()
     assert len(r) > 200
-    _close(m.total_return(r), ep.cum_returns_final(r))
-    _close(m.annualized_return(r), ep.annual_return(r))
-    _close(m.cagr(r), ep.cagr(r))
-    _close(m.annualized_volatility(r), ep.annual_volatility(r))
-    _close(m.sharpe_ratio(r), ep.sharpe_ratio(r))
-    _close(m.sharpe_ratio(r, risk_free=0.0001), ep.sharpe_ratio(r, risk_free=0.0001))
-    _close(m.downside_deviation(r), ep.downside_risk(r))
-    _close(m.sortino_ratio(r), ep.sortino_ratio(r))
-    _close(m.sortino_ratio(r, required_return=0.0002), ep.sortino_ratio(r, required_return=0.0002))
-    _close(m.calmar_ratio(r), ep.calmar_ratio(r))
-    _close(m.max_drawdown(r), ep.max_drawdown(r))
+    assert_close(m.total_return(r), ep.cum_returns_final(r))
+    assert_close(m.annualized_return(r), ep.annual_return(r))
+    assert_close(m.cagr(r), ep.cagr(r))
+    assert_close(m.annualized_volatility(r), ep.annual_volatility(r))
+    assert_close(m.sharpe_ratio(r), ep.sharpe_ratio(r))
+    assert_close(m.sharpe_ratio(r, risk_free=0.0001), ep.sharpe_ratio(r, risk_free=0.0001))
+    assert_close(m.downside_deviation(r), ep.downside_risk(r))
+    assert_close(m.sortino_ratio(r), ep.sortino_ratio(r))
+    assert_close(m.sortino_ratio(r, required_return=0.0002), ep.sortino_ratio(r, required_return=0.0002))
+    assert_close(m.calmar_ratio(r), ep.calmar_ratio(r))
+    assert_close(m.max_drawdown(r), ep.max_drawdown(r))
     np.testing.assert_allclose(
         m.drawdown_series(r), ep.stats.drawdown_series(s).to_numpy(), rtol=RTOL, atol=1e-12
     )
-    _close(m.value_at_risk(r), ep.value_at_risk(r, cutoff=0.05))
-    _close(m.value_at_risk(r, confidence=0.99), ep.value_at_risk(r, cutoff=0.01))
-    _close(m.conditional_value_at_risk(r), ep.conditional_value_at_risk(r, cutoff=0.05))
-    _close(m.conditional_value_at_risk(r, confidence=0.99), ep.conditional_value_at_risk(r, cutoff=0.01))
+    assert_close(m.value_at_risk(r), ep.value_at_risk(r, cutoff=0.05))
+    assert_close(m.value_at_risk(r, confidence=0.99), ep.value_at_risk(r, cutoff=0.01))
+    assert_close(m.conditional_value_at_risk(r), ep.conditional_value_at_risk(r, cutoff=0.05))
+    assert_close(
+        m.conditional_value_at_risk(r, confidence=0.99), ep.conditional_value_at_risk(r, cutoff=0.01)
+    )
 
 
 # --- against quantstats -------------------------------------------------------------------------
@@ -117,13 +119,13 @@ def test_matches_empyrical(series: dict[str, pd.Series], name: str) -> None:
 def test_matches_quantstats(series: dict[str, pd.Series], name: str) -> None:
     s = series[name]
     r = s.to_numpy()
-    _close(m.total_return(r), qs.stats.comp(s))
-    _close(m.cagr(r), qs.stats.cagr(s))
-    _close(m.annualized_volatility(r), qs.stats.volatility(s))
-    _close(m.sharpe_ratio(r), qs.stats.sharpe(s))
-    _close(m.sortino_ratio(r), qs.stats.sortino(s))
-    _close(m.max_drawdown(r), qs.stats.max_drawdown(s))
-    _close(m.probabilistic_sharpe_ratio(r), qs.stats.probabilistic_sharpe_ratio(s))
+    assert_close(m.total_return(r), qs.stats.comp(s))
+    assert_close(m.cagr(r), qs.stats.cagr(s))
+    assert_close(m.annualized_volatility(r), qs.stats.volatility(s))
+    assert_close(m.sharpe_ratio(r), qs.stats.sharpe(s))
+    assert_close(m.sortino_ratio(r), qs.stats.sortino(s))
+    assert_close(m.max_drawdown(r), qs.stats.max_drawdown(s))
+    assert_close(m.probabilistic_sharpe_ratio(r), qs.stats.probabilistic_sharpe_ratio(s))
 
 
 def test_trade_statistics_match_quantstats(series: dict[str, pd.Series]) -> None:
@@ -131,26 +133,26 @@ def test_trade_statistics_match_quantstats(series: dict[str, pd.Series]) -> None
     daily, weights, trades = _trend(shipped.bars["SPX"]["close"])
     assert len(trades) > 20 and (trades > 0).any() and (trades < 0).any()
     t = pd.Series(trades, index=pd.bdate_range("2000-01-03", periods=len(trades)))
-    _close(m.win_rate(trades), qs.stats.win_rate(t))
-    _close(m.profit_factor(trades), qs.stats.profit_factor(t))
-    _close(m.average_win(trades), qs.stats.avg_win(t))
-    _close(m.average_loss(trades), qs.stats.avg_loss(t))
+    assert_close(m.win_rate(trades), qs.stats.win_rate(t))
+    assert_close(m.profit_factor(trades), qs.stats.profit_factor(t))
+    assert_close(m.average_win(trades), qs.stats.avg_win(t))
+    assert_close(m.average_loss(trades), qs.stats.avg_loss(t))
     # Exposure: quantstats rounds time-in-market *up* to the percent; the plain share is below it.
     ex = m.exposure(weights)
     assert ex == pytest.approx(np.count_nonzero(weights) / len(weights), rel=1e-12)
     assert qs.stats.exposure(daily) - 0.01 <= ex <= qs.stats.exposure(daily)
     # Turnover: every switch in or out moves the whole book once.
     switches = np.count_nonzero(np.diff(weights))
-    _close(m.turnover(weights), switches / (len(weights) - 1) * 252)
+    assert_close(m.turnover(weights), switches / (len(weights) - 1) * 252)
     # The daily returns of the strategy compound to the product of its trades.
-    _close(m.total_return(daily.to_numpy()), np.prod(1.0 + trades) - 1.0, rtol=1e-9)
+    assert_close(m.total_return(daily.to_numpy()), np.prod(1.0 + trades) - 1.0, rtol=1e-9)
 
 
 def test_turnover_and_exposure_of_a_panel_book() -> None:
     w = np.array([[0.5, 0.5], [0.6, 0.4], [0.0, 0.0], [0.0, -1.0]])
     # |0.1|+|0.1| = 0.2, then 1.0, then 1.0: mean 2.2 / 3 a bar.
-    _close(m.turnover(w, annualization=1), 2.2 / 3)
-    _close(m.exposure(w), 0.75)
+    assert_close(m.turnover(w, annualization=1), 2.2 / 3)
+    assert_close(m.exposure(w), 0.75)
 
 
 # --- drawdown duration (no reference library counts bars; brute force instead) ------------------
@@ -198,8 +200,8 @@ def _psr_closed_form(r: np.ndarray, sr_star: float) -> float:
 def test_psr_closed_form(series: dict[str, pd.Series], name: str) -> None:
     s = series[name]
     r = s.to_numpy()
-    _close(m.probabilistic_sharpe_ratio(r), _psr_closed_form(r, 0.0))
-    _close(
+    assert_close(m.probabilistic_sharpe_ratio(r), _psr_closed_form(r, 0.0))
+    assert_close(
         m.probabilistic_sharpe_ratio(r, benchmark_sharpe=0.5),
         _psr_closed_form(r, 0.5 / math.sqrt(252)),
     )
@@ -227,11 +229,11 @@ def test_dsr_closed_form_on_real_returns(series: dict[str, pd.Series]) -> None:
     n = len(trials)
     sr0 = math.sqrt(v) * ((1 - g) * norm.ppf(1 - 1 / n) + g * norm.ppf(1 - 1 / (n * math.e)))
     dsr = m.deflated_sharpe_ratio(r, trial_sharpes=trials)
-    _close(dsr, _psr_closed_form(r, sr0))
+    assert_close(dsr, _psr_closed_form(r, sr0))
     assert dsr < m.probabilistic_sharpe_ratio(r)  # deflation only lowers it
     # More trials with the same spread deflate further; one trial is the plain PSR.
     assert m.deflated_sharpe_ratio(r, trial_sharpes=trials, n_trials=1000) < dsr
-    _close(m.deflated_sharpe_ratio(r), m.probabilistic_sharpe_ratio(r))
+    assert_close(m.deflated_sharpe_ratio(r), m.probabilistic_sharpe_ratio(r))
     assert math.isnan(m.deflated_sharpe_ratio(r, n_trials=10))  # variance of the trials unknown
 
 
@@ -263,7 +265,7 @@ def test_flat_series_is_nan_not_an_error(flat: np.ndarray) -> None:
     assert out.annualized_volatility == pytest.approx(0.0, abs=1e-15)
     assert out.max_drawdown == 0.0 and out.max_drawdown_duration == 0
     assert out.turnover == 0.0 and out.exposure == 0.0
-    _close(out.total_return + 1.0, (1.0 + flat[0]) ** 300)
+    assert_close(out.total_return + 1.0, (1.0 + flat[0]) ** 300)
 
 
 def test_all_positive_series() -> None:
@@ -275,7 +277,7 @@ def test_all_positive_series() -> None:
     assert math.isinf(ep.sortino_ratio(r))
     assert out.sharpe > 0 and out.win_rate == 1.0 and math.isnan(out.profit_factor)
     assert math.isnan(out.average_loss) and out.average_win == pytest.approx(r[:10].mean())
-    _close(out.var_95, ep.value_at_risk(r))
+    assert_close(out.var_95, ep.value_at_risk(r))
 
 
 def test_short_and_empty_series() -> None:
