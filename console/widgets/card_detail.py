@@ -135,7 +135,8 @@ class CardSection(Static):
         self.update("" if body is None else body)
 
     def draw(self, card: StrategyCard) -> RenderableType | None:
-        raise NotImplementedError
+        """Each section draws its part of the card; one with nothing to show returns None and hides."""
+        return None
 
 
 class CardHeader(CardSection):

@@ -184,7 +184,8 @@ class ResearchSection(Static):
         self.update("" if self.result is None else self.draw(self.result))
 
     def draw(self, result: ResearchResult) -> RenderableType:
-        raise NotImplementedError
+        """Each section draws its part of the result; the base draws nothing."""
+        return ""
 
     @staticmethod
     def missing(result: ResearchResult, stage: str) -> Text:

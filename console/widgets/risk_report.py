@@ -98,7 +98,8 @@ class ReportSection(Static):
         self.update("" if self.report is None else self.draw(self.report))
 
     def draw(self, report: RiskReport) -> RenderableType:
-        raise NotImplementedError
+        """Each section draws its part of the report; the base draws nothing."""
+        return ""
 
 
 class ReportHeader(ReportSection):
