@@ -67,9 +67,15 @@ async def settled(pilot: Pilot[Any]) -> None:
     rather than sleep a fixed time and hope.
     """
     await settle(pilot)
+    app = pilot.app
+    if isinstance(app, OneTapApp):  # events pushed just now are folded at the next repaint tick:
+        app.flush_desk()  # apply them now, so the tables below have rows to measure
+    stable = 0
     for _ in range(500):
         tables = list(pilot.app.screen.query(DataTable))
-        if all(not t._require_update_dimensions and not t._new_rows for t in tables):
+        measured = all(not t._require_update_dimensions and not t._new_rows for t in tables)
+        stable = stable + 1 if measured else 0
+        if stable >= 2:  # twice in a row: a refresh that lands between two polls is caught
             break
         await pilot.pause(0.01)
     else:
