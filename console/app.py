@@ -138,6 +138,7 @@ class OneTapApp(App[None]):
         self._exit_on_signals = exit_on_signals
         self._exit_on_connect_error = exit_on_connect_error
         self._on_first_frame = on_first_frame
+        self._live_asked = False
         self.client = client
         self._settings = settings
         self.hotkeys = hotkeys or Hotkeys()
@@ -199,6 +200,8 @@ class OneTapApp(App[None]):
             self._toast_failed_execution(event)
         if "reconciliation" in changed:
             self._offer_reconciliation()
+        if "status" in changed:
+            self._ask_live_acknowledgement()
         if "refusal" in changed:
             self._toast_refusal()
         elif isinstance(event, RiskAlert):
@@ -212,6 +215,16 @@ class OneTapApp(App[None]):
             self.notify(event.message, severity="error", timeout=8)
         elif isinstance(event, NoticeEvent) and event.level == "warning":
             self.notify(event.message, severity="warning", timeout=8)
+
+    def _ask_live_acknowledgement(self) -> None:
+        """A live account connected and not acknowledged: ask for its id, once per run."""
+        status = self.state.status
+        if status is None or status.live_acknowledged or self._live_asked or status.link != "connected":
+            return
+        from console.screens.live_ack import LiveAckDialog
+
+        self._live_asked = True
+        self.push_screen(LiveAckDialog(status.account, self.send_command))
 
     def flush_desk(self) -> None:
         """Repaint what changed since the last flush (the 10 Hz timer calls this; tests may too)."""

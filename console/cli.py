@@ -5,6 +5,9 @@
     onetap --attach [SOCKET]    the console attached to a headless engine
     onetap kill                 the kill switch, from any shell
     onetap audit verify|export  prove the audit record intact, or export it as JSON lines
+    onetap --broker ibkr [--port 7497] [--live --account U...] [--read-only]
+                                the console on Interactive Brokers (TWS / IB Gateway)
+    onetap tws-sim --port 7497  a TWS API simulator to try the IBKR path with no IB account
 
 Heavy modules are imported only by the path that needs them: ``--engine-only`` never
 imports Textual, and nothing here imports torch or ib_insync.
@@ -46,7 +49,25 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--socket", type=Path, metavar="PATH", help="the engine's socket (overrides [engine] socket)"
     )
+    ibkr = parser.add_argument_group("Interactive Brokers (overrides [broker] kind and [ibkr])")
+    ibkr.add_argument("--broker", choices=("paper", "ibkr"), help="paper (embedded, default) or ibkr")
+    ibkr.add_argument("--host", metavar="HOST", help="TWS / IB Gateway host")
+    ibkr.add_argument("--port", type=int, metavar="PORT", help="TWS / IB Gateway API port (paper: 7497)")
+    ibkr.add_argument("--client-id", type=int, metavar="N", help="the API client id")
+    ibkr.add_argument("--account", metavar="ID", help="the account to trade (several managed accounts)")
+    ibkr.add_argument(
+        "--live",
+        action="store_true",
+        help="trade a LIVE account: needs --account, a live port, and the account id typed once",
+    )
+    ibkr.add_argument("--read-only", action="store_true", help="show everything, send no order")
+    ibkr.add_argument("--delayed", action="store_true", help="delayed market data (no subscription needed)")
     sub = parser.add_subparsers(dest="command")
+    sub.add_parser(
+        "tws-sim",
+        help="run the TWS API simulator (try the IBKR path with no IB account); --help for options",
+        add_help=False,
+    )
     kill = sub.add_parser(
         "kill", help="engage the kill switch of the running engine (or of the database if none runs)"
     )
@@ -64,9 +85,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["tws-sim"]:
+        from engine.simulators import tws_sim_main
+
+        return tws_sim_main(argv[1:])
     args = build_parser().parse_args(argv)
     try:
-        settings = load_settings(args.config)
+        settings = with_broker_flags(load_settings(args.config), args)
     except ConfigError as exc:
         print(f"onetap: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -94,6 +120,35 @@ def main(argv: list[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def with_broker_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    """The command line's broker flags over the settings (flags win, as they are the latest word)."""
+    ibkr: dict[str, object] = {}
+    for flag, key in (("host", "host"), ("port", "port"), ("client_id", "client_id"), ("account", "account")):
+        value = getattr(args, flag, None)
+        if value is not None:
+            ibkr[key] = value
+    if getattr(args, "live", False):
+        ibkr["live"] = True
+    if getattr(args, "read_only", False):
+        ibkr["read_only"] = True
+    if getattr(args, "delayed", False):
+        ibkr["market_data"] = "delayed"
+    update: dict[str, object] = {}
+    kind = getattr(args, "broker", None)
+    if kind is None and (ibkr.keys() & {"live", "port", "host", "account"}):
+        kind = "ibkr"  # `onetap --port 7497` means IBKR: the paper broker has no port
+    if kind is not None:
+        update["broker"] = settings.broker.model_copy(update={"kind": kind})
+    if ibkr:
+        try:
+            update["ibkr"] = type(settings.ibkr).model_validate({**settings.ibkr.model_dump(), **ibkr})
+        except ValueError as exc:  # pydantic's ValidationError
+            first = exc.errors()[0] if hasattr(exc, "errors") else {"loc": ("?",), "msg": str(exc)}
+            flag = "--" + str(first["loc"][0]).replace("_", "-")
+            raise ConfigError(f"{flag}: {first['msg']}") from None
+    return settings.model_copy(update=update) if update else settings
 
 
 def _socket_path(settings: Settings, args: argparse.Namespace) -> Path:

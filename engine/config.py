@@ -106,6 +106,51 @@ class BrokerSettings(_Section):
     commission_per_contract: Annotated[float, Field(ge=0.0, le=100.0)] = 0.65
 
 
+PAPER_PORTS = frozenset({7497, 4002})
+"""TWS's and IB Gateway's default paper-trading ports."""
+LIVE_PORTS = frozenset({7496, 4001})
+"""TWS's and IB Gateway's default live-trading ports."""
+
+
+class IbkrSettings(_Section):
+    """Interactive Brokers through TWS / IB Gateway; used when ``[broker] kind = "ibkr"``."""
+
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=1, le=65_535)] = 7497
+    client_id: Annotated[int, Field(ge=0, le=2**31 - 1)] = 17
+    account: str = ""
+    live: bool = False
+    live_acknowledge: str = ""
+    read_only: bool = False
+    market_data: Literal["live", "delayed"] = "live"
+    connect_timeout_s: Annotated[float, Field(gt=0.0, le=120.0)] = 8.0
+    heartbeat_s: Annotated[float, Field(gt=0.0, le=300.0)] = 5.0
+    reconnect_max_s: Annotated[float, Field(ge=0.5, le=3_600.0)] = 60.0
+    nightly_reset: str = "23:45-00:45"
+    history: str = "2 Y"
+    history_cache: str = ""
+
+    @field_validator("nightly_reset")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        if v:
+            try:
+                first, last = v.split("-")
+                time.fromisoformat(first.strip())
+                time.fromisoformat(last.strip())
+            except ValueError:
+                raise ValueError(f'expected "HH:MM-HH:MM" (New York time) or "", got {v!r}') from None
+        return v
+
+    @field_validator("history")
+    @classmethod
+    def _duration(cls, v: str) -> str:
+        parts = v.split()
+        if len(parts) != 2 or not parts[0].isdigit() or parts[1] not in ("D", "W", "M", "Y"):
+            raise ValueError(f'expected an IB duration like "2 Y", "6 M" or "90 D", got {v!r}')
+        return v
+
+
 class StoreSettings(_Section):
     database: str = ""
 
@@ -222,6 +267,7 @@ class Settings(_Section):
     data: DataSettings = DataSettings()
     replay: ReplaySettings = ReplaySettings()
     broker: BrokerSettings = BrokerSettings()
+    ibkr: IbkrSettings = IbkrSettings()
     store: StoreSettings = StoreSettings()
     engine: EngineSettings = EngineSettings()
     risk: RiskSettings = RiskSettings()

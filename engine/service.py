@@ -24,12 +24,13 @@ import numpy as np
 import pandas as pd
 
 from engine.actor import Actor
-from engine.brokers.base import Broker, BrokerError, BrokerPosition
+from engine.brokers.base import Broker, BrokerError, BrokerLink, BrokerPosition
 from engine.brokers.paper import PaperBroker, journal_path_for
 from engine.bus import EventBus, Subscription
 from engine.clock import SimulatedClock, WallClock
 from engine.config import ConfigError, Settings
 from engine.data.calendar import NEW_YORK
+from engine.data.feed import MarketFeed
 from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
@@ -46,6 +47,7 @@ from engine.model import (
     CommandSource,
     ExecutionStatus,
     Fill,
+    Instrument,
     Leg,
     OptionContract,
     Order,
@@ -60,6 +62,7 @@ from engine.model import (
 )
 from engine.model.codec import to_jsonable
 from engine.model.events import (
+    AcknowledgeLive,
     ApproveRecovery,
     CancelAll,
     CancelOrder,
@@ -185,22 +188,26 @@ class Engine:
     async def start(self) -> None:
         s = self.settings
         self.store = Store.open(self.database)
-        self.market = self._market_arg or _load_market(s)
+        self.market = self._market_arg or (_load_market(s) if s.broker.kind != "ibkr" else _no_market(s))
         last_day = self.store.get_state(REPLAY_KEY)
         resume_after = date.fromisoformat(last_day) if last_day else None
         start = s.replay.start_date
-        self.clock = SimulatedClock(_session_start(start))
-        self.feed = ReplayFeed(
-            self.market,
-            self.clock,
-            start=start,
-            end=s.replay.end_date,
-            seed=s.replay.seed,
-            steps_per_day=s.replay.steps_per_day,
-            spread_bps=s.replay.spread_bps,
-            resume_after=resume_after,
-        )
-        self.broker: Broker = self._make_broker()
+        self._link: BrokerLink | None = None
+        if s.broker.kind == "ibkr":
+            await self._start_ibkr()
+        else:
+            self.clock = SimulatedClock(_session_start(start))
+            self.feed: MarketFeed = ReplayFeed(
+                self.market,
+                self.clock,
+                start=start,
+                end=s.replay.end_date,
+                seed=s.replay.seed,
+                steps_per_day=s.replay.steps_per_day,
+                spread_bps=s.replay.spread_bps,
+                resume_after=resume_after,
+            )
+            self.broker: Broker = self._make_broker()
         self.alerts = AlertDispatcher(
             notifiers_from_settings(s.alerts),
             min_level=s.alerts.min_level,
@@ -290,13 +297,87 @@ class Engine:
     async def wait_stopped(self) -> None:
         await self._stopped.wait()
 
+    async def _start_ibkr(self) -> None:
+        """Connect to TWS / IB Gateway, then take the market (clock, quotes, bars) from it.
+
+        ib_insync is imported here, not at the top: a paper engine never pays for it. A live-gate
+        contradiction stops the start; TWS not running does not (the console starts, says so,
+        and the adapter keeps trying).
+        """
+        from engine.brokers.ibkr.broker import IbkrBroker
+        from engine.brokers.ibkr.feed import IbkrFeed
+        from engine.brokers.ibkr.gate import LiveGateError
+        from engine.brokers.ibkr.history import default_cache_dir, load_market
+
+        s = self.settings
+        self.clock = SimulatedClock(WallClock().now())
+        broker = IbkrBroker(
+            s.ibkr,
+            order_id_floor=self._highest_broker_order_id,
+            on_link=self._on_broker_link,
+            on_notice=self._notice,
+            on_reconnected=self._after_reconnect,
+            seed=s.replay.seed,
+        )
+        self.broker = broker
+        try:
+            await broker.connect()
+        except LiveGateError as exc:
+            await broker.disconnect()
+            raise EngineStartError(str(exc)) from None
+        server = broker.server_now()
+        if server is not None and server > self.clock.now():
+            self.clock.set(server)
+        if self._market_arg is None:
+            folder = Path(s.ibkr.history_cache).expanduser() if s.ibkr.history_cache else default_cache_dir()
+            self.market, problems = await load_market(
+                broker,
+                [*s.universe.symbols],
+                duration=s.ibkr.history,
+                folder=folder,
+                today=self.clock.now().astimezone(NEW_YORK).date(),
+                instruments=_instruments(s),
+                jump_threshold=s.data.jump_threshold,
+            )
+            for line in problems:
+                self._notice("warning", line)
+        self.feed = IbkrFeed(broker, self.market, self.clock)
+
+    def _acknowledge_live(self, typed: str) -> CommandResult:
+        acknowledge = getattr(self.broker, "acknowledge_live", None)
+        if acknowledge is None or not self.settings.ibkr.live or self.broker.name != "ibkr":
+            return CommandResult(ok=False, message="not trading a live account", code="NOT_LIVE")
+        if not acknowledge(typed):
+            return self._refuse(
+                "acknowledge_live", "LIVE_NOT_ACKNOWLEDGED", "that is not the live account's id", ""
+            )
+        self._publish_status()
+        return CommandResult(ok=True, message="live trading acknowledged for this run")
+
+    def _highest_broker_order_id(self) -> int:
+        """The highest numeric broker order id stored: IBKR must never be given one of them again."""
+        best = 0
+        for order in self.store.load_orders():
+            if order.broker_order_id and order.broker_order_id.isdigit():
+                best = max(best, int(order.broker_order_id))
+        return best
+
+    def _on_broker_link(self, link: BrokerLink) -> None:
+        self._link = link
+        if hasattr(self, "feed"):
+            self._publish_status()
+
+    async def _after_reconnect(self) -> None:
+        """The adapter reconnected on its own: reconcile (missed fills once, nothing sent twice)."""
+        summary = await self._reconcile()
+        changed = summary.fills_applied or summary.lost or summary.external or summary.position_mismatches
+        if changed:
+            self._notice(
+                "warning", "reconnected to the broker: review and approve what changed while it was away"
+            )
+
     def _make_broker(self) -> Broker:
         b = self.settings.broker
-        if b.kind != "paper":
-            raise EngineStartError(
-                f'[broker] kind = "{b.kind}": the Interactive Brokers adapter is not in this build yet; '
-                'use "paper"'
-            )
         return PaperBroker(
             self.clock,
             starting_cash=b.starting_cash,
@@ -782,6 +863,8 @@ class Engine:
                 return self._approve_recovery(actor)
             case ResumeStrategy(template=template):
                 return self._answer("resume_strategy", self.risk.unpause(template, actor), template)
+            case AcknowledgeLive(account=typed):
+                return self._acknowledge_live(typed)
             case GetSnapshot():
                 return CommandResult(ok=True)
         return CommandResult(
@@ -1104,6 +1187,13 @@ class Engine:
                 reason, actor, self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
             )
             n = await self.orders.cancel_all()
+        global_cancel = getattr(self.broker, "global_cancel", None)
+        if global_cancel is not None:
+            # IBKR: also every order this engine does not know (typed into TWS, another client's)
+            try:
+                await global_cancel()
+            except BrokerError as exc:
+                self._notice("error", f"kill switch: global cancel not sent: {exc}")
         for parent in self.algos.parents():  # between slices a parent has no child to cancel
             await self.algos.cancel_parent(parent.client_order_id, "kill switch", now=self.clock.now())
         if self.risk.state.kill_level >= 2:
@@ -1349,13 +1439,24 @@ class Engine:
     def _status(self) -> StatusEvent:
         day = self.feed.current_day
         feed = "ended" if self.feed.finished else ("paused" if not self._paced else "running")
+        link = self._link
+        ib = self.settings.ibkr
+        live = self.broker.name == "ibkr" and ib.live
         return StatusEvent(
             ts=self.clock.now(),
             broker=self.broker.name,
-            mode="paper",
-            feed=feed,
+            mode=("live" if live else "paper")
+            + (" read-only" if self.broker.name == "ibkr" and ib.read_only else ""),
+            feed="live" if self.broker.name == "ibkr" else feed,
             session_day=day.isoformat() if day else "",
             speed=self.settings.replay.seconds_per_day,
+            link=link.state if link else "",
+            server_version=link.server_version if link else 0,
+            account=link.account if link else "",
+            data_type=link.data_type if link else "",
+            heartbeat=link.last_heartbeat if link else None,
+            link_detail=link.detail if link else "",
+            live_acknowledged=bool(getattr(self.broker, "live_acknowledged", True)),
         )
 
     def _publish_status(self) -> None:
@@ -1443,6 +1544,24 @@ def _load_market(settings: Settings) -> MarketData:
             raise EngineStartError('[data] source = "file" needs [data] path to a CSV or Parquet file')
         return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
     return load_shipped(symbols, jump_threshold=threshold)
+
+
+def _instruments(settings: Settings) -> dict[str, Instrument]:
+    """What each configured symbol is: the shipped description where there is one, else a stock
+    in its configured sector."""
+    from engine.data.shipped import INSTRUMENTS
+
+    out: dict[str, Instrument] = {}
+    for symbol in [*settings.universe.symbols, settings.universe.benchmark]:
+        known = INSTRUMENTS.get(symbol)
+        sector = settings.universe.sectors.get(symbol, "")
+        out[symbol] = known if known is not None else Instrument(symbol, sector=sector)
+    return out
+
+
+def _no_market(settings: Settings) -> MarketData:
+    """Placeholder until the broker's bars arrive (an IBKR engine loads them after connecting)."""
+    return MarketData(bars={}, instruments=_instruments(settings))
 
 
 def _session_start(day: date) -> datetime:

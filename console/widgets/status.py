@@ -12,7 +12,8 @@ from console.state import DeskLine
 from console.widgets.fmt import NEW_YORK, ny_time
 from engine.model.events import StatusEvent
 
-_FEED_STYLE = {"running": "green", "paused": "yellow", "ended": "yellow"}
+_FEED_STYLE = {"running": "green", "live": "green", "paused": "yellow", "ended": "yellow"}
+_LINK_STYLE = {"connected": "green", "connecting": "yellow", "reconnecting": "yellow", "degraded": "yellow"}
 
 
 class StatusLine(Static):
@@ -57,9 +58,30 @@ class StatusLine(Static):
                 line.append(" │ ", style="dim")
                 line.append(f"{label} ", style="dim")
                 line.append(value, style=style)
+        if status is not None and status.link:
+            self._append_link(line, status)
         line.append(" │ ", style="dim")
         line.append(self.connection, style="dim")
         self.update(line)
+
+    @staticmethod
+    def _append_link(line: Text, status: StatusEvent) -> None:
+        """A remote broker's link: state, server version, account, data type, last heartbeat."""
+        line.append(" │ ", style="dim")
+        line.append("link ", style="dim")
+        line.append(status.link, style=_LINK_STYLE.get(status.link, "bold red"))
+        if status.server_version:
+            line.append(f" v{status.server_version}", style="dim")
+        if status.account:
+            line.append(f" {status.account}", style="bold")
+        if status.data_type:
+            line.append(f" {status.data_type} data", style="" if status.data_type == "live" else "yellow")
+        if status.heartbeat is not None:
+            line.append(f" ♥ {ny_time(status.heartbeat)}", style="dim")
+        if not status.live_acknowledged:
+            line.append(" LIVE: type the account id to trade", style="bold reverse red")
+        if status.link_detail and status.link != "connected":
+            line.append(f" ({status.link_detail})", style="dim")
 
 
 class MessageLine(Static):

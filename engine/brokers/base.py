@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Protocol
 
 from engine.model import Fill, Order
@@ -66,6 +67,22 @@ class BrokerPosition:
     symbol: str
     quantity: float
     avg_cost: float
+
+
+@dataclass(frozen=True, slots=True)
+class BrokerLink:
+    """The connection to a remote broker, as the operator's status line shows it.
+
+    ``state``: connected, reconnecting, disconnected, or degraded (connected to TWS, which lost
+    IBKR's servers). An embedded broker has no link to show and reports none.
+    """
+
+    state: str
+    server_version: int = 0
+    account: str = ""
+    data_type: str = ""
+    last_heartbeat: datetime | None = None
+    detail: str = ""
 
 
 class Broker(Protocol):

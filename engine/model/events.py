@@ -167,6 +167,16 @@ class StatusEvent:
     feed: str
     session_day: str
     speed: float
+    link: str = ""
+    """A remote broker's connection: connected, reconnecting, disconnected, degraded ("" for paper)."""
+    server_version: int = 0
+    account: str = ""
+    data_type: str = ""
+    """Market data the broker sends: live or delayed."""
+    heartbeat: datetime | None = None
+    link_detail: str = ""
+    live_acknowledged: bool = True
+    """False while a live account waits for the operator to type its id (nothing is sent till then)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -269,6 +279,14 @@ class ResetKill:
 
 
 @dataclass(frozen=True, slots=True)
+class AcknowledgeLive:
+    """The operator typed the live account's id: orders may go to it for the rest of this run."""
+
+    account: str
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
 class GetSnapshot:
     pass
 
@@ -308,5 +326,6 @@ Command = (
     | ResetKill
     | SetLimit
     | ResumeStrategy
+    | AcknowledgeLive
     | GetSnapshot
 )
