@@ -11,22 +11,27 @@ from engine.model.enums import (
     TimeInForce,
     TradingState,
 )
+from engine.model.lots import Lot, LotMethod, RealizedLot
 from engine.model.market import Bar, Instrument, Quote
 from engine.model.options import OptionContract, contract_multiplier, is_option_symbol
 from engine.model.orders import RANKING_FORMULA, Fill, Leg, Order, OrderRequest, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
+from engine.model.rebalance import AutopilotRun, RebalancePlan
 
 __all__ = [
     "RANKING_FORMULA",
     "AccountSnapshot",
     "Algo",
     "AssetClass",
+    "AutopilotRun",
     "Bar",
     "CommandSource",
     "ExecutionStatus",
     "Fill",
     "Instrument",
     "Leg",
+    "Lot",
+    "LotMethod",
     "OptionContract",
     "Order",
     "OrderRequest",
@@ -34,6 +39,8 @@ __all__ = [
     "OrderType",
     "Position",
     "Quote",
+    "RealizedLot",
+    "RebalancePlan",
     "RiskState",
     "Side",
     "StrategyCard",
