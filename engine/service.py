@@ -326,13 +326,13 @@ class Engine:
             await broker.disconnect()
             raise EngineStartError(str(exc)) from None
         server = broker.server_now()
-        if server is not None and server > self.clock.now():
-            self.clock.set(server)
+        if server is not None:  # market time is IBKR's (the simulator's replay time, too)
+            self.clock = SimulatedClock(server)
         if self._market_arg is None:
             folder = Path(s.ibkr.history_cache).expanduser() if s.ibkr.history_cache else default_cache_dir()
             self.market, problems = await load_market(
                 broker,
-                [*s.universe.symbols],
+                [*s.universe.symbols, s.universe.benchmark],
                 duration=s.ibkr.history,
                 folder=folder,
                 today=self.clock.now().astimezone(NEW_YORK).date(),
@@ -623,6 +623,8 @@ class Engine:
         out: dict[str, np.ndarray] = {}
         window = self.risk.settings.var_window_days
         for sym in [*self.settings.universe.symbols, self.settings.universe.benchmark]:
+            if sym not in self.market.bars:  # a broker's history may lack one (IBKR: an index)
+                continue
             hist = self._history(sym)
             if len(hist) > 1:
                 r = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-(window + 1) :])[1:]

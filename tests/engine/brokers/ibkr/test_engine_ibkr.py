@@ -1,0 +1,184 @@
+"""The whole engine on ``[broker] kind = "ibkr"`` against the TWS simulator.
+
+Bars come from IBKR's history (cached), quotes from IBKR's stream, the clock from IBKR's time;
+a card executes to a fill at the simulator; the kill switch cancels what is working there; a
+dropped connection reconnects and reconciles the fills made meanwhile exactly once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import timedelta
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from engine.actor import Actor
+from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator
+from engine.clock import SimulatedClock
+from engine.config import Settings, load_settings
+from engine.model import CommandSource, OrderStatus, TradingState
+from engine.model.events import ApproveRecovery, ExecuteCard, Kill
+from engine.service import Engine, EngineStartError
+
+SYMBOLS = ("AAPL", "MSFT", "GOOG", "IBM", "AMZN")
+ACTOR = Actor("tester", CommandSource.HOTKEY)
+
+
+def engine_settings(port: int, cache: Path, **extra: str) -> Settings:
+    env = {
+        "ONETAP_BROKER__KIND": "ibkr",
+        "ONETAP_IBKR__PORT": str(port),
+        "ONETAP_IBKR__HEARTBEAT_S": "0.2",
+        "ONETAP_IBKR__CONNECT_TIMEOUT_S": "2",
+        "ONETAP_IBKR__RECONNECT_MAX_S": "0.5",
+        "ONETAP_IBKR__NIGHTLY_RESET": "",
+        "ONETAP_IBKR__HISTORY": "1 Y",
+        "ONETAP_IBKR__HISTORY_CACHE": str(cache),
+        **extra,
+    }
+    return load_settings(environ=env)
+
+
+def quote_day(sim: TwsSimulator, bars: Mapping[str, pd.DataFrame], day: str, field: str = "open") -> None:
+    for symbol in SYMBOLS:
+        price = float(bars[symbol][field].loc[pd.Timestamp(day)])
+        sim.set_quote(
+            symbol, round(price - 0.01, 2), round(price + 0.01, 2), price, bid_size=10_000, ask_size=10_000
+        )
+
+
+async def until(predicate: Callable[[], bool], timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not predicate():
+        assert asyncio.get_running_loop().time() < deadline, "timed out"
+        await asyncio.sleep(0.02)
+
+
+@pytest.fixture
+async def engine(
+    port: int, tmp_path: Path, sim: TwsSimulator, shipped_bars: Mapping[str, pd.DataFrame]
+) -> AsyncIterator[Engine]:
+    eng = Engine(engine_settings(port, tmp_path / "bars"), database=tmp_path / "onetap.db")
+    await eng.start()
+    quote_day(sim, shipped_bars, "2012-06-01")
+    yield eng
+    if not eng.store.closed:
+        await eng.stop()
+
+
+async def test_engine_takes_its_market_from_ibkr(engine: Engine, tmp_path: Path) -> None:
+    assert engine.broker.name == "ibkr"
+    assert sorted(engine.market.bars) == sorted(SYMBOLS)
+    assert engine.market.bars["AAPL"].index[-1] == pd.Timestamp("2012-05-31")  # before IBKR's today
+    assert (tmp_path / "bars" / "AAPL.csv").is_file()
+    await until(lambda: engine.feed.current_day is not None and len(engine.feed.latest_quotes()) == 5)
+    assert str(engine.feed.current_day) == "2012-06-01"
+    status = engine._status()
+    assert (status.broker, status.link, status.account, status.server_version) == (
+        "ibkr",
+        "connected",
+        "DU1234567",
+        176,
+    )
+    assert status.mode == "paper"
+
+
+@pytest.mark.parametrize(
+    "sim_config", [SimulatorConfig(accounts=("DU1234567",), cash=100_000.0, max_fill_per_quote=2)]
+)
+async def test_a_card_executes_at_the_simulator_and_the_kill_switch_cancels_there(
+    engine: Engine, sim: TwsSimulator, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    await until(lambda: bool(engine.cards), timeout=30)
+    card = engine.cards[0]
+    result = await engine.handle(ExecuteCard(card.card_id), ACTOR)
+    assert result.ok, result.message
+    await until(lambda: any(p.quantity != 0 for p in engine.ledger.positions(include_flat=False)), timeout=15)
+    held = {p.symbol for p in engine.ledger.positions(include_flat=False)}
+    assert held <= {leg.symbol for leg in card.legs}
+    # two shares per quote: the card's orders are still working at the simulator
+    assert sim.call(lambda: len(sim.exchange.open_orders())) > 0
+    result = await engine.handle(Kill(reason="test"), ACTOR)
+    assert result.ok, result.message
+    assert engine.risk.state.state is TradingState.HALTED
+    await until(lambda: sim.call(lambda: len(sim.exchange.open_orders())) == 0)
+    await until(
+        lambda: not [o for o in engine.store.load_orders() if o.status is OrderStatus.PARTIALLY_FILLED]
+    )
+    quote_day(sim, shipped_bars, "2012-06-01", "close")  # nothing left to fill
+    await asyncio.sleep(0.2)
+    fills = len(engine.store.load_fills())
+    quote_day(sim, shipped_bars, "2012-06-01", "high")
+    await asyncio.sleep(0.2)
+    assert len(engine.store.load_fills()) == fills
+
+
+async def test_live_gate_mismatch_refuses_to_start(port: int, tmp_path: Path) -> None:
+    settings = engine_settings(
+        port, tmp_path / "bars", ONETAP_IBKR__LIVE="true", ONETAP_IBKR__ACCOUNT="U7654321"
+    )
+    eng = Engine(settings, database=tmp_path / "onetap.db")
+    with pytest.raises(EngineStartError, match="account U7654321 is not managed by this login"):
+        await eng.start()
+    paper_port = engine_settings(
+        7497, tmp_path / "bars", ONETAP_IBKR__LIVE="true", ONETAP_IBKR__ACCOUNT="U7654321"
+    )
+    with pytest.raises(EngineStartError, match="paper-trading port"):
+        await Engine(paper_port, database=tmp_path / "other.db").start()
+
+
+async def test_a_live_account_behind_a_paper_flag_refuses_to_start(
+    tmp_path: Path, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    from engine.brokers.tws_sim import run_in_thread
+
+    sim = TwsSimulator(
+        SimulatorConfig(accounts=("U7654321",)),
+        bars=shipped_bars,
+        clock=SimulatedClock(pd.Timestamp("2012-06-01 15:00", tz="UTC").to_pydatetime()).now,
+    )
+    with run_in_thread(sim) as port:
+        eng = Engine(engine_settings(port, tmp_path / "bars"), database=tmp_path / "onetap.db")
+        with pytest.raises(EngineStartError, match="live account but --live was not given"):
+            await eng.start()
+
+
+@pytest.mark.parametrize(
+    "sim_config", [SimulatorConfig(accounts=("DU1234567",), cash=100_000.0, max_fill_per_quote=2)]
+)
+async def test_dropped_link_reconnects_and_applies_missed_fills_once(
+    engine: Engine, sim: TwsSimulator, sim_clock: SimulatedClock, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    await until(lambda: bool(engine.cards), timeout=30)
+    card = engine.cards[0]
+    result = await engine.handle(ExecuteCard(card.card_id), ACTOR)
+    assert result.ok, result.message
+    await until(lambda: bool(engine.store.load_fills()), timeout=15)
+    working = [
+        o.client_order_id for o in engine.store.load_orders() if o.status is OrderStatus.PARTIALLY_FILLED
+    ]
+    assert working, "a 2-share-per-quote market leaves the card's orders working"
+    sim.faults.drop_connections()
+    await until(lambda: engine.broker.link.state == "reconnecting")  # type: ignore[attr-defined]
+    for _ in range(5):  # the market trades on while onetap is away: fills nobody hears of
+        sim_clock.advance(timedelta(minutes=1))
+        quote_day(sim, shipped_bars, "2012-06-01", "open")
+    held_at_ibkr = sim.call(
+        lambda: {k: p.quantity for k, p in sim.exchange.accounts["DU1234567"].positions.items() if p.quantity}
+    )
+    await until(lambda: engine.broker.connected and engine.broker.reconnects == 1, timeout=15)  # type: ignore[attr-defined]
+    await until(
+        lambda: engine.reconciliation is not None and len(engine.reconciliation.fills_applied) > 0, timeout=15
+    )
+    fills = [f.exec_id for f in engine.store.load_fills()]
+    assert len(fills) == len(set(fills))  # nothing applied twice
+    await until(
+        lambda: {p.symbol: p.quantity for p in engine.ledger.positions(include_flat=False)} == held_at_ibkr,
+        timeout=15,
+    )
+    assert engine.risk.state.state is TradingState.RECOVERING  # the operator sees what changed
+    result = await engine.handle(ApproveRecovery(), ACTOR)
+    assert result.ok, result.message
