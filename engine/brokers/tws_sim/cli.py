@@ -1,0 +1,87 @@
+"""``onetap tws-sim``: a TWS stand-in on a port, with the shipped history replayed as live quotes.
+
+Any TWS API client (ib_insync, ib_async, the official ibapi, the console's IBKR adapter) can
+connect to it as to a paper TWS. The replay's simulated clock is the simulator's clock, so
+execution times and "now" for historical requests follow market time, not the wall.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import Sequence
+from datetime import date, datetime, time
+
+from engine.brokers.tws_sim.codec import MAX_VERSION, MIN_VERSION
+from engine.brokers.tws_sim.feed import ReplayDriver
+from engine.brokers.tws_sim.server import SimulatorConfig, TwsSimulator
+from engine.brokers.tws_sim.timefmt import EXCHANGE_ZONE
+from engine.clock import SimulatedClock
+from engine.data.replay import ReplayFeed
+from engine.data.shipped import load_shipped
+
+DEFAULT_START = date(2012, 1, 3)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="onetap tws-sim", description="A loopback TWS API server replaying the shipped market data."
+    )
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=7497, help="port to listen on (default 7497, paper TWS)")
+    p.add_argument("--account", default="DU1234567", help="account id (comma-separate several)")
+    p.add_argument("--cash", type=float, default=1_000_000.0, help="starting cash per account in USD")
+    p.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first replayed session")
+    p.add_argument("--seconds-per-day", type=float, default=60.0, help="wall seconds per replayed session")
+    p.add_argument("--steps-per-day", type=int, default=390, help="quote updates per session (default 390)")
+    p.add_argument("--delayed", action="store_true", help="serve delayed market data only (10167)")
+    p.add_argument("--seed", type=int, default=7, help="seed of the replay's intraday paths")
+    p.add_argument("--run-seconds", type=float, default=None, help="exit after this many seconds (scripts)")
+    return p
+
+
+def connect_hint(host: str, port: int, accounts: Sequence[str]) -> str:
+    return (
+        f"tws-sim listening on {host}:{port} (API v{MIN_VERSION}..{MAX_VERSION}, "
+        f"accounts {','.join(accounts)}); connect with ib_insync: "
+        f"IB().connect('{host}', {port}, clientId=1)"
+    )
+
+
+async def serve(args: argparse.Namespace) -> int:
+    data = load_shipped()
+    opens_at = datetime.combine(args.start, time(9, 30), EXCHANGE_ZONE)
+    clock = SimulatedClock(opens_at)
+    accounts = tuple(a.strip() for a in args.account.split(",") if a.strip())
+    config = SimulatorConfig(accounts=accounts, cash=args.cash, delayed=args.delayed)
+    sim = TwsSimulator(config, bars=data.bars, clock=clock.now)
+    feed = ReplayFeed(data, clock, start=args.start, seed=args.seed, steps_per_day=args.steps_per_day)
+    port = await sim.start(args.host, args.port)
+    print(connect_hint(args.host, port, accounts), flush=True)
+    driver = ReplayDriver(sim, feed)
+    replay = asyncio.create_task(driver.run(args.seconds_per_day))
+    try:
+        if args.run_seconds is not None:
+            await asyncio.wait({replay}, timeout=args.run_seconds)
+        else:
+            await replay
+    finally:
+        feed.stop()
+        replay.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await replay
+        await sim.stop()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of ``onetap tws-sim`` and ``python -m engine.brokers.tws_sim``."""
+    args = build_parser().parse_args(argv)
+    try:
+        return asyncio.run(serve(args))
+    except KeyboardInterrupt:
+        return 0
+    except OSError as exc:
+        print(f"tws-sim: cannot listen on {args.host}:{args.port}: {exc}")
+        return 1

@@ -1,0 +1,366 @@
+"""The simulated broker + exchange: orders, matching against the current quote, fills, ids.
+
+Synchronous and socket-free: every change is announced through ``emit`` (see ``events``) and the
+server turns those into messages. Orders live here, not in a connection, so they keep working
+(and filling as quotes move) while their client is disconnected, as at a real broker.
+
+Matching rules (against the latest quote of the order's contract):
+* MKT buys at the ask, sells at the bid.
+* LMT is marketable when the touch is at or better than the limit; it then fills at the better
+  of the two (the touch), otherwise it rests until a later quote crosses it.
+* STP triggers when the last trade (or the touch on the order's side) reaches the stop, then
+  works as MKT; STP LMT then works as LMT at its limit.
+* Liquidity per quote update: at most ``max_fill_per_quote`` and, with ``fill_at_displayed_size``,
+  at most the displayed size of the side taken; fills of one update share it in time priority.
+  Larger orders fill over several updates (partial fills, cumulative quantities).
+* An order for a contract without a quote rests until the first quote (MKT included); the cash
+  check then only uses the limit price, if any.
+* IOC cancels what did not fill at once; DAY orders are cancelled by ``end_session``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+
+from engine.brokers.tws_sim.commission import CommissionSchedule
+from engine.brokers.tws_sim.contracts import ContractSpec
+from engine.brokers.tws_sim.events import (
+    BookChanged,
+    Event,
+    Execution,
+    OrderChanged,
+    OrderError,
+    OrderFilled,
+    Quote,
+    QuoteChanged,
+    SimOrder,
+    WhatIf,
+)
+from engine.brokers.tws_sim.incoming import ExecFilter, OrderRequest
+from engine.brokers.tws_sim.ledger import Account
+
+ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
+TIFS = ("DAY", "GTC", "IOC")
+
+
+@dataclass(frozen=True, slots=True)
+class ExchangeConfig:
+    """Who trades and how the book behaves; every field has a test-friendly default."""
+
+    accounts: tuple[str, ...] = ("DU1234567",)
+    cash: float = 1_000_000.0
+    max_fill_per_quote: float | None = None
+    fill_at_displayed_size: bool = False
+    commission: CommissionSchedule = field(default_factory=CommissionSchedule)
+    first_order_id: int = 1
+    first_perm_id: int = 1_000_001
+    exec_id_prefix: str = "0000e1a7"
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Exchange:
+    """Accounts, orders and executions shared by every connection of one simulator."""
+
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        emit: Callable[[Event], None],
+        clock: Callable[[], datetime] = _utc_now,
+    ) -> None:
+        if not config.accounts:
+            raise ValueError("the simulator needs at least one account")
+        self.config = config
+        self._emit = emit
+        self._clock = clock
+        self.accounts = {name: Account(name, config.cash) for name in config.accounts}
+        self.quotes: dict[str, Quote] = {}
+        self.orders: dict[tuple[int, int], SimOrder] = {}
+        self.executions: list[Execution] = []
+        self._liquidity: dict[str, list[float]] = {}
+        self._next_id = config.first_order_id
+        self._next_perm = config.first_perm_id
+        self._exec_seq = 0
+        self.reject_next: str | None = None
+
+    # ------------------------------------------------------------------ ids
+    @property
+    def next_valid_id(self) -> int:
+        """One global id, at least one above every order id any client has used."""
+        return self._next_id
+
+    def see_order_id(self, order_id: int) -> None:
+        self._next_id = max(self._next_id, order_id + 1)
+
+    # ------------------------------------------------------------------ quotes
+    def quote(self, key: str) -> Quote | None:
+        return self.quotes.get(key)
+
+    def set_quote(self, key: str, quote: Quote) -> None:
+        """A new top of book: tell subscribers, refresh this update's liquidity, match."""
+        self.quotes[key] = quote
+        limit = self.config.max_fill_per_quote if self.config.max_fill_per_quote is not None else math.inf
+        bid_room, ask_room = limit, limit
+        if self.config.fill_at_displayed_size:
+            bid_room, ask_room = min(limit, quote.bid_size), min(limit, quote.ask_size)
+        self._liquidity[key] = [bid_room, ask_room]
+        self._emit(QuoteChanged(key, quote))
+        self._match(key)
+
+    # ------------------------------------------------------------------ orders
+    def open_orders(self, client_id: int | None = None) -> list[SimOrder]:
+        """Working orders, of one client or (None) of all, oldest first."""
+        return [
+            o for o in self.orders.values() if o.is_open and (client_id is None or o.client_id == client_id)
+        ]
+
+    def place(self, client_id: int, request: OrderRequest, spec: ContractSpec) -> None:
+        """A new order, or a modification when (client_id, order_id) is still working."""
+        self.see_order_id(request.order_id)
+        existing = self.orders.get((client_id, request.order_id))
+        if existing is not None:
+            if existing.is_open:
+                self._modify(existing, request)
+            else:
+                self._error(client_id, request.order_id, 103, "Duplicate order id")
+            return
+        problem = self._validate(request)
+        if problem is None and self.reject_next is not None:
+            problem, self.reject_next = self.reject_next, None
+        account = request.account or self.config.accounts[0]
+        if problem is None and account not in self.accounts:
+            problem = f"Invalid account {account}"
+        if problem is None:
+            problem = self._cash_problem(account, request, spec)
+        if problem is not None:
+            self._error(client_id, request.order_id, 201, f"Order rejected - reason:{problem}")
+            return
+        order = SimOrder(
+            order_id=request.order_id,
+            client_id=client_id,
+            perm_id=self._next_perm,
+            spec=spec,
+            action=request.action,
+            quantity=request.quantity,
+            order_type=request.order_type,
+            lmt_price=request.lmt_price,
+            aux_price=request.aux_price,
+            tif=request.tif,
+            account=account,
+            order_ref=request.order_ref,
+            outside_rth=request.outside_rth,
+        )
+        self._next_perm += 1
+        self.orders[(client_id, order.order_id)] = order
+        self._emit(OrderChanged(order))
+        self._match(spec.key)
+        if order.tif == "IOC" and order.is_open:
+            self._cancel(order)
+
+    def what_if(self, request: OrderRequest, spec: ContractSpec) -> WhatIf:
+        """Preview an order without placing it: its margin and commission (a cash account)."""
+        account = request.account or self.config.accounts[0]
+        price = self._estimate(request.order_type, request.lmt_price, request.aux_price, spec.key) or 0.0
+        value = request.quantity * price * spec.multiplier
+        commission = self.config.commission.order_total(spec.sec_type, request.quantity, value)
+        book = self.accounts.get(account)
+        equity = book.values(self.quote)["EquityWithLoanValue"] if book is not None else 0.0
+        return WhatIf(equity, value if request.action == "BUY" else 0.0, -commission, commission)
+
+    def preview_order(self, client_id: int, request: OrderRequest, spec: ContractSpec) -> SimOrder:
+        """The order a whatIf reply describes (never stored, never matched)."""
+        return SimOrder(
+            request.order_id, client_id, 0, spec, request.action, request.quantity, request.order_type,
+            request.lmt_price, request.aux_price, request.tif, request.account or self.config.accounts[0],
+            request.order_ref, status="PreSubmitted",
+        )  # fmt: skip
+
+    def _validate(self, request: OrderRequest) -> str | None:
+        if request.action not in ("BUY", "SELL"):
+            return f"Invalid action {request.action!r}"
+        if not (request.quantity > 0 and math.isfinite(request.quantity)):
+            return "Order quantity must be positive"
+        if request.order_type not in ORDER_TYPES:
+            return f"Order type {request.order_type!r} is not supported by the simulator"
+        if request.tif not in TIFS:
+            return f"Time in force {request.tif!r} is not supported by the simulator"
+        if request.order_type in ("LMT", "STP LMT") and request.lmt_price is None:
+            return "Limit price is missing"
+        if request.order_type in ("STP", "STP LMT") and request.aux_price is None:
+            return "Stop price is missing"
+        return None
+
+    def _cash_problem(self, account: str, request: OrderRequest, spec: ContractSpec) -> str | None:
+        """Buys must be covered by cash not already promised to other working buys."""
+        if request.action != "BUY":
+            return None
+        price = self._estimate(request.order_type, request.lmt_price, request.aux_price, spec.key)
+        if price is None:
+            return None
+        reserved = sum(
+            o.remaining
+            * (self._estimate(o.order_type, o.lmt_price, o.aux_price, o.spec.key) or 0.0)
+            * o.spec.multiplier
+            for o in self.open_orders()
+            if o.account == account and o.action == "BUY"
+        )
+        cost = request.quantity * price * spec.multiplier
+        cost += self.config.commission.order_total(spec.sec_type, request.quantity, cost)
+        cash = self.accounts[account].cash
+        if cost > cash - reserved + 1e-9:
+            return (
+                f"Insufficient funds: the order needs {cost:.2f} USD, available cash is "
+                f"{cash - reserved:.2f} USD"
+            )
+        return None
+
+    def _estimate(self, order_type: str, lmt: float | None, aux: float | None, key: str) -> float | None:
+        if order_type in ("LMT", "STP LMT") and lmt is not None:
+            return lmt
+        quote = self.quotes.get(key)
+        if quote is not None and quote.ask > 0:
+            return quote.ask
+        return aux if order_type == "STP" else None
+
+    def _modify(self, order: SimOrder, request: OrderRequest) -> None:
+        if request.quantity < order.filled or request.order_type not in ORDER_TYPES:
+            self._error(order.client_id, order.order_id, 201, "Order rejected - reason:Invalid modification")
+            return
+        order.quantity = request.quantity
+        order.lmt_price = request.lmt_price
+        order.aux_price = request.aux_price
+        order.order_type = request.order_type
+        order.tif = request.tif
+        order.order_ref = request.order_ref
+        self._emit(OrderChanged(order))
+        self._match(order.spec.key)
+
+    def cancel(self, client_id: int, order_id: int) -> None:
+        order = self.orders.get((client_id, order_id))
+        if order is None:
+            self._error(
+                client_id, order_id, 10147, f"OrderId {order_id} that needs to be cancelled is not found."
+            )
+        elif not order.is_open:
+            self._error(
+                client_id,
+                order_id,
+                10148,
+                f"OrderId {order_id} that needs to be cancelled cannot be cancelled, state: {order.status}.",
+            )
+        else:
+            self._cancel(order)
+
+    def global_cancel(self) -> None:
+        for order in self.open_orders():
+            self._cancel(order)
+
+    def end_session(self) -> None:
+        """The close: DAY orders expire (cancelled), GTC orders keep working."""
+        for order in self.open_orders():
+            if order.tif != "GTC":
+                self._cancel(order)
+
+    def _cancel(self, order: SimOrder) -> None:
+        order.status = "Cancelled"
+        self._emit(OrderChanged(order, open_order=False, cancelled_notice=True))
+
+    def _error(self, client_id: int, order_id: int, code: int, message: str) -> None:
+        self._emit(OrderError(client_id, order_id, code, message))
+
+    # ------------------------------------------------------------------ matching
+    def _match(self, key: str) -> None:
+        quote = self.quotes.get(key)
+        if quote is None:
+            return
+        for order in [o for o in self.orders.values() if o.is_open and o.spec.key == key]:
+            self._work(order, quote)
+
+    def _work(self, order: SimOrder, quote: Quote) -> None:
+        if order.order_type in ("STP", "STP LMT") and not order.triggered:
+            if not self._stop_reached(order, quote):
+                return
+            order.triggered = True
+        price = self._fill_price(order, quote)
+        if price is None:
+            return
+        room = self._liquidity.setdefault(order.spec.key, [math.inf, math.inf])
+        side = 1 if order.action == "BUY" else 0
+        qty = min(order.remaining, room[side])
+        if qty <= 0:
+            return
+        room[side] -= qty
+        self._fill(order, qty, price)
+
+    @staticmethod
+    def _stop_reached(order: SimOrder, quote: Quote) -> bool:
+        stop = order.aux_price if order.aux_price is not None else 0.0
+        if order.action == "BUY":
+            return (quote.last > 0 and quote.last >= stop) or (quote.ask > 0 and quote.ask >= stop)
+        return (quote.last > 0 and quote.last <= stop) or (quote.bid > 0 and quote.bid <= stop)
+
+    @staticmethod
+    def _fill_price(order: SimOrder, quote: Quote) -> float | None:
+        touch = quote.ask if order.action == "BUY" else quote.bid
+        if touch <= 0:
+            return None
+        if order.order_type in ("MKT", "STP"):
+            return touch
+        limit = order.lmt_price if order.lmt_price is not None else touch
+        if order.action == "BUY":
+            return min(limit, touch) if touch <= limit else None
+        return max(limit, touch) if touch >= limit else None
+
+    def _fill(self, order: SimOrder, qty: float, price: float) -> None:
+        before_qty, before_value = order.filled, order.filled_value
+        value = qty * price * order.spec.multiplier
+        commission = self.config.commission.execution(
+            order.spec.sec_type, before_qty, before_value * order.spec.multiplier, qty, value
+        )
+        order.filled = round(order.filled + qty, 8)
+        order.filled_value += qty * price
+        order.last_fill_price = price
+        if order.remaining <= 1e-9:
+            order.status = "Filled"
+        realized = self.accounts[order.account].apply_fill(order.spec, order.sign * qty, price, commission)
+        self._exec_seq += 1
+        execution = Execution(
+            exec_id=f"{self.config.exec_id_prefix}.{self._exec_seq:08x}.01.01",
+            order_id=order.order_id,
+            client_id=order.client_id,
+            perm_id=order.perm_id,
+            spec=order.spec,
+            account=order.account,
+            side="BOT" if order.action == "BUY" else "SLD",
+            shares=qty,
+            price=price,
+            cum_qty=order.filled,
+            avg_price=order.avg_fill_price,
+            order_ref=order.order_ref,
+            time=self._clock(),
+            commission=commission,
+            realized_pnl=realized,
+        )
+        self.executions.append(execution)
+        self._emit(OrderFilled(order, execution))
+        self._emit(BookChanged(order.account, order.spec.key))
+
+    # ------------------------------------------------------------------ queries
+    def query_executions(self, flt: ExecFilter, since: datetime | None) -> list[Execution]:
+        """Executions matching reqExecutions' filter (empty / 0 fields match everything)."""
+        side = {"BUY": "BOT", "SELL": "SLD"}.get(flt.side.upper(), flt.side.upper())
+        return [
+            e
+            for e in self.executions
+            if (not flt.client_id or e.client_id == flt.client_id)
+            and (not flt.account or e.account == flt.account)
+            and (not flt.symbol or e.spec.symbol == flt.symbol)
+            and (not flt.sec_type or e.spec.sec_type == flt.sec_type)
+            and (not side or e.side == side)
+            and (since is None or e.time >= since)
+        ]
