@@ -114,6 +114,8 @@ class IbkrBroker:
         self._closing = False
         self._ever_connected = False
         self._connected_event = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
         self.reconnects = 0
         ib = self.ib
         ib.orderStatusEvent += self._on_order_status
@@ -212,7 +214,7 @@ class IbkrBroker:
         self._set_link("connected", detail="")
         self._connected_event.set()
         if self._quote_symbols:
-            await self._subscribe(self._quote_symbols)
+            await self._subscribe_safely(self._quote_symbols)
 
     def _claim_order_ids(self) -> None:
         """Next id = max(TWS's nextValidId, every id this engine ever used + 1); warn if TWS went back."""
@@ -246,7 +248,9 @@ class IbkrBroker:
         """Heartbeat while connected; reconnect (with backoff) while not."""
         while not self._closing:
             if self.ib.isConnected():
-                await asyncio.sleep(self.settings.heartbeat_s)
+                self._wake.clear()
+                with contextlib.suppress(TimeoutError):  # a lost connection wakes it at once
+                    await asyncio.wait_for(self._wake.wait(), self.settings.heartbeat_s)
                 if self._closing or not self.ib.isConnected():
                     continue
                 try:
@@ -295,6 +299,7 @@ class IbkrBroker:
 
     def _on_disconnected(self) -> None:
         self._connected_event.clear()
+        self._wake.set()
         if self._closing:
             return
         self._set_link("reconnecting", detail="connection lost")
@@ -497,7 +502,11 @@ class IbkrBroker:
             self._set_link("connected", detail="")
             self._notice("info", describe(code, text))
             if code == RESTORED_DATA_LOST and self._quote_symbols:
-                asyncio.get_running_loop().create_task(self._subscribe(self._quote_symbols, again=True))
+                task = asyncio.get_running_loop().create_task(
+                    self._subscribe_safely(self._quote_symbols, again=True)
+                )
+                self._tasks.add(task)
+                task.add_done_callback(self._tasks.discard)
         elif code in (354, 10167, 200, 162) and req_id in self._ticker_requests():
             self._notice("warning" if is_warning(code) else "error", describe(code, text))
         elif not is_warning(code) and req_id < 0:
@@ -515,7 +524,14 @@ class IbkrBroker:
 
     async def start_quotes(self) -> None:
         if self.connected and self._quote_symbols:
-            await self._subscribe(self._quote_symbols)
+            await self._subscribe_safely(self._quote_symbols)
+
+    async def _subscribe_safely(self, symbols: list[str], *, again: bool = False) -> None:
+        """Subscribe, unless the link goes down meanwhile: the next connection subscribes again."""
+        try:
+            await self._subscribe(symbols, again=again)
+        except ConnectionError:
+            log.info("the link dropped while subscribing to quotes; they follow the reconnection")
 
     async def _subscribe(self, symbols: list[str], *, again: bool = False) -> None:
         if again:
