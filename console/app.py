@@ -48,6 +48,8 @@ from console.screens import (
     ResumeDialog,
     RiskDetailScreen,
 )
+from console.screens.portfolio import PortfolioScreen
+from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
 from console.widgets import CardsPane, OrderBlotter
@@ -61,12 +63,15 @@ from engine.model.events import (
     CommandResult,
     Event,
     ExecuteCard,
+    ExecuteRebalance,
     ExecutionEvent,
     Flatten,
+    GetPortfolioReport,
     GetSnapshot,
     Kill,
     ModifyOrder,
     NoticeEvent,
+    PreviewRebalance,
     ReconciliationSummary,
     ResetKill,
     ResumeStrategy,
@@ -95,6 +100,9 @@ _ACTIONS: dict[type[Command], str] = {
     Flatten: "flatten",
     SetLimit: "set_limit",
     ResumeStrategy: "resume_strategy",
+    GetPortfolioReport: "portfolio_report",
+    PreviewRebalance: "preview_rebalance",
+    ExecuteRebalance: "execute_rebalance",
 }
 """The engine's names for the actions, so a refused result reads like the engine's own refusals."""
 DUPLICATE = "DUPLICATE"
@@ -431,6 +439,16 @@ class OneTapApp(App[None]):
             "Backtest, walk-forward, permutation test and Monte Carlo of a template",
             self.action_research,
         )
+        yield SystemCommand(
+            f"Portfolio report ({keys.portfolio})",
+            "Value, returns, drawdown, exposures, P&L attribution, Brinson, realized gains",
+            self.action_portfolio,
+        )
+        yield SystemCommand(
+            f"Rebalance preview ({keys.rebalance})",
+            "Current vs target weights, the orders and their cost; x sends them as one group",
+            self.action_rebalance,
+        )
         if self.state.reconciliation is not None:
             yield SystemCommand(
                 f"Reconciliation summary ({keys.approve})",
@@ -460,6 +478,14 @@ class OneTapApp(App[None]):
         desk = self.desk
         card = desk.query_one(CardsPane).selected_card if desk is not None and desk.is_mounted else None
         self.push_screen(ResearchScreen(settings, card.template if card is not None else None))
+
+    def action_portfolio(self) -> None:
+        if not isinstance(self.screen, PortfolioScreen):
+            self.push_screen(PortfolioScreen(self.state, self.send_command))
+
+    def action_rebalance(self) -> None:
+        if not isinstance(self.screen, RebalanceScreen):
+            self.push_screen(RebalanceScreen(self.state, self.send_command))
 
     def action_risk_detail(self) -> None:
         if not isinstance(self.screen, RiskDetailScreen):

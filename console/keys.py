@@ -33,6 +33,8 @@ class Hotkeys:
     executions: str = "e"
     approve: str = "a"
     research: str = "b"
+    portfolio: str = "p"
+    rebalance: str = "w"
 
     @classmethod
     def from_settings(cls, settings: HotkeySettings) -> Hotkeys:

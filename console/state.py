@@ -16,6 +16,7 @@ State shapes:
                     one (``current_execution``) is what the desk's progress strip shows
     fill_times:     client_order_id -> FillTimes (first and last fill this console saw)
     reconciliation: the latest ReconciliationSummary, None until one arrives
+    portfolio_report: the latest PortfolioReport this console asked for, None until one arrives
 
 Consumers other than the desk (the risk detail screen, the limits dialog) follow the same
 fold through ``FollowsDesk``: the app hands them the state and the areas that changed.
@@ -51,6 +52,8 @@ from engine.model.events import (
     NoticeEvent,
     OrderEvent,
     PortfolioEvent,
+    PortfolioReportEvent,
+    RebalancePreviewEvent,
     ReconciliationSummary,
     RefusalEvent,
     RiskAlert,
@@ -59,6 +62,7 @@ from engine.model.events import (
     SnapshotEvent,
     StatusEvent,
 )
+from engine.model.portfolio_report import PortfolioReport
 from engine.model.risk import RiskReport
 
 AREAS = frozenset(
@@ -78,6 +82,8 @@ AREAS = frozenset(
         "executions",
         "execution_failed",
         "reconciliation",
+        "portfolio",
+        "rebalance",
     }
 )
 """Every area ``apply`` can report; a snapshot touches all the engine-derived ones.
@@ -181,6 +187,10 @@ class DeskState:
         """Candidates the engine's validation did not show in its last refresh, by reason code."""
         self.risk: RiskState | None = None
         self.report: RiskReport | None = None
+        self.rebalance_preview: RebalancePreviewEvent | None = None
+        """The latest rebalance plan the engine showed (the rebalance screen draws it)."""
+        self.portfolio_report: PortfolioReport | None = None
+        """The latest portfolio report this console asked for (the portfolio screen draws it)."""
         self.limits: dict[str, float] = {}
         self.alerts: deque[RiskAlert] = deque(maxlen=MAX_ALERTS)
         self.status: StatusEvent | None = None
@@ -198,6 +208,14 @@ class DeskState:
         self._refusal_paired = True
 
     # ------------------------------------------------------------------ folding
+    def _apply_answer(self, event: PortfolioReportEvent | RebalancePreviewEvent) -> set[str]:
+        """What the engine computed because this console asked (a report, a rebalance plan)."""
+        if isinstance(event, PortfolioReportEvent):
+            self.portfolio_report = event.report
+            return {"portfolio"}
+        self.rebalance_preview = event
+        return {"rebalance"}
+
     def apply(self, event: Event) -> set[str]:
         """Fold one event in; return the areas of the desk it changed."""
         match event:
@@ -220,6 +238,8 @@ class DeskState:
                 return self._apply_reconciliation(event)
             case CardsEvent() | RiskEvent() | RiskReportEvent() | LimitsEvent():
                 return self._apply_published(event)
+            case PortfolioReportEvent() | RebalancePreviewEvent():
+                return self._apply_answer(event)
             case RiskAlert():
                 return self._apply_alert(event)
             case StatusEvent():

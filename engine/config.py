@@ -48,6 +48,8 @@ class UniverseSettings(_Section):
     symbols: list[str] = Field(default=["AAPL", "MSFT", "GOOG", "IBM", "AMZN"], min_length=1)
     benchmark: str = "SPX"
     sectors: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_SECTORS))
+    benchmark_weights: dict[str, float] = Field(default_factory=dict)
+    """The portfolio report's Brinson benchmark by symbol (normalised); empty: ``symbols`` equal-weighted."""
 
     @field_validator("symbols")
     @classmethod
@@ -257,9 +259,84 @@ class HotkeySettings(_Section):
     executions: str = "e"
     approve: str = "a"
     research: str = "b"
+    portfolio: str = "p"
+    rebalance: str = "w"
     up: str = "k"
     down: str = "j"
     quit: str = "q"
+
+
+class AutopilotSettings(_Section):
+    """``[autopilot]``: the once-a-session rebalance to optimizer targets (engine/desk/)."""
+
+    enabled: bool = False
+    run_at: str = "15:55"
+    minutes_before_early_close: Annotated[int, Field(ge=1, le=120)] = 5
+    method: Literal[
+        "equal_weight",
+        "inverse_volatility",
+        "min_variance",
+        "max_sharpe",
+        "risk_parity",
+        "hrp",
+        "min_cvar",
+    ] = "inverse_volatility"
+    symbols: list[str] = Field(default_factory=list)
+    lookback_sessions: Annotated[int, Field(ge=20, le=2_520)] = 126
+    max_weight: Fraction = 0.15
+    sector_cap: Fraction = 0.30
+    cash_buffer: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.05
+    frequency: Literal["daily", "weekly", "monthly", "off"] = "monthly"
+    drift_abs: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    drift_rel: Annotated[float, Field(ge=0.0, le=10.0)] = 0.25
+    min_trade_value: Annotated[float, Field(ge=0.0)] = 100.0
+    fractional: bool = False
+    sell_unlisted: bool = False
+    edge: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
+    horizon_sessions: Annotated[int, Field(ge=1, le=2_520)] = 21
+    retry_every_s: Annotated[float, Field(gt=0.0, le=3_600.0)] = 30.0
+    deadline_before_close_s: Annotated[float, Field(ge=0.0, le=3_600.0)] = 60.0
+    max_quote_age_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 900.0
+    preview_tolerance: Annotated[float, Field(ge=0.0, le=0.5)] = 0.005
+
+    @field_validator("run_at")
+    @classmethod
+    def _wall_time(cls, v: str) -> str:
+        try:
+            time.fromisoformat(v)
+        except ValueError:
+            raise ValueError(f'expected a New York wall-clock time "HH:MM", got {v!r}') from None
+        return v
+
+    @field_validator("symbols")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [s.strip().upper() for s in v]
+
+
+class TaxLossSettings(_Section):
+    """``[tax_loss]``: harvest proposals shown as "tax_loss" cards (engine/desk/)."""
+
+    enabled: bool = False
+    min_loss: Annotated[float, Field(ge=0.0)] = 500.0
+    min_loss_pct: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
+    window_days: Annotated[int, Field(ge=0, le=366)] = 30
+    substantially_identical: list[list[str]] = Field(default_factory=list)
+    substitutes: list[str] = Field(default_factory=list)
+    lookback_sessions: Annotated[int, Field(ge=20, le=2_520)] = 252
+
+    @field_validator("substantially_identical")
+    @classmethod
+    def _groups(cls, v: list[list[str]]) -> list[list[str]]:
+        for group in v:
+            if len({s.strip().upper() for s in group}) < 2:
+                raise ValueError(f"a substantially-identical group needs two symbols or more, got {group}")
+        return [[s.strip().upper() for s in group] for group in v]
+
+    @field_validator("substitutes")
+    @classmethod
+    def _upper(cls, v: list[str]) -> list[str]:
+        return [s.strip().upper() for s in v]
 
 
 class Settings(_Section):
@@ -274,6 +351,8 @@ class Settings(_Section):
     alerts: AlertSettings = AlertSettings()
     cards: CardSettings = CardSettings()
     hotkeys: HotkeySettings = HotkeySettings()
+    autopilot: AutopilotSettings = AutopilotSettings()
+    tax_loss: TaxLossSettings = TaxLossSettings()
     strategies: dict[TemplateName, TemplateSettings] = Field(default_factory=dict)
     """Per-template settings; a template not listed runs with its own defaults."""
 

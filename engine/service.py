@@ -34,6 +34,7 @@ from engine.data.feed import MarketFeed
 from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
+from engine.desk import PortfolioDesk
 from engine.execution.algos import AlgoParams, AlgoRunner
 from engine.execution.costs import CommissionSchedule
 from engine.execution.group import Actions, GroupExecution
@@ -70,8 +71,10 @@ from engine.model.events import (
     Command,
     CommandResult,
     ExecuteCard,
+    ExecuteRebalance,
     ExecutionEvent,
     Flatten,
+    GetPortfolioReport,
     GetSnapshot,
     Kill,
     LimitsEvent,
@@ -80,6 +83,8 @@ from engine.model.events import (
     NoticeEvent,
     OrderEvent,
     PortfolioEvent,
+    PortfolioReportEvent,
+    PreviewRebalance,
     ReconciliationSummary,
     RefusalEvent,
     ResetKill,
@@ -91,8 +96,10 @@ from engine.model.events import (
     SnapshotEvent,
     StatusEvent,
 )
+from engine.model.rebalance import RebalancePlan
 from engine.model.risk import RiskReport
 from engine.portfolio.ledger import Ledger
+from engine.portfolio.lots import LotBook
 from engine.risk.alerts import AlertDispatcher, notifiers_from_settings
 from engine.risk.controller import RiskController, RiskTransition
 from engine.risk.gauges import historical_var, risk_state
@@ -232,6 +239,11 @@ class Engine:
         self.ledger.restore_marks(self.store.load_positions())
         self._restore_ledger_day()
         self.orders = OrderManager(self.store, self.broker, self.clock, self.bus.publish, self._on_fill)
+        self.desk = PortfolioDesk(self)
+        """The autopilot, the rebalance preview, the tax lots and the harvest cards (engine/desk/)."""
+        self.desk.fold_stored_fills()
+        self.lots: LotBook = self.desk.book
+        """Tax lots (FIFO) of every stored fill, updated on each fill and marked on each quote."""
         if isinstance(self.broker, PaperBroker):
             self.broker.set_settlement_hook(self._record_settlement)
         # Volatility is market data, not journaled: a restart gives it again before the first quote.
@@ -440,6 +452,7 @@ class Engine:
         self.store.set_state(REPLAY_KEY, day.isoformat(), self.clock.now())
         self._set_option_vols(day)
         self.ledger.start_day()
+        self.desk.on_day_start(day)
         self._flatten_due = self.risk.state.kill_level >= 2
         self._persist_ledger_day(day)
         self._refresh_cards()
@@ -465,6 +478,7 @@ class Engine:
                 self.ledger.mark(sym, mark)
         self.bus.publish(MarketEvent(ts=self.clock.now(), quotes=quotes))
         self._spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
+        self.desk.on_quotes(quotes, self.clock.now())  # lot marks; the autopilot when it may be due
         if self._flatten_due:
             self._flatten_due = False
             self._spawn(self._flatten(), "flatten")
@@ -482,6 +496,7 @@ class Engine:
         realized_before = self.ledger.realized(fill.symbol)
         self.ledger.apply_fill(fill)
         strategy = self._strategy(fill.client_order_id)
+        self.desk.on_fill(fill, strategy)
         closes = held != 0.0 and (held > 0) != (fill.side.sign > 0)
         owner = self._owner.get(fill.symbol, strategy) if closes else strategy
         if not closes and strategy:
@@ -753,7 +768,7 @@ class Engine:
                 self.bus.publish(CardsEvent(asof=self.clock.now(), cards=()))
             return
         proposal = propose(self._scan[1], self._card_context(day), self._plan_card)
-        self.cards = list(proposal.cards)
+        self.cards = [*proposal.cards, *self.desk.harvest_cards(day)]
         for key, why in proposal.reasons:
             if (day, key, why.code) not in self._logged_rejections:
                 self._logged_rejections.add((day, key, why.code))
@@ -867,11 +882,64 @@ class Engine:
                 return self._answer("resume_strategy", self.risk.unpause(template, actor), template)
             case AcknowledgeLive(account=typed):
                 return self._acknowledge_live(typed)
-            case GetSnapshot():
-                return CommandResult(ok=True)
+            case PreviewRebalance() | ExecuteRebalance():
+                return await self.desk.serve(command, actor)
+            case GetPortfolioReport() | GetSnapshot():
+                return self._query(command)
         return CommandResult(
             ok=False, message=f"unknown command {type(command).__name__}", code="UNKNOWN_COMMAND"
         )
+
+    def _query(self, command: GetPortfolioReport | GetSnapshot) -> CommandResult:
+        """Commands that only read: the snapshot (sent by the session itself) and reports."""
+        if isinstance(command, GetPortfolioReport):
+            return self._portfolio_report(command.since)
+        return CommandResult(ok=True)
+
+    def _portfolio_report(self, since: date | None) -> CommandResult:
+        """Start the portfolio report of [since, the session in progress]; it is published as a
+        ``PortfolioReportEvent`` (a notice when it fails) when built. The fills are read here, on
+        the loop; the replay and the arithmetic run on a worker thread, so the loop never waits.
+
+        Today is marked at the current prices (the last trade, else the last close), earlier
+        sessions at their closes. ``since`` None: the later of the year's start and the first fill.
+        """
+        from engine.model.lots import trade_date
+        from engine.portfolio.report import build_portfolio_report, closes_from_bars, sectors_of, tag_fills
+
+        day = self.feed.current_day
+        if day is None:
+            return CommandResult(ok=False, message="no session has been played yet", code="NO_SESSION")
+        fills = self.store.load_fills()
+        tagged = tag_fills(fills, self.store.load_orders(), self.store.load_cards())
+        first = min((trade_date(f.ts) for f in fills), default=day)
+        start = since if since is not None else min(max(date(day.year, 1, 1), first), day)
+        closes = closes_from_bars(self.market.bars, day - timedelta(days=1))
+        prices = self._prices()
+        closes.loc[pd.Timestamp(day)] = [prices.get(sym, math.nan) for sym in closes.columns]
+        work = functools.partial(
+            build_portfolio_report,
+            tagged,
+            closes,
+            start=start,
+            end=day,
+            starting_cash=self.ledger.starting_cash,
+            sectors=sectors_of(self.market.instruments, self.settings.universe.sectors),
+            universe=self.settings.universe.symbols,
+            benchmark_weights=self.settings.universe.benchmark_weights or None,
+        )
+
+        async def build() -> None:
+            try:
+                report = await asyncio.get_running_loop().run_in_executor(None, work)
+            except Exception as exc:  # a gap in the data must not take the engine down
+                log.exception("portfolio report failed")
+                self._notice("error", f"portfolio report failed: {exc}")
+                return
+            self.bus.publish(PortfolioReportEvent(report))
+
+        self._spawn(build(), "portfolio-report")
+        return CommandResult(ok=True)
 
     def snapshot(self) -> SnapshotEvent:
         account = self.ledger.account()
@@ -947,6 +1015,33 @@ class Engine:
                 for leg in legs
             ]
         legs.sort(key=lambda leg: 0 if leg.side is Side.SELL else 1)
+        card = self._group_card(strategy, legs, prices, reason="trade to target weights")
+        return await self._execute(card, actor)
+
+    async def execute_plan(self, plan: RebalancePlan, actor: Actor, *, strategy: str) -> CommandResult:
+        """Send a ``RebalancePlan``'s orders as they are, as one group execution.
+
+        The planner already sized, costed and cash-scaled them and put the sells first, so
+        nothing is recomputed here: the operator (preview) or the autopilot decided on exactly
+        these orders. They go through the same card path as ``rebalance_to``: atomic (a leg
+        refused or unfilled rolls the group back), risk-checked leg by leg, persisted and audited.
+        """
+        if plan.empty:
+            return CommandResult(ok=True, message=f"{strategy}: the plan has no order")
+        legs = [Leg(o.symbol, o.side, o.quantity) for o in plan.orders]
+        prices = {o.symbol: o.price for o in plan.orders}
+        card = self._group_card(strategy, legs, prices, reason=f"rebalance plan ({plan.trigger})")
+        return await self._execute(card, actor)
+
+    def _group_card(
+        self, strategy: str, legs: list[Leg], prices: Mapping[str, float], *, reason: str
+    ) -> StrategyCard:
+        """One card holding a rebalance's legs, saved so its id names its template after a restart.
+
+        A card because a card is what ``_execute`` runs as one group: rebalances decided outside
+        the card generator get the same atomicity, checks and audit trail as a card the operator
+        picks.
+        """
         now = self.clock.now()
         card = StrategyCard(
             card_id=f"rebalance-{strategy}-{now:%Y%m%d%H%M%S}",
@@ -956,12 +1051,12 @@ class Engine:
             confidence=0.0,
             expected_return=0.0,
             max_risk=0.0,
-            reason="trade to target weights",
+            reason=reason,
             asof=now,
             details={f"ref_price:{leg.symbol}": prices[leg.symbol] for leg in legs},
         )
         self.store.save_cards([card])
-        return await self._execute(card, actor)
+        return card
 
     async def _execute(self, card: StrategyCard, actor: Actor, *, override: bool = False) -> CommandResult:
         """Check, persist and send a card's legs as one group (see ``GroupExecution``)."""
@@ -1057,6 +1152,11 @@ class Engine:
         for coid in actions.cancel:
             await self._cancel_any(coid)
         for index, request in actions.unwind:
+            if self.risk.state.state is TradingState.HALTED and self.risk.state.kill_level < 2:
+                # the kill switch means "send nothing more": the filled part stays for the operator
+                # (level 2, flatten, closes it), rather than new orders appearing after the kill
+                group.unwind_refused(index, "HALTED", "kill switch engaged: not unwound")
+                continue
             refusal = self.risk.check(request, self._book_view(), self.clock.now())
             if refusal is not None:
                 group.unwind_refused(index, refusal.code, refusal.message)

@@ -46,13 +46,16 @@ class DeskScreen(Screen[None]):
         Binding("C", "app.cancel_all", "Cancel all", show=False, id="onetap.cancel_all"),
         Binding("a", "app.review_reconciliation", "Approve", id="onetap.approve"),
         Binding("b", "app.research", "Research", show=False, id="onetap.research"),
+        Binding("p", "app.portfolio", "Portfolio", show=False, id="onetap.portfolio"),
+        Binding("w", "app.rebalance", "Rebalance", show=False, id="onetap.rebalance"),
     ]
     """These keys open screens and dialogs the app owns (it holds the state and sends the commands).
     ``L`` and ``C`` are named in the risk and order panes' subtitles and in the command palette;
     ``a`` shows only while a reconciliation waits for approval; ``b`` (research, on the highlighted
-    card's template) is in the command palette. Enter opens the highlighted card's detail screen
-    (named under the cards); with the cards table focused the table takes Enter and says so with
-    ``RowSelected``, which opens the same screen."""
+    card's template), ``p`` (the portfolio report) and ``w`` (the rebalance preview) are in the
+    command palette. Enter opens the
+    highlighted card's detail screen (named under the cards); with the cards table focused the
+    table takes Enter and says so with ``RowSelected``, which opens the same screen."""
 
     def __init__(self, hotkeys: Hotkeys | None = None) -> None:
         """``hotkeys``: the keys the banner and the pane hints name (the bindings take theirs from

@@ -15,7 +15,7 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from engine.model import enums, events, lots, market, orders, portfolio, rebalance, risk
+from engine.model import enums, events, lots, market, orders, portfolio, portfolio_report, rebalance, risk
 
 
 class DecodeError(ValueError):
@@ -24,7 +24,7 @@ class DecodeError(ValueError):
 
 def _registry() -> dict[str, type[Any]]:
     out: dict[str, type[Any]] = {}
-    for module in (market, orders, portfolio, risk, lots, rebalance, events):
+    for module in (market, orders, portfolio, risk, lots, rebalance, portfolio_report, events):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:

@@ -8,12 +8,14 @@ every command gets exactly one ``CommandResult``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from engine.model.enums import CommandSource, ExecutionStatus, Side
 from engine.model.market import Quote
 from engine.model.orders import Fill, Order, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
+from engine.model.portfolio_report import PortfolioReport
+from engine.model.rebalance import RebalancePlan
 from engine.model.risk import RiskReport
 
 
@@ -180,6 +182,28 @@ class StatusEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class RebalancePreviewEvent:
+    """A rebalance plan the operator asked to see (``PreviewRebalance``): nothing was sent.
+
+    ``plan.asof`` identifies it for ``ExecuteRebalance``; ``targets`` are the optimizer's weights
+    behind it, ``method`` the optimizer, and ``notes`` anything the operator should read first
+    (a cash buffer raised to fit the caps, a price missing, ...).
+    """
+
+    plan: RebalancePlan
+    targets: dict[str, float] = field(default_factory=dict)
+    method: str = ""
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class PortfolioReportEvent:
+    """The portfolio report a console asked for (``GetPortfolioReport``), built off the loop."""
+
+    report: PortfolioReport
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotEvent:
     """Everything a console needs to draw the desk the moment it (re)attaches."""
 
@@ -287,6 +311,39 @@ class AcknowledgeLive:
 
 
 @dataclass(frozen=True, slots=True)
+class PreviewRebalance:
+    """Plan the autopilot's rebalance now, with today's targets, without sending anything.
+
+    The engine answers with a ``RebalancePreviewEvent`` and keeps the plan for ``ExecuteRebalance``.
+    """
+
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class ExecuteRebalance:
+    """Send the previewed plan whose ``asof`` is ``plan_asof``, as shown.
+
+    Refused (and re-planned, so a new preview is published) when it is not the latest preview or
+    a price moved more than ``[autopilot] preview_tolerance`` since: the operator looks again.
+    """
+
+    plan_asof: datetime
+    source: CommandSource = CommandSource.HOTKEY
+
+
+@dataclass(frozen=True, slots=True)
+class GetPortfolioReport:
+    """Build the portfolio report from ``since`` (the first fill when None) to the current session.
+
+    The answer says it was started; the report follows as a ``PortfolioReportEvent`` (or a notice
+    saying why it could not be made), because replaying a long fill history takes a moment.
+    """
+
+    since: date | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class GetSnapshot:
     pass
 
@@ -314,6 +371,8 @@ Event = (
     | NoticeEvent
     | StatusEvent
     | SnapshotEvent
+    | PortfolioReportEvent
+    | RebalancePreviewEvent
 )
 Command = (
     ExecuteCard
@@ -327,5 +386,8 @@ Command = (
     | SetLimit
     | ResumeStrategy
     | AcknowledgeLive
+    | GetPortfolioReport
+    | PreviewRebalance
+    | ExecuteRebalance
     | GetSnapshot
 )

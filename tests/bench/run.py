@@ -5,8 +5,11 @@ from __future__ import annotations
 from tests.bench import (
     alerts,
     audit,
+    autopilot,
     backtest,
     generation,
+    ibkr,
+    optimizers,
     order_path,
     research,
     risk_engine,
@@ -25,6 +28,9 @@ def main() -> None:
     generation.main()
     backtest.main()
     research.main()
+    ibkr.main()
+    optimizers.main()
+    autopilot.main()
 
 
 if __name__ == "__main__":

@@ -288,7 +288,8 @@ class IbkrBroker:
             self.ib.reqCurrentTimeAsync(), max(self.settings.heartbeat_s, self.settings.connect_timeout_s)
         )
         self._server_time = (server.astimezone(UTC), monotonic_time.monotonic())
-        self._set_link(self._link.state, last_heartbeat=self._wall())
+        # IBKR's time, not this machine's: the status line shows it beside the market clock
+        self._set_link(self._link.state, last_heartbeat=server.astimezone(UTC))
 
     def server_now(self) -> datetime | None:
         """IBKR's clock: the last heartbeat's server time plus the time since; None before one."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -17,6 +18,20 @@ from engine.data.shipped import load_shipped
 
 T0 = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
 Connect = Callable[..., IB]
+
+
+@pytest.fixture(autouse=True)
+def main_thread_loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop for ib_insync's blocking API on the main thread.
+
+    ib_insync asks asyncio for the thread's current loop; after an async test (pytest-asyncio
+    closes its loop and leaves none set) there is none, and every blocking call would fail.
+    """
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    yield loop
+    loop.close()
+    asyncio.set_event_loop(None)
 
 
 @pytest.fixture(scope="session")

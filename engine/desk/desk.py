@@ -1,0 +1,290 @@
+"""``PortfolioDesk``: what the engine holds of the portfolio layer, and the hooks it calls.
+
+The engine calls ``on_quotes`` (every quote step), ``on_fill``, ``on_day_start`` and
+``harvest_cards`` (when cards refresh), and serves ``PreviewRebalance`` / ``ExecuteRebalance``
+through ``preview`` / ``execute_preview``. Nothing here runs on its own timer: the autopilot is
+ticked from the quote path, and only when its next run time has come or a run is waiting (for
+data, for the trading state), so a quote otherwise costs one comparison.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from datetime import time as wall_time
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from engine.actor import Actor
+from engine.desk.harvest import harvest_cards
+from engine.desk.host import STRATEGY, EngineAutopilotHost
+from engine.desk.lots import EngineLots
+from engine.desk.targets import TargetBook, TargetRules
+from engine.model import Fill, Quote, StrategyCard
+from engine.model.events import CommandResult, ExecuteRebalance, PreviewRebalance, RebalancePreviewEvent
+from engine.model.rebalance import RebalancePlan
+from engine.portfolio.autopilot import Autopilot
+from engine.portfolio.autopilot import AutopilotSettings as Rules
+from engine.portfolio.rebalance import (
+    MANUAL,
+    CostBenefit,
+    Frequency,
+    RebalanceCosts,
+    RebalanceSettings,
+    plan_rebalance,
+)
+from engine.portfolio.schedule import AutopilotSchedule
+from engine.portfolio.tax_loss import WashSaleRules
+
+if TYPE_CHECKING:
+    from engine.config import Settings
+    from engine.execution.costs import CommissionSchedule
+    from engine.portfolio.lots import LotBook
+    from engine.service import Engine
+
+
+@dataclass(frozen=True, slots=True)
+class _Preview:
+    plan: RebalancePlan
+    prices: dict[str, float]
+
+
+def autopilot_rules(settings: Settings, commissions: CommissionSchedule) -> Rules:
+    """``[autopilot]`` as the autopilot's settings (schedule, triggers, costs, waiting)."""
+    a = settings.autopilot
+    hour, minute = (int(x) for x in a.run_at.split(":")[:2])
+    return Rules(
+        schedule=AutopilotSchedule(
+            run_at=wall_time(hour, minute),
+            minutes_before_early_close=a.minutes_before_early_close,
+        ),
+        rebalance=RebalanceSettings(
+            frequency=Frequency(a.frequency),
+            drift_abs=a.drift_abs or None,
+            drift_rel=a.drift_rel or None,
+            min_trade_value=a.min_trade_value,
+            sell_unlisted=a.sell_unlisted,
+            fractional=a.fractional,
+            costs=RebalanceCosts(commission=commissions),
+            cost_benefit=CostBenefit(a.edge, a.horizon_sessions),
+        ),
+        deadline_before_close=timedelta(seconds=a.deadline_before_close_s),
+        retry_every=timedelta(seconds=a.retry_every_s),
+    )
+
+
+class PortfolioDesk:
+    """The autopilot, the kept rebalance preview, the tax lots and the harvest cards of one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        s = engine.settings
+        self.engine = engine
+        self.targets = TargetBook(TargetRules.from_settings(s), _history_of(engine))
+        self.rules = autopilot_rules(s, engine._commissions)
+        self.host = EngineAutopilotHost(
+            engine, self.targets, max_quote_age=timedelta(seconds=s.autopilot.max_quote_age_s)
+        )
+        self.autopilot = (
+            Autopilot(self.host, self.rules, monotonic=time.perf_counter) if s.autopilot.enabled else None
+        )
+        self._next_check: datetime | None = engine.clock.now() if self.autopilot else None
+        for note in self.targets.notes() if self.autopilot else ():
+            engine._notice("info", f"autopilot: {note}")
+        self._ticking = False
+        self._preview: _Preview | None = None
+        t = s.tax_loss
+        rules = WashSaleRules(t.window_days, t.substantially_identical)
+        self.lots = EngineLots(rules, engine._notice)
+        self._closes: tuple[date, pd.DataFrame] | None = None
+
+    def fold_stored_fills(self) -> None:
+        """Book every stored fill into the lots (engine start), each under its order's strategy."""
+        store = self.engine.store
+        fills = store.load_fills()
+        orders = {o.client_order_id: o for o in store.load_orders()}
+        cards: dict[str, StrategyCard] = {}
+        for card_id in {o.card_id for o in orders.values() if o.card_id}:
+            card = store.load_card(card_id)
+            if card is not None:
+                cards[card_id] = card
+        self.lots.fold(fills, orders, cards)
+        for symbol, price in self.engine._prices().items():
+            self.lots.book.mark(symbol, price)
+
+    @property
+    def book(self) -> LotBook:
+        return self.lots.book
+
+    # ------------------------------------------------------------------ engine hooks
+    def on_quotes(self, quotes: tuple[Quote, ...], now: datetime) -> None:
+        """Mark the lots (O(1) each) and tick the autopilot when something may be due."""
+        for q in quotes:
+            self.lots.book.mark(q.symbol, q.last)
+        if self._next_check is None or self._ticking or now < self._next_check:
+            return
+        self._ticking = True
+        self.engine._spawn(self._tick(), "autopilot-tick")
+
+    async def _tick(self) -> None:
+        assert self.autopilot is not None
+        try:
+            await self.autopilot.tick()
+        finally:
+            self._ticking = False
+            self._next_check = self._after_tick()
+
+    def _after_tick(self) -> datetime | None:
+        """Now again while today's run is due but not recorded (it waits), else the next run time."""
+        now = self.engine.clock.now()
+        schedule = self.rules.schedule
+        if schedule.due(now, self.host.last_run_day()) is not None:
+            return now
+        try:
+            return schedule.next_run(now)
+        except ValueError:  # past the calendar's range: nothing will be due again
+            return None
+
+    def next_run(self) -> datetime | None:
+        """When the autopilot runs next (None when it is off): for a status line."""
+        return self._next_check if self.autopilot is not None else None
+
+    def on_fill(self, fill: Fill, strategy: str) -> None:
+        order = self.engine.orders.get(fill.client_order_id)
+        self.lots.apply(fill, strategy, order)
+
+    def on_day_start(self, day: date) -> None:
+        self.lots.book.start_day()
+        self.host.start_year(day.year, self.engine.ledger.start_of_day_equity)
+
+    # ------------------------------------------------------------------ tax-loss cards
+    def harvest_cards(self, day: date) -> list[StrategyCard]:
+        t = self.engine.settings.tax_loss
+        if not t.enabled:
+            return []
+        prices = self.engine._prices()
+        symbols = list(self.engine.settings.universe.symbols)
+        try:
+            return harvest_cards(
+                self.lots,
+                prices,
+                day,
+                self.engine.clock.now(),
+                closes=self._universe_closes(day, symbols, t.lookback_sessions),
+                substitutes=t.substitutes or symbols,
+                min_loss=t.min_loss,
+                min_loss_pct=t.min_loss_pct,
+                lookback=t.lookback_sessions,
+                fractional=self.engine.settings.broker.allow_fractional,
+            )
+        except ValueError as exc:  # a lot without a price, a symbol without bars: say it, show none
+            self.engine._notice("warning", f"tax-loss harvest proposals skipped: {exc}")
+            return []
+
+    def _universe_closes(self, day: date, symbols: list[str], lookback: int) -> pd.DataFrame:
+        if self._closes is None or self._closes[0] != day:
+            feed = self.engine.feed
+            frame = pd.DataFrame(
+                {s: feed.history(s, before=day)["close"].tail(lookback + 1) for s in symbols}
+            )
+            self._closes = (day, frame)
+        return self._closes[1]
+
+    # ------------------------------------------------------------------ rebalance preview
+    def plan_now(self) -> tuple[RebalancePlan, dict[str, float]]:
+        """Today's plan at the current prices, with the autopilot's targets and rules."""
+        e = self.engine
+        day = e.feed.current_day or e.feed.next_day()
+        if day is None:
+            raise ValueError("the replay has no session left to plan for")
+        targets = self.targets.weights(day)
+        book = self.host.book()
+        r = self.rules.rebalance
+        plan = plan_rebalance(
+            book.positions,
+            book.prices,
+            book.equity,
+            book.cash,
+            targets,
+            r.costs,
+            asof=e.clock.now(),
+            trigger=MANUAL,
+            min_trade_value=r.min_trade_value,
+            cost_benefit=r.cost_benefit,
+            sell_unlisted=r.sell_unlisted,
+            fractional=r.fractional,
+            cash_buffer=r.cash_buffer,
+        )
+        return plan, targets
+
+    async def serve(self, command: PreviewRebalance | ExecuteRebalance, actor: Actor) -> CommandResult:
+        """The engine's ``handle`` hands both rebalance commands here."""
+        if isinstance(command, PreviewRebalance):
+            return self.preview()
+        return await self.execute_preview(command.plan_asof, actor)
+
+    def preview(self) -> CommandResult:
+        """Plan now, keep the plan, publish it; nothing is sent."""
+        try:
+            plan, targets = self.plan_now()
+        except ValueError as exc:
+            return self.engine._refuse("preview_rebalance", "NO_PLAN", f"no rebalance plan: {exc}", "")
+        prices = self.engine._prices()
+        self._preview = _Preview(plan, {o.symbol: prices[o.symbol] for o in plan.orders})
+        notes = (*self.targets.notes(), *(f"{s.symbol}: {s.reason}" for s in plan.skipped))
+        self.engine.bus.publish(RebalancePreviewEvent(plan, targets, self.targets.rules.method, tuple(notes)))
+        return CommandResult(
+            ok=True,
+            message=(
+                f"rebalance preview: {len(plan.orders)} order(s), expected cost {plan.expected_cost:,.2f}"
+            ),
+        )
+
+    async def execute_preview(self, plan_asof: datetime, actor: Actor) -> CommandResult:
+        """Send the kept plan if it is the one the operator saw and prices still agree with it."""
+        kept = self._preview
+        if kept is None or kept.plan.asof != plan_asof:
+            self.preview()
+            return self.engine._refuse(
+                "execute_rebalance",
+                "PREVIEW_STALE",
+                "that preview is not the latest plan: a new preview was published, look again",
+                "",
+            )
+        moved = self._moved(kept)
+        if moved:
+            self.preview()
+            tolerance = self.engine.settings.autopilot.preview_tolerance
+            return self.engine._refuse(
+                "execute_rebalance",
+                "PRICES_MOVED",
+                f"prices moved more than {tolerance:.2%} since the preview ({', '.join(moved)}): "
+                "a new preview was published, look again",
+                "",
+            )
+        self._preview = None  # one execution per preview
+        if kept.plan.empty:
+            return CommandResult(ok=True, message="the previewed plan has no order: nothing to send")
+        return await self.engine.execute_plan(kept.plan, actor, strategy=STRATEGY)
+
+    def _moved(self, kept: _Preview) -> list[str]:
+        prices = self.engine._prices()
+        tolerance = self.engine.settings.autopilot.preview_tolerance
+        out: list[str] = []
+        for symbol, then in kept.prices.items():
+            now = prices.get(symbol)
+            if now is None or not math.isfinite(now) or abs(now / then - 1.0) > tolerance:
+                out.append(f"{symbol} {then:,.2f} -> {now if now is not None else 'no price'}")
+        return out
+
+
+def _history_of(engine: Engine) -> Callable[[str, date], pd.DataFrame]:
+    """The feed's bars strictly before a day (read when asked: the feed may be replaced at start)."""
+
+    def history(symbol: str, day: date) -> pd.DataFrame:
+        return engine.feed.history(symbol, before=day)
+
+    return history

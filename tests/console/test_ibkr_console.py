@@ -1,0 +1,99 @@
+"""The console on ``--broker ibkr`` against the TWS simulator: the status line shows the link,
+a card executes with one key, and the kill switch cancels what is working at the simulator."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from console.app import OneTapApp
+from console.client import EmbeddedClient
+from console.widgets.status import StatusLine
+from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
+from engine.clock import SimulatedClock
+from engine.config import load_settings
+from engine.data.shipped import load_shipped
+from engine.model import TradingState
+from engine.service import Engine
+from tests.console.helpers import table_rows
+from tests.console.test_journey import wait_for
+
+SYMBOLS = ("AAPL", "MSFT", "GOOG", "IBM", "AMZN")
+DAY = pd.Timestamp("2012-06-01")
+
+
+@pytest.fixture(scope="module")
+def bars() -> Mapping[str, pd.DataFrame]:
+    return load_shipped().bars
+
+
+@pytest.fixture
+def sim(bars: Mapping[str, pd.DataFrame]) -> TwsSimulator:
+    clock = SimulatedClock(datetime(2012, 6, 1, 15, 0, tzinfo=UTC))
+    return TwsSimulator(
+        SimulatorConfig(accounts=("DU1234567",), cash=100_000.0, max_fill_per_quote=1),
+        bars=bars,
+        clock=clock.now,
+    )
+
+
+@pytest.fixture
+def port(sim: TwsSimulator) -> Iterator[int]:
+    with run_in_thread(sim) as bound:
+        yield bound
+
+
+def quote(sim: TwsSimulator, bars: Mapping[str, pd.DataFrame]) -> None:
+    for symbol in SYMBOLS:
+        price = float(bars[symbol]["open"].loc[DAY])
+        sim.set_quote(
+            symbol, round(price - 0.01, 2), round(price + 0.01, 2), price, bid_size=1000, ask_size=1000
+        )
+
+
+async def test_console_on_ibkr_executes_a_card_and_kills_at_the_simulator(
+    tmp_path: Path, port: int, sim: TwsSimulator, bars: Mapping[str, pd.DataFrame]
+) -> None:
+    settings = load_settings(
+        environ={
+            "ONETAP_BROKER__KIND": "ibkr",
+            "ONETAP_IBKR__PORT": str(port),
+            "ONETAP_IBKR__HEARTBEAT_S": "0.2",
+            "ONETAP_IBKR__HISTORY": "1 Y",
+            "ONETAP_IBKR__HISTORY_CACHE": str(tmp_path / "bars"),
+            "ONETAP_IBKR__NIGHTLY_RESET": "",
+        }
+    )
+    db = tmp_path / "onetap.db"
+    client = EmbeddedClient(settings, user="tester", engine_factory=lambda: Engine(settings, database=db))
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        status = app.screen.query_one(StatusLine)
+        await wait_for(pilot, "the IBKR link", lambda: "link connected" in str(status.render()), timeout=20)
+        line = str(status.render())
+        assert "broker ibkr" in line and "DU1234567" in line and "v176" in line and "live data" in line
+        quote(sim, bars)
+        await wait_for(pilot, "the first cards", lambda: bool(table_rows(app, "cards-table")), timeout=30)
+        await pilot.press("x")
+        await wait_for(
+            pilot, "orders working at IBKR", lambda: sim.call(lambda: len(sim.exchange.open_orders())) > 0
+        )
+        quote(sim, bars)  # one share fills per quote: the rest keeps working
+        await wait_for(pilot, "a position", lambda: bool(table_rows(app, "positions-table")))
+        assert sim.call(lambda: len(sim.exchange.open_orders())) > 0
+        await pilot.press("ctrl+k")
+        await wait_for(
+            pilot, "the kill at IBKR", lambda: sim.call(lambda: len(sim.exchange.open_orders())) == 0
+        )
+        await wait_for(
+            pilot,
+            "HALTED",
+            lambda: app.state.risk is not None and app.state.risk.trading_state is TradingState.HALTED,
+        )
+        await asyncio.sleep(0)
+        await pilot.press("q")
