@@ -124,6 +124,9 @@ log = logging.getLogger(__name__)
 REPLAY_KEY = "replay_last_day"
 """The last session the replay started; a restart continues with the session after it."""
 LEDGER_KEY = "ledger_day"
+OPENING_KEY = "opening_book"
+"""The broker account's cash and positions when this database first met it (IBKR): the book the
+fills then build on, so a fresh database starts from the account as it is, not from paper cash."""
 PORTFOLIO_EVERY_STEPS = 4
 """Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
 CARDS_EVERY_STEPS = 30
@@ -233,8 +236,12 @@ class Engine:
         """client order id -> the template that proposed it (this run's orders)."""
         self._owner: dict[str, str] = {}
         """symbol -> the template whose fills opened the current position (loss streaks count there)."""
-        self.ledger = Ledger(s.broker.starting_cash)
-        for fill in self.store.load_fills():
+        opening = _opening_fills(self.store.get_state(OPENING_KEY))
+        self.ledger = Ledger(
+            s.broker.starting_cash if opening is None else opening[0] + sum(_cost(f) for f in opening[1])
+        )
+        self._opening_fills = opening[1] if opening is not None else []
+        for fill in [*self._opening_fills, *self.store.load_fills()]:
             self.ledger.apply_fill(fill)
         self.ledger.restore_marks(self.store.load_positions())
         self._restore_ledger_day()
@@ -354,6 +361,22 @@ class Engine:
             for line in problems:
                 self._notice("warning", line)
         self.feed = IbkrFeed(broker, self.market, self.clock)
+        if broker.connected and self.store.get_state(OPENING_KEY) is None and not self.store.load_fills():
+            await self._adopt_opening_book(broker)
+
+    async def _adopt_opening_book(self, broker: Broker) -> None:
+        """A fresh database on a broker account: start from the account's cash and positions."""
+        cash = await broker.cash()
+        positions = [p for p in await broker.positions() if p.quantity != 0.0]
+        payload = {
+            "ts": self.clock.now().isoformat(),
+            "cash": cash,
+            "positions": [[p.symbol, p.quantity, p.avg_cost] for p in positions],
+        }
+        self.store.set_state(OPENING_KEY, json.dumps(payload), self.clock.now())
+        held = ", ".join(f"{p.quantity:g} {p.symbol}" for p in positions) or "no positions"
+        self._audit("engine", CommandSource.ENGINE, "opening_book", payload)
+        self._notice("info", f"{broker.name}: started from the account as it is: cash {cash:,.2f}, {held}")
 
     def _acknowledge_live(self, typed: str) -> CommandResult:
         acknowledge = getattr(self.broker, "acknowledge_live", None)
@@ -1559,6 +1582,8 @@ class Engine:
             heartbeat=link.last_heartbeat if link else None,
             link_detail=link.detail if link else "",
             live_acknowledged=bool(getattr(self.broker, "live_acknowledged", True)),
+            broker_equity=link.net_liquidation if link else 0.0,
+            buying_power=link.buying_power if link else 0.0,
         )
 
     def _publish_status(self) -> None:
@@ -1646,6 +1671,35 @@ def _load_market(settings: Settings) -> MarketData:
             raise EngineStartError('[data] source = "file" needs [data] path to a CSV or Parquet file')
         return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
     return load_shipped(symbols, jump_threshold=threshold)
+
+
+def _opening_fills(raw: str | None) -> tuple[float, list[Fill]] | None:
+    """The opening book as (cash, fills at average cost, commission-free) the ledger and lots fold first."""
+    if not raw:
+        return None
+    data = json.loads(raw)
+    ts = datetime.fromisoformat(data["ts"])
+    fills = [
+        Fill(
+            exec_id=f"opening:{symbol}",
+            client_order_id="opening",
+            symbol=symbol,
+            side=Side.BUY if quantity > 0 else Side.SELL,
+            quantity=abs(float(quantity)),
+            price=float(avg_cost),
+            commission=0.0,
+            ts=ts,
+        )
+        for symbol, quantity, avg_cost in data["positions"]
+    ]
+    return float(data["cash"]), fills
+
+
+def _cost(fill: Fill) -> float:
+    """Cash a fill moved (positive for a buy), in money (x the contract multiplier)."""
+    from engine.model import contract_multiplier
+
+    return fill.side.sign * fill.quantity * fill.price * contract_multiplier(fill.symbol)
 
 
 def _instruments(settings: Settings) -> dict[str, Instrument]:

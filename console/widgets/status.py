@@ -78,6 +78,8 @@ class StatusLine(Static):
             line.append(f" {status.data_type} data", style="" if status.data_type == "live" else "yellow")
         if status.heartbeat is not None:
             line.append(f" ♥ {ny_time(status.heartbeat)}", style="dim")
+        if status.broker_equity:
+            line.append(f" NLV {status.broker_equity:,.0f} BP {status.buying_power:,.0f}", style="")
         if not status.live_acknowledged:
             line.append(" LIVE: type the account id to trade", style="bold reverse red")
         if status.link_detail and status.link != "connected":

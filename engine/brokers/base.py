@@ -83,6 +83,9 @@ class BrokerLink:
     data_type: str = ""
     last_heartbeat: datetime | None = None
     detail: str = ""
+    net_liquidation: float = 0.0
+    """The account's value as the broker reports it (0 until it has): onetap's own book is beside it."""
+    buying_power: float = 0.0
 
 
 class Broker(Protocol):

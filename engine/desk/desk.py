@@ -111,7 +111,7 @@ class PortfolioDesk:
             card = store.load_card(card_id)
             if card is not None:
                 cards[card_id] = card
-        self.lots.fold(fills, orders, cards)
+        self.lots.fold([*getattr(self.engine, "_opening_fills", []), *fills], orders, cards)
         for symbol, price in self.engine._prices().items():
             self.lots.book.mark(symbol, price)
 

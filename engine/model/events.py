@@ -178,6 +178,9 @@ class StatusEvent:
     heartbeat: datetime | None = None
     link_detail: str = ""
     live_acknowledged: bool = True
+    broker_equity: float = 0.0
+    """The broker's own net liquidation value (0 when it reports none): a check on onetap's book."""
+    buying_power: float = 0.0
     """False while a live account waits for the operator to type its id (nothing is sent till then)."""
 
 

@@ -124,6 +124,7 @@ class IbkrBroker:
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
         ib.pendingTickersEvent += self._on_tickers
+        ib.accountValueEvent += self._on_account_value
 
     # ------------------------------------------------------------------ protocol: connection
     def set_reporter(self, reporter: Reporter) -> None:
@@ -211,7 +212,13 @@ class IbkrBroker:
                 self._trades.setdefault(trade.order.orderRef, trade)
         self._backoff.reset()
         self._ever_connected = True
-        self._set_link("connected", detail="")
+        figures = self.figures()
+        self._set_link(
+            "connected",
+            detail="",
+            net_liquidation=figures.net_liquidation,
+            buying_power=figures.buying_power,
+        )
         self._connected_event.set()
         if self._quote_symbols:
             await self._subscribe_safely(self._quote_symbols)
@@ -512,6 +519,15 @@ class IbkrBroker:
             self._notice("warning" if is_warning(code) else "error", describe(code, text))
         elif not is_warning(code) and req_id < 0:
             self._notice("error", describe(code, text))
+
+    def _on_account_value(self, value: object) -> None:
+        """IBKR's own figures of the account, beside onetap's book on the status line."""
+        tag = getattr(value, "tag", "")
+        if tag in ("NetLiquidation", "BuyingPower") and getattr(value, "account", "") == self._account:
+            figures = self.figures()
+            self._set_link(
+                self._link.state, net_liquidation=figures.net_liquidation, buying_power=figures.buying_power
+            )
 
     def _ticker_requests(self) -> set[int]:
         return set(self.ib.wrapper.reqId2Ticker)

@@ -84,6 +84,9 @@ async def test_engine_takes_its_market_from_ibkr(engine: Engine, tmp_path: Path)
         176,
     )
     assert status.mode == "paper"
+    await until(lambda: engine._status().broker_equity > 0)  # IBKR's own figures, beside onetap's book
+    assert engine._status().broker_equity == pytest.approx(100_000.0)
+    assert engine._status().buying_power == pytest.approx(100_000.0)
 
 
 @pytest.mark.parametrize(
@@ -182,3 +185,36 @@ async def test_dropped_link_reconnects_and_applies_missed_fills_once(
     assert engine.risk.state.state is TradingState.RECOVERING  # the operator sees what changed
     result = await engine.handle(ApproveRecovery(), ACTOR)
     assert result.ok, result.message
+
+
+async def test_a_fresh_database_starts_from_the_ibkr_account_as_it_is(
+    port: int, tmp_path: Path, sim: TwsSimulator, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    from engine.brokers.ibkr.broker import IbkrBroker
+    from engine.model import Order, Side
+
+    quote_day(sim, shipped_bars, "2012-06-01")
+    other = IbkrBroker(engine_settings(port, tmp_path / "bars").ibkr.model_copy(update={"client_id": 99}))
+    await other.connect()
+    await other.submit(Order(client_order_id="TWS-1", symbol="AAPL", side=Side.BUY, quantity=10.0))
+    await until(lambda: any(p.position == 10 for p in other.ib.positions()))
+    await other.disconnect()
+    cash_at_ibkr = sim.call(lambda: sim.exchange.accounts["DU1234567"].cash)
+
+    eng = Engine(engine_settings(port, tmp_path / "bars"), database=tmp_path / "onetap.db")
+    await eng.start()
+    try:
+        assert eng.ledger.quantity("AAPL") == 10
+        assert eng.ledger.cash == pytest.approx(cash_at_ibkr)
+        assert eng.reconciliation is not None and not eng.reconciliation.position_mismatches
+        assert eng.risk.state.state is TradingState.ACTIVE
+        assert [lot.quantity for lot in eng.lots.open_lots("AAPL")] == [10]
+    finally:
+        await eng.stop()
+    again = Engine(engine_settings(port, tmp_path / "bars"), database=tmp_path / "onetap.db")
+    await again.start()  # a restart folds the same opening book, not the account anew
+    try:
+        assert again.ledger.quantity("AAPL") == 10
+        assert again.ledger.cash == pytest.approx(cash_at_ibkr)
+    finally:
+        await again.stop()
