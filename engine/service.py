@@ -1084,6 +1084,9 @@ class Engine:
     async def _execute(self, card: StrategyCard, actor: Actor, *, override: bool = False) -> CommandResult:
         """Check, persist and send a card's legs as one group (see ``GroupExecution``)."""
         card_id = card.card_id
+        closed = _sending_refused(self.broker)
+        if closed:  # read-only, or a live account not yet acknowledged: refused before any order exists
+            return self._refuse("execute_card", "BROKER_CLOSED", f"{card.name}: {closed}", card_id)
         now = self.clock.now()
         book = self._book_view(leg.symbol for leg in card.legs)
         quotes = self.feed.latest_quotes()
@@ -1671,6 +1674,12 @@ def _load_market(settings: Settings) -> MarketData:
             raise EngineStartError('[data] source = "file" needs [data] path to a CSV or Parquet file')
         return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
     return load_shipped(symbols, jump_threshold=threshold)
+
+
+def _sending_refused(broker: Broker) -> str:
+    """Why the broker takes no order now ("" when it does): IBKR read-only, or live unacknowledged."""
+    check = getattr(broker, "sending_refused", None)
+    return str(check()) if check is not None else ""
 
 
 def _opening_fills(raw: str | None) -> tuple[float, list[Fill]] | None:

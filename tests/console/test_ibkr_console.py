@@ -97,3 +97,55 @@ async def test_console_on_ibkr_executes_a_card_and_kills_at_the_simulator(
         )
         await asyncio.sleep(0)
         await pilot.press("q")
+
+
+async def test_a_live_account_waits_for_its_id_to_be_typed(
+    tmp_path: Path, bars: Mapping[str, pd.DataFrame]
+) -> None:
+    from textual.widgets import Input
+
+    from console.screens.live_ack import LiveAckDialog
+    from engine.model.events import ExecuteCard
+
+    clock = SimulatedClock(datetime(2012, 6, 1, 15, 0, tzinfo=UTC))
+    live = TwsSimulator(SimulatorConfig(accounts=("U7654321",), cash=100_000.0), bars=bars, clock=clock.now)
+    with run_in_thread(live) as live_port:
+        settings = load_settings(
+            environ={
+                "ONETAP_BROKER__KIND": "ibkr",
+                "ONETAP_IBKR__PORT": str(live_port),
+                "ONETAP_IBKR__LIVE": "true",
+                "ONETAP_IBKR__ACCOUNT": "U7654321",
+                "ONETAP_IBKR__HISTORY": "1 Y",
+                "ONETAP_IBKR__HISTORY_CACHE": str(tmp_path / "bars"),
+                "ONETAP_IBKR__NIGHTLY_RESET": "",
+            }
+        )
+        db = tmp_path / "onetap.db"
+        client = EmbeddedClient(settings, user="tester", engine_factory=lambda: Engine(settings, database=db))
+        app = OneTapApp(client)
+        async with app.run_test(size=(160, 48)) as pilot:
+            await wait_for(pilot, "the question", lambda: isinstance(app.screen, LiveAckDialog), timeout=20)
+            status = app.state.status
+            assert status is not None and status.mode == "live" and not status.live_acknowledged
+            quote(live, bars)
+            await wait_for(pilot, "the first cards", lambda: bool(app.state.cards), timeout=30)
+            refused = await app.send_command(ExecuteCard(app.state.cards[0].card_id))
+            assert not refused.ok  # nothing reaches a live account before the operator typed its id
+            assert live.call(lambda: len(live.exchange.orders)) == 0
+            dialog = app.screen
+            await pilot.click("#live-ack-input")
+            await pilot.press(*"U765432", "enter")
+            await wait_for(
+                pilot, "the refusal", lambda: "Refused" in str(dialog.query_one("#live-ack-error").render())
+            )
+            assert isinstance(app.screen, LiveAckDialog)
+            dialog.query_one(Input).value = "U7654321"
+            await pilot.press("enter")
+            await wait_for(pilot, "the desk", lambda: not isinstance(app.screen, LiveAckDialog))
+            await wait_for(
+                pilot,
+                "acknowledged",
+                lambda: app.state.status is not None and app.state.status.live_acknowledged,
+            )
+            await pilot.press("q")

@@ -337,14 +337,21 @@ class IbkrBroker:
             self._on_notice(level, text)
 
     # ------------------------------------------------------------------ protocol: orders
-    def _check_can_send(self) -> None:
+    def sending_refused(self) -> str:
+        """Why no order may go out now, whatever the link ("" when orders may go)."""
         if self.settings.read_only:
-            raise BrokerError("read-only mode: onetap shows the IBKR account but sends no orders")
+            return "read-only mode: onetap shows the IBKR account but sends no orders"
         if not self._live_acknowledged:
-            raise BrokerError(
+            return (
                 f"live account {self._account or self.settings.account} not acknowledged yet: "
                 "type its id when the console asks (headless: [ibkr] live_acknowledge)"
             )
+        return ""
+
+    def _check_can_send(self) -> None:
+        refused = self.sending_refused()
+        if refused:
+            raise BrokerError(refused)
         if not self.connected:
             raise BrokerError(describe(504, f"IBKR link is {self._link.state}"))
 
@@ -582,6 +589,16 @@ class IbkrBroker:
                 quotes.append(quote)
         if quotes:
             self._quote_sink(tuple(quotes))
+
+    async def snapshot(self, symbol: str, timeout: float = 5.0) -> Quote | None:
+        """One quote now, without a subscription (e.g. an option nobody streams); None if none came."""
+        if not self.connected:
+            raise BrokerError(describe(504, f"no snapshot of {symbol}"))
+        contract = await self.qualify(symbol)
+        tickers = await asyncio.wait_for(self.ib.reqTickersAsync(contract), timeout)
+        if not tickers:
+            return None
+        return parse.quote_from(symbol, tickers[0], self.server_now() or self._wall())
 
     async def history(self, symbol: str, duration: str, *, end: datetime | None = None) -> pd.DataFrame:
         """Daily bars (regular hours, trades) up to ``end`` (now by default)."""

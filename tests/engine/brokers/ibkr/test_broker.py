@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import socket
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from engine.brokers.base import (
@@ -330,3 +332,46 @@ async def test_connectivity_notices_move_the_link(
     assert "lost its connection to IBKR's servers" in broker.link.detail
     sim.faults.connectivity(1102)
     await recorder.wait_for(lambda: broker.link.state == "connected")
+
+
+async def test_snapshot_and_an_option_contract(make_broker: MakeBroker, sim: TwsSimulator) -> None:
+    broker = await connected(make_broker)
+    sim.set_quote("AAPL", 99.98, 100.02, 100.0)
+    snap = await broker.snapshot("AAPL")
+    assert snap is not None and (snap.bid, snap.ask, snap.last) == (99.98, 100.02, 100.0)
+    option = "AAPL  120720C00100000"
+    contract = await broker.qualify(option)
+    assert (contract.secType, contract.strike, contract.right) == ("OPT", 100.0, "C")
+    assert contract.conId > 0
+
+
+async def test_no_market_data_subscription_is_explained(
+    make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder
+) -> None:
+    sim.faults.deny_market_data("MSFT")
+    broker = await connected(make_broker)
+    broker.stream_quotes(["MSFT"], lambda quotes: None)
+    await broker.start_quotes()
+    await recorder.wait_for(lambda: any("354" in text for _, text in recorder.notices))
+    (text,) = [text for _, text in recorder.notices if "354" in text]
+    assert "no market data subscription" in text and 'market_data = "delayed"' in text
+
+
+async def test_bars_are_cached_so_a_restart_does_not_ask_again(
+    make_broker: MakeBroker, tmp_path: Path
+) -> None:
+    from datetime import date
+
+    from engine.brokers.ibkr.history import cache_file, fetch_bars
+
+    broker = await connected(make_broker)
+    first, fetched = await fetch_bars(broker, "IBM", duration="3 M", folder=tmp_path, today=date(2012, 6, 1))
+    assert fetched > 50 and cache_file(tmp_path, "IBM").is_file()
+    assert first["date"].iloc[-1] == pd.Timestamp("2012-05-31")
+    again, fetched_again = await fetch_bars(
+        broker, "IBM", duration="3 M", folder=tmp_path, today=date(2012, 6, 1)
+    )
+    assert fetched_again == 0
+    pd.testing.assert_frame_equal(
+        first.reset_index(drop=True), again.reset_index(drop=True), check_dtype=False
+    )

@@ -218,3 +218,46 @@ async def test_a_fresh_database_starts_from_the_ibkr_account_as_it_is(
         assert again.ledger.cash == pytest.approx(cash_at_ibkr)
     finally:
         await again.stop()
+
+
+async def test_read_only_refuses_cards_before_any_order_exists(
+    port: int, tmp_path: Path, sim: TwsSimulator, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    eng = Engine(
+        engine_settings(port, tmp_path / "bars", ONETAP_IBKR__READ_ONLY="true"), database=tmp_path / "r.db"
+    )
+    await eng.start()
+    try:
+        quote_day(sim, shipped_bars, "2012-06-01")
+        await until(lambda: bool(eng.cards), timeout=30)
+        result = await eng.handle(ExecuteCard(eng.cards[0].card_id), ACTOR)
+        assert not result.ok and result.code == "BROKER_CLOSED" and "read-only" in result.message
+        assert eng.store.load_orders() == []
+        assert eng._status().mode == "paper read-only"
+    finally:
+        await eng.stop()
+
+
+async def test_headless_live_is_acknowledged_by_its_setting(
+    tmp_path: Path, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    from engine.brokers.tws_sim import run_in_thread
+
+    clock = SimulatedClock(pd.Timestamp("2012-06-01 15:00", tz="UTC").to_pydatetime())
+    live = TwsSimulator(SimulatorConfig(accounts=("U7654321",)), bars=shipped_bars, clock=clock.now)
+    with run_in_thread(live) as port:
+        for typed, acknowledged in (("U765432", False), ("U7654321", True)):
+            settings = engine_settings(
+                port,
+                tmp_path / "bars",
+                ONETAP_IBKR__LIVE="true",
+                ONETAP_IBKR__ACCOUNT="U7654321",
+                ONETAP_IBKR__LIVE_ACKNOWLEDGE=typed,
+            )
+            eng = Engine(settings, database=tmp_path / f"{typed}.db")
+            await eng.start()
+            try:
+                status = eng._status()
+                assert status.mode == "live" and status.live_acknowledged is acknowledged
+            finally:
+                await eng.stop()
