@@ -47,6 +47,7 @@ from engine.brokers.ibkr.errors import (
     is_warning,
 )
 from engine.brokers.ibkr.gate import acknowledged, check_settings, choose_account
+from engine.clock import WallClock
 from engine.config import IbkrSettings
 from engine.model import Fill, Order, Quote
 
@@ -66,6 +67,10 @@ class _Pending:
     limit_price: float | None
 
 
+_WALL = WallClock()
+"""The machine's clock, by default; tests inject a simulated one."""
+
+
 class IbkrBroker:
     """The IBKR adapter. ``order_id_floor``: the highest IB order id the engine has stored, so a
     TWS whose ``nextValidId`` went backwards (a reset settings file, another client) never gets
@@ -82,7 +87,7 @@ class IbkrBroker:
         on_link: LinkSink | None = None,
         on_notice: NoticeSink | None = None,
         on_reconnected: Callable[[], Awaitable[None]] | None = None,
-        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
+        wall: Callable[[], datetime] = _WALL.now,
         seed: int = 0,
     ) -> None:
         self.settings = settings

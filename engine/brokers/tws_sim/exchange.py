@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from engine.brokers.tws_sim.commission import CommissionSchedule
 from engine.brokers.tws_sim.contracts import ContractSpec
@@ -41,6 +41,7 @@ from engine.brokers.tws_sim.events import (
 )
 from engine.brokers.tws_sim.incoming import ExecFilter, OrderRequest
 from engine.brokers.tws_sim.ledger import Account
+from engine.clock import WallClock
 
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
 TIFS = ("DAY", "GTC", "IOC")
@@ -60,8 +61,8 @@ class ExchangeConfig:
     exec_id_prefix: str = "0000e1a7"
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+_WALL = WallClock()
+"""The machine's clock, by default; tests inject a simulated one."""
 
 
 class Exchange:
@@ -71,7 +72,7 @@ class Exchange:
         self,
         config: ExchangeConfig,
         emit: Callable[[Event], None],
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = _WALL.now,
     ) -> None:
         if not config.accounts:
             raise ValueError("the simulator needs at least one account")

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, TypeVar
 
 import pandas as pd
@@ -34,6 +34,7 @@ from engine.brokers.tws_sim.events import (
 from engine.brokers.tws_sim.exchange import Exchange, ExchangeConfig
 from engine.brokers.tws_sim.faults import Faults
 from engine.brokers.tws_sim.session import Session
+from engine.clock import WallClock
 
 T = TypeVar("T")
 
@@ -70,8 +71,8 @@ class SimulatorConfig:
         )
 
 
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
+_WALL = WallClock()
+"""The machine's clock, by default; tests inject a simulated one."""
 
 
 class TwsSimulator:
@@ -83,7 +84,7 @@ class TwsSimulator:
         *,
         universe: Universe | None = None,
         bars: Mapping[str, pd.DataFrame] | None = None,
-        clock: Callable[[], datetime] = _utc_now,
+        clock: Callable[[], datetime] = _WALL.now,
     ) -> None:
         self.config = config or SimulatorConfig()
         self.universe = universe or Universe()

@@ -150,7 +150,7 @@ class Session:
                     await self._wait_stall()
                     self._dispatch(decode_payload(payload))
         except (asyncio.IncompleteReadError, ConnectionError, OSError):
-            pass
+            log.debug("client %s went away", self.client_id)  # a client may leave at any time
         finally:
             self.close()
 

@@ -321,6 +321,9 @@ async def test_a_stalled_tws_is_noticed_by_the_heartbeat(
         lambda: any("stopped answering heartbeats" in text for _, text in recorder.notices), timeout=5
     )
     await recorder.wait_for(lambda: broker.connected and broker.reconnects >= 1, timeout=10)
+    states = [link.state for link in recorder.links]
+    assert "reconnecting" in states and states[-1] == "connected"
+    assert broker.link.last_heartbeat is not None
 
 
 async def test_connectivity_notices_move_the_link(

@@ -40,7 +40,7 @@ def test_mismatched_flag_port_and_account_refuse_to_start(kw: dict[str, object],
     ],
 )
 def test_agreeing_settings_pass(kw: dict[str, object]) -> None:
-    check_settings(settings(**kw))
+    assert check_settings(settings(**kw)) is None
 
 
 def test_the_account_must_be_one_ibkr_manages() -> None:
