@@ -1084,7 +1084,7 @@ class Engine:
     async def _execute(self, card: StrategyCard, actor: Actor, *, override: bool = False) -> CommandResult:
         """Check, persist and send a card's legs as one group (see ``GroupExecution``)."""
         card_id = card.card_id
-        closed = _sending_refused(self.broker)
+        closed = self.broker.sending_refused()
         if closed:  # read-only, or a live account not yet acknowledged: refused before any order exists
             return self._refuse("execute_card", "BROKER_CLOSED", f"{card.name}: {closed}", card_id)
         now = self.clock.now()
@@ -1315,13 +1315,11 @@ class Engine:
                 reason, actor, self.clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
             )
             n = await self.orders.cancel_all()
-        global_cancel = getattr(self.broker, "global_cancel", None)
-        if global_cancel is not None:
-            # IBKR: also every order this engine does not know (typed into TWS, another client's)
-            try:
-                await global_cancel()
-            except BrokerError as exc:
-                self._notice("error", f"kill switch: global cancel not sent: {exc}")
+        # also every order the engine does not know (at IBKR: typed into TWS, another client's)
+        try:
+            await self.broker.global_cancel()
+        except BrokerError as exc:
+            self._notice("error", f"kill switch: global cancel not sent: {exc}")
         for parent in self.algos.parents():  # between slices a parent has no child to cancel
             await self.algos.cancel_parent(parent.client_order_id, "kill switch", now=self.clock.now())
         if self.risk.state.kill_level >= 2:
@@ -1584,7 +1582,7 @@ class Engine:
             data_type=link.data_type if link else "",
             heartbeat=link.last_heartbeat if link else None,
             link_detail=link.detail if link else "",
-            live_acknowledged=bool(getattr(self.broker, "live_acknowledged", True)),
+            live_acknowledged=link.live_acknowledged if link else True,
             broker_equity=link.net_liquidation if link else 0.0,
             buying_power=link.buying_power if link else 0.0,
         )
@@ -1674,12 +1672,6 @@ def _load_market(settings: Settings) -> MarketData:
             raise EngineStartError('[data] source = "file" needs [data] path to a CSV or Parquet file')
         return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
     return load_shipped(symbols, jump_threshold=threshold)
-
-
-def _sending_refused(broker: Broker) -> str:
-    """Why the broker takes no order now ("" when it does): IBKR read-only, or live unacknowledged."""
-    check = getattr(broker, "sending_refused", None)
-    return str(check()) if check is not None else ""
 
 
 def _opening_fills(raw: str | None) -> tuple[float, list[Fill]] | None:

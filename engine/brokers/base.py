@@ -83,6 +83,8 @@ class BrokerLink:
     data_type: str = ""
     last_heartbeat: datetime | None = None
     detail: str = ""
+    live_acknowledged: bool = True
+    """False while a live account waits for the operator to type its id (nothing is sent till then)."""
     net_liquidation: float = 0.0
     """The account's value as the broker reports it (0 until it has): onetap's own book is beside it."""
     buying_power: float = 0.0
@@ -108,6 +110,15 @@ class Broker(Protocol):
         ...
 
     async def cancel(self, client_order_id: str) -> None: ...
+
+    async def global_cancel(self) -> None:
+        """Cancel every order working at the broker, the engine's or not (the kill switch's last word)."""
+        ...
+
+    def sending_refused(self) -> str:
+        """Why no new order may go to this broker now, whatever its link ("" when orders may go):
+        checked before a card's orders are even written, so a refusal leaves nothing behind."""
+        ...
 
     async def modify(self, client_order_id: str, *, quantity: float, limit_price: float | None) -> None:
         """Change a working order in place (same id); the change is confirmed by ``OrderModified``.

@@ -439,6 +439,16 @@ class PaperBroker:
             raise BrokerError(f"order {client_order_id} is not working at the paper broker (status {status})")
         self._cancel(record, "cancelled at the operator's request")
 
+    async def global_cancel(self) -> None:
+        """Every working order cancelled (the paper account has no other client)."""
+        if not self._connected:
+            raise BrokerError("the paper broker is not connected: call connect() first")
+        for record in list(self._working.values()):
+            self._cancel(record, "cancelled by a global cancel")
+
+    def sending_refused(self) -> str:
+        return ""
+
     async def modify(self, client_order_id: str, *, quantity: float, limit_price: float | None) -> None:
         """Change the quantity and/or limit of a working order in place, as a real broker does."""
         if not self._connected:

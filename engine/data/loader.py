@@ -70,6 +70,13 @@ class MarketData:
     def tradable_symbols(self) -> list[str]:
         return [s for s in self.bars if self.instruments[s].tradable]
 
+    def bars_before(self, symbol: str, before: date) -> pd.DataFrame:
+        """The bars strictly before ``before``: everything known at that session's open."""
+        frame = self.bars.get(symbol)
+        if frame is None:
+            raise KeyError(f"no bars for symbol {symbol!r} (have: {', '.join(self.bars)})")
+        return frame.iloc[: int(frame.index.searchsorted(pd.Timestamp(before), side="left"))]
+
     def bar(self, symbol: str, day: date) -> Bar | None:
         frame = self.bars.get(symbol)
         if frame is None:

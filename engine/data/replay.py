@@ -283,10 +283,7 @@ class ReplayFeed:
     # ------------------------------------------------------------------ what a strategy may see
     def history(self, symbol: str, before: date) -> pd.DataFrame:
         """The bars strictly before ``before``: everything known at that session's open."""
-        frame = self._data.bars.get(symbol)
-        if frame is None:
-            raise KeyError(f"no bars for symbol {symbol!r} (have: {', '.join(self._data.bars)})")
-        return frame.iloc[: int(frame.index.searchsorted(pd.Timestamp(before), side="left"))]
+        return self._data.bars_before(symbol, before)
 
     def latest_quotes(self) -> dict[str, Quote]:
         return dict(self._latest)

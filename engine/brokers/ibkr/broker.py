@@ -112,8 +112,9 @@ class IbkrBroker:
         self._quote_sink: QuoteSink | None = None
         self._highest_id = 0
         self._account = ""
-        self._live_acknowledged = not settings.live
-        self._link = BrokerLink("disconnected", detail="not connected yet")
+        self._link = BrokerLink(
+            "disconnected", detail="not connected yet", live_acknowledged=not settings.live
+        )
         self._server_time: tuple[datetime, float] | None = None
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
@@ -153,13 +154,13 @@ class IbkrBroker:
 
     @property
     def live_acknowledged(self) -> bool:
-        return self._live_acknowledged
+        return self._link.live_acknowledged
 
     def acknowledge_live(self, typed: str) -> bool:
         """The operator typed the live account's id; True when it matches (once per run)."""
         if self.settings.live and acknowledged(self.settings, self._account, typed):
-            self._live_acknowledged = True
-        return self._live_acknowledged
+            self._set_link(self._link.state, live_acknowledged=True)
+        return self._link.live_acknowledged
 
     async def connect(self) -> None:
         """Connect, or, when TWS cannot be reached, say so and keep trying in the background.
@@ -208,7 +209,7 @@ class IbkrBroker:
             self.ib.disconnect()  # type: ignore[no-untyped-call]
             raise
         if s.live and acknowledged(s, self._account, s.live_acknowledge):
-            self._live_acknowledged = True
+            self._set_link(self._link.state, live_acknowledged=True)
         self._claim_order_ids()
         self.ib.reqMarketDataType(3 if s.market_data == "delayed" else 1)
         await self._heartbeat_once()
@@ -346,7 +347,7 @@ class IbkrBroker:
         """Why no order may go out now, whatever the link ("" when orders may go)."""
         if self.settings.read_only:
             return "read-only mode: onetap shows the IBKR account but sends no orders"
-        if not self._live_acknowledged:
+        if not self._link.live_acknowledged:
             return (
                 f"live account {self._account or self.settings.account} not acknowledged yet: "
                 "type its id when the console asks (headless: [ibkr] live_acknowledge)"

@@ -70,10 +70,7 @@ class IbkrFeed:
         return calendar.next_session(today)
 
     def history(self, symbol: str, before: date) -> pd.DataFrame:
-        frame = self._market.bars.get(symbol)
-        if frame is None:
-            raise KeyError(f"no bars for symbol {symbol!r} (have: {', '.join(self._market.bars)})")
-        return frame.iloc[: int(frame.index.searchsorted(pd.Timestamp(before), side="left"))]
+        return self._market.bars_before(symbol, before)
 
     def latest_quotes(self) -> dict[str, Quote]:
         return dict(self._latest)

@@ -319,6 +319,21 @@ async def test_cancel_of_a_partially_filled_order_stops_it_and_releases_its_cash
         await h.broker.cancel("OT-99")
 
 
+async def test_global_cancel_cancels_every_working_order_and_nothing_else() -> None:
+    h = await harness()
+    h.quote()
+    filled = await h.submit(Side.BUY, 1)
+    h.quote()
+    resting = [await h.submit(Side.BUY, 10, OrderType.LMT, limit=90.0 - i) for i in range(2)]
+    assert h.broker.sending_refused() == ""
+    await h.broker.global_cancel()
+    cancelled = [r for r in h.reports if isinstance(r, OrderCancelled)]
+    assert [r.client_order_id for r in cancelled] == [o.client_order_id for o in resting]
+    assert all(r.reason == "cancelled by a global cancel" for r in cancelled)
+    assert await h.broker.open_orders() == []
+    assert [f.client_order_id for f in h.fills()] == [filled.client_order_id]
+
+
 async def test_cancel_of_a_filled_order_names_its_status() -> None:
     h = await harness()
     h.quote()
