@@ -391,11 +391,7 @@ class Engine:
 
     def _highest_broker_order_id(self) -> int:
         """The highest numeric broker order id stored: IBKR must never be given one of them again."""
-        best = 0
-        for order in self.store.load_orders():
-            if order.broker_order_id and order.broker_order_id.isdigit():
-                best = max(best, int(order.broker_order_id))
-        return best
+        return self.store.highest_numeric_broker_order_id()
 
     def _on_broker_link(self, link: BrokerLink) -> None:
         self._link = link

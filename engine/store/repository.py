@@ -18,7 +18,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from sqlalchemy import Engine, func
+from sqlalchemy import Engine, Integer, and_, cast, func, not_
 from sqlalchemy import insert as sa_insert
 from sqlalchemy import select as sa_select
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -229,6 +229,17 @@ class Store:
         if limit is not None:
             orders.reverse()
         return orders
+
+    def highest_numeric_broker_order_id(self) -> int:
+        """The highest all-digit broker order id stored (IBKR's ids), 0 when none: one query, no rows
+        loaded, because it is asked at every (re)connection."""
+        ids = col(OrderRow.broker_order_id)
+        glob = ids.op("GLOB", is_comparison=True)
+        numeric = and_(glob("[0-9]*"), not_(glob("*[^0-9]*")))
+        stmt = select(func.max(cast(ids, Integer))).where(numeric)
+        with self._read("highest broker order id") as session:
+            value = session.exec(stmt).one()
+        return int(value or 0)
 
     # ----------------------------------------------------------------------- fills
     def insert_fill(self, fill: Fill) -> bool:

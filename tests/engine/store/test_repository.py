@@ -390,3 +390,18 @@ def test_times_are_stored_as_sortable_utc_text(store: Store, db_path: Path) -> N
     (text,) = conn.execute("SELECT created_at FROM orders").fetchone()
     conn.close()
     assert text == "2024-01-02T03:04:05.000000+00:00"
+
+
+def test_highest_numeric_broker_order_id_ignores_other_ids(store: Store) -> None:
+    assert store.highest_numeric_broker_order_id() == 0
+    for coid, broker_id in (
+        ("OT-1", "9"),
+        ("OT-2", "120"),
+        ("OT-3", "perm:99999"),
+        ("OT-4", None),
+        ("OT-5", "1e9"),
+    ):
+        order = make_order(coid)
+        order.broker_order_id = broker_id
+        store.insert_order(order)
+    assert store.highest_numeric_broker_order_id() == 120  # 120 > 9 as numbers, not as text
