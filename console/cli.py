@@ -168,7 +168,7 @@ def _start_error(exc: Exception) -> int:
 
 def _engine_only(settings: Settings, args: argparse.Namespace) -> int:
     from engine.headless import run_headless
-    from engine.service import STARTUP_ERRORS
+    from engine.runtime.startup import STARTUP_ERRORS
 
     try:
         return asyncio.run(
@@ -202,7 +202,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     app.run()
     error = embedded.start_error if embedded is not None else None
     if error is not None:
-        from engine.service import STARTUP_ERRORS
+        from engine.runtime.startup import STARTUP_ERRORS
 
         if isinstance(error, STARTUP_ERRORS):
             return _start_error(error)
@@ -233,7 +233,7 @@ def _kill(settings: Settings, args: argparse.Namespace) -> int:
     from engine.actor import current_user
     from engine.model import CommandSource
     from engine.model.events import Command, Flatten, Kill
-    from engine.service import halt_offline
+    from engine.runtime.startup import halt_offline
 
     path = _socket_path(settings, args)
     command: Command = (

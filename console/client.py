@@ -27,7 +27,7 @@ from engine.model.events import Command, CommandResult, Event, NoticeEvent
 from engine.protocol import MAX_LINE, EngineSession, decode, encode
 
 if TYPE_CHECKING:  # the engine (pandas, SQLAlchemy) loads on its own thread, not before the first frame
-    from engine.service import Engine
+    from engine.kernel import Engine
 
 EventSink = Callable[[Event], None]
 T = TypeVar("T")
@@ -209,7 +209,7 @@ class EmbeddedClient(_LineClient):
 
 def _new_engine(settings: Settings, database: Path | None) -> Engine:
     """Import and build the engine on the engine's thread, while the UI thread draws."""
-    from engine.service import Engine
+    from engine.kernel import Engine
 
     return Engine(settings, database=database)
 

@@ -2,7 +2,7 @@
 
 The console may not reach into ``engine.store`` (the import contracts keep the ORM behind the
 engine), so the command goes through this module, as ``onetap kill`` goes through
-``engine.service.halt_offline``. Nothing here needs a running engine: both work on the file,
+``engine.runtime.startup.halt_offline``. Nothing here needs a running engine: both work on the file,
 also while an engine has it open (SQLite WAL readers never block the writer).
 """
 

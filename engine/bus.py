@@ -1,7 +1,10 @@
 """The in-process event bus: typed events, async subscribers with bounded queues.
 
 Publishing never blocks the engine. Handlers registered with ``on`` run inline, in
-publish order (the parts that must see every event, e.g. the store). Subscribers get a
+registration order (the parts that must see every event, e.g. the store). A handler that
+persists or audits is registered ``critical``: its exception propagates to the publisher, whose
+store batch then rolls back, so nothing is committed half-recorded. Only display handlers
+(critical=False) have their errors logged and swallowed. Subscribers get a
 bounded queue: a high-rate ``MarketEvent`` replaces the one still waiting (latest wins),
 so a slow console sees fresh prices rather than a backlog; any other event that finds the
 queue full marks the subscription overflowed and closes it, and the consumer re-attaches
@@ -91,12 +94,15 @@ def _merge_market(old: MarketEvent, new: MarketEvent) -> MarketEvent:
 
 class EventBus:
     def __init__(self) -> None:
-        self._handlers: list[tuple[tuple[type, ...], Handler]] = []
+        self._handlers: list[tuple[tuple[type, ...], Handler, bool]] = []
         self._subs: list[Subscription] = []
 
-    def on(self, types: type | tuple[type, ...], handler: Handler) -> None:
-        """Run ``handler`` inline for every published event of these types."""
-        self._handlers.append((types if isinstance(types, tuple) else (types,), handler))
+    def on(self, types: type | tuple[type, ...], handler: Handler, *, critical: bool = False) -> None:
+        """Run ``handler`` inline for every published event of these types.
+
+        ``critical``: the handler persists or audits; its errors propagate (see the module docstring).
+        """
+        self._handlers.append((types if isinstance(types, tuple) else (types,), handler, critical))
 
     def subscribe(self, *types: type, maxsize: int = 2000) -> Subscription:
         sub = Subscription(self, types, maxsize)
@@ -104,12 +110,16 @@ class EventBus:
         return sub
 
     def publish(self, event: Any) -> None:
-        for types, handler in self._handlers:
-            if isinstance(event, types):
-                try:
-                    handler(event)
-                except Exception:  # a faulty handler must not stop the engine
-                    log.exception("event handler %r failed on %s", handler, type(event).__name__)
+        for types, handler, critical in self._handlers:
+            if not isinstance(event, types):
+                continue
+            if critical:
+                handler(event)
+                continue
+            try:
+                handler(event)
+            except Exception:  # a faulty display handler must not stop the engine
+                log.exception("event handler %r failed on %s", handler, type(event).__name__)
         for sub in list(self._subs):
             if sub.wants(event):
                 sub.push(event)

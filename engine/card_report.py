@@ -34,7 +34,7 @@ class CardRun:
 
 
 def _universe_bars(settings: Settings) -> dict[str, pd.DataFrame]:
-    from engine.service import _load_market
+    from engine.runtime.startup import load_market as _load_market
 
     market = _load_market(settings)
     return {sym: f for sym, f in market.bars.items() if sym in settings.universe.symbols}

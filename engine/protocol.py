@@ -19,7 +19,7 @@ from engine.model.events import Command, CommandResult, Event, GetSnapshot
 
 if TYPE_CHECKING:  # the console imports this module before its first frame; the engine loads later
     from engine.actor import Actor
-    from engine.service import Engine
+    from engine.kernel import Engine
 
 MAX_LINE = 1 << 20
 COMMAND_TYPES = get_args(Command)

@@ -2,7 +2,7 @@
 
 The console may import neither the store nor the execution package (the import-linter contract
 "the console talks to the engine only through its client, the model and config"); this module is
-the engine's door for offline reports, as ``engine.service.halt_offline`` is for the offline
+the engine's door for offline reports, as ``engine.runtime.startup.halt_offline`` is for the offline
 kill switch. It is light to import: the store is opened only when a report is asked for.
 """
 
@@ -94,9 +94,11 @@ def load_portfolio_report(
     error, as for ``load_execution_quality``.
     """
     from engine.data.loader import DataError
+    from engine.kernel import REPLAY_KEY
     from engine.model.lots import trade_date
     from engine.portfolio.report import build_portfolio_report, closes_from_bars, sectors_of, tag_fills
-    from engine.service import REPLAY_KEY, EngineStartError, _load_market
+    from engine.runtime.startup import EngineStartError
+    from engine.runtime.startup import load_market as _load_market
     from engine.store.db import StoreError
     from engine.store.repository import Store
 

@@ -18,9 +18,10 @@ from pathlib import Path
 import platformdirs
 
 from engine.actor import Actor
+from engine.kernel import Engine
 from engine.model import CommandSource
 from engine.protocol import MAX_LINE, EngineSession, encode
-from engine.service import Engine, EngineStartError
+from engine.runtime.startup import EngineStartError
 
 log = logging.getLogger(__name__)
 

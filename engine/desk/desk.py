@@ -21,7 +21,7 @@ import pandas as pd
 
 from engine.actor import Actor
 from engine.desk.harvest import harvest_cards
-from engine.desk.host import STRATEGY, EngineAutopilotHost
+from engine.desk.host import STRATEGY, DeskPorts, EngineAutopilotHost
 from engine.desk.lots import EngineLots
 from engine.desk.targets import TargetBook, TargetRules
 from engine.model import Fill, Quote, StrategyCard
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from engine.config import Settings
     from engine.execution.costs import CommissionSchedule
     from engine.portfolio.lots import LotBook
-    from engine.service import Engine
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,30 +79,30 @@ def autopilot_rules(settings: Settings, commissions: CommissionSchedule) -> Rule
 class PortfolioDesk:
     """The autopilot, the kept rebalance preview, the tax lots and the harvest cards of one engine."""
 
-    def __init__(self, engine: Engine) -> None:
-        s = engine.settings
-        self.engine = engine
-        self.targets = TargetBook(TargetRules.from_settings(s), _history_of(engine))
-        self.rules = autopilot_rules(s, engine._commissions)
+    def __init__(self, ports: DeskPorts, commissions: CommissionSchedule) -> None:
+        s = ports.settings
+        self.ports = ports
+        self.targets = TargetBook(TargetRules.from_settings(s), _history_of(ports))
+        self.rules = autopilot_rules(s, commissions)
         self.host = EngineAutopilotHost(
-            engine, self.targets, max_quote_age=timedelta(seconds=s.autopilot.max_quote_age_s)
+            ports, self.targets, max_quote_age=timedelta(seconds=s.autopilot.max_quote_age_s)
         )
         self.autopilot = (
             Autopilot(self.host, self.rules, monotonic=time.perf_counter) if s.autopilot.enabled else None
         )
-        self._next_check: datetime | None = engine.clock.now() if self.autopilot else None
+        self._next_check: datetime | None = ports.clock.now() if self.autopilot else None
         for note in self.targets.notes() if self.autopilot else ():
-            engine._notice("info", f"autopilot: {note}")
+            ports.outbox.notice("info", f"autopilot: {note}")
         self._ticking = False
         self._preview: _Preview | None = None
         t = s.tax_loss
         rules = WashSaleRules(t.window_days, t.substantially_identical)
-        self.lots = EngineLots(rules, engine._notice)
+        self.lots = EngineLots(rules, ports.outbox.notice)
         self._closes: tuple[date, pd.DataFrame] | None = None
 
     def fold_stored_fills(self) -> None:
         """Book every stored fill into the lots (engine start), each under its order's strategy."""
-        store = self.engine.store
+        store = self.ports.store
         fills = store.load_fills()
         orders = {o.client_order_id: o for o in store.load_orders()}
         cards: dict[str, StrategyCard] = {}
@@ -111,8 +110,8 @@ class PortfolioDesk:
             card = store.load_card(card_id)
             if card is not None:
                 cards[card_id] = card
-        self.lots.fold([*getattr(self.engine, "_opening_fills", []), *fills], orders, cards)
-        for symbol, price in self.engine._prices().items():
+        self.lots.fold([*self.ports.opening_fills, *fills], orders, cards)
+        for symbol, price in self.ports.market.prices().items():
             self.lots.book.mark(symbol, price)
 
     @property
@@ -127,7 +126,7 @@ class PortfolioDesk:
         if self._next_check is None or self._ticking or now < self._next_check:
             return
         self._ticking = True
-        self.engine._spawn(self._tick(), "autopilot-tick")
+        self.ports.outbox.spawn(self._tick(), "autopilot-tick")
 
     async def _tick(self) -> None:
         assert self.autopilot is not None
@@ -139,7 +138,7 @@ class PortfolioDesk:
 
     def _after_tick(self) -> datetime | None:
         """Now again while today's run is due but not recorded (it waits), else the next run time."""
-        now = self.engine.clock.now()
+        now = self.ports.clock.now()
         schedule = self.rules.schedule
         if schedule.due(now, self.host.last_run_day()) is not None:
             return now
@@ -153,40 +152,40 @@ class PortfolioDesk:
         return self._next_check if self.autopilot is not None else None
 
     def on_fill(self, fill: Fill, strategy: str) -> None:
-        order = self.engine.orders.get(fill.client_order_id)
+        order = self.ports.orders.get(fill.client_order_id)
         self.lots.apply(fill, strategy, order)
 
     def on_day_start(self, day: date) -> None:
         self.lots.book.start_day()
-        self.host.start_year(day.year, self.engine.ledger.start_of_day_equity)
+        self.host.start_year(day.year, self.ports.ledger.start_of_day_equity)
 
     # ------------------------------------------------------------------ tax-loss cards
     def harvest_cards(self, day: date) -> list[StrategyCard]:
-        t = self.engine.settings.tax_loss
+        t = self.ports.settings.tax_loss
         if not t.enabled:
             return []
-        prices = self.engine._prices()
-        symbols = list(self.engine.settings.universe.symbols)
+        prices = self.ports.market.prices()
+        symbols = list(self.ports.settings.universe.symbols)
         try:
             return harvest_cards(
                 self.lots,
                 prices,
                 day,
-                self.engine.clock.now(),
+                self.ports.clock.now(),
                 closes=self._universe_closes(day, symbols, t.lookback_sessions),
                 substitutes=t.substitutes or symbols,
                 min_loss=t.min_loss,
                 min_loss_pct=t.min_loss_pct,
                 lookback=t.lookback_sessions,
-                fractional=self.engine.settings.broker.allow_fractional,
+                fractional=self.ports.settings.broker.allow_fractional,
             )
         except ValueError as exc:  # a lot without a price, a symbol without bars: say it, show none
-            self.engine._notice("warning", f"tax-loss harvest proposals skipped: {exc}")
+            self.ports.outbox.notice("warning", f"tax-loss harvest proposals skipped: {exc}")
             return []
 
     def _universe_closes(self, day: date, symbols: list[str], lookback: int) -> pd.DataFrame:
         if self._closes is None or self._closes[0] != day:
-            feed = self.engine.feed
+            feed = self.ports.market.feed
             frame = pd.DataFrame(
                 {s: feed.history(s, before=day)["close"].tail(lookback + 1) for s in symbols}
             )
@@ -196,8 +195,8 @@ class PortfolioDesk:
     # ------------------------------------------------------------------ rebalance preview
     def plan_now(self) -> tuple[RebalancePlan, dict[str, float]]:
         """Today's plan at the current prices, with the autopilot's targets and rules."""
-        e = self.engine
-        day = e.feed.current_day or e.feed.next_day()
+        e = self.ports
+        day = e.market.session_day()
         if day is None:
             raise ValueError("the replay has no session left to plan for")
         targets = self.targets.weights(day)
@@ -231,11 +230,11 @@ class PortfolioDesk:
         try:
             plan, targets = self.plan_now()
         except ValueError as exc:
-            return self.engine._refuse("preview_rebalance", "NO_PLAN", f"no rebalance plan: {exc}", "")
-        prices = self.engine._prices()
+            return self.ports.outbox.refuse("preview_rebalance", "NO_PLAN", f"no rebalance plan: {exc}", "")
+        prices = self.ports.market.prices()
         self._preview = _Preview(plan, {o.symbol: prices[o.symbol] for o in plan.orders})
         notes = (*self.targets.notes(), *(f"{s.symbol}: {s.reason}" for s in plan.skipped))
-        self.engine.bus.publish(RebalancePreviewEvent(plan, targets, self.targets.rules.method, tuple(notes)))
+        self.ports.bus.publish(RebalancePreviewEvent(plan, targets, self.targets.rules.method, tuple(notes)))
         return CommandResult(
             ok=True,
             message=(
@@ -248,7 +247,7 @@ class PortfolioDesk:
         kept = self._preview
         if kept is None or kept.plan.asof != plan_asof:
             self.preview()
-            return self.engine._refuse(
+            return self.ports.outbox.refuse(
                 "execute_rebalance",
                 "PREVIEW_STALE",
                 "that preview is not the latest plan: a new preview was published, look again",
@@ -257,8 +256,8 @@ class PortfolioDesk:
         moved = self._moved(kept)
         if moved:
             self.preview()
-            tolerance = self.engine.settings.autopilot.preview_tolerance
-            return self.engine._refuse(
+            tolerance = self.ports.settings.autopilot.preview_tolerance
+            return self.ports.outbox.refuse(
                 "execute_rebalance",
                 "PRICES_MOVED",
                 f"prices moved more than {tolerance:.2%} since the preview ({', '.join(moved)}): "
@@ -268,11 +267,11 @@ class PortfolioDesk:
         self._preview = None  # one execution per preview
         if kept.plan.empty:
             return CommandResult(ok=True, message="the previewed plan has no order: nothing to send")
-        return await self.engine.execute_plan(kept.plan, actor, strategy=STRATEGY)
+        return await self.ports.execute_plan(kept.plan, actor, STRATEGY)
 
     def _moved(self, kept: _Preview) -> list[str]:
-        prices = self.engine._prices()
-        tolerance = self.engine.settings.autopilot.preview_tolerance
+        prices = self.ports.market.prices()
+        tolerance = self.ports.settings.autopilot.preview_tolerance
         out: list[str] = []
         for symbol, then in kept.prices.items():
             now = prices.get(symbol)
@@ -281,10 +280,10 @@ class PortfolioDesk:
         return out
 
 
-def _history_of(engine: Engine) -> Callable[[str, date], pd.DataFrame]:
-    """The feed's bars strictly before a day (read when asked: the feed may be replaced at start)."""
+def _history_of(ports: DeskPorts) -> Callable[[str, date], pd.DataFrame]:
+    """The feed's bars strictly before a day."""
 
     def history(symbol: str, day: date) -> pd.DataFrame:
-        return engine.feed.history(symbol, before=day)
+        return ports.market.feed.history(symbol, before=day)
 
     return history

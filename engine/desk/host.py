@@ -11,25 +11,31 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import numpy as np
 
 from engine.actor import Actor
-from engine.brokers.paper import PaperBroker
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.config import Settings
 from engine.data import calendar
+from engine.data.feed import MarketFeed
+from engine.data.loader import MarketData
 from engine.desk.targets import TargetBook
-from engine.model import CommandSource, TradingState, is_option_symbol
+from engine.execution.order_manager import OrderManager
+from engine.model import CommandSource, Fill, TradingState, is_option_symbol
 from engine.model.codec import to_jsonable
-from engine.model.events import NoticeEvent, RiskAlert
+from engine.model.events import CommandResult, NoticeEvent, RiskAlert
 from engine.model.lots import trade_date
 from engine.model.rebalance import AutopilotOutcome, AutopilotRun, RebalancePlan, Severity
 from engine.portfolio.autopilot import BookSnapshot, PortfolioSummary, RebalanceResult
-
-if TYPE_CHECKING:
-    from engine.service import Engine
+from engine.portfolio.ledger import Ledger
+from engine.risk.alerts import AlertDispatcher
+from engine.store.repository import Store
 
 AUTOPILOT_KEY = "autopilot"
 """State row: {"last_run_day", "last_rebalance_day", "last_run"} (JSON)."""
@@ -40,24 +46,61 @@ STRATEGY = "autopilot"
 AUTOPILOT = Actor("autopilot", CommandSource.SCHEDULE)
 
 
-class EngineAutopilotHost:
-    """Implements ``engine.portfolio.autopilot.AutopilotHost`` over an ``Engine``."""
+class DeskMarket(Protocol):
+    """What the desk reads of the engine's market view (``engine.runtime.market_view.MarketView``)."""
 
-    def __init__(self, engine: Engine, targets: TargetBook, *, max_quote_age: timedelta) -> None:
-        self.engine = engine
+    @property
+    def feed(self) -> MarketFeed: ...
+    def prices(self, options: Iterable[str] = ()) -> dict[str, float]: ...
+    def spendable_cash(self) -> float: ...
+    def session_day(self) -> date | None: ...
+
+
+class DeskOutbox(Protocol):
+    """What the desk says to the world (``engine.runtime.outbox.Outbox``)."""
+
+    def notice(self, level: str, message: str) -> None: ...
+    def refuse(self, action: str, code: str, message: str, subject: str) -> CommandResult: ...
+    def spawn(self, coro: Any, name: str) -> None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class DeskPorts:
+    """Everything the portfolio desk and its autopilot host use of the running engine, by name."""
+
+    settings: Settings
+    clock: Clock
+    store: Store
+    bus: EventBus
+    outbox: DeskOutbox
+    market: DeskMarket
+    data: MarketData
+    ledger: Ledger
+    orders: OrderManager
+    alerts: AlertDispatcher
+    trading_state: Callable[[], TradingState]
+    execute_plan: Callable[[RebalancePlan, Actor, str], Awaitable[CommandResult]]
+    opening_fills: tuple[Fill, ...] = ()
+
+
+class EngineAutopilotHost:
+    """Implements ``engine.portfolio.autopilot.AutopilotHost`` over the engine's parts."""
+
+    def __init__(self, ports: DeskPorts, targets: TargetBook, *, max_quote_age: timedelta) -> None:
+        self.ports = ports
         self.targets = targets
         self.max_quote_age = max_quote_age
-        self.sell_unlisted = engine.settings.autopilot.sell_unlisted
-        state = _load(engine.store.get_state(AUTOPILOT_KEY))
+        self.sell_unlisted = ports.settings.autopilot.sell_unlisted
+        state = _load(ports.store.get_state(AUTOPILOT_KEY))
         self._last_run = _day(state.get("last_run_day"))
         self._last_rebalance = _day(state.get("last_rebalance_day"))
 
     # ------------------------------------------------------------------ what the autopilot reads
     def now(self) -> datetime:
-        return self.engine.clock.now()
+        return self.ports.clock.now()
 
     def trading_state(self) -> TradingState:
-        return self.engine.risk.state.state
+        return self.ports.trading_state()
 
     def data_check(self, day: date) -> str | None:
         """None when every target symbol has a fresh quote of ``day`` and validated history."""
@@ -66,7 +109,7 @@ class EngineAutopilotHost:
 
     def _quote_problems(self, day: date) -> list[str]:
         now = self.now()
-        quotes = self.engine.feed.latest_quotes()
+        quotes = self.ports.market.feed.latest_quotes()
         out: list[str] = []
         for symbol in self.targets.rules.symbols:
             q = quotes.get(symbol)
@@ -99,7 +142,7 @@ class EngineAutopilotHost:
             first = closes.index[0].date()
             bad = [
                 i
-                for i in self.engine.market.report.errors
+                for i in self.ports.data.report.errors
                 if i.symbol == symbol and i.day is not None and first <= i.day <= previous
             ]
             if bad:
@@ -112,8 +155,8 @@ class EngineAutopilotHost:
     def book(self) -> BookSnapshot:
         """The autopilot's symbols as held, at the engine's prices; cash is what buys may spend:
         settled cash (T+1 proceeds excluded) less what working buys have promised."""
-        e = self.engine
-        prices = e._prices()
+        e = self.ports
+        prices = e.market.prices()
         wanted = set(self.targets.rules.symbols)
         positions = {
             p.symbol: p.quantity
@@ -121,17 +164,15 @@ class EngineAutopilotHost:
             if p.symbol in wanted or (self.sell_unlisted and not is_option_symbol(p.symbol))
         }
         account = e.ledger.account()
-        cash = account.cash
-        if isinstance(e.broker, PaperBroker):
-            cash = min(cash, e.broker.settled_cash)
-        cash -= e.orders.working_buy_value(prices)
+        cash = e.market.spendable_cash() - e.orders.working_buy_value(prices)
         return BookSnapshot(positions, prices, account.equity, max(cash, 0.0))
 
     def returns(self, symbols: Sequence[str], sessions: int) -> Mapping[str, Sequence[float]] | None:
-        day = self.engine.feed.current_day
+        feed = self.ports.market.feed
+        day = feed.current_day
         if day is None:
             return None
-        closes = {s: self.engine.feed.history(s, before=day)["close"] for s in symbols}
+        closes = {s: feed.history(s, before=day)["close"] for s in symbols}
         import pandas as pd
 
         frame = pd.DataFrame(closes).dropna().pct_change(fill_method=None).iloc[1:].tail(sessions)
@@ -141,36 +182,36 @@ class EngineAutopilotHost:
 
     # ------------------------------------------------------------------ what the autopilot does
     async def rebalance(self, plan: RebalancePlan) -> RebalanceResult:
-        result = await self.engine.execute_plan(plan, AUTOPILOT, strategy=STRATEGY)
+        result = await self.ports.execute_plan(plan, AUTOPILOT, STRATEGY)
         return RebalanceResult(result.ok, len(plan.orders) if result.ok else 0, 0, result.message)
 
     def portfolio_summary(self) -> PortfolioSummary:
-        account = self.engine.ledger.account()
+        account = self.ports.ledger.account()
         return PortfolioSummary(account.day_pnl, account.equity - self.year_start_equity())
 
     def year_start_equity(self) -> float:
         """The equity the year's P&L counts from: the first start of day seen in the year (persisted)."""
         year = self.now().astimezone(calendar.NEW_YORK).year
-        state = _load(self.engine.store.get_state(YTD_KEY))
+        state = _load(self.ports.store.get_state(YTD_KEY))
         if state.get("year") == year:
             return float(state["start_equity"])
-        return self.start_year(year, self.engine.ledger.start_of_day_equity)
+        return self.start_year(year, self.ports.ledger.start_of_day_equity)
 
     def start_year(self, year: int, equity: float) -> float:
         """Record ``equity`` as the year's start unless the year has one already."""
-        state = _load(self.engine.store.get_state(YTD_KEY))
+        state = _load(self.ports.store.get_state(YTD_KEY))
         if state.get("year") == year:
             return float(state["start_equity"])
         payload = {"year": year, "start_equity": equity}
-        self.engine.store.set_state(YTD_KEY, json.dumps(payload), self.now())
+        self.ports.store.set_state(YTD_KEY, json.dumps(payload), self.now())
         return equity
 
     def notify(self, severity: Severity, title: str, body: str) -> None:
         now = self.now()
         level = str(severity)
         text = f"{title}: {body}".replace("\n", "; ")
-        self.engine.bus.publish(NoticeEvent(now, level, text))
-        self.engine.alerts.dispatch(RiskAlert(now, "AUTOPILOT", level, f"{title}\n{body}", STRATEGY))
+        self.ports.bus.publish(NoticeEvent(now, level, text))
+        self.ports.alerts.dispatch(RiskAlert(now, "AUTOPILOT", level, f"{title}\n{body}", STRATEGY))
 
     # ------------------------------------------------------------------ what it remembers
     def last_run_day(self) -> date | None:
@@ -192,7 +233,7 @@ class EngineAutopilotHost:
             "last_rebalance_day": _iso(self._last_rebalance),
             "last_run": to_jsonable(run),
         }
-        store = self.engine.store
+        store = self.ports.store
         store.set_state(AUTOPILOT_KEY, json.dumps(record), self.now())
         store.append_audit(
             self.now(),

@@ -25,10 +25,10 @@ from statistics import median
 import numpy as np
 
 from engine.config import load_settings
+from engine.kernel import Engine
 from engine.model import Fill, Side
 from engine.portfolio.ledger import Ledger
 from engine.portfolio.lots import LotBook
-from engine.service import Engine
 
 SESSIONS = 15
 POSITIONS = 1_000

@@ -32,9 +32,9 @@ from engine.brokers.tws_sim.events import Quote as SimQuote
 from engine.clock import SimulatedClock
 from engine.config import IbkrSettings, load_settings
 from engine.data.shipped import load_shipped
+from engine.kernel import Engine
 from engine.model import Order, OrderRequest, OrderType, Side, TimeInForce
 from engine.model.events import MarketEvent, ReconciliationSummary, StatusEvent
-from engine.service import Engine
 from engine.socket_server import serve
 
 T0 = datetime(2012, 6, 1, 15, 0, tzinfo=UTC)

@@ -17,9 +17,9 @@ from pathlib import Path
 from statistics import median, quantiles
 
 from engine.config import load_settings
+from engine.kernel import Engine
 from engine.model import Order, OrderRequest, OrderStatus, Side
 from engine.model.events import FillEvent, OrderEvent
-from engine.service import Engine
 
 TARGET_MS = 2.0
 

@@ -21,12 +21,12 @@ from statistics import median, quantiles
 
 from engine.actor import Actor
 from engine.config import RiskSettings, load_settings
+from engine.kernel import Engine
 from engine.model import CommandSource, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from engine.model.events import Kill, OrderEvent
 from engine.risk.controller import RiskController
 from engine.risk.killswitch import HaltState
 from engine.risk.pretrade import BookView
-from engine.service import Engine
 
 PRETRADE_TARGET_US = 50.0
 KILL_TARGET_MS = 50.0

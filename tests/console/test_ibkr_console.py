@@ -18,8 +18,8 @@ from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
 from engine.clock import SimulatedClock
 from engine.config import load_settings
 from engine.data.shipped import load_shipped
+from engine.kernel import Engine
 from engine.model import TradingState
-from engine.service import Engine
 from tests.console.helpers import table_rows
 from tests.console.test_journey import wait_for
 

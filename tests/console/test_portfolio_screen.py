@@ -21,9 +21,9 @@ from console.widgets.fmt import money, signed_money
 from engine.actor import Actor
 from engine.config import Settings, load_settings
 from engine.data.shipped import load_shipped
+from engine.kernel import Engine
 from engine.model import CommandSource, Side
 from engine.model.events import ExecuteCard, GetPortfolioReport, PortfolioReportEvent
-from engine.service import Engine
 from tests.console.helpers import FakeClient, settle
 from tests.console.test_journey import embedded, wait_for
 from tests.console.test_widgets import snapshot

@@ -22,9 +22,9 @@ from console.cli import main
 from engine.actor import Actor
 from engine.config import load_settings
 from engine.data.shipped import load_shipped
+from engine.kernel import Engine
 from engine.model import CommandSource, Fill, Side
 from engine.model.events import ExecuteCard
-from engine.service import Engine
 from engine.store.repository import Store
 
 SINCE = "2012-01-01"

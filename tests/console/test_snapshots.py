@@ -22,9 +22,9 @@ from textual.widgets import DataTable
 from console.app import OneTapApp
 from engine.actor import Actor
 from engine.config import load_settings
+from engine.kernel import Engine
 from engine.model import CommandSource
 from engine.model.events import ExecuteCard, Kill, SnapshotEvent
-from engine.service import Engine
 from tests.console.execution_fixtures import algo_snapshot, fills
 from tests.console.helpers import FakeClient, settle
 from tests.console.risk_fixtures import risk_report, risk_snapshot

@@ -10,7 +10,7 @@ import pytest
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
 from engine.data.shipped import load_shipped
-from engine.service import Engine
+from engine.kernel import Engine
 
 
 @pytest.fixture(scope="session")

@@ -21,6 +21,7 @@ from engine.actor import Actor
 from engine.config import Settings, load_settings
 from engine.data import calendar
 from engine.data.loader import MarketData
+from engine.kernel import Engine
 from engine.model import CommandSource, Side
 from engine.model.events import (
     ExecuteRebalance,
@@ -31,7 +32,6 @@ from engine.model.events import (
     ResetKill,
 )
 from engine.model.rebalance import RebalancePlan
-from engine.service import Engine
 
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
 AUTOPILOT_ENV = {

@@ -15,7 +15,7 @@ the last kill the files are examined:
 * after that reconcile the engine's positions, recomputed from the database's fills, are the
   broker's, and no order is open in the database that the broker is not working.
 
-What it expects of the engine (engine/service.py):
+What it expects of the engine (engine/kernel.py):
 
 * the paper broker is built with ``journal=journal_path_for(database)``
   (``database.with_suffix(".paper.jsonl")``), and released on stop (``disconnect``);
@@ -55,7 +55,7 @@ from engine.model.events import CardsEvent, Event, ExecuteCard, SnapshotEvent
 from engine.store import Store
 
 ENGINE_WIRED = True
-"""Set to True (or delete with the skip below) once engine/service.py builds the paper broker with
+"""Set to True (or delete with the skip below) once engine/kernel.py builds the paper broker with
 its journal and calls ``reconcile`` at start: without a journal there is nothing to examine."""
 
 SEED = 20240304
@@ -67,7 +67,7 @@ QTY_TOLERANCE = 1e-6
 
 pytestmark = pytest.mark.skipif(
     not ENGINE_WIRED,
-    reason="engine/service.py does not yet build PaperBroker(journal=journal_path_for(database)) and "
+    reason="engine/kernel.py does not yet build PaperBroker(journal=journal_path_for(database)) and "
     "call engine.execution.recovery.reconcile at start instead of expiring open orders",
 )
 

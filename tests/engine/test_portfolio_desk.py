@@ -13,9 +13,9 @@ from engine.config import load_settings
 from engine.data.loader import MarketData
 from engine.desk.lots import harvest_card_id, harvest_lot
 from engine.desk.targets import TargetRules
+from engine.kernel import Engine
 from engine.model import CommandSource, Side, StrategyCard
 from engine.model.events import ExecuteCard, NoticeEvent
-from engine.service import Engine
 
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
 TAX_ENV = {

@@ -8,9 +8,9 @@ from pathlib import Path
 from engine.actor import Actor
 from engine.config import Settings
 from engine.data.loader import MarketData
+from engine.kernel import Engine
 from engine.model import CommandSource, Order, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from engine.model.events import ApproveRecovery, ExecuteCard, ReconciliationSummary
-from engine.service import Engine
 
 OPERATOR = Actor("alice", CommandSource.HOTKEY)
 

@@ -7,9 +7,9 @@ from pathlib import Path
 from engine.actor import Actor
 from engine.config import Settings
 from engine.data.loader import MarketData
+from engine.kernel import Engine
 from engine.model import CommandSource, OrderStatus, Side, TradingState
 from engine.model.events import ExecuteCard, Kill, RefusalEvent, ResetKill
-from engine.service import Engine
 
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
 

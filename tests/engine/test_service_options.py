@@ -20,6 +20,7 @@ from engine.config import Settings
 from engine.data.calendar import session_open_close
 from engine.data.loader import MarketData
 from engine.execution.quality import execution_quality, order_quality
+from engine.kernel import Engine
 from engine.model import (
     CommandSource,
     Fill,
@@ -35,7 +36,6 @@ from engine.model import (
     TradingState,
 )
 from engine.model.events import ApproveRecovery, ExecuteCard, Flatten
-from engine.service import Engine
 from engine.signals.indicators import rolling_volatility
 
 OPERATOR = Actor("alice", CommandSource.HOTKEY)

@@ -11,6 +11,7 @@ from console.client import SocketClient
 from engine.actor import Actor
 from engine.config import Settings
 from engine.data.loader import MarketData
+from engine.kernel import Engine
 from engine.model import CommandSource, OrderRequest, OrderStatus, OrderType, Side, TradingState
 from engine.model.events import (
     Event,
@@ -23,7 +24,6 @@ from engine.model.events import (
     RiskReportEvent,
     SetLimit,
 )
-from engine.service import Engine
 from engine.socket_server import serve
 
 OPERATOR = Actor("alice", CommandSource.HOTKEY)

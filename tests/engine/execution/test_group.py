@@ -8,6 +8,7 @@ import pytest
 
 from engine.actor import Actor
 from engine.brokers.base import OrderRejected
+from engine.kernel import Engine
 from engine.model import (
     Algo,
     CommandSource,
@@ -19,7 +20,6 @@ from engine.model import (
     StrategyCard,
 )
 from engine.model.events import ExecuteCard, ExecutionEvent
-from engine.service import Engine
 
 OPERATOR = Actor("alice", CommandSource.HOTKEY)
 

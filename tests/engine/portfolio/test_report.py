@@ -15,13 +15,13 @@ import pandas as pd
 import pytest
 
 from engine.actor import Actor
+from engine.kernel import Engine
 from engine.model import CommandSource, Fill, Leg, Order, Side, StrategyCard
 from engine.model.codec import dumps, loads
 from engine.model.events import ExecuteCard, GetPortfolioReport, PortfolioReportEvent
 from engine.model.lots import ActionType, CorporateAction, HoldingTerm, TaggedFill
 from engine.model.portfolio_report import AttributionLine, PeriodRisk, PortfolioReport
 from engine.portfolio.report import CASH, build_portfolio_report, tag_fills
-from engine.service import Engine
 
 SECTORS = {"AAA": "Tech", "BBB": "Energy"}
 DAYS = [date(2022, 12, 30), date(2024, 1, 2), date(2024, 1, 3), date(2024, 1, 4), date(2024, 1, 5)]

@@ -22,8 +22,8 @@ import pandas as pd
 from engine.actor import ENGINE
 from engine.config import load_settings
 from engine.data.shipped import load_shipped
+from engine.kernel import Engine
 from engine.research.backtest import BacktestConfig, Costs, price_matrix, run_template, simulate
-from engine.service import Engine
 from engine.strategies.templates import TEMPLATES
 from engine.strategies.templates.base import Bars
 

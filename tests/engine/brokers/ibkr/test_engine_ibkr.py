@@ -19,9 +19,10 @@ from engine.actor import Actor
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator
 from engine.clock import SimulatedClock
 from engine.config import Settings, load_settings
+from engine.kernel import Engine
 from engine.model import CommandSource, OrderStatus, TradingState
 from engine.model.events import ApproveRecovery, ExecuteCard, Kill
-from engine.service import Engine, EngineStartError
+from engine.runtime.startup import EngineStartError
 
 SYMBOLS = ("AAPL", "MSFT", "GOOG", "IBM", "AMZN")
 ACTOR = Actor("tester", CommandSource.HOTKEY)

@@ -1,0 +1,209 @@
+"""The card pipeline: a session's scan (once, on a worker), then sizing, checks and ranking at
+current prices, as often as prices move. ``onetap cards`` runs the same functions on history.
+
+``card_book`` is the one place a ``Book`` (what sizing and the checks see) is made from the
+account and the bars, for the engine and for the headless command alike.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from collections.abc import Callable, Mapping
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.config import Settings
+from engine.execution.costs import CommissionSchedule
+from engine.execution.order_manager import OrderManager
+from engine.execution.plan import plan_card
+from engine.model import StrategyCard
+from engine.model.events import CardsEvent
+from engine.portfolio.ledger import Ledger
+from engine.runtime.accounting import Accounting, FillBooked
+from engine.runtime.market_view import MarketView
+from engine.runtime.outbox import Outbox
+from engine.runtime.risk_monitor import RiskMonitor
+from engine.store.repository import Store
+from engine.strategies.book import Book
+from engine.strategies.book import Limits as BookLimits
+from engine.strategies.generator import Context, propose
+from engine.strategies.policy import enabled_templates, generator_policy, template_params
+from engine.strategies.scan import BOOK_DAYS, Scan, scan
+from engine.strategies.templates.base import Bars
+
+log = logging.getLogger(__name__)
+
+
+def card_book(
+    settings: Settings,
+    histories: Mapping[str, pd.DataFrame],
+    *,
+    equity: float,
+    cash: float,
+    positions: Mapping[str, float],
+    prices: Mapping[str, float],
+    working_symbols: frozenset[str] = frozenset(),
+    can_trade_options: bool = True,
+) -> Book:
+    """What the generator sizes and checks against: the account, the limits, liquidity and returns."""
+    adv_shares: dict[str, float] = {}
+    adv_value: dict[str, float] = {}
+    returns: dict[str, np.ndarray] = {}
+    for sym, df in histories.items():
+        tail = df.tail(20)
+        if len(tail):
+            adv_shares[sym] = float(tail["volume"].mean())
+            adv_value[sym] = float((tail["close"] * tail["volume"]).mean())
+        close = df["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]
+        if len(close) == BOOK_DAYS + 1:
+            returns[sym] = close[1:] / close[:-1] - 1.0
+    r, b = settings.risk, settings.broker
+    return Book(
+        equity=equity,
+        cash=cash,
+        positions=dict(positions),
+        prices=dict(prices),
+        sectors=settings.universe.sectors,
+        limits=BookLimits(
+            max_position_pct=r.max_position_pct,
+            max_sector_pct=r.max_sector_pct,
+            max_order_value=r.max_order_value,
+            gross_exposure_limit=r.gross_exposure_limit,
+            max_adv_share=settings.cards.max_adv_share,
+        ),
+        adv_shares=adv_shares,
+        adv_value=adv_value,
+        working_symbols=working_symbols,
+        allow_short=b.allow_short,
+        allow_fractional=b.allow_fractional,
+        can_trade_options=can_trade_options,
+        returns=returns,
+    )
+
+
+def scan_histories(settings: Settings, histories: Mapping[str, pd.DataFrame]) -> Scan:
+    """The session's scan (setups, track records, calibration) on bars strictly before it."""
+    panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
+    return scan(panel, enabled_templates(settings), template_params(settings), settings.cards.calibration)
+
+
+class CardPipeline:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        bus: EventBus,
+        clock: Clock,
+        outbox: Outbox,
+        store: Store,
+        market: MarketView,
+        ledger: Ledger,
+        orders: OrderManager,
+        risk: RiskMonitor,
+        accounting: Accounting,
+        commissions: CommissionSchedule,
+        can_trade_options: bool,
+        extra_cards: Callable[[date], list[StrategyCard]],
+    ) -> None:
+        self._settings = settings
+        self._bus = bus
+        self._clock = clock
+        self._outbox = outbox
+        self._store = store
+        self._market = market
+        self._ledger = ledger
+        self._orders = orders
+        self._risk = risk
+        self._accounting = accounting
+        self._commissions = commissions
+        self._can_trade_options = can_trade_options
+        self._extra_cards = extra_cards
+        """More cards for the day beside the generator's (the tax-loss harvest proposals)."""
+        self.cards: list[StrategyCard] = []
+        self._scan: tuple[date, Scan] | None = None
+        self._scanning: date | None = None
+        self._histories: dict[str, pd.DataFrame] = {}
+        self._logged_rejections: set[tuple[date, str, str]] = set()
+        self._policy = generator_policy(settings)
+
+    def find(self, card_id: str) -> StrategyCard | None:
+        return next((c for c in self.cards if c.card_id == card_id), None)
+
+    def refresh(self) -> None:
+        """Re-size, re-validate and re-rank the session's candidates at current prices.
+
+        The scan behind them runs once a session on a worker thread; until it is in, the previous
+        session's cards are withdrawn rather than offered at stale sizes.
+        """
+        day = self._market.session_day()
+        if day is None:
+            return
+        if self._scan is None or self._scan[0] != day:
+            if self._scanning != day:
+                self._scanning = day
+                self._outbox.spawn(self._scan_session(day), "card-scan")
+            if self.cards:
+                self.cards = []
+                self._bus.publish(CardsEvent(asof=self._clock.now(), cards=()))
+            return
+        proposal = propose(self._scan[1], self._context(day), self._plan)
+        self.cards = [*proposal.cards, *self._extra_cards(day)]
+        for key, why in proposal.reasons:
+            if (day, key, why.code) not in self._logged_rejections:
+                self._logged_rejections.add((day, key, why.code))
+                log.info("card %s not shown: %s (%s)", key, why.code, why.message)
+        self._store.save_cards(self.cards)
+        rejected = tuple(sorted(proposal.rejected.items()))
+        self._bus.publish(CardsEvent(asof=self._clock.now(), cards=tuple(self.cards), rejected=rejected))
+
+    def on_fill_booked(self, _booked: FillBooked) -> None:
+        self.refresh()
+
+    async def _scan_session(self, day: date) -> None:
+        histories = {
+            sym: self._market.feed.history(sym, before=day) for sym in self._settings.universe.symbols
+        }
+        work = functools.partial(scan_histories, self._settings, histories)
+        try:
+            found = await asyncio.get_running_loop().run_in_executor(None, work)
+        except Exception as exc:  # a template failing must not take the engine down
+            log.exception("card scan failed")
+            self._outbox.notice("error", f"strategy card scan for {day} failed: {exc}")
+            return
+        finally:
+            self._scanning = None
+        self._histories = histories
+        self._scan = (day, found)
+        self.refresh()
+
+    def _plan(self, card: StrategyCard) -> StrategyCard:
+        return plan_card(card, self._market.latest_quotes(), self._histories, self._commissions)
+
+    def _context(self, day: date) -> Context:
+        account = self._ledger.account()
+        prices = self._market.prices()
+        book = card_book(
+            self._settings,
+            self._histories,
+            equity=account.equity,
+            cash=account.cash - self._orders.working_buy_value(prices),
+            positions={p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
+            prices=prices,
+            working_symbols=frozenset(self._orders.working_by_symbol()),
+            can_trade_options=self._can_trade_options,
+        )
+        return Context(
+            asof=self._clock.now(),
+            session_day=day,
+            book=book,
+            policy=self._policy,
+            market_open=None,
+            paused=frozenset(self._risk.controller.state.paused),
+            template_positions=self._accounting.positions_by_owner(),
+        )

@@ -1,0 +1,149 @@
+"""``CommandRouter``: every command the console (or a script) sends, audited, then routed to the
+collaborator that owns it. Refusals are results (ok=False) and ``RefusalEvent``s, never exceptions."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from engine.actor import Actor
+from engine.brokers.base import Broker
+from engine.config import Settings
+from engine.desk import PortfolioDesk
+from engine.execution.order_manager import OrderManager
+from engine.model import TradingState
+from engine.model.codec import to_jsonable
+from engine.model.events import (
+    AcknowledgeLive,
+    ApproveRecovery,
+    CancelAll,
+    CancelOrder,
+    Command,
+    CommandResult,
+    ExecuteCard,
+    ExecuteRebalance,
+    Flatten,
+    GetPortfolioReport,
+    GetSnapshot,
+    Kill,
+    ModifyOrder,
+    PreviewRebalance,
+    ResetKill,
+    ResumeStrategy,
+    SetLimit,
+)
+from engine.runtime.accounting import Accounting
+from engine.runtime.kill import KillSwitch
+from engine.runtime.market_view import MarketView
+from engine.runtime.outbox import Outbox
+from engine.runtime.portfolio_report import PortfolioReporter
+from engine.runtime.reconciler import Reconciler
+from engine.runtime.risk_monitor import RiskMonitor
+from engine.runtime.status import StatusBoard
+from engine.runtime.trading import Trading
+
+
+class CommandRouter:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        trading: Trading,
+        kill: KillSwitch,
+        orders: OrderManager,
+        risk: RiskMonitor,
+        reconciler: Reconciler,
+        desk: PortfolioDesk,
+        reporter: PortfolioReporter,
+        accounting: Accounting,
+        market: MarketView,
+        broker: Broker,
+        status: StatusBoard,
+        outbox: Outbox,
+    ) -> None:
+        self._settings = settings
+        self._trading = trading
+        self._kill = kill
+        self._orders = orders
+        self._risk = risk
+        self._reconciler = reconciler
+        self._desk = desk
+        self._reporter = reporter
+        self._accounting = accounting
+        self._market = market
+        self._broker = broker
+        self._status = status
+        self._outbox = outbox
+
+    async def handle(self, command: Command, actor: Actor) -> CommandResult:
+        """Serve one command; the command itself is audited first, whoever sent it."""
+        self._outbox.audit(
+            actor.user, actor.source, "command", {"command": type(command).__name__, **_fields(command)}
+        )
+        match command:
+            case ExecuteCard(card_id=card_id, override_duplicate=override):
+                return await self._trading.execute_card(card_id, actor, override=override)
+            case Kill(reason=reason):
+                return await self._kill.kill(reason, actor, level=1)
+            case Flatten(reason=reason):
+                return await self._kill.kill(reason, actor, level=2)
+            case CancelOrder(client_order_id=coid):
+                return await self._trading.cancel(coid)
+            case ModifyOrder(client_order_id=coid, quantity=quantity, limit_price=limit):
+                return await self._trading.modify(coid, quantity, limit)
+            case CancelAll():
+                n = await self._orders.cancel_all()
+                return CommandResult(ok=True, message=f"cancel sent for {n} open order(s)")
+            case PreviewRebalance() | ExecuteRebalance():
+                return await self._desk.serve(command, actor)
+            case GetPortfolioReport(since=since):
+                return self._reporter.start(since)
+            case GetSnapshot():
+                return CommandResult(ok=True)  # the session sends the snapshot with the result
+        return self._handle_state(command, actor)
+
+    def _handle_state(self, command: Command, actor: Actor) -> CommandResult:
+        """The commands that change the trading state or its limits rather than orders."""
+        controller = self._risk.controller
+        match command:
+            case ResetKill(confirmation=text):
+                return self._reset_kill(text, actor)
+            case SetLimit(name=name, value=value):
+                return self._outbox.answer("set_limit", controller.set_limit(name, value, actor), name)
+            case ApproveRecovery():
+                return self._reconciler.approve(actor)
+            case ResumeStrategy(template=template):
+                return self._outbox.answer("resume_strategy", controller.unpause(template, actor), template)
+            case AcknowledgeLive(account=typed):
+                return self._acknowledge_live(typed)
+        return CommandResult(
+            ok=False, message=f"unknown command {type(command).__name__}", code="UNKNOWN_COMMAND"
+        )
+
+    def _acknowledge_live(self, typed: str) -> CommandResult:
+        if not self._broker.live:
+            return CommandResult(ok=False, message="not trading a live account", code="NOT_LIVE")
+        if not self._broker.acknowledge_live(typed):
+            return self._outbox.refuse(
+                "acknowledge_live", "LIVE_NOT_ACKNOWLEDGED", "that is not the live account's id", ""
+            )
+        self._status.publish()
+        return CommandResult(ok=True, message="live trading acknowledged for this run")
+
+    def _reset_kill(self, text: str, actor: Actor) -> CommandResult:
+        controller = self._risk.controller
+        if controller.state.state is TradingState.ACTIVE:
+            return CommandResult(ok=True, message="trading is already active")
+        refusal = controller.resume(text, actor)
+        if refusal is not None:
+            return self._outbox.refuse("reset_kill", refusal.code, refusal.message, "")
+        # The breakers measure new losses from the moment the operator took responsibility:
+        # without this, a breaker would trip again at once on the loss that tripped it.
+        self._accounting.restart_measures(self._market.feed.current_day or self._settings.replay.start_date)
+        self._risk.publish_risk()
+        return CommandResult(ok=True, message="trading resumed")
+
+
+def _fields(command: Command) -> dict[str, Any]:
+    data = to_jsonable(command)
+    data.pop("type", None)
+    return dict(data)

@@ -1,0 +1,151 @@
+"""``MarketView``: the engine's one picture of prices and history, and of the cash it may spend.
+
+Risk checks, sizing, cards, the autopilot and reports all ask here, so "the price of X now" and
+"the cash a buy may use" have one definition: the last trade, else the last close; options at
+the broker's model where it has one; cash capped by the broker's settlement rule.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable
+from datetime import date, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+
+from engine.brokers.base import Broker
+from engine.clock import Clock
+from engine.config import Settings
+from engine.data.calendar import NEW_YORK
+from engine.data.feed import MarketFeed
+from engine.data.loader import MarketData
+from engine.model import Quote, is_option_symbol
+from engine.portfolio.ledger import Ledger
+from engine.signals.indicators import returns as daily_returns
+from engine.signals.indicators import rolling_volatility
+
+OPTION_VOL_DAYS = 20
+"""Options are priced (paper broker quotes, risk report Greeks) at the underlying's realized
+volatility over this many daily returns before today, as the options template prices its cards."""
+
+
+class MarketView:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        feed: MarketFeed,
+        market: MarketData,
+        broker: Broker,
+        ledger: Ledger,
+        clock: Clock,
+    ) -> None:
+        self._settings = settings
+        self.feed = feed
+        self.market = market
+        self._broker = broker
+        self._ledger = ledger
+        self._clock = clock
+        self._returns_cache: tuple[date | None, dict[str, np.ndarray]] = (None, {})
+        self._session_hours: tuple[date, tuple[datetime, datetime] | None] | None = None
+        """The New York date and its regular session's open and close, looked up once a day."""
+        self.option_vols: dict[str, float] = {}
+        """underlying -> annualised volatility options on it are priced at today (set each day start)."""
+
+    # ------------------------------------------------------------------ time
+    def session_day(self) -> date | None:
+        """The session in progress, else the next one (None past the data's end)."""
+        return self.feed.current_day or self.feed.next_day()
+
+    def vol_day(self) -> date:
+        """The session whose volatility applies now: the one in progress or next; after the last,
+        the day after it (its whole history is known)."""
+        day = self.session_day()
+        return day if day is not None else self.feed.sessions[-1] + timedelta(days=1)
+
+    def market_open(self) -> bool:
+        """Within the XNYS regular session by the engine's clock (the replay's market time)."""
+        from engine.data.calendar import is_session, session_open_close
+
+        now = self._clock.now()
+        day = now.astimezone(NEW_YORK).date()
+        if self._session_hours is None or self._session_hours[0] != day:
+            self._session_hours = (day, session_open_close(day) if is_session(day) else None)
+        hours = self._session_hours[1]
+        return hours is not None and hours[0] <= now <= hours[1]
+
+    # ------------------------------------------------------------------ prices
+    def latest_quotes(self) -> dict[str, Quote]:
+        return self.feed.latest_quotes()
+
+    def history(self, symbol: str) -> pd.DataFrame:
+        day = self.session_day() or self._settings.replay.start_date
+        return self.feed.history(symbol, before=day)
+
+    def prices(self, options: Iterable[str] = ()) -> dict[str, float]:
+        """symbol -> the price risk checks and sizing use: the last trade, else the last close.
+
+        Options are at the broker's model price: every one held or worked, and those named in
+        ``options`` (about to be ordered); a held one it cannot price now (no quote of its
+        underlying yet after a restart) keeps the ledger's last mark.
+        """
+        prices = {sym: q.last for sym, q in self.feed.latest_quotes().items()}
+        for sym in self._settings.universe.symbols:
+            if sym not in prices:
+                hist = self.history(sym)
+                if len(hist):
+                    prices[sym] = float(hist["close"].iloc[-1])
+        prices.update(self._broker.option_marks())
+        for sym in options:
+            quote = self._broker.option_quote(sym) if sym not in prices else None
+            if quote is not None:
+                prices[sym] = quote.last
+        for pos in self._ledger.positions(include_flat=False):
+            if pos.symbol not in prices and is_option_symbol(pos.symbol) and pos.last > 0:
+                prices[pos.symbol] = pos.last
+        return prices
+
+    def arrival_price(self, symbol: str) -> float | None:
+        """The mid when an order is decided: the feed's quote, or for an option the broker's model quote."""
+        quote = self.feed.latest_quotes().get(symbol)
+        if quote is None and is_option_symbol(symbol):
+            quote = self._broker.option_quote(symbol)
+        return quote.mid if quote is not None else None
+
+    def spendable_cash(self) -> float:
+        """The ledger's cash, capped by what the broker says has settled (paper: T+1 is not cash yet)."""
+        cash = self._ledger.account().cash
+        settled = self._broker.settled_cash()
+        return cash if settled is None else min(cash, settled)
+
+    # ------------------------------------------------------------------ history-derived
+    def daily_returns(self, window: int) -> dict[str, np.ndarray]:
+        """Last ``window`` sessions of returns before today, per symbol; computed once a day."""
+        day = self.feed.current_day
+        cached_day, cached = self._returns_cache
+        if cached_day == day and cached:
+            return cached
+        out: dict[str, np.ndarray] = {}
+        for sym in [*self._settings.universe.symbols, self._settings.universe.benchmark]:
+            if sym not in self.market.bars:  # a broker's history may lack one (IBKR: an index)
+                continue
+            hist = self.history(sym)
+            if len(hist) > 1:
+                out[sym] = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-(window + 1) :])[1:]
+        self._returns_cache = (day, out)
+        return out
+
+    def set_option_vols(self, day: date) -> None:
+        """Give every universe symbol's options today's volatility: the realized volatility of
+        ``OPTION_VOL_DAYS`` daily returns before ``day`` (annualised). A symbol with too little
+        history, or a gap in it, keeps the volatility it had (none: its options cannot trade)."""
+        for sym in self._settings.universe.symbols:
+            close = self.feed.history(sym, before=day)["close"].to_numpy(dtype=np.float64)
+            if len(close) <= OPTION_VOL_DAYS:
+                continue
+            sigma = float(rolling_volatility(close[-(OPTION_VOL_DAYS + 1) :], OPTION_VOL_DAYS)[-1])
+            if not math.isfinite(sigma):
+                continue
+            self._broker.set_option_volatility(sym, sigma)
+            self.option_vols[sym] = sigma

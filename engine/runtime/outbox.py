@@ -1,0 +1,68 @@
+"""``Outbox``: what every collaborator says to the world: notices, refusals, audit entries, tasks.
+
+It sits below everything else so that no collaborator has to call up into the command router
+or the kernel to refuse, tell the operator, audit, or start background work. Background work is
+held here (never fire-and-forget) so that ``settle`` and ``drain`` can wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping
+from datetime import datetime
+from typing import Any, Protocol
+
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.model import CommandSource
+from engine.model.events import CommandResult, NoticeEvent, RefusalEvent
+from engine.risk.pretrade import Refusal
+
+
+class AuditLog(Protocol):
+    def append_audit(
+        self, ts: datetime, actor: str, source: str, action: str, payload: Mapping[str, object]
+    ) -> object: ...
+
+
+class Outbox:
+    def __init__(self, bus: EventBus, clock: Clock, audit_log: AuditLog) -> None:
+        self._bus = bus
+        self._clock = clock
+        self._audit_log = audit_log
+        self._background: set[asyncio.Task[Any]] = set()
+
+    def notice(self, level: str, message: str) -> None:
+        self._bus.publish(NoticeEvent(self._clock.now(), level, message))
+
+    def audit(self, actor: str, source: CommandSource, action: str, payload: dict[str, Any]) -> None:
+        self._audit_log.append_audit(self._clock.now(), actor, source.value, action, payload)
+
+    def refuse(self, action: str, code: str, message: str, subject: str) -> CommandResult:
+        """A refusal is a result and an event (the desk shows it) and an audit entry, never an exception."""
+        self._bus.publish(RefusalEvent(self._clock.now(), action, code, message, subject))
+        self.audit(
+            "engine", CommandSource.ENGINE, "refused", {"action": action, "code": code, "message": message}
+        )
+        return CommandResult(ok=False, message=message, code=code)
+
+    def answer(self, action: str, refusal: Refusal | None, subject: str) -> CommandResult:
+        if refusal is not None:
+            return self.refuse(action, refusal.code, refusal.message, subject)
+        return CommandResult(ok=True, message=f"{action.replace('_', ' ')}: {subject} done")
+
+    def spawn(self, coro: Coroutine[Any, Any, Any], name: str) -> None:
+        """Run engine work as a task the engine holds (and awaits at stop), never fire-and-forget."""
+        task = asyncio.get_running_loop().create_task(coro, name=name)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._background)
+
+    async def settle(self) -> None:
+        """Let the work already started run to its end (stepped engines: tests and research)."""
+        await asyncio.sleep(0)
+        while self._background:
+            await asyncio.wait(set(self._background))

@@ -1,0 +1,120 @@
+"""``Reconciler``: after a start or a reconnect, the database is compared with the broker, and
+trading waits (RECOVERING) until what changed is approved; a clean result goes on at once."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from engine.actor import Actor
+from engine.brokers.base import Broker
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.config import Settings
+from engine.execution.order_manager import OrderManager
+from engine.execution.recovery import reconcile
+from engine.model import CommandSource
+from engine.model.codec import to_jsonable
+from engine.model.events import CommandResult, ReconciliationSummary
+from engine.portfolio.ledger import Ledger
+from engine.runtime.accounting import Accounting
+from engine.runtime.outbox import Outbox
+from engine.runtime.risk_monitor import RiskMonitor
+from engine.store.repository import Store
+
+
+class Reconciler:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        broker: Broker,
+        orders: OrderManager,
+        ledger: Ledger,
+        accounting: Accounting,
+        risk: RiskMonitor,
+        bus: EventBus,
+        clock: Clock,
+        outbox: Outbox,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._broker = broker
+        self._orders = orders
+        self._ledger = ledger
+        self._accounting = accounting
+        self._risk = risk
+        self._bus = bus
+        self._clock = clock
+        self._outbox = outbox
+        self.summary: ReconciliationSummary | None = None
+
+    async def reconcile(self) -> ReconciliationSummary:
+        """Compare the database with the broker, then decide whether trading may go on.
+
+        Anything but a clean result is RECOVERING until an operator approves the summary, or, for
+        a headless engine configured so, approved here, except position mismatches and database
+        problems, which always need a person.
+        """
+        self._accounting.record_missed_settlements()
+        summary = await reconcile(
+            store=self._store,
+            broker=self._broker,
+            orders=self._orders,
+            ledger_positions={p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
+            now=self._clock.now(),
+        )
+        clean = not (summary.fills_applied or summary.lost or summary.external or summary.position_mismatches)
+        automatic = self._settings.engine.auto_approve_recovery and not summary.position_mismatches
+        if not summary.problems and (clean or automatic):
+            summary = replace(summary, approved=True)
+        else:
+            self._risk.controller.enter_recovery(_recovery_reason(summary), self._clock.now())
+        self.summary = summary
+        self._outbox.audit("engine", CommandSource.ENGINE, "reconciliation", _fields_of(summary))
+        self._bus.publish(summary)
+        return summary
+
+    async def after_reconnect(self) -> None:
+        """The adapter reconnected on its own: reconcile (missed fills once, nothing sent twice)."""
+        summary = await self.reconcile()
+        if summary.fills_applied or summary.lost or summary.external or summary.position_mismatches:
+            self._outbox.notice(
+                "warning", "reconnected to the broker: review and approve what changed while it was away"
+            )
+
+    def approve(self, actor: Actor) -> CommandResult:
+        summary = self.summary
+        if summary is not None and summary.problems:
+            return self._outbox.refuse(
+                "approve_recovery",
+                "RECOVERY_PROBLEMS",
+                "the database failed its checks; trading stays refused: " + "; ".join(summary.problems),
+                "",
+            )
+        refusal = self._risk.controller.approve_recovery(actor)
+        if refusal is not None:
+            return self._outbox.refuse("approve_recovery", refusal.code, refusal.message, "")
+        if summary is not None:
+            self.summary = replace(summary, approved=True)
+            self._bus.publish(self.summary)
+        self._risk.publish_risk()
+        return CommandResult(ok=True, message="reconciliation approved; trading resumes")
+
+
+def _recovery_reason(summary: ReconciliationSummary) -> str:
+    parts = [
+        f"{len(summary.fills_applied)} missed fill(s) applied" if summary.fills_applied else "",
+        f"{len(summary.lost)} order(s) LOST" if summary.lost else "",
+        f"{len(summary.external)} EXTERNAL order(s)" if summary.external else "",
+        f"{len(summary.position_mismatches)} position mismatch(es)" if summary.position_mismatches else "",
+        f"database problems: {'; '.join(summary.problems)}" if summary.problems else "",
+    ]
+    return "reconciliation found " + ", ".join(p for p in parts if p) + "; review and approve it"
+
+
+def _fields_of(summary: ReconciliationSummary) -> dict[str, Any]:
+    data = to_jsonable(summary)
+    data.pop("type", None)
+    return dict(data)

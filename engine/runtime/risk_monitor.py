@@ -1,0 +1,223 @@
+"""``RiskMonitor``: the trading state and its transitions, the gauges, and the portfolio risk report.
+
+It owns the ``RiskController`` (limits, breakers, the kill switch's state) and everything that
+follows a transition: the risk event row, the audit entry, the alert, the cancel-all of a
+breaker. It hears fills as ``FillBooked`` (loss streaks, reject breaker) and order changes as
+``OrderEvent``; nobody calls it to say either happened.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+from typing import Any
+
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.config import Settings
+from engine.execution.order_manager import OrderManager
+from engine.model import AccountSnapshot, CommandSource, OrderStatus, RiskState, is_option_symbol
+from engine.model.events import LimitsEvent, OrderEvent, PortfolioEvent, RiskAlert, RiskEvent, RiskReportEvent
+from engine.model.risk import RiskReport
+from engine.portfolio.ledger import Ledger
+from engine.risk.alerts import AlertDispatcher
+from engine.risk.controller import RiskController, RiskTransition
+from engine.risk.gauges import historical_var, risk_state
+from engine.risk.greeks import OptionPosition, option_positions
+from engine.risk.killswitch import STATE_KEY, HaltState
+from engine.risk.report import compute_risk_report
+from engine.runtime.accounting import FillBooked
+from engine.runtime.market_view import MarketView
+from engine.runtime.outbox import Outbox
+from engine.store.repository import Store
+
+log = logging.getLogger(__name__)
+
+
+class RiskMonitor:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        store: Store,
+        clock: Clock,
+        bus: EventBus,
+        outbox: Outbox,
+        alerts: AlertDispatcher,
+        ledger: Ledger,
+        market: MarketView,
+        orders: OrderManager,
+    ) -> None:
+        self._settings = settings
+        self._store = store
+        self._clock = clock
+        self._bus = bus
+        self._outbox = outbox
+        self._alerts = alerts
+        self._ledger = ledger
+        self._market = market
+        self._orders = orders
+        self.controller = RiskController(
+            settings.risk,
+            allow_short=settings.broker.allow_short,
+            sectors=settings.universe.sectors,
+            state=HaltState.from_json(store.get_state(STATE_KEY)),
+            persist=self._persist_trading_state,
+            on_event=self._on_transition,
+        )
+        self.report: RiskReport | None = None
+        self._report_running: asyncio.Future[RiskReport | None] | None = None
+        self._report_again = False
+        self._greeks_problem = ""
+        """Why the last risk report left the option Greeks out ("" when it did not): noticed once."""
+
+    # ------------------------------------------------------------------ what it hears
+    def on_fill_booked(self, booked: FillBooked) -> None:
+        now = self._clock.now()
+        self.controller.broker_accepted()
+        self.controller.filled(booked.strategy, None, now)
+        if booked.realized is not None and booked.owner:
+            self.controller.filled(booked.owner, booked.realized, now)
+        self.publish_portfolio()
+        self._outbox.spawn(self.refresh_report(), "risk-report-on-fill")
+
+    def on_order(self, event: OrderEvent) -> None:
+        """Broker rejects in a row trip the reject breaker; an acknowledgement resets the count."""
+        o = event.order
+        if o.status is OrderStatus.REJECTED:
+            self.controller.broker_rejected(o.symbol, o.reason, self._clock.now())
+        elif o.status is OrderStatus.ACKNOWLEDGED:
+            self.controller.broker_accepted()
+
+    # ------------------------------------------------------------------ gauges
+    def risk_state(self, account: AccountSnapshot | None = None) -> RiskState:
+        account = account or self._ledger.account()
+        r = self.controller.settings
+        state = self.controller.state
+        values = {p.symbol: p.market_value for p in self._ledger.positions(include_flat=False)}
+        return risk_state(
+            account,
+            historical_var(values, self._market.daily_returns(r.var_window_days)),
+            trading_state=state.state,
+            halted_reason=state.reason,
+            halted_at=state.since,
+            kill_level=state.kill_level,
+            paused_strategies=state.paused,
+            gross_limit=r.gross_exposure_limit,
+            daily_loss_limit_pct=r.daily_loss_limit_pct,
+            drawdown_limit_pct=r.drawdown_limit_pct,
+            var_limit_pct=r.var_limit_pct,
+        )
+
+    def publish_risk(self) -> None:
+        self._bus.publish(RiskEvent(self.risk_state()))
+
+    def publish_portfolio(self) -> None:
+        account = self._ledger.account()
+        self._bus.publish(PortfolioEvent(tuple(self._ledger.positions()), account))
+        risk = self.risk_state(account)
+        self._bus.publish(RiskEvent(risk))
+        self.controller.gauges(risk, self._clock.now())
+
+    def publish_limits(self) -> None:
+        self._bus.publish(LimitsEvent(self.controller.limit_values()))
+
+    # ------------------------------------------------------------------ transitions
+    def _persist_trading_state(self, state: HaltState) -> None:
+        self._store.set_state(STATE_KEY, state.to_json(), self._clock.now())
+
+    def _on_transition(self, t: RiskTransition) -> None:
+        """Every change of trading state, pause or limit: a risk event, an audit entry, an alert."""
+        now = self._clock.now()
+        payload = t.payload or {}
+        self._store.record_risk_event(now, "risk", t.code, t.message, {"subject": t.subject, **payload})
+        self._outbox.audit(
+            t.actor.user, t.actor.source, "risk", {"code": t.code, "message": t.message, "subject": t.subject}
+        )
+        alert = RiskAlert(now, t.code, t.level, t.message, t.subject)
+        self._bus.publish(alert)
+        self._alerts.dispatch(alert)
+        if t.code == "LIMIT_CHANGED":
+            self.publish_limits()
+        state = self.controller.state
+        if state.halted and t.level == "error" and t.actor.source is CommandSource.ENGINE:
+            self._outbox.spawn(self._orders.cancel_all(), "breaker-cancel-all")
+        self.publish_risk()
+
+    # ------------------------------------------------------------------ the portfolio risk report
+    def _option_inputs(self) -> tuple[OptionPosition, ...]:
+        """The held options as the report's Greeks take them; () (noticed once) when one cannot be
+        priced: an underlying without a price or a volatility."""
+        held = {p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)}
+        if not any(is_option_symbol(sym) for sym in held):
+            return ()
+        try:
+            options = option_positions(
+                held,
+                self._market.prices(),
+                self._market.option_vols,
+                self._clock.now(),
+                self._settings.broker.option_rate,
+            )
+        except ValueError as exc:
+            problem = f"the risk report leaves the option Greeks out: {exc}"
+            if problem != self._greeks_problem:
+                self._greeks_problem = problem
+                self._outbox.notice("error", problem)
+            return ()
+        self._greeks_problem = ""
+        return tuple(options)
+
+    def _report_inputs(self) -> dict[str, Any]:
+        """Everything the report needs, copied on the loop so the worker shares nothing live."""
+        r = self.controller.settings
+        returns = self._market.daily_returns(r.var_window_days)
+        benchmark = self._settings.universe.benchmark
+        return {
+            "asof": self._clock.now(),
+            "equity": self._ledger.equity,
+            "values": {p.symbol: p.market_value for p in self._ledger.positions(include_flat=False)},
+            "returns": {s: v for s, v in returns.items() if s != benchmark},
+            "benchmark": benchmark,
+            "benchmark_returns": returns.get(benchmark),
+            "options": self._option_inputs(),
+            "seed": r.mc_seed,
+            "scenarios": r.mc_scenarios,
+            "window_days": r.var_window_days,
+        }
+
+    async def refresh_report(self) -> RiskReport | None:
+        """Recompute the portfolio risk report on a worker thread and publish it.
+
+        Recomputes never overlap: one asked for while another runs is folded into a single
+        rerun when that one finishes (and the caller gets that rerun's report), so a burst of
+        fills costs at most two computations.
+        """
+        if self._report_running is not None:
+            self._report_again = True
+            return await asyncio.shield(self._report_running)
+        self._report_running = asyncio.get_running_loop().create_future()
+        result: RiskReport | None = self.report
+        try:
+            while True:
+                self._report_again = False
+                work = functools.partial(compute_risk_report, **self._report_inputs())
+                try:
+                    report = await asyncio.get_running_loop().run_in_executor(None, work)
+                except Exception as exc:  # a bad series must not take the engine down
+                    log.exception("risk report failed")
+                    self._outbox.notice("error", f"portfolio risk report failed: {exc}")
+                    return result
+                self.report = result = report
+                self._bus.publish(RiskReportEvent(report))
+                if not self._report_again or self._store.closed:
+                    return report
+        finally:
+            done, self._report_running = self._report_running, None
+            done.set_result(result)
+
+    async def run_timer(self) -> None:
+        while True:
+            await asyncio.sleep(self.controller.settings.recompute_seconds)
+            await self.refresh_report()

@@ -1,0 +1,97 @@
+"""What an engine needs before it runs, shared with the commands that read a database offline:
+the database's path, the market's bars, the instruments, and the errors that mean "cannot start"."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+
+from engine.brokers.base import BrokerError
+from engine.clock import WallClock
+from engine.config import ConfigError, Settings
+from engine.data.loader import DataError, MarketData, load_user_file
+from engine.data.shipped import load_shipped
+from engine.model import CommandSource, Instrument, TradingState
+from engine.risk.killswitch import STATE_KEY, HaltState
+from engine.store.db import StoreError, default_database_path
+from engine.store.repository import Store
+
+
+class EngineStartError(Exception):
+    """The engine cannot start as configured; the message says what to change."""
+
+
+STARTUP_ERRORS: tuple[type[Exception], ...] = (
+    BrokerError,
+    ConfigError,
+    DataError,
+    EngineStartError,
+    StoreError,
+    ValueError,
+    OSError,
+)
+"""What "cannot start as configured" looks like: the CLI prints one line and exits 2, never a traceback."""
+
+
+def database_path(settings: Settings) -> Path:
+    """The one rule for where an engine's database is: ``[store] database``, else the user's data dir."""
+    return Path(settings.store.database).expanduser() if settings.store.database else default_database_path()
+
+
+def load_market(settings: Settings) -> MarketData:
+    """The configured market's daily bars: the shipped data, or the user's file."""
+    symbols = [*settings.universe.symbols, settings.universe.benchmark]
+    threshold = settings.data.jump_threshold
+    if settings.data.source == "file":
+        if not settings.data.path:
+            raise EngineStartError('[data] source = "file" needs [data] path to a CSV or Parquet file')
+        return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
+    return load_shipped(symbols, jump_threshold=threshold)
+
+
+def instruments(settings: Settings) -> dict[str, Instrument]:
+    """What each configured symbol is: the shipped description where there is one, else a stock
+    in its configured sector."""
+    from engine.data.shipped import INSTRUMENTS
+
+    out: dict[str, Instrument] = {}
+    for symbol in [*settings.universe.symbols, settings.universe.benchmark]:
+        known = INSTRUMENTS.get(symbol)
+        sector = settings.universe.sectors.get(symbol, "")
+        out[symbol] = known if known is not None else Instrument(symbol, sector=sector)
+    return out
+
+
+def no_market(settings: Settings) -> MarketData:
+    """Placeholder until the broker's bars arrive (an IBKR engine loads them after connecting)."""
+    return MarketData(bars={}, instruments=instruments(settings))
+
+
+def session_start(day: date) -> datetime:
+    from engine.data.calendar import is_session, next_session, session_open_close
+
+    return session_open_close(day if is_session(day) else next_session(day))[0]
+
+
+def halt_offline(
+    settings: Settings, reason: str, user: str, *, database: Path | None = None, level: int = 1
+) -> Path:
+    """Engage the kill switch in the database of an engine that is not running.
+
+    The next start comes up HALTED, exactly as if the switch had been pressed live (level 2:
+    and flattens every position once the market has prices). Paused strategies stay paused.
+    """
+    path = database or database_path(settings)
+    store = Store.open(path)
+    try:
+        now = WallClock().now()
+        before = HaltState.from_json(store.get_state(STATE_KEY))
+        halt = HaltState(
+            TradingState.HALTED, reason, now, f"{user} (cli)", max(level, before.kill_level), before.paused
+        )
+        store.set_state(STATE_KEY, halt.to_json(), now)
+        store.record_risk_event(now, "halt", "HALTED", reason, {"by": halt.by, "offline": True})
+        store.append_audit(now, user, CommandSource.CLI.value, "halt", {"reason": reason, "offline": True})
+    finally:
+        store.close()
+    return path

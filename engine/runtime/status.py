@@ -1,0 +1,63 @@
+"""The status line's facts: broker, mode, feed, session, and the broker link as last reported."""
+
+from __future__ import annotations
+
+from engine.brokers.base import Broker, BrokerLink
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.config import Settings
+from engine.data.feed import MarketFeed
+from engine.model.events import StatusEvent
+
+
+class StatusBoard:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        broker: Broker,
+        feed: MarketFeed,
+        clock: Clock,
+        bus: EventBus,
+        paced: bool,
+    ) -> None:
+        self._settings = settings
+        self._broker = broker
+        self._feed = feed
+        self._clock = clock
+        self._bus = bus
+        self._paced = paced
+        self.link: BrokerLink | None = None
+
+    def on_link(self, link: BrokerLink) -> None:
+        self.link = link
+        self.publish()
+
+    def event(self) -> StatusEvent:
+        day = self._feed.current_day
+        broker = self._broker
+        if broker.simulated:
+            feed = "ended" if self._feed.finished else ("paused" if not self._paced else "running")
+        else:
+            feed = "live"
+        link = self.link
+        return StatusEvent(
+            ts=self._clock.now(),
+            broker=broker.name,
+            mode=("live" if broker.live else "paper") + (" read-only" if broker.read_only else ""),
+            feed=feed,
+            session_day=day.isoformat() if day else "",
+            speed=self._settings.replay.seconds_per_day,
+            link=link.state if link else "",
+            server_version=link.server_version if link else 0,
+            account=link.account if link else "",
+            data_type=link.data_type if link else "",
+            heartbeat=link.last_heartbeat if link else None,
+            link_detail=link.detail if link else "",
+            live_acknowledged=link.live_acknowledged if link else True,
+            broker_equity=link.net_liquidation if link else 0.0,
+            buying_power=link.buying_power if link else 0.0,
+        )
+
+    def publish(self) -> None:
+        self._bus.publish(self.event())
