@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -399,6 +400,8 @@ class Engine:
             clock=clock,
             outbox=outbox,
             attribution=attribution,
+            ledger=ledger,
+            commissions=commissions,
         )
         kill = KillSwitch(
             dispatcher=dispatcher,
@@ -699,6 +702,11 @@ class Engine:
 
     async def refresh_risk_report(self) -> RiskReport | None:
         return await self.parts.risk.refresh_report()
+
+    async def rebalance_to(
+        self, weights: Mapping[str, float], actor: Actor, *, strategy: str, min_value: float = 0.0
+    ) -> CommandResult:
+        return await self.parts.trading.rebalance_to(weights, actor, strategy=strategy, min_value=min_value)
 
     async def execute_plan(self, plan: RebalancePlan, actor: Actor, *, strategy: str) -> CommandResult:
         return await self.parts.trading.execute_plan(plan, actor, strategy=strategy)

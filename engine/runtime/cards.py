@@ -152,7 +152,7 @@ class CardPipeline:
                 self.cards = []
                 self._bus.publish(CardsEvent(asof=self._clock.now(), cards=()))
             return
-        proposal = propose(self._scan[1], self._context(day), self._plan)
+        proposal = propose(self._scan[1], self.context(day), self._plan)
         self.cards = [*proposal.cards, *self._extra_cards(day)]
         for key, why in proposal.reasons:
             if (day, key, why.code) not in self._logged_rejections:
@@ -185,7 +185,7 @@ class CardPipeline:
     def _plan(self, card: StrategyCard) -> StrategyCard:
         return plan_card(card, self._market.latest_quotes(), self._histories, self._commissions)
 
-    def _context(self, day: date) -> Context:
+    def context(self, day: date) -> Context:
         account = self._ledger.account()
         prices = self._market.prices()
         book = card_book(

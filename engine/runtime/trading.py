@@ -11,11 +11,14 @@ from engine.actor import Actor
 from engine.brokers.base import Broker
 from engine.clock import Clock
 from engine.data.loader import MarketData
+from engine.execution.costs import CommissionSchedule
 from engine.execution.group import GroupExecution
 from engine.execution.validation import prepare
 from engine.model import Algo, ExecutionStatus, Leg, OrderRequest, StrategyCard, is_option_symbol
 from engine.model.events import CommandResult
 from engine.model.rebalance import RebalancePlan
+from engine.portfolio.ledger import Ledger
+from engine.portfolio.rebalance import RebalanceCosts, plan_rebalance
 from engine.risk.pretrade import Refusal, check_price_band, with_working
 from engine.runtime.accounting import OrderAttribution
 from engine.runtime.cards import CardPipeline
@@ -42,7 +45,11 @@ class Trading:
         clock: Clock,
         outbox: Outbox,
         attribution: OrderAttribution,
+        ledger: Ledger,
+        commissions: CommissionSchedule,
     ) -> None:
+        self._ledger = ledger
+        self._commissions = commissions
         self._dispatcher = dispatcher
         self._groups = groups
         self._cards = cards
@@ -65,6 +72,35 @@ class Trading:
                 card_id,
             )
         return await self.execute(card, actor, override=override)
+
+    async def rebalance_to(
+        self, weights: Mapping[str, float], actor: Actor, *, strategy: str, min_value: float = 0.0
+    ) -> CommandResult:
+        """Trade the book toward target weights of equity (symbols not named are left alone), as one
+        group execution, sized by the rebalancer's own rule (``plan_rebalance``): research's
+        walk-forward and permutation targets trade through here, as the autopilot's plans do."""
+        prices = self._market.prices()
+        missing = sorted(sym for sym in weights if not prices.get(sym, 0.0) > 0)
+        if missing:
+            return self._outbox.refuse(
+                "rebalance", "NO_PRICE", f"no price for {', '.join(missing)}", strategy
+            )
+        account = self._ledger.account()
+        plan = plan_rebalance(
+            {p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
+            prices,
+            account.equity,
+            account.cash,
+            weights,
+            RebalanceCosts(commission=self._commissions),
+            asof=self._clock.now(),
+            min_trade_value=min_value,
+            sell_unlisted=False,
+            fractional=True,
+        )
+        if plan.empty:
+            return CommandResult(ok=True, message=f"{strategy}: already at its targets")
+        return await self.execute_plan(plan, actor, strategy=strategy)
 
     async def execute_plan(self, plan: RebalancePlan, actor: Actor, *, strategy: str) -> CommandResult:
         """Send a ``RebalancePlan``'s orders as they are, as one group execution.

@@ -68,10 +68,10 @@ async def measure(n: int = 1000) -> dict[str, list[float]]:
                 marks.clear()
                 request = OrderRequest("AAPL", Side.BUY if i % 2 == 0 else Side.SELL, 1.0)
                 t0 = time.perf_counter()
-                refusal = engine.risk.check(request, engine._book_view(), engine.clock.now())
+                refusal = engine.risk.check(request, engine.parts.dispatcher.book_view(), engine.clock.now())
                 assert refusal is None, refusal
                 t_risk = time.perf_counter()
-                await engine._send(request)
+                await engine.parts.dispatcher.send(request)
                 q0 = time.perf_counter()
                 await engine.step(1)  # the next quote fills it
                 for key, start, end in (

@@ -96,7 +96,7 @@ async def engine_pretrade_latency(n: int = 5_000) -> list[float]:
             out = []
             for _ in range(n):
                 start = time.perf_counter_ns()
-                engine.risk.check(order, engine._book_view(), engine.clock.now())
+                engine.risk.check(order, engine.parts.dispatcher.book_view(), engine.clock.now())
                 out.append((time.perf_counter_ns() - start) / 1000.0)
             return out[n // 10 :]
         finally:

@@ -147,7 +147,9 @@ async def test_a_restart_reproduces_the_account_and_the_trade_goes_on_as_without
             nxt = engine.feed.next_day()
             assert nxt is not None
             closes = engine.feed.history("MSFT", before=nxt)["close"].to_numpy(dtype=float)
-            assert engine._option_vols["MSFT"] == pytest.approx(rolling_volatility(closes[-21:], 20)[-1])
+            assert engine.parts.market.option_vols["MSFT"] == pytest.approx(
+                rolling_volatility(closes[-21:], 20)[-1]
+            )
             report = await engine.refresh_risk_report()
             assert report is not None and report.greeks.delta < 0.0
         await play_through(engine, EXPIRY)
@@ -241,7 +243,7 @@ async def test_paper_cards_may_trade_options_and_working_option_buys_count_x100(
     day = engine.feed.next_day()
     assert day is not None
     assert engine.broker.trades_options is True
-    assert engine._card_context(day).book.can_trade_options is True
+    assert engine.parts.cards.context(day).book.can_trade_options is True
 
     await engine.step(2)
     broker = engine.broker
@@ -254,7 +256,7 @@ async def test_paper_cards_may_trade_options_and_working_option_buys_count_x100(
     )
     assert order.status is OrderStatus.ACKNOWLEDGED, order.reason
     assert engine.orders.working_buy_value({}) == pytest.approx(2.0 * limit * 100.0)
-    view = engine._book_view()
+    view = engine.parts.dispatcher.book_view()
     assert view.working_buy_value == pytest.approx(2.0 * limit * 100.0)
     assert view.prices[PUT.symbol] == broker.option_marks()[PUT.symbol]
 

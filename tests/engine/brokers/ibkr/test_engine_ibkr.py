@@ -77,7 +77,7 @@ async def test_engine_takes_its_market_from_ibkr(engine: Engine, tmp_path: Path)
     assert (tmp_path / "bars" / "AAPL.csv").is_file()
     await until(lambda: engine.feed.current_day is not None and len(engine.feed.latest_quotes()) == 5)
     assert str(engine.feed.current_day) == "2012-06-01"
-    status = engine._status()
+    status = engine.parts.status.event()
     assert (status.broker, status.link, status.account, status.server_version) == (
         "ibkr",
         "connected",
@@ -85,9 +85,11 @@ async def test_engine_takes_its_market_from_ibkr(engine: Engine, tmp_path: Path)
         176,
     )
     assert status.mode == "paper"
-    await until(lambda: engine._status().broker_equity > 0)  # IBKR's own figures, beside onetap's book
-    assert engine._status().broker_equity == pytest.approx(100_000.0)
-    assert engine._status().buying_power == pytest.approx(100_000.0)
+    await until(
+        lambda: engine.parts.status.event().broker_equity > 0
+    )  # IBKR's own figures, beside onetap's book
+    assert engine.parts.status.event().broker_equity == pytest.approx(100_000.0)
+    assert engine.parts.status.event().buying_power == pytest.approx(100_000.0)
 
 
 @pytest.mark.parametrize(
@@ -234,7 +236,7 @@ async def test_read_only_refuses_cards_before_any_order_exists(
         result = await eng.handle(ExecuteCard(eng.cards[0].card_id), ACTOR)
         assert not result.ok and result.code == "BROKER_CLOSED" and "read-only" in result.message
         assert eng.store.load_orders() == []
-        assert eng._status().mode == "paper read-only"
+        assert eng.parts.status.event().mode == "paper read-only"
     finally:
         await eng.stop()
 
@@ -258,7 +260,7 @@ async def test_headless_live_is_acknowledged_by_its_setting(
             eng = Engine(settings, database=tmp_path / f"{typed}.db")
             await eng.start()
             try:
-                status = eng._status()
+                status = eng.parts.status.event()
                 assert status.mode == "live" and status.live_acknowledged is acknowledged
             finally:
                 await eng.stop()
