@@ -60,6 +60,7 @@ from engine.runtime.cards import CardPipeline
 from engine.runtime.commands import CommandRouter
 from engine.runtime.dispatch import Dispatcher
 from engine.runtime.groups import GroupRunner
+from engine.runtime.health import StoreHealth
 from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
@@ -112,6 +113,7 @@ class Parts:
     reconciler: Reconciler
     status: StatusBoard
     commands: CommandRouter
+    health: StoreHealth
 
 
 class Engine:
@@ -294,6 +296,7 @@ class Engine:
         """Build every collaborator, each from what it needs; the order is the dependency order."""
         s, bus = self.settings, self.bus
         outbox = Outbox(bus, clock, store)
+        health = StoreHealth(self.database, outbox.notice)
         alerts = AlertDispatcher(
             notifiers_from_settings(s.alerts),
             min_level=s.alerts.min_level,
@@ -313,6 +316,7 @@ class Engine:
             ledger=ledger,
             market=market,
             orders=orders,
+            health=health,
         )
         b = s.broker
         commissions = CommissionSchedule(
@@ -402,6 +406,7 @@ class Engine:
             attribution=attribution,
             ledger=ledger,
             commissions=commissions,
+            health=health,
         )
         kill = KillSwitch(
             dispatcher=dispatcher,
@@ -411,6 +416,7 @@ class Engine:
             store=store,
             clock=clock,
             outbox=outbox,
+            health=health,
         )
         reconciler = Reconciler(
             s,
@@ -443,6 +449,7 @@ class Engine:
             broker=broker,
             status=status,
             outbox=outbox,
+            health=health,
         )
         return Parts(
             store=store,
@@ -466,6 +473,7 @@ class Engine:
             reconciler=reconciler,
             status=status,
             commands=commands,
+            health=health,
         )
 
     def _wire(self, p: Parts) -> None:
@@ -631,36 +639,47 @@ class Engine:
 
     def _on_day_start(self, day: date) -> None:
         p = self.parts
+        guard = p.health.guard
         # A restart continues after the session in progress, never replays it: market time, and
         # the prices the operator already traded at, only move forward.
-        p.store.set_state(REPLAY_KEY, day.isoformat(), p.clock.now())
+        with guard(f"recording the start of {day}"):
+            p.store.set_state(REPLAY_KEY, day.isoformat(), p.clock.now())
         p.market.set_option_vols(day)
         p.ledger.start_day()
-        p.desk.on_day_start(day)
+        with guard(f"starting the portfolio day {day}"):
+            p.desk.on_day_start(day)
         p.kill.on_session_open()
-        p.accounting.persist_day(day)
-        p.cards.refresh()
+        with guard(f"recording the equity marks of {day}"):
+            p.accounting.persist_day(day)
+        with guard("saving the cards"):
+            p.cards.refresh()
         p.status.publish()
 
     def _on_day_end(self, day: date) -> None:
         p = self.parts
         self._day_ended = True
-        p.broker.on_session_close(day)
+        with p.health.guard(f"closing the session {day} at the broker"):
+            p.broker.on_session_close(day)
         p.outbox.spawn(p.dispatcher.algos.on_session_close(p.clock.now()), "algo-session-close")
-        p.accounting.persist_book()
+        with p.health.guard("recording the positions"):
+            p.accounting.persist_book()
         p.risk.publish_portfolio()
 
     def _on_quotes(self, quotes: tuple[Quote, ...]) -> None:
+        """One quote step. A write that fails in it (a fill on a full disk) makes the engine
+        degraded; it never stops the feed, the marks or the kill switch."""
         p = self.parts
+        guard = p.health.guard
         for q in quotes:
             p.ledger.mark(q.symbol, q.last)
-            p.broker.on_quote(q)
+            with guard(f"a fill on the {q.symbol} quote"):
+                p.broker.on_quote(q)
         # Nothing quotes options in the replay: they are marked at the broker's model price,
         # which moved with their underlyings' quotes just now.
         for sym, mark in p.broker.option_marks().items():
             p.ledger.mark(sym, mark)
         self.bus.publish(MarketEvent(ts=p.clock.now(), quotes=quotes))
-        p.outbox.spawn(p.dispatcher.algo_quotes(quotes), "algo-quotes")  # after the broker saw them
+        p.outbox.spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
         p.desk.on_quotes(quotes, p.clock.now())  # lot marks; the autopilot when it may be due
         p.kill.on_quotes()
         p.groups.check_deadlines()
@@ -668,7 +687,12 @@ class Engine:
         if self._steps % PORTFOLIO_EVERY_STEPS == 0:
             p.risk.publish_portfolio()
         if self._steps % CARDS_EVERY_STEPS == 0:
-            p.cards.refresh()
+            with guard("saving the cards"):
+                p.cards.refresh()
+
+    async def _algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
+        with self.parts.health.guard("an algo slice"):
+            await self.parts.dispatcher.algo_quotes(quotes)
 
     # ------------------------------------------------------------------ the doors
     async def handle(self, command: Command, actor: Actor) -> CommandResult:

@@ -3,6 +3,7 @@ collaborator that owns it. Refusals are results (ok=False) and ``RefusalEvent``s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from engine.actor import Actor
@@ -32,6 +33,7 @@ from engine.model.events import (
     SetLimit,
 )
 from engine.runtime.accounting import Accounting
+from engine.runtime.health import WRITE_ERRORS, StoreHealth
 from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
@@ -59,7 +61,9 @@ class CommandRouter:
         broker: Broker,
         status: StatusBoard,
         outbox: Outbox,
+        health: StoreHealth,
     ) -> None:
+        self._health = health
         self._settings = settings
         self._trading = trading
         self._kill = kill
@@ -75,17 +79,35 @@ class CommandRouter:
         self._outbox = outbox
 
     async def handle(self, command: Command, actor: Actor) -> CommandResult:
-        """Serve one command; the command itself is audited first, whoever sent it."""
+        """Serve one command; the command itself is audited first, whoever sent it, except the
+        kill switch, which acts first and is audited after (a full disk must not stop it)."""
+        if isinstance(command, Kill | Flatten):
+            result = await self._kill.kill(command.reason, actor, level=1 if isinstance(command, Kill) else 2)
+            with self._health.guard("auditing the kill switch command"):
+                self._audit_command(command, actor)
+            if self._health.degraded:
+                result = replace(
+                    result, message=f"{result.message}; RECORD DEGRADED: {self._health.degraded}"
+                )
+            return result
+        try:
+            self._audit_command(command, actor)
+        except WRITE_ERRORS as exc:
+            self._health.failed(f"auditing {type(command).__name__}", exc)
+            return CommandResult(
+                ok=False, message=f"not done: the database cannot be written ({exc})", code="STORE_DEGRADED"
+            )
+        return await self._route(command, actor)
+
+    def _audit_command(self, command: Command, actor: Actor) -> None:
         self._outbox.audit(
             actor.user, actor.source, "command", {"command": type(command).__name__, **_fields(command)}
         )
+
+    async def _route(self, command: Command, actor: Actor) -> CommandResult:
         match command:
             case ExecuteCard(card_id=card_id, override_duplicate=override):
                 return await self._trading.execute_card(card_id, actor, override=override)
-            case Kill(reason=reason):
-                return await self._kill.kill(reason, actor, level=1)
-            case Flatten(reason=reason):
-                return await self._kill.kill(reason, actor, level=2)
             case CancelOrder(client_order_id=coid):
                 return await self._trading.cancel(coid)
             case ModifyOrder(client_order_id=coid, quantity=quantity, limit_price=limit):

@@ -15,6 +15,7 @@ from engine.model.events import CommandResult
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import FillBooked
 from engine.runtime.dispatch import Dispatcher
+from engine.runtime.health import WRITE_ERRORS, StoreHealth
 from engine.runtime.outbox import Outbox
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.store.repository import Store
@@ -31,7 +32,9 @@ class KillSwitch:
         store: Store,
         clock: Clock,
         outbox: Outbox,
+        health: StoreHealth,
     ) -> None:
+        self._health = health
         self._dispatcher = dispatcher
         self._broker = broker
         self._risk = risk
@@ -124,7 +127,12 @@ class KillSwitch:
             if refusal is not None:
                 refused.append(f"{pos.symbol} ({refusal.code})")
                 continue
-            await self._dispatcher.send(req)
+            try:
+                await self._dispatcher.send(req)
+            except WRITE_ERRORS as exc:  # no order leaves unless it is written first
+                self._health.failed("flatten: writing an order", exc)
+                refused.append(f"{pos.symbol} (not written: {exc})")
+                continue
             sent.append(f"{req.side} {req.quantity:g} {req.symbol}")
         if refused:
             self._outbox.notice(

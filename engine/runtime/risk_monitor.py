@@ -9,8 +9,10 @@ breaker. It hears fills as ``FillBooked`` (loss streaks, reject breaker) and ord
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from engine.bus import EventBus
@@ -28,6 +30,7 @@ from engine.risk.greeks import OptionPosition, option_positions
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.risk.report import compute_risk_report
 from engine.runtime.accounting import FillBooked
+from engine.runtime.health import WRITE_ERRORS, StoreHealth, stricter
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
 from engine.store.repository import Store
@@ -48,7 +51,10 @@ class RiskMonitor:
         ledger: Ledger,
         market: MarketView,
         orders: OrderManager,
+        health: StoreHealth,
     ) -> None:
+        self._health = health
+        self._deferred: list[Callable[[], None]] | None = None
         self._settings = settings
         self._store = store
         self._clock = clock
@@ -62,10 +68,12 @@ class RiskMonitor:
             settings.risk,
             allow_short=settings.broker.allow_short,
             sectors=settings.universe.sectors,
-            state=HaltState.from_json(store.get_state(STATE_KEY)),
+            state=stricter(HaltState.from_json(store.get_state(STATE_KEY)), health.read_fallback()),
             persist=self._persist_trading_state,
             on_event=self._on_transition,
         )
+        if health.had_fallback:  # a halt a full disk kept beside the database: the database takes it now
+            self._persist_trading_state(self.controller.state)
         self.report: RiskReport | None = None
         self._report_running: asyncio.Future[RiskReport | None] | None = None
         self._report_again = False
@@ -124,17 +132,58 @@ class RiskMonitor:
         self._bus.publish(LimitsEvent(self.controller.limit_values()))
 
     # ------------------------------------------------------------------ transitions
+    @contextlib.contextmanager
+    def records_after(self) -> Iterator[None]:
+        """Inside, state changes take effect in memory only; their records (the state row, the
+        risk event, the audit entry, the alert) follow on leaving. The kill switch acts this way:
+        no write, fsync or network call stands between the key and the cancels."""
+        if self._deferred is not None:
+            yield
+            return
+        self._deferred = []
+        try:
+            yield
+        finally:
+            deferred, self._deferred = self._deferred, None
+            for record in deferred:
+                record()
+
     def _persist_trading_state(self, state: HaltState) -> None:
-        self._store.set_state(STATE_KEY, state.to_json(), self._clock.now())
+        if self._deferred is not None:
+            self._deferred.append(lambda: self._persist_trading_state(state))
+            return
+        try:
+            self._store.set_state(STATE_KEY, state.to_json(), self._clock.now())
+        except WRITE_ERRORS as exc:
+            self._health.failed("recording the trading state", exc)
+            kept = self._health.write_fallback(state)
+            where = (
+                "kept in the fallback file beside it"
+                if kept
+                else "NOT kept anywhere: it lasts until a restart"
+            )
+            self._outbox.notice(
+                "error", f"{state.state.value}: the database could not record it; the state is {where}"
+            )
+            return
+        if self._health.had_fallback:
+            self._health.clear_fallback()
 
     def _on_transition(self, t: RiskTransition) -> None:
         """Every change of trading state, pause or limit: a risk event, an audit entry, an alert."""
+        if self._deferred is not None:
+            self._deferred.append(lambda: self._on_transition(t))
+            return
         now = self._clock.now()
         payload = t.payload or {}
-        self._store.record_risk_event(now, "risk", t.code, t.message, {"subject": t.subject, **payload})
-        self._outbox.audit(
-            t.actor.user, t.actor.source, "risk", {"code": t.code, "message": t.message, "subject": t.subject}
-        )
+        with self._health.guard(f"recording {t.code}"):
+            self._store.record_risk_event(now, "risk", t.code, t.message, {"subject": t.subject, **payload})
+            self._outbox.audit(
+                t.actor.user,
+                t.actor.source,
+                "risk",
+                {"code": t.code, "message": t.message, "subject": t.subject},
+            )
         alert = RiskAlert(now, t.code, t.level, t.message, t.subject)
         self._bus.publish(alert)
         self._alerts.dispatch(alert)

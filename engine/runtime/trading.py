@@ -24,6 +24,7 @@ from engine.runtime.accounting import OrderAttribution
 from engine.runtime.cards import CardPipeline
 from engine.runtime.dispatch import Dispatcher
 from engine.runtime.groups import GroupRunner
+from engine.runtime.health import StoreHealth
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
 from engine.runtime.risk_monitor import RiskMonitor
@@ -47,7 +48,9 @@ class Trading:
         attribution: OrderAttribution,
         ledger: Ledger,
         commissions: CommissionSchedule,
+        health: StoreHealth,
     ) -> None:
+        self._health = health
         self._ledger = ledger
         self._commissions = commissions
         self._dispatcher = dispatcher
@@ -161,6 +164,10 @@ class Trading:
     async def execute(self, card: StrategyCard, actor: Actor, *, override: bool = False) -> CommandResult:
         """Check, persist and send a card's legs as one group (see ``GroupExecution``)."""
         card_id = card.card_id
+        if self._health.degraded:  # write-ahead is impossible: nothing may be sent
+            return self._outbox.refuse(
+                "execute_card", "STORE_DEGRADED", f"{card.name}: the database cannot be written", card_id
+            )
         closed = self._broker.sending_refused()
         if closed:  # read-only, or a live account not yet acknowledged: refused before any order exists
             return self._outbox.refuse("execute_card", "BROKER_CLOSED", f"{card.name}: {closed}", card_id)
