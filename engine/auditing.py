@@ -17,7 +17,7 @@ from typing import Any, TextIO
 from engine.config import Settings
 from engine.store import audit
 from engine.store.audit import AuditEntry
-from engine.store.db import StoreError, default_database_path
+from engine.store.db import StoreError
 from engine.store.repository import Store
 
 EXPORT_FIELDS = ("seq", "ts", "actor", "source", "action", "payload", "prev_hash", "hash")
@@ -39,11 +39,9 @@ class AuditCheck:
 
 def database_path(settings: Settings, database: Path | None) -> Path:
     """The database the engine would use: ``--database``, else ``[store] database``, else the default."""
-    if database is not None:
-        return Path(database).expanduser()
-    if settings.store.database:
-        return Path(settings.store.database).expanduser()
-    return default_database_path()
+    from engine.store.paths import database_path as engine_database_path
+
+    return engine_database_path(settings, database)
 
 
 def verify_database(path: Path) -> AuditCheck:

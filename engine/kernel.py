@@ -18,7 +18,7 @@ from datetime import date
 from pathlib import Path
 from typing import Any, get_args
 
-from engine.actor import Actor
+from engine.actor import ENGINE, Actor
 from engine.brokers.base import Broker, BrokerLink, BrokerPosition
 from engine.bus import EventBus, Subscription
 from engine.clock import SimulatedClock, WallClock
@@ -69,14 +69,17 @@ from engine.runtime.reconciler import Reconciler
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.runtime.startup import (
     EngineStartError,
-    database_path,
+    check_identity,
     instruments,
     load_market,
     session_start,
 )
 from engine.runtime.status import StatusBoard
 from engine.runtime.trading import Trading
+from engine.store.lock import DatabaseLock
+from engine.store.paths import database_path
 from engine.store.repository import Store
+
 
 REPLAY_KEY = "replay_last_day"
 """The last session the replay started; a restart continues with the session after it."""
@@ -132,6 +135,7 @@ class Engine:
         self._paced = paced
         self._market_arg = market
         self._parts: Parts | None = None
+        self._lock = DatabaseLock(self.database)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
         self._steps = 0
@@ -181,15 +185,22 @@ class Engine:
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         s = self.settings
-        store = Store.open(self.database)
+        self._lock.acquire()  # one engine per database, whatever the broker
+        try:
+            store = Store.open(self.database)
+        except BaseException:
+            self._lock.release()
+            raise
         try:
             if s.broker.kind == "ibkr":
                 clock, data, feed, broker = await self._connect_ibkr(store)
             else:
                 clock, data, feed, broker = self._paper_market(store)
             self._parts = parts = self._assemble(store, clock, data, feed, broker)
+            check_identity(store, broker, self.database, clock.now())
         except BaseException:
             store.close()
+            self._lock.release()
             raise
         self._wire(parts)
         for level, message in self._early_notices:
@@ -450,6 +461,7 @@ class Engine:
             status=status,
             outbox=outbox,
             health=health,
+            clock=clock,
         )
         return Parts(
             store=store,
@@ -551,6 +563,7 @@ class Engine:
         await p.broker.disconnect()
         await p.alerts.drain()
         p.store.close()
+        self._lock.release()
         self._stopped.set()
 
     async def wait_stopped(self) -> None:
@@ -569,8 +582,16 @@ class Engine:
             self._parts.status.on_link(link)
 
     async def _after_reconnect(self) -> None:
-        if self._parts is not None:
-            await self._parts.reconciler.after_reconnect()
+        p = self._parts
+        if p is None:
+            return
+        try:  # an account first seen now (TWS was not running at start) must be this database's
+            check_identity(p.store, p.broker, self.database, p.clock.now())
+        except EngineStartError as exc:
+            p.risk.controller.halt(str(exc), ENGINE, p.clock.now(), code="WRONG_ACCOUNT")
+            p.outbox.notice("error", str(exc))
+            return
+        await p.reconciler.after_reconnect()
 
     async def reconnect_broker(self) -> None:
         """Connect the broker again; the cancels a kill switch still owes go out before anything else."""

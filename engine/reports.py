@@ -40,11 +40,9 @@ class ReportError(Exception):
 
 def database_path(settings: Settings, override: Path | None = None) -> Path:
     """The database a command works on: ``--database``, else ``[store] database``, else the default."""
-    from engine.store.db import default_database_path
+    from engine.store.paths import database_path as engine_database_path
 
-    if override is not None:
-        return Path(override).expanduser()
-    return Path(settings.store.database).expanduser() if settings.store.database else default_database_path()
+    return engine_database_path(settings, override)
 
 
 def load_execution_quality(database: Path, since: datetime) -> list[ExecutionQuality]:

@@ -25,6 +25,9 @@ from engine.store.repository import Store
 from engine.strategies.generator import card_template
 
 LEDGER_KEY = "ledger_day"
+ADOPTED_KEY = "adopted_positions"
+"""Quantities adopted from the broker when the operator approved a position mismatch: a list of
+{"ts", "symbol", "delta", "price"}; folded into the book like fills, with no cash effect."""
 OPENING_KEY = "opening_book"
 """The broker account's cash and positions when this database first met it (IBKR): the book the
 fills then build on, so a fresh database starts from the account as it is, not from paper cash."""
@@ -153,6 +156,27 @@ class Accounting:
         self._store.insert_order(order)
         self._bus.publish(OrderEvent(replace(order)))
 
+    # ------------------------------------------------------------------ the broker is the truth
+    def adopt_broker_quantity(self, symbol: str, broker_quantity: float, price: float) -> Fill | None:
+        """Make the book hold what the broker holds: an adjustment at ``price`` that moves no cash.
+
+        The position (and equity, at the mark) now match the account; nothing is sent anywhere.
+        The adjustment is stored and folded at every start, so it survives restarts."""
+        delta = broker_quantity - self.ledger.quantity(symbol)
+        if abs(delta) < 1e-9:
+            return None
+        now = self._clock.now()
+        fill = _adoption_fill(now, symbol, delta, price, len(_adoptions(self._store)))
+        raw = [
+            *_adoptions(self._store),
+            {"ts": now.isoformat(), "symbol": symbol, "delta": delta, "price": price},
+        ]
+        self._store.set_state(ADOPTED_KEY, json.dumps(raw), now)
+        self.ledger.apply_fill(fill)
+        self.ledger.cash += _cost(fill)  # the quantity changes, the cash does not
+        self._on_lots(fill, "")
+        return fill
+
     # ------------------------------------------------------------------ persistence
     def persist_book(self) -> None:
         self._store.save_positions(self.ledger.positions())
@@ -180,18 +204,46 @@ class Accounting:
 
 
 def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill]]:
-    """The ledger rebuilt from the opening book (if any) and every stored fill, with the last marks.
+    """The ledger rebuilt from the opening book (if any), every stored fill and every adopted
+    quantity (in time order), with the last marks.
 
-    Returns the opening fills too: the tax lots fold them first, as the ledger does.
+    Returns the opening and adoption fills too: the tax lots fold them with the stored fills.
     """
     opening = opening_fills(store.get_state(OPENING_KEY))
+    adopted = [
+        _adoption_fill(datetime.fromisoformat(a["ts"]), a["symbol"], float(a["delta"]), float(a["price"]), i)
+        for i, a in enumerate(_adoptions(store))
+    ]
     cash = starting_cash if opening is None else opening[0] + sum(_cost(f) for f in opening[1])
+    cash += sum(_cost(f) for f in adopted)  # adoptions move quantities, never cash
     ledger = Ledger(cash)
     first = opening[1] if opening is not None else []
-    for fill in [*first, *store.load_fills()]:
+    stored = store.load_fills()
+    if adopted:
+        stored = sorted([*stored, *adopted], key=lambda f: f.ts)
+    for fill in [*first, *stored]:
         ledger.apply_fill(fill)
     ledger.restore_marks(store.load_positions())
-    return ledger, first
+    return ledger, [*first, *adopted]
+
+
+def _adoptions(store: Store) -> list[dict[str, Any]]:
+    raw = store.get_state(ADOPTED_KEY)
+    data = json.loads(raw) if raw else []
+    return data if isinstance(data, list) else []
+
+
+def _adoption_fill(ts: datetime, symbol: str, delta: float, price: float, index: int) -> Fill:
+    return Fill(
+        exec_id=f"adopted:{index}:{symbol}",
+        client_order_id="reconciliation",
+        symbol=symbol,
+        side=Side.BUY if delta > 0 else Side.SELL,
+        quantity=abs(delta),
+        price=price,
+        commission=0.0,
+        ts=ts,
+    )
 
 
 def opening_book_payload(

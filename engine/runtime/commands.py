@@ -8,6 +8,7 @@ from typing import Any
 
 from engine.actor import Actor
 from engine.brokers.base import Broker
+from engine.clock import Clock
 from engine.config import Settings
 from engine.desk import PortfolioDesk
 from engine.execution.order_manager import OrderManager
@@ -62,7 +63,9 @@ class CommandRouter:
         status: StatusBoard,
         outbox: Outbox,
         health: StoreHealth,
+        clock: Clock,
     ) -> None:
+        self._clock = clock
         self._health = health
         self._settings = settings
         self._trading = trading
@@ -121,6 +124,8 @@ class CommandRouter:
                 return self._reporter.start(since)
             case GetSnapshot():
                 return CommandResult(ok=True)  # the session sends the snapshot with the result
+            case ApproveRecovery():
+                return await self._reconciler.approve(actor)
         return self._handle_state(command, actor)
 
     def _handle_state(self, command: Command, actor: Actor) -> CommandResult:
@@ -131,8 +136,6 @@ class CommandRouter:
                 return self._reset_kill(text, actor)
             case SetLimit(name=name, value=value):
                 return self._outbox.answer("set_limit", controller.set_limit(name, value, actor), name)
-            case ApproveRecovery():
-                return self._reconciler.approve(actor)
             case ResumeStrategy(template=template):
                 return self._outbox.answer("resume_strategy", controller.unpause(template, actor), template)
             case AcknowledgeLive(account=typed):
@@ -161,6 +164,14 @@ class CommandRouter:
         # The breakers measure new losses from the moment the operator took responsibility:
         # without this, a breaker would trip again at once on the loss that tripped it.
         self._accounting.restart_measures(self._market.feed.current_day or self._settings.replay.start_date)
+        if self._reconciler.unresolved:  # resume never bypasses what reconciliation found
+            controller.enter_recovery(
+                "a reconciliation waits for approval (position mismatch)", self._clock.now()
+            )
+            self._risk.publish_risk()
+            return CommandResult(
+                ok=True, message="halt lifted; RECOVERING: approve the reconciliation (a) before trading"
+            )
         self._risk.publish_risk()
         return CommandResult(ok=True, message="trading resumed")
 

@@ -84,7 +84,16 @@ class Reconciler:
                 "warning", "reconnected to the broker: review and approve what changed while it was away"
             )
 
-    def approve(self, actor: Actor) -> CommandResult:
+    @property
+    def unresolved(self) -> bool:
+        """A position mismatch stands that nobody approved: resuming leads to RECOVERING, not ACTIVE."""
+        s = self.summary
+        return s is not None and not s.approved and bool(s.position_mismatches or s.problems)
+
+    async def approve(self, actor: Actor) -> CommandResult:
+        """Approve what reconciliation found. A position mismatch is resolved the broker's way: the
+        book adopts the broker's quantity (audited), so no exit is ever sized on shares the account
+        does not hold. While HALTED the approval is kept and the halt stays (RESUME lifts it)."""
         summary = self.summary
         if summary is not None and summary.problems:
             return self._outbox.refuse(
@@ -93,14 +102,44 @@ class Reconciler:
                 "the database failed its checks; trading stays refused: " + "; ".join(summary.problems),
                 "",
             )
-        refusal = self._risk.controller.approve_recovery(actor)
-        if refusal is not None:
-            return self._outbox.refuse("approve_recovery", refusal.code, refusal.message, "")
+        controller = self._risk.controller
+        halted = controller.state.halted
+        if summary is None or summary.approved or not halted:
+            refusal = controller.approve_recovery(actor)
+            if refusal is not None:
+                return self._outbox.refuse("approve_recovery", refusal.code, refusal.message, "")
+        adopted = await self._adopt_broker_positions(actor) if summary and summary.position_mismatches else []
         if summary is not None:
             self.summary = replace(summary, approved=True)
             self._bus.publish(self.summary)
-        self._risk.publish_risk()
-        return CommandResult(ok=True, message="reconciliation approved; trading resumes")
+        self._risk.publish_portfolio()
+        took = f"; adopted the broker's quantities: {', '.join(adopted)}" if adopted else ""
+        if halted:
+            return CommandResult(
+                ok=True, message=f"reconciliation approved{took}; trading stays HALTED until RESUME"
+            )
+        return CommandResult(ok=True, message=f"reconciliation approved{took}; trading resumes")
+
+    async def _adopt_broker_positions(self, actor: Actor) -> list[str]:
+        held = {p.symbol: p.quantity for p in await self._broker.positions()}
+        mine = {p.symbol: p for p in self._ledger.positions(include_flat=False)}
+        adopted: list[str] = []
+        for symbol in sorted(set(held) | set(mine)):
+            want = held.get(symbol, 0.0)
+            pos = mine.get(symbol)
+            have = pos.quantity if pos is not None else 0.0
+            if abs(want - have) < 1e-9:
+                continue
+            price = pos.last if pos is not None and pos.last > 0 else 0.0
+            self._accounting.adopt_broker_quantity(symbol, want, price)
+            adopted.append(f"{symbol} {have:g} -> {want:g}")
+            self._outbox.audit(
+                actor.user,
+                actor.source,
+                "adopt_position",
+                {"symbol": symbol, "engine": have, "broker": want, "price": price},
+            )
+        return adopted
 
 
 def _recovery_reason(summary: ReconciliationSummary) -> str:

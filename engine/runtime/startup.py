@@ -3,10 +3,11 @@ the database's path, the market's bars, the instruments, and the errors that mea
 
 from __future__ import annotations
 
+import json
 from datetime import date, datetime
 from pathlib import Path
 
-from engine.brokers.base import BrokerError
+from engine.brokers.base import Broker, BrokerError
 from engine.clock import WallClock
 from engine.config import ConfigError, Settings
 from engine.data.loader import DataError, MarketData, load_user_file
@@ -14,6 +15,7 @@ from engine.data.shipped import load_shipped
 from engine.model import CommandSource, Instrument, TradingState
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.store.db import StoreError, default_database_path
+from engine.store.paths import database_path
 from engine.store.repository import Store
 
 
@@ -33,9 +35,31 @@ STARTUP_ERRORS: tuple[type[Exception], ...] = (
 """What "cannot start as configured" looks like: the CLI prints one line and exits 2, never a traceback."""
 
 
-def database_path(settings: Settings) -> Path:
-    """The one rule for where an engine's database is: ``[store] database``, else the user's data dir."""
-    return Path(settings.store.database).expanduser() if settings.store.database else default_database_path()
+IDENTITY_KEY = "broker_account"
+"""The broker and account a database belongs to, recorded when it first met one."""
+
+
+def check_identity(store: Store, broker: Broker, database: Path, now: datetime) -> None:
+    """A database belongs to one broker and one account: refuse another, before anything is written.
+
+    A database that never recorded one (new, or from before this rule) takes the current one. An
+    IBKR account not known yet (TWS not running) is checked when it is (``check_identity`` again).
+    """
+    if not broker.account:
+        return
+    mine = {"broker": broker.name, "account": broker.account}
+    raw = store.get_state(IDENTITY_KEY)
+    if raw is None:
+        store.set_state(IDENTITY_KEY, json.dumps(mine), now)
+        return
+    stored = json.loads(raw)
+    if stored != mine:
+        other = default_database_path(broker.name, broker.account if broker.name != "paper" else "")
+        raise EngineStartError(
+            f"{database} belongs to {stored.get('broker')} account {stored.get('account')}, not "
+            f"{broker.name} account {broker.account}: its book is not this account's. Use that "
+            f"account's own database (the default for it is {other}; or --database PATH)"
+        )
 
 
 def load_market(settings: Settings) -> MarketData:

@@ -83,9 +83,18 @@ class StoreError(Exception):
     """The store cannot do what was asked; the message names the file or the record and what to do."""
 
 
-def default_database_path() -> Path:
-    """The per-user data directory (``$XDG_DATA_HOME/onetap`` on Linux): never inside a checkout."""
-    return platformdirs.user_data_path("onetap") / "onetap.db"
+def default_database_path(broker: str = "paper", account: str = "") -> Path:
+    """The per-user data directory (``$XDG_DATA_HOME/onetap`` on Linux): never inside a checkout.
+
+    One database per broker and account: the paper desk's ``onetap.db``; an IBKR account's
+    ``onetap-ibkr-<account>.db`` (``onetap-ibkr.db`` when the account is not configured), so
+    trying IBKR after paper, and coming back, never mixes two books in one file.
+    """
+    base = platformdirs.user_data_path("onetap")
+    if broker == "paper":
+        return base / "onetap.db"
+    safe = "".join(c for c in account if c.isalnum() or c in "-_")
+    return base / (f"onetap-{broker}-{safe}.db" if safe else f"onetap-{broker}.db")
 
 
 def open_database(path: Path, *, migrations: Mapping[int, Migration] = MIGRATIONS) -> Engine:
