@@ -80,7 +80,6 @@ from engine.store.lock import DatabaseLock
 from engine.store.paths import database_path
 from engine.store.repository import Store
 
-
 REPLAY_KEY = "replay_last_day"
 """The last session the replay started; a restart continues with the session after it."""
 PORTFOLIO_EVERY_STEPS = 4
