@@ -55,19 +55,24 @@ class KillSwitch:
         """
         controller = self._risk.controller
         orders = self._dispatcher.orders
-        with self._store.batch("kill switch"):  # one fsync for the whole burst, not four per order
-            controller.halt(
-                reason, actor, self._clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
-            )
-            n = await orders.cancel_all()
-        # also every order the engine does not know (at IBKR: typed into TWS, another client's)
-        try:
-            await self._broker.global_cancel()
-        except BrokerError as exc:
-            self._outbox.notice("error", f"kill switch: global cancel not sent: {exc}")
-        algos = self._dispatcher.algos
-        for parent in algos.parents():  # between slices a parent has no child to cancel
-            await algos.cancel_parent(parent.client_order_id, "kill switch", now=self._clock.now())
+        code = "KILL" if level < 2 else "FLATTEN"
+        with self._risk.records_after():  # act first: the halt's records follow the cancels
+            controller.halt(reason, actor, self._clock.now(), level=level, code=code)
+            n = len(orders.open_orders())
+            try:
+                with self._store.batch("kill switch"):  # one fsync for the whole burst, not four per order
+                    n = await orders.cancel_all()  # every request leaves before the first write
+            except WRITE_ERRORS as exc:  # sent, not recorded: reconciliation restores the record
+                self._health.failed("kill switch: recording the cancels", exc)
+            # also every order the engine does not know (at IBKR: typed into TWS, another client's)
+            try:
+                await self._broker.global_cancel()
+            except BrokerError as exc:
+                self._outbox.notice("error", f"kill switch: global cancel not sent: {exc}")
+            algos = self._dispatcher.algos
+            for parent in algos.parents():  # between slices a parent has no child to cancel
+                with self._health.guard("kill switch: recording an algo's stop"):
+                    await algos.cancel_parent(parent.client_order_id, "kill switch", now=self._clock.now())
         if controller.state.kill_level >= 2:
             sent = await self.flatten()
             return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s); {sent}")
