@@ -11,33 +11,28 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any, get_args
 
 from engine.actor import ENGINE, Actor
 from engine.brokers.base import Broker, BrokerLink, BrokerPosition
 from engine.bus import EventBus, Subscription
-from engine.clock import SimulatedClock, WallClock
+from engine.clock import SimulatedClock
 from engine.config import Settings
-from engine.data.calendar import NEW_YORK
 from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
-from engine.data.replay import ReplayFeed
 from engine.desk import PortfolioDesk
 from engine.desk.host import DeskPorts
 from engine.execution.costs import CommissionSchedule
 from engine.execution.order_manager import OrderManager
-from engine.model import CommandSource, Quote
+from engine.model import CommandSource
 from engine.model.events import (
     Command,
     CommandResult,
     Event,
     FillEvent,
-    MarketEvent,
     OrderEvent,
     ReconciliationSummary,
     SnapshotEvent,
@@ -49,12 +44,10 @@ from engine.portfolio.lots import LotBook
 from engine.risk.alerts import AlertDispatcher, notifiers_from_settings
 from engine.risk.controller import RiskController
 from engine.runtime.accounting import (
-    OPENING_KEY,
     Accounting,
     FillBooked,
     OrderAttribution,
     fold_ledger,
-    opening_book_payload,
 )
 from engine.runtime.cards import CardPipeline
 from engine.runtime.commands import CommandRouter
@@ -63,16 +56,15 @@ from engine.runtime.groups import GroupRunner
 from engine.runtime.health import StoreHealth
 from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
+from engine.runtime.markets import ibkr_market, paper_market
 from engine.runtime.outbox import Outbox
 from engine.runtime.portfolio_report import PortfolioReporter
 from engine.runtime.reconciler import Reconciler
 from engine.runtime.risk_monitor import RiskMonitor
+from engine.runtime.session_driver import SessionDriver
 from engine.runtime.startup import (
     EngineStartError,
     check_identity,
-    instruments,
-    load_market,
-    session_start,
 )
 from engine.runtime.status import StatusBoard
 from engine.runtime.trading import Trading
@@ -80,12 +72,6 @@ from engine.store.lock import DatabaseLock
 from engine.store.paths import database_path
 from engine.store.repository import Store
 
-REPLAY_KEY = "replay_last_day"
-"""The last session the replay started; a restart continues with the session after it."""
-PORTFOLIO_EVERY_STEPS = 4
-"""Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
-CARDS_EVERY_STEPS = 30
-"""Re-size cards at current prices every half hour of market time (about 3 s of a 45 s day)."""
 WIRE_EVENTS: tuple[type, ...] = get_args(Event)
 """What crosses the socket; in-process events (``FillBooked``) stay inside."""
 
@@ -116,6 +102,7 @@ class Parts:
     status: StatusBoard
     commands: CommandRouter
     health: StoreHealth
+    driver: SessionDriver
 
 
 class Engine:
@@ -137,8 +124,6 @@ class Engine:
         self._lock = DatabaseLock(self.database)
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
-        self._steps = 0
-        self._day_ended = False
         # A remote broker talks before the parts exist (connect comes first): these forward.
         self._link: BrokerLink | None = None
         self._early_notices: list[tuple[str, str]] = []
@@ -192,9 +177,16 @@ class Engine:
             raise
         try:
             if s.broker.kind == "ibkr":
-                clock, data, feed, broker = await self._connect_ibkr(store)
+                clock, data, feed, broker = await ibkr_market(
+                    s,
+                    store,
+                    self._market_arg,
+                    on_link=self._on_link,
+                    on_notice=self._notice,
+                    on_reconnected=self._after_reconnect,
+                )
             else:
-                clock, data, feed, broker = self._paper_market(store)
+                clock, data, feed, broker = paper_market(s, store, self.database, self._market_arg)
             self._parts = parts = self._assemble(store, clock, data, feed, broker)
             check_identity(store, broker, self.database, clock.now())
         except BaseException:
@@ -205,100 +197,6 @@ class Engine:
         for level, message in self._early_notices:
             parts.outbox.notice(level, message)
         await self._open(parts)
-
-    def _paper_market(self, store: Store) -> tuple[SimulatedClock, MarketData, MarketFeed, Broker]:
-        from engine.brokers.paper import PaperBroker, journal_path_for
-
-        s = self.settings
-        data = self._market_arg or load_market(s)
-        last_day = store.get_state(REPLAY_KEY)
-        clock = SimulatedClock(session_start(s.replay.start_date))
-        feed = ReplayFeed(
-            data,
-            clock,
-            start=s.replay.start_date,
-            end=s.replay.end_date,
-            seed=s.replay.seed,
-            steps_per_day=s.replay.steps_per_day,
-            spread_bps=s.replay.spread_bps,
-            resume_after=date.fromisoformat(last_day) if last_day else None,
-        )
-        b = s.broker
-        broker = PaperBroker(
-            clock,
-            starting_cash=b.starting_cash,
-            commission_per_share=b.commission_per_share,
-            commission_min=b.commission_min,
-            commission_max_pct=b.commission_max_pct,
-            slippage_bps=b.slippage_bps,
-            max_participation=b.max_participation,
-            allow_short=b.allow_short,
-            allow_fractional=b.allow_fractional,
-            settlement_days=b.settlement_days,
-            journal=journal_path_for(self.database),
-            option_rate=b.option_rate,
-            commission_per_contract=b.commission_per_contract,
-        )
-        return clock, data, feed, broker
-
-    async def _connect_ibkr(self, store: Store) -> tuple[SimulatedClock, MarketData, MarketFeed, Broker]:
-        """Connect to TWS / IB Gateway, then take the market (clock, quotes, bars) from it.
-
-        ib_insync is imported here, not at the top: a paper engine never pays for it. A live-gate
-        contradiction stops the start; TWS not running does not (the console starts, says so,
-        and the adapter keeps trying).
-        """
-        from engine.brokers.ibkr.broker import IbkrBroker
-        from engine.brokers.ibkr.feed import IbkrFeed
-        from engine.brokers.ibkr.gate import LiveGateError
-        from engine.brokers.ibkr.history import default_cache_dir
-        from engine.brokers.ibkr.history import load_market as load_ibkr_market
-
-        s = self.settings
-        broker = IbkrBroker(
-            s.ibkr,
-            order_id_floor=store.highest_numeric_broker_order_id,
-            on_link=self._on_link,
-            on_notice=self._notice,
-            on_reconnected=self._after_reconnect,
-            seed=s.replay.seed,
-        )
-        try:
-            await broker.connect()
-        except LiveGateError as exc:
-            await broker.disconnect()
-            raise EngineStartError(str(exc)) from None
-        server = broker.server_now()  # market time is IBKR's (the simulator's replay time, too)
-        clock = SimulatedClock(server if server is not None else WallClock().now())
-        data = self._market_arg
-        if data is None:
-            folder = Path(s.ibkr.history_cache).expanduser() if s.ibkr.history_cache else default_cache_dir()
-            data, problems = await load_ibkr_market(
-                broker,
-                [*s.universe.symbols, s.universe.benchmark],
-                duration=s.ibkr.history,
-                folder=folder,
-                today=clock.now().astimezone(NEW_YORK).date(),
-                instruments=instruments(s),
-                jump_threshold=s.data.jump_threshold,
-            )
-            for line in problems:
-                self._notice("warning", line)
-        if broker.connected and store.get_state(OPENING_KEY) is None and not store.load_fills():
-            await self._adopt_opening_book(store, broker, clock)
-        return clock, data, IbkrFeed(broker, data, clock), broker
-
-    async def _adopt_opening_book(self, store: Store, broker: Broker, clock: SimulatedClock) -> None:
-        """A fresh database on a broker account: start from the account's cash and positions."""
-        cash = await broker.cash()
-        positions = [p for p in await broker.positions() if p.quantity != 0.0]
-        payload = opening_book_payload(
-            clock.now(), cash, [(p.symbol, p.quantity, p.avg_cost) for p in positions]
-        )
-        store.set_state(OPENING_KEY, json.dumps(payload), clock.now())
-        store.append_audit(clock.now(), "engine", CommandSource.ENGINE.value, "opening_book", payload)
-        held = ", ".join(f"{p.quantity:g} {p.symbol}" for p in positions) or "no positions"
-        self._notice("info", f"{broker.name}: started from the account as it is: cash {cash:,.2f}, {held}")
 
     def _assemble(
         self, store: Store, clock: SimulatedClock, data: MarketData, feed: MarketFeed, broker: Broker
@@ -462,7 +360,28 @@ class Engine:
             health=health,
             clock=clock,
         )
+        driver = SessionDriver(
+            s,
+            feed=feed,
+            broker=broker,
+            store=store,
+            clock=clock,
+            bus=bus,
+            outbox=outbox,
+            health=health,
+            ledger=ledger,
+            market=market,
+            accounting=accounting,
+            desk=desk,
+            dispatcher=dispatcher,
+            groups=groups,
+            kill=kill,
+            risk=risk,
+            cards=cards,
+            status=status,
+        )
         return Parts(
+            driver=driver,
             store=store,
             clock=clock,
             data=data,
@@ -543,7 +462,7 @@ class Engine:
         if p.feed.finished:
             p.outbox.notice("info", "the replay has reached the end of the data; prices are frozen")
         elif self._paced:
-            self._tasks.append(asyncio.create_task(self._run_feed(), name="replay-feed"))
+            self._tasks.append(asyncio.create_task(p.driver.run(), name="replay-feed"))
         if self._paced:
             self._tasks.append(asyncio.create_task(p.risk.run_timer(), name="risk-report"))
         p.status.publish()
@@ -614,105 +533,18 @@ class Engine:
             },
         )
 
-    # ------------------------------------------------------------------ the market's clock
-    async def _run_feed(self) -> None:
-        p = self.parts
-        try:
-            await p.feed.run(
-                self._on_quotes,
-                seconds_per_day=self.settings.replay.seconds_per_day,
-                on_day_start=self._on_day_start,
-                on_day_end=self._on_day_end,
-            )
-        except Exception:
-            import logging
-
-            logging.getLogger(__name__).exception("replay feed failed")
-            p.outbox.notice("error", "the replay feed stopped on an error; see the log")
-            return
-        p.outbox.notice("info", "the replay reached the end of the data")
-        p.status.publish()
-
+    # ------------------------------------------------------------------ stepping (tests, research)
     async def step_day(self) -> None:
         """Play the rest of the session in progress, or the next whole one (tests and benchmarks)."""
-        self._day_ended = False
-        while not self._day_ended and not self.parts.feed.finished:
-            await self.step(1)
+        await self.parts.driver.step_day()
 
     async def step(self, steps: int) -> None:
-        """Play ``steps`` quote steps (tests and benchmarks), one at a time as the paced feed does:
-        after each step the work it started (algo slices, rollbacks, reports) runs to the end, so
-        a stepped engine behaves like a paced one, only faster."""
-        p = self.parts
-        for _ in range(steps):
-            played = p.feed.play_steps(
-                self._on_quotes, 1, on_day_start=self._on_day_start, on_day_end=self._on_day_end
-            )
-            await p.outbox.settle()
-            if not played:
-                break
-        await p.outbox.settle()
+        """Play ``steps`` quote steps, each one's work settled before the next (tests and benchmarks)."""
+        await self.parts.driver.step(steps)
 
     async def settle(self) -> None:
         """Wait for the work already started (tests: a round trip before checking what did not happen)."""
         await self.parts.outbox.settle()
-
-    def _on_day_start(self, day: date) -> None:
-        p = self.parts
-        guard = p.health.guard
-        # A restart continues after the session in progress, never replays it: market time, and
-        # the prices the operator already traded at, only move forward.
-        with guard(f"recording the start of {day}"):
-            p.store.set_state(REPLAY_KEY, day.isoformat(), p.clock.now())
-        p.market.set_option_vols(day)
-        p.ledger.start_day()
-        with guard(f"starting the portfolio day {day}"):
-            p.desk.on_day_start(day)
-        p.kill.on_session_open()
-        with guard(f"recording the equity marks of {day}"):
-            p.accounting.persist_day(day)
-        with guard("saving the cards"):
-            p.cards.refresh()
-        p.status.publish()
-
-    def _on_day_end(self, day: date) -> None:
-        p = self.parts
-        self._day_ended = True
-        with p.health.guard(f"closing the session {day} at the broker"):
-            p.broker.on_session_close(day)
-        p.outbox.spawn(p.dispatcher.algos.on_session_close(p.clock.now()), "algo-session-close")
-        with p.health.guard("recording the positions"):
-            p.accounting.persist_book()
-        p.risk.publish_portfolio()
-
-    def _on_quotes(self, quotes: tuple[Quote, ...]) -> None:
-        """One quote step. A write that fails in it (a fill on a full disk) makes the engine
-        degraded; it never stops the feed, the marks or the kill switch."""
-        p = self.parts
-        guard = p.health.guard
-        for q in quotes:
-            p.ledger.mark(q.symbol, q.last)
-            with guard(f"a fill on the {q.symbol} quote"):
-                p.broker.on_quote(q)
-        # Nothing quotes options in the replay: they are marked at the broker's model price,
-        # which moved with their underlyings' quotes just now.
-        for sym, mark in p.broker.option_marks().items():
-            p.ledger.mark(sym, mark)
-        self.bus.publish(MarketEvent(ts=p.clock.now(), quotes=quotes))
-        p.outbox.spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
-        p.desk.on_quotes(quotes, p.clock.now())  # lot marks; the autopilot when it may be due
-        p.kill.on_quotes()
-        p.groups.check_deadlines()
-        self._steps += 1
-        if self._steps % PORTFOLIO_EVERY_STEPS == 0:
-            p.risk.publish_portfolio()
-        if self._steps % CARDS_EVERY_STEPS == 0:
-            with guard("saving the cards"):
-                p.cards.refresh()
-
-    async def _algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
-        with self.parts.health.guard("an algo slice"):
-            await self.parts.dispatcher.algo_quotes(quotes)
 
     # ------------------------------------------------------------------ the doors
     async def handle(self, command: Command, actor: Actor) -> CommandResult:

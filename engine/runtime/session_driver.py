@@ -1,0 +1,176 @@
+"""``SessionDriver``: what happens on every quote step and at each session's start and end.
+
+The feed calls it (paced by a timer, or stepped by tests and research); it marks the book,
+lets the broker's simulated market match, and ticks the parts that run on market time (algos,
+the autopilot, flatten retries, group deadlines, the cards). A failed write in any of it makes
+the engine degraded (``StoreHealth``); it never stops the feed.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import date
+
+from engine.brokers.base import Broker
+from engine.bus import EventBus
+from engine.clock import Clock
+from engine.config import Settings
+from engine.data.feed import MarketFeed
+from engine.desk import PortfolioDesk
+from engine.model import Quote
+from engine.model.events import MarketEvent
+from engine.portfolio.ledger import Ledger
+from engine.runtime.accounting import Accounting
+from engine.runtime.cards import CardPipeline
+from engine.runtime.dispatch import Dispatcher
+from engine.runtime.groups import GroupRunner
+from engine.runtime.health import StoreHealth
+from engine.runtime.kill import KillSwitch
+from engine.runtime.market_view import MarketView
+from engine.runtime.markets import REPLAY_KEY
+from engine.runtime.outbox import Outbox
+from engine.runtime.risk_monitor import RiskMonitor
+from engine.runtime.status import StatusBoard
+from engine.store.repository import Store
+
+log = logging.getLogger(__name__)
+
+PORTFOLIO_EVERY_STEPS = 4
+"""Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
+CARDS_EVERY_STEPS = 30
+"""Re-size cards at current prices every half hour of market time (about 3 s of a 45 s day)."""
+
+
+class SessionDriver:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        feed: MarketFeed,
+        broker: Broker,
+        store: Store,
+        clock: Clock,
+        bus: EventBus,
+        outbox: Outbox,
+        health: StoreHealth,
+        ledger: Ledger,
+        market: MarketView,
+        accounting: Accounting,
+        desk: PortfolioDesk,
+        dispatcher: Dispatcher,
+        groups: GroupRunner,
+        kill: KillSwitch,
+        risk: RiskMonitor,
+        cards: CardPipeline,
+        status: StatusBoard,
+    ) -> None:
+        self._settings = settings
+        self._feed = feed
+        self._broker = broker
+        self._store = store
+        self._clock = clock
+        self._bus = bus
+        self._outbox = outbox
+        self._health = health
+        self._ledger = ledger
+        self._market = market
+        self._accounting = accounting
+        self._desk = desk
+        self._dispatcher = dispatcher
+        self._groups = groups
+        self._kill = kill
+        self._risk = risk
+        self._cards = cards
+        self._status = status
+        self._steps = 0
+        self._day_ended = False
+
+    async def run(self) -> None:
+        """The paced feed: one session every ``[replay] seconds_per_day``, until the data ends."""
+        try:
+            await self._feed.run(
+                self.on_quotes,
+                seconds_per_day=self._settings.replay.seconds_per_day,
+                on_day_start=self.on_day_start,
+                on_day_end=self.on_day_end,
+            )
+        except Exception:
+            log.exception("replay feed failed")
+            self._outbox.notice("error", "the replay feed stopped on an error; see the log")
+            return
+        self._outbox.notice("info", "the replay reached the end of the data")
+        self._status.publish()
+
+    async def step_day(self) -> None:
+        """Play the rest of the session in progress, or the next whole one (tests and benchmarks)."""
+        self._day_ended = False
+        while not self._day_ended and not self._feed.finished:
+            await self.step(1)
+
+    async def step(self, steps: int) -> None:
+        """Play ``steps`` quote steps one at a time, as the paced feed does: after each step the
+        work it started (algo slices, rollbacks, reports) runs to the end, so a stepped engine
+        behaves like a paced one, only faster."""
+        for _ in range(steps):
+            played = self._feed.play_steps(
+                self.on_quotes, 1, on_day_start=self.on_day_start, on_day_end=self.on_day_end
+            )
+            await self._outbox.settle()
+            if not played:
+                break
+        await self._outbox.settle()
+
+    def on_day_start(self, day: date) -> None:
+        guard = self._health.guard
+        # A restart continues after the session in progress, never replays it: market time, and
+        # the prices the operator already traded at, only move forward.
+        with guard(f"recording the start of {day}"):
+            self._store.set_state(REPLAY_KEY, day.isoformat(), self._clock.now())
+        self._market.set_option_vols(day)
+        self._ledger.start_day()
+        with guard(f"starting the portfolio day {day}"):
+            self._desk.on_day_start(day)
+        self._kill.on_session_open()
+        with guard(f"recording the equity marks of {day}"):
+            self._accounting.persist_day(day)
+        with guard("saving the cards"):
+            self._cards.refresh()
+        self._status.publish()
+
+    def on_day_end(self, day: date) -> None:
+        self._day_ended = True
+        with self._health.guard(f"closing the session {day} at the broker"):
+            self._broker.on_session_close(day)
+        self._outbox.spawn(self._dispatcher.algos.on_session_close(self._clock.now()), "algo-session-close")
+        with self._health.guard("recording the positions"):
+            self._accounting.persist_book()
+        self._risk.publish_portfolio()
+
+    def on_quotes(self, quotes: tuple[Quote, ...]) -> None:
+        """One quote step. A write that fails in it (a fill on a full disk) makes the engine
+        degraded; it never stops the feed, the marks or the kill switch."""
+        guard = self._health.guard
+        for q in quotes:
+            self._ledger.mark(q.symbol, q.last)
+            with guard(f"a fill on the {q.symbol} quote"):
+                self._broker.on_quote(q)
+        # Nothing quotes options in the replay: they are marked at the broker's model price,
+        # which moved with their underlyings' quotes just now.
+        for sym, mark in self._broker.option_marks().items():
+            self._ledger.mark(sym, mark)
+        now = self._clock.now()
+        self._bus.publish(MarketEvent(ts=now, quotes=quotes))
+        self._outbox.spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
+        self._desk.on_quotes(quotes, now)  # lot marks; the autopilot when it may be due
+        self._kill.on_quotes()
+        self._groups.check_deadlines()
+        self._steps += 1
+        if self._steps % PORTFOLIO_EVERY_STEPS == 0:
+            self._risk.publish_portfolio()
+        if self._steps % CARDS_EVERY_STEPS == 0:
+            with guard("saving the cards"):
+                self._cards.refresh()
+
+    async def _algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
+        with self._health.guard("an algo slice"):
+            await self._dispatcher.algo_quotes(quotes)
