@@ -8,12 +8,12 @@ not the adapter, owns deduplication by execution id.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Protocol
 
-from engine.model import Fill, Order
+from engine.model import Fill, Order, Quote
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,12 +90,48 @@ class BrokerLink:
     buying_power: float = 0.0
 
 
+SettlementHook = Callable[[Order], None]
+"""Told of a broker-made settlement order (ACKNOWLEDGED, nothing filled) just before its fill is reported."""
+
+
 class Broker(Protocol):
+    """Everything the engine needs from a broker; the engine asks these, never which broker it has.
+
+    The capabilities below the order calls say what a broker is and can do (``simulated``,
+    ``live``, ``read_only``, ``remembers``) and give the engine what only some brokers have:
+    a broker without the capability answers with the neutral value its docstring names (None,
+    an empty list, a no-op), never an error.
+    """
+
     name: str
     trades_options: bool
     """True when the broker takes orders in listed equity options under their OCC symbol
     (``engine.model.options``: quantities in contracts, prices per unit of the underlying) and
     reports their fills and expiries. The engine offers option cards only to such a broker."""
+
+    @property
+    def simulated(self) -> bool:
+        """True when the broker is its own market (paper): the engine must feed it every quote
+        (``on_quote``) and every session close (``on_session_close``), or nothing ever fills or
+        settles. False for a broker at a real exchange (IBKR), which learns prices elsewhere."""
+        ...
+
+    @property
+    def live(self) -> bool:
+        """True when orders spend real money (a live IBKR account); paper is never live."""
+        ...
+
+    @property
+    def read_only(self) -> bool:
+        """True when the broker is connected to show the account only: it sends nothing."""
+        ...
+
+    @property
+    def remembers(self) -> bool:
+        """True when the broker itself is the record of the account (IBKR always; paper when its
+        journal held history at start). When False the engine hands it its own book at start
+        (``adopt_book``), and orders the broker never saw cannot be working there."""
+        ...
 
     def set_reporter(self, reporter: Reporter) -> None:
         """Where reports go. Set once, before ``connect``."""
@@ -144,3 +180,64 @@ class Broker(Protocol):
     async def positions(self) -> list[BrokerPosition]: ...
 
     async def cash(self) -> float: ...
+
+    # ------------------------------------------------------------------ capabilities
+    def settled_cash(self) -> float | None:
+        """Cash that may be spent now under the broker's settlement rule (paper: T+N, sale proceeds
+        excluded until they settle); the engine caps a buy's cash at it. None when the broker
+        enforces its own rule and the engine must not cap (IBKR)."""
+        ...
+
+    def acknowledge_live(self, typed: str) -> bool:
+        """The operator typed the live account's id: True when it matches and live orders may go.
+
+        Asked only when ``live`` is True (the engine answers "not trading a live account"
+        otherwise). Always False for a broker that has no live account (paper)."""
+        ...
+
+    def adopt_book(self, cash: float, positions: list[BrokerPosition]) -> None:
+        """Take the engine's book as the account's, at start, when ``remembers`` is False.
+
+        A no-op for a broker whose account is the truth (IBKR). Raises ``BrokerError`` when the
+        book cannot be taken (orders working, numbers that are not finite)."""
+        ...
+
+    # ------------------------------------------------------------------ options
+    def option_quote(self, symbol: str) -> Quote | None:
+        """The broker's own quote of an option (paper: its model's), or None when it makes none
+        (IBKR: option quotes come from the feed)."""
+        ...
+
+    def option_marks(self) -> dict[str, float]:
+        """symbol -> the broker's own price of every option it holds or works and can price now,
+        for marking the ledger after each round of quotes; ``{}`` when it prices none (IBKR)."""
+        ...
+
+    def set_option_volatility(self, underlying: str, sigma: float) -> None:
+        """The annualised volatility the broker's option model prices ``underlying``'s options at
+        (given daily, before the first quote). A no-op for a broker without a model (IBKR); one
+        with a model raises ``ValueError`` for a negative or non-finite ``sigma``."""
+        ...
+
+    # ------------------------------------------------------------------ venue hooks (simulated)
+    def on_quote(self, quote: Quote) -> None:
+        """A quote for the simulated market to match working orders against (see ``simulated``).
+        A no-op at a real exchange (IBKR)."""
+        ...
+
+    def on_session_close(self, day: date, closes: Mapping[str, float] | None = None) -> None:
+        """The session of ``day`` closed: expire DAY orders, move unsettled cash a session on,
+        settle expiring options (against ``closes`` when given). Idempotent per day. A no-op at
+        a real exchange (IBKR), which does this itself."""
+        ...
+
+    def set_settlement_hook(self, hook: SettlementHook | None) -> None:
+        """Who is told of a broker-made settlement order (an option expiry) before its fill is
+        reported, so the engine can record the order the fill belongs to. A no-op for a broker
+        that makes none (IBKR: expiries arrive as ordinary reports)."""
+        ...
+
+    def settlement_orders(self) -> list[Order]:
+        """Every settlement order the broker made, as the hook received it (for reconciliation
+        after a crash); ``[]`` for a broker that makes none (IBKR)."""
+        ...

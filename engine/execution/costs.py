@@ -2,11 +2,11 @@
 
 Three parts, each in money (USD) for the whole order:
 
-* **commission**: the broker's schedule, the paper broker's by default (``[broker]`` in
-  ``config/default.toml``): ``per_share * qty`` with a per-order ``minimum``, capped at
-  ``max_pct`` of the order's value, plus ``pct`` of the value. The same formula as
-  ``PaperBroker._commission`` for one fill, so the estimate matches what paper trading charges
-  for an order filled in one go (partial fills charge the minimum once, so never more).
+* **commission**: ``engine.model.CommissionSchedule`` (``[broker]`` in ``config/default.toml``),
+  the one schedule the paper broker charges and the TWS simulator bills: ``per_share * qty``
+  with a per-order ``minimum``, capped at ``max_pct`` of the order's value, plus ``pct`` of the
+  value; so the estimate is what paper trading charges for an order filled in one go (partial
+  fills charge the minimum once, so never more). Re-exported here for the callers of this module.
 * **spread**: half the quoted spread per share, ``qty * (ask - bid) / 2``: crossing from the
   mid to the touch, which is what a market order pays against the arrival mid.
 * **market impact**: the square-root law, ``impact_bps = k * daily_vol * sqrt(qty / adv) * 1e4``
@@ -29,9 +29,22 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from engine.brokers.paper import OPTION_HALF_SPREAD_PCT, OPTION_MIN_HALF_SPREAD
-from engine.model import Quote, StrategyCard
-from engine.model.options import contract_multiplier, is_option_symbol
+from engine.model import CommissionSchedule, Quote, StrategyCard
+from engine.model.options import contract_multiplier, is_option_symbol, model_half_spread
+
+__all__ = [
+    "DEFAULT_IMPACT_K",
+    "DEFAULT_SPREAD_BPS",
+    "DEFAULT_WINDOW",
+    "ZERO_COST",
+    "CommissionSchedule",
+    "CostEstimate",
+    "MarketStats",
+    "card_expected_cost",
+    "combine",
+    "impact_bps",
+    "order_cost",
+]
 
 DEFAULT_IMPACT_K = 1.0
 """Square-root law coefficient: of order one empirically; calibrate from realized costs."""
@@ -39,35 +52,6 @@ DEFAULT_WINDOW = 20
 """Sessions of history behind ``daily_vol`` and ``adv``."""
 DEFAULT_SPREAD_BPS = 2.0
 """Quoted spread assumed when only a price is known (the replay's ``[replay] spread_bps``)."""
-
-
-@dataclass(frozen=True, slots=True)
-class CommissionSchedule:
-    """Per share with a minimum per order, capped at a share of the order's value (IBKR fixed-like).
-
-    Defaults are the paper broker's (``[broker]`` in ``config/default.toml``).
-    """
-
-    per_share: float = 0.005
-    minimum: float = 1.0
-    max_pct: float = 0.01
-    pct: float = 0.0
-    per_contract: float = 0.65
-    """Options: per contract, with the same minimum per order and no cap (``[broker]``)."""
-
-    def __post_init__(self) -> None:
-        for name in ("per_share", "minimum", "max_pct", "pct", "per_contract"):
-            value = getattr(self, name)
-            if not (math.isfinite(value) and value >= 0):
-                raise ValueError(f"commission schedule: {name} must be a finite number >= 0, got {value!r}")
-
-    def commission(self, quantity: float, price: float) -> float:
-        """The commission of one order of ``quantity`` shares at ``price`` (0 for nothing)."""
-        if quantity <= 0:
-            return 0.0
-        value = quantity * price
-        base = max(self.minimum, self.per_share * quantity)
-        return min(base, self.max_pct * value) + self.pct * value
 
 
 @dataclass(frozen=True, slots=True)
@@ -224,12 +208,12 @@ def _option_leg_cost(
         price, half = given.mid, (given.ask - given.bid) / 2.0
     else:
         price = float(given) if given is not None else card.details.get(f"ref_price:{symbol}", 0.0)
-        half = max(OPTION_MIN_HALF_SPREAD, OPTION_HALF_SPREAD_PCT * price)
+        half = model_half_spread(price)
     if not (math.isfinite(price) and price > 0):
         raise ValueError(f"card {card.card_id}: no price for {symbol}")
     sched = schedule or CommissionSchedule()
     units = contracts * contract_multiplier(symbol)
-    commission = max(sched.minimum, sched.per_contract * contracts) if contracts > 0 else 0.0
+    commission = sched.option_order(contracts)
     spread = units * half
     value = units * price
     total = commission + spread

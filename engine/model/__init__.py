@@ -1,5 +1,6 @@
 """The one domain vocabulary. Standard library only; no I/O; every other package speaks it."""
 
+from engine.model.commission import CommissionSchedule
 from engine.model.enums import (
     Algo,
     AssetClass,
@@ -16,6 +17,7 @@ from engine.model.market import Bar, Instrument, Quote
 from engine.model.options import OptionContract, contract_multiplier, is_option_symbol
 from engine.model.orders import RANKING_FORMULA, Fill, Leg, Order, OrderRequest, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
+from engine.model.positions import PositionChange, apply_to_position
 from engine.model.rebalance import AutopilotRun, RebalancePlan
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "AutopilotRun",
     "Bar",
     "CommandSource",
+    "CommissionSchedule",
     "ExecutionStatus",
     "Fill",
     "Instrument",
@@ -38,6 +41,7 @@ __all__ = [
     "OrderStatus",
     "OrderType",
     "Position",
+    "PositionChange",
     "Quote",
     "RealizedLot",
     "RebalancePlan",
@@ -46,6 +50,7 @@ __all__ = [
     "StrategyCard",
     "TimeInForce",
     "TradingState",
+    "apply_to_position",
     "contract_multiplier",
     "is_option_symbol",
 ]

@@ -141,3 +141,15 @@ def is_option_symbol(symbol: str) -> bool:
 def contract_multiplier(symbol: str) -> float:
     """Units of the underlying one unit of ``symbol`` covers: 100 for an option, 1 for anything else."""
     return STANDARD_MULTIPLIER if is_option_symbol(symbol) else 1.0
+
+
+MODEL_MIN_HALF_SPREAD = 0.025
+"""The option model's half-spread, in premium per unit of the underlying: this much at least ..."""
+MODEL_HALF_SPREAD_PCT = 0.01
+"""... or this fraction of the model price when that is more."""
+
+
+def model_half_spread(price: float) -> float:
+    """Half the spread the paper option market quotes around a model price (and the cost model
+    assumes for an option known only by its price): max(0.025, 1% of the price)."""
+    return max(MODEL_MIN_HALF_SPREAD, MODEL_HALF_SPREAD_PCT * price)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from engine.model import AccountSnapshot, Fill, Position, contract_multiplier
+from engine.model.positions import apply_to_position
 
 
 @dataclass(slots=True)
@@ -57,21 +58,11 @@ class Ledger:
         self.cash -= signed * fill.price * mult + fill.commission
         self.commissions += fill.commission
         realized = -fill.commission
-        if book.quantity == 0.0 or (book.quantity > 0) == (signed > 0):
-            total = book.quantity + signed
-            book.avg_cost = (book.avg_cost * book.quantity + fill.price * signed) / total
-            book.quantity = total
-        else:
-            closing = min(abs(signed), abs(book.quantity))
+        change = apply_to_position(book.quantity, book.avg_cost, signed, fill.price)
+        if change.closed:
             direction = 1.0 if book.quantity > 0 else -1.0
-            realized += closing * (fill.price - book.avg_cost) * direction * mult
-            remaining = book.quantity + signed
-            if abs(remaining) < 1e-9:
-                book.quantity, book.avg_cost = 0.0, 0.0
-            elif (remaining > 0) != (book.quantity > 0):
-                book.quantity, book.avg_cost = remaining, fill.price  # flipped through zero
-            else:
-                book.quantity = remaining
+            realized += change.closed * (fill.price - book.avg_cost) * direction * mult
+        book.quantity, book.avg_cost = change.quantity, change.avg_cost
         book.realized += realized
         self._realized_total += realized
         self._market_value += book.quantity * book.last * mult

@@ -19,7 +19,7 @@ What it expects of the engine (engine/kernel.py):
 
 * the paper broker is built with ``journal=journal_path_for(database)``
   (``database.with_suffix(".paper.jsonl")``), and released on stop (``disconnect``);
-* at start, ``broker.restore(...)`` from the ledger only when ``not broker.remembers``, then
+* at start, ``broker.adopt_book(...)`` from the ledger only when ``not broker.remembers``, then
   ``reconcile(store=..., broker=..., orders=..., ledger_positions=<snapshot>, now=clock.now())``
   instead of expiring every open order;
 * ``[engine] auto_approve_recovery = true`` lets the headless engine trade after that (if it does

@@ -17,9 +17,9 @@ import contextlib
 import logging
 import math
 import time as monotonic_time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
 from ib_insync import IB, Contract, ExecutionFilter, Ticker, Trade
@@ -36,6 +36,7 @@ from engine.brokers.base import (
     OrderModified,
     OrderRejected,
     Reporter,
+    SettlementHook,
 )
 from engine.brokers.ibkr import parse
 from engine.brokers.ibkr.connection import Backoff, ResetWindow
@@ -78,6 +79,10 @@ class IbkrBroker:
 
     name = "ibkr"
     trades_options = True
+    simulated = False
+    """IBKR's exchanges are the market: the engine feeds this adapter no quotes and no closes."""
+    remembers = True
+    """The IBKR account is the record: the engine never hands it a book (``adopt_book``)."""
 
     def __init__(
         self,
@@ -151,6 +156,10 @@ class IbkrBroker:
     @property
     def live(self) -> bool:
         return self.settings.live
+
+    @property
+    def read_only(self) -> bool:
+        return self.settings.read_only
 
     @property
     def live_acknowledged(self) -> bool:
@@ -448,6 +457,38 @@ class IbkrBroker:
 
     async def cash(self) -> float:
         return self.figures().cash
+
+    # ------------------------------------------------------------------ protocol: capabilities
+    # IBKR is a real broker at real exchanges: it enforces its own settlement, quotes options
+    # through the feed, expires and settles at the exchange, and its account is the truth.
+    def settled_cash(self) -> float | None:
+        """None: IBKR enforces its own settlement rule, so the engine does not cap a buy's cash."""
+        return None
+
+    def adopt_book(self, cash: float, positions: list[BrokerPosition]) -> None:
+        """Nothing: the IBKR account is the truth (``remembers`` is True)."""
+
+    def option_quote(self, symbol: str) -> Quote | None:
+        """None: option quotes come from the market data feed, not from the adapter."""
+        return None
+
+    def option_marks(self) -> dict[str, float]:
+        return {}
+
+    def set_option_volatility(self, underlying: str, sigma: float) -> None:
+        """Nothing: IBKR prices options itself."""
+
+    def on_quote(self, quote: Quote) -> None:
+        """Nothing: the exchange matches orders (``simulated`` is False)."""
+
+    def on_session_close(self, day: date, closes: Mapping[str, float] | None = None) -> None:
+        """Nothing: the exchange expires DAY orders and settles expiries; reports tell the engine."""
+
+    def set_settlement_hook(self, hook: SettlementHook | None) -> None:
+        """Nothing: IBKR makes no orders of its own; expiries arrive as ordinary reports."""
+
+    def settlement_orders(self) -> list[Order]:
+        return []
 
     def figures(self) -> parse.AccountFigures:
         values = {

@@ -25,7 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine.brokers.tws_sim.commission import CommissionSchedule
+from engine.brokers.tws_sim.commission import CommissionSchedule, order_total
+from engine.brokers.tws_sim.commission import execution as execution_commission
 from engine.brokers.tws_sim.contracts import ContractSpec
 from engine.brokers.tws_sim.events import (
     BookChanged,
@@ -168,7 +169,7 @@ class Exchange:
         account = request.account or self.config.accounts[0]
         price = self._estimate(request.order_type, request.lmt_price, request.aux_price, spec.key) or 0.0
         value = request.quantity * price * spec.multiplier
-        commission = self.config.commission.order_total(spec.sec_type, request.quantity, value)
+        commission = order_total(self.config.commission, spec.sec_type, request.quantity, value)
         book = self.accounts.get(account)
         equity = book.values(self.quote)["EquityWithLoanValue"] if book is not None else 0.0
         return WhatIf(equity, value if request.action == "BUY" else 0.0, -commission, commission)
@@ -211,7 +212,7 @@ class Exchange:
             if o.account == account and o.action == "BUY"
         )
         cost = request.quantity * price * spec.multiplier
-        cost += self.config.commission.order_total(spec.sec_type, request.quantity, cost)
+        cost += order_total(self.config.commission, spec.sec_type, request.quantity, cost)
         cash = self.accounts[account].cash
         if cost > cash - reserved + 1e-9:
             return (
@@ -320,8 +321,13 @@ class Exchange:
     def _fill(self, order: SimOrder, qty: float, price: float) -> None:
         before_qty, before_value = order.filled, order.filled_value
         value = qty * price * order.spec.multiplier
-        commission = self.config.commission.execution(
-            order.spec.sec_type, before_qty, before_value * order.spec.multiplier, qty, value
+        commission = execution_commission(
+            self.config.commission,
+            order.spec.sec_type,
+            before_qty,
+            before_value * order.spec.multiplier,
+            qty,
+            value,
         )
         order.filled = round(order.filled + qty, 8)
         order.filled_value += qty * price

@@ -132,7 +132,7 @@ async def test_market_buy_waits_for_the_next_quote_and_fills_at_ask_plus_slippag
 
 async def test_market_sell_fills_at_bid_less_slippage_and_flattens() -> None:
     h = await harness()
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 100, 90.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 100, 90.0)])
     h.quote(bid=100.00, ask=100.02)
     await h.submit(Side.SELL, 100)
     h.quote(bid=100.00, ask=100.02)
@@ -185,7 +185,7 @@ async def test_limit_buy_waits_until_the_ask_reaches_the_limit_and_never_pays_mo
 
 async def test_limit_sell_waits_until_the_bid_reaches_the_limit() -> None:
     h = await harness()
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 10, 90.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 10, 90.0)])
     h.quote()
     await h.submit(Side.SELL, 10, OrderType.LMT, limit=101.0)
     h.quote(bid=100.50, ask=100.60)
@@ -209,7 +209,7 @@ async def test_buy_stop_triggers_when_last_reaches_the_stop_then_fills_as_market
 
 async def test_sell_stop_triggers_when_last_falls_to_the_stop() -> None:
     h = await harness()
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 10, 100.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 10, 100.0)])
     h.quote()
     await h.submit(Side.SELL, 10, OrderType.STP, stop=95.0)
     h.quote(bid=95.90, ask=96.10, last=96.0)
@@ -232,7 +232,7 @@ async def test_buy_stop_limit_triggers_then_waits_for_its_limit() -> None:
 
 async def test_sell_stop_limit_triggers_then_waits_for_its_limit() -> None:
     h = await harness()
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 10, 100.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 10, 100.0)])
     h.quote()
     await h.submit(Side.SELL, 10, OrderType.STP_LMT, stop=95.0, limit=94.50)
     h.quote(bid=94.40, ask=94.60, last=94.90)
@@ -456,7 +456,7 @@ async def test_a_buy_beyond_settled_cash_is_rejected_with_the_amounts() -> None:
 
 async def test_sale_proceeds_are_not_spendable_until_they_settle() -> None:
     h = await harness()
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 100, 90.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 100, 90.0)])
     h.quote(bid=100.00, ask=100.02)
     await h.submit(Side.SELL, 100)
     h.quote(bid=100.00, ask=100.02)
@@ -477,7 +477,7 @@ async def test_sale_proceeds_are_not_spendable_until_they_settle() -> None:
 
 async def test_settlement_takes_as_many_sessions_as_configured_and_a_close_counts_once() -> None:
     h = await harness(starting_cash=0.0, settlement_days=2)
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 10, 90.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 10, 90.0)])
     h.quote(bid=100.00, ask=100.02)
     await h.submit(Side.SELL, 10)
     h.quote(bid=100.00, ask=100.02)
@@ -490,7 +490,7 @@ async def test_settlement_takes_as_many_sessions_as_configured_and_a_close_count
 
 async def test_same_day_settlement_makes_proceeds_spendable_at_once() -> None:
     h = await harness(settlement_days=0)
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 10, 90.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 10, 90.0)])
     h.quote(bid=100.00, ask=100.02)
     await h.submit(Side.SELL, 10)
     h.quote(bid=100.00, ask=100.02)
@@ -543,7 +543,7 @@ async def test_short_selling_is_refused_when_disabled() -> None:
     order = await h.submit(Side.SELL, 10)
     assert h.last() == OrderRejected(order.client_order_id, "short selling disabled: position 0, sell 10")
 
-    h.broker.restore(cash=0.0, positions=[BrokerPosition("AAPL", 100, 90.0)])
+    h.broker.adopt_book(cash=0.0, positions=[BrokerPosition("AAPL", 100, 90.0)])
     await h.submit(Side.SELL, 80, OrderType.LMT, limit=200.0)
     order = await h.submit(Side.SELL, 30)
     assert h.last() == OrderRejected(
@@ -609,7 +609,7 @@ async def test_a_repeated_submit_of_a_rejected_order_is_rejected_again() -> None
 
 async def test_restore_rebuilds_cash_and_positions() -> None:
     h = await harness()
-    h.broker.restore(
+    h.broker.adopt_book(
         cash=5_000.0,
         positions=[
             BrokerPosition("MSFT", 10, 300.0),
@@ -636,14 +636,14 @@ async def test_restore_rebuilds_cash_and_positions() -> None:
 
 async def test_restore_keeps_unsettled_cash_when_told_and_refuses_over_working_orders() -> None:
     h = await harness()
-    h.broker.restore(cash=5_000.0, settled_cash=1_000.0, positions=[])
+    h.broker.adopt_book(cash=5_000.0, settled_cash=1_000.0, positions=[])
     assert h.broker.account_summary().unsettled_cash == pytest.approx(4_000.0)
     h.quote()
     await h.submit(Side.BUY, 1, OrderType.LMT, limit=50.0)
     with pytest.raises(BrokerError, match="1 orders are working"):
-        h.broker.restore(cash=0.0, positions=[])
+        h.broker.adopt_book(cash=0.0, positions=[])
     with pytest.raises(BrokerError, match="cannot restore"):
-        PaperBroker(FixedClock(T0)).restore(cash=float("nan"), positions=[])
+        PaperBroker(FixedClock(T0)).adopt_book(cash=float("nan"), positions=[])
 
 
 async def test_open_orders_are_copies() -> None:
@@ -709,7 +709,7 @@ async def _scenario(actions: list[tuple[Any, ...]], options: dict[str, Any]) -> 
     h = await harness(**options)
     start = 3_000.0
     held = {"AAA": (200.0, 40.0), "BBB": (50.0, 80.0)}
-    h.broker.restore(cash=start, positions=[BrokerPosition(s, q, c) for s, (q, c) in held.items()])
+    h.broker.adopt_book(cash=start, positions=[BrokerPosition(s, q, c) for s, (q, c) in held.items()])
     mids: dict[str, float] = {}
     for sym, (_, cost) in held.items():
         h.quote(sym, bid=cost * 0.999, ask=cost * 1.001, last=cost)

@@ -29,6 +29,7 @@ from engine.brokers.base import (
     OrderRejected,
 )
 from engine.brokers.paper import JournalError, PaperBroker, journal_path_for, read_journal
+from engine.brokers.paper import journal as paper_journal
 from engine.clock import FixedClock
 from engine.model import OrderType, Quote, Side, TimeInForce
 from tests.engine.brokers.test_paper import DAY, T0, Harness, _actions
@@ -57,10 +58,10 @@ async def state(broker: PaperBroker) -> dict[str, Any]:
         "positions": await broker.positions(),
         "open": await broker.open_orders(),
         "executions": await broker.executions(),
-        "pending": [(p.sessions_left, p.amount) for p in broker._pending],
-        "next_id": broker._next_broker_id,
-        "last_close": broker._last_close,
-        "final": {coid: (r.order, r.fills) for coid, r in broker._final.items()},
+        "pending": [(p.sessions_left, p.amount) for p in broker._state.account.pending],
+        "next_id": broker._state.next_broker_id,
+        "last_close": broker._state.last_close,
+        "final": {coid: (r.order, r.fills) for coid, r in broker._state.final.items()},
     }
 
 
@@ -68,7 +69,7 @@ async def state(broker: PaperBroker) -> dict[str, Any]:
 async def test_every_change_is_a_journal_line_in_a_private_file(tmp_path: Path) -> None:
     path = tmp_path / "db" / "onetap.paper.jsonl"
     h = await journaled(path, starting_cash=50_000.0)
-    h.broker.restore(cash=50_000.0, positions=[BrokerPosition("MSFT", 10, 300.0)])
+    h.broker.adopt_book(cash=50_000.0, positions=[BrokerPosition("MSFT", 10, 300.0)])
     h.quote()
     buy = await h.submit(Side.BUY, 100)
     h.quote()  # fills the buy
@@ -124,7 +125,7 @@ def test_journal_path_sits_beside_the_database() -> None:
 async def test_a_restarted_broker_is_the_broker_that_wrote_the_journal(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
     h = await journaled(path, starting_cash=20_000.0)
-    h.broker.restore(cash=20_000.0, positions=[BrokerPosition("AAPL", 50, 90.0)])
+    h.broker.adopt_book(cash=20_000.0, positions=[BrokerPosition("AAPL", 50, 90.0)])
     h.quote(bid=99.98, ask=100.00, last_size=200)  # participation cap: 50 shares a quote
     partial = await h.submit(Side.BUY, 80)
     h.quote(bid=99.98, ask=100.00, last_size=200)  # 50 of 80 filled
@@ -140,7 +141,7 @@ async def test_a_restarted_broker_is_the_broker_that_wrote_the_journal(tmp_path:
     again = reopen(path)
     assert again.remembers
     assert await state(again) == before
-    assert again._working[stop.client_order_id].triggered
+    assert again._state.working[stop.client_order_id].triggered
     assert [f.client_order_id for f in await again.executions()][:2] == [partial.client_order_id] * 2
     again.close()
 
@@ -316,7 +317,7 @@ async def test_a_line_that_cannot_be_written_changes_nothing_and_reports_nothing
     def full(fd: int) -> None:
         raise OSError(28, "No space left on device")
 
-    monkeypatch.setattr(paper.os, "fsync", full)
+    monkeypatch.setattr(paper_journal.os, "fsync", full)
     with pytest.raises(BrokerError, match="No space left on device"):
         await h.submit(Side.BUY, 10)
     with pytest.raises(BrokerError, match="No space left on device"):
@@ -354,7 +355,7 @@ async def test_cancel_after_restart_is_journaled(tmp_path: Path) -> None:
 # --------------------------------------------------------------------------- property
 async def _play(path: Path, actions: list[tuple[Any, ...]], options: dict[str, Any]) -> PaperBroker:
     h = await journaled(path, **options)
-    h.broker.restore(
+    h.broker.adopt_book(
         cash=3_000.0, positions=[BrokerPosition("AAA", 200, 40.0), BrokerPosition("BBB", 50, 80.0)]
     )
     h.quote("AAA", bid=39.96, ask=40.04, last=40.0)

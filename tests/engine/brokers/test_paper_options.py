@@ -72,7 +72,7 @@ def book_from(fills: list[Fill], starting_cash: float = 100_000.0) -> Ledger:
 async def buy_shares(h: Harness, qty: float) -> None:
     await h.submit(Side.BUY, qty)
     h.quote()
-    assert h.broker._working == {}
+    assert h.broker._state.working == {}
 
 
 # --------------------------------------------------------------------------- quotes and fills
@@ -256,7 +256,7 @@ async def test_expiry_settles_in_the_money_at_intrinsic_and_out_of_the_money_at_
     assert [o.client_order_id for o in announced] == [f.client_order_id for f in settled]
     assert all(o.status is OrderStatus.ACKNOWLEDGED and o.filled_quantity == 0 for o in announced)
     assert h.broker.settlement_orders() == announced
-    assert "cash-settled at expiry" in h.broker._final[settled[0].client_order_id].order.reason
+    assert "cash-settled at expiry" in h.broker._state.final[settled[0].client_order_id].order.reason
     # The engine's ledger, fed every fill, ends flat in options and agrees with the broker's cash.
     ledger = book_from(fills_of(h))
     assert ledger.cash == pytest.approx(await h.broker.cash())
@@ -276,7 +276,7 @@ async def test_the_engine_may_pass_the_official_close_and_an_option_without_one_
     assert fills_of(h)[-1].price == pytest.approx(7.0)  # 105 - 98, not 105 - the last trade 99.99
 
     lone = await Harness(option_rate=RATE).connect()
-    lone.broker.restore(cash=10_000.0, positions=[])
+    lone.broker.adopt_book(cash=10_000.0, positions=[])
     lone.broker.set_option_volatility("AAPL", VOL)
     lone.quote()
     await lone.submit(Side.BUY, 1, symbol=TODAY_PUT)

@@ -259,7 +259,7 @@ async def test_limit_at_mid_rounds_to_the_passive_side_of_the_tick(desk: Desk) -
     assert passive_price(100.005, Side.SELL, 0.01) == 100.01
     assert passive_price(100.0, Side.SELL, 0.01) == 100.0
     assert passive_price(10.37, Side.BUY, 0.05) == 10.35
-    desk.broker.restore(cash=1e8, positions=[BrokerPosition("AAPL", 1_000, 90.0)])
+    desk.broker.adopt_book(cash=1e8, positions=[BrokerPosition("AAPL", 1_000, 90.0)])
     await desk.feed(quote(T0, 100.005, half_spread=0.005))  # bid 100.00, ask 100.01
     params = AlgoParams(max_participation=None)
     await desk.start(Algo.LIMIT_AT_MID, Side.SELL, 100, params)

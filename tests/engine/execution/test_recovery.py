@@ -231,7 +231,7 @@ async def test_a_replaced_database_is_a_problem_before_ids_collide(world: World,
 
 # --------------------------------------------------------------------------- positions
 async def test_a_position_mismatch_is_listed_one_line_per_symbol(world: World) -> None:
-    world.broker.restore(
+    world.broker.adopt_book(
         cash=10_000.0, positions=[BrokerPosition("AAPL", 30, 100.0), BrokerPosition("MSFT", 2.5, 300.0)]
     )
     summary = await world.reconcile(positions={"AAPL": 34, "MSFT": 2.5, "SPY": 0.0, "QQQ": 1})

@@ -1,0 +1,305 @@
+"""Everything the paper broker remembers, and the one way it changes: applying a journal line.
+
+Live and on replay alike the broker changes its state only through ``PaperState.apply``, so a
+broker rebuilt from its journal is the broker that wrote it: its working orders, fills, cash,
+unsettled proceeds, positions, and every client order id it has seen. Queries the broker's
+checks need about that state (cash reserved by working buys, shares promised to working sells)
+live here too; quotes are market data and are not part of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from typing import Any
+
+from engine.brokers.base import (
+    BrokerReport,
+    OrderAcknowledged,
+    OrderCancelled,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
+from engine.brokers.paper.account import EPS, Account, PaperAccount
+from engine.brokers.paper.fees import Fees
+from engine.brokers.paper.journal import JOURNAL_VERSION, Journal, JournalError, decode, parse_ts
+from engine.brokers.paper.options import OptionMarket
+from engine.model import Fill, Order, OrderStatus, Quote, Side
+
+
+@dataclass(slots=True)
+class OrderRecord:
+    """What the broker keeps per order: its own copy (the engine's Order is the engine's) and fills.
+
+    Final records are kept too, so a cancel of a finished order can say why it failed and a
+    repeated submit of the same client order id replays what happened instead of trading twice.
+    """
+
+    order: Order
+    ref_price: float = 0.0
+    triggered: bool = False
+    min_charged: bool = False
+    commission: float = 0.0
+    fills: list[Fill] = field(default_factory=list)
+
+
+class PaperState:
+    """The account and the orders; ``apply`` is its only writer (see the module docstring).
+
+    ``reference_price``: the price a buy's cash is reserved at (the broker's rule, from quotes
+    it sees now); ``settlement_days``: the period of fills journaled before it was recorded.
+    """
+
+    def __init__(
+        self,
+        cash: float,
+        *,
+        options: OptionMarket,
+        fees: Fees,
+        reference_price: Callable[[Order], float],
+        settlement_days: int,
+        where: str,
+    ) -> None:
+        self.account = Account(cash)
+        self.working: dict[str, OrderRecord] = {}
+        self.final: dict[str, OrderRecord] = {}
+        self.executions: list[Fill] = []
+        self.next_broker_id = 1
+        self.last_close: date | None = None
+        self._options = options
+        self._fees = fees
+        self._reference_price = reference_price
+        self._settlement_days = settlement_days
+        self._where = where
+
+    def replay(self, journal: Journal, starting_cash: float, now: datetime) -> int:
+        """Lock and read ``journal``, apply every line; a new one gets its opening line.
+
+        Returns how many lines were replayed. Raises ``JournalError`` naming the file and line
+        when a line cannot be applied.
+        """
+        records = journal.open()
+        if records and records[0][1]["e"] != "open":
+            raise JournalError(
+                f"{journal.path}:{records[0][0]}: the journal does not start with its opening line; "
+                "it is damaged or not a paper broker journal"
+            )
+        for lineno, record in records:
+            try:
+                self.apply(record, first=lineno == records[0][0])
+            except JournalError:
+                raise
+            except (KeyError, IndexError, TypeError, ValueError) as exc:  # DecodeError is a ValueError
+                raise JournalError(
+                    f"{journal.path}:{lineno}: a {record.get('e')!r} record cannot be replayed "
+                    f"({type(exc).__name__}: {exc}); the paper broker's journal is damaged"
+                ) from exc
+        if not records:
+            opening: dict[str, Any] = {
+                "e": "open",
+                "ts": now.isoformat(),
+                "v": JOURNAL_VERSION,
+                "cash": starting_cash,
+            }
+            journal.append(opening)
+            self.apply(opening, first=True)
+        return len(records)
+
+    def known(self, coid: str) -> OrderRecord | None:
+        return self.working.get(coid) or self.final.get(coid)
+
+    # ------------------------------------------------------------------ applying journal records
+    def apply(self, rec: dict[str, Any], *, first: bool = False) -> None:
+        kind = rec["e"]
+        if kind == "open":
+            if not first:
+                raise ValueError("an opening record in the middle of the journal")
+            if int(rec["v"]) > JOURNAL_VERSION:
+                raise JournalError(
+                    f"{self._where}: written by a newer onetap (journal version {rec['v']}, "
+                    f"this one reads {JOURNAL_VERSION})"
+                )
+            self.account.open(float(rec["cash"]))
+            return
+        ts = parse_ts(rec["ts"])
+        match kind:
+            case "accept":
+                order: Order = decode(rec["order"], Order)
+                self._check_new(order.client_order_id)
+                ref, triggered = float(rec["ref_price"]), bool(rec["triggered"])
+                self.working[order.client_order_id] = OrderRecord(order, ref_price=ref, triggered=triggered)
+                self.next_broker_id += 1
+            case "reject":
+                rejected: Order = decode(rec["order"], Order)
+                self._check_new(rejected.client_order_id)
+                self.final[rejected.client_order_id] = OrderRecord(rejected)
+            case "trigger":
+                self.working[rec["coid"]].triggered = True
+            case "fill":
+                # The settlement period of the day it traded, not of today's configuration.
+                self._apply_fill(decode(rec["fill"], Fill), int(rec.get("settle", self._settlement_days)))
+            case "cancel":
+                self.finish(self.working[rec["coid"]], OrderStatus.CANCELLED, str(rec["reason"]), ts)
+            case "modify":
+                record = self.working[rec["coid"]]
+                limit = None if rec["limit_price"] is None else float(rec["limit_price"])
+                record.order = replace(
+                    record.order, quantity=float(rec["quantity"]), limit_price=limit, updated_at=ts
+                )
+                record.ref_price = self._reference_price(record.order)
+            case "close":
+                self._apply_close(date.fromisoformat(rec["day"]), rec["expired"], ts)
+                self._apply_settlements(rec, ts)
+            case "restore":
+                self.account.reset(
+                    float(rec["cash"]),
+                    float(rec["settled"]),
+                    ((str(s), float(q), float(c)) for s, q, c in rec["positions"]),
+                )
+            case "resubmit":
+                if rec["coid"] not in self.working and rec["coid"] not in self.final:
+                    raise ValueError(f"order {rec['coid']} resubmitted but never submitted")
+            case _:
+                raise ValueError(f"unknown record type {kind!r}")
+
+    def _check_new(self, coid: str) -> None:
+        if coid in self.working or coid in self.final:
+            raise ValueError(f"order {coid} is recorded twice")
+
+    def _apply_fill(self, fill: Fill, settlement_days: int) -> None:
+        record = self.working[fill.client_order_id]
+        order = record.order
+        qty, price, commission = fill.quantity, fill.price, fill.commission
+        record.min_charged = True
+        record.commission += commission
+        value = qty * price
+        money = value * self._options.multiplier(order.symbol)
+        if order.side is Side.BUY:
+            self.account.pay(money + commission)
+        else:
+            self.account.receive(money - commission, settlement_days)
+        self.account.book(order.symbol, order.side.sign * qty, price)
+        filled = order.filled_quantity + qty
+        order.avg_fill_price = ((order.avg_fill_price or 0.0) * order.filled_quantity + value) / filled
+        order.filled_quantity = order.quantity if order.quantity - filled <= EPS else filled
+        order.updated_at = fill.ts
+        record.fills.append(fill)
+        self.executions.append(fill)
+        if order.remaining <= EPS:
+            self.finish(record, OrderStatus.FILLED, "", fill.ts)
+        else:
+            order.status = OrderStatus.PARTIALLY_FILLED
+
+    def _apply_close(self, day: date, expired: list[Any], ts: datetime) -> None:
+        self.last_close = day
+        for coid, reason in expired:
+            self.finish(self.working[coid], OrderStatus.EXPIRED, str(reason), ts)
+        self.account.session_closed()
+
+    def _apply_settlements(self, rec: dict[str, Any], ts: datetime) -> None:
+        """A close's option expiry settlements (absent from closes with none, as in older journals)."""
+        settle_days = int(rec.get("settle_days", self._settlement_days))
+        for settlement in rec.get("settlements", []):
+            self._apply_settlement(settlement, settle_days, ts)
+
+    def _apply_settlement(self, settlement: list[Any], settlement_days: int, ts: datetime) -> None:
+        """Close one expired option position at its intrinsic value: a broker-made order and its fill."""
+        coid, symbol, side_text, quantity, price, close = settlement
+        self._check_new(str(coid))
+        contract = self._options.contract(str(symbol))
+        if contract is None:
+            raise ValueError(f"settlement of {symbol!r}, which is not an option")
+        side, qty, intrinsic = Side(side_text), float(quantity), float(price)
+        order = Order(
+            client_order_id=str(coid),
+            symbol=str(symbol),
+            side=side,
+            quantity=qty,
+            status=OrderStatus.ACKNOWLEDGED,
+            broker_order_id=str(coid),
+            created_at=ts,
+            updated_at=ts,
+        )
+        self.working[order.client_order_id] = OrderRecord(order, ref_price=intrinsic, min_charged=True)
+        fill = Fill(
+            exec_id=f"{coid}.1",
+            client_order_id=order.client_order_id,
+            symbol=order.symbol,
+            side=side,
+            quantity=qty,
+            price=intrinsic,
+            commission=0.0,
+            ts=ts,
+        )
+        self._apply_fill(fill, settlement_days)
+        order.reason = (
+            f"cash-settled at expiry: intrinsic value {intrinsic:,.4f} against the "
+            f"{contract.underlying} close {float(close):,.4f}"
+        )
+
+    def finish(self, record: OrderRecord, status: OrderStatus, reason: str, ts: datetime) -> None:
+        order = record.order
+        order.status = status
+        order.reason = reason
+        order.updated_at = ts
+        self.working.pop(order.client_order_id, None)
+        self.final[order.client_order_id] = record
+
+    # ------------------------------------------------------------------ queries
+    def summary(self, market: Callable[[str], Quote | None]) -> PaperAccount:
+        """Holdings valued at ``market(symbol)``'s last (options: the model's, x multiplier), or at cost."""
+        account = self.account
+        value = 0.0
+        for sym, holding in account.holdings.items():
+            quote = market(sym)
+            price = quote.last if quote is not None else holding.avg_cost
+            value += holding.quantity * price * self._options.multiplier(sym)
+        return PaperAccount(
+            cash=account.cash,
+            settled_cash=account.settled,
+            reserved_cash=self.reserved(),
+            positions_value=value,
+            equity=account.cash + value,
+        )
+
+    def reserved(self, exclude: OrderRecord | None = None) -> float:
+        """Settled cash promised to working buys (their remaining quantity at the reference price)."""
+        total = 0.0
+        for record in self.working.values():
+            if record is exclude or record.order.side is not Side.BUY:
+                continue
+            remaining = record.order.remaining
+            if remaining > EPS:
+                total += self._fees.cost(
+                    record.order.symbol, remaining, record.ref_price, first=not record.min_charged
+                )
+        return total
+
+    def selling(self, symbol: str, exclude: OrderRecord | None = None) -> float:
+        """What working sells of ``symbol`` may still take from its position."""
+        return sum(
+            r.order.remaining
+            for r in self.working.values()
+            if r is not exclude and r.order.symbol == symbol and r.order.side is Side.SELL
+        )
+
+    def available(self, symbol: str, exclude: OrderRecord | None = None) -> float:
+        """The position less what working sells may take from it (negative when short)."""
+        return self.account.quantity(symbol) - self.selling(symbol, exclude)
+
+
+def reports_of(record: OrderRecord) -> list[BrokerReport]:
+    """Everything that happened to an order, as the reports that told it (for a repeated submit)."""
+    order = record.order
+    coid = order.client_order_id
+    if order.status is OrderStatus.REJECTED:
+        return [OrderRejected(coid, order.reason)]
+    reports: list[BrokerReport] = [OrderAcknowledged(coid, order.broker_order_id or "")]
+    reports += [OrderFilled(fill) for fill in record.fills]
+    if order.status is OrderStatus.CANCELLED:
+        reports.append(OrderCancelled(coid, order.reason))
+    elif order.status is OrderStatus.EXPIRED:
+        reports.append(OrderExpired(coid, order.reason))
+    return reports

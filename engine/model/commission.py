@@ -1,0 +1,62 @@
+"""The one commission schedule: what the paper broker charges, the cost model expects and the
+TWS simulator bills (IBKR's fixed pricing, roughly).
+
+Shares: ``per_share`` a share with a ``minimum`` per order, capped at ``max_pct`` of the traded
+value, plus ``pct`` of the value. Options: ``per_contract`` a contract with the same per-order
+minimum, no cap and no percentage. The minimum is per order: who charges fill by fill decides
+how it is spread (the paper broker charges it on an order's first fill; the simulator charges
+each execution the growth of the order's total), and says so with ``first``.
+
+Defaults are the ``[broker]`` settings of ``config/default.toml``; standard library only.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class CommissionSchedule:
+    """Per share with a minimum per order, capped at a share of the order's value (IBKR fixed-like)."""
+
+    per_share: float = 0.005
+    minimum: float = 1.0
+    max_pct: float = 0.01
+    pct: float = 0.0
+    per_contract: float = 0.65
+    """Options: per contract, with the same minimum per order and no cap."""
+
+    def __post_init__(self) -> None:
+        for name in ("per_share", "minimum", "max_pct", "pct", "per_contract"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"commission schedule: {name} must be a finite number >= 0, got {value!r}")
+
+    def shares(self, quantity: float, value: float, *, first: bool = True) -> float:
+        """Commission on ``quantity`` shares traded for ``value`` money.
+
+        ``first``: the order's minimum is due (its first fill, or the whole order at once).
+        The value cap applies only to a positive value: a free trade still pays the minimum.
+        """
+        base = self.per_share * quantity
+        if first:
+            base = max(self.minimum, base)
+        if value > 0:
+            base = min(base, self.max_pct * value)
+        return base + self.pct * value
+
+    def contracts(self, quantity: float, *, first: bool = True) -> float:
+        """Commission on ``quantity`` option contracts: per contract, the order's minimum when ``first``."""
+        base = self.per_contract * quantity
+        return max(self.minimum, base) if first else base
+
+    def commission(self, quantity: float, price: float) -> float:
+        """The commission of one whole order of ``quantity`` shares at ``price`` (0 for nothing)."""
+        if quantity <= 0:
+            return 0.0
+        return self.shares(quantity, quantity * price)
+
+    def option_order(self, contracts: float) -> float:
+        """The commission of one whole order of ``contracts`` options (0 for nothing)."""
+        return self.contracts(contracts) if contracts > 0 else 0.0
