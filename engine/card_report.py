@@ -1,7 +1,7 @@
 """``onetap cards --asof DATE``: the ranked cards the engine would offer on a session, headless.
 
-The same scan and generator the engine runs, on the bars strictly before ``asof`` (the session
-the cards are for), sized against a flat paper account of ``[broker] starting_cash`` at the
+The same scan, book and generator the engine runs (``engine.strategies.pipeline``), on the bars
+strictly before ``asof`` (the session the cards are for), sized against a flat paper account of ``[broker] starting_cash`` at the
 last close before ``asof``. Market hours are not checked: the cards are a plan for that session.
 Nothing here touches the database or a broker.
 """
@@ -18,10 +18,10 @@ from engine.config import Settings
 from engine.execution.costs import CommissionSchedule
 from engine.execution.plan import plan_card
 from engine.model import StrategyCard
-from engine.strategies.book import Book, Limits
 from engine.strategies.generator import Context, Proposal, propose
+from engine.strategies.pipeline import card_book, scan_histories
 from engine.strategies.policy import enabled_templates, generator_policy, template_params
-from engine.strategies.scan import BOOK_DAYS, Scan, scan
+from engine.strategies.scan import Scan
 from engine.strategies.study import Study, calibration_study
 from engine.strategies.templates.base import Bars
 
@@ -66,35 +66,10 @@ def cards_asof(settings: Settings, asof: date) -> CardRun:
     histories = {sym: f for sym, f in histories.items() if len(f)}
     if not histories:
         raise ValueError(f"no bars before {asof} for {', '.join(settings.universe.symbols)}")
-    panel = {sym: Bars.from_frame(sym, f) for sym, f in histories.items()}
-    found = scan(panel, enabled_templates(settings), template_params(settings), settings.cards.calibration)
+    found = scan_histories(settings, histories)
     prices = {sym: float(f["close"].iloc[-1]) for sym, f in histories.items()}
-    returns = {}
-    for sym, f in histories.items():
-        close = f["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]
-        if len(close) == BOOK_DAYS + 1:
-            returns[sym] = close[1:] / close[:-1] - 1.0
-    r, b = settings.risk, settings.broker
-    book = Book(
-        equity=b.starting_cash,
-        cash=b.starting_cash,
-        positions={},
-        prices=prices,
-        sectors=settings.universe.sectors,
-        limits=Limits(
-            r.max_position_pct,
-            r.max_sector_pct,
-            r.max_order_value,
-            r.gross_exposure_limit,
-            settings.cards.max_adv_share,
-        ),
-        adv_shares={s: float(f["volume"].tail(20).mean()) for s, f in histories.items()},
-        adv_value={s: float((f["close"] * f["volume"]).tail(20).mean()) for s, f in histories.items()},
-        allow_short=b.allow_short,
-        allow_fractional=b.allow_fractional,
-        can_trade_options=True,
-        returns=returns,
-    )
+    cash = settings.broker.starting_cash
+    book = card_book(settings, histories, equity=cash, cash=cash, positions={}, prices=prices)
     ctx = Context(
         asof=datetime.combine(asof, time(14, 30), UTC),
         session_day=asof,
@@ -102,9 +77,7 @@ def cards_asof(settings: Settings, asof: date) -> CardRun:
         policy=generator_policy(settings),
         market_open=None,
     )
-    schedule = CommissionSchedule(
-        b.commission_per_share, b.commission_min, b.commission_max_pct, per_contract=b.commission_per_contract
-    )
+    schedule = CommissionSchedule.from_settings(settings.broker)
 
     def plan(card: StrategyCard) -> StrategyCard:
         return plan_card(card, prices, histories, schedule)

@@ -226,13 +226,7 @@ class Engine:
             orders=orders,
             health=health,
         )
-        b = s.broker
-        commissions = CommissionSchedule(
-            b.commission_per_share,
-            b.commission_min,
-            b.commission_max_pct,
-            per_contract=b.commission_per_contract,
-        )
+        commissions = CommissionSchedule.from_settings(s.broker)
         trading: Trading | None = None
 
         async def execute_plan(plan: RebalancePlan, actor: Actor, strategy: str) -> CommandResult:

@@ -104,6 +104,13 @@ class Broker(Protocol):
     """
 
     name: str
+
+    @property
+    def account(self) -> str:
+        """The account orders go to ("" until a remote broker has told which): a database belongs
+        to one broker and one account (``engine.runtime.startup.check_identity``)."""
+        ...
+
     trades_options: bool
     """True when the broker takes orders in listed equity options under their OCC symbol
     (``engine.model.options``: quantities in contracts, prices per unit of the underlying) and

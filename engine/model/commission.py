@@ -14,6 +14,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Protocol
+
+
+class CommissionSettings(Protocol):
+    """The ``[broker]`` settings a schedule is read from (``engine.config.BrokerSettings``)."""
+
+    @property
+    def commission_per_share(self) -> float: ...
+    @property
+    def commission_min(self) -> float: ...
+    @property
+    def commission_max_pct(self) -> float: ...
+    @property
+    def commission_per_contract(self) -> float: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,6 +40,17 @@ class CommissionSchedule:
     pct: float = 0.0
     per_contract: float = 0.65
     """Options: per contract, with the same minimum per order and no cap."""
+
+    @classmethod
+    def from_settings(cls, broker: CommissionSettings) -> CommissionSchedule:
+        """The one door from ``[broker]`` to the schedule the paper broker, the cost model and the
+        card planner all charge."""
+        return cls(
+            per_share=broker.commission_per_share,
+            minimum=broker.commission_min,
+            max_pct=broker.commission_max_pct,
+            per_contract=broker.commission_per_contract,
+        )
 
     def __post_init__(self) -> None:
         for name in ("per_share", "minimum", "max_pct", "pct", "per_contract"):

@@ -1,19 +1,15 @@
-"""The card pipeline: a session's scan (once, on a worker), then sizing, checks and ranking at
-current prices, as often as prices move. ``onetap cards`` runs the same functions on history.
-
-``card_book`` is the one place a ``Book`` (what sizing and the checks see) is made from the
-account and the bars, for the engine and for the headless command alike.
-"""
+"""The live card pipeline: a session's scan (once, on a worker), then sizing, checks and ranking
+at current prices, as often as prices move. ``onetap cards`` runs the same steps on history
+(``engine.strategies.pipeline``: the scan and the book are made in one place for both)."""
 
 from __future__ import annotations
 
 import asyncio
 import functools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import date
 
-import numpy as np
 import pandas as pd
 
 from engine.bus import EventBus
@@ -30,67 +26,12 @@ from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.store.repository import Store
-from engine.strategies.book import Book
-from engine.strategies.book import Limits as BookLimits
 from engine.strategies.generator import Context, propose
-from engine.strategies.policy import enabled_templates, generator_policy, template_params
-from engine.strategies.scan import BOOK_DAYS, Scan, scan
-from engine.strategies.templates.base import Bars
+from engine.strategies.pipeline import card_book, scan_histories
+from engine.strategies.policy import generator_policy
+from engine.strategies.scan import Scan
 
 log = logging.getLogger(__name__)
-
-
-def card_book(
-    settings: Settings,
-    histories: Mapping[str, pd.DataFrame],
-    *,
-    equity: float,
-    cash: float,
-    positions: Mapping[str, float],
-    prices: Mapping[str, float],
-    working_symbols: frozenset[str] = frozenset(),
-    can_trade_options: bool = True,
-) -> Book:
-    """What the generator sizes and checks against: the account, the limits, liquidity and returns."""
-    adv_shares: dict[str, float] = {}
-    adv_value: dict[str, float] = {}
-    returns: dict[str, np.ndarray] = {}
-    for sym, df in histories.items():
-        tail = df.tail(20)
-        if len(tail):
-            adv_shares[sym] = float(tail["volume"].mean())
-            adv_value[sym] = float((tail["close"] * tail["volume"]).mean())
-        close = df["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]
-        if len(close) == BOOK_DAYS + 1:
-            returns[sym] = close[1:] / close[:-1] - 1.0
-    r, b = settings.risk, settings.broker
-    return Book(
-        equity=equity,
-        cash=cash,
-        positions=dict(positions),
-        prices=dict(prices),
-        sectors=settings.universe.sectors,
-        limits=BookLimits(
-            max_position_pct=r.max_position_pct,
-            max_sector_pct=r.max_sector_pct,
-            max_order_value=r.max_order_value,
-            gross_exposure_limit=r.gross_exposure_limit,
-            max_adv_share=settings.cards.max_adv_share,
-        ),
-        adv_shares=adv_shares,
-        adv_value=adv_value,
-        working_symbols=working_symbols,
-        allow_short=b.allow_short,
-        allow_fractional=b.allow_fractional,
-        can_trade_options=can_trade_options,
-        returns=returns,
-    )
-
-
-def scan_histories(settings: Settings, histories: Mapping[str, pd.DataFrame]) -> Scan:
-    """The session's scan (setups, track records, calibration) on bars strictly before it."""
-    panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
-    return scan(panel, enabled_templates(settings), template_params(settings), settings.cards.calibration)
 
 
 class CardPipeline:

@@ -36,6 +36,7 @@ from engine.brokers.paper.matching import Matcher
 from engine.brokers.paper.options import SETTLEMENT_PREFIX, OptionMarket, SettlementHook, as_announced
 from engine.brokers.paper.state import OrderRecord, PaperState, reports_of
 from engine.clock import Clock
+from engine.config import BrokerSettings
 from engine.model import CommissionSchedule, Fill, Order, OrderStatus, Quote, TimeInForce
 from engine.model.codec import to_jsonable
 
@@ -153,6 +154,27 @@ class PaperBroker:
             except BaseException:
                 self._journal.close()  # a broker that failed to start holds no lock
                 raise
+
+    @classmethod
+    def from_settings(
+        cls, broker: BrokerSettings, clock: Clock, *, journal: Path | None = None
+    ) -> PaperBroker:
+        """The paper broker ``[broker]`` describes: the one door from the settings to it."""
+        return cls(
+            clock,
+            starting_cash=broker.starting_cash,
+            commissions=CommissionSchedule.from_settings(broker),
+            slippage_bps=broker.slippage_bps,
+            max_participation=broker.max_participation,
+            allow_short=broker.allow_short,
+            allow_fractional=broker.allow_fractional,
+            settlement_days=broker.settlement_days,
+            journal=journal,
+            option_rate=broker.option_rate,
+        )
+
+    account = "paper"
+    """The paper desk has one account; a database that met it belongs to it."""
 
     @property
     def commissions(self) -> CommissionSchedule:

@@ -1,0 +1,70 @@
+"""The card pipeline's two shared steps: the session's scan on bars strictly before it, and the
+``Book`` sizing and the checks see. The running engine (``engine.runtime.cards``) and the
+headless ``onetap cards`` (``engine.card_report``) both call these, so they cannot drift."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from engine.config import Settings
+from engine.strategies.book import Book
+from engine.strategies.book import Limits as BookLimits
+from engine.strategies.policy import enabled_templates, template_params
+from engine.strategies.scan import BOOK_DAYS, Scan, scan
+from engine.strategies.templates.base import Bars
+
+
+def card_book(
+    settings: Settings,
+    histories: Mapping[str, pd.DataFrame],
+    *,
+    equity: float,
+    cash: float,
+    positions: Mapping[str, float],
+    prices: Mapping[str, float],
+    working_symbols: frozenset[str] = frozenset(),
+    can_trade_options: bool = True,
+) -> Book:
+    """What the generator sizes and checks against: the account, the limits, liquidity and returns."""
+    adv_shares: dict[str, float] = {}
+    adv_value: dict[str, float] = {}
+    returns: dict[str, np.ndarray] = {}
+    for sym, df in histories.items():
+        tail = df.tail(20)
+        if len(tail):
+            adv_shares[sym] = float(tail["volume"].mean())
+            adv_value[sym] = float((tail["close"] * tail["volume"]).mean())
+        close = df["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]
+        if len(close) == BOOK_DAYS + 1:
+            returns[sym] = close[1:] / close[:-1] - 1.0
+    r, b = settings.risk, settings.broker
+    return Book(
+        equity=equity,
+        cash=cash,
+        positions=dict(positions),
+        prices=dict(prices),
+        sectors=settings.universe.sectors,
+        limits=BookLimits(
+            max_position_pct=r.max_position_pct,
+            max_sector_pct=r.max_sector_pct,
+            max_order_value=r.max_order_value,
+            gross_exposure_limit=r.gross_exposure_limit,
+            max_adv_share=settings.cards.max_adv_share,
+        ),
+        adv_shares=adv_shares,
+        adv_value=adv_value,
+        working_symbols=working_symbols,
+        allow_short=b.allow_short,
+        allow_fractional=b.allow_fractional,
+        can_trade_options=can_trade_options,
+        returns=returns,
+    )
+
+
+def scan_histories(settings: Settings, histories: Mapping[str, pd.DataFrame]) -> Scan:
+    """The session's scan (setups, track records, calibration) on bars strictly before it."""
+    panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
+    return scan(panel, enabled_templates(settings), template_params(settings), settings.cards.calibration)
