@@ -1,9 +1,9 @@
 """``onetap cards --asof DATE``: the ranked cards the engine would offer on a session, headless.
 
 The same scan, book and generator the engine runs (``engine.strategies.pipeline``), on the bars
-strictly before ``asof`` (the session the cards are for), sized against a flat paper account of ``[broker] starting_cash`` at the
-last close before ``asof``. Market hours are not checked: the cards are a plan for that session.
-Nothing here touches the database or a broker.
+strictly before ``asof`` (the session the cards are for), sized against a flat paper account of
+``[broker] starting_cash`` at the last close before ``asof``. Market hours are not checked: the
+cards are a plan for that session. Nothing here touches the database or a broker.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class CardRun:
 
 
 def _universe_bars(settings: Settings) -> dict[str, pd.DataFrame]:
-    from engine.runtime.startup import load_market as _load_market
+    from engine.data.market import load_market as _load_market
 
     market = _load_market(settings)
     return {sym: f for sym, f in market.bars.items() if sym in settings.universe.symbols}

@@ -92,11 +92,11 @@ def load_portfolio_report(
     error, as for ``load_execution_quality``.
     """
     from engine.data.loader import DataError
+    from engine.data.market import load_market as _load_market
     from engine.model.lots import trade_date
     from engine.portfolio.report import build_portfolio_report, closes_from_bars, sectors_of, tag_fills
     from engine.runtime.markets import REPLAY_KEY
     from engine.runtime.startup import EngineStartError
-    from engine.runtime.startup import load_market as _load_market
     from engine.store.db import StoreError
     from engine.store.repository import Store
 

@@ -30,6 +30,7 @@ import numpy as np
 import pandas as pd
 
 from engine.model import CommissionSchedule, Quote, StrategyCard
+from engine.model.commission import DEFAULT_SPREAD_BPS
 from engine.model.options import contract_multiplier, is_option_symbol, model_half_spread
 
 __all__ = [
@@ -50,8 +51,6 @@ DEFAULT_IMPACT_K = 1.0
 """Square-root law coefficient: of order one empirically; calibrate from realized costs."""
 DEFAULT_WINDOW = 20
 """Sessions of history behind ``daily_vol`` and ``adv``."""
-DEFAULT_SPREAD_BPS = 2.0
-"""Quoted spread assumed when only a price is known (the replay's ``[replay] spread_bps``)."""
 
 
 @dataclass(frozen=True, slots=True)

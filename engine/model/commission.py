@@ -16,6 +16,9 @@ import math
 from dataclasses import dataclass
 from typing import Protocol
 
+DEFAULT_SPREAD_BPS = 2.0
+"""Quoted spread assumed when only a price is known (the replay's ``[replay] spread_bps``)."""
+
 
 class CommissionSettings(Protocol):
     """The ``[broker]`` settings a schedule is read from (``engine.config.BrokerSettings``)."""

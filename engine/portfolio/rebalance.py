@@ -38,8 +38,8 @@ from enum import StrEnum
 
 import numpy as np
 
-from engine.execution.costs import DEFAULT_SPREAD_BPS, CommissionSchedule
-from engine.model import Side
+from engine.model import CommissionSchedule, Side
+from engine.model.commission import DEFAULT_SPREAD_BPS
 from engine.model.rebalance import (
     LineAction,
     RebalanceLine,

@@ -39,7 +39,7 @@ def load_panel(
     Without dates, the span every symbol has (latest first session to earliest last one), so a
     strategy and its buy-and-hold benchmark start with the whole universe available.
     """
-    from engine.runtime.startup import load_market as _load_market
+    from engine.data.market import load_market as _load_market
 
     market = _load_market(settings)
     wanted = [s.upper() for s in symbols] if symbols else list(settings.universe.symbols)
@@ -244,7 +244,7 @@ def _closes_on(bars: Bars, dates: np.ndarray) -> Array:
 
 
 def benchmark_bars(settings: Settings) -> Bars | None:
-    from engine.runtime.startup import load_market as _load_market
+    from engine.data.market import load_market as _load_market
 
     frame = _load_market(settings).bars.get(settings.universe.benchmark)
     return Bars.from_frame(settings.universe.benchmark, frame) if frame is not None and len(frame) else None

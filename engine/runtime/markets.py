@@ -19,10 +19,11 @@ from engine.config import Settings
 from engine.data.calendar import NEW_YORK
 from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
+from engine.data.market import load_market
 from engine.data.replay import ReplayFeed
 from engine.model import CommandSource
 from engine.runtime.accounting import OPENING_KEY, opening_book_payload
-from engine.runtime.startup import EngineStartError, instruments, load_market, session_start
+from engine.runtime.startup import EngineStartError, instruments, session_start
 from engine.store.repository import Store
 
 REPLAY_KEY = "replay_last_day"

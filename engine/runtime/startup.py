@@ -10,8 +10,7 @@ from pathlib import Path
 from engine.brokers.base import Broker, BrokerError
 from engine.clock import WallClock
 from engine.config import ConfigError, Settings
-from engine.data.loader import DataError, MarketData, load_user_file
-from engine.data.shipped import load_shipped
+from engine.data.loader import DataError, MarketData
 from engine.model import CommandSource, Instrument, TradingState
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.store.db import StoreError, default_database_path
@@ -60,17 +59,6 @@ def check_identity(store: Store, broker: Broker, database: Path, now: datetime) 
             f"{broker.name} account {broker.account}: its book is not this account's. Use that "
             f"account's own database (the default for it is {other}; or --database PATH)"
         )
-
-
-def load_market(settings: Settings) -> MarketData:
-    """The configured market's daily bars: the shipped data, or the user's file."""
-    symbols = [*settings.universe.symbols, settings.universe.benchmark]
-    threshold = settings.data.jump_threshold
-    if settings.data.source == "file":
-        if not settings.data.path:
-            raise EngineStartError('[data] source = "file" needs [data] path to a CSV or Parquet file')
-        return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
-    return load_shipped(symbols, jump_threshold=threshold)
 
 
 def instruments(settings: Settings) -> dict[str, Instrument]:

@@ -1,0 +1,23 @@
+"""The configured market's daily bars: the shipped data, or the user's CSV/Parquet file.
+
+One function for the engine, research and the headless commands, so all of them read the same
+bars the same way (validated, with the same jump threshold)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from engine.config import Settings
+from engine.data.loader import DataError, MarketData, load_user_file
+from engine.data.shipped import load_shipped
+
+
+def load_market(settings: Settings) -> MarketData:
+    """The configured market's daily bars: the shipped data, or the user's file."""
+    symbols = [*settings.universe.symbols, settings.universe.benchmark]
+    threshold = settings.data.jump_threshold
+    if settings.data.source == "file":
+        if not settings.data.path:
+            raise DataError('[data] source = "file" needs [data] path to a CSV or Parquet file')
+        return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
+    return load_shipped(symbols, jump_threshold=threshold)
