@@ -36,7 +36,7 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
-from console.keys import Hotkeys
+from console.keys import Hotkeys, keymap
 from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
 from console.screens import (
     ConfirmDialog,
@@ -156,7 +156,7 @@ class OneTapApp(App[None]):
         self._dirty: set[str] = set()
         self._client_closed = False
         self._reconciliation_shown: ReconciliationSummary | None = None
-        self.set_keymap(self.hotkeys.keymap())
+        self.set_keymap(keymap(self.hotkeys))
 
     def get_default_screen(self) -> DeskScreen:
         """The desk is the base screen, so nothing can pop it and leave a blank terminal."""

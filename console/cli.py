@@ -189,11 +189,11 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
         # The engine imports and starts on its own thread while Textual imports and draws here.
         client = embedded = EmbeddedClient(settings, database=args.database)
         embedded.start()
-    from console.app import Hotkeys, OneTapApp
+    from console.app import OneTapApp
 
     app = OneTapApp(
         client,
-        hotkeys=Hotkeys.from_settings(settings.hotkeys),
+        hotkeys=settings.hotkeys,
         settings=settings,
         on_first_frame=_first_frame_marker(),
         exit_on_connect_error=embedded is not None,

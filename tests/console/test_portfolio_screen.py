@@ -136,10 +136,9 @@ async def test_the_screen_draws_a_hand_worked_report_to_the_cent() -> None:
 
 
 async def test_the_portfolio_key_comes_from_the_settings() -> None:
-    from console.keys import Hotkeys
     from engine.config import HotkeySettings
 
-    keys = Hotkeys.from_settings(HotkeySettings(portfolio="P"))
+    keys = HotkeySettings(portfolio="P")
     assert keys.portfolio == "P"
     client = FakeClient(snapshot())
     app = OneTapApp(client, hotkeys=keys)

@@ -12,6 +12,7 @@ from textual.widgets import Static
 from textual.widgets._footer import FooterKey
 
 from console.app import Hotkeys, OneTapApp
+from console.keys import keymap
 from console.screens import ExecutionReportScreen, ReconciliationDialog
 from console.widgets import HaltBanner, OrderBlotter, RiskGauges
 from engine.config import HotkeySettings
@@ -154,7 +155,7 @@ async def test_a_summary_pushed_later_opens_the_dialog_and_approval_elsewhere_cl
 
 # --------------------------------------------------------------------------- keys
 def test_the_new_keys_have_defaults_when_the_settings_do_not_name_them() -> None:
-    hotkeys = Hotkeys.from_settings(HotkeySettings(execute="X"))
+    hotkeys = HotkeySettings(execute="X")
     assert hotkeys.execute == "X"
     assert (hotkeys.cancel_all, hotkeys.modify, hotkeys.filter_open, hotkeys.executions, hotkeys.approve) == (
         "C",
@@ -163,8 +164,8 @@ def test_the_new_keys_have_defaults_when_the_settings_do_not_name_them() -> None
         "e",
         "a",
     )
-    keymap = Hotkeys(modify="M", approve="A").keymap()
-    assert keymap["onetap.modify"] == "M" and keymap["onetap.approve"] == "A"
+    bound = keymap(Hotkeys(modify="M", approve="A"))
+    assert bound["onetap.modify"] == "M" and bound["onetap.approve"] == "A"
 
 
 async def test_remapped_keys_work_and_the_panes_name_them() -> None:

@@ -17,6 +17,7 @@ from rich.text import Text
 from textual.widgets import Input, Static
 
 from console.app import Hotkeys, OneTapApp
+from console.keys import keymap
 from console.screens import ConfirmDialog, LimitsDialog, RiskDetailScreen
 from console.state import DeskState
 from console.widgets import HaltBanner, MessageLine, RiskGauges
@@ -457,11 +458,11 @@ async def test_ctrl_k_works_inside_the_duplicate_dialog() -> None:
 
 # --------------------------------------------------------------------------- keys
 def test_the_risk_hotkeys_come_from_the_settings() -> None:
-    hotkeys = Hotkeys.from_settings(HotkeySettings(flatten="ctrl+f", risk_detail="d", limits="l"))
+    hotkeys = HotkeySettings(flatten="ctrl+f", risk_detail="d", limits="l")
     assert (hotkeys.flatten, hotkeys.risk_detail, hotkeys.limits) == ("ctrl+f", "d", "l")
-    keymap = hotkeys.keymap()
-    assert keymap["onetap.flatten"] == "ctrl+f"
-    assert keymap["onetap.risk_detail"] == "d" and keymap["onetap.limits"] == "l"
+    bound = keymap(hotkeys)
+    assert bound["onetap.flatten"] == "ctrl+f"
+    assert bound["onetap.risk_detail"] == "d" and bound["onetap.limits"] == "l"
 
 
 async def test_the_desk_shows_the_risk_keys_and_they_are_remappable() -> None:
