@@ -9,21 +9,21 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from engine.brokers.base import BrokerPosition, BrokerReport
+from engine.brokers.base import BrokerPosition, BrokerReport, OrderFilled
 from engine.brokers.paper import PaperBroker, journal_path_for
 from engine.clock import FixedClock
 from engine.execution.order_manager import OrderManager
 from engine.execution.recovery import EXTERNAL_PREFIX, reconcile
 from engine.model import Fill, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.model.events import ReconciliationSummary
-from engine.store import Store
+from engine.store import FILL_ACTION, Store, fill_payload
 
 T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -47,6 +47,12 @@ class World:
         self.broker.on_quote(
             Quote(symbol, self.clock.now(), bid, ask, (bid + ask) / 2, 500.0, 500.0, size, 1e5)
         )
+
+    def on_fill(self, fill: Fill) -> None:
+        """The engine's fill handler as far as the store is concerned: the fill is audited (in the
+        report's transaction) and handed on."""
+        self.store.append_audit(self.clock.now(), "engine", "engine", FILL_ACTION, fill_payload(fill))
+        self.fills.append(fill)
 
     def deaf(self) -> list[BrokerReport]:
         """The engine stops hearing the broker (it is dying): reports go nowhere from now on."""
@@ -79,7 +85,7 @@ async def start(db: Path, *, at: datetime = T0, **broker: Any) -> World:
     store = Store.open(db)
     paper = PaperBroker(clock, journal=journal_path_for(db), **broker)
     world = World(db, clock, store, paper, None)  # type: ignore[arg-type]
-    world.orders = OrderManager(store, paper, clock, world.events.append, world.fills.append)
+    world.orders = OrderManager(store, paper, clock, world.events.append, world.on_fill)
     await paper.connect()
     return world
 
@@ -144,6 +150,106 @@ async def test_a_partial_fill_then_an_expiry_while_down_is_applied_and_closed(wo
     assert stored.filled_quantity == 50
     assert "no longer working at the broker after 50 of 100 filled" in stored.reason
     assert summary.position_mismatches == ()
+    again.crash()
+
+
+# --------------------------------------------------------------------------- a database that lags its fills
+# Before a fill, its order's state and their audit entries were one transaction, a crash between
+# those writes left a fill row beside an order that never took it in, or a fill without its audit
+# entry. Such databases exist; these tests build that state with the store's own writes.
+
+
+async def test_an_order_behind_its_stored_fill_is_filled_not_closed_as_vanished(
+    world: World, db: Path
+) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    reports = world.deaf()
+    world.quote()  # the broker fills it
+    (fill,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    assert world.store.insert_fill(fill)  # the fill row committed; the process died before the order's update
+    world.crash()
+
+    again = await start(db, at=T0 + timedelta(minutes=5))
+    summary = await again.reconcile()
+    stored = again.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED, stored
+    assert stored.filled_quantity == 10 and stored.avg_fill_price == fill.price
+    assert "0 of" not in stored.reason and "brought up to its 1 stored fill" in stored.reason
+    assert summary.fills_repaired == (fill.exec_id,)
+    assert fill.exec_id in summary.fills_applied and not summary.clean  # never approved as clean
+    assert summary.lost == () and summary.position_mismatches == () and summary.problems == ()
+    assert again.fills == []  # already in the ledger (folded from the stored fills): not applied twice
+    assert again.store.unaudited_fills() == []
+    (entry,) = [a for a in again.store.load_audit() if a.action == FILL_ACTION]
+    assert entry.payload["exec_id"] == fill.exec_id and "recovered" in entry.payload
+    assert again.store.verify_audit().ok
+
+    second = await again.reconcile()
+    assert second.fills_repaired == () and second.clean  # repaired once
+    again.crash()
+
+
+async def test_a_lagging_partial_fill_is_counted_before_a_missed_fill_lands(world: World, db: Path) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(100))
+    reports = world.deaf()
+    world.quote(size=200)  # 50 of 100 (participation cap)
+    (first,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    assert world.store.insert_fill(first)  # stored; the order's update never committed
+    world.quote(size=200)  # the other 50, which the database never hears of
+    world.crash()
+
+    again = await start(db, at=T0 + timedelta(minutes=5))
+    summary = await again.reconcile()
+    (_, second) = await again.broker.executions()
+    assert summary.fills_repaired == (first.exec_id,)
+    assert set(summary.fills_applied) == {first.exec_id, second.exec_id}
+    assert again.fills == [second]  # only the missed one reaches the ledger
+    stored = again.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.filled_quantity == 100
+    assert summary.position_mismatches == ()
+    again.crash()
+
+
+async def test_an_order_once_closed_as_vanished_with_its_fill_is_repaired(world: World, db: Path) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    reports = world.deaf()
+    world.quote()
+    (fill,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    world.store.insert_fill(fill)
+    # What the old reconciliation then did to it:
+    closed = replace(order, status=OrderStatus.CANCELLED, reason="reconciliation: 0 of 10 filled")
+    world.store.update_order(closed)
+    world.crash()
+
+    again = await start(db)
+    summary = await again.reconcile()
+    stored = again.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.filled_quantity == 10
+    assert summary.fills_repaired == (fill.exec_id,) and not summary.clean
+    again.crash()
+
+
+async def test_a_filled_order_whose_fill_has_no_audit_entry_gets_one(world: World, db: Path) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    reports = world.deaf()
+    world.quote()
+    (fill,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    world.store.insert_fill(fill)
+    filled = replace(order, status=OrderStatus.FILLED, filled_quantity=10, avg_fill_price=fill.price)
+    world.store.update_order(filled)  # the order took it in; the fill's audit entry never committed
+    world.crash()
+
+    again = await start(db)
+    assert [f.exec_id for f in again.store.unaudited_fills()] == [fill.exec_id]
+    summary = await again.reconcile()
+    assert summary.fills_repaired == (fill.exec_id,) and not summary.clean
+    assert again.store.unaudited_fills() == [] and again.store.verify_audit().ok
+    stored = again.store.get_order(order.client_order_id)
+    assert stored == filled  # the order itself was right and is left alone
     again.crash()
 
 
