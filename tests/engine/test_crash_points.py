@@ -46,7 +46,7 @@ from sqlalchemy import Connection, event
 from sqlalchemy import Engine as SqlEngine
 
 from engine.actor import Actor
-from engine.brokers.paper import journal_path_for, read_journal
+from engine.brokers.paper import PaperBroker, journal_path_for, read_journal
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
 from engine.model import CommandSource, Order, OrderStatus, Side
@@ -211,7 +211,9 @@ def _first_life(
         _live(life)
     except SimulatedCrash:
         out.crashed = True
-        engine.broker.close()  # the kernel releases a dead process's files and locks
+        broker = engine.broker
+        assert isinstance(broker, PaperBroker)
+        broker.close()  # the kernel releases a dead process's files and locks, nothing more
         engine.store.close()
     return out
 
@@ -288,14 +290,14 @@ def _examine(db: Path, card_id: str, after: Afterlife) -> tuple[Order | None, in
         assert {f.exec_id for f in fills} == set(journal_fills), "a fill of the broker's is not stored"
         assert store.unaudited_fills() == [], "a stored fill has no audit entry"
         assert after.fills_repaired == (), f"an order lagged its fills: {after.fills_repaired}"
-        for order in store.load_orders():
-            mine = [f for f in fills if f.client_order_id == order.client_order_id]
+        for stored in store.load_orders():
+            mine = [f for f in fills if f.client_order_id == stored.client_order_id]
             total = sum(f.quantity for f in mine)
-            assert abs(order.filled_quantity - total) <= QTY_TOLERANCE, (order, mine)
+            assert abs(stored.filled_quantity - total) <= QTY_TOLERANCE, (stored, mine)
             if mine:
-                assert order.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED), order
-            if order.status is OrderStatus.FILLED:
-                assert mine, order
+                assert stored.status in (OrderStatus.FILLED, OrderStatus.PARTIALLY_FILLED), stored
+            if stored.status is OrderStatus.FILLED:
+                assert mine, stored
 
         positions: dict[str, float] = {}
         for f in fills:

@@ -15,6 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, event
+from sqlalchemy import Engine as SqlEngine
 
 from engine.brokers.base import BrokerPosition, BrokerReport, OrderFilled
 from engine.brokers.paper import PaperBroker, journal_path_for
@@ -23,7 +25,7 @@ from engine.execution.order_manager import OrderManager
 from engine.execution.recovery import EXTERNAL_PREFIX, reconcile
 from engine.model import Fill, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.model.events import ReconciliationSummary
-from engine.store import FILL_ACTION, Store, fill_payload
+from engine.store import FILL_ACTION, Store, StoreError, fill_payload
 
 T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -39,6 +41,8 @@ class World:
     orders: OrderManager
     fills: list[Fill] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
+    failing_fills: int = 0
+    """The next this many fills fail in the handler, after their audit entry was written."""
 
     def quote(
         self, symbol: str = "AAPL", *, bid: float = 99.98, ask: float = 100.0, size: float = 1_000.0
@@ -52,6 +56,9 @@ class World:
         """The engine's fill handler as far as the store is concerned: the fill is audited (in the
         report's transaction) and handed on."""
         self.store.append_audit(self.clock.now(), "engine", "engine", FILL_ACTION, fill_payload(fill))
+        if self.failing_fills > 0:
+            self.failing_fills -= 1
+            raise StoreError("the ledger's record could not be written (injected)")
         self.fills.append(fill)
 
     def deaf(self) -> list[BrokerReport]:
@@ -151,6 +158,49 @@ async def test_a_partial_fill_then_an_expiry_while_down_is_applied_and_closed(wo
     assert "no longer working at the broker after 50 of 100 filled" in stored.reason
     assert summary.position_mismatches == ()
     again.crash()
+
+
+# --------------------------------------------------------------------------- one report, one transaction
+async def test_a_fill_whose_handling_fails_stores_nothing_and_applies_once_later(world: World) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    world.failing_fills = 1
+    with pytest.raises(StoreError, match="injected"):
+        world.quote()  # the broker fills it; the engine's handling of the fill fails half-way
+    (fill,) = await world.broker.executions()
+    assert world.store.load_fills() == []  # the fill row went with the failed transaction...
+    stored = world.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.ACKNOWLEDGED and stored.filled_quantity == 0
+    assert [a.action for a in world.store.load_audit()].count(FILL_ACTION) == 0  # ...and its audit entry
+    assert world.store.verify_audit().ok
+    in_memory = world.orders.get(order.client_order_id)
+    assert in_memory is not None and in_memory.filled_quantity == 0  # memory was put back too
+    assert in_memory.status is OrderStatus.ACKNOWLEDGED and in_memory in world.orders.open_orders()
+
+    summary = await world.reconcile(positions={})  # the broker still has it: applied now, once
+    assert summary.fills_applied == (fill.exec_id,) and summary.fills_repaired == ()
+    assert world.fills == [fill]
+    stored = world.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.filled_quantity == 10
+    assert world.store.unaudited_fills() == []
+
+
+async def test_one_fill_report_is_one_commit(world: World, db: Path) -> None:
+    commits: list[str] = []
+
+    def count(conn: Connection) -> None:
+        if conn.engine.url.database == str(db):
+            commits.append("commit")
+
+    world.quote()
+    await world.orders.submit(buy(10))
+    event.listen(SqlEngine, "commit", count)
+    try:
+        world.quote()  # the fill row, the order update, the fill's audit entry
+    finally:
+        event.remove(SqlEngine, "commit", count)
+    assert len(world.fills) == 1
+    assert len(commits) == 1
 
 
 # --------------------------------------------------------------------------- a database that lags its fills
