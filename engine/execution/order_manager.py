@@ -5,14 +5,24 @@ broker sees as the order reference) is committed before ``broker.submit`` is cal
 the send fails in a way that proves the broker never got it (``BrokerError``) the order is
 REJECTED; any other failure leaves it UNKNOWN, never resent until reconciliation.
 Fills are deduplicated by execution id through the store's unique key.
+
+One report, one transaction: everything a broker report changes (a fill row, the order's filled
+quantity, average price and status) and everything written synchronously while it is applied
+(the audit entries of the bus handlers, the ledger's and the risk state's records through the
+``on_fill`` callback) commit together or not at all. A crash between two of those writes would
+otherwise leave a fill row beside an order that never took it in, and reconciliation would close
+that order as vanished. Every state change made outside a report (sent, pending cancel, a final
+state reconciliation established) is one transaction with its audit entry the same way. When
+the transaction fails the order in memory is put back as it was, so the manager never holds a
+state the database does not (a fill replayed after the failure then applies once).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager
-from dataclasses import replace
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import fields, replace
 from typing import Any, Protocol
 
 from engine.brokers.base import (
@@ -32,6 +42,10 @@ from engine.model import Fill, Order, OrderRequest, OrderStatus, Side, contract_
 from engine.model.events import FillEvent, NoticeEvent, OrderEvent
 
 log = logging.getLogger(__name__)
+
+QTY_EPS = 1e-9
+"""Quantities closer than this are equal (an order with less than this left is filled)."""
+_ORDER_FIELDS = tuple(f.name for f in fields(Order))
 
 
 class OrderStore(Protocol):
@@ -269,11 +283,56 @@ class OrderManager:
         self._transition(order, status, reason=reason, force=True)
         return order
 
+    def catch_up(self, client_order_id: str, fills: Sequence[Fill], reason: str) -> list[Fill]:
+        """Bring an order whose stored row lags its own stored fills up to them; returns the fills
+        it had not taken in (none when it is not behind, or not known to this manager).
+
+        Only a database written before a fill and its order's update were one transaction can hold
+        such an order (a crash between the two writes). The fills are already in the ledger (it is
+        folded from the stored fills at start), so ``on_fill`` is not called: this is the order's
+        bookkeeping only, the filled quantity and average price recomputed from ``fills`` (all of
+        the order's stored fills, in the order they arrived), then FILLED when nothing remains, or
+        PARTIALLY_FILLED for an order still open (a finished one keeps its final state). Forced:
+        the stored fills are the evidence. Its order event (and so its audit entry) follows.
+        """
+        order = self.get(client_order_id)
+        if order is None:
+            return []
+        total = sum(f.quantity for f in fills)
+        if total <= order.filled_quantity + QTY_EPS:
+            return []
+        taken, missing = 0.0, []
+        for fill in fills:
+            taken += fill.quantity
+            if taken > order.filled_quantity + QTY_EPS:
+                missing.append(fill)
+        with self._atomic(order, f"order {client_order_id} brought up to its stored fills"):
+            order.avg_fill_price = sum(f.quantity * f.price for f in fills) / total
+            order.filled_quantity = total
+            if order.remaining <= QTY_EPS:
+                status = OrderStatus.FILLED
+            elif order.status.is_terminal:
+                status = order.status
+            else:
+                status = OrderStatus.PARTIALLY_FILLED
+            self._transition(order, status, reason=reason, force=True)
+        return missing
+
     # ------------------------------------------------------------------ reports
     def on_report(self, report: BrokerReport) -> None:
+        """Apply one broker report, with everything it causes, as one transaction (one commit).
+
+        Raises what the store or a critical handler raised; nothing of the report is then
+        stored, and the order in memory is as it was before it.
+        """
         if self._deferred is not None:
             self._deferred.append(report)  # applied once cancel_all has sent every request
             return
+        coid = report.fill.client_order_id if isinstance(report, OrderFilled) else report.client_order_id
+        with self._atomic(self.get(coid), f"{type(report).__name__} for order {coid}"):
+            self._apply(report)
+
+    def _apply(self, report: BrokerReport) -> None:
         match report:
             case OrderFilled(fill=fill):
                 self._apply_fill(fill)
@@ -299,6 +358,33 @@ class OrderManager:
             case OrderExpired(client_order_id=coid, reason=reason):
                 self._terminal(coid, OrderStatus.EXPIRED, reason or "expired at the session close")
 
+    @contextmanager
+    def _atomic(self, order: Order | None, what: str) -> Iterator[None]:
+        """One transaction for a change of ``order`` and everything written with it.
+
+        Nested uses join the outer transaction (the store's batches do). On any failure, a
+        simulated or real crash included, the transaction is rolled back and ``order`` in memory
+        is restored, fields and open/finished membership, to what it was on entry.
+        """
+        if order is None:
+            with self._store.batch(what):
+                yield
+            return
+        coid = order.client_order_id
+        saved = replace(order)
+        was_open, was_recent = coid in self._open, coid in self._recent
+        try:
+            with self._store.batch(what):
+                yield
+        except BaseException:
+            for name in _ORDER_FIELDS:
+                setattr(order, name, getattr(saved, name))
+            if was_open:
+                self._open[coid] = order
+            if not was_recent:
+                self._recent.pop(coid, None)
+            raise
+
     def _find(self, coid: str) -> Order | None:
         order = self.get(coid)
         if order is None:
@@ -322,7 +408,7 @@ class OrderManager:
             (order.avg_fill_price or 0.0) * order.filled_quantity + fill.price * fill.quantity
         ) / total
         order.filled_quantity = total
-        status = OrderStatus.FILLED if order.remaining <= 1e-9 else OrderStatus.PARTIALLY_FILLED
+        status = OrderStatus.FILLED if order.remaining <= QTY_EPS else OrderStatus.PARTIALLY_FILLED
         self._transition(order, status, force=order.status.is_terminal and status is OrderStatus.FILLED)
         self._on_fill(fill)
         self._publish(FillEvent(fill))
@@ -334,14 +420,15 @@ class OrderManager:
             log.error(msg)
             self._publish(NoticeEvent(self._clock.now(), "error", msg))
             return
-        order.status = new
-        order.updated_at = self._clock.now()
-        if reason:
-            order.reason = reason
-        self._store.update_order(order)
-        if new.is_terminal:
-            self._open.pop(order.client_order_id, None)
-            self._recent[order.client_order_id] = order
-            if len(self._recent) > 500:
-                self._recent.pop(next(iter(self._recent)))
-        self._publish(OrderEvent(replace(order)))
+        with self._atomic(order, f"order {order.client_order_id}: {old.value} -> {new.value}"):
+            order.status = new
+            order.updated_at = self._clock.now()
+            if reason:
+                order.reason = reason
+            self._store.update_order(order)
+            if new.is_terminal:
+                self._open.pop(order.client_order_id, None)
+                self._recent[order.client_order_id] = order
+                if len(self._recent) > 500:
+                    self._recent.pop(next(iter(self._recent)))
+            self._publish(OrderEvent(replace(order)))  # its audit entry: same transaction

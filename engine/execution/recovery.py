@@ -9,6 +9,11 @@ evidence without ever sending an order:
 1. cancels the kill switch still owes go out first (they only reduce risk);
 2. the database is checked (SQLite integrity, the audit chain): a failure is a *problem* and
    trading must stay refused until someone looks (a damaged file is then left untouched);
+2b. the database is made to agree with itself: an order whose row lags its own stored fills is
+   brought up to them (never closed as vanished with "0 of N filled"), and a stored fill without
+   its audit entry is audited now. Only a database from before a fill, its order's state and their
+   audit entries were one transaction can need this; what was repaired is listed
+   (``fills_repaired``) and keeps the summary from being clean, so it is never approved silently;
 3. orders the broker holds that the database still has as INTENT/SENT/UNKNOWN are acknowledged;
 4. fills the broker made that the database lacks are fed to the order manager as ``OrderFilled``
    reports, which deduplicates by exec id and applies them to the ledger exactly once;
@@ -33,8 +38,9 @@ from datetime import datetime
 
 from engine.brokers.base import Broker, BrokerError, OrderAcknowledged, OrderFilled
 from engine.execution.order_manager import OrderManager
-from engine.model import Fill, Order, OrderStatus
+from engine.model import CommandSource, Fill, Order, OrderStatus
 from engine.model.events import ReconciliationSummary
+from engine.store.audit import FILL_ACTION, fill_payload
 from engine.store.repository import CLIENT_ORDER_ID_PREFIX, Store
 
 log = logging.getLogger(__name__)
@@ -81,6 +87,7 @@ async def reconcile(
     executions = await broker.executions()
     filled_at_broker = {fill.client_order_id for fill in executions}
 
+    repaired = _repair_stored_fills(store, orders, now)
     matched = _acknowledge(orders, working)
     applied = _apply_missed_fills(store, orders, executions)
     cancels_sent += await _send_recorded_cancels(orders, working)
@@ -95,13 +102,53 @@ async def reconcile(
     return ReconciliationSummary(
         ts=now,
         open_orders_matched=matched,
-        fills_applied=tuple(fill.exec_id for fill in applied),
+        fills_applied=(*(fill.exec_id for fill in applied), *repaired),
+        fills_repaired=tuple(repaired),
         lost=tuple(lost),
         external=tuple(external),
         position_mismatches=tuple(mismatches),
         cancels_sent=cancels_sent,
         problems=tuple(problems),
     )
+
+
+def _repair_stored_fills(store: Store, orders: OrderManager, now: datetime) -> list[str]:
+    """Make the database agree with its own fills; returns the exec ids of the fills repaired.
+
+    Runs before the broker's fills are applied: a missed fill must land on an order that already
+    counts the fills stored before it. An order behind its stored fills is brought up to them
+    (``OrderManager.catch_up``: FILLED, or PARTIALLY_FILLED while open); a stored fill without its
+    audit entry gets one now, marked as written by reconciliation. The fills are already in the
+    ledger (folded from the stored fills at start): nothing reaches it twice. One transaction.
+    """
+    repaired: dict[str, None] = {}
+    with store.batch("reconciliation: orders and audit brought up to the stored fills"):
+        for order in store.orders_behind_their_fills():
+            coid = order.client_order_id
+            orders.track(order)  # a finished order is not in the manager's memory after a restart
+            fills = store.load_fills(client_order_id=coid)
+            reason = f"reconciliation: brought up to its {len(fills)} stored fill(s)"
+            missing = orders.catch_up(coid, fills, reason)
+            for fill in missing:
+                repaired[fill.exec_id] = None
+            if missing:
+                log.warning(
+                    "reconciliation: %s was stored as %s filled but has fills for %s; brought up to them",
+                    coid,
+                    _num(order.filled_quantity),
+                    _num(sum(f.quantity for f in fills)),
+                )
+        for fill in store.unaudited_fills():
+            log.warning("reconciliation: fill %s had no audit entry; audited now", fill.exec_id)
+            store.append_audit(
+                now,
+                "engine",
+                CommandSource.ENGINE.value,
+                FILL_ACTION,
+                fill_payload(fill, recovered="stored without its audit entry; audited by reconciliation"),
+            )
+            repaired[fill.exec_id] = None
+    return list(repaired)
 
 
 def _acknowledge(orders: OrderManager, working: Mapping[str, Order]) -> int:

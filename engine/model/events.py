@@ -103,7 +103,8 @@ class ReconciliationSummary:
     ts: datetime
     open_orders_matched: int
     fills_applied: tuple[str, ...]
-    """Execution ids of fills the broker had and the database did not (applied now)."""
+    """Execution ids of fills reconciliation applied to their orders: the broker had them and the
+    database did not (applied now, to the ledger too), and those of ``fills_repaired``."""
     lost: tuple[str, ...]
     """Client order ids the broker never had: marked LOST."""
     external: tuple[str, ...]
@@ -114,6 +115,22 @@ class ReconciliationSummary:
     approved: bool = False
     problems: tuple[str, ...] = ()
     """Integrity or audit failures: trading is refused until they are resolved."""
+    fills_repaired: tuple[str, ...] = ()
+    """Execution ids of stored fills their order had not taken in, or that had no audit entry (a
+    crash between writes, in a database from before they were one transaction): the order was
+    brought up to its fills, the fill audited now. Also in ``fills_applied``, so such a summary is
+    never clean; the fills were already in the ledger."""
+
+    @property
+    def clean(self) -> bool:
+        """Nothing applied, repaired, lost, foreign or different: trading may go on unreviewed."""
+        return not (
+            self.fills_applied
+            or self.fills_repaired
+            or self.lost
+            or self.external
+            or self.position_mismatches
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,11 +4,12 @@ Everything outside this package holds a ``Store`` and speaks ``engine.model``; t
 sessions stay in here (architecture rule 2), so research and backtests never need a database.
 """
 
-from engine.store.audit import AuditRecord, AuditVerification
+from engine.store.audit import FILL_ACTION, AuditRecord, AuditVerification, fill_payload
 from engine.store.db import SCHEMA_VERSION, StoreError, default_database_path, open_database
 from engine.store.repository import ExecutionRecord, RiskEventRecord, Store
 
 __all__ = [
+    "FILL_ACTION",
     "SCHEMA_VERSION",
     "AuditRecord",
     "AuditVerification",
@@ -17,5 +18,6 @@ __all__ = [
     "Store",
     "StoreError",
     "default_database_path",
+    "fill_payload",
     "open_database",
 ]

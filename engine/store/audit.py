@@ -22,10 +22,30 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.model import Fill
 from engine.model.codec import to_jsonable
 
 GENESIS_HASH = "0" * 64
 """What the first entry's ``prev_hash`` must be."""
+
+FILL_ACTION = "fill"
+"""The action of a fill's audit entry, whose payload is ``fill_payload``: every stored fill has one.
+
+Reconciliation looks fills up by the ``exec_id`` in these payloads (``Store.unaudited_fills``)."""
+
+
+def fill_payload(fill: Fill, **extra: object) -> dict[str, object]:
+    """A fill's audit payload: one shape for the engine's fill handler and for reconciliation."""
+    return {
+        "exec_id": fill.exec_id,
+        "coid": fill.client_order_id,
+        "symbol": fill.symbol,
+        "side": fill.side.value,
+        "qty": fill.quantity,
+        "price": fill.price,
+        **extra,
+    }
+
 
 _ANCHOR_MODE = 0o600
 

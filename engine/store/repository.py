@@ -70,6 +70,8 @@ _AUDIT_COLUMNS = sa_select(
     col(AuditEventRow.hash),
 )
 
+_QTY_EPS = 1e-9
+"""Quantities closer than this are equal (the order manager's tolerance)."""
 _OPEN_STATUSES = tuple(status.value for status in OrderStatus if status.is_open)
 _FINISHED_EXECUTIONS = frozenset(
     {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK}
@@ -254,6 +256,43 @@ class Store:
         with self._write(f"insert fill {fill.exec_id} of order {fill.client_order_id}") as session:
             result = session.exec(stmt)
             return result.rowcount == 1
+
+    def orders_behind_their_fills(self) -> list[Order]:
+        """Orders whose stored filled quantity is less than the sum of their stored fills.
+
+        One aggregate query, no fills loaded. Only a crash between a fill's row and its order's
+        update, in a database from before the two were one transaction, leaves such an order;
+        reconciliation brings it up to its fills instead of closing it as vanished.
+        """
+        totals = (
+            sa_select(
+                col(FillRow.client_order_id).label("coid"), func.sum(col(FillRow.quantity)).label("qty")
+            )
+            .group_by(col(FillRow.client_order_id))
+            .subquery()
+        )
+        stmt = (
+            select(OrderRow)
+            .join(totals, totals.c.coid == col(OrderRow.client_order_id))
+            .where(totals.c.qty > col(OrderRow.filled_quantity) + _QTY_EPS)
+            .order_by(col(OrderRow.seq))
+        )
+        with self._read("orders behind their fills") as session:
+            return [_order_from_row(row) for row in session.exec(stmt)]
+
+    def unaudited_fills(self) -> list[Fill]:
+        """Stored fills that no ``fill`` audit entry names (by exec id), in the order they arrived.
+
+        Every fill is audited in the transaction that stores it; one without its entry comes from
+        a database written before that was so (a crash between the two writes).
+        """
+        named = func.json_extract(col(AuditEventRow.payload_json), "$.exec_id")
+        audited = (
+            sa_select(named).where(col(AuditEventRow.action) == audit.FILL_ACTION).where(named.is_not(None))
+        )
+        stmt = select(FillRow).where(col(FillRow.exec_id).not_in(audited)).order_by(col(FillRow.id))
+        with self._read("unaudited fills") as session:
+            return [_fill_from_row(row) for row in session.exec(stmt)]
 
     def load_fills(self, *, client_order_id: str | None = None) -> list[Fill]:
         """Fills in the order they arrived, newest last."""

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import Connection, event
+from sqlalchemy import Engine as SqlEngine
 
-from engine.brokers.base import BrokerPosition, BrokerReport
+from engine.brokers.base import BrokerPosition, BrokerReport, OrderFilled
 from engine.brokers.paper import PaperBroker, journal_path_for
 from engine.clock import FixedClock
 from engine.execution.order_manager import OrderManager
 from engine.execution.recovery import EXTERNAL_PREFIX, reconcile
 from engine.model import Fill, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.model.events import ReconciliationSummary
-from engine.store import Store
+from engine.store import FILL_ACTION, Store, StoreError, fill_payload
 
 T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -39,6 +41,8 @@ class World:
     orders: OrderManager
     fills: list[Fill] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
+    failing_fills: int = 0
+    """The next this many fills fail in the handler, after their audit entry was written."""
 
     def quote(
         self, symbol: str = "AAPL", *, bid: float = 99.98, ask: float = 100.0, size: float = 1_000.0
@@ -47,6 +51,15 @@ class World:
         self.broker.on_quote(
             Quote(symbol, self.clock.now(), bid, ask, (bid + ask) / 2, 500.0, 500.0, size, 1e5)
         )
+
+    def on_fill(self, fill: Fill) -> None:
+        """The engine's fill handler as far as the store is concerned: the fill is audited (in the
+        report's transaction) and handed on."""
+        self.store.append_audit(self.clock.now(), "engine", "engine", FILL_ACTION, fill_payload(fill))
+        if self.failing_fills > 0:
+            self.failing_fills -= 1
+            raise StoreError("the ledger's record could not be written (injected)")
+        self.fills.append(fill)
 
     def deaf(self) -> list[BrokerReport]:
         """The engine stops hearing the broker (it is dying): reports go nowhere from now on."""
@@ -79,7 +92,7 @@ async def start(db: Path, *, at: datetime = T0, **broker: Any) -> World:
     store = Store.open(db)
     paper = PaperBroker(clock, journal=journal_path_for(db), **broker)
     world = World(db, clock, store, paper, None)  # type: ignore[arg-type]
-    world.orders = OrderManager(store, paper, clock, world.events.append, world.fills.append)
+    world.orders = OrderManager(store, paper, clock, world.events.append, world.on_fill)
     await paper.connect()
     return world
 
@@ -144,6 +157,149 @@ async def test_a_partial_fill_then_an_expiry_while_down_is_applied_and_closed(wo
     assert stored.filled_quantity == 50
     assert "no longer working at the broker after 50 of 100 filled" in stored.reason
     assert summary.position_mismatches == ()
+    again.crash()
+
+
+# --------------------------------------------------------------------------- one report, one transaction
+async def test_a_fill_whose_handling_fails_stores_nothing_and_applies_once_later(world: World) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    world.failing_fills = 1
+    with pytest.raises(StoreError, match="injected"):
+        world.quote()  # the broker fills it; the engine's handling of the fill fails half-way
+    (fill,) = await world.broker.executions()
+    assert world.store.load_fills() == []  # the fill row went with the failed transaction...
+    stored = world.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.ACKNOWLEDGED and stored.filled_quantity == 0
+    assert [a.action for a in world.store.load_audit()].count(FILL_ACTION) == 0  # ...and its audit entry
+    assert world.store.verify_audit().ok
+    in_memory = world.orders.get(order.client_order_id)
+    assert in_memory is not None and in_memory.filled_quantity == 0  # memory was put back too
+    assert in_memory.status is OrderStatus.ACKNOWLEDGED and in_memory in world.orders.open_orders()
+
+    summary = await world.reconcile(positions={})  # the broker still has it: applied now, once
+    assert summary.fills_applied == (fill.exec_id,) and summary.fills_repaired == ()
+    assert world.fills == [fill]
+    stored = world.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.filled_quantity == 10
+    assert world.store.unaudited_fills() == []
+
+
+async def test_one_fill_report_is_one_commit(world: World, db: Path) -> None:
+    commits: list[str] = []
+
+    def count(conn: Connection) -> None:
+        if conn.engine.url.database == str(db):
+            commits.append("commit")
+
+    world.quote()
+    await world.orders.submit(buy(10))
+    event.listen(SqlEngine, "commit", count)
+    try:
+        world.quote()  # the fill row, the order update, the fill's audit entry
+    finally:
+        event.remove(SqlEngine, "commit", count)
+    assert len(world.fills) == 1
+    assert len(commits) == 1
+
+
+# --------------------------------------------------------------------------- a database that lags its fills
+# Before a fill, its order's state and their audit entries were one transaction, a crash between
+# those writes left a fill row beside an order that never took it in, or a fill without its audit
+# entry. Such databases exist; these tests build that state with the store's own writes.
+
+
+async def test_an_order_behind_its_stored_fill_is_filled_not_closed_as_vanished(
+    world: World, db: Path
+) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    reports = world.deaf()
+    world.quote()  # the broker fills it
+    (fill,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    assert world.store.insert_fill(fill)  # the fill row committed; the process died before the order's update
+    world.crash()
+
+    again = await start(db, at=T0 + timedelta(minutes=5))
+    summary = await again.reconcile()
+    stored = again.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED, stored
+    assert stored.filled_quantity == 10 and stored.avg_fill_price == fill.price
+    assert "0 of" not in stored.reason and "brought up to its 1 stored fill" in stored.reason
+    assert summary.fills_repaired == (fill.exec_id,)
+    assert fill.exec_id in summary.fills_applied and not summary.clean  # never approved as clean
+    assert summary.lost == () and summary.position_mismatches == () and summary.problems == ()
+    assert again.fills == []  # already in the ledger (folded from the stored fills): not applied twice
+    assert again.store.unaudited_fills() == []
+    (entry,) = [a for a in again.store.load_audit() if a.action == FILL_ACTION]
+    assert entry.payload["exec_id"] == fill.exec_id and "recovered" in entry.payload
+    assert again.store.verify_audit().ok
+
+    second = await again.reconcile()
+    assert second.fills_repaired == () and second.clean  # repaired once
+    again.crash()
+
+
+async def test_a_lagging_partial_fill_is_counted_before_a_missed_fill_lands(world: World, db: Path) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(100))
+    reports = world.deaf()
+    world.quote(size=200)  # 50 of 100 (participation cap)
+    (first,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    assert world.store.insert_fill(first)  # stored; the order's update never committed
+    world.quote(size=200)  # the other 50, which the database never hears of
+    world.crash()
+
+    again = await start(db, at=T0 + timedelta(minutes=5))
+    summary = await again.reconcile()
+    (_, second) = await again.broker.executions()
+    assert summary.fills_repaired == (first.exec_id,)
+    assert set(summary.fills_applied) == {first.exec_id, second.exec_id}
+    assert again.fills == [second]  # only the missed one reaches the ledger
+    stored = again.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.filled_quantity == 100
+    assert summary.position_mismatches == ()
+    again.crash()
+
+
+async def test_an_order_once_closed_as_vanished_with_its_fill_is_repaired(world: World, db: Path) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    reports = world.deaf()
+    world.quote()
+    (fill,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    world.store.insert_fill(fill)
+    # What the old reconciliation then did to it:
+    closed = replace(order, status=OrderStatus.CANCELLED, reason="reconciliation: 0 of 10 filled")
+    world.store.update_order(closed)
+    world.crash()
+
+    again = await start(db)
+    summary = await again.reconcile()
+    stored = again.store.get_order(order.client_order_id)
+    assert stored is not None and stored.status is OrderStatus.FILLED and stored.filled_quantity == 10
+    assert summary.fills_repaired == (fill.exec_id,) and not summary.clean
+    again.crash()
+
+
+async def test_a_filled_order_whose_fill_has_no_audit_entry_gets_one(world: World, db: Path) -> None:
+    world.quote()
+    order = await world.orders.submit(buy(10))
+    reports = world.deaf()
+    world.quote()
+    (fill,) = [r.fill for r in reports if isinstance(r, OrderFilled)]
+    world.store.insert_fill(fill)
+    filled = replace(order, status=OrderStatus.FILLED, filled_quantity=10, avg_fill_price=fill.price)
+    world.store.update_order(filled)  # the order took it in; the fill's audit entry never committed
+    world.crash()
+
+    again = await start(db)
+    assert [f.exec_id for f in again.store.unaudited_fills()] == [fill.exec_id]
+    summary = await again.reconcile()
+    assert summary.fills_repaired == (fill.exec_id,) and not summary.clean
+    assert again.store.unaudited_fills() == [] and again.store.verify_audit().ok
+    stored = again.store.get_order(order.client_order_id)
+    assert stored == filled  # the order itself was right and is left alone
     again.crash()
 
 
