@@ -129,8 +129,9 @@ class OrderManager:
                 arrival_price=request.arrival_price,
             )
             self._store.insert_order(order)
-            self._open[order.client_order_id] = order
             self._publish(OrderEvent(replace(order)))
+        # open only once committed: a failed intent (its audit entry refused) leaves nothing behind
+        self._open[order.client_order_id] = order
         # committed: only now may anything leave the process (the audit anchor follows the send)
         try:
             await self._broker.submit(order)

@@ -21,6 +21,7 @@ from engine.model import CommandSource, Fill, Order, Side, contract_multiplier
 from engine.model.events import OrderEvent
 from engine.portfolio.ledger import Ledger
 from engine.runtime.outbox import Outbox
+from engine.store.audit import FILL_ACTION, fill_payload
 from engine.store.repository import Store
 from engine.strategies.generator import card_template
 
@@ -104,19 +105,7 @@ class Accounting:
         owner = self.owner.get(fill.symbol, strategy) if closes else strategy
         if not closes and strategy:
             self.owner[fill.symbol] = strategy
-        self._outbox.audit(
-            "engine",
-            CommandSource.ENGINE,
-            "fill",
-            {
-                "exec_id": fill.exec_id,
-                "coid": fill.client_order_id,
-                "symbol": fill.symbol,
-                "side": fill.side.value,
-                "qty": fill.quantity,
-                "price": fill.price,
-            },
-        )
+        self._outbox.audit("engine", CommandSource.ENGINE, FILL_ACTION, fill_payload(fill))
         realized = self.ledger.realized(fill.symbol) - realized_before if closes else None
         self._bus.publish(FillBooked(fill, strategy, owner, realized))
 

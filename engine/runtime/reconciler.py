@@ -65,7 +65,7 @@ class Reconciler:
             ledger_positions={p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
             now=self._clock.now(),
         )
-        clean = not (summary.fills_applied or summary.lost or summary.external or summary.position_mismatches)
+        clean = summary.clean
         automatic = self._settings.engine.auto_approve_recovery and not summary.position_mismatches
         if not summary.problems and (clean or automatic):
             summary = replace(summary, approved=True)
@@ -79,7 +79,7 @@ class Reconciler:
     async def after_reconnect(self) -> None:
         """The adapter reconnected on its own: reconcile (missed fills once, nothing sent twice)."""
         summary = await self.reconcile()
-        if summary.fills_applied or summary.lost or summary.external or summary.position_mismatches:
+        if not summary.clean:
             self._outbox.notice(
                 "warning", "reconnected to the broker: review and approve what changed while it was away"
             )
@@ -145,6 +145,7 @@ class Reconciler:
 def _recovery_reason(summary: ReconciliationSummary) -> str:
     parts = [
         f"{len(summary.fills_applied)} missed fill(s) applied" if summary.fills_applied else "",
+        f"{len(summary.fills_repaired)} stored fill(s) repaired" if summary.fills_repaired else "",
         f"{len(summary.lost)} order(s) LOST" if summary.lost else "",
         f"{len(summary.external)} EXTERNAL order(s)" if summary.external else "",
         f"{len(summary.position_mismatches)} position mismatch(es)" if summary.position_mismatches else "",
