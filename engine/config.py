@@ -23,6 +23,8 @@ from typing import Annotated, Any, Literal
 import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from engine.model.redact import redact_urls
+
 DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "default.toml"
 DEFAULT_STRATEGIES = DEFAULT_CONFIG.with_name("strategies.toml")
 """The templates' settings ship in their own file; it is read as the ``[strategies]`` section."""
@@ -511,4 +513,4 @@ def _one_line(origin: str, exc: ValidationError, layer: dict[str, Any]) -> str:
     msg = str(err["msg"])
     if kind == "value_error":
         return f"{origin}: {key}: {msg.removeprefix('Value error, ')}"
-    return f"{origin}: {key}: {msg} (got {err.get('input')!r})"
+    return f"{origin}: {key}: {msg} (got {redact_urls(repr(err.get('input')))})"  # a webhook URL is a secret
