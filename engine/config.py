@@ -24,11 +24,10 @@ import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from engine.model.redact import redact_urls
+from engine.paths import DEFAULT_CONFIG, env_key, env_value
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "default.toml"
 DEFAULT_STRATEGIES = DEFAULT_CONFIG.with_name("strategies.toml")
 """The templates' settings ship in their own file; it is read as the ``[strategies]`` section."""
-ENV_PREFIX = "ONETAP_"
 
 MAX_CASH = 1e12
 """The largest account cash a paper broker may start with (USD): beyond it float cents lose precision."""
@@ -450,21 +449,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _env_layer(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
+        where = env_key(name)
+        if where is None:
             continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        out.append((f"environment {name}", {section: {key: _env_value(environ[name])}}))
+        section, key = where
+        out.append((f"environment {name}", {section: {key: env_value(environ[name])}}))
     return out
-
-
-def _env_value(raw: str) -> Any:
-    """Environment values are TOML literals when they parse (numbers, booleans, lists), else strings."""
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-    # TOML reads 2012-01-17 as a date, but every date setting is a "YYYY-MM-DD" string
-    return raw if isinstance(value, date | time) else value
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:

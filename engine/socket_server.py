@@ -15,20 +15,15 @@ import socket
 import struct
 from pathlib import Path
 
-import platformdirs
-
 from engine.actor import Actor
 from engine.model import CommandSource
+from engine.paths import default_socket_path
 from engine.protocol import MAX_LINE, EngineSession, encode
 from engine.service import Engine, EngineStartError
 
 log = logging.getLogger(__name__)
 
-
-def default_socket_path() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "onetap" if runtime else platformdirs.user_data_path("onetap")
-    return base / "engine.sock"
+__all__ = ["EngineServer", "default_socket_path", "peer_uid", "serve"]
 
 
 def peer_uid(sock: socket.socket) -> int:
