@@ -18,7 +18,6 @@ own imports stay light: everything else is imported inside the function that nee
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
@@ -184,6 +183,8 @@ def _start_error(exc: Exception) -> int:
 
 
 def _engine_only(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from engine.headless import run_headless
     from engine.service import STARTUP_ERRORS
 
