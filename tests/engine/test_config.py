@@ -209,3 +209,30 @@ def test_cli_data_that_cannot_load_exits_2_with_one_line(tmp_path: Path) -> None
 def test_a_date_from_the_environment_stays_a_date_string() -> None:
     s = load_settings(environ={"ONETAP_REPLAY__START": "2012-01-17"})
     assert s.replay.start == "2012-01-17"
+
+
+def test_cli_data_file_without_a_universe_symbol_exits_2_naming_it(tmp_path: Path) -> None:
+    """Before: a KeyError traceback from deep in the engine's start, exit 1."""
+    from engine.data.shipped import load_shipped
+
+    data = tmp_path / "bars.csv"
+    frame = load_shipped(["AAPL", "SPX"]).bars["AAPL"].reset_index()
+    frame["symbol"] = "AAPL"
+    frame.to_csv(data, index=False)
+    cfg = tmp_path / "onetap.toml"
+    cfg.write_text(
+        f'[universe]\nsymbols = ["AAPL", "MSFT"]\n[data]\nsource = "file"\npath = "{data}"\n'
+        f'[store]\ndatabase = "{tmp_path / "onetap.db"}"\n'
+        f'[engine]\nsocket = "{tmp_path / "run" / "engine.sock"}"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "--engine-only"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        f"onetap: cannot start: {data}: no bars for symbol MSFT (the data has AAPL); "
+        "add it or remove it from [universe] symbols\n"
+    )
