@@ -10,26 +10,30 @@
     onetap tws-sim --port 7497  a TWS API simulator to try the IBKR path with no IB account
 
 Heavy modules are imported only by the path that needs them: ``--engine-only`` never
-imports Textual, and nothing here imports torch or ib_insync.
+imports Textual, nothing here imports torch or ib_insync, and ``onetap kill`` against a running
+engine imports neither the engine nor the config schema (``console.kill_cmd``). So this module's
+own imports stay light: everything else is imported inside the function that needs it.
 """
 
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from console import audit_cmd, cards_cmd, report_cmd, research_cmd
-from engine.config import ConfigError, Settings, load_settings
+if TYPE_CHECKING:
+    from engine.config import Settings
 
 EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
+
     parser = argparse.ArgumentParser(
         prog="onetap", description="Terminal operator console for automated trading."
     )
@@ -84,12 +88,22 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None) -> int:
+def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
+    """``fast_kill=False`` forces ``onetap kill`` the long way (the benchmark's "before")."""
     argv = sys.argv[1:] if argv is None else argv
+    if fast_kill:
+        from console.kill_cmd import run_fast
+
+        code = run_fast(argv)
+        if code is not None:
+            return code
     if argv[:1] == ["tws-sim"]:
         from engine.simulators import tws_sim_main
 
         return tws_sim_main(argv[1:])
+    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
+    from engine.config import ConfigError, load_settings
+
     args = build_parser().parse_args(argv)
     try:
         settings = with_broker_flags(load_settings(args.config), args)
@@ -123,6 +137,8 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def with_broker_flags(settings: Settings, args: argparse.Namespace) -> Settings:
+    from engine.config import ConfigError
+
     """The command line's broker flags over the settings (flags win, as they are the latest word)."""
     ibkr: dict[str, object] = {}
     for flag, key in (("host", "host"), ("port", "port"), ("client_id", "client_id"), ("account", "account")):
@@ -152,13 +168,13 @@ def with_broker_flags(settings: Settings, args: argparse.Namespace) -> Settings:
 
 
 def _socket_path(settings: Settings, args: argparse.Namespace) -> Path:
-    from engine.socket_server import default_socket_path
+    from engine.paths import socket_path
 
     if args.attach:
         return Path(args.attach).expanduser()
     if args.socket:
         return Path(args.socket).expanduser()
-    return Path(settings.engine.socket).expanduser() if settings.engine.socket else default_socket_path()
+    return socket_path(settings.engine.socket)
 
 
 def _start_error(exc: Exception) -> int:
@@ -167,6 +183,8 @@ def _start_error(exc: Exception) -> int:
 
 
 def _engine_only(settings: Settings, args: argparse.Namespace) -> int:
+    import asyncio
+
     from engine.headless import run_headless
     from engine.runtime.startup import STARTUP_ERRORS
 
@@ -229,39 +247,21 @@ HEAVY_MODULES = ("torch", "ib_insync", "scipy.optimize")
 
 
 def _kill(settings: Settings, args: argparse.Namespace) -> int:
-    from console.client import SocketClient
-    from engine.actor import current_user
-    from engine.model import CommandSource
-    from engine.model.events import Command, Flatten, Kill
-    from engine.runtime.startup import halt_offline
+    """The long way: settings validated, then the same exchange as the fast path, or the offline halt."""
+    from console.kill_cmd import run_over_socket
 
     path = _socket_path(settings, args)
-    command: Command = (
-        Flatten(reason=args.reason, source=CommandSource.CLI)
-        if args.flatten
-        else Kill(reason=args.reason, source=CommandSource.CLI)
-    )
+    code = run_over_socket(path, args.reason, flatten=args.flatten)
+    if code is not None:
+        return code
+    from engine.actor import current_user
+    from engine.runtime.startup import halt_offline
 
-    async def remote() -> str:
-        client = SocketClient(path)
-        await client.connect(lambda _event: None)
-        try:
-            result = await client.send(command)
-        finally:
-            await client.close()
-        return result.message
-
-    try:
-        print(f"onetap: {asyncio.run(remote())}")
-        return 0
-    except ConnectionError:
-        level = 2 if args.flatten else 1
-        db = halt_offline(settings, args.reason, current_user(), database=args.database, level=level)
-        then = " and flattens every position" if args.flatten else ""
-        print(
-            f"onetap: no engine is serving {path}; HALTED recorded in {db}: the next start stays halted{then}"
-        )
-        return 0
+    level = 2 if args.flatten else 1
+    db = halt_offline(settings, args.reason, current_user(), database=args.database, level=level)
+    then = " and flattens every position" if args.flatten else ""
+    print(f"onetap: no engine is serving {path}; HALTED recorded in {db}: the next start stays halted{then}")
+    return 0
 
 
 if __name__ == "__main__":

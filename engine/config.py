@@ -4,6 +4,10 @@ The pydantic models below are the schema: their defaults equal ``config/default.
 (a test keeps the two identical), unknown keys are refused, and every error is reduced to
 one line that names the file, the key and what was expected, because a trader starting
 the engine needs to know what to fix, not read a traceback.
+
+Every number is finite (``inf`` and ``nan`` are refused everywhere, because an infinite limit is a
+limit switched off) and every money or count setting has an upper bound: a typo of a few zeros
+must stop start-up, not trade. The same schema checks a limit changed at run time (``SetLimit``).
 """
 
 from __future__ import annotations
@@ -16,15 +20,27 @@ from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import annotated_types
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-DEFAULT_CONFIG = Path(__file__).resolve().parents[1] / "config" / "default.toml"
+from engine.model.redact import redact_urls
+from engine.paths import DEFAULT_CONFIG, env_key, env_value
+
 DEFAULT_STRATEGIES = DEFAULT_CONFIG.with_name("strategies.toml")
 """The templates' settings ship in their own file; it is read as the ``[strategies]`` section."""
-ENV_PREFIX = "ONETAP_"
+
+MAX_CASH = 1e12
+"""The largest account cash a paper broker may start with (USD): beyond it float cents lose precision."""
+MAX_ORDER_VALUE = 1e9
+"""The largest ``[risk] max_order_value`` (USD)."""
+MAX_ORDER_QUANTITY = 1e7
+"""The largest ``[risk] max_order_quantity`` (shares)."""
+MAX_SEED = 2**32 - 1
+"""Seeds feed numpy generators; a bound keeps them one 32-bit word."""
 
 Fraction = Annotated[float, Field(gt=0.0, le=1.0)]
-Money = Annotated[float, Field(gt=0.0)]
+Money = Annotated[float, Field(gt=0.0, le=MAX_CASH)]
+Seed = Annotated[int, Field(ge=0, le=MAX_SEED)]
 
 
 class ConfigError(Exception):
@@ -32,7 +48,7 @@ class ConfigError(Exception):
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 DEFAULT_SECTORS = {
@@ -71,7 +87,7 @@ class ReplaySettings(_Section):
     end: str = "2013-03-01"
     seconds_per_day: Annotated[float, Field(ge=0.5, le=86_400.0)] = 45.0
     steps_per_day: Annotated[int, Field(ge=10, le=23_400)] = 390
-    seed: Annotated[int, Field(ge=0)] = 7
+    seed: Seed = 7
     spread_bps: Annotated[float, Field(ge=0.0, le=500.0)] = 2.0
 
     @field_validator("start", "end")
@@ -168,8 +184,8 @@ PerDay = Annotated[int, Field(ge=1, le=1_000_000)]
 
 
 class RiskSettings(_Section):
-    max_order_value: Money = 25_000.0
-    max_order_quantity: Money = 5_000.0
+    max_order_value: Annotated[float, Field(gt=0.0, le=MAX_ORDER_VALUE)] = 25_000.0
+    max_order_quantity: Annotated[float, Field(gt=0.0, le=MAX_ORDER_QUANTITY)] = 5_000.0
     max_position_pct: Fraction = 0.15
     risk_per_trade_pct: Fraction = 0.02
     max_sector_pct: Fraction = 0.30
@@ -192,7 +208,7 @@ class RiskSettings(_Section):
     var_limit_pct: Fraction = 0.02
     var_window_days: Annotated[int, Field(ge=20, le=5_000)] = 250
     mc_scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
-    mc_seed: Annotated[int, Field(ge=0)] = 11
+    mc_seed: Seed = 11
     recompute_seconds: Annotated[float, Field(ge=0.5, le=3_600.0)] = 5.0
 
 
@@ -230,7 +246,7 @@ class CardSettings(_Section):
     kelly_cap: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
     correlation_penalty: Annotated[float, Field(ge=0.0, le=1.0)] = 0.5
     max_book_corr: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.8
-    min_adv_value: Annotated[float, Field(ge=0.0)] = 1_000_000.0
+    min_adv_value: Annotated[float, Field(ge=0.0, le=MAX_CASH)] = 1_000_000.0
     max_adv_share: Fraction = 0.01
     calibration: Literal["logistic", "isotonic"] = "logistic"
 
@@ -289,7 +305,7 @@ class AutopilotSettings(_Section):
     frequency: Literal["daily", "weekly", "monthly", "off"] = "monthly"
     drift_abs: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     drift_rel: Annotated[float, Field(ge=0.0, le=10.0)] = 0.25
-    min_trade_value: Annotated[float, Field(ge=0.0)] = 100.0
+    min_trade_value: Annotated[float, Field(ge=0.0, le=MAX_CASH)] = 100.0
     fractional: bool = False
     sell_unlisted: bool = False
     edge: Annotated[float, Field(ge=0.0, le=1.0)] = 0.02
@@ -318,7 +334,7 @@ class TaxLossSettings(_Section):
     """``[tax_loss]``: harvest proposals shown as "tax_loss" cards (engine/desk/)."""
 
     enabled: bool = False
-    min_loss: Annotated[float, Field(ge=0.0)] = 500.0
+    min_loss: Annotated[float, Field(ge=0.0, le=MAX_CASH)] = 500.0
     min_loss_pct: Annotated[float, Field(ge=0.0, le=1.0)] = 0.05
     window_days: Annotated[int, Field(ge=0, le=366)] = 30
     substantially_identical: list[list[str]] = Field(default_factory=list)
@@ -355,6 +371,38 @@ class Settings(_Section):
     tax_loss: TaxLossSettings = TaxLossSettings()
     strategies: dict[TemplateName, TemplateSettings] = Field(default_factory=dict)
     """Per-template settings; a template not listed runs with its own defaults."""
+
+
+def _number(value: float) -> str:
+    return f"{value:,.15g}"
+
+
+def allowed_range(section: type[BaseModel], name: str) -> str:
+    """The bounds of one numeric setting in words ("more than 0, at most 1,000,000,000").
+
+    The documentation (config/default.toml, the README) quotes these words and a test keeps
+    them equal to the schema, so the bound a trader reads is the bound the engine enforces.
+    """
+    words: list[str] = []
+    for rule in section.model_fields[name].metadata:
+        if isinstance(rule, annotated_types.Gt):
+            words.append(f"more than {_number(float(rule.gt))}")  # type: ignore[arg-type]
+        elif isinstance(rule, annotated_types.Ge):
+            words.append(f"at least {_number(float(rule.ge))}")  # type: ignore[arg-type]
+        elif isinstance(rule, annotated_types.Lt):
+            words.append(f"less than {_number(float(rule.lt))}")  # type: ignore[arg-type]
+        elif isinstance(rule, annotated_types.Le):
+            words.append(f"at most {_number(float(rule.le))}")  # type: ignore[arg-type]
+    return ", ".join(words)
+
+
+def risk_limit_ranges() -> dict[str, str]:
+    """Every numeric ``[risk]`` limit and its allowed range in words (booleans have none)."""
+    return {
+        name: allowed_range(RiskSettings, name)
+        for name, field in RiskSettings.model_fields.items()
+        if field.annotation is not bool
+    }
 
 
 def load_settings(
@@ -401,21 +449,12 @@ def _read_toml(path: Path) -> dict[str, Any]:
 def _env_layer(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     out: list[tuple[str, dict[str, Any]]] = []
     for name in sorted(environ):
-        if not name.startswith(ENV_PREFIX) or "__" not in name:
+        where = env_key(name)
+        if where is None:
             continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        out.append((f"environment {name}", {section: {key: _env_value(environ[name])}}))
+        section, key = where
+        out.append((f"environment {name}", {section: {key: env_value(environ[name])}}))
     return out
-
-
-def _env_value(raw: str) -> Any:
-    """Environment values are TOML literals when they parse (numbers, booleans, lists), else strings."""
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        return raw
-    # TOML reads 2012-01-17 as a date, but every date setting is a "YYYY-MM-DD" string
-    return raw if isinstance(value, date | time) else value
 
 
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
@@ -464,4 +503,4 @@ def _one_line(origin: str, exc: ValidationError, layer: dict[str, Any]) -> str:
     msg = str(err["msg"])
     if kind == "value_error":
         return f"{origin}: {key}: {msg.removeprefix('Value error, ')}"
-    return f"{origin}: {key}: {msg} (got {err.get('input')!r})"
+    return f"{origin}: {key}: {msg} (got {redact_urls(repr(err.get('input')))})"  # a webhook URL is a secret

@@ -15,21 +15,16 @@ import socket
 import struct
 from pathlib import Path
 
-import platformdirs
-
 from engine.actor import Actor
 from engine.kernel import Engine
 from engine.model import CommandSource
+from engine.paths import default_socket_path
 from engine.protocol import MAX_LINE, EngineSession, encode
 from engine.runtime.startup import EngineStartError
 
 log = logging.getLogger(__name__)
 
-
-def default_socket_path() -> Path:
-    runtime = os.environ.get("XDG_RUNTIME_DIR")
-    base = Path(runtime) / "onetap" if runtime else platformdirs.user_data_path("onetap")
-    return base / "engine.sock"
+__all__ = ["EngineServer", "default_socket_path", "peer_uid", "serve"]
 
 
 def peer_uid(sock: socket.socket) -> int:
@@ -45,22 +40,65 @@ def _user_name(uid: int) -> str:
         return f"uid {uid}"
 
 
-async def serve(engine: Engine, path: Path) -> asyncio.AbstractServer:
+class EngineServer:
+    """The listening socket and the sessions of its peers.
+
+    Closing it also ends every peer's session: each connection is closed, so its handler reads
+    end-of-file and returns. Without that, a console still attached when the engine stops leaves a
+    handler waiting in ``readline`` until ``asyncio.run`` cancels it, and Python 3.11's stream
+    callback prints that CancelledError as a traceback on a clean stop.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        self._engine = engine
+        self._server: asyncio.AbstractServer | None = None
+        self._peers: dict[asyncio.Task[None], asyncio.StreamWriter] = {}
+
+    async def start(self, path: Path) -> None:
+        old = os.umask(0o177)
+        try:
+            self._server = await asyncio.start_unix_server(self._handler, path=str(path), limit=MAX_LINE)
+        finally:
+            os.umask(old)
+
+    async def _handler(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        assert task is not None  # a stream handler always runs as a task
+        self._peers[task] = writer
+        try:
+            await _serve_peer(self._engine, reader, writer)
+        finally:
+            self._peers.pop(task, None)
+
+    @property
+    def peers(self) -> int:
+        """Consoles attached right now."""
+        return len(self._peers)
+
+    def close(self) -> None:
+        """Stop listening and hang up on every peer (their handlers then return on their own)."""
+        if self._server is not None:
+            self._server.close()
+        for writer in self._peers.values():
+            writer.close()
+
+    async def wait_closed(self) -> None:
+        if self._server is not None:
+            await self._server.wait_closed()
+        peers = list(self._peers)
+        if peers:
+            await asyncio.gather(*peers, return_exceptions=True)
+
+
+async def serve(engine: Engine, path: Path) -> EngineServer:
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     path.parent.chmod(0o700)
     if path.exists():
         if await _alive(path):
             raise EngineStartError(f"{path}: another engine is already serving on this socket")
         path.unlink()
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _serve_peer(engine, reader, writer)
-
-    old = os.umask(0o177)
-    try:
-        server = await asyncio.start_unix_server(handler, path=str(path), limit=MAX_LINE)
-    finally:
-        os.umask(old)
+    server = EngineServer(engine)
+    await server.start(path)
     path.chmod(0o600)
     return server
 

@@ -10,6 +10,7 @@ the table.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable, Mapping, Set
 from typing import ClassVar
 
@@ -118,6 +119,9 @@ class LimitsDialog(ModalScreen[None]):
         except ValueError:
             text = event.value.strip()
             self._outcome(f"{text!r} is not a number" if text else "type the new value first", ok=False)
+            return
+        if not math.isfinite(value):  # float() reads "inf" and "nan"; no limit may be switched off that way
+            self._outcome(f"{name} must be a finite number, got {event.value.strip()!r}", ok=False)
             return
         self._set(name, value)
 

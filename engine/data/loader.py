@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import csv
 import gzip
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -54,6 +54,17 @@ class DataError(ValueError):
     """A data file that cannot be used at all; the message is one line naming the file."""
 
 
+class MissingSymbolError(DataError, KeyError):
+    """The data has no bars for a symbol the engine asked for (a universe symbol absent from the file).
+
+    A DataError, so start-up reports it as one line and exits 2 like any unusable data; a KeyError
+    too, so code that looks a symbol up and handles its absence keeps working.
+    """
+
+    def __str__(self) -> str:  # KeyError's own str() would wrap the message in quotes
+        return str(self.args[0]) if self.args else ""
+
+
 @dataclass
 class MarketData:
     """Clean daily bars per symbol, what each symbol is, and what validation found on the way."""
@@ -61,6 +72,8 @@ class MarketData:
     bars: dict[str, pd.DataFrame]
     instruments: dict[str, Instrument]
     report: ValidationReport = field(default_factory=ValidationReport)
+    source: str = ""
+    """Where the bars came from (a user's file as shown to them); names it in errors."""
 
     @property
     def symbols(self) -> list[str]:
@@ -74,8 +87,23 @@ class MarketData:
         """The bars strictly before ``before``: everything known at that session's open."""
         frame = self.bars.get(symbol)
         if frame is None:
-            raise KeyError(f"no bars for symbol {symbol!r} (have: {', '.join(self.bars)})")
+            self.require([symbol])
+        assert frame is not None  # require raised otherwise
         return frame.iloc[: int(frame.index.searchsorted(pd.Timestamp(before), side="left"))]
+
+    def require(self, symbols: Iterable[str]) -> None:
+        """Raise MissingSymbolError naming every one of ``symbols`` without bars (start-up calls this
+        with the universe, so a file that lacks a symbol is one clear line, not a traceback later)."""
+        missing = [s for s in symbols if s not in self.bars]
+        if not missing:
+            return
+        where = f"{self.source}: " if self.source else ""
+        one = len(missing) == 1
+        has = ", ".join(self.bars) or "none"
+        raise MissingSymbolError(
+            f"{where}no bars for {'symbol' if one else 'symbols'} {', '.join(missing)} (the data has {has}); "
+            f"add {'it' if one else 'them'} or remove {'it' if one else 'them'} from [universe] symbols"
+        )
 
     def bar(self, symbol: str, day: date) -> Bar | None:
         frame = self.bars.get(symbol)
@@ -157,6 +185,7 @@ def load_user_file(path: Path, symbol: str | None = None, *, jump_threshold: flo
     from engine.data.shipped import INSTRUMENTS  # shipped builds on this module; import at call time
 
     market = build_market_data(raw, INSTRUMENTS, jump_threshold=jump_threshold)
+    market.source = shown
     if not market.bars:
         first = market.report.issues[0] if market.report.issues else None
         raise DataError(f"{shown}: no valid rows ({len(table)} read, all excluded; first problem: {first})")

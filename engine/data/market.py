@@ -19,5 +19,7 @@ def load_market(settings: Settings) -> MarketData:
     if settings.data.source == "file":
         if not settings.data.path:
             raise DataError('[data] source = "file" needs [data] path to a CSV or Parquet file')
-        return load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
+        market = load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
+        market.require(settings.universe.symbols)  # every universe symbol, named at once if missing
+        return market
     return load_shipped(symbols, jump_threshold=threshold)

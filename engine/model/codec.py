@@ -158,7 +158,10 @@ def _decode_scalar(tp: type, value: Any) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise DecodeError(f"expected a number, got {value!r}")
-        return float(value)
+        try:
+            return float(value)
+        except OverflowError:  # an integer of hundreds of digits
+            raise DecodeError(f"a number out of range ({len(str(value))} digits)") from None
     if tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise DecodeError(f"expected an integer, got {value!r}")

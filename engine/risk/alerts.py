@@ -10,8 +10,11 @@ shape the module:
 - No new runtime dependency: HTTP is a minimal HTTP/1.1 POST over asyncio streams, email is the
   standard library's ``smtplib`` in a worker thread, the command is an asyncio subprocess.
 - Secrets stay secret: the SMTP password is read from the environment variable *named* in the
-  settings at send time and never appears in a message; webhook URLs are shown without their
-  query string and user info, which is where tokens usually live.
+  settings at send time; a webhook URL is shown as scheme, host and port only (Slack-style hooks
+  keep their token in the path, others in the query or user info). Every failure line passes
+  through one ``Redactor`` (engine/model/redact.py) that knows each notifier's secrets and reduces
+  any URL, so neither our own text nor an exception's can carry a secret to the notice, the log,
+  the audit or an attached console.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ from urllib.parse import SplitResult, unquote, urlsplit
 from engine.config import AlertSettings
 from engine.model.codec import dumps
 from engine.model.events import RiskAlert
+from engine.model.redact import Redactor, redact_url, url_secrets
 
 log = logging.getLogger(__name__)
 
@@ -122,8 +126,10 @@ class WebhookNotifier:
             pair = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
             self._auth = "Basic " + base64.b64encode(pair.encode("utf-8")).decode("ascii")
         self.url = url
-        self.display_url = f"{parts.scheme}://{authority}{parts.path or '/'}"
-        """The URL as failure messages show it: no user info, no query (where tokens live)."""
+        self.display_url = redact_url(url)
+        """The URL as failure messages show it: scheme, host and port (tokens live in the rest)."""
+        self.secrets = tuple(url_secrets(url))
+        """What the dispatcher masks in any failure line about this notifier."""
 
     def _request(self, body: bytes) -> bytes:
         headers = [
@@ -239,6 +245,8 @@ class EmailNotifier:
         self.username = username
         self.password_env = password_env
         self.timeout_s = timeout_s
+        self.secrets: tuple[str, ...] = ()
+        """Known secrets; the password joins them once read (it is read at send time)."""
 
     def _password(self) -> str:
         """Read at send time so a rotated secret is picked up; the error names the variable only."""
@@ -264,6 +272,8 @@ class EmailNotifier:
 
     async def send(self, alert: RiskAlert) -> None:
         password = self._password()
+        if password and password not in self.secrets:
+            self.secrets = (*self.secrets, password)
         await asyncio.to_thread(self._send_blocking, self.message(alert), password)
 
     def _send_blocking(self, msg: EmailMessage, password: str) -> None:
@@ -283,8 +293,8 @@ class EmailNotifier:
                     from_addr=parseaddr(self.sender)[1],
                     to_addrs=[parseaddr(r)[1] for r in self.recipients],
                 )
-        except (smtplib.SMTPException, OSError) as exc:
-            raise AlertDeliveryError(f"{where}: {_describe(exc)}") from exc
+        except (smtplib.SMTPException, OSError) as exc:  # a server may echo the login: mask it here too
+            raise AlertDeliveryError(Redactor([password])(f"{where}: {_describe(exc)}")) from exc
         if refused:
             raise AlertDeliveryError(f"{where} refused {', '.join(sorted(refused))}")
 
@@ -306,6 +316,8 @@ class CommandNotifier:
         if not argv or not argv[0]:
             raise ValueError("alerts.command must name a program as its first element")
         self.argv = tuple(argv)
+        self.secrets = tuple(secret for arg in self.argv[1:] if "://" in arg for secret in url_secrets(arg))
+        """A URL among the arguments (``curl https://hooks...``) is as secret as a webhook's."""
 
     async def send(self, alert: RiskAlert) -> None:
         proc = await asyncio.create_subprocess_exec(
@@ -412,6 +424,7 @@ class AlertDispatcher:
         if max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
         self._notifiers = tuple(notifiers)
+        self._redact = Redactor()
         self._min_rank = _RANK[min_level]
         self._timeout_s = timeout_s
         self._on_failure = on_failure
@@ -472,8 +485,17 @@ class AlertDispatcher:
         except Exception as exc:
             self._report(f"alert {notifier.name} failed: {_describe(exc)}")
 
+    def _secrets(self) -> Redactor:
+        """Every notifier's secrets, read at each report: the SMTP password is known only once sent.
+
+        ``secrets`` is optional on a notifier (the protocol asks only for ``name`` and ``send``);
+        URLs are reduced whether a notifier declares secrets or not.
+        """
+        return self._redact.with_secrets(s for n in self._notifiers for s in getattr(n, "secrets", ()))
+
     def _report(self, line: str) -> None:
-        """Hand one line to ``on_failure``; a broken callback is logged, never propagated."""
+        """Hand one redacted line to ``on_failure``; a broken callback is logged, never propagated."""
+        line = self._secrets()(line)
         try:
             self._on_failure(line)
         except Exception:

@@ -11,6 +11,7 @@ It knows no broker and no database: state goes out through ``persist`` as a ``Ha
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -20,7 +21,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from engine.actor import ENGINE, Actor
-from engine.config import RiskSettings
+from engine.config import RiskSettings, risk_limit_ranges
 from engine.model import OrderRequest, RiskState, TradingState
 from engine.risk.breakers import LossStreaks, RejectStreak, state_breaker
 from engine.risk.killswitch import HaltState, resume_allowed
@@ -248,8 +249,14 @@ class RiskController:
         if name not in current:
             return Refusal("BAD_LIMIT", f"no risk limit named {name!r}; limits: {', '.join(sorted(current))}")
         old = current[name]
+        # a socket peer can send NaN or Infinity (or 1e400, which JSON reads as infinity): an infinite
+        # limit is a limit switched off, and int() of either raises, so both are refused up front
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return Refusal("BAD_LIMIT", f"{name} must be a finite number, got {value!r}")
         typed: Any = value
         if isinstance(old, bool):
+            if value not in (0, 1):
+                return Refusal("BAD_LIMIT", f"{name} takes 0 (off) or 1 (on), got {value:g}")
             typed = bool(value)
         elif isinstance(old, int):
             if float(value) != int(value):
@@ -259,7 +266,10 @@ class RiskController:
             updated = RiskSettings.model_validate({**current, name: typed})
         except ValidationError as exc:
             reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
-            return Refusal("BAD_LIMIT", f"{name} = {value:g}: {reason}")
+            allowed = risk_limit_ranges().get(name, "")
+            return Refusal(
+                "BAD_LIMIT", f"{name} = {value:g}: {reason}" + (f" ({allowed})" if allowed else "")
+            )
         self.settings = updated
         self.limits = Limits.from_mapping(updated.model_dump(), allow_short=self.allow_short)
         self.losses.max_losses = updated.max_consecutive_losses

@@ -176,17 +176,60 @@ def write_anchor(path: Path, anchor: Anchor) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _ANCHOR_MODE)
     try:
-        os.fchmod(fd, _ANCHOR_MODE)
-        os.write(fd, text.encode("utf-8"))
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    try:
+        try:
+            os.fchmod(fd, _ANCHOR_MODE)
+            os.write(fd, text.encode("utf-8"))
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         tmp.replace(path)
-    except OSError:
+    except OSError:  # a full disk fails the write: no half-written temp is left behind either
         tmp.unlink(missing_ok=True)
         raise
     _fsync_dir(path.parent)
+
+
+def _temp_pid(anchor: Path, candidate: Path) -> int | None:
+    """The writer's pid in ``.<anchor name>.<pid>.tmp``, or None for any other file."""
+    prefix, suffix = f".{anchor.name}.", ".tmp"
+    name = candidate.name
+    if not (name.startswith(prefix) and name.endswith(suffix)):
+        return None
+    digits = name[len(prefix) : -len(suffix)]
+    return int(digits) if digits.isdigit() else None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process: alive, and not ours to judge
+        return True
+    return True
+
+
+def remove_orphaned_anchor_temps(anchor: Path) -> list[Path]:
+    """Delete the temp files of anchor writes that a crash cut short; the paths removed.
+
+    ``write_anchor`` renames its temp over the anchor; a process killed between the two leaves
+    ``.<anchor>.<pid>.tmp`` behind for ever. Only temps of processes no longer running (or of this
+    one, which is not writing while it opens) are removed: a live writer's temp is about to be
+    renamed. The temp is never evidence: the anchor it would have become is checked, not it.
+    """
+    removed: list[Path] = []
+    try:
+        candidates = list(anchor.parent.iterdir())
+    except OSError:
+        return removed
+    for candidate in candidates:
+        pid = _temp_pid(anchor, candidate)
+        if pid is None or (pid != os.getpid() and _alive(pid)):
+            continue
+        with contextlib.suppress(FileNotFoundError):
+            candidate.unlink()
+            removed.append(candidate)
+    return removed
 
 
 def read_anchor(path: Path) -> Anchor | None:

@@ -140,7 +140,9 @@ class Store:
     @classmethod
     def open(cls, path: Path) -> Store:
         path = Path(path)
-        return cls(open_database(path), path)
+        store = cls(open_database(path), path)
+        audit.remove_orphaned_anchor_temps(audit.anchor_path(path))  # left by a crash mid-write
+        return store
 
     @property
     def path(self) -> Path:

@@ -9,6 +9,7 @@ from tests.bench import (
     backtest,
     generation,
     ibkr,
+    kill_cli,
     optimizers,
     order_path,
     research,
@@ -20,6 +21,7 @@ from tests.bench import (
 
 def main() -> None:
     startup.main()
+    kill_cli.main()
     order_path.main()
     risk_engine.main()
     risk_portfolio.main()

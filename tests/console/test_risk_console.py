@@ -344,6 +344,22 @@ async def test_a_refused_limit_is_shown_in_the_dialog() -> None:
         assert app.screen.query_one(Input).has_focus  # correct it and send again
 
 
+@pytest.mark.parametrize("typed", ["1e400", "-1e999"])
+async def test_an_infinite_limit_is_refused_in_the_dialog_before_it_is_sent(typed: str) -> None:
+    """The number field takes no letters ("inf", "nan"), but float() reads 1e400 as infinity."""
+    client = FakeClient(risk_snapshot())
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("L", "enter", *typed, "enter")
+        await settle(pilot)
+        assert isinstance(app.screen, LimitsDialog)
+        outcome = app.screen.query_one("#limits-outcome", Static)
+        assert str(outcome.render()) == f"daily_loss_limit_pct must be a finite number, got {typed!r}"
+        assert outcome.has_class("-error")
+        assert client.sent == []
+
+
 async def test_keys_typed_into_the_value_stay_there() -> None:
     """Letters typed into the number field neither quit, resume nor execute; Enter on nothing asks."""
     client = FakeClient(risk_snapshot())

@@ -9,7 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from engine.config import DEFAULT_CONFIG, DEFAULT_STRATEGIES, ConfigError, Settings, load_settings
+from engine.config import (
+    DEFAULT_CONFIG,
+    DEFAULT_STRATEGIES,
+    ConfigError,
+    Settings,
+    load_settings,
+    risk_limit_ranges,
+)
 
 
 def test_default_file_equals_model_defaults() -> None:
@@ -93,6 +100,76 @@ def test_bad_environment_variable_is_named() -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (
+            "[risk]\nmax_order_value = inf\n",
+            "[risk] max_order_value: Input should be a finite number (got inf)",
+        ),
+        (
+            "[risk]\nmax_position_pct = nan\n",
+            "[risk] max_position_pct: Input should be a finite number (got nan)",
+        ),
+        (
+            "[broker]\nstarting_cash = 1e300\n",
+            "[broker] starting_cash: Input should be less than or equal to 1000000000000 (got 1e+300)",
+        ),
+        (
+            "[risk]\nmax_order_value = 1e10\n",
+            "[risk] max_order_value: Input should be less than or equal to 1000000000 (got 10000000000.0)",
+        ),
+        (
+            "[risk]\nmax_order_quantity = 2e7\n",
+            "[risk] max_order_quantity: Input should be less than or equal to 10000000 (got 20000000.0)",
+        ),
+        (
+            "[risk]\nmc_seed = 18446744073709551616\n",
+            "[risk] mc_seed: Input should be less than or equal to 4294967295 (got 18446744073709551616)",
+        ),
+        (
+            "[strategies.momentum]\nparameters = { stop_atr = -inf }\n",
+            "[strategies] momentum.parameters.stop_atr: Input should be a finite number (got -inf)",
+        ),
+    ],
+)
+def test_infinite_nan_and_out_of_range_numbers_are_refused_naming_the_key(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    cfg = tmp_path / "bad.toml"
+    cfg.write_text(text)
+    with pytest.raises(ConfigError) as info:
+        load_settings(cfg)
+    assert str(info.value) == f"{cfg}: {expected}"
+
+
+@pytest.mark.parametrize("raw", ["inf", "+inf", "-inf", "nan", "1e400"])
+def test_an_infinite_limit_from_the_environment_is_refused(raw: str) -> None:
+    assert load_settings(environ={"ONETAP_RISK__MAX_ORDER_VALUE": "1000"}).risk.max_order_value == 1000.0
+    with pytest.raises(ConfigError) as info:
+        load_settings(environ={"ONETAP_RISK__MAX_ORDER_VALUE": raw})
+    assert str(info.value).startswith("environment ONETAP_RISK__MAX_ORDER_VALUE: [risk] max_order_value: ")
+
+
+def test_every_limit_has_an_upper_bound_documented_in_the_config_and_the_readme() -> None:
+    """The range beside each [risk] key in default.toml and in the README's table is the schema's."""
+    ranges = risk_limit_ranges()
+    assert ranges["max_order_value"] == "more than 0, at most 1,000,000,000"
+    assert all("at most" in words for words in ranges.values()), ranges
+    documented: dict[str, str] = {}
+    section = ""
+    for line in DEFAULT_CONFIG.read_text().splitlines():
+        if line.startswith("["):
+            section = line
+        elif section == "[risk]" and "=" in line and not line.startswith("#"):
+            key, _, rest = line.partition("=")
+            documented[key.strip()] = rest.partition("#")[2].strip()
+    assert {k: v for k, v in documented.items() if k in ranges} == ranges
+    readme = (DEFAULT_CONFIG.parents[1] / "README.md").read_text()
+    for name, words in ranges.items():
+        assert f"| `{name}` | {words} |" in readme, name
+
+
 def test_cli_bad_config_exits_2_with_one_line(tmp_path: Path) -> None:
     cfg = tmp_path / "bad.toml"
     cfg.write_text("[risk]\ndaily_loss_limit_pct = -1\n")
@@ -132,3 +209,30 @@ def test_cli_data_that_cannot_load_exits_2_with_one_line(tmp_path: Path) -> None
 def test_a_date_from_the_environment_stays_a_date_string() -> None:
     s = load_settings(environ={"ONETAP_REPLAY__START": "2012-01-17"})
     assert s.replay.start == "2012-01-17"
+
+
+def test_cli_data_file_without_a_universe_symbol_exits_2_naming_it(tmp_path: Path) -> None:
+    """Before: a KeyError traceback from deep in the engine's start, exit 1."""
+    from engine.data.shipped import load_shipped
+
+    data = tmp_path / "bars.csv"
+    frame = load_shipped(["AAPL", "SPX"]).bars["AAPL"].reset_index()
+    frame["symbol"] = "AAPL"
+    frame.to_csv(data, index=False)
+    cfg = tmp_path / "onetap.toml"
+    cfg.write_text(
+        f'[universe]\nsymbols = ["AAPL", "MSFT"]\n[data]\nsource = "file"\npath = "{data}"\n'
+        f'[store]\ndatabase = "{tmp_path / "onetap.db"}"\n'
+        f'[engine]\nsocket = "{tmp_path / "run" / "engine.sock"}"\n'
+    )
+    proc = subprocess.run(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "--engine-only"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr == (
+        f"onetap: cannot start: {data}: no bars for symbol MSFT (the data has AAPL); "
+        "add it or remove it from [universe] symbols\n"
+    )

@@ -41,6 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from engine.kernel import Engine
 from sqlalchemy import Connection, event
 from sqlalchemy import Engine as SqlEngine
 
@@ -50,7 +51,6 @@ from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
 from engine.model import CommandSource, Order, OrderStatus, Side
 from engine.model.events import ExecuteCard
-from engine.service import Engine
 from engine.store import Store
 
 OPERATOR = Actor("crash-tester", CommandSource.HOTKEY)

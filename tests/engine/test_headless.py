@@ -113,3 +113,48 @@ async def _attach_and_trade(sock: Path) -> str:
                 break
     await client.close()
     return coid
+
+
+def test_a_clean_stop_with_a_console_attached_hangs_up_on_it_without_a_traceback(tmp_path: Path) -> None:
+    """SIGINT while a console is attached: the peer reads end-of-file, stderr stays empty.
+
+    Before, the peer's handler was still waiting in readline when asyncio.run cancelled it, and
+    Python 3.11's stream callback printed that CancelledError as a traceback on every clean stop.
+    """
+    import socket
+
+    cfg = _config(tmp_path)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "XDG_RUNTIME_DIR": str(tmp_path / "xdgrun")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "--engine-only"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    peer.settimeout(60.0)
+    try:
+        started = _wait_for_line(proc, "EngineStarted")
+        drained: list[str] = []
+        drain = threading.Thread(target=lambda: drained.extend(iter(proc.stdout.readline, "")), daemon=True)  # type: ignore[union-attr]
+        drain.start()
+        peer.connect(str(started["socket"]))
+        received = b""
+        while b"\n" not in received:  # the snapshot: the session is up
+            received += peer.recv(1 << 16)
+        assert json.loads(received.partition(b"\n")[0])["event"]["type"] == "SnapshotEvent"
+        proc.send_signal(signal.SIGINT)
+        while chunk := peer.recv(1 << 16):  # the engine hangs up: recv returns b"" (no timeout)
+            received += chunk
+        proc.wait(timeout=30)
+        drain.join(timeout=10)
+        err = proc.stderr.read() if proc.stderr else ""
+    finally:
+        peer.close()
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=30)
+    assert proc.returncode == 0, err
+    assert '"event":"EngineStopped"' in "".join(drained)
+    assert err == ""

@@ -497,12 +497,6 @@ class PaperBroker:
             }
         )
 
-    def restore(
-        self, *, cash: float, positions: list[BrokerPosition], settled_cash: float | None = None
-    ) -> None:
-        """The former name of ``adopt_book``, kept until the engine calls that (engine/service.py)."""
-        self.adopt_book(cash, positions, settled_cash=settled_cash)
-
     def account_summary(self) -> PaperAccount:
         """Options are valued at the model price (x the multiplier), or at cost when it has none."""
         return self._state.summary(self._matcher.market)

@@ -235,3 +235,23 @@ def test_not_parquet(tmp_path: Path) -> None:
     path = write(tmp_path / "fake.parquet", "date,open\n")
     with pytest.raises(DataError, match=r"fake\.parquet: unreadable Parquet file"):
         load_user_file(path)
+
+
+def test_a_symbol_the_data_lacks_is_a_data_error_naming_every_missing_one(tmp_path: Path) -> None:
+    from engine.data.loader import MissingSymbolError
+
+    path = write(
+        tmp_path / "bars.csv", "date,open,high,low,close,volume,symbol\n2020-01-02,1,2,0.5,1.5,100,AAPL\n"
+    )
+    market = load_user_file(path)
+    market.require(["AAPL"])  # present: nothing raised
+    with pytest.raises(MissingSymbolError) as info:
+        market.require(["AAPL", "MSFT", "IBM"])
+    assert isinstance(info.value, DataError) and isinstance(info.value, KeyError)
+    shown = str(info.value)
+    assert shown.endswith(
+        "bars.csv: no bars for symbols MSFT, IBM (the data has AAPL); "
+        "add them or remove them from [universe] symbols"
+    )
+    with pytest.raises(MissingSymbolError, match="no bars for symbol MSFT "):
+        market.bars_before("MSFT", date(2020, 1, 3))

@@ -140,7 +140,7 @@ def test_history_ends_before_the_day(small: MarketData) -> None:
     assert [ts.date().isoformat() for ts in hist.index] == ["2012-11-19", "2012-11-20", "2012-11-21"]
     assert feed.history("AAA", before=SMALL_START).empty
     assert len(feed.history("BBB", before=date(2013, 1, 1))) == 5
-    with pytest.raises(KeyError, match="no bars for symbol 'ZZZ'"):
+    with pytest.raises(KeyError, match="no bars for symbol ZZZ "):
         feed.history("ZZZ", before=SMALL_START)
 
 

@@ -262,3 +262,32 @@ def test_unserialisable_payload_is_refused_and_nothing_written(store: Store) -> 
     with pytest.raises(StoreError, match="JSON"):
         store.append_audit(T0, "operator", "hotkey", "odd", {"x": object()})
     assert store.audit_count() == 0
+
+
+def test_opening_the_store_removes_anchor_temps_that_crashed_writers_left(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    db = tmp_path / "onetap.db"
+    Store.open(db).close()
+    anchor = anchor_path(db)
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True
+    )
+    dead_pid = int(dead.stdout)  # exited: its temp is an orphan
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        orphan = anchor.with_name(f".{anchor.name}.{dead_pid}.tmp")
+        writing = anchor.with_name(f".{anchor.name}.{live.pid}.tmp")
+        unrelated = anchor.with_name(f".{anchor.name}.notapid.tmp")
+        for path in (orphan, writing, unrelated):
+            path.write_text("{}")
+        store = Store.open(db)
+        store.close()
+        assert not orphan.exists()
+        assert writing.exists() and unrelated.exists()  # a live writer's temp is about to be renamed
+    finally:
+        live.kill()
+        live.wait()
+    Store.open(db).close()
+    assert not writing.exists()  # its writer is gone now
