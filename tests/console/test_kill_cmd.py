@@ -16,7 +16,6 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
-from engine.kernel import Engine
 
 from console.cli import main
 from console.kill_cmd import (
@@ -29,6 +28,7 @@ from console.kill_cmd import (
 )
 from engine.config import load_settings
 from engine.data.shipped import load_shipped
+from engine.kernel import Engine
 from engine.model import CommandSource, TradingState
 from engine.model.events import Flatten, Kill
 from engine.paths import configured_socket, socket_path

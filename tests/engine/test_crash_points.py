@@ -41,7 +41,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
-from engine.kernel import Engine
 from sqlalchemy import Connection, event
 from sqlalchemy import Engine as SqlEngine
 
@@ -49,6 +48,7 @@ from engine.actor import Actor
 from engine.brokers.paper import PaperBroker, journal_path_for, read_journal
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
+from engine.kernel import Engine
 from engine.model import CommandSource, Order, OrderStatus, Side
 from engine.model.events import ExecuteCard
 from engine.store import Store

@@ -19,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine.kernel import Engine
 
 from engine.actor import Actor
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
+from engine.kernel import Engine
 from engine.model import CommandSource
 from engine.model.events import Kill
 from engine.model.redact import Redactor, redact, redact_url, url_secrets

@@ -8,10 +8,10 @@ from __future__ import annotations
 import math
 
 import pytest
-from engine.kernel import Engine
 
 from engine.actor import Actor
 from engine.config import risk_limit_ranges
+from engine.kernel import Engine
 from engine.model import CommandSource
 from engine.model.events import SetLimit
 

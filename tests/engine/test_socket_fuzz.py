@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from engine.kernel import Engine
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from engine.config import load_settings
 from engine.data.shipped import load_shipped
+from engine.kernel import Engine
 from engine.protocol import COMMAND_TYPES, MAX_LINE
 from engine.socket_server import EngineServer, serve
 
