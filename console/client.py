@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from engine.actor import Actor, current_user
 from engine.clock import WallClock
 from engine.config import Settings
-from engine.model import CommandSource
+from engine.model import CommandSource, RefusalCode
 from engine.model.codec import DecodeError
 from engine.model.events import Command, CommandResult, Event, NoticeEvent
 from engine.protocol import MAX_LINE, EngineSession, decode, encode
@@ -83,7 +83,7 @@ class _LineClient:
     def _fail_pending(self, message: str) -> None:
         for fut in self._pending.values():
             if not fut.done():
-                fut.set_result(CommandResult(ok=False, message=message, code="DISCONNECTED"))
+                fut.set_result(CommandResult(ok=False, message=message, code=RefusalCode.DISCONNECTED))
         self._pending.clear()
 
 
@@ -171,7 +171,9 @@ class EmbeddedClient(_LineClient):
 
     async def send(self, command: Command) -> CommandResult:
         if self._session is None or self._loop is None:
-            return CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
+            return CommandResult(
+                ok=False, message="not connected to an engine", code=RefusalCode.DISCONNECTED
+            )
         line, fut = self._new_request(command)
         reply = await asyncio.wrap_future(
             asyncio.run_coroutine_threadsafe(self._session.handle_line(line), self._loop)
@@ -244,7 +246,9 @@ class SocketClient(_LineClient):
 
     async def send(self, command: Command) -> CommandResult:
         if self._writer is None or self._writer.is_closing():
-            return CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
+            return CommandResult(
+                ok=False, message="not connected to an engine", code=RefusalCode.DISCONNECTED
+            )
         line, fut = self._new_request(command)
         self._writer.write(line.encode() + b"\n")
         await self._writer.drain()

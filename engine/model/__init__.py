@@ -17,15 +17,19 @@ from engine.model.options import OptionContract, contract_multiplier, is_option_
 from engine.model.orders import RANKING_FORMULA, Fill, Leg, Order, OrderRequest, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
 from engine.model.rebalance import AutopilotRun, RebalancePlan
+from engine.model.vocabulary import Action, AlertCode, DeskArea, RefusalCode
 
 __all__ = [
     "RANKING_FORMULA",
     "AccountSnapshot",
+    "Action",
+    "AlertCode",
     "Algo",
     "AssetClass",
     "AutopilotRun",
     "Bar",
     "CommandSource",
+    "DeskArea",
     "ExecutionStatus",
     "Fill",
     "Instrument",
@@ -41,6 +45,7 @@ __all__ = [
     "Quote",
     "RealizedLot",
     "RebalancePlan",
+    "RefusalCode",
     "RiskState",
     "Side",
     "StrategyCard",

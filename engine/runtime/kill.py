@@ -10,7 +10,7 @@ from __future__ import annotations
 from engine.actor import Actor
 from engine.brokers.base import Broker, BrokerError
 from engine.clock import Clock
-from engine.model import OptionContract, OrderRequest, Side, is_option_symbol
+from engine.model import AlertCode, OptionContract, OrderRequest, Side, is_option_symbol
 from engine.model.events import CommandResult
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import FillBooked
@@ -54,7 +54,11 @@ class KillSwitch:
         orders = self._dispatcher.orders
         with self._store.batch("kill switch"):  # one fsync for the whole burst, not four per order
             controller.halt(
-                reason, actor, self._clock.now(), level=level, code="KILL" if level < 2 else "FLATTEN"
+                reason,
+                actor,
+                self._clock.now(),
+                level=level,
+                code=AlertCode.KILL if level < 2 else AlertCode.FLATTEN,
             )
             n = await orders.cancel_all()
         # also every order the engine does not know (at IBKR: typed into TWS, another client's)
