@@ -69,6 +69,8 @@ class RefusalCode(StrEnum):
     NO_PLAN = "NO_PLAN"
     PREVIEW_STALE = "PREVIEW_STALE"
     PRICES_MOVED = "PRICES_MOVED"
+    STORE_DEGRADED = "STORE_DEGRADED"
+    """The database cannot be written: write-ahead is impossible, so nothing may be sent."""
 
     # the console's own, for a command that never got an engine's answer (console.client, console.app)
     DISCONNECTED = "DISCONNECTED"
@@ -108,6 +110,8 @@ class AlertCode(StrEnum):
     FLATTEN = "FLATTEN"
     HALTED = "HALTED"
     RESUMED = "RESUMED"
+    WRONG_ACCOUNT = "WRONG_ACCOUNT"
+    """Start-up halted: the broker's account is not the one this database belongs to."""
 
     # circuit breakers (engine.risk.breakers, engine.risk.controller)
     DAILY_LOSS = "DAILY_LOSS"
