@@ -7,17 +7,21 @@ console would: a refusal the console acts on arrives as JSON and must be recogni
 
 from __future__ import annotations
 
+import asyncio
+import json
 import typing
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 
 import console.app as app_module
 from console.app import _ACTIONS, _refused_as_duplicate
+from console.client import SocketClient
 from console.state import AREAS, SNAPSHOT_AREAS, DeskState
 from engine.model import Action, DeskArea, RefusalCode
 from engine.model.codec import dumps, loads
-from engine.model.events import Command, CommandResult, ExecuteCard, RefusalEvent
+from engine.model.events import Command, CommandResult, Event, ExecuteCard, Kill, NoticeEvent, RefusalEvent
 
 T0 = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
 
@@ -71,3 +75,32 @@ def test_a_refusal_keeps_its_members_through_the_fold(code: RefusalCode) -> None
     assert refusal is not None
     assert refusal.action is Action.CANCEL_ORDER and refusal.code is code
     assert desk.line is not None and desk.line.text == f"REFUSED cancel_order [{code.value}]: no"
+
+
+async def test_an_answer_with_a_code_this_console_does_not_know_ends_the_command(tmp_path: Path) -> None:
+    """A newer engine's code is a DecodeError here; the command it answers fails, naming it, and the
+    operator's log says so: the sender is not left waiting for an answer it already got."""
+    path = tmp_path / "engine.sock"
+
+    async def newer_engine(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        request = json.loads(await reader.readline())
+        result = {"type": "CommandResult", "ok": False, "message": "m", "code": "FROM_THE_FUTURE"}
+        writer.write((json.dumps({"id": request["id"], "result": result}) + "\n").encode())
+        await writer.drain()
+        await reader.read()  # until the console hangs up
+        writer.close()
+
+    server = await asyncio.start_unix_server(newer_engine, path=str(path))
+    client = SocketClient(path)
+    seen: list[Event] = []
+    try:
+        await client.connect(seen.append)
+        result = await asyncio.wait_for(client.send(Kill()), timeout=10)
+    finally:
+        await client.close()
+        server.close()
+        await server.wait_closed()
+    assert not result.ok and result.code is RefusalCode.CLIENT_ERROR
+    assert "CommandResult.code: 'FROM_THE_FUTURE' is not a valid RefusalCode" in result.message
+    notices = [e.message for e in seen if isinstance(e, NoticeEvent)]
+    assert any("FROM_THE_FUTURE" in n for n in notices), notices
