@@ -54,8 +54,9 @@ from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
 from console.widgets import CardsPane, OrderBlotter
 from console.widgets.progress import outcome_text
-from engine.model import CommandSource, Order, Position
+from engine.model import Action, CommandSource, DeskArea, Order, Position, RefusalCode
 from engine.model.events import (
+    AcknowledgeLive,
     ApproveRecovery,
     CancelAll,
     CancelOrder,
@@ -88,25 +89,25 @@ __all__ = ["Hotkeys", "OneTapApp"]
 
 FLUSH_HZ = 10
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-_ACTIONS: dict[type[Command], str] = {
-    ExecuteCard: "execute_card",
-    CancelOrder: "cancel_order",
-    ModifyOrder: "modify_order",
-    ApproveRecovery: "approve_recovery",
-    CancelAll: "cancel_all",
-    Kill: "kill",
-    ResetKill: "reset_kill",
-    GetSnapshot: "get_snapshot",
-    Flatten: "flatten",
-    SetLimit: "set_limit",
-    ResumeStrategy: "resume_strategy",
-    GetPortfolioReport: "portfolio_report",
-    PreviewRebalance: "preview_rebalance",
-    ExecuteRebalance: "execute_rebalance",
+_ACTIONS: dict[type[Command], Action] = {
+    ExecuteCard: Action.EXECUTE_CARD,
+    CancelOrder: Action.CANCEL_ORDER,
+    ModifyOrder: Action.MODIFY_ORDER,
+    ApproveRecovery: Action.APPROVE_RECOVERY,
+    CancelAll: Action.CANCEL_ALL,
+    Kill: Action.KILL,
+    ResetKill: Action.RESET_KILL,
+    GetSnapshot: Action.GET_SNAPSHOT,
+    Flatten: Action.FLATTEN,
+    SetLimit: Action.SET_LIMIT,
+    ResumeStrategy: Action.RESUME_STRATEGY,
+    AcknowledgeLive: Action.ACKNOWLEDGE_LIVE,
+    GetPortfolioReport: Action.PORTFOLIO_REPORT,
+    PreviewRebalance: Action.PREVIEW_REBALANCE,
+    ExecuteRebalance: Action.EXECUTE_REBALANCE,
 }
-"""The engine's names for the actions, so a refused result reads like the engine's own refusals."""
-DUPLICATE = "DUPLICATE"
-"""The engine's code for an order that repeats one sent moments ago; the operator may confirm it."""
+"""The engine's names for the actions, so a refused result reads like the engine's own refusals
+(every command has one: a test holds this table to the ``Command`` union)."""
 _ALERT_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 """RiskAlert levels -> Textual toast severities."""
 
@@ -153,7 +154,7 @@ class OneTapApp(App[None]):
         self.title = title
         self.state = DeskState()
         self.connection = f"connecting to {client.description}…"
-        self._dirty: set[str] = set()
+        self._dirty: set[DeskArea] = set()
         self._client_closed = False
         self._reconciliation_shown: ReconciliationSummary | None = None
         self.set_keymap(keymap(self.hotkeys))
@@ -191,7 +192,7 @@ class OneTapApp(App[None]):
             self.connection = self.client.description
             if self.state.line is None:
                 self._dirty |= self.state.note(f"connected to the {self.client.description}")
-        self._dirty.add("status")
+        self._dirty.add(DeskArea.STATUS)
 
     def _sink(self, event: Event) -> None:
         """Called by the client for every event; posting is safe from any thread."""
@@ -204,13 +205,13 @@ class OneTapApp(App[None]):
         event = message.event
         if isinstance(event, SnapshotEvent):
             self.flush_desk()  # a whole new desk: draw it now rather than at the next tick
-        if "execution_failed" in changed and isinstance(event, ExecutionEvent):
+        if DeskArea.EXECUTION_FAILED in changed and isinstance(event, ExecutionEvent):
             self._toast_failed_execution(event)
-        if "reconciliation" in changed:
+        if DeskArea.RECONCILIATION in changed:
             self._offer_reconciliation()
-        if "status" in changed:
+        if DeskArea.STATUS in changed:
             self._ask_live_acknowledgement()
-        if "refusal" in changed:
+        if DeskArea.REFUSAL in changed:
             self._toast_refusal()
         elif isinstance(event, RiskAlert):
             self.notify(
@@ -247,7 +248,7 @@ class OneTapApp(App[None]):
         if self._on_first_frame is not None and self.state.risk is not None:
             self.call_after_refresh(self._on_first_frame)
             self._on_first_frame = None
-        if areas & {"risk", "reconciliation"}:
+        if areas & {DeskArea.RISK, DeskArea.RECONCILIATION}:
             self.refresh_bindings()  # resume and approve show in the footer only when they can act
 
     # ------------------------------------------------------------------ commands out
@@ -257,10 +258,10 @@ class OneTapApp(App[None]):
             result = await self.client.send(command)
         except Exception as exc:
             message = f"could not reach the engine: {exc}"
-            result = CommandResult(ok=False, message=message, code="CLIENT_ERROR")
-        changed = self.state.apply_result(_ACTIONS.get(type(command), type(command).__name__), result)
+            result = CommandResult(ok=False, message=message, code=RefusalCode.CLIENT_ERROR)
+        changed = self.state.apply_result(_ACTIONS[type(command)], result)
         self._dirty |= changed
-        if "refusal" in changed:
+        if DeskArea.REFUSAL in changed:
             self._toast_refusal()
         elif result.ok and result.message:
             self.notify(result.message, timeout=4)
@@ -523,7 +524,7 @@ class OneTapApp(App[None]):
 
 def _refused_as_duplicate(command: ExecuteCard, result: CommandResult) -> bool:
     """Refused by the duplicate guard, and not already an override (which is never asked twice)."""
-    return not result.ok and result.code == DUPLICATE and not command.override_duplicate
+    return not result.ok and result.code == RefusalCode.DUPLICATE and not command.override_duplicate
 
 
 def _cancel_all_body(orders: tuple[Order, ...]) -> str:

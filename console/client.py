@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import contextlib
+import json
 import threading
 from collections.abc import Awaitable, Callable
 from datetime import datetime
@@ -21,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol, TypeVar
 from engine.actor import Actor, current_user
 from engine.clock import WallClock
 from engine.config import Settings
-from engine.model import CommandSource
+from engine.model import CommandSource, RefusalCode
 from engine.model.codec import DecodeError
 from engine.model.events import Command, CommandResult, Event, NoticeEvent
 from engine.protocol import MAX_LINE, EngineSession, decode, encode
@@ -60,6 +61,7 @@ class _LineClient:
             msg = decode(line)
         except DecodeError as exc:
             self._emit(NoticeEvent(_now_utc(), "error", f"bad message from the engine: {exc}"))
+            self._fail_unreadable_reply(line, exc)
             return
         if "event" in msg and self._sink is not None:
             self._sink(msg["event"])
@@ -69,6 +71,19 @@ class _LineClient:
                 fut.set_result(msg["result"])
         if "error" in msg:
             self._emit(NoticeEvent(_now_utc(), "error", f"engine: {msg['error']}"))
+
+    def _fail_unreadable_reply(self, line: str | bytes, exc: DecodeError) -> None:
+        """An answer this console cannot read (a code from a newer engine, say) still ends its
+        command, as a refusal naming what was wrong, instead of leaving the sender waiting forever."""
+        try:
+            raw = json.loads(line)
+        except ValueError:
+            return
+        ident = raw.get("id") if isinstance(raw, dict) and "result" in raw else None
+        fut = self._pending.pop(ident, None) if isinstance(ident, int) else None
+        if fut is not None and not fut.done():
+            message = f"the engine's answer could not be read: {exc}"
+            fut.set_result(CommandResult(ok=False, message=message, code=RefusalCode.CLIENT_ERROR))
 
     def _emit(self, event: Event) -> None:
         if self._sink is not None:
@@ -83,7 +98,7 @@ class _LineClient:
     def _fail_pending(self, message: str) -> None:
         for fut in self._pending.values():
             if not fut.done():
-                fut.set_result(CommandResult(ok=False, message=message, code="DISCONNECTED"))
+                fut.set_result(CommandResult(ok=False, message=message, code=RefusalCode.DISCONNECTED))
         self._pending.clear()
 
 
@@ -171,7 +186,9 @@ class EmbeddedClient(_LineClient):
 
     async def send(self, command: Command) -> CommandResult:
         if self._session is None or self._loop is None:
-            return CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
+            return CommandResult(
+                ok=False, message="not connected to an engine", code=RefusalCode.DISCONNECTED
+            )
         line, fut = self._new_request(command)
         reply = await asyncio.wrap_future(
             asyncio.run_coroutine_threadsafe(self._session.handle_line(line), self._loop)
@@ -244,7 +261,9 @@ class SocketClient(_LineClient):
 
     async def send(self, command: Command) -> CommandResult:
         if self._writer is None or self._writer.is_closing():
-            return CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
+            return CommandResult(
+                ok=False, message="not connected to an engine", code=RefusalCode.DISCONNECTED
+            )
         line, fut = self._new_request(command)
         self._writer.write(line.encode() + b"\n")
         await self._writer.drain()

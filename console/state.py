@@ -32,11 +32,14 @@ from typing import Protocol, runtime_checkable
 
 from engine.model import (
     AccountSnapshot,
+    Action,
+    DeskArea,
     ExecutionStatus,
     Fill,
     Order,
     Position,
     Quote,
+    RefusalCode,
     RiskState,
     StrategyCard,
     TradingState,
@@ -65,43 +68,43 @@ from engine.model.events import (
 from engine.model.portfolio_report import PortfolioReport
 from engine.model.risk import RiskReport
 
-AREAS = frozenset(
+AREAS: frozenset[DeskArea] = frozenset(
     {
-        "quotes",
-        "positions",
-        "orders",
-        "cards",
-        "risk",
-        "report",
-        "limits",
-        "status",
-        "notice",
-        "refusal",
-        "alert",
-        "fills",
-        "executions",
-        "execution_failed",
-        "reconciliation",
-        "portfolio",
-        "rebalance",
+        DeskArea.QUOTES,
+        DeskArea.POSITIONS,
+        DeskArea.ORDERS,
+        DeskArea.CARDS,
+        DeskArea.RISK,
+        DeskArea.REPORT,
+        DeskArea.LIMITS,
+        DeskArea.STATUS,
+        DeskArea.NOTICE,
+        DeskArea.REFUSAL,
+        DeskArea.ALERT,
+        DeskArea.FILLS,
+        DeskArea.EXECUTIONS,
+        DeskArea.EXECUTION_FAILED,
+        DeskArea.RECONCILIATION,
+        DeskArea.PORTFOLIO,
+        DeskArea.REBALANCE,
     }
 )
 """Every area ``apply`` can report; a snapshot touches all the engine-derived ones.
 
 ``execution_failed`` is not a pane but a moment: an execution has just become FAILED or
 ROLLED_BACK, and the app says so in a toast (as it does for ``refusal``)."""
-SNAPSHOT_AREAS = frozenset(
+SNAPSHOT_AREAS: frozenset[DeskArea] = frozenset(
     {
-        "quotes",
-        "positions",
-        "orders",
-        "cards",
-        "risk",
-        "report",
-        "limits",
-        "status",
-        "executions",
-        "reconciliation",
+        DeskArea.QUOTES,
+        DeskArea.POSITIONS,
+        DeskArea.ORDERS,
+        DeskArea.CARDS,
+        DeskArea.RISK,
+        DeskArea.REPORT,
+        DeskArea.LIMITS,
+        DeskArea.STATUS,
+        DeskArea.EXECUTIONS,
+        DeskArea.RECONCILIATION,
     }
 )
 
@@ -138,14 +141,14 @@ class Refusal:
     """
 
     ts: datetime | None
-    action: str
-    code: str
+    action: Action
+    code: RefusalCode
     message: str
     subject: str = ""
     origin: str = "event"
 
     @property
-    def key(self) -> tuple[str, str]:
+    def key(self) -> tuple[RefusalCode, str]:
         return (self.code, self.message)
 
 
@@ -208,15 +211,15 @@ class DeskState:
         self._refusal_paired = True
 
     # ------------------------------------------------------------------ folding
-    def _apply_answer(self, event: PortfolioReportEvent | RebalancePreviewEvent) -> set[str]:
+    def _apply_answer(self, event: PortfolioReportEvent | RebalancePreviewEvent) -> set[DeskArea]:
         """What the engine computed because this console asked (a report, a rebalance plan)."""
         if isinstance(event, PortfolioReportEvent):
             self.portfolio_report = event.report
-            return {"portfolio"}
+            return {DeskArea.PORTFOLIO}
         self.rebalance_preview = event
-        return {"rebalance"}
+        return {DeskArea.REBALANCE}
 
-    def apply(self, event: Event) -> set[str]:
+    def apply(self, event: Event) -> set[DeskArea]:
         """Fold one event in; return the areas of the desk it changed."""
         match event:
             case SnapshotEvent():
@@ -226,10 +229,10 @@ class DeskState:
                 return self._apply_quotes(quotes)
             case PortfolioEvent(positions=positions, account=account):
                 self._set_book(positions, account)
-                return {"positions"}
+                return {DeskArea.POSITIONS}
             case OrderEvent(order=order):
                 self._put_order(order)
-                return {"orders"}
+                return {DeskArea.ORDERS}
             case FillEvent(fill=fill):
                 return self._apply_fill(fill)
             case ExecutionEvent():
@@ -245,35 +248,37 @@ class DeskState:
             case StatusEvent():
                 self.status = event
                 self._advance_clock(event.ts)
-                return {"status"}
+                return {DeskArea.STATUS}
             case RefusalEvent():
                 refusal = Refusal(event.ts, event.action, event.code, event.message, event.subject, "event")
                 return self._record_refusal(refusal)
             case NoticeEvent():
                 self.notices.append(event)
                 self.line = DeskLine(event.ts, event.level, event.message)
-                return {"notice"}
+                return {DeskArea.NOTICE}
         return set()
 
-    def _apply_published(self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent) -> set[str]:
+    def _apply_published(
+        self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent
+    ) -> set[DeskArea]:
         """The values the engine republishes whole: take each as it is."""
         match event:
             case CardsEvent(cards=cards, rejected=rejected):
                 self.cards = tuple(cards)
                 self.cards_held_back = tuple(rejected)
-                return {"cards"}
+                return {DeskArea.CARDS}
             case RiskEvent(risk=risk):
                 self.risk = risk
-                return {"risk"}
+                return {DeskArea.RISK}
             case RiskReportEvent(report=report):
                 self.report = report
-                return {"report"}
+                return {DeskArea.REPORT}
             case LimitsEvent(limits=limits):
                 self.limits = dict(limits)
-                return {"limits"}
+                return {DeskArea.LIMITS}
         return set()
 
-    def apply_result(self, action: str, result: CommandResult) -> set[str]:
+    def apply_result(self, action: Action, result: CommandResult) -> set[DeskArea]:
         """Fold in the result of a command this console sent.
 
         A refusal reaches the console twice (the engine publishes a RefusalEvent and answers
@@ -285,10 +290,10 @@ class DeskState:
         refusal = Refusal(self.market_time, action, result.code, result.message or "refused", "", "result")
         return self._record_refusal(refusal)
 
-    def note(self, text: str, level: str = "info") -> set[str]:
+    def note(self, text: str, level: str = "info") -> set[DeskArea]:
         """A line from the console itself (connected, connection failed); stamped with market time."""
         self.line = DeskLine(self.market_time, level, text)
-        return {"notice"}
+        return {DeskArea.NOTICE}
 
     # ------------------------------------------------------------------ views
     @property
@@ -341,7 +346,7 @@ class DeskState:
         )
 
     # ------------------------------------------------------------------ internals
-    def _apply_snapshot(self, snap: SnapshotEvent) -> set[str]:
+    def _apply_snapshot(self, snap: SnapshotEvent) -> set[DeskArea]:
         """Replace everything the engine owns; keep the operator's log (notices, last refusal)."""
         self.connected = True
         self.status = snap.status
@@ -366,14 +371,14 @@ class DeskState:
         self.reconciliation = snap.reconciliation
         return set(SNAPSHOT_AREAS)
 
-    def _apply_quotes(self, quotes: tuple[Quote, ...]) -> set[str]:
-        changed = {"quotes"}
+    def _apply_quotes(self, quotes: tuple[Quote, ...]) -> set[DeskArea]:
+        changed = {DeskArea.QUOTES}
         for quote in quotes:
             self.quotes[quote.symbol] = quote
             position = self.positions.get(quote.symbol)
             if position is not None and quote.last > 0 and quote.last != position.last:
                 self.positions[quote.symbol] = replace(position, last=quote.last)
-                changed.add("positions")
+                changed.add(DeskArea.POSITIONS)
         return changed
 
     def _set_book(self, positions: tuple[Position, ...], account: AccountSnapshot) -> None:
@@ -388,7 +393,7 @@ class DeskState:
         while len(self.orders) > MAX_ORDERS:
             del self.orders[next(iter(self.orders))]
 
-    def _apply_fill(self, fill: Fill) -> set[str]:
+    def _apply_fill(self, fill: Fill) -> set[DeskArea]:
         """Record a fill for the message line. Order quantities come from OrderEvents only, which
         carry cumulative figures; adding fills to them here would count each fill twice."""
         if any(f.exec_id == fill.exec_id for f in self.fills):
@@ -402,9 +407,9 @@ class DeskState:
         self._advance_clock(fill.ts)
         text = f"filled {fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:,.2f}"
         self.line = DeskLine(fill.ts, "info", f"{text} ({fill.client_order_id})")
-        return {"notice", "fills"}
+        return {DeskArea.NOTICE, DeskArea.FILLS}
 
-    def _apply_execution(self, execution: ExecutionEvent) -> set[str]:
+    def _apply_execution(self, execution: ExecutionEvent) -> set[DeskArea]:
         """Keep the latest word on each execution; a new one becomes the desk's current execution.
 
         A FAILED or ROLLED_BACK execution is reported once, when it gets there (``execution_failed``),
@@ -415,12 +420,12 @@ class DeskState:
             self.current_execution_id = execution.execution_id
         self._put_execution(execution)
         self._advance_clock(execution.ts)
-        changed = {"executions"}
+        changed = {DeskArea.EXECUTIONS}
         failed_now = execution.status in FAILED_EXECUTION
         if failed_now and (before is None or before.status is not execution.status):
             why = f": {execution.message}" if execution.message else ""
             self.line = DeskLine(execution.ts, "error", f"{execution.status} {execution.name}{why}")
-            changed |= {"execution_failed", "notice"}
+            changed |= {DeskArea.EXECUTION_FAILED, DeskArea.NOTICE}
         return changed
 
     def _put_execution(self, execution: ExecutionEvent) -> None:
@@ -431,7 +436,7 @@ class DeskState:
             if oldest == self.current_execution_id:
                 self.current_execution_id = None
 
-    def _apply_reconciliation(self, summary: ReconciliationSummary) -> set[str]:
+    def _apply_reconciliation(self, summary: ReconciliationSummary) -> set[DeskArea]:
         """The latest summary replaces the last; one awaiting approval also goes to the message line."""
         self.reconciliation = summary
         self._advance_clock(summary.ts)
@@ -442,17 +447,17 @@ class DeskState:
             self.line = DeskLine(summary.ts, "error", text)
         else:
             self.line = DeskLine(summary.ts, "warning", "reconciliation waiting for approval")
-        return {"reconciliation", "notice"}
+        return {DeskArea.RECONCILIATION, DeskArea.NOTICE}
 
-    def _apply_alert(self, alert: RiskAlert) -> set[str]:
+    def _apply_alert(self, alert: RiskAlert) -> set[DeskArea]:
         """A risk alert goes to the message line and the operator's log; the app toasts it."""
         self.alerts.append(alert)
         text = f"{alert.code}: {alert.message}"
         self.notices.append(NoticeEvent(alert.ts, alert.level, text))
         self.line = DeskLine(alert.ts, alert.level, text)
-        return {"alert", "notice"}
+        return {DeskArea.ALERT, DeskArea.NOTICE}
 
-    def _record_refusal(self, refusal: Refusal) -> set[str]:
+    def _record_refusal(self, refusal: Refusal) -> set[DeskArea]:
         last = self.last_refusal
         if (
             last is not None
@@ -466,7 +471,7 @@ class DeskState:
         self._refusal_paired = False
         text = f"REFUSED {refusal.action} [{refusal.code}]: {refusal.message}"
         self.line = DeskLine(refusal.ts, "error", text)
-        return {"refusal"}
+        return {DeskArea.REFUSAL}
 
     def _advance_clock(self, ts: datetime) -> None:
         """Market time only moves forward; it comes from the engine's events, never the wall clock."""
@@ -482,4 +487,4 @@ class FollowsDesk(Protocol):
     the same bounded rate as the desk, so a screen open over a fast feed costs no more.
     """
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None: ...
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None: ...

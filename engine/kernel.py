@@ -27,7 +27,7 @@ from engine.desk import PortfolioDesk
 from engine.desk.host import DeskPorts
 from engine.execution.costs import CommissionSchedule
 from engine.execution.order_manager import OrderManager
-from engine.model import CommandSource
+from engine.model import AlertCode, CommandSource
 from engine.model.events import (
     Command,
     CommandResult,
@@ -500,7 +500,7 @@ class Engine:
         try:  # an account first seen now (TWS was not running at start) must be this database's
             check_identity(p.store, p.broker, self.database, p.clock.now())
         except EngineStartError as exc:
-            p.risk.controller.halt(str(exc), ENGINE, p.clock.now(), code="WRONG_ACCOUNT")
+            p.risk.controller.halt(str(exc), ENGINE, p.clock.now(), code=AlertCode.WRONG_ACCOUNT)
             p.outbox.notice("error", str(exc))
             return
         await p.reconciler.after_reconnect()

@@ -16,6 +16,7 @@ import math
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any, get_args
 
+from engine.model import RefusalCode
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
 from engine.model.events import Command, CommandResult, Event, GetSnapshot
 
@@ -147,7 +148,9 @@ class EngineSession:
             # the peer is owed an answer and the other consoles their session; the traceback goes to the log
             log.exception("the engine failed on %s", type(command).__name__)
             failed = CommandResult(
-                ok=False, message=f"the engine failed on {type(command).__name__}: {exc}", code="ENGINE_ERROR"
+                ok=False,
+                message=f"the engine failed on {type(command).__name__}: {exc}",
+                code=RefusalCode.ENGINE_ERROR,
             )
             return encode({"id": ident, "result": failed})
         if isinstance(command, GetSnapshot):

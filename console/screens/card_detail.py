@@ -36,7 +36,7 @@ from console.widgets.card_detail import (
     TrackRecordSection,
 )
 from console.widgets.cards import execute_request
-from engine.model import StrategyCard
+from engine.model import DeskArea, StrategyCard
 
 NO_LONGER_OFFERED = "this card is no longer offered"
 GONE_LINE = f"{NO_LONGER_OFFERED}: the engine withdrew it, so x will not send it. Escape returns to the desk."
@@ -87,9 +87,9 @@ class CardDetailScreen(Screen[None]):
     def on_mount(self) -> None:
         self._show()
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Take the card's newest figures, or mark it withdrawn, when the cards changed (``FollowsDesk``)."""
-        if "cards" not in areas:
+        if DeskArea.CARDS not in areas:
             return
         current = next((c for c in state.cards if c.card_id == self._card.card_id), None)
         self._offered = current is not None

@@ -27,6 +27,7 @@ from console.widgets import (
     StatusLine,
 )
 from console.widgets.cards import execute_request
+from engine.model import DeskArea
 
 FOOTER_ROOMY = 100
 """Below this width the footer drops the padding between keys so every key it shows still fits."""
@@ -77,29 +78,29 @@ class DeskScreen(Screen[None]):
         yield MessageLine(id="message-line")
         yield Footer()
 
-    def show(self, state: DeskState, areas: Set[str], *, connection: str) -> None:
+    def show(self, state: DeskState, areas: Set[DeskArea], *, connection: str) -> None:
         """Push the changed areas to their widgets; each widget redraws only what it was given."""
-        if "positions" in areas:
+        if DeskArea.POSITIONS in areas:
             positions = self.query_one(PositionsPane)
             positions.positions = state.positions_sorted()
             positions.totals = state.totals()
-        if "cards" in areas:
+        if DeskArea.CARDS in areas:
             pane = self.query_one(CardsPane)
             pane.held_back = state.cards_held_back
             pane.cards = state.cards
-        if "orders" in areas:
+        if DeskArea.ORDERS in areas:
             self.query_one(OrderBlotter).orders = state.orders_newest_first()
-        if "executions" in areas:
+        if DeskArea.EXECUTIONS in areas:
             self.query_one(ExecutionProgress).execution = state.current_execution
-        if "risk" in areas:
+        if DeskArea.RISK in areas:
             self.query_one(RiskGauges).risk = state.risk
             self.query_one(HaltBanner).risk = state.risk
-        if areas & {"status", "quotes"}:
+        if areas & {DeskArea.STATUS, DeskArea.QUOTES}:
             status_line = self.query_one(StatusLine)
             status_line.status = state.status
             status_line.market_time = state.market_time
             status_line.connection = connection
-        if areas & {"notice", "refusal", "alert"}:
+        if areas & {DeskArea.NOTICE, DeskArea.REFUSAL, DeskArea.ALERT}:
             self.query_one(MessageLine).line = state.line
 
     def on_resize(self) -> None:

@@ -20,12 +20,13 @@ from textual.widgets import Footer, Static
 
 from console.state import RUNNING_EXECUTION, DeskState
 from console.widgets.exec_report import LEGEND, ExecutionSection, Report, report_for
+from engine.model import DeskArea
 
 NO_EXECUTIONS = (
     "No executions yet. Press x on a strategy card on the desk: its progress shows under the cards "
     "and its figures here."
 )
-FOLLOWED = frozenset({"executions", "orders", "fills"})
+FOLLOWED: frozenset[DeskArea] = frozenset({DeskArea.EXECUTIONS, DeskArea.ORDERS, DeskArea.FILLS})
 
 
 class ExecutionReportScreen(Screen[None]):
@@ -49,7 +50,7 @@ class ExecutionReportScreen(Screen[None]):
     def on_mount(self) -> None:
         self._redraw(self._state)
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Redraw when an execution, an order or a fill changed (``FollowsDesk``)."""
         if areas & FOLLOWED:
             self._redraw(state)

@@ -24,7 +24,7 @@ from textual.widgets import DataTable, Input, Static
 
 from console.state import DeskState
 from console.widgets.table import Column, Row, SyncedTable
-from engine.model import CommandSource
+from engine.model import CommandSource, DeskArea
 from engine.model.events import Command, CommandResult, SetLimit
 
 Send = Callable[[Command], Awaitable[CommandResult]]
@@ -85,9 +85,9 @@ class LimitsDialog(ModalScreen[None]):
     def limits(self) -> dict[str, float]:
         return dict(self._limits)
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Take the engine's limits as they are announced (``FollowsDesk``)."""
-        if "limits" in areas:
+        if DeskArea.LIMITS in areas:
             self._limits = dict(state.limits)
             self._redraw()
 

@@ -23,7 +23,7 @@ from textual.widgets import Input, Label, Static
 from console.state import DeskState
 from console.widgets.blotter import modifiable
 from console.widgets.fmt import money, qty
-from engine.model import CommandSource, Order
+from engine.model import CommandSource, DeskArea, Order
 from engine.model.events import Command, CommandResult, ModifyOrder
 
 Send = Callable[[Command], Awaitable[CommandResult]]
@@ -66,9 +66,9 @@ class ModifyDialog(ModalScreen[bool]):
     def order(self) -> Order:
         return self._order
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Keep the order as the engine last announced it (``FollowsDesk``)."""
-        if "orders" not in areas:
+        if DeskArea.ORDERS not in areas:
             return
         order = state.orders.get(self._order.client_order_id)
         if order is None:

@@ -32,6 +32,7 @@ from console.widgets.portfolio_report import (
     SymbolAttribution,
 )
 from console.widgets.research import BrailleChart
+from engine.model import DeskArea
 from engine.model.events import Command, CommandResult, GetPortfolioReport
 
 Send = Callable[[Command], Awaitable[CommandResult]]
@@ -72,15 +73,15 @@ class PortfolioScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.query_one("#portfolio-equity", BrailleChart).border_title = "Equity at each close"
-        self.follow(self._state, {"portfolio"})
+        self.follow(self._state, {DeskArea.PORTFOLIO})
         self.action_refresh_report()
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Redraw from the report the fold holds (``FollowsDesk``)."""
         line = state.line
-        if "notice" in areas and line is not None and line.text.startswith(FAILED):
+        if DeskArea.NOTICE in areas and line is not None and line.text.startswith(FAILED):
             self._status(line.text)
-        if "portfolio" not in areas:
+        if DeskArea.PORTFOLIO not in areas:
             return
         report = state.portfolio_report
         self.set_class(report is None, "-no-report")

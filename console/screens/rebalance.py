@@ -21,7 +21,7 @@ from textual.widgets import DataTable, Footer, Static
 
 from console.state import DeskState
 from console.widgets.fmt import money, ny_stamp, qty, right
-from engine.model import CommandSource
+from engine.model import CommandSource, DeskArea
 from engine.model.events import (
     Command,
     CommandResult,
@@ -77,9 +77,9 @@ class RebalanceScreen(Screen[None]):
         orders.add_columns("Side", "Qty", "Symbol", "Price", "Value", "Exp. cost")
         self._ask()
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Redraw when the engine publishes a preview (``FollowsDesk``)."""
-        if "rebalance" in areas and state.rebalance_preview is not None:
+        if DeskArea.REBALANCE in areas and state.rebalance_preview is not None:
             self._draw(state.rebalance_preview)
 
     def _draw(self, preview: RebalancePreviewEvent) -> None:

@@ -28,7 +28,7 @@ from textual.widgets import Static
 
 from console.state import DeskState
 from console.widgets.fmt import LOSS, WARN, ny_stamp
-from engine.model import CommandSource
+from engine.model import CommandSource, DeskArea
 from engine.model.events import ApproveRecovery, Command, CommandResult, ReconciliationSummary
 
 Send = Callable[[Command], Awaitable[CommandResult]]
@@ -71,10 +71,10 @@ class ReconciliationDialog(ModalScreen[bool]):
     def approvable(self) -> bool:
         return not self._summary.problems and not self._summary.approved
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Take a newer summary; close once it is approved, here or elsewhere (``FollowsDesk``)."""
         summary = state.reconciliation
-        if "reconciliation" not in areas or summary is None or summary == self._summary:
+        if DeskArea.RECONCILIATION not in areas or summary is None or summary == self._summary:
             return
         self._summary = summary
         if summary.approved:

@@ -30,6 +30,7 @@ from console.widgets.risk_report import (
     StressSection,
     VarSection,
 )
+from engine.model import DeskArea
 
 NO_REPORT = (
     "No risk report has arrived from the engine yet. It is computed off the engine's loop after "
@@ -65,16 +66,16 @@ class RiskDetailScreen(Screen[None]):
         yield Footer()
 
     def on_mount(self) -> None:
-        self.follow(self._state, {"report", "risk"})
+        self.follow(self._state, {DeskArea.REPORT, DeskArea.RISK})
 
-    def follow(self, state: DeskState, areas: Set[str]) -> None:
+    def follow(self, state: DeskState, areas: Set[DeskArea]) -> None:
         """Redraw the sections the changed areas feed (``FollowsDesk``)."""
-        if "report" in areas:
+        if DeskArea.REPORT in areas:
             report = state.report
             self.set_class(report is None, "-no-report")
             for section in self.query(ReportSection):
                 section.report = report
-        if "risk" in areas:
+        if DeskArea.RISK in areas:
             risk = state.risk
             self.query_one(VarSection).var_limit = risk.var_limit if risk is not None else None
             self.query_one(PausedStrategies).paused = state.paused_strategies

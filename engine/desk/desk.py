@@ -24,7 +24,7 @@ from engine.desk.harvest import harvest_cards
 from engine.desk.host import STRATEGY, DeskPorts, EngineAutopilotHost
 from engine.desk.lots import EngineLots
 from engine.desk.targets import TargetBook, TargetRules
-from engine.model import Fill, Quote, StrategyCard
+from engine.model import Action, Fill, Quote, RefusalCode, StrategyCard
 from engine.model.events import CommandResult, ExecuteRebalance, PreviewRebalance, RebalancePreviewEvent
 from engine.model.rebalance import RebalancePlan
 from engine.portfolio.autopilot import Autopilot
@@ -230,7 +230,9 @@ class PortfolioDesk:
         try:
             plan, targets = self.plan_now()
         except ValueError as exc:
-            return self.ports.outbox.refuse("preview_rebalance", "NO_PLAN", f"no rebalance plan: {exc}", "")
+            return self.ports.outbox.refuse(
+                Action.PREVIEW_REBALANCE, RefusalCode.NO_PLAN, f"no rebalance plan: {exc}", ""
+            )
         prices = self.ports.market.prices()
         self._preview = _Preview(plan, {o.symbol: prices[o.symbol] for o in plan.orders})
         notes = (*self.targets.notes(), *(f"{s.symbol}: {s.reason}" for s in plan.skipped))
@@ -248,8 +250,8 @@ class PortfolioDesk:
         if kept is None or kept.plan.asof != plan_asof:
             self.preview()
             return self.ports.outbox.refuse(
-                "execute_rebalance",
-                "PREVIEW_STALE",
+                Action.EXECUTE_REBALANCE,
+                RefusalCode.PREVIEW_STALE,
                 "that preview is not the latest plan: a new preview was published, look again",
                 "",
             )
@@ -258,8 +260,8 @@ class PortfolioDesk:
             self.preview()
             tolerance = self.ports.settings.autopilot.preview_tolerance
             return self.ports.outbox.refuse(
-                "execute_rebalance",
-                "PRICES_MOVED",
+                Action.EXECUTE_REBALANCE,
+                RefusalCode.PRICES_MOVED,
                 f"prices moved more than {tolerance:.2%} since the preview ({', '.join(moved)}): "
                 "a new preview was published, look again",
                 "",

@@ -27,7 +27,7 @@ from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
 from engine.desk.targets import TargetBook
 from engine.execution.order_manager import OrderManager
-from engine.model import CommandSource, Fill, TradingState, is_option_symbol
+from engine.model import Action, AlertCode, CommandSource, Fill, RefusalCode, TradingState, is_option_symbol
 from engine.model.codec import to_jsonable
 from engine.model.events import CommandResult, NoticeEvent, RiskAlert
 from engine.model.lots import trade_date
@@ -60,7 +60,7 @@ class DeskOutbox(Protocol):
     """What the desk says to the world (``engine.runtime.outbox.Outbox``)."""
 
     def notice(self, level: str, message: str) -> None: ...
-    def refuse(self, action: str, code: str, message: str, subject: str) -> CommandResult: ...
+    def refuse(self, action: Action, code: RefusalCode, message: str, subject: str) -> CommandResult: ...
     def spawn(self, coro: Any, name: str) -> None: ...
 
 
@@ -211,7 +211,7 @@ class EngineAutopilotHost:
         level = str(severity)
         text = f"{title}: {body}".replace("\n", "; ")
         self.ports.bus.publish(NoticeEvent(now, level, text))
-        self.ports.alerts.dispatch(RiskAlert(now, "AUTOPILOT", level, f"{title}\n{body}", STRATEGY))
+        self.ports.alerts.dispatch(RiskAlert(now, AlertCode.AUTOPILOT, level, f"{title}\n{body}", STRATEGY))
 
     # ------------------------------------------------------------------ what it remembers
     def last_run_day(self) -> date | None:

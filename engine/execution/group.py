@@ -21,7 +21,16 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from engine.model import ExecutionStatus, Order, OrderRequest, OrderStatus, OrderType, Side, StrategyCard
+from engine.model import (
+    ExecutionStatus,
+    Order,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    RefusalCode,
+    Side,
+    StrategyCard,
+)
 from engine.model.events import ExecutionEvent, LegProgress
 
 EPS = 1e-9
@@ -111,7 +120,7 @@ class GroupExecution:
             self.message = "every leg filled"
         return Actions()
 
-    def refused(self, index: int, code: str, message: str) -> Actions:
+    def refused(self, index: int, code: RefusalCode, message: str) -> Actions:
         """Leg ``index`` never reached the broker (risk or validation refused it)."""
         self.legs[index].status = "REJECTED"
         return self._roll_back(f"{self.legs[index].request.symbol} refused [{code}]: {message}")
@@ -137,7 +146,7 @@ class GroupExecution:
         self._orders[order.client_order_id] = index
         return self.observe(order)
 
-    def unwind_refused(self, index: int, code: str, message: str) -> None:
+    def unwind_refused(self, index: int, code: RefusalCode, message: str) -> None:
         leg = self.legs[index]
         leg.status = "UNWIND_FAILED"
         self._fail(f"unwinding {leg.request.symbol} was refused [{code}]: {message}")

@@ -13,7 +13,7 @@ import math
 from dataclasses import replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from engine.model import Instrument, OrderRequest, OrderType, Side, TimeInForce
+from engine.model import Instrument, OrderRequest, OrderType, RefusalCode, Side, TimeInForce
 from engine.risk.pretrade import Refusal
 
 _NEEDS_LIMIT = (OrderType.LMT, OrderType.STP_LMT)
@@ -34,21 +34,21 @@ def prepare(request: OrderRequest, instrument: Instrument | None) -> OrderReques
     """The request with its prices on the tick grid, or the reason it cannot be sent."""
     q = request.quantity
     if not (math.isfinite(q) and q > 0):
-        return Refusal("BAD_QUANTITY", f"quantity must be a positive number, got {q!r}")
+        return Refusal(RefusalCode.BAD_QUANTITY, f"quantity must be a positive number, got {q!r}")
     fractional = instrument.fractional if instrument is not None else True
     if not fractional and q != math.floor(q):
-        return Refusal("BAD_QUANTITY", f"{request.symbol} trades in whole shares; {q:g} is not one")
+        return Refusal(RefusalCode.BAD_QUANTITY, f"{request.symbol} trades in whole shares; {q:g} is not one")
     otype = request.order_type
     if otype in _NEEDS_LIMIT and not _positive(request.limit_price):
-        return Refusal("BAD_ORDER", f"a {otype.value} order needs a positive limit price")
+        return Refusal(RefusalCode.BAD_ORDER, f"a {otype.value} order needs a positive limit price")
     if otype in _NEEDS_STOP and not _positive(request.stop_price):
-        return Refusal("BAD_ORDER", f"a {otype.value} order needs a positive stop price")
+        return Refusal(RefusalCode.BAD_ORDER, f"a {otype.value} order needs a positive stop price")
     if otype not in _NEEDS_LIMIT and request.limit_price is not None:
-        return Refusal("BAD_ORDER", f"a {otype.value} order takes no limit price")
+        return Refusal(RefusalCode.BAD_ORDER, f"a {otype.value} order takes no limit price")
     if otype not in _NEEDS_STOP and request.stop_price is not None:
-        return Refusal("BAD_ORDER", f"a {otype.value} order takes no stop price")
+        return Refusal(RefusalCode.BAD_ORDER, f"a {otype.value} order takes no stop price")
     if request.tif is TimeInForce.IOC and otype in _NEEDS_STOP:
-        return Refusal("BAD_ORDER", "a stop order cannot be immediate-or-cancel")
+        return Refusal(RefusalCode.BAD_ORDER, "a stop order cannot be immediate-or-cancel")
     tick = instrument.tick_size if instrument is not None else 0.01
     buy = request.side is Side.BUY
     limit = None if request.limit_price is None else round_to_tick(request.limit_price, tick, up=not buy)

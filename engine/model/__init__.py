@@ -19,16 +19,20 @@ from engine.model.orders import RANKING_FORMULA, Fill, Leg, Order, OrderRequest,
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
 from engine.model.positions import PositionChange, apply_to_position
 from engine.model.rebalance import AutopilotRun, RebalancePlan
+from engine.model.vocabulary import Action, AlertCode, DeskArea, RefusalCode
 
 __all__ = [
     "RANKING_FORMULA",
     "AccountSnapshot",
+    "Action",
+    "AlertCode",
     "Algo",
     "AssetClass",
     "AutopilotRun",
     "Bar",
     "CommandSource",
     "CommissionSchedule",
+    "DeskArea",
     "ExecutionStatus",
     "Fill",
     "Instrument",
@@ -45,6 +49,7 @@ __all__ = [
     "Quote",
     "RealizedLot",
     "RebalancePlan",
+    "RefusalCode",
     "RiskState",
     "Side",
     "StrategyCard",

@@ -17,6 +17,7 @@ from engine.model.portfolio import AccountSnapshot, Position, RiskState
 from engine.model.portfolio_report import PortfolioReport
 from engine.model.rebalance import RebalancePlan
 from engine.model.risk import RiskReport
+from engine.model.vocabulary import Action, AlertCode, RefusalCode
 
 
 # --------------------------------------------------------------------------- events
@@ -145,12 +146,12 @@ class RiskAlert:
     """A risk event the operator must hear about: a breaker tripped, a limit changed, a strategy
     paused, a kill. Goes to the console (toast and log), the structured log and the notifiers.
 
-    ``code`` is stable (HALTED, REDUCING, STRATEGY_PAUSED, LIMIT_CHANGED, FLATTEN, ...);
+    ``code`` is stable (``AlertCode``: HALTED, DRAWDOWN, STRATEGY_PAUSED, LIMIT_CHANGED, FLATTEN, ...);
     ``level`` is info, warning or error.
     """
 
     ts: datetime
-    code: str
+    code: AlertCode
     level: str
     message: str
     subject: str = ""
@@ -161,8 +162,8 @@ class RefusalEvent:
     """A command or order the engine refused, with a reason code the console shows."""
 
     ts: datetime
-    action: str
-    code: str
+    action: Action
+    code: RefusalCode
     message: str
     subject: str = ""
 
@@ -370,9 +371,11 @@ class GetSnapshot:
 
 @dataclass(frozen=True, slots=True)
 class CommandResult:
+    """The answer to one command; ``code`` says why when it was refused (``NONE`` when ``ok``)."""
+
     ok: bool
     message: str = ""
-    code: str = ""
+    code: RefusalCode = RefusalCode.NONE
 
 
 Event = (

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from engine.model import RiskState, TradingState
+from engine.model import AlertCode, RiskState, TradingState
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +21,7 @@ class Trip:
     """A breaker's verdict: the state it demands, a stable code and the operator's explanation."""
 
     state: TradingState
-    code: str
+    code: AlertCode
     reason: str
 
 
@@ -30,13 +30,13 @@ def state_breaker(risk: RiskState) -> Trip | None:
     if risk.day_loss > risk.day_loss_limit:
         return Trip(
             TradingState.HALTED,
-            "DAILY_LOSS",
+            AlertCode.DAILY_LOSS,
             f"circuit breaker: today's loss {risk.day_loss:.2%} exceeds {risk.day_loss_limit:.2%}",
         )
     if risk.drawdown > risk.drawdown_limit:
         return Trip(
             TradingState.REDUCING,
-            "DRAWDOWN",
+            AlertCode.DRAWDOWN,
             f"circuit breaker: drawdown {risk.drawdown:.2%} exceeds {risk.drawdown_limit:.2%}",
         )
     return None

@@ -22,7 +22,7 @@ from pydantic import ValidationError
 
 from engine.actor import ENGINE, Actor
 from engine.config import RiskSettings, risk_limit_ranges
-from engine.model import OrderRequest, RiskState, TradingState
+from engine.model import AlertCode, OrderRequest, RefusalCode, RiskState, TradingState
 from engine.risk.breakers import LossStreaks, RejectStreak, state_breaker
 from engine.risk.killswitch import HaltState, resume_allowed
 from engine.risk.pretrade import BookView, Limits, RecentOrder, Refusal, pre_trade
@@ -33,7 +33,7 @@ from engine.risk.throttle import FillRate, MessageCounter
 class RiskTransition:
     """Something the operator must hear about, already applied to the controller's state."""
 
-    code: str
+    code: AlertCode
     level: str
     message: str
     subject: str = ""
@@ -100,9 +100,13 @@ class RiskController:
         """The cancel throttle for operator cancels; the kill switch's cancels are never throttled."""
         s = self.settings
         if self.cancels.last_second(now) >= s.max_cancels_per_second:
-            return Refusal("THROTTLE", f"more than {s.max_cancels_per_second} cancels in one second")
+            return Refusal(
+                RefusalCode.THROTTLE, f"more than {s.max_cancels_per_second} cancels in one second"
+            )
         if self.cancels.today(now) >= s.max_cancels_per_day:
-            return Refusal("THROTTLE", f"the daily limit of {s.max_cancels_per_day} cancels is reached")
+            return Refusal(
+                RefusalCode.THROTTLE, f"the daily limit of {s.max_cancels_per_day} cancels is reached"
+            )
         return None
 
     def cancel_sent(self, now: datetime) -> None:
@@ -111,9 +115,13 @@ class RiskController:
     def check_modify(self, now: datetime) -> Refusal | None:
         s = self.settings
         if self.modifies.last_second(now) >= s.max_modifies_per_second:
-            return Refusal("THROTTLE", f"more than {s.max_modifies_per_second} modifies in one second")
+            return Refusal(
+                RefusalCode.THROTTLE, f"more than {s.max_modifies_per_second} modifies in one second"
+            )
         if self.modifies.today(now) >= s.max_modifies_per_day:
-            return Refusal("THROTTLE", f"the daily limit of {s.max_modifies_per_day} modifies is reached")
+            return Refusal(
+                RefusalCode.THROTTLE, f"the daily limit of {s.max_modifies_per_day} modifies is reached"
+            )
         return None
 
     def modify_sent(self, now: datetime) -> None:
@@ -126,7 +134,7 @@ class RiskController:
                 f"circuit breaker: {self.rejects.max_rejects} broker rejects in a row (last: {reason})",
                 ENGINE,
                 now,
-                code="REJECTS",
+                code=AlertCode.REJECTS,
                 subject=subject,
             )
 
@@ -142,10 +150,12 @@ class RiskController:
                 strategy,
                 f"repeat-fill throttle: more than {self.fill_rate.max_fills} fills within "
                 f"{self.fill_rate.window.total_seconds():g} s",
-                code="REPEAT_FILLS",
+                code=AlertCode.REPEAT_FILLS,
             )
         if closed_pnl is not None and self.losses.record(strategy, closed_pnl):
-            self.pause(strategy, f"{self.losses.max_losses} losing trades in a row", code="LOSS_STREAK")
+            self.pause(
+                strategy, f"{self.losses.max_losses} losing trades in a row", code=AlertCode.LOSS_STREAK
+            )
 
     def gauges(self, risk: RiskState, now: datetime) -> None:
         """Trip the state breakers on fresh gauges; a state only ever gets stricter here."""
@@ -166,7 +176,7 @@ class RiskController:
         now: datetime,
         *,
         level: int = 1,
-        code: str = "HALTED",
+        code: AlertCode = AlertCode.HALTED,
         subject: str = "",
     ) -> None:
         """HALTED (level 1) or HALTED and flattening (level 2); a second kill may raise the level."""
@@ -187,17 +197,17 @@ class RiskController:
             return
         self._before_recovery = self.state
         self._set(replace(self.state, state=TradingState.RECOVERING, reason=reason, since=now, by="engine"))
-        self._on_event(RiskTransition("RECOVERING", "warning", f"RECOVERING: {reason}"))
+        self._on_event(RiskTransition(AlertCode.RECOVERING, "warning", f"RECOVERING: {reason}"))
 
     def approve_recovery(self, by: Actor) -> Refusal | None:
         if self.state.state is not TradingState.RECOVERING:
-            return Refusal("NOT_RECOVERING", "there is no reconciliation waiting for approval")
+            return Refusal(RefusalCode.NOT_RECOVERING, "there is no reconciliation waiting for approval")
         before = self._before_recovery or HaltState()
         self._set(replace(before, paused=self.state.paused))
         self._before_recovery = None
         self._on_event(
             RiskTransition(
-                "RECOVERY_APPROVED",
+                AlertCode.RECOVERY_APPROVED,
                 "warning",
                 f"reconciliation approved by {by.label}",
                 payload={"by": by.label},
@@ -210,17 +220,21 @@ class RiskController:
         if self.state.state in (TradingState.ACTIVE, TradingState.RECOVERING):
             return None
         if not resume_allowed(confirmation):
-            return Refusal("RESUME_WORD", "type RESUME exactly to lift the halt")
+            return Refusal(RefusalCode.RESUME_WORD, "type RESUME exactly to lift the halt")
         self.rejects.accepted()
         self._set(HaltState(paused=self.state.paused))
         self._on_event(
             RiskTransition(
-                "RESUMED", "warning", f"trading resumed by {by.label}", payload={"by": by.label}, actor=by
+                AlertCode.RESUMED,
+                "warning",
+                f"trading resumed by {by.label}",
+                payload={"by": by.label},
+                actor=by,
             )
         )
         return None
 
-    def pause(self, strategy: str, reason: str, *, code: str = "STRATEGY_PAUSED") -> None:
+    def pause(self, strategy: str, reason: str, *, code: AlertCode = AlertCode.STRATEGY_PAUSED) -> None:
         if strategy in self.state.paused:
             return
         self._set(self.state.pause(strategy))
@@ -232,13 +246,17 @@ class RiskController:
 
     def unpause(self, strategy: str, by: Actor) -> Refusal | None:
         if strategy not in self.state.paused:
-            return Refusal("NOT_PAUSED", f"strategy {strategy} is not paused")
+            return Refusal(RefusalCode.NOT_PAUSED, f"strategy {strategy} is not paused")
         self.losses.reset(strategy)
         self.fill_rate.reset(strategy)
         self._set(self.state.unpause(strategy))
         self._on_event(
             RiskTransition(
-                "STRATEGY_RESUMED", "info", f"strategy {strategy} resumed by {by.label}", strategy, actor=by
+                AlertCode.STRATEGY_RESUMED,
+                "info",
+                f"strategy {strategy} resumed by {by.label}",
+                strategy,
+                actor=by,
             )
         )
         return None
@@ -247,20 +265,22 @@ class RiskController:
         """Change one ``[risk]`` setting in force until restart; refused unless the config would accept it."""
         current = self.settings.model_dump()
         if name not in current:
-            return Refusal("BAD_LIMIT", f"no risk limit named {name!r}; limits: {', '.join(sorted(current))}")
+            return Refusal(
+                RefusalCode.BAD_LIMIT, f"no risk limit named {name!r}; limits: {', '.join(sorted(current))}"
+            )
         old = current[name]
         # a socket peer can send NaN or Infinity (or 1e400, which JSON reads as infinity): an infinite
         # limit is a limit switched off, and int() of either raises, so both are refused up front
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return Refusal("BAD_LIMIT", f"{name} must be a finite number, got {value!r}")
+            return Refusal(RefusalCode.BAD_LIMIT, f"{name} must be a finite number, got {value!r}")
         typed: Any = value
         if isinstance(old, bool):
             if value not in (0, 1):
-                return Refusal("BAD_LIMIT", f"{name} takes 0 (off) or 1 (on), got {value:g}")
+                return Refusal(RefusalCode.BAD_LIMIT, f"{name} takes 0 (off) or 1 (on), got {value:g}")
             typed = bool(value)
         elif isinstance(old, int):
             if float(value) != int(value):
-                return Refusal("BAD_LIMIT", f"{name} takes a whole number, got {value:g}")
+                return Refusal(RefusalCode.BAD_LIMIT, f"{name} takes a whole number, got {value:g}")
             typed = int(value)
         try:
             updated = RiskSettings.model_validate({**current, name: typed})
@@ -268,7 +288,7 @@ class RiskController:
             reason = str(exc.errors()[0]["msg"]).removeprefix("Value error, ")
             allowed = risk_limit_ranges().get(name, "")
             return Refusal(
-                "BAD_LIMIT", f"{name} = {value:g}: {reason}" + (f" ({allowed})" if allowed else "")
+                RefusalCode.BAD_LIMIT, f"{name} = {value:g}: {reason}" + (f" ({allowed})" if allowed else "")
             )
         self.settings = updated
         self.limits = Limits.from_mapping(updated.model_dump(), allow_short=self.allow_short)
@@ -278,7 +298,7 @@ class RiskController:
         self.fill_rate.window = timedelta(seconds=updated.repeat_fill_window_s)
         self._on_event(
             RiskTransition(
-                "LIMIT_CHANGED",
+                AlertCode.LIMIT_CHANGED,
                 "warning",
                 f"{name} changed from {old} to {typed} by {by.label} "
                 "(in force until restart; put it in your config to keep it)",

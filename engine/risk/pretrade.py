@@ -28,6 +28,7 @@ from engine.model import (
     OptionContract,
     OrderRequest,
     OrderType,
+    RefusalCode,
     Side,
     TradingState,
     contract_multiplier,
@@ -42,7 +43,9 @@ than its quoted half-spread, and would refuse a limit at the ask."""
 
 @dataclass(frozen=True, slots=True)
 class Refusal:
-    code: str
+    """Why a check refused an order: a stable code (the console acts on some) and the operator's words."""
+
+    code: RefusalCode
     message: str
 
 
@@ -145,25 +148,28 @@ def check_trading_state(order: OrderRequest, book: BookView, limits: Limits) -> 
     if book.trading_state is TradingState.HALTED:
         if order.reduce_only and not increases_exposure(order, book):
             return None
-        return Refusal("HALTED", f"trading halted ({book.halted_reason}); type RESUME to lift it")
+        return Refusal(RefusalCode.HALTED, f"trading halted ({book.halted_reason}); type RESUME to lift it")
     if book.trading_state is TradingState.RECOVERING and not order.reduce_only:
         return Refusal(
-            "RECOVERING",
+            RefusalCode.RECOVERING,
             "reconciliation with the broker is waiting for approval; review the summary and approve it",
         )
     if book.trading_state is TradingState.REDUCING and increases_exposure(order, book):
         return Refusal(
-            "REDUCING", f"trading is reduce-only ({book.halted_reason}); this order would add exposure"
+            RefusalCode.REDUCING,
+            f"trading is reduce-only ({book.halted_reason}); this order would add exposure",
         )
     if order.reduce_only and increases_exposure(order, book):
-        return Refusal("NOT_REDUCING", f"a reduce-only order would add to the {order.symbol} position")
+        return Refusal(
+            RefusalCode.NOT_REDUCING, f"a reduce-only order would add to the {order.symbol} position"
+        )
     return None
 
 
 def check_strategy(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if order.strategy and order.strategy in book.paused_strategies and increases_exposure(order, book):
         return Refusal(
-            "STRATEGY_PAUSED",
+            RefusalCode.STRATEGY_PAUSED,
             f"strategy {order.strategy} is paused; resume it from the risk screen to trade it again",
         )
     return None
@@ -171,18 +177,20 @@ def check_strategy(order: OrderRequest, book: BookView, limits: Limits) -> Refus
 
 def check_symbol(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if order.symbol not in book.tradable and _underlying(order.symbol) not in book.tradable:
-        return Refusal("SYMBOL_NOT_ALLOWED", f"{order.symbol} is not in the tradable universe")
+        return Refusal(RefusalCode.SYMBOL_NOT_ALLOWED, f"{order.symbol} is not in the tradable universe")
     if not order.quantity > 0:
-        return Refusal("BAD_QUANTITY", f"quantity must be positive, got {_qty(order.quantity)}")
+        return Refusal(RefusalCode.BAD_QUANTITY, f"quantity must be positive, got {_qty(order.quantity)}")
     if book.prices.get(order.symbol, 0.0) <= 0:
-        return Refusal("NO_PRICE", f"no market price for {order.symbol} yet")
+        return Refusal(RefusalCode.NO_PRICE, f"no market price for {order.symbol} yet")
     return None
 
 
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open."""
     if limits.market_hours_only and not book.market_open and not order.reduce_only:
-        return Refusal("MARKET_CLOSED", "the exchange is closed (XNYS regular session); orders are refused")
+        return Refusal(
+            RefusalCode.MARKET_CLOSED, "the exchange is closed (XNYS regular session); orders are refused"
+        )
     return None
 
 
@@ -192,10 +200,13 @@ def check_throttle(order: OrderRequest, book: BookView, limits: Limits) -> Refus
         return None
     if book.orders_last_second >= limits.max_orders_per_second:
         return Refusal(
-            "THROTTLE", f"more than {limits.max_orders_per_second} orders in one second; wait a moment"
+            RefusalCode.THROTTLE,
+            f"more than {limits.max_orders_per_second} orders in one second; wait a moment",
         )
     if book.orders_today >= limits.max_orders_per_day:
-        return Refusal("THROTTLE", f"the daily limit of {limits.max_orders_per_day} orders is reached")
+        return Refusal(
+            RefusalCode.THROTTLE, f"the daily limit of {limits.max_orders_per_day} orders is reached"
+        )
     return None
 
 
@@ -211,7 +222,7 @@ def check_duplicate(order: OrderRequest, book: BookView, limits: Limits) -> Refu
             and abs(seen.quantity - order.quantity) <= EPS
         ):
             return Refusal(
-                "DUPLICATE",
+                RefusalCode.DUPLICATE,
                 f"{order.side} {_qty(order.quantity)} {order.symbol} was sent {age:.0f} s ago; "
                 "confirm to send it again",
             )
@@ -221,13 +232,14 @@ def check_duplicate(order: OrderRequest, book: BookView, limits: Limits) -> Refu
 def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if order.quantity > limits.max_order_quantity + EPS:
         return Refusal(
-            "MAX_ORDER_QTY",
+            RefusalCode.MAX_ORDER_QTY,
             f"quantity {_qty(order.quantity)} exceeds the limit {_qty(limits.max_order_quantity)}",
         )
     value = _notional(order, book)
     if value > limits.max_order_value + EPS:
         return Refusal(
-            "MAX_ORDER_VALUE", f"order value ${value:,.0f} exceeds the limit ${limits.max_order_value:,.0f}"
+            RefusalCode.MAX_ORDER_VALUE,
+            f"order value ${value:,.0f} exceeds the limit ${limits.max_order_value:,.0f}",
         )
     return None
 
@@ -241,7 +253,7 @@ def check_price_band(order: OrderRequest, book: BookView, limits: Limits) -> Ref
         distance = abs(price / reference - 1.0)
         if distance > limits.price_band_pct + EPS and abs(price - reference) > floor + EPS:
             return Refusal(
-                "PRICE_BAND",
+                RefusalCode.PRICE_BAND,
                 f"{label} price {price:,.2f} is {distance:.1%} from the reference {reference:,.2f}; "
                 f"band {limits.price_band_pct:.1%}",
             )
@@ -257,7 +269,7 @@ def check_cash(order: OrderRequest, book: BookView, limits: Limits) -> Refusal |
         available = book.cash - book.working_buy_value
         if need > available + 1e-6:
             return Refusal(
-                "INSUFFICIENT_CASH",
+                RefusalCode.INSUFFICIENT_CASH,
                 f"needs ${need:,.2f}, settled cash available ${max(available, 0.0):,.2f} (no leverage)",
             )
         return None
@@ -266,7 +278,7 @@ def check_cash(order: OrderRequest, book: BookView, limits: Limits) -> Refusal |
         return _check_option_sale(order, book, held)
     if not limits.allow_short and order.quantity > held + EPS:
         return Refusal(
-            "NO_SHORTING",
+            RefusalCode.NO_SHORTING,
             f"sell {_qty(order.quantity)} {order.symbol} exceeds the holding {_qty(max(held, 0.0))} "
             "(working sells included)",
         )
@@ -302,7 +314,7 @@ def _check_option_sale(order: OrderRequest, book: BookView, held: float) -> Refu
     short = order.quantity - max(held, 0.0)
     if contract.right == "P":
         return Refusal(
-            "NAKED_OPTION",
+            RefusalCode.NAKED_OPTION,
             f"sell {_qty(order.quantity)} {order.symbol} would write {_qty(short)} puts: only covered "
             "calls may be sold short",
         )
@@ -310,7 +322,7 @@ def _check_option_sale(order: OrderRequest, book: BookView, held: float) -> Refu
     need = _short_call_cover(book, contract.underlying, order)
     if need > shares + EPS:
         return Refusal(
-            "NAKED_OPTION",
+            RefusalCode.NAKED_OPTION,
             f"sell {_qty(order.quantity)} {order.symbol} would leave calls uncovered: they need "
             f"{_qty(need)} {contract.underlying} shares, {_qty(max(shares, 0.0))} are held "
             "(working sells included)",
@@ -323,7 +335,7 @@ def _check_cover_kept(order: OrderRequest, book: BookView, held: float) -> Refus
     need = _short_call_cover(book, order.symbol)
     if need > EPS and held - order.quantity < need - EPS:
         return Refusal(
-            "NAKED_OPTION",
+            RefusalCode.NAKED_OPTION,
             f"sell {_qty(order.quantity)} {order.symbol} would uncover short calls: they need "
             f"{_qty(need)} shares, {_qty(max(held, 0.0))} are held (working sells included)",
         )
@@ -344,7 +356,7 @@ def check_position_limit(order: OrderRequest, book: BookView, limits: Limits) ->
     share = _value(order.symbol, _after(order, book, order.symbol), _price(order, book)) / book.equity
     if share > limits.max_position_pct + EPS:
         return Refusal(
-            "MAX_POSITION",
+            RefusalCode.MAX_POSITION,
             f"{order.symbol} would be {share:.1%} of equity (working orders included); "
             f"limit {limits.max_position_pct:.0%}",
         )
@@ -359,7 +371,7 @@ def check_risk_per_trade(order: OrderRequest, book: BookView, limits: Limits) ->
     share = loss / book.equity
     if share > limits.risk_per_trade_pct + EPS:
         return Refusal(
-            "RISK_PER_TRADE",
+            RefusalCode.RISK_PER_TRADE,
             f"loss at the stop {stop:,.2f} would be ${loss:,.0f} ({share:.2%} of equity); "
             f"limit {limits.risk_per_trade_pct:.1%}",
         )
@@ -378,7 +390,7 @@ def check_sector(order: OrderRequest, book: BookView, limits: Limits) -> Refusal
     share = exposure / book.equity
     if share > limits.max_sector_pct + EPS:
         return Refusal(
-            "MAX_SECTOR",
+            RefusalCode.MAX_SECTOR,
             f"{sector} would be {share:.1%} of equity (working orders included); "
             f"limit {limits.max_sector_pct:.0%}",
         )
@@ -408,7 +420,7 @@ def check_gross_exposure(order: OrderRequest, book: BookView, limits: Limits) ->
     after -= _value(order.symbol, book.positions.get(order.symbol, 0.0), book.prices.get(order.symbol, 0.0))
     if after / book.equity > limits.gross_exposure_limit + EPS:
         return Refusal(
-            "GROSS_EXPOSURE",
+            RefusalCode.GROSS_EXPOSURE,
             f"gross exposure would be {after / book.equity:.0%} of equity (working orders included); "
             f"limit {limits.gross_exposure_limit:.0%}",
         )

@@ -12,7 +12,7 @@ from engine.clock import Clock
 from engine.config import Settings
 from engine.desk import PortfolioDesk
 from engine.execution.order_manager import OrderManager
-from engine.model import TradingState
+from engine.model import Action, RefusalCode, TradingState
 from engine.model.codec import to_jsonable
 from engine.model.events import (
     AcknowledgeLive,
@@ -98,7 +98,9 @@ class CommandRouter:
         except WRITE_ERRORS as exc:
             self._health.failed(f"auditing {type(command).__name__}", exc)
             return CommandResult(
-                ok=False, message=f"not done: the database cannot be written ({exc})", code="STORE_DEGRADED"
+                ok=False,
+                message=f"not done: the database cannot be written ({exc})",
+                code=RefusalCode.STORE_DEGRADED,
             )
         return await self._route(command, actor)
 
@@ -135,21 +137,26 @@ class CommandRouter:
             case ResetKill(confirmation=text):
                 return self._reset_kill(text, actor)
             case SetLimit(name=name, value=value):
-                return self._outbox.answer("set_limit", controller.set_limit(name, value, actor), name)
+                return self._outbox.answer(Action.SET_LIMIT, controller.set_limit(name, value, actor), name)
             case ResumeStrategy(template=template):
-                return self._outbox.answer("resume_strategy", controller.unpause(template, actor), template)
+                return self._outbox.answer(
+                    Action.RESUME_STRATEGY, controller.unpause(template, actor), template
+                )
             case AcknowledgeLive(account=typed):
                 return self._acknowledge_live(typed)
         return CommandResult(
-            ok=False, message=f"unknown command {type(command).__name__}", code="UNKNOWN_COMMAND"
+            ok=False, message=f"unknown command {type(command).__name__}", code=RefusalCode.UNKNOWN_COMMAND
         )
 
     def _acknowledge_live(self, typed: str) -> CommandResult:
         if not self._broker.live:
-            return CommandResult(ok=False, message="not trading a live account", code="NOT_LIVE")
+            return CommandResult(ok=False, message="not trading a live account", code=RefusalCode.NOT_LIVE)
         if not self._broker.acknowledge_live(typed):
             return self._outbox.refuse(
-                "acknowledge_live", "LIVE_NOT_ACKNOWLEDGED", "that is not the live account's id", ""
+                Action.ACKNOWLEDGE_LIVE,
+                RefusalCode.LIVE_NOT_ACKNOWLEDGED,
+                "that is not the live account's id",
+                "",
             )
         self._status.publish()
         return CommandResult(ok=True, message="live trading acknowledged for this run")
@@ -160,7 +167,7 @@ class CommandRouter:
             return CommandResult(ok=True, message="trading is already active")
         refusal = controller.resume(text, actor)
         if refusal is not None:
-            return self._outbox.refuse("reset_kill", refusal.code, refusal.message, "")
+            return self._outbox.refuse(Action.RESET_KILL, refusal.code, refusal.message, "")
         # The breakers measure new losses from the moment the operator took responsibility:
         # without this, a breaker would trip again at once on the loss that tripped it.
         self._accounting.restart_measures(self._market.feed.current_day or self._settings.replay.start_date)

@@ -9,7 +9,7 @@ from collections import deque
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.execution.group import Actions, GroupExecution
-from engine.model import ExecutionStatus, Order, TradingState
+from engine.model import ExecutionStatus, Order, RefusalCode, TradingState
 from engine.model.events import ExecutionEvent, OrderEvent
 from engine.runtime.dispatch import Dispatcher
 from engine.runtime.outbox import Outbox
@@ -71,7 +71,7 @@ class GroupRunner:
             if controller.state.state is TradingState.HALTED and controller.state.kill_level < 2:
                 # the kill switch means "send nothing more": the filled part stays for the operator
                 # (level 2, flatten, closes it), rather than new orders appearing after the kill
-                group.unwind_refused(index, "HALTED", "kill switch engaged: not unwound")
+                group.unwind_refused(index, RefusalCode.HALTED, "kill switch engaged: not unwound")
                 continue
             refusal = controller.check(request, self._dispatcher.book_view(), self._clock.now())
             if refusal is not None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from engine.actor import Actor
 from engine.brokers.base import Broker, BrokerError
 from engine.clock import Clock
-from engine.model import OptionContract, OrderRequest, Side, is_option_symbol
+from engine.model import AlertCode, OptionContract, OrderRequest, Side, is_option_symbol
 from engine.model.events import CommandResult
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import FillBooked
@@ -55,7 +55,7 @@ class KillSwitch:
         """
         controller = self._risk.controller
         orders = self._dispatcher.orders
-        code = "KILL" if level < 2 else "FLATTEN"
+        code = AlertCode.KILL if level < 2 else AlertCode.FLATTEN
         with self._risk.records_after():  # act first: the halt's records follow the cancels
             controller.halt(reason, actor, self._clock.now(), level=level, code=code)
             n = len(orders.open_orders())

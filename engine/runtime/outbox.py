@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from engine.bus import EventBus
 from engine.clock import Clock
-from engine.model import CommandSource
+from engine.model import Action, CommandSource, RefusalCode
 from engine.model.events import CommandResult, NoticeEvent, RefusalEvent
 from engine.risk.pretrade import Refusal
 
@@ -38,7 +38,7 @@ class Outbox:
     def audit(self, actor: str, source: CommandSource, action: str, payload: dict[str, Any]) -> None:
         self._audit_log.append_audit(self._clock.now(), actor, source.value, action, payload)
 
-    def refuse(self, action: str, code: str, message: str, subject: str) -> CommandResult:
+    def refuse(self, action: Action, code: RefusalCode, message: str, subject: str) -> CommandResult:
         """A refusal is a result and an event (the desk shows it) and an audit entry, never an exception."""
         self._bus.publish(RefusalEvent(self._clock.now(), action, code, message, subject))
         self.audit(
@@ -46,7 +46,7 @@ class Outbox:
         )
         return CommandResult(ok=False, message=message, code=code)
 
-    def answer(self, action: str, refusal: Refusal | None, subject: str) -> CommandResult:
+    def answer(self, action: Action, refusal: Refusal | None, subject: str) -> CommandResult:
         if refusal is not None:
             return self.refuse(action, refusal.code, refusal.message, subject)
         return CommandResult(ok=True, message=f"{action.replace('_', ' ')}: {subject} done")

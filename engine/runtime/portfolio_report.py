@@ -13,6 +13,7 @@ import pandas as pd
 from engine.bus import EventBus
 from engine.config import Settings
 from engine.data.loader import MarketData
+from engine.model import RefusalCode
 from engine.model.events import CommandResult, PortfolioReportEvent
 from engine.portfolio.ledger import Ledger
 from engine.runtime.market_view import MarketView
@@ -54,7 +55,9 @@ class PortfolioReporter:
 
         day = self._market.feed.current_day
         if day is None:
-            return CommandResult(ok=False, message="no session has been played yet", code="NO_SESSION")
+            return CommandResult(
+                ok=False, message="no session has been played yet", code=RefusalCode.NO_SESSION
+            )
         fills = self._store.load_fills()
         tagged = tag_fills(fills, self._store.load_orders(), self._store.load_cards())
         first = min((trade_date(f.ts) for f in fills), default=day)

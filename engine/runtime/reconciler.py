@@ -13,7 +13,7 @@ from engine.clock import Clock
 from engine.config import Settings
 from engine.execution.order_manager import OrderManager
 from engine.execution.recovery import reconcile
-from engine.model import CommandSource
+from engine.model import Action, CommandSource, RefusalCode
 from engine.model.codec import to_jsonable
 from engine.model.events import CommandResult, ReconciliationSummary
 from engine.portfolio.ledger import Ledger
@@ -97,8 +97,8 @@ class Reconciler:
         summary = self.summary
         if summary is not None and summary.problems:
             return self._outbox.refuse(
-                "approve_recovery",
-                "RECOVERY_PROBLEMS",
+                Action.APPROVE_RECOVERY,
+                RefusalCode.RECOVERY_PROBLEMS,
                 "the database failed its checks; trading stays refused: " + "; ".join(summary.problems),
                 "",
             )
@@ -107,7 +107,7 @@ class Reconciler:
         if summary is None or summary.approved or not halted:
             refusal = controller.approve_recovery(actor)
             if refusal is not None:
-                return self._outbox.refuse("approve_recovery", refusal.code, refusal.message, "")
+                return self._outbox.refuse(Action.APPROVE_RECOVERY, refusal.code, refusal.message, "")
         adopted = await self._adopt_broker_positions(actor) if summary and summary.position_mismatches else []
         if summary is not None:
             self.summary = replace(summary, approved=True)

@@ -19,7 +19,7 @@ from engine.bus import EventBus
 from engine.clock import Clock
 from engine.config import Settings
 from engine.execution.order_manager import OrderManager
-from engine.model import AccountSnapshot, CommandSource, OrderStatus, RiskState, is_option_symbol
+from engine.model import AccountSnapshot, AlertCode, CommandSource, OrderStatus, RiskState, is_option_symbol
 from engine.model.events import LimitsEvent, OrderEvent, PortfolioEvent, RiskAlert, RiskEvent, RiskReportEvent
 from engine.model.risk import RiskReport
 from engine.portfolio.ledger import Ledger
@@ -187,7 +187,7 @@ class RiskMonitor:
         alert = RiskAlert(now, t.code, t.level, t.message, t.subject)
         self._bus.publish(alert)
         self._alerts.dispatch(alert)
-        if t.code == "LIMIT_CHANGED":
+        if t.code is AlertCode.LIMIT_CHANGED:
             self.publish_limits()
         state = self.controller.state
         if state.halted and t.level == "error" and t.actor.source is CommandSource.ENGINE:

@@ -11,7 +11,7 @@ from engine.brokers.base import Broker, BrokerError
 from engine.clock import WallClock
 from engine.config import ConfigError, Settings
 from engine.data.loader import DataError, MarketData
-from engine.model import CommandSource, Instrument, TradingState
+from engine.model import AlertCode, CommandSource, Instrument, TradingState
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.store.db import StoreError, default_database_path
 from engine.store.paths import database_path
@@ -102,7 +102,7 @@ def halt_offline(
             TradingState.HALTED, reason, now, f"{user} (cli)", max(level, before.kill_level), before.paused
         )
         store.set_state(STATE_KEY, halt.to_json(), now)
-        store.record_risk_event(now, "halt", "HALTED", reason, {"by": halt.by, "offline": True})
+        store.record_risk_event(now, "halt", AlertCode.HALTED, reason, {"by": halt.by, "offline": True})
         store.append_audit(now, user, CommandSource.CLI.value, "halt", {"reason": reason, "offline": True})
     finally:
         store.close()

@@ -14,7 +14,16 @@ from engine.data.loader import MarketData
 from engine.execution.costs import CommissionSchedule
 from engine.execution.group import GroupExecution
 from engine.execution.validation import prepare
-from engine.model import Algo, ExecutionStatus, Leg, OrderRequest, StrategyCard, is_option_symbol
+from engine.model import (
+    Action,
+    Algo,
+    ExecutionStatus,
+    Leg,
+    OrderRequest,
+    RefusalCode,
+    StrategyCard,
+    is_option_symbol,
+)
 from engine.model.events import CommandResult
 from engine.model.rebalance import RebalancePlan
 from engine.portfolio.ledger import Ledger
@@ -69,8 +78,8 @@ class Trading:
         card = self._cards.find(card_id)
         if card is None:
             return self._outbox.refuse(
-                "execute_card",
-                "CARD_STALE",
+                Action.EXECUTE_CARD,
+                RefusalCode.CARD_STALE,
                 f"card {card_id} is no longer offered (the market moved on)",
                 card_id,
             )
@@ -86,7 +95,7 @@ class Trading:
         missing = sorted(sym for sym in weights if not prices.get(sym, 0.0) > 0)
         if missing:
             return self._outbox.refuse(
-                "rebalance", "NO_PRICE", f"no price for {', '.join(missing)}", strategy
+                Action.REBALANCE, RefusalCode.NO_PRICE, f"no price for {', '.join(missing)}", strategy
             )
         account = self._ledger.account()
         plan = plan_rebalance(
@@ -166,11 +175,16 @@ class Trading:
         card_id = card.card_id
         if self._health.degraded:  # write-ahead is impossible: nothing may be sent
             return self._outbox.refuse(
-                "execute_card", "STORE_DEGRADED", f"{card.name}: the database cannot be written", card_id
+                Action.EXECUTE_CARD,
+                RefusalCode.STORE_DEGRADED,
+                f"{card.name}: the database cannot be written",
+                card_id,
             )
         closed = self._broker.sending_refused()
         if closed:  # read-only, or a live account not yet acknowledged: refused before any order exists
-            return self._outbox.refuse("execute_card", "BROKER_CLOSED", f"{card.name}: {closed}", card_id)
+            return self._outbox.refuse(
+                Action.EXECUTE_CARD, RefusalCode.BROKER_CLOSED, f"{card.name}: {closed}", card_id
+            )
         now = self._clock.now()
         book = self._dispatcher.book_view(leg.symbol for leg in card.legs)
         requests: list[OrderRequest] = []
@@ -178,7 +192,7 @@ class Trading:
             ready = prepare(req, self._data.instruments.get(req.symbol))
             if isinstance(ready, Refusal):
                 return self._outbox.refuse(
-                    "execute_card", ready.code, f"{card.name}: {ready.message}", card_id
+                    Action.EXECUTE_CARD, ready.code, f"{card.name}: {ready.message}", card_id
                 )
             requests.append(ready)
         for req in requests:  # every leg is checked with the legs before it counted as working
@@ -192,7 +206,7 @@ class Trading:
                     {"card_id": card_id, "symbol": req.symbol},
                 )
                 return self._outbox.refuse(
-                    "execute_card", refusal.code, f"{card.name}: {refusal.message}", card_id
+                    Action.EXECUTE_CARD, refusal.code, f"{card.name}: {refusal.message}", card_id
                 )
             book = with_working(book, req)
         execution_id = f"X-{self._store.next_client_order_id()}"
@@ -222,7 +236,9 @@ class Trading:
         orders = self._dispatcher.orders
         order = next((o for o in orders.open_orders() if o.client_order_id == coid), None)
         if order is None:
-            return self._outbox.refuse("modify_order", "NOT_OPEN", f"{coid} is not a working order", coid)
+            return self._outbox.refuse(
+                Action.MODIFY_ORDER, RefusalCode.NOT_OPEN, f"{coid} is not a working order", coid
+            )
         new = OrderRequest(
             symbol=order.symbol,
             side=order.side,
@@ -237,7 +253,7 @@ class Trading:
         )
         ready = prepare(new, self._data.instruments.get(order.symbol))
         if isinstance(ready, Refusal):
-            return self._outbox.refuse("modify_order", ready.code, ready.message, coid)
+            return self._outbox.refuse(Action.MODIFY_ORDER, ready.code, ready.message, coid)
         controller = self._risk.controller
         view = self._dispatcher.book_view()
         refusal = controller.check_modify(now) or check_price_band(ready, view, controller.limits)
@@ -245,10 +261,10 @@ class Trading:
         if refusal is None and added > 0:  # more size: the added part meets every limit
             refusal = controller.check(replace(ready, quantity=added), self._dispatcher.book_view(), now)
         if refusal is not None:
-            return self._outbox.refuse("modify_order", refusal.code, refusal.message, coid)
+            return self._outbox.refuse(Action.MODIFY_ORDER, refusal.code, refusal.message, coid)
         err = await orders.modify(coid, ready.quantity, ready.limit_price)
         if err:
-            return self._outbox.refuse("modify_order", "MODIFY_FAILED", err, coid)
+            return self._outbox.refuse(Action.MODIFY_ORDER, RefusalCode.MODIFY_FAILED, err, coid)
         controller.modify_sent(now)
         price = f" @ {ready.limit_price:g}" if ready.limit_price is not None else ""
         return CommandResult(
@@ -259,9 +275,9 @@ class Trading:
         now = self._clock.now()
         refusal = self._risk.controller.check_cancel(now)
         if refusal is not None:
-            return self._outbox.refuse("cancel_order", refusal.code, refusal.message, coid)
+            return self._outbox.refuse(Action.CANCEL_ORDER, refusal.code, refusal.message, coid)
         err = await self._dispatcher.cancel_any(coid)
         if err:
-            return CommandResult(ok=False, message=err, code="CANCEL_FAILED")
+            return CommandResult(ok=False, message=err, code=RefusalCode.CANCEL_FAILED)
         self._risk.controller.cancel_sent(now)
         return CommandResult(ok=True, message=f"cancel sent for {coid}")

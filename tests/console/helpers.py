@@ -9,6 +9,7 @@ from textual.pilot import Pilot
 from textual.widgets import DataTable
 
 from console.app import OneTapApp
+from engine.model import Action, RefusalCode
 from engine.model.events import (
     ApproveRecovery,
     CancelAll,
@@ -59,26 +60,29 @@ class FakeClient:
     async def send(self, command: Command) -> CommandResult:
         self.sent.append(command)
         if isinstance(command, ResetKill) and command.confirmation != "RESUME":
-            self.push(RefusalEvent(T0, "reset_kill", "RESUME_WORD", "type RESUME exactly to lift the halt"))
-            return CommandResult(ok=False, message="type RESUME exactly to lift the halt", code="RESUME_WORD")
+            return self._refuse(
+                Action.RESET_KILL, RefusalCode.RESUME_WORD, "type RESUME exactly to lift the halt"
+            )
         if isinstance(command, ExecuteCard) and self.halted:
-            return self._refuse("execute_card", "HALTED", "trading is halted: operator kill switch")
+            return self._refuse(
+                Action.EXECUTE_CARD, RefusalCode.HALTED, "trading is halted: operator kill switch"
+            )
         if (
             isinstance(command, ExecuteCard)
             and command.card_id in self.duplicates
             and not command.override_duplicate
         ):
-            return self._refuse("execute_card", "DUPLICATE", "BUY 10 NVDA was sent 2s ago")
+            return self._refuse(Action.EXECUTE_CARD, RefusalCode.DUPLICATE, "BUY 10 NVDA was sent 2s ago")
         if isinstance(command, SetLimit) and (
             command.value < 0 or (self.limits and command.name not in self.limits)
         ):
             return self._refuse(
-                "set_limit", "BAD_LIMIT", f"{command.name} = {command.value:g} is not allowed"
+                Action.SET_LIMIT, RefusalCode.BAD_LIMIT, f"{command.name} = {command.value:g} is not allowed"
             )
         if isinstance(command, ModifyOrder) and self.modify_refusal is not None:
-            return self._refuse("modify_order", *self.modify_refusal)
+            return self._refuse(Action.MODIFY_ORDER, *self.modify_refusal)
         if isinstance(command, ApproveRecovery) and self.approve_refusal is not None:
-            return self._refuse("approve_recovery", *self.approve_refusal)
+            return self._refuse(Action.APPROVE_RECOVERY, *self.approve_refusal)
         if isinstance(command, ApproveRecovery):
             return CommandResult(ok=True, message="reconciliation approved; trading ACTIVE")
         if isinstance(command, CancelAll):
@@ -89,10 +93,12 @@ class FakeClient:
             return CommandResult(ok=True, message="HALTED; flattening 2 position(s)")
         return CommandResult(ok=True)
 
-    def _refuse(self, action: str, code: str, message: str) -> CommandResult:
-        """As the engine refuses: the broadcast RefusalEvent first, then the command's result."""
-        self.push(RefusalEvent(T0, action, code, message))
-        return CommandResult(ok=False, message=message, code=code)
+    def _refuse(self, action: Action, code: str, message: str) -> CommandResult:
+        """As the engine refuses: the broadcast RefusalEvent first, then the command's result, with
+        the enum members the codec decodes (a code the engine does not have fails here)."""
+        refusal_code = RefusalCode(code)
+        self.push(RefusalEvent(T0, action, refusal_code, message))
+        return CommandResult(ok=False, message=message, code=refusal_code)
 
     def push(self, event: Event) -> None:
         assert self.sink is not None, "push before connect"

@@ -10,12 +10,15 @@ import pytest
 from console.state import MAX_NOTICES, DeskState
 from engine.model import (
     AccountSnapshot,
+    Action,
+    DeskArea,
     Fill,
     Leg,
     Order,
     OrderStatus,
     Position,
     Quote,
+    RefusalCode,
     RiskState,
     Side,
     StrategyCard,
@@ -137,7 +140,7 @@ def test_a_snapshot_fills_every_area(desk: DeskState) -> None:
 
 def test_a_snapshot_replaces_the_engine_state_but_keeps_the_operators_log(desk: DeskState) -> None:
     desk.apply(OrderEvent(order("OT-9", 9)))
-    desk.apply(RefusalEvent(at(9), "execute_card", "HALTED", "halted"))
+    desk.apply(RefusalEvent(at(9), Action.EXECUTE_CARD, RefusalCode.HALTED, "halted"))
     desk.apply(NoticeEvent(at(9), "info", "hello"))
     desk.apply(
         replace(snapshot(), positions=(), orders=(), cards=(), quotes=(), risk=risk(TradingState.HALTED))
@@ -209,7 +212,9 @@ def test_cards_and_risk_are_taken_as_sent(desk: DeskState) -> None:
 
 
 def test_a_refusal_event_is_recorded_with_its_reason(desk: DeskState) -> None:
-    changed = desk.apply(RefusalEvent(at(2), "execute_card", "MAX_ORDER_VALUE", "too big", "C-1"))
+    changed = desk.apply(
+        RefusalEvent(at(2), Action.EXECUTE_CARD, RefusalCode.MAX_ORDER_VALUE, "too big", "C-1")
+    )
     assert changed == {"refusal"}
     assert desk.last_refusal is not None and desk.last_refusal.message == "too big"
     assert desk.line is not None and desk.line.level == "error"
@@ -218,14 +223,14 @@ def test_a_refusal_event_is_recorded_with_its_reason(desk: DeskState) -> None:
 
 @pytest.mark.parametrize("event_first", [True, False])
 def test_a_refusal_seen_as_event_and_result_counts_once(desk: DeskState, event_first: bool) -> None:
-    event = RefusalEvent(at(2), "execute_card", "HALTED", "trading is halted")
-    result = CommandResult(ok=False, message="trading is halted", code="HALTED")
+    event = RefusalEvent(at(2), Action.EXECUTE_CARD, RefusalCode.HALTED, "trading is halted")
+    result = CommandResult(ok=False, message="trading is halted", code=RefusalCode.HALTED)
 
-    def via_event() -> set[str]:
+    def via_event() -> set[DeskArea]:
         return desk.apply(event)
 
-    def via_result() -> set[str]:
-        return desk.apply_result("execute_card", result)
+    def via_result() -> set[DeskArea]:
+        return desk.apply_result(Action.EXECUTE_CARD, result)
 
     steps = [via_event, via_result] if event_first else [via_result, via_event]
     assert [bool(step()) for step in steps] == [True, False]
@@ -234,21 +239,21 @@ def test_a_refusal_seen_as_event_and_result_counts_once(desk: DeskState, event_f
 
 
 def test_refusals_from_another_console_each_show(desk: DeskState) -> None:
-    event = RefusalEvent(at(2), "execute_card", "HALTED", "trading is halted")
+    event = RefusalEvent(at(2), Action.EXECUTE_CARD, RefusalCode.HALTED, "trading is halted")
     assert desk.apply(event) == {"refusal"}
     assert desk.apply(replace(event, ts=at(3))) == {"refusal"}
 
 
 def test_a_result_the_engine_did_not_broadcast_still_shows(desk: DeskState) -> None:
-    lost = CommandResult(ok=False, message="not connected to an engine", code="DISCONNECTED")
-    assert desk.apply_result("kill", lost) == {"refusal"}
+    lost = CommandResult(ok=False, message="not connected to an engine", code=RefusalCode.DISCONNECTED)
+    assert desk.apply_result(Action.KILL, lost) == {"refusal"}
     assert desk.line is not None and "not connected" in desk.line.text
     assert desk.line.ts == T0  # stamped with market time, not the wall clock
 
 
 def test_successful_results_reach_the_message_line(desk: DeskState) -> None:
-    assert desk.apply_result("kill", CommandResult(ok=True)) == set()
-    assert desk.apply_result("kill", CommandResult(ok=True, message="HALTED")) == {"notice"}
+    assert desk.apply_result(Action.KILL, CommandResult(ok=True)) == set()
+    assert desk.apply_result(Action.KILL, CommandResult(ok=True, message="HALTED")) == {"notice"}
     assert desk.line is not None and desk.line.level == "info" and desk.line.text == "HALTED"
 
 

@@ -9,18 +9,31 @@ import pytest
 
 from engine.model import (
     AccountSnapshot,
+    Action,
+    AlertCode,
     Leg,
     Order,
     OrderStatus,
     Position,
     Quote,
+    RefusalCode,
     RiskState,
     Side,
     StrategyCard,
     TradingState,
 )
 from engine.model.codec import DecodeError, dumps, loads
-from engine.model.events import ExecuteCard, Kill, MarketEvent, OrderEvent, SnapshotEvent, StatusEvent
+from engine.model.events import (
+    CommandResult,
+    ExecuteCard,
+    Kill,
+    MarketEvent,
+    OrderEvent,
+    RefusalEvent,
+    RiskAlert,
+    SnapshotEvent,
+    StatusEvent,
+)
 
 TS = datetime(2012, 3, 5, 15, 30, tzinfo=UTC)
 
@@ -100,3 +113,80 @@ def test_fixed_length_tuples_round_trip_and_a_wrong_length_is_refused() -> None:
     bad["rejected"] = [["no_edge"]]
     with pytest.raises(DecodeError, match="expected 2 items, got 1"):
         from_jsonable(bad)
+
+
+# ----------------------------------------------------------------------- the typed vocabulary
+def _wire(value: object) -> dict[str, object]:
+    """What the peer receives: the JSON text parsed back, as the socket's reader sees it."""
+    data = json.loads(dumps(value))
+    assert isinstance(data, dict)
+    return data
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        RefusalEvent(TS, Action.EXECUTE_CARD, RefusalCode.DUPLICATE, "BUY 10 AAPL was sent 2 s ago", "c1"),
+        RefusalEvent(TS, Action.REBALANCE, RefusalCode.NO_PRICE, "no price for MSFT", "autopilot"),
+        CommandResult(ok=False, message="trading halted", code=RefusalCode.HALTED),
+        CommandResult(ok=True, message="done"),
+        RiskAlert(TS, AlertCode.DRAWDOWN, "error", "REDUCING: drawdown 21% exceeds 20%"),
+        RiskAlert(TS, AlertCode.AUTOPILOT, "info", "rebalanced", "autopilot"),
+    ],
+    ids=lambda e: f"{type(e).__name__}-{getattr(e, 'code', '')}",
+)
+def test_vocabulary_fields_round_trip_as_enum_members(
+    event: RefusalEvent | CommandResult | RiskAlert,
+) -> None:
+    back = loads(dumps(event))
+    assert back == event
+    assert type(back.code) is type(event.code)  # an enum member again, not a bare string
+    assert back.code is event.code
+    if isinstance(event, RefusalEvent):
+        assert back.action is event.action
+
+
+def test_the_wire_carries_the_same_strings_as_before_the_enums() -> None:
+    """StrEnum values are the old strings: a peer built before the enums reads them unchanged."""
+    refusal = _wire(RefusalEvent(TS, Action.MODIFY_ORDER, RefusalCode.THROTTLE, "slow down", "OT-1"))
+    assert (refusal["action"], refusal["code"]) == ("modify_order", "THROTTLE")
+    assert _wire(CommandResult(ok=True))["code"] == ""
+    assert _wire(RiskAlert(TS, AlertCode.LIMIT_CHANGED, "warning", "m"))["code"] == "LIMIT_CHANGED"
+    old_peer = '{"type": "CommandResult", "ok": false, "message": "m", "code": "CARD_STALE"}'
+    assert loads(old_peer).code is RefusalCode.CARD_STALE
+    assert loads('{"type": "CommandResult", "ok": true}').code is RefusalCode.NONE
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            '{"type": "CommandResult", "ok": false, "code": "NEW_CODE"}',
+            "CommandResult.code: 'NEW_CODE' is not a valid RefusalCode",
+        ),
+        (
+            '{"type": "RefusalEvent", "ts": "2012-03-05T15:30:00+00:00", "action": "teleport",'
+            ' "code": "HALTED", "message": "m"}',
+            "RefusalEvent.action: 'teleport' is not a valid Action",
+        ),
+        (
+            '{"type": "RefusalEvent", "ts": "2012-03-05T15:30:00+00:00", "action": "kill",'
+            ' "code": "halted", "message": "m"}',
+            "RefusalEvent.code: 'halted' is not a valid RefusalCode",
+        ),
+        (
+            '{"type": "RiskAlert", "ts": "2012-03-05T15:30:00+00:00", "code": "METEOR",'
+            ' "level": "error", "message": "m"}',
+            "RiskAlert.code: 'METEOR' is not a valid AlertCode",
+        ),
+        (
+            '{"type": "RiskAlert", "ts": "2012-03-05T15:30:00+00:00", "code": 7,'
+            ' "level": "error", "message": "m"}',
+            "RiskAlert.code: 7 is not a valid AlertCode",
+        ),
+    ],
+)
+def test_an_unknown_code_from_the_wire_is_a_decode_error_naming_it(text: str, message: str) -> None:
+    with pytest.raises(DecodeError) as info:
+        loads(text)
+    assert message in str(info.value)

@@ -12,7 +12,16 @@ from engine.actor import Actor
 from engine.config import Settings
 from engine.data.loader import MarketData
 from engine.kernel import Engine
-from engine.model import CommandSource, OrderRequest, OrderStatus, OrderType, Side, TradingState
+from engine.model import (
+    Action,
+    CommandSource,
+    OrderRequest,
+    OrderStatus,
+    OrderType,
+    RefusalCode,
+    Side,
+    TradingState,
+)
 from engine.model.events import (
     Event,
     ExecuteCard,
@@ -20,6 +29,7 @@ from engine.model.events import (
     Kill,
     LimitsEvent,
     ModifyOrder,
+    RefusalEvent,
     RiskAlert,
     RiskReportEvent,
     SetLimit,
@@ -110,13 +120,18 @@ async def test_a_limit_changed_at_run_time_is_audited_and_enforced(engine: Engin
 
 
 async def test_the_same_order_twice_needs_an_override(engine: Engine) -> None:
+    refusals: list[RefusalEvent] = []
+    engine.bus.on(RefusalEvent, refusals.append)
     await engine.step(3)
     card = entry(engine)
     assert (await engine.handle(ExecuteCard(card), OPERATOR)).ok
     again = await engine.handle(ExecuteCard(card), OPERATOR)
-    assert not again.ok and again.code == "DUPLICATE"
+    assert not again.ok and again.code is RefusalCode.DUPLICATE  # the member, as the console compares it
+    assert [(r.action, r.code, r.subject) for r in refusals] == [
+        (Action.EXECUTE_CARD, RefusalCode.DUPLICATE, card)
+    ]
     forced = await engine.handle(ExecuteCard(card, override_duplicate=True), OPERATOR)
-    assert forced.code != "DUPLICATE"  # past the guard, the other limits still apply
+    assert forced.code is not RefusalCode.DUPLICATE  # past the guard, the other limits still apply
 
 
 async def test_a_paused_strategy_stays_paused_across_a_restart(
