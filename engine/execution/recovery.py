@@ -7,8 +7,9 @@ broker as its order's id, IBKR as ``orderRef``), and repairs the database from t
 evidence without ever sending an order:
 
 1. cancels the kill switch still owes go out first (they only reduce risk);
-2. the database is checked (SQLite integrity, the audit chain): a failure is a *problem* and
-   trading must stay refused until someone looks (a damaged file is then left untouched);
+2. the database is checked (SQLite integrity, the audit chain with its keyed anchor and the
+   witness): a failure is a *problem* and trading must stay refused until someone looks (a
+   damaged file is then left untouched; a failed chain is sealed, kept exactly as found);
 3. orders the broker holds that the database still has as INTENT/SENT/UNKNOWN are acknowledged;
 4. fills the broker made that the database lacks are fed to the order manager as ``OrderFilled``
    reports, which deduplicates by exec id and applies them to the ledger exactly once;
@@ -73,9 +74,9 @@ async def reconcile(
     if problems:
         # Writing into a damaged file could make it worse: report, change nothing, refuse trading.
         return ReconciliationSummary(now, 0, (), (), (), (), cancels_sent, problems=tuple(problems))
-    verdict = store.verify_audit()
-    if not verdict.ok:
-        problems.append(f"audit log: {verdict.message}")
+    # The strict check (chain, keyed anchor, witness): what the store found before its first
+    # append, or what it finds now. Any problem has sealed the chain (kept as found).
+    problems.extend(f"audit log: {line}" for line in store.audit_problems())
 
     working = {o.client_order_id: o for o in await broker.open_orders()}
     executions = await broker.executions()
