@@ -677,8 +677,8 @@ class Store:
     def verify_audit(self) -> AuditVerification:
         """Check the whole chain, and its end against the keyed anchor and the witness.
 
-        Calls a chain without an anchor intact (saying so): this reports what could be checked.
-        The strict view, in which a missing anchor is a problem, is ``audit_problems``.
+        A non-empty chain without its anchor fails: the store writes one on every append, so a
+        missing one was deleted (or not copied), and a cut tail cannot be ruled out.
         """
         return self._seal_verdict().verification
 

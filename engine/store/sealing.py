@@ -168,25 +168,31 @@ def witness_line(key: AuditKey, database: str, anchor: Anchor) -> str:
 def publish(path: Path, key: AuditKey, database: str, anchor: Anchor) -> None:
     """Append one keyed line for ``anchor`` to the witness (created 0600), and fsync it.
 
-    One ``write`` of one short line in append mode: concurrent writers (two databases) do not
-    interleave, and a crash leaves at most a torn last line, which ``read_witness`` tolerates.
+    One ``write`` of one short line in append mode, so concurrent writers (two databases) do not
+    interleave. A crash can leave a torn last line; the next line then starts on a line of its
+    own, and ``read_witness`` skips the torn one.
     """
     _private_dir(path.parent)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, _FILE_MODE)
+    fd = os.open(path, os.O_RDWR | os.O_APPEND | os.O_CREAT, _FILE_MODE)
     try:
-        os.write(fd, (witness_line(key, database, anchor) + "\n").encode("utf-8"))
+        size = os.fstat(fd).st_size
+        torn = size > 0 and os.pread(fd, 1, size - 1) != b"\n"
+        line = witness_line(key, database, anchor) + "\n"
+        os.write(fd, (("\n" if torn else "") + line).encode("utf-8"))
         os.fsync(fd)
     finally:
         os.close(fd)
 
 
 def read_witness(path: Path, database: str, key: AuditKey | None) -> tuple[WitnessRecord | None, list[str]]:
-    """The witness's last record for ``database`` and the problems found reading it.
+    """The witness's last genuine record for ``database``, and the problems found on the way.
 
-    A line for this database whose MAC does not match was forged or edited, and is a problem
-    (without the key nothing can be checked, and the caller already reports the key). A torn
-    last line (a crash mid-write) is skipped; any other line that is not a witness line is a
-    problem, because the file is only ever appended to by onetap.
+    Read from the end: only this database's lines are parsed, and the search stops at the first
+    genuine one, so a witness shared by many databases and grown for years stays cheap to check.
+    A line for this database whose MAC does not match was forged or edited: a problem, and the
+    search goes on to the line before it. Without the key nothing can be authenticated (the
+    caller reports the key); the last line is then taken as it is. Lines that do not parse are
+    skipped: a crash can tear the last line, and garbage forges nothing.
     """
     try:
         raw = path.read_bytes()
@@ -195,10 +201,12 @@ def read_witness(path: Path, database: str, key: AuditKey | None) -> tuple[Witne
     except OSError as exc:
         return None, [f"the witness {path} cannot be read ({exc.strerror})"]
     lines = raw.split(b"\n")
-    lines.pop()  # after the last newline: b"" unless a crash cut the last line short (skipped)
-    latest: WitnessRecord | None = None
+    marker = json.dumps(database).encode("utf-8")  # the quoted path, however the line is spaced
     problems: list[str] = []
-    for number, line in enumerate(lines, start=1):
+    for index in range(len(lines) - 1, -1, -1):
+        line = lines[index]
+        if marker not in line:
+            continue
         try:
             data = json.loads(line)
             fields: dict[str, object] = {
@@ -210,18 +218,17 @@ def read_witness(path: Path, database: str, key: AuditKey | None) -> tuple[Witne
             anchor = Anchor(int(data["count"]), int(data["last_seq"]), str(data["last_hash"]))
             mac, key_id = str(data["mac"]), str(data.get("key_id", ""))
         except (ValueError, KeyError, TypeError):
-            problems.append(f"the witness {path} is damaged at line {number}: it is not a witness line")
             continue
         if fields["db"] != database:
             continue
         if key is not None and not hmac.compare_digest(mac, key.mac(_WITNESS_PURPOSE, fields)):
             problems.append(
-                f"the witness {path} line {number} for this database does not carry a valid MAC "
+                f"the witness {path} line {index + 1} for this database does not carry a valid MAC "
                 f"(key id {key_id or 'none'}): it was edited or forged"
             )
             continue
-        latest = WitnessRecord(number, replace(anchor, mac=mac, key_id=key_id))
-    return latest, problems
+        return WitnessRecord(index + 1, replace(anchor, mac=mac, key_id=key_id)), problems
+    return None, problems
 
 
 # --------------------------------------------------------------------------- verification
@@ -229,10 +236,9 @@ def read_witness(path: Path, database: str, key: AuditKey | None) -> tuple[Witne
 class SealVerdict:
     """Everything known about a chain after checking it against its anchor, key and witness.
 
-    ``problems`` is the strict list: any entry means the chain must not be extended (nothing
-    appended, nothing re-anchored) and trading stays refused. ``verification`` is the
-    store's classic one-line verdict, which calls a chain without an anchor intact (it says what
-    it could check); ``onetap audit verify`` and the store's own gate use ``problems``.
+    ``problems``: any entry means the chain must not be extended (nothing appended, nothing
+    re-anchored) and trading stays refused. ``verification`` is the same verdict in the store's
+    one-line form (the first problem, and where the chain first goes wrong).
     ``migrate`` is an unkeyed anchor that verified the old way: the next append keys it.
     """
 
@@ -288,17 +294,15 @@ def verify_sealed(
 
     migrate: Anchor | None = None
     anchor_end_failed = False
-    missing_anchor = ""
     intact = f"{walk.count} entries, chain intact, but " if walk.bad is None else ""
     if anchor_problem:
         problems.append(f"{intact}{anchor_problem}: the end of the log cannot be checked")
     elif anchor is None:
         if walk.count > 0:
-            missing_anchor = (
+            problems.append(
                 f"{intact}there is no anchor file ({anchor_file}): it was deleted, or the database was "
                 "copied without it, so a cut tail cannot be ruled out"
             )
-            problems.append(missing_anchor)
     else:
         if anchor.keyed:
             problems.extend(_key_problems(anchor, key, key_problem, anchor_file))
@@ -327,10 +331,9 @@ def verify_sealed(
             if first_bad == (None, None):
                 first_bad = (end[0], end[1])
 
-    lenient = [p for p in problems if p != missing_anchor]
-    if lenient:
+    if problems:
         verification = AuditVerification(
-            False, walk.count, first_bad[0], lenient[0], first_bad[1], anchor is not None
+            False, walk.count, first_bad[0], problems[0], first_bad[1], anchor is not None
         )
     elif anchor is None:
         verification = AuditVerification(
