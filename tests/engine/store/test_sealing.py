@@ -85,7 +85,12 @@ def _rehash_from(db: Path, seq: int) -> str:
 
 # --------------------------------------------------------------------------- the tamper kinds
 def _changed_byte(db: Path) -> None:
-    _sql(db, "UPDATE audit_events SET payload_json = replace(payload_json, 'c-7', 'c-8') WHERE seq = 7")
+    """One byte of entry 7: the last digit of its timestamp."""
+    _sql(
+        db,
+        "UPDATE audit_events SET ts = substr(ts, 1, length(ts) - 1) "
+        "|| CASE substr(ts, -1) WHEN '0' THEN '1' ELSE '0' END WHERE seq = 7",
+    )
 
 
 def _deleted_row(db: Path) -> None:
