@@ -47,7 +47,7 @@ def database_path(settings: Settings, database: Path | None) -> Path:
 
 
 def audit_protection(settings: Settings) -> AuditProtection:
-    """Where the audit key and the witness are: ``[store] audit_key`` / ``audit_witness``, else the default."""
+    """Where the audit key and the witness are: ``[store] audit_key`` and ``audit_witness``."""
     return AuditProtection.from_settings(settings.store)
 
 

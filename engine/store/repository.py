@@ -165,9 +165,7 @@ class Store:
         self._held_tail: tuple[int, str] | None = None
 
     @classmethod
-    def open(
-        cls, path: Path, *, verify: bool = False, protection: AuditProtection | None = None
-    ) -> Store:
+    def open(cls, path: Path, *, verify: bool = False, protection: AuditProtection | None = None) -> Store:
         """Open (creating if needed) the database at ``path``.
 
         ``verify=True`` checks the audit chain, its keyed anchor and the witness at once, before

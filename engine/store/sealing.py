@@ -64,7 +64,9 @@ class AuditProtection:
         An empty witness setting puts the witness beside the key (wherever the key is).
         """
         key = Path(store.audit_key).expanduser() if store.audit_key else cls.default().key_path
-        witness = Path(store.audit_witness).expanduser() if store.audit_witness else key.with_name("audit.witness")
+        witness = (
+            Path(store.audit_witness).expanduser() if store.audit_witness else key.with_name("audit.witness")
+        )
         return cls(key, witness)
 
 
@@ -265,13 +267,12 @@ def verify_sealed(
     an empty chain is not called cut. Nothing is written here.
     """
     anchor_file = audit.anchor_path(database)
-    problems: list[str] = []
+    found = _Findings()
     key: AuditKey | None = None
-    key_problem = ""
     try:
         key = load_key(protection.key_path)
     except ValueError as exc:
-        key_problem = str(exc)
+        found.key_problem = str(exc)
     anchor: Anchor | None = None
     anchor_problem = ""
     try:
@@ -284,69 +285,101 @@ def verify_sealed(
     wanted = [a.last_seq for a in (anchor, record.anchor if record else None) if a is not None]
     walk = audit.walk_chain(entries, wanted)
 
-    first_bad: tuple[int | None, int | None] = (None, None)  # (seq, position) for the verdict
     if walk.bad is not None:
         position, seq, message = walk.bad
-        problems.append(message)
-        first_bad = (seq, position)
-    if key_problem:
-        problems.append(key_problem)
-
-    migrate: Anchor | None = None
-    anchor_end_failed = False
+        found.add(message, seq, position)
+    if found.key_problem:
+        found.add(found.key_problem)
     intact = f"{walk.count} entries, chain intact, but " if walk.bad is None else ""
+    anchor_end_failed = False
     if anchor_problem:
-        problems.append(f"{intact}{anchor_problem}: the end of the log cannot be checked")
+        found.add(f"{intact}{anchor_problem}: the end of the log cannot be checked")
     elif anchor is None:
         if walk.count > 0:
-            problems.append(
+            found.add(
                 f"{intact}there is no anchor file ({anchor_file}): it was deleted, or the database was "
                 "copied without it, so a cut tail cannot be ruled out"
             )
     else:
-        if anchor.keyed:
-            problems.extend(_key_problems(anchor, key, key_problem, anchor_file))
-        elif record is not None:
-            problems.append(
-                f"the anchor {anchor_file} is not keyed, but the witness holds keyed anchors for this "
-                "database: the anchor was replaced by one written without the key"
-            )
-        end = audit.end_problem(walk, anchor, "the anchor")
-        anchor_end_failed = end is not None
+        anchor_end_failed = _check_anchor(found, walk, anchor, anchor_file, key, witnessed=record is not None)
+    for problem in witness_problems:
+        found.add(problem)
+    witnessed = record is not None and not (fresh and walk.count == 0)
+    if record is not None and witnessed and not anchor_end_failed:  # else the anchor told it already
+        end = audit.end_problem(
+            walk, record.anchor, f"the witness {protection.witness_path} (line {record.line})"
+        )
         if end is not None:
-            problems.append(end[2])
-            if first_bad == (None, None):
-                first_bad = (end[0], end[1])
-        if not anchor.keyed and not problems:
-            migrate = anchor
+            found.add(end[2], end[0], end[1])
 
-    witnessed = False
-    problems.extend(witness_problems)
-    if record is not None and not (fresh and walk.count == 0):
-        witnessed = True
-        what = f"the witness {protection.witness_path} (line {record.line})"
-        end = audit.end_problem(walk, record.anchor, what)
-        if end is not None and not anchor_end_failed:  # the anchor told it already
-            problems.append(end[2])
-            if first_bad == (None, None):
-                first_bad = (end[0], end[1])
-
-    if problems:
-        verification = AuditVerification(
-            False, walk.count, first_bad[0], problems[0], first_bad[1], anchor is not None
-        )
-    elif anchor is None:
-        verification = AuditVerification(
-            True, walk.count, None, f"{walk.count} entries, chain intact (no anchor: a cut tail cannot be detected)"
-        )
-    else:
-        message = f"{walk.count} entries, chain intact, anchor matches"
-        if migrate is not None:
-            message += " (the anchor is not keyed yet: the next append keys it)"
-        verification = AuditVerification(True, walk.count, None, message, None, True)
+    migrate = anchor if anchor is not None and not anchor.keyed and not found.problems else None
     return SealVerdict(
-        verification, tuple(problems), migrate, walk.count, walk.last_seq, walk.last_hash, witnessed
+        _verification(found, walk, anchor, migrate),
+        tuple(found.problems),
+        migrate,
+        walk.count,
+        walk.last_seq,
+        walk.last_hash,
+        witnessed,
     )
+
+
+class _Findings:
+    """The problems found so far, and where the chain first goes wrong (for the one-line verdict)."""
+
+    def __init__(self) -> None:
+        self.problems: list[str] = []
+        self.first_bad: tuple[int | None, int | None] = (None, None)  # (seq, position)
+        self.key_problem = ""
+
+    def add(self, problem: str, seq: int | None = None, position: int | None = None) -> None:
+        self.problems.append(problem)
+        if self.first_bad == (None, None):
+            self.first_bad = (seq, position)
+
+
+def _check_anchor(
+    found: _Findings,
+    walk: audit.ChainWalk,
+    anchor: Anchor,
+    anchor_file: Path,
+    key: AuditKey | None,
+    *,
+    witnessed: bool,
+) -> bool:
+    """Add the anchor's problems (its key, then its end); True when the chain does not reach its end."""
+    if anchor.keyed:
+        for problem in _key_problems(anchor, key, found.key_problem, anchor_file):
+            found.add(problem)
+    elif witnessed:
+        found.add(
+            f"the anchor {anchor_file} is not keyed, but the witness holds keyed anchors for this "
+            "database: the anchor was replaced by one written without the key"
+        )
+    end = audit.end_problem(walk, anchor, "the anchor")
+    if end is None:
+        return False
+    found.add(end[2], end[0], end[1])
+    return True
+
+
+def _verification(
+    found: _Findings, walk: audit.ChainWalk, anchor: Anchor | None, migrate: Anchor | None
+) -> AuditVerification:
+    if found.problems:
+        seq, position = found.first_bad
+        return AuditVerification(False, walk.count, seq, found.problems[0], position, anchor is not None)
+    if anchor is None:
+        return AuditVerification(
+            True,
+            walk.count,
+            None,
+            f"{walk.count} entries, chain intact (no anchor: a cut tail cannot be detected)",
+        )
+    message = f"{walk.count} entries, chain intact, anchor matches"
+    if migrate is not None:
+        message += " (the anchor is not keyed yet: the next append keys it)"
+    return AuditVerification(True, walk.count, None, message, None, True)
 
 
 def _key_problems(anchor: Anchor, key: AuditKey | None, key_problem: str, anchor_file: Path) -> list[str]:
