@@ -160,6 +160,7 @@ class Store:
         # Verify before append: the first append (or ``verify_before_append``) checks the chain,
         # the anchor and the witness; until that passed nothing extends the chain.
         self._verified = False
+        self._verdict_unused = False
         self._problems: list[str] = []
         self._migrate: audit.Anchor | None = None
         self._held_tail: tuple[int, str] | None = None
@@ -237,16 +238,23 @@ class Store:
         if not self._verified:
             self._apply(self._seal_verdict())
             self._verified = True
+            self._verdict_unused = True
         return list(self._problems)
 
     def audit_problems(self) -> list[str]:
-        """Check the chain, its anchor and the witness again, now; seal the chain on a problem.
+        """Check the chain, its anchor and the witness again; seal the chain on a problem.
 
         For reconciliation (start and every reconnect): a chain tampered with while the engine
-        runs is caught at the next reconcile, and from then on nothing is appended to it.
+        runs is caught at the next reconcile, and from then on nothing is appended to it. The
+        first call after the check before the first append reuses that check's verdict (at
+        start-up they run moments apart, and the walk over a long log costs seconds); every
+        later call walks the chain afresh.
         """
         if self._problems:
             return list(self._problems)
+        if self._verified and self._verdict_unused:
+            self._verdict_unused = False
+            return []
         self._apply(self._seal_verdict())
         self._verified = True
         return list(self._problems)

@@ -134,22 +134,26 @@ def load_or_create_key(path: Path) -> AuditKey:
     if key is not None:
         return key
     _private_dir(path.parent)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
-    except FileExistsError:
-        created = load_key(path)  # another process won the race
-        if created is None:
-            raise ValueError(f"the audit key {path} vanished while it was created") from None
-        return created
+    # Written whole under a temporary name, then linked into place: a crash never leaves an empty
+    # key behind, and of two processes creating it at once the first link wins for both.
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, _FILE_MODE)
     try:
         os.fchmod(fd, _FILE_MODE)
         os.write(fd, (secrets.token_hex(KEY_BYTES) + "\n").encode("ascii"))
         os.fsync(fd)
     finally:
         os.close(fd)
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        pass  # another process made it first: use theirs
+    finally:
+        tmp.unlink(missing_ok=True)
     _fsync_dir(path.parent)
     created = load_key(path)
-    assert created is not None  # just written
+    if created is None:
+        raise ValueError(f"the audit key {path} vanished while it was created")
     return created
 
 

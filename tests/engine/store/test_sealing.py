@@ -338,8 +338,9 @@ def test_an_emptied_log_is_caught_by_the_witness_even_without_its_anchor(
 def test_reconcile_check_seals_a_chain_tampered_while_open(db: Path, protection: AuditProtection) -> None:
     with Store.open(db, verify=True, protection=protection) as store:
         store.append_audit(T0 + timedelta(hours=1), "alice", "cli", "resume", {})
+        assert store.audit_problems() == []  # start-up: the verdict from the open is reused
         _changed_byte(db)
-        problems = store.audit_problems()
+        problems = store.audit_problems()  # a reconnect: checked afresh
         assert problems and "entry 7 (seq 7) is altered" in problems[0]
         assert store.audit_sealed
         rows = _rows(db)
