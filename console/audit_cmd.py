@@ -48,12 +48,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Carry out ``onetap audit ...``; returns the process exit code."""
-    from engine.auditing import AuditToolError, database_path, verify_database
+    from engine.auditing import AuditToolError, audit_protection, database_path, verify_database
 
     path = database_path(settings, getattr(args, "audit_database", None) or getattr(args, "database", None))
     try:
         if args.audit_action == "verify":
-            check = verify_database(path)
+            check = verify_database(path, audit_protection(settings))
             print(f"audit: {check.line}")
             return 0 if check.ok else EXIT_BAD
         return _export(path, args.out)

@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from engine.config import Settings
-from engine.store import audit
 from engine.store.audit import AuditEntry
 from engine.store.db import StoreError
 from engine.store.repository import Store
+from engine.store.sealing import AuditProtection
 
 EXPORT_FIELDS = ("seq", "ts", "actor", "source", "action", "payload", "prev_hash", "hash")
 """The keys of every exported line, in this order: what ``entry_hash`` is computed over, plus the link."""
@@ -44,30 +44,47 @@ def database_path(settings: Settings, database: Path | None) -> Path:
     return engine_database_path(settings, database)
 
 
-def verify_database(path: Path) -> AuditCheck:
-    """SQLite's own integrity check, then the hash chain, then its end against the anchor file.
+def audit_protection(settings: Settings) -> AuditProtection:
+    """Where the audit key and the witness are: ``[store] audit_key`` and ``audit_witness``."""
+    return AuditProtection.from_settings(settings.store)
 
-    A chain that verifies but has no anchor beside it fails here, although ``Store.verify_audit``
-    calls it ok: the store only says what it can check, while an auditor asking "is the record
-    intact?" must hear that a cut tail cannot be ruled out (the engine writes an anchor on every
-    append, so a missing one was removed or not copied with the database).
+
+def verify_database(path: Path, protection: AuditProtection | None = None) -> AuditCheck:
+    """SQLite's own integrity check, then the hash chain, its keyed anchor and the witness.
+
+    Strict where ``Store.verify_audit`` is lenient: a chain without its anchor fails here (the
+    engine writes one on every append, so a missing one was removed or not copied with the
+    database, and a cut tail cannot be ruled out). Every problem found is in the line, the
+    first one first. Entries an engine recorded aside while the log was sealed are mentioned.
     """
-    with _open(path) as store:
+    with _open(path, protection) as store:
         try:
             problems = store.integrity_check()
             if problems:
                 return AuditCheck(False, f"the database file is damaged: {'; '.join(problems[:3])}", 0)
-            result = store.verify_audit()
+            verdict = store.seal_verdict()
         except StoreError as exc:
             return AuditCheck(False, f"the audit log cannot be read: {exc}", 0)
-    if result.ok and not result.anchored and result.count > 0:
-        anchor = audit.anchor_path(path)
-        line = (
-            f"{result.count} entries, chain intact, but there is no anchor file ({anchor}): "
-            "a cut tail cannot be ruled out"
-        )
-        return AuditCheck(False, line, result.count)
-    return AuditCheck(result.ok, result.message, result.count)
+        held = _held_count(store.held_path)
+    if verdict.problems:
+        line = verdict.problems[0]
+        if len(verdict.problems) > 1:
+            line += "; also: " + "; ".join(verdict.problems[1:])
+        if held:
+            line += (
+                f"; {held} later entries were recorded aside in {store.held_path} because the log "
+                "failed verification"
+            )
+        return AuditCheck(False, line, verdict.count)
+    return AuditCheck(True, verdict.verification.message, verdict.count)
+
+
+def _held_count(path: Path) -> int:
+    try:
+        with path.open("rb") as held:
+            return sum(1 for _ in held)
+    except OSError:
+        return 0
 
 
 def export_database(path: Path, out: TextIO) -> int:
@@ -111,11 +128,11 @@ def export_lines(entries: list[AuditEntry]) -> Iterator[str]:
         yield json.dumps(record, separators=(",", ":"))
 
 
-def _open(path: Path) -> Store:
+def _open(path: Path, protection: AuditProtection | None = None) -> Store:
     # Store.open creates a missing file; an audit of a mistyped path must not invent an empty log.
     if not path.exists():
         raise AuditToolError(f"{path}: no database there; pass --database PATH or set [store] database")
     try:
-        return Store.open(path)
+        return Store.open(path, protection=protection)
     except StoreError as exc:
         raise AuditToolError(str(exc)) from exc

@@ -171,6 +171,8 @@ class IbkrSettings(_Section):
 
 class StoreSettings(_Section):
     database: str = ""
+    audit_key: str = ""
+    audit_witness: str = ""
 
 
 class EngineSettings(_Section):

@@ -71,6 +71,7 @@ from engine.runtime.trading import Trading
 from engine.store.lock import DatabaseLock
 from engine.store.paths import database_path
 from engine.store.repository import Store
+from engine.store.sealing import AuditProtection
 
 WIRE_EVENTS: tuple[type, ...] = get_args(Event)
 """What crosses the socket; in-process events (``FillBooked``) stay inside."""
@@ -171,7 +172,8 @@ class Engine:
         s = self.settings
         self._lock.acquire()  # one engine per database, whatever the broker
         try:
-            store = Store.open(self.database)
+            # verified before anything is appended: tamper evidence survives a start
+            store = Store.open(self.database, verify=True, protection=AuditProtection.from_settings(s.store))
         except BaseException:
             self._lock.release()
             raise
@@ -196,6 +198,8 @@ class Engine:
         self._wire(parts)
         for level, message in self._early_notices:
             parts.outbox.notice(level, message)
+        for problem in store.integrity_problems:  # the evidence is kept as found; trading waits
+            parts.outbox.notice("error", f"audit log: {problem}")
         await self._open(parts)
 
     def _assemble(

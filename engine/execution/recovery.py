@@ -7,8 +7,9 @@ broker as its order's id, IBKR as ``orderRef``), and repairs the database from t
 evidence without ever sending an order:
 
 1. cancels the kill switch still owes go out first (they only reduce risk);
-2. the database is checked (SQLite integrity, the audit chain): a failure is a *problem* and
-   trading must stay refused until someone looks (a damaged file is then left untouched);
+2. the database is checked (SQLite integrity, the audit chain with its keyed anchor and the
+   witness): a failure is a *problem* and trading must stay refused until someone looks (a
+   damaged file is then left untouched; a failed chain is sealed, kept exactly as found);
 2b. the database is made to agree with itself: an order whose row lags its own stored fills is
    brought up to them (never closed as vanished with "0 of N filled"), and a stored fill without
    its audit entry is audited now. Only a database from before a fill, its order's state and their
@@ -79,9 +80,9 @@ async def reconcile(
     if problems:
         # Writing into a damaged file could make it worse: report, change nothing, refuse trading.
         return ReconciliationSummary(now, 0, (), (), (), (), cancels_sent, problems=tuple(problems))
-    verdict = store.verify_audit()
-    if not verdict.ok:
-        problems.append(f"audit log: {verdict.message}")
+    # The strict check (chain, keyed anchor, witness): what the store found before its first
+    # append, or what it finds now. Any problem has sealed the chain (kept as found).
+    problems.extend(f"audit log: {line}" for line in store.audit_problems())
 
     working = {o.client_order_id: o for o in await broker.open_orders()}
     executions = await broker.executions()

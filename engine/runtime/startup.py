@@ -16,6 +16,7 @@ from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.store.db import StoreError, default_database_path
 from engine.store.paths import database_path
 from engine.store.repository import Store
+from engine.store.sealing import AuditProtection
 
 
 class EngineStartError(Exception):
@@ -94,7 +95,7 @@ def halt_offline(
     and flattens every position once the market has prices). Paused strategies stay paused.
     """
     path = database or database_path(settings)
-    store = Store.open(path)
+    store = Store.open(path, protection=AuditProtection.from_settings(settings.store))
     try:
         now = WallClock().now()
         before = HaltState.from_json(store.get_state(STATE_KEY))

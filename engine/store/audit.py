@@ -158,11 +158,25 @@ def seal(
 # --------------------------------------------------------------------------- anchor
 @dataclass(frozen=True, slots=True)
 class Anchor:
-    """How long the chain was, and how it ended, after the last append."""
+    """How long the chain was, and how it ended, after the last append.
+
+    ``mac`` is the HMAC of those three values under the audit key (``engine.store.sealing``) and
+    ``key_id`` names that key; both are empty in an anchor written before anchors were keyed.
+    """
 
     count: int
     last_seq: int
     last_hash: str
+    mac: str = ""
+    key_id: str = ""
+
+    @property
+    def keyed(self) -> bool:
+        return bool(self.mac)
+
+    def head(self) -> dict[str, object]:
+        """What a MAC is taken over: the chain's length and its end, nothing else."""
+        return {"count": self.count, "last_seq": self.last_seq, "last_hash": self.last_hash}
 
 
 def anchor_path(database: Path) -> Path:
@@ -172,7 +186,10 @@ def anchor_path(database: Path) -> Path:
 
 def write_anchor(path: Path, anchor: Anchor) -> None:
     """Replace the anchor atomically: a crash leaves the old anchor or the new one, never half of one."""
-    text = json.dumps({"count": anchor.count, "last_seq": anchor.last_seq, "last_hash": anchor.last_hash})
+    fields = anchor.head()
+    if anchor.keyed:
+        fields.update(mac=anchor.mac, key_id=anchor.key_id)
+    text = json.dumps(fields)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, _ANCHOR_MODE)
     try:
@@ -240,11 +257,18 @@ def read_anchor(path: Path) -> Anchor | None:
         return None
     try:
         data = json.loads(text)
-        anchor = Anchor(count=data["count"], last_seq=data["last_seq"], last_hash=data["last_hash"])
-    except (json.JSONDecodeError, KeyError, TypeError) as exc:
+        anchor = Anchor(
+            count=data["count"],
+            last_seq=data["last_seq"],
+            last_hash=data["last_hash"],
+            mac=data.get("mac", ""),
+            key_id=data.get("key_id", ""),
+        )
+    except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
         raise ValueError(f"{path}: not an audit anchor ({exc})") from None
     counts = (anchor.count, anchor.last_seq)
-    if not (all(type(n) is int for n in counts) and isinstance(anchor.last_hash, str)):
+    texts = (anchor.last_hash, anchor.mac, anchor.key_id)
+    if not (all(type(n) is int for n in counts) and all(isinstance(t, str) for t in texts)):
         raise ValueError(f"{path}: not an audit anchor (wrong field types)")
     return anchor
 
@@ -280,49 +304,85 @@ class AuditVerification:
 def verify(entries: Iterable[AuditEntry], anchor: Anchor | None = None) -> AuditVerification:
     """Walk the chain in seq order; report the first entry that cannot be trusted.
 
-    Without an anchor a cut tail is undetectable, and the message says so.
+    Without an anchor a cut tail is undetectable, and the message says so. The anchor's MAC is
+    not looked at here (``engine.store.sealing`` does that, it holds the key).
     """
+    walk = walk_chain(entries, () if anchor is None else (anchor.last_seq,))
+    anchored = anchor is not None
+    if walk.bad is not None:
+        position, seq, message = walk.bad
+        return AuditVerification(False, walk.count, seq, message, position, anchored)
+    if anchor is None:
+        return AuditVerification(
+            True,
+            walk.count,
+            None,
+            f"{walk.count} entries, chain intact (no anchor: a cut tail cannot be detected)",
+        )
+    problem = end_problem(walk, anchor, "the anchor")
+    if problem is not None:
+        return AuditVerification(False, walk.count, problem[0], problem[2], problem[1], True)
+    return AuditVerification(
+        True, walk.count, None, f"{walk.count} entries, chain intact, anchor matches", None, True
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class ChainWalk:
+    """One pass over the chain: its first fault, its length and end, and the hashes asked for."""
+
+    bad: tuple[int, int, str] | None
+    """(position, seq, why) of the first entry that cannot be trusted, or None."""
+    count: int
+    last_seq: int
+    last_hash: str
+    hashes: dict[int, str]
+    """seq -> hash of the entries whose seqs were asked for (an anchor's and a witness's end)."""
+
+
+def walk_chain(entries: Iterable[AuditEntry], wanted: Iterable[int] = ()) -> ChainWalk:
+    """Check every link once; keep the hashes at ``wanted`` seqs for the end checks."""
+    want = set(wanted)
     count = 0
     last_seq = 0
     last_hash = GENESIS_HASH
-    anchored_hash: str | None = None
+    hashes: dict[int, str] = {}
     bad: tuple[int, int, str] | None = None
     for entry in entries:
         count += 1
         if bad is None:
             bad = _check(entry, count, last_seq, last_hash)
-        if anchor is not None and entry.seq == anchor.last_seq:
-            anchored_hash = entry.hash
+        if entry.seq in want:
+            hashes[entry.seq] = entry.hash
         last_seq, last_hash = entry.seq, entry.hash
-    anchored = anchor is not None
-    if bad is not None:
-        position, seq, message = bad
-        return AuditVerification(False, count, seq, message, position, anchored)
-    if anchor is None:
-        return AuditVerification(
-            True, count, None, f"{count} entries, chain intact (no anchor: a cut tail cannot be detected)"
-        )
-    if last_seq < anchor.last_seq or count < anchor.count:
-        return AuditVerification(
-            False,
-            count,
+    return ChainWalk(bad, count, last_seq, last_hash, hashes)
+
+
+def end_problem(walk: ChainWalk, anchor: Anchor, what: str) -> tuple[int, int | None, str] | None:
+    """(first bad seq, position, why) when the chain does not reach ``anchor``'s end, else None.
+
+    ``what`` names the witness of that end in the message ("the anchor", "the witness file ...").
+    A chain longer than the anchor is accepted: the anchor moves after the commit, so a crash in
+    between leaves it behind.
+    """
+    count, last_seq = walk.count, walk.last_seq
+    # Fewer entries than anchored but reaching the anchored seq means rows went missing inside
+    # the chain, which the walk already names; only a chain that stops short was cut.
+    if last_seq < anchor.last_seq or (count < anchor.count and walk.bad is None):
+        return (
             last_seq + 1,
-            f"entry {count + 1} (seq {last_seq + 1}) and after are gone: the log ends at entry {count} "
-            f"(seq {last_seq}) but the anchor records {anchor.count} entries ending at seq "
-            f"{anchor.last_seq}; the tail was cut",
             count + 1,
-            True,
+            f"entry {count + 1} (seq {last_seq + 1}) and after are gone: the log ends at entry {count} "
+            f"(seq {last_seq}) but {what} records {anchor.count} entries ending at seq "
+            f"{anchor.last_seq}; the tail was cut",
         )
-    if anchored_hash != anchor.last_hash:
-        return AuditVerification(
-            False,
-            count,
+    if walk.hashes.get(anchor.last_seq) != anchor.last_hash:
+        return (
             anchor.last_seq,
-            f"the entry at seq {anchor.last_seq} differs from the anchor: the log was rewritten",
             None,
-            True,
+            f"the entry at seq {anchor.last_seq} differs from {what}: the log was rewritten",
         )
-    return AuditVerification(True, count, None, f"{count} entries, chain intact, anchor matches", None, True)
+    return None
 
 
 def _check(entry: AuditEntry, position: int, last_seq: int, last_hash: str) -> tuple[int, int, str] | None:

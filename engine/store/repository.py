@@ -10,6 +10,7 @@ order will be there after a crash. A write that fails leaves the database as it 
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -41,6 +42,15 @@ from engine.model.codec import DecodeError, from_jsonable, to_jsonable
 from engine.store import audit
 from engine.store.audit import AuditEntry, AuditRecord, AuditVerification
 from engine.store.db import IMMEDIATE, StoreError, integrity_check, open_database
+from engine.store.sealing import (
+    AuditKey,
+    AuditProtection,
+    SealVerdict,
+    database_identity,
+    load_or_create_key,
+    publish,
+    verify_sealed,
+)
 from engine.store.tables import (
     METADATA,
     AuditEventRow,
@@ -123,8 +133,18 @@ _ID_UPSERT = (
 class Store:
     """The engine's memory. Use from one thread at a time (the engine's own)."""
 
-    def __init__(self, engine: Engine, path: Path) -> None:
-        """Wrap an engine from ``open_database``; ``Store.open`` is the usual way in."""
+    def __init__(
+        self,
+        engine: Engine,
+        path: Path,
+        *,
+        protection: AuditProtection | None = None,
+        fresh: bool = False,
+    ) -> None:
+        """Wrap an engine from ``open_database``; ``Store.open`` is the usual way in.
+
+        ``fresh`` says the file did not exist before (see ``sealing.verify_sealed``).
+        """
         self._engine = engine
         self._writer = engine.execution_options(**{IMMEDIATE: True})
         self._path = path
@@ -136,12 +156,34 @@ class Store:
         self._batch: Session | None = None
         self._audit_tail: tuple[int, str] | None = None
         self._pending_anchor: audit.Anchor | None = None
+        self._protection = protection or AuditProtection.default()
+        self._fresh = fresh
+        self._key: AuditKey | None = None
+        # Verify before append: the first append (or ``verify_before_append``) checks the chain,
+        # the anchor and the witness; until that passed nothing extends the chain.
+        self._verified = False
+        self._verdict_unused = False
+        self._problems: list[str] = []
+        self._migrate: audit.Anchor | None = None
+        self._held_tail: tuple[int, str] | None = None
 
     @classmethod
-    def open(cls, path: Path) -> Store:
+    def open(cls, path: Path, *, verify: bool = False, protection: AuditProtection | None = None) -> Store:
+        """Open (creating if needed) the database at ``path``.
+
+        ``verify=True`` checks the audit chain, its keyed anchor and the witness at once, before
+        anything can be written, and never raises for what it finds: the findings are in
+        ``integrity_problems`` and, while any stand, the chain is sealed (``audit_sealed``):
+        appends are held aside and the anchor is never rewritten. Without it the same check
+        runs at the first append (a read-only report never pays for it). ``protection`` says
+        where the audit key and the witness are (default: ``AuditProtection.default()``).
+        """
         path = Path(path)
-        store = cls(open_database(path), path)
+        fresh = not path.exists()
+        store = cls(open_database(path), path, protection=protection, fresh=fresh)
         audit.remove_orphaned_anchor_temps(audit.anchor_path(path))  # left by a crash mid-write
+        if verify:
+            store.verify_before_append()
         return store
 
     @property
@@ -169,6 +211,71 @@ class Store:
     def integrity_check(self) -> list[str]:
         self._check_open()
         return integrity_check(self._engine)
+
+    # ----------------------------------------------------------------------- verify before append
+    @property
+    def protection(self) -> AuditProtection:
+        return self._protection
+
+    @property
+    def integrity_problems(self) -> list[str]:
+        """What the check before the first append found wrong (empty: intact, or not checked yet)."""
+        return list(self._problems)
+
+    @property
+    def audit_sealed(self) -> bool:
+        """True while problems stand: the chain and its anchor are kept exactly as they were found."""
+        return bool(self._problems)
+
+    @property
+    def held_path(self) -> Path:
+        """Where appends go while the chain is sealed: ``<database>.audit.held``, JSON lines."""
+        return self._path.with_name(f"{self._path.name}.audit.held")
+
+    def verify_before_append(self) -> list[str]:
+        """Check the chain, the anchor and the witness once, before anything extends the chain.
+
+        Returns the problems (also in ``integrity_problems``); any problem seals the chain for
+        the life of this store. Runs at most once; ``audit_problems`` checks again.
+        """
+        if not self._verified:
+            self._apply(self._seal_verdict())
+            self._verified = True
+            self._verdict_unused = True
+        return list(self._problems)
+
+    def audit_problems(self) -> list[str]:
+        """Check the chain, its anchor and the witness again; seal the chain on a problem.
+
+        For reconciliation (start and every reconnect): a chain tampered with while the engine
+        runs is caught at the next reconcile, and from then on nothing is appended to it. The
+        first call after the check before the first append reuses that check's verdict (at
+        start-up they run moments apart, and the walk over a long log costs seconds); every
+        later call walks the chain afresh.
+        """
+        if self._problems:
+            return list(self._problems)
+        if self._verified and self._verdict_unused:
+            self._verdict_unused = False
+            return []
+        self._apply(self._seal_verdict())
+        self._verified = True
+        return list(self._problems)
+
+    def seal_verdict(self) -> SealVerdict:
+        """The full check (chain, keyed anchor, witness) as a value; changes nothing, seals nothing."""
+        return self._seal_verdict()
+
+    def _seal_verdict(self) -> SealVerdict:
+        return verify_sealed(
+            self.audit_entries(), database=self._path, protection=self._protection, fresh=self._fresh
+        )
+
+    def _apply(self, verdict: SealVerdict) -> None:
+        self._problems = list(verdict.problems)
+        self._migrate = verdict.migrate
+        if self._problems and self._held_tail is None:
+            self._held_tail = _held_tail(self.held_path) or (verdict.last_seq, verdict.last_hash)
 
     # ----------------------------------------------------------------------- ids
     def next_client_order_id(self) -> str:
@@ -433,6 +540,29 @@ class Store:
         real tail.
         """
         _aware(ts, f"audit {action} ts")
+        self._check_open()
+        self.verify_before_append()
+        if self._problems:
+            return self._hold(ts, actor, source, action, payload)
+        migrate = self._migrate
+        if migrate is not None:
+            self._migrate = None
+            self._append_once(
+                ts,
+                "engine",
+                "engine",
+                "audit_anchor_keyed",
+                {
+                    "previous_anchor": migrate.head(),
+                    "key": str(self._protection.key_path),
+                    "witness": str(self._protection.witness_path),
+                },
+            )
+        return self._append_once(ts, actor, source, action, payload)
+
+    def _append_once(
+        self, ts: datetime, actor: str, source: str, action: str, payload: Mapping[str, object]
+    ) -> AuditRecord:
         try:
             return self._append_audit(ts, actor, source, action, payload)
         except _StaleTail:
@@ -495,18 +625,88 @@ class Store:
         self._flush_anchor()
 
     def _flush_anchor(self) -> None:
+        """Write the keyed anchor, then publish it to the witness (creating the key on first use)."""
         anchor = self._pending_anchor
         if anchor is None:
             return
         self._pending_anchor = None
         anchor_file = audit.anchor_path(self._path)
         try:
-            audit.write_anchor(anchor_file, anchor)
+            if self._key is None:
+                self._key = load_or_create_key(self._protection.key_path)
+        except (ValueError, OSError) as exc:
+            why = str(exc) if isinstance(exc, ValueError) else f"{exc.filename}: {exc.strerror}"
+            raise StoreError(
+                f"audit entry {anchor.last_seq} is stored but it cannot be anchored: the audit key "
+                f"cannot be used ({why})"
+            ) from exc
+        signed = self._key.sign(anchor)
+        try:
+            audit.write_anchor(anchor_file, signed)
         except OSError as exc:
             raise StoreError(
                 f"{anchor_file}: audit entry {anchor.last_seq} is stored but its anchor could not be written "
                 f"({exc.strerror}); a cut tail goes unnoticed until an append succeeds"
             ) from exc
+        witness = self._protection.witness_path
+        try:
+            publish(witness, self._key, database_identity(self._path), signed)
+        except OSError as exc:
+            raise StoreError(
+                f"{witness}: audit entry {anchor.last_seq} is anchored but the witness could not be "
+                f"written ({exc.strerror}); deleting the log's end with its anchor goes unnoticed "
+                "until a publication succeeds"
+            ) from exc
+
+    def _hold(
+        self, ts: datetime, actor: str, source: str, action: str, payload: Mapping[str, object]
+    ) -> AuditRecord:
+        """Record an entry while the chain is sealed: in ``held_path``, never in the chain.
+
+        The held entries chain on from the sealed chain's end (or the last held entry), in the
+        chain's own format, so they can be verified and read like the log itself; the log and
+        its anchor stay exactly as they were found.
+        """
+        last_seq, prev_hash = self._held_tail or (0, audit.GENESIS_HASH)
+        try:
+            entry = audit.seal(
+                seq=last_seq + 1,
+                prev_hash=prev_hash,
+                ts=ts,
+                actor=actor,
+                source=source,
+                action=action,
+                payload=payload,
+            )
+        except (TypeError, ValueError) as exc:
+            raise StoreError(f"audit {action}: payload cannot be stored as JSON ({exc})") from exc
+        line = json.dumps(
+            {
+                "seq": entry.seq,
+                "ts": entry.ts,
+                "actor": entry.actor,
+                "source": entry.source,
+                "action": entry.action,
+                "payload_json": entry.payload_json,
+                "prev_hash": entry.prev_hash,
+                "hash": entry.hash,
+            },
+            separators=(",", ":"),
+        )
+        try:
+            fd = os.open(self.held_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            try:
+                os.write(fd, (line + "\n").encode("utf-8"))
+                os.fsync(fd)
+            finally:
+                os.close(fd)
+        except OSError as exc:
+            raise StoreError(
+                f"{self.held_path}: audit {action} could not be recorded ({exc.strerror}); the audit "
+                "log is sealed because it failed verification"
+            ) from exc
+        self._held_tail = (entry.seq, entry.hash)
+        return AuditRecord.from_entry(entry)
 
     def audit_entries(self) -> list[AuditEntry]:
         """Every audit entry exactly as stored (text, not parsed), in seq order.
@@ -521,20 +721,12 @@ class Store:
             ]
 
     def verify_audit(self) -> AuditVerification:
-        """Check the whole chain, and its end against the anchor file."""
-        anchor_file = audit.anchor_path(self._path)
-        entries = self.audit_entries()
-        try:
-            anchor = audit.read_anchor(anchor_file)
-        except (ValueError, OSError) as exc:
-            # The chain's own verdict comes first: a broken entry is the bigger news.
-            chain = audit.verify(entries)
-            if not chain.ok:
-                return chain
-            why = str(exc) if isinstance(exc, ValueError) else f"{anchor_file}: unreadable ({exc.strerror})"
-            message = f"{chain.count} entries, chain intact, but {why}: the end of the log cannot be checked"
-            return AuditVerification(False, chain.count, None, message)
-        return audit.verify(entries, anchor)
+        """Check the whole chain, and its end against the keyed anchor and the witness.
+
+        A non-empty chain without its anchor fails: the store writes one on every append, so a
+        missing one was deleted (or not copied), and a cut tail cannot be ruled out.
+        """
+        return self._seal_verdict().verification
 
     def audit_count(self) -> int:
         with self._read("count audit entries") as session:
@@ -833,6 +1025,21 @@ def _risk_event_from_row(row: RiskEventRow) -> RiskEventRecord:
         message=row.message,
         details=details if isinstance(details, dict) else {"value": details},
     )
+
+
+def _held_tail(path: Path) -> tuple[int, str] | None:
+    """(seq, hash) of the last entry held aside earlier, so new held entries chain on from it."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError):
+        return None
+    for line in reversed(lines):
+        try:
+            data = json.loads(line)
+            return int(data["seq"]), str(data["hash"])
+        except (ValueError, KeyError, TypeError):
+            continue
+    return None
 
 
 def _audit_row(entry: AuditEntry) -> AuditEventRow:

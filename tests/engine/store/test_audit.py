@@ -244,11 +244,11 @@ def test_chain_continues_across_reopen(db_path: Path) -> None:
         assert store.verify_audit().ok
 
 
-def test_missing_anchor_is_reported_in_the_message(store: Store, db_path: Path) -> None:
+def test_missing_anchor_fails_verification(store: Store, db_path: Path) -> None:
     _append_20(store)
     anchor_path(db_path).unlink()
     result = store.verify_audit()
-    assert result.ok and "no anchor" in result.message
+    assert not result.ok and "there is no anchor file" in result.message
 
 
 def test_damaged_anchor_fails_verification(store: Store, db_path: Path) -> None:
