@@ -3,7 +3,7 @@
     onetap audit verify [--database PATH]              exit 0 when intact, 1 naming the first bad entry
     onetap audit export [--database PATH] [--out FILE] one JSON object per entry (stdout by default)
 
-The work is done by ``engine.auditing`` (the console may not touch the store directly); this
+The work is done by ``engine.api.auditing`` (the console may not touch the store directly); this
 module only parses, prints and chooses the exit code. It never imports Textual.
 """
 
@@ -48,7 +48,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
 
 def run(args: argparse.Namespace, settings: Settings) -> int:
     """Carry out ``onetap audit ...``; returns the process exit code."""
-    from engine.auditing import AuditToolError, audit_protection, database_path, verify_database
+    from engine.api.auditing import AuditToolError, audit_protection, database_path, verify_database
 
     path = database_path(settings, getattr(args, "audit_database", None) or getattr(args, "database", None))
     try:
@@ -63,7 +63,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _export(path: Path, out: Path | None) -> int:
-    from engine.auditing import export_database
+    from engine.api.auditing import export_database
 
     if out is None:
         try:

@@ -46,7 +46,7 @@ def _date(text: str | None, flag: str) -> date | None:
 def run_calibration(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     """Print the out-of-sample calibration table, the reliability of each template and diversity."""
     out = out or sys.stdout
-    from engine.card_report import study
+    from engine.api.card_report import study
 
     try:
         fit_end = _date(args.fit_end, "--fit-end")
@@ -125,7 +125,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     except ValueError:
         print(f"onetap cards: --asof {args.asof!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
         return EXIT_USAGE
-    from engine.card_report import card_rows, cards_asof
+    from engine.api.card_report import card_rows, cards_asof
 
     try:
         result = cards_asof(settings, asof)

@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
         if code is not None:
             return code
     if argv[:1] == ["tws-sim"]:
-        from engine.simulators import tws_sim_main
+        from engine.api.simulators import tws_sim_main
 
         return tws_sim_main(argv[1:])
     from console import audit_cmd, cards_cmd, report_cmd, research_cmd
@@ -185,8 +185,8 @@ def _start_error(exc: Exception) -> int:
 def _engine_only(settings: Settings, args: argparse.Namespace) -> int:
     import asyncio
 
-    from engine.headless import run_headless
-    from engine.runtime.startup import STARTUP_ERRORS
+    from engine.api.headless import run_headless
+    from engine.api.offline import STARTUP_ERRORS
 
     try:
         return asyncio.run(
@@ -220,7 +220,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     app.run()
     error = embedded.start_error if embedded is not None else None
     if error is not None:
-        from engine.runtime.startup import STARTUP_ERRORS
+        from engine.api.offline import STARTUP_ERRORS
 
         if isinstance(error, STARTUP_ERRORS):
             return _start_error(error)
@@ -255,7 +255,7 @@ def _kill(settings: Settings, args: argparse.Namespace) -> int:
     if code is not None:
         return code
     from engine.actor import current_user
-    from engine.runtime.startup import halt_offline
+    from engine.api.offline import halt_offline
 
     level = 2 if args.flatten else 1
     db = halt_offline(settings, args.reason, current_user(), database=args.database, level=level)

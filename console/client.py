@@ -20,12 +20,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from engine.actor import Actor, current_user
+from engine.api.protocol import MAX_LINE, EngineSession, decode, encode
 from engine.clock import WallClock
 from engine.config import Settings
 from engine.model import CommandSource, RefusalCode
 from engine.model.codec import DecodeError
 from engine.model.events import Command, CommandResult, Event, NoticeEvent
-from engine.protocol import MAX_LINE, EngineSession, decode, encode
 
 if TYPE_CHECKING:  # the engine (pandas, SQLAlchemy) loads on its own thread, not before the first frame
     from engine.kernel import Engine

@@ -89,7 +89,7 @@ def _options(tokens: Sequence[str], allowed: Sequence[str], found: dict[str, str
 
 
 def kill_frame(request_id: int, reason: str, *, flatten: bool) -> bytes:
-    """The Kill (or Flatten) command line, as ``engine.protocol.encode`` would write it."""
+    """The Kill (or Flatten) command line, as ``engine.api.protocol.encode`` would write it."""
     command = {"type": "Flatten" if flatten else "Kill", "reason": reason, "source": _SOURCE_CLI}
     return json.dumps({"id": request_id, "command": command}, separators=(",", ":")).encode() + b"\n"
 

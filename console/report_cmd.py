@@ -30,8 +30,8 @@ from zoneinfo import ZoneInfo
 from engine.config import Settings
 
 if TYPE_CHECKING:
+    from engine.api.reports import ExecutionQuality, OrderQuality
     from engine.model.portfolio_report import AttributionLine, PortfolioReport
-    from engine.reports import ExecutionQuality, OrderQuality
 
 EXIT_USAGE = 2
 NEW_YORK = ZoneInfo("America/New_York")
@@ -83,7 +83,7 @@ def _add_portfolio_parser(kinds: argparse._SubParsersAction[argparse.ArgumentPar
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     """Print the report; 0 on success, 2 with one line on stderr when it cannot be made."""
-    from engine.reports import ReportError, database_path, load_execution_quality
+    from engine.api.reports import ReportError, database_path, load_execution_quality
 
     out = out or sys.stdout
     if args.report == "portfolio":
@@ -124,7 +124,7 @@ def _error(message: str) -> int:
 # --------------------------------------------------------------------------- portfolio
 def run_portfolio(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
     """``report portfolio``: the summary (or ``--json``), and the files when ``--out`` is given."""
-    from engine.reports import (
+    from engine.api.reports import (
         ReportError,
         database_path,
         load_portfolio_report,

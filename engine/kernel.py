@@ -4,7 +4,7 @@ Nothing here decides anything about trading. ``start`` assembles every part (eac
 by its constructor), lists in one place what happens on an order change, a fill, a quote and a
 session's start and end, then connects the broker, reconciles and starts the feed. The engine
 runs on one asyncio loop (its own thread when embedded in the console, the main thread
-headless); consoles reach it through ``EngineSession`` (engine/protocol.py).
+headless); consoles reach it through ``EngineSession`` (engine/api/protocol.py).
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """The card pipeline's two shared steps: the session's scan on bars strictly before it, and the
 ``Book`` sizing and the checks see. The running engine (``engine.runtime.cards``) and the
-headless ``onetap cards`` (``engine.card_report``) both call these, so they cannot drift."""
+headless ``onetap cards`` (``engine.api.card_report``) both call these, so they cannot drift."""
 
 from __future__ import annotations
 

@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from statistics import median, quantiles
 
+from engine.api.socket_server import serve
 from engine.brokers.base import BrokerReport, OrderAcknowledged, OrderFilled
 from engine.brokers.ibkr.broker import IbkrBroker
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
@@ -35,7 +36,6 @@ from engine.data.shipped import load_shipped
 from engine.kernel import Engine
 from engine.model import Order, OrderRequest, OrderType, Side, TimeInForce
 from engine.model.events import MarketEvent, ReconciliationSummary, StatusEvent
-from engine.socket_server import serve
 
 T0 = datetime(2012, 6, 1, 15, 0, tzinfo=UTC)
 SYMBOLS = ("AAPL", "MSFT", "GOOG", "IBM", "AMZN")

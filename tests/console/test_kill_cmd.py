@@ -26,14 +26,14 @@ from console.kill_cmd import (
     run_over_socket,
     send_kill,
 )
+from engine.api.protocol import decode_command
+from engine.api.socket_server import serve
 from engine.config import load_settings
 from engine.data.shipped import load_shipped
 from engine.kernel import Engine
 from engine.model import CommandSource, TradingState
 from engine.model.events import Flatten, Kill
 from engine.paths import configured_socket, socket_path
-from engine.protocol import decode_command
-from engine.socket_server import serve
 from engine.store.repository import Store
 
 REPO = Path(__file__).resolve().parents[2]

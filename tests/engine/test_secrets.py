@@ -21,13 +21,13 @@ from typing import Any
 import pytest
 
 from engine.actor import Actor
+from engine.api.socket_server import serve
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
 from engine.kernel import Engine
 from engine.model import CommandSource
 from engine.model.events import Kill
 from engine.model.redact import Redactor, redact, redact_url, url_secrets
-from engine.socket_server import serve
 
 HOOK_TOKEN = "XoXbHookPathSecret42"
 QUERY_TOKEN = "QuerySecretToken77"

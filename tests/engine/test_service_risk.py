@@ -9,6 +9,7 @@ from pathlib import Path
 
 from console.client import SocketClient
 from engine.actor import Actor
+from engine.api.socket_server import serve
 from engine.config import Settings
 from engine.data.loader import MarketData
 from engine.kernel import Engine
@@ -34,7 +35,6 @@ from engine.model.events import (
     RiskReportEvent,
     SetLimit,
 )
-from engine.socket_server import serve
 
 OPERATOR = Actor("alice", CommandSource.HOTKEY)
 

@@ -23,11 +23,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from engine.api.protocol import COMMAND_TYPES, MAX_LINE
+from engine.api.socket_server import EngineServer, serve
 from engine.config import load_settings
 from engine.data.shipped import load_shipped
 from engine.kernel import Engine
-from engine.protocol import COMMAND_TYPES, MAX_LINE
-from engine.socket_server import EngineServer, serve
 
 TIMEOUT_S = 30.0
 

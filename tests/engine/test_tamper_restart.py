@@ -15,7 +15,7 @@ import pytest
 from engine.service import Engine
 
 from engine.actor import Actor
-from engine.auditing import verify_database
+from engine.api.auditing import verify_database
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
 from engine.model import CommandSource, TradingState

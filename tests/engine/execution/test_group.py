@@ -171,7 +171,7 @@ async def test_an_algo_leg_works_through_children_and_completes_the_card(
 
 
 async def test_the_execution_report_compares_the_cards_expected_cost_with_the_fills(engine: Engine) -> None:
-    from engine.reports import load_execution_quality
+    from engine.api.reports import load_execution_quality
 
     await engine.step(3)
     card = next(c for c in engine.cards if c.legs[0].side is Side.BUY)

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from engine.auditing import verify_database
+from engine.api.auditing import verify_database
 from engine.store import Store
 from engine.store.audit import Anchor, anchor_path, entry_hash, read_anchor, write_anchor
 from engine.store.sealing import AuditProtection, load_key, load_or_create_key, read_witness

@@ -10,11 +10,11 @@ import signal
 from pathlib import Path
 from typing import Any, TextIO
 
+from engine.api.socket_server import default_socket_path, serve
 from engine.config import Settings
 from engine.kernel import Engine
 from engine.model.codec import to_jsonable
 from engine.model.events import MarketEvent, NoticeEvent, RiskReportEvent
-from engine.socket_server import default_socket_path, serve
 
 LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
 

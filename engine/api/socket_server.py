@@ -16,10 +16,10 @@ import struct
 from pathlib import Path
 
 from engine.actor import Actor
+from engine.api.protocol import MAX_LINE, EngineSession, encode
 from engine.kernel import Engine
 from engine.model import CommandSource
 from engine.paths import default_socket_path
-from engine.protocol import MAX_LINE, EngineSession, encode
 from engine.runtime.startup import EngineStartError
 
 log = logging.getLogger(__name__)
