@@ -143,10 +143,6 @@ class EmbeddedClient(_LineClient):
             return None
         return self._ready.exception()
 
-    def wait_ready(self, timeout: float | None = None) -> None:
-        """Block until the engine started, re-raising its start-up error (the CLI uses this headless)."""
-        self._ready.result(timeout)
-
     def _run(self) -> None:
         loop = asyncio.new_event_loop()
         self._loop = loop

@@ -482,9 +482,6 @@ class Engine:
         self._lock.release()
         self._stopped.set()
 
-    async def wait_stopped(self) -> None:
-        await self._stopped.wait()
-
     # ------------------------------------------------------------------ the broker's voice
     def _notice(self, level: str, message: str) -> None:
         if self._parts is None:

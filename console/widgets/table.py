@@ -94,9 +94,6 @@ class SyncedTable(DataTable[Text]):
             self._rebuild(rows, columns=False)
         self._fit()
 
-    def is_shown(self, key: str) -> bool:
-        return key in self.columns
-
     def on_resize(self) -> None:
         self._fit()
 

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from engine.model import RefusalCode
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
-from engine.model.events import Command, CommandResult, Event, GetSnapshot
+from engine.model.events import Command, CommandResult, GetSnapshot
 
 if TYPE_CHECKING:  # the console imports this module before its first frame; the engine loads later
     from engine.actor import Actor
@@ -159,7 +159,3 @@ class EngineSession:
 
     def close(self) -> None:
         self._sub.close()
-
-
-def is_event(value: object) -> bool:
-    return isinstance(value, get_args(Event))

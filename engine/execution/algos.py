@@ -293,10 +293,6 @@ class AlgoRunner:
         work = self._work.get(parent_id) or self._finished.get(parent_id)
         return None if work is None else replace(work.parent)
 
-    def parent_of(self, client_order_id: str) -> str | None:
-        """The parent a child works for (None for an order that is not one of this runner's)."""
-        return self._child_parent.get(client_order_id)
-
     def children(self, parent_id: str) -> list[Order]:
         """Copies of a parent's children as last seen, oldest first."""
         work = self._work.get(parent_id) or self._finished.get(parent_id)

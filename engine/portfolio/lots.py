@@ -514,10 +514,6 @@ class LotBook:
         sym = self._symbols.get(symbol)
         return sym.quantity * sym.last * sym.multiplier - sym.sod_value + sym.day_cash if sym else 0.0
 
-    def lot_unrealized(self, lot_id: str) -> float:
-        lot = self.lot(lot_id)
-        return lot.unrealized(self._symbols[lot.symbol].last)
-
     def realized(self, symbol: str | None = None) -> float:
         return math.fsum(
             part.realized for (s, _a, _t), part in self._slices.items() if symbol is None or s == symbol

@@ -57,10 +57,6 @@ class Outbox:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
-    @property
-    def busy(self) -> bool:
-        return bool(self._background)
-
     async def settle(self) -> None:
         """Let the work already started run to its end (stepped engines: tests and research)."""
         await asyncio.sleep(0)

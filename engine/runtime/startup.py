@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.brokers.base import Broker, BrokerError
 from engine.clock import WallClock
 from engine.config import ConfigError, Settings
-from engine.data.loader import DataError, MarketData
+from engine.data.loader import DataError
 from engine.model import AlertCode, CommandSource, Instrument, TradingState
 from engine.risk.killswitch import STATE_KEY, HaltState
 from engine.store.db import StoreError, default_database_path
@@ -73,11 +73,6 @@ def instruments(settings: Settings) -> dict[str, Instrument]:
         sector = settings.universe.sectors.get(symbol, "")
         out[symbol] = known if known is not None else Instrument(symbol, sector=sector)
     return out
-
-
-def no_market(settings: Settings) -> MarketData:
-    """Placeholder until the broker's bars arrive (an IBKR engine loads them after connecting)."""
-    return MarketData(bars={}, instruments=instruments(settings))
 
 
 def session_start(day: date) -> datetime:

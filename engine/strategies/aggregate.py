@@ -10,18 +10,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
-from engine.signals.indicators import zscore, zscore_blend
+from engine.signals.indicators import zscore_blend
 from engine.strategies.templates.base import Array
 
 Z_CLIP = 3.0
-
-
-def standardize(x: Array, window: int = 252) -> Array:
-    """Trailing z-score of ``x`` over ``window`` bars, clipped to +/-3 (NaN in warm-up)."""
-    z = zscore(x, window)
-    return np.clip(z, -Z_CLIP, Z_CLIP)
 
 
 def composite(components: Mapping[str, Array], weights: Mapping[str, float], window: int = 252) -> Array:

@@ -74,10 +74,6 @@ class TrackRecord:
             return 0.0
         return self.win_rate / self.avg_loss - (1.0 - self.win_rate) / self.avg_win
 
-    @property
-    def reward_risk_history(self) -> float:
-        return self.avg_win / self.avg_loss if self.avg_loss > 0 else math.inf
-
 
 @dataclass(frozen=True, slots=True)
 class Candidate:

@@ -190,11 +190,6 @@ class IbkrBroker:
             return
         self._start_supervisor()
 
-    async def wait_connected(self, timeout: float) -> bool:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._connected_event.wait(), timeout)
-        return self.connected
-
     def _unreachable(self, exc: BaseException) -> str:
         s = self.settings
         text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__

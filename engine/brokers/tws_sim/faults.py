@@ -81,6 +81,3 @@ class Faults:
     def deny_market_data(self, symbol: str) -> None:
         """reqMktData (live) for ``symbol`` answers 354 "not subscribed"."""
         self._sim.call(self.state.denied_market_data.add, symbol)
-
-    def allow_market_data(self, symbol: str) -> None:
-        self._sim.call(self.state.denied_market_data.discard, symbol)

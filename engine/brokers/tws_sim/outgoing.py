@@ -113,10 +113,6 @@ def tick_size(req_id: int, tick_type: int, size: float) -> Fields:
     return [TICK_SIZE, 6, req_id, tick_type, size]
 
 
-def tick_string(req_id: int, tick_type: int, value: str) -> Fields:
-    return [TICK_STRING, 6, req_id, tick_type, value]
-
-
 def market_data_type(req_id: int, data_type: int) -> Fields:
     return [MARKET_DATA_TYPE, 1, req_id, data_type]
 
