@@ -98,3 +98,14 @@ def wait_for(ib: IB, predicate: Callable[[], bool], timeout: float = 2.0) -> boo
         with contextlib.suppress(ConnectionError):
             ib.sleep(0.01)
     return True
+
+
+def barrier(ib: IB) -> None:
+    """A round trip through the simulator: when it returns, ``ib`` has handled every message the
+    simulator sent before answering, and the simulator has handled every request sent before it.
+
+    The simulator answers requests in order on one connection and writes the ticks and order
+    updates a quote change causes before it returns from ``set_quote``; so after this, "nothing
+    happened" means nothing will, not "nothing has arrived yet".
+    """
+    ib.reqCurrentTime()
