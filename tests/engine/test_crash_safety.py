@@ -67,7 +67,8 @@ ENGINE_WIRED = True
 its journal and calls ``reconcile`` at start: without a journal there is nothing to examine."""
 
 SEED = 20240304
-QUICK_TRIALS = 3
+QUICK_TRIALS = 2
+"""Two trials run side by side (one per core): four kills of a trading engine; the slow test runs 50."""
 SLOW_TRIALS = 50
 ROUNDS = 2
 """Engine runs per trial (each killed): the second one starts by reconciling what the first left."""

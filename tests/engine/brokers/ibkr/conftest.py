@@ -19,15 +19,9 @@ from engine.brokers.ibkr.broker import IbkrBroker
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
 from engine.clock import SimulatedClock
 from engine.config import IbkrSettings
-from engine.data.shipped import load_shipped
 
 R = TypeVar("R")
 T0 = datetime(2012, 6, 1, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def shipped_bars() -> Mapping[str, pd.DataFrame]:
-    return load_shipped().bars
 
 
 @pytest.fixture

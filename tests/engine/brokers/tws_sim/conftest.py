@@ -14,7 +14,6 @@ from ib_insync import IB
 
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
 from engine.clock import FixedClock
-from engine.data.shipped import load_shipped
 
 T0 = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
 Connect = Callable[..., IB]
@@ -32,11 +31,6 @@ def main_thread_loop() -> Iterator[asyncio.AbstractEventLoop]:
     yield loop
     loop.close()
     asyncio.set_event_loop(None)
-
-
-@pytest.fixture(scope="session")
-def shipped_bars() -> Mapping[str, pd.DataFrame]:
-    return load_shipped().bars
 
 
 @pytest.fixture
