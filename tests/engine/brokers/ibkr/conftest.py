@@ -7,7 +7,7 @@ on the test's event loop, exactly as it runs on the engine's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -90,10 +90,13 @@ MakeBroker = Callable[..., IbkrBroker]
 async def make_broker(port: int, recorder: Recorder) -> AsyncIterator[MakeBroker]:
     made: list[IbkrBroker] = []
 
-    def make(floor: int = 0, **changes: object) -> IbkrBroker:
+    def make(
+        floor: int = 0, on_reconnected: Callable[[], Awaitable[None]] | None = None, **changes: object
+    ) -> IbkrBroker:
         broker = IbkrBroker(
             ibkr_settings(port, **changes),
             order_id_floor=lambda: floor,
+            on_reconnected=on_reconnected,
             on_link=recorder.links.append,
             on_notice=lambda level, text: recorder.notices.append((level, text)),
             seed=1,

@@ -287,13 +287,12 @@ async def test_tws_not_running_is_a_clear_message_not_a_crash(recorder: Recorder
 async def test_dropped_connection_reconnects_and_recovers_fills_made_meanwhile(
     make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder, sim_clock: SimulatedClock
 ) -> None:
-    broker = make_broker()
     reconnected = asyncio.Event()
 
     async def on_reconnected() -> None:
         reconnected.set()
 
-    broker._on_reconnected = on_reconnected
+    broker = make_broker(on_reconnected=on_reconnected)
     await broker.connect()
     sim.set_quote("AAPL", 99.98, 100.02, 100.0)
     await broker.submit(order("OT-12", Side.BUY, 4, OrderType.LMT, limit_price=99.0, tif=TimeInForce.GTC))
