@@ -1,4 +1,5 @@
-# onetap: `make run` opens the console; `make test` runs lint and every test (CI runs exactly this).
+# onetap: `make run` opens the console; `make test` runs lint and every test but the long soaks
+# (marked slow), `make test-slow` runs those; CI (.ci/run) runs both.
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
@@ -7,7 +8,7 @@ RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 BENCH_STAMP := $(VENV)/.stamp-bench
 
-.PHONY: run test quick lint bench snapshots-update engine clean
+.PHONY: run test test-slow quick lint bench snapshots-update engine clean
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "onetap needs $(PYTHON) (Python >= 3.11) on PATH; set PYTHON=..." >&2; exit 1; }
@@ -40,7 +41,12 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not slow"
+
+# The long soaks (the 50-trial crash test): each has a quick sibling in `make test` that proves the
+# same properties on fewer trials, so a change can be checked in minutes; CI still runs these.
+test-slow: $(DEV_STAMP)
+	$(VENV)/bin/pytest -q -m slow
 
 quick: $(DEV_STAMP)
 	$(VENV)/bin/ruff check engine console tests

@@ -17,7 +17,6 @@ from console.widgets.status import StatusLine
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
 from engine.clock import SimulatedClock
 from engine.config import load_settings
-from engine.data.shipped import load_shipped
 from engine.kernel import Engine
 from engine.model import TradingState
 from tests.console.helpers import table_rows
@@ -28,8 +27,8 @@ DAY = pd.Timestamp("2012-06-01")
 
 
 @pytest.fixture(scope="module")
-def bars() -> Mapping[str, pd.DataFrame]:
-    return load_shipped().bars
+def bars(shipped_bars: Mapping[str, pd.DataFrame]) -> Mapping[str, pd.DataFrame]:
+    return shipped_bars
 
 
 @pytest.fixture

@@ -21,16 +21,10 @@ from console.screens import ResumeDialog
 from console.widgets import HaltBanner, MessageLine
 from engine.config import Settings, load_settings
 from engine.data.loader import DataError, MarketData
-from engine.data.shipped import load_shipped
 from engine.kernel import Engine
 from engine.model import OrderStatus, TradingState
 from engine.store.repository import Store
 from tests.console.helpers import settle, table_rows
-
-
-@pytest.fixture(scope="module")
-def shipped() -> MarketData:
-    return load_shipped()
 
 
 @pytest.fixture

@@ -20,7 +20,6 @@ from console.screens.portfolio import BUILDING, PortfolioScreen
 from console.widgets.fmt import money, signed_money
 from engine.actor import Actor
 from engine.config import Settings, load_settings
-from engine.data.shipped import load_shipped
 from engine.kernel import Engine
 from engine.model import CommandSource, Side
 from engine.model.events import ExecuteCard, GetPortfolioReport, PortfolioReportEvent
@@ -28,6 +27,7 @@ from tests.console.helpers import FakeClient, settle
 from tests.console.test_journey import embedded, wait_for
 from tests.console.test_widgets import snapshot
 from tests.engine.portfolio.test_report import report as hand_worked_report
+from tests.shipped import shipped_market
 
 START_CASH = 100_000.0
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
@@ -52,7 +52,7 @@ def row_of(app: OneTapApp, selector: str, key: str) -> list[str]:
 
 async def test_p_shows_the_report_of_what_the_engine_traded(tmp_path: Path) -> None:
     settings: Settings = load_settings(environ={"ONETAP_REPLAY__STEPS_PER_DAY": "30"})
-    client = embedded(settings, tmp_path / "data" / "onetap.db", load_shipped())
+    client = embedded(settings, tmp_path / "data" / "onetap.db", shipped_market())
     app = OneTapApp(client)
 
     async def trade(engine: Engine) -> tuple[str, str]:

@@ -12,9 +12,7 @@ from console.screens.rebalance import RebalanceScreen
 from engine.config import load_settings
 from engine.data.loader import MarketData
 from tests.console.helpers import table_rows
-from tests.console.test_journey import embedded, shipped, step, wait_for
-
-__all__ = ["shipped"]  # the journey's module-scoped fixture of the shipped data
+from tests.console.test_journey import embedded, step, wait_for
 
 
 async def test_preview_then_one_key_sends_the_plan(tmp_path: Path, shipped: MarketData) -> None:

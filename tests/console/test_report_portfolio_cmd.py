@@ -21,11 +21,11 @@ import pytest
 from console.cli import main
 from engine.actor import Actor
 from engine.config import load_settings
-from engine.data.shipped import load_shipped
 from engine.kernel import Engine
 from engine.model import CommandSource, Fill, Side
 from engine.model.events import ExecuteCard
 from engine.store.repository import Store
+from tests.shipped import shipped_market
 
 SINCE = "2012-01-01"
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
@@ -42,7 +42,7 @@ class Traded:
 
 async def _trade(db: Path) -> Traded:
     settings = load_settings(environ={"ONETAP_REPLAY__STEPS_PER_DAY": "30"})
-    engine = Engine(settings, database=db, market=load_shipped(), paced=False)
+    engine = Engine(settings, database=db, market=shipped_market(), paced=False)
     await engine.start()
     templates: set[str] = set()
     try:
@@ -86,7 +86,7 @@ def expected_end_equity(fills: list[Fill], day: date) -> float:
     held: dict[str, float] = {}
     for f in fills:
         held[f.symbol] = held.get(f.symbol, 0.0) + f.side.sign * f.quantity
-    market = load_shipped(sorted(held))
+    market = shipped_market()
     value = math.fsum(q * market.bars[s]["close"].loc[: str(day)].iloc[-1] for s, q in held.items() if q)
     return cash + value
 

@@ -9,13 +9,7 @@ import pytest
 
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
-from engine.data.shipped import load_shipped
 from engine.kernel import Engine
-
-
-@pytest.fixture(scope="session")
-def shipped() -> MarketData:
-    return load_shipped()
 
 
 @pytest.fixture

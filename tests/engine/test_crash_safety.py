@@ -1,10 +1,11 @@
 """Crash safety (architecture rule 8): SIGKILL a headless engine at random moments, then prove it.
 
 Each trial runs ``onetap --engine-only`` as a real subprocess on its own database, attaches over
-the socket, executes cards, and kills the process with SIGKILL at a seeded random moment: before
-the first card, while cards are executing, or after, while their fills are still arriving. The
+the socket, executes cards, and kills the process with SIGKILL at a seeded random moment counted
+from the first order the broker took: while cards are executing, or after, while their fills are
+still arriving (a kill before anything traded would prove nothing about orders and fills). The
 engine is then started again on the same files (it reconciles at start) and killed again. After
-the last kill the files are examined:
+the last kill the files are examined (after checking that orders and fills happened at all):
 
 * ``store.integrity_check()`` is clean and the audit chain verifies;
 * every order the broker received was written to the database first, and no client order id was
@@ -50,8 +51,15 @@ from engine.brokers.paper import PaperBroker, journal_path_for, read_journal
 from engine.clock import FixedClock
 from engine.execution.order_manager import OrderManager
 from engine.execution.recovery import reconcile
-from engine.model import Fill, Side
-from engine.model.events import CardsEvent, Event, ExecuteCard, SnapshotEvent
+from engine.model import Fill, OrderStatus, Side
+from engine.model.events import (
+    CardsEvent,
+    Event,
+    ExecuteCard,
+    FillEvent,
+    OrderEvent,
+    SnapshotEvent,
+)
 from engine.store import Store
 
 ENGINE_WIRED = True
@@ -59,7 +67,8 @@ ENGINE_WIRED = True
 its journal and calls ``reconcile`` at start: without a journal there is nothing to examine."""
 
 SEED = 20240304
-QUICK_TRIALS = 3
+QUICK_TRIALS = 2
+"""Two trials run side by side (one per core): four kills of a trading engine; the slow test runs 50."""
 SLOW_TRIALS = 50
 ROUNDS = 2
 """Engine runs per trial (each killed): the second one starts by reconciling what the first left."""
@@ -84,11 +93,16 @@ class CrashCounts:
     """Fills the broker made that the dead engine never recorded: applied by reconcile."""
     duplicates: int = 0
     lost_fills: int = 0
+    kills_armed_on_orders: int = 0
+    """Kills whose timer started only once the broker had taken an order."""
+    trials_that_traded: int = 0
+    """Trials whose first engine had an order working before its kill was armed."""
     kill_times: list[float] = field(default_factory=list)
 
     def line(self) -> str:
         return (
-            f"crash safety: {self.trials} trials, {self.kills} kills, "
+            f"crash safety: {self.trials} trials ({self.trials_that_traded} traded before the first kill), "
+            f"{self.kills} kills ({self.kills_armed_on_orders} armed by a working order), "
             f"{self.orders_accepted} orders accepted, "
             f"{self.fills} fills ({self.fills_recovered} recovered by reconcile), "
             f"{self.duplicates} duplicates found, {self.lost_fills} lost fills"
@@ -136,41 +150,81 @@ def _wait_started(proc: subprocess.Popen[bytes], out: Path, timeout: float = 60.
     raise AssertionError(f"the engine did not start (exit {proc.poll()}): {err[-2000:]}")
 
 
+WORKING = frozenset({OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED})
+"""An order the broker has taken (and may already have filled): from here a kill can hurt."""
+ARM_DEADLINE_S = 30.0
+"""How long a round may trade without any order working before the kill is armed anyway (a
+restarted engine whose cards are refused); the trial's counts then show the round did not trade."""
+
+
+@dataclass
+class Round:
+    """What one engine run did before its kill, as the client saw it."""
+
+    armed_on_working_order: bool = False
+    """The kill timer started only after the broker had taken an order (the point of the test)."""
+    orders_seen: int = 0
+    fills_seen: int = 0
+
+
 async def _trade_until_killed(
     sock: Path, proc: subprocess.Popen[bytes], kill_after: float, trade_for: float, rng: random.Random
-) -> None:
-    """Execute cards for ``trade_for`` seconds; SIGKILL the engine ``kill_after`` seconds in.
+) -> Round:
+    """Execute cards until an order works, then SIGKILL the engine ``kill_after`` seconds later.
 
-    The kill is a timer, not a step of the loop, so it lands wherever the engine is: between
-    commands, in the middle of one, or while fills of earlier orders are still coming in.
+    The kill is armed by the first order the broker acknowledges (an engine killed before it
+    traded proves nothing about orders and fills), and it is a timer, not a step of the loop, so
+    it lands wherever the engine is: between commands, in the middle of one, or while fills of
+    earlier orders are still coming in. Cards keep being executed for ``trade_for`` seconds after
+    the arming, so a kill shorter than that lands while trading and a longer one after it.
     """
     loop = asyncio.get_running_loop()
-    loop.call_later(kill_after, proc.kill)
-    t0 = loop.time()
+    seen = Round()
+    armed_at: list[float] = []
     cards: dict[str, Any] = {}
     client = SocketClient(sock)
+
+    def arm(on_working_order: bool) -> None:
+        if not armed_at:
+            armed_at.append(loop.time())
+            seen.armed_on_working_order = on_working_order
+            loop.call_later(kill_after, proc.kill)
 
     def sink(event: Event) -> None:
         if isinstance(event, SnapshotEvent | CardsEvent):
             cards.clear()
             cards.update({c.card_id: c for c in event.cards})
+        elif isinstance(event, OrderEvent):
+            seen.orders_seen += 1
+            if event.order.status in WORKING:
+                arm(on_working_order=True)
+        elif isinstance(event, FillEvent):
+            seen.fills_seen += 1
 
+    t0 = loop.time()
     try:
         await client.connect(sink)
-        while loop.time() - t0 < trade_for and proc.poll() is None:
+        while proc.poll() is None:
+            now = loop.time()
+            if not armed_at and now - t0 > ARM_DEADLINE_S:
+                arm(on_working_order=False)
+            if armed_at and now - armed_at[0] >= trade_for:
+                break
             buys = [c for c in cards.values() if c.legs and c.legs[0].side is Side.BUY]
             pool = buys or list(cards.values())
             if pool:
                 card = rng.choice(pool)
                 await asyncio.wait_for(client.send(ExecuteCard(card.card_id, override_duplicate=True)), 10)
-            await asyncio.sleep(rng.uniform(0.01, 0.15))
+            await asyncio.sleep(rng.uniform(0.01, 0.15))  # pacing between commands, not a wait for state
     except (TimeoutError, ConnectionError, OSError):
         pass  # the engine died under us: that is the point
     finally:
         with contextlib.suppress(Exception):
             await client.close()
-    while proc.poll() is None and loop.time() - t0 < kill_after + 30:
+    # the timer kills it; poll for the exit (bounded: a missing kill fails the trial's exit check)
+    while proc.poll() is None and armed_at and loop.time() - armed_at[0] < kill_after + 30:
         await asyncio.sleep(0.02)
+    return seen
 
 
 # --------------------------------------------------------------------------- the examination
@@ -263,6 +317,8 @@ def run_crash_trials(
         counts.fills_recovered += result.fills_recovered
         counts.duplicates += result.duplicates
         counts.lost_fills += result.lost_fills
+        counts.kills_armed_on_orders += result.kills_armed_on_orders
+        counts.trials_that_traded += result.trials_that_traded
         counts.kill_times.extend(result.kill_times)
     return counts
 
@@ -276,12 +332,15 @@ def _one_trial(root: Path, trial: int, seed: int, rounds: int) -> CrashCounts:
         proc, out = _spawn(cfg, folder, run)
         try:
             sock = _wait_started(proc, out)
-            # Before (kill < trade start), during (kill inside the trading window), after (kill
-            # once trading stopped, while the last orders' fills may still be on their way).
+            # Counted from the first working order: during (kill inside the trading window) or
+            # after (once trading stopped, while the last orders' fills may still be on their way).
             trade_for = rng.uniform(0.3, 2.0)
             kill_after = rng.uniform(0.0, trade_for + 1.0)
             counts.kill_times.append(kill_after)
-            asyncio.run(_trade_until_killed(sock, proc, kill_after, trade_for, rng))
+            seen = asyncio.run(_trade_until_killed(sock, proc, kill_after, trade_for, rng))
+            counts.kills_armed_on_orders += seen.armed_on_working_order
+            if run == 0 and seen.armed_on_working_order:
+                counts.trials_that_traded += 1
         finally:
             if proc.poll() is None:
                 proc.kill()
@@ -294,17 +353,26 @@ def _one_trial(root: Path, trial: int, seed: int, rounds: int) -> CrashCounts:
 
 
 # --------------------------------------------------------------------------- the tests
+def _assert_traded_then_safe(counts: CrashCounts, trials: int) -> None:
+    """First that the trials did what a crash test needs (orders worked, fills came, kills landed
+    on a trading engine), then that the kills broke nothing: a run that never traded proves nothing."""
+    assert counts.trials == trials
+    assert counts.kills == trials * ROUNDS
+    assert counts.trials_that_traded == trials, counts.line()
+    assert counts.kills_armed_on_orders >= trials, counts.line()
+    assert counts.orders_accepted > 0, counts.line()
+    assert counts.fills > 0, counts.line()
+    assert counts.duplicates == 0 and counts.lost_fills == 0, counts.line()
+
+
 def test_crash_safety_quick(tmp_path: Path) -> None:
     counts = run_crash_trials(tmp_path, QUICK_TRIALS)
     print(counts.line())
-    assert counts.trials == QUICK_TRIALS
-    assert counts.duplicates == 0 and counts.lost_fills == 0
+    _assert_traded_then_safe(counts, QUICK_TRIALS)
 
 
 @pytest.mark.slow
 def test_crash_safety_fifty_trials(tmp_path: Path) -> None:
     counts = run_crash_trials(tmp_path, SLOW_TRIALS, seed=SEED + 1)
     print(counts.line())
-    assert counts.trials == SLOW_TRIALS
-    assert counts.duplicates == 0 and counts.lost_fills == 0
-    assert counts.orders_accepted > 0  # the trials traded; a crash test that never trades proves nothing
+    _assert_traded_then_safe(counts, SLOW_TRIALS)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from engine.service import Engine
 
 from engine.actor import Actor
 from engine.api.auditing import verify_database
 from engine.config import Settings, load_settings
 from engine.data.loader import MarketData
+from engine.kernel import Engine
 from engine.model import CommandSource, TradingState
 from engine.model.events import ApproveRecovery
 from engine.store.audit import anchor_path

@@ -9,7 +9,14 @@ from typing import Any
 
 import pytest
 
-from engine.brokers.base import BrokerError, OrderAcknowledged, OrderExpired, OrderFilled, OrderRejected
+from engine.brokers.base import (
+    BrokerError,
+    BrokerPosition,
+    OrderAcknowledged,
+    OrderExpired,
+    OrderFilled,
+    OrderRejected,
+)
 from engine.brokers.paper import SETTLEMENT_PREFIX, PaperBroker, read_journal
 from engine.clock import FixedClock
 from engine.model import Fill, OptionContract, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
@@ -72,7 +79,7 @@ def book_from(fills: list[Fill], starting_cash: float = 100_000.0) -> Ledger:
 async def buy_shares(h: Harness, qty: float) -> None:
     await h.submit(Side.BUY, qty)
     h.quote()
-    assert h.broker._state.working == {}
+    assert await h.broker.open_orders() == []
 
 
 # --------------------------------------------------------------------------- quotes and fills
@@ -256,7 +263,8 @@ async def test_expiry_settles_in_the_money_at_intrinsic_and_out_of_the_money_at_
     assert [o.client_order_id for o in announced] == [f.client_order_id for f in settled]
     assert all(o.status is OrderStatus.ACKNOWLEDGED and o.filled_quantity == 0 for o in announced)
     assert h.broker.settlement_orders() == announced
-    assert "cash-settled at expiry" in h.broker._state.final[settled[0].client_order_id].order.reason
+    (first,) = [o for o in announced if o.client_order_id == settled[0].client_order_id]
+    assert "cash-settled at expiry" in first.reason
     # The engine's ledger, fed every fill, ends flat in options and agrees with the broker's cash.
     ledger = book_from(fills_of(h))
     assert ledger.cash == pytest.approx(await h.broker.cash())
@@ -276,12 +284,9 @@ async def test_the_engine_may_pass_the_official_close_and_an_option_without_one_
     assert fills_of(h)[-1].price == pytest.approx(7.0)  # 105 - 98, not 105 - the last trade 99.99
 
     lone = await Harness(option_rate=RATE).connect()
-    lone.broker.adopt_book(cash=10_000.0, positions=[])
+    # as after a restart: the put is held, and no price for the underlying has come yet
+    lone.broker.adopt_book(cash=10_000.0, positions=[BrokerPosition(TODAY_PUT, 1, 5.0)])
     lone.broker.set_option_volatility("AAPL", VOL)
-    lone.quote()
-    await lone.submit(Side.BUY, 1, symbol=TODAY_PUT)
-    lone.quote()
-    lone.broker._quotes.clear()  # as after a restart: no price for the underlying yet
     lone.broker.on_session_close(DAY)
     assert [p.symbol for p in await lone.broker.positions()] == [TODAY_PUT]  # left open, logged
     lone.broker.on_session_close(DAY + timedelta(days=1), closes={"AAPL": 110.0})

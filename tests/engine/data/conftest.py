@@ -9,13 +9,7 @@ import pandas as pd
 import pytest
 
 from engine.data.loader import MarketData, build_market_data
-from engine.data.shipped import load_shipped
 from engine.model import AssetClass, Instrument
-
-
-@pytest.fixture(scope="session")
-def shipped() -> MarketData:
-    return load_shipped()
 
 
 def bars_frame(

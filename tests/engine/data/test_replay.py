@@ -183,18 +183,23 @@ async def test_run_drives_the_clock_and_finishes(small: MarketData) -> None:
 async def test_pause_resume_stop_and_continue(small: MarketData) -> None:
     feed, _ = make_feed(small, steps_per_day=10)
     seen: list[tuple[Quote, ...]] = []
+    ticks_done: list[float] = []
 
-    async def tick(_: float) -> None:
+    async def tick(seconds: float) -> None:
         await asyncio.sleep(0)
+        ticks_done.append(seconds)  # the step's wait is over: run() checks the pause next, without yielding
 
     task = asyncio.create_task(feed.run(seen.append, sleep=tick))
     while len(seen) < 5:
         await asyncio.sleep(0)
     feed.pause()
     assert feed.paused
-    held = len(seen)
-    for _ in range(20):
+    held, waits = len(seen), len(ticks_done)
+    # The barrier: the step in flight ends its wait, and run() has then either emitted another
+    # step (a pause that does not hold) or blocked on the pause; both happen before it yields.
+    while len(ticks_done) == waits:
         await asyncio.sleep(0)
+    assert not task.done()
     assert len(seen) == held
     feed.resume()
     feed.set_speed(10.0)

@@ -59,6 +59,8 @@ class MemoryHost:
     runs: list[AutopilotRun] = field(default_factory=list)
     notices: list[tuple[Severity, str, str]] = field(default_factory=list)
     plans: list[RebalancePlan] = field(default_factory=list)
+    sending: asyncio.Event = field(default_factory=asyncio.Event)
+    """Set once a rebalance is inside its send: a test's barrier instead of a guessed number of yields."""
     data_checks: int = 0
     start_equity: float = 100_000.0
     day_start_equity: float = 100_000.0
@@ -111,6 +113,7 @@ class MemoryHost:
         day = self.clock.now().astimezone(NEW_YORK).date()
         if day in self.fail_send_days:
             raise ConnectionError("broker connection lost")
+        self.sending.set()
         await asyncio.sleep(0)  # a real send yields to the event loop
         self.monotonic.t += SEND_LATENCY_S
         self.plans.append(plan)
@@ -291,7 +294,7 @@ async def test_a_run_that_raises_is_recorded_as_failed_and_alerted() -> None:
 async def test_a_tick_during_a_run_does_nothing() -> None:
     host, pilot = make(ny(2012, 7, 9, 15, 55))
     first = asyncio.create_task(pilot.tick())
-    await asyncio.sleep(0)  # the first tick now awaits the host's send
+    await host.sending.wait()  # the first tick is inside the host's send
     assert await pilot.tick() == []
     (run,) = await first
     assert run.outcome is AutopilotOutcome.REBALANCED

@@ -10,7 +10,8 @@ from functools import cache
 import numpy as np
 import pandas as pd
 
-from engine.data.shipped import load_close_panel, load_shipped
+from engine.data.shipped import load_close_panel
+from tests.shipped import shipped_market
 
 FIVE = ("AAPL", "AMZN", "GOOG", "IBM", "MSFT")
 
@@ -49,7 +50,7 @@ def panel_returns(days: int = 2_000) -> pd.DataFrame:
 @cache
 def five_returns() -> pd.DataFrame:
     """Daily returns of the five shipped stocks over their common sessions (2004-2013)."""
-    md = load_shipped(list(FIVE))
+    md = shipped_market()
     closes = pd.concat({s: md.bars[s]["close"] for s in FIVE}, axis=1, join="inner")
     return closes.pct_change().dropna()
 

@@ -14,9 +14,9 @@ FREE = Costs(per_share=0.0, per_value=0.0, slippage_bps=0.0)
 
 @pytest.fixture(scope="module")
 def panel() -> Panel:
-    from engine.data.shipped import load_shipped
+    from tests.shipped import shipped_subset
 
-    bars = load_shipped(["AAPL", "MSFT", "GOOG", "IBM", "AMZN"]).bars
+    bars = shipped_subset(["AAPL", "MSFT", "GOOG", "IBM", "AMZN"]).bars
     return {s: Bars.from_frame(s, f.loc[f.index <= np.datetime64("2013-03-01")]) for s, f in bars.items()}
 
 

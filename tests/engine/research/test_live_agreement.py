@@ -21,11 +21,11 @@ import pandas as pd
 
 from engine.actor import ENGINE
 from engine.config import load_settings
-from engine.data.shipped import load_shipped
 from engine.kernel import Engine
 from engine.research.backtest import BacktestConfig, Costs, price_matrix, run_template, simulate
 from engine.strategies.templates import TEMPLATES
 from engine.strategies.templates.base import Bars
+from tests.shipped import shipped_market
 
 SYMBOLS = ["IBM", "AMZN"]
 SESSIONS = 80
@@ -64,7 +64,7 @@ async def test_the_engine_trades_what_the_backtester_trades(tmp_path: Path) -> N
             "ONETAP_RISK__MAX_CONSECUTIVE_LOSSES": "1000",
         }
     )
-    market = load_shipped()
+    market = shipped_market()
     template = TEMPLATES["trend"]
     engine = Engine(settings, database=tmp_path / "db" / "onetap.db", market=market, paced=False)
     await engine.start()

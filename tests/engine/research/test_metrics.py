@@ -14,8 +14,9 @@ from scipy.stats import kurtosis as sp_kurtosis
 from scipy.stats import norm
 from scipy.stats import skew as sp_skew
 
-from engine.data.shipped import load_close_panel, load_shipped
+from engine.data.shipped import load_close_panel
 from engine.research import metrics as m
+from tests.shipped import shipped_market
 
 with warnings.catch_warnings():
     # Reference libraries only; whatever they say about their own dependencies on import is not ours.
@@ -49,7 +50,7 @@ def _trend(close: pd.Series, window: int = 200) -> tuple[pd.Series, np.ndarray, 
 
 @pytest.fixture(scope="module")
 def series() -> dict[str, pd.Series]:
-    shipped = load_shipped(["SPX", "AAPL"])
+    shipped = shipped_market()
     panel = load_close_panel(tickers=["AMD", "BAC", "CVX", "JPM", "KO"])
     out = {
         "SPX": _returns(shipped.bars["SPX"]["close"]),
@@ -129,7 +130,7 @@ def test_matches_quantstats(series: dict[str, pd.Series], name: str) -> None:
 
 
 def test_trade_statistics_match_quantstats(series: dict[str, pd.Series]) -> None:
-    shipped = load_shipped(["SPX"])
+    shipped = shipped_market()
     daily, weights, trades = _trend(shipped.bars["SPX"]["close"])
     assert len(trades) > 20 and (trades > 0).any() and (trades < 0).any()
     t = pd.Series(trades, index=pd.bdate_range("2000-01-03", periods=len(trades)))
@@ -241,7 +242,7 @@ def test_dsr_closed_form_on_real_returns(series: dict[str, pd.Series]) -> None:
 
 
 def test_summary_collects_every_metric(series: dict[str, pd.Series]) -> None:
-    shipped = load_shipped(["SPX"])
+    shipped = shipped_market()
     daily, weights, trades = _trend(shipped.bars["SPX"]["close"])
     r = daily.to_numpy()
     out = m.summary(r, trades=trades, weights=weights, n_trials=50, trial_sharpes=[0.1, 0.5, 0.9])

@@ -12,9 +12,9 @@ from engine.strategies.templates.base import Bars, Panel
 
 @pytest.fixture(scope="module")
 def panel() -> Panel:
-    from engine.data.shipped import load_shipped
+    from tests.shipped import shipped_subset
 
-    bars = load_shipped(["AAPL", "MSFT", "IBM"]).bars
+    bars = shipped_subset(["AAPL", "MSFT", "IBM"]).bars
     return {s: Bars.from_frame(s, f.loc["2004-01-01":"2013-03-01"]) for s, f in bars.items()}
 
 

@@ -8,7 +8,7 @@ AAPL's sessions, as in an aligned panel), and the warm-up length is asserted exa
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
 import pandas as pd
@@ -17,7 +17,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from engine.data.shipped import load_shipped
 from engine.signals import indicators as ind
 
 Array = ind.Array
@@ -29,10 +28,10 @@ RTOL = 1e-9
 
 
 @pytest.fixture(scope="module")
-def frames() -> dict[str, pd.DataFrame]:
+def frames(shipped_bars: Mapping[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """Each shipped symbol's bars plus ``bench`` (the SPX close on the same sessions), and
     ``GOOG_ALIGNED``: GOOG on AAPL's sessions, so its history starts with ~1100 NaN bars."""
-    bars = load_shipped().bars
+    bars = shipped_bars
     out = {}
     for symbol, frame in bars.items():
         out[symbol] = frame.assign(bench=bars["SPX"]["close"].reindex(frame.index))

@@ -134,9 +134,9 @@ def test_importing_the_module_does_not_import_statsmodels() -> None:
 
 
 def test_real_shipped_stocks_give_a_finite_p_value() -> None:
-    from engine.data.shipped import load_shipped
+    from tests.shipped import shipped_subset
 
-    bars = load_shipped(["MSFT", "IBM"]).bars
+    bars = shipped_subset(["MSFT", "IBM"]).bars
     common = bars["MSFT"].index.intersection(bars["IBM"].index)
     assert len(common) > 1000
     y = np.log(bars["MSFT"].loc[common, "close"].to_numpy())

@@ -25,9 +25,9 @@ ASOF = date(2012, 6, 1)
 
 @pytest.fixture(scope="module")
 def panel() -> Panel:
-    from engine.data.shipped import load_shipped
+    from tests.shipped import shipped_subset
 
-    bars = load_shipped(["AAPL", "MSFT", "GOOG", "IBM", "AMZN"]).bars
+    bars = shipped_subset(["AAPL", "MSFT", "GOOG", "IBM", "AMZN"]).bars
     return {s: Bars.from_frame(s, f.loc[f.index < np.datetime64(ASOF)]) for s, f in bars.items()}
 
 

@@ -16,9 +16,9 @@ FIT_END = date(2010, 1, 1)
 
 
 def _panel(end: str) -> Panel:
-    from engine.data.shipped import load_shipped
+    from tests.shipped import shipped_subset
 
-    bars = load_shipped(["AAPL", "MSFT", "GOOG", "IBM", "AMZN"]).bars
+    bars = shipped_subset(["AAPL", "MSFT", "GOOG", "IBM", "AMZN"]).bars
     return {s: Bars.from_frame(s, f.loc[f.index <= np.datetime64(end)]) for s, f in bars.items()}
 
 

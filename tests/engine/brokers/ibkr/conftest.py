@@ -7,7 +7,7 @@ on the test's event loop, exactly as it runs on the engine's.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from typing import TypeVar
 
@@ -19,15 +19,9 @@ from engine.brokers.ibkr.broker import IbkrBroker
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
 from engine.clock import SimulatedClock
 from engine.config import IbkrSettings
-from engine.data.shipped import load_shipped
 
 R = TypeVar("R")
 T0 = datetime(2012, 6, 1, 15, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="session")
-def shipped_bars() -> Mapping[str, pd.DataFrame]:
-    return load_shipped().bars
 
 
 @pytest.fixture
@@ -96,10 +90,13 @@ MakeBroker = Callable[..., IbkrBroker]
 async def make_broker(port: int, recorder: Recorder) -> AsyncIterator[MakeBroker]:
     made: list[IbkrBroker] = []
 
-    def make(floor: int = 0, **changes: object) -> IbkrBroker:
+    def make(
+        floor: int = 0, on_reconnected: Callable[[], Awaitable[None]] | None = None, **changes: object
+    ) -> IbkrBroker:
         broker = IbkrBroker(
             ibkr_settings(port, **changes),
             order_id_floor=lambda: floor,
+            on_reconnected=on_reconnected,
             on_link=recorder.links.append,
             on_notice=lambda level, text: recorder.notices.append((level, text)),
             seed=1,

@@ -133,7 +133,9 @@ async def test_stop_orders_wait_for_their_trigger(
     sim.set_quote("IBM", 99.99, 100.01, 100.0)
     await broker.submit(order("OT-3", Side.BUY, 3, kind, symbol="IBM", **kw))  # type: ignore[arg-type]
     await recorder.wait_for(lambda: bool(recorder.of(OrderAcknowledged)))
-    await asyncio.sleep(0.05)
+    # a round trip to the simulator: whatever it sent before answering has been reported
+    (working,) = await broker.open_orders()
+    assert working.client_order_id == "OT-3"
     assert not recorder.of(OrderFilled)
     sim.set_quote("IBM", 101.10, 101.20, 101.15)
     await recorder.wait_for(lambda: bool(recorder.of(OrderFilled)))
@@ -241,7 +243,7 @@ async def test_quotes_stream_into_the_sink(make_broker: MakeBroker, sim: TwsSimu
     seen: list[Quote] = []
     broker.stream_quotes(["AAPL", "MSFT"], lambda quotes: seen.extend(quotes))
     await broker.start_quotes()
-    await asyncio.sleep(0.05)
+    await broker.open_orders()  # a round trip: the simulator has the subscriptions before the quotes
     sim.set_quote("AAPL", 99.98, 100.02, 100.0, bid_size=300, ask_size=200)
     sim.set_quote("MSFT", 29.99, 30.01, 30.0)
     deadline = asyncio.get_running_loop().time() + 5
@@ -285,13 +287,12 @@ async def test_tws_not_running_is_a_clear_message_not_a_crash(recorder: Recorder
 async def test_dropped_connection_reconnects_and_recovers_fills_made_meanwhile(
     make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder, sim_clock: SimulatedClock
 ) -> None:
-    broker = make_broker()
     reconnected = asyncio.Event()
 
     async def on_reconnected() -> None:
         reconnected.set()
 
-    broker._on_reconnected = on_reconnected
+    broker = make_broker(on_reconnected=on_reconnected)
     await broker.connect()
     sim.set_quote("AAPL", 99.98, 100.02, 100.0)
     await broker.submit(order("OT-12", Side.BUY, 4, OrderType.LMT, limit_price=99.0, tif=TimeInForce.GTC))

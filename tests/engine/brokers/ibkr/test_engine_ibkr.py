@@ -115,10 +115,12 @@ async def test_a_card_executes_at_the_simulator_and_the_kill_switch_cancels_ther
         lambda: not [o for o in engine.store.load_orders() if o.status is OrderStatus.PARTIALLY_FILLED]
     )
     quote_day(sim, shipped_bars, "2012-06-01", "close")  # nothing left to fill
-    await asyncio.sleep(0.2)
+    await engine.broker.open_orders()  # a round trip: what the simulator sent has been handled
     fills = len(engine.store.load_fills())
     quote_day(sim, shipped_bars, "2012-06-01", "high")
-    await asyncio.sleep(0.2)
+    assert await engine.broker.open_orders() == []  # the same barrier, after the new quotes
+    high = float(shipped_bars["AAPL"]["high"].loc[pd.Timestamp("2012-06-01")])
+    assert engine.feed.latest_quotes()["AAPL"].last == pytest.approx(high)  # the quotes did arrive
     assert len(engine.store.load_fills()) == fills
 
 

@@ -14,7 +14,6 @@ from ib_insync import IB
 
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
 from engine.clock import FixedClock
-from engine.data.shipped import load_shipped
 
 T0 = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
 Connect = Callable[..., IB]
@@ -32,11 +31,6 @@ def main_thread_loop() -> Iterator[asyncio.AbstractEventLoop]:
     yield loop
     loop.close()
     asyncio.set_event_loop(None)
-
-
-@pytest.fixture(scope="session")
-def shipped_bars() -> Mapping[str, pd.DataFrame]:
-    return load_shipped().bars
 
 
 @pytest.fixture
@@ -98,3 +92,14 @@ def wait_for(ib: IB, predicate: Callable[[], bool], timeout: float = 2.0) -> boo
         with contextlib.suppress(ConnectionError):
             ib.sleep(0.01)
     return True
+
+
+def barrier(ib: IB) -> None:
+    """A round trip through the simulator: when it returns, ``ib`` has handled every message the
+    simulator sent before answering, and the simulator has handled every request sent before it.
+
+    The simulator answers requests in order on one connection and writes the ticks and order
+    updates a quote change causes before it returns from ``set_quote``; so after this, "nothing
+    happened" means nothing will, not "nothing has arrived yet".
+    """
+    ib.reqCurrentTime()

@@ -12,7 +12,7 @@ from ib_insync import IB, Option, Stock
 
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator
 from engine.brokers.tws_sim.contracts import stable_con_id
-from tests.engine.brokers.tws_sim.conftest import wait_for
+from tests.engine.brokers.tws_sim.conftest import barrier, wait_for
 
 
 def test_qualify_known_stock_etf_and_option(ib: IB) -> None:
@@ -48,9 +48,9 @@ def test_streaming_quotes_update_the_ticker(ib: IB, sim: TwsSimulator) -> None:
     assert wait_for(ib, lambda: ticker.volume == 12345)
     assert (ticker.bid, ticker.lastSize) == (371.0, 50)
     ib.cancelMktData(contract)
-    ib.sleep(0.05)
+    barrier(ib)  # the simulator has the cancel
     sim.set_quote("MSFT", 372.0, 372.1, 372.05)
-    ib.sleep(0.1)
+    barrier(ib)  # and any tick it sent for this quote has arrived
     assert ticker.bid == 371.0  # no ticks after cancelMktData
 
 

@@ -6,7 +6,7 @@ import pytest
 from ib_insync import IB, LimitOrder, MarketOrder, Order, Stock, StopLimitOrder, StopOrder, Trade
 
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator
-from tests.engine.brokers.tws_sim.conftest import Connect, wait_for
+from tests.engine.brokers.tws_sim.conftest import Connect, barrier, wait_for
 
 
 def _stock(ib: IB, symbol: str = "AAPL") -> Stock:
@@ -66,10 +66,10 @@ def test_marketable_limit_fills_at_the_touch(ib: IB, sim: TwsSimulator) -> None:
 def test_stop_order_triggers_on_the_last_and_fills_as_market(ib: IB, sim: TwsSimulator) -> None:
     sim.set_quote("IBM", 150.0, 150.1, 150.05)
     trade = ib.placeOrder(_stock(ib, "IBM"), StopOrder("SELL", 20, 149.0))
-    ib.sleep(0.05)
-    sim.set_quote("IBM", 149.5, 149.6, 149.55)
-    ib.sleep(0.05)
-    assert trade.orderStatus.status == "Submitted"
+    assert wait_for(ib, lambda: trade.orderStatus.status == "Submitted")
+    sim.set_quote("IBM", 149.5, 149.6, 149.55)  # above the stop: no trigger
+    barrier(ib)
+    assert trade.orderStatus.status == "Submitted" and not trade.fills
     sim.set_quote("IBM", 148.9, 149.0, 148.95)
     assert wait_for(ib, lambda: _done(trade))
     assert trade.orderStatus.avgFillPrice == 148.9
@@ -78,9 +78,10 @@ def test_stop_order_triggers_on_the_last_and_fills_as_market(ib: IB, sim: TwsSim
 def test_stop_limit_becomes_a_limit(ib: IB, sim: TwsSimulator) -> None:
     sim.set_quote("IBM", 150.0, 150.1, 150.05)
     trade = ib.placeOrder(_stock(ib, "IBM"), StopLimitOrder("BUY", 10, 151.0, 151.0))
+    assert wait_for(ib, lambda: trade.orderStatus.status == "Submitted")
     sim.set_quote("IBM", 151.0, 151.2, 151.1)  # triggered, but the ask is above the limit
-    ib.sleep(0.1)
-    assert trade.orderStatus.status == "Submitted"
+    barrier(ib)
+    assert trade.orderStatus.status == "Submitted" and not trade.fills
     sim.set_quote("IBM", 150.8, 150.9, 151.0)
     assert wait_for(ib, lambda: _done(trade))
     assert trade.orderStatus.avgFillPrice == 150.9

@@ -14,11 +14,11 @@ from engine.brokers.tws_sim.cli import main
 from engine.brokers.tws_sim.feed import ReplayDriver
 from engine.clock import SimulatedClock
 from engine.data.replay import ReplayFeed
-from engine.data.shipped import load_shipped
+from tests.shipped import shipped_subset
 
 
 def test_replay_driver_sets_the_latest_replay_quotes() -> None:
-    data = load_shipped(["AAPL", "MSFT"])
+    data = shipped_subset(["AAPL", "MSFT"])
     clock = SimulatedClock(datetime(2012, 6, 1, 13, 30, tzinfo=UTC))
     sim = TwsSimulator(bars=data.bars, clock=clock.now)
     feed = ReplayFeed(data, clock, start=date(2012, 6, 1), steps_per_day=10)
