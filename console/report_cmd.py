@@ -309,14 +309,14 @@ def _figures(
     arrival: float | None,
     avg: float | None,
     slippage: float | None,
-    fill_rate: float,
+    fill_rate: float | None,
     first: float | None,
     last: float | None,
     commission: float,
 ) -> str:
     return (
         f"qty {_shares(qty)}  filled {_shares(filled)}  arrival {_price(arrival)}  avg {_price(avg)}  "
-        f"slippage {_bps(slippage)}  fill {fill_rate * 100:.1f}%  "
+        f"slippage {_bps(slippage)}  fill {_rate(fill_rate)}  "
         f"first fill {_seconds(first)}  last fill {_seconds(last)}  commission {commission:.2f}"
     )
 
@@ -332,6 +332,10 @@ def _price(value: float | None) -> str:
 
 def _bps(value: float | None) -> str:
     return "-" if value is None else f"{value:.2f} bps"
+
+
+def _rate(value: float | None) -> str:
+    return "-" if value is None else f"{value * 100:.1f}%"
 
 
 def _seconds(value: float | None) -> str:

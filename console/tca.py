@@ -1,26 +1,23 @@
-"""Execution quality as the desk reads it: the algo order tree, slippage, fill rate, time to fill.
+"""The desk's view of execution quality: the algo order tree, and each order's figures in it.
 
-Plain Python over the domain model, no Textual: the blotter and the execution report draw the
-same figures from here, so a slippage in one always equals the slippage in the other.
-
-Slippage is implementation shortfall against the arrival price (the mid when the order was
-decided), in basis points, signed so that a positive figure is a cost: a buy filled above its
-arrival or a sell filled below it. An algo's child order is measured against its own arrival
-price when it has one, else against its parent's: the parent's arrival is the price the
-decision was made at, which is what the whole algo is judged by.
+Tree-walking and plumbing only, no Textual and no formula: every figure (slippage against the
+arrival price, shortfall, fill rate, a parent's fills from its children, time to fill, the
+execution's aggregate) comes from ``engine.model.quality``, the module the engine's
+``onetap report executions`` measures with too, so the blotter, the execution report screen and
+the CLI show the same numbers for the same fills. What is the console's own is where the inputs
+come from: the orders it was sent, and the times of the fills it saw (``FillTimes``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from console.state import FillTimes
-from engine.model import Order, Side, contract_multiplier
+from engine.model import Order
 from engine.model.events import ExecutionEvent
-
-BPS = 10_000.0
+from engine.model.quality import ExecutionMeasure, FillSpan, OrderMeasure, measure_execution, measure_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,134 +61,46 @@ def children_of(order: Order, orders: Iterable[Order]) -> list[Order]:
     return [o for o in orders if o.parent_id == order.client_order_id]
 
 
-def arrival_price(order: Order, orders: Mapping[str, Order]) -> float | None:
-    """The order's own arrival price, else its parent's (see the module's note)."""
-    if order.arrival_price is not None:
-        return order.arrival_price
+def seen_span(orders: Iterable[Order], fill_times: Mapping[str, FillTimes]) -> FillSpan | None:
+    """When the fills of ``orders`` (an order and its children) came, as this console saw them."""
+    span: FillSpan | None = None
+    for order in orders:
+        times = fill_times.get(order.client_order_id)
+        if times is not None:
+            span = FillSpan(times.first, times.last).union(span)
+    return span
+
+
+def measure(
+    order: Order,
+    orders: Mapping[str, Order],
+    fill_times: Mapping[str, FillTimes] | None = None,
+    *,
+    children: Sequence[Order] | None = None,
+) -> OrderMeasure:
+    """The model's figures of ``order`` among the console's ``orders`` (client id -> order).
+
+    ``children``: its children when the caller already has them (else they are looked up).
+    """
+    kids = children_of(order, orders.values()) if children is None else children
     parent = orders.get(order.parent_id) if order.parent_id is not None else None
-    return parent.arrival_price if parent is not None else None
-
-
-def filled_and_average(order: Order, children: Sequence[Order] = ()) -> tuple[float, float | None]:
-    """Filled quantity and average price: the order's own figures, or, for a parent that reports
-    none yet, the quantity-weighted figures of its children."""
-    if order.filled_quantity > 0 or not children:
-        return order.filled_quantity, order.avg_fill_price
-    filled = sum(c.filled_quantity for c in children if c.avg_fill_price is not None)
-    if filled <= 0:
-        return 0.0, None
-    value = sum(c.filled_quantity * (c.avg_fill_price or 0.0) for c in children)
-    return filled, value / filled
-
-
-def slippage_bps(side: Side, arrival: float | None, average: float | None) -> float | None:
-    """Signed shortfall in basis points (positive = cost); None when either price is unknown."""
-    if arrival is None or average is None or arrival <= 0:
-        return None
-    return side.sign * (average - arrival) / arrival * BPS
-
-
-def shortfall(
-    side: Side, arrival: float | None, average: float | None, filled: float, multiplier: float = 1.0
-) -> float | None:
-    """The same cost in money: what the fills cost beyond filling at the arrival price.
-
-    ``multiplier``: money per unit of price and quantity (``contract_multiplier``: 100 for an option).
-    """
-    if arrival is None or average is None or filled <= 0:
-        return None
-    return side.sign * (average - arrival) * filled * multiplier
-
-
-def fill_rate(quantity: float, filled: float) -> float | None:
-    return filled / quantity if quantity > 0 else None
-
-
-@dataclass(frozen=True, slots=True)
-class Timing:
-    """Time from an order's creation to its first and last fill.
-
-    ``estimated`` when no fill was seen by this console and the last fill is taken from the
-    order's created/updated times (a filled order's last update is its last fill).
-    """
-
-    first: timedelta | None
-    last: timedelta | None
-    estimated: bool = False
-
-
-def fill_timing(order: Order, fill_times: Mapping[str, FillTimes], children: Sequence[Order] = ()) -> Timing:
-    """From the fills this console saw (the order's own, or its children's), else an estimate."""
-    start = order.created_at
-    seen = [t for t in (fill_times.get(o.client_order_id) for o in (order, *children)) if t is not None]
-    if start is None:
-        return Timing(None, None)
-    if seen:
-        first = min(t.first for t in seen)
-        last = max(t.last for t in seen)
-        return Timing(max(first - start, timedelta(0)), max(last - start, timedelta(0)))
-    filled, _ = filled_and_average(order, children)
-    if filled > 0 and order.updated_at is not None:
-        return Timing(None, max(order.updated_at - start, timedelta(0)), estimated=True)
-    return Timing(None, None)
+    span = seen_span((order, *kids), fill_times) if fill_times else None
+    return measure_order(order, parent=parent, children=kids, span=span)
 
 
 @dataclass(frozen=True, slots=True)
 class OrderFigures:
-    """One order's line in the execution report."""
+    """One order's line in the execution report: the order, its depth in the tree, its figures."""
 
     order: Order
     depth: int
-    filled: float
-    average: float | None
-    arrival: float | None
-    fill_rate: float | None
-    slippage_bps: float | None
-    shortfall: float | None
-    timing: Timing
+    measure: OrderMeasure
 
 
 def order_figures(
     row: TreeRow, orders: Mapping[str, Order], fill_times: Mapping[str, FillTimes]
 ) -> OrderFigures:
-    order = row.order
-    kids = children_of(order, orders.values())
-    filled, average = filled_and_average(order, kids)
-    arrival = arrival_price(order, orders)
-    return OrderFigures(
-        order=order,
-        depth=row.depth,
-        filled=filled,
-        average=average,
-        arrival=arrival,
-        fill_rate=fill_rate(order.quantity, filled),
-        slippage_bps=slippage_bps(order.side, arrival, average),
-        shortfall=shortfall(order.side, arrival, average, filled, contract_multiplier(order.symbol)),
-        timing=fill_timing(order, fill_times, kids),
-    )
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionFigures:
-    """A whole execution: shares asked and filled, cost against arrival, and how long it took.
-
-    Slippage here is the shortfall of every top-level order that has an arrival price, over the
-    value of their fills at arrival, so a large leg weighs more than a small one.
-    """
-
-    quantity: float
-    filled: float
-    fill_rate: float | None
-    slippage_bps: float | None
-    shortfall: float | None
-    started: datetime | None
-    last_fill: datetime | None
-
-    @property
-    def duration(self) -> timedelta | None:
-        if self.started is None or self.last_fill is None:
-            return None
-        return max(self.last_fill - self.started, timedelta(0))
+    return OrderFigures(row.order, row.depth, measure(row.order, orders, fill_times))
 
 
 def execution_orders(execution: ExecutionEvent, orders: Sequence[Order]) -> list[TreeRow]:
@@ -207,25 +116,28 @@ def execution_orders(execution: ExecutionEvent, orders: Sequence[Order]) -> list
     return order_tree([o for o in orders if o.client_order_id in mine])
 
 
-def execution_figures(
-    execution: ExecutionEvent, rows: Sequence[OrderFigures], fill_times: Mapping[str, FillTimes]
-) -> ExecutionFigures:
-    quantity = sum(leg.quantity for leg in execution.legs)
-    filled = sum(leg.filled for leg in execution.legs)
-    costed = [f for f in rows if f.depth == 0 and f.shortfall is not None and f.arrival is not None]
-    at_arrival = sum((f.arrival or 0.0) * f.filled * contract_multiplier(f.order.symbol) for f in costed)
-    cost = sum(f.shortfall or 0.0 for f in costed) if costed else None
-    created = [f.order.created_at for f in rows if f.order.created_at is not None]
-    times = [fill_times[f.order.client_order_id] for f in rows if f.order.client_order_id in fill_times]
-    return ExecutionFigures(
-        quantity=quantity,
-        filled=filled,
-        fill_rate=fill_rate(quantity, filled),
-        slippage_bps=(cost / at_arrival * BPS) if cost is not None and at_arrival > 0 else None,
-        shortfall=cost,
-        started=min(created) if created else None,
-        last_fill=max(t.last for t in times) if times else None,
-    )
+def execution_figures(execution: ExecutionEvent, rows: Sequence[OrderFigures]) -> ExecutionMeasure:
+    """The execution's aggregate over its top-level orders, as the engine's report makes it.
+
+    Before the console has seen any of its orders, the legs' progress stands in (they carry no
+    arrival price, so the quantities and a share-count fill rate are all that is known).
+    """
+    tops = [f.measure for f in rows if f.depth == 0]
+    if not tops:
+        tops = [
+            measure_order(
+                Order(
+                    leg.client_order_id,
+                    leg.symbol,
+                    leg.side,
+                    leg.quantity,
+                    filled_quantity=leg.filled,
+                    avg_fill_price=leg.avg_price,
+                )
+            )
+            for leg in execution.legs
+        ]
+    return measure_execution(tops)
 
 
 def duration(value: timedelta | None) -> str:

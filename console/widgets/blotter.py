@@ -4,7 +4,8 @@ An algo (TWAP, VWAP, limit-at-mid) is one parent order that is never sent to a b
 child orders that work it; the blotter shows the parent and then its children under it, marked
 ``└``, so a column of slices reads as the one decision it is. Each row carries what it cost:
 filled quantity, average fill price and slippage in basis points against the arrival price
-(positive = cost; blank while unknown), from ``console.tca`` like the execution report.
+(positive = cost; blank while unknown), from ``engine.model.quality`` like the execution report and
+the engine's ``onetap report executions``.
 
 Keys (remappable): ``c`` cancels the selected open order, ``m`` asks to modify a working LMT
 order (the app opens the dialog: it holds the engine link), ``o`` shows open orders only or all.
@@ -23,7 +24,7 @@ from textual.reactive import reactive
 
 from console.keys import Hotkeys
 from console.messages import CommandRequest, ModifyRequest
-from console.tca import TreeRow, arrival_price, children_of, filled_and_average, order_tree, slippage_bps
+from console.tca import TreeRow, children_of, measure, order_tree
 from console.widgets.fmt import GAIN, LOSS, money, ny_time, qty, right, status_text
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import Order, OrderStatus, OrderType, Side
@@ -179,7 +180,7 @@ def slippage_cell(value: float | None) -> Text:
 
 def _row(row: TreeRow, by_id: dict[str, Order]) -> Row:
     o = row.order
-    filled, average = filled_and_average(o, children_of(o, by_id.values()) if o.algo else ())
+    m = measure(o, by_id, children=children_of(o, by_id.values()) if o.algo else ())
     mark = "  " * max(row.depth - 1, 0) + CHILD_MARK if row.depth else ""
     symbol = Text(mark, style="dim")
     symbol.append(o.symbol, style="" if row.depth else "bold")
@@ -192,8 +193,8 @@ def _row(row: TreeRow, by_id: dict[str, Order]) -> Row:
         Text(o.algo or o.order_type.value, style="bold" if o.algo else ""),
         right("" if o.limit_price is None else money(o.limit_price)),
         status_text(o.status),
-        right(qty(filled)),
-        right("" if average is None else money(average)),
-        slippage_cell(slippage_bps(o.side, arrival_price(o, by_id), average)),
+        right(qty(m.filled)),
+        right("" if m.average is None else money(m.average)),
+        slippage_cell(m.slippage_bps),
     )
     return o.client_order_id, cells

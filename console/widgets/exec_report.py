@@ -1,7 +1,8 @@
 """One section of the execution report: an execution's outcome and each of its orders' costs.
 
 Read, not navigated, so a section is a Rich table in a ``Static`` (like the risk report's). Every
-figure comes from ``console.tca``, the blotter's source too, and every column says what it
+figure comes from ``engine.model.quality`` (through ``console.tca``), the source of the blotter and
+of the engine's ``onetap report executions`` too, and every column says what it
 measures: the report is for judging how well an order was worked, so a figure must never be
 mistaken for another (slippage in bps against arrival, not against the limit; time to fill
 from the order's creation, not from the card's).
@@ -19,19 +20,13 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from console.state import FAILED_EXECUTION, FillTimes
-from console.tca import (
-    ExecutionFigures,
-    OrderFigures,
-    duration,
-    execution_figures,
-    execution_orders,
-    order_figures,
-)
+from console.tca import OrderFigures, duration, execution_figures, execution_orders, order_figures
 from console.widgets.blotter import CHILD_MARK, slippage_cell
 from console.widgets.fmt import GAIN, LOSS, money, ny_stamp, pnl_style, qty, right, signed_money, status_text
 from console.widgets.progress import EXECUTION_STYLE
 from engine.model import ExecutionStatus, Order, Side
 from engine.model.events import ExecutionEvent
+from engine.model.quality import ExecutionMeasure
 
 ORDER_HEADERS = (
     "Order",
@@ -64,14 +59,14 @@ LEGEND = (
 
 def report_for(
     execution: ExecutionEvent, orders: Sequence[Order], fill_times: Mapping[str, FillTimes]
-) -> tuple[ExecutionFigures, list[OrderFigures]]:
+) -> tuple[ExecutionMeasure, list[OrderFigures]]:
     """The execution's figures and its orders' figures, in tree order (parents before children)."""
     by_id = {o.client_order_id: o for o in orders}
     rows = [order_figures(row, by_id, fill_times) for row in execution_orders(execution, orders)]
-    return execution_figures(execution, rows, fill_times), rows
+    return execution_figures(execution, rows), rows
 
 
-Report = tuple[ExecutionEvent, ExecutionFigures, tuple[OrderFigures, ...]]
+Report = tuple[ExecutionEvent, ExecutionMeasure, tuple[OrderFigures, ...]]
 """An execution, its figures and its orders' figures: what one section draws."""
 
 
@@ -105,7 +100,7 @@ class ExecutionSection(Static):
 
 
 def _section(
-    execution: ExecutionEvent, figures: ExecutionFigures, rows: Sequence[OrderFigures], *, narrow: bool
+    execution: ExecutionEvent, figures: ExecutionMeasure, rows: Sequence[OrderFigures], *, narrow: bool
 ) -> RenderableType:
     parts: list[RenderableType] = [summary_text(execution, figures)]
     if rows:
@@ -117,12 +112,12 @@ def _section(
     return Group(*parts)
 
 
-def summary_text(execution: ExecutionEvent, figures: ExecutionFigures) -> Text:
+def summary_text(execution: ExecutionEvent, figures: ExecutionMeasure) -> Text:
     """The execution in one or two lines: status, what filled, what it cost, how long it took."""
     text = Text()
     text.append(f" {execution.status} ", style=EXECUTION_STYLE.get(execution.status, "bold"))
     text.append("  Filled ", style="dim")
-    rate = "" if figures.fill_rate is None else f" ({figures.fill_rate:.1%})"
+    rate = "" if figures.fill_rate is None else f" ({figures.fill_rate:.1%}{_weighed(figures)})"
     text.append(f"{qty(figures.filled)} of {qty(figures.quantity)}{rate}", style="bold")
     text.append("  ·  Slippage ", style="dim")
     if figures.slippage_bps is None:
@@ -132,9 +127,9 @@ def summary_text(execution: ExecutionEvent, figures: ExecutionFigures) -> Text:
         text.append(f"{figures.slippage_bps:+.1f} bps", style=_cost_style(figures.slippage_bps))
         said = "cost" if cost >= 0 else "saved"
         text.append(f" ({said} {money(abs(cost))} against arrival)", style=_cost_style(cost))
-    if figures.duration is not None:
+    if figures.time_to_last_fill is not None:
         text.append("  ·  First order to last fill ", style="dim")
-        text.append(duration(figures.duration), style="bold")
+        text.append(duration(figures.time_to_last_fill), style="bold")
     if execution.message:
         text.append(f"\n{execution.message}", style="bold" if execution.status in FAILED_EXECUTION else "")
     return text
@@ -153,11 +148,17 @@ def order_table(rows: Sequence[OrderFigures], *, narrow: bool = False) -> Table:
     return table
 
 
-def _cells(f: OrderFigures) -> dict[str, Text]:
-    o = f.order
+def _weighed(figures: ExecutionMeasure) -> str:
+    """Say so when the rate is by value at arrival, not the share count printed beside it (they
+    differ when the execution trades more than one symbol; ``engine.model.quality`` says why)."""
+    return " by value" if figures.by_value else ""
+
+
+def _cells(row: OrderFigures) -> dict[str, Text]:
+    o, f = row.order, row.measure
     return {
-        "Order": Text(("  " * max(f.depth - 1, 0) + CHILD_MARK if f.depth else "") + o.client_order_id),
-        "Symbol": Text(o.symbol, style="" if f.depth else "bold"),
+        "Order": Text(("  " * max(row.depth - 1, 0) + CHILD_MARK if row.depth else "") + o.client_order_id),
+        "Symbol": Text(o.symbol, style="" if row.depth else "bold"),
         "Side": Text(o.side.value, style=GAIN if o.side is Side.BUY else LOSS),
         "Qty": right(qty(o.quantity)),
         "Type": Text(o.algo or o.order_type.value),

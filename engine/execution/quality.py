@@ -1,28 +1,24 @@
-"""Execution quality: how well orders were executed, measured from their orders and fills.
+"""Execution quality of orders read from the database, for ``onetap report executions``.
 
-Pure functions over the domain model (no store, no clock), so the engine, the report command
-and research measure the same way.
-
-The yardstick is **implementation shortfall** against the **arrival price** (the mid when the
-order was decided, ``Order.arrival_price``): the money lost between deciding and trading,
-positive when it cost. For a buy ``(avg - arrival) / arrival``, for a sell
-``(arrival - avg) / arrival``, in basis points. It contains the half spread, the market impact
-and the drift while an algo worked, which is why it is the number to compare with the
-pre-trade estimate (``engine.execution.costs``): realized cost = shortfall + commission.
-
-Algo children are folded into their parent: a parent's fills are its children's, and an
-execution (one card's orders, by ``execution_id``) aggregates its top-level orders weighted by
-value at arrival, so a large leg counts more than a small one.
+The figures (shortfall against the arrival price in bps and in money, fill rate, a parent's
+figures from its children, time to fill, an execution's value-weighted aggregate) are
+``engine.model.quality``'s: the one copy of those rules, which the console's blotter and
+execution report use too, so the CLI and the screen show the same numbers for the same fills.
+This module adds what only the engine knows: commissions, realized cost (shortfall +
+commission, the number to compare with the pre-trade estimate of ``engine.execution.costs``)
+and the grouping of stored orders into executions (one card's orders, by ``execution_id``;
+algo children folded into their parent).
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from engine.execution.costs import CostEstimate
 from engine.model import Fill, Order, OrderStatus, Side, contract_multiplier
+from engine.model.quality import OrderMeasure, measure_execution, measure_order
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,13 +35,16 @@ class OrderQuality:
     slippage_bps: float | None
     """Implementation shortfall in bps of the arrival price; positive = cost. None without an
     arrival price or without fills."""
-    fill_rate: float
-    """Filled quantity / ordered quantity."""
+    fill_rate: float | None
+    """Filled quantity / ordered quantity, uncapped; None for a zero quantity
+    (``engine.model.quality`` says why)."""
     time_to_first_fill_s: float | None
     """Seconds of market time from the order's creation to its first fill."""
     time_to_last_fill_s: float | None
     commission: float
     status: OrderStatus
+    measure: OrderMeasure
+    """The model's figures behind these, which an execution aggregates."""
     created_at: datetime | None = None
     execution_id: str | None = None
     card_id: str | None = None
@@ -62,14 +61,7 @@ class OrderQuality:
     @property
     def slippage_cost(self) -> float | None:
         """The shortfall in money: ``side * (avg - arrival) * filled * multiplier`` (positive = cost)."""
-        if self.arrival_price is None or self.avg_fill_price is None or self.filled_quantity <= 0:
-            return None
-        return (
-            self.side.sign
-            * (self.avg_fill_price - self.arrival_price)
-            * self.filled_quantity
-            * self.multiplier
-        )
+        return self.measure.shortfall
 
     @property
     def realized_cost(self) -> float | None:
@@ -99,7 +91,9 @@ class ExecutionQuality:
     arrival_price: float | None
     avg_fill_price: float | None
     slippage_bps: float | None
-    fill_rate: float
+    fill_rate: float | None
+    """Weighted by value at arrival when every order has an arrival price, else filled / ordered
+    quantity; None when nothing was ordered."""
     time_to_first_fill_s: float | None
     """From the first order's creation to the first fill of any order."""
     time_to_last_fill_s: float | None
@@ -129,41 +123,38 @@ class ExecutionQuality:
 
 
 # --------------------------------------------------------------------------- per order
-def order_quality(order: Order, fills: Iterable[Fill]) -> OrderQuality:
+def order_quality(
+    order: Order,
+    fills: Iterable[Fill],
+    *,
+    parent: Order | None = None,
+    children: Sequence[Order] = (),
+) -> OrderQuality:
     """The quality of one order from its fills (for a parent: its children's fills).
 
-    Without any fill records the order's own ``filled_quantity`` and ``avg_fill_price`` are used
-    (commission 0, times unknown), so an order whose fills were not loaded still reports its price.
+    The figures are ``engine.model.quality``'s, the console's too. Without any fill records the
+    order's own ``filled_quantity`` and ``avg_fill_price`` are used (commission 0, the last fill's
+    time estimated from the order's last update), so an order whose fills were not loaded still
+    reports its price. ``parent``: the algo parent of a child (its arrival price stands in);
+    ``children``: a parent's children.
     """
     own = sorted(fills, key=lambda f: f.ts)
-    if own:
-        filled = sum(f.quantity for f in own)
-        avg: float | None = sum(f.quantity * f.price for f in own) / filled if filled > 0 else None
-        commission = sum(f.commission for f in own)
-    else:
-        filled, avg, commission = order.filled_quantity, order.avg_fill_price, 0.0
-    arrival = order.arrival_price if order.arrival_price and order.arrival_price > 0 else None
-    slippage = None
-    if arrival is not None and avg is not None and filled > 0:
-        slippage = order.side.sign * (avg - arrival) / arrival * 1e4
-    first = last = None
-    if own and order.created_at is not None:
-        first = (own[0].ts - order.created_at).total_seconds()
-        last = (own[-1].ts - order.created_at).total_seconds()
+    m = measure_order(order, parent=parent, children=children, fills=own)
     return OrderQuality(
         client_order_id=order.client_order_id,
         symbol=order.symbol,
         side=order.side,
         quantity=order.quantity,
-        filled_quantity=filled,
-        arrival_price=arrival,
-        avg_fill_price=avg,
-        slippage_bps=slippage,
-        fill_rate=filled / order.quantity if order.quantity > 0 else 0.0,
-        time_to_first_fill_s=first,
-        time_to_last_fill_s=last,
-        commission=commission,
+        filled_quantity=m.filled,
+        arrival_price=m.arrival,
+        avg_fill_price=m.average,
+        slippage_bps=m.slippage_bps,
+        fill_rate=m.fill_rate,
+        time_to_first_fill_s=_seconds(m.timing.first),
+        time_to_last_fill_s=_seconds(m.timing.last),
+        commission=sum(f.commission for f in own),
         status=order.status,
+        measure=m,
         created_at=order.created_at,
         execution_id=order.execution_id,
         card_id=order.card_id,
@@ -183,61 +174,34 @@ def execution_quality(
     """Aggregate the top-level ``orders`` of one execution (children only ride along)."""
     if not orders:
         raise ValueError("an execution needs at least one order")
-    symbols = tuple(dict.fromkeys(o.symbol for o in orders))
-    sides = tuple(dict.fromkeys(o.side for o in orders))
-    priced = [o for o in orders if o.arrival_price is not None]
-    filled_priced = [o for o in priced if o.slippage_cost is not None]
-    at_arrival = sum(o.filled_quantity * (o.arrival_price or 0.0) * o.multiplier for o in filled_priced)
-    slippage_cost = sum(o.slippage_cost or 0.0 for o in filled_priced)
-    slippage = slippage_cost / at_arrival * 1e4 if at_arrival > 0 else None
-    ordered_value = sum(o.quantity * (o.arrival_price or 0.0) * o.multiplier for o in priced)
-    if ordered_value > 0 and len(priced) == len(orders):
-        fill_rate = (
-            sum(o.filled_quantity * (o.arrival_price or 0.0) * o.multiplier for o in priced) / ordered_value
-        )
-    else:
-        ordered = sum(o.quantity for o in orders)
-        fill_rate = sum(o.filled_quantity for o in orders) / ordered if ordered > 0 else 0.0
+    m = measure_execution([o.measure for o in orders])
     commission = sum(o.commission for o in orders)
-    quantity = sum(o.quantity for o in orders)
-    filled = sum(o.filled_quantity for o in orders)
     realized: float | None = None
-    if filled_priced:
-        realized = slippage_cost + commission
-    elif filled <= 0:
+    if m.shortfall is not None:
+        realized = m.shortfall + commission
+    elif m.filled <= 0:
         realized = commission  # nothing traded: the cost is whatever was charged (normally 0)
-    arrival = avg = None
-    if len(symbols) == 1:
-        if priced and len(priced) == len(orders) and quantity > 0:
-            arrival = sum(o.quantity * (o.arrival_price or 0.0) for o in priced) / quantity
-        with_avg = [o for o in orders if o.avg_fill_price is not None and o.filled_quantity > 0]
-        if with_avg:
-            avg = sum(o.filled_quantity * (o.avg_fill_price or 0.0) for o in with_avg) / sum(
-                o.filled_quantity for o in with_avg
-            )
-    starts = [o.created_at for o in orders if o.created_at is not None]
-    started = min(starts) if starts else None
-    first, last = _fill_times(orders, started)
+    at_arrival = m.filled_at_arrival
     return ExecutionQuality(
         execution_id=orders[0].execution_id,
         card_id=next((o.card_id for o in orders if o.card_id), None),
-        symbols=symbols,
-        sides=sides,
-        quantity=quantity,
-        filled_quantity=filled,
-        arrival_price=arrival,
-        avg_fill_price=avg,
-        slippage_bps=slippage,
-        fill_rate=fill_rate,
-        time_to_first_fill_s=first,
-        time_to_last_fill_s=last,
+        symbols=tuple(dict.fromkeys(o.symbol for o in orders)),
+        sides=tuple(dict.fromkeys(o.side for o in orders)),
+        quantity=m.quantity,
+        filled_quantity=m.filled,
+        arrival_price=m.arrival,
+        avg_fill_price=m.average,
+        slippage_bps=m.slippage_bps,
+        fill_rate=m.fill_rate,
+        time_to_first_fill_s=_seconds(m.time_to_first_fill),
+        time_to_last_fill_s=_seconds(m.time_to_last_fill),
         commission=commission,
         realized_cost=realized,
         realized_cost_bps=realized / at_arrival * 1e4 if realized is not None and at_arrival > 0 else None,
         expected=expected,
         orders=tuple(orders),
         children=tuple(children),
-        started_at=started,
+        started_at=m.started,
     )
 
 
@@ -270,12 +234,9 @@ def executions_quality(
         own = list(by_order.get(o.client_order_id, []))
         for child in family:
             own.extend(by_order.get(child.client_order_id, []))
-        parent = o
-        if o.arrival_price is None:
-            parent = _with_arrival(o, family)
         tops, subs = groups.setdefault(o.execution_id or f"\0{o.client_order_id}", ([], []))
-        tops.append(order_quality(parent, own))
-        subs.extend(order_quality(c, by_order.get(c.client_order_id, [])) for c in family)
+        tops.append(order_quality(o, own, children=family))
+        subs.extend(order_quality(c, by_order.get(c.client_order_id, []), parent=o) for c in family)
     out = []
     for key, (tops, subs) in groups.items():
         estimate = None if expected is None or key.startswith("\0") else expected.get(key)
@@ -283,26 +244,5 @@ def executions_quality(
     return out
 
 
-def _with_arrival(order: Order, children: Sequence[Order]) -> Order:
-    """A parent stored without an arrival price takes its first child's (they carry the parent's)."""
-    arrival = next((c.arrival_price for c in children if c.arrival_price), None)
-    return order if arrival is None else replace(order, arrival_price=arrival)
-
-
-def _fill_times(
-    orders: Sequence[OrderQuality], started: datetime | None
-) -> tuple[float | None, float | None]:
-    """First and last fill of the execution, in seconds from its start."""
-    if started is None:
-        return None, None
-    firsts = [
-        (o.created_at - started).total_seconds() + o.time_to_first_fill_s
-        for o in orders
-        if o.created_at is not None and o.time_to_first_fill_s is not None
-    ]
-    lasts = [
-        (o.created_at - started).total_seconds() + o.time_to_last_fill_s
-        for o in orders
-        if o.created_at is not None and o.time_to_last_fill_s is not None
-    ]
-    return (min(firsts) if firsts else None), (max(lasts) if lasts else None)
+def _seconds(value: timedelta | None) -> float | None:
+    return None if value is None else value.total_seconds()

@@ -11,10 +11,11 @@ from textual.widgets import Input, Static
 
 from console.app import OneTapApp
 from console.screens import ConfirmDialog, ModifyDialog
-from console.tca import order_tree, slippage_bps
+from console.tca import order_tree
 from console.widgets import OrderBlotter
 from engine.model import OrderStatus, Side
 from engine.model.events import CancelAll, CancelOrder, Kill, ModifyOrder, OrderEvent
+from engine.model.quality import slippage_bps
 from tests.console.execution_fixtures import algo_orders, algo_snapshot
 from tests.console.helpers import FakeClient, settle, table_rows
 from tests.console.test_widgets import order

@@ -13,11 +13,12 @@ from textual.widgets import Static
 from console.app import OneTapApp
 from console.screens import ExecutionReportScreen
 from console.state import DeskState, FillTimes
-from console.tca import Timing, duration, fill_timing
+from console.tca import duration, measure
 from console.widgets import ExecutionProgress, MessageLine
 from console.widgets.exec_report import ExecutionSection
 from engine.model import ExecutionStatus
 from engine.model.events import FillEvent, Kill
+from engine.model.quality import Timing
 from tests.console.execution_fixtures import algo_orders, algo_snapshot, execution, fills, legs
 from tests.console.helpers import T0, FakeClient, settle
 from tests.console.test_widgets import snapshot
@@ -67,9 +68,9 @@ def test_a_failed_execution_is_reported_once() -> None:
 
 def test_time_to_fill_falls_back_to_the_orders_own_times() -> None:
     sell = algo_orders()[0]
-    assert fill_timing(sell, {}) == Timing(None, timedelta(minutes=1), estimated=True)
+    assert measure(sell, {}).timing == Timing(None, timedelta(minutes=1), estimated=True)
     seen = {"OT-9": FillTimes(T0 + timedelta(minutes=2), T0 + timedelta(minutes=2), 1, 10)}
-    assert fill_timing(sell, seen) == Timing(timedelta(seconds=30), timedelta(seconds=30))
+    assert measure(sell, {}, seen).timing == Timing(timedelta(seconds=30), timedelta(seconds=30))
     assert [duration(timedelta(seconds=s)) for s in (4.25, 192, 3720)] == ["4.2s", "3m 12s", "1h 02m"]
 
 
@@ -163,7 +164,7 @@ async def test_the_execution_report_shows_each_orders_figures() -> None:
         section = screen.query_one(ExecutionSection)
         assert section.border_title == "Pair AAPL/MSFT  ·  EXECUTING"
         lines = plain(section).splitlines()
-        assert "Filled 30 of 44 (68.2%)" in lines[0]
+        assert "Filled 30 of 44 (68.1% by value)" in lines[0]  # 68.2% of the shares; engine.model.quality
         assert "Slippage +2.8 bps (cost 3.45 against arrival)" in lines[0]
         assert "First order to last fill 3m 30s" in lines[0]
         assert lines[1].split() == [
