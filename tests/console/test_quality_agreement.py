@@ -21,11 +21,11 @@ import pytest
 from console.state import DeskState
 from console.tca import measure
 from console.widgets.exec_report import report_for
+from engine.api.reports import load_execution_quality
 from engine.execution.quality import ExecutionQuality, OrderQuality
 from engine.model import Algo, ExecutionStatus, Fill, Order, OrderStatus, Side
 from engine.model.events import ExecutionEvent, FillEvent, LegProgress, OrderEvent
 from engine.model.quality import ExecutionMeasure, OrderMeasure
-from engine.reports import load_execution_quality
 from engine.store.repository import Store
 
 T0 = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
