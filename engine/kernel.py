@@ -177,6 +177,7 @@ class Engine:
         except BaseException:
             self._lock.release()
             raise
+        broker: Broker | None = None
         try:
             if s.broker.kind == "ibkr":
                 clock, data, feed, broker = await ibkr_market(
@@ -189,18 +190,23 @@ class Engine:
                 )
             else:
                 clock, data, feed, broker = paper_market(s, store, self.database, self._market_arg)
+            check_identity(store, broker, self.database, clock.now())  # before anything is written
             self._parts = parts = self._assemble(store, clock, data, feed, broker)
-            check_identity(store, broker, self.database, clock.now())
+            self._wire(parts)
+            for level, message in self._early_notices:
+                parts.outbox.notice(level, message)
+            for problem in store.integrity_problems:  # the evidence is kept as found; trading waits
+                parts.outbox.notice("error", f"audit log: {problem}")
+            await self._open(parts)
         except BaseException:
+            # a start that fails leaves nothing behind: no connection, no open file, no lock
+            self._parts = None
+            if broker is not None:
+                with contextlib.suppress(Exception):
+                    await broker.disconnect()
             store.close()
             self._lock.release()
             raise
-        self._wire(parts)
-        for level, message in self._early_notices:
-            parts.outbox.notice(level, message)
-        for problem in store.integrity_problems:  # the evidence is kept as found; trading waits
-            parts.outbox.notice("error", f"audit log: {problem}")
-        await self._open(parts)
 
     def _assemble(
         self, store: Store, clock: SimulatedClock, data: MarketData, feed: MarketFeed, broker: Broker
@@ -432,7 +438,18 @@ class Engine:
             await p.broker.connect()
         if not p.broker.remembers:
             # A paper account without a journal yet (a database from before journals, or a new one):
-            # it adopts the engine's book, and orders it never saw cannot be working there.
+            # it adopts the engine's book, and orders it never saw cannot be working there. A
+            # database with orders whose journal is gone is not new: said loudly, audited, reviewed.
+            if p.store.load_orders(limit=1):
+                lost = (
+                    f"{p.broker.name}: the broker's journal is missing although this database has orders; "
+                    "the account was rebuilt from the database's book: review it, then approve (a)"
+                )
+                p.outbox.notice("error", lost)
+                p.outbox.audit(
+                    "engine", CommandSource.ENGINE, "broker_journal_missing", {"database": str(self.database)}
+                )
+                p.reconciler.require_review(lost)
             p.broker.adopt_book(
                 p.ledger.cash,
                 [

@@ -28,7 +28,7 @@ from engine.strategies.generator import card_template
 LEDGER_KEY = "ledger_day"
 ADOPTED_KEY = "adopted_positions"
 """Quantities adopted from the broker when the operator approved a position mismatch: a list of
-{"ts", "symbol", "delta", "price"}; folded into the book like fills, with no cash effect."""
+{"ts", "symbol", "delta", "price"}; folded into the book like fills."""
 OPENING_KEY = "opening_book"
 """The broker account's cash and positions when this database first met it (IBKR): the book the
 fills then build on, so a fresh database starts from the account as it is, not from paper cash."""
@@ -147,10 +147,13 @@ class Accounting:
 
     # ------------------------------------------------------------------ the broker is the truth
     def adopt_broker_quantity(self, symbol: str, broker_quantity: float, price: float) -> Fill | None:
-        """Make the book hold what the broker holds: an adjustment at ``price`` that moves no cash.
+        """Make the book hold what the broker holds, as the trade onetap did not see at ``price``.
 
-        The position (and equity, at the mark) now match the account; nothing is sent anywhere.
-        The adjustment is stored and folded at every start, so it survives restarts."""
+        A mismatch comes from a trade made elsewhere (typed into TWS, another client) while onetap
+        was away: the account's cash moved with it. Booking the difference as a commission-free
+        fill at the current mark keeps equity where it was (no false P&L for the breakers to trip
+        on) while the position now matches the account. Nothing is sent anywhere. The adjustment
+        is stored and folded at every start, so it survives restarts."""
         delta = broker_quantity - self.ledger.quantity(symbol)
         if abs(delta) < 1e-9:
             return None
@@ -162,7 +165,6 @@ class Accounting:
         ]
         self._store.set_state(ADOPTED_KEY, json.dumps(raw), now)
         self.ledger.apply_fill(fill)
-        self.ledger.cash += _cost(fill)  # the quantity changes, the cash does not
         self._on_lots(fill, "")
         return fill
 
@@ -193,8 +195,8 @@ class Accounting:
 
 
 def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill]]:
-    """The ledger rebuilt from the opening book (if any), every stored fill and every adopted
-    quantity (in time order), with the last marks.
+    """The ledger rebuilt from the opening book (if any), every stored fill and every quantity
+    adopted from the broker (in time order), with the last marks.
 
     Returns the opening and adoption fills too: the tax lots fold them with the stored fills.
     """
@@ -204,7 +206,6 @@ def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill]]
         for i, a in enumerate(_adoptions(store))
     ]
     cash = starting_cash if opening is None else opening[0] + sum(_cost(f) for f in opening[1])
-    cash += sum(_cost(f) for f in adopted)  # adoptions move quantities, never cash
     ledger = Ledger(cash)
     first = opening[1] if opening is not None else []
     stored = store.load_fills()

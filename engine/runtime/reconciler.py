@@ -49,6 +49,12 @@ class Reconciler:
         self._clock = clock
         self._outbox = outbox
         self.summary: ReconciliationSummary | None = None
+        self._review: list[str] = []
+        """Why the next reconciliation must wait for a person even if it finds nothing (set at start)."""
+
+    def require_review(self, reason: str) -> None:
+        """The next summary is not approved on its own, however clean: a person must look (``reason``)."""
+        self._review.append(reason)
 
     async def reconcile(self) -> ReconciliationSummary:
         """Compare the database with the broker, then decide whether trading may go on.
@@ -67,10 +73,12 @@ class Reconciler:
         )
         clean = summary.clean
         automatic = self._settings.engine.auto_approve_recovery and not summary.position_mismatches
-        if not summary.problems and (clean or automatic):
+        review, self._review = self._review, []
+        if not summary.problems and (clean or automatic) and not review:
             summary = replace(summary, approved=True)
         else:
-            self._risk.controller.enter_recovery(_recovery_reason(summary), self._clock.now())
+            reason = "; ".join(review) if review and clean else _recovery_reason(summary)
+            self._risk.controller.enter_recovery(reason, self._clock.now())
         self.summary = summary
         self._outbox.audit("engine", CommandSource.ENGINE, "reconciliation", _fields_of(summary))
         self._bus.publish(summary)

@@ -113,3 +113,29 @@ async def test_an_audit_failure_rolls_back_the_order_intent(engine: Engine) -> N
     assert sent == []
     assert len(engine.store.load_orders()) == before
     assert engine.store.verify_audit().ok
+
+
+async def test_a_deleted_paper_journal_is_not_adopted_silently(
+    engine: Engine, settings: Settings, db: Path, shipped: MarketData
+) -> None:
+    from engine.brokers.paper import journal_path_for
+    from engine.model.events import ApproveRecovery
+
+    await _working_order(engine)
+    await engine.step_day()
+    assert engine.ledger.positions(include_flat=False), "nothing was bought: the test proves nothing"
+    await engine.stop()
+    journal_path_for(db).unlink()
+
+    again = Engine(settings, database=db, market=shipped, paced=False)
+    notices: list[NoticeEvent] = []
+    again.bus.on(NoticeEvent, notices.append)
+    await again.start()
+    try:
+        assert again.risk.state.state is TradingState.RECOVERING
+        assert any("journal is missing" in n.message for n in notices)
+        assert any(e.action == "broker_journal_missing" for e in again.store.load_audit())
+        assert (await again.handle(ApproveRecovery(), OPERATOR)).ok
+        assert again.risk.state.state is TradingState.ACTIVE
+    finally:
+        await again.stop()

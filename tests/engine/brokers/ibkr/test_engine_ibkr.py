@@ -8,6 +8,7 @@ dropped connection reconnects and reconciles the fills made meanwhile exactly on
 from __future__ import annotations
 
 import asyncio
+import gc
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -266,3 +267,72 @@ async def test_headless_live_is_acknowledged_by_its_setting(
                 assert status.mode == "live" and status.live_acknowledged is acknowledged
             finally:
                 await eng.stop()
+
+
+async def test_a_paper_database_is_refused_by_an_ibkr_account(
+    port: int, tmp_path: Path, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    """The README's walk (paper, then IBKR on the same file) must not mix two books."""
+    from engine.config import load_settings
+
+    db = tmp_path / "onetap.db"
+    paper = Engine(load_settings(environ={}), database=db, paced=False)
+    await paper.start()
+    await paper.stop()
+    ibkr = Engine(engine_settings(port, tmp_path / "bars"), database=db)
+    with pytest.raises(EngineStartError, match="belongs to paper account paper"):
+        await ibkr.start()
+
+
+async def test_resume_never_bypasses_a_mismatch_and_approval_adopts_the_brokers_quantity(
+    port: int, tmp_path: Path, sim: TwsSimulator, shipped_bars: Mapping[str, pd.DataFrame]
+) -> None:
+    from engine.brokers.ibkr.broker import IbkrBroker
+    from engine.model import Order, Side
+    from engine.model.events import ApproveRecovery, Kill, ResetKill
+
+    quote_day(sim, shipped_bars, "2012-06-01")
+    other = IbkrBroker(engine_settings(port, tmp_path / "bars").ibkr.model_copy(update={"client_id": 99}))
+    await other.connect()
+    await other.submit(Order(client_order_id="TWS-1", symbol="AAPL", side=Side.BUY, quantity=10.0))
+    await until(lambda: any(p.position == 10 for p in other.ib.positions()))
+
+    db = tmp_path / "onetap.db"
+    first = Engine(engine_settings(port, tmp_path / "bars"), database=db)
+    await first.start()
+    assert first.ledger.quantity("AAPL") == 10  # the opening book
+    assert (await first.handle(Kill("end of day"), ACTOR)).ok
+    await first.stop()
+
+    # while onetap is away, the shares are sold in TWS: onetap's book now says 10 the account lacks
+    await other.submit(Order(client_order_id="TWS-2", symbol="AAPL", side=Side.SELL, quantity=10.0))
+    await until(lambda: not any(p.position for p in other.ib.positions()))
+    await other.disconnect()
+    del other  # collected while its loop still runs (ib_insync disconnects again in __del__)
+    gc.collect()
+
+    again = Engine(engine_settings(port, tmp_path / "bars"), database=db)
+    await again.start()
+    try:
+        summary = again.reconciliation
+        assert summary is not None and summary.position_mismatches, "no mismatch: the test proves nothing"
+        assert again.risk.state.state is TradingState.HALTED
+        resumed = await again.handle(ResetKill("RESUME"), ACTOR)
+        assert resumed.ok and again.risk.state.state is TradingState.RECOVERING  # not ACTIVE
+        approved = await again.handle(ApproveRecovery(), ACTOR)
+        assert approved.ok, approved.message
+        assert again.ledger.quantity("AAPL") == 0  # the broker's quantity, adopted
+        assert again.risk.state.state is TradingState.ACTIVE
+        assert not any(c.legs[0].symbol == "AAPL" and c.legs[0].side is Side.SELL for c in again.cards)
+        assert any(e.action == "adopt_position" for e in again.store.load_audit())
+    finally:
+        await again.stop()
+    last = Engine(engine_settings(port, tmp_path / "bars"), database=db)
+    await last.start()  # the adoption is folded at every start
+    try:
+        assert last.ledger.quantity("AAPL") == 0
+        assert not (last.reconciliation and last.reconciliation.position_mismatches)
+    finally:
+        await last.stop()
+    del first, again, last  # collected while the loop still runs (ib_insync disconnects in __del__)
+    gc.collect()
