@@ -8,7 +8,6 @@ dropped connection reconnects and reconciles the fills made meanwhile exactly on
 from __future__ import annotations
 
 import asyncio
-import gc
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import timedelta
 from pathlib import Path
@@ -308,8 +307,6 @@ async def test_resume_never_bypasses_a_mismatch_and_approval_adopts_the_brokers_
     await other.submit(Order(client_order_id="TWS-2", symbol="AAPL", side=Side.SELL, quantity=10.0))
     await until(lambda: not any(p.position for p in other.ib.positions()))
     await other.disconnect()
-    del other  # collected while its loop still runs (ib_insync disconnects again in __del__)
-    gc.collect()
 
     again = Engine(engine_settings(port, tmp_path / "bars"), database=db)
     await again.start()
@@ -334,5 +331,3 @@ async def test_resume_never_bypasses_a_mismatch_and_approval_adopts_the_brokers_
         assert not (last.reconciliation and last.reconciliation.position_mismatches)
     finally:
         await last.stop()
-    del first, again, last  # collected while the loop still runs (ib_insync disconnects in __del__)
-    gc.collect()
