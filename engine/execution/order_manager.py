@@ -112,22 +112,7 @@ class OrderManager:
         """
         now = self._clock.now()
         with self._store.batch("order intent", anchor=False):
-            order = Order(
-                client_order_id=self._store.next_client_order_id(),
-                symbol=request.symbol,
-                side=request.side,
-                quantity=request.quantity,
-                order_type=request.order_type,
-                limit_price=request.limit_price,
-                stop_price=request.stop_price,
-                tif=request.tif,
-                card_id=request.card_id,
-                execution_id=request.execution_id,
-                created_at=now,
-                updated_at=now,
-                parent_id=request.parent_id,
-                arrival_price=request.arrival_price,
-            )
+            order = request.to_order(self._store.next_client_order_id(), now)
             self._store.insert_order(order)
             self._publish(OrderEvent(replace(order)))
         # open only once committed: a failed intent (its audit entry refused) leaves nothing behind

@@ -86,6 +86,26 @@ class OrderRequest:
     arrival_price: float | None = None
     """The mid when the order was decided (for implementation shortfall)."""
 
+    def to_order(self, client_order_id: str, now: datetime, *, algo: str = "") -> Order:
+        """The order this request becomes once it has its id (an INTENT, or an algo's parent)."""
+        return Order(
+            client_order_id=client_order_id,
+            symbol=self.symbol,
+            side=self.side,
+            quantity=self.quantity,
+            order_type=self.order_type,
+            limit_price=self.limit_price,
+            stop_price=self.stop_price,
+            tif=self.tif,
+            card_id=self.card_id,
+            execution_id=self.execution_id,
+            created_at=now,
+            updated_at=now,
+            parent_id=self.parent_id,
+            algo=algo,
+            arrival_price=self.arrival_price,
+        )
+
 
 @dataclass(frozen=True, slots=True)
 class Leg:

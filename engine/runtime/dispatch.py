@@ -108,19 +108,9 @@ class Dispatcher:
             timeout_seconds=min(300.0, window),
             tick_size=instrument.tick_size if instrument is not None else 0.01,
         )
-        parent = Order(
-            client_order_id=self._store.next_client_order_id(),
-            symbol=request.symbol,
-            side=request.side,
-            quantity=request.quantity,
-            order_type=request.order_type,
-            limit_price=request.limit_price,
-            card_id=request.card_id,
-            execution_id=request.execution_id,
-            created_at=now,
-            updated_at=now,
-            algo=str(leg.algo),
-            arrival_price=quote.mid if quote is not None else None,
+        arrival = quote.mid if quote is not None else None
+        parent = replace(request, arrival_price=arrival).to_order(
+            self._store.next_client_order_id(), now, algo=str(leg.algo)
         )
         self._store.insert_order(parent)
         self._risk.controller.sent(request, now)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.durable import fsync_dir
 from engine.model import Fill
 from engine.model.codec import to_jsonable
 
@@ -203,7 +204,7 @@ def write_anchor(path: Path, anchor: Anchor) -> None:
     except OSError:  # a full disk fails the write: no half-written temp is left behind either
         tmp.unlink(missing_ok=True)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _temp_pid(anchor: Path, candidate: Path) -> int | None:
@@ -271,16 +272,6 @@ def read_anchor(path: Path) -> Anchor | None:
     if not (all(type(n) is int for n in counts) and all(isinstance(t, str) for t in texts)):
         raise ValueError(f"{path}: not an audit anchor (wrong field types)")
     return anchor
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the rename itself durable; some filesystems cannot fsync a directory, which is harmless.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 # --------------------------------------------------------------------------- verification

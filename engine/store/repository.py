@@ -183,7 +183,7 @@ class Store:
         store = cls(open_database(path), path, protection=protection, fresh=fresh)
         audit.remove_orphaned_anchor_temps(audit.anchor_path(path))  # left by a crash mid-write
         if verify:
-            store.verify_before_append()
+            store.verify_before_append(at_open=True)
         return store
 
     @property
@@ -232,16 +232,18 @@ class Store:
         """Where appends go while the chain is sealed: ``<database>.audit.held``, JSON lines."""
         return self._path.with_name(f"{self._path.name}.audit.held")
 
-    def verify_before_append(self) -> list[str]:
+    def verify_before_append(self, *, at_open: bool = False) -> list[str]:
         """Check the chain, the anchor and the witness once, before anything extends the chain.
 
         Returns the problems (also in ``integrity_problems``); any problem seals the chain for
-        the life of this store. Runs at most once; ``audit_problems`` checks again.
+        the life of this store. Runs at most once; ``audit_problems`` checks again, except right
+        after a check made at open (``at_open``: an engine's start, which reconciles moments later
+        with nothing but its own appends in between), whose verdict it reuses once.
         """
         if not self._verified:
             self._apply(self._seal_verdict())
             self._verified = True
-            self._verdict_unused = True
+            self._verdict_unused = at_open
         return list(self._problems)
 
     def audit_problems(self) -> list[str]:

@@ -33,6 +33,7 @@ from pathlib import Path
 import platformdirs
 
 from engine.config import StoreSettings
+from engine.durable import fsync_dir
 from engine.store import audit
 from engine.store.audit import Anchor, AuditEntry, AuditVerification
 
@@ -150,7 +151,7 @@ def load_or_create_key(path: Path) -> AuditKey:
         pass  # another process made it first: use theirs
     finally:
         tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
     created = load_key(path)
     if created is None:
         raise ValueError(f"the audit key {path} vanished while it was created")
@@ -420,12 +421,3 @@ def _private_dir(folder: Path) -> None:
         with contextlib.suppress(FileExistsError):
             created.mkdir(mode=_DIR_MODE)
             created.chmod(_DIR_MODE)
-
-
-def _fsync_dir(folder: Path) -> None:
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)

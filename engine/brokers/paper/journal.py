@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from engine.brokers.base import BrokerError
+from engine.durable import fsync_dir
 from engine.model.codec import DecodeError, from_jsonable
 
 log = logging.getLogger(__name__)
@@ -169,7 +170,7 @@ class Journal:
             ) from None
         os.fchmod(fd, _JOURNAL_MODE)  # umask-proof, and an older file is made private too
         if created:
-            _fsync_dir(self.path.parent)
+            fsync_dir(self.path.parent)
         self._fd = fd
         return fd
 
@@ -185,16 +186,6 @@ def _read_all(fd: int) -> bytes:
 def _make_private_dir(folder: Path) -> None:
     if not folder.exists():
         folder.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
-
-
-def _fsync_dir(folder: Path) -> None:
-    # Makes the new file's name durable; some filesystems cannot fsync a directory, which is harmless.
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def decode(data: Any, cls: type[Any]) -> Any:
