@@ -523,6 +523,14 @@ class Engine:
             return
         await p.reconciler.after_reconnect()
 
+    def abandon(self) -> None:
+        """Let go of the database as the OS does for a process that died: the store's connection
+        and the engine's lock are released, nothing is written. For crash tests, which play a
+        process's death in process and then start a new engine on the same files."""
+        if self._parts is not None:
+            self._parts.store.close()
+        self._lock.release()
+
     async def reconnect_broker(self) -> None:
         """Connect the broker again; the cancels a kill switch still owes go out before anything else."""
         await self.parts.broker.connect()

@@ -218,7 +218,7 @@ def _first_life(
         broker = engine.broker
         assert isinstance(broker, PaperBroker)
         broker.close()  # the kernel releases a dead process's files and locks, nothing more
-        engine.store.close()
+        engine.abandon()
     return out
 
 
