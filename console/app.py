@@ -54,31 +54,21 @@ from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
 from console.widgets import CardsPane, OrderBlotter
 from console.widgets.progress import outcome_text
-from engine.model import Action, CommandSource, DeskArea, Order, Position, RefusalCode
+from engine.model import CommandSource, DeskArea, Order, Position, RefusalCode
 from engine.model.events import (
-    AcknowledgeLive,
-    ApproveRecovery,
     CancelAll,
-    CancelOrder,
     Command,
     CommandResult,
     Event,
     ExecuteCard,
-    ExecuteRebalance,
     ExecutionEvent,
     Flatten,
-    GetPortfolioReport,
-    GetSnapshot,
     Kill,
-    ModifyOrder,
     NoticeEvent,
-    PreviewRebalance,
     ReconciliationSummary,
-    ResetKill,
-    ResumeStrategy,
     RiskAlert,
-    SetLimit,
     SnapshotEvent,
+    action_of,
 )
 
 if TYPE_CHECKING:
@@ -89,25 +79,6 @@ __all__ = ["Hotkeys", "OneTapApp"]
 
 FLUSH_HZ = 10
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
-_ACTIONS: dict[type[Command], Action] = {
-    ExecuteCard: Action.EXECUTE_CARD,
-    CancelOrder: Action.CANCEL_ORDER,
-    ModifyOrder: Action.MODIFY_ORDER,
-    ApproveRecovery: Action.APPROVE_RECOVERY,
-    CancelAll: Action.CANCEL_ALL,
-    Kill: Action.KILL,
-    ResetKill: Action.RESET_KILL,
-    GetSnapshot: Action.GET_SNAPSHOT,
-    Flatten: Action.FLATTEN,
-    SetLimit: Action.SET_LIMIT,
-    ResumeStrategy: Action.RESUME_STRATEGY,
-    AcknowledgeLive: Action.ACKNOWLEDGE_LIVE,
-    GetPortfolioReport: Action.PORTFOLIO_REPORT,
-    PreviewRebalance: Action.PREVIEW_REBALANCE,
-    ExecuteRebalance: Action.EXECUTE_REBALANCE,
-}
-"""The engine's names for the actions, so a refused result reads like the engine's own refusals
-(every command has one: a test holds this table to the ``Command`` union)."""
 _ALERT_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 """RiskAlert levels -> Textual toast severities."""
 
@@ -259,7 +230,7 @@ class OneTapApp(App[None]):
         except Exception as exc:
             message = f"could not reach the engine: {exc}"
             result = CommandResult(ok=False, message=message, code=RefusalCode.CLIENT_ERROR)
-        changed = self.state.apply_result(_ACTIONS[type(command)], result)
+        changed = self.state.apply_result(action_of(command), result)
         self._dirty |= changed
         if DeskArea.REFUSAL in changed:
             self._toast_refusal()

@@ -37,7 +37,7 @@ _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
-class _Table:
+class SessionTable:
     """The calendar reduced to plain arrays: lookups then cost a binary search, not a pandas index."""
 
     days: npt.NDArray[np.datetime64]  # datetime64[D], sorted sessions
@@ -52,19 +52,32 @@ class _Table:
 
 
 @cache
-def _table() -> _Table:
-    """The table from the user's cache when it was built by this library version, else built now."""
-    path = _cache_path()
-    table = _read_cached(path) if path is not None else None
+def _table() -> SessionTable:
+    """The table this process uses: ``load_table`` over the user's cache, once."""
+    return load_table(cache_path())
+
+
+def load_table(cache: Path | None) -> SessionTable:
+    """The table read from ``cache`` when that file is valid, else built now and written there.
+
+    ``cache`` None builds without caching. A cache that is missing, unreadable or inconsistent
+    is rebuilt, never trusted; a cache that cannot be written is skipped (nothing fails).
+    Public so that a tool can warm or repair a cache at a path of its choosing.
+    """
+    table = _read_cached(cache) if cache is not None else None
     if table is None:
         table = _build_table()
-        if path is not None:
-            _write_cached(path, table)
+        if cache is not None:
+            _write_cached(cache, table)
     return table
 
 
-def _cache_path() -> Path | None:
-    """``$XDG_CACHE_HOME/onetap/calendar-XNYS-<library version>-<range>.npz``; None if unknowable."""
+def cache_path() -> Path | None:
+    """Where the calendar is cached: ``$XDG_CACHE_HOME/onetap/calendar-XNYS-<library version>-<range>.npz``.
+
+    The name carries the library's version, so an upgrade with new holidays reads a new file.
+    None when the library's version cannot be known (then nothing is cached).
+    """
     try:
         version = importlib.metadata.version("exchange_calendars")
     except importlib.metadata.PackageNotFoundError:
@@ -73,7 +86,7 @@ def _cache_path() -> Path | None:
     return Path(platformdirs.user_cache_dir("onetap")) / name
 
 
-def _read_cached(path: Path) -> _Table | None:
+def _read_cached(path: Path) -> SessionTable | None:
     """A cache that is missing, unreadable or inconsistent is ignored (and rebuilt), never trusted."""
     try:
         with np.load(path) as data:
@@ -83,12 +96,12 @@ def _read_cached(path: Path) -> _Table | None:
         return None
     if not (len(days) == len(opens) == len(closes) > 0) or bool(np.any(np.diff(days) <= np.timedelta64(0))):
         return None
-    return _Table(
+    return SessionTable(
         days=days, opens_ns=opens, closes_ns=closes, first=_to_date(days[0]), last=_to_date(days[-1])
     )
 
 
-def _write_cached(path: Path, table: _Table) -> None:
+def _write_cached(path: Path, table: SessionTable) -> None:
     """Best effort and atomic: a start-up never fails, nor reads half a file, because of the cache."""
     try:
         path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
@@ -99,7 +112,7 @@ def _write_cached(path: Path, table: _Table) -> None:
         return
 
 
-def _build_table() -> _Table:
+def _build_table() -> SessionTable:
     import exchange_calendars as xcals  # imported here: it is slow to import and to build
 
     with warnings.catch_warnings():
@@ -110,7 +123,7 @@ def _build_table() -> _Table:
         days = np.asarray(cal.sessions.values, dtype="datetime64[D]")
         opens = np.asarray(cal.opens_nanos, dtype=np.int64)
         closes = np.asarray(cal.closes_nanos, dtype=np.int64)
-    return _Table(
+    return SessionTable(
         days=days,
         opens_ns=opens,
         closes_ns=closes,
@@ -125,7 +138,7 @@ def _to_date(value: np.datetime64) -> date:
     return out
 
 
-def _check(day: date) -> _Table:
+def _check(day: date) -> SessionTable:
     table = _table()
     if not CALENDAR_START <= day <= CALENDAR_END:
         raise ValueError(

@@ -112,8 +112,12 @@ def _decimals(tick: float) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 2
 
 
-def _quote_sides(last: FloatArray, spread_bps: float, tick: float) -> tuple[FloatArray, FloatArray]:
-    """Bid rounded down and ask rounded up to the tick, at least one tick apart, straddling ``last``."""
+def quote_sides(last: FloatArray, spread_bps: float, tick: float) -> tuple[FloatArray, FloatArray]:
+    """The replay's quote rule: bid and ask ``spread_bps`` apart around each trade price ``last``.
+
+    Bid rounded down and ask rounded up to the tick, at least one tick apart, straddling ``last``:
+    a market order always pays a spread, and every price is one a real book could show.
+    """
     half = last * spread_bps / 20_000.0
     bid_ticks = np.floor((last - half) / tick + 1e-9)
     ask_ticks = np.ceil((last + half) / tick - 1e-9)
@@ -319,7 +323,7 @@ class ReplayFeed:
         last = intraday_path(o, h, lo, c, m, rng, instrument.tick_size).last
         sizes, cumulative = volume_path(v, m, rng)
         if instrument.tradable:
-            bid, ask = _quote_sides(last, self._spread_bps, instrument.tick_size)
+            bid, ask = quote_sides(last, self._spread_bps, instrument.tick_size)
             depth = float(np.clip(v / m / 1000.0, 1.0, 100.0))
             bid_size = _LOT * rng.integers(1, int(depth) + 1, size=m).astype(np.float64)
             ask_size = _LOT * rng.integers(1, int(depth) + 1, size=m).astype(np.float64)

@@ -7,8 +7,10 @@ every command gets exactly one ``CommandResult``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from types import MappingProxyType
 
 from engine.model.enums import CommandSource, ExecutionStatus, Side
 from engine.model.market import Quote
@@ -414,3 +416,30 @@ Command = (
     | ExecuteRebalance
     | GetSnapshot
 )
+
+COMMAND_ACTIONS: Mapping[type[Command], Action] = MappingProxyType(
+    {
+        ExecuteCard: Action.EXECUTE_CARD,
+        CancelOrder: Action.CANCEL_ORDER,
+        ModifyOrder: Action.MODIFY_ORDER,
+        ApproveRecovery: Action.APPROVE_RECOVERY,
+        CancelAll: Action.CANCEL_ALL,
+        Kill: Action.KILL,
+        ResetKill: Action.RESET_KILL,
+        GetSnapshot: Action.GET_SNAPSHOT,
+        Flatten: Action.FLATTEN,
+        SetLimit: Action.SET_LIMIT,
+        ResumeStrategy: Action.RESUME_STRATEGY,
+        AcknowledgeLive: Action.ACKNOWLEDGE_LIVE,
+        GetPortfolioReport: Action.PORTFOLIO_REPORT,
+        PreviewRebalance: Action.PREVIEW_REBALANCE,
+        ExecuteRebalance: Action.EXECUTE_REBALANCE,
+    }
+)
+"""Each command's ``Action``, the name a ``RefusalEvent`` gives it: one declaration, so the console
+names a refused result exactly as the engine names its refusals (every command has one)."""
+
+
+def action_of(command: Command) -> Action:
+    """The ``Action`` that names ``command`` in refusals (see ``COMMAND_ACTIONS``)."""
+    return COMMAND_ACTIONS[type(command)]

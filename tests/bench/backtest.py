@@ -224,6 +224,7 @@ def bt_run(close: np.ndarray, index: pd.DatetimeIndex, pairs: list[tuple[int, in
     data = pd.DataFrame({c: close for c in ("Open", "High", "Low", "Close")}, index=index)
     data["Volume"] = 1.0
     final = np.empty(len(pairs))
+    # backtesting.py has no switch for its progress bar: its private tqdm wrapper is replaced.
     with warnings.catch_warnings(), patch("backtesting.backtesting._tqdm", lambda seq, **_: seq):
         warnings.simplefilter("ignore")  # no progress bar, no open-trade-at-the-end warning
         bt = FractionalBacktest(

@@ -28,6 +28,7 @@ from statistics import median, quantiles
 from engine.api.socket_server import serve
 from engine.brokers.base import BrokerReport, OrderAcknowledged, OrderFilled
 from engine.brokers.ibkr.broker import IbkrBroker
+from engine.brokers.ibkr.connection import Backoff
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator, run_in_thread
 from engine.brokers.tws_sim.events import Quote as SimQuote
 from engine.clock import SimulatedClock
@@ -138,10 +139,8 @@ async def quote_throughput(port: int, sim: TwsSimulator, tmp: Path, updates: int
             await asyncio.sleep(0)
         return time.perf_counter() - began
 
-    loop = sim._loop
-    assert loop is not None
     start = time.perf_counter()
-    send_s = await asyncio.wrap_future(asyncio.run_coroutine_threadsafe(pump(), loop))
+    send_s = await asyncio.wrap_future(sim.schedule(pump()))
     last_bus, last_change = bus_quotes, time.perf_counter()
     while time.perf_counter() - last_change < 0.5:  # until nothing more arrives for half a second
         await asyncio.sleep(0.01)
@@ -210,7 +209,7 @@ async def reconnect_with_working_orders(
     sim.faults.drop_connections()
     await _until(lambda: "reconciled" in marks, timeout=60)
     orders_after = sim.call(lambda: len(sim.exchange.open_orders()))
-    waited = broker._backoff.base
+    waited = Backoff(cap=broker.settings.reconnect_max_s).base  # the broker's first delay, before jitter
     await engine.stop()
     return {
         "to_link_s": marks["link"] - dropped,

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from textual.notifications import Notification
 from textual.pilot import Pilot
 from textual.widgets import DataTable
 
@@ -122,3 +123,8 @@ async def settle(pilot: Pilot[None]) -> None:
 def table_rows(app: OneTapApp, table_id: str) -> list[list[str]]:
     table = app.screen.query_one(f"#{table_id}", DataTable)
     return [[str(getattr(c, "plain", c)) for c in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def shown_toasts(app: OneTapApp) -> list[Notification]:
+    """The toasts the app is showing. Textual keeps them in the private ``_notifications`` only."""
+    return list(app._notifications)

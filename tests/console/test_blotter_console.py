@@ -17,7 +17,7 @@ from engine.model import OrderStatus, Side
 from engine.model.events import CancelAll, CancelOrder, Kill, ModifyOrder, OrderEvent
 from engine.model.quality import slippage_bps
 from tests.console.execution_fixtures import algo_orders, algo_snapshot
-from tests.console.helpers import FakeClient, settle, table_rows
+from tests.console.helpers import FakeClient, settle, shown_toasts, table_rows
 from tests.console.test_widgets import order
 
 ID, SYMBOL, TYPE, STATUS, FILLED, AVG, SLIP = 1, 2, 5, 7, 8, 9, 10
@@ -223,7 +223,7 @@ async def test_m_explains_why_an_order_cannot_be_modified(coid: str, why: str) -
         await settle(pilot)
         await open_modify_on(app, pilot, coid)
         assert not isinstance(app.screen, ModifyDialog) and client.sent == []
-        assert any(n.message.startswith(why) for n in app._notifications)
+        assert any(n.message.startswith(why) for n in shown_toasts(app))
 
 
 async def test_the_modify_dialog_says_so_when_the_order_fills_meanwhile() -> None:

@@ -37,7 +37,7 @@ from console.widgets.card_detail import (
 )
 from engine.model import RANKING_FORMULA, Algo, CommandSource, Leg, OrderType, Side, StrategyCard
 from engine.model.events import CardsEvent, ExecuteCard
-from tests.console.helpers import T0, FakeClient, settle, table_rows
+from tests.console.helpers import T0, FakeClient, settle, shown_toasts, table_rows
 from tests.console.test_widgets import card as plain_card
 from tests.console.test_widgets import snapshot
 
@@ -289,7 +289,7 @@ async def test_a_withdrawn_card_is_marked_and_x_refuses_here() -> None:
         await pilot.pause()
         assert app.requests == []
         assert app.screen_stack[-1].id == "card-detail"  # still open
-        assert any(NO_LONGER_OFFERED in n.message for n in app._notifications)
+        assert any(NO_LONGER_OFFERED in n.message for n in shown_toasts(app))
 
         state.cards = (full_card(confidence=0.71),)  # offered again, with new figures
         screen.follow(state, {"cards"})

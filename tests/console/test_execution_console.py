@@ -20,7 +20,7 @@ from engine.model import ExecutionStatus
 from engine.model.events import FillEvent, Kill
 from engine.model.quality import Timing
 from tests.console.execution_fixtures import algo_orders, algo_snapshot, execution, fills, legs
-from tests.console.helpers import T0, FakeClient, settle
+from tests.console.helpers import T0, FakeClient, settle, shown_toasts
 from tests.console.test_widgets import snapshot
 
 
@@ -115,7 +115,7 @@ async def test_a_rolled_back_execution_says_what_happened_and_stays_until_the_ne
         assert "ROLLED_BACK" in text and message in text
         assert "BUY 34 AAPL 0/34 REJECTED" in text and "SELL 10 MSFT 10/10 @ 404.90 UNWOUND" in text
         assert progress.has_class("-failed")
-        toasts = [n for n in app._notifications if n.severity == "error"]
+        toasts = [n for n in shown_toasts(app) if n.severity == "error"]
         assert len(toasts) == 1
         assert toasts[0].title == "Execution ROLLED_BACK: Pair AAPL/MSFT"
         assert toasts[0].message.splitlines() == [

@@ -9,7 +9,7 @@ from typing import cast
 
 from rich.console import Console, RenderableType
 from textual.widgets import Static
-from textual.widgets._footer import FooterKey
+from textual.widgets._footer import FooterKey  # Textual exports no public type for a footer's key
 
 from console.app import Hotkeys, OneTapApp
 from console.keys import keymap

@@ -46,7 +46,7 @@ from engine.model.events import (
     RiskReportEvent,
     SetLimit,
 )
-from tests.console.helpers import T0, FakeClient, settle, table_rows
+from tests.console.helpers import T0, FakeClient, settle, shown_toasts, table_rows
 from tests.console.risk_fixtures import LIMITS, risk, risk_report, risk_snapshot
 
 
@@ -177,7 +177,7 @@ async def test_a_risk_alert_is_toasted_with_its_severity_and_put_on_the_message_
         client.push(RiskAlert(T0, "STRATEGY_PAUSED", "warning", message, "momentum"))
         client.push(RiskAlert(T0, "HALTED", "error", "day loss 2.10% exceeds 2.00%"))
         await settle(pilot)
-        toasts = [(n.title, n.severity, n.message) for n in app._notifications]
+        toasts = [(n.title, n.severity, n.message) for n in shown_toasts(app)]
         assert ("Risk: STRATEGY_PAUSED", "warning", message) in toasts
         assert ("Risk: HALTED", "error", "day loss 2.10% exceeds 2.00%") in toasts
         line = app.screen.query_one(MessageLine)

@@ -73,6 +73,7 @@ async def settled(pilot: Pilot[Any]) -> None:
     stable = 0
     for _ in range(500):
         tables = list(pilot.app.screen.query(DataTable))
+        # Textual's DataTable has no public "rows measured" signal: its private pending flags are read.
         measured = all(not t._require_update_dimensions and not t._new_rows for t in tables)
         stable = stable + 1 if measured else 0
         if stable >= 2:  # twice in a row: a refresh that lands between two polls is caught

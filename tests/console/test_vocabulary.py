@@ -10,18 +10,32 @@ from __future__ import annotations
 import asyncio
 import json
 import typing
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 import console.app as app_module
-from console.app import _ACTIONS, _refused_as_duplicate
+from console.app import OneTapApp
 from console.client import SocketClient
+from console.screens import ConfirmDialog
 from console.state import AREAS, SNAPSHOT_AREAS, DeskState
 from engine.model import Action, DeskArea, RefusalCode
 from engine.model.codec import dumps, loads
-from engine.model.events import Command, CommandResult, Event, ExecuteCard, Kill, NoticeEvent, RefusalEvent
+from engine.model.events import (
+    COMMAND_ACTIONS,
+    Command,
+    CommandResult,
+    Event,
+    ExecuteCard,
+    Kill,
+    NoticeEvent,
+    RefusalEvent,
+    action_of,
+)
+from tests.console.helpers import FakeClient, settle
+from tests.console.risk_fixtures import risk_snapshot
 
 T0 = datetime(2024, 3, 15, 14, 30, tzinfo=UTC)
 
@@ -32,15 +46,50 @@ def over_the_wire(result: CommandResult) -> CommandResult:
     return back
 
 
-def test_a_duplicate_refusal_from_the_wire_asks_to_confirm_by_the_enum() -> None:
-    duplicate = over_the_wire(CommandResult(ok=False, message="sent 2 s ago", code=RefusalCode.DUPLICATE))
-    assert duplicate.code is RefusalCode.DUPLICATE
-    assert _refused_as_duplicate(ExecuteCard("C-1"), duplicate)
+class WireClient(FakeClient):
+    """Answers ``answer(command)`` as the socket delivers it: encoded and decoded again."""
+
+    def __init__(self, answer: Callable[[Command], CommandResult]) -> None:
+        super().__init__(risk_snapshot())
+        self.answer = answer
+
+    async def send(self, command: Command) -> CommandResult:
+        self.sent.append(command)
+        return over_the_wire(self.answer(command))
+
+
+async def _press_execute(client: WireClient, *then: str) -> bool:
+    """Press x (execute card C-1), then ``then``; True when the desk is left asking to confirm."""
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("x")
+        await settle(pilot)
+        for key in then:
+            await pilot.press(key)
+            await settle(pilot)
+        return isinstance(app.screen, ConfirmDialog) and app.screen.id == "duplicate-dialog"
+
+
+DUPLICATE = CommandResult(ok=False, message="sent 2 s ago", code=RefusalCode.DUPLICATE)
+
+
+async def test_a_duplicate_refusal_from_the_wire_asks_to_confirm_by_the_enum() -> None:
+    assert over_the_wire(DUPLICATE).code is RefusalCode.DUPLICATE
+    first = WireClient(
+        lambda c: (
+            DUPLICATE if isinstance(c, ExecuteCard) and not c.override_duplicate else CommandResult(ok=True)
+        )
+    )
+    assert await _press_execute(first)
     # only that code, only a refusal, and never twice for an override
-    throttled = over_the_wire(CommandResult(ok=False, message="slow down", code=RefusalCode.THROTTLE))
-    assert not _refused_as_duplicate(ExecuteCard("C-1"), throttled)
-    assert not _refused_as_duplicate(ExecuteCard("C-1", override_duplicate=True), duplicate)
-    assert not _refused_as_duplicate(ExecuteCard("C-1"), CommandResult(ok=True, code=RefusalCode.DUPLICATE))
+    throttled = WireClient(lambda _c: CommandResult(ok=False, message="slow down", code=RefusalCode.THROTTLE))
+    assert not await _press_execute(throttled)
+    accepted = WireClient(lambda _c: CommandResult(ok=True, code=RefusalCode.DUPLICATE))
+    assert not await _press_execute(accepted)
+    always = WireClient(lambda _c: DUPLICATE)
+    assert not await _press_execute(always, "y")
+    assert always.sent == [ExecuteCard("C-1"), ExecuteCard("C-1", override_duplicate=True)]
 
 
 def test_the_console_declares_no_refusal_code_of_its_own() -> None:
@@ -55,9 +104,10 @@ def test_the_console_declares_no_refusal_code_of_its_own() -> None:
 def test_every_command_has_the_engines_action_name() -> None:
     commands = set(typing.get_args(Command))
     assert commands, "the Command union has members"
-    assert set(_ACTIONS) == commands
-    assert all(isinstance(action, Action) for action in _ACTIONS.values())
-    assert len(set(_ACTIONS.values())) == len(_ACTIONS), "two commands share an action name"
+    assert set(COMMAND_ACTIONS) == commands
+    assert all(isinstance(action, Action) for action in COMMAND_ACTIONS.values())
+    assert len(set(COMMAND_ACTIONS.values())) == len(COMMAND_ACTIONS), "two commands share an action name"
+    assert action_of(ExecuteCard("C-1")) is Action.EXECUTE_CARD
 
 
 def test_the_desk_areas_are_the_enum() -> None:

@@ -41,7 +41,7 @@ from engine.model.events import (
     SnapshotEvent,
     StatusEvent,
 )
-from tests.console.helpers import T0, FakeClient, settle, table_rows
+from tests.console.helpers import T0, FakeClient, settle, shown_toasts, table_rows
 
 
 # --------------------------------------------------------------------------- fixtures
@@ -229,7 +229,7 @@ async def test_a_refusal_shows_its_reason_on_the_desk_once() -> None:
         line = str(app.screen.query_one(MessageLine).render())
         assert "REFUSED execute_card [HALTED]: trading is halted: operator kill switch" in line
         assert app.screen.query_one(MessageLine).has_class("-error")
-        toasts = [n for n in app._notifications if n.severity == "error"]
+        toasts = [n for n in shown_toasts(app) if n.severity == "error"]
         assert len(toasts) == 1 and "trading is halted" in toasts[0].message
 
 

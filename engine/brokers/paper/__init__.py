@@ -61,6 +61,7 @@ from engine.brokers.paper.options import (
     SETTLEMENT_PREFIX,
     SettlementHook,
 )
+from engine.brokers.paper.state import PaperJournalState, PaperOrderState, PendingProceeds
 
 __all__ = [
     "JOURNAL_VERSION",
@@ -71,6 +72,9 @@ __all__ = [
     "JournalError",
     "PaperAccount",
     "PaperBroker",
+    "PaperJournalState",
+    "PaperOrderState",
+    "PendingProceeds",
     "SettlementHook",
     "journal_path_for",
     "read_journal",

@@ -34,7 +34,7 @@ from engine.brokers.paper.fees import Fees
 from engine.brokers.paper.journal import Journal, JournalError
 from engine.brokers.paper.matching import Matcher
 from engine.brokers.paper.options import SETTLEMENT_PREFIX, OptionMarket, SettlementHook, as_announced
-from engine.brokers.paper.state import OrderRecord, PaperState, reports_of
+from engine.brokers.paper.state import OrderRecord, PaperJournalState, PaperState, reports_of
 from engine.clock import Clock
 from engine.config import BrokerSettings
 from engine.model import CommissionSchedule, Fill, Order, OrderStatus, Quote, TimeInForce
@@ -206,6 +206,10 @@ class PaperBroker:
         journal beside an older database); over a remembered account that would erase it.
         """
         return self._replayed > 1
+
+    def journal_state(self) -> PaperJournalState:
+        """What the broker remembers beyond the protocol's queries, as a detached read-only copy."""
+        return self._state.snapshot()
 
     def close(self) -> None:
         """Release the journal file (and its lock); a later change opens it again."""

@@ -9,9 +9,10 @@ live here too; quotes are market data and are not part of it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
+from types import MappingProxyType
 from typing import Any
 
 from engine.brokers.base import (
@@ -43,6 +44,40 @@ class OrderRecord:
     min_charged: bool = False
     commission: float = 0.0
     fills: list[Fill] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class PaperOrderState:
+    """One order as the paper broker holds it: a copy of its order, its fills, whether its stop fired."""
+
+    order: Order
+    fills: tuple[Fill, ...]
+    triggered: bool
+
+
+@dataclass(frozen=True, slots=True)
+class PendingProceeds:
+    """Sale proceeds that settle after ``sessions_left`` more session closes (T+N)."""
+
+    sessions_left: int
+    amount: float
+
+
+@dataclass(frozen=True, slots=True)
+class PaperJournalState:
+    """What the paper broker remembers beyond the ``Broker`` queries (orders, fills, cash, positions).
+
+    Read-only and detached (a copy, taken at once): what a tool needs to show why a buy waits
+    for settled cash, whether a resting stop has fired, which session closed last and what
+    became of a finished order, and what a test compares before and after a journal replay.
+    ``next_broker_id`` is the number of the next broker order id (``P<n>``).
+    """
+
+    working: Mapping[str, PaperOrderState]
+    final: Mapping[str, PaperOrderState]
+    pending: tuple[PendingProceeds, ...]
+    next_broker_id: int
+    last_close: date | None
 
 
 class PaperState:
@@ -248,6 +283,25 @@ class PaperState:
         self.final[order.client_order_id] = record
 
     # ------------------------------------------------------------------ queries
+    def snapshot(self) -> PaperJournalState:
+        """A detached copy of the orders, pending proceeds and counters (see ``PaperJournalState``)."""
+
+        def copied(records: dict[str, OrderRecord]) -> Mapping[str, PaperOrderState]:
+            return MappingProxyType(
+                {
+                    coid: PaperOrderState(replace(r.order), tuple(r.fills), r.triggered)
+                    for coid, r in records.items()
+                }
+            )
+
+        return PaperJournalState(
+            working=copied(self.working),
+            final=copied(self.final),
+            pending=tuple(PendingProceeds(p.sessions_left, p.amount) for p in self.account.pending),
+            next_broker_id=self.next_broker_id,
+            last_close=self.last_close,
+        )
+
     def summary(self, market: Callable[[str], Quote | None]) -> PaperAccount:
         """Holdings valued at ``market(symbol)``'s last (options: the model's, x multiplier), or at cost."""
         account = self.account

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import threading
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -151,6 +151,17 @@ class TwsSimulator:
 
         loop.call_soon_threadsafe(run)
         return done.result(timeout=10.0)
+
+    def schedule(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        """Run ``coro`` on the simulator's loop, from another thread; its result comes in the future.
+
+        For a driver that paces many changes itself (yielding between them as a real feed does)
+        rather than making one ``call`` per change. Raises ``RuntimeError`` before ``start``.
+        """
+        if self._loop is None:
+            coro.close()
+            raise RuntimeError("the simulator is not started: call start() first")
+        return asyncio.run_coroutine_threadsafe(coro, self._loop)
 
     # ------------------------------------------------------------------ driving API
     def now(self) -> datetime:

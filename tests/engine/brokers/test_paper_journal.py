@@ -58,10 +58,7 @@ async def state(broker: PaperBroker) -> dict[str, Any]:
         "positions": await broker.positions(),
         "open": await broker.open_orders(),
         "executions": await broker.executions(),
-        "pending": [(p.sessions_left, p.amount) for p in broker._state.account.pending],
-        "next_id": broker._state.next_broker_id,
-        "last_close": broker._state.last_close,
-        "final": {coid: (r.order, r.fills) for coid, r in broker._state.final.items()},
+        "journal": broker.journal_state(),  # working and final orders, pending proceeds, last close
     }
 
 
@@ -141,7 +138,7 @@ async def test_a_restarted_broker_is_the_broker_that_wrote_the_journal(tmp_path:
     again = reopen(path)
     assert again.remembers
     assert await state(again) == before
-    assert again._state.working[stop.client_order_id].triggered
+    assert again.journal_state().working[stop.client_order_id].triggered
     assert [f.client_order_id for f in await again.executions()][:2] == [partial.client_order_id] * 2
     again.close()
 

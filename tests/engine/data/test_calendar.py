@@ -75,23 +75,34 @@ def test_errors_are_clear() -> None:
     assert calendar.calendar_range() == (date(1990, 1, 2), date(2030, 12, 31))
 
 
+def _same(a: calendar.SessionTable, b: calendar.SessionTable) -> bool:
+    return (
+        np.array_equal(a.days, b.days)
+        and np.array_equal(a.opens_ns, b.opens_ns)
+        and np.array_equal(a.closes_ns, b.closes_ns)
+        and (a.first, a.last) == (b.first, b.last)
+    )
+
+
 def test_the_cached_table_is_the_built_one_and_a_corrupt_cache_is_rebuilt(tmp_path: Path) -> None:
-    built = calendar._build_table()
     path = tmp_path / "cache" / "calendar.npz"
-    calendar._write_cached(path, built)
-    cached = calendar._read_cached(path)
-    assert cached is not None
-    assert np.array_equal(cached.days, built.days)
-    assert np.array_equal(cached.opens_ns, built.opens_ns)
-    assert np.array_equal(cached.closes_ns, built.closes_ns)
-    assert (cached.first, cached.last) == (built.first, built.last)
+    built = calendar.load_table(path)  # no cache yet: built, then written
+    assert path.is_file()
+    written = path.stat().st_ino
+    cached = calendar.load_table(path)
+    assert path.stat().st_ino == written  # read from the file, not rebuilt (a rebuild replaces the file)
+    assert _same(cached, built)
+    assert (built.first, built.last) == calendar.calendar_range()
     path.write_bytes(b"not a numpy archive")
-    assert calendar._read_cached(path) is None
-    assert calendar._read_cached(tmp_path / "missing.npz") is None
+    corrupt = path.stat().st_ino
+    rebuilt = calendar.load_table(path)
+    assert _same(rebuilt, built)
+    assert path.stat().st_ino != corrupt  # the corrupt file was replaced by a good one
+    assert _same(calendar.load_table(path), built)
 
 
 def test_the_cache_lives_in_the_users_cache_directory() -> None:
-    path = calendar._cache_path()
+    path = calendar.cache_path()
     assert path is not None
     assert path.is_relative_to(os.environ["XDG_CACHE_HOME"])
     assert importlib.metadata.version("exchange_calendars") in path.name

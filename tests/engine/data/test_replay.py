@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from engine.clock import SimulatedClock
 from engine.data import calendar
 from engine.data.loader import MarketData
-from engine.data.replay import ReplayFeed, _quote_sides, intraday_path, stable_seed, volume_path
+from engine.data.replay import ReplayFeed, intraday_path, quote_sides, stable_seed, volume_path
 from engine.model import Quote
 
 from .conftest import SMALL_DAYS, SMALL_START
@@ -296,7 +296,7 @@ def test_volume_property(volume: int, n: int, seed: int) -> None:
 @settings(max_examples=200, deadline=None)
 @given(last=st.floats(0.01, 10_000.0), bps=st.floats(0.0, 100.0))
 def test_spread_property(last: float, bps: float) -> None:
-    bid, ask = _quote_sides(np.array([last]), bps, 0.01)
+    bid, ask = quote_sides(np.array([last]), bps, 0.01)
     assert bid[0] < ask[0]
     assert bid[0] <= last + 1e-9 and ask[0] >= last - 1e-9
     assert ask[0] - bid[0] >= 0.01 - 1e-9

@@ -416,14 +416,16 @@ class Recorder:
 
 
 async def test_owed_cancels_go_out_before_anything_else(world: World, db: Path) -> None:
+    recorder = Recorder(world.broker)
+    # The order manager talks to the broker through the recorder from the start.
+    world.orders = OrderManager(world.store, recorder, world.clock, world.events.append, world.on_fill)  # type: ignore[arg-type]
     world.quote()
     resting = await world.orders.submit(buy(10, order_type=OrderType.LMT, limit_price=90.0))
     await world.broker.disconnect()  # the connection drops
     await world.orders.cancel_all()  # the kill switch cannot reach the broker: the cancel is owed
     assert world.orders.owed_cancels == {resting.client_order_id}
-    recorder = Recorder(world.broker)
-    world.orders._broker = recorder  # type: ignore[assignment]
     await world.broker.connect()
+    recorder.calls.clear()  # only what reconciliation does from here on
 
     summary = await reconcile(
         store=world.store, broker=recorder, orders=world.orders, ledger_positions={}, now=world.clock.now()

@@ -24,7 +24,9 @@ class FullDisk:
     def __init__(self) -> None:
         self.refused = 0
 
-    def _before(self, _conn: Any, _cursor: Any, statement: str, params: Any, *_args: Any) -> None:
+    def before_cursor_execute(
+        self, _conn: Any, _cursor: Any, statement: str, params: Any, *_args: Any
+    ) -> None:
         if statement.lstrip().upper().startswith(WRITES):
             self.refused += 1
             raise OperationalError(statement, params, sqlite3.OperationalError("database or disk is full"))
@@ -33,8 +35,8 @@ class FullDisk:
 @contextmanager
 def full_disk() -> Iterator[FullDisk]:
     disk = FullDisk()
-    event.listen(SqlEngine, "before_cursor_execute", disk._before)
+    event.listen(SqlEngine, "before_cursor_execute", disk.before_cursor_execute)
     try:
         yield disk
     finally:
-        event.remove(SqlEngine, "before_cursor_execute", disk._before)
+        event.remove(SqlEngine, "before_cursor_execute", disk.before_cursor_execute)

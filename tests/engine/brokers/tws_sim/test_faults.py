@@ -53,6 +53,7 @@ def test_rolled_back_next_id_still_refuses_a_reused_id(connect: Connect, sim: Tw
     again = IB()  # type: ignore[no-untyped-call]
     reported: list[int] = []
     # apiStart fires right after nextValidId was read: the sequence then holds the reported id
+    # (ib_insync exposes the id it was given only as its client's private _reqIdSeq)
     again.client.apiStart += lambda: reported.append(again.client._reqIdSeq)
     again.connect("127.0.0.1", sim.port, clientId=4, timeout=2)
     assert reported == [used] and used < sim.exchange.next_valid_id

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
 
@@ -53,3 +55,23 @@ async def test_inside_an_existing_loop(shipped_bars: Mapping[str, pd.DataFrame])
     finally:
         ib.disconnect()  # type: ignore[no-untyped-call]
         await sim.stop()
+
+
+def test_schedule_runs_a_driver_coroutine_on_the_simulator_s_loop(sim: TwsSimulator, port: int) -> None:
+    async def driver() -> tuple[int, float]:
+        sim.set_quote("AAPL", 99.0, 99.02, 99.01)  # on the simulator's thread, as set_quote requires
+        await asyncio.sleep(0)
+        return threading.get_ident(), sim.loop_time()
+
+    thread, loop_time = sim.schedule(driver()).result(timeout=10)
+    assert thread != threading.get_ident() and loop_time > 0
+    quote = sim.call(lambda: sim.exchange.quote("AAPL"))
+    assert quote is not None and (quote.bid, quote.ask) == (99.0, 99.02)
+
+
+def test_schedule_before_start_is_refused() -> None:
+    async def nothing() -> None:
+        return None
+
+    with pytest.raises(RuntimeError, match="not started: call start"):
+        TwsSimulator().schedule(nothing())
