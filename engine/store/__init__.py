@@ -6,7 +6,8 @@ sessions stay in here (architecture rule 2), so research and backtests never nee
 
 from engine.store.audit import FILL_ACTION, AuditRecord, AuditVerification, fill_payload
 from engine.store.db import SCHEMA_VERSION, StoreError, default_database_path, open_database
-from engine.store.repository import ExecutionRecord, RiskEventRecord, Store
+from engine.store.repository import Store
+from engine.store.rows import ExecutionRecord, RiskEventRecord
 
 __all__ = [
     "FILL_ACTION",

@@ -13,7 +13,6 @@ import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from types import TracebackType
@@ -29,19 +28,15 @@ from sqlmodel import Session, col, delete, select, update
 from engine.model import (
     ExecutionStatus,
     Fill,
-    Leg,
     Order,
     OrderStatus,
-    OrderType,
     Position,
-    Side,
     StrategyCard,
-    TimeInForce,
 )
-from engine.model.codec import DecodeError, from_jsonable, to_jsonable
-from engine.store import audit
+from engine.store import audit, rows
 from engine.store.audit import AuditEntry, AuditRecord, AuditVerification
 from engine.store.db import IMMEDIATE, StoreError, integrity_check, open_database
+from engine.store.rows import ExecutionRecord, RiskEventRecord
 from engine.store.sealing import (
     AuditKey,
     AuditProtection,
@@ -86,30 +81,6 @@ _OPEN_STATUSES = tuple(status.value for status in OrderStatus if status.is_open)
 _FINISHED_EXECUTIONS = frozenset(
     {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK}
 )
-
-
-@dataclass(frozen=True, slots=True)
-class ExecutionRecord:
-    """One card's group execution as stored (``strategy_executions``)."""
-
-    execution_id: str
-    card_id: str
-    status: ExecutionStatus
-    started_at: datetime
-    finished_at: datetime | None
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class RiskEventRecord:
-    """A risk event as stored: a breaker that tripped, a check that refused, a limit crossed."""
-
-    id: int
-    ts: datetime
-    kind: str
-    code: str
-    message: str
-    details: dict[str, Any]
 
 
 class _StaleTail(Exception):
@@ -277,7 +248,7 @@ class Store:
         self._problems = list(verdict.problems)
         self._migrate = verdict.migrate
         if self._problems and self._held_tail is None:
-            self._held_tail = _held_tail(self.held_path) or (verdict.last_seq, verdict.last_hash)
+            self._held_tail = rows.held_tail(self.held_path) or (verdict.last_seq, verdict.last_hash)
 
     # ----------------------------------------------------------------------- ids
     def next_client_order_id(self) -> str:
@@ -293,7 +264,7 @@ class Store:
     # ----------------------------------------------------------------------- orders
     def insert_order(self, order: Order) -> None:
         """Write a new order. Raises ``StoreError`` if its client order id is already stored."""
-        values = _order_to_row(order).model_dump(exclude={"seq"})
+        values = rows.order_to_row(order).model_dump(exclude={"seq"})
         # One INSERT statement (the unique id refuses a second one): this is the write-ahead path.
         with self._write(f"insert order {order.client_order_id}") as session:
             try:
@@ -305,7 +276,7 @@ class Store:
 
     def update_order(self, order: Order) -> None:
         """Overwrite a stored order with ``order``. Raises ``StoreError`` if it was never inserted."""
-        row = _order_to_row(order)
+        row = rows.order_to_row(order)
         values = row.model_dump(exclude={"seq", "client_order_id"})
         # One UPDATE statement, no load-and-merge: order updates are the kill switch's hot path.
         stmt = update(OrderRow).where(col(OrderRow.client_order_id) == order.client_order_id).values(**values)
@@ -316,8 +287,8 @@ class Store:
 
     def get_order(self, client_order_id: str) -> Order | None:
         with self._read(f"read order {client_order_id}") as session:
-            row = _find_order(session, client_order_id)
-            return None if row is None else _order_from_row(row)
+            row = rows.find_order(session, client_order_id)
+            return None if row is None else rows.order_from_row(row)
 
     def load_orders(
         self, *, open_only: bool = False, since: datetime | None = None, limit: int | None = None
@@ -331,14 +302,14 @@ class Store:
         if open_only:
             stmt = stmt.where(col(OrderRow.status).in_(_OPEN_STATUSES))
         if since is not None:
-            stmt = stmt.where(col(OrderRow.created_at) >= _aware(since, "load_orders since"))
+            stmt = stmt.where(col(OrderRow.created_at) >= rows.aware(since, "load_orders since"))
         if limit is not None:
-            _check_limit(limit)
+            rows.check_limit(limit)
             stmt = stmt.order_by(col(OrderRow.seq).desc()).limit(limit)
         else:
             stmt = stmt.order_by(col(OrderRow.seq))
         with self._read("load orders") as session:
-            orders = [_order_from_row(row) for row in session.exec(stmt)]
+            orders = [rows.order_from_row(row) for row in session.exec(stmt)]
         if limit is not None:
             orders.reverse()
         return orders
@@ -362,7 +333,7 @@ class Store:
         A fill for an order that was never stored raises ``StoreError`` (the fills table points
         at orders); the caller decides how to record such a foreign order.
         """
-        values = _fill_to_row(fill).model_dump(exclude={"id"})
+        values = rows.fill_to_row(fill).model_dump(exclude={"id"})
         stmt = sqlite_insert(FillRow).values(**values).on_conflict_do_nothing(index_elements=["exec_id"])
         with self._write(f"insert fill {fill.exec_id} of order {fill.client_order_id}") as session:
             result = session.exec(stmt)
@@ -389,7 +360,7 @@ class Store:
             .order_by(col(OrderRow.seq))
         )
         with self._read("orders behind their fills") as session:
-            return [_order_from_row(row) for row in session.exec(stmt)]
+            return [rows.order_from_row(row) for row in session.exec(stmt)]
 
     def unaudited_fills(self) -> list[Fill]:
         """Stored fills that no ``fill`` audit entry names (by exec id), in the order they arrived.
@@ -403,7 +374,7 @@ class Store:
         )
         stmt = select(FillRow).where(col(FillRow.exec_id).not_in(audited)).order_by(col(FillRow.id))
         with self._read("unaudited fills") as session:
-            return [_fill_from_row(row) for row in session.exec(stmt)]
+            return [rows.fill_from_row(row) for row in session.exec(stmt)]
 
     def load_fills(self, *, client_order_id: str | None = None) -> list[Fill]:
         """Fills in the order they arrived, newest last."""
@@ -411,44 +382,44 @@ class Store:
         if client_order_id is not None:
             stmt = stmt.where(col(FillRow.client_order_id) == client_order_id)
         with self._read("load fills") as session:
-            return [_fill_from_row(row) for row in session.exec(stmt)]
+            return [rows.fill_from_row(row) for row in session.exec(stmt)]
 
     # ----------------------------------------------------------------------- positions
     def save_positions(self, positions: Iterable[Position], *, ts: datetime | None = None) -> None:
         """Replace every stored position with ``positions`` (all or nothing)."""
-        rows = [_position_to_row(position, ts) for position in positions]
+        records = [rows.position_to_row(position, ts) for position in positions]
         seen: set[str] = set()
-        for row in rows:
+        for row in records:
             if row.symbol in seen:
                 raise StoreError(f"positions: {row.symbol} appears twice; one net position per symbol")
             seen.add(row.symbol)
         with self._write("save positions") as session:
             session.exec(delete(PositionRow))
-            session.add_all(rows)
+            session.add_all(records)
 
     def load_positions(self) -> list[Position]:
         with self._read("load positions") as session:
-            rows = session.exec(select(PositionRow).order_by(col(PositionRow.symbol)))
-            return [_position_from_row(row) for row in rows]
+            found = session.exec(select(PositionRow).order_by(col(PositionRow.symbol)))
+            return [rows.position_from_row(row) for row in found]
 
     # ----------------------------------------------------------------------- cards
     def save_cards(self, cards: Iterable[StrategyCard]) -> None:
         """Insert new cards and overwrite stored ones with the same ``card_id``."""
-        rows = [_card_to_row(card) for card in cards]
+        records = [rows.card_to_row(card) for card in cards]
         with self._write("save strategy cards") as session:
-            for row in rows:
+            for row in records:
                 session.merge(row)
 
     def load_card(self, card_id: str) -> StrategyCard | None:
         with self._read(f"read card {card_id}") as session:
             row = session.get(StrategyCardRow, card_id)
-            return None if row is None else _card_from_row(row)
+            return None if row is None else rows.card_from_row(row)
 
     def load_cards(self) -> list[StrategyCard]:
         """Every stored card, oldest ``asof`` first."""
         stmt = select(StrategyCardRow).order_by(col(StrategyCardRow.asof), col(StrategyCardRow.card_id))
         with self._read("load cards") as session:
-            return [_card_from_row(row) for row in session.exec(stmt)]
+            return [rows.card_from_row(row) for row in session.exec(stmt)]
 
     # ----------------------------------------------------------------------- executions
     def insert_execution(
@@ -458,7 +429,7 @@ class Store:
             execution_id=execution_id,
             card_id=card_id,
             status=ExecutionStatus(status).value,
-            started_at=_aware(ts, f"execution {execution_id} ts"),
+            started_at=rows.aware(ts, f"execution {execution_id} ts"),
         )
         with self._write(f"insert execution {execution_id}") as session:
             if session.get(StrategyExecutionRow, execution_id) is not None:
@@ -472,7 +443,7 @@ class Store:
         status = ExecutionStatus(status)
         values: dict[str, Any] = {"status": status.value, "message": message}
         if status in _FINISHED_EXECUTIONS:
-            values["finished_at"] = _aware(ts, f"execution {execution_id} ts")
+            values["finished_at"] = rows.aware(ts, f"execution {execution_id} ts")
         stmt = (
             update(StrategyExecutionRow)
             .where(col(StrategyExecutionRow.execution_id) == execution_id)
@@ -490,28 +461,28 @@ class Store:
         if card_id is not None:
             stmt = stmt.where(col(StrategyExecutionRow.card_id) == card_id)
         with self._read("load executions") as session:
-            return [_execution_from_row(row) for row in session.exec(stmt)]
+            return [rows.execution_from_row(row) for row in session.exec(stmt)]
 
     # ----------------------------------------------------------------------- risk events
     def record_risk_event(
         self, ts: datetime, kind: str, code: str, message: str, details: Mapping[str, object] | None = None
     ) -> None:
         row = RiskEventRow(
-            ts=_aware(ts, f"risk event {code} ts"),
+            ts=rows.aware(ts, f"risk event {code} ts"),
             kind=kind,
             code=code,
             message=message,
-            details_json=_json_text(details or {}, f"risk event {code} details"),
+            details_json=rows.json_text(details or {}, f"risk event {code} details"),
         )
         with self._write(f"record risk event {code}") as session:
             session.add(row)
 
     def load_risk_events(self, limit: int = 100) -> list[RiskEventRecord]:
         """The newest ``limit`` risk events, newest last."""
-        _check_limit(limit)
+        rows.check_limit(limit)
         stmt = select(RiskEventRow).order_by(col(RiskEventRow.id).desc()).limit(limit)
         with self._read("load risk events") as session:
-            records = [_risk_event_from_row(row) for row in session.exec(stmt)]
+            records = [rows.risk_event_from_row(row) for row in session.exec(stmt)]
         records.reverse()
         return records
 
@@ -523,7 +494,7 @@ class Store:
             return None if row is None else row.value
 
     def set_state(self, key: str, value: str, ts: datetime) -> None:
-        row = EngineStateRow(key=key, value=value, updated_at=_aware(ts, f"engine state {key} ts"))
+        row = EngineStateRow(key=key, value=value, updated_at=rows.aware(ts, f"engine state {key} ts"))
         with self._write(f"write engine state {key}") as session:
             session.merge(row)
 
@@ -541,7 +512,7 @@ class Store:
         appended meanwhile, the insert collides on the seq and the append is redone from the
         real tail.
         """
-        _aware(ts, f"audit {action} ts")
+        rows.aware(ts, f"audit {action} ts")
         self._check_open()
         self.verify_before_append()
         if self._problems:
@@ -610,7 +581,7 @@ class Store:
             except (TypeError, ValueError) as exc:
                 raise StoreError(f"audit {action}: payload cannot be stored as JSON ({exc})") from exc
             try:
-                session.connection().execute(_AUDIT_INSERT, _audit_row(entry).model_dump())
+                session.connection().execute(_AUDIT_INSERT, rows.audit_row(entry).model_dump())
             except IntegrityError:
                 if self._audit_tail is None:
                     raise
@@ -718,7 +689,7 @@ class Store:
         """
         with self._read("read the audit log") as session:
             return [
-                _audit_entry(*row)
+                rows.audit_entry(*row)
                 for row in session.connection().execute(_AUDIT_COLUMNS.order_by(col(AuditEventRow.seq)))
             ]
 
@@ -738,12 +709,12 @@ class Store:
         """Audit entries in seq order; with ``limit``, the newest ``limit`` of them."""
         stmt = _AUDIT_COLUMNS
         if limit is not None:
-            _check_limit(limit)
+            rows.check_limit(limit)
             stmt = stmt.order_by(col(AuditEventRow.seq).desc()).limit(limit)
         else:
             stmt = stmt.order_by(col(AuditEventRow.seq))
         with self._read("load audit entries") as session:
-            entries = [_audit_entry(*row) for row in session.connection().execute(stmt)]
+            entries = [rows.audit_entry(*row) for row in session.connection().execute(stmt)]
         if limit is not None:
             entries.reverse()
         try:
@@ -808,7 +779,7 @@ class Store:
                 raise StoreError(f"{what}: refused by the database ({exc.orig})") from exc
             except SQLAlchemyError as exc:
                 session.rollback()
-                raise StoreError(f"{self._path}: {what} failed ({_reason(exc)})") from exc
+                raise StoreError(f"{self._path}: {what} failed ({rows.reason(exc)})") from exc
 
     @contextmanager
     def _read(self, what: str) -> Iterator[Session]:
@@ -823,273 +794,10 @@ class Store:
             except StoreError:
                 raise
             except SQLAlchemyError as exc:
-                raise StoreError(f"{self._path}: {what} failed ({_reason(exc)})") from exc
+                raise StoreError(f"{self._path}: {what} failed ({rows.reason(exc)})") from exc
             except ValueError as exc:
                 raise StoreError(f"{self._path}: {what}: a stored value is damaged ({exc})") from exc
 
 
 # =========================================================================== mapping
 # Each domain type is mapped to and from its row in exactly one pair of functions below.
-
-
-def _order_to_row(order: Order) -> OrderRow:
-    what = f"order {order.client_order_id}"
-    return OrderRow(
-        client_order_id=order.client_order_id,
-        symbol=order.symbol,
-        side=Side(order.side).value,
-        quantity=order.quantity,
-        order_type=OrderType(order.order_type).value,
-        limit_price=order.limit_price,
-        stop_price=order.stop_price,
-        tif=TimeInForce(order.tif).value,
-        status=OrderStatus(order.status).value,
-        filled_quantity=order.filled_quantity,
-        avg_fill_price=order.avg_fill_price,
-        broker_order_id=order.broker_order_id,
-        card_id=order.card_id,
-        execution_id=order.execution_id,
-        created_at=_aware_or_none(order.created_at, f"{what} created_at"),
-        updated_at=_aware_or_none(order.updated_at, f"{what} updated_at"),
-        reason=order.reason,
-        parent_id=order.parent_id,
-        algo=order.algo,
-        arrival_price=order.arrival_price,
-    )
-
-
-def _order_from_row(row: OrderRow) -> Order:
-    try:
-        return Order(
-            client_order_id=row.client_order_id,
-            symbol=row.symbol,
-            side=Side(row.side),
-            quantity=row.quantity,
-            order_type=OrderType(row.order_type),
-            limit_price=row.limit_price,
-            stop_price=row.stop_price,
-            tif=TimeInForce(row.tif),
-            status=OrderStatus(row.status),
-            filled_quantity=row.filled_quantity,
-            avg_fill_price=row.avg_fill_price,
-            broker_order_id=row.broker_order_id,
-            card_id=row.card_id,
-            execution_id=row.execution_id,
-            created_at=row.created_at,
-            updated_at=row.updated_at,
-            reason=row.reason,
-            parent_id=row.parent_id,
-            algo=row.algo,
-            arrival_price=row.arrival_price,
-        )
-    except ValueError as exc:
-        raise StoreError(f"order {row.client_order_id}: a stored value is not understood ({exc})") from exc
-
-
-def _fill_to_row(fill: Fill) -> FillRow:
-    return FillRow(
-        exec_id=fill.exec_id,
-        client_order_id=fill.client_order_id,
-        symbol=fill.symbol,
-        side=Side(fill.side).value,
-        quantity=fill.quantity,
-        price=fill.price,
-        commission=fill.commission,
-        ts=_aware(fill.ts, f"fill {fill.exec_id} ts"),
-    )
-
-
-def _fill_from_row(row: FillRow) -> Fill:
-    try:
-        side = Side(row.side)
-    except ValueError as exc:
-        raise StoreError(f"fill {row.exec_id}: a stored value is not understood ({exc})") from exc
-    return Fill(
-        exec_id=row.exec_id,
-        client_order_id=row.client_order_id,
-        symbol=row.symbol,
-        side=side,
-        quantity=row.quantity,
-        price=row.price,
-        commission=row.commission,
-        ts=row.ts,
-    )
-
-
-def _position_to_row(position: Position, ts: datetime | None) -> PositionRow:
-    return PositionRow(
-        symbol=position.symbol,
-        quantity=position.quantity,
-        avg_cost=position.avg_cost,
-        last=position.last,
-        realized_pnl=position.realized_pnl,
-        day_open_value=position.day_open_value,
-        updated_at=_aware_or_none(ts, "positions ts"),
-    )
-
-
-def _position_from_row(row: PositionRow) -> Position:
-    return Position(
-        symbol=row.symbol,
-        quantity=row.quantity,
-        avg_cost=row.avg_cost,
-        last=row.last,
-        realized_pnl=row.realized_pnl,
-        day_open_value=row.day_open_value,
-    )
-
-
-def _card_to_row(card: StrategyCard) -> StrategyCardRow:
-    what = f"card {card.card_id}"
-    return StrategyCardRow(
-        card_id=card.card_id,
-        template=card.template,
-        name=card.name,
-        legs_json=_json_text([to_jsonable(leg) for leg in card.legs], f"{what} legs"),
-        confidence=card.confidence,
-        expected_return=card.expected_return,
-        max_risk=card.max_risk,
-        reason=card.reason,
-        asof=_aware(card.asof, f"{what} asof"),
-        horizon_days=card.horizon_days,
-        stop_price=card.stop_price,
-        target_price=card.target_price,
-        score=card.score,
-        details_json=_json_text(dict(card.details), f"{what} details"),
-        plan_json=_json_text(list(card.plan), f"{what} plan"),
-        notes_json=_json_text(list(card.notes), f"{what} notes"),
-    )
-
-
-def _card_from_row(row: StrategyCardRow) -> StrategyCard:
-    try:
-        legs = tuple(_leg(item) for item in json.loads(row.legs_json))
-        details = {str(key): float(value) for key, value in json.loads(row.details_json).items()}
-        plan = tuple(str(step) for step in json.loads(row.plan_json))
-        notes = tuple(str(note) for note in json.loads(row.notes_json))
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise StoreError(f"card {row.card_id}: stored legs or details are damaged ({exc})") from exc
-    return StrategyCard(
-        card_id=row.card_id,
-        template=row.template,
-        name=row.name,
-        legs=legs,
-        confidence=row.confidence,
-        expected_return=row.expected_return,
-        max_risk=row.max_risk,
-        reason=row.reason,
-        asof=row.asof,
-        horizon_days=row.horizon_days,
-        stop_price=row.stop_price,
-        target_price=row.target_price,
-        score=row.score,
-        details=details,
-        plan=plan,
-        notes=notes,
-    )
-
-
-def _leg(data: object) -> Leg:
-    try:
-        leg = from_jsonable(data)
-    except DecodeError as exc:
-        raise ValueError(str(exc)) from exc
-    if not isinstance(leg, Leg):
-        raise ValueError(f"expected a Leg, found {type(leg).__name__}")
-    return leg
-
-
-def _execution_from_row(row: StrategyExecutionRow) -> ExecutionRecord:
-    try:
-        status = ExecutionStatus(row.status)
-    except ValueError as exc:
-        raise StoreError(f"execution {row.execution_id}: a stored value is not understood ({exc})") from exc
-    return ExecutionRecord(
-        execution_id=row.execution_id,
-        card_id=row.card_id,
-        status=status,
-        started_at=row.started_at,
-        finished_at=row.finished_at,
-        message=row.message,
-    )
-
-
-def _risk_event_from_row(row: RiskEventRow) -> RiskEventRecord:
-    try:
-        details = json.loads(row.details_json)
-    except ValueError as exc:
-        raise StoreError(f"risk event {row.id}: stored details are damaged ({exc})") from exc
-    return RiskEventRecord(
-        id=int(row.id or 0),
-        ts=row.ts,
-        kind=row.kind,
-        code=row.code,
-        message=row.message,
-        details=details if isinstance(details, dict) else {"value": details},
-    )
-
-
-def _held_tail(path: Path) -> tuple[int, str] | None:
-    """(seq, hash) of the last entry held aside earlier, so new held entries chain on from it."""
-    try:
-        lines = path.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError):
-        return None
-    for line in reversed(lines):
-        try:
-            data = json.loads(line)
-            return int(data["seq"]), str(data["hash"])
-        except (ValueError, KeyError, TypeError):
-            continue
-    return None
-
-
-def _audit_row(entry: AuditEntry) -> AuditEventRow:
-    return AuditEventRow(
-        seq=entry.seq,
-        ts=entry.ts,
-        actor=entry.actor,
-        source=entry.source,
-        action=entry.action,
-        payload_json=entry.payload_json,
-        prev_hash=entry.prev_hash,
-        hash=entry.hash,
-    )
-
-
-def _audit_entry(
-    seq: int | None, ts: str, actor: str, source: str, action: str, payload_json: str, prev: str, digest: str
-) -> AuditEntry:
-    return AuditEntry(int(seq or 0), ts, actor, source, action, payload_json, prev, digest)
-
-
-# =========================================================================== helpers
-def _find_order(session: Session, client_order_id: str) -> OrderRow | None:
-    return session.exec(select(OrderRow).where(col(OrderRow.client_order_id) == client_order_id)).first()
-
-
-def _aware(ts: datetime, what: str) -> datetime:
-    if ts.tzinfo is None or ts.utcoffset() is None:
-        raise StoreError(f"{what}: naive datetime {ts.isoformat()}; every stored time carries a zone")
-    return ts
-
-
-def _aware_or_none(ts: datetime | None, what: str) -> datetime | None:
-    return None if ts is None else _aware(ts, what)
-
-
-def _json_text(value: object, what: str) -> str:
-    try:
-        return json.dumps(to_jsonable(value), separators=(",", ":"))
-    except (TypeError, ValueError) as exc:
-        raise StoreError(f"{what}: cannot be stored as JSON ({exc})") from exc
-
-
-def _check_limit(limit: int) -> None:
-    if limit < 0:
-        raise ValueError(f"limit must be zero or more, not {limit}")
-
-
-def _reason(exc: SQLAlchemyError) -> str:
-    original = getattr(exc, "orig", None)
-    return str(original if original is not None else exc)
