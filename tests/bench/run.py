@@ -14,6 +14,7 @@ from tests.bench import (
     research,
     risk_engine,
     risk_portfolio,
+    soak,
     startup,
 )
 
@@ -31,6 +32,7 @@ def main() -> None:
     ibkr.main()
     optimizers.main()
     autopilot.main()
+    soak.main()
 
 
 if __name__ == "__main__":
