@@ -85,6 +85,8 @@ class LotBook:
         self._symbols: dict[str, _Symbol] = {}
         self._slices: dict[tuple[str, str, str], _Slice] = {}
         self._realized: list[RealizedLot] = []
+        self._realized_at: dict[tuple[str, str], int] = {}
+        """(lot id, closing exec id) -> index in ``_realized``: a wash sale finds its sale in O(1)."""
         self._dividends: list[DividendCredit] = []
         self._acquired: list[Lot] = []
         self._seen: set[str] = set()
@@ -138,7 +140,9 @@ class LotBook:
         if remaining > _tol(fill.quantity):
             self._open(pool, fill, fill.side.sign * remaining, strategy, account, day, sym)
         self._seen.add(fill.exec_id)
-        self._realized.extend(closed)
+        for piece in closed:
+            self._realized_at.setdefault((piece.lot_id, piece.exec_id), len(self._realized))
+            self._realized.append(piece)
         return tuple(closed)
 
     def _closing_order(
@@ -401,14 +405,11 @@ class LotBook:
             raise ValueError(
                 f"wash sale of lot {wash.sale_lot_id} into lot {wash.replacement_lot_id} was applied already"
             )
-        for i, sale in enumerate(self._realized):
-            if sale.lot_id == wash.sale_lot_id and sale.exec_id == wash.sale_exec_id:
-                self._realized[i] = replace(
-                    sale, wash_sale_disallowed=sale.wash_sale_disallowed + wash.disallowed
-                )
-                break
-        else:
+        i = self._realized_at.get((wash.sale_lot_id, wash.sale_exec_id))
+        if i is None:
             raise ValueError(f"no realized lot {wash.sale_lot_id} closed by fill {wash.sale_exec_id}")
+        sale = self._realized[i]
+        self._realized[i] = replace(sale, wash_sale_disallowed=sale.wash_sale_disallowed + wash.disallowed)
         self._washes.add(key)
         if wash.replacement_lot_id not in self._where:
             return None
@@ -467,6 +468,15 @@ class LotBook:
     def acquisitions(self) -> tuple[Lot, ...]:
         """Every lot as it was opened (split-adjusted), open or closed since: wash-sale replacements."""
         return tuple(self._acquired)
+
+    @property
+    def acquired_count(self) -> int:
+        """How many lots were opened so far: ``acquisitions_since(n)`` then reads only the new ones."""
+        return len(self._acquired)
+
+    def acquisitions_since(self, n: int) -> tuple[Lot, ...]:
+        """The lots opened after the first ``n`` (no copy of the whole history, unlike ``acquisitions``)."""
+        return tuple(self._acquired[n:])
 
     def lot(self, lot_id: str) -> Lot:
         pool = self._pool_of(lot_id)
