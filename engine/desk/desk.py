@@ -102,16 +102,16 @@ class PortfolioDesk:
         self._closes: tuple[date, pd.DataFrame] | None = None
 
     def fold_stored_fills(self) -> None:
-        """Book every stored fill into the lots (engine start), each under its order's strategy."""
+        """Book every stored fill into the lots (engine start), each under its order's strategy.
+
+        Only what the lots need is read: the fills, each order's card id and each card's template
+        (two-column queries), not every order and card whole, so a restart stays linear and quick.
+        """
         store = self.engine.store
         fills = store.load_fills()
-        orders = {o.client_order_id: o for o in store.load_orders()}
-        cards: dict[str, StrategyCard] = {}
-        for card_id in {o.card_id for o in orders.values() if o.card_id}:
-            card = store.load_card(card_id)
-            if card is not None:
-                cards[card_id] = card
-        self.lots.fold([*getattr(self.engine, "_opening_fills", []), *fills], orders, cards)
+        card_of = store.card_ids_of_orders()
+        templates = store.card_templates(card_of.values())
+        self.lots.fold([*getattr(self.engine, "_opening_fills", []), *fills], card_of, templates)
         for symbol, price in self.engine._prices().items():
             self.lots.book.mark(symbol, price)
 

@@ -22,7 +22,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, timedelta
 
-from engine.model import Fill, Order, StrategyCard
+from engine.model import Fill, Order
 from engine.model.lots import Lot, LotMethod, RealizedLot, WashSale, trade_date
 from engine.portfolio.lots import LotBook
 from engine.portfolio.tax_loss import WashSaleRules
@@ -67,16 +67,22 @@ class EngineLots:
         self._matchers: dict[frozenset[str], WashSaleMatcher] = {}
         self._matchers_of: dict[str, list[WashSaleMatcher]] = {}
 
-    def fold(
-        self, fills: Iterable[Fill], orders: Mapping[str, Order], cards: Mapping[str, StrategyCard]
-    ) -> None:
-        """Book the stored fills (at start), quietly: their wash sales were announced when they happened."""
+    def fold(self, fills: Iterable[Fill], card_of: Mapping[str, str], templates: Mapping[str, str]) -> None:
+        """Book the stored fills (at start), quietly: their wash sales were announced when they happened.
+
+        ``card_of`` maps a client order id to the card that sent it, ``templates`` a card id to its
+        template (the strategy its fills are booked under; see ``template_of``).
+        """
         for fill in fills:
-            order = orders.get(fill.client_order_id)
-            self.apply(fill, strategy_of(order, cards), order, announce=False)
+            card_id = card_of.get(fill.client_order_id)
+            self._apply(fill, template_of(card_id, templates), card_id, announce=False)
 
     def apply(self, fill: Fill, strategy: str, order: Order | None, *, announce: bool = True) -> None:
-        lot = harvest_lot(order.card_id if order is not None else None)
+        """Book one fill of ``order`` (None: an order the engine does not know) under ``strategy``."""
+        self._apply(fill, strategy, order.card_id if order is not None else None, announce=announce)
+
+    def _apply(self, fill: Fill, strategy: str, card_id: str | None, *, announce: bool) -> None:
+        lot = harvest_lot(card_id)
         named: Sequence[str] | None = None
         if lot is not None and fill.side.sign < 0 and self._is_open(lot):
             named = (lot,)
@@ -177,14 +183,14 @@ class EngineLots:
         return [self.fills[i] for i in sorted(i for _day, i in self._by_day[start:])]
 
 
-def strategy_of(order: Order | None, cards: Mapping[str, StrategyCard]) -> str:
-    """The template whose card sent ``order``: its stored card, else its card id; "manual" without one."""
-    if order is None or not order.card_id:
+def template_of(card_id: str | None, templates: Mapping[str, str]) -> str:
+    """The template of card ``card_id``: its stored template, else its id's prefix; "manual" without one."""
+    if not card_id:
         return MANUAL
-    card = cards.get(order.card_id)
-    if card is not None:
-        return card.template
-    return order.card_id.split("-", 1)[0] or MANUAL
+    template = templates.get(card_id)
+    if template is not None:
+        return template
+    return card_id.split("-", 1)[0] or MANUAL
 
 
 def describe(wash: WashSale) -> str:
