@@ -85,7 +85,15 @@ class WashSaleMatcher:
         self._sale_days: list[date] = []
         self._buys: list[_Buy] = []
         self._buy_keys: list[tuple[datetime, int]] = []
-        self._buy_days: list[date] = []
+        # The sales still missing replacement units and the purchases with units left, in the same
+        # orders: a new lot scans only these within its window, not the whole window's history
+        # (in an active account most of it is used up, and skipping it is what detect_wash_sales does).
+        self._open_sales: list[_Sale] = []
+        self._open_sale_keys: list[tuple[date, str, int]] = []
+        self._open_sale_days: list[date] = []
+        self._open_buys: list[_Buy] = []
+        self._open_buy_keys: list[tuple[datetime, int]] = []
+        self._open_buy_days: list[date] = []
         self._pending: dict[WashKey, tuple[_Sale, _Buy, WashSale]] = {}
         self.recomputed = 0
         """How many times an out-of-order lot made the greedy run again from some sale (for tests)."""
@@ -100,14 +108,17 @@ class WashSaleMatcher:
         at = bisect_right(self._buy_keys, key)
         self._buys.insert(at, buy)
         self._buy_keys.insert(at, key)
-        self._buy_days.insert(at, buy.day)
-        first = bisect_left(self._sale_days, buy.day - self._window)
         if at == len(self._buys) - 1:
-            last = bisect_right(self._sale_days, buy.day + self._window)
-            for sale in self._sales[first:last]:
+            first = bisect_left(self._open_sale_days, buy.day - self._window)
+            last = bisect_right(self._open_sale_days, buy.day + self._window)
+            for sale in self._open_sales[first:last]:
                 self._match(sale, buy)
+            self._prune_sales(first, last)
+            if buy.capacity > _EPS:
+                self._open_buy(buy)
         else:
-            self._rematch_from(first)
+            self._open_buy(buy)
+            self._rematch_from(bisect_left(self._sale_days, buy.day - self._window))
 
     def add_sale(self, sale: RealizedLot, seq: int) -> None:
         """A realized piece (``LotBook.realized_lots``); only long sales at a tax loss can be washed."""
@@ -121,6 +132,10 @@ class WashSaleMatcher:
         self._sale_days.insert(at, sale.closed)
         if at == len(self._sales) - 1:
             self._fill(item)
+            if item.remaining > _EPS:
+                self._open_sales.append(item)
+                self._open_sale_keys.append(item.key)
+                self._open_sale_days.append(item.lot.closed)
         else:
             self._rematch_from(at)
 
@@ -139,12 +154,36 @@ class WashSaleMatcher:
     def _fill(self, sale: _Sale) -> None:
         """Run one sale through the purchases in its window, in acquisition order."""
         day = sale.lot.closed
-        first = bisect_left(self._buy_days, day - self._window)
-        last = bisect_right(self._buy_days, day + self._window)
-        for buy in self._buys[first:last]:
+        first = bisect_left(self._open_buy_days, day - self._window)
+        last = bisect_right(self._open_buy_days, day + self._window)
+        end = first
+        for buy in self._open_buys[first:last]:
             if sale.remaining <= _EPS:
                 break
             self._match(sale, buy)
+            end += 1
+        if end > first:
+            kept = [b for b in self._open_buys[first:end] if b.capacity > _EPS]
+            self._open_buys[first:end] = kept
+            self._open_buy_keys[first:end] = [b.key for b in kept]
+            self._open_buy_days[first:end] = [b.day for b in kept]
+
+    def _open_buy(self, buy: _Buy) -> None:
+        """(Re)list a purchase with units left, in acquisition order (a no-op when listed)."""
+        at = bisect_left(self._open_buy_keys, buy.key)
+        if at < len(self._open_buys) and self._open_buys[at] is buy:
+            return
+        self._open_buys.insert(at, buy)
+        self._open_buy_keys.insert(at, buy.key)
+        self._open_buy_days.insert(at, buy.day)
+
+    def _prune_sales(self, first: int, last: int) -> None:
+        """Drop the sales of ``open_sales[first:last]`` that need no more units."""
+        kept = [x for x in self._open_sales[first:last] if x.remaining > _EPS]
+        if len(kept) < last - first:
+            self._open_sales[first:last] = kept
+            self._open_sale_keys[first:last] = [x.key for x in kept]
+            self._open_sale_days[first:last] = [x.lot.closed for x in kept]
 
     def _match(self, sale: _Sale, buy: _Buy) -> None:
         """``detect_wash_sales``' inner step for one (sale, purchase) pair, in the same arithmetic."""
@@ -197,5 +236,13 @@ class WashSaleMatcher:
             while buy.log and buy.log[-1][0].key >= boundary:
                 buy.log.pop()
             buy.capacity = buy.log[-1][1] if buy.log else buy.lot.quantity
+            if buy.capacity > _EPS:
+                self._open_buy(buy)
+        cut = bisect_left(self._open_sale_keys, boundary)
+        del self._open_sales[cut:], self._open_sale_keys[cut:], self._open_sale_days[cut:]
         for sale in redo:
             self._fill(sale)
+            if sale.remaining > _EPS:
+                self._open_sales.append(sale)
+                self._open_sale_keys.append(sale.key)
+                self._open_sale_days.append(sale.lot.closed)
