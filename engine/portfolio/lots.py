@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 from engine.model.lots import (
     DividendCredit,
@@ -81,6 +81,8 @@ class LotBook:
     def __init__(self, method: LotMethod = LotMethod.FIFO) -> None:
         self.method = method
         self._pools: dict[tuple[str, str], list[Lot]] = {}
+        self._unsorted: set[tuple[str, str]] = set()
+        """Pools whose lots were not opened in time order (a fill booked late): FIFO sorts them."""
         self._where: dict[str, tuple[str, str]] = {}
         self._symbols: dict[str, _Symbol] = {}
         self._slices: dict[tuple[str, str, str], _Slice] = {}
@@ -155,6 +157,10 @@ class LotBook:
         method: LotMethod,
     ) -> list[Lot]:
         signed = fill.side.sign
+        if named is None and method is LotMethod.FIFO and (fill.symbol, account) not in self._unsorted:
+            # The pool is in opening order already: FIFO is its order, and only the lots this fill
+            # closes are read (not every open lot of the symbol, which a long history piles up).
+            return _fifo_prefix(pool, signed, strategy, fill.quantity)
         opposite = [lot for lot in pool if lot.quantity * signed < 0]
         if named is not None:
             by_id = {lot.lot_id: lot for lot in opposite}
@@ -250,6 +256,8 @@ class LotBook:
             commission=open_comm,
             exec_id=fill.exec_id,
         )
+        if pool and _later(pool[-1].opened, lot.opened):
+            self._unsorted.add((fill.symbol, account))
         pool.append(lot)
         self._where[lot_id] = (fill.symbol, account)
         self._acquired.append(lot)
@@ -592,6 +600,31 @@ def _check_fill(fill: Fill) -> None:
         raise ValueError(f"fill {fill.exec_id}: price must be a finite number >= 0, got {fill.price!r}")
     if not math.isfinite(fill.commission):
         raise ValueError(f"fill {fill.exec_id}: commission must be finite, got {fill.commission!r}")
+
+
+def _later(a: datetime, b: datetime) -> bool:
+    """``a`` after ``b``; a naive time against an aware one counts as out of order (FIFO then sorts)."""
+    try:
+        return a > b
+    except TypeError:
+        return True
+
+
+def _fifo_prefix(pool: list[Lot], signed: int, strategy: str, quantity: float) -> list[Lot]:
+    """The opposite lots, in the pool's order, that a FIFO close of ``quantity`` consumes:
+    ``strategy``'s own first, then the others', stopping where ``apply_fill``'s loop stops (the
+    same arithmetic), so a close reads the lots it closes, not every open lot of the symbol."""
+    tol = _tol(quantity)
+    remaining = quantity
+    out: list[Lot] = []
+    for own in (True, False):
+        for lot in pool:
+            if remaining <= tol:
+                return out
+            if lot.quantity * signed < 0 and (lot.strategy == strategy) is own:
+                out.append(lot)
+                remaining -= min(remaining, abs(lot.quantity))
+    return out
 
 
 def _ordered(lots: list[Lot], method: LotMethod) -> list[Lot]:

@@ -11,6 +11,7 @@ partial closes, short lots, substantially-identical groups (overlapping ones too
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -18,7 +19,8 @@ import pytest
 
 from engine.desk.lots import EngineLots, describe
 from engine.model import Fill, Side
-from engine.model.lots import Lot, RealizedLot, trade_date
+from engine.model.lots import Lot, LotMethod, RealizedLot, trade_date
+from engine.portfolio.lots import LotBook
 from engine.portfolio.tax_loss import WashSaleRules, detect_wash_sales
 from engine.portfolio.wash_sales import WashSaleMatcher
 
@@ -229,3 +231,36 @@ def test_a_buy_after_an_unmatched_loss_takes_only_what_the_sale_still_misses() -
     got = [(w.replacement_lot_id, w.quantity, w.disallowed) for w in matcher.matches()]
     assert got == [("b", 4.0, 40.0), ("d", 6.0, 60.0)]
     assert trade_date(day) == sale.closed
+
+
+class _SortingBook(LotBook):
+    """``LotBook`` that always takes the sorting path for FIFO (the fast path's reference)."""
+
+    def __init__(self) -> None:
+        super().__init__(LotMethod.FIFO)
+
+    def _closing_order(
+        self,
+        pool: list[Lot],
+        fill: Fill,
+        account: str,
+        strategy: str,
+        named: Sequence[str] | None,
+        method: LotMethod,
+    ) -> list[Lot]:
+        self._unsorted.add((fill.symbol, account))
+        return super()._closing_order(pool, fill, account, strategy, named, method)
+
+
+@pytest.mark.parametrize("case", CASES[:6], ids=lambda c: f"seed{c.seed}")
+def test_fifo_reading_only_the_lots_it_closes_books_what_sorting_every_lot_booked(case: _Case) -> None:
+    fast, slow = LotBook(LotMethod.FIFO), _SortingBook()
+    rng = random.Random(case.seed)
+    for fill in _history(case):
+        strategy = rng.choice(("a", "b", "manual"))
+        fast.apply_fill(fill, strategy=strategy)
+        slow.apply_fill(fill, strategy=strategy)
+        assert fast.realized_lots == slow.realized_lots
+        assert fast.open_lots() == slow.open_lots()
+    assert len(fast.realized_lots) > 100
+    assert (not fast._unsorted) is (case.shuffle == 0.0), "out-of-order fills must take the sorting path"
