@@ -614,6 +614,10 @@ def _fifo_prefix(pool: list[Lot], signed: int, strategy: str, quantity: float) -
     """The opposite lots, in the pool's order, that a FIFO close of ``quantity`` consumes:
     ``strategy``'s own first, then the others', stopping where ``apply_fill``'s loop stops (the
     same arithmetic), so a close reads the lots it closes, not every open lot of the symbol."""
+    if not pool or pool[0].quantity * signed > 0:
+        # A pool holds lots of one direction (a fill opens the other way only once every opposite
+        # lot is closed): a fill that adds to it closes nothing, without reading it.
+        return []
     tol = _tol(quantity)
     remaining = quantity
     out: list[Lot] = []

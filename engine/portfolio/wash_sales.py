@@ -111,9 +111,13 @@ class WashSaleMatcher:
         if at == len(self._buys) - 1:
             first = bisect_left(self._open_sale_days, buy.day - self._window)
             last = bisect_right(self._open_sale_days, buy.day + self._window)
+            end = first
             for sale in self._open_sales[first:last]:
+                if buy.capacity <= _EPS:  # used up: no later sale can take from it
+                    break
                 self._match(sale, buy)
-            self._prune_sales(first, last)
+                end += 1
+            self._prune_sales(first, end)
             if buy.capacity > _EPS:
                 self._open_buy(buy)
         else:
