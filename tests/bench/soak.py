@@ -102,7 +102,8 @@ class _Trader:
             created_at=ts,
             updated_at=ts,
         )
-        fill = Fill(f"{prefix}X{self.seq:08d}", coid, symbol, side, quantity, price, 1.0, ts)
+        # exec ids rise with time whatever the prefix, as a broker's do (paper: OT-00000001.1)
+        fill = Fill(f"X{self.seq:08d}", coid, symbol, side, quantity, price, 1.0, ts)
         return order, fill
 
 
