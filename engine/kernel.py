@@ -27,7 +27,7 @@ from engine.desk import PortfolioDesk
 from engine.desk.host import DeskPorts
 from engine.execution.costs import CommissionSchedule
 from engine.execution.order_manager import OrderManager
-from engine.model import AlertCode, CommandSource
+from engine.model import AlertCode, CommandSource, Fill
 from engine.model.events import (
     Command,
     CommandResult,
@@ -128,6 +128,7 @@ class Engine:
         # A remote broker talks before the parts exist (connect comes first): these forward.
         self._link: BrokerLink | None = None
         self._early_notices: list[tuple[str, str]] = []
+        self._stored_fills: list[Fill] = []
 
     # ------------------------------------------------------------------ the parts, by name
     @property
@@ -221,7 +222,7 @@ class Engine:
             timeout_s=s.alerts.timeout_s,
             on_failure=lambda line: outbox.notice("error", line),
         )
-        ledger, opening = fold_ledger(store, s.broker.starting_cash)
+        ledger, opening, self._stored_fills = fold_ledger(store, s.broker.starting_cash)
         orders = OrderManager(store, broker, clock, bus.publish, _no_fill_callback)
         market = MarketView(s, feed=feed, market=data, broker=broker, ledger=ledger, clock=clock)
         risk = RiskMonitor(
@@ -430,7 +431,8 @@ class Engine:
         """Restore, connect, reconcile, then let the market run."""
         s = self.settings
         p.accounting.restore_day()
-        p.desk.fold_stored_fills()
+        p.desk.fold_stored_fills(self._stored_fills)  # the list the ledger folded: read once
+        self._stored_fills = []
         # Volatility is market data, not journaled: a restart gives it again before the first quote.
         p.market.set_option_vols(p.market.vol_day())
         p.dispatcher.expire_stored_parents()

@@ -175,7 +175,7 @@ def _apply_missed_fills(store: Store, orders: OrderManager, executions: list[Fil
     Only fills of our own orders: an EXTERNAL order's fills are not onetap's trades, and show
     up as a position difference instead of silently changing the engine's book.
     """
-    stored = {fill.exec_id for fill in store.load_fills()}
+    stored = store.fill_exec_ids()
     applied: list[Fill] = []
     for fill in executions:
         if fill.exec_id in stored:

@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, datetime
 
 from engine.model.lots import (
     DividendCredit,
@@ -81,10 +81,14 @@ class LotBook:
     def __init__(self, method: LotMethod = LotMethod.FIFO) -> None:
         self.method = method
         self._pools: dict[tuple[str, str], list[Lot]] = {}
+        self._unsorted: set[tuple[str, str]] = set()
+        """Pools whose lots were not opened in time order (a fill booked late): FIFO sorts them."""
         self._where: dict[str, tuple[str, str]] = {}
         self._symbols: dict[str, _Symbol] = {}
         self._slices: dict[tuple[str, str, str], _Slice] = {}
         self._realized: list[RealizedLot] = []
+        self._realized_at: dict[tuple[str, str], int] = {}
+        """(lot id, closing exec id) -> index in ``_realized``: a wash sale finds its sale in O(1)."""
         self._dividends: list[DividendCredit] = []
         self._acquired: list[Lot] = []
         self._seen: set[str] = set()
@@ -138,7 +142,9 @@ class LotBook:
         if remaining > _tol(fill.quantity):
             self._open(pool, fill, fill.side.sign * remaining, strategy, account, day, sym)
         self._seen.add(fill.exec_id)
-        self._realized.extend(closed)
+        for piece in closed:
+            self._realized_at.setdefault((piece.lot_id, piece.exec_id), len(self._realized))
+            self._realized.append(piece)
         return tuple(closed)
 
     def _closing_order(
@@ -151,6 +157,10 @@ class LotBook:
         method: LotMethod,
     ) -> list[Lot]:
         signed = fill.side.sign
+        if named is None and method is LotMethod.FIFO and (fill.symbol, account) not in self._unsorted:
+            # The pool is in opening order already: FIFO is its order, and only the lots this fill
+            # closes are read (not every open lot of the symbol, which a long history piles up).
+            return _fifo_prefix(pool, signed, strategy, fill.quantity)
         opposite = [lot for lot in pool if lot.quantity * signed < 0]
         if named is not None:
             by_id = {lot.lot_id: lot for lot in opposite}
@@ -246,6 +256,8 @@ class LotBook:
             commission=open_comm,
             exec_id=fill.exec_id,
         )
+        if pool and _later(pool[-1].opened, lot.opened):
+            self._unsorted.add((fill.symbol, account))
         pool.append(lot)
         self._where[lot_id] = (fill.symbol, account)
         self._acquired.append(lot)
@@ -401,14 +413,11 @@ class LotBook:
             raise ValueError(
                 f"wash sale of lot {wash.sale_lot_id} into lot {wash.replacement_lot_id} was applied already"
             )
-        for i, sale in enumerate(self._realized):
-            if sale.lot_id == wash.sale_lot_id and sale.exec_id == wash.sale_exec_id:
-                self._realized[i] = replace(
-                    sale, wash_sale_disallowed=sale.wash_sale_disallowed + wash.disallowed
-                )
-                break
-        else:
+        i = self._realized_at.get((wash.sale_lot_id, wash.sale_exec_id))
+        if i is None:
             raise ValueError(f"no realized lot {wash.sale_lot_id} closed by fill {wash.sale_exec_id}")
+        sale = self._realized[i]
+        self._realized[i] = replace(sale, wash_sale_disallowed=sale.wash_sale_disallowed + wash.disallowed)
         self._washes.add(key)
         if wash.replacement_lot_id not in self._where:
             return None
@@ -467,6 +476,15 @@ class LotBook:
     def acquisitions(self) -> tuple[Lot, ...]:
         """Every lot as it was opened (split-adjusted), open or closed since: wash-sale replacements."""
         return tuple(self._acquired)
+
+    @property
+    def acquired_count(self) -> int:
+        """How many lots were opened so far: ``acquisitions_since(n)`` then reads only the new ones."""
+        return len(self._acquired)
+
+    def acquisitions_since(self, n: int) -> tuple[Lot, ...]:
+        """The lots opened after the first ``n`` (no copy of the whole history, unlike ``acquisitions``)."""
+        return tuple(self._acquired[n:])
 
     def lot(self, lot_id: str) -> Lot:
         pool = self._pool_of(lot_id)
@@ -578,6 +596,35 @@ def _check_fill(fill: Fill) -> None:
         raise ValueError(f"fill {fill.exec_id}: price must be a finite number >= 0, got {fill.price!r}")
     if not math.isfinite(fill.commission):
         raise ValueError(f"fill {fill.exec_id}: commission must be finite, got {fill.commission!r}")
+
+
+def _later(a: datetime, b: datetime) -> bool:
+    """``a`` after ``b``; a naive time against an aware one counts as out of order (FIFO then sorts)."""
+    try:
+        return a > b
+    except TypeError:
+        return True
+
+
+def _fifo_prefix(pool: list[Lot], signed: int, strategy: str, quantity: float) -> list[Lot]:
+    """The opposite lots, in the pool's order, that a FIFO close of ``quantity`` consumes:
+    ``strategy``'s own first, then the others', stopping where ``apply_fill``'s loop stops (the
+    same arithmetic), so a close reads the lots it closes, not every open lot of the symbol."""
+    if not pool or pool[0].quantity * signed > 0:
+        # A pool holds lots of one direction (a fill opens the other way only once every opposite
+        # lot is closed): a fill that adds to it closes nothing, without reading it.
+        return []
+    tol = _tol(quantity)
+    remaining = quantity
+    out: list[Lot] = []
+    for own in (True, False):
+        for lot in pool:
+            if remaining <= tol:
+                return out
+            if lot.quantity * signed < 0 and (lot.strategy == strategy) is own:
+                out.append(lot)
+                remaining -= min(remaining, abs(lot.quantity))
+    return out
 
 
 def _ordered(lots: list[Lot], method: LotMethod) -> list[Lot]:

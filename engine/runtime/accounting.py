@@ -194,11 +194,12 @@ class Accounting:
         self.persist_day(day)
 
 
-def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill]]:
+def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill], list[Fill]]:
     """The ledger rebuilt from the opening book (if any), every stored fill and every quantity
     adopted from the broker (in time order), with the last marks.
 
-    Returns the opening and adoption fills too: the tax lots fold them with the stored fills.
+    Returns the opening fills and the stored fills with the adopted ones in time order too: the
+    tax lots fold them next, from the same list (a restart reads the fills once).
     """
     opening = opening_fills(store.get_state(OPENING_KEY))
     adopted = [
@@ -214,7 +215,7 @@ def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill]]
     for fill in [*first, *stored]:
         ledger.apply_fill(fill)
     ledger.restore_marks(store.load_positions())
-    return ledger, [*first, *adopted]
+    return ledger, first, stored
 
 
 def _adoptions(store: Store) -> list[dict[str, Any]]:

@@ -104,7 +104,7 @@ async def ibkr_market(
         )
         for line in problems:
             on_notice("warning", line)
-    if broker.connected and store.get_state(OPENING_KEY) is None and not store.load_fills():
+    if broker.connected and store.get_state(OPENING_KEY) is None and not store.has_fills():
         await _adopt_opening_book(store, broker, clock, on_notice)
     return clock, data, IbkrFeed(broker, data, clock), broker
 

@@ -77,6 +77,19 @@ _AUDIT_COLUMNS = sa_select(
 
 _QTY_EPS = 1e-9
 """Quantities closer than this are equal (the order manager's tolerance)."""
+# Fills are read as plain tuples too: a restart reads every one of them (100,000 after a year of
+# active trading), and an ORM object per row cost more than the rest of the fold.
+_FILL_COLUMNS = sa_select(
+    col(FillRow.exec_id),
+    col(FillRow.client_order_id),
+    col(FillRow.symbol),
+    col(FillRow.side),
+    col(FillRow.quantity),
+    col(FillRow.price),
+    col(FillRow.commission),
+    col(FillRow.ts),
+)
+
 _OPEN_STATUSES = tuple(status.value for status in OrderStatus if status.is_open)
 _FINISHED_EXECUTIONS = frozenset(
     {ExecutionStatus.COMPLETED, ExecutionStatus.FAILED, ExecutionStatus.ROLLED_BACK}
@@ -376,13 +389,45 @@ class Store:
         with self._read("unaudited fills") as session:
             return [rows.fill_from_row(row) for row in session.exec(stmt)]
 
+    def has_fills(self) -> bool:
+        """Whether any fill is stored (one row read, not all of them)."""
+        with self._read("look for a fill") as session:
+            return session.connection().execute(sa_select(col(FillRow.exec_id)).limit(1)).first() is not None
+
+    def fill_exec_ids(self) -> set[str]:
+        """The execution id of every stored fill (one column: reconciliation's dedup key)."""
+        with self._read("load fill execution ids") as session:
+            return {exec_id for (exec_id,) in session.connection().execute(sa_select(col(FillRow.exec_id)))}
+
     def load_fills(self, *, client_order_id: str | None = None) -> list[Fill]:
         """Fills in the order they arrived, newest last."""
-        stmt = select(FillRow).order_by(col(FillRow.id))
+        stmt = _FILL_COLUMNS.order_by(col(FillRow.id))
         if client_order_id is not None:
             stmt = stmt.where(col(FillRow.client_order_id) == client_order_id)
         with self._read("load fills") as session:
-            return [rows.fill_from_row(row) for row in session.exec(stmt)]
+            return [rows.fill_from_columns(*row) for row in session.connection().execute(stmt)]
+
+    def card_ids_of_orders(self) -> dict[str, str]:
+        """client order id -> card id of every stored order a card sent (two columns, one query)."""
+        stmt = sa_select(col(OrderRow.client_order_id), col(OrderRow.card_id)).where(
+            col(OrderRow.card_id).is_not(None)
+        )
+        with self._read("load the cards of orders") as session:
+            return {coid: card_id for coid, card_id in session.connection().execute(stmt) if card_id}
+
+    def card_templates(self, card_ids: Iterable[str]) -> dict[str, str]:
+        """card id -> template of the stored cards among ``card_ids`` (absent ids are left out)."""
+        wanted = sorted(set(card_ids))
+        out: dict[str, str] = {}
+        with self._read("load card templates") as session:
+            for start in range(0, len(wanted), 500):
+                chunk = wanted[start : start + 500]
+                stmt = sa_select(col(StrategyCardRow.card_id), col(StrategyCardRow.template)).where(
+                    col(StrategyCardRow.card_id).in_(chunk)
+                )
+                for card_id, template in session.connection().execute(stmt):
+                    out[card_id] = template
+        return out
 
     # ----------------------------------------------------------------------- positions
     def save_positions(self, positions: Iterable[Position], *, ts: datetime | None = None) -> None:

@@ -170,6 +170,27 @@ def fill_from_row(row: FillRow) -> Fill:
     )
 
 
+_SIDES = {side.value: side for side in Side}
+
+
+def fill_from_columns(
+    exec_id: str,
+    client_order_id: str,
+    symbol: str,
+    side: str,
+    quantity: float,
+    price: float,
+    commission: float,
+    ts: datetime,
+) -> Fill:
+    """A fill from its row read as plain columns (a restart reads every fill: an ORM object per
+    row cost more than the rest of the fold)."""
+    known = _SIDES.get(side)
+    if known is None:
+        raise StoreError(f"fill {exec_id}: a stored value is not understood ({side!r} is not a Side)")
+    return Fill(exec_id, client_order_id, symbol, known, quantity, price, commission, ts)
+
+
 def position_to_row(position: Position, ts: datetime | None) -> PositionRow:
     return PositionRow(
         symbol=position.symbol,

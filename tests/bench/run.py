@@ -15,6 +15,7 @@ from tests.bench import (
     research,
     risk_engine,
     risk_portfolio,
+    soak,
     startup,
 )
 
@@ -33,6 +34,7 @@ def main() -> None:
     ibkr.main()
     optimizers.main()
     autopilot.main()
+    soak.main()
 
 
 if __name__ == "__main__":

@@ -287,6 +287,18 @@ def test_save_cards_upserts(store: Store) -> None:
     assert [c.card_id for c in store.load_cards()] == ["c-1", "c-2"]
 
 
+def test_the_cards_of_orders_and_their_templates_are_read_as_two_columns(store: Store) -> None:
+    store.save_cards([_card("c-1"), _card("c-2", template="momentum")])
+    store.insert_order(Order("o-1", "SPY", Side.BUY, 1.0, card_id="c-1", created_at=T0))
+    store.insert_order(Order("o-2", "SPY", Side.SELL, 1.0, card_id="gone-1", created_at=T0))
+    store.insert_order(Order("o-3", "SPY", Side.SELL, 1.0, created_at=T0))
+    card_of = store.card_ids_of_orders()
+    assert card_of == {"o-1": "c-1", "o-2": "gone-1"}
+    assert store.card_templates([*card_of.values(), "c-2", "c-1"]) == {"c-1": "pairs", "c-2": "momentum"}
+    many = [f"x-{i}" for i in range(1200)]  # more ids than one IN list takes: read in chunks
+    assert store.card_templates([*many, "c-2"]) == {"c-2": "momentum"}
+
+
 # --------------------------------------------------------------------------- executions
 def test_execution_lifecycle(store: Store) -> None:
     store.insert_execution("ex-1", "c-1", ExecutionStatus.PENDING, T0)
