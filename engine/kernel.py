@@ -41,7 +41,7 @@ from engine.model.rebalance import RebalancePlan
 from engine.model.risk import RiskReport
 from engine.portfolio.ledger import Ledger
 from engine.portfolio.lots import LotBook
-from engine.risk.alerts import AlertDispatcher, notifiers_from_settings
+from engine.risk.alerts import AlertDispatcher
 from engine.risk.controller import RiskController
 from engine.runtime.accounting import (
     Accounting,
@@ -216,12 +216,7 @@ class Engine:
         s, bus = self.settings, self.bus
         outbox = Outbox(bus, clock, store)
         health = StoreHealth(self.database, outbox.notice)
-        alerts = AlertDispatcher(
-            notifiers_from_settings(s.alerts),
-            min_level=s.alerts.min_level,
-            timeout_s=s.alerts.timeout_s,
-            on_failure=lambda line: outbox.notice("error", line),
-        )
+        alerts = AlertDispatcher.from_settings(s.alerts, on_failure=lambda line: outbox.notice("error", line))
         ledger, opening, self._stored_fills = fold_ledger(store, s.broker.starting_cash)
         orders = OrderManager(store, broker, clock, bus.publish, _no_fill_callback)
         market = MarketView(s, feed=feed, market=data, broker=broker, ledger=ledger, clock=clock)

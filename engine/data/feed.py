@@ -36,7 +36,7 @@ class MarketFeed(Protocol):
         self,
         sink: QuoteSink,
         *,
-        seconds_per_day: float = 45.0,
+        seconds_per_day: float,
         on_day_start: DayHook | None = None,
         on_day_end: DayHook | None = None,
     ) -> None: ...

@@ -27,6 +27,7 @@ import numpy.typing as npt
 import pandas as pd
 
 from engine.clock import SimulatedClock
+from engine.config import ReplaySettings
 from engine.data import calendar
 from engine.data.loader import MarketData
 from engine.model import Quote
@@ -161,12 +162,14 @@ class ReplayFeed:
         clock: SimulatedClock,
         *,
         start: date,
-        end: date | None = None,
-        seed: int = 7,
-        steps_per_day: int = 390,
-        spread_bps: float = 2.0,
+        end: date | None,
+        seed: int,
+        steps_per_day: int,
+        spread_bps: float,
         resume_after: date | None = None,
     ) -> None:
+        """Every rule is required: its default lives in ``[replay]`` (config/default.toml and its
+        schema) only, and ``from_settings`` is the door from there. ``end`` None: to the data's end."""
         if steps_per_day < 4:
             raise ValueError(f"steps_per_day must be at least 4, got {steps_per_day}")
         if spread_bps < 0:
@@ -185,7 +188,8 @@ class ReplayFeed:
         self._step = 0
         self._cache: tuple[date, list[Step]] | None = None
         self._latest: dict[str, Quote] = {}
-        self._seconds_per_day = 45.0
+        self._seconds_per_day = 0.0
+        """The pace, set by ``run`` (``[replay] seconds_per_day``) and ``set_speed``; 0: not set yet."""
         self._paused = False
         self._stopping = False
         self._running = False
@@ -193,6 +197,30 @@ class ReplayFeed:
         self._unpaused.set()
         if resume_after is not None:
             self._resume(resume_after)
+
+    @classmethod
+    def from_settings(
+        cls,
+        replay: ReplaySettings,
+        data: MarketData,
+        clock: SimulatedClock,
+        *,
+        resume_after: date | None = None,
+    ) -> ReplayFeed:
+        """The replay ``[replay]`` describes: the one door from the settings to it.
+
+        ``resume_after`` is not a setting: it is the last session an earlier run finished (its database).
+        """
+        return cls(
+            data,
+            clock,
+            start=replay.start_date,
+            end=replay.end_date,
+            seed=replay.seed,
+            steps_per_day=replay.steps_per_day,
+            spread_bps=replay.spread_bps,
+            resume_after=resume_after,
+        )
 
     # ------------------------------------------------------------------ sessions
     def _select_sessions(self, start: date, end: date | None) -> list[date]:
@@ -429,7 +457,7 @@ class ReplayFeed:
         self,
         sink: QuoteSink,
         *,
-        seconds_per_day: float = 45.0,
+        seconds_per_day: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         on_day_start: DayHook | None = None,
         on_day_end: DayHook | None = None,

@@ -116,7 +116,7 @@ def order_cost(
     stats: MarketStats,
     *,
     spread: float | None = None,
-    schedule: CommissionSchedule | None = None,
+    schedule: CommissionSchedule,
     k: float = DEFAULT_IMPACT_K,
 ) -> CostEstimate:
     """The expected cost of one order of ``quantity`` shares at ``price`` (the arrival mid).
@@ -130,7 +130,7 @@ def order_cost(
         return ZERO_COST
     value = quantity * price
     quoted = price * DEFAULT_SPREAD_BPS / 1e4 if spread is None else max(spread, 0.0)
-    commission = (schedule or CommissionSchedule()).commission(quantity, price)
+    commission = schedule.commission(quantity, price)
     half_spread = quantity * quoted / 2.0
     impact = value * impact_bps(quantity, stats, k) / 1e4
     total = commission + half_spread + impact
@@ -154,7 +154,7 @@ def card_expected_cost(
     prices: Mapping[str, Quote | float],
     history: Mapping[str, pd.DataFrame],
     *,
-    schedule: CommissionSchedule | None = None,
+    schedule: CommissionSchedule,
     k: float = DEFAULT_IMPACT_K,
     window: int = DEFAULT_WINDOW,
 ) -> CostEstimate:
@@ -201,7 +201,7 @@ def _option_leg_cost(
     symbol: str,
     contracts: float,
     given: Quote | float | None,
-    schedule: CommissionSchedule | None,
+    schedule: CommissionSchedule,
 ) -> CostEstimate:
     if isinstance(given, Quote):
         price, half = given.mid, (given.ask - given.bid) / 2.0
@@ -210,9 +210,8 @@ def _option_leg_cost(
         half = model_half_spread(price)
     if not (math.isfinite(price) and price > 0):
         raise ValueError(f"card {card.card_id}: no price for {symbol}")
-    sched = schedule or CommissionSchedule()
     units = contracts * contract_multiplier(symbol)
-    commission = sched.option_order(contracts)
+    commission = schedule.option_order(contracts)
     spread = units * half
     value = units * price
     total = commission + spread

@@ -7,7 +7,8 @@ minimum, no cap and no percentage. The minimum is per order: who charges fill by
 how it is spread (the paper broker charges it on an order's first fill; the simulator charges
 each execution the growth of the order's total), and says so with ``first``.
 
-Defaults are the ``[broker]`` settings of ``config/default.toml``; standard library only.
+No defaults here: they live in ``[broker]`` (``config/default.toml`` and its schema) only, and
+``CommissionSchedule.from_settings`` is the door from there. Standard library only.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ class CommissionSettings(Protocol):
 class CommissionSchedule:
     """Per share with a minimum per order, capped at a share of the order's value (IBKR fixed-like)."""
 
-    per_share: float = 0.005
-    minimum: float = 1.0
-    max_pct: float = 0.01
-    pct: float = 0.0
-    per_contract: float = 0.65
+    per_share: float
+    minimum: float
+    max_pct: float
+    per_contract: float
     """Options: per contract, with the same minimum per order and no cap."""
+    pct: float = 0.0
+    """A share of the traded value on top; ``[broker]`` has no key for it, so none is charged there."""
 
     @classmethod
     def from_settings(cls, broker: CommissionSettings) -> CommissionSchedule:

@@ -124,12 +124,16 @@ class AutopilotHost(Protocol):
         ...
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class AutopilotSettings:
-    """The autopilot's schedule, its rebalancing rules, and how long it waits for data."""
+    """The autopilot's schedule, its rebalancing rules, and how long it waits for data.
+
+    ``rebalance`` is required: its costs charge the ``[broker]`` commission schedule, which has
+    no default outside the settings (``engine.desk.autopilot_rules`` is the door from there).
+    """
 
     schedule: AutopilotSchedule = field(default_factory=AutopilotSchedule)
-    rebalance: RebalanceSettings = field(default_factory=RebalanceSettings)
+    rebalance: RebalanceSettings
     deadline_before_close: timedelta = timedelta(minutes=1)
     """Stop waiting for data (or for the trading state) this long before the close: orders sent
     later could not fill in the session they were decided for."""
@@ -160,12 +164,12 @@ class Autopilot:
     def __init__(
         self,
         host: AutopilotHost,
-        settings: AutopilotSettings | None = None,
+        settings: AutopilotSettings,
         *,
         monotonic: Callable[[], float],
     ) -> None:
         self.host = host
-        self.settings = settings or AutopilotSettings()
+        self.settings = settings
         self._monotonic = monotonic
         self._busy = False
         self._waiting: _Wait | None = None

@@ -78,7 +78,8 @@ class RebalanceCosts:
     daily volatility, a retail-sized order in a liquid ETF; raise it for anything less liquid.
     """
 
-    commission: CommissionSchedule = field(default_factory=CommissionSchedule)
+    commission: CommissionSchedule
+    """The schedule the broker charges (``CommissionSchedule.from_settings``: no default here)."""
     half_spread_bps: float = DEFAULT_SPREAD_BPS / 2.0
     impact_bps: float = 1.0
 
@@ -127,7 +128,7 @@ class CostBenefit:
         return abs(value) * self.edge * self.horizon_sessions / TRADING_DAYS
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RebalanceSettings:
     """Triggers and planning rules of the rebalancer (the engine maps ``[rebalance]`` config onto it)."""
 
@@ -146,7 +147,8 @@ class RebalanceSettings:
     sell_unlisted: bool = True
     fractional: bool = False
     cash_buffer: float = DEFAULT_CASH_BUFFER
-    costs: RebalanceCosts = field(default_factory=RebalanceCosts)
+    costs: RebalanceCosts
+    """Required: its commission schedule comes from ``[broker]`` (``CommissionSchedule.from_settings``)."""
     cost_benefit: CostBenefit | None = field(default_factory=CostBenefit)
 
     def __post_init__(self) -> None:
@@ -343,7 +345,7 @@ def plan_rebalance(
     equity: float,
     cash: float,
     targets: Mapping[str, float],
-    costs: RebalanceCosts | None = None,
+    costs: RebalanceCosts,
     *,
     asof: datetime,
     trigger: RebalanceTrigger = MANUAL,
@@ -364,7 +366,6 @@ def plan_rebalance(
         raise ValueError(f"equity must be a positive number, got {equity!r}")
     if not math.isfinite(cash):
         raise ValueError(f"cash must be a finite number, got {cash!r}")
-    model = costs or RebalanceCosts()
     current = weights_of(positions, prices, equity)
     draft = _Draft()
     for symbol in sorted(set(targets) | set(current)):
@@ -376,13 +377,13 @@ def plan_rebalance(
             equity,
             targets,
             current,
-            model,
+            costs,
             min_trade_value,
             cost_benefit,
             sell_unlisted,
             fractional,
         )
-    _fit_buys_to_cash(draft, cash, cash_buffer, model, min_trade_value, cost_benefit, fractional)
+    _fit_buys_to_cash(draft, cash, cash_buffer, costs, min_trade_value, cost_benefit, fractional)
     return _finish(draft, asof, trigger, equity, cash)
 
 

@@ -235,7 +235,7 @@ class EmailNotifier:
         starttls: bool = False,
         username: str = "",
         password_env: str = "",
-        timeout_s: float = 5.0,
+        timeout_s: float,
     ) -> None:
         self.host = host
         self.port = port
@@ -430,6 +430,17 @@ class AlertDispatcher:
         self._on_failure = on_failure
         self._max_in_flight = max_in_flight
         self._tasks: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_settings(cls, settings: AlertSettings, *, on_failure: Callable[[str], None]) -> AlertDispatcher:
+        """The dispatcher ``[alerts]`` describes (its notifiers, level and timeout): the one door
+        from the settings to it. Raises ``ValueError`` naming the key of a notifier set up wrong."""
+        return cls(
+            notifiers_from_settings(settings),
+            min_level=settings.min_level,
+            timeout_s=settings.timeout_s,
+            on_failure=on_failure,
+        )
 
     @property
     def notifiers(self) -> tuple[Notifier, ...]:

@@ -40,15 +40,8 @@ def paper_market(settings: Settings, store: Store, database: Path, data: MarketD
     data = data or load_market(s)
     last_day = store.get_state(REPLAY_KEY)
     clock = SimulatedClock(session_start(s.replay.start_date))
-    feed = ReplayFeed(
-        data,
-        clock,
-        start=s.replay.start_date,
-        end=s.replay.end_date,
-        seed=s.replay.seed,
-        steps_per_day=s.replay.steps_per_day,
-        spread_bps=s.replay.spread_bps,
-        resume_after=date.fromisoformat(last_day) if last_day else None,
+    feed = ReplayFeed.from_settings(
+        s.replay, data, clock, resume_after=date.fromisoformat(last_day) if last_day else None
     )
     broker = PaperBroker.from_settings(s.broker, clock, journal=journal_path_for(database))
     return clock, data, feed, broker

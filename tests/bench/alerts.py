@@ -17,8 +17,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from statistics import median, quantiles
 from typing import Any
 
+from engine.config import AlertSettings
 from engine.model.events import RiskAlert
-from engine.risk.alerts import AlertDispatcher, WebhookNotifier
+from engine.risk.alerts import AlertDispatcher
 
 TARGET_MS = 5000.0
 
@@ -40,9 +41,9 @@ def _server(arrivals: list[float]) -> ThreadingHTTPServer:
 
 async def _measure(url: str, arrivals: list[float], n: int) -> tuple[list[float], list[str]]:
     failures: list[str] = []
-    dispatcher = AlertDispatcher(
-        [WebhookNotifier(url)], min_level="info", timeout_s=5.0, on_failure=failures.append
-    )
+    # [alerts] as shipped, with the webhook on and every level sent
+    settings = AlertSettings(webhook_url=url, min_level="info")
+    dispatcher = AlertDispatcher.from_settings(settings, on_failure=failures.append)
     latencies: list[float] = []
     for i in range(n):
         alert = RiskAlert(datetime(2024, 3, 1, 15, 30, tzinfo=UTC), "HALTED", "error", f"bench alert {i}")

@@ -35,9 +35,10 @@ from pathlib import Path
 from statistics import median, quantiles
 from zoneinfo import ZoneInfo
 
+from engine.service import Engine
+
 from engine.config import Settings, load_settings
 from engine.model import Fill, Order, OrderStatus, Side
-from engine.service import Engine
 from engine.store import Store
 
 SIZES = (100, 1_000, 10_000, 100_000)

@@ -47,7 +47,7 @@ from typing import Any
 import pytest
 
 from console.client import SocketClient
-from engine.brokers.paper import PaperBroker, journal_path_for, read_journal
+from engine.brokers.paper import journal_path_for, read_journal
 from engine.clock import FixedClock
 from engine.execution.order_manager import OrderManager
 from engine.execution.recovery import reconcile
@@ -61,6 +61,7 @@ from engine.model.events import (
     SnapshotEvent,
 )
 from engine.store import Store
+from tests.defaults import paper_broker
 
 ENGINE_WIRED = True
 """Set to True (or delete with the skip below) once engine/kernel.py builds the paper broker with
@@ -253,7 +254,7 @@ async def _examine(db: Path, counts: CrashCounts) -> None:
         before = {f.exec_id for f in store.load_fills()}
 
         clock = FixedClock(_last_ts(records))
-        broker = PaperBroker(clock, journal=journal)
+        broker = paper_broker(clock, journal=journal)
         applied: list[Fill] = []
         orders = OrderManager(store, broker, clock, lambda _event: None, applied.append)
         await broker.connect()

@@ -7,24 +7,25 @@ import random
 import pytest
 
 from engine.brokers.tws_sim.commission import execution, order_total
-from engine.model import CommissionSchedule, apply_to_position
+from engine.model import apply_to_position
 from engine.model.positions import QUANTITY_EPS
+from tests.defaults import commissions
 
 
 def test_shares_commission_minimum_on_first_fill_cap_and_pct() -> None:
-    s = CommissionSchedule()
+    s = commissions()
     assert s.shares(100, 5_000.0) == 1.0  # 0.50 per share -> the $1 minimum
     assert s.shares(100, 5_000.0, first=False) == pytest.approx(0.50)  # a later fill: no minimum
     assert s.shares(10, 10.0) == pytest.approx(0.10)  # the minimum capped at 1% of the value
     assert s.shares(10, 0.0) == 1.0  # no value to cap by: the minimum stands
-    assert CommissionSchedule(pct=0.001).shares(1_000, 50_000.0) == pytest.approx(5.0 + 50.0)
+    assert commissions(pct=0.001).shares(1_000, 50_000.0) == pytest.approx(5.0 + 50.0)
     assert s.contracts(1) == 1.0 and s.contracts(10) == pytest.approx(6.5)
     assert s.contracts(1, first=False) == pytest.approx(0.65)
     assert s.option_order(0) == 0.0 and s.commission(0, 50.0) == 0.0
 
 
 def test_the_simulator_bills_the_same_schedule_split_over_executions() -> None:
-    s = CommissionSchedule()
+    s = commissions()
     assert order_total(s, "STK", 1_000, 100_000.0) == pytest.approx(s.commission(1_000, 100.0))
     assert order_total(s, "OPT", 3, 300.0) == pytest.approx(s.contracts(3))
     first = execution(s, "STK", 0, 0.0, 100, 10_000.0)
@@ -34,7 +35,7 @@ def test_the_simulator_bills_the_same_schedule_split_over_executions() -> None:
 
 def test_a_bad_schedule_names_the_field() -> None:
     with pytest.raises(ValueError, match="per_contract must be a finite number >= 0"):
-        CommissionSchedule(per_contract=float("nan"))
+        commissions(per_contract=float("nan"))
 
 
 def test_average_cost_adds_reduces_flips_and_flattens() -> None:

@@ -37,6 +37,7 @@ from engine.model import (
 )
 from engine.model.events import ApproveRecovery, ExecuteCard, Flatten
 from engine.signals.indicators import rolling_volatility
+from tests.defaults import paper_broker
 
 OPERATOR = Actor("alice", CommandSource.HOTKEY)
 EXPIRY = date(2012, 1, 13)
@@ -190,7 +191,7 @@ async def test_a_settlement_the_engine_never_recorded_is_applied_by_reconciliati
     # The broker closes the expiry session (its journal line is written) and the process dies
     # before the engine records the settlement it made.
     clock = SimulatedClock(session_open_close(EXPIRY)[1])
-    broker = PaperBroker(clock, journal=journal_path_for(db))
+    broker = paper_broker(clock, journal=journal_path_for(db))
     broker.on_session_close(EXPIRY, closes={"MSFT": 28.25})
     broker.close()
 

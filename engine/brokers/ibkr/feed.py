@@ -109,7 +109,7 @@ class IbkrFeed:
         self,
         sink: QuoteSink,
         *,
-        seconds_per_day: float = 45.0,
+        seconds_per_day: float,
         on_day_start: DayHook | None = None,
         on_day_end: DayHook | None = None,
     ) -> None:

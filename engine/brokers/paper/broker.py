@@ -58,26 +58,22 @@ class PaperBroker:
         self,
         clock: Clock,
         *,
-        starting_cash: float = 100_000.0,
-        commission_per_share: float = 0.005,
-        commission_min: float = 1.0,
-        commission_max_pct: float = 0.01,
-        commission_pct: float = 0.0,
-        slippage_bps: float = 1.0,
-        max_participation: float = 0.25,
-        allow_short: bool = False,
-        allow_fractional: bool = True,
-        settlement_days: int = 1,
+        starting_cash: float,
+        commissions: CommissionSchedule,
+        slippage_bps: float,
+        max_participation: float,
+        allow_short: bool,
+        allow_fractional: bool,
+        settlement_days: int,
+        option_rate: float,
         journal: Path | None = None,
-        option_rate: float = 0.0,
-        commission_per_contract: float = 0.65,
-        commissions: CommissionSchedule | None = None,
     ) -> None:
-        """``journal``: the file the broker remembers in (see ``engine.brokers.paper``); None forgets.
+        """Every rule is required: its default lives in ``[broker]`` (config/default.toml and its
+        schema) only, and ``from_settings`` is the door from there.
 
-        ``commissions``: the schedule it charges; when given, the separate ``commission_*``
-        arguments are ignored (they build the same schedule and stay for existing callers).
-        ``option_rate``: the continuously compounded risk-free rate the option model prices with.
+        ``journal``: the file the broker remembers in (see ``engine.brokers.paper``); None forgets.
+        ``commissions``: the schedule it charges. ``option_rate``: the continuously compounded
+        risk-free rate the option model prices with.
 
         An existing journal is replayed here, so the broker comes back as it was (its opening
         line's starting cash wins over ``starting_cash``). Raises ``JournalError`` naming the
@@ -88,27 +84,11 @@ class PaperBroker:
             ("slippage_bps", slippage_bps),
             ("max_participation", max_participation),
         ]
-        if commissions is None:
-            numbers += [
-                ("commission_per_share", commission_per_share),
-                ("commission_min", commission_min),
-                ("commission_max_pct", commission_max_pct),
-                ("commission_pct", commission_pct),
-                ("commission_per_contract", commission_per_contract),
-            ]
         for label, value in numbers:
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"paper broker: {label} must be a finite number >= 0, got {value!r}")
         if settlement_days < 0:
             raise ValueError(f"paper broker: settlement_days must be >= 0, got {settlement_days}")
-        if commissions is None:
-            commissions = CommissionSchedule(
-                per_share=commission_per_share,
-                minimum=commission_min,
-                max_pct=commission_max_pct,
-                pct=commission_pct,
-                per_contract=commission_per_contract,
-            )
         self._clock = clock
         self.settlement_days = settlement_days
         self._options = OptionMarket(option_rate)

@@ -18,25 +18,37 @@ from engine.brokers.tws_sim.feed import ReplayDriver
 from engine.brokers.tws_sim.server import SimulatorConfig, TwsSimulator
 from engine.brokers.tws_sim.timefmt import EXCHANGE_ZONE
 from engine.clock import SimulatedClock
+from engine.config import IbkrSettings, ReplaySettings
 from engine.data.replay import ReplayFeed
 from engine.data.shipped import load_shipped
 
-DEFAULT_START = date(2012, 1, 3)
+REPLAY = ReplaySettings()
+"""The replay's defaults are ``[replay]``'s (config/default.toml and its schema); flags override them."""
+IBKR = IbkrSettings()
+"""The simulator listens where the IBKR adapter connects by default (``[ibkr]`` host and port)."""
+DEFAULT_START = REPLAY.start_date
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="onetap tws-sim", description="A loopback TWS API server replaying the shipped market data."
     )
-    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    p.add_argument("--port", type=int, default=7497, help="port to listen on (default 7497, paper TWS)")
+    p.add_argument("--host", default=IBKR.host, help=f"address to listen on (default {IBKR.host})")
+    p.add_argument(
+        "--port", type=int, default=IBKR.port, help=f"port to listen on (default {IBKR.port}, paper TWS)"
+    )
     p.add_argument("--account", default="DU1234567", help="account id (comma-separate several)")
     p.add_argument("--cash", type=float, default=1_000_000.0, help="starting cash per account in USD")
     p.add_argument("--start", type=date.fromisoformat, default=DEFAULT_START, help="first replayed session")
     p.add_argument("--seconds-per-day", type=float, default=60.0, help="wall seconds per replayed session")
-    p.add_argument("--steps-per-day", type=int, default=390, help="quote updates per session (default 390)")
+    p.add_argument(
+        "--steps-per-day",
+        type=int,
+        default=REPLAY.steps_per_day,
+        help=f"quote updates per session (default {REPLAY.steps_per_day})",
+    )
     p.add_argument("--delayed", action="store_true", help="serve delayed market data only (10167)")
-    p.add_argument("--seed", type=int, default=7, help="seed of the replay's intraday paths")
+    p.add_argument("--seed", type=int, default=REPLAY.seed, help="seed of the replay's intraday paths")
     p.add_argument("--run-seconds", type=float, default=None, help="exit after this many seconds (scripts)")
     return p
 
@@ -56,7 +68,15 @@ async def serve(args: argparse.Namespace) -> int:
     accounts = tuple(a.strip() for a in args.account.split(",") if a.strip())
     config = SimulatorConfig(accounts=accounts, cash=args.cash, delayed=args.delayed)
     sim = TwsSimulator(config, bars=data.bars, clock=clock.now)
-    feed = ReplayFeed(data, clock, start=args.start, seed=args.seed, steps_per_day=args.steps_per_day)
+    rules = REPLAY.model_copy(  # not validated again: the feed checks what it is given, naming it
+        update={
+            "start": args.start.isoformat(),
+            "end": "",
+            "seed": args.seed,
+            "steps_per_day": args.steps_per_day,
+        }
+    )
+    feed = ReplayFeed.from_settings(rules, data, clock)
     port = await sim.start(args.host, args.port)
     print(connect_hint(args.host, port, accounts), flush=True)
     driver = ReplayDriver(sim, feed)

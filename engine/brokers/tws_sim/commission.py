@@ -1,17 +1,24 @@
 """Commissions as the simulator bills them: the one ``CommissionSchedule`` (engine.model), charged
 per order and split over its executions.
 
-Stocks: $0.005 per share, at least $1 per order, at most 1% of the order's traded value.
-Options: $0.65 per contract, at least $1 per order (the schedule's defaults).
+By default it bills what the paper broker charges out of the box: ``[broker]``'s shipped schedule
+(``shipped_schedule``; IBKR fixed-like: $0.005 a share, at least $1 an order, at most 1% of the
+traded value; $0.65 a contract). The schedule itself has no defaults: they live in the settings.
 The minimum is per order, like IBKR's: each execution is charged the difference between the
 order's cumulative commission after it and before it, so partial fills do not pay $1 each.
 """
 
 from __future__ import annotations
 
+from engine.config import BrokerSettings
 from engine.model.commission import CommissionSchedule
 
-__all__ = ["CommissionSchedule", "execution", "order_total"]
+__all__ = ["CommissionSchedule", "execution", "order_total", "shipped_schedule"]
+
+
+def shipped_schedule() -> CommissionSchedule:
+    """``[broker]``'s commission schedule as shipped (the schema's defaults, equal to default.toml)."""
+    return CommissionSchedule.from_settings(BrokerSettings())
 
 
 def order_total(schedule: CommissionSchedule, sec_type: str, quantity: float, value: float) -> float:

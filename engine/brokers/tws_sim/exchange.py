@@ -25,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from engine.brokers.tws_sim.commission import CommissionSchedule, order_total
+from engine.brokers.tws_sim.commission import CommissionSchedule, order_total, shipped_schedule
 from engine.brokers.tws_sim.commission import execution as execution_commission
 from engine.brokers.tws_sim.contracts import ContractSpec
 from engine.brokers.tws_sim.events import (
@@ -56,7 +56,7 @@ class ExchangeConfig:
     cash: float = 1_000_000.0
     max_fill_per_quote: float | None = None
     fill_at_displayed_size: bool = False
-    commission: CommissionSchedule = field(default_factory=CommissionSchedule)
+    commission: CommissionSchedule = field(default_factory=shipped_schedule)
     first_order_id: int = 1
     first_perm_id: int = 1_000_001
     exec_id_prefix: str = "0000e1a7"

@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 import pandas as pd
 
 from engine.brokers.tws_sim import outgoing
-from engine.brokers.tws_sim.commission import CommissionSchedule
+from engine.brokers.tws_sim.commission import CommissionSchedule, shipped_schedule
 from engine.brokers.tws_sim.contracts import Universe
 from engine.brokers.tws_sim.events import (
     BookChanged,
@@ -54,7 +54,7 @@ class SimulatorConfig:
     max_fill_per_quote: float | None = None
     fill_at_displayed_size: bool = False
     delayed: bool = False
-    commission: CommissionSchedule = field(default_factory=CommissionSchedule)
+    commission: CommissionSchedule = field(default_factory=shipped_schedule)
     first_order_id: int = 1
     first_perm_id: int = 1_000_001
     master_client_id: int | None = None

@@ -22,9 +22,10 @@ from engine.brokers.base import (
     OrderFilled,
     OrderRejected,
 )
-from engine.brokers.paper import PaperAccount, PaperBroker
+from engine.brokers.paper import PaperAccount
 from engine.clock import FixedClock
 from engine.model import Fill, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
+from tests.defaults import commissions, paper_broker
 
 T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 DAY = date(2024, 3, 4)
@@ -35,7 +36,7 @@ class Harness:
 
     def __init__(self, **kwargs: Any) -> None:
         self.clock = FixedClock(T0)
-        self.broker = PaperBroker(self.clock, **kwargs)
+        self.broker = paper_broker(self.clock, **kwargs)
         self.reports: list[BrokerReport] = []
         self.broker.set_reporter(self.reports.append)
         self._n = 0
@@ -154,7 +155,7 @@ async def test_commission_is_capped_at_a_percentage_of_value() -> None:
 
 
 async def test_commission_pct_is_added_to_the_per_share_charge() -> None:
-    h = await harness(commission_pct=0.001, slippage_bps=0.0)
+    h = await harness(schedule=commissions(pct=0.001), slippage_bps=0.0)
     h.quote(bid=99.0, ask=100.0)
     await h.submit(Side.BUY, 500)
     h.quote(bid=99.0, ask=100.0, last_size=10_000)
@@ -431,7 +432,7 @@ async def test_submit_and_cancel_need_a_connection_and_a_reporter() -> None:
         await h.submit(Side.BUY, 1)
     with pytest.raises(BrokerError, match="not connected"):
         await h.broker.cancel("OT-1")
-    lonely = PaperBroker(FixedClock(T0))
+    lonely = paper_broker(FixedClock(T0))
     await lonely.connect()
     with pytest.raises(BrokerError, match="no reporter"):
         await lonely.submit(Order("OT-1", "AAPL", Side.BUY, 1))
@@ -439,9 +440,9 @@ async def test_submit_and_cancel_need_a_connection_and_a_reporter() -> None:
 
 def test_nonsense_settings_are_refused() -> None:
     with pytest.raises(ValueError, match="slippage_bps must be a finite number >= 0"):
-        PaperBroker(FixedClock(T0), slippage_bps=-1.0)
+        paper_broker(FixedClock(T0), slippage_bps=-1.0)
     with pytest.raises(ValueError, match="settlement_days must be >= 0"):
-        PaperBroker(FixedClock(T0), settlement_days=-1)
+        paper_broker(FixedClock(T0), settlement_days=-1)
 
 
 # --------------------------------------------------------------------------- cash account
@@ -643,7 +644,7 @@ async def test_restore_keeps_unsettled_cash_when_told_and_refuses_over_working_o
     with pytest.raises(BrokerError, match="1 orders are working"):
         h.broker.adopt_book(cash=0.0, positions=[])
     with pytest.raises(BrokerError, match="cannot restore"):
-        PaperBroker(FixedClock(T0)).adopt_book(cash=float("nan"), positions=[])
+        paper_broker(FixedClock(T0)).adopt_book(cash=float("nan"), positions=[])
 
 
 async def test_open_orders_are_copies() -> None:

@@ -32,6 +32,7 @@ from engine.brokers.paper import JournalError, PaperBroker, journal_path_for, re
 from engine.brokers.paper import journal as paper_journal
 from engine.clock import FixedClock
 from engine.model import OrderType, Quote, Side, TimeInForce
+from tests.defaults import paper_broker
 from tests.engine.brokers.test_paper import DAY, T0, Harness, _actions
 
 
@@ -45,7 +46,7 @@ def kinds(path: Path) -> list[str]:
 
 def reopen(path: Path, **kwargs: Any) -> PaperBroker:
     """The broker a restarted engine builds: a fresh object over the same journal."""
-    return PaperBroker(FixedClock(T0 + timedelta(days=1)), journal=path, **kwargs)
+    return paper_broker(FixedClock(T0 + timedelta(days=1)), journal=path, **kwargs)
 
 
 async def state(broker: PaperBroker) -> dict[str, Any]:
@@ -145,7 +146,7 @@ async def test_a_restarted_broker_is_the_broker_that_wrote_the_journal(tmp_path:
 
 async def test_the_opening_line_s_starting_cash_wins_over_the_constructor(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    first = PaperBroker(FixedClock(T0), starting_cash=7_000.0, journal=path)
+    first = paper_broker(FixedClock(T0), starting_cash=7_000.0, journal=path)
     assert not first.remembers  # a new journal holds its opening line only
     first.close()
     again = reopen(path, starting_cash=1_000_000.0)
@@ -196,7 +197,7 @@ async def test_a_restarted_broker_keeps_trading_and_journaling(tmp_path: Path) -
     await h.submit(Side.BUY, 10, OrderType.LMT, limit=100.5, tif=TimeInForce.GTC)
     h.broker.close()
     clock = FixedClock(T0 + timedelta(days=1))
-    again = PaperBroker(clock, journal=path)
+    again = paper_broker(clock, journal=path)
     reports: list[BrokerReport] = []
     again.set_reporter(reports.append)
     await again.connect()
@@ -269,7 +270,7 @@ async def test_a_damaged_middle_line_is_an_error_naming_the_file_and_line(tmp_pa
 )
 async def test_a_record_that_cannot_be_replayed_names_its_line(tmp_path: Path, line: str, why: str) -> None:
     path = tmp_path / "j.jsonl"
-    PaperBroker(FixedClock(T0), journal=path).close()
+    paper_broker(FixedClock(T0), journal=path).close()
     with path.open("a") as f:
         f.write(line + "\n")
     with pytest.raises(JournalError, match=rf"{path}:2: .*{why}"):
@@ -292,13 +293,13 @@ def test_a_journal_from_a_newer_onetap_is_refused(tmp_path: Path) -> None:
 
 def test_a_second_broker_on_the_same_journal_is_refused_until_the_first_lets_go(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    first = PaperBroker(FixedClock(T0), journal=path)
+    first = paper_broker(FixedClock(T0), journal=path)
     with pytest.raises(JournalError, match="in use by another process"):
-        PaperBroker(FixedClock(T0), journal=path)
+        paper_broker(FixedClock(T0), journal=path)
     first.close()
-    dropped = PaperBroker(FixedClock(T0), journal=path)
+    dropped = paper_broker(FixedClock(T0), journal=path)
     del dropped  # forgotten without close(): the lock goes with it
-    PaperBroker(FixedClock(T0), journal=path).close()
+    paper_broker(FixedClock(T0), journal=path).close()
 
 
 async def test_a_line_that_cannot_be_written_changes_nothing_and_reports_nothing(
@@ -420,7 +421,7 @@ def test_any_history_replays_to_the_same_state_and_any_prefix_replays(
 
 def test_read_journal_is_read_only(tmp_path: Path) -> None:
     path = tmp_path / "j.jsonl"
-    PaperBroker(FixedClock(T0), journal=path).close()
+    paper_broker(FixedClock(T0), journal=path).close()
     with path.open("ab") as f:
         f.write(b'{"e":"acc')
     size = path.stat().st_size

@@ -22,6 +22,7 @@ from engine.clock import FixedClock
 from engine.model import Fill, OptionContract, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.portfolio.ledger import Ledger
 from engine.risk.greeks import black_scholes, book_greeks, option_positions
+from tests.defaults import paper_broker
 from tests.engine.brokers.test_paper import DAY, T0, Harness
 from tests.engine.brokers.test_paper_journal import state
 
@@ -308,7 +309,7 @@ async def _scenario(path: Path, *, restart_at: int | None) -> tuple[PaperBroker,
     fills: list[Fill] = []
 
     def start() -> PaperBroker:
-        broker = PaperBroker(clock, journal=path, option_rate=RATE)
+        broker = paper_broker(clock, journal=path, option_rate=RATE)
         broker.set_reporter(lambda r: fills.append(r.fill) if isinstance(r, OrderFilled) else None)
         broker.set_option_volatility("AAPL", VOL)  # market data: the engine gives it again
         return broker
@@ -368,7 +369,7 @@ async def test_a_restart_mid_way_reproduces_the_same_account(tmp_path: Path, res
     straight.close()
     broken.close()
     # And a broker built over the finished journal is that account too, settlements included.
-    again = PaperBroker(FixedClock(T0 + timedelta(days=3)), journal=tmp_path / "b.jsonl")
+    again = paper_broker(FixedClock(T0 + timedelta(days=3)), journal=tmp_path / "b.jsonl")
     assert await state(again) == expected
     assert again.settlement_orders() == straight.settlement_orders()
     records = read_journal(tmp_path / "b.jsonl")

@@ -15,6 +15,7 @@ from engine.brokers.paper import PaperBroker
 from engine.clock import FixedClock
 from engine.config import IbkrSettings
 from engine.model import Order, Quote
+from tests.defaults import paper_broker
 
 T0 = datetime(2024, 3, 1, 15, 0, tzinfo=UTC)
 PUT = "AAPL  240315P00100000"
@@ -71,7 +72,7 @@ def _as_broker(broker: Broker) -> Broker:
 
 
 async def test_paper_is_a_simulated_market_with_settled_cash_and_no_live_account() -> None:
-    paper = _as_broker(PaperBroker(FixedClock(T0), starting_cash=5_000.0))
+    paper = _as_broker(paper_broker(FixedClock(T0), starting_cash=5_000.0))
     assert paper.simulated and not paper.live and not paper.read_only and not paper.remembers
     assert paper.settled_cash() == 5_000.0
     assert paper.acknowledge_live("DU1234567") is False

@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import numpy as np
 import pytest
@@ -10,10 +11,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine.clock import SimulatedClock
+from engine.config import ReplaySettings
 from engine.data import calendar
 from engine.data.loader import MarketData
 from engine.data.replay import ReplayFeed, intraday_path, quote_sides, stable_seed, volume_path
 from engine.model import Quote
+from tests.defaults import replay_feed
 
 from .conftest import SMALL_DAYS, SMALL_START
 
@@ -23,14 +26,12 @@ def make_feed(
     *,
     start: date = SMALL_START,
     end: date | None = None,
-    seed: int = 7,
-    steps_per_day: int = 390,
     resume_after: date | None = None,
+    **overrides: Any,
 ) -> tuple[ReplayFeed, SimulatedClock]:
+    """The shipped ``[replay]`` over ``market`` from ``start`` to ``end`` (None: the data's end)."""
     clock = SimulatedClock(datetime(2000, 1, 1, tzinfo=UTC))
-    feed = ReplayFeed(
-        market, clock, start=start, end=end, seed=seed, steps_per_day=steps_per_day, resume_after=resume_after
-    )
+    feed = replay_feed(market, clock, start=start, end=end, resume_after=resume_after, **overrides)
     return feed, clock
 
 
@@ -39,6 +40,22 @@ def per_symbol(steps: list[tuple[datetime, tuple[Quote, ...]]], symbol: str) -> 
 
 
 # ---------------------------------------------------------------------------------------- sessions
+
+
+def test_the_feed_is_built_from_the_replay_settings_alone(small: MarketData) -> None:
+    """``from_settings``: the sessions, the steps, the seed and the spread all come from ``[replay]``."""
+    replay = ReplaySettings(start="2012-11-20", end="2012-11-23", seed=8, steps_per_day=39, spread_bps=50.0)
+    feed = ReplayFeed.from_settings(replay, small, SimulatedClock(datetime(2000, 1, 1, tzinfo=UTC)))
+    assert feed.sessions == [date(2012, 11, 20), date(2012, 11, 21), date(2012, 11, 23)]
+    steps = feed.day_quotes(date(2012, 11, 20))
+    assert len(steps) == 40  # 39 steps and the open
+    other, _ = make_feed(small, start=date(2012, 11, 20), seed=7, steps_per_day=39, spread_bps=50.0)
+    assert per_symbol(steps, "AAA") != per_symbol(other.day_quotes(date(2012, 11, 20)), "AAA")
+    wide = [q for q in per_symbol(steps, "AAA") if q.last > 0]
+    narrow, _ = make_feed(small, start=date(2012, 11, 20), seed=8, steps_per_day=39, spread_bps=2.0)
+    assert sum(q.ask - q.bid for q in wide) > sum(
+        q.ask - q.bid for q in per_symbol(narrow.day_quotes(date(2012, 11, 20)), "AAA")
+    )
 
 
 def test_sessions_are_calendar_days_with_tradable_bars(small: MarketData) -> None:
@@ -94,7 +111,7 @@ def test_day_quotes_honour_the_bar(small: MarketData) -> None:
 
 
 def test_full_day_has_a_step_per_minute_and_early_close_fewer(small: MarketData) -> None:
-    feed, _ = make_feed(small)
+    feed, _ = make_feed(small, steps_per_day=390)
     assert len(feed.day_quotes(date(2012, 11, 21))) == 391  # 09:30 .. 16:00, one a minute
     assert len(feed.day_quotes(date(2012, 11, 23))) == 211  # 09:30 .. 13:00
     assert feed.day_quotes(date(2012, 11, 22)) == []  # Thanksgiving
@@ -123,7 +140,7 @@ def test_stable_seed_does_not_depend_on_the_process() -> None:
 
 
 def test_shipped_day_all_symbols(shipped: MarketData) -> None:
-    feed, _ = make_feed(shipped, start=date(2012, 1, 3))
+    feed, _ = make_feed(shipped, start=date(2012, 1, 3), steps_per_day=390)
     steps = feed.day_quotes(date(2012, 1, 3))
     assert len(steps) == 391
     assert [q.symbol for q in steps[0][1]] == ["AAPL", "MSFT", "GOOG", "IBM", "AMZN", "SPX"]
@@ -189,7 +206,7 @@ async def test_pause_resume_stop_and_continue(small: MarketData) -> None:
         await asyncio.sleep(0)
         ticks_done.append(seconds)  # the step's wait is over: run() checks the pause next, without yielding
 
-    task = asyncio.create_task(feed.run(seen.append, sleep=tick))
+    task = asyncio.create_task(feed.run(seen.append, seconds_per_day=1.0, sleep=tick))
     while len(seen) < 5:
         await asyncio.sleep(0)
     feed.pause()
@@ -210,7 +227,7 @@ async def test_pause_resume_stop_and_continue(small: MarketData) -> None:
     await task
     assert not feed.finished
     stopped_at = len(seen)
-    await feed.run(seen.append, sleep=tick)
+    await feed.run(seen.append, seconds_per_day=1.0, sleep=tick)
     assert feed.finished
     total = sum(len(feed.day_quotes(d)) for d in feed.sessions)
     assert len(seen) == total and stopped_at < total

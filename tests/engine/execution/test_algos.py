@@ -20,11 +20,10 @@ import numpy as np
 import pytest
 
 from engine.brokers.base import BrokerPosition
-from engine.brokers.paper import PaperBroker
 from engine.clock import SimulatedClock
 from engine.data.calendar import session_open_close
 from engine.data.loader import MarketData
-from engine.data.replay import ReplayFeed, volume_path
+from engine.data.replay import volume_path
 from engine.execution.algos import (
     AlgoParams,
     AlgoRunner,
@@ -36,6 +35,7 @@ from engine.execution.order_manager import OrderManager
 from engine.model import Algo, Fill, Order, OrderRequest, OrderStatus, OrderType, Quote, Side
 from engine.model.events import OrderEvent
 from engine.store.repository import Store
+from tests.defaults import paper_broker, replay_feed
 
 DAY = date(2012, 3, 5)  # a Monday; New York is on EST, the session is 14:30-21:00 UTC
 T0 = datetime(2012, 3, 5, 15, 0, tzinfo=UTC)  # 10:00 New York
@@ -55,7 +55,7 @@ class Desk:
     def __init__(self, tmp_path: Path, **broker: Any) -> None:
         self.clock = SimulatedClock(T0 - timedelta(hours=1))
         self.store = Store.open(tmp_path / "onetap.db")
-        self.broker = PaperBroker(self.clock, starting_cash=broker.pop("starting_cash", 1e8), **broker)
+        self.broker = paper_broker(self.clock, starting_cash=broker.pop("starting_cash", 1e8), **broker)
         self.om = OrderManager(self.store, self.broker, self.clock, self._publish, lambda _fill: None)
         self.sent: list[Sent] = []
         self.parent_updates: list[Order] = []
@@ -353,7 +353,7 @@ async def test_start_refuses_what_it_cannot_work(desk: Desk) -> None:
 
 # --------------------------------------------------------------------------- on a replayed session
 def _replay_day(market: MarketData) -> list[Quote]:
-    feed = ReplayFeed(market, SimulatedClock(T0 - timedelta(hours=2)), start=DAY, end=DAY, steps_per_day=390)
+    feed = replay_feed(market, SimulatedClock(T0 - timedelta(hours=2)), start=DAY, end=DAY, steps_per_day=390)
     return [q for _ts, quotes in feed.day_quotes(DAY) for q in quotes if q.symbol == "AAPL"]
 
 

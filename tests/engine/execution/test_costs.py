@@ -11,7 +11,6 @@ import pytest
 
 from engine.config import load_settings
 from engine.execution.costs import (
-    CommissionSchedule,
     CostEstimate,
     MarketStats,
     card_expected_cost,
@@ -20,8 +19,11 @@ from engine.execution.costs import (
     order_cost,
 )
 from engine.model import Leg, Quote, Side, StrategyCard
+from tests.defaults import commissions
 
 ASOF = datetime(2012, 3, 5, 15, 0, tzinfo=UTC)
+SCHEDULE = commissions()
+"""The ``[broker]`` schedule as shipped: the hand-worked numbers below are its 0.005/share, $1 minimum."""
 
 
 def history(closes: list[float], volumes: list[float]) -> pd.DataFrame:
@@ -40,14 +42,12 @@ def alternating(n_returns: int, r: float, start: float = 100.0) -> list[float]:
 
 
 def test_commission_is_the_paper_brokers_schedule() -> None:
-    s = CommissionSchedule()
+    s = commissions()
     assert s.commission(100, 50.0) == 1.0  # 100 * 0.005 = 0.50 -> the $1 minimum
     assert s.commission(1_000, 50.0) == pytest.approx(5.0)  # 1000 * 0.005
     assert s.commission(10, 1.0) == pytest.approx(0.10)  # the minimum capped at 1% of $10
     assert s.commission(0, 50.0) == 0.0
-    assert CommissionSchedule(per_share=0.0, minimum=0.0, pct=0.001).commission(100, 50.0) == pytest.approx(
-        5.0
-    )
+    assert commissions(per_share=0.0, minimum=0.0, pct=0.001).commission(100, 50.0) == pytest.approx(5.0)
     b = load_settings().broker
     assert (s.per_share, s.minimum, s.max_pct) == (
         b.commission_per_share,
@@ -55,12 +55,12 @@ def test_commission_is_the_paper_brokers_schedule() -> None:
         b.commission_max_pct,
     )
     with pytest.raises(ValueError, match="per_share must be a finite number >= 0"):
-        CommissionSchedule(per_share=-1.0)
+        commissions(per_share=-1.0)
 
 
 def test_order_cost_by_hand() -> None:
     stats = MarketStats(daily_vol=0.02, adv=1_000_000.0)
-    est = order_cost(1_000, 50.0, stats, spread=0.02)
+    est = order_cost(1_000, 50.0, stats, spread=0.02, schedule=SCHEDULE)
     # commission: 1000 * 0.005 = 5.00 (over the $1 minimum, under 1% of $50,000)
     assert est.commission == pytest.approx(5.0)
     # spread: half of 2 cents on 1000 shares
@@ -72,12 +72,12 @@ def test_order_cost_by_hand() -> None:
     assert est.total_bps == pytest.approx(9.324555, rel=1e-6)  # 46.62 / 50,000 * 1e4
     assert est.value == 50_000.0
     # k scales the impact only; without a spread, DEFAULT_SPREAD_BPS (2 bps) of the price
-    doubled = order_cost(1_000, 50.0, stats, k=2.0)
+    doubled = order_cost(1_000, 50.0, stats, schedule=SCHEDULE, k=2.0)
     assert doubled.impact == pytest.approx(2 * est.impact)
     assert doubled.spread == pytest.approx(1_000 * 50.0 * 2e-4 / 2)
-    assert order_cost(0, 50.0, stats).total == 0.0
+    assert order_cost(0, 50.0, stats, schedule=SCHEDULE).total == 0.0
     with pytest.raises(ValueError, match="positive price"):
-        order_cost(10, 0.0, stats)
+        order_cost(10, 0.0, stats, schedule=SCHEDULE)
 
 
 def test_market_stats_from_history_by_hand() -> None:
@@ -110,7 +110,7 @@ def test_card_expected_cost_sums_its_legs() -> None:
         details={"ref_price:MSFT": 30.0},
     )
     aapl_quote = Quote("AAPL", ASOF, 499.95, 500.05, 500.0, 100, 100, 100, 1_000)
-    est = card_expected_cost(card, {"AAPL": aapl_quote}, {"AAPL": h_aapl, "MSFT": h_msft})
+    est = card_expected_cost(card, {"AAPL": aapl_quote}, {"AAPL": h_aapl, "MSFT": h_msft}, schedule=SCHEDULE)
 
     vol_aapl = 0.02 * math.sqrt(20 / 19)
     vol_msft = 0.01 * math.sqrt(20 / 19)
@@ -137,14 +137,14 @@ def test_card_expected_cost_sums_its_legs() -> None:
     assert est.total_bps == pytest.approx(total / 500_000.0 * 1e4)
 
     with pytest.raises(ValueError, match="no history for MSFT"):
-        card_expected_cost(card, {"AAPL": aapl_quote}, {"AAPL": h_aapl})
+        card_expected_cost(card, {"AAPL": aapl_quote}, {"AAPL": h_aapl}, schedule=SCHEDULE)
     with pytest.raises(ValueError, match="no price for AAPL"):
-        card_expected_cost(card, {}, {"AAPL": h_aapl, "MSFT": h_msft})
+        card_expected_cost(card, {}, {"AAPL": h_aapl, "MSFT": h_msft}, schedule=SCHEDULE)
 
 
 def test_combine_weights_bps_by_value() -> None:
     stats = MarketStats(0.01, 1e6)
-    a, b = order_cost(100, 10.0, stats), order_cost(1_000, 100.0, stats)
+    a, b = order_cost(100, 10.0, stats, schedule=SCHEDULE), order_cost(1_000, 100.0, stats, schedule=SCHEDULE)
     both = combine([a, b])
     assert both.total == pytest.approx(a.total + b.total)
     assert both.total_bps == pytest.approx((a.total + b.total) / (1_000 + 100_000) * 1e4)
@@ -169,9 +169,11 @@ def test_an_option_leg_is_costed_from_its_quote_per_contract() -> None:
         asof=datetime(2012, 6, 1, tzinfo=UTC),
     )
     ts = datetime(2012, 6, 1, 15, tzinfo=UTC)
-    quoted = card_expected_cost(card, {put: Quote(put, ts, 11.90, 12.10, 12.0, 10, 10, 0, 0)}, {})
+    quoted = card_expected_cost(
+        card, {put: Quote(put, ts, 11.90, 12.10, 12.0, 10, 10, 0, 0)}, {}, schedule=SCHEDULE
+    )
     assert quoted.commission == pytest.approx(max(1.0, 3 * 0.65))
     assert quoted.spread == pytest.approx(3 * 100 * 0.10)
     assert quoted.value == pytest.approx(3 * 100 * 12.0) and quoted.impact == 0.0
-    modelled = card_expected_cost(card, {put: 12.0}, {})
+    modelled = card_expected_cost(card, {put: 12.0}, {}, schedule=SCHEDULE)
     assert modelled.spread == pytest.approx(3 * 100 * max(0.025, 0.01 * 12.0))

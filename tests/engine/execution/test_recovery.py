@@ -26,6 +26,7 @@ from engine.execution.recovery import EXTERNAL_PREFIX, reconcile
 from engine.model import Fill, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.model.events import ReconciliationSummary
 from engine.store import FILL_ACTION, Store, StoreError, fill_payload
+from tests.defaults import paper_broker
 
 T0 = datetime(2024, 3, 4, 15, 0, tzinfo=UTC)
 
@@ -90,7 +91,7 @@ async def start(db: Path, *, at: datetime = T0, **broker: Any) -> World:
     """What a (re)starting engine builds: the broker replays its journal, the manager loads open orders."""
     clock = FixedClock(at)
     store = Store.open(db)
-    paper = PaperBroker(clock, journal=journal_path_for(db), **broker)
+    paper = paper_broker(clock, journal=journal_path_for(db), **broker)
     world = World(db, clock, store, paper, None)  # type: ignore[arg-type]
     world.orders = OrderManager(store, paper, clock, world.events.append, world.on_fill)
     await paper.connect()

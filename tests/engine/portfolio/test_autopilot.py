@@ -27,12 +27,16 @@ from engine.portfolio.autopilot import (
     PortfolioSummary,
     RebalanceResult,
 )
-from engine.portfolio.rebalance import Frequency, RebalanceSettings
+from engine.portfolio.rebalance import Frequency, RebalanceCosts, RebalanceSettings
 from engine.portfolio.schedule import AutopilotSchedule
+from tests.defaults import commissions
 
 SCHEDULE = AutopilotSchedule()
 SEND_LATENCY_S = 0.25
-DAILY = AutopilotSettings(rebalance=RebalanceSettings(frequency=Frequency.DAILY, cost_benefit=None))
+COSTS = RebalanceCosts(commissions())
+DAILY = AutopilotSettings(
+    rebalance=RebalanceSettings(frequency=Frequency.DAILY, costs=COSTS, cost_benefit=None)
+)
 
 
 @dataclass
@@ -305,7 +309,7 @@ async def test_a_tick_during_a_run_does_nothing() -> None:
 async def test_weekly_schedule_rebalances_once_a_week_and_reports_nothing_to_do_otherwise() -> None:
     weekly = AutopilotSettings(
         rebalance=RebalanceSettings(
-            frequency=Frequency.WEEKLY, drift_abs=None, drift_rel=None, cost_benefit=None
+            frequency=Frequency.WEEKLY, drift_abs=None, drift_rel=None, costs=COSTS, cost_benefit=None
         )
     )
     host, pilot = make(ny(2012, 7, 2, 9, 0), weekly)

@@ -25,9 +25,12 @@ from engine.portfolio.rebalance import (
     should_rebalance,
     weights_of,
 )
+from tests.defaults import commissions
 
 ASOF = datetime(2012, 7, 2, 19, 55, tzinfo=UTC)
-FREE = RebalanceCosts(CommissionSchedule(per_share=0.0, minimum=0.0, max_pct=0.0), 0.0, 0.0)
+FREE = RebalanceCosts(CommissionSchedule(per_share=0.0, minimum=0.0, max_pct=0.0, per_contract=0.0), 0.0, 0.0)
+SHIPPED = RebalanceCosts(commissions())
+"""The ``[broker]`` schedule as shipped (0.005/share, $1 minimum) and the model's spread and impact."""
 
 
 def orders_of(plan: RebalancePlan) -> list[tuple[str, Side, float]]:
@@ -97,7 +100,7 @@ def test_whole_shares_round_toward_less_and_fractional_keeps_four_decimals() -> 
 
 
 def test_default_costs_commission_minimum_plus_spread_and_impact() -> None:
-    costs = RebalanceCosts()
+    costs = SHIPPED
     # 100 shares at 50: max(1.00 minimum, 0.005 * 100) = 1.00 commission, (1 + 1) bps of 5,000 = 1.00
     assert costs.cost(100, 50.0) == pytest.approx(2.0)
     # 1,000 shares at 50: 5.00 commission + 2 bps of 50,000 = 10.00
@@ -110,7 +113,14 @@ def test_cost_benefit_skips_a_tiny_trade_and_keeps_a_big_one() -> None:
     positions = {"X": 495.0, "Y": 500.0}
     prices = {"X": 100.0, "Y": 100.0}
     plan = plan_rebalance(
-        positions, prices, 100_000.0, 500.0, {"X": 0.5, "Y": 0.45}, asof=ASOF, cost_benefit=CostBenefit()
+        positions,
+        prices,
+        100_000.0,
+        500.0,
+        {"X": 0.5, "Y": 0.45},
+        SHIPPED,
+        asof=ASOF,
+        cost_benefit=CostBenefit(),
     )
     # Y: sell 50 = 5,000: cost 1.00 + 2 bps = 2.00 < benefit 5,000 * 2% * 21/252 = 8.33 -> kept
     assert orders_of(plan) == [("Y", Side.SELL, 50.0)]
@@ -124,7 +134,7 @@ def test_cost_benefit_skips_a_tiny_trade_and_keeps_a_big_one() -> None:
     assert action_of(plan, "X") is LineAction.SKIP
     assert plan.cash_after == pytest.approx(500 + 5_000 - 2.0)
     # without the check, both trades go
-    plan = plan_rebalance(positions, prices, 100_000.0, 500.0, {"X": 0.5, "Y": 0.45}, asof=ASOF)
+    plan = plan_rebalance(positions, prices, 100_000.0, 500.0, {"X": 0.5, "Y": 0.45}, SHIPPED, asof=ASOF)
     assert [o.symbol for o in plan.orders] == ["Y", "X"]
 
 
@@ -162,7 +172,7 @@ def test_sells_pay_for_buys_and_costs_count_against_cash() -> None:
         10_000.0,
         0.0,
         {"S": 0.5, "T": 0.5},
-        RebalanceCosts(),
+        SHIPPED,
         asof=ASOF,
     )
     sells = [o for o in plan.orders if o.side is Side.SELL]
@@ -192,6 +202,7 @@ def test_no_leverage_on_random_books() -> None:
             equity,
             cash,
             targets,
+            SHIPPED,
             asof=ASOF,
             min_trade_value=rng.choice([0.0, 100.0]),
             cost_benefit=rng.choice([None, CostBenefit()]),
@@ -209,11 +220,11 @@ def test_no_leverage_on_random_books() -> None:
 
 def test_leverage_and_shorts_refused() -> None:
     with pytest.raises(ValueError, match="leverage"):
-        plan_rebalance({}, {"A": 1.0, "B": 1.0}, 100.0, 100.0, {"A": 0.6, "B": 0.5}, asof=ASOF)
+        plan_rebalance({}, {"A": 1.0, "B": 1.0}, 100.0, 100.0, {"A": 0.6, "B": 0.5}, FREE, asof=ASOF)
     with pytest.raises(ValueError, match="long only"):
-        plan_rebalance({}, {"A": 1.0}, 100.0, 100.0, {"A": -0.1}, asof=ASOF)
+        plan_rebalance({}, {"A": 1.0}, 100.0, 100.0, {"A": -0.1}, FREE, asof=ASOF)
     with pytest.raises(ValueError, match="no usable price for B"):
-        plan_rebalance({"B": 1.0}, {"A": 1.0}, 100.0, 100.0, {"A": 0.5}, asof=ASOF)
+        plan_rebalance({"B": 1.0}, {"A": 1.0}, 100.0, 100.0, {"A": 0.5}, FREE, asof=ASOF)
 
 
 # ---------------------------------------------------------------------------------------- triggers
@@ -282,7 +293,7 @@ def test_should_rebalance_checks_schedule_then_drift_then_risk() -> None:
     day, last = date(2012, 7, 3), date(2012, 7, 2)
     rng = np.random.default_rng(3)
     returns = {"A": list(rng.normal(0, 0.01, 63))}
-    settings = RebalanceSettings(frequency=Frequency.MONTHLY, vol_target=0.50, vol_band=0.02)
+    settings = RebalanceSettings(frequency=Frequency.MONTHLY, vol_target=0.50, vol_band=0.02, costs=SHIPPED)
     on_target = {"A": 0.5}
     fired = should_rebalance(day, on_target, on_target, settings, last_rebalance_day=None, returns=returns)
     assert fired is not None and fired.kind is TriggerKind.SCHEDULE

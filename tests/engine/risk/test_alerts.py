@@ -442,6 +442,26 @@ def test_obvious_mistakes_name_the_key(settings: dict[str, Any], key: str) -> No
         notifiers_from_settings(AlertSettings(**settings))
 
 
+async def test_the_dispatcher_is_built_from_the_alerts_settings_alone() -> None:
+    """``from_settings``: the notifiers, the lowest level and the timeout all come from ``[alerts]``."""
+    server = HookServer(hang=True)
+    try:
+        failures: list[str] = []
+        settings = AlertSettings(webhook_url=server.url, min_level="error", timeout_s=0.3)
+        d = AlertDispatcher.from_settings(settings, on_failure=failures.append)
+        assert [n.name for n in d.notifiers] == ["webhook"]
+        d.dispatch(alert("warning"))  # below min_level: never sent
+        await d.drain()
+        assert server.bodies == [] and failures == []
+        d.dispatch(alert("error"))
+        await d.drain()
+        assert failures == ["alert webhook failed: no answer within 0.3 s"]
+    finally:
+        server.close()
+    with pytest.raises(ValueError, match=r"alerts\.smtp_to"):
+        AlertDispatcher.from_settings(AlertSettings(smtp_host="mail", smtp_from="a@b.c"), on_failure=print)
+
+
 def test_dispatcher_rejects_an_unknown_min_level() -> None:
     with pytest.raises(ValueError, match="min_level"):
         AlertDispatcher([], min_level="debug", timeout_s=1.0, on_failure=print)

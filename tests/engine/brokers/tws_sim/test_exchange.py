@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from engine.brokers.tws_sim.commission import CommissionSchedule, order_total
+from engine.brokers.tws_sim.commission import order_total
 from engine.brokers.tws_sim.contracts import ContractQuery, Universe
 from engine.brokers.tws_sim.events import (
     BookChanged,
@@ -19,6 +19,7 @@ from engine.brokers.tws_sim.events import (
 )
 from engine.brokers.tws_sim.exchange import Exchange, ExchangeConfig
 from engine.brokers.tws_sim.incoming import ExecFilter, OrderRequest
+from tests.defaults import commissions
 
 UNIVERSE = Universe()
 T0 = datetime(2024, 1, 2, 15, 0, tzinfo=UTC)
@@ -110,7 +111,7 @@ def test_cash_check_counts_working_buys() -> None:
     [(100, 100.0, 1.0), (1000, 100.0, 5.0), (10, 5.0, 0.5), (10_000, 50.0, 50.0)],
 )
 def test_commission_schedule(qty: float, price: float, expected: float) -> None:
-    assert order_total(CommissionSchedule(), "STK", qty, qty * price) == pytest.approx(expected)
+    assert order_total(commissions(), "STK", qty, qty * price) == pytest.approx(expected)
 
 
 def test_execution_filter_by_time_and_side() -> None:

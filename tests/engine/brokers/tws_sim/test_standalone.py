@@ -15,7 +15,7 @@ from engine.brokers.tws_sim import TwsSimulator
 from engine.brokers.tws_sim.cli import main
 from engine.brokers.tws_sim.feed import ReplayDriver
 from engine.clock import SimulatedClock
-from engine.data.replay import ReplayFeed
+from tests.defaults import replay_feed
 from tests.shipped import shipped_subset
 
 
@@ -23,7 +23,7 @@ def test_replay_driver_sets_the_latest_replay_quotes() -> None:
     data = shipped_subset(["AAPL", "MSFT"])
     clock = SimulatedClock(datetime(2012, 6, 1, 13, 30, tzinfo=UTC))
     sim = TwsSimulator(bars=data.bars, clock=clock.now)
-    feed = ReplayFeed(data, clock, start=date(2012, 6, 1), steps_per_day=10)
+    feed = replay_feed(data, clock, start=date(2012, 6, 1), steps_per_day=10)
     driver = ReplayDriver(sim, feed)
     assert feed.play_steps(driver.push, 3) == 3
     latest = feed.latest_quotes()["AAPL"]
