@@ -399,6 +399,11 @@ class LotBook:
         self._actions.add(key)
 
     # ------------------------------------------------------------------ wash sales
+    @property
+    def wash_sale_count(self) -> int:
+        """How many wash sales have been applied (each sale-lot / replacement pair once)."""
+        return len(self._washes)
+
     def apply_wash_sale(self, wash: WashSale) -> Lot | None:
         """Record a wash sale: the sale's disallowed loss, the replacement's tax basis and holding period.
 
