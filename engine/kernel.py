@@ -269,6 +269,18 @@ class Engine:
             outbox=outbox,
             on_lots=desk.on_fill,
         )
+        reconciler = Reconciler(
+            s,
+            store=store,
+            broker=broker,
+            orders=orders,
+            ledger=ledger,
+            accounting=accounting,
+            risk=risk,
+            bus=bus,
+            clock=clock,
+            outbox=outbox,
+        )
         dispatcher = Dispatcher(
             s,
             orders=orders,
@@ -281,6 +293,7 @@ class Engine:
             outbox=outbox,
             attribution=attribution,
             publish=bus.publish,
+            held_at_broker=reconciler.held_at_broker,
         )
         groups = GroupRunner(
             dispatcher=dispatcher, risk=risk, store=store, bus=bus, clock=clock, outbox=outbox
@@ -325,18 +338,6 @@ class Engine:
             clock=clock,
             outbox=outbox,
             health=health,
-        )
-        reconciler = Reconciler(
-            s,
-            store=store,
-            broker=broker,
-            orders=orders,
-            ledger=ledger,
-            accounting=accounting,
-            risk=risk,
-            bus=bus,
-            clock=clock,
-            outbox=outbox,
         )
         status = StatusBoard(s, broker=broker, feed=feed, clock=clock, bus=bus, paced=self._paced)
         status.link = self._link

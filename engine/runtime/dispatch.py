@@ -5,7 +5,7 @@ throttles, the duplicate guard's memory and the strategy attribution see every o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -40,7 +40,9 @@ class Dispatcher:
         outbox: Outbox,
         attribution: OrderAttribution,
         publish: Callable[[Any], None],
+        held_at_broker: Callable[[], Mapping[str, float]],
     ) -> None:
+        self._held_at_broker = held_at_broker
         self._settings = settings
         self.orders = orders
         self._risk = risk
@@ -69,7 +71,10 @@ class Dispatcher:
             halted_reason=state.reason,
             equity=account.equity,
             cash=self._market.spendable_cash(),
-            positions={p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
+            positions=_safe_positions(
+                {p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
+                self._held_at_broker(),
+            ),
             prices=prices,
             working=self.orders.working_by_symbol(),
             working_buy_value=self.orders.working_buy_value(prices),
@@ -165,3 +170,18 @@ class Dispatcher:
                 self._outbox.notice(
                     "warning", f"algo order {order.client_order_id} {order.symbol} expired at restart"
                 )
+
+
+def _safe_positions(book: dict[str, float], at_broker: Mapping[str, float]) -> dict[str, float]:
+    """The positions the pre-trade checks may count on while a reconciliation mismatch stands:
+    for each symbol the two sides disagree on, only what both hold (the smaller, same-signed
+    quantity; none when they differ in sign). A reduce-only order (the flatten, an exit) then never
+    sells at the broker what the account does not hold."""
+    if not at_broker:
+        return book
+    out = dict(book)
+    for symbol, held in at_broker.items():
+        mine = out.get(symbol, 0.0)
+        same_side = (mine > 0) == (held > 0) and mine != 0 and held != 0
+        out[symbol] = (min(abs(mine), abs(held)) * (1 if mine > 0 else -1)) if same_side else 0.0
+    return out

@@ -50,6 +50,8 @@ class Reconciler:
         self._outbox = outbox
         self.summary: ReconciliationSummary | None = None
         self._review: list[str] = []
+        self._held: dict[str, float] = {}
+        """The broker's quantities of the symbols a standing mismatch is about ({} when none stands)."""
         """Why the next reconciliation must wait for a person even if it finds nothing (set at start)."""
 
     def require_review(self, reason: str) -> None:
@@ -80,9 +82,26 @@ class Reconciler:
             reason = "; ".join(review) if review and clean else _recovery_reason(summary)
             self._risk.controller.enter_recovery(reason, self._clock.now())
         self.summary = summary
+        self._held = await self._mismatched_holdings() if summary.position_mismatches else {}
         self._outbox.audit("engine", CommandSource.ENGINE, "reconciliation", _fields_of(summary))
         self._bus.publish(summary)
         return summary
+
+    def held_at_broker(self) -> dict[str, float]:
+        """While a position mismatch stands: the broker's quantity of each symbol it is about.
+
+        The pre-trade picture counts only what both sides hold there, so while the operator has not
+        approved, a reduce-only order (flatten, exit) reduces toward what the broker really holds."""
+        return self._held
+
+    async def _mismatched_holdings(self) -> dict[str, float]:
+        held = {p.symbol: p.quantity for p in await self._broker.positions()}
+        mine = {p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)}
+        return {
+            symbol: held.get(symbol, 0.0)
+            for symbol in set(held) | set(mine)
+            if abs(held.get(symbol, 0.0) - mine.get(symbol, 0.0)) > 1e-9
+        }
 
     async def after_reconnect(self) -> None:
         """The adapter reconnected on its own: reconcile (missed fills once, nothing sent twice)."""
@@ -120,6 +139,7 @@ class Reconciler:
         if summary is not None:
             self.summary = replace(summary, approved=True)
             self._bus.publish(self.summary)
+        self._held = {}  # adopted: the book is the broker's now
         self._risk.publish_portfolio()
         took = f"; adopted the broker's quantities: {', '.join(adopted)}" if adopted else ""
         if halted:

@@ -287,7 +287,7 @@ async def test_resume_never_bypasses_a_mismatch_and_approval_adopts_the_brokers_
     port: int, tmp_path: Path, sim: TwsSimulator, shipped_bars: Mapping[str, pd.DataFrame]
 ) -> None:
     from engine.brokers.ibkr.broker import IbkrBroker
-    from engine.model import Order, Side
+    from engine.model import Order, OrderRequest, Side
     from engine.model.events import ApproveRecovery, Kill, ResetKill
 
     quote_day(sim, shipped_bars, "2012-06-01")
@@ -316,6 +316,12 @@ async def test_resume_never_bypasses_a_mismatch_and_approval_adopts_the_brokers_
         assert again.risk.state.state is TradingState.HALTED
         resumed = await again.handle(ResetKill("RESUME"), ACTOR)
         assert resumed.ok and again.risk.state.state is TradingState.RECOVERING  # not ACTIVE
+        # until approved, a reduce-only sale (an exit, the flatten) counts only what the broker holds
+        view = again.parts.dispatcher.book_view()
+        assert again.ledger.quantity("AAPL") == 10 and view.positions.get("AAPL", 0.0) == 0.0
+        sell = OrderRequest("AAPL", Side.SELL, 10.0, reduce_only=True)
+        refusal = again.risk.check(sell, view, again.clock.now())
+        assert refusal is not None and refusal.code == "NOT_REDUCING"
         approved = await again.handle(ApproveRecovery(), ACTOR)
         assert approved.ok, approved.message
         assert again.ledger.quantity("AAPL") == 0  # the broker's quantity, adopted
