@@ -16,6 +16,8 @@ from engine.config import Settings
 from engine.execution.costs import CostEstimate
 from engine.execution.plan import expected_cost_of
 from engine.execution.quality import ExecutionQuality, OrderQuality, executions_quality
+from engine.store.db import StoreError
+from engine.store.repository import Store
 
 if TYPE_CHECKING:
     from typing import Any
@@ -51,18 +53,10 @@ def load_execution_quality(database: Path, since: datetime) -> list[ExecutionQua
     A missing file is an error rather than an empty report: opening it would create an empty
     database, and a mistyped path should not look like a quiet day.
     """
-    from engine.store.db import StoreError
-    from engine.store.repository import Store
-
     if since.tzinfo is None:
         raise ReportError(f"report start {since!r} has no time zone")
     path = Path(database)
-    if not path.is_file():
-        raise ReportError(f"{path}: no such database")
-    try:
-        store = Store.open(path)
-    except StoreError as exc:
-        raise ReportError(str(exc)) from None
+    store = _open_existing(path)
     try:
         orders = store.load_orders(since=since)
         fills = [f for o in orders for f in store.load_fills(client_order_id=o.client_order_id)]
@@ -97,18 +91,11 @@ def load_portfolio_report(
     from engine.portfolio.report import build_portfolio_report, closes_from_bars, sectors_of, tag_fills
     from engine.runtime.markets import REPLAY_KEY
     from engine.runtime.startup import EngineStartError
-    from engine.store.db import StoreError
-    from engine.store.repository import Store
 
     if until is not None and until < since:
         raise ReportError(f"the report ends ({until}) before it starts ({since})")
     path = Path(database)
-    if not path.is_file():
-        raise ReportError(f"{path}: no such database")
-    try:
-        store = Store.open(path)
-    except StoreError as exc:
-        raise ReportError(str(exc)) from None
+    store = _open_existing(path)
     try:
         fills = store.load_fills()
         tagged = tag_fills(fills, store.load_orders(), store.load_cards())
@@ -158,3 +145,13 @@ def write_portfolio_report(report: PortfolioReport, folder: Path) -> list[Path]:
         return write_report_files(report, Path(folder).expanduser())
     except OSError as exc:
         raise ReportError(f"{folder}: cannot write the report ({exc.strerror or exc})") from None
+
+
+def _open_existing(path: Path) -> Store:
+    """The database a report reads: it must exist (a mistyped path must not look like a quiet day)."""
+    if not path.is_file():
+        raise ReportError(f"{path}: no such database")
+    try:
+        return Store.open(path)
+    except StoreError as exc:
+        raise ReportError(str(exc)) from None

@@ -613,18 +613,8 @@ class Store:
             count = self._audit_entries
             if count is None:
                 count = int(session.exec(select(func.count()).select_from(AuditEventRow)).one())
-            try:
-                entry = audit.seal(
-                    seq=max(int(handed_out or 0), last_seq) + 1,
-                    prev_hash=prev_hash,
-                    ts=ts,
-                    actor=actor,
-                    source=source,
-                    action=action,
-                    payload=payload,
-                )
-            except (TypeError, ValueError) as exc:
-                raise StoreError(f"audit {action}: payload cannot be stored as JSON ({exc})") from exc
+            seq = max(int(handed_out or 0), last_seq) + 1
+            entry = _seal(seq, prev_hash, ts, actor, source, action, payload)
             try:
                 session.connection().execute(_AUDIT_INSERT, rows.audit_row(entry).model_dump())
             except IntegrityError:
@@ -686,18 +676,7 @@ class Store:
         its anchor stay exactly as they were found.
         """
         last_seq, prev_hash = self._held_tail or (0, audit.GENESIS_HASH)
-        try:
-            entry = audit.seal(
-                seq=last_seq + 1,
-                prev_hash=prev_hash,
-                ts=ts,
-                actor=actor,
-                source=source,
-                action=action,
-                payload=payload,
-            )
-        except (TypeError, ValueError) as exc:
-            raise StoreError(f"audit {action}: payload cannot be stored as JSON ({exc})") from exc
+        entry = _seal(last_seq + 1, prev_hash, ts, actor, source, action, payload)
         line = json.dumps(
             {
                 "seq": entry.seq,
@@ -846,3 +825,22 @@ class Store:
 
 # =========================================================================== mapping
 # Each domain type is mapped to and from its row in exactly one pair of functions below.
+
+
+def _seal(
+    seq: int,
+    prev_hash: str,
+    ts: datetime,
+    actor: str,
+    source: str,
+    action: str,
+    payload: Mapping[str, object],
+) -> AuditEntry:
+    """One entry sealed onto ``prev_hash`` (the chain's or the held file's); a payload JSON cannot
+    carry is the caller's error, named, not a crash half-way through a batch."""
+    try:
+        return audit.seal(
+            seq=seq, prev_hash=prev_hash, ts=ts, actor=actor, source=source, action=action, payload=payload
+        )
+    except (TypeError, ValueError) as exc:
+        raise StoreError(f"audit {action}: payload cannot be stored as JSON ({exc})") from exc
