@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
 
@@ -574,8 +574,6 @@ class Engine:
         account = p.ledger.account()
         recent = p.store.load_orders(limit=200)
         live = {o.client_order_id: o for o in p.orders.open_orders()}
-        from dataclasses import replace
-
         return SnapshotEvent(
             status=p.status.event(),
             positions=tuple(p.ledger.positions()),

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Mapping
 from datetime import UTC, date, datetime
@@ -60,7 +59,6 @@ async def test_inside_an_existing_loop(shipped_bars: Mapping[str, pd.DataFrame])
 def test_schedule_runs_a_driver_coroutine_on_the_simulator_s_loop(sim: TwsSimulator, port: int) -> None:
     async def driver() -> tuple[int, float]:
         sim.set_quote("AAPL", 99.0, 99.02, 99.01)  # on the simulator's thread, as set_quote requires
-        await asyncio.sleep(0)
         return threading.get_ident(), sim.loop_time()
 
     thread, loop_time = sim.schedule(driver()).result(timeout=10)
