@@ -12,6 +12,7 @@ from engine.model.enums import (
     TimeInForce,
     TradingState,
 )
+from engine.model.exits import ExitPolicy, ProtectionLevels, StopRule, TimeExit
 from engine.model.lots import Lot, LotMethod, RealizedLot
 from engine.model.market import Bar, Instrument, Quote
 from engine.model.options import OptionContract, contract_multiplier, is_option_symbol
@@ -34,6 +35,7 @@ __all__ = [
     "CommissionSchedule",
     "DeskArea",
     "ExecutionStatus",
+    "ExitPolicy",
     "Fill",
     "Instrument",
     "Leg",
@@ -46,13 +48,16 @@ __all__ = [
     "OrderType",
     "Position",
     "PositionChange",
+    "ProtectionLevels",
     "Quote",
     "RealizedLot",
     "RebalancePlan",
     "RefusalCode",
     "RiskState",
     "Side",
+    "StopRule",
     "StrategyCard",
+    "TimeExit",
     "TimeInForce",
     "TradingState",
     "apply_to_position",

@@ -15,7 +15,18 @@ from datetime import date, datetime
 from enum import Enum
 from typing import Any
 
-from engine.model import enums, events, lots, market, orders, portfolio, portfolio_report, rebalance, risk
+from engine.model import (
+    enums,
+    events,
+    exits,
+    lots,
+    market,
+    orders,
+    portfolio,
+    portfolio_report,
+    rebalance,
+    risk,
+)
 
 
 class DecodeError(ValueError):
@@ -24,7 +35,7 @@ class DecodeError(ValueError):
 
 def _registry() -> dict[str, type[Any]]:
     out: dict[str, type[Any]] = {}
-    for module in (market, orders, portfolio, risk, lots, rebalance, portfolio_report, events):
+    for module in (market, orders, exits, portfolio, risk, lots, rebalance, portfolio_report, events):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:

@@ -27,6 +27,8 @@ class OrderType(StrEnum):
     LMT = "LMT"
     STP = "STP"
     STP_LMT = "STP LMT"
+    TRAIL = "TRAIL"
+    """A sell (buy) stop that follows the best price by ``trail_amount`` or ``trail_percent``."""
 
 
 class TimeInForce(StrEnum):

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.model.enums import Algo, OrderStatus, OrderType, Side, TimeInForce
+from engine.model.exits import ExitPolicy
 from engine.model.options import contract_multiplier
 
 
@@ -40,6 +41,16 @@ class Order:
     """On a parent order: the Algo working it. Parents are never sent to a broker themselves."""
     arrival_price: float | None = None
     """The mid when the order was decided: implementation shortfall is measured from it."""
+    trail_amount: float | None = None
+    """TRAIL orders: the stop follows the best price at this distance (money per share)."""
+    trail_percent: float | None = None
+    """TRAIL orders: the stop follows the best price at this distance (percent, 1.5 = 1.5%)."""
+    oca_group: str | None = None
+    """One-cancels-all group: when one order of the group fills, the broker cancels the rest
+    (a protective stop and its target). Named ``OCA-<entry client_order_id>`` by the engine."""
+    protects: str | None = None
+    """On a protective order (stop, target, time exit): the client_order_id of the entry order
+    whose filled quantity it protects. None on every other order."""
 
     @property
     def remaining(self) -> float:
@@ -85,6 +96,14 @@ class OrderRequest:
     """Set on an algo's child orders: the parent order they work for."""
     arrival_price: float | None = None
     """The mid when the order was decided (for implementation shortfall)."""
+    trail_amount: float | None = None
+    """TRAIL orders: trailing distance in money per share."""
+    trail_percent: float | None = None
+    """TRAIL orders: trailing distance in percent."""
+    oca_group: str | None = None
+    """One-cancels-all group shared by a position's protective orders."""
+    protects: str | None = None
+    """On a protective order: the client_order_id of the entry order it protects."""
 
     def to_order(self, client_order_id: str, now: datetime, *, algo: str = "") -> Order:
         """The order this request becomes once it has its id (an INTENT, or an algo's parent)."""
@@ -104,6 +123,10 @@ class OrderRequest:
             parent_id=self.parent_id,
             algo=algo,
             arrival_price=self.arrival_price,
+            trail_amount=self.trail_amount,
+            trail_percent=self.trail_percent,
+            oca_group=self.oca_group,
+            protects=self.protects,
         )
 
 
@@ -178,6 +201,9 @@ class StrategyCard:
     """The execution plan in words, one step per line (leg order, order types, timing, deadline)."""
     notes: tuple[str, ...] = ()
     """Assumptions and caveats the trader should read (e.g. how an option leg was priced)."""
+    exit_policy: ExitPolicy | None = None
+    """How the position this card opens is protected once filled (stop, target, time exit);
+    None for cards that open nothing to protect (exits, rebalances)."""
 
     @property
     def symbols(self) -> tuple[str, ...]:

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.store.tables import ALL_TABLES, METADATA
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 """The schema this build writes. Bump it together with a new entry in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -53,7 +53,31 @@ def _v2_to_v3(conn: Connection) -> None:
             )
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3}
+def _v3_to_v4(conn: Connection) -> None:
+    """Orders learn trailing distances, their one-cancels-all group and the entry they protect;
+    cards learn their exit policy."""
+    tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars())
+    if "orders" not in tables:
+        return
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info('orders')")}
+    for column, kind in (
+        ("trail_amount", "FLOAT"),
+        ("trail_percent", "FLOAT"),
+        ("oca_group", "VARCHAR"),
+        ("protects", "VARCHAR"),
+    ):
+        if column not in columns:
+            conn.exec_driver_sql(f"ALTER TABLE orders ADD COLUMN {column} {kind}")
+    conn.exec_driver_sql("CREATE INDEX IF NOT EXISTS ix_orders_protects ON orders (protects)")
+    if "strategy_cards" in tables:
+        card_columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info('strategy_cards')")}
+        if "exit_json" not in card_columns:
+            conn.exec_driver_sql(
+                "ALTER TABLE strategy_cards ADD COLUMN exit_json VARCHAR NOT NULL DEFAULT ''"
+            )
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
 """``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1``.
 
 Steps only change tables that already exist; tables new in a version are created afterwards by

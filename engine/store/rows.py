@@ -26,6 +26,7 @@ from engine.model import (
     TimeInForce,
 )
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.store.audit import AuditEntry
 from engine.store.db import StoreError
 from engine.store.tables import (
@@ -109,6 +110,10 @@ def order_to_row(order: Order) -> OrderRow:
         parent_id=order.parent_id,
         algo=order.algo,
         arrival_price=order.arrival_price,
+        trail_amount=order.trail_amount,
+        trail_percent=order.trail_percent,
+        oca_group=order.oca_group,
+        protects=order.protects,
     )
 
 
@@ -135,6 +140,10 @@ def order_from_row(row: OrderRow) -> Order:
             parent_id=row.parent_id,
             algo=row.algo,
             arrival_price=row.arrival_price,
+            trail_amount=row.trail_amount,
+            trail_percent=row.trail_percent,
+            oca_group=row.oca_group,
+            protects=row.protects,
         )
     except ValueError as exc:
         raise StoreError(f"order {row.client_order_id}: a stored value is not understood ({exc})") from exc
@@ -233,6 +242,7 @@ def card_to_row(card: StrategyCard) -> StrategyCardRow:
         details_json=json_text(dict(card.details), f"{what} details"),
         plan_json=json_text(list(card.plan), f"{what} plan"),
         notes_json=json_text(list(card.notes), f"{what} notes"),
+        exit_json=exit_policy_text(card.exit_policy),
     )
 
 
@@ -242,6 +252,7 @@ def card_from_row(row: StrategyCardRow) -> StrategyCard:
         details = {str(key): float(value) for key, value in json.loads(row.details_json).items()}
         plan = tuple(str(step) for step in json.loads(row.plan_json))
         notes = tuple(str(note) for note in json.loads(row.notes_json))
+        exit_policy = exit_policy_from_text(row.exit_json)
     except (ValueError, TypeError, AttributeError) as exc:
         raise StoreError(f"card {row.card_id}: stored legs or details are damaged ({exc})") from exc
     return StrategyCard(
@@ -261,6 +272,38 @@ def card_from_row(row: StrategyCardRow) -> StrategyCard:
         details=details,
         plan=plan,
         notes=notes,
+        exit_policy=exit_policy,
+    )
+
+
+def exit_policy_text(policy: ExitPolicy | None) -> str:
+    """A card's exit policy as stored: "" for none, else a JSON object of its fields."""
+    if policy is None:
+        return ""
+    return json.dumps(
+        {
+            "stop": policy.stop.value,
+            "stop_value": policy.stop_value,
+            "target_r": policy.target_r,
+            "time_exit": policy.time_exit.value,
+            "stop_limit_bps": policy.stop_limit_bps,
+        },
+        sort_keys=True,
+    )
+
+
+def exit_policy_from_text(text: str) -> ExitPolicy | None:
+    if not text:
+        return None
+    data = json.loads(text)
+    target = data.get("target_r")
+    limit = data.get("stop_limit_bps")
+    return ExitPolicy(
+        stop=StopRule(data["stop"]),
+        stop_value=float(data["stop_value"]),
+        target_r=None if target is None else float(target),
+        time_exit=TimeExit(data["time_exit"]),
+        stop_limit_bps=None if limit is None else float(limit),
     )
 
 

@@ -54,6 +54,10 @@ class OrderRow(SQLModel, table=True):
     parent_id: str | None = Field(default=None, index=True)
     algo: str = ""
     arrival_price: float | None = None
+    trail_amount: float | None = None
+    trail_percent: float | None = None
+    oca_group: str | None = None
+    protects: str | None = Field(default=None, index=True)
 
 
 class FillRow(SQLModel, table=True):
@@ -101,6 +105,7 @@ class StrategyCardRow(SQLModel, table=True):
     details_json: str
     plan_json: str = "[]"
     notes_json: str = "[]"
+    exit_json: str = ""
 
 
 class StrategyExecutionRow(SQLModel, table=True):
