@@ -12,7 +12,7 @@ from engine.model.enums import (
     TimeInForce,
     TradingState,
 )
-from engine.model.exits import ExitPolicy, ProtectionLevels, StopRule, TimeExit
+from engine.model.exits import ExitPolicy, ProtectionLevels, StopRule, TimeExit, resolve_levels
 from engine.model.lots import Lot, LotMethod, RealizedLot
 from engine.model.market import Bar, Instrument, Quote
 from engine.model.options import OptionContract, contract_multiplier, is_option_symbol
@@ -63,4 +63,5 @@ __all__ = [
     "apply_to_position",
     "contract_multiplier",
     "is_option_symbol",
+    "resolve_levels",
 ]

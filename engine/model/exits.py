@@ -100,3 +100,79 @@ class ProtectionLevels:
     stop_limit_price: float | None = None
     horizon_sessions: int = 0
     time_exit: TimeExit = TimeExit.NONE
+
+
+def resolve_levels(
+    policy: ExitPolicy,
+    entry_side: Side,
+    entry_price: float,
+    *,
+    atr: float | None,
+    card_stop: float | None = None,
+    card_target: float | None = None,
+    horizon_sessions: int = 0,
+) -> ProtectionLevels:
+    """The prices an entry filled at ``entry_price`` is protected at under ``policy``.
+
+    The target sits ``target_r`` times the initial stop distance beyond the entry; with no stop
+    (``StopRule.NONE``) the card's own target is used. Raises ValueError naming what is missing
+    (an ATR rule without a positive ATR, a PRICE rule without the card's stop, a stop on the
+    wrong side of the entry) so a card that cannot be protected is refused, not half-protected.
+    """
+    if not entry_price > 0.0:
+        raise ValueError(f"entry price must be positive, got {entry_price}")
+    direction = entry_side.sign
+    value = policy.stop_value
+    if policy.stop in (StopRule.ATR, StopRule.TRAIL_ATR) and not (atr is not None and atr > 0.0):
+        raise ValueError(f"exit policy '{policy.describe()}' needs a positive ATR, got {atr}")
+    if policy.stop is not StopRule.NONE and policy.stop is not StopRule.PRICE and not value > 0.0:
+        raise ValueError(f"exit policy stop_value must be positive, got {value}")
+    stop, trail_amount, trail_percent = _initial_stop(policy, direction, entry_price, atr or 0.0, card_stop)
+    if stop is not None and not (direction * (entry_price - stop) > 0.0 and stop > 0.0):
+        raise ValueError(
+            f"stop {stop:.4f} is not a protective level for a {entry_side.value} entry at {entry_price:.4f}"
+        )
+    target: float | None
+    if policy.target_r is None:
+        target = None
+    elif stop is None:
+        target = card_target
+    else:
+        target = entry_price + direction * policy.target_r * abs(entry_price - stop)
+    stop_limit: float | None = None
+    if stop is not None and policy.stop_limit_bps is not None and not policy.stop.trailing:
+        stop_limit = stop * (1.0 - direction * policy.stop_limit_bps / 1e4)
+    return ProtectionLevels(
+        side=entry_side.opposite,
+        stop_price=stop,
+        target_price=target,
+        trail_amount=trail_amount,
+        trail_percent=trail_percent,
+        stop_limit_price=stop_limit,
+        horizon_sessions=horizon_sessions,
+        time_exit=policy.time_exit,
+    )
+
+
+def _initial_stop(
+    policy: ExitPolicy, direction: int, entry_price: float, atr: float, card_stop: float | None
+) -> tuple[float | None, float | None, float | None]:
+    """(stop price, trail amount, trail percent) for an entry in ``direction`` (+1 long)."""
+    value = policy.stop_value
+    match policy.stop:
+        case StopRule.NONE:
+            return None, None, None
+        case StopRule.PRICE:
+            if card_stop is None:
+                raise ValueError("exit policy 'stop at the template's level' but the card has no stop price")
+            return card_stop, None, None
+        case StopRule.ATR:
+            return entry_price - direction * value * atr, None, None
+        case StopRule.PERCENT:
+            return entry_price * (1.0 - direction * value / 100.0), None, None
+        case StopRule.TRAIL_AMOUNT:
+            return entry_price - direction * value, value, None
+        case StopRule.TRAIL_PERCENT:
+            return entry_price * (1.0 - direction * value / 100.0), None, value
+        case _:  # TRAIL_ATR: a fixed distance measured once, at entry
+            return entry_price - direction * value * atr, value * atr, None
