@@ -4,6 +4,7 @@
     onetap --engine-only        the engine headless, serving its socket
     onetap --attach [SOCKET]    the console attached to a headless engine
     onetap kill                 the kill switch, from any shell
+    onetap status [--json]      is the engine healthy? (exit 0 healthy, 1 degraded, 2 halted/unreachable)
     onetap audit verify|export  prove the audit record intact, or export it as JSON lines
     onetap --broker ibkr [--port 7497] [--live --account U...] [--read-only]
                                 the console on Interactive Brokers (TWS / IB Gateway)
@@ -81,6 +82,11 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="second level: also close every position with reduce-only market orders",
     )
+    status = sub.add_parser(
+        "status",
+        help="is the running engine healthy? exit 0 healthy, 1 degraded, 2 halted or unreachable",
+    )
+    status.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     audit_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     cards_cmd.add_parser(sub)
@@ -92,16 +98,13 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
     """``fast_kill=False`` forces ``onetap kill`` the long way (the benchmark's "before")."""
     argv = sys.argv[1:] if argv is None else argv
     if fast_kill:
-        from console.kill_cmd import run_fast
-
-        code = run_fast(argv)
+        code = _fast_path(argv)
         if code is not None:
             return code
     if argv[:1] == ["tws-sim"]:
         from engine.api.simulators import tws_sim_main
 
         return tws_sim_main(argv[1:])
-    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
     from engine.config import ConfigError, load_settings
 
     args = build_parser().parse_args(argv)
@@ -111,21 +114,7 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
         print(f"onetap: config error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     try:
-        if args.command == "kill":
-            return _kill(settings, args)
-        if args.command == "audit":
-            return audit_cmd.run(args, settings)
-        if args.command == "report":
-            return report_cmd.run(args, settings)
-        if args.command == "cards":
-            return cards_cmd.run(args, settings)
-        if args.command == "calibration":
-            return cards_cmd.run_calibration(args, settings)
-        if args.command in research_cmd.HELP:
-            return research_cmd.run(args, settings)
-        if args.engine_only:
-            return _engine_only(settings, args)
-        return _console(settings, args)
+        return _dispatch(settings, args)
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
@@ -134,6 +123,39 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
         return 0
+
+
+def _fast_path(argv: list[str]) -> int | None:
+    """``onetap kill`` and ``onetap status`` straight to the socket, before anything heavy loads."""
+    from console.kill_cmd import run_fast as kill_fast
+    from console.status_cmd import run_fast as status_fast
+
+    code = kill_fast(argv)
+    return code if code is not None else status_fast(argv)
+
+
+def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
+    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
+
+    if args.command == "kill":
+        return _kill(settings, args)
+    if args.command == "status":
+        from console.status_cmd import report
+
+        return report(_socket_path(settings, args), as_json=args.json)
+    if args.command == "audit":
+        return audit_cmd.run(args, settings)
+    if args.command == "report":
+        return report_cmd.run(args, settings)
+    if args.command == "cards":
+        return cards_cmd.run(args, settings)
+    if args.command == "calibration":
+        return cards_cmd.run_calibration(args, settings)
+    if args.command in research_cmd.HELP:
+        return research_cmd.run(args, settings)
+    if args.engine_only:
+        return _engine_only(settings, args)
+    return _console(settings, args)
 
 
 def with_broker_flags(settings: Settings, args: argparse.Namespace) -> Settings:

@@ -42,7 +42,11 @@ class KillRequest(NamedTuple):  # a NamedTuple: dataclasses costs milliseconds t
     socket: Path | None
 
 
-class KillNotConfirmed(Exception):
+class NoAnswer(Exception):
+    """The engine went away, or sent something that is not an answer; the text says how."""
+
+
+class KillNotConfirmed(NoAnswer):
     """The engine answered, or went away, without confirming HALTED; the text says how."""
 
 
@@ -56,12 +60,12 @@ def plain_request(argv: Sequence[str]) -> KillRequest | None:
         return None
     at = list(argv).index("kill")
     found: dict[str, str] = {}
-    if not _options(argv[:at], _GLOBAL_OPTIONS, found):
+    if not scan_options(argv[:at], _GLOBAL_OPTIONS, found):
         return None
     rest = list(argv[at + 1 :])
     flatten = "--flatten" in rest
     rest = [a for a in rest if a != "--flatten"]
-    if not _options(rest, ("--reason",), found):
+    if not scan_options(rest, ("--reason",), found):
         return None
     return KillRequest(
         reason=found.get("--reason", DEFAULT_REASON),
@@ -71,7 +75,7 @@ def plain_request(argv: Sequence[str]) -> KillRequest | None:
     )
 
 
-def _options(tokens: Sequence[str], allowed: Sequence[str], found: dict[str, str]) -> bool:
+def scan_options(tokens: Sequence[str], allowed: Sequence[str], found: dict[str, str]) -> bool:
     """``--name VALUE`` / ``--name=VALUE`` pairs of allowed names only; False on anything else."""
     i = 0
     while i < len(tokens):
@@ -98,7 +102,7 @@ def snapshot_frame(request_id: int) -> bytes:
     return json.dumps({"id": request_id, "command": {"type": "GetSnapshot"}}).encode() + b"\n"
 
 
-class _Lines:
+class AnswerReader:
     """Newline-framed JSON from a blocking socket; events the engine streams are skipped by callers."""
 
     def __init__(self, sock: socket.socket) -> None:
@@ -135,7 +139,7 @@ def send_kill(path: Path, reason: str, *, flatten: bool, timeout_s: float = ANSW
             sock.connect(str(path))
         except FileNotFoundError as exc:
             raise ConnectionError(str(exc)) from None
-        lines = _Lines(sock)
+        lines = AnswerReader(sock)
         try:
             sock.sendall(kill_frame(1, reason, flatten=flatten))
             result = lines.answer(1)["result"]

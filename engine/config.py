@@ -179,6 +179,8 @@ class EngineSettings(_Section):
     socket: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auto_approve_recovery: bool = False
+    stale_quote_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 120.0
+    """A live quote older than this while its exchange is in session is stale (``onetap status``)."""
 
 
 PerSecond = Annotated[int, Field(ge=1, le=10_000)]

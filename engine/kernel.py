@@ -39,6 +39,7 @@ from engine.model.events import (
 )
 from engine.model.rebalance import RebalancePlan
 from engine.model.risk import RiskReport
+from engine.model.vitals import Vitals
 from engine.portfolio.ledger import Ledger
 from engine.portfolio.lots import LotBook
 from engine.risk.alerts import AlertDispatcher
@@ -68,6 +69,7 @@ from engine.runtime.startup import (
 )
 from engine.runtime.status import StatusBoard
 from engine.runtime.trading import Trading
+from engine.runtime.vitals import measure as measure_vitals
 from engine.store.lock import DatabaseLock
 from engine.store.paths import database_path
 from engine.store.repository import Store
@@ -586,6 +588,24 @@ class Engine:
             limits=p.risk.controller.limit_values(),
             reconciliation=p.reconciler.summary,
             executions=p.groups.events(),
+        )
+
+    def vitals(self) -> Vitals:
+        """The engine's vital signs, judged (``onetap status``; later the HTTP health checks)."""
+        p = self.parts
+        account = p.ledger.account()
+        last_run = p.desk.host.last_run_day()
+        return measure_vitals(
+            now=p.clock.now(),
+            status=p.status.event(),
+            risk=p.risk.risk_state(account),
+            account=account,
+            positions=p.ledger.positions(include_flat=False),
+            open_orders=p.orders.open_orders(),
+            quotes=p.feed.latest_quotes(),
+            stale_quote_s=self.settings.engine.stale_quote_s,
+            last_autopilot_run=last_run.isoformat() if last_run else "",
+            store_degraded=p.health.degraded,
         )
 
     def subscribe(self) -> Subscription:

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any, get_args
 
 from engine.model import RefusalCode
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
-from engine.model.events import Command, CommandResult, GetSnapshot
+from engine.model.events import Command, CommandResult, GetSnapshot, GetVitals
 
 if TYPE_CHECKING:  # the console imports this module before its first frame; the engine loads later
     from engine.actor import Actor
@@ -155,6 +155,8 @@ class EngineSession:
             return encode({"id": ident, "result": failed})
         if isinstance(command, GetSnapshot):
             return encode({"id": ident, "result": result, "event": self._engine.snapshot()})
+        if isinstance(command, GetVitals):
+            return encode({"id": ident, "result": result, "event": self._engine.vitals()})
         return encode({"id": ident, "result": result})
 
     def close(self) -> None:

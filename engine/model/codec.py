@@ -26,6 +26,7 @@ from engine.model import (
     portfolio_report,
     rebalance,
     risk,
+    vitals,
 )
 
 
@@ -35,7 +36,7 @@ class DecodeError(ValueError):
 
 def _registry() -> dict[str, type[Any]]:
     out: dict[str, type[Any]] = {}
-    for module in (market, orders, exits, portfolio, risk, lots, rebalance, portfolio_report, events):
+    for module in (market, orders, exits, portfolio, risk, lots, rebalance, portfolio_report, events, vitals):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:

@@ -372,6 +372,15 @@ class GetSnapshot:
 
 
 @dataclass(frozen=True, slots=True)
+class GetVitals:
+    """Ask for the engine's vital signs (``engine.model.vitals.Vitals``), answered beside the result.
+
+    Read-only and cheap, so it is not audited: a monitor polling every few seconds must not
+    grow the audit record.
+    """
+
+
+@dataclass(frozen=True, slots=True)
 class CommandResult:
     """The answer to one command; ``code`` says why when it was refused (``NONE`` when ``ok``)."""
 
@@ -415,6 +424,7 @@ Command = (
     | PreviewRebalance
     | ExecuteRebalance
     | GetSnapshot
+    | GetVitals
 )
 
 COMMAND_ACTIONS: Mapping[type[Command], Action] = MappingProxyType(
@@ -427,6 +437,7 @@ COMMAND_ACTIONS: Mapping[type[Command], Action] = MappingProxyType(
         Kill: Action.KILL,
         ResetKill: Action.RESET_KILL,
         GetSnapshot: Action.GET_SNAPSHOT,
+        GetVitals: Action.GET_VITALS,
         Flatten: Action.FLATTEN,
         SetLimit: Action.SET_LIMIT,
         ResumeStrategy: Action.RESUME_STRATEGY,

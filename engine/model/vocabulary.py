@@ -100,6 +100,7 @@ class Action(StrEnum):
     EXECUTE_REBALANCE = "execute_rebalance"
     REBALANCE = "rebalance"
     GET_SNAPSHOT = "get_snapshot"
+    GET_VITALS = "get_vitals"
 
 
 class AlertCode(StrEnum):

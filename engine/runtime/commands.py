@@ -26,6 +26,7 @@ from engine.model.events import (
     Flatten,
     GetPortfolioReport,
     GetSnapshot,
+    GetVitals,
     Kill,
     ModifyOrder,
     PreviewRebalance,
@@ -93,6 +94,8 @@ class CommandRouter:
                     result, message=f"{result.message}; RECORD DEGRADED: {self._health.degraded}"
                 )
             return result
+        if isinstance(command, GetVitals):
+            return CommandResult(ok=True)  # read-only and polled: the session sends the vitals
         try:
             self._audit_command(command, actor)
         except WRITE_ERRORS as exc:

@@ -17,12 +17,14 @@ from tests.bench import (
     risk_portfolio,
     soak,
     startup,
+    status_cli,
 )
 
 
 def main() -> None:
     startup.main()
     kill_cli.main()
+    status_cli.main()
     order_path.main()
     risk_engine.main()
     risk_portfolio.main()
