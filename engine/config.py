@@ -183,6 +183,20 @@ class EngineSettings(_Section):
     """A live quote older than this while its exchange is in session is stale (``onetap status``)."""
 
 
+class HttpSettings(_Section):
+    """The engine's HTTP door (health, readiness, Prometheus metrics, read-only JSON, events).
+
+    Off by default and on loopback; binding elsewhere needs ``token_file`` (a 0600 file holding a
+    bearer token), which also guards the write actions (kill; execute only with ``allow_execute``).
+    """
+
+    enabled: bool = False
+    host: str = "127.0.0.1"
+    port: Annotated[int, Field(ge=0, le=65_535)] = 8787
+    token_file: str = ""
+    allow_execute: bool = False
+
+
 PerSecond = Annotated[int, Field(ge=1, le=10_000)]
 PerDay = Annotated[int, Field(ge=1, le=1_000_000)]
 
@@ -367,6 +381,7 @@ class Settings(_Section):
     ibkr: IbkrSettings = IbkrSettings()
     store: StoreSettings = StoreSettings()
     engine: EngineSettings = EngineSettings()
+    http: HttpSettings = HttpSettings()
     risk: RiskSettings = RiskSettings()
     alerts: AlertSettings = AlertSettings()
     cards: CardSettings = CardSettings()

@@ -10,7 +10,8 @@ import signal
 from pathlib import Path
 from typing import Any, TextIO
 
-from engine.api.socket_server import default_socket_path, serve
+from engine.api.http_server import HttpDoor, start_http
+from engine.api.socket_server import EngineServer, default_socket_path, serve
 from engine.config import Settings
 from engine.kernel import Engine
 from engine.model.codec import to_jsonable
@@ -35,9 +36,17 @@ async def run_headless(
     path = socket_path or (
         Path(settings.engine.socket).expanduser() if settings.engine.socket else default_socket_path()
     )
+    door: HttpDoor | None = None
+    server: EngineServer | None = None
     try:
         server = await serve(engine, path)
+        if settings.http.enabled:
+            door = await start_http(engine, settings.http)
     except BaseException:
+        if server is not None:  # the HTTP door failed: leave no socket behind
+            server.close()
+            await server.wait_closed()
+            path.unlink(missing_ok=True)
         await engine.stop()
         raise
     min_level = LEVELS[settings.engine.log_level]
@@ -47,7 +56,13 @@ async def run_headless(
         loop.add_signal_handler(sig, stop.set)
     _print(
         out,
-        {"event": "EngineStarted", "socket": str(path), "database": str(engine.database), "pid": os.getpid()},
+        {
+            "event": "EngineStarted",
+            "socket": str(path),
+            "database": str(engine.database),
+            "pid": os.getpid(),
+            "http": door.url if door else "",
+        },
     )
 
     async def log_events() -> None:
@@ -65,6 +80,8 @@ async def run_headless(
 
     logger = asyncio.create_task(log_events())
     await stop.wait()
+    if door is not None:
+        await door.stop()
     server.close()
     await server.wait_closed()
     sub.close()

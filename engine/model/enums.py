@@ -125,3 +125,4 @@ class CommandSource(StrEnum):
     CLI = "cli"
     SCHEDULE = "schedule"
     ENGINE = "engine"
+    HTTP = "http"
