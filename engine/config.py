@@ -179,8 +179,18 @@ class EngineSettings(_Section):
     socket: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     auto_approve_recovery: bool = False
-    stale_quote_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 120.0
-    """A live quote older than this while its exchange is in session is stale (``onetap status``)."""
+
+
+class QuoteSettings(_Section):
+    """Live quote quality (``engine.data.quote_quality``): what holds a quote out of marks,
+    signals and fills, and when a symbol is stale."""
+
+    stale_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 120.0
+    spike_deviations: Annotated[float, Field(gt=1.0, le=1_000.0)] = 12.0
+    spike_history: Annotated[int, Field(ge=2, le=10_000)] = 20
+    spike_floor_bps: Annotated[float, Field(ge=0.0, le=10_000.0)] = 400.0
+    max_lag_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 10.0
+    locked_is_bad: bool = True
 
 
 class HttpSettings(_Section):
@@ -382,6 +392,7 @@ class Settings(_Section):
     store: StoreSettings = StoreSettings()
     engine: EngineSettings = EngineSettings()
     http: HttpSettings = HttpSettings()
+    quotes: QuoteSettings = QuoteSettings()
     risk: RiskSettings = RiskSettings()
     alerts: AlertSettings = AlertSettings()
     cards: CardSettings = CardSettings()

@@ -341,7 +341,9 @@ class Engine:
             outbox=outbox,
             health=health,
         )
-        status = StatusBoard(s, broker=broker, feed=feed, clock=clock, bus=bus, paced=self._paced)
+        status = StatusBoard(
+            s, broker=broker, feed=feed, clock=clock, bus=bus, paced=self._paced, market=market
+        )
         status.link = self._link
         reporter = PortfolioReporter(
             s, store=store, market=market, data=data, ledger=ledger, bus=bus, outbox=outbox
@@ -583,7 +585,7 @@ class Engine:
             orders=tuple(replace(live.get(o.client_order_id, o)) for o in recent),
             cards=tuple(p.cards.cards),
             risk=p.risk.risk_state(account),
-            quotes=tuple(p.feed.latest_quotes().values()),
+            quotes=tuple(p.market.latest_quotes().values()),
             risk_report=p.risk.report,
             limits=p.risk.controller.limit_values(),
             reconciliation=p.reconciler.summary,
@@ -602,8 +604,9 @@ class Engine:
             account=account,
             positions=p.ledger.positions(include_flat=False),
             open_orders=p.orders.open_orders(),
-            quotes=p.feed.latest_quotes(),
-            stale_quote_s=self.settings.engine.stale_quote_s,
+            quotes=p.market.latest_quotes(),
+            held_out={s: f.describe() for s, f in p.market.quotes.held_out().items()},
+            stale=p.market.stale_symbols(),
             last_autopilot_run=last_run.isoformat() if last_run else "",
             store_degraded=p.health.degraded,
         )

@@ -147,6 +147,15 @@ class EngineCollector(Collector):
         for group, age in sorted(vitals.quote_age_s.items()):
             ages.add_metric([group], age)
         yield ages
+        held = CounterMetricFamily(
+            "onetap_quotes_held_out", "quotes held out of marks, signals and fills", labels=["problem"]
+        )
+        for problem, n in sorted(engine.parts.market.quotes.counts.items()):
+            held.add_metric([problem.value], float(n))
+        yield held
+        yield _gauge(
+            "onetap_symbols_held_out", "symbols whose latest quote was held out", len(vitals.held_out)
+        )
         yield _gauge(
             "onetap_stale_symbols", "live symbols with a stale quote in session", len(vitals.stale_symbols)
         )

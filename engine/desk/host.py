@@ -27,7 +27,16 @@ from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
 from engine.desk.targets import TargetBook
 from engine.execution.order_manager import OrderManager
-from engine.model import Action, AlertCode, CommandSource, Fill, RefusalCode, TradingState, is_option_symbol
+from engine.model import (
+    Action,
+    AlertCode,
+    CommandSource,
+    Fill,
+    Quote,
+    RefusalCode,
+    TradingState,
+    is_option_symbol,
+)
 from engine.model.codec import to_jsonable
 from engine.model.events import CommandResult, NoticeEvent, RiskAlert
 from engine.model.lots import trade_date
@@ -54,6 +63,7 @@ class DeskMarket(Protocol):
     def prices(self, options: Iterable[str] = ()) -> dict[str, float]: ...
     def spendable_cash(self) -> float: ...
     def session_day(self) -> date | None: ...
+    def latest_quotes(self) -> dict[str, Quote]: ...
 
 
 class DeskOutbox(Protocol):
@@ -109,7 +119,7 @@ class EngineAutopilotHost:
 
     def _quote_problems(self, day: date) -> list[str]:
         now = self.now()
-        quotes = self.ports.market.feed.latest_quotes()
+        quotes = self.ports.market.latest_quotes()
         out: list[str] = []
         for symbol in self.targets.rules.symbols:
             q = quotes.get(symbol)

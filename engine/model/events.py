@@ -202,6 +202,8 @@ class StatusEvent:
     """The broker's own net liquidation value (0 when it reports none): a check on onetap's book."""
     buying_power: float = 0.0
     """False while a live account waits for the operator to type its id (nothing is sent till then)."""
+    data_health: str = ""
+    """Quote quality in one line: "ok", or the symbols held out (bad or stale quotes) and why."""
 
 
 @dataclass(frozen=True, slots=True)

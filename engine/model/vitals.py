@@ -26,10 +26,11 @@ class Health(IntEnum):
 class Vitals:
     """Facts measured at ``ts`` (the engine's clock); ages are in seconds of that clock.
 
-    ``quote_age_s`` is the age of the freshest-stale quote per symbol group ("stocks",
-    "options"): the oldest last quote among the group's symbols. ``stale_symbols`` lists those
-    older than the engine's ``stale_quote_s`` while the feed runs (a closed or finished market
-    is not stale). ``var_use`` is the 95% VaR over its limit (1.0 = at the limit).
+    ``quote_age_s`` is, per symbol group ("stocks", "options"), the age of the oldest last good
+    quote among the group's symbols. ``stale_symbols``: live symbols without a good quote for
+    ``[quotes] stale_s`` while their exchange is in session (a closed market is not stale);
+    ``held_out``: symbol -> why its latest quote was held out. ``var_use`` is the 95% VaR over
+    its limit (1.0 = at the limit).
     """
 
     ts: datetime
@@ -46,6 +47,7 @@ class Vitals:
     """Seconds since the broker's last heartbeat (None when there is no link or no heartbeat)."""
     quote_age_s: dict[str, float] = field(default_factory=dict)
     stale_symbols: tuple[str, ...] = ()
+    held_out: dict[str, str] = field(default_factory=dict)
     open_orders: int = 0
     positions: int = 0
     equity: float = 0.0
@@ -80,6 +82,9 @@ def assess(vitals: Vitals) -> tuple[Health, tuple[str, ...]]:
         degraded.append(f"broker link {vitals.link}")
     if vitals.trading_state is TradingState.RECOVERING:
         degraded.append("recovery waiting for the operator's review")
+    if vitals.held_out:
+        shown = "; ".join(list(vitals.held_out.values())[:3])
+        degraded.append(f"quotes held out: {shown}")
     if vitals.stale_symbols:
         shown = ", ".join(vitals.stale_symbols[:5])
         more = f" and {len(vitals.stale_symbols) - 5} more" if len(vitals.stale_symbols) > 5 else ""

@@ -107,6 +107,8 @@ class BookView:
     orders_today: int = 0
     recent: tuple[RecentOrder, ...] = ()
     paused_strategies: frozenset[str] = frozenset()
+    quote_problems: Mapping[str, tuple[RefusalCode, str]] = field(default_factory=dict)
+    """symbol -> (BAD_QUOTE or STALE_QUOTE, why): no new exposure on data that cannot be trusted."""
 
 
 Check = Callable[[OrderRequest, BookView, Limits], Refusal | None]
@@ -183,6 +185,15 @@ def check_symbol(order: OrderRequest, book: BookView, limits: Limits) -> Refusal
     if book.prices.get(order.symbol, 0.0) <= 0:
         return Refusal(RefusalCode.NO_PRICE, f"no market price for {order.symbol} yet")
     return None
+
+
+def check_quote_quality(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    """A held-out or stale quote blocks orders on its symbol; the way out (reduce-only) stays open."""
+    problem = book.quote_problems.get(order.symbol)
+    if problem is None or order.reduce_only:
+        return None
+    code, why = problem
+    return Refusal(code, f"{why}; orders on {order.symbol} wait for a good quote")
 
 
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
@@ -439,6 +450,7 @@ CHECKS: tuple[Check, ...] = (
     check_trading_state,
     check_strategy,
     check_symbol,
+    check_quote_quality,
     check_market_hours,
     check_throttle,
     check_duplicate,

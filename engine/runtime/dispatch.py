@@ -85,6 +85,7 @@ class Dispatcher:
                 if instruments.get(s) is None or instruments[s].tradable
             ),
             market_open=self._market.market_open(),
+            quote_problems=self._market.quote_problems(),
         )
 
     # ------------------------------------------------------------------ orders

@@ -20,7 +20,8 @@ from engine.config import Settings
 from engine.data.calendar import NEW_YORK
 from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
-from engine.model import Quote, is_option_symbol
+from engine.data.quote_quality import QuoteChecks, QuoteFlag, QuoteGuard
+from engine.model import AssetClass, Quote, RefusalCode, is_option_symbol
 from engine.portfolio.ledger import Ledger
 from engine.signals.indicators import returns as daily_returns
 from engine.signals.indicators import rolling_volatility
@@ -52,6 +53,18 @@ class MarketView:
         """The New York date and its regular session's open and close, looked up once a day."""
         self.option_vols: dict[str, float] = {}
         """underlying -> annualised volatility options on it are priced at today (set each day start)."""
+        q = settings.quotes
+        self.quotes = QuoteGuard(
+            QuoteChecks(
+                spike_deviations=q.spike_deviations,
+                spike_history=q.spike_history,
+                spike_floor_bps=q.spike_floor_bps,
+                max_lag_s=q.max_lag_s,
+                locked_is_bad=q.locked_is_bad,
+            ),
+            no_book=(s for s, i in market.instruments.items() if i.asset_class is AssetClass.INDEX),
+        )
+        """Every quote passes here first: a bad one never marks, signals or fills."""
 
     # ------------------------------------------------------------------ time
     def session_day(self) -> date | None:
@@ -76,8 +89,32 @@ class MarketView:
         return hours is not None and hours[0] <= now <= hours[1]
 
     # ------------------------------------------------------------------ prices
+    def screen(self, quotes: tuple[Quote, ...]) -> tuple[tuple[Quote, ...], tuple[QuoteFlag, ...]]:
+        """The good quotes of a step, and the flags of those held out (``QuoteGuard``)."""
+        return self.quotes.screen(quotes, self._clock.now())
+
     def latest_quotes(self) -> dict[str, Quote]:
-        return self.feed.latest_quotes()
+        """Each symbol's last good quote (a held-out quote never shows here)."""
+        return self.quotes.latest()
+
+    def quote_problems(self) -> dict[str, tuple[RefusalCode, str]]:
+        """symbol -> (refusal code, why) for symbols orders must not be sent on: the latest quote
+        held out, or (a live feed, the exchange in session) no good quote for ``[quotes] stale_s``."""
+        out = {s: (RefusalCode.BAD_QUOTE, f.describe()) for s, f in self.quotes.held_out().items()}
+        if not self._broker.simulated and self.market_open():
+            stale = self.quotes.stale(
+                self._clock.now(), self._settings.quotes.stale_s, self._settings.universe.symbols
+            )
+            for symbol, age in stale.items():
+                if symbol not in out:
+                    seen = "no quote yet" if math.isinf(age) else f"last good quote {age:.0f} s ago"
+                    out[symbol] = (RefusalCode.STALE_QUOTE, f"{symbol} stale: {seen}")
+        return out
+
+    def stale_symbols(self) -> tuple[str, ...]:
+        return tuple(
+            sorted(s for s, (code, _) in self.quote_problems().items() if code is RefusalCode.STALE_QUOTE)
+        )
 
     def history(self, symbol: str) -> pd.DataFrame:
         day = self.session_day() or self._settings.replay.start_date
@@ -90,7 +127,7 @@ class MarketView:
         ``options`` (about to be ordered); a held one it cannot price now (no quote of its
         underlying yet after a restart) keeps the ledger's last mark.
         """
-        prices = {sym: q.last for sym, q in self.feed.latest_quotes().items()}
+        prices = {sym: q.last for sym, q in self.quotes.latest().items()}
         for sym in self._settings.universe.symbols:
             if sym not in prices:
                 hist = self.history(sym)
@@ -108,7 +145,7 @@ class MarketView:
 
     def arrival_price(self, symbol: str) -> float | None:
         """The mid when an order is decided: the feed's quote, or for an option the broker's model quote."""
-        quote = self.feed.latest_quotes().get(symbol)
+        quote = self.quotes.latest().get(symbol)
         if quote is None and is_option_symbol(symbol):
             quote = self._broker.option_quote(symbol)
         return quote.mid if quote is not None else None

@@ -150,6 +150,7 @@ class SessionDriver:
         """One quote step. A write that fails in it (a fill on a full disk) makes the engine
         degraded; it never stops the feed, the marks or the kill switch."""
         guard = self._health.guard
+        quotes = self._screen(quotes)
         for q in quotes:
             self._ledger.mark(q.symbol, q.last)
             with guard(f"a fill on the {q.symbol} quote"):
@@ -170,6 +171,21 @@ class SessionDriver:
         if self._steps % CARDS_EVERY_STEPS == 0:
             with guard("saving the cards"):
                 self._cards.refresh()
+
+    def _screen(self, quotes: tuple[Quote, ...]) -> tuple[Quote, ...]:
+        """Hold bad quotes out, and tell the operator once when a symbol goes bad or recovers."""
+        before = set(self._market.quotes.held_out())
+        good, flags = self._market.screen(quotes)
+        after = self._market.quotes.held_out()
+        for symbol in sorted(set(after) - before):
+            self._outbox.notice("warning", f"quote held out: {after[symbol].describe()}")
+        for symbol in sorted(before - set(after)):
+            self._outbox.notice("info", f"{symbol}: good quotes again")
+        if before != set(after):
+            self._status.publish()
+        if flags:
+            log.debug("held out %d quote(s): %s", len(flags), "; ".join(f.describe() for f in flags[:5]))
+        return good
 
     async def _algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
         with self._health.guard("an algo slice"):

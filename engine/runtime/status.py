@@ -8,6 +8,7 @@ from engine.clock import Clock
 from engine.config import Settings
 from engine.data.feed import MarketFeed
 from engine.model.events import StatusEvent
+from engine.runtime.market_view import MarketView
 
 
 class StatusBoard:
@@ -20,6 +21,7 @@ class StatusBoard:
         clock: Clock,
         bus: EventBus,
         paced: bool,
+        market: MarketView | None = None,
     ) -> None:
         self._settings = settings
         self._broker = broker
@@ -27,6 +29,7 @@ class StatusBoard:
         self._clock = clock
         self._bus = bus
         self._paced = paced
+        self._market = market
         self.link: BrokerLink | None = None
 
     def on_link(self, link: BrokerLink) -> None:
@@ -57,7 +60,19 @@ class StatusBoard:
             live_acknowledged=link.live_acknowledged if link else True,
             broker_equity=link.net_liquidation if link else 0.0,
             buying_power=link.buying_power if link else 0.0,
+            data_health=self.data_health(),
         )
+
+    def data_health(self) -> str:
+        """One line for the desk: "ok", or which symbols' quotes are held out or stale and why."""
+        if self._market is None:
+            return ""
+        problems = self._market.quote_problems()
+        if not problems:
+            return "ok"
+        shown = "; ".join(why for _, why in list(problems.values())[:3])
+        more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
+        return f"{len(problems)} symbol(s) held out: {shown}{more}"
 
     def publish(self) -> None:
         self._bus.publish(self.event())

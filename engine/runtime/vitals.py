@@ -6,13 +6,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import replace
 from datetime import datetime
 
-from engine.data import calendar
 from engine.model import AccountSnapshot, Order, Position, Quote, RiskState, is_option_symbol
 from engine.model.events import StatusEvent
 from engine.model.vitals import Vitals, assess
-
-LIVE_FEED = "live"
-"""Only a live feed can go stale: a replay's quotes move with its own clock by construction."""
 
 
 def measure(
@@ -24,21 +20,19 @@ def measure(
     positions: Iterable[Position],
     open_orders: Iterable[Order],
     quotes: Mapping[str, Quote],
-    stale_quote_s: float,
+    held_out: Mapping[str, str],
+    stale: tuple[str, ...],
     last_autopilot_run: str,
     store_degraded: str,
 ) -> Vitals:
-    """The vitals at ``now``, judged. A quote is stale when the feed is live, the exchange is in
-    session (its calendar says so) and the quote is older than ``stale_quote_s``: a closed
-    market's last quotes are old, not stale."""
+    """The vitals at ``now``, judged. ``quotes`` are the last good ones; ``held_out`` the symbols
+    whose latest quote was bad, ``stale`` those live symbols without a good quote for
+    ``[quotes] stale_s`` while the exchange is in session (``MarketView.quote_problems``)."""
     ages = {symbol: max((now - quote.ts).total_seconds(), 0.0) for symbol, quote in quotes.items()}
     groups: dict[str, float] = {}
     for symbol, age in ages.items():
         group = "options" if is_option_symbol(symbol) else "stocks"
         groups[group] = max(groups.get(group, 0.0), age)
-    stale: tuple[str, ...] = ()
-    if status.feed == LIVE_FEED and _in_session(now):
-        stale = tuple(sorted(s for s, age in ages.items() if age > stale_quote_s))
     link_age = None
     if status.link and status.heartbeat is not None:
         link_age = max((now - status.heartbeat).total_seconds(), 0.0)
@@ -55,6 +49,7 @@ def measure(
         link_age_s=link_age,
         quote_age_s=groups,
         stale_symbols=stale,
+        held_out=dict(held_out),
         open_orders=sum(1 for _ in open_orders),
         positions=sum(1 for p in positions if abs(p.quantity) > 1e-9),
         equity=account.equity,
@@ -65,13 +60,3 @@ def measure(
     )
     health, reasons = assess(vitals)
     return replace(vitals, health=health, reasons=reasons)
-
-
-def _in_session(now: datetime) -> bool:
-    try:
-        if not calendar.is_session(now):
-            return False
-        opens, closes = calendar.session_open_close(now)
-    except ValueError:  # outside the calendar's range: nothing to judge by
-        return False
-    return opens <= now <= closes

@@ -133,7 +133,13 @@ NOW = datetime(2024, 3, 5, 15, 0, tzinfo=UTC)  # 10:00 New York, a session day
 
 
 def _vitals(
-    *, feed: str, link: str = "", quote_age_s: float = 1.0, state: TradingState = TradingState.ACTIVE
+    *,
+    feed: str,
+    link: str = "",
+    quote_age_s: float = 1.0,
+    state: TradingState = TradingState.ACTIVE,
+    stale: tuple[str, ...] = (),
+    held_out: dict[str, str] | None = None,
 ) -> Vitals:
     status = StatusEvent(
         ts=NOW,
@@ -176,23 +182,27 @@ def _vitals(
         positions=(),
         open_orders=(),
         quotes=quotes,
-        stale_quote_s=120.0,
+        held_out=held_out or {},
+        stale=stale,
         last_autopilot_run="",
         store_degraded="",
     )
 
 
-def test_a_live_quote_older_than_the_threshold_in_session_is_stale() -> None:
+def test_stale_or_held_out_quotes_degrade_and_say_which() -> None:
     fresh = _vitals(feed="live", link="connected", quote_age_s=30.0)
     assert fresh.health is Health.HEALTHY and fresh.link_age_s == pytest.approx(3.0)
     assert fresh.var_use == pytest.approx(0.5)
-    stale = _vitals(feed="live", link="connected", quote_age_s=600.0)
-    assert stale.health is Health.DEGRADED and stale.stale_symbols == ("AAPL",)
-    assert stale.quote_age_s == {"stocks": 600.0}
+    assert fresh.quote_age_s == {"stocks": 30.0}
+    stale = _vitals(feed="live", link="connected", stale=("AAPL",))
+    assert stale.health is Health.DEGRADED and stale.reasons == ("stale quotes: AAPL",)
+    held = _vitals(feed="live", link="connected", held_out={"MSFT": "MSFT crossed: bid 2 > ask 1"})
+    assert held.health is Health.DEGRADED and held.reasons == (
+        "quotes held out: MSFT crossed: bid 2 > ask 1",
+    )
 
 
-def test_a_replay_is_never_stale_and_a_lost_link_is_degraded() -> None:
-    assert _vitals(feed="running", quote_age_s=10_000.0).health is Health.HEALTHY
+def test_a_lost_link_or_a_recovery_waiting_is_degraded() -> None:
     lost = _vitals(feed="live", link="disconnected")
     assert lost.health is Health.DEGRADED and lost.reasons == ("broker link disconnected",)
     recovering = _vitals(feed="running", state=TradingState.RECOVERING)

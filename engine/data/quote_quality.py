@@ -1,0 +1,214 @@
+"""Live quote quality: every quote is screened before it may mark a position, feed a signal or
+fill an order.
+
+Why a guard and not a filter in each feed: the replay and the IBKR feed (and any later one) must
+hold out the same bad quotes for the same reasons, counted the same way, so the desk, the metrics
+and the pre-trade checks read one verdict per symbol. The rules:
+
+- **crossed** (bid > ask) and **locked** (bid == ask) books, and non-positive or non-finite prices;
+- **spike**: the mid moved more than ``spike_deviations`` robust deviations of the symbol's recent
+  quote-to-quote log returns (1.4826 x the median of the non-zero absolute ones; never less than
+  ``spike_floor_bps``) since its last good quote, within one session (the first quote of a session
+  may gap). Three quotes in a row, each within the limit of the one before, confirm a new level:
+  a real move is accepted after three quotes, a lone bad print never;
+- **out of order**: older than the symbol's previous quote;
+- **delayed**: older than ``max_lag_s`` on arrival (the quote's own time against the engine's
+  clock, which for IBKR is the broker's time base).
+
+A held-out symbol stays held out until a good quote arrives; a **stale** symbol (no good quote
+for ``stale_s`` while its exchange is in session, live feeds only) is reported by ``stale``.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections import Counter, deque
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from enum import StrEnum
+
+from engine.data.calendar import NEW_YORK
+from engine.model import Quote
+
+CONFIRM_QUOTES = 3
+"""Quotes in a row that must agree at a new level before a jump is believed."""
+ROBUST_SCALE = 1.4826
+"""Median absolute deviation -> standard deviation for normal returns."""
+
+
+class QuoteProblem(StrEnum):
+    CROSSED = "crossed"
+    LOCKED = "locked"
+    BAD_PRICE = "bad_price"
+    SPIKE = "spike"
+    OUT_OF_ORDER = "out_of_order"
+    DELAYED = "delayed"
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteChecks:
+    """Thresholds (``[quotes]`` in the config)."""
+
+    spike_deviations: float = 12.0
+    spike_history: int = 20
+    """Quote-to-quote returns a symbol needs before its spikes are judged."""
+    spike_floor_bps: float = 400.0
+    """No move smaller than this is a spike, however quiet the symbol was (4%: bad prints are
+    usually far larger; a quiet stock's ordinary 2% move is not one)."""
+    max_lag_s: float = 10.0
+    locked_is_bad: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class QuoteFlag:
+    """Why one quote was held out."""
+
+    symbol: str
+    problem: QuoteProblem
+    detail: str
+    ts: datetime
+
+    def describe(self) -> str:
+        return f"{self.symbol} {self.problem.value}: {self.detail}"
+
+
+@dataclass(slots=True)
+class _SymbolState:
+    last_ts: datetime | None = None
+    good: Quote | None = None
+    good_day: date | None = None
+    returns: deque[float] = field(default_factory=lambda: deque(maxlen=64))
+    pending: list[float] = field(default_factory=list)
+    held: QuoteFlag | None = None
+
+
+class QuoteGuard:
+    """Screens quotes, keeps each symbol's last good quote and its current verdict."""
+
+    def __init__(self, checks: QuoteChecks | None = None, *, no_book: Iterable[str] = ()) -> None:
+        """``no_book``: symbols quoted without a book (indexes: bid = ask = the level), whose
+        quotes are not judged crossed or locked."""
+        self.checks = checks or QuoteChecks()
+        self._no_book = frozenset(no_book)
+        self._symbols: dict[str, _SymbolState] = {}
+        self.counts: Counter[QuoteProblem] = Counter()
+        """Quotes held out since start, by problem (for the metrics)."""
+
+    def screen(
+        self, quotes: Iterable[Quote], now: datetime
+    ) -> tuple[tuple[Quote, ...], tuple[QuoteFlag, ...]]:
+        """(the good quotes, the flags of the bad ones), in arrival order."""
+        good: list[Quote] = []
+        flags: list[QuoteFlag] = []
+        for quote in quotes:
+            state = self._symbols.setdefault(quote.symbol, _SymbolState())
+            flag = self._judge(quote, state, now)
+            if quote.ts is not None and (state.last_ts is None or quote.ts > state.last_ts):
+                state.last_ts = quote.ts
+            if flag is None:
+                state.held = None
+                good.append(quote)
+            else:
+                state.held = flag
+                self.counts[flag.problem] += 1
+                flags.append(flag)
+        return tuple(good), tuple(flags)
+
+    def latest(self) -> dict[str, Quote]:
+        """Each symbol's last good quote (what marks, signals and prices use)."""
+        return {symbol: s.good for symbol, s in self._symbols.items() if s.good is not None}
+
+    def held_out(self) -> dict[str, QuoteFlag]:
+        """Symbols whose latest quote was bad: orders on them are refused until a good one comes."""
+        return {symbol: s.held for symbol, s in self._symbols.items() if s.held is not None}
+
+    def stale(self, now: datetime, stale_s: float, symbols: Iterable[str] = ()) -> dict[str, float]:
+        """symbol -> seconds since its last good quote, for those older than ``stale_s`` (and
+        for ``symbols`` never quoted at all, as infinity). The caller decides when staleness
+        applies (a live feed, the exchange in session)."""
+        out: dict[str, float] = {}
+        for symbol in set(symbols) | set(self._symbols):
+            state = self._symbols.get(symbol)
+            if state is None or state.good is None:
+                out[symbol] = math.inf
+                continue
+            age = (now - state.good.ts).total_seconds()
+            if age > stale_s:
+                out[symbol] = age
+        return out
+
+    # ------------------------------------------------------------------ the rules
+    def _judge(self, quote: Quote, state: _SymbolState, now: datetime) -> QuoteFlag | None:
+        def flag(problem: QuoteProblem, detail: str) -> QuoteFlag:
+            return QuoteFlag(quote.symbol, problem, detail, quote.ts)
+
+        prices = (quote.bid, quote.ask, quote.last)
+        if (
+            not all(math.isfinite(p) for p in prices)
+            or quote.last <= 0.0
+            or quote.bid < 0.0
+            or quote.ask < 0.0
+        ):
+            return flag(QuoteProblem.BAD_PRICE, f"bid {quote.bid} ask {quote.ask} last {quote.last}")
+        if quote.bid > 0.0 and quote.ask > 0.0 and quote.symbol not in self._no_book:
+            if quote.bid > quote.ask:
+                return flag(QuoteProblem.CROSSED, f"bid {quote.bid:g} > ask {quote.ask:g}")
+            if quote.bid == quote.ask and self.checks.locked_is_bad:
+                return flag(QuoteProblem.LOCKED, f"bid = ask = {quote.bid:g}")
+        if state.last_ts is not None and quote.ts < state.last_ts:
+            return flag(QuoteProblem.OUT_OF_ORDER, f"{quote.ts:%H:%M:%S} after {state.last_ts:%H:%M:%S}")
+        lag = (now - quote.ts).total_seconds()
+        if lag > self.checks.max_lag_s:
+            return flag(
+                QuoteProblem.DELAYED, f"{lag:.1f} s old on arrival (limit {self.checks.max_lag_s:g} s)"
+            )
+        return self._spike(quote, state)
+
+    def _spike(self, quote: Quote, state: _SymbolState) -> QuoteFlag | None:
+        mid = _mid(quote)
+        day = quote.ts.astimezone(NEW_YORK).date()
+        previous = state.good
+        if previous is None or state.good_day != day:
+            self._accept(state, quote, day, None)  # a session's first quote may gap
+            return None
+        move = math.log(mid / _mid(previous))
+        threshold = self._threshold(state)
+        if threshold is None or abs(move) <= threshold:
+            self._accept(state, quote, day, move)
+            return None
+        state.pending.append(mid)
+        recent = state.pending[-CONFIRM_QUOTES:]
+        walk = all(abs(math.log(b / a)) <= threshold for a, b in itertools.pairwise(recent))
+        if len(recent) == CONFIRM_QUOTES and walk:
+            self._accept(state, quote, day, None)  # a new level, confirmed: not a return to learn from
+            return None
+        return QuoteFlag(
+            quote.symbol,
+            QuoteProblem.SPIKE,
+            f"mid {mid:g} is {abs(move) * 1e4:.0f} bps from {_mid(previous):g} "
+            f"(limit {threshold * 1e4:.0f} bps)",
+            quote.ts,
+        )
+
+    def _threshold(self, state: _SymbolState) -> float | None:
+        if len(state.returns) < self.checks.spike_history:
+            return None
+        moves = sorted(abs(r) for r in state.returns if r != 0.0)
+        scale = ROBUST_SCALE * moves[len(moves) // 2] if moves else 0.0
+        return max(self.checks.spike_deviations * scale, self.checks.spike_floor_bps / 1e4)
+
+    @staticmethod
+    def _accept(state: _SymbolState, quote: Quote, day: date, move: float | None) -> None:
+        state.good = quote
+        state.good_day = day
+        state.pending.clear()
+        if move is not None:
+            state.returns.append(move)
+
+
+def _mid(quote: Quote) -> float:
+    if quote.bid > 0.0 and quote.ask > 0.0:
+        return (quote.bid + quote.ask) / 2.0
+    return quote.last
