@@ -178,6 +178,14 @@ class StoreSettings(_Section):
 class EngineSettings(_Section):
     socket: str = ""
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    log_format: Literal["json", "human", "auto"] = "json"
+    """auto: human lines with syslog priorities when systemd captures the output, else json."""
+    log_file: str = ""
+    """Write the headless log here (rotated by size) instead of stdout; "" is stdout."""
+    log_max_bytes: Annotated[int, Field(ge=10_000, le=10_000_000_000)] = 20_000_000
+    log_backups: Annotated[int, Field(ge=0, le=1_000)] = 5
+    log_summary_minutes: Annotated[float, Field(gt=0.0, le=1_440.0)] = 30.0
+    """Portfolio and risk updates are summarised once per this much market time."""
     auto_approve_recovery: bool = False
 
 

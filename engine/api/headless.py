@@ -4,27 +4,16 @@ the command/event protocol on a Unix socket, and a clean stop on SIGINT/SIGTERM.
 from __future__ import annotations
 
 import asyncio
-import json
 import os
 import signal
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
+from engine.api.event_log import EventLog, LogOptions
 from engine.api.http_server import HttpDoor, start_http
 from engine.api.socket_server import EngineServer, default_socket_path, serve
 from engine.config import Settings
 from engine.kernel import Engine
-from engine.model.codec import to_jsonable
-from engine.model.events import MarketEvent, NoticeEvent, RiskReportEvent
-
-LEVELS = {"debug": 0, "info": 1, "warning": 2, "error": 3}
-
-
-def log_line(event: Any) -> str:
-    """One JSON object per event: its type first, then its fields (quotes are summarised, not logged)."""
-    data = to_jsonable(event)
-    kind = data.pop("type")
-    return json.dumps({"event": kind, **data}, separators=(",", ":"))
 
 
 async def run_headless(
@@ -49,34 +38,34 @@ async def run_headless(
             path.unlink(missing_ok=True)
         await engine.stop()
         raise
-    min_level = LEVELS[settings.engine.log_level]
+    e = settings.engine
+    log = EventLog(
+        LogOptions(
+            level=e.log_level,
+            format=e.log_format,
+            file=Path(e.log_file).expanduser() if e.log_file else None,
+            max_bytes=e.log_max_bytes,
+            backups=e.log_backups,
+            summary_minutes=e.log_summary_minutes,
+        ),
+        out=out,
+        now=engine.parts.clock.now,
+    )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    _print(
-        out,
-        {
-            "event": "EngineStarted",
-            "socket": str(path),
-            "database": str(engine.database),
-            "pid": os.getpid(),
-            "http": door.url if door else "",
-        },
+    log.lifecycle(
+        "EngineStarted",
+        socket=str(path),
+        database=str(engine.database),
+        pid=os.getpid(),
+        http=door.url if door else "",
     )
 
     async def log_events() -> None:
-        quotes = 0
         async for event in sub:
-            if isinstance(event, MarketEvent):
-                quotes += 1
-                continue
-            if isinstance(event, NoticeEvent) and LEVELS.get(event.level, 1) < min_level:
-                continue
-            if isinstance(event, RiskReportEvent) and min_level > LEVELS["debug"]:
-                continue  # every few seconds and large: the detail screen's, not the log's
-            out.write(log_line(event) + "\n")
-            out.flush()
+            log.write(event)
 
     logger = asyncio.create_task(log_events())
     await stop.wait()
@@ -88,10 +77,6 @@ async def run_headless(
     await engine.stop()
     await logger
     path.unlink(missing_ok=True)
-    _print(out, {"event": "EngineStopped"})
+    log.lifecycle("EngineStopped", quotes=log.quotes)
+    log.close()
     return 0
-
-
-def _print(out: TextIO, data: dict[str, Any]) -> None:
-    out.write(json.dumps(data, separators=(",", ":")) + "\n")
-    out.flush()

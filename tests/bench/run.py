@@ -8,6 +8,7 @@ from tests.bench import (
     autopilot,
     backtest,
     generation,
+    headless_log,
     ibkr,
     kill_cli,
     optimizers,
@@ -36,6 +37,7 @@ def main() -> None:
     ibkr.main()
     optimizers.main()
     autopilot.main()
+    headless_log.main()
     soak.main()
 
 
