@@ -6,6 +6,7 @@
     onetap kill                 the kill switch, from any shell
     onetap status [--json]      is the engine healthy? (exit 0 healthy, 1 degraded, 2 halted/unreachable)
     onetap audit verify|export  prove the audit record intact, or export it as JSON lines
+    onetap replay --recording D replay a recorded session exactly (--list: the recordings kept)
     onetap --broker ibkr [--port 7497] [--live --account U...] [--read-only]
                                 the console on Interactive Brokers (TWS / IB Gateway)
     onetap tws-sim --port 7497  a TWS API simulator to try the IBKR path with no IB account
@@ -33,7 +34,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
+    from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd
 
     parser = argparse.ArgumentParser(
         prog="onetap", description="Terminal operator console for automated trading."
@@ -88,6 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     status.add_argument("--json", action="store_true", help="print one JSON object instead of lines")
     audit_cmd.add_parser(sub)
+    replay_cmd.add_parser(sub)
     report_cmd.add_parser(sub)
     cards_cmd.add_parser(sub)
     research_cmd.add_parsers(sub)
@@ -145,6 +147,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return report(_socket_path(settings, args), as_json=args.json)
     if args.command == "audit":
         return audit_cmd.run(args, settings)
+    if args.command == "replay":
+        from console import replay_cmd
+
+        return replay_cmd.run(args, settings, args.database)
     if args.command == "report":
         return report_cmd.run(args, settings)
     if args.command == "cards":

@@ -201,6 +201,16 @@ class QuoteSettings(_Section):
     locked_is_bad: bool = True
 
 
+class RecordingSettings(_Section):
+    """Session recordings (``engine.data.recording``): every input, to replay an incident exactly."""
+
+    enabled: bool = True
+    folder: str = ""
+    """"" is ``recordings/`` beside the database (the user's data folder)."""
+    max_part_mb: Annotated[int, Field(ge=1, le=100_000)] = 64
+    max_total_mb: Annotated[int, Field(ge=1, le=10_000_000)] = 2048
+
+
 class HttpSettings(_Section):
     """The engine's HTTP door (health, readiness, Prometheus metrics, read-only JSON, events).
 
@@ -401,6 +411,7 @@ class Settings(_Section):
     engine: EngineSettings = EngineSettings()
     http: HttpSettings = HttpSettings()
     quotes: QuoteSettings = QuoteSettings()
+    recording: RecordingSettings = RecordingSettings()
     risk: RiskSettings = RiskSettings()
     alerts: AlertSettings = AlertSettings()
     cards: CardSettings = CardSettings()

@@ -23,6 +23,7 @@ from engine.clock import SimulatedClock
 from engine.config import Settings
 from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
+from engine.data.market import load_market
 from engine.desk import PortfolioDesk
 from engine.desk.host import DeskPorts
 from engine.execution.costs import CommissionSchedule
@@ -57,10 +58,11 @@ from engine.runtime.groups import GroupRunner
 from engine.runtime.health import StoreHealth
 from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
-from engine.runtime.markets import ibkr_market, paper_market
+from engine.runtime.markets import Playback, ibkr_market, paper_market, recorded_market
 from engine.runtime.outbox import Outbox
 from engine.runtime.portfolio_report import PortfolioReporter
 from engine.runtime.reconciler import Reconciler
+from engine.runtime.recorder import SessionRecorder
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.runtime.session_driver import SessionDriver
 from engine.runtime.startup import (
@@ -116,13 +118,17 @@ class Engine:
         database: Path | None = None,
         market: MarketData | None = None,
         paced: bool = True,
+        playback: Playback | None = None,
     ) -> None:
-        """``paced=False`` lets tests step the replay themselves (``step_day``) instead of a timer."""
+        """``paced=False`` lets tests step the replay themselves (``step_day``) instead of a timer;
+        ``playback`` plays a session recording instead (``engine.api.replay``), never recorded."""
         self.settings = settings
         self.database = database or database_path(settings)
         self.bus = EventBus()
         self._paced = paced
         self._market_arg = market
+        self._playback = playback
+        self._recorder: SessionRecorder | None = None
         self._parts: Parts | None = None
         self._lock = DatabaseLock(self.database)
         self._tasks: list[asyncio.Task[None]] = []
@@ -191,9 +197,21 @@ class Engine:
                     on_notice=self._notice,
                     on_reconnected=self._after_reconnect,
                 )
+            elif self._playback is not None:
+                data = self._market_arg or load_market(s)
+                clock, data, feed, broker = recorded_market(s, self.database, data, self._playback)
             else:
                 clock, data, feed, broker = paper_market(s, store, self.database, self._market_arg)
             check_identity(store, broker, self.database, clock.now())  # before anything is written
+            if self._playback is None:  # the database as this session found it, then its inputs
+                self._recorder = SessionRecorder.begin(
+                    s,
+                    database=self.database,
+                    bars=data.bars,
+                    broker=broker.name,
+                    clock=clock,
+                    notice=self._notice,
+                )
             self._parts = parts = self._assemble(store, clock, data, feed, broker)
             self._wire(parts)
             for level, message in self._early_notices:
@@ -208,6 +226,9 @@ class Engine:
                 with contextlib.suppress(Exception):
                     await broker.disconnect()
             store.close()
+            if self._recorder is not None:
+                self._recorder.close()
+                self._recorder = None
             self._lock.release()
             raise
 
@@ -384,6 +405,7 @@ class Engine:
             risk=risk,
             cards=cards,
             status=status,
+            recorder=self._recorder,
         )
         return Parts(
             driver=driver,
@@ -498,6 +520,8 @@ class Engine:
         await p.broker.disconnect()
         await p.alerts.drain()
         p.store.close()
+        if self._recorder is not None:
+            self._recorder.close()
         self._lock.release()
         self._stopped.set()
 
@@ -523,6 +547,8 @@ class Engine:
             p.risk.controller.halt(str(exc), ENGINE, p.clock.now(), code=AlertCode.WRONG_ACCOUNT)
             p.outbox.notice("error", str(exc))
             return
+        if self._recorder is not None:
+            self._recorder.reconnect()
         await p.reconciler.after_reconnect()
 
     def abandon(self) -> None:
@@ -535,6 +561,8 @@ class Engine:
 
     async def reconnect_broker(self) -> None:
         """Connect the broker again; the cancels a kill switch still owes go out before anything else."""
+        if self._recorder is not None:
+            self._recorder.reconnect()
         await self.parts.broker.connect()
         await self.parts.reconciler.reconcile()  # owed cancels go out first of all, inside
 
@@ -571,6 +599,8 @@ class Engine:
     # ------------------------------------------------------------------ the doors
     async def handle(self, command: Command, actor: Actor) -> CommandResult:
         """Serve one command. Refusals are results (ok=False) and RefusalEvents, never exceptions."""
+        if self._recorder is not None:
+            self._recorder.command(command, actor.user, actor.source.value)
         return await self.parts.commands.handle(command, actor)
 
     def snapshot(self) -> SnapshotEvent:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable
-from datetime import date
+from dataclasses import dataclass
+from datetime import date, datetime
 from pathlib import Path
 
 from engine.brokers.base import Broker, BrokerLink
@@ -20,6 +21,7 @@ from engine.data.calendar import NEW_YORK
 from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
 from engine.data.market import load_market
+from engine.data.recording import RecordedEvent, RecordingFeed
 from engine.data.replay import ReplayFeed
 from engine.model import CommandSource
 from engine.runtime.accounting import OPENING_KEY, opening_book_payload
@@ -30,6 +32,14 @@ REPLAY_KEY = "replay_last_day"
 """The last session the replay started; a restart continues with the session after it."""
 
 Market = tuple[SimulatedClock, MarketData, MarketFeed, Broker]
+
+
+@dataclass(frozen=True, slots=True)
+class Playback:
+    """A recording to play instead of the replay (``engine.api.replay``)."""
+
+    events: tuple[RecordedEvent, ...]
+    clock_start: datetime
 
 
 def paper_market(settings: Settings, store: Store, database: Path, data: MarketData | None) -> Market:
@@ -113,3 +123,21 @@ async def _adopt_opening_book(
     store.append_audit(clock.now(), "engine", CommandSource.ENGINE.value, "opening_book", payload)
     held = ", ".join(f"{p.quantity:g} {p.symbol}" for p in positions) or "no positions"
     on_notice("info", f"{broker.name}: started from the account as it is: cash {cash:,.2f}, {held}")
+
+
+def paper_journal(database: Path) -> Path:
+    """The paper broker's journal beside ``database`` (recordings copy it with the database)."""
+    from engine.brokers.paper import journal_path_for
+
+    return journal_path_for(database)
+
+
+def recorded_market(settings: Settings, database: Path, data: MarketData, playback: Playback) -> Market:
+    """A recording's market (``engine.api.replay``): its quotes on its clock, the paper broker
+    matching them from the journal the session started with."""
+    from engine.brokers.paper import PaperBroker, journal_path_for
+
+    clock = SimulatedClock(playback.clock_start)
+    feed = RecordingFeed(playback.events, data.bars, clock)
+    broker = PaperBroker.from_settings(settings.broker, clock, journal=journal_path_for(database))
+    return clock, data, feed, broker

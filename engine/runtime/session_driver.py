@@ -29,6 +29,7 @@ from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
 from engine.runtime.markets import REPLAY_KEY
 from engine.runtime.outbox import Outbox
+from engine.runtime.recorder import SessionRecorder
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.runtime.status import StatusBoard
 from engine.store.repository import Store
@@ -63,6 +64,7 @@ class SessionDriver:
         risk: RiskMonitor,
         cards: CardPipeline,
         status: StatusBoard,
+        recorder: SessionRecorder | None = None,
     ) -> None:
         self._settings = settings
         self._feed = feed
@@ -82,6 +84,7 @@ class SessionDriver:
         self._risk = risk
         self._cards = cards
         self._status = status
+        self._recorder = recorder
         self._steps = 0
         self._day_ended = False
 
@@ -121,6 +124,8 @@ class SessionDriver:
         await self._outbox.settle()
 
     def on_day_start(self, day: date) -> None:
+        if self._recorder is not None:
+            self._recorder.day_start(day)
         guard = self._health.guard
         # A restart continues after the session in progress, never replays it: market time, and
         # the prices the operator already traded at, only move forward.
@@ -138,6 +143,8 @@ class SessionDriver:
         self._status.publish()
 
     def on_day_end(self, day: date) -> None:
+        if self._recorder is not None:
+            self._recorder.day_end(day)
         self._day_ended = True
         with self._health.guard(f"closing the session {day} at the broker"):
             self._broker.on_session_close(day)
@@ -150,6 +157,8 @@ class SessionDriver:
         """One quote step. A write that fails in it (a fill on a full disk) makes the engine
         degraded; it never stops the feed, the marks or the kill switch."""
         guard = self._health.guard
+        if self._recorder is not None:
+            self._recorder.quotes(quotes)  # the input as it came, before any screening
         quotes = self._screen(quotes)
         for q in quotes:
             self._ledger.mark(q.symbol, q.last)

@@ -1,0 +1,348 @@
+"""Session recordings: everything that came into the engine, in order, to replay it exactly.
+
+A recording is a folder per session under ``<data dir>/recordings/``:
+
+- ``meta.json``: the recording's format version, the settings in force, the start time;
+- ``start.db`` (+ ``start.paper.jsonl``): the database (and the paper broker's journal) as they were
+  when the session started, copied with SQLite's backup API, so a replay starts from the same
+  book, orders and audit chain;
+- the fingerprint of the daily bars the engine had (in ``meta.json``): a replay reloads the
+  market its settings name and refuses bars that differ (cards are built from them);
+- ``events-000.arrows``, ``events-001.arrows``, ...: the inputs, appended as they arrive, in the
+  Arrow IPC *stream* format.
+
+Why Arrow IPC streams and not Parquet for the events: Parquet writes its footer on close, so a
+crash loses the file; an IPC stream is a sequence of self-delimited record batches, each flushed
+as it is written, so a killed engine leaves a readable prefix, and damage is found at a byte
+offset. Columnar and typed, so a quote costs a few dozen bytes, not a JSON object. Parts rotate at
+``max_part_bytes``; whole recordings are pruned oldest first beyond ``max_total_bytes``.
+
+Rows: one per quote (``kind = "quote"``, a step's quotes share ``seq``), and one per other input:
+``day_start``/``day_end`` (payload: the ISO day), ``command`` (payload: the command and actor as
+the codec writes them), ``reconnect``, and ``broker`` (a remote broker's report, for the record).
+``ts`` is the engine's clock at arrival, ``wall`` the machine's.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.ipc as ipc
+
+from engine.model import Quote
+
+FORMAT_VERSION = 1
+EVENT_SCHEMA = pa.schema(
+    [
+        ("seq", pa.int64()),
+        ("kind", pa.string()),
+        ("ts", pa.timestamp("us", tz="UTC")),
+        ("wall", pa.timestamp("us", tz="UTC")),
+        ("symbol", pa.string()),
+        ("bid", pa.float64()),
+        ("ask", pa.float64()),
+        ("last", pa.float64()),
+        ("bid_size", pa.float64()),
+        ("ask_size", pa.float64()),
+        ("last_size", pa.float64()),
+        ("volume", pa.float64()),
+        ("payload", pa.string()),
+    ]
+)
+_QUOTE_FIELDS = ("bid", "ask", "last", "bid_size", "ask_size", "last_size", "volume")
+
+
+class RecordingError(Exception):
+    """A recording cannot be read; the text names the file and, for damage, the byte offset."""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedEvent:
+    """One input: a quote step (``quotes``), or another kind with its JSON ``payload``."""
+
+    seq: int
+    kind: str
+    ts: datetime
+    quotes: tuple[Quote, ...] = ()
+    payload: Any = None
+
+
+class RecordingWriter:
+    """Appends a session's inputs; every ``append`` is one flushed record batch."""
+
+    def __init__(self, folder: Path, *, max_part_bytes: int = 64_000_000) -> None:
+        self.folder = folder
+        self._max_part = max_part_bytes
+        self._part = -1
+        self._sink: Any = None
+        self._writer: ipc.RecordBatchStreamWriter | None = None
+        self._seq = 0
+        self.bytes_written = 0
+        self._open_part()
+
+    def _open_part(self) -> None:
+        self.close()
+        self._part += 1
+        path = self.folder / f"events-{self._part:03d}.arrows"
+        self._sink = pa.OSFile(str(path), "wb")
+        self._writer = ipc.new_stream(self._sink, EVENT_SCHEMA)
+
+    def quotes(self, ts: datetime, quotes: Sequence[Quote], wall: datetime) -> None:
+        self._seq += 1
+        n = len(quotes)
+        columns: dict[str, list[Any]] = {
+            "seq": [self._seq] * n,
+            "kind": ["quote"] * n,
+            "ts": [ts] * n,
+            "wall": [wall] * n,
+            "symbol": [q.symbol for q in quotes],
+            "payload": [None] * n,
+        }
+        for name in _QUOTE_FIELDS:
+            columns[name] = [float(getattr(q, name)) for q in quotes]
+        # the quotes' own times, when they differ from the step's (a live feed), ride in payload
+        columns["payload"] = [None if q.ts == ts else q.ts.isoformat() for q in quotes]
+        self._write(columns)
+
+    def event(self, kind: str, ts: datetime, payload: Any, wall: datetime) -> None:
+        self._seq += 1
+        columns: dict[str, list[Any]] = {
+            "seq": [self._seq],
+            "kind": [kind],
+            "ts": [ts],
+            "wall": [wall],
+            "symbol": [None],
+            "payload": [json.dumps(payload, separators=(",", ":"))],
+        }
+        for name in _QUOTE_FIELDS:
+            columns[name] = [None]
+        self._write(columns)
+
+    def _write(self, columns: dict[str, list[Any]]) -> None:
+        assert self._writer is not None and self._sink is not None
+        batch = pa.RecordBatch.from_pydict(columns, schema=EVENT_SCHEMA)
+        self._writer.write_batch(batch)
+        self._sink.flush()
+        self.bytes_written = self._sink.tell()
+        if self.bytes_written >= self._max_part:
+            self._open_part()
+
+    def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        if self._sink is not None:
+            self._sink.close()
+            self._sink = None
+
+
+def read_events(folder: Path) -> Iterator[RecordedEvent]:
+    """The recorded inputs in order, across parts. Raises RecordingError naming the part and the
+    byte offset of the first damaged batch (a torn tail after a crash is reported, not skipped)."""
+    parts = sorted(folder.glob("events-*.arrows"))
+    if not parts:
+        raise RecordingError(f"{folder}: not a recording (no events-*.arrows files)")
+    for part in parts:
+        yield from _read_part(part)
+
+
+def _read_part(path: Path) -> Iterator[RecordedEvent]:
+    with path.open("rb") as raw:
+        try:
+            reader = ipc.open_stream(raw)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise RecordingError(f"{path}: damaged at byte offset 0 (no stream header: {exc})") from None
+        if not reader.schema.equals(EVENT_SCHEMA):
+            raise RecordingError(f"{path}: not an onetap recording (unexpected columns)")
+        while True:
+            offset = raw.tell()
+            try:
+                batch = reader.read_next_batch()
+            except StopIteration:
+                return
+            except (pa.ArrowInvalid, OSError) as exc:
+                raise RecordingError(f"{path}: damaged at byte offset {offset} ({exc})") from None
+            yield from _events(batch)
+
+
+def _events(batch: pa.RecordBatch) -> Iterator[RecordedEvent]:
+    data = batch.to_pydict()
+    kinds = data["kind"]
+    if kinds and kinds[0] == "quote":
+        ts = data["ts"][0]
+        quotes = tuple(
+            Quote(
+                data["symbol"][i],
+                datetime.fromisoformat(data["payload"][i]) if data["payload"][i] else data["ts"][i],
+                *(float(data[name][i]) for name in _QUOTE_FIELDS),
+            )
+            for i in range(len(kinds))
+        )
+        yield RecordedEvent(int(data["seq"][0]), "quote", ts, quotes=quotes)
+        return
+    for i, kind in enumerate(kinds):
+        payload = json.loads(data["payload"][i]) if data["payload"][i] else None
+        yield RecordedEvent(int(data["seq"][i]), kind, data["ts"][i], payload=payload)
+
+
+# --------------------------------------------------------------------------- the folder
+def write_meta(
+    folder: Path,
+    settings_json: dict[str, Any],
+    started: datetime,
+    *,
+    engine_clock: datetime,
+    bars: str,
+    broker: str,
+) -> None:
+    meta = {
+        "format": FORMAT_VERSION,
+        "started": started.astimezone(UTC).isoformat(),
+        "engine_clock": engine_clock.astimezone(UTC).isoformat(),
+        "settings": settings_json,
+        "bars_digest": bars,
+        "broker": broker,
+    }
+    (folder / "meta.json").write_text(json.dumps(meta, indent=1, sort_keys=True))
+
+
+def read_meta(folder: Path) -> dict[str, Any]:
+    path = folder / "meta.json"
+    try:
+        meta = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise RecordingError(f"{folder}: not a recording (no meta.json)") from None
+    except ValueError as exc:
+        raise RecordingError(f"{path}: damaged ({exc})") from None
+    if meta.get("format") != FORMAT_VERSION:
+        raise RecordingError(f"{path}: recording format {meta.get('format')} is not {FORMAT_VERSION}")
+    return dict(meta)
+
+
+def bars_digest(bars: dict[str, pd.DataFrame]) -> str:
+    """A fingerprint of the daily bars: a replay reloads the market the settings name and refuses
+    to go on when the bars are not the ones the session had (its cards would differ)."""
+    digest = hashlib.sha256()
+    for symbol in sorted(bars):
+        frame = bars[symbol]
+        digest.update(symbol.encode())
+        digest.update(frame.index.to_numpy(dtype="datetime64[ns]").tobytes())
+        digest.update(np.ascontiguousarray(frame.to_numpy(dtype=np.float64)).tobytes())
+    return digest.hexdigest()
+
+
+def prune(root: Path, max_total_bytes: int, keep: Path | None = None) -> list[Path]:
+    """Delete whole recordings, oldest first, until the folder holds at most ``max_total_bytes``;
+    ``keep`` (the session being recorded) is never deleted. Returns what was deleted."""
+    sessions = (
+        sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name) if root.exists() else []
+    )
+    sizes = {p: sum(f.stat().st_size for f in p.rglob("*") if f.is_file()) for p in sessions}
+    total = sum(sizes.values())
+    deleted: list[Path] = []
+    for folder in sessions:
+        if total <= max_total_bytes:
+            break
+        if keep is not None and folder == keep:
+            continue
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= sizes[folder]
+        deleted.append(folder)
+    return deleted
+
+
+MARKET_KINDS = frozenset({"quote", "day_start", "day_end"})
+
+
+class RecordingFeed:
+    """The market half of a recording as a ``MarketFeed``: each ``play_steps(1)`` plays the next
+    quote step with the session boundaries recorded next to it, on the recorded clock. The replay
+    runner (``engine.api.replay``) reads the other inputs (commands, reconnects) between steps."""
+
+    def __init__(
+        self, events: Sequence[RecordedEvent], data_bars: dict[str, pd.DataFrame], clock: Any
+    ) -> None:
+        self._events = list(events)
+        self._at = 0
+        self._bars = data_bars
+        self._clock = clock
+        self._day: date | None = None
+        self._latest: dict[str, Quote] = {}
+        days = sorted({date.fromisoformat(e.payload) for e in self._events if e.kind == "day_start"})
+        self._sessions = days
+
+    # the runner's view
+    def peek(self) -> RecordedEvent | None:
+        return self._events[self._at] if self._at < len(self._events) else None
+
+    def take(self) -> RecordedEvent:
+        event = self._events[self._at]
+        self._at += 1
+        self._advance(event.ts)
+        return event
+
+    def _advance(self, ts: datetime) -> None:
+        if ts > self._clock.now():
+            self._clock.set(ts)
+
+    # MarketFeed
+    @property
+    def finished(self) -> bool:
+        return self._at >= len(self._events)
+
+    @property
+    def current_day(self) -> date | None:
+        return self._day
+
+    @property
+    def sessions(self) -> list[date]:
+        return list(self._sessions)
+
+    def next_day(self) -> date | None:
+        later = [d for d in self._sessions if self._day is None or d > self._day]
+        return later[0] if later else None
+
+    def history(self, symbol: str, before: date) -> pd.DataFrame:
+        frame = self._bars[symbol]
+        return frame.iloc[: int(frame.index.searchsorted(pd.Timestamp(before), side="left"))]
+
+    def latest_quotes(self) -> dict[str, Quote]:
+        return dict(self._latest)
+
+    async def run(
+        self, sink: Any, *, seconds_per_day: float, on_day_start: Any = None, on_day_end: Any = None
+    ) -> None:
+        raise RuntimeError("a recording is replayed step by step (engine.api.replay), never paced")
+
+    def play_steps(self, sink: Any, steps: int, *, on_day_start: Any = None, on_day_end: Any = None) -> int:
+        played = 0
+        while (event := self.peek()) is not None and event.kind in MARKET_KINDS:
+            if event.kind == "quote" and played >= steps:
+                break
+            self.take()
+            if event.kind == "day_start":
+                self._day = date.fromisoformat(event.payload)
+                if on_day_start is not None:
+                    on_day_start(self._day)
+            elif event.kind == "day_end":
+                if on_day_end is not None:
+                    on_day_end(date.fromisoformat(event.payload))
+            else:
+                for quote in event.quotes:
+                    self._latest[quote.symbol] = quote
+                sink(event.quotes)
+                played += 1
+        return played
+
+    def stop(self) -> None:
+        return None
