@@ -12,6 +12,7 @@ from tests.bench import (
     kill_cli,
     optimizers,
     order_path,
+    protection,
     research,
     risk_engine,
     risk_portfolio,
@@ -32,6 +33,7 @@ def main() -> None:
     backtest.main()
     research.main()
     ibkr.main()
+    protection.main()
     optimizers.main()
     autopilot.main()
     soak.main()
