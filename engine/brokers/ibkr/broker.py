@@ -407,7 +407,7 @@ class IbkrBroker:
         contract = await self.qualify(entry.symbol)
         self._check_can_send()
         parent = parse.ib_order(entry, account=self._account)
-        parent.orderId = self.ib.client.getReqId()  # type: ignore[no-untyped-call]
+        parent.orderId = self.ib.client.getReqId()
         parent.transmit = False
         placed = [(entry, parent)]
         for n, child in enumerate(children):
