@@ -3,11 +3,14 @@ OCA groups, trailing stops, and a bracket that keeps working across a client dis
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import pytest
 from ib_insync import IB, LimitOrder, Order, Stock, StopOrder, Trade
 
 from engine.brokers.tws_sim import SimulatorConfig, TwsSimulator
-from tests.engine.brokers.tws_sim.conftest import Connect, barrier, wait_for
+from tests.engine.brokers.tws_sim.conftest import Connect, barrier
+from tests.engine.brokers.tws_sim.conftest import wait_for as _wait_for
 
 
 def _stock(ib: IB, symbol: str = "AAPL") -> Stock:
@@ -25,6 +28,11 @@ def _bracket(
         order.ocaGroup = "OCA-OT-1" if n else ""
         order.ocaType = 3 if n else 0
     return [ib.placeOrder(contract, order) for order in bracket]
+
+
+def wait_for(ib: IB, predicate: Callable[[], bool]) -> bool:
+    """The conftest's wait, with room for a machine shared with other test runs."""
+    return _wait_for(ib, predicate, timeout=10.0)
 
 
 FORTY_A_QUOTE = pytest.mark.parametrize("sim_config", [SimulatorConfig(max_fill_per_quote=40)])
@@ -84,6 +92,7 @@ def test_oca_type_3_a_partial_fill_reduces_the_others(ib: IB, sim: TwsSimulator)
     stop = StopOrder("SELL", 100, 95.0, ocaGroup="G", ocaType=3, tif="GTC")
     target = LimitOrder("SELL", 100, 110.0, ocaGroup="G", ocaType=3, tif="GTC")
     stop_trade, target_trade = ib.placeOrder(contract, stop), ib.placeOrder(contract, target)
+    barrier(ib)  # both are at the simulator before the quote that moves them
     sim.set_quote("AAPL", 94.5, 94.6, 94.5)  # the stop sells 40
     assert wait_for(ib, lambda: stop_trade.orderStatus.filled == 40)
     assert wait_for(ib, lambda: target_trade.order.totalQuantity == 60)
