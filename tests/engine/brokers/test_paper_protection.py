@@ -22,6 +22,7 @@ from engine.brokers.base import (
     OrderRejected,
 )
 from engine.brokers.paper import PaperBroker, read_journal
+from engine.brokers.paper import journal as paper_journal
 from engine.clock import FixedClock
 from engine.model import Order, OrderStatus, OrderType, Quote, Side, TimeInForce
 from tests.defaults import paper_broker
@@ -327,3 +328,30 @@ async def test_gtc_protection_and_its_trailing_level_survive_a_restart(tmp_path:
     again.quote(102.5)
     assert again.filled(trail.client_order_id) == 100.0
     assert again.cancelled(target.client_order_id) is not None
+
+
+async def test_a_full_disk_at_the_stop_fill_leaves_neither_the_fill_nor_the_oca_cancel(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The fill and what it does to its group are one journal line: a write that fails changes
+    nothing; the next quote does both."""
+    d = await desk(journal=tmp_path / "paper.jsonl")
+    entry = await d.buy_position()
+    stop, target = await d.protect(entry)
+    reports = len(d.reports)
+
+    def full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(paper_journal.os, "fsync", full)
+    d.quote(94.0)  # logged: matching stopped
+    assert len(d.reports) == reports
+    assert set(await d.working()) == {stop.client_order_id, target.client_order_id}
+    monkeypatch.undo()
+    d.quote(94.0)
+    assert d.filled(stop.client_order_id) == 100.0
+    assert d.cancelled(target.client_order_id) is not None
+    d.broker.close()
+    again = await desk(journal=tmp_path / "paper.jsonl", clock=FixedClock(T0 + timedelta(days=1)))
+    assert await again.working() == {}
+    assert await again.broker.positions() == []

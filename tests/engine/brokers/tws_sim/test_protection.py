@@ -154,3 +154,17 @@ def test_the_bracket_keeps_working_across_a_client_disconnect(connect: Connect, 
     sim.set_quote("AAPL", 110.0, 110.1, 110.0)
     assert wait_for(again, lambda: trades["OT-2"].orderStatus.status == "Filled")
     assert wait_for(again, lambda: trades["OT-3"].orderStatus.status == "Cancelled")
+
+
+@FORTY_A_QUOTE
+def test_oca_type_1_any_fill_cancels_the_others(ib: IB, sim: TwsSimulator) -> None:
+    contract = _stock(ib)
+    sim.set_quote("AAPL", 99.9, 100.0, 100.0)
+    buy = ib.placeOrder(contract, LimitOrder("BUY", 40, 100.0))
+    assert wait_for(ib, lambda: buy.orderStatus.status == "Filled")
+    stop = ib.placeOrder(contract, StopOrder("SELL", 100, 95.0, ocaGroup="G1", ocaType=1, tif="GTC"))
+    target = ib.placeOrder(contract, LimitOrder("SELL", 100, 110.0, ocaGroup="G1", ocaType=1, tif="GTC"))
+    barrier(ib)
+    sim.set_quote("AAPL", 94.5, 94.6, 94.5)  # the stop sells 40 of 100: type 1 cancels the target anyway
+    assert wait_for(ib, lambda: target.orderStatus.status == "Cancelled")
+    assert stop.orderStatus.filled == 40
