@@ -8,7 +8,7 @@ not the adapter, owns deduplication by execution id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -29,11 +29,23 @@ class OrderFilled:
 
 @dataclass(frozen=True, slots=True)
 class OrderModified:
-    """The broker now works the order with this quantity and limit price."""
+    """The broker now works the order with this quantity and limit price.
+
+    ``stop_price``, ``trail_amount`` and ``trail_percent``: None means unchanged. The broker sends
+    this report on its own too, with no request behind it: a TRAIL order's stop ratcheted
+    (``stop_price`` is the new trailing level), a one-cancels-all sibling filled in part (the
+    quantity shrank), or a bracket's parent filled (a held child now works the parent's filled
+    quantity).
+    """
 
     client_order_id: str
     quantity: float
     limit_price: float | None
+    stop_price: float | None = None
+    trail_amount: float | None = None
+    trail_percent: float | None = None
+    reason: str = ""
+    """Why the broker changed the order by itself ("" for a change the engine asked for)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +180,46 @@ class Broker(Protocol):
 
         Raises ``BrokerError`` when the broker refuses it (the order is no longer working, the new
         quantity is not above what already filled, the money is not there).
+        """
+        ...
+
+    async def modify_order(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+    ) -> None:
+        """Change any of a working order's terms in place (same id); None leaves a term as it is.
+
+        For protective orders: move a stop (``stop_price``; on a TRAIL order it resets the
+        trailing level) or a target (``limit_price``), change a trailing distance (giving one of
+        ``trail_amount``/``trail_percent`` clears the other), or make the quantity follow the
+        position. Confirmed by ``OrderModified``; raises ``BrokerError`` when refused (the order
+        is not working, a term does not belong to its type, a stop already triggered, the new
+        quantity is not above what filled).
+        """
+        ...
+
+    async def place_bracket(self, entry: Order, children: Sequence[Order]) -> None:
+        """Send an entry with its protective orders attached, as one native bracket.
+
+        The children (a stop and/or a target, usually one OCA group) are held by the broker and
+        work only once the entry fills, each for the entry's filled quantity so far (a partial
+        entry fill activates them for what filled; later fills grow them, reported as
+        ``OrderModified``). An entry cancelled or expired with nothing filled cancels them.
+        Each child is acknowledged like any order (``OrderAcknowledged``) when held.
+
+        When the engine should use it: a single-order entry whose protection is known before it
+        is sent (a plain card leg, not an algo's parent or a multi-leg group), so the protection
+        lives at the broker from the first fill even if onetap is down (IBKR: ``parentId`` +
+        ``transmit``). Otherwise (algo entries, protection decided after the fill, a re-placed
+        protection after a restart) send the entry with ``submit`` and each protective order
+        with ``submit`` as it is needed. Raises ``BrokerError`` like ``submit``: a refused entry
+        leaves no child behind.
         """
         ...
 

@@ -334,6 +334,13 @@ class OrderManager:
                 order = self._find(coid)
                 if order is not None and not order.status.is_terminal:
                     order.quantity, order.limit_price = quantity, limit
+                    # None: unchanged (a trailing stop's ratchet reports its new level here)
+                    if report.stop_price is not None:
+                        order.stop_price = report.stop_price
+                    if report.trail_amount is not None:
+                        order.trail_amount, order.trail_percent = report.trail_amount, None
+                    if report.trail_percent is not None:
+                        order.trail_amount, order.trail_percent = None, report.trail_percent
                     order.updated_at = self._clock.now()
                     self._store.update_order(order)
                     self._publish(OrderEvent(replace(order)))

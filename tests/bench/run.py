@@ -13,6 +13,7 @@ from tests.bench import (
     kill_cli,
     optimizers,
     order_path,
+    protection,
     research,
     risk_engine,
     risk_portfolio,
@@ -35,6 +36,7 @@ def main() -> None:
     backtest.main()
     research.main()
     ibkr.main()
+    protection.main()
     optimizers.main()
     autopilot.main()
     headless_log.main()

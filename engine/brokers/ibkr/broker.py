@@ -17,7 +17,7 @@ import contextlib
 import logging
 import math
 import time as monotonic_time
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -66,6 +66,9 @@ _WORKING_STATES = frozenset({"PreSubmitted", "Submitted"})
 class _Pending:
     quantity: float
     limit_price: float | None
+    stop_price: float | None = None
+    trail_amount: float | None = None
+    trail_percent: float | None = None
 
 
 _WALL = WallClock()
@@ -110,6 +113,9 @@ class IbkrBroker:
         self._acknowledged: set[str] = set()
         self._reported_execs: set[str] = set()
         self._pending: dict[str, _Pending] = {}
+        self._quantities: dict[str, float] = {}
+        """client order id -> the quantity last reported: IBKR shrinks OCA members and sizes
+        bracket children by itself, and the change is told as ``OrderModified``."""
         self._contracts: dict[str, Contract] = {}
         self._tickers: dict[int, str] = {}
         """id(ticker) -> our symbol, for the quotes being streamed."""
@@ -386,6 +392,34 @@ class IbkrBroker:
         trade = self.ib.placeOrder(contract, parse.ib_order(order, account=self._account))
         self._highest_id = max(self._highest_id, trade.order.orderId)
         self._trades[order.client_order_id] = trade
+        self._quantities[order.client_order_id] = float(order.quantity)
+
+    async def place_bracket(self, entry: Order, children: Sequence[Order]) -> None:
+        """IBKR's native bracket: the entry and every child but the last go with ``transmit``
+        unset and the children name the entry as ``parentId``; the last child transmits the
+        chain, so TWS receives all or (a link lost midway) none of it working. The children
+        work at IBKR from the entry's first fill, for its filled quantity, whether or not onetap
+        is still connected (see ``Broker.place_bracket``)."""
+        if not children:
+            await self.submit(entry)
+            return
+        self._check_can_send()
+        contract = await self.qualify(entry.symbol)
+        self._check_can_send()
+        parent = parse.ib_order(entry, account=self._account)
+        parent.orderId = self.ib.client.getReqId()
+        parent.transmit = False
+        placed = [(entry, parent)]
+        for n, child in enumerate(children):
+            ib_child = parse.ib_order(child, account=self._account)
+            ib_child.parentId = parent.orderId
+            ib_child.transmit = n == len(children) - 1
+            placed.append((child, ib_child))
+        for order, ib_order in placed:
+            trade = self.ib.placeOrder(contract, ib_order)
+            self._highest_id = max(self._highest_id, trade.order.orderId)
+            self._trades[order.client_order_id] = trade
+            self._quantities[order.client_order_id] = float(order.quantity)
 
     async def cancel(self, client_order_id: str) -> None:
         if self.settings.read_only:
@@ -422,6 +456,55 @@ class IbkrBroker:
         self._pending[client_order_id] = _Pending(float(quantity), limit_price)
         self.ib.placeOrder(trade.contract, trade.order)
 
+    async def modify_order(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+    ) -> None:
+        """TWS modifies by a placeOrder with the same order id: the trade's order, changed, again.
+
+        On a TRAIL order ``stop_price`` is the trailStopPrice and the distance travels as auxPrice
+        (amount) or trailingPercent; on STP/STP LMT ``stop_price`` is auxPrice.
+        """
+        self._check_can_send()
+        trade = self._trades.get(client_order_id)
+        if trade is None or trade.orderStatus.status in _DONE_STATES:
+            raise BrokerError(f"{client_order_id} is no longer working at IBKR")
+        ib = trade.order
+        trailing = ib.orderType == "TRAIL"
+        reason = _modify_refusal(ib.orderType, limit_price, stop_price, trail_amount, trail_percent)
+        if reason:
+            raise BrokerError(f"{client_order_id}: {reason}")
+        filled = float(trade.orderStatus.filled or 0.0)
+        new_quantity = float(ib.totalQuantity) if quantity is None else float(quantity)
+        if new_quantity <= filled:
+            raise BrokerError(
+                f"{client_order_id}: the new quantity {new_quantity:g} is not above "
+                f"what already filled ({filled:g})"
+            )
+        ib.totalQuantity = new_quantity
+        if limit_price is not None:
+            ib.lmtPrice = float(limit_price)
+        if stop_price is not None:
+            if trailing:
+                ib.trailStopPrice = float(stop_price)
+            else:
+                ib.auxPrice = float(stop_price)
+        if trail_amount is not None:
+            ib.auxPrice, ib.trailingPercent = float(trail_amount), parse.UNSET_DOUBLE
+        if trail_percent is not None:
+            ib.auxPrice, ib.trailingPercent = parse.UNSET_DOUBLE, float(trail_percent)
+        limit = parse.price_or_none(ib.lmtPrice)
+        self._pending[client_order_id] = _Pending(
+            new_quantity, limit, stop_price, trail_amount, trail_percent
+        )
+        self.ib.placeOrder(trade.contract, ib)
+
     async def open_orders(self) -> list[Order]:
         if not self.connected:
             raise BrokerError(describe(504, "cannot read IBKR's open orders"))
@@ -433,6 +516,7 @@ class IbkrBroker:
             order = parse.order_from_trade(trade)
             if order.client_order_id:
                 self._trades[order.client_order_id] = trade
+                self._quantities[order.client_order_id] = order.quantity
             out.append(order)
         return out
 
@@ -510,9 +594,27 @@ class IbkrBroker:
             return
         self._acknowledge(coid, trade)
         pending = self._pending.get(coid)
-        if pending is not None and math.isclose(float(trade.order.totalQuantity), pending.quantity):
+        quantity = float(trade.order.totalQuantity)
+        if pending is not None and math.isclose(quantity, pending.quantity):
             del self._pending[coid]
-            self._report(OrderModified(coid, pending.quantity, pending.limit_price))
+            self._quantities[coid] = quantity
+            self._report(
+                OrderModified(
+                    coid,
+                    pending.quantity,
+                    pending.limit_price,
+                    stop_price=pending.stop_price,
+                    trail_amount=pending.trail_amount,
+                    trail_percent=pending.trail_percent,
+                )
+            )
+        elif pending is None and not math.isclose(quantity, self._quantities.get(coid, quantity)):
+            # IBKR changed it by itself: an OCA sibling filled in part, or a bracket's parent filled
+            self._quantities[coid] = quantity
+            limit = parse.price_or_none(trade.order.lmtPrice)
+            self._report(
+                OrderModified(coid, quantity, limit, reason="changed at IBKR (OCA group or bracket)")
+            )
 
     def _acknowledge(self, coid: str, trade: Trade) -> None:
         if coid in self._acknowledged or trade.orderStatus.status not in _WORKING_STATES | {"Filled"}:
@@ -660,6 +762,25 @@ class IbkrBroker:
         if not bars:
             raise BrokerError(describe(162, f"no daily bars for {symbol}"))
         return parse.bars_frame(list(bars))
+
+
+def _modify_refusal(
+    order_type: str,
+    limit_price: float | None,
+    stop_price: float | None,
+    trail_amount: float | None,
+    trail_percent: float | None,
+) -> str:
+    """Why these terms do not belong to an order of ``order_type`` ("" when they do)."""
+    if limit_price is not None and order_type not in ("LMT", "STP LMT"):
+        return f"a {order_type} order has no limit price to change"
+    if stop_price is not None and order_type not in ("STP", "STP LMT", "TRAIL"):
+        return f"a {order_type} order has no stop price to change"
+    if (trail_amount is not None or trail_percent is not None) and order_type != "TRAIL":
+        return f"a {order_type} order has no trailing distance to change"
+    if trail_amount is not None and trail_percent is not None:
+        return "give one of trail_amount and trail_percent, not both"
+    return ""
 
 
 def _last_error(trade: Trade) -> tuple[int, str]:

@@ -87,7 +87,23 @@ def ib_order(order: Order, *, account: str = "") -> IbOrder:
         ib.lmtPrice = float(order.limit_price)
     if order.order_type in (OrderType.STP, OrderType.STP_LMT) and order.stop_price is not None:
         ib.auxPrice = float(order.stop_price)
+    if order.order_type is OrderType.TRAIL:
+        # TWS: auxPrice is the trailing amount; trailingPercent is read when auxPrice is unset.
+        if order.trail_amount is not None:
+            ib.auxPrice = float(order.trail_amount)
+        elif order.trail_percent is not None:
+            ib.trailingPercent = float(order.trail_percent)
+        if order.stop_price is not None:
+            ib.trailStopPrice = float(order.stop_price)
+    if order.oca_group:
+        ib.ocaGroup = order.oca_group
+        ib.ocaType = OCA_REDUCE_WITHOUT_BLOCK
     return ib
+
+
+OCA_REDUCE_WITHOUT_BLOCK = 3
+"""IB's ocaType 3: a fill of one member reduces the others by its size (a full fill cancels them);
+nothing is blocked meanwhile. The paper broker and the simulator apply the same rule."""
 
 
 def side_of(action: str) -> Side:
@@ -97,6 +113,11 @@ def side_of(action: str) -> Side:
     if action in ("SELL", "SLD", "SSHORT"):
         return Side.SELL
     raise ValueError(f"IBKR sent an unknown order side {action!r}")
+
+
+def price_or_none(value: float) -> float | None:
+    """An IB price field as ours: None when unset (UNSET_DOUBLE), zero or not finite."""
+    return _price(value)
 
 
 def _price(value: float) -> float | None:
@@ -118,6 +139,10 @@ def order_from_trade(trade: Trade) -> Order:
         tif = TimeInForce(ib.tif) if ib.tif else TimeInForce.DAY
     except ValueError:
         tif = TimeInForce.DAY
+    trailing = order_type is OrderType.TRAIL
+    stop = ib.auxPrice if order_type in (OrderType.STP, OrderType.STP_LMT) else None
+    if trailing:
+        stop = ib.trailStopPrice
     return Order(
         client_order_id=ib.orderRef or "",
         symbol=symbol_of(trade.contract),
@@ -125,12 +150,15 @@ def order_from_trade(trade: Trade) -> Order:
         quantity=float(ib.totalQuantity),
         order_type=order_type,
         limit_price=_price(ib.lmtPrice) if order_type in (OrderType.LMT, OrderType.STP_LMT) else None,
-        stop_price=_price(ib.auxPrice) if order_type in (OrderType.STP, OrderType.STP_LMT) else None,
+        stop_price=_price(stop) if stop is not None else None,
         tif=tif,
         status=OrderStatus.PARTIALLY_FILLED if status is OrderStatus.ACKNOWLEDGED and filled > 0 else status,
         filled_quantity=filled,
         avg_fill_price=_price(trade.orderStatus.avgFillPrice),
         broker_order_id=broker_order_id(trade),
+        trail_amount=_price(ib.auxPrice) if trailing else None,
+        trail_percent=_price(ib.trailingPercent) if trailing and _price(ib.auxPrice) is None else None,
+        oca_group=ib.ocaGroup or None,
     )
 
 

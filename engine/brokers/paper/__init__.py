@@ -23,6 +23,14 @@ re-submitted id replays its reports instead of trading twice). After a crash the
 reconciles against that memory (``engine.execution.recovery``). Quotes are market data, not
 broker state, and are not journaled: after a restart the broker waits for the next quote.
 
+Protective orders work as at IBKR (``linked``): STP, STP LMT and TRAIL (the trailing level is
+the order's stop price, journaled and reported as it tightens), one-cancels-all groups with
+IB's ocaType 3 (a full fill cancels the others, a partial one shrinks them), and native brackets
+(``place_bracket``: children held until the entry fills, then working its filled quantity). A
+stop fills against the quote that triggers it, so a session opening beyond it fills at the open.
+GTC orders survive session closes and restarts (the journal). A quote matches its own symbol's
+orders only (``PaperState.by_symbol``), stops before targets.
+
 Listed equity options trade here too, under their OCC symbol (``engine.model.options``), once
 the engine has given the underlying a volatility (``set_option_volatility``). Nothing quotes
 options in the replay, so the broker makes their market from a model: Black-Scholes

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ from engine.brokers.base import (
     OrderRejected,
     Reporter,
 )
-from engine.brokers.paper import matching
+from engine.brokers.paper import linked, matching
 from engine.brokers.paper.account import EPS, PaperAccount
 from engine.brokers.paper.checks import Checks
 from engine.brokers.paper.fees import Fees
@@ -37,7 +37,7 @@ from engine.brokers.paper.options import SETTLEMENT_PREFIX, OptionMarket, Settle
 from engine.brokers.paper.state import OrderRecord, PaperJournalState, PaperState, reports_of
 from engine.clock import Clock
 from engine.config import BrokerSettings
-from engine.model import CommissionSchedule, Fill, Order, OrderStatus, Quote, TimeInForce
+from engine.model import CommissionSchedule, Fill, Order, OrderStatus, OrderType, Quote, TimeInForce
 from engine.model.codec import to_jsonable
 
 log = logging.getLogger(__name__)
@@ -261,7 +261,22 @@ class PaperBroker:
             self._commit({"e": "reject", "ts": now, "order": rejected})
             self._report(OrderRejected(coid, reason))
             return
+        self._accept(order, parent=None)
+
+    def _accept(self, order: Order, *, parent: str | None) -> None:
+        """Journal and acknowledge an order that passed its checks (``parent``: a held bracket child).
+
+        A TRAIL order sent without its initial stop gets one from the last trade now, reported
+        right after the acknowledgement (``OrderModified``) so the engine knows where it rests.
+        """
+        now = self._clock.now()
+        coid = order.client_order_id
         broker_id = f"P{self._state.next_broker_id}"
+        stop = order.stop_price
+        quote = self._quotes.get(order.symbol)
+        computed = stop is None and order.order_type is OrderType.TRAIL and quote is not None
+        if computed and quote is not None:
+            stop = linked.trail_level(order, quote.last)
         own = replace(
             order,
             status=OrderStatus.ACKNOWLEDGED,
@@ -270,17 +285,70 @@ class PaperBroker:
             avg_fill_price=None,
             updated_at=now,
             reason="",
+            stop_price=stop,
         )
-        self._commit(
-            {
-                "e": "accept",
-                "ts": now,
-                "order": own,
-                "ref_price": self._reference_price(order),
-                "triggered": not matching.is_stop(order),
-            }
-        )
+        record: dict[str, Any] = {
+            "e": "accept",
+            "ts": now,
+            "order": own,
+            "ref_price": self._reference_price(own),
+            "triggered": not matching.is_stop(order),
+        }
+        if parent is not None:
+            record["parent"] = parent
+        self._commit(record)
         self._report(OrderAcknowledged(coid, broker_id))
+        if computed:
+            self._report(OrderModified(coid, own.quantity, own.limit_price, stop_price=stop))
+
+    async def place_bracket(self, entry: Order, children: Sequence[Order]) -> None:
+        """The entry, with its children held until it fills (see ``Broker.place_bracket`` and
+        ``engine.brokers.paper.linked``). A child that is unsound on its own terms rejects the
+        whole bracket (nothing is sent); an entry the checks reject rejects its children too."""
+        self._require_connected()
+        if self._reporter is None:
+            raise BrokerError("the paper broker has no reporter: call set_reporter() before submitting")
+        coid = entry.client_order_id
+        if self._state.known(coid) is not None:
+            await self.submit(entry)  # a repeat: replays what happened, children included
+            for child in children:
+                known = self._state.known(child.client_order_id)
+                if known is not None:
+                    self._replay(known)
+            return
+        now = self._clock.now()
+        problems = [(child, self._checks.shape(child)) for child in children]
+        seen = {coid}
+        for child, reason in problems:
+            if child.client_order_id in seen or self._state.known(child.client_order_id) is not None:
+                raise BrokerError(f"bracket child {child.client_order_id} is not a new order id")
+            seen.add(child.client_order_id)
+            if not reason and child.side is entry.side:
+                problems = [
+                    (child, f"a bracket child must be on the other side of its entry ({entry.side.value})")
+                ]
+                break
+        bad = next(((c, r) for c, r in problems if r), None)
+        if bad is not None:
+            reason = f"bracket child {bad[0].client_order_id} refused: {bad[1]}"
+            entry_rejected = replace(entry, status=OrderStatus.REJECTED, reason=reason, updated_at=now)
+            self._commit({"e": "reject", "ts": now, "order": entry_rejected})
+            self._report(OrderRejected(coid, reason))
+            self._reject_children(children, coid, now)
+            return
+        await self.submit(entry)
+        if coid in self._state.working:
+            for child in children:
+                self._accept(child, parent=coid)
+        else:
+            self._reject_children(children, coid, now)
+
+    def _reject_children(self, children: Sequence[Order], entry: str, now: datetime) -> None:
+        reason = f"its bracket entry {entry} was rejected"
+        for child in children:
+            rejected = replace(child, status=OrderStatus.REJECTED, reason=reason, updated_at=now)
+            self._commit({"e": "reject", "ts": now, "order": rejected})
+            self._report(OrderRejected(child.client_order_id, reason))
 
     async def cancel(self, client_order_id: str) -> None:
         self._require_connected()
@@ -320,6 +388,58 @@ class PaperBroker:
         )
         self._report(OrderModified(client_order_id, quantity, limit_price))
 
+    async def modify_order(
+        self,
+        client_order_id: str,
+        *,
+        quantity: float | None = None,
+        limit_price: float | None = None,
+        stop_price: float | None = None,
+        trail_amount: float | None = None,
+        trail_percent: float | None = None,
+    ) -> None:
+        """Change any term of a working order; None leaves it (see ``Broker.modify_order``).
+
+        A new ``stop_price`` on a TRAIL order resets its level (it ratchets on from there); a new
+        trailing distance leaves the level where it is until the market tightens it.
+        """
+        self._require_connected()
+        record = self._state.working.get(client_order_id)
+        if record is None:
+            raise BrokerError(f"order {client_order_id} is not working at the paper broker")
+        order = record.order
+        new_quantity = order.quantity if quantity is None else quantity
+        new_limit = order.limit_price if limit_price is None else limit_price
+        reason = self._checks.modify(record, new_quantity, new_limit) or self._checks.terms(
+            record, stop_price, trail_amount, trail_percent
+        )
+        if reason:
+            raise BrokerError(reason)
+        line: dict[str, Any] = {
+            "e": "modify",
+            "ts": self._clock.now(),
+            "coid": client_order_id,
+            "quantity": new_quantity,
+            "limit_price": new_limit,
+        }
+        if stop_price is not None:
+            line["stop_price"] = stop_price
+        if trail_amount is not None:
+            line["trail_amount"], line["trail_percent"] = trail_amount, None
+        if trail_percent is not None:
+            line["trail_amount"], line["trail_percent"] = None, trail_percent
+        self._commit(line)
+        self._report(
+            OrderModified(
+                client_order_id,
+                new_quantity,
+                new_limit,
+                stop_price=stop_price,
+                trail_amount=trail_amount,
+                trail_percent=trail_percent,
+            )
+        )
+
     async def open_orders(self) -> list[Order]:
         return [replace(r.order) for r in self._state.working.values()]
 
@@ -356,12 +476,33 @@ class PaperBroker:
             return
         self._quotes[quote.symbol] = quote
         try:
-            for record in [r for r in self._state.working.values() if r.order.symbol == quote.symbol]:
+            # Held bracket children wait for their entry (one it fills now works from the next
+            # quote); stops go before targets, as the exit model orders a bar's events.
+            records = [r for r in self._state.by_symbol.get(quote.symbol, {}).values() if not r.held]
+            records.sort(key=lambda r: not matching.is_stop(r.order))
+            for record in records:
+                if record.order.client_order_id not in self._state.working:
+                    continue  # a one-cancels-all sibling's fill cancelled it
+                self._trail(record, quote)
                 self._match_once(record, quote)
             if self._options.has_volatility(quote.symbol):
                 self._match_options(quote)
         except JournalError as exc:
             log.error("paper broker: matching stopped: %s", exc)
+
+    def _trail(self, record: OrderRecord, quote: Quote) -> None:
+        """Move a TRAIL order's stop with this trade when it tightens it (journaled, reported)."""
+        level = linked.ratchet(record, quote.last)
+        if level is None:
+            return
+        coid = record.order.client_order_id
+        self._commit({"e": "trail", "ts": self._clock.now(), "coid": coid, "stop_price": level})
+        order = record.order
+        self._report(
+            OrderModified(
+                coid, order.quantity, order.limit_price, stop_price=level, reason="trailing stop moved"
+            )
+        )
 
     def _match_once(self, record: OrderRecord, quote: Quote) -> None:
         self._match(record, quote)
@@ -371,6 +512,8 @@ class PaperBroker:
     def _match_options(self, underlying: Quote) -> None:
         """Match the working orders on options of ``underlying`` against their new model quotes."""
         for record in list(self._state.working.values()):
+            if record.order.client_order_id not in self._state.working or record.held:
+                continue
             contract = self._options.contract(record.order.symbol)
             if contract is None or contract.underlying != underlying.symbol:
                 continue
@@ -439,6 +582,15 @@ class PaperBroker:
             return
         expired = matching.expiring(self._state.working.values(), self._options, day)
         record: dict[str, Any] = {"e": "close", "ts": self._clock.now(), "day": day, "expired": expired}
+        gone = {coid for coid, _ in expired}
+        then = [
+            effect
+            for coid, _ in expired
+            for effect in linked.orphans(self._state, coid, "expired")
+            if effect[1] not in gone
+        ]
+        if then:
+            record["then"] = then
         settle = self._options.settlements(day, self._state.account.holdings, closes or {}, self._quotes)
         if settle:
             record["settlements"] = settle
@@ -450,6 +602,7 @@ class PaperBroker:
             return
         for coid, reason in expired:
             self._report(OrderExpired(coid, reason))
+        self._report_effects(then)
         for coid, *_rest in settle:
             settled = self._state.final[coid]
             if self._settlement_hook is not None:
@@ -516,13 +669,40 @@ class PaperBroker:
             commission=self.fees.fee(order.symbol, qty, price, first=not record.min_charged),
             ts=self._clock.now(),
         )
-        self._commit({"e": "fill", "ts": fill.ts, "fill": fill, "settle": self.settlement_days})
+        line: dict[str, Any] = {"e": "fill", "ts": fill.ts, "fill": fill, "settle": self.settlement_days}
+        then = linked.after_fill(self._state, record, qty)
+        if then:
+            line["then"] = then
+        self._commit(line)
         self._report(OrderFilled(record.fills[-1]))
+        self._report_effects(then)
 
     def _cancel(self, record: OrderRecord, reason: str) -> None:
         coid = record.order.client_order_id
-        self._commit({"e": "cancel", "ts": self._clock.now(), "coid": coid, "reason": reason})
+        line: dict[str, Any] = {"e": "cancel", "ts": self._clock.now(), "coid": coid, "reason": reason}
+        then = linked.orphans(self._state, coid, "was cancelled")
+        if then:
+            line["then"] = then
+        self._commit(line)
         self._report(OrderCancelled(coid, reason))
+        self._report_effects(then)
+
+    def _report_effects(self, effects: list[linked.Effect]) -> None:
+        """Tell the engine what a change did to its linked orders (already journaled and applied)."""
+        for kind, coid, value, *why in effects:
+            if kind == "cancel":
+                self._report(OrderCancelled(str(coid), str(value)))
+                continue
+            order = self._state.working[str(coid)].order
+            self._report(
+                OrderModified(
+                    order.client_order_id,
+                    order.quantity,
+                    order.limit_price,
+                    stop_price=order.stop_price,
+                    reason=str(why[0]) if why else "",
+                )
+            )
 
     # ------------------------------------------------------------------ reports
     def _replay(self, record: OrderRecord) -> None:

@@ -21,7 +21,18 @@ from engine.brokers.paper.matching import is_limited, is_stop, positive, shares
 from engine.brokers.paper.options import OptionMarket
 from engine.brokers.paper.state import OrderRecord, PaperState
 from engine.clock import Clock
-from engine.model import OptionContract, Order, Quote, Side
+from engine.model import OptionContract, Order, OrderType, Quote, Side
+
+
+def trail_terms(amount: float | None, percent: float | None) -> str:
+    """Why a TRAIL order's distance is wrong ("" when exactly one of the two is set and sound)."""
+    if (amount is None) == (percent is None):
+        return f"TRAIL order needs exactly one of trail_amount and trail_percent, got {amount} and {percent}"
+    if amount is not None and not positive(amount):
+        return f"TRAIL order's trail_amount must be positive, got {amount}"
+    if percent is not None and not (positive(percent) and percent < 100.0):
+        return f"TRAIL order's trail_percent must be above 0 and below 100, got {percent}"
+    return ""
 
 
 class Checks:
@@ -48,6 +59,16 @@ class Checks:
 
     def validate(self, order: Order) -> str:
         """The reason an order is refused, or "" when it may work."""
+        reason = self.shape(order)
+        if reason:
+            return reason
+        if order.side is Side.BUY:
+            return self._cash(order)
+        return self._position(order)
+
+    def shape(self, order: Order) -> str:
+        """The order's own terms and market ("" when sound): all a held bracket child is checked
+        for when placed (it protects a position its entry has not bought yet)."""
         qty = order.quantity
         if not (math.isfinite(qty) and qty > 0):
             return f"quantity must be positive, got {shares(qty)}"
@@ -58,7 +79,13 @@ class Checks:
             return f"fractional shares are disabled: quantity {shares(qty)} is not a whole number of shares"
         if is_limited(order) and not positive(order.limit_price):
             return f"{order.order_type.value} order needs a positive limit price, got {order.limit_price}"
-        if is_stop(order) and not positive(order.stop_price):
+        if order.order_type is OrderType.TRAIL:
+            reason = trail_terms(order.trail_amount, order.trail_percent)
+            if reason:
+                return reason
+            if order.stop_price is not None and not positive(order.stop_price):
+                return f"TRAIL order's initial stop must be positive when given, got {order.stop_price}"
+        elif is_stop(order) and not positive(order.stop_price):
             return f"{order.order_type.value} order needs a positive stop price, got {order.stop_price}"
         if contract is not None:
             reason = self._option_market(order, contract)
@@ -66,9 +93,7 @@ class Checks:
                 return reason
         elif order.symbol not in self._quotes:
             return f"no market data for {order.symbol}"
-        if order.side is Side.BUY:
-            return self._cash(order)
-        return self._position(order)
+        return ""
 
     def _option_market(self, order: Order, contract: OptionContract) -> str:
         """Why the option cannot be traded now ("" when it can): expired, or nothing to price it with."""
@@ -97,7 +122,7 @@ class Checks:
         if self.allow_short or self._options.contract(order.symbol) is not None:
             return self.cover(order)
         position = self._state.account.quantity(order.symbol)
-        held = self._state.selling(order.symbol)
+        held = self._state.selling(order.symbol, oca=order.oca_group)
         if order.quantity > position - held + EPS:
             held_text = f" ({shares(held)} held by working sells)" if held > EPS else ""
             sell = shares(order.quantity)
@@ -195,6 +220,33 @@ class Checks:
         elif quantity > order.quantity + EPS:
             # More to sell may write calls (or leave the ones written uncovered): check it as new.
             return self.cover(replace(order, quantity=quantity - order.filled_quantity), exclude=record)
+        return ""
+
+    def terms(
+        self,
+        record: OrderRecord,
+        stop_price: float | None,
+        trail_amount: float | None,
+        trail_percent: float | None,
+    ) -> str:
+        """Why a working order's stop or trailing distance cannot change so ("" when it can)."""
+        order = record.order
+        trailing = order.order_type is OrderType.TRAIL
+        if stop_price is not None:
+            if not is_stop(order):
+                return f"a {order.order_type.value} order has no stop price to change"
+            if record.triggered:
+                return (
+                    f"{order.client_order_id}'s stop already triggered: it works as a market or limit order"
+                )
+            if not positive(stop_price):
+                return f"the new stop price must be positive, got {stop_price}"
+        if trail_amount is not None or trail_percent is not None:
+            if not trailing:
+                return f"a {order.order_type.value} order has no trailing distance to change"
+            if trail_amount is not None and trail_percent is not None:
+                return "give one of trail_amount and trail_percent, not both"
+            return trail_terms(trail_amount, trail_percent)
         return ""
 
     def book_to_adopt(self, cash: float, settled: float, positions: list[BrokerPosition]) -> str:

@@ -4,7 +4,9 @@ Shares: a market buy pays the ask plus ``slippage`` (a fraction), a sell gets th
 rounded to a hundredth of a cent; a limit fills only when the touch reaches it and never
 beyond it. Each quote fills at most ``max_participation`` of the size that traded (the quote's
 ``last_size``; whole shares unless fractional shares are allowed). A stop triggers when the
-last trade reaches it. Options fill at the model ask (buy) or bid (sell), always in full (no
+last trade reaches it, and then fills against that same quote: a session that opens beyond the
+stop (a gap) fills it at the open's price, not at the stop (a stop-limit gapped through its
+limit rests as a limit). Options fill at the model ask (buy) or bid (sell), always in full (no
 option volume is modelled), a sell with a zero bid waits; the spread is the cost, no slippage.
 Pure functions: the broker decides what to do with the answers.
 """
@@ -27,7 +29,8 @@ if TYPE_CHECKING:
 
 
 def is_stop(order: Order) -> bool:
-    return order.order_type in (OrderType.STP, OrderType.STP_LMT)
+    """Waits for its stop to trigger first (a TRAIL order is a stop whose level moves)."""
+    return order.order_type in (OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL)
 
 
 def is_limited(order: Order) -> bool:
@@ -87,7 +90,8 @@ def reference_price(order: Order, market: Quote | None, slippage: float) -> floa
     if is_limited(order) and order.limit_price is not None:
         return order.limit_price
     ask = market.ask if market is not None else 0.0
-    if order.order_type is OrderType.STP and order.stop_price is not None and order.side is Side.BUY:
+    stops = (OrderType.STP, OrderType.TRAIL)
+    if order.order_type in stops and order.stop_price is not None and order.side is Side.BUY:
         ask = max(ask, order.stop_price)
     return ask * (1.0 + slippage)
 

@@ -44,6 +44,10 @@ class OrderRecord:
     min_charged: bool = False
     commission: float = 0.0
     fills: list[Fill] = field(default_factory=list)
+    parent: str | None = None
+    """A bracket child: the client order id of the entry it protects (``place_bracket``)."""
+    held: bool = False
+    """A bracket child whose entry has not filled yet: acknowledged, but not working."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +103,8 @@ class PaperState:
     ) -> None:
         self.account = Account(cash)
         self.working: dict[str, OrderRecord] = {}
+        self.by_symbol: dict[str, dict[str, OrderRecord]] = {}
+        """symbol -> its working orders (a quote matches only its own symbol's, not every order)."""
         self.final: dict[str, OrderRecord] = {}
         self.executions: list[Fill] = []
         self.next_broker_id = 1
@@ -164,7 +170,12 @@ class PaperState:
                 order: Order = decode(rec["order"], Order)
                 self._check_new(order.client_order_id)
                 ref, triggered = float(rec["ref_price"]), bool(rec["triggered"])
-                self.working[order.client_order_id] = OrderRecord(order, ref_price=ref, triggered=triggered)
+                parent = rec.get("parent")
+                self._work(
+                    OrderRecord(
+                        order, ref_price=ref, triggered=triggered, parent=parent, held=parent is not None
+                    )
+                )
                 self.next_broker_id += 1
             case "reject":
                 rejected: Order = decode(rec["order"], Order)
@@ -175,17 +186,15 @@ class PaperState:
             case "fill":
                 # The settlement period of the day it traded, not of today's configuration.
                 self._apply_fill(decode(rec["fill"], Fill), int(rec.get("settle", self._settlement_days)))
+                self._apply_effects(rec.get("then", []), ts)
             case "cancel":
                 self.finish(self.working[rec["coid"]], OrderStatus.CANCELLED, str(rec["reason"]), ts)
-            case "modify":
-                record = self.working[rec["coid"]]
-                limit = None if rec["limit_price"] is None else float(rec["limit_price"])
-                record.order = replace(
-                    record.order, quantity=float(rec["quantity"]), limit_price=limit, updated_at=ts
-                )
-                record.ref_price = self._reference_price(record.order)
+                self._apply_effects(rec.get("then", []), ts)
+            case "modify" | "trail":
+                self._apply_modify(rec, ts)
             case "close":
                 self._apply_close(date.fromisoformat(rec["day"]), rec["expired"], ts)
+                self._apply_effects(rec.get("then", []), ts)
                 self._apply_settlements(rec, ts)
             case "restore":
                 self.account.reset(
@@ -198,6 +207,50 @@ class PaperState:
                     raise ValueError(f"order {rec['coid']} resubmitted but never submitted")
             case _:
                 raise ValueError(f"unknown record type {kind!r}")
+
+    def _apply_modify(self, rec: dict[str, Any], ts: datetime) -> None:
+        """A change of terms asked for ("modify"), or a trailing stop's level moved ("trail")."""
+        record = self.working[rec["coid"]]
+        if rec["e"] == "trail":
+            record.order.stop_price = float(rec["stop_price"])
+            record.order.updated_at = ts
+            return
+        limit = None if rec["limit_price"] is None else float(rec["limit_price"])
+        changes: dict[str, Any] = {}
+        for key in ("stop_price", "trail_amount", "trail_percent"):
+            if key in rec:  # absent from older journals and from quantity/limit changes
+                changes[key] = None if rec[key] is None else float(rec[key])
+        record.order = replace(
+            record.order, quantity=float(rec["quantity"]), limit_price=limit, updated_at=ts, **changes
+        )
+        self._reindex(record)
+        record.ref_price = self._reference_price(record.order)
+
+    def _work(self, record: OrderRecord) -> None:
+        coid = record.order.client_order_id
+        self.working[coid] = record
+        self.by_symbol.setdefault(record.order.symbol, {})[coid] = record
+
+    def _reindex(self, record: OrderRecord) -> None:
+        """``record`` replaced its order object: the index must hold the record, not the old order."""
+        self.by_symbol.setdefault(record.order.symbol, {})[record.order.client_order_id] = record
+
+    def _apply_effects(self, effects: list[Any], ts: datetime) -> None:
+        """What one change did to the orders linked to it (``engine.brokers.paper.linked``), applied
+        with the change's own journal line so a crash cannot leave half of it: ``["work", coid,
+        quantity, why]`` (a bracket child works, or an OCA sibling shrank, to that quantity) and
+        ``["cancel", coid, reason]``."""
+        for kind, coid, value, *_why in effects:
+            record = self.working[str(coid)]
+            if kind == "work":
+                record.order.quantity = float(value)
+                record.order.updated_at = ts
+                record.held = False
+                record.ref_price = self._reference_price(record.order)
+            elif kind == "cancel":
+                self.finish(record, OrderStatus.CANCELLED, str(value), ts)
+            else:
+                raise ValueError(f"unknown linked-order effect {kind!r}")
 
     def _check_new(self, coid: str) -> None:
         if coid in self.working or coid in self.final:
@@ -257,7 +310,7 @@ class PaperState:
             created_at=ts,
             updated_at=ts,
         )
-        self.working[order.client_order_id] = OrderRecord(order, ref_price=intrinsic, min_charged=True)
+        self._work(OrderRecord(order, ref_price=intrinsic, min_charged=True))
         fill = Fill(
             exec_id=f"{coid}.1",
             client_order_id=order.client_order_id,
@@ -280,6 +333,11 @@ class PaperState:
         order.reason = reason
         order.updated_at = ts
         self.working.pop(order.client_order_id, None)
+        same_symbol = self.by_symbol.get(order.symbol)
+        if same_symbol is not None:
+            same_symbol.pop(order.client_order_id, None)
+            if not same_symbol:
+                del self.by_symbol[order.symbol]
         self.final[order.client_order_id] = record
 
     # ------------------------------------------------------------------ queries
@@ -319,25 +377,47 @@ class PaperState:
         )
 
     def reserved(self, exclude: OrderRecord | None = None) -> float:
-        """Settled cash promised to working buys (their remaining quantity at the reference price)."""
+        """Settled cash promised to working buys (their remaining quantity at the reference price).
+
+        A one-cancels-all group counts once, at its dearest member: its members can never all
+        fill (one filling cancels or shrinks the others). Held bracket children promise nothing yet.
+        """
         total = 0.0
+        groups: dict[str, float] = {}
         for record in self.working.values():
-            if record is exclude or record.order.side is not Side.BUY:
+            if record is exclude or record.held or record.order.side is not Side.BUY:
                 continue
             remaining = record.order.remaining
             if remaining > EPS:
-                total += self._fees.cost(
+                cost = self._fees.cost(
                     record.order.symbol, remaining, record.ref_price, first=not record.min_charged
                 )
-        return total
+                group = record.order.oca_group
+                if group is None:
+                    total += cost
+                else:
+                    groups[group] = max(groups.get(group, 0.0), cost)
+        return total + sum(groups.values())
 
-    def selling(self, symbol: str, exclude: OrderRecord | None = None) -> float:
-        """What working sells of ``symbol`` may still take from its position."""
-        return sum(
-            r.order.remaining
-            for r in self.working.values()
-            if r is not exclude and r.order.symbol == symbol and r.order.side is Side.SELL
-        )
+    def selling(self, symbol: str, exclude: OrderRecord | None = None, *, oca: str | None = None) -> float:
+        """What working sells of ``symbol`` may still take from its position.
+
+        A one-cancels-all group (a protective stop and its target) counts once, at its largest
+        remaining: one filling cancels or shrinks the others, so together they never sell more.
+        Members of the group ``oca`` are left out (a new member is checked on its own), and so are
+        held bracket children (they sell nothing until their entry fills).
+        """
+        total = 0.0
+        groups: dict[str, float] = {}
+        for r in self.by_symbol.get(symbol, {}).values():
+            if r is exclude or r.held or r.order.side is not Side.SELL:
+                continue
+            group = r.order.oca_group
+            if group is None:
+                total += r.order.remaining
+            elif group != oca:
+                groups[group] = max(groups.get(group, 0.0), r.order.remaining)
+        return total + sum(groups.values())
 
     def available(self, symbol: str, exclude: OrderRecord | None = None) -> float:
         """The position less what working sells may take from it (negative when short)."""

@@ -56,6 +56,14 @@ class SimOrder:
     filled_value: float = 0.0
     last_fill_price: float = 0.0
     triggered: bool = False
+    oca_group: str = ""
+    oca_type: int = 0
+    parent_id: int = 0
+    held: bool = False
+    """A bracket child waiting for its parent to fill (status PreSubmitted, never matched)."""
+    trail_stop_price: float | None = None
+    """TRAIL: the current stop level (moves with the market, never loosens)."""
+    trailing_percent: float | None = None
 
     @property
     def remaining(self) -> float:

@@ -15,7 +15,20 @@ Matching rules (against the latest quote of the order's contract):
   Larger orders fill over several updates (partial fills, cumulative quantities).
 * An order for a contract without a quote rests until the first quote (MKT included); the cash
   check then only uses the limit price, if any.
-* IOC cancels what did not fill at once; DAY orders are cancelled by ``end_session``.
+* TRAIL (``aux_price`` the distance in money, else ``trailing_percent``): the stop starts at
+  ``trail_stop_price`` (or the last trade less the distance) and follows the last trade, never
+  loosening; each move is announced (openOrder with the new trailStopPrice, a simulator courtesy
+  onetap uses to show the level), then it triggers and works as STP.
+* OCA groups (``ocaGroup``): ``ocaType`` 1 cancels the other members on any fill of one; 2 and 3
+  reduce them by the amount filled (cancelled once nothing is left). Fills here are synchronous,
+  so "with block" and "without block" behave alike.
+* Brackets: an order with ``transmit`` unset is held, unseen, until an order of its chain
+  (its parent, or a child of it) arrives with ``transmit`` set; then the chain is placed, parent
+  first. Children (``parentId``) rest PreSubmitted and are never matched until their parent
+  fills; each parent fill sets them to the parent's filled quantity (less what their OCA group
+  already exited). A parent cancelled with nothing filled cancels its children.
+* IOC cancels what did not fill at once; DAY orders are cancelled by ``end_session``; GTC orders
+  keep working across sessions and across client disconnects (they live here, not in a session).
 """
 
 from __future__ import annotations
@@ -44,7 +57,8 @@ from engine.brokers.tws_sim.incoming import ExecFilter, OrderRequest
 from engine.brokers.tws_sim.ledger import Account
 from engine.clock import WallClock
 
-ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT")
+ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT", "TRAIL")
+STOPS = ("STP", "STP LMT", "TRAIL")
 TIFS = ("DAY", "GTC", "IOC")
 
 
@@ -89,6 +103,8 @@ class Exchange:
         self._next_perm = config.first_perm_id
         self._exec_seq = 0
         self.reject_next: str | None = None
+        self._untransmitted: dict[tuple[int, int], tuple[OrderRequest, ContractSpec]] = {}
+        """Orders sent with transmit unset, waiting for their chain's transmitting order."""
 
     # ------------------------------------------------------------------ ids
     @property
@@ -122,7 +138,11 @@ class Exchange:
         ]
 
     def place(self, client_id: int, request: OrderRequest, spec: ContractSpec) -> None:
-        """A new order, or a modification when (client_id, order_id) is still working."""
+        """A new order, or a modification when (client_id, order_id) is still working.
+
+        An order without ``transmit`` is held unseen; one with it transmits its held chain first
+        (the parent it names, then that parent's held children, oldest first).
+        """
         self.see_order_id(request.order_id)
         existing = self.orders.get((client_id, request.order_id))
         if existing is not None:
@@ -131,13 +151,37 @@ class Exchange:
             else:
                 self._error(client_id, request.order_id, 103, "Duplicate order id")
             return
+        if not request.transmit:
+            self._untransmitted[(client_id, request.order_id)] = (request, spec)
+            return
+        self._untransmitted.pop((client_id, request.order_id), None)
+        root = request.parent_id or request.order_id
+        chain = [
+            key
+            for key, (held, _) in sorted(self._untransmitted.items())
+            if key[0] == client_id and (key[1] == root or held.parent_id == root)
+        ]
+        for key in chain:
+            held, held_spec = self._untransmitted.pop(key)
+            self._place_one(client_id, held, held_spec)
+        self._place_one(client_id, request, spec)
+
+    def _place_one(self, client_id: int, request: OrderRequest, spec: ContractSpec) -> None:
+        parent: SimOrder | None = None
+        if request.parent_id:
+            parent = self.orders.get((client_id, request.parent_id))
+            if parent is None:
+                self._error(
+                    client_id, request.order_id, 135, f"Can't find order with id ={request.parent_id}"
+                )
+                return
         problem = self._validate(request)
         if problem is None and self.reject_next is not None:
             problem, self.reject_next = self.reject_next, None
         account = request.account or self.config.accounts[0]
         if problem is None and account not in self.accounts:
             problem = f"Invalid account {account}"
-        if problem is None:
+        if problem is None and parent is None:  # a child protects a position its parent buys
             problem = self._cash_problem(account, request, spec)
         if problem is not None:
             self._error(client_id, request.order_id, 201, f"Order rejected - reason:{problem}")
@@ -156,7 +200,23 @@ class Exchange:
             account=account,
             order_ref=request.order_ref,
             outside_rth=request.outside_rth,
+            oca_group=request.oca_group,
+            oca_type=request.oca_type,
+            parent_id=request.parent_id,
+            trailing_percent=request.trailing_percent,
+            trail_stop_price=request.trail_stop_price,
         )
+        if order.order_type == "TRAIL" and order.trail_stop_price is None:
+            quote = self.quotes.get(spec.key)
+            if quote is not None and quote.last > 0:
+                order.trail_stop_price = self._trail_level(order, quote.last)
+        if parent is not None:
+            if parent.filled > 0:
+                order.quantity = self._child_quantity(parent, order)
+            else:
+                order.held, order.status = True, "PreSubmitted"
+            if not parent.is_open and parent.filled <= 0:
+                order.status = "Cancelled"
         self._next_perm += 1
         self.orders[(client_id, order.order_id)] = order
         self._emit(OrderChanged(order))
@@ -195,6 +255,8 @@ class Exchange:
             return "Limit price is missing"
         if request.order_type in ("STP", "STP LMT") and request.aux_price is None:
             return "Stop price is missing"
+        if request.order_type == "TRAIL" and request.aux_price is None and request.trailing_percent is None:
+            return "A TRAIL order needs a trailing amount (auxPrice) or a trailingPercent"
         return None
 
     def _cash_problem(self, account: str, request: OrderRequest, spec: ContractSpec) -> str | None:
@@ -209,7 +271,7 @@ class Exchange:
             * (self._estimate(o.order_type, o.lmt_price, o.aux_price, o.spec.key) or 0.0)
             * o.spec.multiplier
             for o in self.open_orders()
-            if o.account == account and o.action == "BUY"
+            if o.account == account and o.action == "BUY" and not o.held
         )
         cost = request.quantity * price * spec.multiplier
         cost += order_total(self.config.commission, spec.sec_type, request.quantity, cost)
@@ -239,6 +301,10 @@ class Exchange:
         order.order_type = request.order_type
         order.tif = request.tif
         order.order_ref = request.order_ref
+        order.oca_group, order.oca_type = request.oca_group, request.oca_type
+        order.trailing_percent = request.trailing_percent
+        if request.trail_stop_price is not None:
+            order.trail_stop_price = request.trail_stop_price
         self._emit(OrderChanged(order))
         self._match(order.spec.key)
 
@@ -271,6 +337,55 @@ class Exchange:
     def _cancel(self, order: SimOrder) -> None:
         order.status = "Cancelled"
         self._emit(OrderChanged(order, open_order=False, cancelled_notice=True))
+        if order.filled <= 0:
+            for child in self._children(order):
+                if child.is_open:
+                    self._cancel(child)
+
+    def _children(self, parent: SimOrder) -> list[SimOrder]:
+        return [
+            o
+            for o in self.orders.values()
+            if o.parent_id == parent.order_id and o.client_id == parent.client_id
+        ]
+
+    def _child_quantity(self, parent: SimOrder, child: SimOrder) -> float:
+        """A child works the parent's filled quantity, less what its OCA group already exited."""
+        if child.oca_group:
+            exited = sum(o.filled for o in self._children(parent) if o.oca_group == child.oca_group)
+        else:
+            exited = child.filled
+        return round(child.filled + parent.filled - exited, 8)
+
+    def _after_fill(self, order: SimOrder, qty: float) -> None:
+        """A fill's consequences for linked orders: bracket children work, OCA members go or shrink."""
+        for child in self._children(order):
+            if child.is_open:
+                child.quantity = self._child_quantity(order, child)
+                if child.held:
+                    child.held, child.status = False, "Submitted"
+                self._emit(OrderChanged(child))
+        if not order.oca_group:
+            return
+        members = [
+            o
+            for o in self.orders.values()
+            if o is not order and o.is_open and not o.held and o.oca_group == order.oca_group
+            and o.account == order.account
+        ]  # fmt: skip
+        for other in members:
+            if order.oca_type == 1 or order.status == "Filled" or other.remaining - qty <= 1e-9:
+                self._cancel(other)
+            else:
+                other.quantity = round(other.quantity - qty, 8)
+                self._emit(OrderChanged(other))
+
+    @staticmethod
+    def _trail_level(order: SimOrder, last: float) -> float:
+        distance = (
+            order.aux_price if order.aux_price is not None else last * (order.trailing_percent or 0.0) / 100
+        )
+        return round(last - distance if order.action == "SELL" else last + distance, 2)
 
     def _error(self, client_id: int, order_id: int, code: int, message: str) -> None:
         self._emit(OrderError(client_id, order_id, code, message))
@@ -280,11 +395,19 @@ class Exchange:
         quote = self.quotes.get(key)
         if quote is None:
             return
-        for order in [o for o in self.orders.values() if o.is_open and o.spec.key == key]:
-            self._work(order, quote)
+        working = [o for o in self.orders.values() if o.is_open and not o.held and o.spec.key == key]
+        for order in working:
+            if order.is_open:  # an OCA member's fill may have cancelled it
+                self._work(order, quote)
 
     def _work(self, order: SimOrder, quote: Quote) -> None:
-        if order.order_type in ("STP", "STP LMT") and not order.triggered:
+        if order.order_type == "TRAIL" and not order.triggered and quote.last > 0:
+            level = self._trail_level(order, quote.last)
+            current = order.trail_stop_price
+            if current is None or (level > current if order.action == "SELL" else level < current):
+                order.trail_stop_price = level
+                self._emit(OrderChanged(order))
+        if order.order_type in STOPS and not order.triggered:
             if not self._stop_reached(order, quote):
                 return
             order.triggered = True
@@ -301,7 +424,10 @@ class Exchange:
 
     @staticmethod
     def _stop_reached(order: SimOrder, quote: Quote) -> bool:
-        stop = order.aux_price if order.aux_price is not None else 0.0
+        level = order.trail_stop_price if order.order_type == "TRAIL" else order.aux_price
+        if level is None:
+            return False
+        stop = level
         if order.action == "BUY":
             return (quote.last > 0 and quote.last >= stop) or (quote.ask > 0 and quote.ask >= stop)
         return (quote.last > 0 and quote.last <= stop) or (quote.bid > 0 and quote.bid <= stop)
@@ -311,7 +437,7 @@ class Exchange:
         touch = quote.ask if order.action == "BUY" else quote.bid
         if touch <= 0:
             return None
-        if order.order_type in ("MKT", "STP"):
+        if order.order_type in ("MKT", "STP", "TRAIL"):
             return touch
         limit = order.lmt_price if order.lmt_price is not None else touch
         if order.action == "BUY":
@@ -356,6 +482,7 @@ class Exchange:
         self.executions.append(execution)
         self._emit(OrderFilled(order, execution))
         self._emit(BookChanged(order.account, order.spec.key))
+        self._after_fill(order, qty)
 
     # ------------------------------------------------------------------ queries
     def query_executions(self, flt: ExecFilter, since: datetime | None) -> list[Execution]:

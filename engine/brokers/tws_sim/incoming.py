@@ -97,18 +97,38 @@ class OrderRequest:
     order_ref: str
     outside_rth: bool
     what_if: bool = False
+    oca_group: str = ""
+    oca_type: int = 0
+    """1 cancel the others (with block), 2 reduce them (with block), 3 reduce them without block."""
+    transmit: bool = True
+    """False: TWS holds the order until an order of its chain arrives with transmit set."""
+    parent_id: int = 0
+    """A bracket child: the order id of the parent it works for once the parent fills."""
+    trail_stop_price: float | None = None
+    """TRAIL: the initial stop level (TWS computes one from the market when it is not given)."""
+    trailing_percent: float | None = None
+    """TRAIL: the distance in percent, used when ``aux_price`` (the distance in money) is unset."""
 
 
 _DN_ORDER_TYPE_AT = 65
 """Index of deltaNeutralOrderType in a non-BAG placeOrder; the variable-length groups start here."""
 
 
-def _what_if_at(fields: list[str]) -> int:
-    """Walk the conditional groups the client writes after the fixed part up to whatIf."""
+_OCA_TYPE_AT = 47
+"""Index of ocaType in a non-BAG placeOrder (after exemptCode)."""
+
+
+def _continuous_update_at(fields: list[str]) -> int:
+    """Index of continuousUpdate: referencePriceType, trailStopPrice and trailingPercent follow it."""
     i = _DN_ORDER_TYPE_AT
     if _get(fields, i):
         i += 8
-    i += 2  # deltaNeutralOrderType, deltaNeutralAuxPrice
+    return i + 2  # deltaNeutralOrderType, deltaNeutralAuxPrice
+
+
+def _what_if_at(fields: list[str]) -> int:
+    """Walk the conditional groups the client writes after the fixed part up to whatIf."""
+    i = _continuous_update_at(fields)
     increment = as_float(_get(fields, i + 6))
     i += 7  # continuousUpdate .. scalePriceIncrement
     if 0 < increment < 1e300:
@@ -126,7 +146,12 @@ def _what_if_at(fields: list[str]) -> int:
 
 
 def read_place_order(fields: list[str]) -> OrderRequest:
-    """placeOrder by the fixed indices of TWS_PROTOCOL_NOTES.md §3 (no version field)."""
+    """placeOrder by the fixed indices of TWS_PROTOCOL_NOTES.md §3 (no version field).
+
+    The OCA, bracket and trailing fields are read for plain (non-BAG) orders only.
+    """
+    plain = _get(fields, 4).upper() != "BAG"
+    trail_at = _continuous_update_at(fields) + 2 if plain else len(fields)
     return OrderRequest(
         order_id=as_int(fields[1]),
         contract=read_contract(fields, 2),
@@ -139,7 +164,13 @@ def read_place_order(fields: list[str]) -> OrderRequest:
         account=_get(fields, 23),
         order_ref=_get(fields, 26),
         outside_rth=as_bool(_get(fields, 33)),
-        what_if=as_bool(_get(fields, _what_if_at(fields))) if _get(fields, 4).upper() != "BAG" else False,
+        what_if=as_bool(_get(fields, _what_if_at(fields))) if plain else False,
+        oca_group=_get(fields, 22),
+        oca_type=as_int(_get(fields, _OCA_TYPE_AT)) if plain else 0,
+        transmit=as_bool(_get(fields, 27)) if _get(fields, 27) else True,
+        parent_id=as_int(_get(fields, 28)),
+        trail_stop_price=as_optional_price(_get(fields, trail_at)),
+        trailing_percent=as_optional_price(_get(fields, trail_at + 1)),
     )
 
 

@@ -200,7 +200,7 @@ def order_status(order: SimOrder) -> Fields:
         order.remaining,
         round(order.avg_fill_price, 8),
         order.perm_id,
-        0,  # parentId
+        order.parent_id,
         order.last_fill_price,
         order.client_id,
         "",  # whyHeld
@@ -229,17 +229,19 @@ def open_order(version: int, order: SimOrder, what_if: WhatIf | None = None) -> 
     With ``what_if`` it is the preview reply of a whatIf order (whatIf=1, real margin numbers).
     """
     fa_profile: Fields = [""] if version < SV_FA_PROFILE_DESUPPORT else []
+    trail = _price(order.trail_stop_price)  # written twice: ib_insync reads the second one last
     fields: Fields = [OPEN_ORDER, order.order_id, *contract11(order.spec)]
     fields += [
         order.action, order.quantity, order.order_type, _price(order.lmt_price), _price(order.aux_price),
-        order.tif, "", order.account, "O", 0, order.order_ref, order.client_id, order.perm_id,
+        order.tif, order.oca_group, order.account, "O", 0, order.order_ref, order.client_id, order.perm_id,
         order.outside_rth, False, 0, "", "",
         "", "", "", *fa_profile,  # faGroup, faMethod, faPercentage, [faProfile]
         "", "", "", "", "", 0, "", -1,  # modelCode .. exemptCode
         0, "", "", "", "", "",  # auctionStrategy, startingPrice .. stockRangeUpper
-        "", False, False, False, "", 3, False, False, "", 0, 0,  # displaySize .. triggerMethod
+        "", False, False, False, "", order.oca_type or 3,  # displaySize .. minQty, ocaType
+        False, False, "", order.parent_id, 0,  # eTradeOnly .. parentId, triggerMethod
         "", 0, "", "",  # volatility, volatilityType, dnOrderType (empty: no dn block), dnAuxPrice
-        False, 0, "", "", "", "", "",  # continuousUpdate .. comboLegsDescrip
+        False, 0, trail, _price(order.trailing_percent), "", "", "",  # continuousUpdate .. comboLegsDescrip
         0, 0, 0,  # combo legs, order combo legs, smart combo params
         "", "", "",  # scale: initLevelSize, subsLevelSize, priceIncrement (empty: no block)
         "",  # hedgeType (empty: no hedgeParam)
@@ -252,7 +254,7 @@ def open_order(version: int, order: SimOrder, what_if: WhatIf | None = None) -> 
         "",  # warningText
         False, False,  # randomizeSize, randomizePrice
         0,  # conditionCount
-        "", "", "", "", "", "", "", 0,  # adjustedOrderType .. adjustableTrailingUnit
+        "", "", trail, "", "", "", "", 0,  # adjustedOrderType .. adjustableTrailingUnit
         "", "", "",  # softDollarTier
         "", False, False, "", "",  # cashQty .. usePriceMgmtAlgo
     ]  # fmt: skip
