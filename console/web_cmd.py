@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +110,9 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
             f"--host {host} is not loopback: create the token file {token_file} (one line, chmod 600) "
             "so browsers must present it, or reach a loopback console through an SSH tunnel"
         )
+    refusal = _port_refusal(host, port)
+    if refusal is not None:
+        return _fail(refusal)
     sock = _socket(args, settings)
     engine: subprocess.Popen[bytes] | None = None
     try:
@@ -166,6 +170,22 @@ def _serve(
     except OSError as exc:
         return _fail(f"cannot listen on {shown}:{port}: {exc.strerror or exc}")
     return 0
+
+
+def _port_refusal(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be listened on, found before an engine is started for nothing
+    (the server binds it again a moment later, with the same address reuse as this probe)."""
+    shown = f"[{host}]" if ":" in host else host
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(address)
+    except OSError as exc:
+        return f"cannot listen on {shown}:{port}: {exc.strerror or exc}"
+    return None
 
 
 def _socket(args: argparse.Namespace, settings: Settings) -> Path:

@@ -68,8 +68,9 @@ class Access:
         if given is not None:
             if not hmac.compare_digest(given.encode(), self.token.encode()):
                 return _refused(403, "the token is wrong")
-            target = request.rel_url.without_query("token")
-            redirect = web.HTTPFound(str(target))
+            rest = [(key, value) for key, value in request.query.items() if key != "token"]
+            target = request.rel_url.with_query(rest or None)
+            redirect = web.Response(status=302, headers={"Location": str(target)})
             redirect.set_cookie(COOKIE, self.session, httponly=True, samesite="Strict", path="/")
             return redirect
         cookie = request.cookies.get(COOKIE, "")
