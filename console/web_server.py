@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 import aiohttp_jinja2
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 from textual_serve.server import Server, to_int
 from yarl import URL
 
@@ -104,7 +105,7 @@ def _refused(status: int, message: str) -> web.Response:
     return web.Response(status=status, text=f"onetap web: {message}\n", content_type="text/plain")
 
 
-def guard(access: Access) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def guard(access: Access) -> Middleware:
     """The aiohttp middleware that applies ``access`` to every route (page, WebSocket, static files)."""
 
     @web.middleware
@@ -147,7 +148,7 @@ class ConsoleServer(Server):
         if self._announce is not None:
             self._announce()
 
-    async def handle_index(self, request: web.Request) -> web.Response:  # type: ignore[override]
+    async def handle_index(self, request: web.Request) -> web.Response:
         """textual-serve's page, with its URLs taken from the address the browser used."""
         here = request.url.with_query(None).with_fragment(None)
         socket_url = here.with_path("/ws").with_scheme("wss" if request.url.scheme == "https" else "ws")
