@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from engine.config import Settings
 
 EXIT_USAGE = 2
+EXIT_ENGINE_STOPPED = 1
+"""The engine ``onetap web`` started exited under it (a supervisor should restart both)."""
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8788
 """Next to the HTTP door's 8787."""
@@ -123,7 +125,7 @@ def run(args: argparse.Namespace, settings: Settings) -> int:
                     "or leave out --attach and `onetap web` starts one"
                 )
             engine = _start_engine(args, sock)
-        return _serve(args, sock, host, port, token, token_file)
+        return _serve(args, sock, host, port, token, token_file, engine)
     except EngineDidNotStart as exc:
         return _fail(str(exc))
     finally:
@@ -144,7 +146,13 @@ def console_command(args: argparse.Namespace, sock: Path) -> str:
 
 
 def _serve(
-    args: argparse.Namespace, sock: Path, host: str, port: int, token: str | None, token_file: Path
+    args: argparse.Namespace,
+    sock: Path,
+    host: str,
+    port: int,
+    token: str | None,
+    token_file: Path,
+    engine: subprocess.Popen[bytes] | None,
 ) -> int:
     from console.web_server import Access, ConsoleServer
 
@@ -163,12 +171,22 @@ def _serve(
         print("\n".join(lines), flush=True)
 
     server = ConsoleServer(
-        console_command(args, sock), host=host, port=port, access=Access(token), announce=announce
+        console_command(args, sock),
+        host=host,
+        port=port,
+        access=Access(token),
+        announce=announce,
+        stop_when=None if engine is None else lambda: engine.poll() is not None,
     )
     try:
         server.serve()
     except OSError as exc:
         return _fail(f"cannot listen on {shown}:{port}: {exc.strerror or exc}")
+    if engine is not None and engine.poll() is not None:
+        print(
+            f"onetap web: the engine it started stopped (exit {engine.returncode}); stopping", file=sys.stderr
+        )
+        return EXIT_ENGINE_STOPPED
     return 0
 
 

@@ -18,6 +18,7 @@ module adds what a trading console needs on top of it:
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import logging
@@ -35,6 +36,7 @@ from engine.api.access import is_loopback
 
 COOKIE = "onetap_web"
 TITLE = "onetap"
+WATCH_S = 1.0
 _EXTERNAL_FONTS = re.compile(r"<link[^>]*fonts\.googleapis\.com[^>]*>", re.S)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -129,10 +131,15 @@ class ConsoleServer(Server):
         port: int,
         access: Access,
         announce: Callable[[], None] | None = None,
+        stop_when: Callable[[], bool] | None = None,
     ) -> None:
+        """``stop_when`` is asked every second; True stops the server (``onetap web``: the engine
+        it started has exited, and every tab's console would only say so)."""
         super().__init__(command, host=host, port=port, title=TITLE)
         self._access = access
         self._announce = announce
+        self._stop_when = stop_when
+        self._watch: asyncio.Task[None] | None = None
 
     def initialize_logging(self) -> None:
         """Warnings and errors only: textual-serve's banner and one line per request are noise
@@ -147,6 +154,18 @@ class ConsoleServer(Server):
     async def on_startup(self, app: web.Application) -> None:
         if self._announce is not None:
             self._announce()
+        if self._stop_when is not None:
+            self._watch = asyncio.create_task(self._watch_loop(self._stop_when))
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+
+    async def _watch_loop(self, stop_when: Callable[[], bool]) -> None:
+        while not stop_when():
+            await asyncio.sleep(WATCH_S)
+        # GracefulExit is a SystemExit: raised from a loop callback it ends run_app in order
+        asyncio.get_running_loop().call_soon(self.request_exit)
 
     async def handle_index(self, request: web.Request) -> web.Response:
         """textual-serve's page, with its URLs taken from the address the browser used."""

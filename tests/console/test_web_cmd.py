@@ -215,6 +215,33 @@ def test_web_starts_an_engine_that_a_second_web_shares_and_stops_it_on_exit(tmp_
     assert not sock.exists()
 
 
+@pytest.mark.slow
+def test_web_stops_with_exit_1_when_the_engine_it_started_dies(tmp_path: Path) -> None:
+    """A supervisor (systemd) sees the fault and can restart both, instead of a server whose every
+    tab shows a console with no engine."""
+    cfg = tmp_path / "onetap.toml"
+    sock = tmp_path / "run" / "engine.sock"
+    cfg.write_text(f'[store]\ndatabase = "{tmp_path / "db" / "onetap.db"}"\n[engine]\nsocket = "{sock}"\n')
+    env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path / "cfg"), "XDG_DATA_HOME": str(tmp_path / "data")}
+    log = tmp_path / "web.log"
+    web = _spawn(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "web", "--port", str(_free_port())],
+        env,
+        log,
+    )
+    try:
+        _wait_for(lambda: "the console on" in log.read_text(), web, log, 180)
+        started = next(line for line in log.read_text().splitlines() if '"event":"EngineStarted"' in line)
+        os.kill(int(json.loads(started)["pid"]), signal.SIGKILL)
+        code = web.wait(timeout=30)
+    finally:
+        if web.poll() is None:
+            web.kill()
+            web.wait()
+    assert code == 1
+    assert "the engine it started stopped (exit -9); stopping" in log.read_text()
+
+
 def _spawn(argv: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(argv, env=env, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT)
