@@ -1,5 +1,6 @@
-"""``onetap web`` in a real headless Chromium: the page loads, the desk shows its four panes, ``x``
-executes the selected card, ctrl+k halts; the engine (a real ``--engine-only`` subprocess) confirms.
+"""``onetap web`` in a real headless Chromium: the page asks for its token, takes it once, the desk
+shows its four panes, ``x`` executes the selected card, ctrl+k halts; the engine (a real
+``--engine-only`` subprocess) confirms.
 
 The screen is read from xterm.js's own buffer (the text it draws on its canvas): the page's script
 keeps its terminal in a closure, so a script installed before the page loads notes the object the
@@ -21,6 +22,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -29,6 +31,7 @@ import pytest
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 from console.client import SocketClient
@@ -46,6 +49,7 @@ pytestmark = [
         reason="Chromium not installed: apt-get install -y chromium chromium-driver (.ci/run does)",
     ),
 ]
+TOKEN = "a-browser-test-token"
 PANES = ("Positions & P&L", "Strategy cards", "Risk", "Orders")
 CARDS_TIMEOUT_S = 240.0
 """The session's first scan runs after start; a cold one compiles the numba kernels."""
@@ -79,6 +83,10 @@ def test_the_console_in_chromium_executes_a_card_and_halts(tmp_path: Path) -> No
     cfg = _config(tmp_path)
     sock = tmp_path / "run" / "engine.sock"
     port = _free_port()
+    token_file = tmp_path / "xdg-config" / "onetap" / "http.token"  # the default place
+    token_file.parent.mkdir(parents=True)
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
     timings: dict[str, float] = {}
     with Running([*_onetap(cfg), "--engine-only"], env, tmp_path / "engine.log") as engine:
         _wait(lambda: sock.exists(), "the engine's socket", 120, engine)
@@ -88,8 +96,10 @@ def test_the_console_in_chromium_executes_a_card_and_halts(tmp_path: Path) -> No
             url = f"http://127.0.0.1:{port}/"
             _wait(lambda: _answers(url), "onetap web to listen", 60, web)
             with _chromium() as browser:
+                browser.get(url)  # a token file exists: the page asks for it
+                assert "needs its token" in browser.find_element(By.TAG_NAME, "body").text
                 started = time.monotonic()
-                browser.get(url)
+                browser.get(f"{url}?token={TOKEN}")  # once; a session cookie carries it from here
                 desk = _screen_until(browser, _desk_drawn, "the desk with the engine's snapshot", 60)
                 timings["page_load_to_first_desk_frame_s"] = time.monotonic() - started
                 assert all(title in desk for title in PANES), desk
@@ -234,9 +244,12 @@ def _wait(done: Callable[[], bool], what: str, timeout: float, process: Running)
 
 
 def _answers(url: str) -> bool:
+    """Any HTTP answer (the page without its token is a 401): the server listens."""
     try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
+        with urllib.request.urlopen(url, timeout=2):
+            return True
+    except urllib.error.HTTPError:
+        return True
     except OSError:
         return False
 
