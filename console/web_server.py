@@ -64,7 +64,7 @@ class Access:
                 return _refused(
                     403,
                     f"this console serves this machine only; open it as http://127.0.0.1:{_port(request)}/ "
-                    f"(the request named {request.host!r})",
+                    f"(the request named {request.host!r}; behind a proxy, create the token file)",
                 )
             return None
         given = request.query.get("token")
@@ -168,9 +168,12 @@ class ConsoleServer(Server):
         asyncio.get_running_loop().call_soon(self.request_exit)
 
     async def handle_index(self, request: web.Request) -> web.Response:
-        """textual-serve's page, with its URLs taken from the address the browser used."""
+        """textual-serve's page, with its URLs taken from the address the browser used (behind a
+        TLS proxy that says ``X-Forwarded-Proto: https``, a ``wss:`` WebSocket: a page served over
+        https may not open a plain one)."""
         here = request.url.with_query(None).with_fragment(None)
-        socket_url = here.with_path("/ws").with_scheme("wss" if request.url.scheme == "https" else "ws")
+        secure = request.url.scheme == "https" or request.headers.get("X-Forwarded-Proto") == "https"
+        socket_url = here.with_path("/ws").with_scheme("wss" if secure else "ws")
         context = {
             "font_size": to_int(request.query.get("fontsize", "16"), 16),
             "app_websocket_url": str(socket_url),

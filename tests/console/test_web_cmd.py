@@ -70,6 +70,8 @@ async def test_the_page_follows_the_address_used_and_loads_nothing_from_elsewher
     assert not re.findall(r'(?:href|src)="https?://', page), "the page must load nothing from elsewhere"
     assert "<div>onetap</div>" in page
     assert (await open_door.get("/static/js/textual.js")).status == 200
+    proxied = await open_door.get("/", headers={"Host": "localhost:443", "X-Forwarded-Proto": "https"})
+    assert 'data-session-websocket-url="wss://localhost/ws"' in await proxied.text()
 
 
 async def test_without_a_token_only_a_loopback_host_name_is_served(
