@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import logging
 import re
+import signal
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
@@ -152,6 +153,9 @@ class ConsoleServer(Server):
         return app
 
     async def on_startup(self, app: web.Application) -> None:
+        # a dropped SSH session (SIGHUP) stops the server as ctrl+c and SIGTERM do (textual-serve's
+        # own handlers), so an engine `onetap web` started is stopped rather than left running
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self.request_exit)
         if self._announce is not None:
             self._announce()
         if self._stop_when is not None:
