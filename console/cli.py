@@ -5,6 +5,8 @@
     onetap --attach [SOCKET]    the console attached to a headless engine
     onetap kill                 the kill switch, from any shell
     onetap status [--json]      is the engine healthy? (exit 0 healthy, 1 degraded, 2 halted/unreachable)
+    onetap web [--host H] [--port P] [--attach [SOCKET]]
+                                the console in a browser, attached to the engine (started if none runs)
     onetap audit verify|export  prove the audit record intact, or export it as JSON lines
     onetap replay --recording D replay a recorded session exactly (--list: the recordings kept)
     onetap --broker ibkr [--port 7497] [--live --account U...] [--read-only]
@@ -34,7 +36,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd
+    from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd, web_cmd
 
     parser = argparse.ArgumentParser(
         prog="onetap", description="Terminal operator console for automated trading."
@@ -93,6 +95,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_parser(sub)
     cards_cmd.add_parser(sub)
     research_cmd.add_parsers(sub)
+    web_cmd.add_parser(sub)
     return parser
 
 
@@ -145,6 +148,10 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         from console.status_cmd import report
 
         return report(_socket_path(settings, args), as_json=args.json)
+    if args.command == "web":
+        from console import web_cmd
+
+        return web_cmd.run(args, settings)
     if args.command == "audit":
         return audit_cmd.run(args, settings)
     if args.command == "replay":

@@ -18,9 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hmac
-import ipaddress
 import logging
-import stat
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -28,13 +26,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
 from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.actor import Actor
+from engine.api import access
+from engine.api.access import default_token_file
+from engine.api.access import is_loopback as _loopback
 from engine.api.protocol import encode
 from engine.bus import Subscription
 from engine.config import HttpSettings
@@ -55,40 +55,12 @@ class HttpDoorError(EngineStartError):
     """The HTTP door cannot start as configured; the text names the setting or file."""
 
 
-def default_token_file() -> Path:
-    return platformdirs.user_config_path("onetap") / "http.token"
-
-
 def read_token(path: Path) -> str | None:
-    """The bearer token in ``path``; None when the file does not exist.
-
-    Raises HttpDoorError when it exists but is not a 0600 regular file or is empty: a token
-    others can read is not a secret, and an empty one would let anyone in.
-    """
+    """``engine.api.access.read_token``, its refusal a start error here (the door does not start)."""
     try:
-        info = path.stat()
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISREG(info.st_mode):
-        raise HttpDoorError(f"{path}: the HTTP token file is not a regular file")
-    if info.st_mode & 0o077:
-        raise HttpDoorError(
-            f"{path}: the HTTP token file is readable by others (mode {stat.S_IMODE(info.st_mode):04o}); "
-            "chmod 600 it"
-        )
-    token = path.read_text(encoding="utf-8").strip()
-    if not token:
-        raise HttpDoorError(f"{path}: the HTTP token file is empty")
-    return token
-
-
-def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+        return access.read_token(path)
+    except access.TokenFileError as exc:
+        raise HttpDoorError(str(exc)) from None
 
 
 @dataclass(slots=True)
