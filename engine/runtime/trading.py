@@ -13,6 +13,7 @@ from engine.clock import Clock
 from engine.data.loader import MarketData
 from engine.execution.costs import CommissionSchedule
 from engine.execution.group import GroupExecution
+from engine.execution.plan import executed_card_id
 from engine.execution.validation import prepare
 from engine.model import (
     Action,
@@ -211,6 +212,8 @@ class Trading:
             book = with_working(book, req)
         execution_id = f"X-{self._store.next_client_order_id()}"
         self._store.insert_execution(execution_id, card.card_id, ExecutionStatus.PENDING, now)
+        # the card as sent, for the execution report's expected cost (the card's own row is re-sized)
+        self._store.save_cards([replace(card, card_id=executed_card_id(card_id, execution_id))])
         self._outbox.audit(
             actor.user, actor.source, "execute_card", {"card_id": card_id, "execution_id": execution_id}
         )

@@ -156,3 +156,32 @@ def test_blotter_times_carry_the_date_when_the_orders_span_days() -> None:
     assert not spans_days([today]) and spans_days([today, yesterday])
     assert order_time(T0, dated=False) == "10:30:00"
     assert order_time(T0 - timedelta(days=1), dated=True) == "03-14 10:30:00"
+
+
+async def test_the_card_detail_shows_the_reason_and_names_the_limit_that_bound() -> None:
+    from console.widgets.card_detail import binding_limit
+    from tests.console.test_card_detail import text_of
+
+    sized = replace(
+        card("C-1", "NVDA"),
+        details={
+            "size:capital": 5_000.0,
+            "size:by_risk": 20_000.0,
+            "size:by_vol": 30_000.0,
+            "size:by_kelly": 25_000.0,
+            "size:by_limits": 5_000.0,
+            "limit:sector_limit:Technology": 5_000.0,
+        },
+    )
+    assert binding_limit(sized.details) == "the sector cap ([risk] max_sector_pct): Technology"
+    client = FakeClient(replace(snapshot(), cards=(sized,)))
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        header = text_of(app.screen.query_one("#card-header", Static))
+        assert "Why: NVDA 20-day high with rising volume; trend filter positive" in header
+        sizing = text_of(app.screen.query_one("#card-sizing", Static), width=200)
+        assert "binds: the sector cap ([risk] max_sector_pct): Technology" in sizing
+        assert "order and position limits" not in sizing

@@ -351,6 +351,7 @@ async def test_the_highlighted_cards_whole_reason_shows_under_the_table() -> Non
         await settle(pilot)
         text = str(reason.render())
         assert text.startswith(
-            "x: SELL 10 AMD momentum  ·  Momentum AMD  AMD 20-day high with rising volume; trend filter positive"
+            "x: SELL 10 AMD momentum  ·  Momentum AMD  "
+            "AMD 20-day high with rising volume; trend filter positive"
         )
         assert "horizon 5 sessions" in text
