@@ -49,6 +49,7 @@ from console.screens import (
     RiskDetailScreen,
 )
 from console.screens.portfolio import PortfolioScreen
+from console.refusals import refusal_body, refusal_title
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
@@ -288,8 +289,8 @@ class OneTapApp(App[None]):
         refusal = self.state.last_refusal
         if refusal is not None:
             self.notify(
-                f"{refusal.message} [{refusal.code}]",
-                title=f"Refused: {refusal.action}",
+                refusal_body(refusal.message, refusal.code),
+                title=refusal_title(refusal.action),
                 severity="error",
                 timeout=8,
             )

@@ -318,6 +318,9 @@ class AutopilotSettings(_Section):
     deadline_before_close_s: Annotated[float, Field(ge=0.0, le=3_600.0)] = 60.0
     max_quote_age_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 900.0
     preview_tolerance: Annotated[float, Field(ge=0.0, le=0.5)] = 0.005
+    limit_margin: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+    """The optimizer's caps sit this far (a share of equity) below [risk] max_position_pct and
+    max_sector_pct, so a plan at the cap is not refused by the risk check it was made to pass."""
 
     @field_validator("run_at")
     @classmethod
