@@ -38,6 +38,7 @@ from textual.screen import Screen
 
 from console.keys import Hotkeys, keymap
 from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
+from console.refusals import refusal_body, refusal_title
 from console.screens import (
     ConfirmDialog,
     DeskScreen,
@@ -49,7 +50,6 @@ from console.screens import (
     RiskDetailScreen,
 )
 from console.screens.portfolio import PortfolioScreen
-from console.refusals import refusal_body, refusal_title
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
