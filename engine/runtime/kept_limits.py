@@ -65,9 +65,8 @@ def restore_limits(
         if refusal is not None:
             dropped.append(f"{name} = {value} ({refusal.message})")
             continue
-        lines.append(
-            f"{name} = {value:g} (set by {record.get('by', '?')} at {record.get('at', '?')}; config says {config.get(name)})"
-        )
+        who, when = record.get("by", "?"), record.get("at", "?")
+        lines.append(f"{name} = {value:g} (set by {who} at {when}; config says {config.get(name)})")
     if lines:
         outbox.notice("warning", "risk limits kept from earlier changes: " + "; ".join(lines))
         outbox.audit("engine", CommandSource.ENGINE, "limits_restored", {"limits": lines})

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from engine.actor import Actor
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.config import Settings
@@ -24,12 +25,11 @@ from engine.model.events import LimitsEvent, OrderEvent, PortfolioEvent, RiskAle
 from engine.model.risk import RiskReport
 from engine.portfolio.ledger import Ledger
 from engine.risk.alerts import AlertDispatcher
-from engine.actor import Actor
 from engine.risk.controller import RiskController, RiskTransition
-from engine.risk.pretrade import Refusal
 from engine.risk.gauges import historical_var, risk_state
 from engine.risk.greeks import OptionPosition, option_positions
 from engine.risk.killswitch import STATE_KEY, HaltState
+from engine.risk.pretrade import Refusal
 from engine.risk.report import compute_risk_report
 from engine.runtime.accounting import FillBooked
 from engine.runtime.health import WRITE_ERRORS, StoreHealth, stricter
