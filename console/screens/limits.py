@@ -7,7 +7,8 @@ dialog does, so an attached console and an embedded one behave alike. It works b
 alone: Enter on a limit moves to its value; a key that cannot be part of a number is refused
 with a line saying so (not dropped in silence); the value is checked as it is typed against the
 same bounds the engine applies (``engine.config.RiskSettings``), so the error shows before Enter.
-A change is kept across engine restarts unless "this session only" is ticked (Tab, Space). It follows the desk's
+A change is kept across engine restarts unless "this session only" is ticked (Tab, Space).
+It follows the desk's
 fold (``FollowsDesk``): a LimitsEvent while it is open, from this console or another, redraws
 the table.
 """
@@ -18,20 +19,19 @@ import math
 from collections.abc import Awaitable, Callable, Mapping, Set
 from typing import Annotated, Any, ClassVar
 
+from pydantic import TypeAdapter, ValidationError
 from rich.text import Text
 from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
-from textual.screen import ModalScreen
 from textual.message import Message
+from textual.screen import ModalScreen
 from textual.widgets import Checkbox, DataTable, Input, Static
 
-from pydantic import TypeAdapter, ValidationError
-
 from console.state import DeskState
-from engine.config import RiskSettings, risk_limit_ranges
 from console.widgets.table import Column, Row, SyncedTable
+from engine.config import RiskSettings, risk_limit_ranges
 from engine.model import CommandSource, DeskArea
 from engine.model.events import Command, CommandResult, SetLimit
 

@@ -508,7 +508,7 @@ async def test_the_desk_shows_the_risk_keys_and_they_are_remappable() -> None:
         assert isinstance(app.screen, RiskDetailScreen)
 
 
-# --------------------------------------------------------------------------- limits: keyboard, checks, keeping
+# ------------------------------------------------------ limits: keyboard, checks, keeping
 async def test_a_letter_typed_into_a_limit_is_refused_with_a_message() -> None:
     client = FakeClient(risk_snapshot())
     app = OneTapApp(client)
