@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from engine.config import Settings
+from engine.research.verdict import verdict
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -195,6 +196,7 @@ def _walkforward(template: str, panel: Panel, args: argparse.Namespace, out: Tex
         file=out,
     )
     print_metrics({"out of sample": metrics, "buy & hold": benchmark}, out)
+    print(f"Verdict: {verdict(None, float(metrics.dsr)).text}", file=out)
     print("Parameter stability (share of windows keeping the previous window's choice):", file=out)
     for name, share in wf.stability().items():
         print(f"  {name:<16}{share:.0%}", file=out)
@@ -264,6 +266,7 @@ def _permute(template: str, panel: Panel, args: argparse.Namespace, out: TextIO)
         f"  p-value          {result.p_value:.3f}  (share of shuffles at least as good, +1 smoothed)",
         file=out,
     )
+    print(f"  verdict          {verdict(result.p_value).text}", file=out)
     if args.out is not None:
         payload = {
             "template": template,
