@@ -103,6 +103,14 @@ class SyncedTable(DataTable[Text]):
         if not self._syncing and self._parked is not None and self.selected_key != self._parked:
             self._parked = None
 
+    def move_cursor(
+        self, *, row: int | None = None, column: int | None = None, animate: bool = False, scroll: bool = True
+    ) -> None:
+        """A move asked for outside ``sync`` (a click, a screen acting for the operator) is a choice."""
+        if not self._syncing:
+            self._parked = None
+        super().move_cursor(row=row, column=column, animate=animate, scroll=scroll)
+
     def action_cursor_up(self) -> None:
         self._parked = None  # a cursor key pressed is a choice, even at the top of the table
         super().action_cursor_up()
