@@ -123,8 +123,9 @@ def metric_cell(value: float, fmt: str) -> str:
     return "—" if not math.isfinite(value) else fmt.format(value)
 
 
-def _value(m: Metrics, key: str) -> float:
-    """A metric as a number; a trade count without trade records is unknown, not zero."""
+def metric_value(m: Metrics, key: str) -> float:
+    """A metric as a number; a trade count without trade records (buy & hold) is unknown, not
+    zero: a "0" beside a return reads as a run that lost its trades."""
     if key == "n_trades" and m.n_trades == 0 and not math.isfinite(m.win_rate):
         return math.nan
     return float(getattr(m, key))
@@ -134,7 +135,7 @@ def print_metrics(columns: dict[str, Metrics], out: TextIO) -> None:
     """One column per run, one row per metric; a dash where a metric is undefined."""
     print(f"{'':<24}" + "".join(f"{name:>16}" for name in columns), file=out)
     for key, label, fmt in ROWS:
-        cells = "".join(f"{metric_cell(float(getattr(m, key)), fmt):>16}" for m in columns.values())
+        cells = "".join(f"{metric_cell(metric_value(m, key), fmt):>16}" for m in columns.values())
         print(f"{label:<24}{cells}", file=out)
 
 

@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
-from console.research_cmd import ROWS, metric_cell
+from console.research_cmd import ROWS, metric_cell, metric_value
 from console.widgets.fmt import GAIN, LOSS
 from engine.research.verdict import Verdict, verdict  # light: no SciPy behind it
 
@@ -203,7 +203,7 @@ class MetricsSection(ResearchSection):
         columns = {result.template: result.run.metrics, "buy & hold": result.run.benchmark}
         table = _table("", *columns)
         for key, label, fmt in ROWS:
-            cells = [metric_cell(float(getattr(m, key)), fmt) for m in columns.values()]
+            cells = [metric_cell(metric_value(m, key), fmt) for m in columns.values()]
             table.add_row(label, *cells)
         return table
 

@@ -33,3 +33,18 @@ def test_walk_forward_counts_the_trades_of_its_out_of_sample_windows() -> None:
     inside = (bt.trade_entries >= first.train_end) & (bt.trade_entries < first.test_end)
     assert set(bt.trade_returns[inside]) <= set(wf.trade_returns)
     assert len(grid_points("trend")) == len(wf.grid)
+
+
+def test_a_run_without_trade_records_shows_no_trade_count_rather_than_zero() -> None:
+    import io
+
+    from console.research_cmd import print_metrics
+    from engine.research.metrics import summary
+
+    returns = np.array([0.0, 0.01, -0.005, 0.02])
+    out = io.StringIO()
+    print_metrics(
+        {"strategy": summary(returns, trades=np.array([0.01, -0.005])), "buy & hold": summary(returns)}, out
+    )
+    (trades,) = [line for line in out.getvalue().splitlines() if line.startswith("Trades")]
+    assert trades.split() == ["Trades", "2", "—"]
