@@ -38,6 +38,7 @@ from textual.screen import Screen
 
 from console.keys import Hotkeys, keymap
 from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
+from console.refusals import refusal_body, refusal_title
 from console.screens import (
     ConfirmDialog,
     DeskScreen,
@@ -288,8 +289,8 @@ class OneTapApp(App[None]):
         refusal = self.state.last_refusal
         if refusal is not None:
             self.notify(
-                f"{refusal.message} [{refusal.code}]",
-                title=f"Refused: {refusal.action}",
+                refusal_body(refusal.message, refusal.code),
+                title=refusal_title(refusal.action),
                 severity="error",
                 timeout=8,
             )

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from engine.config import Settings
+from engine.research.verdict import verdict
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -122,8 +123,9 @@ def metric_cell(value: float, fmt: str) -> str:
     return "—" if not math.isfinite(value) else fmt.format(value)
 
 
-def _value(m: Metrics, key: str) -> float:
-    """A metric as a number; a trade count without trade records is unknown, not zero."""
+def metric_value(m: Metrics, key: str) -> float:
+    """A metric as a number; a trade count without trade records (buy & hold) is unknown, not
+    zero: a "0" beside a return reads as a run that lost its trades."""
     if key == "n_trades" and m.n_trades == 0 and not math.isfinite(m.win_rate):
         return math.nan
     return float(getattr(m, key))
@@ -133,7 +135,7 @@ def print_metrics(columns: dict[str, Metrics], out: TextIO) -> None:
     """One column per run, one row per metric; a dash where a metric is undefined."""
     print(f"{'':<24}" + "".join(f"{name:>16}" for name in columns), file=out)
     for key, label, fmt in ROWS:
-        cells = "".join(f"{metric_cell(float(getattr(m, key)), fmt):>16}" for m in columns.values())
+        cells = "".join(f"{metric_cell(metric_value(m, key), fmt):>16}" for m in columns.values())
         print(f"{label:<24}{cells}", file=out)
 
 
@@ -195,6 +197,7 @@ def _walkforward(template: str, panel: Panel, args: argparse.Namespace, out: Tex
         file=out,
     )
     print_metrics({"out of sample": metrics, "buy & hold": benchmark}, out)
+    print(f"Verdict: {verdict(None, float(metrics.dsr)).text}", file=out)
     print("Parameter stability (share of windows keeping the previous window's choice):", file=out)
     for name, share in wf.stability().items():
         print(f"  {name:<16}{share:.0%}", file=out)
@@ -264,6 +267,7 @@ def _permute(template: str, panel: Panel, args: argparse.Namespace, out: TextIO)
         f"  p-value          {result.p_value:.3f}  (share of shuffles at least as good, +1 smoothed)",
         file=out,
     )
+    print(f"  verdict          {verdict(result.p_value).text}", file=out)
     if args.out is not None:
         payload = {
             "template": template,

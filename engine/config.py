@@ -295,6 +295,8 @@ class CardSettings(_Section):
     min_adv_value: Annotated[float, Field(ge=0.0, le=MAX_CASH)] = 1_000_000.0
     max_adv_share: Fraction = 0.01
     calibration: Literal["logistic", "isotonic"] = "logistic"
+    fractional: bool = False
+    """Fractional share quantities on entry cards (only where the broker takes them too)."""
 
 
 class TemplateSettings(_Section):
@@ -360,6 +362,9 @@ class AutopilotSettings(_Section):
     deadline_before_close_s: Annotated[float, Field(ge=0.0, le=3_600.0)] = 60.0
     max_quote_age_s: Annotated[float, Field(gt=0.0, le=86_400.0)] = 900.0
     preview_tolerance: Annotated[float, Field(ge=0.0, le=0.5)] = 0.005
+    limit_margin: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
+    """The optimizer's caps sit this far (a share of equity) below [risk] max_position_pct and
+    max_sector_pct, so a plan at the cap is not refused by the risk check it was made to pass."""
 
     @field_validator("run_at")
     @classmethod
@@ -553,3 +558,11 @@ def _one_line(origin: str, exc: ValidationError, layer: dict[str, Any]) -> str:
     if kind == "value_error":
         return f"{origin}: {key}: {msg.removeprefix('Value error, ')}"
     return f"{origin}: {key}: {msg} (got {redact_urls(repr(err.get('input')))})"  # a webhook URL is a secret
+
+
+def fractional_allowed(settings: Settings, wanted: bool) -> bool:
+    """Whether quantities may be fractional: only where the config asks for it (``wanted``) and the
+    broker takes it: the paper broker with ``[broker] allow_fractional``; IBKR never (its API does
+    not take fractional share orders). Everywhere else quantities are whole shares."""
+    b = settings.broker
+    return wanted and b.kind == "paper" and b.allow_fractional

@@ -52,9 +52,11 @@ class CardDetailScreen(Screen[None]):
     ]
     """``x`` shares the desk's binding id, so a remapped execute key is the same key here."""
 
-    def __init__(self, card: StrategyCard) -> None:
+    def __init__(self, card: StrategyCard, *, confirm: bool = False) -> None:
+        """``confirm``: the card closes or reduces a position, so ``x`` asks first (as on the desk)."""
         super().__init__(id="card-detail")
         self._card = card
+        self._confirm = confirm
         self._offered = True
 
     @property
@@ -111,6 +113,13 @@ class CardDetailScreen(Screen[None]):
         """As the desk's ``x``: the app sends it and shows the outcome; then back to the desk."""
         if not self._offered:
             self.notify(NO_LONGER_OFFERED, severity="warning")
+            return
+        if self._confirm:
+            from console.screens.desk import confirm_reducing
+
+            card = self._card
+            self.dismiss(None)
+            confirm_reducing(self.app, card)
             return
         self.post_message(execute_request(self._card.card_id))
         self.dismiss(None)

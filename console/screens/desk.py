@@ -7,7 +7,7 @@ from collections.abc import Set
 from typing import ClassVar
 
 from textual import on
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
@@ -26,8 +26,8 @@ from console.widgets import (
     RiskGauges,
     StatusLine,
 )
-from console.widgets.cards import execute_request
-from engine.model import DeskArea
+from console.widgets.cards import action_line, execute_request
+from engine.model import DeskArea, StrategyCard
 
 FOOTER_ROOMY = 100
 """Below this width the footer drops the padding between keys so every key it shows still fits."""
@@ -84,9 +84,11 @@ class DeskScreen(Screen[None]):
             positions = self.query_one(PositionsPane)
             positions.positions = state.positions_sorted()
             positions.totals = state.totals()
+            self.query_one(CardsPane).holdings = _holdings(state)
         if DeskArea.CARDS in areas:
             pane = self.query_one(CardsPane)
             pane.held_back = state.cards_held_back
+            pane.holdings = _holdings(state)
             pane.cards = state.cards
         if DeskArea.ORDERS in areas:
             self.query_one(OrderBlotter).orders = state.orders_newest_first()
@@ -107,21 +109,62 @@ class DeskScreen(Screen[None]):
         self.query_one(Footer).compact = self.size.width < FOOTER_ROOMY
 
     def action_execute(self) -> None:
-        card_id = self.query_one(CardsPane).selected_card_id
-        if card_id is None:
-            self.notify("no card selected", severity="warning")
+        """``x``: an entry card goes at once; a card that closes or reduces a position asks first;
+        nothing is sent while the cursor only stands where a vanished card's neighbour put it."""
+        pane = self.query_one(CardsPane)
+        if pane.selection_lost:
+            self.notify(
+                "the card you had selected is no longer offered; move to the card you want, then x",
+                severity="warning",
+            )
             return
-        self.post_message(execute_request(card_id))
-
-    def action_card_detail(self) -> None:
-        card = self.query_one(CardsPane).selected_card
+        card = pane.chosen_card
         if card is None:
             self.notify("no card selected", severity="warning")
             return
-        self.app.push_screen(CardDetailScreen(card))
+        if pane.reduces(card):
+            confirm_reducing(self.app, card)
+            return
+        self.post_message(execute_request(card.card_id))
+
+    def action_card_detail(self) -> None:
+        pane = self.query_one(CardsPane)
+        card = pane.selected_card
+        if card is None:
+            self.notify("no card selected", severity="warning")
+            return
+        self.app.push_screen(CardDetailScreen(card, confirm=pane.reduces(card)))
 
     @on(DataTable.RowSelected, "#cards-table")
     def _card_selected(self, event: DataTable.RowSelected) -> None:
         """Enter on the cards table (or a click on the highlighted card) opens its detail."""
         event.stop()
         self.action_card_detail()
+
+
+def _holdings(state: DeskState) -> dict[str, float]:
+    return {p.symbol: p.quantity for p in state.positions.values() if p.quantity}
+
+
+def confirm_reducing(app: App[None], card: StrategyCard) -> None:
+    """Ask before a card that closes or reduces a position: ``y`` sends it, anything else keeps it.
+
+    The request is posted to the app, which sends it the way it sends every ``x``; the dialog's
+    focus is on No, so a stray Enter sends nothing.
+    """
+    from console.screens.confirm import ConfirmDialog
+
+    def answered(send: bool | None) -> None:
+        if send:
+            app.post_message(execute_request(card.card_id))
+
+    app.push_screen(
+        ConfirmDialog(
+            f"{card.name}: close or reduce a position?",
+            f"x will send {action_line(card)} at market. {card.reason}",
+            confirm_label="Send (y)",
+            cancel_label="Keep (n)",
+            id="confirm-reduce",
+        ),
+        answered,
+    )

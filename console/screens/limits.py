@@ -2,8 +2,13 @@
 
 The engine owns the limits and validates every change (``SetLimit``; an unknown name or an
 out-of-range value comes back refused as BAD_LIMIT, and every change is audited). The dialog
-only carries the operator's number and shows the engine's answer in place, the way the resume
-dialog does, so an attached console and an embedded one behave alike. It follows the desk's
+carries the operator's number and shows the engine's answer in place, the way the resume
+dialog does, so an attached console and an embedded one behave alike. It works by keyboard
+alone: Enter on a limit moves to its value; a key that cannot be part of a number is refused
+with a line saying so (not dropped in silence); the value is checked as it is typed against the
+same bounds the engine applies (``engine.config.RiskSettings``), so the error shows before Enter.
+A change is kept across engine restarts unless "this session only" is ticked (Tab, Space).
+It follows the desk's
 fold (``FollowsDesk``): a LimitsEvent while it is open, from this console or another, redraws
 the table.
 """
@@ -12,18 +17,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping, Set
-from typing import ClassVar
+from typing import Annotated, Any, ClassVar
 
+from pydantic import TypeAdapter, ValidationError
 from rich.text import Text
-from textual import on, work
+from textual import events, on, work
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical
+from textual.message import Message
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Checkbox, DataTable, Input, Static
 
 from console.state import DeskState
 from console.widgets.table import Column, Row, SyncedTable
+from engine.config import RiskSettings, risk_limit_ranges
 from engine.model import CommandSource, DeskArea
 from engine.model.events import Command, CommandResult, SetLimit
 
@@ -31,6 +39,63 @@ Send = Callable[[Command], Awaitable[CommandResult]]
 COLUMNS = (Column("name", "Limit"), Column("value", "Value"), Column("reads", "Reads as"))
 NO_LIMITS = "The engine has not announced its limits yet."
 PROMPT = "Select a limit with Enter, type its new value, Enter to send."
+NOT_A_NUMBER_KEY = (
+    "{key!r} cannot be part of a number: type digits, a point, a minus or an exponent (0.12, 25000, 1e6)"
+)
+KEPT = "kept across restarts"
+SESSION_ONLY = "this session only"
+
+
+def limit_problem(name: str, text: str) -> str | None:
+    """What is wrong with ``text`` as the new value of ``name``, by the engine's own bounds; None
+    when it would pass (or nothing is typed yet). The engine still has the last word."""
+    text = text.strip()
+    if not text:
+        return None
+    try:
+        value = float(text)
+    except ValueError:
+        return f"{text!r} is not a number yet"
+    if not math.isfinite(value):
+        return f"{name} must be a finite number, got {text!r}"
+    field = RiskSettings.model_fields.get(name)
+    if field is None:
+        return None
+    if field.annotation is bool:
+        return None if value in (0, 1) else f"{name} takes 0 (off) or 1 (on), got {value:g}"
+    if field.annotation is int and value != int(value):
+        return f"{name} takes a whole number, got {value:g}"
+    typed = int(value) if field.annotation is int else value
+    kind: Any = Annotated[(field.annotation, *field.metadata)] if field.metadata else field.annotation
+    try:
+        TypeAdapter(kind).validate_python(typed)
+    except ValidationError as exc:
+        reason = str(exc.errors()[0]["msg"])
+        allowed = risk_limit_ranges().get(name, "")
+        return f"{name} = {value:g}: {reason}" + (f" ({allowed})" if allowed else "")
+    return None
+
+
+class LimitInput(Input):
+    """The value field: a number field that says so when it refuses a key (Textual's is silent)."""
+
+    class Refused(Message):
+        def __init__(self, key: str) -> None:
+            super().__init__()
+            self.key = key
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._last_key = ""
+
+    async def _on_key(self, event: events.Key) -> None:
+        self._last_key = event.character or event.key
+        await super()._on_key(event)
+
+    def restricted(self) -> None:
+        """Textual calls this when a key would make the value no number (its default rings a bell)."""
+        self.app.bell()
+        self.post_message(self.Refused(self._last_key))
 
 
 def limit_value(value: float) -> str:
@@ -69,11 +134,13 @@ class LimitsDialog(ModalScreen[None]):
             yield Static(NO_LIMITS, id="limits-empty", markup=False)
             yield SyncedTable(COLUMNS, id="limits-table")
             yield Static(PROMPT, id="limits-prompt", markup=False)
-            yield Input(placeholder="new value", type="number", id="limits-input", disabled=True)
+            yield LimitInput(placeholder="new value", type="number", id="limits-input", disabled=True)
+            yield Checkbox(f"{SESSION_ONLY} (else {KEPT})", id="limits-session-only")
             yield Static("", id="limits-outcome", markup=False)
             yield Static(
                 "Values are in the config's units ([risk] in config/default.toml); every change is "
-                "checked by the engine and audited. Escape closes.",
+                f"checked by the engine, audited and {KEPT} unless '{SESSION_ONLY}' is ticked "
+                "(Tab to it, Space). Escape closes.",
                 id="limits-help",
                 markup=False,
             )
@@ -109,6 +176,27 @@ class LimitsDialog(ModalScreen[None]):
         field.clear()
         field.focus()
 
+    @on(LimitInput.Refused)
+    def _refused_key(self, event: LimitInput.Refused) -> None:
+        self._outcome(NOT_A_NUMBER_KEY.format(key=event.key), ok=False)
+
+    @on(Input.Changed, "#limits-input")
+    def _changed(self, event: Input.Changed) -> None:
+        """Check the value as it is typed, against the engine's bounds."""
+        name = self._editing
+        if name is None:
+            return
+        problem = limit_problem(name, event.value)
+        if problem is not None:
+            self._outcome(problem, ok=False)
+        elif event.value.strip():
+            self._outcome(f"Enter sets {name} to {event.value.strip()} ({self._keeping()})", ok=True)
+        else:
+            self._outcome("", ok=True)
+
+    def _keeping(self) -> str:
+        return SESSION_ONLY if self.query_one(Checkbox).value else KEPT
+
     @on(Input.Submitted, "#limits-input")
     def _submitted(self, event: Input.Submitted) -> None:
         name = self._editing
@@ -127,14 +215,19 @@ class LimitsDialog(ModalScreen[None]):
 
     @work(exclusive=True, group="set-limit")
     async def _set(self, name: str, value: float) -> None:
-        result = await self._send(SetLimit(name, value, source=CommandSource.HOTKEY))
+        session_only = self.query_one(Checkbox).value
+        result = await self._send(
+            SetLimit(name, value, source=CommandSource.HOTKEY, session_only=session_only)
+        )
         if not result.ok:
             code = f" [{result.code}]" if result.code else ""
             self._outcome(f"Refused{code}: {result.message or 'refused'}", ok=False)
             return
         self._limits[name] = value
         self._redraw()
-        self._outcome(f"{name} is now {limit_value(value)}", ok=True)
+        self._outcome(
+            f"{name} is now {limit_value(value)} ({SESSION_ONLY if session_only else KEPT})", ok=True
+        )
         field = self.query_one(Input)
         field.clear()
         field.disabled = True
@@ -145,7 +238,7 @@ class LimitsDialog(ModalScreen[None]):
     def _outcome(self, text: str, *, ok: bool) -> None:
         outcome = self.query_one("#limits-outcome", Static)
         outcome.update(text)
-        outcome.set_class(ok, "-ok")
+        outcome.set_class(ok and bool(text), "-ok")
         outcome.set_class(not ok, "-error")
 
     def action_close(self) -> None:

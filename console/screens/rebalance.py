@@ -2,8 +2,8 @@
 
 The engine plans (``PreviewRebalance``) and keeps the plan; this screen shows the plan it
 published and sends ``ExecuteRebalance`` naming that plan, so what is sent is exactly what was
-shown. If the plan went stale (a newer preview, prices moved), the engine refuses, plans again
-and publishes the new preview, which this screen draws in place for another look.
+shown. If the plan went stale (a newer preview, prices moved), the engine refuses, plans again once
+and publishes the new preview, which this screen draws in place and offers for one more ``x``.
 """
 
 from __future__ import annotations
@@ -19,9 +19,10 @@ from textual.containers import VerticalScroll
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
+from console.refusals import refusal_body
 from console.state import DeskState
 from console.widgets.fmt import money, ny_stamp, qty, right
-from engine.model import CommandSource, DeskArea
+from engine.model import CommandSource, DeskArea, RefusalCode
 from engine.model.events import (
     Command,
     CommandResult,
@@ -33,6 +34,23 @@ from engine.model.events import (
 Send = Callable[[Command], Awaitable[CommandResult]]
 
 WAITING = "Asking the engine for a plan…"
+
+
+REPLANNED = frozenset({RefusalCode.PRICES_MOVED, RefusalCode.PREVIEW_STALE})
+"""Refusals after which the engine has planned again and published the new plan."""
+
+
+def execute_refusal(result: CommandResult) -> str:
+    """What the line under the plan says when ``x`` was refused.
+
+    Prices moved (or a newer preview exists): the engine planned once more at the new prices and
+    the screen shows that plan in place, so the line asks for a look and one more ``x`` rather
+    than reporting a bare refusal. Anything else is refused for a reason the trader must read.
+    """
+    body = refusal_body(result.message, result.code or "")
+    if result.code in REPLANNED:
+        return f"Not sent, the plan was made again at the new prices: check it above, x sends it ({body})"
+    return f"Rebalance not sent: {body}"
 
 
 def _pct(value: float) -> str:
@@ -133,7 +151,7 @@ class RebalanceScreen(Screen[None]):
     async def _ask(self) -> None:
         result = await self._send(PreviewRebalance(source=CommandSource.HOTKEY))
         if not result.ok:
-            self._say(f"Refused: {result.message or result.code}")
+            self._say(f"No plan: {refusal_body(result.message, result.code or '')}")
 
     def _say(self, text: str) -> None:
         self.query_one("#rebalance-result", Static).update(text)
@@ -155,7 +173,7 @@ class RebalanceScreen(Screen[None]):
         if result.ok:
             self._say(f"Sent: {result.message}")
             return
-        self._say(f"Refused: {result.message or result.code} (a new plan is shown when it arrives)")
+        self._say(execute_refusal(result))
 
     def action_close(self) -> None:
         self.dismiss(None)

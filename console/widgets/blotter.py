@@ -14,6 +14,8 @@ Cancel-all is the desk's (``C``): it does not depend on the selection.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from typing import ClassVar
 
 from rich.text import Text
@@ -25,7 +27,7 @@ from textual.reactive import reactive
 from console.keys import Hotkeys
 from console.messages import CommandRequest, ModifyRequest
 from console.tca import TreeRow, children_of, measure, order_tree
-from console.widgets.fmt import GAIN, LOSS, money, ny_time, qty, right, status_text
+from console.widgets.fmt import GAIN, LOSS, NEW_YORK, money, ny_time, qty, right, status_text
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import Order, OrderStatus, OrderType, Side
 from engine.model.events import CancelOrder
@@ -116,7 +118,8 @@ class OrderBlotter(Vertical):
 
     def _redraw(self) -> None:
         by_id = {o.client_order_id: o for o in self.orders}
-        self.query_one(SyncedTable).sync([_row(r, by_id) for r in self.shown])
+        dated = spans_days(self.orders)
+        self.query_one(SyncedTable).sync([_row(r, by_id, dated=dated) for r in self.shown])
         self._subtitle()
 
     def _subtitle(self) -> None:
@@ -151,6 +154,11 @@ class OrderBlotter(Vertical):
         self.open_only = not self.open_only
 
     def action_cancel_order(self) -> None:
+        if self.query_one(SyncedTable).selection_lost:
+            self.notify(
+                "the order you had selected left the list; move to the order you want", severity="warning"
+            )
+            return
         order = self.selected
         if order is None:
             self.notify("no order selected", severity="warning")
@@ -178,14 +186,28 @@ def slippage_cell(value: float | None) -> Text:
     return right(f"{value:+.1f}", style=LOSS if value > 0 else GAIN if value < 0 else "")
 
 
-def _row(row: TreeRow, by_id: dict[str, Order]) -> Row:
+def spans_days(orders: Iterable[Order]) -> bool:
+    """True when the orders were created on more than one New York day: their times then carry the
+    date, or yesterday's 15:59 would read as later than today's 09:31."""
+    days = {stamp.astimezone(NEW_YORK).date() for o in orders if (stamp := o.created_at or o.updated_at)}
+    return len(days) > 1
+
+
+def order_time(ts: datetime | None, *, dated: bool) -> str:
+    """``10:31:05``, or ``03-14 15:59:58`` when the blotter spans sessions."""
+    if ts is None or not dated:
+        return ny_time(ts)
+    return ts.astimezone(NEW_YORK).strftime("%m-%d %H:%M:%S")
+
+
+def _row(row: TreeRow, by_id: dict[str, Order], *, dated: bool = False) -> Row:
     o = row.order
     m = measure(o, by_id, children=children_of(o, by_id.values()) if o.algo else ())
     mark = "  " * max(row.depth - 1, 0) + CHILD_MARK if row.depth else ""
     symbol = Text(mark, style="dim")
     symbol.append(o.symbol, style="" if row.depth else "bold")
     cells = (
-        Text(ny_time(o.created_at or o.updated_at)),
+        Text(order_time(o.created_at or o.updated_at, dated=dated)),
         Text(o.client_order_id),
         symbol,
         Text(o.side.value, style=GAIN if o.side is Side.BUY else LOSS),

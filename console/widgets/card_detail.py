@@ -97,6 +97,28 @@ def namespace(details: Mapping[str, float], prefix: str) -> list[tuple[str, floa
     return [(key[len(start) :], value) for key, value in details.items() if key.startswith(start)]
 
 
+LIMIT_WORDS = {
+    "buying_power": "the cash free to spend (buying power)",
+    "position_limit": "the position limit ([risk] max_position_pct)",
+    "sector_limit": "the sector cap ([risk] max_sector_pct)",
+    "order_value": "the order value limit ([risk] max_order_value)",
+    "illiquid": "the liquidity cap ([cards] max_adv_share of daily volume)",
+    "gross_exposure": "the gross exposure limit ([risk] gross_exposure_limit)",
+}
+"""What each ``limit:KIND`` the generator names means, in the words of the config."""
+
+
+def binding_limit(details: Mapping[str, float]) -> str | None:
+    """The limit that set ``size:by_limits``, in words with its subject ("the sector cap ([risk]
+    max_sector_pct): Technology"); None for a card that does not say (an older card)."""
+    for key in details:
+        if key.startswith("limit:"):
+            kind, _, subject = key.removeprefix("limit:").partition(":")
+            words = LIMIT_WORDS.get(kind, kind.replace("_", " "))
+            return f"{words}: {subject}" if subject else words
+    return None
+
+
 def binding_cap(details: Mapping[str, float]) -> str | None:
     """The cap that sets the card's capital: the smallest of the ``size:by_*`` caps it carries."""
     caps = [(details[f"size:{key}"], key) for key, _, _ in CAPS if f"size:{key}" in details]
@@ -148,7 +170,8 @@ class CardHeader(CardSection):
         self.border_title = card.name
         self.border_subtitle = f"{card.template} · {card.card_id}"
         asof = Text.assemble(("as of ", "dim"), ny_stamp(card.asof))
-        return Group(asof, self._legs(card), Text(), self._figures(card))
+        why = Text.assemble(("Why: ", "bold"), card.reason)
+        return Group(asof, why, self._legs(card), Text(), self._figures(card))
 
     @staticmethod
     def _legs(card: StrategyCard) -> Table:
@@ -241,6 +264,8 @@ class SizingSection(CardSection):
             value = d.get(f"size:{key}")
             if value is None:
                 continue
+            if key == "by_limits":
+                meaning = binding_limit(d) or meaning
             if key == binds:
                 add_row(
                     table,

@@ -6,6 +6,8 @@ card, here or on that screen, through ``execute_request``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
@@ -39,9 +41,35 @@ first, as the line under the table shows the highlighted card's reason in full."
 DETAIL_HINT = "Enter: details"
 
 
+REDUCE_MARK = "⏏"
+"""Marks a card that closes or reduces a held position (its ``x`` asks first)."""
+
+
 def execute_request(card_id: str) -> CommandRequest:
     """What ``x`` asks the app to send, from the desk or the card detail screen alike."""
     return CommandRequest(ExecuteCard(card_id, source=CommandSource.HOTKEY))
+
+
+def reduces(card: StrategyCard, holdings: Mapping[str, float]) -> bool:
+    """True for a card that closes or reduces a position the book holds: an ``exit`` card, or any
+    card with a leg that trades against a holding (a sell of a long, a buy of a short).
+
+    Such a card is not one key: liquidating a position by a stray ``x`` on the wrong row is the
+    mistake the confirmation is for. A card that only opens or adds stays one key.
+    """
+    if card.template.startswith("exit"):
+        return True
+    for leg in card.legs:
+        held = holdings.get(leg.symbol, 0.0)
+        if (held > 0 and leg.side is Side.SELL) or (held < 0 and leg.side is Side.BUY):
+            return True
+    return False
+
+
+def action_line(card: StrategyCard) -> str:
+    """What ``x`` sends, in the words of an order ticket: ``BUY 34 AAPL momentum``."""
+    legs = ", ".join(f"{leg.side} {qty(leg.quantity)} {leg.symbol.strip()}" for leg in card.legs)
+    return f"{legs or card.name} {card.template}"
 
 
 class CardsPane(Vertical):
@@ -50,6 +78,8 @@ class CardsPane(Vertical):
     cards: reactive[tuple[StrategyCard, ...]] = reactive((), init=False)
     held_back: reactive[tuple[tuple[str, int], ...]] = reactive((), init=False)
     """Candidates validation kept off the desk, by reason: assign before ``cards``."""
+    holdings: reactive[dict[str, float]] = reactive(dict, init=False)
+    """Symbol -> signed quantity held: which cards reduce a position. Assign before ``cards``."""
 
     def compose(self) -> ComposeResult:
         yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=SPARE, id="cards-table")
@@ -68,10 +98,30 @@ class CardsPane(Vertical):
         key = self.selected_card_id
         return next((c for c in self.cards if c.card_id == key), None)
 
+    @property
+    def chosen_card(self) -> StrategyCard | None:
+        """The card the operator put the cursor on; None while the cursor only stands on a
+        neighbour of a card that went away (``SyncedTable.chosen_key``)."""
+        key = self.query_one(SyncedTable).chosen_key
+        return next((c for c in self.cards if c.card_id == key), None)
+
+    @property
+    def selection_lost(self) -> bool:
+        return self.query_one(SyncedTable).selection_lost
+
+    def reduces(self, card: StrategyCard) -> bool:
+        return reduces(card, self.holdings)
+
     def watch_cards(self, cards: tuple[StrategyCard, ...]) -> None:
-        self.query_one(SyncedTable).sync([_row(rank, card) for rank, card in enumerate(cards, 1)])
+        held = self.holdings
+        rows = [_row(rank, card, reducing=reduces(card, held)) for rank, card in enumerate(cards, 1)]
+        self.query_one(SyncedTable).sync(rows)
         self._subtitle()
         self._describe_selected()
+
+    def watch_holdings(self) -> None:
+        """A fill can turn an entry into a card that reduces a position (or back)."""
+        self.watch_cards(self.cards)
 
     def watch_held_back(self) -> None:
         self._subtitle()
@@ -91,17 +141,31 @@ class CardsPane(Vertical):
         self._describe_selected()
 
     def _describe_selected(self) -> None:
-        """The highlighted card's whole reason and plan: the table has room for a clipped reason only."""
+        """What ``x`` will do, then the highlighted card's whole reason and plan (the table has
+        room for a clipped reason only)."""
         card = self.selected_card
-        self.query_one("#card-reason", Static).update(_description(card) if card is not None else "")
+        line = self.query_one("#card-reason", Static)
+        reducing = card is not None and self.reduces(card)
+        line.set_class(reducing, "-reduces")
+        if card is None:
+            line.update("")
+            return
+        text = Text()
+        if self.selection_lost:
+            text.append("x: the card you had selected is gone; move to choose one  ·  ", style="bold")
+        elif reducing:
+            text.append(f"x (asks): {action_line(card)}, reduces a position  ·  ", style="bold")
+        else:
+            text.append(f"x: {action_line(card)}  ·  ", style="bold")
+        line.update(text + _description(card))
 
 
-def _row(rank: int, card: StrategyCard) -> Row:
+def _row(rank: int, card: StrategyCard, *, reducing: bool = False) -> Row:
     sides = {leg.side for leg in card.legs}
     side_style = GAIN if sides == {Side.BUY} else LOSS if sides == {Side.SELL} else ""
     cells = (
-        right(str(rank)),
-        Text(card.template),
+        right(f"{REDUCE_MARK}{rank}", style="bold") if reducing else right(str(rank)),
+        Text(card.template, style="bold italic" if reducing else ""),
         Text(_clip(list(card.symbols)), style="bold"),
         Text(_clip([f"{leg.side} {qty(leg.quantity)}" for leg in card.legs]), style=side_style),
         *_forecast(card),

@@ -23,8 +23,9 @@ from textual.reactive import reactive
 from textual.widget import Widget
 from textual.widgets import Static
 
-from console.research_cmd import ROWS, metric_cell
+from console.research_cmd import ROWS, metric_cell, metric_value
 from console.widgets.fmt import GAIN, LOSS
+from engine.research.verdict import Verdict, verdict  # light: no SciPy behind it
 
 if TYPE_CHECKING:
     from engine.research.metrics import Metrics
@@ -202,7 +203,7 @@ class MetricsSection(ResearchSection):
         columns = {result.template: result.run.metrics, "buy & hold": result.run.benchmark}
         table = _table("", *columns)
         for key, label, fmt in ROWS:
-            cells = [metric_cell(float(getattr(m, key)), fmt) for m in columns.values()]
+            cells = [metric_cell(metric_value(m, key), fmt) for m in columns.values()]
             table.add_row(label, *cells)
         return table
 
@@ -227,12 +228,19 @@ class WalkForwardSection(ResearchSection):
         table.add_row("OOS Sharpe", Text(metric_cell(sharpe, "{:.2f}"), style=_sharpe_style(sharpe)))
         table.add_row("OOS total return", metric_cell(float(metrics.total_return), "{:+.1%}"))
         table.add_row("Deflated Sharpe", metric_cell(float(metrics.dsr), "{:.1%}"))
+        if result.permutation is None:  # with one, the permutation section gives the verdict
+            table.add_row("Verdict", verdict_text(verdict(None, float(metrics.dsr))))
         stability = wf.stability()
         if stability:
             table.add_row(Text("Parameter stability", style="bold"), Text("kept", style="dim"))
             for name, kept in stability.items():
                 table.add_row(f"  {name}", f"{kept:.0%}")
         return table
+
+
+def verdict_text(v: Verdict) -> Text:
+    """The verdict, green when there is evidence of an edge, bold when there is none."""
+    return Text(v.text, style=GAIN if v.edge else "bold" if v.edge is False else "dim")
 
 
 class PermutationSection(ResearchSection):
@@ -254,6 +262,8 @@ class PermutationSection(ResearchSection):
             table.add_row("Shuffled 5/50/95%", "  ".join(f"{v:+.2f}" for v in q))
         style = GAIN if perm.p_value <= 0.05 else ""
         table.add_row("p-value", Text(f"{perm.p_value:.3f}", style=style))
+        dsr = float(result.walkforward[1].dsr) if result.walkforward is not None else None
+        table.add_row("Verdict", verdict_text(verdict(perm.p_value, dsr)))
         return table
 
 

@@ -65,6 +65,9 @@ class SyncedTable(DataTable[Text]):
         self._flex: dict[str, int] = {}
         self._keys: list[str] = []
         self._cells: dict[str, tuple[Text, ...]] = {}
+        self._parked: str | None = None
+        """The neighbour the cursor was put on when its row went away: not the operator's choice."""
+        self._syncing = False
 
     def on_mount(self) -> None:
         """Add the columns, then any rows that were synced before the table was mounted."""
@@ -79,6 +82,42 @@ class SyncedTable(DataTable[Text]):
         if not self._keys:
             return None
         return self._keys[min(max(self.cursor_row, 0), len(self._keys) - 1)]
+
+    @property
+    def chosen_key(self) -> str | None:
+        """The key under the cursor if the operator put the cursor there; None while the cursor
+        only stands on a neighbour because the row it was on went away (a one-key action must not
+        act on a row nobody chose: the trader moves first)."""
+        key = self.selected_key
+        return None if key is not None and key == self._parked else key
+
+    @property
+    def selection_lost(self) -> bool:
+        """True while the cursor stands on a neighbour of a row that went away (see ``chosen_key``)."""
+        return self._parked is not None and self._parked == self.selected_key
+
+    def watch_cursor_coordinate(self, old: object, new: object) -> None:
+        """Any move of the cursor onto another row is the operator's (``_rebuild`` re-parks after
+        its own move), so it ends the parked state."""
+        super().watch_cursor_coordinate(old, new)  # type: ignore[arg-type]
+        if not self._syncing and self._parked is not None and self.selected_key != self._parked:
+            self._parked = None
+
+    def move_cursor(
+        self, *, row: int | None = None, column: int | None = None, animate: bool = False, scroll: bool = True
+    ) -> None:
+        """A move asked for outside ``sync`` (a click, a screen acting for the operator) is a choice."""
+        if not self._syncing:
+            self._parked = None
+        super().move_cursor(row=row, column=column, animate=animate, scroll=scroll)
+
+    def action_cursor_up(self) -> None:
+        self._parked = None  # a cursor key pressed is a choice, even at the top of the table
+        super().action_cursor_up()
+
+    def action_cursor_down(self) -> None:
+        self._parked = None
+        super().action_cursor_down()
 
     @property
     def compact(self) -> bool:
@@ -140,6 +179,13 @@ class SyncedTable(DataTable[Text]):
         return [(k, self._cells[k]) for k in self._keys]
 
     def _rebuild(self, rows: Sequence[Row], *, columns: bool) -> None:
+        self._syncing = True
+        try:
+            self._rebuild_rows(rows, columns=columns)
+        finally:
+            self._syncing = False
+
+    def _rebuild_rows(self, rows: Sequence[Row], *, columns: bool) -> None:
         selected, index = self.selected_key, self.cursor_row
         self.clear(columns=columns)
         if columns:
@@ -150,10 +196,14 @@ class SyncedTable(DataTable[Text]):
             self.add_row(*(cells[i] for i in shown), key=key)
             self._cells[key] = tuple(cells)
         if not self._keys:
+            self._parked = None
             return
         keys = self._keys
+        lost = selected is not None and selected not in keys
         target = keys.index(selected) if selected in keys else min(max(index, 0), len(keys) - 1)
         self.move_cursor(row=target, animate=False)
+        if lost:
+            self._parked = keys[target]
 
     def _update_cells(self, rows: Sequence[Row]) -> None:
         shown = self._shown()

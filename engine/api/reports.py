@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from engine.config import Settings
 from engine.execution.costs import CostEstimate
-from engine.execution.plan import expected_cost_of
+from engine.execution.plan import executed_card_id, expected_cost_of
 from engine.execution.quality import ExecutionQuality, OrderQuality, executions_quality
 from engine.store.db import StoreError
 from engine.store.repository import Store
@@ -62,7 +62,9 @@ def load_execution_quality(database: Path, since: datetime) -> list[ExecutionQua
         fills = [f for o in orders for f in store.load_fills(client_order_id=o.client_order_id)]
         expected: dict[str, CostEstimate] = {}
         for execution_id, card_id in {(o.execution_id, o.card_id) for o in orders if o.execution_id}:
-            card = store.load_card(card_id) if card_id else None
+            card = None
+            if card_id and execution_id is not None:  # the card as executed, then (older files) as last saved
+                card = store.load_card(executed_card_id(card_id, execution_id)) or store.load_card(card_id)
             estimate = expected_cost_of(card) if card is not None else None
             if estimate is not None and execution_id is not None:
                 expected[execution_id] = estimate

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 
 from engine.actor import Actor
+from engine.config import fractional_allowed
 from engine.desk.harvest import harvest_cards
 from engine.desk.host import STRATEGY, DeskPorts, EngineAutopilotHost
 from engine.desk.lots import EngineLots
@@ -67,7 +68,7 @@ def autopilot_rules(settings: Settings, commissions: CommissionSchedule) -> Rule
             drift_rel=a.drift_rel or None,
             min_trade_value=a.min_trade_value,
             sell_unlisted=a.sell_unlisted,
-            fractional=a.fractional,
+            fractional=fractional_allowed(settings, a.fractional),
             costs=RebalanceCosts(commission=commissions),
             cost_benefit=CostBenefit(a.edge, a.horizon_sessions),
         ),
@@ -180,7 +181,7 @@ class PortfolioDesk:
                 min_loss=t.min_loss,
                 min_loss_pct=t.min_loss_pct,
                 lookback=t.lookback_sessions,
-                fractional=self.ports.settings.broker.allow_fractional,
+                fractional=fractional_allowed(self.ports.settings, self.ports.settings.cards.fractional),
             )
         except ValueError as exc:  # a lot without a price, a symbol without bars: say it, show none
             self.ports.outbox.notice("warning", f"tax-loss harvest proposals skipped: {exc}")

@@ -31,6 +31,7 @@ from engine.model import (
     Action,
     AlertCode,
     CommandSource,
+    ExecutionStatus,
     Fill,
     Quote,
     RefusalCode,
@@ -38,7 +39,7 @@ from engine.model import (
     is_option_symbol,
 )
 from engine.model.codec import to_jsonable
-from engine.model.events import CommandResult, NoticeEvent, RiskAlert
+from engine.model.events import CommandResult, ExecutionEvent, NoticeEvent, RiskAlert
 from engine.model.lots import trade_date
 from engine.model.rebalance import AutopilotOutcome, AutopilotRun, RebalancePlan, Severity
 from engine.portfolio.autopilot import BookSnapshot, PortfolioSummary, RebalanceResult
@@ -72,6 +73,7 @@ class DeskOutbox(Protocol):
     def notice(self, level: str, message: str) -> None: ...
     def refuse(self, action: Action, code: RefusalCode, message: str, subject: str) -> CommandResult: ...
     def spawn(self, coro: Any, name: str) -> None: ...
+    def audit(self, actor: str, source: CommandSource, action: str, payload: dict[str, Any]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,9 @@ class EngineAutopilotHost:
         state = _load(ports.store.get_state(AUTOPILOT_KEY))
         self._last_run = _day(state.get("last_run_day"))
         self._last_rebalance = _day(state.get("last_rebalance_day"))
+        self._awaiting_fills: str | None = None
+        """The session day of a run whose orders were sent and whose fills are not reported yet."""
+        ports.bus.on(ExecutionEvent, self._on_execution)
 
     # ------------------------------------------------------------------ what the autopilot reads
     def now(self) -> datetime:
@@ -192,8 +197,36 @@ class EngineAutopilotHost:
 
     # ------------------------------------------------------------------ what the autopilot does
     async def rebalance(self, plan: RebalancePlan) -> RebalanceResult:
+        self._awaiting_fills = trade_date(self.now()).isoformat()
         result = await self.ports.execute_plan(plan, AUTOPILOT, STRATEGY)
+        if not result.ok:
+            self._awaiting_fills = None
         return RebalanceResult(result.ok, len(plan.orders) if result.ok else 0, 0, result.message)
+
+    def _on_execution(self, event: ExecutionEvent) -> None:
+        """The run's summary goes out when its orders are sent; this is the second message, with
+        the fills, once the autopilot's execution has finished (filled, failed or rolled back)."""
+        day = self._awaiting_fills
+        if day is None or not event.card_id.startswith(f"rebalance-{STRATEGY}-"):
+            return
+        if event.status not in (
+            ExecutionStatus.COMPLETED,
+            ExecutionStatus.FAILED,
+            ExecutionStatus.ROLLED_BACK,
+        ):
+            return
+        self._awaiting_fills = None
+        filled = sum(1 for leg in event.legs if leg.filled > 0)
+        lines = [
+            f"{leg.side} {leg.filled:g} of {leg.quantity:g} {leg.symbol}"
+            + ("" if leg.avg_price is None else f" at {leg.avg_price:,.2f}")
+            for leg in event.legs
+        ]
+        severity = Severity.INFO if event.status is ExecutionStatus.COMPLETED else Severity.WARNING
+        body = f"fills: {filled} of {len(event.legs)} orders filled ({event.status})\n" + "\n".join(lines)
+        self.notify(
+            severity, f"Autopilot {day}: fills", body + (f"\n{event.message}" if event.message else "")
+        )
 
     def portfolio_summary(self) -> PortfolioSummary:
         account = self.ports.ledger.account()
@@ -245,10 +278,9 @@ class EngineAutopilotHost:
         }
         store = self.ports.store
         store.set_state(AUTOPILOT_KEY, json.dumps(record), self.now())
-        store.append_audit(
-            self.now(),
+        self.ports.outbox.audit(  # stamped like every engine entry: wall clock, market time beside it
             AUTOPILOT.user,
-            AUTOPILOT.source.value,
+            AUTOPILOT.source,
             "autopilot_run",
             {
                 "session_day": day.isoformat(),

@@ -4,8 +4,9 @@ The weights come from ``engine.portfolio.optimize.optimize`` over the daily retu
 session (no look-ahead: the session's own close is not known at 15:55), under the per-asset cap,
 the sector caps of ``[universe] sectors`` and a cash buffer.
 
-The caps are never looser than the engine's own pre-trade limits (``[risk] max_position_pct`` and
-``max_sector_pct``): a target the risk checks would refuse makes the whole group refused. When
+The caps sit below the engine's own pre-trade limits (``[risk] max_position_pct`` and
+``max_sector_pct``) by ``[autopilot] limit_margin``: a target the risk checks would refuse makes the
+whole group refused, and a target exactly at the limit is refused by the first tick against it. When
 those caps cannot absorb ``1 - cash_buffer`` (the default universe: four technology stocks under a
 30% sector cap and one more under a 15% cap can hold 45% at most), the optimizer would refuse the
 set as infeasible; the cash kept is raised to what the caps leave and a note says so, because an
@@ -47,8 +48,10 @@ class TargetRules:
             method=a.method,
             symbols=symbols,
             lookback=a.lookback_sessions,
-            max_weight=min(a.max_weight, r.max_position_pct),
-            sector_cap=min(a.sector_cap, r.max_sector_pct),
+            # below the risk limits by [autopilot] limit_margin: prices move and costs cut equity
+            # between the plan and the check, and a target at the limit itself is refused
+            max_weight=min(a.max_weight, max(r.max_position_pct - a.limit_margin, 0.0)),
+            sector_cap=min(a.sector_cap, max(r.max_sector_pct - a.limit_margin, 0.0)),
             cash_buffer=a.cash_buffer,
             # a symbol without a sector is its own sector, as the risk checks count it
             sectors={s: u.sectors.get(s, s) for s in symbols},

@@ -21,6 +21,16 @@ WORK_SHARE_OF_ADV = 0.005
 """A leg above half a percent of the average daily volume is worked as a VWAP, not sent at once."""
 
 
+def executed_card_id(card_id: str, execution_id: str) -> str:
+    """The id the card is kept under as it was executed.
+
+    A card's own row is overwritten at every refresh (the same id, re-sized at new prices: after
+    a fill, to whatever headroom is left), so an execution's expected cost read from it later
+    would be another quantity's estimate. The execution keeps its own copy under this id.
+    """
+    return f"{card_id}@{execution_id}"
+
+
 def expected_cost_of(card: StrategyCard) -> CostEstimate | None:
     """The estimate ``plan_card`` put on the card, read back (from a stored card, for reports)."""
     d = card.details

@@ -304,11 +304,13 @@ class Flatten:
 
 @dataclass(frozen=True, slots=True)
 class SetLimit:
-    """Change one ``[risk]`` limit at run time (audited). ``name`` is the config key."""
+    """Change one ``[risk]`` limit at run time (audited). ``name`` is the config key. The change is
+    kept across restarts of the engine on the same database unless ``session_only``."""
 
     name: str
     value: float
     source: CommandSource = CommandSource.HOTKEY
+    session_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)

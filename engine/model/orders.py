@@ -168,6 +168,8 @@ class StrategyCard:
       the capital caps ``by_risk``, ``by_vol``, ``by_kelly``, ``by_limits`` (the smallest binds),
       ``kelly`` (capped fractional Kelly, a share of equity) and ``vol_annual`` (the card's
       annualised volatility);
+    - ``limit:KIND[:SUBJECT]``: the one limit that set ``by_limits`` (its value is that cap), e.g.
+      ``limit:sector_limit:Technology``, ``limit:position_limit:AAPL``, ``limit:buying_power``;
     - ``bt:*``: the template's track record before ``asof``: ``n`` past signals, ``win_rate``,
       ``mean`` and ``std`` of their horizon returns, ``avg_win``, ``avg_loss`` (a positive
       fraction), ``symbol_n`` and

@@ -407,7 +407,9 @@ def summary_text(run: AutopilotRun) -> str:
     lines = [run.reason] if run.reason else []
     if run.orders:
         orders = ", ".join(f"{o.side} {o.quantity:g} {o.symbol}" for o in run.orders)
-        lines.append(f"orders: {run.orders_sent} sent ({orders}); fills: {run.fills}")
+        # the orders are sent, not filled, when the run ends: the fills come in a second message
+        fills = str(run.fills) if run.fills or not run.orders_sent else "reported when the orders have filled"
+        lines.append(f"orders: {run.orders_sent} sent ({orders}); fills: {fills}")
         lines.append(f"expected cost: {run.expected_cost:,.2f}")
     if run.decision_to_sent_s is not None:
         lines.append(f"decision to orders sent: {run.decision_to_sent_s * 1000:.1f} ms")

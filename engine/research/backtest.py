@@ -196,6 +196,9 @@ class Backtest:
     """The target weights the account traded toward."""
     trade_returns: Array = field(default_factory=lambda: np.empty(0))
     """Each setup trade's return from its entry fill to its exit fill, before costs (run_template)."""
+    trade_entries: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
+    """The bar (row of ``dates``) each of ``trade_returns`` entered on: a walk-forward counts the
+    trades that entered in its out-of-sample windows by it."""
 
     @property
     def returns(self) -> Array:
@@ -276,11 +279,14 @@ def run_template(
     target = np.zeros((len(dates), len(symbols)))
     eligible = {s: b for s, b in panel.items() if len(b) >= template.min_history}
     trade_returns: list[Array] = []
+    trade_entries: list[NDArray[np.int64]] = []
     for setup in template.build(eligible, p) if eligible else []:
         raw = setup_weights(setup, template.horizon_days, config.fill)
-        trade_returns.append(_trade_returns(raw, setup.open if config.fill == "open" else setup.close))
-        w = raw / config.slots
         rows = np.searchsorted(dates, setup.dates)
+        starts, returns = _trades(raw, setup.open if config.fill == "open" else setup.close)
+        trade_returns.append(returns)
+        trade_entries.append(rows[starts].astype(np.int64))
+        w = raw / config.slots
         for i, sym in enumerate(setup.symbols):
             target[rows, column[sym]] += w[:, i]
     gross = np.abs(target).sum(axis=1)
@@ -291,19 +297,30 @@ def run_template(
     close = price_matrix(panel, dates, symbols, "close")
     target = np.where(np.isfinite(fill), target, 0.0)
     bt = simulate(dates, symbols, np.nan_to_num(fill), np.nan_to_num(close), target, config)
-    return replace(bt, trade_returns=np.concatenate(trade_returns) if trade_returns else np.empty(0))
+    return replace(
+        bt,
+        trade_returns=np.concatenate(trade_returns) if trade_returns else np.empty(0),
+        trade_entries=np.concatenate(trade_entries) if trade_entries else np.empty(0, dtype=np.int64),
+    )
 
 
 def _trade_returns(weights: Array, fill: Array) -> Array:
     """Each run of non-zero weights is one trade: filled at its first bar, closed at the fill of
     the bar after its last (a trade still open at the end is left out)."""
+    return _trades(weights, fill)[1]
+
+
+def _trades(weights: Array, fill: Array) -> tuple[NDArray[np.int64], Array]:
+    """``_trade_returns`` with the bar each trade entered on (an index into ``weights``)."""
     held = np.any(weights != 0.0, axis=1)
     edges = np.diff(held.astype(np.int8), prepend=0, append=0)
     starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    out = []
+    entered: list[int] = []
+    out: list[float] = []
     for s, e in zip(starts, ends, strict=True):
         if e >= len(fill):
             continue
         w = weights[s]
+        entered.append(int(s))
         out.append(float(np.sum(w * (fill[e] / fill[s] - 1.0))))
-    return np.asarray(out, dtype=np.float64)
+    return np.asarray(entered, dtype=np.int64), np.asarray(out, dtype=np.float64)

@@ -118,7 +118,8 @@ def run_walkforward(
     kept = np.isin(bench.dates, wf.dates)
     return (
         wf,
-        summary(wf.returns, n_trials=len(wf.grid), trial_sharpes=trials or None),
+        # the trades behind the out-of-sample returns, so the trade count and win rate agree with them
+        summary(wf.returns, trades=wf.trade_returns, n_trials=len(wf.grid), trial_sharpes=trials or None),
         summary(bench.returns[kept]),
     )
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from numpy.typing import NDArray
@@ -73,6 +73,9 @@ class WalkForward:
     grid: tuple[Params, ...]
     trial_sharpes: tuple[float, ...] = ()
     """Each grid point's Sharpe over the whole history: the trials the deflated Sharpe accounts for."""
+    trade_returns: Array = field(default_factory=lambda: np.empty(0))
+    """The trades behind ``returns``: those of each window's chosen grid point that entered in the
+    window's out-of-sample sessions (a trade still open at the end of the history is left out)."""
 
     @property
     def equity(self) -> Array:
@@ -100,11 +103,15 @@ def grid_points(template: str, grid: Mapping[str, Sequence[float]] | None = None
     return [{**base, **dict(zip(names, values, strict=True))} for values in itertools.product(*axes.values())]
 
 
-def _run_point(job: tuple[str, Panel, Params, BacktestConfig]) -> tuple[NDArray[np.datetime64], Array]:
+PointRun = tuple[NDArray[np.datetime64], Array, NDArray[np.int64], Array]
+"""One grid point's run: dates, daily returns, each trade's entry bar and its return."""
+
+
+def _run_point(job: tuple[str, Panel, Params, BacktestConfig]) -> PointRun:
     """One grid point over the whole history (module level, so a process pool can run it)."""
     template, panel, params, config = job
     bt = run_template(TEMPLATES[template], panel, params, config)
-    return bt.dates, bt.returns
+    return bt.dates, bt.returns, bt.trade_entries, bt.trade_returns
 
 
 def walk_forward(
@@ -124,7 +131,7 @@ def walk_forward(
     runner = executor or SerialExecutor()
     runs = runner.map(_run_point, [(template, panel, p, config) for p in points])
     dates = runs[0][0]
-    matrix = np.column_stack([r for _d, r in runs])  # [T, grid points]
+    matrix = np.column_stack([r[1] for r in runs])  # [T, grid points]
     if len(dates) < train_days + test_days:
         raise ValueError(
             f"{template}: {len(dates)} sessions cannot hold one {train_days}-session training window "
@@ -133,6 +140,7 @@ def walk_forward(
     windows: list[Window] = []
     kept: list[Array] = []
     kept_dates: list[NDArray[np.datetime64]] = []
+    kept_trades: list[Array] = []
     for start in range(0, len(dates) - train_days - test_days + 1, test_days):
         train_end = start + train_days
         test_end = min(train_end + test_days, len(dates))
@@ -154,6 +162,8 @@ def walk_forward(
         )
         kept.append(oos)
         kept_dates.append(dates[train_end:test_end])
+        entries, trades = runs[best][2], runs[best][3]
+        kept_trades.append(trades[(entries >= train_end) & (entries < test_end)])
     return WalkForward(
         template=template,
         dates=np.concatenate(kept_dates),
@@ -161,4 +171,5 @@ def walk_forward(
         windows=tuple(windows),
         grid=tuple(points),
         trial_sharpes=tuple(sharpe(matrix[:, j]) for j in range(len(points))),
+        trade_returns=np.concatenate(kept_trades) if kept_trades else np.empty(0),
     )

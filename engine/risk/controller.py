@@ -261,8 +261,42 @@ class RiskController:
         )
         return None
 
-    def set_limit(self, name: str, value: float, by: Actor) -> Refusal | None:
-        """Change one ``[risk]`` setting in force until restart; refused unless the config would accept it."""
+    def set_limit(self, name: str, value: float, by: Actor, *, kept: bool = False) -> Refusal | None:
+        """Change one ``[risk]`` setting; refused unless the config would accept it. ``kept``: the
+        caller stores the change so it outlives a restart (the alert says which it is)."""
+        checked = self.check_limit(name, value)
+        if isinstance(checked, Refusal):
+            return checked
+        updated, old, typed = checked
+        self._apply_limits(updated)
+        until = (
+            "kept across restarts (stored; the config's value returns when it is reset)"
+            if kept
+            else "in force until restart; put it in your config to keep it"
+        )
+        self._on_event(
+            RiskTransition(
+                AlertCode.LIMIT_CHANGED,
+                "warning",
+                f"{name} changed from {old} to {typed} by {by.label} ({until})",
+                name,
+                {"name": name, "old": old, "new": typed, "by": by.label},
+                by,
+            )
+        )
+        return None
+
+    def restore_limit(self, name: str, value: float) -> Refusal | None:
+        """Put back a change stored by an earlier run, without an alert (the start-up notice says
+        it); refused, and left at the config's value, when today's config would not accept it."""
+        checked = self.check_limit(name, value)
+        if isinstance(checked, Refusal):
+            return checked
+        self._apply_limits(checked[0])
+        return None
+
+    def check_limit(self, name: str, value: float) -> tuple[RiskSettings, Any, Any] | Refusal:
+        """The settings with ``name`` set to ``value`` (and the old and typed values), or why not."""
         current = self.settings.model_dump()
         if name not in current:
             return Refusal(
@@ -290,24 +324,15 @@ class RiskController:
             return Refusal(
                 RefusalCode.BAD_LIMIT, f"{name} = {value:g}: {reason}" + (f" ({allowed})" if allowed else "")
             )
+        return updated, old, typed
+
+    def _apply_limits(self, updated: RiskSettings) -> None:
         self.settings = updated
         self.limits = Limits.from_mapping(updated.model_dump(), allow_short=self.allow_short)
         self.losses.max_losses = updated.max_consecutive_losses
         self.rejects.max_rejects = updated.max_consecutive_rejects
         self.fill_rate.max_fills = updated.repeat_fill_max
         self.fill_rate.window = timedelta(seconds=updated.repeat_fill_window_s)
-        self._on_event(
-            RiskTransition(
-                AlertCode.LIMIT_CHANGED,
-                "warning",
-                f"{name} changed from {old} to {typed} by {by.label} "
-                "(in force until restart; put it in your config to keep it)",
-                name,
-                {"name": name, "old": old, "new": typed, "by": by.label},
-                by,
-            )
-        )
-        return None
 
     def limit_values(self) -> dict[str, float]:
         """Config key -> value of every ``[risk]`` setting, as numbers (for the console's limits dialog)."""

@@ -139,8 +139,9 @@ class CommandRouter:
         match command:
             case ResetKill(confirmation=text):
                 return self._reset_kill(text, actor)
-            case SetLimit(name=name, value=value):
-                return self._outbox.answer(Action.SET_LIMIT, controller.set_limit(name, value, actor), name)
+            case SetLimit(name=name, value=value, session_only=session_only):
+                refusal = self._risk.set_limit(name, value, actor, session_only=session_only)
+                return self._outbox.answer(Action.SET_LIMIT, refusal, name)
             case ResumeStrategy(template=template):
                 return self._outbox.answer(
                     Action.RESUME_STRATEGY, controller.unpause(template, actor), template

@@ -8,8 +8,8 @@ held here (never fire-and-forget) so that ``settle`` and ``drain`` can wait for 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Mapping
-from datetime import datetime
+from collections.abc import Callable, Coroutine, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any, Protocol
 
 from engine.bus import EventBus
@@ -24,19 +24,56 @@ class AuditLog(Protocol):
         self, ts: datetime, actor: str, source: str, action: str, payload: Mapping[str, object]
     ) -> object: ...
 
+    def load_audit(self, *, limit: int | None = None) -> Sequence[_Stamped]: ...
+
+
+class _Stamped(Protocol):
+    @property
+    def ts(self) -> datetime: ...
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
 
 class Outbox:
-    def __init__(self, bus: EventBus, clock: Clock, audit_log: AuditLog) -> None:
+    """``wall``: the wall clock the audit entries are stamped with (injected by tests)."""
+
+    def __init__(
+        self, bus: EventBus, clock: Clock, audit_log: AuditLog, *, wall: Callable[[], datetime] = _utc_now
+    ) -> None:
         self._bus = bus
         self._clock = clock
         self._audit_log = audit_log
+        self._wall = wall
+        self._last_ts: datetime | None = None
         self._background: set[asyncio.Task[Any]] = set()
 
     def notice(self, level: str, message: str) -> None:
         self._bus.publish(NoticeEvent(self._clock.now(), level, message))
 
     def audit(self, actor: str, source: CommandSource, action: str, payload: dict[str, Any]) -> None:
-        self._audit_log.append_audit(self._clock.now(), actor, source.value, action, payload)
+        """An audit entry stamped with wall-clock time, and the market time beside it.
+
+        The market clock of a replay jumps back at every restart (the replay resumes at the last
+        day's open) and runs at many times real speed, so an audit trail stamped with it reads out
+        of order. ``ts`` is the wall clock, never earlier than the file's last entry (a clock
+        stepped back by NTP, or entries an older version stamped with market time); the market
+        time is kept in the payload as ``market_ts``. Both are covered by the chain's hash like
+        every field; entries written before this change verify as they were written.
+        """
+        market = self._clock.now()
+        stamped = {**payload, "market_ts": market.isoformat()}
+        self._audit_log.append_audit(self._wall_ts(), actor, source.value, action, stamped)
+
+    def _wall_ts(self) -> datetime:
+        """The wall clock, kept monotone per database file."""
+        if self._last_ts is None:
+            last = self._audit_log.load_audit(limit=1)
+            self._last_ts = last[-1].ts if last else datetime.min.replace(tzinfo=UTC)
+        now = max(self._wall(), self._last_ts)
+        self._last_ts = now
+        return now
 
     def refuse(self, action: Action, code: RefusalCode, message: str, subject: str) -> CommandResult:
         """A refusal is a result and an event (the desk shows it) and an audit entry, never an exception."""

@@ -15,6 +15,7 @@ import logging
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from engine.actor import Actor
 from engine.bus import EventBus
 from engine.clock import Clock
 from engine.config import Settings
@@ -28,9 +29,11 @@ from engine.risk.controller import RiskController, RiskTransition
 from engine.risk.gauges import historical_var, risk_state
 from engine.risk.greeks import OptionPosition, option_positions
 from engine.risk.killswitch import STATE_KEY, HaltState
+from engine.risk.pretrade import Refusal
 from engine.risk.report import compute_risk_report
 from engine.runtime.accounting import FillBooked
 from engine.runtime.health import WRITE_ERRORS, StoreHealth, stricter
+from engine.runtime.kept_limits import keep_limit, restore_limits
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
 from engine.store.repository import Store
@@ -74,11 +77,21 @@ class RiskMonitor:
         )
         if health.had_fallback:  # a halt a full disk kept beside the database: the database takes it now
             self._persist_trading_state(self.controller.state)
+        restore_limits(self.controller, store, outbox, settings.risk.model_dump())
         self.report: RiskReport | None = None
         self._report_running: asyncio.Future[RiskReport | None] | None = None
         self._report_again = False
         self._greeks_problem = ""
         """Why the last risk report left the option Greeks out ("" when it did not): noticed once."""
+
+    def set_limit(self, name: str, value: float, by: Actor, *, session_only: bool = False) -> Refusal | None:
+        """``SetLimit``: change the limit now and, unless ``session_only``, keep it for later starts
+        (``engine.runtime.kept_limits``)."""
+        refusal = self.controller.set_limit(name, value, by, kept=not session_only)
+        if refusal is None and not session_only:
+            with self._health.guard(f"keeping limit {name}"):
+                keep_limit(self._store, name, value, by, self._clock.now())
+        return refusal
 
     # ------------------------------------------------------------------ what it hears
     def on_fill_booked(self, booked: FillBooked) -> None:

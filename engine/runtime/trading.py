@@ -13,10 +13,12 @@ from engine.clock import Clock
 from engine.data.loader import MarketData
 from engine.execution.costs import CommissionSchedule
 from engine.execution.group import GroupExecution
+from engine.execution.plan import executed_card_id
 from engine.execution.validation import prepare
 from engine.model import (
     Action,
     Algo,
+    CommandSource,
     ExecutionStatus,
     Leg,
     OrderRequest,
@@ -126,11 +128,13 @@ class Trading:
             return CommandResult(ok=True, message=f"{strategy}: the plan has no order")
         legs = [Leg(o.symbol, o.side, o.quantity) for o in plan.orders]
         prices = {o.symbol: o.price for o in plan.orders}
-        card = self._group_card(strategy, legs, prices, reason=f"rebalance plan ({plan.trigger})")
-        return await self.execute(card, actor)
+        # an operator's rebalance (the preview's x) is "Rebalance"; the scheduled one says whose it is
+        name = f"Rebalance {strategy}" if actor.source is CommandSource.SCHEDULE else "Rebalance"
+        card = self._group_card(strategy, legs, prices, reason=f"rebalance plan ({plan.trigger})", name=name)
+        return await self.execute(card, actor, action=Action.EXECUTE_REBALANCE)
 
     def _group_card(
-        self, strategy: str, legs: list[Leg], prices: Mapping[str, float], *, reason: str
+        self, strategy: str, legs: list[Leg], prices: Mapping[str, float], *, reason: str, name: str = ""
     ) -> StrategyCard:
         """One card holding a rebalance's legs, saved so its id names its template after a restart:
         rebalances get the same atomicity, checks and audit trail as a card the operator picks."""
@@ -138,7 +142,7 @@ class Trading:
         card = StrategyCard(
             card_id=f"rebalance-{strategy}-{now:%Y%m%d%H%M%S}",
             template=strategy,
-            name=f"Rebalance {strategy}",
+            name=name or f"Rebalance {strategy}",
             legs=tuple(legs),
             confidence=0.0,
             expected_return=0.0,
@@ -170,30 +174,34 @@ class Trading:
             for leg in card.legs
         ]
 
-    async def execute(self, card: StrategyCard, actor: Actor, *, override: bool = False) -> CommandResult:
-        """Check, persist and send a card's legs as one group (see ``GroupExecution``)."""
+    async def execute(
+        self,
+        card: StrategyCard,
+        actor: Actor,
+        *,
+        override: bool = False,
+        action: Action = Action.EXECUTE_CARD,
+    ) -> CommandResult:
+        """Check, persist and send a card's legs as one group (see ``GroupExecution``). ``action``
+        names what a refusal refused: a rebalance's group card is refused as the rebalance."""
         card_id = card.card_id
         if self._health.degraded:  # write-ahead is impossible: nothing may be sent
             return self._outbox.refuse(
-                Action.EXECUTE_CARD,
+                action,
                 RefusalCode.STORE_DEGRADED,
                 f"{card.name}: the database cannot be written",
                 card_id,
             )
         closed = self._broker.sending_refused()
         if closed:  # read-only, or a live account not yet acknowledged: refused before any order exists
-            return self._outbox.refuse(
-                Action.EXECUTE_CARD, RefusalCode.BROKER_CLOSED, f"{card.name}: {closed}", card_id
-            )
+            return self._outbox.refuse(action, RefusalCode.BROKER_CLOSED, f"{card.name}: {closed}", card_id)
         now = self._clock.now()
         book = self._dispatcher.book_view(leg.symbol for leg in card.legs)
         requests: list[OrderRequest] = []
         for req in self._requests(card, override):  # tick grid, lot rules, order types: before risk
             ready = prepare(req, self._data.instruments.get(req.symbol))
             if isinstance(ready, Refusal):
-                return self._outbox.refuse(
-                    Action.EXECUTE_CARD, ready.code, f"{card.name}: {ready.message}", card_id
-                )
+                return self._outbox.refuse(action, ready.code, f"{card.name}: {ready.message}", card_id)
             requests.append(ready)
         for req in requests:  # every leg is checked with the legs before it counted as working
             refusal = self._risk.controller.check(req, book, now)
@@ -205,12 +213,12 @@ class Trading:
                     refusal.message,
                     {"card_id": card_id, "symbol": req.symbol},
                 )
-                return self._outbox.refuse(
-                    Action.EXECUTE_CARD, refusal.code, f"{card.name}: {refusal.message}", card_id
-                )
+                return self._outbox.refuse(action, refusal.code, f"{card.name}: {refusal.message}", card_id)
             book = with_working(book, req)
         execution_id = f"X-{self._store.next_client_order_id()}"
         self._store.insert_execution(execution_id, card.card_id, ExecutionStatus.PENDING, now)
+        # the card as sent, for the execution report's expected cost (the card's own row is re-sized)
+        self._store.save_cards([replace(card, card_id=executed_card_id(card_id, execution_id))])
         self._outbox.audit(
             actor.user, actor.source, "execute_card", {"card_id": card_id, "execution_id": execution_id}
         )

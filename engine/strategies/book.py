@@ -47,6 +47,9 @@ class Book:
     working_symbols: frozenset[str] = frozenset()
     allow_short: bool = False
     allow_fractional: bool = True
+    """Entry cards may size in fractions of a share."""
+    broker_fractional: bool = True
+    """The broker takes fractional quantities: a close card then closes a fractional position whole."""
     can_trade_options: bool = True
     returns: Mapping[str, Array] = field(default_factory=dict)
     """Each symbol's last daily returns (same length for all), for the book's correlation."""
@@ -66,7 +69,9 @@ class Book:
         return sum(abs(self.value(s)) for s in self.positions)
 
     def headroom(self, symbols: Sequence[str], weights: Array) -> tuple[float, str]:
-        """Largest capital the limits allow for these leg weights, and the limit that binds."""
+        """Largest capital the limits allow for these leg weights, and the limit that binds, as
+        ``kind:subject`` (``sector_limit:Technology``, ``position_limit:AAPL``) or ``kind`` alone
+        (``buying_power``, ``gross_exposure``)."""
         caps: dict[str, float] = {}
         eq = self.equity
         lim = self.limits
@@ -95,7 +100,7 @@ class Book:
         if not caps:
             return 0.0, "no_legs"
         code = min(caps, key=lambda k: caps[k])
-        return max(caps[code], 0.0) * HEADROOM, code.split(":")[0]
+        return max(caps[code], 0.0) * HEADROOM, code
 
     def commit(self, legs: Sequence[Leg]) -> Book:
         """The book as it would be with these legs filled at the current prices."""

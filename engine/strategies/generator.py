@@ -90,7 +90,7 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
     setup, t, record = candidate.setup, candidate.t, candidate.record
     tpol = ctx.policy.of(record.template.name)
     weights = setup.weights[t]
-    by_limits, _binding_limit = book.headroom(setup.symbols, weights)
+    by_limits, binding_limit = book.headroom(setup.symbols, weights)
     sizing = size_capital(
         equity=book.equity,
         stop=float(setup.stop[t]),
@@ -137,6 +137,8 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
             "size:by_vol": sizing.by_vol,
             "size:by_kelly": sizing.by_kelly,
             "size:by_limits": sizing.by_limits,
+            # which limit set by_limits (the key names it; details hold numbers only)
+            f"limit:{binding_limit}": sizing.by_limits,
             "size:kelly": sizing.kelly,
             "size:vol_annual": candidate.vol_annual,
             "bt:n": float(record.n),
@@ -250,15 +252,24 @@ def close_card(symbol: str, quantity: float, ctx: Context) -> StrategyCard | Non
         return None
     price = ctx.book.prices.get(symbol, 0.0)
     side = Side.SELL if quantity > 0 else Side.BUY
+    held = abs(quantity)
+    # a broker that takes no fractional order (IBKR) can close the whole shares only: the
+    # fraction left over (from a broker or a split that made it) is said in the reason
+    size = held if ctx.book.broker_fractional else float(math.floor(held + 1e-9))
+    if size <= 0:
+        log.info("no close card for %s: %g is less than one whole share", symbol, held)
+        return None
+    whole = "the whole" if size == held else f"{size:g} of the {held:g}"
+    rest = "" if size == held else f"; the fraction {held - size:g} cannot be sent as an order"
     return StrategyCard(
         card_id=f"exit-{symbol.replace(' ', '_')}-{ctx.session_day:%Y%m%d}",
         template="exit",
         name=f"Close {symbol.strip()}",
-        legs=(Leg(symbol=symbol, side=side, quantity=abs(quantity)),),
+        legs=(Leg(symbol=symbol, side=side, quantity=size),),
         confidence=0.0,
         expected_return=0.0,
         max_risk=0.0,
-        reason=f"{side.value.lower()} the whole {symbol.strip()} position ({abs(quantity):g}) at market",
+        reason=f"{side.value.lower()} {whole} {symbol.strip()} position ({held:g}) at market{rest}",
         asof=ctx.asof,
         horizon_days=0,
         score=-math.inf,

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from engine.config import Settings
+from engine.config import Settings, fractional_allowed
 from engine.strategies.book import Book
 from engine.strategies.book import Limits as BookLimits
 from engine.strategies.policy import enabled_templates, template_params
@@ -58,7 +58,8 @@ def card_book(
         adv_value=adv_value,
         working_symbols=working_symbols,
         allow_short=b.allow_short,
-        allow_fractional=b.allow_fractional,
+        allow_fractional=fractional_allowed(settings, settings.cards.fractional),
+        broker_fractional=fractional_allowed(settings, True),
         can_trade_options=can_trade_options,
         returns=returns,
     )

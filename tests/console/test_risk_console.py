@@ -317,7 +317,8 @@ async def test_the_limits_dialog_sends_set_limit_with_the_typed_value() -> None:
         await settle(pilot)
         assert client.sent == [SetLimit("drawdown_limit_pct", 0.12)]
         outcome = app.screen.query_one("#limits-outcome", Static)
-        assert str(outcome.render()) == "drawdown_limit_pct is now 0.12" and outcome.has_class("-ok")
+        assert str(outcome.render()) == "drawdown_limit_pct is now 0.12 (kept across restarts)"
+        assert outcome.has_class("-ok")
         assert table_rows(app, "limits-table")[1][1] == "0.12"
         client.push(LimitsEvent({**LIMITS, "drawdown_limit_pct": 0.12, "max_order_value": 20_000.0}))
         await settle(pilot)
@@ -505,3 +506,46 @@ async def test_the_desk_shows_the_risk_keys_and_they_are_remappable() -> None:
         await pilot.press("d")
         await settle(pilot)
         assert isinstance(app.screen, RiskDetailScreen)
+
+
+# ------------------------------------------------------ limits: keyboard, checks, keeping
+async def test_a_letter_typed_into_a_limit_is_refused_with_a_message() -> None:
+    client = FakeClient(risk_snapshot())
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("L", "enter")
+        await settle(pilot)
+        assert app.screen.query_one(Input).has_focus  # Enter on a limit focuses its value
+        await pilot.press("0", "a")
+        await settle(pilot)
+        outcome = app.screen.query_one("#limits-outcome", Static)
+        assert str(outcome.render()).startswith("'a' cannot be part of a number")
+        assert outcome.has_class("-error") and app.screen.query_one(Input).value == "0"
+
+
+async def test_the_value_is_checked_against_the_engines_bounds_as_it_is_typed() -> None:
+    client = FakeClient(risk_snapshot())
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("L", "enter", *"1.5")  # daily_loss_limit_pct is a share of equity
+        await settle(pilot)
+        outcome = app.screen.query_one("#limits-outcome", Static)
+        assert str(outcome.render()).startswith("daily_loss_limit_pct = 1.5: Input should be less than")
+        assert outcome.has_class("-error") and client.sent == []
+        await pilot.press("backspace", "backspace", "backspace", *"0.03")
+        await settle(pilot)
+        assert str(outcome.render()) == "Enter sets daily_loss_limit_pct to 0.03 (kept across restarts)"
+
+
+async def test_this_session_only_is_a_toggle_that_the_command_carries() -> None:
+    client = FakeClient(risk_snapshot())
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        await pilot.press("L", "enter", *"0.03", "tab", "space", "shift+tab", "enter")
+        await settle(pilot)
+        assert client.sent == [SetLimit("daily_loss_limit_pct", 0.03, session_only=True)]
+        outcome = app.screen.query_one("#limits-outcome", Static)
+        assert str(outcome.render()) == "daily_loss_limit_pct is now 0.03 (this session only)"

@@ -344,9 +344,14 @@ async def test_the_highlighted_cards_whole_reason_shows_under_the_table() -> Non
     async with app.run_test(size=(80, 24)) as pilot:
         await settle(pilot)
         reason = app.screen.query_one("#card-reason", Static)
-        assert str(reason.render()).startswith("Momentum NVDA  NVDA 20-day high with rising volume")
+        assert str(reason.render()).startswith(
+            "x: BUY 10 NVDA momentum  ·  Momentum NVDA  NVDA 20-day high with rising volume"
+        )
         await pilot.press("j")
         await settle(pilot)
         text = str(reason.render())
-        assert text.startswith("Momentum AMD  AMD 20-day high with rising volume; trend filter positive")
+        assert text.startswith(
+            "x: SELL 10 AMD momentum  ·  Momentum AMD  "
+            "AMD 20-day high with rising volume; trend filter positive"
+        )
         assert "horizon 5 sessions" in text
