@@ -38,6 +38,7 @@ Pure: no clock, no I/O; randomness only from ``seed`` (Monte Carlo only).
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import NormalDist
@@ -144,12 +145,14 @@ def roll(
     start: int | None = None,
     refit_every: int = REFIT_EVERY,
     seed: int = 0,
+    fits: Fits | None = None,
 ) -> Forecasts:
     """Forecast VaR and ES at each of ``levels`` for days ``start`` .. ``len(series)``.
 
     Each forecast uses only the days before it (``window`` of them for the tail, all of them for
     the volatility recursion). ``start`` defaults to ``window`` (the first day with a full
-    window) and may not be smaller. Raises ValueError for an unknown method, a level outside
+    window) and may not be smaller. ``fits`` (a dict, filled on the first call) carries each
+    block's fitted parameters to a later call on the same days. Raises ValueError for an unknown method, a level outside
     [0.5, 1), a non-finite value, or too short a series.
     """
     check_method(method)
@@ -172,7 +175,7 @@ def roll(
     if method in CLASSIC_METHODS:
         var, es, scale = _roll_classic(x, method, lv, w, s, seed)
     else:
-        var, es, scale = _roll_filtered(x, method, lv, w, s, refit_every)
+        var, es, scale = _roll_filtered(x, method, lv, w, s, refit_every, fits)
     return Forecasts(method, lv, s, np.maximum(var, 0.0), np.maximum(es, 0.0), scale)
 
 
@@ -274,6 +277,7 @@ def fit_garch(x: FloatArray, previous: GarchParams | None = None, *, asymmetric:
     failed or non-stationary fit keeps ``previous`` (or falls back to EWMA's parameters): a
     forecast must always exist."""
     from arch import arch_model
+    from arch.utility.exceptions import StartingValueWarning
 
     scale = float(x.std())
     fallback = previous or GarchParams(0.0, 1.0 - EWMA_LAMBDA, EWMA_LAMBDA)
@@ -286,7 +290,10 @@ def fit_garch(x: FloatArray, previous: GarchParams | None = None, *, asymmetric:
         first = [previous.omega / scale**2, previous.alpha]
         start = np.array([*first, previous.gamma, previous.beta] if o else [*first, previous.beta])
     try:
-        result = model.fit(disp="off", show_warning=False, starting_values=start)
+        with warnings.catch_warnings():
+            # previous parameters that miss the new window's constraints are simply not used
+            warnings.simplefilter("ignore", StartingValueWarning)
+            result = model.fit(disp="off", show_warning=False, starting_values=start)
     except (ValueError, np.linalg.LinAlgError):
         return fallback
     values = result.params
@@ -302,12 +309,17 @@ def fit_garch(x: FloatArray, previous: GarchParams | None = None, *, asymmetric:
     return fitted
 
 
-TailStat = Callable[[FloatArray, tuple[float, ...]], tuple[FloatArray, FloatArray]]
-"""From (days x window) standardised windows: (levels x days) quantiles and tail means."""
+TailStat = Callable[[FloatArray, tuple[float, ...], object], tuple[FloatArray, FloatArray, object]]
+"""From (days x window) standardised windows and the block's fitted tail (None: fit it on the
+first window): (levels x days) quantiles and tail means, and the fitted tail to reuse."""
+
+Fits = dict[int, tuple[GarchParams | None, object]]
+"""A block's fitted parameters by its first day: pass the same dict to ``roll`` again to reuse
+them (the live report does, until the day or the book's weights change)."""
 
 
 def _roll_filtered(
-    x: FloatArray, method: str, levels: tuple[float, ...], w: int, s: int, every: int
+    x: FloatArray, method: str, levels: tuple[float, ...], w: int, s: int, every: int, fits: Fits | None
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     n = x.size
     days = n - s + 1
@@ -322,20 +334,28 @@ def _roll_filtered(
         first = float(np.mean(x[: min(n, MIN_WINDOW)] ** 2)) if n else 0.0
         ewma_sig2 = variance_filter(x, 0.0, 1.0 - EWMA_LAMBDA, EWMA_LAMBDA, first)
     params: GarchParams | None = None
+    previous: GarchParams | None = None
     for t0 in range(s, n + 1, every):
         t1 = min(t0 + every, n + 1)  # forecast days t0 .. t1-1
         lo = t0 - w
         if ewma_sig2 is not None:
             sig2 = ewma_sig2[lo:t1]
         else:
-            params = fit_garch(x[lo:t0], params, asymmetric=asymmetric)
+            known = fits.get(t0) if fits is not None else None
+            params = known[0] if known is not None and known[0] is not None else None
+            if params is None:
+                params = fit_garch(x[lo:t0], previous, asymmetric=asymmetric)
+            previous = params
             first = float(np.var(x[lo:t0]))
             p = params
             sig2 = variance_filter(x[lo : t1 - 1], p.omega, p.alpha, p.beta, first, gamma=p.gamma)
         sigma = np.sqrt(np.maximum(sig2, _SIGMA_FLOOR))  # sigma[k] is day lo + k
         z = x[lo : t1 - 1] / sigma[:-1]
         windows = np.lib.stride_tricks.sliding_window_view(z, w)  # row k: z of days t0+k-w .. t0+k-1
-        q, e = stat(windows, levels)
+        known = fits.get(t0) if fits is not None else None
+        q, e, tail = stat(windows, levels, known[1] if known is not None else None)
+        if fits is not None:
+            fits[t0] = (params, tail)
         today = sigma[w:]
         j = slice(t0 - s, t1 - s)
         var[:, j] = -q * today
@@ -356,21 +376,28 @@ def _tail_stat(method: str) -> TailStat:
     }[method]
 
 
-def _fhs_stat(windows: FloatArray, levels: tuple[float, ...]) -> tuple[FloatArray, FloatArray]:
+def _fhs_stat(
+    windows: FloatArray, levels: tuple[float, ...], fitted: object
+) -> tuple[FloatArray, FloatArray, object]:
     q = np.empty((len(levels), windows.shape[0]))
     e = np.empty_like(q)
     for i, level in enumerate(levels):
         q[i], e[i] = _empirical_tail(windows, 1.0 - level)
-    return q, e
+    return q, e, None
 
 
-def _student_t_stat(windows: FloatArray, levels: tuple[float, ...]) -> tuple[FloatArray, FloatArray]:
+def _student_t_stat(
+    windows: FloatArray, levels: tuple[float, ...], fitted: object
+) -> tuple[FloatArray, FloatArray, object]:
     """A Student-t (location 0) fitted by maximum likelihood to the block's first window and held
     for the block; ES in closed form: scale (nu + t_p^2) / (nu - 1) f(t_p) / p."""
     from scipy import stats
 
-    nu, _, sc = stats.t.fit(windows[0], floc=0.0)
-    nu = max(float(nu), 2.05)  # a finite variance (and ES) is assumed
+    if isinstance(fitted, tuple):
+        nu, sc = fitted
+    else:
+        nu, _, sc = stats.t.fit(windows[0], floc=0.0)
+        nu = max(float(nu), 2.05)  # a finite variance (and ES) is assumed
     q = np.empty((len(levels), windows.shape[0]))
     e = np.empty_like(q)
     for i, level in enumerate(levels):
@@ -378,10 +405,12 @@ def _student_t_stat(windows: FloatArray, levels: tuple[float, ...]) -> tuple[Flo
         tp = float(stats.t.ppf(p, nu))
         q[i] = sc * tp
         e[i] = -sc * (nu + tp**2) / (nu - 1.0) * float(stats.t.pdf(tp, nu)) / p
-    return q, e
+    return q, e, (nu, sc)
 
 
-def _cornish_fisher_stat(windows: FloatArray, levels: tuple[float, ...]) -> tuple[FloatArray, FloatArray]:
+def _cornish_fisher_stat(
+    windows: FloatArray, levels: tuple[float, ...], fitted: object
+) -> tuple[FloatArray, FloatArray, object]:
     """Per day: mean + sd x the Cornish-Fisher quantile of the window's skewness and excess
     kurtosis; ES the average of that quantile over the tail (a 64-point midpoint rule)."""
     m = windows.mean(axis=1)
@@ -407,21 +436,26 @@ def _cornish_fisher_stat(windows: FloatArray, levels: tuple[float, ...]) -> tupl
         grid = np.array([_NORMAL.inv_cdf(p * (k + 0.5) / _CF_GRID) for k in range(_CF_GRID)])
         q[i] = m + sd * cf(np.array([_NORMAL.inv_cdf(p)]))[:, 0]
         e[i] = m + sd * cf(grid).mean(axis=1)
-    return q, e
+    return q, e, None
 
 
-def _evt_stat(windows: FloatArray, levels: tuple[float, ...]) -> tuple[FloatArray, FloatArray]:
+def _evt_stat(
+    windows: FloatArray, levels: tuple[float, ...], fitted: object
+) -> tuple[FloatArray, FloatArray, object]:
     """GPD over the threshold u (the 90% quantile of the standardised losses), fitted once per
     block; VaR_q = u + b/xi ((n/N_u (1-q))^-xi - 1), ES_q = (VaR_q + b - xi u) / (1 - xi).
     A level whose tail is not beyond the threshold uses the empirical window instead."""
     from scipy import stats
 
-    losses = -windows[0]
-    u = float(np.quantile(losses, 1.0 - EVT_TAIL))
-    excess = losses[losses > u] - u
-    xi, _, b = stats.genpareto.fit(excess, floc=0.0) if excess.size >= 5 else (0.0, 0.0, float(excess.mean()))
-    xi = min(float(xi), 0.9)
-    share = excess.size / losses.size
+    if isinstance(fitted, tuple):
+        u, xi, b, share = fitted
+    else:
+        losses = -windows[0]
+        u = float(np.quantile(losses, 1.0 - EVT_TAIL))
+        excess = losses[losses > u] - u
+        fit = stats.genpareto.fit(excess, floc=0.0) if excess.size >= 5 else (0.0, 0.0, float(excess.mean()))
+        xi, b = min(float(fit[0]), 0.9), float(fit[2])
+        share = excess.size / losses.size
     q = np.empty((len(levels), windows.shape[0]))
     e = np.empty_like(q)
     for i, level in enumerate(levels):
@@ -433,4 +467,4 @@ def _evt_stat(windows: FloatArray, levels: tuple[float, ...]) -> tuple[FloatArra
         vq = u - b * math.log(ratio) if abs(xi) < 1e-9 else u + b / xi * (ratio ** (-xi) - 1.0)
         q[i] = -vq
         e[i] = -(vq + b - xi * u) / (1.0 - xi)
-    return q, e
+    return q, e, (u, xi, b, share)
