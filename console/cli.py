@@ -8,6 +8,7 @@
     onetap --broker ibkr [--port 7497] [--live --account U...] [--read-only]
                                 the console on Interactive Brokers (TWS / IB Gateway)
     onetap tws-sim --port 7497  a TWS API simulator to try the IBKR path with no IB account
+    onetap var-backtest         roll a VaR model over daily series and test its exceedances
 
 Heavy modules are imported only by the path that needs them: ``--engine-only`` never
 imports Textual, nothing here imports torch or ib_insync, and ``onetap kill`` against a running
@@ -32,7 +33,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
+    from console import audit_cmd, cards_cmd, report_cmd, research_cmd, var_cmd
 
     parser = argparse.ArgumentParser(
         prog="onetap", description="Terminal operator console for automated trading."
@@ -85,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     report_cmd.add_parser(sub)
     cards_cmd.add_parser(sub)
     research_cmd.add_parsers(sub)
+    var_cmd.add_parser(sub)
     return parser
 
 
@@ -101,7 +103,7 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
         from engine.api.simulators import tws_sim_main
 
         return tws_sim_main(argv[1:])
-    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
+    from console import audit_cmd, cards_cmd, report_cmd, research_cmd, var_cmd
     from engine.config import ConfigError, load_settings
 
     args = build_parser().parse_args(argv)
@@ -121,6 +123,8 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
             return cards_cmd.run(args, settings)
         if args.command == "calibration":
             return cards_cmd.run_calibration(args, settings)
+        if args.command == "var-backtest":
+            return var_cmd.run(args, settings)
         if args.command in research_cmd.HELP:
             return research_cmd.run(args, settings)
         if args.engine_only:
