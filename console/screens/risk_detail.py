@@ -20,6 +20,7 @@ from textual.widgets import Footer, Static
 
 from console.state import DeskState
 from console.widgets.risk import state_label
+from console.widgets.var_model import ModelVarSection
 from console.widgets.risk_report import (
     CorrelationSection,
     FiguresSection,
@@ -57,6 +58,7 @@ class RiskDetailScreen(Screen[None]):
             yield PausedStrategies(id="paused-strategies")
             with Horizontal(id="report-columns"):
                 with Vertical(id="report-left"):
+                    yield ModelVarSection(id="report-var-model")
                     yield VarSection(id="report-var")
                     yield StressSection(id="report-stress")
                 with Vertical(id="report-right"):
