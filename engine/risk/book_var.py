@@ -43,6 +43,8 @@ FloatArray = NDArray[np.float64]
 
 BACKTEST_DAYS = 250
 """Days of the live backtest (a year, the Basel traffic light's length)."""
+SHORTEST_FILTERED = 250
+"""The shortest tail window a filtered model is given on a book with little history."""
 RECENT_DAYS = 60
 """Days of loss/VaR shown on the screen's chart."""
 
@@ -90,10 +92,11 @@ def book_pnl(
 
 def model_window(method: str, days: int) -> int:
     """The tail window the live model uses on ``days`` of history: its default, shortened so that
-    a backtest of up to ``BACKTEST_DAYS`` still fits (never under ``MIN_WINDOW``)."""
+    a backtest of up to ``BACKTEST_DAYS`` still fits, but never under ``SHORTEST_FILTERED``
+    (a GPD or a 99% quantile needs a year of standardised days); at most ``days - 1``."""
     preferred = default_window(method)
     if method not in CLASSIC_METHODS:
-        preferred = min(FILTERED_WINDOW, max(MIN_WINDOW, days - BACKTEST_DAYS))
+        preferred = min(FILTERED_WINDOW, max(SHORTEST_FILTERED, days - BACKTEST_DAYS))
     return max(MIN_WINDOW, min(preferred, days - 1))
 
 
