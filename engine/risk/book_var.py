@@ -145,10 +145,11 @@ def model_view(
 class FitCache:
     """Fitted GARCH/tail parameters of recent books, so a report every few seconds does not refit.
 
-    Keyed by the method, the day, the history's length and the book's weights rounded to 1% of
-    gross: prices moving during the day reuse the parameters (the volatility recursion and the
-    tail quantiles are still recomputed on the new P&L), a fill that shifts a weight by 1% or a
-    new day refits. Bounded (a few books), and locked: reports run on worker threads.
+    Keyed by the method, the day, the history's length and which symbols are held long and
+    which short: prices moving and fills resizing positions during the day reuse the parameters
+    (the volatility recursion, the standardised windows and the tail quantiles are still
+    recomputed on the new P&L); a new day, a new holding or a side flipped refits. Bounded (a
+    few books), and locked: reports run on worker threads.
     """
 
     def __init__(self, size: int = 4) -> None:
@@ -173,6 +174,6 @@ FITS = FitCache()
 
 
 def book_key(method: str, day: object, values: Mapping[str, float], days: int) -> Hashable:
-    gross = sum(abs(float(v)) for v in values.values()) or 1.0
-    weights = tuple(sorted((s, round(float(v) / gross, 2)) for s, v in values.items() if v))
-    return (method, day, days, weights)
+    """The ``FitCache`` key of a book (see there for what refits and what does not)."""
+    sides = tuple(sorted((s, float(v) > 0) for s, v in values.items() if v))
+    return (method, day, days, sides)

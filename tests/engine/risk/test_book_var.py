@@ -70,8 +70,10 @@ def test_the_fit_cache_reuses_parameters_for_the_same_book_and_day() -> None:
     cache = FitCache(size=2)
     values = {"A": 10_000.0, "B": 5_000.0}
     key = book_key("evt_gjr", "2024-03-15", values, 1_250)
-    assert key == book_key("evt_gjr", "2024-03-15", {"A": 10_010.0, "B": 5_000.0}, 1_250)  # prices moved
-    assert key != book_key("evt_gjr", "2024-03-15", {"A": 12_000.0, "B": 5_000.0}, 1_250)  # a fill
+    assert key == book_key("evt_gjr", "2024-03-15", {"A": 12_000.0, "B": 5_000.0}, 1_250)  # a fill
+    assert key != book_key("evt_gjr", "2024-03-15", {"A": 12_000.0, "B": -5_000.0}, 1_250)  # a side flipped
+    assert key != book_key("evt_gjr", "2024-03-15", {"A": 1.0, "B": 1.0, "C": 1.0}, 1_250)  # a new holding
+    assert key != book_key("evt_gjr", "2024-03-18", values, 1_250)  # a new day
     fits = cache.fits(key)
     pnl = book_pnl(values, RETURNS)
     first = model_view(pnl, "evt_gjr", fits=fits)
