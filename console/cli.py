@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
+def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:  # noqa: C901 (one dispatch)
     """``fast_kill=False`` forces ``onetap kill`` the long way (the benchmark's "before")."""
     argv = sys.argv[1:] if argv is None else argv
     if fast_kill:
@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
         from engine.api.simulators import tws_sim_main
 
         return tws_sim_main(argv[1:])
-    from console import audit_cmd, cards_cmd, report_cmd, research_cmd, var_cmd
+    from console import audit_cmd, cards_cmd, report_cmd, research_cmd
     from engine.config import ConfigError, load_settings
 
     args = build_parser().parse_args(argv)
@@ -123,8 +123,9 @@ def main(argv: list[str] | None = None, *, fast_kill: bool = True) -> int:
             return cards_cmd.run(args, settings)
         if args.command == "calibration":
             return cards_cmd.run_calibration(args, settings)
-        if args.command == "var-backtest":
-            return var_cmd.run(args, settings)
+        runner = getattr(args, "runner", None)  # a subcommand that names its own runner
+        if runner is not None:
+            return int(runner(args, settings))
         if args.command in research_cmd.HELP:
             return research_cmd.run(args, settings)
         if args.engine_only:

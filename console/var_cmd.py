@@ -34,6 +34,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--refit-every", type=int, help="days between GARCH/tail refits (default 20)")
     p.add_argument("--data", type=Path, metavar="FILE", help="your own CSV/Parquet daily bars")
     p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(runner=run)
 
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:

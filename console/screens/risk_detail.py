@@ -20,7 +20,6 @@ from textual.widgets import Footer, Static
 
 from console.state import DeskState
 from console.widgets.risk import state_label
-from console.widgets.var_model import ModelVarSection
 from console.widgets.risk_report import (
     CorrelationSection,
     FiguresSection,
@@ -31,6 +30,7 @@ from console.widgets.risk_report import (
     StressSection,
     VarSection,
 )
+from console.widgets.var_model import ModelVarSection
 from engine.model import DeskArea
 
 NO_REPORT = (

@@ -37,7 +37,7 @@ EXCEEDED = "█"
 
 
 def verdict(b: VarBacktest) -> Text:
-    """"passes at 99%: 3 exceedances vs 2.5 expected, Kupiec p=0.74, Christoffersen p=0.81"."""
+    """ "passes at 99%: 3 exceedances vs 2.5 expected, Kupiec p=0.74, Christoffersen p=0.81"."""
     word = "passes" if b.passes else "fails"
     text = Text()
     text.append(f"{word} at {b.level:.0%}", style=f"bold {GAIN if b.passes else LOSS}")

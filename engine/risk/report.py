@@ -23,8 +23,8 @@ from engine.risk.book_risk import (
     effective_positions,
     holding_betas,
 )
-from engine.risk.greeks import OptionPosition, book_greeks
 from engine.risk.book_var import FITS, book_key, book_pnl, model_view
+from engine.risk.greeks import OptionPosition, book_greeks
 from engine.risk.stress_regime import regime_stress
 from engine.risk.var import (
     MIN_OBSERVATIONS,

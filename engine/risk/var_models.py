@@ -152,8 +152,8 @@ def roll(
     Each forecast uses only the days before it (``window`` of them for the tail, all of them for
     the volatility recursion). ``start`` defaults to ``window`` (the first day with a full
     window) and may not be smaller. ``fits`` (a dict, filled on the first call) carries each
-    block's fitted parameters to a later call on the same days. Raises ValueError for an unknown method, a level outside
-    [0.5, 1), a non-finite value, or too short a series.
+    block's fitted parameters to a later call on the same days. Raises ValueError for an
+    unknown method, a level outside [0.5, 1), a non-finite value, or too short a series.
     """
     check_method(method)
     lv = tuple(check_level(x) for x in levels)
@@ -161,7 +161,8 @@ def roll(
     if x.ndim != 1:
         raise ValueError(f"series must be one-dimensional, got shape {x.shape}")
     if not np.isfinite(x).all():
-        raise ValueError(f"series has a non-finite value at index {int(np.flatnonzero(~np.isfinite(x))[0])}")
+        bad = int(np.flatnonzero(~np.isfinite(x))[0])
+        raise ValueError(f"series has a non-finite value at index {bad}")
     w = default_window(method) if window is None else int(window)
     if w < MIN_WINDOW:
         raise ValueError(f"window must be at least {MIN_WINDOW} days, got {w}")

@@ -17,6 +17,7 @@ from tests.bench import (
     risk_portfolio,
     soak,
     startup,
+    var,
 )
 
 
@@ -26,6 +27,7 @@ def main() -> None:
     order_path.main()
     risk_engine.main()
     risk_portfolio.main()
+    var.main()
     audit.main()
     alerts.main()
     generation.main()

@@ -71,7 +71,9 @@ def test_the_users_own_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
         (["--data", "/nonexistent/bars.csv"], "no such file"),
     ],
 )
-def test_bad_input_is_one_clear_line(args: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bad_input_is_one_clear_line(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["var-backtest", *args]) == 2
     err = capsys.readouterr().err
     assert err.startswith("onetap var-backtest: ") and message in err and "Traceback" not in err

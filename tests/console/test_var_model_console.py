@@ -41,7 +41,9 @@ def text(section: ModelVarSection) -> str:
 def test_the_verdict_reads_in_words() -> None:
     fails, passes = (verdict(b).plain for b in backtests())
     assert passes == "passes at 99%: 3 exceedances vs 2.5 expected, Kupiec p=0.74, Christoffersen p=0.79"
-    assert fails.startswith("fails at 95%: 19 exceedances vs 12.5 expected, Kupiec p=0.07, Christoffersen p=0.02")
+    assert fails.startswith(
+        "fails at 95%: 19 exceedances vs 12.5 expected, Kupiec p=0.07, Christoffersen p=0.02"
+    )
     assert fails.endswith("ES p=0.40")
 
 

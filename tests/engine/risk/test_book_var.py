@@ -50,6 +50,7 @@ def test_the_view_is_the_model_forecast_and_a_year_of_backtest() -> None:
     (v95, e95), (v99, e99) = forecast(pnl, "fhs_ewma", (0.95, 0.99), window=1_000)
     assert figures.method == "fhs_ewma"
     assert (figures.var_95, figures.var_99) == pytest.approx((v95, v99))
+    assert (figures.cvar_95, figures.cvar_99) == pytest.approx((e95, e99))
     assert figures.cvar_99 >= figures.var_99 > figures.var_95 > 0
     assert [t.level for t in tests] == [0.95, 0.99]
     for t in tests:

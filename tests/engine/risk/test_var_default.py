@@ -47,7 +47,10 @@ def fits_to_json(fits: Fits) -> dict[str, Any]:
 def fits_from_json(raw: dict[str, Any]) -> Fits:
     fits: Fits = {}
     for t0, (garch, tail) in raw.items():
-        fits[int(t0)] = (None if garch is None else GarchParams(*garch), None if tail is None else tuple(tail))
+        fits[int(t0)] = (
+            None if garch is None else GarchParams(*garch),
+            None if tail is None else tuple(tail),
+        )
     return fits
 
 
