@@ -21,6 +21,7 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Hashable, Mapping, Sequence
+from datetime import date
 
 import numpy as np
 from numpy.typing import NDArray
@@ -33,6 +34,7 @@ from engine.risk.var_models import (
     CLASSIC_METHODS,
     FILTERED_WINDOW,
     MIN_WINDOW,
+    REFIT_EVERY,
     Fits,
     check_method,
     default_window,
@@ -101,22 +103,41 @@ def model_window(method: str, days: int) -> int:
 
 
 def model_view(
-    pnl: FloatArray, method: str, *, seed: int = 0, fits: Fits | None = None
+    pnl: FloatArray,
+    method: str,
+    *,
+    seed: int = 0,
+    fits: Fits | None = None,
+    session: int | None = None,
 ) -> tuple[VarFigures, tuple[VarBacktest, ...]]:
     """Today's ``VarFigures`` by ``method`` on the book's P&L series, and the model's backtest over
     the last (up to) ``BACKTEST_DAYS`` of it at 95% and 99%, from one roll (its last column is
     today). Zero figures with too little history; no backtest without a window plus 20 days.
-    ``fits`` carries fitted parameters between calls (see ``FitCache``)."""
+
+    ``fits`` carries fitted parameters between calls (see ``FitCache``). ``session`` numbers
+    today among all sessions (any fixed origin): the refit blocks are then laid on session
+    numbers that are multiples of ``REFIT_EVERY``, so tomorrow's roll finds every block but the
+    newest already fitted (on the same days' data), and a day costs at most one new fit, not
+    thirteen; the backtest then covers the last 231 to 250 days. Blocks older than the
+    backtest are dropped from ``fits``.
+    """
     check_method(method)
     if pnl.size < MIN_OBSERVATIONS + 1 or not np.any(pnl):
         return zero_figures(method), ()
-    window = model_window(method, pnl.size)
-    days = min(BACKTEST_DAYS, pnl.size - window)
-    start = pnl.size - days if days >= MIN_OBSERVATIONS else pnl.size
-    f = roll(pnl, method, LEVELS, window=window, start=start, seed=seed, fits=fits)
+    n = pnl.size
+    window = model_window(method, n)
+    days = min(BACKTEST_DAYS, n - window)
+    start = n - days if days >= MIN_OBSERVATIONS else n
+    offset = 0 if session is None else session - n
+    if session is not None and start < n:
+        start += (-(start + offset)) % REFIT_EVERY
+    f = roll(pnl, method, LEVELS, window=window, start=start, seed=seed, fits=fits, fits_offset=offset)
+    if fits is not None and session is not None:
+        for stale in [k for k in fits if k < start + offset]:
+            del fits[stale]
     (v95, e95), (v99, e99) = f.live(LEVELS[0]), f.live(LEVELS[1])
     figures = VarFigures(method, v95, max(e95, v95), v99, max(e99, v99))
-    if start == pnl.size:
+    if start == n:
         return figures, ()
     realised = pnl[f.start :]
     out: list[VarBacktest] = []
@@ -145,11 +166,11 @@ def model_view(
 class FitCache:
     """Fitted GARCH/tail parameters of recent books, so a report every few seconds does not refit.
 
-    Keyed by the method, the day, the history's length and which symbols are held long and
-    which short: prices moving and fills resizing positions during the day reuse the parameters
-    (the volatility recursion, the standardised windows and the tail quantiles are still
-    recomputed on the new P&L); a new day, a new holding or a side flipped refits. Bounded (a
-    few books), and locked: reports run on worker threads.
+    Keyed by the method, the history's length and which symbols are held long and which short:
+    prices moving and fills resizing positions reuse the parameters (the volatility recursion,
+    the standardised windows and the tail quantiles are still recomputed on the new P&L); a new
+    holding or a side flipped refits; a new session fits only its new block (``model_view``'s
+    ``session``). Bounded (a few books), and locked: reports run on worker threads.
     """
 
     def __init__(self, size: int = 4) -> None:
@@ -173,7 +194,16 @@ FITS = FitCache()
 """The engine's cache (one engine per process; tests may pass their own or none)."""
 
 
-def book_key(method: str, day: object, values: Mapping[str, float], days: int) -> Hashable:
+def book_key(method: str, values: Mapping[str, float], days: int) -> Hashable:
     """The ``FitCache`` key of a book (see there for what refits and what does not)."""
     sides = tuple(sorted((s, float(v) > 0) for s, v in values.items() if v))
-    return (method, day, days, sides)
+    return (method, days, sides)
+
+
+SESSION_ORIGIN = np.datetime64("1990-01-01")
+
+
+def session_number(day: date) -> int:
+    """Weekdays since 1990: one more each session (a holiday also counts one: a block's
+    parameters are then reused for a window one day off, which the refit schedule allows)."""
+    return int(np.busday_count(SESSION_ORIGIN, np.datetime64(day)))

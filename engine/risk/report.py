@@ -23,7 +23,7 @@ from engine.risk.book_risk import (
     effective_positions,
     holding_betas,
 )
-from engine.risk.book_var import FITS, book_key, book_pnl, model_view
+from engine.risk.book_var import FITS, book_key, book_pnl, model_view, session_number
 from engine.risk.greeks import OptionPosition, book_greeks
 from engine.risk.stress_regime import regime_stress
 from engine.risk.var import (
@@ -84,8 +84,9 @@ def compute_risk_report(
     backtests: tuple[VarBacktest, ...] = ()
     if var_method:
         model_pnl = book_pnl(values, history if history is not None else returns, options)
-        fits = FITS.fits(book_key(var_method, asof.date(), values, model_pnl.size))
-        figures, backtests = model_view(model_pnl, var_method, seed=seed, fits=fits)
+        fits = FITS.fits(book_key(var_method, values, model_pnl.size))
+        session = session_number(asof.date())
+        figures, backtests = model_view(model_pnl, var_method, seed=seed, fits=fits, session=session)
         if var_method not in {f.method for f in classic}:
             extra = (figures,)
     return RiskReport(

@@ -146,13 +146,16 @@ def roll(
     refit_every: int = REFIT_EVERY,
     seed: int = 0,
     fits: Fits | None = None,
+    fits_offset: int = 0,
 ) -> Forecasts:
     """Forecast VaR and ES at each of ``levels`` for days ``start`` .. ``len(series)``.
 
     Each forecast uses only the days before it (``window`` of them for the tail, all of them for
     the volatility recursion). ``start`` defaults to ``window`` (the first day with a full
     window) and may not be smaller. ``fits`` (a dict, filled on the first call) carries each
-    block's fitted parameters to a later call on the same days. Raises ValueError for an
+    block's fitted parameters to a later call on the same days; its keys are the blocks' first
+    days plus ``fits_offset`` (a caller whose series slides one day a session passes the
+    session's number, so a block keeps its key from one day to the next). Raises ValueError for an
     unknown method, a level outside [0.5, 1), a non-finite value, or too short a series.
     """
     check_method(method)
@@ -176,7 +179,7 @@ def roll(
     if method in CLASSIC_METHODS:
         var, es, scale = _roll_classic(x, method, lv, w, s, seed)
     else:
-        var, es, scale = _roll_filtered(x, method, lv, w, s, refit_every, fits)
+        var, es, scale = _roll_filtered(x, method, lv, w, s, refit_every, fits, fits_offset)
     return Forecasts(method, lv, s, np.maximum(var, 0.0), np.maximum(es, 0.0), scale)
 
 
@@ -320,7 +323,14 @@ them (the live report does, until the day or the book's weights change)."""
 
 
 def _roll_filtered(
-    x: FloatArray, method: str, levels: tuple[float, ...], w: int, s: int, every: int, fits: Fits | None
+    x: FloatArray,
+    method: str,
+    levels: tuple[float, ...],
+    w: int,
+    s: int,
+    every: int,
+    fits: Fits | None,
+    offset: int = 0,
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
     n = x.size
     days = n - s + 1
@@ -342,7 +352,7 @@ def _roll_filtered(
         if ewma_sig2 is not None:
             sig2 = ewma_sig2[lo:t1]
         else:
-            known = fits.get(t0) if fits is not None else None
+            known = fits.get(t0 + offset) if fits is not None else None
             params = known[0] if known is not None and known[0] is not None else None
             if params is None:
                 params = fit_garch(x[lo:t0], previous, asymmetric=asymmetric)
@@ -353,10 +363,10 @@ def _roll_filtered(
         sigma = np.sqrt(np.maximum(sig2, _SIGMA_FLOOR))  # sigma[k] is day lo + k
         z = x[lo : t1 - 1] / sigma[:-1]
         windows = np.lib.stride_tricks.sliding_window_view(z, w)  # row k: z of days t0+k-w .. t0+k-1
-        known = fits.get(t0) if fits is not None else None
+        known = fits.get(t0 + offset) if fits is not None else None
         q, e, tail = stat(windows, levels, known[1] if known is not None else None)
         if fits is not None:
-            fits[t0] = (params, tail)
+            fits[t0 + offset] = (params, tail)
         today = sigma[w:]
         j = slice(t0 - s, t1 - s)
         var[:, j] = -q * today

@@ -2,10 +2,20 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 import numpy as np
 import pytest
 
-from engine.risk.book_var import BACKTEST_DAYS, RECENT_DAYS, FitCache, book_key, book_pnl, model_view
+from engine.risk.book_var import (
+    BACKTEST_DAYS,
+    RECENT_DAYS,
+    FitCache,
+    book_key,
+    book_pnl,
+    model_view,
+    session_number,
+)
 from engine.risk.greeks import OptionPosition, position_greeks
 from engine.risk.var_models import forecast
 
@@ -67,14 +77,13 @@ def test_too_little_history_gives_figures_without_a_backtest_then_nothing() -> N
     assert empty.var_99 == 0.0 and none == ()
 
 
-def test_the_fit_cache_reuses_parameters_for_the_same_book_and_day() -> None:
+def test_the_fit_cache_reuses_parameters_for_the_same_book() -> None:
     cache = FitCache(size=2)
     values = {"A": 10_000.0, "B": 5_000.0}
-    key = book_key("evt_gjr", "2024-03-15", values, 1_250)
-    assert key == book_key("evt_gjr", "2024-03-15", {"A": 12_000.0, "B": 5_000.0}, 1_250)  # a fill
-    assert key != book_key("evt_gjr", "2024-03-15", {"A": 12_000.0, "B": -5_000.0}, 1_250)  # a side flipped
-    assert key != book_key("evt_gjr", "2024-03-15", {"A": 1.0, "B": 1.0, "C": 1.0}, 1_250)  # a new holding
-    assert key != book_key("evt_gjr", "2024-03-18", values, 1_250)  # a new day
+    key = book_key("evt_gjr", values, 1_250)
+    assert key == book_key("evt_gjr", {"A": 12_000.0, "B": 5_000.0}, 1_250)  # a fill
+    assert key != book_key("evt_gjr", {"A": 12_000.0, "B": -5_000.0}, 1_250)  # a side flipped
+    assert key != book_key("evt_gjr", {"A": 1.0, "B": 1.0, "C": 1.0}, 1_250)  # a new holding
     fits = cache.fits(key)
     pnl = book_pnl(values, RETURNS)
     first = model_view(pnl, "evt_gjr", fits=fits)
@@ -83,3 +92,25 @@ def test_the_fit_cache_reuses_parameters_for_the_same_book_and_day() -> None:
     cache.fits("b")
     cache.fits("c")
     assert cache.fits(key) == {}  # evicted: bounded
+
+
+def test_a_new_session_fits_only_its_new_block() -> None:
+    """Blocks laid on session numbers: the day after, every block but the newest is reused, and the
+    reused ones were fitted on exactly the same days' data (so the figures are a fresh roll's)."""
+    full = book_pnl({"A": 10_000.0, "B": 5_000.0}, {s: garchy(1_260, i + 1) for i, s in enumerate("AB")})
+    fits: dict[int, object] = {}
+    session = session_number(date(2024, 3, 15))
+    for day in range(10):
+        before = set(fits)
+        pnl = full[day : day + 1_250]  # the window slides one session
+        figures, tests = model_view(pnl, "evt_gjr", fits=fits, session=session + day)  # type: ignore[arg-type]
+        assert 231 <= tests[0].observations <= 250
+        assert all((k % 20) == 0 for k in fits) and len(set(fits) - before) <= 1 + 13 * (day == 0)
+        assert min(fits) >= session + day - 250
+    fresh, fresh_tests = model_view(pnl, "evt_gjr", fits={}, session=session + 9)
+    # the same up to the optimiser's tolerance (a warm start from the previous block's fit)
+    assert fresh.var_99 == pytest.approx(figures.var_99, rel=1e-5)
+    assert [(b.exceedances, b.observations) for b in fresh_tests] == [
+        (b.exceedances, b.observations) for b in tests
+    ]
+    assert session_number(date(2024, 3, 18)) == session_number(date(2024, 3, 16)) == session + 1
