@@ -4,9 +4,10 @@ Timings, per method, of one VaR update of the live book as the risk report runs 
 (``engine.risk.book_var``): the book's P&L over 1,250 days of history (a matvec), today's
 forecast, and the 250-day backtest, for
 - a 50-position book and a 500-asset book (synthetic, seeded: a market factor plus noise);
-- "cold": the first report of a day (every GARCH/Student-t/GPD block fitted: 13 blocks);
-- "warm": every later report that day (``FitCache`` reuses the fits; the volatility recursion,
-  windows and quantiles are recomputed);
+- "cold": a book's first report (every GARCH/Student-t/GPD block fitted: 13 blocks);
+- "next day": the first report of a new session (yesterday's fits reused, one new block);
+- "warm": every later report that session (``FitCache`` reuses the fits; the volatility
+  recursion, windows and quantiles are recomputed);
 - "forecast": today's figure alone, no backtest (one block).
 
 The table: every method rolled out of sample over every shipped series (returns of the daily
@@ -30,7 +31,8 @@ from engine.risk.book_var import FitCache, book_pnl, model_view
 from engine.risk.var_backtest import backtest
 from engine.risk.var_models import FILTERED_WINDOW, METHODS, Fits, roll
 
-HISTORY = 1_250
+HISTORY = 1_251
+"""1,250 days for the report plus one: yesterday's series is the first 1,250."""
 LEVELS = (0.95, 0.99)
 TABLE_ORDER = ("SPX", "AAPL", "MSFT", "IBM", "GOOG", "AMZN")
 
@@ -56,35 +58,43 @@ def ms(fn: Callable[[], object], runs: int) -> float:
 
 def timings() -> None:
     print("VaR update per method (median ms; P&L matvec + forecast [+ 250-day backtest]), 1,250 days")
-    print(f"{'method':<16}{'book':>6}{'cold':>10}{'warm':>10}{'forecast':>10}")
+    print(f"{'method':<16}{'book':>6}{'cold':>10}{'next day':>10}{'warm':>10}{'forecast':>10}")
     for assets in (50, 500):
-        values, returns = synthetic(assets)
+        values, series = synthetic(assets)
         for method in METHODS:
             runs = 3 if method in ("fhs_garch", "fhs_gjr", "evt", "evt_gjr", "student_t") else 5
-            cold, warm, today = updates(method, values, returns)
-            cells = "".join(f"{ms(fn, runs):>10.1f}" for fn in (cold, warm, today))
+            cells = "".join(f"{ms(fn, runs):>10.1f}" for fn in updates(method, values, series))
             print(f"{method:<16}{assets:>6}{cells}")
 
 
 def updates(
-    method: str, values: dict[str, float], returns: dict[str, np.ndarray]
-) -> tuple[Callable[[], object], Callable[[], object], Callable[[], object]]:
-    """The three timed updates: cold (fits), warm (cached fits), today's forecast alone."""
-    fits: Fits = FitCache().fits("bench")
-    model_view(book_pnl(values, returns), method, fits=fits)
+    method: str, values: dict[str, float], series: dict[str, np.ndarray]
+) -> tuple[Callable[[], object], ...]:
+    """The timed updates: cold (every block fitted), next day (yesterday's fits, one new block),
+    warm (today's fits cached), today's forecast alone (no backtest)."""
+    session = 9_000
+    yesterday: Fits = FitCache().fits("bench")
+    before = {s: r[:-1] for s, r in series.items()}
+    returns = {s: r[1:] for s, r in series.items()}  # today's 1,250 days
+    model_view(book_pnl(values, before), method, fits=yesterday, session=session)
+    today_fits: Fits = {}
+    model_view(book_pnl(values, returns), method, fits=today_fits, session=session + 1)
     window = 250 if method in METHODS[:3] else FILTERED_WINDOW
 
     def cold() -> object:
-        return model_view(book_pnl(values, returns), method)
+        return model_view(book_pnl(values, returns), method, fits={}, session=session + 1)
+
+    def next_day() -> object:
+        return model_view(book_pnl(values, returns), method, fits=dict(yesterday), session=session + 1)
 
     def warm() -> object:
-        return model_view(book_pnl(values, returns), method, fits=fits)
+        return model_view(book_pnl(values, returns), method, fits=today_fits, session=session + 1)
 
-    def today() -> object:
+    def forecast_only() -> object:
         pnl = book_pnl(values, returns)
         return roll(pnl, method, LEVELS, window=window, start=pnl.size)
 
-    return cold, warm, today
+    return cold, next_day, warm, forecast_only
 
 
 def table() -> None:
