@@ -12,6 +12,7 @@
     onetap --broker ibkr [--port 7497] [--live --account U...] [--read-only]
                                 the console on Interactive Brokers (TWS / IB Gateway)
     onetap tws-sim --port 7497  a TWS API simulator to try the IBKR path with no IB account
+    onetap var-backtest         roll a VaR model over daily series and test its exceedances
 
 Heavy modules are imported only by the path that needs them: ``--engine-only`` never
 imports Textual, nothing here imports torch or ib_insync, and ``onetap kill`` against a running
@@ -36,7 +37,7 @@ EXIT_USAGE = 2
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd, web_cmd
+    from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd, var_cmd, web_cmd
 
     parser = argparse.ArgumentParser(
         prog="onetap", description="Terminal operator console for automated trading."
@@ -96,6 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     cards_cmd.add_parser(sub)
     research_cmd.add_parsers(sub)
     web_cmd.add_parser(sub)
+    var_cmd.add_parser(sub)
     return parser
 
 
@@ -164,6 +166,9 @@ def _dispatch(settings: Settings, args: argparse.Namespace) -> int:
         return cards_cmd.run(args, settings)
     if args.command == "calibration":
         return cards_cmd.run_calibration(args, settings)
+    runner = getattr(args, "runner", None)  # a subcommand that names its own runner
+    if runner is not None:
+        return int(runner(args, settings))
     if args.command in research_cmd.HELP:
         return research_cmd.run(args, settings)
     if args.engine_only:

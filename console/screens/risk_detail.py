@@ -30,6 +30,7 @@ from console.widgets.risk_report import (
     StressSection,
     VarSection,
 )
+from console.widgets.var_model import ModelVarSection
 from engine.model import DeskArea
 
 NO_REPORT = (
@@ -57,6 +58,7 @@ class RiskDetailScreen(Screen[None]):
             yield PausedStrategies(id="paused-strategies")
             with Horizontal(id="report-columns"):
                 with Vertical(id="report-left"):
+                    yield ModelVarSection(id="report-var-model")
                     yield VarSection(id="report-var")
                     yield StressSection(id="report-stress")
                 with Vertical(id="report-right"):

@@ -137,13 +137,14 @@ class VarSection(ReportSection):
         self.redraw()
 
     def draw(self, report: RiskReport) -> RenderableType:
-        if not report.var:
+        shown = [f for f in report.var if f.method in METHOD_LABEL]  # the model has its own section
+        if not shown:
             return Text("no VaR figures in this report", style="dim")
-        headers = [h for f in report.var for h in (METHOD_LABEL.get(f.method, f.method), "%")]
+        headers = [h for f in shown for h in (METHOD_LABEL[f.method], "%")]
         table = _table("", *headers)
         for label, attr in VAR_MEASURES:
             cells: list[RenderableType] = []
-            for figures in report.var:
+            for figures in shown:
                 value = getattr(figures, attr)
                 style = self._limit_style(value, report.equity) if attr == "var_95" else ""
                 cells += [whole(value), Text(share(value, report.equity), style=style)]

@@ -16,7 +16,7 @@ class VarFigures:
     """One-day Value at Risk and Conditional VaR (expected shortfall) by one method, in money."""
 
     method: str
-    """"historical", "parametric" or "monte_carlo"."""
+    """"historical", "parametric", "monte_carlo" or a ``[risk] var_method`` (engine.risk.var_models)."""
     var_95: float
     cvar_95: float
     var_99: float
@@ -55,6 +55,32 @@ class StressResult:
 
 
 @dataclass(frozen=True, slots=True)
+class VarBacktest:
+    """The live book's VaR model rolled over its own recent history, and the verdict of its tests.
+
+    Today's holdings are replayed over the last ``observations`` days; each day's VaR was
+    forecast from the days before it only. ``recent`` is each of the last days' loss as a
+    multiple of that day's VaR (above 1.0: an exceedance), oldest first, for the screen's chart.
+    """
+
+    method: str
+    level: float
+    observations: int
+    exceedances: int
+    expected: float
+    kupiec_p: float
+    christoffersen_p: float
+    conditional_coverage_p: float
+    es_p: float | None
+    """McNeil-Frey's p-value; None with fewer than three exceedances."""
+    recent: tuple[float, ...] = ()
+
+    @property
+    def passes(self) -> bool:
+        return self.kupiec_p >= 0.05 and self.christoffersen_p >= 0.05
+
+
+@dataclass(frozen=True, slots=True)
 class RiskReport:
     """Everything the risk detail screen shows; ``symbols`` orders the correlation matrix."""
 
@@ -78,3 +104,7 @@ class RiskReport:
     """Sessions of history the figures were computed from."""
     scenarios: int = 0
     """Monte Carlo scenarios behind the ``monte_carlo`` figures."""
+    var_method: str = ""
+    """``[risk] var_method``: the model the screen leads with; its figures are in ``var``."""
+    var_backtest: tuple[VarBacktest, ...] = ()
+    """That model's backtest on the book's recent history, at 95% and 99% (empty: too little)."""

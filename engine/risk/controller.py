@@ -336,7 +336,8 @@ class RiskController:
 
     def limit_values(self) -> dict[str, float]:
         """Config key -> value of every ``[risk]`` setting, as numbers (for the console's limits dialog)."""
-        return {k: float(v) for k, v in self.settings.model_dump().items()}
+        # var_method is a choice, not a limit: the dialog edits numbers only
+        return {k: float(v) for k, v in self.settings.model_dump().items() if isinstance(v, int | float)}
 
     def _set(self, state: HaltState) -> None:
         self.state = state

@@ -14,7 +14,7 @@ from datetime import datetime
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.model.risk import RiskReport
+from engine.model.risk import RiskReport, VarBacktest, VarFigures
 from engine.risk.book_risk import (
     book_beta,
     book_volatility,
@@ -23,8 +23,9 @@ from engine.risk.book_risk import (
     effective_positions,
     holding_betas,
 )
+from engine.risk.book_var import FITS, book_key, book_pnl, model_view, session_number
 from engine.risk.greeks import OptionPosition, book_greeks
-from engine.risk.stress import stress_test
+from engine.risk.stress_regime import regime_stress
 from engine.risk.var import (
     MIN_OBSERVATIONS,
     align_book,
@@ -46,6 +47,8 @@ def compute_risk_report(
     seed: int,
     scenarios: int,
     window_days: int,
+    var_method: str = "",
+    history: Mapping[str, NDArray[np.floating]] | None = None,
 ) -> RiskReport:
     """VaR by three methods, volatility, beta, correlation, concentration, Greeks and stress.
 
@@ -58,6 +61,13 @@ def compute_risk_report(
     (fewer when the history is shorter). With under 20 days every VaR figure is zero and
     ``scenarios`` is 0.
 
+    ``var_method`` (``[risk] var_method``, one of ``engine.risk.var_models.METHODS``) adds that
+    model's figures to ``var`` (unless it is one of the three already there) and its backtest on
+    the book's own history (``engine.risk.book_var``: options by delta-gamma), both computed on
+    ``history`` (the holdings' longer return series; ``returns`` when not given). The stress
+    scenarios are ``stress_regime.regime_stress``: scaled to today's volatility, with a
+    volatility and a correlation-to-one shock.
+
     Raises ValueError, naming the symbol, for a non-finite value or return: a corrupted series is
     a data error to surface, not a number to average over.
     """
@@ -65,15 +75,25 @@ def compute_risk_report(
     pnl = book.pnl()
     bench = _window(benchmark_returns, book.observations)
     simulated = bool(book.symbols) and book.observations >= MIN_OBSERVATIONS
+    classic = (
+        figures_from_pnl("historical", pnl),
+        parametric_from_pnl(pnl),
+        monte_carlo_from_book(book, scenarios=scenarios, seed=seed),
+    )
+    extra: tuple[VarFigures, ...] = ()
+    backtests: tuple[VarBacktest, ...] = ()
+    if var_method:
+        model_pnl = book_pnl(values, history if history is not None else returns, options)
+        fits = FITS.fits(book_key(var_method, values, model_pnl.size))
+        session = session_number(asof.date())
+        figures, backtests = model_view(model_pnl, var_method, seed=seed, fits=fits, session=session)
+        if var_method not in {f.method for f in classic}:
+            extra = (figures,)
     return RiskReport(
         asof=asof,
         equity=equity,
         gross_value=float(sum(abs(float(v)) for v in values.values())),
-        var=(
-            figures_from_pnl("historical", pnl),
-            parametric_from_pnl(pnl),
-            monte_carlo_from_book(book, scenarios=scenarios, seed=seed),
-        ),
+        var=classic + extra,
         volatility=book_volatility(book, equity=equity),
         beta=book_beta(book, bench, equity=equity),
         benchmark=benchmark,
@@ -82,9 +102,11 @@ def compute_risk_report(
         effective_positions=effective_positions(values),
         diversification_ratio=diversification_ratio(book),
         greeks=book_greeks(options),
-        stress=stress_test(book, equity=equity, betas=holding_betas(book, bench)),
+        stress=regime_stress(book, equity=equity, betas=holding_betas(book, bench)),
         window_days=book.observations,
         scenarios=scenarios if simulated else 0,
+        var_method=var_method,
+        var_backtest=backtests,
     )
 
 

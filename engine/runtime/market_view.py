@@ -48,7 +48,8 @@ class MarketView:
         self._broker = broker
         self._ledger = ledger
         self._clock = clock
-        self._returns_cache: tuple[date | None, dict[str, np.ndarray]] = (None, {})
+        self._returns_cache: dict[int, tuple[date | None, dict[str, np.ndarray]]] = {}
+        """Per window (the gauge's and the VaR model's differ): the day computed and the returns."""
         self._session_hours: tuple[date, tuple[datetime, datetime] | None] | None = None
         """The New York date and its regular session's open and close, looked up once a day."""
         self.option_vols: dict[str, float] = {}
@@ -160,7 +161,7 @@ class MarketView:
     def daily_returns(self, window: int) -> dict[str, np.ndarray]:
         """Last ``window`` sessions of returns before today, per symbol; computed once a day."""
         day = self.feed.current_day
-        cached_day, cached = self._returns_cache
+        cached_day, cached = self._returns_cache.get(window, (None, {}))
         if cached_day == day and cached:
             return cached
         out: dict[str, np.ndarray] = {}
@@ -170,7 +171,7 @@ class MarketView:
             hist = self.history(sym)
             if len(hist) > 1:
                 out[sym] = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-(window + 1) :])[1:]
-        self._returns_cache = (day, out)
+        self._returns_cache[window] = (day, out)
         return out
 
     def set_option_vols(self, day: date) -> None:

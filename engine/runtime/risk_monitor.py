@@ -235,6 +235,7 @@ class RiskMonitor:
         """Everything the report needs, copied on the loop so the worker shares nothing live."""
         r = self.controller.settings
         returns = self._market.daily_returns(r.var_window_days)
+        history = self._market.daily_returns(max(r.var_history_days, r.var_window_days))
         benchmark = self._settings.universe.benchmark
         return {
             "asof": self._clock.now(),
@@ -247,6 +248,8 @@ class RiskMonitor:
             "seed": r.mc_seed,
             "scenarios": r.mc_scenarios,
             "window_days": r.var_window_days,
+            "var_method": r.var_method,
+            "history": {s: v for s, v in history.items() if s != benchmark},
         }
 
     async def refresh_report(self) -> RiskReport | None:

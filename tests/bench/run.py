@@ -20,6 +20,7 @@ from tests.bench import (
     soak,
     startup,
     status_cli,
+    var,
 )
 
 
@@ -30,6 +31,7 @@ def main() -> None:
     order_path.main()
     risk_engine.main()
     risk_portfolio.main()
+    var.main()
     audit.main()
     alerts.main()
     generation.main()

@@ -188,7 +188,9 @@ async def test_the_risk_report_describes_the_book_after_a_fill(engine: Engine) -
     (symbol,) = report.symbols
     assert report.correlation == ((1.0,),)
     methods = {v.method: v for v in report.var}
-    assert set(methods) == {"historical", "parametric", "monte_carlo"}
+    assert set(methods) == {"historical", "parametric", "monte_carlo", "evt_gjr"}  # [risk] var_method
+    assert report.var_method == "evt_gjr"
+    assert [b.level for b in report.var_backtest] == [0.95, 0.99]
     for figures in methods.values():
         assert 0 < figures.var_95 <= figures.var_99 <= figures.cvar_99
         assert figures.var_95 <= figures.cvar_95
@@ -197,7 +199,8 @@ async def test_the_risk_report_describes_the_book_after_a_fill(engine: Engine) -
     weight = position.market_value / report.equity  # beta is of the whole book, cash included
     assert report.beta is not None and 0.2 * weight < report.beta < 3.0 * weight
     assert {s.scenario for s in report.stress} >= {"2008", "2020", "flash crash", "correction", "stagflation"}
-    assert all(s.pnl < 0 for s in report.stress), "a long book loses in every down scenario"
+    down = [s for s in report.stress if s.shock < 0]
+    assert len(down) == 6 and all(s.pnl < 0 for s in down), "a long book loses in every down scenario"
     assert engine.snapshot().risk_report == report
 
 

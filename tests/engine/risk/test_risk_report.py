@@ -68,7 +68,10 @@ def test_report_composes_the_parts(history: tuple[dict[str, np.ndarray], np.ndar
     assert got.correlation == correlation_matrix(align_book(VALUES, window))
     assert got.beta is not None and 0.2 < got.beta < 2.0
     assert got.greeks == book_greeks([option])
-    assert [s.scenario for s in got.stress] == ["2008", "2020", "flash crash", "correction", "stagflation"]
+    assert [s.scenario for s in got.stress] == [
+        *("2008", "2020", "flash crash", "correction", "stagflation"),
+        *("vol x3", "correlation 1"),
+    ]
     assert got.effective_positions > 1.0 and got.diversification_ratio >= 1.0
     assert report(history, options=(option,)) == got  # pure: same inputs, same report
 
