@@ -80,3 +80,5 @@ class RiskState:
     """0: none; 1: halted, orders cancelled; 2: also flattening every position."""
     paused_strategies: tuple[str, ...] = ()
     """Templates paused by a breaker or the repeat-fill throttle, until an operator resumes them."""
+    var_method: str = "historical"
+    """The model behind ``var_95``: ``[risk] var_method`` once a risk report covers the book."""

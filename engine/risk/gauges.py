@@ -43,6 +43,7 @@ def risk_state(
     daily_loss_limit_pct: float,
     drawdown_limit_pct: float,
     var_limit_pct: float,
+    var_method: str = "historical",
 ) -> RiskState:
     equity = max(account.equity, 1e-9)
     return RiskState(
@@ -55,6 +56,7 @@ def risk_state(
         drawdown_limit=drawdown_limit_pct,
         var_95=var_95 / equity,
         var_limit=var_limit_pct,
+        var_method=var_method,
         halted_reason=halted_reason,
         halted_at=halted_at,
         kill_level=kill_level,

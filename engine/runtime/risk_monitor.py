@@ -117,9 +117,11 @@ class RiskMonitor:
         r = self.controller.settings
         state = self.controller.state
         values = {p.symbol: p.market_value for p in self._ledger.positions(include_flat=False)}
+        var_95, method = self._gauge_var(values)
         return risk_state(
             account,
-            historical_var(values, self._market.daily_returns(r.var_window_days)),
+            var_95,
+            var_method=method,
             trading_state=state.state,
             halted_reason=state.reason,
             halted_at=state.since,
@@ -130,6 +132,21 @@ class RiskMonitor:
             drawdown_limit_pct=r.drawdown_limit_pct,
             var_limit_pct=r.var_limit_pct,
         )
+
+    def _gauge_var(self, values: dict[str, float]) -> tuple[float, str]:
+        """The gauge's 95% VaR and its method: the configured model's (``[risk] var_method``, the
+        one that passes its backtests) from the latest risk report when that report was made for
+        the same holdings, rescaled to today's gross value; else the 250-day historical figure
+        computed now (a report follows every fill within moments)."""
+        report = self.report
+        method = self.controller.settings.var_method
+        if report is not None and method and report.gross_value > 0 and set(report.symbols) == set(values):
+            figure = next((f for f in report.var if f.method == method), None)
+            if figure is not None:
+                gross = sum(abs(v) for v in values.values())
+                return figure.var_95 * gross / report.gross_value, method
+        days = self.controller.settings.var_window_days
+        return historical_var(values, self._market.daily_returns(days)), "historical"
 
     def publish_risk(self) -> None:
         self._bus.publish(RiskEvent(self.risk_state()))
