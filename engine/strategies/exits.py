@@ -436,9 +436,9 @@ def setup_exits(
     if protect and k == 1 and protects(policy):
         f = np.minimum(bars + 1, n_bars - 1)
         atr = setup.atr[bars] if setup.atr is not None else np.full(len(bars), np.nan)
-        card_stop = np.array([_price(setup.stop_price(int(t))) for t in bars], dtype=np.float64)
-        if policy.stop is not StopRule.PRICE:
-            card_stop = np.full(len(bars), np.nan)
+        card_stop = np.full(len(bars), np.nan)
+        if policy.stop is StopRule.PRICE:  # the template's own level at each signal
+            card_stop = np.array([_price(setup.stop_price(int(t))) for t in bars], dtype=np.float64)
         direction = np.where(weights[:, 0] < 0.0, -1.0, 1.0)
         levels = resolve_arrays(policy, direction, fill_prices[f, 0], atr=atr, card_stop=card_stop)
     elif protect:
