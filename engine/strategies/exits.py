@@ -394,7 +394,7 @@ def resolve_arrays(
             stop = e - d * v * atr
             trail_amount = v * atr
     with np.errstate(invalid="ignore"):
-        protective = d * (e - stop) > 0.0
+        protective = (d * (e - stop) > 0.0) & (stop > 0.0)
     if policy.target_r is None or policy.stop is StopRule.NONE:
         target = nan.copy()  # with no stop, the target is the card's own (none in the model)
     else:
