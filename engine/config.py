@@ -479,10 +479,15 @@ def _env_layer(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+_WHOLE_TABLES = frozenset({"exit"})
+"""Tables a later layer replaces whole: an exit policy is one rule (a user's ``stop = "none"``
+must not inherit the shipped ``stop_value`` or ``target_r``)."""
+
+
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in _WHOLE_TABLES:
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = value
