@@ -7,6 +7,7 @@ from tests.bench import (
     audit,
     autopilot,
     backtest,
+    exits,
     generation,
     ibkr,
     kill_cli,
@@ -30,6 +31,7 @@ def main() -> None:
     alerts.main()
     generation.main()
     backtest.main()
+    exits.main()
     research.main()
     ibkr.main()
     optimizers.main()
