@@ -16,7 +16,7 @@ def enabled_templates(settings: Settings) -> list[Template]:
     out = []
     for name in settings.cards.templates:
         template = TEMPLATES[name]
-        configured = settings.strategies.get(name)  # type: ignore[call-overload]
+        configured = settings.strategies.get(name)
         if configured is not None and configured.exit is not None:
             template = replace(template, exit_policy=exit_policy(template, configured.exit))
         out.append(template)

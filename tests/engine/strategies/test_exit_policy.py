@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from engine.config import ConfigError, load_settings
-from engine.model.exits import ExitPolicy, StopRule, TimeExit, resolve_levels
 from engine.model.enums import Side
+from engine.model.exits import ExitPolicy, StopRule, TimeExit, resolve_levels
 from engine.strategies.book import Book, Limits
 from engine.strategies.generator import Context, GeneratorPolicy, propose
 from engine.strategies.policy import enabled_templates, exit_policy, generator_policy
