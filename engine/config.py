@@ -318,6 +318,24 @@ class CardSettings(_Section):
     """Fractional share quantities on entry cards (only where the broker takes them too)."""
 
 
+class ExitSettings(_Section):
+    """A template's exit policy (``exit = {...}`` in [strategies.NAME]; engine.model.exits.ExitPolicy).
+
+    ``stop``: none, price (the template's own stop level), atr, percent, trail_amount,
+    trail_percent or trail_atr, with ``stop_value`` in that rule's unit; ``target_r``: the target
+    at that multiple of the stop distance (absent: no target); ``time_exit``: close (the
+    horizon's last close), next_open or none; ``stop_limit_bps``: a stop-limit that many basis
+    points beyond the stop (absent: a plain stop). Checked against the template in
+    engine/strategies/policy.py.
+    """
+
+    stop: Literal["none", "price", "atr", "percent", "trail_amount", "trail_percent", "trail_atr"]
+    stop_value: Annotated[float, Field(ge=0.0, le=100.0)] = 0.0
+    target_r: Annotated[float, Field(gt=0.0, le=100.0)] | None = None
+    time_exit: Literal["close", "next_open", "none"] = "close"
+    stop_limit_bps: Annotated[float, Field(gt=0.0, le=10_000.0)] | None = None
+
+
 class TemplateSettings(_Section):
     """One template's settings ([strategies.NAME] in config/strategies.toml)."""
 
@@ -326,6 +344,8 @@ class TemplateSettings(_Section):
     max_positions: Annotated[int, Field(ge=1, le=100)] = 3
     risk_per_position: Annotated[float, Field(gt=0.0, le=0.05)] = 0.01
     parameters: dict[str, float] = Field(default_factory=dict)
+    exit: ExitSettings | None = None
+    """The exit policy of its cards (None: the template's own default)."""
 
 
 class HotkeySettings(_Section):
@@ -530,10 +550,15 @@ def _env_layer(environ: Mapping[str, str]) -> list[tuple[str, dict[str, Any]]]:
     return out
 
 
+_WHOLE_TABLES = frozenset({"exit"})
+"""Tables a later layer replaces whole: an exit policy is one rule (a user's ``stop = "none"``
+must not inherit the shipped ``stop_value`` or ``target_r``)."""
+
+
 def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     out = dict(base)
     for key, value in over.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key not in _WHOLE_TABLES:
             out[key] = _deep_merge(out[key], value)
         else:
             out[key] = value

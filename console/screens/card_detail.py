@@ -28,6 +28,7 @@ from console.widgets.card_detail import (
     CardGreeksSection,
     CardHeader,
     CardSection,
+    ExitSection,
     NotesSection,
     PlanSection,
     RankingSection,
@@ -76,6 +77,7 @@ class CardDetailScreen(Screen[None]):
             yield CardHeader(id="card-header")
             with Horizontal(id="card-columns"):
                 with Vertical(id="card-left"):
+                    yield ExitSection(id="card-exits")
                     yield SignalsSection(id="card-signals")
                     yield SizingSection(id="card-sizing")
                 with Vertical(id="card-right"):

@@ -21,6 +21,7 @@ from textual.widgets import Static
 
 from console.widgets.fmt import GAIN, LOSS, WARN, money, ny_stamp, qty, signed_money
 from engine.model import RANKING_FORMULA, Leg, OrderType, Side, StrategyCard
+from engine.model.exits import StopRule, TimeExit
 
 CAPS = (
     ("by_risk", "Cap by risk", "the risk budget over the stop distance"),
@@ -227,6 +228,64 @@ class CardHeader(CardSection):
         return table
 
 
+TIME_EXITS = {
+    TimeExit.NONE: "none: held until a stop, a target or the exit rule",
+    TimeExit.CLOSE: "at the close of the last session",
+    TimeExit.NEXT_OPEN: "at the open after the last session",
+}
+
+
+def _reference(card: StrategyCard) -> float | None:
+    """The reference price the card's levels were resolved at: its one stock leg's."""
+    refs = [card.details.get(f"ref_price:{leg.symbol}") for leg in card.legs]
+    return refs[0] if len(refs) == 1 else None
+
+
+def distance(level: float, ref: float | None, atr: float | None) -> str:
+    """How far a level sits from the reference price, in percent and in ATRs."""
+    if ref is None or not ref > 0:
+        return ""
+    out = f"{level / ref - 1.0:+.1%}"
+    if atr is not None and atr > 0:
+        out += f" · {abs(level - ref) / atr:.1f} ATR"
+    return out
+
+
+class ExitSection(CardSection):
+    """How the card's position leaves the market: its exit policy in words and the levels it
+    resolves to at the reference price (the engine re-resolves them at the fill)."""
+
+    TITLE = "Exits"
+
+    def draw(self, card: StrategyCard) -> RenderableType | None:
+        policy = card.exit_policy
+        if policy is None:
+            return None
+        d = card.details
+        ref, atr = _reference(card), d.get("exit:atr")
+        table = _facts()
+        add_row(table, "Policy", "", policy.describe())
+        if card.stop_price is not None:
+            meaning = "from the reference price"
+            if "exit:trail_amount" in d:
+                meaning = f"initial; trails {money(d['exit:trail_amount'])} under the best price"
+            elif "exit:trail_percent" in d:
+                meaning = f"initial; trails {d['exit:trail_percent']:g}% under the best price"
+            add_row(
+                table, "Stop", money(card.stop_price), f"{distance(card.stop_price, ref, atr)}  {meaning}"
+            )
+        elif policy.stop is StopRule.NONE:
+            add_row(table, "Stop", "none", "no resting stop")
+        if card.target_price is not None:
+            add_row(table, "Target", money(card.target_price), distance(card.target_price, ref, atr))
+        if atr is not None:
+            add_row(table, "ATR", money(atr), "ATR(14) at the signal")
+        add_row(
+            table, "Horizon", f"{card.horizon_days} sessions", f"time exit {TIME_EXITS[policy.time_exit]}"
+        )
+        return table
+
+
 class SignalsSection(CardSection):
     """The signal values at the as-of bar (``signal:*``) and the template's composite score."""
 
@@ -427,6 +486,7 @@ class NotesSection(CardSection):
 
 CARD_SECTIONS: tuple[type[CardSection], ...] = (
     CardHeader,
+    ExitSection,
     SignalsSection,
     SizingSection,
     TrackRecordSection,

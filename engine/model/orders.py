@@ -181,6 +181,8 @@ class StrategyCard:
       ``penalty`` and ``score``;
     - ``greek:*``: ``delta``, ``gamma``, ``vega``, ``theta`` of an option card, in money;
     - ``expected_cost`` and friends: what executing the card should cost (execution plan).
+    - ``exit:*``: ``atr`` (the ATR(14) at the signal bar the exit levels are measured in),
+      ``trail_amount`` / ``trail_percent`` (a trailing stop's distance).
     """
 
     card_id: str

@@ -1,18 +1,26 @@
 """The vectorized backtester: any template's setups, run as a cash account over their bars.
 
-Two numba kernels, one rule each:
+Two steps, one rule each:
 
-1. ``setup_weights``: one setup's target weights bar by bar, from the same ``Setup`` arrays the
-   card generator reads (so research has no strategy logic of its own). A signal at the close
-   of bar t is acted on at bar t+1 (positions lag signals by one bar, by construction); the trade
-   ends on the first close where its return from the entry fill reaches the stop or the target,
-   where the exit rule holds, or ``horizon`` bars after the signal, and is closed at the next
-   bar's fill. A setup is in one trade at a time.
+1. ``setup_trades``: one setup's trades and target weights bar by bar, from the same ``Setup``
+   arrays the card generator reads (so research has no strategy logic of its own). A signal at
+   the close of bar t is acted on at bar t+1 (positions lag signals by one bar, by
+   construction); the trade ends where ``engine.strategies.exits.setup_exits`` says, the one
+   exit model the card track record uses too: the template's exit policy (a stop, a target or
+   a trailing stop resting from the fill and filled within the bar they are touched on, a gap
+   through them at the open; the time exit at the horizon), or the exit rule at a close, filled
+   at the next bar. A setup is in one trade at a time: a signal is taken when the setup is flat
+   by its close.
 2. ``simulate``: a cash account that trades toward target weights at each bar's fill price (the
    open by default, or the close), paying commission per share and per value and slippage in
    bps on what it trades, letting a held weight drift until it is a threshold away, never
-   borrowing (buys are scaled to the cash there is), fractional shares allowed. Equity is
-   marked at each close.
+   borrowing (buys are scaled to the cash there is), fractional shares allowed. Exits that
+   fill within a bar (``exit_weights``/``exit_prices``) are sold at their own price after the
+   bar's fill-price trades, with the same costs. Equity is marked at each close.
+
+``BacktestConfig.exits=False`` runs the templates with no protective exits (no stop, no target,
+no trailing stop: only the exit rule and the time exit); ``simulate`` given no exit prices is the
+plain target-weight account the outside references (vectorbt, backtesting.py) are compared with.
 
 The options template is backtested on its stock leg only: option fills need option prices,
 which daily bars do not have (the card generator's track record models the option instead).
@@ -23,6 +31,7 @@ never levered: with more setups in trades than slots, the weights are scaled dow
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
@@ -31,7 +40,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from engine.strategies.templates.base import Array, Panel, Params, Setup, Template
+from engine.model.exits import ExitPolicy
+from engine.strategies.exits import Exits, setup_exits
+from engine.strategies.templates.base import NO_PROTECTION, Array, Panel, Params, Setup, Template
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,69 +65,111 @@ class BacktestConfig:
     start_equity: float = 100_000.0
     slots: int = 5
     """Setups that may be in a trade at full size at once (each gets 1/slots of equity)."""
+    exits: bool = True
+    """Trade the templates' exit policies (stops, targets, trailing stops); False: none of
+    them, only the exit rule and the time exit (to measure what the protection costs or saves)."""
 
 
 DEFAULT_CONFIG = BacktestConfig()
 
 
-@numba.njit(cache=True, nogil=True)
-def _setup_weights(
-    close: Array,
-    fill: Array,
-    weights: Array,
-    entry: NDArray[np.bool_],
-    exit_rule: NDArray[np.bool_],
-    stop: Array,
-    target: Array,
-    horizon: int,
-) -> Array:
-    """Target weights ``[T, k]`` that hold at bar t (decided at the close of t-1, traded at t's fill)."""
-    n_bars, k = close.shape
-    out = np.zeros((n_bars, k))
-    in_trade = False
-    signal_bar = -1
-    filled_at = -1
-    for t in range(n_bars - 1):
-        if in_trade:
-            r = 0.0
-            for i in range(k):
-                w = weights[signal_bar, i]
-                if w != 0.0:
-                    r += w * (close[t, i] / fill[filled_at, i] - 1.0)
-            if (
-                r <= -stop[signal_bar]
-                or r >= target[signal_bar]
-                or (exit_rule[t] and t > filled_at)
-                or t >= signal_bar + horizon
-            ):
-                in_trade = False  # flat from t + 1
-            else:
-                for i in range(k):
-                    out[t + 1, i] = weights[signal_bar, i]
-                continue
-        if entry[t]:
-            in_trade = True
-            signal_bar = t
-            filled_at = t + 1
-            for i in range(k):
-                out[t + 1, i] = weights[t, i]
-    return out
+@dataclass(frozen=True, slots=True)
+class SetupTrades:
+    """One setup's trades as the account takes them (one at a time), and its weights ``[T, k]``."""
+
+    weights: Array
+    """Target weights that hold at bar t (decided at the close of t-1, traded at t's fill)."""
+    exit_weights: Array
+    """The part of ``weights[t]`` that leaves within bar t (a stop, a target, a close exit)."""
+    exit_prices: Array
+    """The price each leg of such an exit fills at (NaN elsewhere)."""
+    signals: NDArray[np.int64]
+    """Signal bar of each trade taken."""
+    exits: Exits
+    """``setup_exits`` of those trades."""
+
+    @property
+    def returns(self) -> Array:
+        """Each completed trade's return from its entry fill to its exit fill, before costs."""
+        out: Array = self.exits.ret[self.exits.done]
+        return out
 
 
-def setup_weights(setup: Setup, horizon: int, fill: str = "open") -> Array:
-    """The setup's target weights over its own bars (see the module docstring for the rules)."""
-    fill_prices = setup.open if fill == "open" else setup.close
-    result: Array = _setup_weights(
-        np.ascontiguousarray(setup.close),
-        np.ascontiguousarray(fill_prices),
-        np.ascontiguousarray(setup.weights),
-        setup.entry,
-        setup.exit,
-        setup.stop,
-        setup.target,
-        horizon,
+def setup_trades(
+    setup: Setup, horizon: int, policy: ExitPolicy, fill: str = "open", exits: bool = True
+) -> SetupTrades:
+    """The setup's trades over its own bars (see the module docstring for the rules)."""
+    n_bars, k = setup.close.shape
+    signals = np.flatnonzero(setup.entry[:-1]).astype(np.int64)
+    every = setup_exits(setup, signals, horizon, policy, fill=fill, protect=exits)
+    weights = np.zeros((n_bars, k))
+    exit_w = np.zeros((n_bars, k))
+    exit_px = np.full((n_bars, k), np.nan)
+    taken: list[int] = []
+    i = 0
+    while i < len(signals):
+        taken.append(i)
+        s, e = int(signals[i]), int(every.bar[i])
+        w = setup.weights[s]
+        if e < 0:  # open at the end of the data
+            weights[s + 1 :] = w
+            break
+        if every.intrabar[i]:
+            weights[s + 1 : e + 1] = w
+            exit_w[e] = w
+            exit_px[e] = every.price[i] if k == 1 else setup.close[e]
+            flat_from = e  # a signal at this bar's close is taken
+        else:
+            weights[s + 1 : e] = w
+            flat_from = e - 1
+        i = int(np.searchsorted(signals, flat_from, side="left"))
+        if i < len(signals) and signals[i] <= s:
+            i = int(np.searchsorted(signals, s, side="right"))
+    chosen = np.asarray(taken, dtype=np.int64)
+    picked = Exits(
+        every.bar[chosen],
+        every.ret[chosen],
+        every.price[chosen],
+        every.reason[chosen],
+        every.intrabar[chosen],
     )
-    return result
+    return SetupTrades(weights, exit_w, exit_px, signals[chosen], picked)
+
+
+def setup_weights(setup: Setup, horizon: int, fill: str = "open", policy: ExitPolicy | None = None) -> Array:
+    """The setup's target weights over its own bars (``setup_trades``; no exit policy: none)."""
+    return setup_trades(setup, horizon, policy or NO_PROTECTION, fill).weights
+
+
+@numba.njit(cache=True, nogil=True)
+def _exit_within_bar(
+    held: Array,
+    exited: NDArray[np.bool_],
+    exit_weights: Array,
+    exit_prices: Array,
+    target: Array,
+    exit_traded: Array,
+    per_share: float,
+    per_value: float,
+) -> tuple[float, float]:
+    """Sell (buy back) the share of each holding that exits within the bar, at its own price:
+    (proceeds, fees). ``exited`` marks those symbols, whose next bar then trades to its target."""
+    proceeds = 0.0
+    fees = 0.0
+    for i in range(len(held)):
+        exited[i] = False
+        px = exit_prices[i]
+        if exit_weights[i] == 0.0 or held[i] == 0.0 or not px > 0.0:
+            continue
+        share = 1.0 if target[i] == 0.0 else min(abs(exit_weights[i] / target[i]), 1.0)
+        qty = held[i] * share
+        fee = abs(qty) * per_share + abs(qty) * px * per_value
+        proceeds += qty * px
+        held[i] -= qty
+        exit_traded[i] = -qty
+        fees += fee
+        exited[i] = True
+    return proceeds, fees
 
 
 @numba.njit(cache=True, nogil=True)
@@ -124,20 +177,24 @@ def _simulate(
     fill: Array,
     close: Array,
     target: Array,
+    exit_weights: Array,
+    exit_prices: Array,
     start_equity: float,
     per_share: float,
     per_value: float,
     slippage: float,
     threshold: float,
-) -> tuple[Array, Array, Array, Array, Array]:
+) -> tuple[Array, Array, Array, Array, Array, Array]:
     n_bars, n = close.shape
     equity = np.empty(n_bars)
     shares = np.zeros((n_bars, n))
     traded = np.zeros((n_bars, n))
+    exit_traded = np.zeros((n_bars, n))
     costs = np.zeros(n_bars)
     cash_path = np.empty(n_bars)
     cash = start_equity
     held = np.zeros(n)
+    exited = np.zeros(n, dtype=np.bool_)
     for t in range(n_bars):
         value = cash
         for i in range(n):
@@ -152,7 +209,7 @@ def _simulate(
                 want = target[t, i] * value / price
                 delta = want - held[i]
                 current_w = held[i] * price / value if value > 0 else 0.0
-                unchanged = t > 0 and target[t, i] == target[t - 1, i]
+                unchanged = t > 0 and target[t, i] == target[t - 1, i] and not exited[i]
                 if unchanged and abs(target[t, i] - current_w) < threshold:
                     continue  # only drift since the last decision, and not enough of it
                 if (phase == 0 and delta >= 0.0) or (phase == 1 and delta <= 0.0):
@@ -171,6 +228,18 @@ def _simulate(
                 held[i] += delta
                 traded[t, i] = delta
                 costs[t] += fee
+        proceeds, fees = _exit_within_bar(
+            held,
+            exited,
+            exit_weights[t],
+            exit_prices[t],
+            target[t],
+            exit_traded[t],
+            per_share,
+            per_value + slippage,
+        )
+        cash += proceeds - fees
+        costs[t] += fees
         mark = cash
         for i in range(n):
             shares[t, i] = held[i]
@@ -178,7 +247,7 @@ def _simulate(
                 mark += held[i] * close[t, i]
         equity[t] = mark
         cash_path[t] = cash
-    return equity, shares, traded, costs, cash_path
+    return equity, shares, traded, costs, cash_path, exit_traded
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +268,11 @@ class Backtest:
     trade_entries: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """The bar (row of ``dates``) each of ``trade_returns`` entered on: a walk-forward counts the
     trades that entered in its out-of-sample windows by it."""
+    exit_traded: Array = field(default_factory=lambda: np.empty((0, 0)))
+    """Quantities sold (bought back) within a bar by an exit at its own price (``exit_prices``)."""
+    exit_prices: Array = field(default_factory=lambda: np.empty((0, 0)))
+    exit_reasons: dict[str, int] = field(default_factory=dict)
+    """How the setup trades ended (run_template): stop, target, trail, time, rule, end-of-data."""
 
     @property
     def returns(self) -> Array:
@@ -207,9 +281,9 @@ class Backtest:
         return out
 
     def trades(self, fill_prices: Array) -> pd.DataFrame:
-        """Every fill: date, symbol, quantity (signed) and price."""
+        """Every fill: date, symbol, quantity (signed) and price (exits within a bar at theirs)."""
         t_idx, s_idx = np.nonzero(self.traded)
-        return pd.DataFrame(
+        frame = pd.DataFrame(
             {
                 "date": pd.to_datetime(self.dates[t_idx]),
                 "symbol": [self.symbols[i] for i in s_idx],
@@ -217,6 +291,18 @@ class Backtest:
                 "price": fill_prices[t_idx, s_idx],
             }
         )
+        if self.exit_traded.size == 0 or not self.exit_traded.any():
+            return frame
+        t_x, s_x = np.nonzero(self.exit_traded)
+        exits = pd.DataFrame(
+            {
+                "date": pd.to_datetime(self.dates[t_x]),
+                "symbol": [self.symbols[i] for i in s_x],
+                "quantity": self.exit_traded[t_x, s_x],
+                "price": self.exit_prices[t_x, s_x],
+            }
+        )
+        return pd.concat([frame, exits], ignore_index=True).sort_values("date", kind="stable")
 
     def frame(self) -> pd.DataFrame:
         """Equity, cash and costs by date."""
@@ -231,20 +317,46 @@ def simulate(
     close: Array,
     target: Array,
     config: BacktestConfig = DEFAULT_CONFIG,
+    exit_weights: Array | None = None,
+    exit_prices: Array | None = None,
 ) -> Backtest:
-    """Trade toward ``target`` weights (``[T, N]``; a bar's weights are traded at its fill price)."""
+    """Trade toward ``target`` weights (``[T, N]``; a bar's weights are traded at its fill price).
+
+    ``exit_weights[t]`` is the part of ``target[t]`` that leaves within bar t at
+    ``exit_prices[t]`` (after the fill-price trades); none given: a plain target-weight account.
+    """
     c = config.costs
-    equity, shares, traded, costs, cash = _simulate(
+    shape = np.shape(target)
+    xw = np.zeros(shape) if exit_weights is None else np.ascontiguousarray(exit_weights, dtype=np.float64)
+    xp = (
+        np.zeros(shape)
+        if exit_prices is None
+        else np.ascontiguousarray(np.nan_to_num(exit_prices), dtype=np.float64)
+    )
+    equity, shares, traded, costs, cash, exit_traded = _simulate(
         np.ascontiguousarray(fill, dtype=np.float64),
         np.ascontiguousarray(close, dtype=np.float64),
         np.ascontiguousarray(target, dtype=np.float64),
+        xw,
+        xp,
         float(config.start_equity),
         float(c.per_share),
         float(c.per_value),
         float(c.slippage_bps) * 1e-4,
         float(config.rebalance_threshold),
     )
-    return Backtest(dates, tuple(symbols), equity, cash, shares, traded, costs, target)
+    return Backtest(
+        dates,
+        tuple(symbols),
+        equity,
+        cash,
+        shares,
+        traded,
+        costs,
+        target,
+        exit_traded=exit_traded,
+        exit_prices=xp,
+    )
 
 
 def sessions_and_symbols(panel: Panel) -> tuple[NDArray[np.datetime64], tuple[str, ...]]:
@@ -272,55 +384,47 @@ def run_template(
     params: Params | None = None,
     config: BacktestConfig = DEFAULT_CONFIG,
 ) -> Backtest:
-    """The template's setups on ``panel`` as one cash account (each setup a ``1/slots`` slot)."""
+    """The template's setups on ``panel`` as one cash account (each setup a ``1/slots`` slot).
+
+    Two setups closing the same symbol within the same bar at different prices (the options
+    template's put and call overlays) both sell at the later one's price: a rare approximation.
+    """
     p = params or template.params()
     dates, symbols = sessions_and_symbols(panel)
     column = {s: j for j, s in enumerate(symbols)}
     target = np.zeros((len(dates), len(symbols)))
+    exit_w = np.zeros_like(target)
+    exit_px = np.full_like(target, np.nan)
     eligible = {s: b for s, b in panel.items() if len(b) >= template.min_history}
     trade_returns: list[Array] = []
     trade_entries: list[NDArray[np.int64]] = []
+    reasons: Counter[str] = Counter()
     for setup in template.build(eligible, p) if eligible else []:
-        raw = setup_weights(setup, template.horizon_days, config.fill)
+        trades = setup_trades(setup, template.horizon_days, template.exit_policy, config.fill, config.exits)
+        trade_returns.append(trades.returns)
+        reasons.update(trades.exits.reasons())
         rows = np.searchsorted(dates, setup.dates)
-        starts, returns = _trades(raw, setup.open if config.fill == "open" else setup.close)
-        trade_returns.append(returns)
-        trade_entries.append(rows[starts].astype(np.int64))
-        w = raw / config.slots
+        done = trades.signals[trades.exits.done] + 1  # the entry fills the bar after its signal
+        trade_entries.append(rows[done].astype(np.int64))
         for i, sym in enumerate(setup.symbols):
-            target[rows, column[sym]] += w[:, i]
+            j = column[sym]
+            target[rows, j] += trades.weights[:, i] / config.slots
+            exit_w[rows, j] += trades.exit_weights[:, i] / config.slots
+            px = trades.exit_prices[:, i]
+            hit = np.isfinite(px)
+            exit_px[rows[hit], j] = px[hit]
     gross = np.abs(target).sum(axis=1)
     over = gross > 1.0
     target[over] /= gross[over, None]  # never levered: more setups in trades than slots share
+    exit_w[over] /= gross[over, None]
     field = "open" if config.fill == "open" else "close"
     fill = price_matrix(panel, dates, symbols, field)
     close = price_matrix(panel, dates, symbols, "close")
     target = np.where(np.isfinite(fill), target, 0.0)
-    bt = simulate(dates, symbols, np.nan_to_num(fill), np.nan_to_num(close), target, config)
+    bt = simulate(dates, symbols, np.nan_to_num(fill), np.nan_to_num(close), target, config, exit_w, exit_px)
     return replace(
         bt,
         trade_returns=np.concatenate(trade_returns) if trade_returns else np.empty(0),
         trade_entries=np.concatenate(trade_entries) if trade_entries else np.empty(0, dtype=np.int64),
+        exit_reasons=dict(reasons),
     )
-
-
-def _trade_returns(weights: Array, fill: Array) -> Array:
-    """Each run of non-zero weights is one trade: filled at its first bar, closed at the fill of
-    the bar after its last (a trade still open at the end is left out)."""
-    return _trades(weights, fill)[1]
-
-
-def _trades(weights: Array, fill: Array) -> tuple[NDArray[np.int64], Array]:
-    """``_trade_returns`` with the bar each trade entered on (an index into ``weights``)."""
-    held = np.any(weights != 0.0, axis=1)
-    edges = np.diff(held.astype(np.int8), prepend=0, append=0)
-    starts, ends = np.flatnonzero(edges == 1), np.flatnonzero(edges == -1)
-    entered: list[int] = []
-    out: list[float] = []
-    for s, e in zip(starts, ends, strict=True):
-        if e >= len(fill):
-            continue
-        w = weights[s]
-        entered.append(int(s))
-        out.append(float(np.sum(w * (fill[e] / fill[s] - 1.0))))
-    return np.asarray(entered, dtype=np.int64), np.asarray(out, dtype=np.float64)

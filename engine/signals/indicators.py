@@ -43,11 +43,14 @@ from __future__ import annotations
 import math
 import operator
 from collections.abc import Callable
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import numba
 import numpy as np
 from numpy.typing import NDArray
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Array = NDArray[np.float64]
 
@@ -763,3 +766,22 @@ def zscore_blend(components: list[Array], weights: list[float], n: int, clip: fl
         raise ValueError(f"{len(arrays)} components but {len(weights)} weights")
     stack = np.vstack(arrays)
     return _blend(stack, np.asarray(weights, dtype=np.float64), _window(n, minimum=2), float(clip))
+
+
+def atr_at(bars: pd.DataFrame, n: int = 14) -> float:
+    """The ATR(n) at the last bar of ``bars`` (a frame with high/low/close columns, oldest first).
+
+    The value the exit rules measure in (``ExitPolicy`` ATR and trailing-ATR stops): the card
+    generator reads it at the signal bar (``Setup.atr``, the same ``atr`` over the same daily
+    bars), and the live engine at the fill reads it over the daily bars before the fill's session
+    (``MarketView.history(symbol)``), so both see the ATR of the last complete session. NaN when
+    the history is shorter than the warm-up (``n`` bars) or the last bar is missing.
+    """
+    missing = [c for c in ("high", "low", "close") if c not in bars.columns]
+    if missing:
+        raise ValueError(f"atr_at needs high, low and close columns; missing {', '.join(missing)}")
+    if len(bars) == 0:
+        return math.nan
+    # the whole history, as the generator's setups read it: Wilder smoothing keeps its seed
+    values = atr(bars["high"].to_numpy(), bars["low"].to_numpy(), bars["close"].to_numpy(), n)
+    return float(values[-1])

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 
 from engine.model import Leg, Side, StrategyCard
+from engine.model.exits import ProtectionLevels, resolve_levels
 from engine.strategies.book import Book, correlation
 from engine.strategies.scan import Candidate, Scan
 from engine.strategies.sizing import SizingPolicy, size_capital
@@ -85,15 +86,70 @@ def _card_id(candidate: Candidate, day: date) -> str:
     return f"{candidate.template.name}-{key}-{day:%Y%m%d}"
 
 
+def card_levels(candidate: Candidate, book: Book) -> ProtectionLevels | None:
+    """Where the card's protection rests if it fills at the reference price: the template's exit
+    policy resolved at that price and the ATR at the signal bar (``resolve_levels``, as the
+    engine resolves it at the fill). None for a basket (no one price to rest a stop at).
+    Raises ValueError when the policy cannot protect it (no ATR, the price through the stop)."""
+    setup, t = candidate.setup, candidate.t
+    policy = candidate.template.exit_policy
+    if len(setup.symbols) != 1:
+        return None
+    ref = book.prices.get(setup.symbols[0], 0.0)
+    atr = None if setup.atr is None else float(setup.atr[t])
+    side = Side.BUY if setup.weights[t][0] >= 0 else Side.SELL
+    return resolve_levels(
+        policy,
+        side,
+        ref,
+        atr=atr if atr is not None and math.isfinite(atr) else None,
+        card_stop=setup.stop_price(t),
+        card_target=setup.target_price(t),
+        horizon_sessions=candidate.template.horizon_days,
+    )
+
+
+def _stop_fraction(levels: ProtectionLevels | None, candidate: Candidate, book: Book) -> float:
+    """The loss at the stop as a share of the capital: the resting stop's distance from the
+    reference price, or the setup's own stop where nothing rests (baskets, option overlays)."""
+    if levels is None or levels.stop_price is None:
+        return float(candidate.setup.stop[candidate.t])
+    ref = book.prices[candidate.setup.symbols[0]]
+    return abs(ref - levels.stop_price) / ref
+
+
+def _unprotectable(candidate: Candidate, ctx: Context, why: str) -> StrategyCard:
+    record, setup = candidate.record, candidate.setup
+    return StrategyCard(
+        card_id=_card_id(candidate, ctx.session_day),
+        template=record.template.name,
+        name=f"{record.template.title} {setup.key}",
+        legs=(),
+        confidence=candidate.confidence,
+        expected_return=candidate.expected,
+        max_risk=0.0,
+        reason=candidate.reason,
+        asof=ctx.asof,
+        score=-math.inf,
+        details={"unavailable": 1.0},
+        notes=(why, "unprotectable"),
+    )
+
+
 def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> StrategyCard:
     """The candidate sized against ``book``, with its legs, plan, cost and every number behind it."""
     setup, t, record = candidate.setup, candidate.t, candidate.record
     tpol = ctx.policy.of(record.template.name)
     weights = setup.weights[t]
     by_limits, binding_limit = book.headroom(setup.symbols, weights)
+    try:
+        levels = card_levels(candidate, book)
+    except ValueError as exc:  # the exit policy cannot protect it at this price: not shown
+        return _unprotectable(candidate, ctx, f"exit policy: {exc}")
+    stop = _stop_fraction(levels, candidate, book)
     sizing = size_capital(
         equity=book.equity,
-        stop=float(setup.stop[t]),
+        stop=stop,
         vol_annual=candidate.vol_annual,
         kelly_full=record.kelly,
         by_limits=by_limits,
@@ -121,7 +177,6 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
             details={"unavailable": 1.0},
             notes=(made.unavailable,),
         )
-    stop = float(setup.stop[t])
     max_loss = capital * stop if math.isfinite(stop) else capital
     details: dict[str, float] = {
         f"ref_price:{leg.symbol}": book.prices.get(leg.symbol, 0.0) for leg in made.legs
@@ -129,6 +184,12 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
     details.update(made.details)
     details.update({f"signal:{k}": v for k, v in candidate.signals.items()})
     details["score:composite"] = candidate.score
+    if setup.atr is not None and len(setup.symbols) == 1:
+        details["exit:atr"] = float(setup.atr[t])
+    if levels is not None and levels.trail_amount is not None:
+        details["exit:trail_amount"] = levels.trail_amount
+    if levels is not None and levels.trail_percent is not None:
+        details["exit:trail_percent"] = levels.trail_percent
     details.update(
         {
             "size:capital": capital,
@@ -167,10 +228,11 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         reason=candidate.reason,
         asof=ctx.asof,
         horizon_days=record.template.horizon_days,
-        stop_price=setup.stop_price(t) if len(setup.symbols) == 1 else None,
-        target_price=setup.target_price(t) if len(setup.symbols) == 1 else None,
+        stop_price=None if levels is None or levels.stop_price is None else round(levels.stop_price, 2),
+        target_price=None if levels is None or levels.target_price is None else round(levels.target_price, 2),
         details=details,
         notes=made.notes,
+        exit_policy=record.template.exit_policy,
     )
     card = plan(card) if card.legs else card
     cost = card.details.get("expected_cost", 0.0)

@@ -2,20 +2,68 @@
 
 from __future__ import annotations
 
-from engine.config import ConfigError, Settings
+from dataclasses import replace
+
+from engine.config import ConfigError, ExitSettings, Settings
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.strategies.generator import GeneratorPolicy, TemplatePolicy
 from engine.strategies.templates import TEMPLATES, Template
 from engine.strategies.templates.base import Params
 
 
 def enabled_templates(settings: Settings) -> list[Template]:
-    return [TEMPLATES[name] for name in settings.cards.templates]
+    """The enabled templates, each with its configured exit policy (``exit_policy``)."""
+    out = []
+    for name in settings.cards.templates:
+        template = TEMPLATES[name]
+        configured = settings.strategies.get(name)
+        if configured is not None and configured.exit is not None:
+            template = replace(template, exit_policy=exit_policy(template, configured.exit))
+        out.append(template)
+    return out
+
+
+def exit_policy(template: Template, configured: ExitSettings) -> ExitPolicy:
+    """The template's ``exit`` table as an ``ExitPolicy``; a rule the template cannot be protected
+    with, or a value the rule cannot use, is refused naming the template and the key."""
+    where = f"[strategies.{template.name}] exit"
+    stop = StopRule(configured.stop)
+    if stop not in template.stop_rules:
+        allowed = ", ".join(sorted(r.value for r in template.stop_rules))
+        raise ConfigError(
+            f"{where}.stop: {stop.value!r} cannot protect a {template.title} card; it takes {allowed} "
+            "(see the template's module docstring)"
+        )
+    needs_value = stop not in (StopRule.NONE, StopRule.PRICE)
+    if needs_value and not configured.stop_value > 0.0:
+        raise ConfigError(f"{where}.stop_value: the {stop.value!r} stop needs a positive value")
+    if stop in (StopRule.PERCENT, StopRule.TRAIL_PERCENT) and not configured.stop_value < 100.0:
+        raise ConfigError(
+            f"{where}.stop_value: a percent stop must be under 100, got {configured.stop_value:g}"
+        )
+    if not needs_value and configured.stop_value != 0.0:
+        raise ConfigError(
+            f"{where}.stop_value: the {stop.value!r} stop takes no value, got {configured.stop_value:g}"
+        )
+    if stop is StopRule.NONE and configured.target_r is not None:
+        raise ConfigError(f"{where}.target_r: a target in R needs a stop to measure R by; this exit has none")
+    if configured.stop_limit_bps is not None and (stop is StopRule.NONE or stop.trailing):
+        raise ConfigError(
+            f"{where}.stop_limit_bps: only a fixed stop can be a stop-limit, not {stop.value!r}"
+        )
+    return ExitPolicy(
+        stop=stop,
+        stop_value=configured.stop_value,
+        target_r=configured.target_r,
+        time_exit=TimeExit(configured.time_exit),
+        stop_limit_bps=configured.stop_limit_bps,
+    )
 
 
 def template_params(settings: Settings) -> dict[str, Params]:
     """Each enabled template's parameters; a configured name the template does not know is refused."""
     out: dict[str, Params] = {}
-    for template in enabled_templates(settings):
+    for template in enabled_templates(settings):  # also checks each configured exit policy
         configured = settings.strategies.get(template.name)  # type: ignore[call-overload]
         if configured is None:
             out[template.name] = template.params()
@@ -34,6 +82,8 @@ def template_params(settings: Settings) -> dict[str, Params]:
 
 
 def generator_policy(settings: Settings) -> GeneratorPolicy:
+    """The generator's settings (the engine reads them at start, so a bad exit table stops it)."""
+    enabled_templates(settings)  # every configured exit policy checked against its template
     c = settings.cards
     templates: dict[str, TemplatePolicy] = {
         name: TemplatePolicy(t.min_confidence, t.max_positions, t.risk_per_position)

@@ -181,7 +181,8 @@ def scan_template(
     """Build the template's setups on ``panel``, measure their past trades, pick today's entries."""
     eligible = {sym: bars for sym, bars in panel.items() if len(bars) >= template.min_history}
     setups = template.build(eligible, params) if eligible else []
-    measured = [(s, setup_outcomes(s, template.horizon_days, template.outcome)) for s in setups]
+    policy = template.exit_policy
+    measured = [(s, setup_outcomes(s, template.horizon_days, template.outcome, policy)) for s in setups]
     record = _record(template, params, measured, method)
     candidates = [_candidate(record, s, o) for s, o in measured if len(s) and s.entry[-1]]
     return record, candidates, {s.key: o for s, o in measured}, setups

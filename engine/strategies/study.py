@@ -101,7 +101,7 @@ def calibration_study(
         train_r: list[np.ndarray] = []
         per_setup: list[tuple[Setup, Outcomes, np.ndarray]] = []
         for setup in setups:
-            o = setup_outcomes(setup, template.horizon_days, template.outcome)
+            o = setup_outcomes(setup, template.horizon_days, template.outcome, template.exit_policy)
             known, later = _split(setup, o, fit_end)
             train_s.append(o.scores[known])
             train_y.append((o.returns[known] > 0).astype(float))

@@ -7,6 +7,7 @@ from tests.bench import (
     audit,
     autopilot,
     backtest,
+    exits,
     generation,
     headless_log,
     ibkr,
@@ -36,6 +37,7 @@ def main() -> None:
     alerts.main()
     generation.main()
     backtest.main()
+    exits.main()
     research.main()
     ibkr.main()
     protection.main()

@@ -27,6 +27,7 @@ from console.widgets.card_detail import (
     CardGreeksSection,
     CardHeader,
     CardSection,
+    ExitSection,
     NotesSection,
     PlanSection,
     RankingSection,
@@ -207,6 +208,24 @@ async def test_every_section_shows_the_cards_figures() -> None:
         assert not app.screen.query_one("#card-detail-gone").display
 
 
+async def test_the_exit_section_shows_the_policy_in_words_and_its_levels() -> None:
+    from engine.model.exits import ExitPolicy, StopRule, TimeExit
+
+    policy = ExitPolicy(StopRule.TRAIL_ATR, 2.0, 2.0, TimeExit.CLOSE)
+    details = {**DETAILS, "exit:atr": 20.0, "exit:trail_amount": 40.0}
+    app = Host(full_card(exit_policy=policy, details=details))
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.pause()
+        exits = text_of(section(app, ExitSection))
+        assert policy.describe() in line_with(exits, "Policy")
+        stop = line_with(exits, "Stop")  # 835 from the 875 reference: -4.6%, 2.0 ATR of 20
+        assert "835.00" in stop and "-4.6% · 2.0 ATR" in stop and "trails 40.00 under the best price" in stop
+        assert "930.00" in line_with(exits, "Target") and "+6.3% · 2.8 ATR" in line_with(exits, "Target")
+        assert "20.00" in line_with(exits, "ATR")
+        horizon = line_with(exits, "Horizon")
+        assert "5 sessions" in horizon and "time exit at the close of the last session" in horizon
+
+
 async def test_a_card_without_the_optional_keys_renders_what_it_has() -> None:
     app = Host(bare_card())
     async with app.run_test(size=(80, 24)) as pilot:
@@ -216,7 +235,8 @@ async def test_a_card_without_the_optional_keys_renders_what_it_has() -> None:
         assert "150.00" in line_with(header, "Max risk")
         for absent in ("Max loss", "Reward/risk", "Expected cost", "Stop", "Target"):
             assert absent not in header
-        for hidden in (SignalsSection, SizingSection, TrackRecordSection, CardGreeksSection, NotesSection):
+        hidden_sections = (SignalsSection, SizingSection, TrackRecordSection, CardGreeksSection, NotesSection)
+        for hidden in (*hidden_sections, ExitSection):  # no exit policy: nothing protects it
             assert not section(app, hidden).display, hidden.__name__
         ranking = text_of(section(app, RankingSection), width=80)
         assert "score = (E[r] - cost)" in ranking

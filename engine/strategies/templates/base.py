@@ -21,10 +21,14 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from engine.model import Leg, Side
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 
 Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
 Params = Mapping[str, float]
+
+NO_PROTECTION = ExitPolicy(stop=StopRule.NONE, stop_value=0.0, target_r=None, time_exit=TimeExit.CLOSE)
+"""No protective order: the horizon's time exit only (baskets, options overlays)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,6 +141,12 @@ class Setup:
     option: Callable[[int], OptionLeg | None] = field(default=lambda _t: None)
     params: Params = field(default_factory=dict)
     """The template parameters the setup was built with (outcome and leg hooks read them)."""
+    high: Array | None = None
+    """``[T, k]`` highs and lows, for stops and targets touched within a bar (None: a setup
+    built without them; the exit model then sees no range beyond the open and the close)."""
+    low: Array | None = None
+    atr: Array | None = None
+    """ATR(14) of a single-instrument setup at each bar (the ATR exit rules read it at the signal)."""
 
     def __len__(self) -> int:
         return len(self.entry)
@@ -189,6 +199,12 @@ class Template:
     """A custom trade outcome (options); ``None`` uses ``engine.strategies.outcomes.basket_outcomes``."""
     card_legs: CardLegsFn | None = None
     """Custom legs (options); ``None`` sizes the setup's weighted basket (``basket_legs``)."""
+    exit_policy: ExitPolicy = field(default_factory=lambda: NO_PROTECTION)
+    """How its positions leave the market (the default; ``[strategies.NAME] exit`` in
+    config/strategies.toml overrides it, and ``engine.strategies.policy`` applies that)."""
+    stop_rules: frozenset[StopRule] = frozenset(StopRule)
+    """The stop rules its setups can be protected with (a basket's legs have no one price to
+    rest a stop at; a template with no stop level of its own cannot take ``price``)."""
 
     def params(self, overrides: Mapping[str, float] | None = None) -> dict[str, float]:
         """The template's parameters with configured overrides; an unknown name is refused."""
@@ -244,6 +260,7 @@ def single_setup(
     components: Mapping[str, Array],
     reason: Callable[[int], str],
     target_distance: Array | None = None,
+    atr: Array | None = None,
 ) -> Setup:
     """A long one-stock setup; stop and target are price distances below and above the close."""
     close = bars.close
@@ -281,4 +298,7 @@ def single_setup(
         reason=reason,
         stop_price=stop_price,
         target_price=target_price,
+        high=bars.high[:, None],
+        low=bars.low[:, None],
+        atr=atr,
     )

@@ -6,13 +6,16 @@ Entry: compression, then the close breaks above the 20-day Donchian channel (the
 of the 20 sessions before). Score: composite of the breakout's size in ATRs, how deep the
 compression was and volume momentum. Exit: the close falls back below the 20-day average.
 Stop: ``stop_atr`` x ATR(14) below the entry. Target: ``target_atr`` x ATR(14) above.
-Horizon: 10 sessions.
+Horizon: 10 sessions. Exit policy (config/strategies.toml): the stop rests at the template's
+level (``stop_atr`` x ATR under the signal's close), the target at 2R beyond the fill (3 ATR
+when filled at the signal's close), out at the horizon's last close.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals.indicators import atr, bollinger, donchian, rolling_min, sma, volume_momentum, zscore
 from engine.strategies.aggregate import composite
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
@@ -54,6 +57,7 @@ def breakout_setup(bars: Bars, p: Params) -> Setup:
         target_distance=p["target_atr"] * a,
         components=components,
         reason=reason,
+        atr=a,
     )
 
 
@@ -66,4 +70,5 @@ BREAKOUT = Template(
     min_history=400,
     defaults={"stop_atr": 1.5, "target_atr": 3.0, "squeeze_days": 5.0},
     build=per_symbol(breakout_setup),
+    exit_policy=ExitPolicy(StopRule.PRICE, 0.0, 2.0, TimeExit.CLOSE),
 )

@@ -4,13 +4,16 @@ Entry: RSI(14) below ``rsi_entry`` and Bollinger %b(20, 2) below ``pct_b_entry``
 the lower band). Score: composite of how oversold RSI is, the depth below the band and the
 trend (close over its 200-day average). Exit: RSI back above ``rsi_exit`` or %b above 0.5
 (the middle band). Stop: ``stop_atr`` x ATR(14) below the entry. Target: the middle band.
-Horizon: 5 sessions.
+Horizon: 5 sessions. Exit policy (config/strategies.toml): a resting stop 2 ATR below the fill
+and a resting target 1R above it (the middle band is a moving level no resting order can
+follow; 1R, 2 ATR, is about where it sits at an entry), out at the horizon's last close.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals.indicators import atr, bollinger, rsi, sma
 from engine.strategies.aggregate import composite
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
@@ -23,6 +26,7 @@ def mean_reversion_setup(bars: Bars, p: Params) -> Setup:
     r = rsi(close, 14)
     mid, _upper, _lower, pb = bollinger(close, 20, 2.0)
     ma200 = sma(close, 200)
+    a = atr(bars.high, bars.low, close, 14)
     with np.errstate(invalid="ignore", divide="ignore"):
         entry = (r < p["rsi_entry"]) & (pb < p["pct_b_entry"])
         exit_rule = (r > p["rsi_exit"]) | (pb > 0.5)
@@ -41,10 +45,11 @@ def mean_reversion_setup(bars: Bars, p: Params) -> Setup:
         entry=entry,
         exit=exit_rule,
         score=score,
-        stop_distance=p["stop_atr"] * atr(bars.high, bars.low, close, 14),
+        stop_distance=p["stop_atr"] * a,
         target_distance=target,
         components=components,
         reason=reason,
+        atr=a,
     )
 
 
@@ -57,4 +62,5 @@ MEAN_REVERSION = Template(
     min_history=460,
     defaults={"stop_atr": 2.0, "rsi_entry": 40.0, "rsi_exit": 55.0, "pct_b_entry": 0.2},
     build=per_symbol(mean_reversion_setup),
+    exit_policy=ExitPolicy(StopRule.ATR, 2.0, 1.0, TimeExit.CLOSE),
 )

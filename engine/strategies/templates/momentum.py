@@ -5,13 +5,15 @@ average and volume momentum (20-day over 60-day average volume) is at least ``mi
 Score: composite of the risk-adjusted 20-day return (ROC20 over 20-day volatility), the
 60-day return and volume momentum. Exit: the close falls below the 50-day average or the
 20-day return turns negative. Stop: ``stop_atr`` x ATR(14) below the entry; no fixed target.
-Horizon: 10 sessions.
+Horizon: 10 sessions. Exit policy (config/strategies.toml): a resting stop 2 ATR below the
+fill, no target, out at the horizon's last close.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals.indicators import atr, roc, rolling_volatility, sma, volume_momentum
 from engine.strategies.aggregate import composite
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
@@ -25,6 +27,7 @@ def momentum_setup(bars: Bars, p: Params) -> Setup:
     ma50 = sma(close, 50)
     vmom = volume_momentum(bars.volume, 20, 60)
     vol20 = rolling_volatility(close, 20)
+    a = atr(bars.high, bars.low, close, 14)
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = r20 / (vol20 * np.sqrt(20.0 / 252.0))
         entry = (r20 > 0) & (r60 > 0) & (close > ma50) & (vmom >= p["min_volume"])
@@ -41,9 +44,10 @@ def momentum_setup(bars: Bars, p: Params) -> Setup:
         entry=entry,
         exit=exit_rule,
         score=score,
-        stop_distance=p["stop_atr"] * atr(bars.high, bars.low, close, 14),
+        stop_distance=p["stop_atr"] * a,
         components=components,
         reason=reason,
+        atr=a,
     )
 
 
@@ -56,4 +60,5 @@ MOMENTUM = Template(
     min_history=320,
     defaults={"stop_atr": 2.0, "min_volume": 1.0},
     build=per_symbol(momentum_setup),
+    exit_policy=ExitPolicy(StopRule.ATR, 2.0, None, TimeExit.CLOSE),
 )

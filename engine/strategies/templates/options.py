@@ -14,6 +14,11 @@ legs are priced with Black-Scholes at the stock's 20-day realized volatility, ra
 no dividends. Real implied volatility is usually higher than realized (puts cost more, calls
 pay more); with a broker that quotes options, ``engine.risk.greeks.implied_volatility`` turns
 its quotes into the volatility to use instead.
+
+Exit policy: no resting stop and no target; the option's premium is the protection. The bought
+put floors the loss at the strike (less the premium paid: the most the card can lose), and the
+written call is covered by the shares, so a stop selling the shares would leave the call naked.
+The position is held to the horizon, the option's expiry, where the expiry handling closes it.
 """
 
 from __future__ import annotations
@@ -28,11 +33,13 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.model import Leg, Side
+from engine.model.exits import StopRule
 from engine.model.options import OptionContract
 from engine.risk.greeks import black_scholes
 from engine.signals.indicators import atr, roc, rolling_volatility, sma
 from engine.strategies.aggregate import composite
 from engine.strategies.templates.base import (
+    NO_PROTECTION,
     Array,
     Bars,
     CardLegs,
@@ -219,6 +226,9 @@ def options_setup(bars: Bars, p: Params, right: str, sig: _Signals | None = None
         reason=reason,
         option=option,
         params=dict(p),
+        high=bars.high[:, None],
+        low=bars.low[:, None],
+        atr=a,
         stop_price=(lambda t: round(float(close[t] - 2.0 * a[t]), 2)) if is_call else (lambda t: None),
     )
 
@@ -334,4 +344,6 @@ OPTIONS = Template(
     build=build,
     outcome=option_outcomes,
     card_legs=option_legs,
+    exit_policy=NO_PROTECTION,
+    stop_rules=frozenset({StopRule.NONE}),
 )

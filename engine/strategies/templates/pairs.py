@@ -6,9 +6,12 @@ rolling 120-day regression slope of log(y) on log(x); z = the spread's 60-day z-
 |z| above ``entry_z``: short the rich leg and buy the cheap one, gross capital split 1 : beta.
 Only a positive hedge ratio makes a spread (a negative one would buy or sell both legs). Exit: |z|
 back under ``exit_z``. Stop: the pair down ``stop_pct`` of its gross capital.
-Horizon: 20 sessions. Gate: the card is proposed only if the Engle-Granger test on the last
-``coint_days`` sessions rejects "no cointegration" at ``max_pvalue`` (history's entries are
-not gated by a test run at their own date, so the track record is, if anything, pessimistic).
+Horizon: 20 sessions. Exit policy: no resting stop or target (two legs have no one price to
+rest a stop at: the pair's stop is checked on closes and acted on at the next open, like the
+exit rule); out at the horizon's last close. Gate: the card is proposed only if the
+Engle-Granger test on the last ``coint_days`` sessions rejects "no cointegration" at
+``max_pvalue`` (history's entries are not gated by a test run at their own date, so the track
+record is, if anything, pessimistic).
 """
 
 from __future__ import annotations
@@ -17,8 +20,9 @@ import math
 
 import numpy as np
 
+from engine.model.exits import StopRule
 from engine.signals.indicators import rolling_beta, zscore
-from engine.strategies.templates.base import Aligned, Panel, Params, Setup, Template, align
+from engine.strategies.templates.base import NO_PROTECTION, Aligned, Panel, Params, Setup, Template, align
 
 NAME = "pairs"
 
@@ -106,6 +110,8 @@ def pair_setup(data: Aligned, p: Params) -> Setup:
         target=np.full(n_bars, np.inf),
         components=components,
         reason=reason,
+        high=data.high,
+        low=data.low,
     )
 
 
@@ -130,4 +136,6 @@ PAIRS = Template(
         "max_pvalue": 0.10,
     },
     build=build,
+    exit_policy=NO_PROTECTION,
+    stop_rules=frozenset({StopRule.NONE}),
 )

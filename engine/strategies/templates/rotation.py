@@ -7,7 +7,9 @@ correlation of daily returns with every symbol already taken is at most ``max_co
 up to ``top_n``. Weights: inverse 20-day volatility, each capped at ``cap`` (50%), scaled to
 leave a ``cash_buffer`` (5%). Rebalanced every ``rebalance_days`` (21) sessions, counted back
 from the as-of session; the card is the basket to hold until the next rebalance. Stop: the
-basket down ``stop_pct`` (8%). Horizon: ``rebalance_days``.
+basket down ``stop_pct`` (8%). Horizon: ``rebalance_days``. Exit policy: no resting stop or
+target (a basket has no one price to rest a stop at: its stop is checked on closes and acted on
+at the next open); out at the open after the horizon, where the next rebalance trades.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals.indicators import atr, ema, rolling_volatility
 from engine.strategies.templates.base import Aligned, Array, Panel, Params, Setup, Template, align
 
@@ -117,6 +120,8 @@ def rotation_setup(data: Aligned, p: Params) -> Setup:
         target=np.full(n_bars, np.inf),
         components={"mean_score": best},
         reason=reason,
+        high=data.high,
+        low=data.low,
     )
 
 
@@ -143,4 +148,6 @@ ROTATION = Template(
         "stop_pct": 0.08,
     },
     build=build,
+    exit_policy=ExitPolicy(StopRule.NONE, 0.0, None, TimeExit.NEXT_OPEN),
+    stop_rules=frozenset({StopRule.NONE}),
 )

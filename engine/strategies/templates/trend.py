@@ -4,13 +4,15 @@ Entry: the fast EMA (``fast``, 20) above the slow EMA (``slow``, 50), the close 
 EMA and the MACD(12, 26, 9) histogram positive. Score: composite of the EMA spread in ATRs,
 the MACD histogram in ATRs and the 60-day rate of change. Exit: the fast EMA crosses below the
 slow one. Stop: ``stop_atr`` x ATR(14) below the entry (a trend needs room); no fixed target.
-Horizon: 20 sessions.
+Horizon: 20 sessions. Exit policy (config/strategies.toml): a trailing stop 3 ATR (the ATR at
+entry) under the best price since the fill, no target, out at the horizon's last close.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals.indicators import atr, ema, macd, roc
 from engine.strategies.aggregate import composite
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
@@ -47,6 +49,7 @@ def trend_setup(bars: Bars, p: Params) -> Setup:
         stop_distance=p["stop_atr"] * a,
         components=components,
         reason=reason,
+        atr=a,
     )
 
 
@@ -59,4 +62,5 @@ TREND = Template(
     min_history=330,
     defaults={"stop_atr": 3.0, "fast": 20.0, "slow": 50.0},
     build=per_symbol(trend_setup),
+    exit_policy=ExitPolicy(StopRule.TRAIL_ATR, 3.0, None, TimeExit.CLOSE),
 )

@@ -8,7 +8,8 @@ weights are computed from the bars the engine's feed has before that session, by
 over the same sessions. The trades must be the same (day, symbol, side), and final equity must
 agree within 0.5%: the only differences are the fill prices (the engine fills at the next
 intraday quote's bid/ask with the paper broker's slippage and $1 minimum commission, the
-backtester at the open) and the quantities that follow from them.
+backtester at the open) and the quantities that follow from them. The template runs without its
+exit policy's stops (``exits=False``): this test is about the target-weight path.
 """
 
 from __future__ import annotations
@@ -35,6 +36,9 @@ CONFIG = BacktestConfig(
     costs=Costs(per_share=0.005, per_value=0.0, slippage_bps=1.0),
     rebalance_threshold=1.0,
     slots=2,
+    # target weights only: rebalance_to places no protective orders (the engine's protection
+    # manager does, on entry fills; its agreement with the exit model is tested with it)
+    exits=False,
 )
 NEW_YORK = ZoneInfo("America/New_York")
 
