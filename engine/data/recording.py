@@ -28,6 +28,7 @@ from __future__ import annotations
 import hashlib
 import json
 import shutil
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -78,20 +79,33 @@ class RecordedEvent:
 
 
 class RecordingWriter:
-    """Appends a session's inputs; every ``append`` is one flushed record batch."""
+    """Appends a session's inputs. Rows are buffered and written as one record batch (flushed to
+    the OS) every ``flush_s`` of wall time, at ``batch_rows`` rows, and at once for a command, so
+    a crash loses at most the last ``flush_s`` of quotes and never an operator's command."""
 
-    def __init__(self, folder: Path, *, max_part_bytes: int = 64_000_000) -> None:
+    def __init__(
+        self,
+        folder: Path,
+        *,
+        max_part_bytes: int = 64_000_000,
+        flush_s: float = 0.5,
+        batch_rows: int = 20_000,
+    ) -> None:
         self.folder = folder
         self._max_part = max_part_bytes
+        self._flush_s = flush_s
+        self._batch_rows = batch_rows
         self._part = -1
         self._sink: Any = None
         self._writer: ipc.RecordBatchStreamWriter | None = None
         self._seq = 0
+        self._rows: dict[str, list[Any]] = {name: [] for name in EVENT_SCHEMA.names}
+        self._last_flush = time.monotonic()
         self.bytes_written = 0
         self._open_part()
 
     def _open_part(self) -> None:
-        self.close()
+        self._close_part()
         self._part += 1
         path = self.folder / f"events-{self._part:03d}.arrows"
         self._sink = pa.OSFile(str(path), "wb")
@@ -99,38 +113,46 @@ class RecordingWriter:
 
     def quotes(self, ts: datetime, quotes: Sequence[Quote], wall: datetime) -> None:
         self._seq += 1
+        rows = self._rows
         n = len(quotes)
-        columns: dict[str, list[Any]] = {
-            "seq": [self._seq] * n,
-            "kind": ["quote"] * n,
-            "ts": [ts] * n,
-            "wall": [wall] * n,
-            "symbol": [q.symbol for q in quotes],
-            "payload": [None] * n,
-        }
+        rows["seq"] += [self._seq] * n
+        rows["kind"] += ["quote"] * n
+        rows["ts"] += [ts] * n
+        rows["wall"] += [wall] * n
+        rows["symbol"] += [q.symbol for q in quotes]
         for name in _QUOTE_FIELDS:
-            columns[name] = [float(getattr(q, name)) for q in quotes]
+            rows[name] += [float(getattr(q, name)) for q in quotes]
         # the quotes' own times, when they differ from the step's (a live feed), ride in payload
-        columns["payload"] = [None if q.ts == ts else q.ts.isoformat() for q in quotes]
-        self._write(columns)
+        rows["payload"] += [None if q.ts == ts else q.ts.isoformat() for q in quotes]
+        self._maybe_flush(force=False)
 
     def event(self, kind: str, ts: datetime, payload: Any, wall: datetime) -> None:
         self._seq += 1
-        columns: dict[str, list[Any]] = {
-            "seq": [self._seq],
-            "kind": [kind],
-            "ts": [ts],
-            "wall": [wall],
-            "symbol": [None],
-            "payload": [json.dumps(payload, separators=(",", ":"))],
-        }
+        rows = self._rows
+        rows["seq"].append(self._seq)
+        rows["kind"].append(kind)
+        rows["ts"].append(ts)
+        rows["wall"].append(wall)
+        rows["symbol"].append(None)
+        rows["payload"].append(json.dumps(payload, separators=(",", ":")))
         for name in _QUOTE_FIELDS:
-            columns[name] = [None]
-        self._write(columns)
+            rows[name].append(None)
+        self._maybe_flush(force=kind == "command")
 
-    def _write(self, columns: dict[str, list[Any]]) -> None:
-        assert self._writer is not None and self._sink is not None
-        batch = pa.RecordBatch.from_pydict(columns, schema=EVENT_SCHEMA)
+    def _maybe_flush(self, *, force: bool) -> None:
+        due = (
+            time.monotonic() - self._last_flush >= self._flush_s or len(self._rows["seq"]) >= self._batch_rows
+        )
+        if force or due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write the buffered rows as one batch and hand it to the OS."""
+        self._last_flush = time.monotonic()
+        if not self._rows["seq"] or self._writer is None or self._sink is None:
+            return
+        batch = pa.RecordBatch.from_pydict(self._rows, schema=EVENT_SCHEMA)
+        self._rows = {name: [] for name in EVENT_SCHEMA.names}
         self._writer.write_batch(batch)
         self._sink.flush()
         self.bytes_written = self._sink.tell()
@@ -138,6 +160,10 @@ class RecordingWriter:
             self._open_part()
 
     def close(self) -> None:
+        self.flush()
+        self._close_part()
+
+    def _close_part(self) -> None:
         if self._writer is not None:
             self._writer.close()
             self._writer = None
@@ -176,23 +202,29 @@ def _read_part(path: Path) -> Iterator[RecordedEvent]:
 
 
 def _events(batch: pa.RecordBatch) -> Iterator[RecordedEvent]:
+    """A batch's rows as events: a quote step's rows (one ``seq``) become one event."""
     data = batch.to_pydict()
-    kinds = data["kind"]
-    if kinds and kinds[0] == "quote":
-        ts = data["ts"][0]
+    seqs, kinds = data["seq"], data["kind"]
+    i, n = 0, len(seqs)
+    while i < n:
+        if kinds[i] != "quote":
+            payload = json.loads(data["payload"][i]) if data["payload"][i] else None
+            yield RecordedEvent(int(seqs[i]), kinds[i], data["ts"][i], payload=payload)
+            i += 1
+            continue
+        j = i
+        while j < n and seqs[j] == seqs[i] and kinds[j] == "quote":
+            j += 1
         quotes = tuple(
             Quote(
-                data["symbol"][i],
-                datetime.fromisoformat(data["payload"][i]) if data["payload"][i] else data["ts"][i],
-                *(float(data[name][i]) for name in _QUOTE_FIELDS),
+                data["symbol"][k],
+                datetime.fromisoformat(data["payload"][k]) if data["payload"][k] else data["ts"][k],
+                *(float(data[name][k]) for name in _QUOTE_FIELDS),
             )
-            for i in range(len(kinds))
+            for k in range(i, j)
         )
-        yield RecordedEvent(int(data["seq"][0]), "quote", ts, quotes=quotes)
-        return
-    for i, kind in enumerate(kinds):
-        payload = json.loads(data["payload"][i]) if data["payload"][i] else None
-        yield RecordedEvent(int(data["seq"][i]), kind, data["ts"][i], payload=payload)
+        yield RecordedEvent(int(seqs[i]), "quote", data["ts"][i], quotes=quotes)
+        i = j
 
 
 # --------------------------------------------------------------------------- the folder
