@@ -26,7 +26,9 @@ the command palette (``ctrl+p``).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
@@ -52,6 +54,7 @@ from console.screens.portfolio import PortfolioScreen
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
+from console.tty import TerminalLost, detach_output, hangup_safe
 from console.widgets import CardsPane, OrderBlotter
 from console.widgets.progress import outcome_text
 from engine.model import CommandSource, DeskArea, Order, Position, RefusalCode
@@ -72,6 +75,8 @@ from engine.model.events import (
 )
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from console.client import EngineClient
     from engine.config import Settings
 
@@ -79,6 +84,10 @@ __all__ = ["Hotkeys", "OneTapApp"]
 
 FLUSH_HZ = 10
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+ENGINE_STOP_WAIT_S = 4.0
+"""After SIGTERM/SIGHUP, how long the watchdog waits for the embedded engine's orderly stop."""
+EXIT_GRACE_S = 0.5
+"""Once the engine has stopped (or that wait ran out), how long the app may take to leave."""
 _ALERT_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 """RiskAlert levels -> Textual toast severities."""
 
@@ -127,8 +136,15 @@ class OneTapApp(App[None]):
         self.connection = f"connecting to {client.description}…"
         self._dirty: set[DeskArea] = set()
         self._client_closed = False
+        self._client_done = threading.Event()
+        self._quitting = False
+        self.terminal_lost = False
         self._reconciliation_shown: ReconciliationSummary | None = None
         self.set_keymap(keymap(self.hotkeys))
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, made safe against a terminal that goes away (console.tty)."""
+        return hangup_safe(super().get_driver_class())
 
     def get_default_screen(self) -> DeskScreen:
         """The desk is the base screen, so nothing can pop it and leave a blank terminal."""
@@ -472,8 +488,32 @@ class OneTapApp(App[None]):
         self.exit()
 
     def _exit_on_signal(self, sig: signal.Signals) -> None:
+        """SIGTERM or SIGHUP: quit as ``q`` does, with a watchdog so the process surely ends."""
         self.log.warning(f"{sig.name}: quitting")
+        self._quit_with_watchdog()
+
+    def on_terminal_lost(self, message: TerminalLost) -> None:
+        """The terminal is gone (an SSH session dropped) whether or not a SIGHUP comes: quit."""
+        self.terminal_lost = True
+        detach_output()  # what is still written goes nowhere instead of failing
+        self.log.warning(f"{message.reason}: quitting")
+        self._quit_with_watchdog()
+
+    def _quit_with_watchdog(self) -> None:
+        """Quit once, however many signals arrive; if the app has not left ``EXIT_GRACE_S`` after
+        the engine stopped (or ``ENGINE_STOP_WAIT_S`` passed), the watchdog ends the process.
+        The engine's stop is the orderly part (orders, database, lock); what follows is drawing."""
+        if self._quitting:
+            return
+        self._quitting = True
+        threading.Thread(target=self._watchdog, name="onetap-exit-watchdog", daemon=True).start()
         self.run_worker(self.action_quit(), group="quit")
+
+    def _watchdog(self) -> None:
+        stopped = self._client_done.wait(ENGINE_STOP_WAIT_S)
+        threading.Event().wait(EXIT_GRACE_S)  # the process normally ends in here, taking this thread
+        detach_output()
+        os._exit(0 if stopped else 1)
 
     async def on_unmount(self) -> None:
         if self._exit_on_signals:
@@ -491,6 +531,8 @@ class OneTapApp(App[None]):
             await self.client.close()
         except Exception as exc:
             self.log.error(f"closing the engine client failed: {exc}")
+        finally:
+            self._client_done.set()
 
 
 def _refused_as_duplicate(command: ExecuteCard, result: CommandResult) -> bool:
