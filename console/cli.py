@@ -31,6 +31,17 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port 1-65535, or a one-line error naming what was wrong."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 1-65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     from console import audit_cmd, cards_cmd, report_cmd, research_cmd
 
@@ -56,7 +67,7 @@ def build_parser() -> argparse.ArgumentParser:
     ibkr = parser.add_argument_group("Interactive Brokers (overrides [broker] kind and [ibkr])")
     ibkr.add_argument("--broker", choices=("paper", "ibkr"), help="paper (embedded, default) or ibkr")
     ibkr.add_argument("--host", metavar="HOST", help="TWS / IB Gateway host")
-    ibkr.add_argument("--port", type=int, metavar="PORT", help="TWS / IB Gateway API port (paper: 7497)")
+    ibkr.add_argument("--port", type=_port, metavar="PORT", help="TWS / IB Gateway API port (paper: 7497)")
     ibkr.add_argument("--client-id", type=int, metavar="N", help="the API client id")
     ibkr.add_argument("--account", metavar="ID", help="the account to trade (several managed accounts)")
     ibkr.add_argument(
@@ -75,7 +86,11 @@ def build_parser() -> argparse.ArgumentParser:
     kill = sub.add_parser(
         "kill", help="engage the kill switch of the running engine (or of the database if none runs)"
     )
-    kill.add_argument("--reason", default="kill switch from the command line")
+    kill.add_argument(
+        "--reason",
+        default="kill switch from the command line",
+        help="why, in words: recorded in the audit log with the halt",
+    )
     kill.add_argument(
         "--flatten",
         action="store_true",
