@@ -38,7 +38,9 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from console.client import LinkState, SocketClient
 from console.keys import Hotkeys, keymap
+from console.link import LinkWatch
 from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
 from console.screens import (
     ConfirmDialog,
@@ -55,7 +57,7 @@ from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
 from console.tty import TerminalLost, detach_output, hangup_safe
-from console.widgets import CardsPane, OrderBlotter
+from console.widgets import CardsPane, OrderBlotter, StatusLine
 from console.widgets.progress import outcome_text
 from engine.model import CommandSource, DeskArea, Order, Position, RefusalCode
 from engine.model.events import (
@@ -139,6 +141,7 @@ class OneTapApp(App[None]):
         self._client_done = threading.Event()
         self._quitting = False
         self.terminal_lost = False
+        self.link = LinkWatch()
         self._reconciliation_shown: ReconciliationSummary | None = None
         self.set_keymap(keymap(self.hotkeys))
 
@@ -162,6 +165,9 @@ class OneTapApp(App[None]):
             for sig in EXIT_SIGNALS:
                 loop.add_signal_handler(sig, self._exit_on_signal, sig)
         self.set_interval(1 / FLUSH_HZ, self.flush_desk, name="desk-flush")
+        self.set_interval(1.0, self._age_link, name="link-age")
+        if isinstance(self.client, SocketClient):
+            self.client.on_link = self._link_changed
         self.run_worker(self._connect(), name="connect", group="engine", exit_on_error=False)
 
     async def _connect(self) -> None:
@@ -178,7 +184,13 @@ class OneTapApp(App[None]):
         else:
             self.connection = self.client.description
             if self.state.line is None:
-                self._dirty |= self.state.note(f"connected to the {self.client.description}")
+                client = self.client
+                where = (
+                    f"the engine at {client.path}"
+                    if isinstance(client, SocketClient)
+                    else f"the {client.description}"
+                )
+                self._dirty |= self.state.note(f"connected to {where}")
         self._dirty.add(DeskArea.STATUS)
 
     def _sink(self, event: Event) -> None:
@@ -186,7 +198,29 @@ class OneTapApp(App[None]):
         self.post_message(EngineEventMessage(event))
 
     # ------------------------------------------------------------------ events in
+    def _link_changed(self, link: LinkState) -> None:
+        """An attached console lost or regained its engine (the client retries by itself)."""
+        was_down = self.link.down
+        self.link.change(link)
+        if link.up and was_down:
+            self._dirty |= self.state.note(f"reconnected to the engine ({self.client.description})")
+            self.notify("reconnected to the engine; the desk is live again", title="Engine", timeout=6)
+        elif not link.up and not was_down:
+            self.notify(
+                "lost the engine: the desk shows the last data it had; reconnecting. "
+                "ctrl+k still halts (through the database).",
+                title="Engine DISCONNECTED",
+                severity="error",
+                timeout=10,
+            )
+        self._dirty.add(DeskArea.STATUS)
+
+    def _age_link(self) -> None:
+        if self.link.down:
+            self._dirty.add(DeskArea.STATUS)  # the data's age and the retry count down
+
     def on_engine_event_message(self, message: EngineEventMessage) -> None:
+        self.link.data()
         changed = self.state.apply(message.event)
         self._dirty |= changed
         event = message.event
@@ -229,6 +263,10 @@ class OneTapApp(App[None]):
             return  # what is dirty stays dirty until the desk can show it
         areas, self._dirty = self._dirty, set()
         desk.show(self.state, areas, connection=self.connection)
+        if DeskArea.STATUS in areas:
+            header = self.link.header()
+            desk.query_one(StatusLine).disconnected = header
+            desk.set_class(header is not None, "-stale")  # panes drawn dashed: last known, not live
         for screen in self.screen_stack[1:]:
             if isinstance(screen, FollowsDesk) and screen.is_mounted:
                 screen.follow(self.state, areas)
@@ -321,8 +359,24 @@ class OneTapApp(App[None]):
         return True
 
     def action_kill(self) -> None:
-        """The kill switch: no confirmation, from any screen or dialog (a priority binding)."""
+        """The kill switch: no confirmation, from any screen or dialog (a priority binding).
+        With the engine gone, it halts as ``onetap kill`` does: in the database."""
+        if isinstance(self.client, SocketClient) and not self.client.connected:
+            self.run_worker(self._kill_without_engine(self.client), group="kill")
+            return
         self.run_worker(self.send_command(Kill(source=CommandSource.HOTKEY)), group="kill")
+
+    async def _kill_without_engine(self, client: SocketClient) -> None:
+        from engine.actor import current_user
+
+        reason = "kill switch from the console (engine unreachable)"
+        try:
+            message = await asyncio.to_thread(client.halt_without_engine, reason, current_user())
+        except Exception as exc:
+            message = f"kill FAILED: no engine answered and the database could not be written: {exc}"
+        failed = "NOT" in message or "FAILED" in message
+        self._dirty |= self.state.note(message, "error" if failed else "warning")
+        self.notify(message, title="KILL", severity="error" if failed else "warning", timeout=30)
 
     def action_resume(self) -> None:
         if not isinstance(self.screen, ResumeDialog):

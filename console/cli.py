@@ -217,7 +217,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     client: EngineClient
     embedded: EmbeddedClient | None = None
     if args.attach is not None:
-        client = SocketClient(_socket_path(settings, args))
+        client = SocketClient(_socket_path(settings, args), settings=settings, database=args.database)
     else:
         # The engine imports and starts on its own thread while Textual imports and draws here.
         client = embedded = EmbeddedClient(settings, database=args.database)
