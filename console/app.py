@@ -29,6 +29,7 @@ import asyncio
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
@@ -115,6 +116,7 @@ class OneTapApp(App[None]):
         exit_on_connect_error: bool = False,
         exit_on_signals: bool = False,
         settings: Settings | None = None,
+        on_first_cards: Callable[[], None] | None = None,
     ) -> None:
         """``on_first_frame`` is called once, after the desk first drew the engine's snapshot.
 
@@ -129,6 +131,8 @@ class OneTapApp(App[None]):
         self._exit_on_signals = exit_on_signals
         self._exit_on_connect_error = exit_on_connect_error
         self._on_first_frame = on_first_frame
+        self._on_first_cards = on_first_cards
+        """Called once, when the desk first shows cards (``make bench``: time to the first cards)."""
         self._live_asked = False
         self.client = client
         self._settings = settings
@@ -142,6 +146,8 @@ class OneTapApp(App[None]):
         self._quitting = False
         self.terminal_lost = False
         self.link = LinkWatch()
+        self._scan_started: float | None = None
+        self._offered: tuple[bool, bool, bool] | None = None
         self._reconciliation_shown: ReconciliationSummary | None = None
         self.set_keymap(keymap(self.hotkeys))
 
@@ -216,8 +222,21 @@ class OneTapApp(App[None]):
         self._dirty.add(DeskArea.STATUS)
 
     def _age_link(self) -> None:
-        if self.link.down:
-            self._dirty.add(DeskArea.STATUS)  # the data's age and the retry count down
+        """Once a second: what shows a time that runs (the data's age, a scan's elapsed time)."""
+        if self.link.down or self.state.cards_scan is not None:
+            self._dirty.add(DeskArea.STATUS)
+
+    def _scan_text(self) -> str:
+        """While the engine's scan runs: "computing the day's cards: 3/7 templates · 8 s"."""
+        scan = self.state.cards_scan
+        if scan is None:
+            self._scan_started = None
+            return ""
+        if self._scan_started is None:
+            self._scan_started = time.monotonic()
+        done, total = scan
+        elapsed = time.monotonic() - self._scan_started
+        return f"computing the day's cards: {done}/{total} templates · {elapsed:.0f} s"
 
     def on_engine_event_message(self, message: EngineEventMessage) -> None:
         self.link.data()
@@ -263,6 +282,8 @@ class OneTapApp(App[None]):
             return  # what is dirty stays dirty until the desk can show it
         areas, self._dirty = self._dirty, set()
         desk.show(self.state, areas, connection=self.connection)
+        if areas & {DeskArea.CARDS, DeskArea.STATUS}:
+            desk.query_one(CardsPane).scanning = self._scan_text()
         if DeskArea.STATUS in areas:
             header = self.link.header()
             desk.query_one(StatusLine).disconnected = header
@@ -273,8 +294,15 @@ class OneTapApp(App[None]):
         if self._on_first_frame is not None and self.state.risk is not None:
             self.call_after_refresh(self._on_first_frame)
             self._on_first_frame = None
-        if areas & {DeskArea.RISK, DeskArea.RECONCILIATION}:
-            self.refresh_bindings()  # resume and approve show in the footer only when they can act
+        if self._on_first_cards is not None and self.state.cards:
+            self.call_after_refresh(self._on_first_cards)
+            self._on_first_cards = None
+        offered = (self.state.halted, self.state.awaiting_approval, self.state.recovering)
+        if areas & {DeskArea.RISK, DeskArea.RECONCILIATION} and offered != self._offered:
+            # resume and approve show in the footer only when they can act; only then is the footer
+            # rebuilt (it was on every risk update, several a second: most of the idle desk's CPU)
+            self._offered = offered
+            self.refresh_bindings()
 
     # ------------------------------------------------------------------ commands out
     async def send_command(self, command: Command) -> CommandResult:

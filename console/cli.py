@@ -229,6 +229,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
         hotkeys=settings.hotkeys,
         settings=settings,
         on_first_frame=_first_frame_marker(),
+        on_first_cards=_time_marker("ONETAP_FIRST_CARDS_FILE"),
         exit_on_connect_error=embedded is not None,
         exit_on_signals=True,
     )
@@ -255,6 +256,14 @@ def _first_frame_marker() -> Callable[[], None] | None:
         Path(path).write_text(f"{time.time()}\n{','.join(heavy)}\n")
 
     return mark
+
+
+def _time_marker(variable: str) -> Callable[[], None] | None:
+    """For ``make bench``: the file named by ``variable`` receives the wall time of the moment."""
+    path = os.environ.get(variable)
+    if not path:
+        return None
+    return lambda: Path(path).write_text(f"{time.time()}\n")
 
 
 HEAVY_MODULES = ("torch", "ib_insync", "scipy.optimize")

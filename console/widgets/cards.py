@@ -50,6 +50,8 @@ class CardsPane(Vertical):
     cards: reactive[tuple[StrategyCard, ...]] = reactive((), init=False)
     held_back: reactive[tuple[tuple[str, int], ...]] = reactive((), init=False)
     """Candidates validation kept off the desk, by reason: assign before ``cards``."""
+    scanning: reactive[str] = reactive("", init=False)
+    """While the engine computes the day's cards: how far it is ("computing the day's cards: ...")."""
 
     def compose(self) -> ComposeResult:
         yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=SPARE, id="cards-table")
@@ -76,10 +78,14 @@ class CardsPane(Vertical):
     def watch_held_back(self) -> None:
         self._subtitle()
 
+    def watch_scanning(self) -> None:
+        self._subtitle()
+        self._describe_selected()
+
     def _subtitle(self) -> None:
         """How many cards are offered, how many candidates were held back and why (the reasons
         are the validation codes of engine/strategies/validation.py)."""
-        parts = [f"{len(self.cards)} offered" if self.cards else "none offered"]
+        parts = [f"{len(self.cards)} offered" if self.cards else self.scanning or "none offered"]
         if self.held_back:
             reasons = ", ".join(f"{code.replace('_', ' ')} {n}" for code, n in self.held_back)
             parts.append(f"held back: {reasons}")
@@ -93,7 +99,8 @@ class CardsPane(Vertical):
     def _describe_selected(self) -> None:
         """The highlighted card's whole reason and plan: the table has room for a clipped reason only."""
         card = self.selected_card
-        self.query_one("#card-reason", Static).update(_description(card) if card is not None else "")
+        idle = self.scanning  # no card yet: say the engine is working on them
+        self.query_one("#card-reason", Static).update(_description(card) if card is not None else idle)
 
 
 def _row(rank: int, card: StrategyCard) -> Row:
