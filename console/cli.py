@@ -263,7 +263,11 @@ def _time_marker(variable: str) -> Callable[[], None] | None:
     path = os.environ.get(variable)
     if not path:
         return None
-    return lambda: Path(path).write_text(f"{time.time()}\n")
+
+    def mark() -> None:
+        Path(path).write_text(f"{time.time()}\n")
+
+    return mark
 
 
 HEAVY_MODULES = ("torch", "ib_insync", "scipy.optimize")

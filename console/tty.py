@@ -90,9 +90,9 @@ class HangupSafeDriver(LinuxDriver):
     """Textual's Linux driver with ``SafeWriterThread``, and EIO on input taken as a hang-up."""
 
     def start_application_mode(self) -> None:
-        super().start_application_mode()
+        super().start_application_mode()  # type: ignore[no-untyped-call]
         stock = self._writer_thread
-        if stock is None or isinstance(stock, SafeWriterThread):
+        if stock is None or isinstance(stock, SafeWriterThread) or self._file is None:
             return
         # The stock writer has queued the set-up escapes; let it write them, then take over.
         stock.stop()
