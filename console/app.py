@@ -211,14 +211,7 @@ class OneTapApp(App[None]):
         if link.up and was_down:
             self._dirty |= self.state.note(f"reconnected to the engine ({self.client.description})")
             self.notify("reconnected to the engine; the desk is live again", title="Engine", timeout=6)
-        elif not link.up and not was_down:
-            self.notify(
-                "lost the engine: the desk shows the last data it had; reconnecting. "
-                "ctrl+k still halts (through the database).",
-                title="Engine DISCONNECTED",
-                severity="error",
-                timeout=10,
-            )
+        # a loss is told by the client's notice (toasted, and kept in the log), with the ctrl+k hint
         self._dirty.add(DeskArea.STATUS)
 
     def _age_link(self) -> None:

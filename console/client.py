@@ -297,7 +297,9 @@ class SocketClient(_LineClient):
         self._fail_pending("the engine connection closed")
         if self._closing:
             return
-        self._emit(NoticeEvent(_now_utc(), "error", f"disconnected from the engine at {self.path}"))
+        lost = f"lost the engine at {self.path}: the desk shows its last data; reconnecting"
+        hint = " (ctrl+k still halts, through the database)" if self.reconnect else ""
+        self._emit(NoticeEvent(_now_utc(), "error", lost + hint))
         self._tell(LinkState(False, "the engine connection closed"))
         if self.reconnect:
             self._retry_task = asyncio.create_task(self._retry())
