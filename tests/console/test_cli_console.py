@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from engine.store.repository import Store
-from tests.terminal import quit_console, spawn_console
+from tests.terminal import spawn_console
 
 EXIT_WITHIN_S = 5.0
 
@@ -81,19 +81,3 @@ def test_the_console_exits_within_5_s_and_the_engine_stops_persisted(tmp_path: P
     finally:
         store.close()
     assert actions[0] == "engine_start" and actions[-1] == "engine_stop"
-
-
-def test_q_still_quits(tmp_path: Path) -> None:
-    """The keyboard path the signals imitate."""
-    marker = tmp_path / "first-frame"
-    db = tmp_path / "onetap.db"
-    proc, master = spawn_console(
-        tmp_path, {"ONETAP_FIRST_FRAME_FILE": str(marker)}, args=("--database", str(db)), size=(80, 24)
-    )
-    wait_for_file(marker)
-    assert quit_console(proc, master) == 0
-    store = Store.open(db)
-    try:
-        assert [r.action for r in store.load_audit()][-1] == "engine_stop"
-    finally:
-        store.close()
