@@ -1,9 +1,14 @@
 """``onetap --engine-only``: the engine with no UI, one structured log line per event on stdout,
-the command/event protocol on a Unix socket, and a clean stop on SIGINT/SIGTERM."""
+the command/event protocol on a Unix socket, and a clean stop on SIGINT, SIGTERM and SIGHUP.
+
+SIGHUP is what an engine started straight from an SSH session (not under systemd or tmux) gets
+when the connection drops: it stops as cleanly as on SIGTERM rather than die where it stands,
+and its log lines, which had nowhere to go, are dropped instead of failing the stop."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import signal
@@ -43,7 +48,7 @@ async def run_headless(
     min_level = LEVELS[settings.engine.log_level]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     _print(
         out,
@@ -60,8 +65,7 @@ async def run_headless(
                 continue
             if isinstance(event, RiskReportEvent) and min_level > LEVELS["debug"]:
                 continue  # every few seconds and large: the detail screen's, not the log's
-            out.write(log_line(event) + "\n")
-            out.flush()
+            _write(out, log_line(event))
 
     logger = asyncio.create_task(log_events())
     await stop.wait()
@@ -76,5 +80,11 @@ async def run_headless(
 
 
 def _print(out: TextIO, data: dict[str, Any]) -> None:
-    out.write(json.dumps(data, separators=(",", ":")) + "\n")
-    out.flush()
+    _write(out, json.dumps(data, separators=(",", ":")))
+
+
+def _write(out: TextIO, line: str) -> None:
+    """One log line; a terminal or pipe that is gone (EIO, EPIPE) loses it, the engine goes on."""
+    with contextlib.suppress(OSError, ValueError):
+        out.write(line + "\n")
+        out.flush()
