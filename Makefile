@@ -3,7 +3,10 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
-# Re-install when pyproject.toml changes; the stamp records which extras are in.
+# Re-install when pyproject.toml changes; the stamp records which extras are in. pip's output goes
+# to $(INSTALL_LOG) (shown only when it fails): a first run says what it does and how long it takes.
+INSTALL_LOG := $(VENV)/install.log
+PIP_QUIET = > $(INSTALL_LOG) 2>&1 || { echo "pip install failed; the end of $(INSTALL_LOG):" >&2; tail -n 40 $(INSTALL_LOG) >&2; exit 1; }
 RUN_STAMP := $(VENV)/.stamp-run
 DEV_STAMP := $(VENV)/.stamp-dev
 BENCH_STAMP := $(VENV)/.stamp-bench
@@ -12,15 +15,19 @@ BENCH_STAMP := $(VENV)/.stamp-bench
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "onetap needs $(PYTHON) (Python >= 3.11) on PATH; set PYTHON=..." >&2; exit 1; }
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
+	@echo "creating the virtual environment $(VENV) with $(PYTHON)…"
+	@$(PYTHON) -m venv $(VENV)
+	@$(PY) -m pip install --quiet --upgrade pip $(PIP_QUIET)
 
 $(RUN_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e .
+	@echo "installing onetap into $(VENV) (first run: about 2-3 minutes; log: $(INSTALL_LOG))…"
+	@$(PY) -m pip install --quiet -e . $(PIP_QUIET)
 	@touch $@
+	@echo "installed."
 
 $(DEV_STAMP): pyproject.toml | $(PY)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	@echo "installing onetap and its test tools into $(VENV) (first run: about 3 minutes; log: $(INSTALL_LOG))…"
+	@$(PY) -m pip install --quiet -e ".[dev]" $(PIP_QUIET)
 	@touch $@ $(RUN_STAMP)
 
 # The peers the benchmarks race (vectorbt, backtesting.py): heavy, so only `make bench` installs them.
@@ -29,7 +36,8 @@ $(BENCH_STAMP): pyproject.toml | $(PY)
 	@touch $@ $(DEV_STAMP) $(RUN_STAMP)
 
 run: $(RUN_STAMP)
-	$(VENV)/bin/onetap $(ARGS)
+	@echo "starting onetap: the desk in a few seconds, the day's cards a few seconds later (q quits)…"
+	@$(VENV)/bin/onetap $(ARGS)
 
 engine: $(RUN_STAMP)
 	$(VENV)/bin/onetap --engine-only $(ARGS)

@@ -26,7 +26,10 @@ the command palette (``ctrl+p``).
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, ClassVar
@@ -36,7 +39,9 @@ from textual.binding import Binding, BindingType
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
+from console.client import LinkState, SocketClient
 from console.keys import Hotkeys, keymap
+from console.link import LinkWatch
 from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
 from console.refusals import refusal_body, refusal_title
 from console.screens import (
@@ -53,7 +58,8 @@ from console.screens.portfolio import PortfolioScreen
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
 from console.state import DeskState, FollowsDesk
-from console.widgets import CardsPane, OrderBlotter
+from console.tty import TerminalLost, detach_output, hangup_safe
+from console.widgets import CardsPane, OrderBlotter, StatusLine
 from console.widgets.progress import outcome_text
 from engine.model import CommandSource, DeskArea, Order, Position, RefusalCode
 from engine.model.events import (
@@ -73,6 +79,8 @@ from engine.model.events import (
 )
 
 if TYPE_CHECKING:
+    from textual.driver import Driver
+
     from console.client import EngineClient
     from engine.config import Settings
 
@@ -80,6 +88,10 @@ __all__ = ["Hotkeys", "OneTapApp"]
 
 FLUSH_HZ = 10
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
+ENGINE_STOP_WAIT_S = 4.0
+"""After SIGTERM/SIGHUP, how long the watchdog waits for the embedded engine's orderly stop."""
+EXIT_GRACE_S = 0.5
+"""Once the engine has stopped (or that wait ran out), how long the app may take to leave."""
 _ALERT_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 """RiskAlert levels -> Textual toast severities."""
 
@@ -105,6 +117,7 @@ class OneTapApp(App[None]):
         exit_on_connect_error: bool = False,
         exit_on_signals: bool = False,
         settings: Settings | None = None,
+        on_first_cards: Callable[[], None] | None = None,
     ) -> None:
         """``on_first_frame`` is called once, after the desk first drew the engine's snapshot.
 
@@ -119,6 +132,8 @@ class OneTapApp(App[None]):
         self._exit_on_signals = exit_on_signals
         self._exit_on_connect_error = exit_on_connect_error
         self._on_first_frame = on_first_frame
+        self._on_first_cards = on_first_cards
+        """Called once, when the desk first shows cards (``make bench``: time to the first cards)."""
         self._live_asked = False
         self.client = client
         self._settings = settings
@@ -128,8 +143,18 @@ class OneTapApp(App[None]):
         self.connection = f"connecting to {client.description}…"
         self._dirty: set[DeskArea] = set()
         self._client_closed = False
+        self._client_done = threading.Event()
+        self._quitting = False
+        self.terminal_lost = False
+        self.link = LinkWatch()
+        self._scan_started: float | None = None
+        self._offered: tuple[bool, bool, bool] | None = None
         self._reconciliation_shown: ReconciliationSummary | None = None
         self.set_keymap(keymap(self.hotkeys))
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's driver, made safe against a terminal that goes away (console.tty)."""
+        return hangup_safe(super().get_driver_class())
 
     def get_default_screen(self) -> DeskScreen:
         """The desk is the base screen, so nothing can pop it and leave a blank terminal."""
@@ -147,6 +172,9 @@ class OneTapApp(App[None]):
             for sig in EXIT_SIGNALS:
                 loop.add_signal_handler(sig, self._exit_on_signal, sig)
         self.set_interval(1 / FLUSH_HZ, self.flush_desk, name="desk-flush")
+        self.set_interval(1.0, self._age_link, name="link-age")
+        if isinstance(self.client, SocketClient):
+            self.client.on_link = self._link_changed
         self.run_worker(self._connect(), name="connect", group="engine", exit_on_error=False)
 
     async def _connect(self) -> None:
@@ -163,7 +191,13 @@ class OneTapApp(App[None]):
         else:
             self.connection = self.client.description
             if self.state.line is None:
-                self._dirty |= self.state.note(f"connected to the {self.client.description}")
+                client = self.client
+                where = (
+                    f"the engine at {client.path}"
+                    if isinstance(client, SocketClient)
+                    else f"the {client.description}"
+                )
+                self._dirty |= self.state.note(f"connected to {where}")
         self._dirty.add(DeskArea.STATUS)
 
     def _sink(self, event: Event) -> None:
@@ -171,7 +205,35 @@ class OneTapApp(App[None]):
         self.post_message(EngineEventMessage(event))
 
     # ------------------------------------------------------------------ events in
+    def _link_changed(self, link: LinkState) -> None:
+        """An attached console lost or regained its engine (the client retries by itself)."""
+        was_down = self.link.down
+        self.link.change(link)
+        if link.up and was_down:
+            self._dirty |= self.state.note(f"reconnected to the engine ({self.client.description})")
+            self.notify("reconnected to the engine; the desk is live again", title="Engine", timeout=6)
+        # a loss is told by the client's notice (toasted, and kept in the log), with the ctrl+k hint
+        self._dirty.add(DeskArea.STATUS)
+
+    def _age_link(self) -> None:
+        """Once a second: what shows a time that runs (the data's age, a scan's elapsed time)."""
+        if self.link.down or self.state.cards_scan is not None:
+            self._dirty.add(DeskArea.STATUS)
+
+    def _scan_text(self) -> str:
+        """While the engine's scan runs: "computing the day's cards: 3/7 templates · 8 s"."""
+        scan = self.state.cards_scan
+        if scan is None:
+            self._scan_started = None
+            return ""
+        if self._scan_started is None:
+            self._scan_started = time.monotonic()
+        done, total = scan
+        elapsed = time.monotonic() - self._scan_started
+        return f"computing the day's cards: {done}/{total} templates · {elapsed:.0f} s"
+
     def on_engine_event_message(self, message: EngineEventMessage) -> None:
+        self.link.data()
         changed = self.state.apply(message.event)
         self._dirty |= changed
         event = message.event
@@ -214,14 +276,27 @@ class OneTapApp(App[None]):
             return  # what is dirty stays dirty until the desk can show it
         areas, self._dirty = self._dirty, set()
         desk.show(self.state, areas, connection=self.connection)
+        if areas & {DeskArea.CARDS, DeskArea.STATUS}:
+            desk.query_one(CardsPane).scanning = self._scan_text()
+        if DeskArea.STATUS in areas:
+            header = self.link.header()
+            desk.query_one(StatusLine).disconnected = header
+            desk.set_class(header is not None, "-stale")  # panes drawn dashed: last known, not live
         for screen in self.screen_stack[1:]:
             if isinstance(screen, FollowsDesk) and screen.is_mounted:
                 screen.follow(self.state, areas)
         if self._on_first_frame is not None and self.state.risk is not None:
             self.call_after_refresh(self._on_first_frame)
             self._on_first_frame = None
-        if areas & {DeskArea.RISK, DeskArea.RECONCILIATION}:
-            self.refresh_bindings()  # resume and approve show in the footer only when they can act
+        if self._on_first_cards is not None and self.state.cards:
+            self.call_after_refresh(self._on_first_cards)
+            self._on_first_cards = None
+        offered = (self.state.halted, self.state.awaiting_approval, self.state.recovering)
+        if areas & {DeskArea.RISK, DeskArea.RECONCILIATION} and offered != self._offered:
+            # resume and approve show in the footer only when they can act; only then is the footer
+            # rebuilt (it was on every risk update, several a second: most of the idle desk's CPU)
+            self._offered = offered
+            self.refresh_bindings()
 
     # ------------------------------------------------------------------ commands out
     async def send_command(self, command: Command) -> CommandResult:
@@ -306,8 +381,24 @@ class OneTapApp(App[None]):
         return True
 
     def action_kill(self) -> None:
-        """The kill switch: no confirmation, from any screen or dialog (a priority binding)."""
+        """The kill switch: no confirmation, from any screen or dialog (a priority binding).
+        With the engine gone, it halts as ``onetap kill`` does: in the database."""
+        if isinstance(self.client, SocketClient) and not self.client.connected:
+            self.run_worker(self._kill_without_engine(self.client), group="kill")
+            return
         self.run_worker(self.send_command(Kill(source=CommandSource.HOTKEY)), group="kill")
+
+    async def _kill_without_engine(self, client: SocketClient) -> None:
+        from engine.actor import current_user
+
+        reason = "kill switch from the console (engine unreachable)"
+        try:
+            message = await asyncio.to_thread(client.halt_without_engine, reason, current_user())
+        except Exception as exc:
+            message = f"kill FAILED: no engine answered and the database could not be written: {exc}"
+        failed = "NOT" in message or "FAILED" in message
+        self._dirty |= self.state.note(message, "error" if failed else "warning")
+        self.notify(message, title="KILL", severity="error" if failed else "warning", timeout=30)
 
     def action_resume(self) -> None:
         if not isinstance(self.screen, ResumeDialog):
@@ -473,8 +564,32 @@ class OneTapApp(App[None]):
         self.exit()
 
     def _exit_on_signal(self, sig: signal.Signals) -> None:
+        """SIGTERM or SIGHUP: quit as ``q`` does, with a watchdog so the process surely ends."""
         self.log.warning(f"{sig.name}: quitting")
+        self._quit_with_watchdog()
+
+    def on_terminal_lost(self, message: TerminalLost) -> None:
+        """The terminal is gone (an SSH session dropped) whether or not a SIGHUP comes: quit."""
+        self.terminal_lost = True
+        detach_output()  # what is still written goes nowhere instead of failing
+        self.log.warning(f"{message.reason}: quitting")
+        self._quit_with_watchdog()
+
+    def _quit_with_watchdog(self) -> None:
+        """Quit once, however many signals arrive; if the app has not left ``EXIT_GRACE_S`` after
+        the engine stopped (or ``ENGINE_STOP_WAIT_S`` passed), the watchdog ends the process.
+        The engine's stop is the orderly part (orders, database, lock); what follows is drawing."""
+        if self._quitting:
+            return
+        self._quitting = True
+        threading.Thread(target=self._watchdog, name="onetap-exit-watchdog", daemon=True).start()
         self.run_worker(self.action_quit(), group="quit")
+
+    def _watchdog(self) -> None:
+        stopped = self._client_done.wait(ENGINE_STOP_WAIT_S)
+        threading.Event().wait(EXIT_GRACE_S)  # the process normally ends in here, taking this thread
+        detach_output()
+        os._exit(0 if stopped else 1)
 
     async def on_unmount(self) -> None:
         if self._exit_on_signals:
@@ -492,6 +607,8 @@ class OneTapApp(App[None]):
             await self.client.close()
         except Exception as exc:
             self.log.error(f"closing the engine client failed: {exc}")
+        finally:
+            self._client_done.set()
 
 
 def _refused_as_duplicate(command: ExecuteCard, result: CommandResult) -> bool:

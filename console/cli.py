@@ -36,6 +36,17 @@ if TYPE_CHECKING:
 EXIT_USAGE = 2
 
 
+def _port(text: str) -> int:
+    """An argparse type: a TCP port 1-65535, or a one-line error naming what was wrong."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (1-65535)") from None
+    if not 1 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 1-65535")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd, var_cmd, web_cmd
 
@@ -61,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
     ibkr = parser.add_argument_group("Interactive Brokers (overrides [broker] kind and [ibkr])")
     ibkr.add_argument("--broker", choices=("paper", "ibkr"), help="paper (embedded, default) or ibkr")
     ibkr.add_argument("--host", metavar="HOST", help="TWS / IB Gateway host")
-    ibkr.add_argument("--port", type=int, metavar="PORT", help="TWS / IB Gateway API port (paper: 7497)")
+    ibkr.add_argument("--port", type=_port, metavar="PORT", help="TWS / IB Gateway API port (paper: 7497)")
     ibkr.add_argument("--client-id", type=int, metavar="N", help="the API client id")
     ibkr.add_argument("--account", metavar="ID", help="the account to trade (several managed accounts)")
     ibkr.add_argument(
@@ -80,7 +91,11 @@ def build_parser() -> argparse.ArgumentParser:
     kill = sub.add_parser(
         "kill", help="engage the kill switch of the running engine (or of the database if none runs)"
     )
-    kill.add_argument("--reason", default="kill switch from the command line")
+    kill.add_argument(
+        "--reason",
+        default="kill switch from the command line",
+        help="why, in words: recorded in the audit log with the halt",
+    )
     kill.add_argument(
         "--flatten",
         action="store_true",
@@ -242,7 +257,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
     client: EngineClient
     embedded: EmbeddedClient | None = None
     if args.attach is not None:
-        client = SocketClient(_socket_path(settings, args))
+        client = SocketClient(_socket_path(settings, args), settings=settings, database=args.database)
     else:
         # The engine imports and starts on its own thread while Textual imports and draws here.
         client = embedded = EmbeddedClient(settings, database=args.database)
@@ -254,6 +269,7 @@ def _console(settings: Settings, args: argparse.Namespace) -> int:
         hotkeys=settings.hotkeys,
         settings=settings,
         on_first_frame=_first_frame_marker(),
+        on_first_cards=_time_marker("ONETAP_FIRST_CARDS_FILE"),
         exit_on_connect_error=embedded is not None,
         exit_on_signals=True,
     )
@@ -278,6 +294,18 @@ def _first_frame_marker() -> Callable[[], None] | None:
     def mark() -> None:
         heavy = [m for m in HEAVY_MODULES if m in sys.modules]
         Path(path).write_text(f"{time.time()}\n{','.join(heavy)}\n")
+
+    return mark
+
+
+def _time_marker(variable: str) -> Callable[[], None] | None:
+    """For ``make bench``: the file named by ``variable`` receives the wall time of the moment."""
+    path = os.environ.get(variable)
+    if not path:
+        return None
+
+    def mark() -> None:
+        Path(path).write_text(f"{time.time()}\n")
 
     return mark
 

@@ -15,6 +15,7 @@ import contextlib
 import json
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -227,24 +228,64 @@ def _new_engine(settings: Settings, database: Path | None) -> Engine:
     return Engine(settings, database=database)
 
 
-class SocketClient(_LineClient):
-    """Attaches to a headless engine over its Unix socket."""
+RECONNECT_FIRST_S = 0.5
+RECONNECT_MAX_S = 10.0
+"""An attached console retries a lost engine after 0.5 s, doubling to at most 10 s between tries:
+quick after a restart, and no busy loop against an engine that stays down."""
 
-    def __init__(self, path: Path) -> None:
+
+@dataclass(frozen=True, slots=True)
+class LinkState:
+    """Where an attached console's connection stands: up, or down and retrying in ``retry_in`` s."""
+
+    up: bool
+    detail: str = ""
+    retry_in: float | None = None
+
+
+class SocketClient(_LineClient):
+    """Attaches to a headless engine over its Unix socket, and re-attaches when it comes back.
+
+    The first ``connect`` fails loudly (nothing to attach to is the operator's mistake to hear
+    about); a connection lost later is retried with backoff, and the engine's first message on
+    the new connection, a full snapshot, re-syncs the desk. ``on_link`` hears every change.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        settings: Settings | None = None,
+        database: Path | None = None,
+        reconnect: bool = True,
+    ) -> None:
+        """``settings`` and ``database`` say where the engine's database is, for a halt written
+        there while no engine answers (``halt_without_engine``)."""
         super().__init__()
         self.path = path
         self.description = f"attached to {path}"
+        self.settings = settings
+        self.database = database
+        self.reconnect = reconnect
+        self.connected = False
+        self.on_link: Callable[[LinkState], None] | None = None
         self._writer: asyncio.StreamWriter | None = None
         self._reader_task: asyncio.Task[None] | None = None
+        self._retry_task: asyncio.Task[None] | None = None
+        self._closing = False
 
     async def connect(self, sink: EventSink) -> None:
         self._sink = sink
+        await self._open()
+
+    async def _open(self) -> None:
         try:
             reader, self._writer = await asyncio.open_unix_connection(str(self.path), limit=MAX_LINE)
         except OSError as exc:
             raise ConnectionError(
                 f"{self.path}: cannot attach ({exc.strerror or exc}); is `onetap --engine-only` running?"
             ) from None
+        self.connected = True
         self._reader_task = asyncio.create_task(self._read(reader))
 
     async def _read(self, reader: asyncio.StreamReader) -> None:
@@ -252,23 +293,75 @@ class SocketClient(_LineClient):
         with contextlib.suppress(ConnectionError, ValueError):
             while line := await reader.readline():
                 self._on_line(line)
+        self.connected = False
         self._fail_pending("the engine connection closed")
-        self._emit(NoticeEvent(_now_utc(), "error", f"disconnected from the engine at {self.path}"))
+        if self._closing:
+            return
+        lost = f"lost the engine at {self.path}: the desk shows its last data; reconnecting"
+        hint = " (ctrl+k still halts, through the database)" if self.reconnect else ""
+        self._emit(NoticeEvent(_now_utc(), "error", lost + hint))
+        self._tell(LinkState(False, "the engine connection closed"))
+        if self.reconnect:
+            self._retry_task = asyncio.create_task(self._retry())
+
+    async def _retry(self) -> None:
+        """Try again after 0.5, 1, 2, 4, 8, 10, 10... seconds until the engine answers or we close."""
+        delay = RECONNECT_FIRST_S
+        while not self._closing:
+            self._tell(LinkState(False, "reconnecting", retry_in=delay))
+            await asyncio.sleep(delay)
+            try:
+                await self._open()
+            except ConnectionError as exc:
+                self._tell(LinkState(False, str(exc)))
+                delay = min(delay * 2, RECONNECT_MAX_S)
+                continue
+            self._tell(LinkState(True, "reconnected"))
+            return
+
+    def _tell(self, link: LinkState) -> None:
+        if self.on_link is not None:
+            self.on_link(link)
 
     async def send(self, command: Command) -> CommandResult:
-        if self._writer is None or self._writer.is_closing():
+        if self._writer is None or self._writer.is_closing() or not self.connected:
             return CommandResult(
-                ok=False, message="not connected to an engine", code=RefusalCode.DISCONNECTED
+                ok=False,
+                message="not connected to the engine (reconnecting); ctrl+k still halts, via the database",
+                code=RefusalCode.DISCONNECTED,
             )
         line, fut = self._new_request(command)
         self._writer.write(line.encode() + b"\n")
         await self._writer.drain()
         return await fut
 
+    def halt_without_engine(self, reason: str, user: str) -> str:
+        """The kill switch with no engine on the line, as ``onetap kill`` does it (blocking: run it
+        on a thread). An engine answering on the socket after all is asked first; otherwise the
+        halt is written to the database, and the engine starts HALTED. Says what happened."""
+        from console.kill_cmd import KillNotConfirmed, send_kill
+
+        try:
+            return f"engine answered: {send_kill(self.path, reason, flatten=False)}"
+        except ConnectionError:
+            pass
+        except KillNotConfirmed as exc:
+            return f"kill NOT confirmed: {exc}"
+        from engine.api.offline import halt_offline
+        from engine.config import load_settings
+
+        settings = self.settings or load_settings()
+        db = halt_offline(settings, reason, user, database=self.database)
+        return f"engine unreachable: HALT written to the database ({db}); the engine will start HALTED"
+
     async def close(self) -> None:
+        self._closing = True
+        if self._retry_task is not None:
+            self._retry_task.cancel()
         if self._writer is not None:
             self._writer.close()
-        if self._reader_task is not None:
-            self._reader_task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reader_task
+        for task in (self._reader_task, self._retry_task):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task

@@ -50,18 +50,39 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument("--end", metavar="DATE", help="last session, YYYY-MM-DD")
         p.add_argument("--out", type=Path, metavar="DIR", help="write a report folder here")
         if name == "walkforward":
-            p.add_argument("--train-days", type=int, default=756)
-            p.add_argument("--test-days", type=int, default=63)
+            p.add_argument(
+                "--train-days",
+                type=int,
+                default=756,
+                help="sessions each training window spans (default 756)",
+            )
+            p.add_argument(
+                "--test-days",
+                type=int,
+                default=63,
+                help="sessions each out-of-sample window trades (default 63)",
+            )
         if name in ("walkforward", "permute"):
             p.add_argument("--workers", type=int, default=1, help="processes to fan the runs out over")
         if name in ("permute", "montecarlo"):
-            p.add_argument("--seed", type=int, default=7)
+            p.add_argument(
+                "--seed", type=int, default=7, help="random seed: the same seed gives the same result"
+            )
         if name == "permute":
-            p.add_argument("--runs", type=int, default=200)
+            p.add_argument(
+                "--runs", type=int, default=200, help="shuffled histories to compare against (default 200)"
+            )
         if name == "montecarlo":
-            p.add_argument("--method", default="bootstrap", choices=("bootstrap", "block", "parametric"))
-            p.add_argument("--paths", type=int, default=10_000)
-            p.add_argument("--horizon", type=int, default=252)
+            p.add_argument(
+                "--method",
+                default="bootstrap",
+                choices=("bootstrap", "block", "parametric"),
+                help="resample days (bootstrap), runs of days (block), or draw from a fitted normal",
+            )
+            p.add_argument("--paths", type=int, default=10_000, help="simulated paths (default 10000)")
+            p.add_argument(
+                "--horizon", type=int, default=252, help="sessions per simulated path (default 252)"
+            )
 
 
 def _date(text: str | None, flag: str) -> date | None:

@@ -188,6 +188,8 @@ class DeskState:
         self.cards: tuple[StrategyCard, ...] = ()
         self.cards_held_back: tuple[tuple[str, int], ...] = ()
         """Candidates the engine's validation did not show in its last refresh, by reason code."""
+        self.cards_scan: tuple[int, int] | None = None
+        """(templates done, templates) while the engine's scan for the day runs; None otherwise."""
         self.risk: RiskState | None = None
         self.report: RiskReport | None = None
         self.rebalance_preview: RebalancePreviewEvent | None = None
@@ -263,9 +265,10 @@ class DeskState:
     ) -> set[DeskArea]:
         """The values the engine republishes whole: take each as it is."""
         match event:
-            case CardsEvent(cards=cards, rejected=rejected):
+            case CardsEvent(cards=cards, rejected=rejected, scanned=scanned, to_scan=to_scan):
                 self.cards = tuple(cards)
                 self.cards_held_back = tuple(rejected)
+                self.cards_scan = (scanned, to_scan) if to_scan else None
                 return {DeskArea.CARDS}
             case RiskEvent(risk=risk):
                 self.risk = risk

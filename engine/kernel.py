@@ -509,6 +509,7 @@ class Engine:
     async def stop(self) -> None:
         p = self.parts
         p.feed.stop()
+        p.cards.stop()  # a scan running on a worker gives up rather than hold the stop
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -17,11 +17,18 @@ ONETAP = [sys.executable, "-m", "console.cli"]
 
 
 def spawn_console(
-    tmp: Path, extra_env: dict[str, str], *, args: tuple[str, ...] = (), size: tuple[int, int] = (160, 48)
+    tmp: Path,
+    extra_env: dict[str, str],
+    *,
+    args: tuple[str, ...] = (),
+    size: tuple[int, int] = (160, 48),
+    controlling: bool = False,
 ) -> tuple[subprocess.Popen[bytes], int]:
     """Start the console on a pty of ``size`` (columns, rows) with its XDG dirs under ``tmp``.
 
     Returns the process and the pty's master end; the screen output is drained on a thread.
+    ``controlling``: the console leads a new session whose controlling terminal is the pty, as
+    under sshd or tmux, so closing the master end hangs it up (the kernel sends SIGHUP).
     Bytecode caching is left on, as on a user's machine (some sandboxes switch it off, which
     would make every start recompile the project).
     """
@@ -36,11 +43,24 @@ def spawn_console(
         **extra_env,
     }
     proc = subprocess.Popen(
-        [*ONETAP, *args], stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, close_fds=True
+        [*ONETAP, *args],
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        env=env,
+        cwd=ROOT,
+        close_fds=True,
+        preexec_fn=_take_terminal if controlling else None,
     )
     os.close(slave)
     threading.Thread(target=_drain, args=(master,), daemon=True).start()
     return proc, master
+
+
+def _take_terminal() -> None:
+    """In the child, before exec: a new session, with stdin's pty as its controlling terminal."""
+    os.setsid()
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
 
 
 def _drain(fd: int) -> None:

@@ -28,8 +28,16 @@ class HaltBanner(Static):
         self.resume_key = resume_key
         self.approve_key = approve_key
         self.display = False
+        self._shown: object = ()
+        """What the banner last drew (a sentinel before the first risk state)."""
 
     def watch_risk(self, risk: RiskState | None) -> None:
+        """Drawn only when what it says changes: the risk state arrives with every mark, and a
+        banner update relayouts the desk (its height depends on its text)."""
+        shown = (risk.trading_state, banner_text(risk, self.resume_key, self.approve_key)) if risk else None
+        if shown == self._shown:
+            return
+        self._shown = shown
         state = risk.trading_state if risk is not None else TradingState.ACTIVE
         self.set_class(state is TradingState.HALTED, "-halted")
         self.set_class(state is TradingState.REDUCING, "-reducing")

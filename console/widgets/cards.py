@@ -80,6 +80,8 @@ class CardsPane(Vertical):
     """Candidates validation kept off the desk, by reason: assign before ``cards``."""
     holdings: reactive[dict[str, float]] = reactive(dict, init=False)
     """Symbol -> signed quantity held: which cards reduce a position. Assign before ``cards``."""
+    scanning: reactive[str] = reactive("", init=False)
+    """While the engine computes the day's cards: how far it is ("computing the day's cards: ...")."""
 
     def compose(self) -> ComposeResult:
         yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=SPARE, id="cards-table")
@@ -126,10 +128,14 @@ class CardsPane(Vertical):
     def watch_held_back(self) -> None:
         self._subtitle()
 
+    def watch_scanning(self) -> None:
+        self._subtitle()
+        self._describe_selected()
+
     def _subtitle(self) -> None:
         """How many cards are offered, how many candidates were held back and why (the reasons
         are the validation codes of engine/strategies/validation.py)."""
-        parts = [f"{len(self.cards)} offered" if self.cards else "none offered"]
+        parts = [f"{len(self.cards)} offered" if self.cards else self.scanning or "none offered"]
         if self.held_back:
             reasons = ", ".join(f"{code.replace('_', ' ')} {n}" for code, n in self.held_back)
             parts.append(f"held back: {reasons}")
@@ -148,7 +154,7 @@ class CardsPane(Vertical):
         reducing = card is not None and self.reduces(card)
         line.set_class(reducing, "-reduces")
         if card is None:
-            line.update("")
+            line.update(self.scanning)  # no card yet: say the engine is working on them
             return
         text = Text()
         if self.selection_lost:

@@ -26,6 +26,8 @@ class StatusLine(Static):
     status: reactive[StatusEvent | None] = reactive(None, init=False)
     market_time: reactive[datetime | None] = reactive(None, init=False)
     connection: reactive[str] = reactive("connecting to the engine…", init=False)
+    disconnected: reactive[str | None] = reactive(None, init=False)
+    """While an attached console has lost its engine: "DISCONNECTED · data 42 s old · ..."."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)
@@ -42,8 +44,13 @@ class StatusLine(Static):
     def watch_connection(self) -> None:
         self._redraw()
 
+    def watch_disconnected(self) -> None:
+        self._redraw()
+
     def _redraw(self) -> None:
         line = Text(f" {self.app.title} ", style="bold reverse")
+        if self.disconnected:  # first, in words and reverse video: it must not depend on colour
+            line.append(f" {self.disconnected} ", style="bold reverse red")
         status, ts = self.status, self.market_time
         if ts is not None:
             local = ts.astimezone(NEW_YORK)
@@ -52,7 +59,7 @@ class StatusLine(Static):
             for label, value, style in (
                 ("broker", status.broker, "bold"),
                 ("mode", status.mode, "bold yellow" if status.mode == "live" else "bold"),
-                ("feed", status.feed, _FEED_STYLE.get(status.feed, "red")),
+                ("feed", "?" if self.disconnected else status.feed, _FEED_STYLE.get(status.feed, "red")),
                 ("session", status.session_day or "-", ""),
             ):
                 line.append(" │ ", style="dim")
@@ -62,7 +69,7 @@ class StatusLine(Static):
             self._append_link(line, status)
         line.append(" │ ", style="dim")
         line.append(self.connection, style="dim")
-        self.update(line)
+        self.update(line, layout=False)  # one fixed row: a relayout per tick cost the idle desk CPU
 
     @staticmethod
     def _append_link(line: Text, status: StatusEvent) -> None:
@@ -98,7 +105,7 @@ class MessageLine(Static):
         for level in ("info", "warning", "error"):
             self.set_class(line is not None and line.level == level, f"-{level}")
         if line is None:
-            self.update("")
+            self.update("", layout=False)
             return
         stamp = "" if line.ts is None else f"{ny_time(line.ts)}  "
-        self.update(f"{stamp}{line.text}")
+        self.update(f"{stamp}{line.text}", layout=False)  # one fixed row

@@ -17,6 +17,7 @@ priority journald reads, without a timestamp of our own (journald stamps each li
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import logging.handlers
@@ -153,8 +154,9 @@ class EventLog:
         if self._file is not None:
             self._file.emit(logging.makeLogRecord({"msg": line, "levelno": logging.INFO}))
             return
-        self._out.write(line + "\n")
-        self._out.flush()
+        with contextlib.suppress(OSError, ValueError):  # a terminal or pipe that is gone loses the line
+            self._out.write(line + "\n")
+            self._out.flush()
 
 
 def _kind(event: Any) -> str:

@@ -1,5 +1,9 @@
 """``onetap --engine-only``: the engine with no UI, one structured log line per event on stdout,
-the command/event protocol on a Unix socket, and a clean stop on SIGINT/SIGTERM."""
+the command/event protocol on a Unix socket, and a clean stop on SIGINT, SIGTERM and SIGHUP.
+
+SIGHUP is what an engine started straight from an SSH session (not under systemd or tmux) gets
+when the connection drops: it stops as cleanly as on SIGTERM rather than die where it stands,
+and its log lines, which had nowhere to go, are dropped instead of failing the stop."""
 
 from __future__ import annotations
 
@@ -53,7 +57,7 @@ async def run_headless(
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         loop.add_signal_handler(sig, stop.set)
     log.lifecycle(
         "EngineStarted",

@@ -53,6 +53,10 @@ class CardsEvent:
     cards: tuple[StrategyCard, ...]
     rejected: tuple[tuple[str, int], ...] = ()
     """Candidates that failed validation in this refresh, counted by reason code."""
+    scanned: int = 0
+    to_scan: int = 0
+    """While the session's scan runs (``to_scan`` > 0): templates done of ``to_scan``. The first
+    scan of a day takes seconds; the console says so instead of showing an empty pane."""
 
 
 @dataclass(frozen=True, slots=True)

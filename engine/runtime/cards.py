@@ -5,8 +5,10 @@ at current prices, as often as prices move. ``onetap cards`` runs the same steps
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
+import threading
 from collections.abc import Callable
 from datetime import date
 
@@ -30,6 +32,11 @@ from engine.strategies.generator import Context, propose
 from engine.strategies.pipeline import card_book, scan_histories
 from engine.strategies.policy import generator_policy
 from engine.strategies.scan import Scan
+
+
+class ScanAbandoned(Exception):
+    """The engine is stopping: the scan on the worker thread gives up at its next template."""
+
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +79,16 @@ class CardPipeline:
         self._histories: dict[str, pd.DataFrame] = {}
         self._logged_rejections: set[tuple[date, str, str]] = set()
         self._policy = generator_policy(settings)
+        self._stopping = threading.Event()
+        self._scan_result: asyncio.Future[Scan] | None = None
+
+    def stop(self) -> None:
+        """Abandon a running scan: the engine's stop does not wait for it (a scan takes many
+        seconds, and a thread cannot be cancelled). Its thread is a daemon that gives up at its
+        next template; the scan only reads histories, so nothing is left half-written."""
+        self._stopping.set()
+        if self._scan_result is not None and not self._scan_result.done():
+            self._scan_result.set_exception(ScanAbandoned())
 
     def find(self, card_id: str) -> StrategyCard | None:
         return next((c for c in self.cards if c.card_id == card_id), None)
@@ -110,9 +127,14 @@ class CardPipeline:
         histories = {
             sym: self._market.feed.history(sym, before=day) for sym in self._settings.universe.symbols
         }
-        work = functools.partial(scan_histories, self._settings, histories)
+        loop = asyncio.get_running_loop()
+        work = functools.partial(scan_histories, self._settings, histories, self._progress_reporter(loop))
+        self._scan_result = result = loop.create_future()
+        threading.Thread(target=_run_scan, args=(work, result, loop), name="card-scan", daemon=True).start()
         try:
-            found = await asyncio.get_running_loop().run_in_executor(None, work)
+            found = await result
+        except ScanAbandoned:
+            return
         except Exception as exc:  # a template failing must not take the engine down
             log.exception("card scan failed")
             self._outbox.notice("error", f"strategy card scan for {day} failed: {exc}")
@@ -122,6 +144,18 @@ class CardPipeline:
         self._histories = histories
         self._scan = (day, found)
         self.refresh()
+
+    def _progress_reporter(self, loop: asyncio.AbstractEventLoop) -> Callable[[int, int, str], None]:
+        """Called on the worker thread: publish how far the scan is (on the engine's loop), or
+        give up if the engine is stopping."""
+
+        def progress(done: int, total: int, _template: str) -> None:
+            if self._stopping.is_set():
+                raise ScanAbandoned
+            event = CardsEvent(asof=self._clock.now(), cards=(), scanned=done, to_scan=total)
+            loop.call_soon_threadsafe(self._bus.publish, event)
+
+        return progress
 
     def _plan(self, card: StrategyCard) -> StrategyCard:
         return plan_card(card, self._market.latest_quotes(), self._histories, self._commissions)
@@ -148,3 +182,27 @@ class CardPipeline:
             paused=frozenset(self._risk.controller.state.paused),
             template_positions=self._accounting.positions_by_owner(),
         )
+
+
+def _run_scan(
+    work: Callable[[], Scan], result: asyncio.Future[Scan], loop: asyncio.AbstractEventLoop
+) -> None:
+    """The scan on its own daemon thread (not the loop's executor, whose threads the interpreter
+    waits for at exit), its outcome handed to the engine's loop unless that is gone."""
+
+    def settle(value: Scan | None, error: BaseException | None) -> None:
+        if result.done():
+            return  # abandoned by ``stop``
+        if error is not None:
+            result.set_exception(error)
+        else:
+            assert value is not None
+            result.set_result(value)
+
+    try:
+        found: Scan | None = work()
+        error: BaseException | None = None
+    except Exception as exc:
+        found, error = None, exc
+    with contextlib.suppress(RuntimeError):  # the loop closed: the engine stopped meanwhile
+        loop.call_soon_threadsafe(settle, found, error)

@@ -13,7 +13,7 @@ from engine.config import Settings, fractional_allowed
 from engine.strategies.book import Book
 from engine.strategies.book import Limits as BookLimits
 from engine.strategies.policy import enabled_templates, template_params
-from engine.strategies.scan import BOOK_DAYS, Scan, scan
+from engine.strategies.scan import BOOK_DAYS, Scan, ScanProgress, scan
 from engine.strategies.templates.base import Bars
 
 
@@ -65,7 +65,10 @@ def card_book(
     )
 
 
-def scan_histories(settings: Settings, histories: Mapping[str, pd.DataFrame]) -> Scan:
+def scan_histories(
+    settings: Settings, histories: Mapping[str, pd.DataFrame], progress: ScanProgress | None = None
+) -> Scan:
     """The session's scan (setups, track records, calibration) on bars strictly before it."""
     panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
-    return scan(panel, enabled_templates(settings), template_params(settings), settings.cards.calibration)
+    templates = enabled_templates(settings)
+    return scan(panel, templates, template_params(settings), settings.cards.calibration, progress)

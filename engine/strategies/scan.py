@@ -19,7 +19,7 @@ Nothing is clipped or floored to look good.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -188,11 +188,17 @@ def scan_template(
     return record, candidates, {s.key: o for s, o in measured}, setups
 
 
+ScanProgress = Callable[[int, int, str], None]
+"""Told ``(done, total, template)`` before each template: how far a scan is (the console shows it,
+the first scan of a day taking many seconds). It may raise to abandon the scan (the engine stopping)."""
+
+
 def scan(
     panel: Panel,
     templates: Sequence[Template],
     params: Mapping[str, Params] | None = None,
     method: Method = "logistic",
+    progress: ScanProgress | None = None,
 ) -> Scan:
     """Every template over the panel (bars strictly before the session the cards are for)."""
     params = params or {}
@@ -200,7 +206,9 @@ def scan(
     records: dict[str, TrackRecord] = {}
     outcomes: dict[str, dict[str, Outcomes]] = {}
     setups: dict[str, list[Setup]] = {}
-    for template in templates:
+    for done, template in enumerate(templates):
+        if progress is not None:
+            progress(done, len(templates), template.name)
         p = params.get(template.name) or template.params()
         record, found, measured, built = scan_template(template, panel, p, method)
         records[template.name] = record

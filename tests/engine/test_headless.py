@@ -158,3 +158,33 @@ def test_a_clean_stop_with_a_console_attached_hangs_up_on_it_without_a_traceback
     assert proc.returncode == 0, err
     assert '"event":"EngineStopped"' in "".join(drained)
     assert err == ""
+
+
+def test_sighup_stops_the_headless_engine_cleanly(tmp_path: Path) -> None:
+    """An engine started straight from an SSH session gets SIGHUP when the connection drops: it
+    must stop as on SIGTERM (books persisted, audit closed, socket removed), not die mid-write."""
+    cfg = _config(tmp_path)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "xdg"), "XDG_RUNTIME_DIR": str(tmp_path / "xdgrun")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "console.cli", "--config", str(cfg), "--engine-only"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        started = _wait_for_line(proc, "EngineStarted")
+        proc.send_signal(signal.SIGHUP)
+        _wait_for_line(proc, "EngineStopped", timeout=30)
+        assert proc.wait(timeout=30) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert not Path(str(started["socket"])).exists()
+    store = Store.open(tmp_path / "db" / "onetap.db")
+    try:
+        assert [r.action for r in store.load_audit()][-1] == "engine_stop"
+        assert store.verify_audit().ok
+    finally:
+        store.close()

@@ -29,13 +29,27 @@ IBKR = IbkrSettings()
 DEFAULT_START = REPLAY.start_date
 
 
+def port_number(text: str) -> int:
+    """An argparse type: a TCP port, 0 (any free port) to 65535, or a one-line error naming it."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number (0-65535)") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is outside 0-65535 (0 picks a free port)")
+    return port
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="onetap tws-sim", description="A loopback TWS API server replaying the shipped market data."
     )
     p.add_argument("--host", default=IBKR.host, help=f"address to listen on (default {IBKR.host})")
     p.add_argument(
-        "--port", type=int, default=IBKR.port, help=f"port to listen on (default {IBKR.port}, paper TWS)"
+        "--port",
+        type=port_number,
+        default=IBKR.port,
+        help=f"port to listen on, 0-65535 (default {IBKR.port}, paper TWS; 0 picks a free one)",
     )
     p.add_argument("--account", default="DU1234567", help="account id (comma-separate several)")
     p.add_argument("--cash", type=float, default=1_000_000.0, help="starting cash per account in USD")
