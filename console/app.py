@@ -73,6 +73,7 @@ from engine.model.events import (
     Kill,
     NoticeEvent,
     ReconciliationSummary,
+    ReplayControl,
     RiskAlert,
     SnapshotEvent,
     action_of,
@@ -87,6 +88,8 @@ if TYPE_CHECKING:
 __all__ = ["Hotkeys", "OneTapApp"]
 
 FLUSH_HZ = 10
+REPLAY_SPEED = 20.0
+"""Quote steps per second an attached replay starts at (``>``/``<`` double or halve it)."""
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 ENGINE_STOP_WAIT_S = 4.0
 """After SIGTERM/SIGHUP, how long the watchdog waits for the embedded engine's orderly stop."""
@@ -105,6 +108,10 @@ class OneTapApp(App[None]):
         Binding("ctrl+k", "kill", "KILL", priority=True, id="onetap.kill"),
         Binding("R", "resume", "Resume", id="onetap.resume"),
         Binding("q", "quit", "Quit", id="onetap.quit"),
+        Binding("P", "replay_pause", "Replay ⏯", id="onetap.replay_pause"),
+        Binding("N", "replay_step", "Step", id="onetap.replay_step"),
+        Binding(">", "replay_speed(2.0)", "Faster", id="onetap.replay_faster"),
+        Binding("<", "replay_speed(0.5)", "Slower", id="onetap.replay_slower"),
     ]
 
     def __init__(
@@ -135,6 +142,9 @@ class OneTapApp(App[None]):
         self._on_first_cards = on_first_cards
         """Called once, when the desk first shows cards (``make bench``: time to the first cards)."""
         self._live_asked = False
+        self._replay_paused = True
+        """An attached replay starts paused (``engine.api.replay.run_attached``)."""
+        self._replay_speed = REPLAY_SPEED
         self.client = client
         self._settings = settings
         self.hotkeys = hotkeys or Hotkeys()
@@ -378,7 +388,30 @@ class OneTapApp(App[None]):
             return self.state.halted
         if action == "review_reconciliation":
             return self.state.awaiting_approval or self.state.recovering
+        if action.startswith("replay_"):
+            return self.replaying  # an incident replayed (onetap replay --attach) only
         return True
+
+    # ------------------------------------------------------------------ replaying an incident
+    @property
+    def replaying(self) -> bool:
+        status = self.state.status
+        return status is not None and status.mode == "replay"
+
+    def action_replay_pause(self) -> None:
+        """Pause the replayed recording, or let it run on."""
+        self._replay_paused = not self._replay_paused
+        action = "pause" if self._replay_paused else "resume"
+        self.run_worker(self.send_command(ReplayControl(action)), group="replay")
+
+    def action_replay_step(self) -> None:
+        """Play one quote step (with the commands recorded at it), then stay paused."""
+        self._replay_paused = True
+        self.run_worker(self.send_command(ReplayControl("step")), group="replay")
+
+    def action_replay_speed(self, factor: float) -> None:
+        self._replay_speed = min(max(self._replay_speed * factor, 0.5), 5_000.0)
+        self.run_worker(self.send_command(ReplayControl("speed", self._replay_speed)), group="replay")
 
     def action_kill(self) -> None:
         """The kill switch: no confirmation, from any screen or dialog (a priority binding).

@@ -24,6 +24,8 @@ ACTION_WORDS = {
     "execute_rebalance": "Rebalance not sent",
     "rebalance": "Rebalance not sent",
     "get_snapshot": "Desk not refreshed",
+    "get_vitals": "Status not read",
+    "replay_control": "Replay not changed",
 }
 
 

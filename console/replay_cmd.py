@@ -31,6 +31,18 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
     )
     p.add_argument("--json", action="store_true", help="print one JSON object instead of tables")
     p.add_argument("--list", action="store_true", help="list the recordings kept, newest last")
+    p.add_argument(
+        "--attach",
+        action="store_true",
+        help="step through it in the console: paused at the start; P runs/pauses, N steps, > and < speed",
+    )
+    p.add_argument(
+        "--speed",
+        type=float,
+        default=20.0,
+        metavar="N",
+        help="quote steps per second when running (--attach)",
+    )
 
 
 def run(args: argparse.Namespace, settings: Settings, database: Path | None) -> int:
@@ -43,6 +55,11 @@ def run(args: argparse.Namespace, settings: Settings, database: Path | None) -> 
     if args.recording is None:
         print("onetap replay: give --recording DIR (or --list to see them)", file=sys.stderr)
         return EXIT_BAD_RECORDING
+    if args.attach:
+        if not 0.0 < args.speed <= 5_000.0:
+            print(f"onetap replay: --speed must be in (0, 5000], got {args.speed:g}", file=sys.stderr)
+            return EXIT_BAD_RECORDING
+        return run_attached_console(args.recording, args.speed, settings)
     until = _when(args.until)
     if until is False:
         print(f"onetap replay: --until {args.until!r} is not an ISO 8601 time", file=sys.stderr)
@@ -105,3 +122,49 @@ def _print(result, *, as_json: bool) -> None:  # type: ignore[no-untyped-def]
         price = f" @ {o.avg_fill_price:.2f}" if o.avg_fill_price else ""
         print(f"  {o.client_order_id} {o.side.value} {o.quantity:g} {o.symbol} {o.status.value}{price}")
     print(f"fills ({len(result.fills)})")
+
+
+def run_attached_console(recording: Path, speed: float, settings: Settings) -> int:
+    """The replay on a thread of its own, serving a private socket; the console attached to it
+    here. Quitting the console stops the replay; nothing is written outside a temporary folder."""
+    import threading
+
+    from console.app import OneTapApp
+    from console.client import SocketClient
+    from engine.api.replay import RecordingError, run_attached
+
+    loop = asyncio.new_event_loop()
+    stop = asyncio.Event()
+    ready = threading.Event()
+    failure: list[BaseException] = []
+    with tempfile.TemporaryDirectory(prefix="onetap-replay-") as work:
+        sock = Path(work) / "run" / "replay.sock"
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            try:
+                loop.run_until_complete(
+                    run_attached(
+                        recording,
+                        Path(work) / "db",
+                        sock,
+                        speed=speed,
+                        stop=stop,
+                        ready=lambda _e: ready.set(),
+                    )
+                )
+            except BaseException as exc:  # shown after the console, or instead of it
+                failure.append(exc)
+                ready.set()
+
+        thread = threading.Thread(target=serve, name="onetap-replay", daemon=True)
+        thread.start()
+        ready.wait()
+        if failure:
+            print(f"onetap replay: {failure[0]}", file=sys.stderr)
+            return EXIT_BAD_RECORDING if isinstance(failure[0], RecordingError) else 1
+        print(f"replaying {recording} (paused: P runs or pauses, N steps, > and < change the speed)")
+        OneTapApp(SocketClient(sock), settings=settings, title="onetap replay").run()
+        loop.call_soon_threadsafe(stop.set)
+        thread.join(60.0)
+    return EXIT_OK

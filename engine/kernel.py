@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, get_args
@@ -28,7 +28,7 @@ from engine.desk import PortfolioDesk
 from engine.desk.host import DeskPorts
 from engine.execution.costs import CommissionSchedule
 from engine.execution.order_manager import OrderManager
-from engine.model import AlertCode, CommandSource, Fill
+from engine.model import AlertCode, CommandSource, Fill, RefusalCode
 from engine.model.events import (
     Command,
     CommandResult,
@@ -36,6 +36,7 @@ from engine.model.events import (
     FillEvent,
     OrderEvent,
     ReconciliationSummary,
+    ReplayControl,
     SnapshotEvent,
 )
 from engine.model.rebalance import RebalancePlan
@@ -129,6 +130,7 @@ class Engine:
         self._market_arg = market
         self._playback = playback
         self._recorder: SessionRecorder | None = None
+        self._replay_control: Callable[[ReplayControl], CommandResult] | None = None
         self._parts: Parts | None = None
         self._lock = DatabaseLock(self.database)
         self._tasks: list[asyncio.Task[None]] = []
@@ -363,7 +365,14 @@ class Engine:
             health=health,
         )
         status = StatusBoard(
-            s, broker=broker, feed=feed, clock=clock, bus=bus, paced=self._paced, market=market
+            s,
+            broker=broker,
+            feed=feed,
+            clock=clock,
+            bus=bus,
+            paced=self._paced,
+            market=market,
+            replay=self._playback is not None,
         )
         status.link = self._link
         reporter = PortfolioReporter(
@@ -598,8 +607,20 @@ class Engine:
         await self.parts.outbox.settle()
 
     # ------------------------------------------------------------------ the doors
+    def set_replay_control(self, control: Callable[[ReplayControl], CommandResult]) -> None:
+        """Who paces this replay (``engine.api.replay.run_attached``) answers ``ReplayControl``."""
+        self._replay_control = control
+
     async def handle(self, command: Command, actor: Actor) -> CommandResult:
         """Serve one command. Refusals are results (ok=False) and RefusalEvents, never exceptions."""
+        if isinstance(command, ReplayControl):
+            if self._replay_control is None:
+                return CommandResult(
+                    ok=False,
+                    message="this engine is not replaying a recording",
+                    code=RefusalCode.NOT_A_REPLAY,
+                )
+            return self._replay_control(command)
         if self._recorder is not None:
             self._recorder.command(command, actor.user, actor.source.value)
         return await self.parts.commands.handle(command, actor)

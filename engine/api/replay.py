@@ -14,26 +14,38 @@ happened at IBKR: replayed on the paper broker they are the paper broker's, and 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import shutil
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
+from typing import Any
 
 from engine.actor import Actor
 from engine.api.protocol import COMMAND_TYPES
+from engine.api.socket_server import serve
 from engine.config import Settings
 from engine.data.market import load_market
-from engine.data.recording import MARKET_KINDS, RecordingError, bars_digest, read_events, read_meta
+from engine.data.recording import (
+    MARKET_KINDS,
+    RecordingError,
+    RecordingFeed,
+    bars_digest,
+    read_events,
+    read_meta,
+)
 from engine.kernel import Engine
 from engine.model import CommandSource, Fill, Order
 from engine.model.codec import DecodeError, from_jsonable
-from engine.model.events import Command, CommandResult
+from engine.model.events import Command, CommandResult, ReplayControl
 from engine.runtime.markets import Playback, paper_journal
 from engine.runtime.recorder import START_DB, START_JOURNAL, recordings_root
 from engine.store.audit import anchor_path
 from engine.store.paths import database_path
 
-__all__ = ["RecordingError", "ReplayResult", "recordings", "replay"]
+__all__ = ["RecordingError", "ReplayPacer", "ReplayResult", "recordings", "replay", "run_attached"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,8 +61,8 @@ class ReplayResult:
     """The broker the session was recorded on (paper replays exactly; see the module's note)."""
 
 
-async def replay(folder: Path, workdir: Path, *, until: datetime | None = None) -> ReplayResult:
-    """Replay the recording in ``folder`` in ``workdir`` (a fresh folder the caller owns)."""
+async def open_replay(folder: Path, workdir: Path) -> tuple[Engine, dict[str, Any]]:
+    """A started engine on the recording's starting state and inputs (not yet played)."""
     meta = read_meta(folder)
     events = tuple(read_events(folder))
     settings = Settings.model_validate(meta["settings"])
@@ -81,32 +93,148 @@ async def replay(folder: Path, workdir: Path, *, until: datetime | None = None) 
         settings, database=database, market=data, paced=False, playback=Playback(events, clock_start)
     )
     await engine.start()
+    return engine, meta
+
+
+@dataclass(slots=True)
+class _Tally:
+    steps: int = 0
+    reconnects: int = 0
+    answers: list[tuple[str, CommandResult]] = field(default_factory=list)
+
+
+async def _apply_next(engine: Engine, folder: Path, tally: _Tally) -> str | None:
+    """Play the next input: a quote step (with the session boundaries recorded next to it), a
+    command or a reconnect. Returns "quote" when a quote step was played, else the input's kind
+    (None at the end)."""
     feed = engine.parts.feed
-    steps = reconnects = 0
-    answers: list[tuple[str, CommandResult]] = []
+    assert isinstance(feed, RecordingFeed)
+    event = feed.peek()
+    if event is None:
+        return None
+    if event.kind in MARKET_KINDS:
+        before = feed.steps_played
+        await engine.step(1)
+        played = feed.steps_played - before
+        tally.steps += played
+        return "quote" if played else event.kind
+    feed.take()
+    if event.kind == "command":
+        command = _command(event.payload, folder, event.seq)
+        actor = Actor(str(event.payload["user"]), CommandSource(event.payload["source"]))
+        tally.answers.append((type(command).__name__, await engine.handle(command, actor)))
+    elif event.kind == "reconnect":
+        await engine.reconnect_broker()
+        tally.reconnects += 1
+    await engine.settle()
+    return event.kind
+
+
+async def replay(folder: Path, workdir: Path, *, until: datetime | None = None) -> ReplayResult:
+    """Replay the recording in ``folder`` in ``workdir`` (a fresh folder the caller owns), as fast
+    as it goes, up to ``until`` (engine time)."""
+    engine, meta = await open_replay(folder, workdir)
+    tally = _Tally()
     try:
-        while (event := feed.peek()) is not None:  # type: ignore[attr-defined]
-            if until is not None and event.ts > until:
-                break
-            if event.kind in MARKET_KINDS:
-                await engine.step(1)
-                steps += event.kind == "quote"
-                continue
-            feed.take()  # type: ignore[attr-defined]
-            if event.kind == "command":
-                command = _command(event.payload, folder, event.seq)
-                actor = Actor(str(event.payload["user"]), CommandSource(event.payload["source"]))
-                answers.append((type(command).__name__, await engine.handle(command, actor)))
-            elif event.kind == "reconnect":
-                await engine.reconnect_broker()
-                reconnects += 1
-            await engine.settle()
+        feed = engine.parts.feed
+        assert isinstance(feed, RecordingFeed)
+        while (event := feed.peek()) is not None and (until is None or event.ts <= until):
+            await _apply_next(engine, folder, tally)
         stopped_at = engine.parts.clock.now()
         orders = tuple(engine.store.load_orders())
         fills = tuple(engine.store.load_fills())
     finally:
         await engine.stop()
-    return ReplayResult(orders, fills, steps, tuple(answers), reconnects, stopped_at, str(meta["broker"]))
+    return ReplayResult(
+        orders, fills, tally.steps, tuple(tally.answers), tally.reconnects, stopped_at, str(meta["broker"])
+    )
+
+
+class ReplayPacer:
+    """The pace of an attached replay: running at ``speed`` quote steps per second, or paused
+    (``step`` plays one step and pauses again). Answers ``ReplayControl`` for the engine."""
+
+    def __init__(self, speed: float, *, paused: bool = False) -> None:
+        self.speed = speed
+        self.paused = paused
+        self._steps_allowed = 0
+        self._wake = asyncio.Event()
+
+    def control(self, command: ReplayControl) -> CommandResult:
+        if command.action == "pause":
+            self.paused = True
+        elif command.action == "resume":
+            self.paused = False
+        elif command.action == "step":
+            self.paused = True
+            self._steps_allowed += 1
+        else:
+            self.speed = command.value
+        self._wake.set()
+        state = "paused" if self.paused else f"running at {self.speed:g} steps/s"
+        return CommandResult(ok=True, message=f"replay {state}")
+
+    async def next_step(self) -> None:
+        """Wait until the next step may be played."""
+        while self.paused and self._steps_allowed == 0:
+            self._wake.clear()
+            await self._wake.wait()
+        if self._steps_allowed:
+            self._steps_allowed -= 1
+            return
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), 1.0 / self.speed)
+
+
+async def run_attached(
+    folder: Path,
+    workdir: Path,
+    socket_path: Path,
+    *,
+    speed: float = 20.0,
+    paused: bool = True,
+    stop: asyncio.Event,
+    ready: Callable[[Engine], None] | None = None,
+) -> ReplayResult:
+    """Serve the replay on ``socket_path`` for a console to attach to, paced by ``ReplayPacer``
+    (paused at the start by default: the operator decides when the incident starts to play).
+    At the end of the recording the engine keeps serving until ``stop`` is set."""
+    engine, meta = await open_replay(folder, workdir)
+    pacer = ReplayPacer(speed, paused=paused)
+    engine.set_replay_control(pacer.control)
+    server = await serve(engine, socket_path)
+    tally = _Tally()
+    if ready is not None:
+        ready(engine)
+    try:
+        feed = engine.parts.feed
+        assert isinstance(feed, RecordingFeed)
+        while not stop.is_set() and feed.peek() is not None:
+            waiter = asyncio.ensure_future(pacer.next_step())
+            stopper = asyncio.ensure_future(stop.wait())
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            for task in (waiter, stopper):
+                task.cancel()
+            if stop.is_set():
+                break
+            kind = await _apply_next(engine, folder, tally)
+            while kind is not None and kind != "quote" and feed.peek() is not None:
+                kind = await _apply_next(engine, folder, tally)  # commands play with their step
+        if feed.peek() is None:
+            engine.parts.outbox.notice("info", "the recording has been replayed to its end")
+        await stop.wait()
+        orders = tuple(engine.store.load_orders())
+        fills = tuple(engine.store.load_fills())
+        stopped_at = engine.parts.clock.now()
+    finally:
+        server.close()
+        await server.wait_closed()
+        await engine.stop()
+        socket_path.unlink(missing_ok=True)
+    return ReplayResult(
+        orders, fills, tally.steps, tuple(tally.answers), tally.reconnects, stopped_at, str(meta["broker"])
+    )
 
 
 def recordings(settings: Settings, database: Path | None = None) -> list[tuple[Path, int]]:

@@ -312,6 +312,7 @@ class RecordingFeed:
         self._latest: dict[str, Quote] = {}
         days = sorted({date.fromisoformat(e.payload) for e in self._events if e.kind == "day_start"})
         self._sessions = days
+        self.steps_played = 0
 
     # the runner's view
     def peek(self) -> RecordedEvent | None:
@@ -374,6 +375,7 @@ class RecordingFeed:
                     self._latest[quote.symbol] = quote
                 sink(event.quotes)
                 played += 1
+                self.steps_played += 1
         return played
 
     def stop(self) -> None:

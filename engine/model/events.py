@@ -389,6 +389,27 @@ class GetVitals:
 
 
 @dataclass(frozen=True, slots=True)
+class ReplayControl:
+    """Pause, resume or step a replayed recording, or set its speed (quote steps per second).
+
+    Only an engine replaying a recording (``onetap replay --attach``) accepts it; it is not
+    recorded or audited, as it changes the replay's pace, never what the engine does."""
+
+    action: str
+    """pause, resume, step (one quote step, then paused) or speed (``value`` steps per second)."""
+    value: float = 0.0
+
+    def __post_init__(self) -> None:
+        if self.action not in REPLAY_ACTIONS:
+            raise ValueError(f"replay action must be one of {', '.join(REPLAY_ACTIONS)}, got {self.action!r}")
+        if self.action == "speed" and not 0.0 < self.value <= 10_000.0:
+            raise ValueError(f"replay speed must be in (0, 10000] steps per second, got {self.value}")
+
+
+REPLAY_ACTIONS = ("pause", "resume", "step", "speed")
+
+
+@dataclass(frozen=True, slots=True)
 class CommandResult:
     """The answer to one command; ``code`` says why when it was refused (``NONE`` when ``ok``)."""
 
@@ -433,6 +454,7 @@ Command = (
     | ExecuteRebalance
     | GetSnapshot
     | GetVitals
+    | ReplayControl
 )
 
 COMMAND_ACTIONS: Mapping[type[Command], Action] = MappingProxyType(
@@ -446,6 +468,7 @@ COMMAND_ACTIONS: Mapping[type[Command], Action] = MappingProxyType(
         ResetKill: Action.RESET_KILL,
         GetSnapshot: Action.GET_SNAPSHOT,
         GetVitals: Action.GET_VITALS,
+        ReplayControl: Action.REPLAY_CONTROL,
         Flatten: Action.FLATTEN,
         SetLimit: Action.SET_LIMIT,
         ResumeStrategy: Action.RESUME_STRATEGY,

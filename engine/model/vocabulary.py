@@ -63,6 +63,8 @@ class RefusalCode(StrEnum):
     # commands (engine.runtime: commands, trading, portfolio report; engine.desk)
     UNKNOWN_COMMAND = "UNKNOWN_COMMAND"
     NOT_LIVE = "NOT_LIVE"
+    NOT_A_REPLAY = "NOT_A_REPLAY"
+    """A replay control sent to an engine that is not replaying a recording."""
     LIVE_NOT_ACKNOWLEDGED = "LIVE_NOT_ACKNOWLEDGED"
     BROKER_CLOSED = "BROKER_CLOSED"
     CARD_STALE = "CARD_STALE"
@@ -99,6 +101,7 @@ class Action(StrEnum):
     RESUME_STRATEGY = "resume_strategy"
     APPROVE_RECOVERY = "approve_recovery"
     ACKNOWLEDGE_LIVE = "acknowledge_live"
+    REPLAY_CONTROL = "replay_control"
     PORTFOLIO_REPORT = "portfolio_report"
     PREVIEW_REBALANCE = "preview_rebalance"
     EXECUTE_REBALANCE = "execute_rebalance"

@@ -22,7 +22,9 @@ class StatusBoard:
         bus: EventBus,
         paced: bool,
         market: MarketView | None = None,
+        replay: bool = False,
     ) -> None:
+        """``replay``: the engine plays a session recording (the console offers its controls)."""
         self._settings = settings
         self._broker = broker
         self._feed = feed
@@ -30,6 +32,7 @@ class StatusBoard:
         self._bus = bus
         self._paced = paced
         self._market = market
+        self._replay = replay
         self.link: BrokerLink | None = None
 
     def on_link(self, link: BrokerLink) -> None:
@@ -47,7 +50,9 @@ class StatusBoard:
         return StatusEvent(
             ts=self._clock.now(),
             broker=broker.name,
-            mode=("live" if broker.live else "paper") + (" read-only" if broker.read_only else ""),
+            mode="replay"
+            if self._replay
+            else ("live" if broker.live else "paper") + (" read-only" if broker.read_only else ""),
             feed=feed,
             session_day=day.isoformat() if day else "",
             speed=self._settings.replay.seconds_per_day,

@@ -4,18 +4,19 @@ same fills, field by field. A damaged recording names the file and the byte offs
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 
 from engine.actor import Actor
-from engine.api.replay import replay
+from engine.api.replay import replay, run_attached
 from engine.config import Settings
 from engine.data.loader import MarketData
-from engine.data.recording import RecordingError, read_events
+from engine.data.recording import RecordingError, RecordingFeed, read_events
 from engine.kernel import Engine
 from engine.model import CommandSource, Fill, Order, Side
-from engine.model.events import ExecuteCard, Kill
+from engine.model.events import ExecuteCard, Kill, ReplayControl
 
 OPERATOR = Actor("tester", CommandSource.HOTKEY)
 
@@ -107,3 +108,75 @@ async def test_a_damaged_recording_names_the_file_and_the_offset(
         list(read_events(folder))
     with pytest.raises(RecordingError, match=r"no meta\.json"):
         await replay(tmp_path, tmp_path / "work")
+
+
+async def _ask(path: Path, command: object, ident: int) -> dict[str, object]:
+    """One command over the engine's socket, as a console sends it; its answer."""
+    import json
+
+    from engine.api.protocol import encode
+
+    reader, writer = await asyncio.open_unix_connection(str(path))
+    try:
+        writer.write((encode({"id": ident, "command": command}) + "\n").encode())
+        await writer.drain()
+        while True:
+            line = json.loads(await asyncio.wait_for(reader.readline(), 30.0))
+            if line.get("id") == ident:
+                return dict(line["result"])
+    finally:
+        writer.close()
+
+
+async def test_an_attached_replay_pauses_steps_and_runs_at_the_operators_pace(
+    settings: Settings, db: Path, shipped: MarketData, tmp_path: Path
+) -> None:
+    engine = Engine(settings, database=db, market=shipped, paced=False)
+    await engine.start()
+    await engine.step(20)
+    await engine.stop()
+    (recording,) = [p for p in (db.parent / "recordings").iterdir() if p.is_dir()]
+    sock = tmp_path / "run" / "replay.sock"
+    stop = asyncio.Event()
+    started: list[Engine] = []
+    runner = asyncio.create_task(
+        run_attached(recording, tmp_path / "work", sock, speed=1000.0, stop=stop, ready=started.append)
+    )
+    while not started:
+        await asyncio.sleep(0.01)
+    replayed = started[0]
+    assert replayed.parts.status.event().mode == "replay"
+    feed = replayed.parts.feed
+    assert isinstance(feed, RecordingFeed)
+    await asyncio.sleep(0.2)
+    assert feed.steps_played == 0, "an attached replay starts paused"
+    answer = await _ask(sock, ReplayControl("step"), 1)
+    assert answer["ok"] is True and answer["message"] == "replay paused"
+    for _ in range(300):
+        if feed.steps_played:
+            break
+        await asyncio.sleep(0.01)
+    assert feed.steps_played == 1, "one step played"
+    await asyncio.sleep(0.2)
+    assert feed.steps_played == 1, "and only one"
+    assert (await _ask(sock, ReplayControl("speed", 5000.0), 2))["ok"] is True
+    assert (await _ask(sock, ReplayControl("resume"), 3))["ok"] is True
+    for _ in range(500):
+        if feed.peek() is None:
+            break
+        await asyncio.sleep(0.01)
+    assert feed.peek() is None and feed.steps_played == 20, "resumed, it played to the end"
+    stop.set()
+    result = await asyncio.wait_for(runner, 60.0)
+    assert result.steps == 20
+    refused = await engine_refuses_control(settings, tmp_path / "plain.db", shipped)
+    assert refused == "NOT_A_REPLAY"
+
+
+async def engine_refuses_control(settings: Settings, db: Path, shipped: MarketData) -> str:
+    plain = Engine(settings, database=db, market=shipped, paced=False)
+    await plain.start()
+    try:
+        return (await plain.handle(ReplayControl("pause"), OPERATOR)).code.value
+    finally:
+        await plain.stop()
