@@ -23,12 +23,13 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import WSMsgType, web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, SummaryMetricFamily
 from prometheus_client.registry import Collector
 
 from engine.actor import Actor
@@ -173,6 +174,21 @@ class EngineCollector(Collector):
         yield paused
         yield _gauge(
             "onetap_event_loop_lag_seconds", "latest overshoot of a timed sleep", self._counts.loop_lag_s
+        )
+        if vitals.last_autopilot_run:
+            day = datetime.fromisoformat(vitals.last_autopilot_run).replace(tzinfo=UTC)
+            yield _gauge(
+                "onetap_autopilot_last_run_timestamp_seconds", "the autopilot's last run day", day.timestamp()
+            )
+        writes = engine.store.write_stats
+        yield SummaryMetricFamily(
+            "onetap_store_write_seconds",
+            "committed database write transactions, open to commit (fsync included)",
+            count_value=writes.count,
+            sum_value=writes.seconds,
+        )
+        yield _gauge(
+            "onetap_store_write_max_seconds", "the slowest write transaction since start", writes.max_seconds
         )
         yield _gauge(
             "onetap_store_degraded",

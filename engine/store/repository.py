@@ -54,7 +54,7 @@ from engine.store.tables import (
     StrategyCardRow,
     StrategyExecutionRow,
 )
-from engine.store.unit_of_work import UnitOfWork
+from engine.store.unit_of_work import UnitOfWork, WriteStats
 
 CLIENT_ORDER_ID_SEQUENCE = "client_order_id"
 CLIENT_ORDER_ID_PREFIX = "OT-"
@@ -134,6 +134,11 @@ class Store:
     @property
     def path(self) -> Path:
         return self._path
+
+    @property
+    def write_stats(self) -> WriteStats:
+        """Committed write transactions and their time (for the metrics)."""
+        return self._uow.stats
 
     @property
     def closed(self) -> bool:

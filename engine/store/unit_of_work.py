@@ -5,8 +5,10 @@ back batch appended."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 from sqlalchemy import Engine
@@ -15,6 +17,21 @@ from sqlmodel import Session
 
 from engine.store import rows
 from engine.store.db import IMMEDIATE, StoreError
+
+
+@dataclass(slots=True)
+class WriteStats:
+    """Committed write transactions and their time (open to commit, fsync included): the store's
+    write latency as ``/metrics`` reports it."""
+
+    count: int = 0
+    seconds: float = 0.0
+    max_seconds: float = 0.0
+
+    def add(self, elapsed: float) -> None:
+        self.count += 1
+        self.seconds += elapsed
+        self.max_seconds = max(self.max_seconds, elapsed)
 
 
 class UnitOfWork:
@@ -26,6 +43,7 @@ class UnitOfWork:
         self._batch: Session | None = None
         self._after_commit: list[Callable[[], None]] = []
         self._after_rollback: list[Callable[[], None]] = []
+        self.stats = WriteStats()
 
     def on_batch_end(self, *, committed: Callable[[], None], rolled_back: Callable[[], None]) -> None:
         """``committed`` runs after a batch committed (unless it asked not to), ``rolled_back``
@@ -89,8 +107,10 @@ class UnitOfWork:
             return
         with Session(self._writer) as session:
             try:
+                started = time.perf_counter()
                 yield session
                 session.commit()
+                self.stats.add(time.perf_counter() - started)
             except StoreError:
                 session.rollback()
                 raise

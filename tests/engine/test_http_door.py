@@ -92,6 +92,8 @@ async def test_metrics_parse_and_count_fills_and_refusals(engine: Engine, door: 
     assert samples[("onetap_positions", ())] >= 1.0
     assert any(name == "onetap_refusals_total" and value >= 1.0 for (name, _labels), value in samples.items())
     assert ("onetap_event_loop_lag_seconds", ()) in samples
+    assert samples[("onetap_store_write_seconds_count", ())] >= 1.0, "the fill was written"
+    assert samples[("onetap_store_write_seconds_sum", ())] > 0.0
 
 
 async def test_writes_need_the_token_and_execute_needs_its_switch(engine: Engine, door: HttpDoor) -> None:
