@@ -33,6 +33,7 @@ from engine.model.events import (
     CommandResult,
     Event,
     FillEvent,
+    MarketEvent,
     OrderEvent,
     ReconciliationSummary,
     SnapshotEvent,
@@ -59,6 +60,7 @@ from engine.runtime.market_view import MarketView
 from engine.runtime.markets import ibkr_market, paper_market
 from engine.runtime.outbox import Outbox
 from engine.runtime.portfolio_report import PortfolioReporter
+from engine.runtime.protection import ProtectionManager
 from engine.runtime.reconciler import Reconciler
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.runtime.session_driver import SessionDriver
@@ -104,6 +106,7 @@ class Parts:
     commands: CommandRouter
     health: StoreHealth
     driver: SessionDriver
+    protection: ProtectionManager
 
 
 class Engine:
@@ -329,6 +332,20 @@ class Engine:
             commissions=commissions,
             health=health,
         )
+        protection = ProtectionManager(
+            s,
+            dispatcher=dispatcher,
+            risk=risk,
+            store=store,
+            market=market,
+            data=data,
+            ledger=ledger,
+            bus=bus,
+            clock=clock,
+            outbox=outbox,
+            health=health,
+            trail_supported=False,  # exitbroker: the broker's TRAIL capability once brokers work TRAIL
+        )
         kill = KillSwitch(
             dispatcher=dispatcher,
             broker=broker,
@@ -338,6 +355,7 @@ class Engine:
             clock=clock,
             outbox=outbox,
             health=health,
+            keep_protection=not s.kill.level1_cancels_protection,
         )
         status = StatusBoard(s, broker=broker, feed=feed, clock=clock, bus=bus, paced=self._paced)
         status.link = self._link
@@ -360,6 +378,7 @@ class Engine:
             outbox=outbox,
             health=health,
             clock=clock,
+            protection=protection,
         )
         driver = SessionDriver(
             s,
@@ -405,6 +424,7 @@ class Engine:
             status=status,
             commands=commands,
             health=health,
+            protection=protection,
         )
 
     def _wire(self, p: Parts) -> None:
@@ -418,10 +438,14 @@ class Engine:
         on(OrderEvent, p.risk.on_order, critical=True)  # reject breaker
         on(OrderEvent, p.groups.on_order, critical=True)  # the card's group execution
         on(OrderEvent, self._audit_order, critical=True)  # the audit chain
+        on(OrderEvent, p.protection.on_order, critical=True)  # a stop/target ended: size the rest
         on(FillEvent, lambda e: p.accounting.on_fill(e.fill), critical=True)  # ledger, lots, audit
         on(FillBooked, p.risk.on_fill_booked, critical=True)  # loss streaks, gauges, risk report
         on(FillBooked, p.kill.on_fill_booked, critical=True)  # a flatten waiting on a buy-back
         on(FillBooked, p.cards.on_fill_booked, critical=True)  # cards re-sized on the new book
+        on(FillBooked, p.protection.on_fill_booked, critical=True)  # entry fill: protect; exit: shrink
+        on(MarketEvent, p.protection.on_market)  # horizons ending, a lifted halt's protection
+        p.dispatcher.before_send = p.protection.make_room  # an exit shrinks the protection first
 
     async def _open(self, p: Parts) -> None:
         """Restore, connect, reconcile, then let the market run."""
@@ -465,6 +489,7 @@ class Engine:
             {"database": str(self.database), "trading_state": p.risk.controller.state.state.value},
         )
         await p.reconciler.reconcile()
+        await p.protection.recover()  # every card position protected, what is missing placed once
         for issue in p.data.report.issues:
             p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue))
         p.cards.refresh()
@@ -520,6 +545,7 @@ class Engine:
             p.outbox.notice("error", str(exc))
             return
         await p.reconciler.after_reconnect()
+        await p.protection.recover()
 
     def abandon(self) -> None:
         """Let go of the database as the OS does for a process that died: the store's connection
@@ -533,6 +559,7 @@ class Engine:
         """Connect the broker again; the cancels a kill switch still owes go out before anything else."""
         await self.parts.broker.connect()
         await self.parts.reconciler.reconcile()  # owed cancels go out first of all, inside
+        await self.parts.protection.recover()
 
     def _audit_order(self, event: OrderEvent) -> None:
         o = event.order

@@ -263,12 +263,14 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ModifyOrder:
-    """Change a working order's quantity and/or limit price (None: keep it)."""
+    """Change a working order's quantity and/or limit price (None: keep it); on a protective
+    order (a position's stop or target) also its stop price."""
 
     client_order_id: str
     quantity: float | None = None
     limit_price: float | None = None
     source: CommandSource = CommandSource.HOTKEY
+    stop_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -332,12 +332,18 @@ class PaperState:
         return total
 
     def selling(self, symbol: str, exclude: OrderRecord | None = None) -> float:
-        """What working sells of ``symbol`` may still take from its position."""
-        return sum(
-            r.order.remaining
-            for r in self.working.values()
-            if r is not exclude and r.order.symbol == symbol and r.order.side is Side.SELL
-        )
+        """What working sells of ``symbol`` may still take from its position. The sells of one
+        OCA group (a protective stop and its target) count once: at most one of them can fill."""
+        total = 0.0
+        groups: dict[str, float] = {}
+        for r in self.working.values():
+            if r is exclude or r.order.symbol != symbol or r.order.side is not Side.SELL:
+                continue
+            if r.order.oca_group:
+                groups[r.order.oca_group] = max(groups.get(r.order.oca_group, 0.0), r.order.remaining)
+            else:
+                total += r.order.remaining
+        return total + sum(groups.values())
 
     def available(self, symbol: str, exclude: OrderRecord | None = None) -> float:
         """The position less what working sells may take from it (negative when short)."""
