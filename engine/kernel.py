@@ -489,7 +489,7 @@ class Engine:
             {"database": str(self.database), "trading_state": p.risk.controller.state.state.value},
         )
         await p.reconciler.reconcile()
-        await p.protection.recover()  # every card position protected, what is missing placed once
+        await p.protection.recover(at_start=True)  # card positions protected; what is missing placed once
         for issue in p.data.report.issues:
             p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue))
         p.cards.refresh()

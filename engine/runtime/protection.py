@@ -98,6 +98,9 @@ class ProtectedEntry:
     """The horizon's last session (None: no time exit)."""
     released: bool = False
     """The operator cancelled a leg: not re-placed in this session (a restart re-places it)."""
+    rejected: str = ""
+    """Why the broker (or the checks) refused its protection: retried at the next session, not at
+    once (a refusal repeated on every event would trip the reject breaker)."""
 
 
 class ProtectionManager:
@@ -141,6 +144,8 @@ class ProtectionManager:
         self._step = CLOSE_LEAD
         self._last_quote: datetime | None = None
         self._was_suspended = False
+        self._recovering: set[str] = set()
+        """Symbols whose protection ``recover`` checks at their next quote (the broker prices them then)."""
         self.unprotected: dict[str, str] = {}
         """symbol -> why its card position has no working protection (the desk's UNPROTECTED flag)."""
         self.placed = 0
@@ -174,15 +179,30 @@ class ProtectionManager:
             for entry in self._entries[o.symbol]:
                 if entry.coid == o.protects and o.filled_quantity <= EPS:
                     entry.released = True  # cancelled by someone else: the operator, the broker
+        if o.protects is not None and o.status is OrderStatus.REJECTED:
+            for entry in self._entries[o.symbol]:
+                if entry.coid == o.protects:
+                    entry.rejected = o.reason or "rejected by the broker"
         self._cancelling.discard(coid)
         self.schedule(o.symbol)
 
     def on_market(self, event: MarketEvent) -> None:
         """Each quote step: horizons that ended, and protection a lifted halt lets back."""
         now = event.ts
-        if self._last_quote is not None and self._last_quote.date() == now.date() and now > self._last_quote:
+        new_day = self._last_quote is None or self._last_quote.date() != now.date()
+        if not new_day and self._last_quote is not None and now > self._last_quote:
             self._step = max(CLOSE_LEAD, now - self._last_quote)
         self._last_quote = now
+        quoted = {q.symbol for q in event.quotes}
+        for symbol in sorted(self._recovering & quoted):  # the broker has seen its price now
+            self._recovering.discard(symbol)
+            self.schedule(symbol)
+        if new_day:  # a refused protection is tried again once a session
+            for symbol, entries in self._entries.items():
+                if any(e.rejected for e in entries):
+                    for e in entries:
+                        e.rejected = ""
+                    self.schedule(symbol)
         suspended = self._suspended()
         if self._was_suspended and not suspended:
             for symbol in list(self._entries):
@@ -221,16 +241,23 @@ class ProtectionManager:
         async with self._lock(request.symbol):
             await self.sync(request.symbol, extra=request.quantity)
 
-    async def recover(self) -> None:
+    async def recover(self, *, at_start: bool = False) -> None:
         """After a start or a reconnect: every card position has its protection, placed once.
 
         Entries are found again from the stored orders and fills; what is working is kept, what
-        is missing is placed; whatever cannot be protected is flagged UNPROTECTED."""
+        is missing is flagged UNPROTECTED at once and placed: at the symbol's next quote after a
+        start (the broker has no price before it), at once after a reconnect in session."""
         self._load()
         for symbol in sorted(self._entries):
             async with self._lock(symbol):
-                with self._health.guard(f"protecting {symbol} after a restart"):
-                    await self.sync(symbol)
+                self._flag_now(symbol)
+            self._recovering.add(symbol)
+        if not at_start and self._market.market_open():  # a reconnect in session: the broker has prices
+            for symbol in sorted(self._recovering):
+                self._recovering.discard(symbol)
+                async with self._lock(symbol):
+                    with self._health.guard(f"protecting {symbol} after a reconnect"):
+                        await self.sync(symbol)
 
     def cancels_on_halt(self) -> bool:
         """True: a level-1 halt cancels protective orders too (``[kill] level1_cancels_protection``)."""
@@ -291,12 +318,19 @@ class ProtectionManager:
         if any(o.status is OrderStatus.PENDING_CANCEL for o in group):
             return  # its cancel's report schedules the next sync
         if not group:
-            if not e.released:
+            if not e.released and not e.rejected and e.symbol not in self._recovering:
                 await self._place(e, need)
             return
         for leg in group:
             if abs(leg.remaining - need) > EPS:
                 await self._resize(e, leg, need)
+
+    def _flag_now(self, symbol: str) -> None:
+        """The flag as the orders stand, without placing anything (at start, before the quotes)."""
+        held = self._ledger.quantity(symbol)
+        active = [e for e in self._entries.get(symbol, []) if e.side.sign * held > EPS]
+        needs = [max(self._filled(e) - self._exited(e), 0.0) for e in active]
+        self._set_flag(symbol, self._why_unprotected(active, needs))
 
     def _why_unprotected(self, active: list[ProtectedEntry], needs: list[float]) -> str:
         for e, need in zip(active, needs, strict=True):
@@ -307,6 +341,10 @@ class ProtectionManager:
                     return "the halt cancelled its protection ([kill] level1_cancels_protection)"
                 if e.released:
                     return f"the protection of {e.coid} was cancelled outside the engine's exits"
+                if e.rejected:
+                    return f"the protection of {e.coid} was refused ({e.rejected}); retried next session"
+                if e.symbol in self._recovering:
+                    return f"no working stop or target for {e.coid}: placed at its next quote"
                 return f"no working stop or target for {e.coid}"
         return ""
 
@@ -575,7 +613,7 @@ class ProtectionManager:
             before = running.get(f.symbol, 0.0)
             after = before + f.side.sign * f.quantity
             running[f.symbol] = after
-            if abs(after) <= EPS or (before > 0) != (after > 0) and abs(before) > EPS:
+            if abs(after) <= EPS or ((before > 0) != (after > 0) and abs(before) > EPS):
                 since[f.symbol] = i + 1 if abs(after) <= EPS else i
         opening: dict[str, list[str]] = {}
         for i, f in enumerate(fills):
@@ -656,8 +694,13 @@ def _wrong_side(order: Order, stop: float | None, limit: float | None, reference
             f"stop {stop:,.2f} is not {where} the market {reference:,.2f}: a {order.side} stop there "
             "would fire at once; move it the other side of the market"
         )
-    if stop is None and limit is not None and order.order_type is OrderType.LMT:
-        if limit <= reference if sell else limit >= reference:
+    if (
+        stop is None
+        and limit is not None
+        and order.order_type is OrderType.LMT
+        and (limit <= reference if sell else limit >= reference)
+    ):
+        if True:
             where = "above" if sell else "below"
             return (
                 f"target {limit:,.2f} is not {where} the market {reference:,.2f}: it would fill at once; "

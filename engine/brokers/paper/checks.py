@@ -97,7 +97,7 @@ class Checks:
         if self.allow_short or self._options.contract(order.symbol) is not None:
             return self.cover(order)
         position = self._state.account.quantity(order.symbol)
-        held = self._state.selling(order.symbol)
+        held = self._state.selling(order.symbol, group=order.oca_group)
         if order.quantity > position - held + EPS:
             held_text = f" ({shares(held)} held by working sells)" if held > EPS else ""
             sell = shares(order.quantity)

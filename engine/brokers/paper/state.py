@@ -331,13 +331,16 @@ class PaperState:
                 )
         return total
 
-    def selling(self, symbol: str, exclude: OrderRecord | None = None) -> float:
+    def selling(self, symbol: str, exclude: OrderRecord | None = None, *, group: str | None = None) -> float:
         """What working sells of ``symbol`` may still take from its position. The sells of one
-        OCA group (a protective stop and its target) count once: at most one of them can fill."""
+        OCA group (a protective stop and its target) count once: at most one of them can fill;
+        ``group``: leave that OCA group out (a new order joining it is checked as the group)."""
         total = 0.0
         groups: dict[str, float] = {}
         for r in self.working.values():
             if r is exclude or r.order.symbol != symbol or r.order.side is not Side.SELL:
+                continue
+            if group is not None and r.order.oca_group == group:
                 continue
             if r.order.oca_group:
                 groups[r.order.oca_group] = max(groups.get(r.order.oca_group, 0.0), r.order.remaining)
