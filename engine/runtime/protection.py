@@ -700,10 +700,9 @@ def _wrong_side(order: Order, stop: float | None, limit: float | None, reference
         and order.order_type is OrderType.LMT
         and (limit <= reference if sell else limit >= reference)
     ):
-        if True:
-            where = "above" if sell else "below"
-            return (
-                f"target {limit:,.2f} is not {where} the market {reference:,.2f}: it would fill at once; "
-                "use an exit to close now"
-            )
+        where = "above" if sell else "below"
+        return (
+            f"target {limit:,.2f} is not {where} the market {reference:,.2f}: it would fill at once; "
+            "use an exit to close now"
+        )
     return ""
