@@ -613,6 +613,7 @@ class Engine:
             limits=p.risk.controller.limit_values(),
             reconciliation=p.reconciler.summary,
             executions=p.groups.events(),
+            protection=p.protection.snapshot(),
         )
 
     def subscribe(self) -> Subscription:

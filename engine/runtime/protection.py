@@ -48,7 +48,14 @@ from engine.model import (
     TimeInForce,
     is_option_symbol,
 )
-from engine.model.events import CommandResult, MarketEvent, OrderEvent, RiskAlert
+from engine.model.events import (
+    CommandResult,
+    MarketEvent,
+    OrderEvent,
+    ProtectionEvent,
+    ProtectionView,
+    RiskAlert,
+)
 from engine.model.exits import ExitPolicy, ProtectionLevels, StopRule, TimeExit, resolve_levels
 from engine.portfolio.ledger import Ledger
 from engine.risk.pretrade import Refusal
@@ -224,6 +231,11 @@ class ProtectionManager:
             self._scheduled.discard(symbol)
             with self._health.guard(f"protecting {symbol}"):
                 await self.sync(symbol)
+        self.publish()
+
+    def publish(self) -> None:
+        """The desk's picture of every protection (after a sync: placed, resized, ended, moved)."""
+        self._bus.publish(ProtectionEvent(self.snapshot()))
 
     def _lock(self, symbol: str) -> asyncio.Lock:
         return self._locks.setdefault(symbol, asyncio.Lock())
@@ -252,6 +264,7 @@ class ProtectionManager:
             async with self._lock(symbol):
                 self._flag_now(symbol)
             self._recovering.add(symbol)
+        self.publish()
         if not at_start and self._market.market_open():  # a reconnect in session: the broker has prices
             for symbol in sorted(self._recovering):
                 self._recovering.discard(symbol)
@@ -545,6 +558,46 @@ class ProtectionManager:
         )
 
     # ------------------------------------------------------------------ what is known
+    def snapshot(self) -> tuple[ProtectionView, ...]:
+        """Each protected position's working stop and target, and each UNPROTECTED one."""
+        out: list[ProtectionView] = []
+        for entry, live in self.views():
+            working = [o for o in live if o.oca_group and o.status is not OrderStatus.PENDING_CANCEL]
+            if not working:
+                continue
+            stop = next((o for o in working if o.order_type is not OrderType.LMT), None)
+            target = next((o for o in working if o.order_type is OrderType.LMT), None)
+            trail = ""
+            if stop is not None and stop.trail_percent is not None:
+                trail = f"{stop.trail_percent:g}%"
+            elif stop is not None and stop.trail_amount is not None:
+                trail = f"${stop.trail_amount:,.2f}"
+            levels = entry.levels
+            out.append(
+                ProtectionView(
+                    symbol=entry.symbol,
+                    entry=entry.coid,
+                    quantity=max(o.remaining for o in working),
+                    stop_id=stop.client_order_id if stop is not None else None,
+                    stop_price=(
+                        stop.stop_price if stop.stop_price is not None else levels and levels.stop_price
+                    )
+                    if stop is not None
+                    else None,
+                    trail=trail,
+                    target_id=target.client_order_id if target is not None else None,
+                    target_price=target.limit_price if target is not None else None,
+                    atr=entry.atr,
+                )
+            )
+        for symbol, why in sorted(self.unprotected.items()):
+            out.append(
+                ProtectionView(
+                    symbol=symbol, entry="", quantity=abs(self._ledger.quantity(symbol)), unprotected=why
+                )
+            )
+        return tuple(out)
+
     def views(self) -> list[tuple[ProtectedEntry, list[Order]]]:
         """Each protected entry with its working orders (the positions pane and the snapshot)."""
         return [(e, self._live(e)) for entries in self._entries.values() for e in entries]

@@ -12,6 +12,7 @@ from tests.bench import (
     kill_cli,
     optimizers,
     order_path,
+    protection_engine,
     research,
     risk_engine,
     risk_portfolio,
@@ -24,6 +25,7 @@ def main() -> None:
     startup.main()
     kill_cli.main()
     order_path.main()
+    protection_engine.main()
     risk_engine.main()
     risk_portfolio.main()
     audit.main()
