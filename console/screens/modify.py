@@ -48,8 +48,10 @@ class ModifyDialog(ModalScreen[bool]):
         self._order = order
         self._send = send
         self._stop = order.protects is not None and order.order_type in PROTECTIVE_STOPS
-        if order.protects is not None:
-            self.AUTO_FOCUS = "#modify-stop" if self._stop else "#modify-limit"
+
+    def on_mount(self) -> None:
+        if self._order.protects is not None:  # no quantity field: the price to move has the focus
+            self.query_one("#modify-stop" if self._stop else "#modify-limit", Input).focus()
 
     def compose(self) -> ComposeResult:
         order = self._order

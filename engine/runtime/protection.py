@@ -572,18 +572,16 @@ class ProtectionManager:
                 trail = f"{stop.trail_percent:g}%"
             elif stop is not None and stop.trail_amount is not None:
                 trail = f"${stop.trail_amount:,.2f}"
-            levels = entry.levels
+            stop_price = stop.stop_price if stop is not None else None
+            if stop is not None and stop_price is None and entry.levels is not None:
+                stop_price = entry.levels.stop_price  # a TRAIL order: the level it started from
             out.append(
                 ProtectionView(
                     symbol=entry.symbol,
                     entry=entry.coid,
                     quantity=max(o.remaining for o in working),
                     stop_id=stop.client_order_id if stop is not None else None,
-                    stop_price=(
-                        stop.stop_price if stop.stop_price is not None else levels and levels.stop_price
-                    )
-                    if stop is not None
-                    else None,
+                    stop_price=stop_price,
                     trail=trail,
                     target_id=target.client_order_id if target is not None else None,
                     target_price=target.limit_price if target is not None else None,
