@@ -184,8 +184,11 @@ class ProtectionManager:
             and not self._suspended()  # a halt's cancel-all: re-placed once the halt is lifted
         ):
             for entry in self._entries[o.symbol]:
-                if entry.coid == o.protects and o.filled_quantity <= EPS:
-                    entry.released = True  # cancelled by someone else: the operator, the broker
+                # cancelled by someone else (the operator, TWS); not a broker's own OCA cancel of
+                # the sibling of a leg that filled: that one is the group doing its job
+                sibling_filled = any(leg.filled_quantity > EPS for leg in self._legs(entry) if leg.oca_group)
+                if entry.coid == o.protects and o.filled_quantity <= EPS and not sibling_filled:
+                    entry.released = True
         if o.protects is not None and o.status is OrderStatus.REJECTED:
             for entry in self._entries[o.symbol]:
                 if entry.coid == o.protects:
@@ -351,6 +354,8 @@ class ProtectionManager:
                 continue
             if not any(o.oca_group and o.status is not OrderStatus.PENDING_CANCEL for o in self._live(e)):
                 if self._suspended():
+                    if self._risk.controller.state.kill_level >= 2:
+                        return "the flatten cancelled its protection; the position is being closed"
                     return "the halt cancelled its protection ([kill] level1_cancels_protection)"
                 if e.released:
                     return f"the protection of {e.coid} was cancelled outside the engine's exits"

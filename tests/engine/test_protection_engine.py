@@ -10,12 +10,15 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 
 from engine.actor import Actor
 from engine.config import Settings, load_settings
+from engine.data import calendar
+from engine.data.calendar import NEW_YORK
 from engine.data.loader import MarketData
 from engine.kernel import Engine
 from engine.model import (
@@ -238,7 +241,11 @@ async def test_the_horizon_ends_with_an_exit_at_the_close(eng: Engine) -> None:
     assert kinds[OrderType.STP] is OrderStatus.CANCELLED and kinds[OrderType.LMT] is OrderStatus.CANCELLED
     (exit_order,) = [o for o in legs if o.order_type is OrderType.MKT]
     assert exit_order.status is OrderStatus.FILLED and exit_order.oca_group is None
-    assert exit_order.updated_at is not None
+    assert exit_order.created_at is not None and entry_day is not None
+    last_session = calendar.next_session(entry_day)  # horizon 1: the session after the entry's
+    sent = exit_order.created_at.astimezone(NEW_YORK)
+    close = calendar.session_open_close(last_session)[1]
+    assert sent.date() == last_session and close - timedelta(minutes=30) <= exit_order.created_at < close
     assert any(a.code is AlertCode.TIME_EXIT for a in alerts)
 
 
