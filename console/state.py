@@ -56,6 +56,8 @@ from engine.model.events import (
     OrderEvent,
     PortfolioEvent,
     PortfolioReportEvent,
+    ProtectionEvent,
+    ProtectionView,
     RebalancePreviewEvent,
     ReconciliationSummary,
     RefusalEvent,
@@ -208,6 +210,8 @@ class DeskState:
         self.executions: dict[str, ExecutionEvent] = {}
         self.current_execution_id: str | None = None
         self.reconciliation: ReconciliationSummary | None = None
+        self.protection: tuple[ProtectionView, ...] = ()
+        """Each card position's stop and target, or its UNPROTECTED mark (shown under the position)."""
         self.connected = False
         self._base_market_value = 0.0
         self._refusal_paired = True
@@ -241,7 +245,7 @@ class DeskState:
                 return self._apply_execution(event)
             case ReconciliationSummary():
                 return self._apply_reconciliation(event)
-            case CardsEvent() | RiskEvent() | RiskReportEvent() | LimitsEvent():
+            case CardsEvent() | RiskEvent() | RiskReportEvent() | LimitsEvent() | ProtectionEvent():
                 return self._apply_published(event)
             case PortfolioReportEvent() | RebalancePreviewEvent():
                 return self._apply_answer(event)
@@ -261,7 +265,7 @@ class DeskState:
         return set()
 
     def _apply_published(
-        self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent
+        self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent | ProtectionEvent
     ) -> set[DeskArea]:
         """The values the engine republishes whole: take each as it is."""
         match event:
@@ -279,6 +283,9 @@ class DeskState:
             case LimitsEvent(limits=limits):
                 self.limits = dict(limits)
                 return {DeskArea.LIMITS}
+            case ProtectionEvent(views=views):
+                self.protection = tuple(views)
+                return {DeskArea.POSITIONS}
         return set()
 
     def apply_result(self, action: Action, result: CommandResult) -> set[DeskArea]:
@@ -365,6 +372,7 @@ class DeskState:
         self.risk = snap.risk
         self.report = snap.risk_report
         self.limits = dict(snap.limits)
+        self.protection = tuple(snap.protection)
         self.executions = {}
         for execution in sorted(snap.executions, key=lambda e: e.ts):
             self._put_execution(execution)

@@ -263,6 +263,8 @@ class RiskSettings(_Section):
     duplicate_window_s: Annotated[float, Field(ge=0.0, le=3_600.0)] = 10.0
     market_hours_only: bool = True
     daily_loss_limit_pct: Fraction = 0.02
+    daily_loss_flatten: bool = False
+    """The daily-loss breaker also flattens every position (kill level 2), not only halts."""
     drawdown_limit_pct: Fraction = 0.10
     max_consecutive_losses: Annotated[int, Field(ge=1, le=1_000)] = 5
     max_consecutive_rejects: Annotated[int, Field(ge=1, le=1_000)] = 3
@@ -275,6 +277,14 @@ class RiskSettings(_Section):
     mc_scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
     mc_seed: Seed = 11
     recompute_seconds: Annotated[float, Field(ge=0.5, le=3_600.0)] = 5.0
+
+
+class KillSettings(_Section):
+    """What the kill switch's level 1 (and a breaker's halt) does to protective orders."""
+
+    level1_cancels_protection: bool = False
+    """False (keep-stops): a halt stops new orders but leaves every position's protective stop
+    and target working at the broker. True (cancel-all): a halt cancels them too."""
 
 
 class AlertSettings(_Section):
@@ -457,6 +467,7 @@ class Settings(_Section):
     quotes: QuoteSettings = QuoteSettings()
     recording: RecordingSettings = RecordingSettings()
     risk: RiskSettings = RiskSettings()
+    kill: KillSettings = KillSettings()
     alerts: AlertSettings = AlertSettings()
     cards: CardSettings = CardSettings()
     hotkeys: HotkeySettings = HotkeySettings()

@@ -34,6 +34,7 @@ from engine.model.events import (
     CommandResult,
     Event,
     FillEvent,
+    MarketEvent,
     OrderEvent,
     ReconciliationSummary,
     ReplayControl,
@@ -62,6 +63,7 @@ from engine.runtime.market_view import MarketView
 from engine.runtime.markets import Playback, ibkr_market, paper_market, recorded_market
 from engine.runtime.outbox import Outbox
 from engine.runtime.portfolio_report import PortfolioReporter
+from engine.runtime.protection import ProtectionManager
 from engine.runtime.reconciler import Reconciler
 from engine.runtime.recorder import SessionRecorder
 from engine.runtime.risk_monitor import RiskMonitor
@@ -109,6 +111,7 @@ class Parts:
     commands: CommandRouter
     health: StoreHealth
     driver: SessionDriver
+    protection: ProtectionManager
 
 
 class Engine:
@@ -354,6 +357,20 @@ class Engine:
             commissions=commissions,
             health=health,
         )
+        protection = ProtectionManager(
+            s,
+            dispatcher=dispatcher,
+            risk=risk,
+            store=store,
+            market=market,
+            data=data,
+            ledger=ledger,
+            bus=bus,
+            clock=clock,
+            outbox=outbox,
+            health=health,
+            trail_supported=False,  # exitbroker: the broker's TRAIL capability once brokers work TRAIL
+        )
         kill = KillSwitch(
             dispatcher=dispatcher,
             broker=broker,
@@ -363,6 +380,7 @@ class Engine:
             clock=clock,
             outbox=outbox,
             health=health,
+            keep_protection=not s.kill.level1_cancels_protection,
         )
         status = StatusBoard(
             s,
@@ -394,6 +412,7 @@ class Engine:
             outbox=outbox,
             health=health,
             clock=clock,
+            protection=protection,
         )
         driver = SessionDriver(
             s,
@@ -440,6 +459,7 @@ class Engine:
             status=status,
             commands=commands,
             health=health,
+            protection=protection,
         )
 
     def _wire(self, p: Parts) -> None:
@@ -453,10 +473,14 @@ class Engine:
         on(OrderEvent, p.risk.on_order, critical=True)  # reject breaker
         on(OrderEvent, p.groups.on_order, critical=True)  # the card's group execution
         on(OrderEvent, self._audit_order, critical=True)  # the audit chain
+        on(OrderEvent, p.protection.on_order, critical=True)  # a stop/target ended: size the rest
         on(FillEvent, lambda e: p.accounting.on_fill(e.fill), critical=True)  # ledger, lots, audit
         on(FillBooked, p.risk.on_fill_booked, critical=True)  # loss streaks, gauges, risk report
         on(FillBooked, p.kill.on_fill_booked, critical=True)  # a flatten waiting on a buy-back
         on(FillBooked, p.cards.on_fill_booked, critical=True)  # cards re-sized on the new book
+        on(FillBooked, p.protection.on_fill_booked, critical=True)  # entry fill: protect; exit: shrink
+        on(MarketEvent, p.protection.on_market)  # horizons ending, a lifted halt's protection
+        p.dispatcher.before_send = p.protection.make_room  # an exit shrinks the protection first
 
     async def _open(self, p: Parts) -> None:
         """Restore, connect, reconcile, then let the market run."""
@@ -500,6 +524,7 @@ class Engine:
             {"database": str(self.database), "trading_state": p.risk.controller.state.state.value},
         )
         await p.reconciler.reconcile()
+        await p.protection.recover(at_start=True)  # card positions protected; what is missing placed once
         for issue in p.data.report.issues:
             p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue))
         p.cards.refresh()
@@ -560,6 +585,7 @@ class Engine:
         if self._recorder is not None:
             self._recorder.reconnect()
         await p.reconciler.after_reconnect()
+        await p.protection.recover()
 
     def abandon(self) -> None:
         """Let go of the database as the OS does for a process that died: the store's connection
@@ -575,6 +601,7 @@ class Engine:
             self._recorder.reconnect()
         await self.parts.broker.connect()
         await self.parts.reconciler.reconcile()  # owed cancels go out first of all, inside
+        await self.parts.protection.recover()
 
     def _audit_order(self, event: OrderEvent) -> None:
         o = event.order
@@ -642,6 +669,7 @@ class Engine:
             limits=p.risk.controller.limit_values(),
             reconciliation=p.reconciler.summary,
             executions=p.groups.events(),
+            protection=p.protection.snapshot(),
         )
 
     def vitals(self) -> Vitals:

@@ -82,6 +82,7 @@ class DeskScreen(Screen[None]):
         """Push the changed areas to their widgets; each widget redraws only what it was given."""
         if DeskArea.POSITIONS in areas:
             positions = self.query_one(PositionsPane)
+            positions.protection = state.protection
             positions.positions = state.positions_sorted()
             positions.totals = state.totals()
             self.query_one(CardsPane).holdings = _holdings(state)

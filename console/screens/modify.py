@@ -1,4 +1,5 @@
-"""The modify dialog (``m`` in the blotter): a working LMT order's new quantity and/or limit price.
+"""The modify dialog (``m`` in the blotter): a working LMT order's new quantity and/or limit price;
+on a position's protective order, its new stop (or target) price: its quantity follows the position.
 
 The engine owns the order and decides (``ModifyOrder``: a quantity below what has filled, a
 price outside the band or an order that filled meanwhile comes back refused); the dialog only
@@ -21,7 +22,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Input, Label, Static
 
 from console.state import DeskState
-from console.widgets.blotter import modifiable
+from console.widgets.blotter import PROTECTIVE_STOPS, modifiable
 from console.widgets.fmt import money, qty
 from engine.model import CommandSource, DeskArea, Order
 from engine.model.events import Command, CommandResult, ModifyOrder
@@ -46,19 +47,32 @@ class ModifyDialog(ModalScreen[bool]):
         super().__init__(id="modify-dialog")
         self._order = order
         self._send = send
+        self._stop = order.protects is not None and order.order_type in PROTECTIVE_STOPS
+
+    def on_mount(self) -> None:
+        if self._order.protects is not None:  # no quantity field: the price to move has the focus
+            self.query_one("#modify-stop" if self._stop else "#modify-limit", Input).focus()
 
     def compose(self) -> ComposeResult:
         order = self._order
         with Vertical(id="modify-box"):
-            yield Static("Modify order", id="modify-title")
+            protective = order.protects is not None
+            yield Static("Modify protection" if protective else "Modify order", id="modify-title")
             yield Static(describe(order), id="modify-order", markup=False)
-            with Horizontal(classes="modify-field"):
-                yield Label("New quantity", classes="modify-label")
-                yield Input(placeholder=qty(order.quantity), type="number", id="modify-quantity")
-            with Horizontal(classes="modify-field"):
-                yield Label("New limit", classes="modify-label")
-                limit = "" if order.limit_price is None else f"{order.limit_price:g}"
-                yield Input(placeholder=limit, type="number", id="modify-limit")
+            if self._stop:
+                with Horizontal(classes="modify-field"):
+                    yield Label("New stop", classes="modify-label")
+                    stop = "" if order.stop_price is None else f"{order.stop_price:g}"
+                    yield Input(placeholder=stop, type="number", id="modify-stop")
+            if not protective:
+                with Horizontal(classes="modify-field"):
+                    yield Label("New quantity", classes="modify-label")
+                    yield Input(placeholder=qty(order.quantity), type="number", id="modify-quantity")
+            if not self._stop or order.limit_price is not None:
+                with Horizontal(classes="modify-field"):
+                    yield Label("New target" if protective else "New limit", classes="modify-label")
+                    limit = "" if order.limit_price is None else f"{order.limit_price:g}"
+                    yield Input(placeholder=limit, type="number", id="modify-limit")
             yield Static("", id="modify-outcome", markup=False)
             yield Static(HELP, id="modify-help", markup=False)
 
@@ -82,18 +96,28 @@ class ModifyDialog(ModalScreen[bool]):
     @on(Input.Submitted)
     def _submitted(self, _event: Input.Submitted) -> None:
         try:
-            quantity = _number(self.query_one("#modify-quantity", Input).value, "quantity")
-            limit = _number(self.query_one("#modify-limit", Input).value, "limit price")
+            quantity = _number(self._field("#modify-quantity"), "quantity")
+            limit = _number(self._field("#modify-limit"), "limit price")
+            stop = _number(self._field("#modify-stop"), "stop price")
         except ValueError as exc:
             self._outcome(str(exc), ok=False)
             return
         order = self._order
         quantity = None if quantity == order.quantity else quantity
         limit = None if limit == order.limit_price else limit
-        if quantity is None and limit is None:
-            self._outcome("type a new quantity or a new limit price", ok=False)
+        stop = None if stop == order.stop_price else stop
+        if quantity is None and limit is None and stop is None:
+            wanted = "a new stop or target price" if order.protects else "a new quantity or a new limit price"
+            self._outcome(f"type {wanted}", ok=False)
             return
-        self._modify(ModifyOrder(order.client_order_id, quantity, limit, source=CommandSource.HOTKEY))
+        self._modify(
+            ModifyOrder(order.client_order_id, quantity, limit, source=CommandSource.HOTKEY, stop_price=stop)
+        )
+
+    def _field(self, selector: str) -> str:
+        """A field's text ("" when this dialog has no such field: a protective order's quantity)."""
+        found = self.query(selector)
+        return found.first(Input).value if found else ""
 
     @work(exclusive=True, group="modify")
     async def _modify(self, command: ModifyOrder) -> None:

@@ -65,9 +65,16 @@ def modifiable(order: Order) -> str | None:
         return (
             f"{order.client_order_id} is worked by {order.algo}, which sets its own prices; cancel it instead"
         )
+    if order.protects is not None and order.order_type in PROTECTIVE_STOPS:
+        return None  # a position's protective stop: its stop price moves (the engine checks the side)
     if order.order_type is not OrderType.LMT:
         return f"{order.client_order_id} is a {order.order_type} order; only LMT orders can be modified"
     return None
+
+
+PROTECTIVE_STOPS = (OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL)
+PROTECTIVE_MARK = " exit"
+"""Marks a position's protective order (stop, target, time exit) in the type column."""
 
 
 class OrderBlotter(Vertical):
@@ -212,11 +219,28 @@ def _row(row: TreeRow, by_id: dict[str, Order], *, dated: bool = False) -> Row:
         symbol,
         Text(o.side.value, style=GAIN if o.side is Side.BUY else LOSS),
         right(qty(o.quantity)),
-        Text(o.algo or o.order_type.value, style="bold" if o.algo else ""),
-        right("" if o.limit_price is None else money(o.limit_price)),
+        _type_cell(o),
+        right(_price(o)),
         status_text(o.status),
         right(qty(m.filled)),
         right("" if m.average is None else money(m.average)),
         slippage_cell(m.slippage_bps),
     )
     return o.client_order_id, cells
+
+
+def _type_cell(o: Order) -> Text:
+    if o.algo:
+        return Text(o.algo, style="bold")
+    if o.protects is not None:
+        return Text(o.order_type.value + PROTECTIVE_MARK, style="cyan")
+    return Text(o.order_type.value)
+
+
+def _price(o: Order) -> str:
+    """The limit; for a stop without one, its stop price (a protective stop shows where it rests)."""
+    if o.limit_price is not None:
+        return money(o.limit_price)
+    if o.stop_price is not None:
+        return f"stp {money(o.stop_price)}"
+    return ""

@@ -1,4 +1,8 @@
-"""The positions & P&L pane: one row per position and the account totals under them."""
+"""The positions & P&L pane: one row per position and the account totals under them.
+
+Under a card position, its protection: the working stop (or trailing stop) and target, each with
+its price and its distance from the last price in % and in ATR; a position whose protection is
+missing is marked UNPROTECTED. The rows appear only where there is protection to show."""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from console.state import Totals
 from console.widgets.fmt import money, pnl, pnl_style, qty, right, signed_money
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import Position
+from engine.model.events import ProtectionView
 
 COLUMNS = (
     Column("symbol", "Symbol"),
@@ -31,6 +36,7 @@ class PositionsPane(Vertical):
 
     positions: reactive[tuple[Position, ...]] = reactive((), init=False)
     totals: reactive[Totals | None] = reactive(None, init=False)
+    protection: reactive[tuple[ProtectionView, ...]] = reactive((), init=False)
 
     def compose(self) -> ComposeResult:
         yield SyncedTable(COLUMNS, essential=ESSENTIAL, id="positions-table")
@@ -40,10 +46,67 @@ class PositionsPane(Vertical):
         self.border_title = "Positions & P&L"
 
     def watch_positions(self, positions: tuple[Position, ...]) -> None:
-        self.query_one(SyncedTable).sync([_row(p) for p in positions])
+        self.query_one(SyncedTable).sync(rows(positions, self.protection))
+
+    def watch_protection(self, protection: tuple[ProtectionView, ...]) -> None:
+        self.query_one(SyncedTable).sync(rows(self.positions, protection))
 
     def watch_totals(self, totals: Totals | None) -> None:
         self.query_one("#positions-totals", Static).update(_totals_line(totals))
+
+
+def rows(positions: tuple[Position, ...], protection: tuple[ProtectionView, ...]) -> list[Row]:
+    """Each position's row, its protection's rows under it."""
+    out: list[Row] = []
+    for p in positions:
+        out.append(_row(p))
+        for view in protection:
+            if view.symbol == p.symbol:
+                out.extend(protection_rows(view, p.last))
+    return out
+
+
+def protection_rows(view: ProtectionView, last: float) -> list[Row]:
+    """The stop and target of one entry (price, distance in % and ATR), or its UNPROTECTED mark."""
+    if view.unprotected:
+        mark = Text("  ↳ UNPROTECTED", style="bold red")
+        return [
+            (f"{view.symbol}/unprotected", (mark, right(qty(view.quantity)), *(Text("") for _ in range(5))))
+        ]
+    out: list[Row] = []
+    for kind, price, label in (
+        ("stop", view.stop_price, f"trail {view.trail}" if view.trail else "stop"),
+        ("target", view.target_price, "target"),
+    ):
+        if (
+            price is None
+            or (kind == "stop" and view.stop_id is None)
+            or (kind == "target" and view.target_id is None)
+        ):
+            continue
+        out.append(
+            (
+                f"{view.symbol}/{view.entry}/{kind}",
+                (
+                    Text(f"  ↳ {label}", style="dim"),
+                    right(qty(view.quantity)),
+                    right(money(price)),
+                    Text(""),
+                    right(distance_pct(price, last)),
+                    right(distance_atr(price, last, view.atr)),
+                    Text(""),
+                ),
+            )
+        )
+    return out
+
+
+def distance_pct(price: float, last: float) -> str:
+    return f"{(price / last - 1.0) * 100.0:+.1f}%" if last > 0 else ""
+
+
+def distance_atr(price: float, last: float, atr: float | None) -> str:
+    return f"{(price - last) / atr:+.1f} ATR" if atr and last > 0 else ""
 
 
 def _row(p: Position) -> Row:

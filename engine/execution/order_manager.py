@@ -88,10 +88,24 @@ class OrderManager:
     def get(self, client_order_id: str) -> Order | None:
         return self._open.get(client_order_id) or self._recent.get(client_order_id)
 
-    def working_by_symbol(self) -> dict[str, float]:
+    def working_by_symbol(self, *, protective: bool = True) -> dict[str, float]:
+        """symbol -> signed quantity still working. The orders of one OCA group count once (at
+        most one of them can fill: the largest remaining); ``protective=False`` leaves out the
+        protective orders (a stop and its target), which the protection manager keeps no larger
+        than the position they protect, so they never hold back an exit of that position."""
         out: dict[str, float] = {}
+        groups: dict[tuple[str, str], float] = {}
         for o in self._open.values():
+            if o.protects is not None and not protective:
+                continue
+            if o.oca_group:
+                key = (o.symbol, o.oca_group)
+                signed = o.side.sign * o.remaining
+                groups[key] = signed if abs(signed) > abs(groups.get(key, 0.0)) else groups.get(key, 0.0)
+                continue
             out[o.symbol] = out.get(o.symbol, 0.0) + o.side.sign * o.remaining
+        for (symbol, _group), signed in groups.items():
+            out[symbol] = out.get(symbol, 0.0) + signed
         return out
 
     def working_buy_value(self, prices: Mapping[str, float]) -> float:
@@ -165,8 +179,9 @@ class OrderManager:
             return str(exc)
         return ""
 
-    async def cancel_all(self) -> int:
-        """Send a cancel for every open order first, then record what happened.
+    async def cancel_all(self, keep: Callable[[Order], bool] | None = None) -> int:
+        """Send a cancel for every open order (but those ``keep`` says to leave working) first,
+        then record what happened.
 
         The kill switch's path: the requests leave back to back, and the state changes (each
         a database write and an audit entry) and the broker's confirmations are applied after
@@ -178,6 +193,8 @@ class OrderManager:
         self._deferred = []
         try:
             for order in list(self._open.values()):
+                if keep is not None and keep(order):
+                    continue
                 try:
                     await self._broker.cancel(order.client_order_id)
                 except BrokerError as exc:

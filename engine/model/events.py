@@ -65,6 +65,35 @@ class RiskEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ProtectionView:
+    """One card position's protection as the desk shows it under the position: the working stop
+    and target (prices and where they sit from the last price, in % and in ATR), or why there is
+    none (``unprotected``: the desk's UNPROTECTED mark)."""
+
+    symbol: str
+    entry: str
+    """The client order id of the entry order the protection is for."""
+    quantity: float
+    stop_id: str | None = None
+    stop_price: float | None = None
+    """The stop's price (a trailing stop: the level it trails from, the broker's trigger)."""
+    trail: str = ""
+    """A trailing stop's distance as the broker works it ("1.5%", "$2.00"); "" for a fixed stop."""
+    target_id: str | None = None
+    target_price: float | None = None
+    atr: float | None = None
+    """The ATR the levels were measured with (None when the policy needed none)."""
+    unprotected: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ProtectionEvent:
+    """Every card position's protection, whole, after it changed (placed, resized, filled, moved)."""
+
+    views: tuple[ProtectionView, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RiskReportEvent:
     """A fresh portfolio risk report (on every fill and on a timer)."""
 
@@ -248,6 +277,8 @@ class SnapshotEvent:
     executions: tuple[ExecutionEvent, ...] = ()
     """Recent group executions (the running ones and the last few finished)."""
     reconciliation: ReconciliationSummary | None = None
+    protection: tuple[ProtectionView, ...] = ()
+    """Each card position's stop and target (or its UNPROTECTED mark)."""
 
 
 # --------------------------------------------------------------------------- commands
@@ -269,12 +300,14 @@ class CancelOrder:
 
 @dataclass(frozen=True, slots=True)
 class ModifyOrder:
-    """Change a working order's quantity and/or limit price (None: keep it)."""
+    """Change a working order's quantity and/or limit price (None: keep it); on a protective
+    order (a position's stop or target) also its stop price."""
 
     client_order_id: str
     quantity: float | None = None
     limit_price: float | None = None
     source: CommandSource = CommandSource.HOTKEY
+    stop_price: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -436,6 +469,7 @@ Event = (
     | SnapshotEvent
     | PortfolioReportEvent
     | RebalancePreviewEvent
+    | ProtectionEvent
 )
 Command = (
     ExecuteCard

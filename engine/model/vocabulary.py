@@ -49,6 +49,8 @@ class RefusalCode(StrEnum):
     MAX_ORDER_QTY = "MAX_ORDER_QTY"
     MAX_ORDER_VALUE = "MAX_ORDER_VALUE"
     PRICE_BAND = "PRICE_BAND"
+    STOP_WRONG_SIDE = "STOP_WRONG_SIDE"
+    """A protective stop (or target) moved to the wrong side of the market: it would fill at once."""
     INSUFFICIENT_CASH = "INSUFFICIENT_CASH"
     NO_SHORTING = "NO_SHORTING"
     NAKED_OPTION = "NAKED_OPTION"
@@ -139,6 +141,13 @@ class AlertCode(StrEnum):
 
     # the autopilot's run reports (engine.desk)
     AUTOPILOT = "AUTOPILOT"
+
+    # automatic exits (engine.runtime.protection)
+    UNPROTECTED = "UNPROTECTED"
+    """A position a card opened has no working stop/target (refused, cancelled, or missing after
+    a restart and not re-placed)."""
+    TIME_EXIT = "TIME_EXIT"
+    """A card's horizon ended with its position open: the protection was cancelled, the exit sent."""
 
 
 class DeskArea(StrEnum):

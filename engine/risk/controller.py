@@ -163,7 +163,9 @@ class RiskController:
         if trip is None or _rank(trip.state) <= _rank(self.state.state):
             return
         if trip.state is TradingState.HALTED:
-            self.halt(trip.reason, ENGINE, now, code=trip.code)
+            # [risk] daily_loss_flatten: the daily-loss breaker flattens (level 2), not only halts
+            flatten = trip.code is AlertCode.DAILY_LOSS and self.settings.daily_loss_flatten
+            self.halt(trip.reason, ENGINE, now, code=trip.code, level=2 if flatten else 1)
         else:
             self._set(replace(self.state, state=trip.state, reason=trip.reason, since=now, by="engine"))
             self._on_event(RiskTransition(trip.code, "error", f"REDUCING: {trip.reason}"))

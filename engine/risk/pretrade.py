@@ -256,6 +256,11 @@ def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Ref
 
 
 def check_price_band(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    """A fat finger's guard for prices meant to trade now. A protective order (``protects``) rests
+    away from the market by design (a stop 2 ATR below, a target 2R above); where an operator
+    moves one, the protection manager checks that it stays on its side of the market."""
+    if order.protects is not None:
+        return None
     reference = book.prices.get(order.symbol, 0.0)
     floor = OPTION_BAND_FLOOR if is_option_symbol(order.symbol) else 0.0
     for label, price in (("limit", order.limit_price), ("stop", order.stop_price)):

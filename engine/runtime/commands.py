@@ -40,6 +40,7 @@ from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
 from engine.runtime.portfolio_report import PortfolioReporter
+from engine.runtime.protection import ProtectionManager
 from engine.runtime.reconciler import Reconciler
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.runtime.status import StatusBoard
@@ -65,7 +66,9 @@ class CommandRouter:
         outbox: Outbox,
         health: StoreHealth,
         clock: Clock,
+        protection: ProtectionManager | None = None,
     ) -> None:
+        self._protection = protection
         self._clock = clock
         self._health = health
         self._settings = settings
@@ -118,7 +121,20 @@ class CommandRouter:
                 return await self._trading.execute_card(card_id, actor, override=override)
             case CancelOrder(client_order_id=coid):
                 return await self._trading.cancel(coid)
-            case ModifyOrder(client_order_id=coid, quantity=quantity, limit_price=limit):
+            case ModifyOrder(client_order_id=coid, quantity=quantity, limit_price=limit, stop_price=stop):
+                order = self._orders.get(coid)
+                if self._protection is not None and order is not None and order.protects is not None:
+                    moved = await self._protection.modify(coid, quantity, limit, stop)
+                    if moved.ok:
+                        return moved
+                    return self._outbox.refuse(Action.MODIFY_ORDER, moved.code, moved.message, coid)
+                if stop is not None:
+                    return self._outbox.refuse(
+                        Action.MODIFY_ORDER,
+                        RefusalCode.BAD_ORDER,
+                        f"{coid}: only a position's protective stop can be moved here",
+                        coid,
+                    )
                 return await self._trading.modify(coid, quantity, limit)
             case CancelAll():
                 n = await self._orders.cancel_all()

@@ -5,7 +5,7 @@ throttles, the duplicate guard's memory and the strategy attribution see every o
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -55,6 +55,9 @@ class Dispatcher:
         self._attribution = attribution
         self._publish = publish
         self.algos = AlgoRunner(self._send_child, self._cancel_child, self._on_parent)
+        self.before_send: Callable[[OrderRequest], Awaitable[None]] | None = None
+        """Set by the kernel: the protection manager shrinks a position's stop and target before
+        an order that reduces the position leaves (every order ends here, so none slips by)."""
 
     # ------------------------------------------------------------------ the pre-trade picture
     def book_view(self, options: Iterable[str] = ()) -> BookView:
@@ -76,7 +79,9 @@ class Dispatcher:
                 self._held_at_broker(),
             ),
             prices=prices,
-            working=self.orders.working_by_symbol(),
+            # protective orders are kept no larger than the position and shrink before an exit
+            # leaves (``before_send``): they never hold back the orders that reduce it
+            working=self.orders.working_by_symbol(protective=False),
             working_buy_value=self.orders.working_buy_value(prices),
             gross_exposure=account.gross_exposure,
             tradable=frozenset(
@@ -91,6 +96,8 @@ class Dispatcher:
     # ------------------------------------------------------------------ orders
     async def send(self, request: OrderRequest) -> Order:
         """Hand a checked order to the order manager, counting it against throttles and duplicates."""
+        if self.before_send is not None:
+            await self.before_send(request)
         self._risk.controller.sent(request, self._clock.now())
         order = await self.orders.submit(request)
         self._attribution.remember(order.client_order_id, request.strategy or "")

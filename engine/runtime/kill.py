@@ -7,16 +7,19 @@ positions that cannot close now are retried at the next session's open.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from engine.actor import Actor
 from engine.brokers.base import Broker, BrokerError
 from engine.clock import Clock
-from engine.model import AlertCode, OptionContract, OrderRequest, Side, is_option_symbol
+from engine.model import AlertCode, OptionContract, Order, OrderRequest, Side, is_option_symbol
 from engine.model.events import CommandResult
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import FillBooked
 from engine.runtime.dispatch import Dispatcher
 from engine.runtime.health import WRITE_ERRORS, StoreHealth
 from engine.runtime.outbox import Outbox
+from engine.runtime.protection import is_protective
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.store.repository import Store
 
@@ -33,8 +36,12 @@ class KillSwitch:
         clock: Clock,
         outbox: Outbox,
         health: StoreHealth,
+        keep_protection: bool = False,
     ) -> None:
         self._health = health
+        self._keep_protection = keep_protection
+        """``[kill] level1_cancels_protection = false``: level 1 leaves protective orders working."""
+        self._level_seen = risk.controller.state.kill_level if risk.controller.state.halted else 0
         self._dispatcher = dispatcher
         self._broker = broker
         self._risk = risk
@@ -58,15 +65,22 @@ class KillSwitch:
         code = AlertCode.KILL if level < 2 else AlertCode.FLATTEN
         with self._risk.records_after():  # act first: the halt's records follow the cancels
             controller.halt(reason, actor, self._clock.now(), level=level, code=code)
+            self._level_seen = controller.state.kill_level
+            # Level 1 keeps the positions' stops and targets working unless the operator chose
+            # cancel-all; a flatten cancels them first of all (its own orders close the positions).
+            keep = is_protective if self._keep_protection and controller.state.kill_level < 2 else None
             n = len(orders.open_orders())
             try:
                 with self._store.batch("kill switch"):  # one fsync for the whole burst, not four per order
-                    n = await orders.cancel_all()  # every request leaves before the first write
+                    n = await orders.cancel_all(keep)  # every request leaves before the first write
             except WRITE_ERRORS as exc:  # sent, not recorded: reconciliation restores the record
                 self._health.failed("kill switch: recording the cancels", exc)
             # also every order the engine does not know (at IBKR: typed into TWS, another client's)
             try:
-                await self._broker.global_cancel()
+                if keep is None:
+                    await self._broker.global_cancel()
+                else:  # a global cancel would take the stops too: every other order, one by one
+                    await self._cancel_unknown(keep)
             except BrokerError as exc:
                 self._outbox.notice("error", f"kill switch: global cancel not sent: {exc}")
             algos = self._dispatcher.algos
@@ -78,10 +92,30 @@ class KillSwitch:
             return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s); {sent}")
         return CommandResult(ok=True, message=f"HALTED; cancel sent for {n} open order(s)")
 
+    async def _cancel_unknown(self, keep: Callable[[Order], bool]) -> None:
+        """Every order working at the broker that the engine does not keep (level 1, keep-stops)."""
+        mine = self._dispatcher.orders
+        for order in await self._broker.open_orders():
+            known = mine.get(order.client_order_id)
+            if known is not None and keep(known):
+                continue
+            if known is None or known.status.is_terminal:
+                try:
+                    await self._broker.cancel(order.client_order_id)
+                except BrokerError as exc:
+                    self._outbox.notice(
+                        "error", f"kill switch: cancel of {order.client_order_id} not sent: {exc}"
+                    )
+
     def on_session_open(self) -> None:
         self.flatten_due = self._risk.controller.state.kill_level >= 2
 
     def on_quotes(self) -> None:
+        state = self._risk.controller.state
+        level = state.kill_level if state.halted else 0
+        if level >= 2 > self._level_seen:  # a breaker raised the halt to flatten (daily_loss_flatten)
+            self.flatten_due = True
+        self._level_seen = level
         if self.flatten_due:
             self.flatten_due = False
             self._outbox.spawn(self.flatten(), "flatten")

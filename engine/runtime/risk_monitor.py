@@ -20,7 +20,15 @@ from engine.bus import EventBus
 from engine.clock import Clock
 from engine.config import Settings
 from engine.execution.order_manager import OrderManager
-from engine.model import AccountSnapshot, AlertCode, CommandSource, OrderStatus, RiskState, is_option_symbol
+from engine.model import (
+    AccountSnapshot,
+    AlertCode,
+    CommandSource,
+    Order,
+    OrderStatus,
+    RiskState,
+    is_option_symbol,
+)
 from engine.model.events import LimitsEvent, OrderEvent, PortfolioEvent, RiskAlert, RiskEvent, RiskReportEvent
 from engine.model.risk import RiskReport
 from engine.portfolio.ledger import Ledger
@@ -221,7 +229,11 @@ class RiskMonitor:
             self.publish_limits()
         state = self.controller.state
         if state.halted and t.level == "error" and t.actor.source is CommandSource.ENGINE:
-            self._outbox.spawn(self._orders.cancel_all(), "breaker-cancel-all")
+            # A breaker's halt is a level-1 kill: the positions' protective orders keep working
+            # unless [kill] level1_cancels_protection; a flattening halt cancels them first.
+            keep_stops = state.kill_level < 2 and not self._settings.kill.level1_cancels_protection
+            keep = _protective if keep_stops else None
+            self._outbox.spawn(self._orders.cancel_all(keep), "breaker-cancel-all")
         self.publish_risk()
 
     # ------------------------------------------------------------------ the portfolio risk report
@@ -303,3 +315,7 @@ class RiskMonitor:
         while True:
             await asyncio.sleep(self.controller.settings.recompute_seconds)
             await self.refresh_report()
+
+
+def _protective(order: Order) -> bool:
+    return order.protects is not None

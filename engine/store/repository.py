@@ -250,6 +250,17 @@ class Store:
             row = rows.find_order(session, client_order_id)
             return None if row is None else rows.order_from_row(row)
 
+    def load_protection(self, protects: str | None = None) -> list[Order]:
+        """Protective orders (those with ``protects`` set), oldest first: of one entry order, or all.
+
+        The protection manager finds an entry's stop and target here after a restart, so what
+        is already placed is never placed again."""
+        stmt = select(OrderRow).where(col(OrderRow.protects).is_not(None))
+        if protects is not None:
+            stmt = select(OrderRow).where(col(OrderRow.protects) == protects)
+        with self._read("load protective orders") as session:
+            return [rows.order_from_row(row) for row in session.exec(stmt.order_by(col(OrderRow.seq)))]
+
     def load_orders(
         self, *, open_only: bool = False, since: datetime | None = None, limit: int | None = None
     ) -> list[Order]:

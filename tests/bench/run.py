@@ -15,6 +15,7 @@ from tests.bench import (
     optimizers,
     order_path,
     protection,
+    protection_engine,
     research,
     risk_engine,
     risk_portfolio,
@@ -30,6 +31,7 @@ def main() -> None:
     kill_cli.main()
     status_cli.main()
     order_path.main()
+    protection_engine.main()
     risk_engine.main()
     risk_portfolio.main()
     var.main()
