@@ -369,7 +369,7 @@ class Engine:
             clock=clock,
             outbox=outbox,
             health=health,
-            trail_supported=False,  # exitbroker: the broker's TRAIL capability once brokers work TRAIL
+            trail_supported=True,  # paper, the TWS simulator and the IBKR adapter all work TRAIL orders
         )
         kill = KillSwitch(
             dispatcher=dispatcher,

@@ -350,7 +350,7 @@ class ProtectionManager:
 
     def _why_unprotected(self, active: list[ProtectedEntry], needs: list[float]) -> str:
         for e, need in zip(active, needs, strict=True):
-            if need <= EPS or self._time_exit_due(e, self._clock.now()):
+            if need <= EPS or self._time_exit_due(e, self._clock.now()) or _rests_nothing(e):
                 continue
             if not any(o.oca_group and o.status is not OrderStatus.PENDING_CANCEL for o in self._live(e)):
                 if self._suspended():
@@ -762,3 +762,12 @@ def _wrong_side(order: Order, stop: float | None, limit: float | None, reference
             "use an exit to close now"
         )
     return ""
+
+
+def _rests_nothing(e: ProtectedEntry) -> bool:
+    """A policy with no stop and no target (rotation, pairs, options: their time exit is their
+    protection) rests no order at the broker, so its position is not UNPROTECTED."""
+    if e.levels is not None:
+        return e.levels.stop_price is None and e.levels.target_price is None
+    no_target = e.policy.target_r is None or e.card.target_price is None
+    return e.policy.stop is StopRule.NONE and no_target
