@@ -37,6 +37,7 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from console.keys import Hotkeys, keymap
+from console.screens.help import HelpScreen
 from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
 from console.screens import (
     ConfirmDialog,
@@ -78,6 +79,8 @@ if TYPE_CHECKING:
 __all__ = ["Hotkeys", "OneTapApp"]
 
 FLUSH_HZ = 10
+TOAST_S = 5
+"""How long a notice, refusal or alert toast stays: short, since the event log keeps every one."""
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 _ALERT_SEVERITY: dict[str, SeverityLevel] = {"info": "information", "warning": "warning", "error": "error"}
 """RiskAlert levels -> Textual toast severities."""
@@ -92,6 +95,8 @@ class OneTapApp(App[None]):
         Binding("ctrl+k", "kill", "KILL", priority=True, id="onetap.kill"),
         Binding("R", "resume", "Resume", id="onetap.resume"),
         Binding("q", "quit", "Quit", id="onetap.quit"),
+        Binding("question_mark,f1", "help", "Help", id="onetap.help"),
+        Binding("escape", "hide_help_panel", "Close the keys panel", show=False),
     ]
 
     def __init__(
@@ -189,12 +194,14 @@ class OneTapApp(App[None]):
                 event.message,
                 title=f"Risk: {event.code}",
                 severity=_ALERT_SEVERITY.get(event.level, "warning"),
-                timeout=12 if event.level == "error" else 8,
+                timeout=TOAST_S * 2 if event.level == "error" else TOAST_S,
             )
+        elif isinstance(event, NoticeEvent) and event.topic == "data":
+            pass  # a bad file may have hundreds: the event log and the message line, never a toast storm
         elif isinstance(event, NoticeEvent) and event.level == "error":
-            self.notify(event.message, severity="error", timeout=8)
+            self.notify(event.message, severity="error", timeout=TOAST_S)
         elif isinstance(event, NoticeEvent) and event.level == "warning":
-            self.notify(event.message, severity="warning", timeout=8)
+            self.notify(event.message, severity="warning", timeout=TOAST_S)
 
     def _ask_live_acknowledgement(self) -> None:
         """A live account connected and not acknowledged: ask for its id, once per run."""
@@ -291,7 +298,7 @@ class OneTapApp(App[None]):
                 f"{refusal.message} [{refusal.code}]",
                 title=f"Refused: {refusal.action}",
                 severity="error",
-                timeout=8,
+                timeout=TOAST_S,
             )
 
     # ------------------------------------------------------------------ actions
@@ -302,6 +309,8 @@ class OneTapApp(App[None]):
             return self.state.halted
         if action == "review_reconciliation":
             return self.state.awaiting_approval or self.state.recovering
+        if action == "hide_help_panel":  # Escape closes the palette's keys panel, else is not ours
+            return bool(self.screen.query("HelpPanel"))
         return True
 
     def action_kill(self) -> None:
@@ -355,6 +364,13 @@ class OneTapApp(App[None]):
     def on_modify_request(self, message: ModifyRequest) -> None:
         if not isinstance(self.screen, ModifyDialog):
             self.push_screen(ModifyDialog(message.order, self.send_command))
+
+    def action_help(self) -> None:
+        """``?``/F1: the help overlay above any screen; the same key (or Escape) closes it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen(keymap(self.hotkeys)))
 
     def action_executions(self) -> None:
         if not isinstance(self.screen, ExecutionReportScreen):

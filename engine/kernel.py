@@ -466,7 +466,7 @@ class Engine:
         )
         await p.reconciler.reconcile()
         for issue in p.data.report.issues:
-            p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue))
+            p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue), topic="data")
         p.cards.refresh()
         if not self._paced:  # a stepped engine (tests, research) starts with its cards in
             await p.outbox.settle()
@@ -586,6 +586,7 @@ class Engine:
             limits=p.risk.controller.limit_values(),
             reconciliation=p.reconciler.summary,
             executions=p.groups.events(),
+            notices=p.outbox.recent_notices(),
         )
 
     def subscribe(self) -> Subscription:

@@ -172,11 +172,16 @@ class RefusalEvent:
 
 @dataclass(frozen=True, slots=True)
 class NoticeEvent:
-    """A line for the operator's log pane (level: info, warning, error)."""
+    """A line for the operator's log pane (level: info, warning, error).
+
+    ``topic`` says what it is about where the console's event log filters on it: ``"data"`` for
+    a data problem (a bad row excluded, a gap, a jump), ``""`` for everything else.
+    """
 
     ts: datetime
     level: str
     message: str
+    topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -202,6 +207,9 @@ class StatusEvent:
     """The broker's own net liquidation value (0 when it reports none): a check on onetap's book."""
     buying_power: float = 0.0
     """False while a live account waits for the operator to type its id (nothing is sent till then)."""
+    closes: dict[str, float] = field(default_factory=dict)
+    """The previous session's close of each symbol: the base of the quotes pane's day change
+    (published at every session start, so it is never more than one session old)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -242,6 +250,9 @@ class SnapshotEvent:
     executions: tuple[ExecutionEvent, ...] = ()
     """Recent group executions (the running ones and the last few finished)."""
     reconciliation: ReconciliationSummary | None = None
+    notices: tuple[NoticeEvent, ...] = ()
+    """The engine's latest notices, oldest first: what it said before this console subscribed
+    (data problems found at start, above all) reaches the event log too."""
 
 
 # --------------------------------------------------------------------------- commands
