@@ -437,6 +437,13 @@ class OneTapApp(App[None]):
             "Current vs target weights, the orders and their cost; x sends them as one group",
             self.action_rebalance,
         )
+        yield SystemCommand(f"Quotes ({keys.quotes})", "Bid, ask, last, day change, spread, data health", lambda: screen.action_view("quotes"))
+        yield SystemCommand(
+            f"Event log ({keys.event_log})",
+            "Notices, refusals with codes, alerts, data problems, fills; f filters",
+            lambda: screen.action_view("events"),
+        )
+        yield SystemCommand("Help (?)", "Every key by pane and screen; what each trading state means", self.action_help)
         if self.state.reconciliation is not None:
             yield SystemCommand(
                 f"Reconciliation summary ({keys.approve})",

@@ -71,14 +71,16 @@ class StatusLine(Static):
 
     @staticmethod
     def _append_link(line: Text, status: StatusEvent) -> None:
-        """A remote broker's link: state, server version, account, data type, last heartbeat."""
+        """A remote broker's link: account and state, data type, last heartbeat, the broker's figures
+        (the server version is left out: the StatusEvent keeps it; the header has no room to spare)."""
         line.append(" │ ", style="dim")
-        line.append("link ", style="dim")
+        if status.account:
+            line.append(f"{status.account} ", style="bold")
+        else:
+            line.append("link ", style="dim")
         line.append(status.link, style=_LINK_STYLE.get(status.link, "bold red"))
         if not status.live_acknowledged:
             line.append(" LIVE: type the account id to trade", style="bold reverse red")
-        if status.account:
-            line.append(f" {status.account}", style="bold")
         if status.data_type:
             line.append(f" {status.data_type} data", style="" if status.data_type == "live" else "yellow")
         if status.link_detail and status.link != "connected":
@@ -87,8 +89,6 @@ class StatusLine(Static):
             line.append(f" ♥{ny_time(status.heartbeat)}", style="dim")
         if status.broker_equity:
             line.append(f" NLV {_compact(status.broker_equity)} BP {_compact(status.buying_power)}")
-        if status.server_version:
-            line.append(f" v{status.server_version}", style="dim")
 
 
 def _short_connection(text: str) -> str:
