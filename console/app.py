@@ -37,7 +37,6 @@ from textual.notifications import SeverityLevel
 from textual.screen import Screen
 
 from console.keys import Hotkeys, keymap
-from console.screens.help import HelpScreen
 from console.messages import CommandRequest, EngineEventMessage, ModifyRequest
 from console.screens import (
     ConfirmDialog,
@@ -49,6 +48,7 @@ from console.screens import (
     ResumeDialog,
     RiskDetailScreen,
 )
+from console.screens.help import HelpScreen
 from console.screens.portfolio import PortfolioScreen
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
@@ -437,13 +437,19 @@ class OneTapApp(App[None]):
             "Current vs target weights, the orders and their cost; x sends them as one group",
             self.action_rebalance,
         )
-        yield SystemCommand(f"Quotes ({keys.quotes})", "Bid, ask, last, day change, spread, data health", lambda: screen.action_view("quotes"))
+        yield SystemCommand(
+            f"Quotes ({keys.quotes})",
+            "Bid, ask, last, day change, spread, data health",
+            lambda: screen.action_view("quotes"),
+        )
         yield SystemCommand(
             f"Event log ({keys.event_log})",
             "Notices, refusals with codes, alerts, data problems, fills; f filters",
             lambda: screen.action_view("events"),
         )
-        yield SystemCommand("Help (?)", "Every key by pane and screen; what each trading state means", self.action_help)
+        yield SystemCommand(
+            "Help (?)", "Every key by pane and screen; what each trading state means", self.action_help
+        )
         if self.state.reconciliation is not None:
             yield SystemCommand(
                 f"Reconciliation summary ({keys.approve})",

@@ -75,9 +75,7 @@ class Journal:
     def __len__(self) -> int:
         return len(self._entries)
 
-    def add(
-        self, ts: datetime | None, kind: EntryKind, level: str, text: str, code: str = ""
-    ) -> Entry:
+    def add(self, ts: datetime | None, kind: EntryKind, level: str, text: str, code: str = "") -> Entry:
         self._seq += 1
         entry = Entry(self._seq, ts, kind, level, text, code)
         self._entries.append(entry)

@@ -251,12 +251,7 @@ class DeskState:
             case RiskAlert():
                 return self._apply_alert(event)
             case StatusEvent():
-                self.status = event
-                self._advance_clock(event.ts)
-                if event.closes:
-                    self.closes = dict(event.closes)
-                    return {DeskArea.STATUS, DeskArea.QUOTES}
-                return {DeskArea.STATUS}
+                return self._apply_status(event)
             case RefusalEvent():
                 refusal = Refusal(event.ts, event.action, event.code, event.message, event.subject, "event")
                 return self._record_refusal(refusal)
@@ -266,6 +261,15 @@ class DeskState:
                 self.journal.add_once(event.ts, _notice_kind(event), event.level, event.message)
                 return {DeskArea.NOTICE}
         return set()
+
+    def _apply_status(self, event: StatusEvent) -> set[DeskArea]:
+        """The status line's facts; a new session's closes move the quotes pane's day change."""
+        self.status = event
+        self._advance_clock(event.ts)
+        if event.closes:
+            self.closes = dict(event.closes)
+            return {DeskArea.STATUS, DeskArea.QUOTES}
+        return {DeskArea.STATUS}
 
     def _apply_published(
         self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent

@@ -117,7 +117,9 @@ def help_text(app: App[object], keys_by_id: Mapping[str, str]) -> Text:
     for section in sections():
         out.append(f"{section.title}", style="bold underline")
         out.append(f"  ({section.reached})\n", style="dim")
-        rows = [(key_display(app, b, keys_by_id), b.description or b.action) for b in bindings_of(section.owner)]
+        rows = [
+            (key_display(app, b, keys_by_id), b.description or b.action) for b in bindings_of(section.owner)
+        ]
         if section.title == "Everywhere":
             rows.append(("ctrl+p", "Command palette: every command by name"))
         width = max((len(k) for k, _ in rows), default=0)

@@ -116,7 +116,9 @@ class SyncedTable(DataTable[Text]):
             essential = [c.key for c in self._columns if c.key in self._essential]
             while len(essential) > 2 and sum(natural[k] for k in essential) > room:
                 dropped |= {essential.pop()}
-        shown = [c for c in self._columns if (c.key in self._essential if compact else True) and c.key not in dropped]
+        shown = [
+            c for c in self._columns if (c.key in self._essential or not compact) and c.key not in dropped
+        ]
         fixed = sum(natural[c.key] for c in shown if c.flex_max is None)
         flexible = [c for c in shown if c.flex_max is not None]
         share = (room - fixed) // len(flexible) - pad if flexible else 0
@@ -133,9 +135,8 @@ class SyncedTable(DataTable[Text]):
 
     def _shown(self) -> list[tuple[int, Column]]:
         if self._compact:
-            return [
-                (i, c) for i, c in enumerate(self._columns) if c.key in self._essential and c.key not in self._dropped
-            ]
+            essential = self._essential - self._dropped
+            return [(i, c) for i, c in enumerate(self._columns) if c.key in essential]
         return [(i, c) for i, c in enumerate(self._columns) if c.key not in self._dropped]
 
     def _add_columns(self) -> None:

@@ -69,7 +69,13 @@ class StatusBoard:
             return {}
         if self._closes is None or self._closes[0] != day:
             closes: dict[str, float] = {}
-            for symbol in sorted({*self._settings.universe.symbols, self._settings.universe.benchmark, *self._feed.latest_quotes()}):
+            for symbol in sorted(
+                {
+                    *self._settings.universe.symbols,
+                    self._settings.universe.benchmark,
+                    *self._feed.latest_quotes(),
+                }
+            ):
                 try:
                     bars = self._feed.history(symbol, before=day)
                 except KeyError:  # a symbol quoted without bars (a live feed's extra): no base

@@ -37,7 +37,10 @@ def _modules(package: ModuleType) -> list[ModuleType]:
     import importlib
     import pkgutil
 
-    return [importlib.import_module(f"{package.__name__}.{m.name}") for m in pkgutil.iter_modules(package.__path__)]
+    return [
+        importlib.import_module(f"{package.__name__}.{m.name}")
+        for m in pkgutil.iter_modules(package.__path__)
+    ]
 
 
 # ---------------------------------------------------------------------------------------- help
@@ -97,9 +100,8 @@ def test_every_screen_and_pane_with_keys_has_a_section_in_the_help() -> None:
         for _, cls in inspect.getmembers(module, inspect.isclass):
             if cls.__module__ != module.__name__ or cls is HelpScreen:
                 continue
-            if issubclass(cls, Screen | Widget) and cls.__dict__.get("BINDINGS"):
-                if cls not in owners:
-                    missing.append(cls.__qualname__)
+            if issubclass(cls, Screen | Widget) and cls.__dict__.get("BINDINGS") and cls not in owners:
+                missing.append(cls.__qualname__)
     assert not missing, f"not in the help: {missing}"
 
 
@@ -127,7 +129,9 @@ async def test_the_quotes_pane_shows_a_quote_that_arrives_with_its_day_change_an
         await settle(pilot)
         row = next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")
         assert row[1:] == ["101.95", "102.05", "102.00", "+2.00%", "9.8", "ok 0s"]
-        client.push(MarketEvent(T0 + timedelta(minutes=20), (quote("AMD", 150.0, T0 + timedelta(minutes=20)),)))
+        client.push(
+            MarketEvent(T0 + timedelta(minutes=20), (quote("AMD", 150.0, T0 + timedelta(minutes=20)),))
+        )
         await settle(pilot)
         row = next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")
         assert row[4] == "+2.00%" and row[6] == "stale 20m"

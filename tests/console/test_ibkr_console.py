@@ -73,7 +73,8 @@ async def test_console_on_ibkr_executes_a_card_and_kills_at_the_simulator(
     app = OneTapApp(client)
     async with app.run_test(size=(160, 48)) as pilot:
         status = app.screen.query_one(StatusLine)
-        await wait_for(pilot, "the IBKR link", lambda: "DU1234567 connected" in str(status.render()), timeout=20)
+        linked = lambda: "DU1234567 connected" in str(status.render())  # noqa: E731
+        await wait_for(pilot, "the IBKR link", linked, timeout=20)
         line = str(status.render())
         assert "│ ibkr" in line and "DU1234567" in line and "live data" in line
         quote(sim, bars)

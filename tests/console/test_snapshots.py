@@ -123,7 +123,7 @@ def test_desk_with_an_algo_and_an_execution_in_progress(snap_compare: SnapCompar
     assert snap_compare(OneTapApp(client), terminal_size=(160, 48), run_before=fill_and_settle)
 
 
-# ------------------------------------------------------------------ issue 19: help, quotes, event log, NO_COLOR
+# ------------------------------------------------------ issue 19: help, quotes, event log, NO_COLOR
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=["160x48", "80x24"])
 def test_help_overlay(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
     async def open_help(pilot: Pilot[Any]) -> None:
@@ -137,7 +137,9 @@ def test_help_overlay(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
 
 @pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=["160x48", "80x24"])
 @pytest.mark.parametrize("pane", ["t", "l"], ids=["quotes", "event_log"])
-def test_quotes_and_event_log(snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int], pane: str) -> None:
+def test_quotes_and_event_log(
+    snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int], pane: str
+) -> None:
     """The engine's own snapshot: its quotes, the previous closes and the data problems it found at
     start (the shipped data's price jumps), which reach the log through the snapshot's notices."""
     snapshot = engine_snapshot(tmp_path / "onetap.db")
@@ -151,7 +153,9 @@ def test_quotes_and_event_log(snap_compare: SnapCompare, tmp_path: Path, size: t
     assert snap_compare(desk(snapshot), terminal_size=size, run_before=show_pane)
 
 
-def test_desk_halted_no_color(snap_compare: SnapCompare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_desk_halted_no_color(
+    snap_compare: SnapCompare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Under NO_COLOR the HALTED banner is reverse video with a heavy border and says HALTED and why."""
     monkeypatch.setenv("NO_COLOR", "1")
     app = desk(engine_snapshot(tmp_path / "onetap.db", halt=True))
