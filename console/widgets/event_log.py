@@ -23,10 +23,10 @@ from console.widgets.table import Column, Row, SyncedTable
 SHOWN = 200
 """Rows drawn at most: the newest; a DataTable rebuilt with the whole journal would cost every flush."""
 
-COLUMNS = (
-    Column("time", "Time"),
-    Column("kind", "Kind"),
-    Column("code", "Code"),
+COLUMNS = (  # fixed widths: a log that grows by a row at a time must not wait on a re-measure
+    Column("time", "Time", 14),
+    Column("kind", "Kind", 7),
+    Column("code", "Code", 18),
     Column("text", "Event", width=20, flex_max=400),
 )
 ESSENTIAL = ("time", "kind", "text")
