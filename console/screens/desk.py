@@ -122,7 +122,10 @@ class DeskScreen(Screen[None]):
             self.query_one(QuotesPane).show(state.quotes, state.closes, state.market_time)
 
     def on_resize(self) -> None:
-        self.query_one(Footer).compact = self.size.width < FOOTER_ROOMY
+        footer = self.query_one(Footer)
+        footer.compact = self.size.width < FOOTER_ROOMY
+        # Narrow: "? Help" takes the palette's place (the help names ctrl+p, which still works).
+        footer.show_command_palette = self.size.width >= FOOTER_ROOMY
         if not self.has_class("-narrow"):
             self._set_view("")
 
