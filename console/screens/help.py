@@ -97,6 +97,31 @@ STATES: tuple[tuple[TradingState, str], ...] = (
 )
 
 
+DETAILS: dict[str, str] = {
+    "kill": "halt trading and cancel every open order, no confirmation (kill level 1)",
+    "resume": "lift a halt: type RESUME (offered while HALTED)",
+    "quit": "quit (an attached console leaves the headless engine running)",
+    "execute": "execute the selected card through the risk checks",
+    "card_detail": "the selected card's legs, levels, sizing and reason",
+    "app.flatten": "kill level 2: halt, cancel, close every position at market (asks first)",
+    "app.executions": "execution report: arrival, average fill, slippage, fill rate, time to fill",
+    "app.risk_detail": "risk detail: VaR/CVaR, stress, correlation, Greeks, paused strategies",
+    "app.limits": "view and change the [risk] limits (audited)",
+    "app.cancel_all": "cancel every open order (asks first; trading is not halted)",
+    "app.review_reconciliation": "the reconciliation summary (offered while one waits for approval)",
+    "app.research": "backtest, walk-forward, permutation test, Monte Carlo of a template",
+    "app.portfolio": "portfolio report: returns, drawdown, exposures, attribution",
+    "app.rebalance": "rebalance preview to the autopilot's targets",
+    "view('quotes')": "bid, ask, last, day change, spread, data health (narrow: in place of the panes)",
+    "view('events')": "notices, refusals with codes, alerts, data problems, fills (narrow: as the quotes)",
+    "cancel_order": "cancel the selected open order (an algo's parent: the whole algo)",
+    "modify_order": "new quantity and/or limit of the selected working LMT order",
+    "toggle_open": "open orders only, or all",
+    "cycle_filter": "all, fills, refusals, alerts, data",
+}
+"""What a terse footer label means, keyed by action: the help has the room the footer has not."""
+
+
 def key_display(app: App[object], binding: Binding, keys_by_id: Mapping[str, str]) -> str:
     """The key(s) a binding answers to now: the keymap's (``[hotkeys]``) where it has an id there."""
     keys = keys_by_id.get(binding.id, binding.key) if binding.id else binding.key
@@ -117,9 +142,7 @@ def help_text(app: App[object], keys_by_id: Mapping[str, str]) -> Text:
     for section in sections():
         out.append(f"{section.title}", style="bold underline")
         out.append(f"  ({section.reached})\n", style="dim")
-        rows = [
-            (key_display(app, b, keys_by_id), b.description or b.action) for b in bindings_of(section.owner)
-        ]
+        rows = [(key_display(app, b, keys_by_id), _described(b)) for b in bindings_of(section.owner)]
         if section.title == "Everywhere":
             rows.append(("ctrl+p", "Command palette: every command by name"))
         width = max((len(k) for k, _ in rows), default=0)
@@ -133,6 +156,12 @@ def help_text(app: App[object], keys_by_id: Mapping[str, str]) -> Text:
         out.append(f"  {state.value:<10}", style="bold")
         out.append(f"  {meaning}\n")
     return out
+
+
+def _described(binding: Binding) -> str:
+    label = binding.description or binding.action
+    detail = DETAILS.get(binding.action)
+    return f"{label}: {detail}" if detail else label
 
 
 class HelpScreen(ModalScreen[None]):

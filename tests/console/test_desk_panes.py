@@ -279,3 +279,11 @@ async def test_the_header_fits_160_columns_attached_and_on_ibkr(mode: str) -> No
         if mode == "ibkr":
             assert "DU1234567 connected delayed data" in line and "NLV 1.23M BP 4.94M" in line
         assert cell_len(line) <= 160, line
+
+
+def test_every_desk_and_pane_action_the_footer_labels_tersely_has_its_meaning_in_the_help() -> None:
+    from console.screens.desk import DeskScreen
+    from console.screens.help import DETAILS
+
+    terse = [b.action for owner in (DeskScreen, EventLogPane) for b in bindings_of(owner) if b.key != "escape"]
+    assert [a for a in terse if a not in DETAILS] == []
