@@ -26,11 +26,10 @@ SHOWN = 200
 COLUMNS = (  # fixed widths: a log that grows by a row at a time must not wait on a re-measure
     Column("time", "Time", 14),
     Column("kind", "Kind", 7),
-    Column("code", "Code", 18),
     Column("text", "Event", width=20, flex_max=400),
 )
-ESSENTIAL = ("time", "kind", "text")
-SPARE = ("code",)
+"""A refusal's or an alert's code leads its event text (bold) rather than take a column that is
+empty on most rows and too narrow for the longest codes on an 80-column terminal."""
 
 _LEVEL_STYLE = {"error": f"bold {LOSS}", "warning": WARN, "info": ""}
 _KIND_STYLE = {EntryKind.FILL: GAIN, EntryKind.REFUSAL: f"bold {LOSS}", EntryKind.DATA: WARN}
@@ -53,7 +52,7 @@ class EventLogPane(Vertical):
         self._drawn: tuple[int, EntryKind | None] = (-1, None)
 
     def compose(self) -> ComposeResult:
-        yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=SPARE, id="events-table")
+        yield SyncedTable(COLUMNS, id="events-table")
 
     def on_mount(self) -> None:
         self.border_title = "Events"
@@ -100,7 +99,15 @@ def _row(entry: Entry) -> Row:
     cells = (
         Text(stamp, style="dim"),
         Text(entry.kind.value.upper(), style=_KIND_STYLE.get(entry.kind, level) or level),
-        Text(entry.code, style="bold" if entry.code else ""),
-        Text(entry.text, style=level, no_wrap=True, overflow="ellipsis"),
+        _event_text(entry, level),
     )
     return str(entry.seq), cells
+
+
+def _event_text(entry: Entry, style: str) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    if entry.code:
+        text.append(entry.code, style="bold")
+        text.append(" ")
+    text.append(entry.text, style=style)
+    return text

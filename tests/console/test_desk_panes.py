@@ -174,12 +174,12 @@ async def test_the_event_log_keeps_a_refusal_with_its_code_a_data_problem_and_fi
         client.push(NoticeEvent(T0, "info", "cards refreshed"))
         await settle(pilot)
         rows = table_rows(app, "events-table")
-        assert rows[0][1:] == ["NOTICE", "", "cards refreshed"]
+        assert rows[0][1:] == ["NOTICE", "cards refreshed"]
         refused = next(r for r in rows if r[1] == "REFUSED")
-        assert refused[2] == "HALTED" and "execute_card" in refused[3]
+        assert refused[2].startswith("HALTED execute_card: ")
         assert sum(1 for r in rows if r[1] == "REFUSED") == 1  # event and result: one refusal
-        assert next(r for r in rows if r[1] == "DATA")[3] == bad_row
-        assert next(r for r in rows if r[1] == "ALERT")[2] == "DRAWDOWN"
+        assert next(r for r in rows if r[1] == "DATA")[2] == bad_row
+        assert next(r for r in rows if r[1] == "ALERT")[2] == "DRAWDOWN drawdown 8% of 10%"
         assert not [t for t in app._notifications if bad_row in str(t.message)]  # no toast for data
         await pilot.press("l")  # focus the log (wide: it is beside the panes)
         assert app.focused is not None and app.focused.id == "events-table"
@@ -203,8 +203,8 @@ async def test_data_problems_said_before_the_console_subscribed_arrive_with_the_
         client.push(snap)
         await settle(pilot)
         rows = table_rows(app, "events-table")
-        assert [r[1] for r in rows if "price jump" in r[3]] == ["DATA"]
-        assert [r[3] for r in rows if r[1] == "NOTICE"].count("engine started") == 1
+        assert [r[1] for r in rows if "price jump" in r[2]] == ["DATA"]
+        assert [r[2] for r in rows if r[1] == "NOTICE"].count("engine started") == 1
 
 
 def test_the_journal_is_bounded_and_counts_versions() -> None:
@@ -285,5 +285,7 @@ def test_every_desk_and_pane_action_the_footer_labels_tersely_has_its_meaning_in
     from console.screens.desk import DeskScreen
     from console.screens.help import DETAILS
 
-    terse = [b.action for owner in (DeskScreen, EventLogPane) for b in bindings_of(owner) if b.key != "escape"]
+    terse = [
+        b.action for owner in (DeskScreen, EventLogPane) for b in bindings_of(owner) if b.key != "escape"
+    ]
     assert [a for a in terse if a not in DETAILS] == []
