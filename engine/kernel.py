@@ -127,7 +127,7 @@ class Engine:
         self._stopped = asyncio.Event()
         # A remote broker talks before the parts exist (connect comes first): these forward.
         self._link: BrokerLink | None = None
-        self._early_notices: list[tuple[str, str]] = []
+        self._early_notices: list[tuple[str, str, str]] = []
         self._stored_fills: list[Fill] = []
 
     # ------------------------------------------------------------------ the parts, by name
@@ -194,8 +194,8 @@ class Engine:
             check_identity(store, broker, self.database, clock.now())  # before anything is written
             self._parts = parts = self._assemble(store, clock, data, feed, broker)
             self._wire(parts)
-            for level, message in self._early_notices:
-                parts.outbox.notice(level, message)
+            for level, message, topic in self._early_notices:
+                parts.outbox.notice(level, message, topic)
             for problem in store.integrity_problems:  # the evidence is kept as found; trading waits
                 parts.outbox.notice("error", f"audit log: {problem}")
             await self._open(parts)
@@ -498,11 +498,11 @@ class Engine:
         self._stopped.set()
 
     # ------------------------------------------------------------------ the broker's voice
-    def _notice(self, level: str, message: str) -> None:
+    def _notice(self, level: str, message: str, topic: str = "") -> None:
         if self._parts is None:
-            self._early_notices.append((level, message))
+            self._early_notices.append((level, message, topic))
         else:
-            self._parts.outbox.notice(level, message)
+            self._parts.outbox.notice(level, message, topic)
 
     def _on_link(self, link: BrokerLink) -> None:
         self._link = link

@@ -12,6 +12,7 @@ import json
 from collections.abc import Awaitable, Callable
 from datetime import date
 from pathlib import Path
+from typing import Protocol
 
 from engine.brokers.base import Broker, BrokerLink
 from engine.clock import SimulatedClock, WallClock
@@ -30,6 +31,12 @@ REPLAY_KEY = "replay_last_day"
 """The last session the replay started; a restart continues with the session after it."""
 
 Market = tuple[SimulatedClock, MarketData, MarketFeed, Broker]
+
+
+class NoticeSink(Protocol):
+    """Tells the operator; ``topic="data"`` marks a data problem (the console's event log filters it)."""
+
+    def __call__(self, level: str, message: str, topic: str = "") -> None: ...
 
 
 def paper_market(settings: Settings, store: Store, database: Path, data: MarketData | None) -> Market:
@@ -53,7 +60,7 @@ async def ibkr_market(
     data: MarketData | None,
     *,
     on_link: Callable[[BrokerLink], None],
-    on_notice: Callable[[str, str], None],
+    on_notice: NoticeSink,
     on_reconnected: Callable[[], Awaitable[None]],
 ) -> Market:
     """Connect to TWS / IB Gateway, then take the market (clock, quotes, bars) from it.
@@ -96,7 +103,7 @@ async def ibkr_market(
             jump_threshold=s.data.jump_threshold,
         )
         for line in problems:
-            on_notice("warning", line)
+            on_notice("warning", line, "data")
     if broker.connected and store.get_state(OPENING_KEY) is None and not store.has_fills():
         await _adopt_opening_book(store, broker, clock, on_notice)
     return clock, data, IbkrFeed(broker, data, clock), broker
