@@ -24,7 +24,7 @@ from console.journal import EntryKind, Journal
 from console.keys import keymap
 from console.screens.help import HelpScreen, bindings_of, help_text, key_display, sections
 from console.widgets.event_log import EventLogPane
-from console.widgets.quotes import QuotesPane, health
+from console.widgets.quotes import REDRAW_EVERY_S, QuotesPane, health
 from console.widgets.status import StatusLine
 from engine.config import HotkeySettings
 from engine.model import TradingState
@@ -127,12 +127,14 @@ async def test_the_quotes_pane_shows_a_quote_that_arrives_with_its_day_change_an
         assert not [r for r in table_rows(app, "quotes-table") if r[0] == "NVDA"]
         client.push(MarketEvent(T0, (replace(quote("NVDA", 102.0), bid=101.95, ask=102.05),)))
         await settle(pilot)
+        await pilot.pause(REDRAW_EVERY_S)  # the quotes pane repaints at most twice a second
         row = next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")
         assert row[1:] == ["101.95", "102.05", "102.00", "+2.00%", "9.8", "ok 0s"]
         client.push(
             MarketEvent(T0 + timedelta(minutes=20), (quote("AMD", 150.0, T0 + timedelta(minutes=20)),))
         )
         await settle(pilot)
+        await pilot.pause(REDRAW_EVERY_S)  # the quotes pane repaints at most twice a second
         row = next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")
         assert row[4] == "+2.00%" and row[6] == "stale 20m"
         assert "stale" in str(app.screen.query_one(QuotesPane).border_subtitle)
@@ -152,10 +154,12 @@ async def test_closes_from_a_status_event_move_the_day_change() -> None:
         await settle(pilot)
         client.push(MarketEvent(T0, (quote("NVDA", 90.0),)))
         await settle(pilot)
+        await pilot.pause(REDRAW_EVERY_S)  # the quotes pane repaints at most twice a second
         assert next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")[4] == "-"
         status = StatusEvent(T0, "paper", "paper", "running", "2024-03-15", 60.0, closes={"NVDA": 100.0})
         client.push(status)
         await settle(pilot)
+        await pilot.pause(REDRAW_EVERY_S)  # the quotes pane repaints at most twice a second
         assert next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")[4] == "-10.00%"
 
 
