@@ -54,6 +54,7 @@ from console.screens import (
     ResumeDialog,
     RiskDetailScreen,
 )
+from console.screens.help import HelpScreen
 from console.screens.portfolio import PortfolioScreen
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
@@ -90,6 +91,8 @@ __all__ = ["Hotkeys", "OneTapApp"]
 FLUSH_HZ = 10
 REPLAY_SPEED = 20.0
 """Quote steps per second an attached replay starts at (``>``/``<`` double or halve it)."""
+TOAST_S = 5
+"""How long a notice, refusal or alert toast stays: short, since the event log keeps every one."""
 EXIT_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 ENGINE_STOP_WAIT_S = 4.0
 """After SIGTERM/SIGHUP, how long the watchdog waits for the embedded engine's orderly stop."""
@@ -112,6 +115,8 @@ class OneTapApp(App[None]):
         Binding("N", "replay_step", "Step", id="onetap.replay_step"),
         Binding(">", "replay_speed(2.0)", "Faster", id="onetap.replay_faster"),
         Binding("<", "replay_speed(0.5)", "Slower", id="onetap.replay_slower"),
+        Binding("question_mark,f1", "help", "Help", id="onetap.help"),
+        Binding("escape", "hide_help_panel", "Close the keys panel", show=False),
     ]
 
     def __init__(
@@ -262,12 +267,14 @@ class OneTapApp(App[None]):
                 event.message,
                 title=f"Risk: {event.code}",
                 severity=_ALERT_SEVERITY.get(event.level, "warning"),
-                timeout=12 if event.level == "error" else 8,
+                timeout=TOAST_S * 2 if event.level == "error" else TOAST_S,
             )
+        elif isinstance(event, NoticeEvent) and event.topic == "data":
+            pass  # a bad file may have hundreds: the event log and the message line, never a toast storm
         elif isinstance(event, NoticeEvent) and event.level == "error":
-            self.notify(event.message, severity="error", timeout=8)
+            self.notify(event.message, severity="error", timeout=TOAST_S)
         elif isinstance(event, NoticeEvent) and event.level == "warning":
-            self.notify(event.message, severity="warning", timeout=8)
+            self.notify(event.message, severity="warning", timeout=TOAST_S)
 
     def _ask_live_acknowledgement(self) -> None:
         """A live account connected and not acknowledged: ask for its id, once per run."""
@@ -377,7 +384,7 @@ class OneTapApp(App[None]):
                 refusal_body(refusal.message, refusal.code),
                 title=refusal_title(refusal.action),
                 severity="error",
-                timeout=8,
+                timeout=TOAST_S,
             )
 
     # ------------------------------------------------------------------ actions
@@ -390,6 +397,8 @@ class OneTapApp(App[None]):
             return self.state.awaiting_approval or self.state.recovering
         if action.startswith("replay_"):
             return self.replaying  # an incident replayed (onetap replay --attach) only
+        if action == "hide_help_panel":  # Escape closes the palette's keys panel, else is not ours
+            return bool(self.screen.query("HelpPanel"))
         return True
 
     # ------------------------------------------------------------------ replaying an incident
@@ -481,6 +490,13 @@ class OneTapApp(App[None]):
         if not isinstance(self.screen, ModifyDialog):
             self.push_screen(ModifyDialog(message.order, self.send_command))
 
+    def action_help(self) -> None:
+        """``?``/F1: the help overlay above any screen; the same key (or Escape) closes it."""
+        if isinstance(self.screen, HelpScreen):
+            self.screen.dismiss(None)
+        else:
+            self.push_screen(HelpScreen(keymap(self.hotkeys)))
+
     def action_executions(self) -> None:
         if not isinstance(self.screen, ExecutionReportScreen):
             self.push_screen(ExecutionReportScreen(self.state))
@@ -545,6 +561,19 @@ class OneTapApp(App[None]):
             f"Rebalance preview ({keys.rebalance})",
             "Current vs target weights, the orders and their cost; x sends them as one group",
             self.action_rebalance,
+        )
+        yield SystemCommand(
+            f"Quotes ({keys.quotes})",
+            "Bid, ask, last, day change, spread, data health",
+            lambda: screen.action_view("quotes"),
+        )
+        yield SystemCommand(
+            f"Event log ({keys.event_log})",
+            "Notices, refusals with codes, alerts, data problems, fills; f filters",
+            lambda: screen.action_view("events"),
+        )
+        yield SystemCommand(
+            "Help (?)", "Every key by pane and screen; what each trading state means", self.action_help
         )
         if self.state.reconciliation is not None:
             yield SystemCommand(

@@ -12,6 +12,8 @@ State shapes:
     report:    the latest RiskReport (VaR, correlation, stress, Greeks), None until one arrives
     limits:    [risk] config key -> value in force, as the engine last announced them
     alerts:    the latest RiskAlerts, oldest first (also kept in ``notices``, the operator's log)
+    journal:   every line the message line showed, by kind (the event log pane; console/journal.py)
+    closes:    symbol -> the previous session's close (the quotes pane's day change)
     executions:     execution_id -> latest ExecutionEvent, in order of first arrival; the newest
                     one (``current_execution``) is what the desk's progress strip shows
     fill_times:     client_order_id -> FillTimes (first and last fill this console saw)
@@ -30,6 +32,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
+from console.journal import EntryKind, Journal
 from engine.model import (
     AccountSnapshot,
     Action,
@@ -204,6 +207,8 @@ class DeskState:
         self.market_time: datetime | None = None
         self.last_refusal: Refusal | None = None
         self.line: DeskLine | None = None
+        self.journal = Journal()
+        self.closes: dict[str, float] = {}
         self.notices: deque[NoticeEvent] = deque(maxlen=MAX_NOTICES)
         self.fills: deque[Fill] = deque(maxlen=MAX_FILLS)
         self.fill_times: dict[str, FillTimes] = {}
@@ -252,17 +257,25 @@ class DeskState:
             case RiskAlert():
                 return self._apply_alert(event)
             case StatusEvent():
-                self.status = event
-                self._advance_clock(event.ts)
-                return {DeskArea.STATUS}
+                return self._apply_status(event)
             case RefusalEvent():
                 refusal = Refusal(event.ts, event.action, event.code, event.message, event.subject, "event")
                 return self._record_refusal(refusal)
             case NoticeEvent():
                 self.notices.append(event)
                 self.line = DeskLine(event.ts, event.level, event.message)
+                self.journal.add_once(event.ts, _notice_kind(event), event.level, event.message)
                 return {DeskArea.NOTICE}
         return set()
+
+    def _apply_status(self, event: StatusEvent) -> set[DeskArea]:
+        """The status line's facts; a new session's closes move the quotes pane's day change."""
+        self.status = event
+        self._advance_clock(event.ts)
+        if event.closes:
+            self.closes = dict(event.closes)
+            return {DeskArea.STATUS, DeskArea.QUOTES}
+        return {DeskArea.STATUS}
 
     def _apply_published(
         self, event: CardsEvent | RiskEvent | RiskReportEvent | LimitsEvent | ProtectionEvent
@@ -303,6 +316,7 @@ class DeskState:
     def note(self, text: str, level: str = "info") -> set[DeskArea]:
         """A line from the console itself (connected, connection failed); stamped with market time."""
         self.line = DeskLine(self.market_time, level, text)
+        self.journal.add(self.market_time, EntryKind.NOTICE, level, text)
         return {DeskArea.NOTICE}
 
     # ------------------------------------------------------------------ views
@@ -380,7 +394,11 @@ class DeskState:
         newest = running[-1] if running else next(reversed(self.executions.values()), None)
         self.current_execution_id = newest.execution_id if newest is not None else None
         self.reconciliation = snap.reconciliation
-        return set(SNAPSHOT_AREAS)
+        if snap.status.closes:
+            self.closes = dict(snap.status.closes)
+        for notice in snap.notices:  # what the engine said before this console subscribed
+            self.journal.add_once(notice.ts, _notice_kind(notice), notice.level, notice.message)
+        return set(SNAPSHOT_AREAS) | ({DeskArea.NOTICE} if snap.notices else set())
 
     def _apply_quotes(self, quotes: tuple[Quote, ...]) -> set[DeskArea]:
         changed = {DeskArea.QUOTES}
@@ -418,6 +436,7 @@ class DeskState:
         self._advance_clock(fill.ts)
         text = f"filled {fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:,.2f}"
         self.line = DeskLine(fill.ts, "info", f"{text} ({fill.client_order_id})")
+        self.journal.add(fill.ts, EntryKind.FILL, "info", self.line.text)
         return {DeskArea.NOTICE, DeskArea.FILLS}
 
     def _apply_execution(self, execution: ExecutionEvent) -> set[DeskArea]:
@@ -436,6 +455,7 @@ class DeskState:
         if failed_now and (before is None or before.status is not execution.status):
             why = f": {execution.message}" if execution.message else ""
             self.line = DeskLine(execution.ts, "error", f"{execution.status} {execution.name}{why}")
+            self.journal.add(execution.ts, EntryKind.NOTICE, "error", self.line.text)
             changed |= {DeskArea.EXECUTION_FAILED, DeskArea.NOTICE}
         return changed
 
@@ -458,6 +478,7 @@ class DeskState:
             self.line = DeskLine(summary.ts, "error", text)
         else:
             self.line = DeskLine(summary.ts, "warning", "reconciliation waiting for approval")
+        self.journal.add(summary.ts, EntryKind.NOTICE, self.line.level, self.line.text)
         return {DeskArea.RECONCILIATION, DeskArea.NOTICE}
 
     def _apply_alert(self, alert: RiskAlert) -> set[DeskArea]:
@@ -466,6 +487,7 @@ class DeskState:
         text = f"{alert.code}: {alert.message}"
         self.notices.append(NoticeEvent(alert.ts, alert.level, text))
         self.line = DeskLine(alert.ts, alert.level, text)
+        self.journal.add(alert.ts, EntryKind.ALERT, alert.level, alert.message, str(alert.code))
         return {DeskArea.ALERT, DeskArea.NOTICE}
 
     def _record_refusal(self, refusal: Refusal) -> set[DeskArea]:
@@ -482,12 +504,19 @@ class DeskState:
         self._refusal_paired = False
         text = f"REFUSED {refusal.action} [{refusal.code}]: {refusal.message}"
         self.line = DeskLine(refusal.ts, "error", text)
+        self.journal.add(
+            refusal.ts, EntryKind.REFUSAL, "error", f"{refusal.action}: {refusal.message}", str(refusal.code)
+        )
         return {DeskArea.REFUSAL}
 
     def _advance_clock(self, ts: datetime) -> None:
         """Market time only moves forward; it comes from the engine's events, never the wall clock."""
         if self.market_time is None or ts > self.market_time:
             self.market_time = ts
+
+
+def _notice_kind(notice: NoticeEvent) -> EntryKind:
+    return EntryKind.DATA if notice.topic == "data" else EntryKind.NOTICE
 
 
 @runtime_checkable

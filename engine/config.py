@@ -377,6 +377,10 @@ class HotkeySettings(_Section):
     up: str = "k"
     down: str = "j"
     quit: str = "q"
+    help: str = "?,f1"
+    quotes: str = "t"
+    event_log: str = "l"
+    log_filter: str = "f"
 
 
 class AutopilotSettings(_Section):

@@ -140,7 +140,7 @@ class Engine:
         self._stopped = asyncio.Event()
         # A remote broker talks before the parts exist (connect comes first): these forward.
         self._link: BrokerLink | None = None
-        self._early_notices: list[tuple[str, str]] = []
+        self._early_notices: list[tuple[str, str, str]] = []
         self._stored_fills: list[Fill] = []
 
     # ------------------------------------------------------------------ the parts, by name
@@ -219,8 +219,8 @@ class Engine:
                 )
             self._parts = parts = self._assemble(store, clock, data, feed, broker)
             self._wire(parts)
-            for level, message in self._early_notices:
-                parts.outbox.notice(level, message)
+            for level, message, topic in self._early_notices:
+                parts.outbox.notice(level, message, topic)
             for problem in store.integrity_problems:  # the evidence is kept as found; trading waits
                 parts.outbox.notice("error", f"audit log: {problem}")
             await self._open(parts)
@@ -526,7 +526,7 @@ class Engine:
         await p.reconciler.reconcile()
         await p.protection.recover(at_start=True)  # card positions protected; what is missing placed once
         for issue in p.data.report.issues:
-            p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue))
+            p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue), topic="data")
         p.cards.refresh()
         if not self._paced:  # a stepped engine (tests, research) starts with its cards in
             await p.outbox.settle()
@@ -561,11 +561,11 @@ class Engine:
         self._stopped.set()
 
     # ------------------------------------------------------------------ the broker's voice
-    def _notice(self, level: str, message: str) -> None:
+    def _notice(self, level: str, message: str, topic: str = "") -> None:
         if self._parts is None:
-            self._early_notices.append((level, message))
+            self._early_notices.append((level, message, topic))
         else:
-            self._parts.outbox.notice(level, message)
+            self._parts.outbox.notice(level, message, topic)
 
     def _on_link(self, link: BrokerLink) -> None:
         self._link = link
@@ -670,6 +670,7 @@ class Engine:
             reconciliation=p.reconciler.summary,
             executions=p.groups.events(),
             protection=p.protection.snapshot(),
+            notices=p.outbox.recent_notices(),
         )
 
     def vitals(self) -> Vitals:

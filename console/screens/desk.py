@@ -1,5 +1,10 @@
 """The main desk: status, HALTED banner, the four panes, the execution strip under the cards, the
-message line and the key footer."""
+quotes and the event log, the message line and the key footer.
+
+On a wide terminal the quotes and the event log are a third row under the four panes; on a
+narrow one (an 80x24 SSH session) they are not squeezed in: their keys (``t`` quotes, ``l`` the
+event log) show one of them in place of the four panes, and the same key or Escape brings the
+panes back."""
 
 from __future__ import annotations
 
@@ -27,6 +32,8 @@ from console.widgets import (
     StatusLine,
 )
 from console.widgets.cards import action_line, execute_request
+from console.widgets.event_log import EventLogPane
+from console.widgets.quotes import QuotesPane
 from engine.model import DeskArea, StrategyCard
 
 FOOTER_ROOMY = 100
@@ -49,12 +56,16 @@ class DeskScreen(Screen[None]):
         Binding("b", "app.research", "Research", show=False, id="onetap.research"),
         Binding("p", "app.portfolio", "Portfolio", show=False, id="onetap.portfolio"),
         Binding("w", "app.rebalance", "Rebalance", show=False, id="onetap.rebalance"),
+        Binding("t", "view('quotes')", "Quotes", show=False, id="onetap.quotes"),
+        Binding("l", "view('events')", "Event log", show=False, id="onetap.event_log"),
+        Binding("escape", "view('')", "Back to the panes", show=False),
     ]
     """These keys open screens and dialogs the app owns (it holds the state and sends the commands).
     ``L`` and ``C`` are named in the risk and order panes' subtitles and in the command palette;
     ``a`` shows only while a reconciliation waits for approval; ``b`` (research, on the highlighted
     card's template), ``p`` (the portfolio report) and ``w`` (the rebalance preview) are in the
-    command palette. Enter opens the
+    command palette. ``t`` and ``l`` show the quotes and the event log (in place of the panes on a
+    narrow terminal, focused on a wide one); every key is in the help (``?``). Enter opens the
     highlighted card's detail screen (named under the cards); with the cards table focused the
     table takes Enter and says so with ``RowSelected``, which opens the same screen."""
 
@@ -63,6 +74,8 @@ class DeskScreen(Screen[None]):
         the app's keymap)."""
         super().__init__(id="desk")
         self._keys = hotkeys or Hotkeys()
+        self.view = ""
+        """``quotes`` or ``events`` while one of them is shown in place of the panes (narrow only)."""
 
     def compose(self) -> ComposeResult:
         yield StatusLine(id="status-line")
@@ -75,6 +88,8 @@ class DeskScreen(Screen[None]):
                 yield ExecutionProgress(id="execution")
             yield RiskGauges(detail_key=keys.risk_detail, limits_key=keys.limits, id="risk")
             yield OrderBlotter(keys, id="blotter")
+            yield QuotesPane(id="quotes")
+            yield EventLogPane(keys.log_filter, id="events")
         yield MessageLine(id="message-line")
         yield Footer()
 
@@ -105,9 +120,37 @@ class DeskScreen(Screen[None]):
             status_line.connection = connection
         if areas & {DeskArea.NOTICE, DeskArea.REFUSAL, DeskArea.ALERT}:
             self.query_one(MessageLine).line = state.line
+            self.query_one(EventLogPane).show(state.journal)
+        if areas & {DeskArea.QUOTES, DeskArea.STATUS}:
+            self.query_one(QuotesPane).show(state.quotes, state.closes, state.market_time)
 
     def on_resize(self) -> None:
-        self.query_one(Footer).compact = self.size.width < FOOTER_ROOMY
+        footer = self.query_one(Footer)
+        footer.compact = self.size.width < FOOTER_ROOMY
+        # Narrow: "? Help" takes the palette's place (the help names ctrl+p, which still works).
+        footer.show_command_palette = self.size.width >= FOOTER_ROOMY
+        if not self.has_class("-narrow"):
+            self._set_view("")
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape leaves a pane shown in place of the four; otherwise it is not the desk's to take."""
+        if action == "view" and parameters == ("",):
+            return bool(self.view)
+        return True
+
+    def action_view(self, view: str) -> None:
+        """Narrow: show the quotes or the event log in place of the panes (the same key again, or
+        Escape, brings them back). Wide: both are always shown, so the key focuses the pane."""
+        if self.has_class("-narrow"):
+            view = "" if view == self.view else view
+            self._set_view(view)
+        pane = {"quotes": "#quotes-table", "events": "#events-table"}.get(view, "#cards-table")
+        self.query_one(pane).focus()
+
+    def _set_view(self, view: str) -> None:
+        self.view = view
+        self.set_class(view == "quotes", "-view-quotes")
+        self.set_class(view == "events", "-view-events")
 
     def action_execute(self) -> None:
         """``x``: an entry card goes at once; a card that closes or reduces a position asks first;

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from pathlib import PurePath
 
 from rich.text import Text
 from textual.reactive import reactive
@@ -48,6 +49,10 @@ class StatusLine(Static):
         self._redraw()
 
     def _redraw(self) -> None:
+        """Most important first, so a narrow terminal's ellipsis cuts the least: the clock, the
+        broker and mode, the feed, the link to the engine, then a remote broker's details. Labels
+        are left out where the value says what it is (issue 19: the header was cut at 160 columns
+        in attach and IBKR modes)."""
         line = Text(f" {self.app.title} ", style="bold reverse")
         if self.disconnected:  # first, in words and reverse video: it must not depend on colour
             line.append(f" {self.disconnected} ", style="bold reverse red")
@@ -56,41 +61,56 @@ class StatusLine(Static):
             local = ts.astimezone(NEW_YORK)
             line.append(f" {ny_time(ts)} {local.strftime('%Z')} {local:%a %Y-%m-%d}", style="bold")
         if status is not None:
-            for label, value, style in (
-                ("broker", status.broker, "bold"),
-                ("mode", status.mode, "bold yellow" if status.mode == "live" else "bold"),
-                ("feed", "?" if self.disconnected else status.feed, _FEED_STYLE.get(status.feed, "red")),
-                ("session", status.session_day or "-", ""),
-            ):
-                line.append(" │ ", style="dim")
-                line.append(f"{label} ", style="dim")
-                line.append(value, style=style)
+            shown_day = ts.astimezone(NEW_YORK).date().isoformat() if ts is not None else ""
+            mode = status.broker if status.mode == status.broker else f"{status.broker} {status.mode}"
+            line.append(" │ ", style="dim")
+            line.append(mode, style="bold yellow" if status.mode.startswith("live") else "bold")
+            line.append(" │ ", style="dim")
+            line.append("feed ", style="dim")
+            line.append("?" if self.disconnected else status.feed, style=_FEED_STYLE.get(status.feed, "red"))
+            if status.session_day != shown_day:  # between sessions: the clock's day is not the session's
+                line.append(f" session {status.session_day or '-'}", style="dim")
+        line.append(" │ ", style="dim")
+        line.append(_short_connection(self.connection), style="dim")
         if status is not None and status.link:
             self._append_link(line, status)
-        line.append(" │ ", style="dim")
-        line.append(self.connection, style="dim")
         self.update(line, layout=False)  # one fixed row: a relayout per tick cost the idle desk CPU
 
     @staticmethod
     def _append_link(line: Text, status: StatusEvent) -> None:
-        """A remote broker's link: state, server version, account, data type, last heartbeat."""
+        """A remote broker's link: account and state, data type, last heartbeat, the broker's figures
+        (the server version is left out: the StatusEvent keeps it; the header has no room to spare)."""
         line.append(" │ ", style="dim")
-        line.append("link ", style="dim")
-        line.append(status.link, style=_LINK_STYLE.get(status.link, "bold red"))
-        if status.server_version:
-            line.append(f" v{status.server_version}", style="dim")
         if status.account:
-            line.append(f" {status.account}", style="bold")
-        if status.data_type:
-            line.append(f" {status.data_type} data", style="" if status.data_type == "live" else "yellow")
-        if status.heartbeat is not None:
-            line.append(f" ♥ {ny_time(status.heartbeat)}", style="dim")
-        if status.broker_equity:
-            line.append(f" NLV {status.broker_equity:,.0f} BP {status.buying_power:,.0f}", style="")
+            line.append(f"{status.account} ", style="bold")
+        else:
+            line.append("link ", style="dim")
+        line.append(status.link, style=_LINK_STYLE.get(status.link, "bold red"))
         if not status.live_acknowledged:
             line.append(" LIVE: type the account id to trade", style="bold reverse red")
+        if status.data_type:
+            line.append(f" {status.data_type} data", style="" if status.data_type == "live" else "yellow")
         if status.link_detail and status.link != "connected":
             line.append(f" ({status.link_detail})", style="dim")
+        if status.heartbeat is not None:
+            line.append(f" ♥{ny_time(status.heartbeat)}", style="dim")
+        if status.broker_equity:
+            line.append(f" NLV {_compact(status.broker_equity)} BP {_compact(status.buying_power)}")
+
+
+def _short_connection(text: str) -> str:
+    """A socket's directory says nothing at a glance ("attached to /run/user/1000/onetap/engine.sock"):
+    the header keeps the file's name; the message line and ``onetap --help`` have the whole path."""
+    words = [PurePath(w).name if w.startswith("/") and len(w) > 24 else w for w in text.split(" ")]
+    return " ".join(words)
+
+
+def _compact(value: float) -> str:
+    """1,234,567 -> 1.23M: the broker's figures are a check on onetap's, not for the cent."""
+    for size, unit in ((1e9, "B"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= size:
+            return f"{value / size:.2f}{unit}"
+    return f"{value:,.0f}"
 
 
 class MessageLine(Static):

@@ -151,7 +151,13 @@ class SyncedTable(DataTable[Text]):
                 break
         compact = sum(w for k, w in natural.items() if k not in dropped) > room
         dropped = frozenset() if compact else dropped
-        shown = [c for c in self._columns if (c.key in self._essential if compact else c.key not in dropped)]
+        if compact:  # even the essential columns overflow: drop the last ones rather than clip a figure
+            essential = [c.key for c in self._columns if c.key in self._essential]
+            while len(essential) > 2 and sum(natural[k] for k in essential) > room:
+                dropped |= {essential.pop()}
+        shown = [
+            c for c in self._columns if (c.key in self._essential or not compact) and c.key not in dropped
+        ]
         fixed = sum(natural[c.key] for c in shown if c.flex_max is None)
         flexible = [c for c in shown if c.flex_max is not None]
         share = (room - fixed) // len(flexible) - pad if flexible else 0
@@ -168,7 +174,8 @@ class SyncedTable(DataTable[Text]):
 
     def _shown(self) -> list[tuple[int, Column]]:
         if self._compact:
-            return [(i, c) for i, c in enumerate(self._columns) if c.key in self._essential]
+            essential = self._essential - self._dropped
+            return [(i, c) for i, c in enumerate(self._columns) if c.key in essential]
         return [(i, c) for i, c in enumerate(self._columns) if c.key not in self._dropped]
 
     def _add_columns(self) -> None:

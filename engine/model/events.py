@@ -205,11 +205,16 @@ class RefusalEvent:
 
 @dataclass(frozen=True, slots=True)
 class NoticeEvent:
-    """A line for the operator's log pane (level: info, warning, error)."""
+    """A line for the operator's log pane (level: info, warning, error).
+
+    ``topic`` says what it is about where the console's event log filters on it: ``"data"`` for
+    a data problem (a bad row excluded, a gap, a jump), ``""`` for everything else.
+    """
 
     ts: datetime
     level: str
     message: str
+    topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -237,6 +242,9 @@ class StatusEvent:
     """False while a live account waits for the operator to type its id (nothing is sent till then)."""
     data_health: str = ""
     """Quote quality in one line: "ok", or the symbols held out (bad or stale quotes) and why."""
+    closes: dict[str, float] = field(default_factory=dict)
+    """The previous session's close of each symbol: the base of the quotes pane's day change
+    (published at every session start, so it is never more than one session old)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -279,6 +287,9 @@ class SnapshotEvent:
     reconciliation: ReconciliationSummary | None = None
     protection: tuple[ProtectionView, ...] = ()
     """Each card position's stop and target (or its UNPROTECTED mark)."""
+    notices: tuple[NoticeEvent, ...] = ()
+    """The engine's latest notices, oldest first: what it said before this console subscribed
+    (data problems found at start, above all) reaches the event log too."""
 
 
 # --------------------------------------------------------------------------- commands

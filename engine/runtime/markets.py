@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
+from typing import Protocol
 
 from engine.brokers.base import Broker, BrokerLink
 from engine.clock import SimulatedClock, WallClock
@@ -42,6 +43,12 @@ class Playback:
     clock_start: datetime
 
 
+class NoticeSink(Protocol):
+    """Tells the operator; ``topic="data"`` marks a data problem (the console's event log filters it)."""
+
+    def __call__(self, level: str, message: str, topic: str = "") -> None: ...
+
+
 def paper_market(settings: Settings, store: Store, database: Path, data: MarketData | None) -> Market:
     """The replay of real bars, and the embedded paper broker trading against it."""
     from engine.brokers.paper import PaperBroker, journal_path_for
@@ -63,7 +70,7 @@ async def ibkr_market(
     data: MarketData | None,
     *,
     on_link: Callable[[BrokerLink], None],
-    on_notice: Callable[[str, str], None],
+    on_notice: NoticeSink,
     on_reconnected: Callable[[], Awaitable[None]],
 ) -> Market:
     """Connect to TWS / IB Gateway, then take the market (clock, quotes, bars) from it.
@@ -106,7 +113,7 @@ async def ibkr_market(
             jump_threshold=s.data.jump_threshold,
         )
         for line in problems:
-            on_notice("warning", line)
+            on_notice("warning", line, "data")
     if broker.connected and store.get_state(OPENING_KEY) is None and not store.has_fills():
         await _adopt_opening_book(store, broker, clock, on_notice)
     return clock, data, IbkrFeed(broker, data, clock), broker

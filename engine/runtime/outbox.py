@@ -8,6 +8,7 @@ held here (never fire-and-forget) so that ``settle`` and ``drain`` can wait for 
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, Protocol
@@ -17,6 +18,9 @@ from engine.clock import Clock
 from engine.model import Action, CommandSource, RefusalCode
 from engine.model.events import CommandResult, NoticeEvent, RefusalEvent
 from engine.risk.pretrade import Refusal
+
+RECENT_NOTICES = 100
+"""Notices kept for a console's snapshot: enough for a start's data problems, bounded for a bad file."""
 
 
 class AuditLog(Protocol):
@@ -48,9 +52,17 @@ class Outbox:
         self._wall = wall
         self._last_ts: datetime | None = None
         self._background: set[asyncio.Task[Any]] = set()
+        self._recent: deque[NoticeEvent] = deque(maxlen=RECENT_NOTICES)
 
-    def notice(self, level: str, message: str) -> None:
-        self._bus.publish(NoticeEvent(self._clock.now(), level, message))
+    def notice(self, level: str, message: str, topic: str = "") -> None:
+        """Publish a notice and keep it: what is said before a console subscribes (the data problems
+        found at start) reaches it through the snapshot's ``notices``."""
+        event = NoticeEvent(self._clock.now(), level, message, topic)
+        self._recent.append(event)
+        self._bus.publish(event)
+
+    def recent_notices(self) -> tuple[NoticeEvent, ...]:
+        return tuple(self._recent)
 
     def audit(self, actor: str, source: CommandSource, action: str, payload: dict[str, Any]) -> None:
         """An audit entry stamped with wall-clock time, and the market time beside it.

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+
 from engine.brokers.base import Broker, BrokerLink
 from engine.bus import EventBus
 from engine.clock import Clock
@@ -34,6 +36,7 @@ class StatusBoard:
         self._market = market
         self._replay = replay
         self.link: BrokerLink | None = None
+        self._closes: tuple[date, dict[str, float]] | None = None
 
     def on_link(self, link: BrokerLink) -> None:
         self.link = link
@@ -66,6 +69,7 @@ class StatusBoard:
             broker_equity=link.net_liquidation if link else 0.0,
             buying_power=link.buying_power if link else 0.0,
             data_health=self.data_health(),
+            closes=self._previous_closes(day),
         )
 
     def data_health(self) -> str:
@@ -78,6 +82,28 @@ class StatusBoard:
         shown = "; ".join(why for _, why in list(problems.values())[:3])
         more = f" (+{len(problems) - 3} more)" if len(problems) > 3 else ""
         return f"{len(problems)} symbol(s) held out: {shown}{more}"
+
+    def _previous_closes(self, day: date | None) -> dict[str, float]:
+        """Each symbol's last close before ``day``, looked up once a session."""
+        if day is None:
+            return {}
+        if self._closes is None or self._closes[0] != day:
+            closes: dict[str, float] = {}
+            for symbol in sorted(
+                {
+                    *self._settings.universe.symbols,
+                    self._settings.universe.benchmark,
+                    *self._feed.latest_quotes(),
+                }
+            ):
+                try:
+                    bars = self._feed.history(symbol, before=day)
+                except KeyError:  # a symbol quoted without bars (a live feed's extra): no base
+                    continue
+                if len(bars):
+                    closes[symbol] = float(bars["close"].iloc[-1])
+            self._closes = (day, closes)
+        return dict(self._closes[1])
 
     def publish(self) -> None:
         self._bus.publish(self.event())

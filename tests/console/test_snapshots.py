@@ -121,3 +121,48 @@ def test_desk_with_an_algo_and_an_execution_in_progress(snap_compare: SnapCompar
         await settled(pilot)
 
     assert snap_compare(OneTapApp(client), terminal_size=(160, 48), run_before=fill_and_settle)
+
+
+# ------------------------------------------------------ issue 19: help, quotes, event log, NO_COLOR
+@pytest.mark.parametrize("size", [(160, 48), (80, 24)], ids=["160x48", "80x24"])
+def test_help_overlay(snap_compare: SnapCompare, size: tuple[int, int]) -> None:
+    async def open_help(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        await pilot.press("question_mark")
+        await pilot.pause()
+
+    app = OneTapApp(FakeClient(risk_snapshot()))
+    assert snap_compare(app, terminal_size=size, run_before=open_help)
+
+
+@pytest.mark.parametrize(
+    ("size", "key"),
+    [((160, 48), ""), ((80, 24), "t"), ((80, 24), "l")],
+    ids=["both-160x48", "quotes-80x24", "event_log-80x24"],
+)
+def test_quotes_and_event_log(
+    snap_compare: SnapCompare, tmp_path: Path, size: tuple[int, int], key: str
+) -> None:
+    """The engine's own snapshot: its quotes, the previous closes and the data problems it found at
+    start (the shipped data's price jumps), which reach the log through the snapshot's notices. Wide,
+    both sit under the four panes; narrow, each is shown by its key in place of them."""
+    snapshot = engine_snapshot(tmp_path / "onetap.db")
+    assert snapshot.status.closes and any(n.topic == "data" for n in snapshot.notices)
+
+    async def show_pane(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        if key:
+            await pilot.press(key)
+            await settled(pilot)
+
+    assert snap_compare(desk(snapshot), terminal_size=size, run_before=show_pane)
+
+
+def test_desk_halted_no_color(
+    snap_compare: SnapCompare, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under NO_COLOR the HALTED banner is reverse video with a heavy border and says HALTED and why."""
+    monkeypatch.setenv("NO_COLOR", "1")
+    app = desk(engine_snapshot(tmp_path / "onetap.db", halt=True))
+    assert app.no_color
+    assert snap_compare(app, terminal_size=(160, 48), run_before=settled)

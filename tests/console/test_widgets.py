@@ -149,7 +149,8 @@ async def test_the_four_panes_render_the_snapshot() -> None:
         gauges = str(app.screen.query_one("#risk").render())
         assert "ACTIVE" in gauges and "Gross" in gauges and "VaR 95%" in gauges
         status = str(app.screen.query_one("#status-line", Static).render())
-        assert "10:30:00 EDT" in status and "broker paper" in status and "session 2024-03-15" in status
+        assert "10:30:00 EDT Fri 2024-03-15" in status and "│ paper │" in status
+        assert "session" not in status  # the clock's date is the session's: said once
         assert app.focused is not None and app.focused.id == "cards-table"
 
 

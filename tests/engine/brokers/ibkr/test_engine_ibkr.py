@@ -337,3 +337,13 @@ async def test_resume_never_bypasses_a_mismatch_and_approval_adopts_the_brokers_
         assert not (last.reconciliation and last.reconciliation.position_mismatches)
     finally:
         await last.stop()
+
+
+async def test_a_symbol_ibkr_has_no_history_for_is_a_data_problem_in_the_snapshot(engine: Engine) -> None:
+    """Said while the engine started, before any console subscribed: the snapshot carries it, marked
+    as data (the console's event log files it under data), with the closes for the day change."""
+    data = [n for n in engine.snapshot().notices if n.topic == "data"]
+    assert data and all(n.level == "warning" for n in data)
+    assert any("no daily bars for SPX" in n.message for n in data), [n.message for n in data]
+    await until(lambda: engine.feed.current_day is not None)
+    assert set(engine.parts.status.event().closes) == set(SYMBOLS)
