@@ -148,7 +148,7 @@ def test_the_console_in_chromium_executes_a_card_and_halts(tmp_path: Path) -> No
 def _desk_drawn(screen: str) -> bool:
     """All four panes, and the engine's snapshot drawn (the status line no longer 'connecting')."""
     first = screen.partition("\n")[0]
-    return all(title in screen for title in PANES) and "connecting" not in first and "broker" in first
+    return all(title in screen for title in PANES) and "connecting" not in first and "feed" in first
 
 
 def _first_card(screen: str) -> tuple[str, str] | None:
