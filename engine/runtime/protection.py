@@ -638,11 +638,15 @@ class ProtectionManager:
         )
 
     def _last_session(self, order: Order, card: StrategyCard, policy: ExitPolicy) -> date | None:
+        """The horizon's last session: the entry's session counts as the first (as in
+        ``engine.strategies.exits``: a fill on session f is held through f + horizon - 1)."""
         if policy.time_exit is TimeExit.NONE or order.created_at is None:
             return None
         day = order.created_at.astimezone(NEW_YORK).date()
         try:
-            for _ in range(max(card.horizon_days, 0)):
+            if not calendar.is_session(day):
+                day = calendar.next_session(day)  # sent while closed: it fills at the next session
+            for _ in range(max(card.horizon_days - 1, 0)):
                 day = calendar.next_session(day)
         except ValueError:
             return None

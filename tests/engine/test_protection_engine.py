@@ -227,7 +227,7 @@ async def test_the_horizon_ends_with_an_exit_at_the_close(eng: Engine) -> None:
     alerts: list[RiskAlert] = []
     eng.bus.on(RiskAlert, alerts.append)
     policy = ExitPolicy(stop=StopRule.PERCENT, stop_value=30.0, target_r=5.0, time_exit=TimeExit.CLOSE)
-    card = replace(_card(eng, policy), horizon_days=1)
+    card = replace(_card(eng, policy), horizon_days=2)
     eng.store.save_cards([card])
     assert (await eng.parts.trading.execute(card, OPERATOR)).ok
     entry = next(o for o in eng.store.load_orders() if o.card_id == card.card_id)
@@ -242,7 +242,8 @@ async def test_the_horizon_ends_with_an_exit_at_the_close(eng: Engine) -> None:
     (exit_order,) = [o for o in legs if o.order_type is OrderType.MKT]
     assert exit_order.status is OrderStatus.FILLED and exit_order.oca_group is None
     assert exit_order.created_at is not None and entry_day is not None
-    last_session = calendar.next_session(entry_day)  # horizon 1: the session after the entry's
+    # horizon 2: the entry's session counts as the first (as in engine.strategies.exits)
+    last_session = calendar.next_session(entry_day)
     sent = exit_order.created_at.astimezone(NEW_YORK)
     close = calendar.session_open_close(last_session)[1]
     assert sent.date() == last_session and close - timedelta(minutes=30) <= exit_order.created_at < close
