@@ -100,6 +100,10 @@ STATES: tuple[tuple[TradingState, str], ...] = (
 DETAILS: dict[str, str] = {
     "kill": "halt trading and cancel every open order, no confirmation (kill level 1)",
     "resume": "lift a halt: type RESUME (offered while HALTED)",
+    "replay_pause": "run or pause the replayed recording (onetap replay --attach only)",
+    "replay_step": "play one quote step of the recording, then stay paused",
+    "replay_speed(2.0)": "replay twice as fast",
+    "replay_speed(0.5)": "replay half as fast",
     "quit": "quit (an attached console leaves the headless engine running)",
     "execute": "execute the selected card through the risk checks",
     "card_detail": "the selected card's legs, levels, sizing and reason",
