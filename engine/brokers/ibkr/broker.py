@@ -127,6 +127,8 @@ class IbkrBroker:
             "disconnected", detail="not connected yet", live_acknowledged=not settings.live
         )
         self._server_time: tuple[datetime, float] | None = None
+        self._last_stamp: datetime | None = None
+        """The time the last quote batch was stamped with (stamps never go back)."""
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._ever_connected = False
@@ -722,7 +724,11 @@ class IbkrBroker:
     def _on_tickers(self, tickers: set[Ticker]) -> None:
         if self._quote_sink is None:
             return
-        now = self.server_now() or self._wall()
+        # IBKR's ticks carry no time of their own: they are stamped with IBKR's clock as this side
+        # estimates it, which a new heartbeat can set back by a little. Never stamp a batch
+        # earlier than the last one, or the quote guard would hold real quotes out as out of order.
+        now = max(self.server_now() or self._wall(), self._last_stamp or datetime.min.replace(tzinfo=UTC))
+        self._last_stamp = now
         quotes = []
         for ticker in tickers:
             symbol = self._tickers.get(id(ticker))
