@@ -344,7 +344,7 @@ class SocketClient(_LineClient):
         try:
             return f"engine answered: {send_kill(self.path, reason, flatten=False)}"
         except ConnectionError:
-            pass
+            pass  # nothing serves the socket: the halt goes to the database below
         except KillNotConfirmed as exc:
             return f"kill NOT confirmed: {exc}"
         from engine.api.offline import halt_offline

@@ -331,7 +331,7 @@ class HttpDoor:
                     break
                 await ws.send_str(encode({"event": event}))
         except ConnectionError:
-            pass
+            pass  # the client went away mid-send: the stream simply ends
         finally:
             sub.close()
             reader.cancel()

@@ -52,6 +52,8 @@ class SessionRecorder:
         notice: Callable[[str, str], None],
         wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
+        """``wall``: the machine's clock, for each input's arrival time beside the engine's (a
+        market replay's clock is not when things arrived); injected by tests."""
         self.folder = folder
         self._clock = clock
         self._wall = wall
@@ -68,6 +70,7 @@ class SessionRecorder:
         broker: str,
         clock: Clock,
         notice: Callable[[str, str], None],
+        wall: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> SessionRecorder | None:
         """Start this session's recording (snapshot of the database, meta, first part); None when
         recording is off or its folder cannot be made (said once, trading goes on)."""
@@ -75,7 +78,7 @@ class SessionRecorder:
         if not r.enabled:
             return None
         root = recordings_root(settings, database)
-        started = datetime.now(UTC)
+        started = wall()  # the folder is named by wall time: recordings sort as sessions happened
         folder = root / f"{started:%Y%m%dT%H%M%S%fZ}"
         try:
             folder.mkdir(parents=True, exist_ok=False)
@@ -90,7 +93,9 @@ class SessionRecorder:
                 bars=bars_digest(bars),
                 broker=broker,
             )
-            recorder = cls(folder, clock=clock, max_part_bytes=r.max_part_mb * 1_000_000, notice=notice)
+            recorder = cls(
+                folder, clock=clock, max_part_bytes=r.max_part_mb * 1_000_000, notice=notice, wall=wall
+            )
             prune(root, r.max_total_mb * 1_000_000, keep=folder)
         except OSError as exc:
             notice("warning", f"this session is not recorded: {folder}: {exc}")

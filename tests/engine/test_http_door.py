@@ -169,7 +169,6 @@ async def test_a_port_in_use_is_a_clear_start_error(engine: Engine, door: HttpDo
     port = int(door.url.rsplit(":", 1)[1])
     with pytest.raises(HttpDoorError, match=f"cannot listen on 127.0.0.1:{port}"):
         await HttpDoor(engine, HttpSettings(port=port)).start()
-    await asyncio.sleep(0)
 
 
 async def test_a_headless_engine_opens_the_door_when_the_environment_says_so(tmp_path: Path) -> None:

@@ -148,7 +148,7 @@ async def test_an_attached_replay_pauses_steps_and_runs_at_the_operators_pace(
     assert replayed.parts.status.event().mode == "replay"
     feed = replayed.parts.feed
     assert isinstance(feed, RecordingFeed)
-    await asyncio.sleep(0.2)
+    assert (await _ask(sock, ReplayControl("pause"), 0))["ok"] is True  # a round trip: the loop ran
     assert feed.steps_played == 0, "an attached replay starts paused"
     answer = await _ask(sock, ReplayControl("step"), 1)
     assert answer["ok"] is True and answer["message"] == "replay paused"
@@ -157,7 +157,7 @@ async def test_an_attached_replay_pauses_steps_and_runs_at_the_operators_pace(
             break
         await asyncio.sleep(0.01)
     assert feed.steps_played == 1, "one step played"
-    await asyncio.sleep(0.2)
+    assert (await _ask(sock, ReplayControl("pause"), 4))["ok"] is True  # a round trip, then look again
     assert feed.steps_played == 1, "and only one"
     assert (await _ask(sock, ReplayControl("speed", 5000.0), 2))["ok"] is True
     assert (await _ask(sock, ReplayControl("resume"), 3))["ok"] is True
