@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
 import pandas as pd
-from ib_insync import IB, Contract, ExecutionFilter, Ticker, Trade
+from ib_insync import IB, Contract, ExecutionFilter, Trade
 from ib_insync import Fill as IbFill
 from ib_insync.objects import CommissionReport
 
@@ -46,15 +46,17 @@ from engine.brokers.ibkr.errors import (
     RESTORED_DATA_LOST,
     describe,
     is_warning,
+    last_error,
+    modify_refusal,
 )
 from engine.brokers.ibkr.gate import acknowledged, check_settings, choose_account
+from engine.brokers.ibkr.quotes import IbkrQuotes, QuoteSink
 from engine.clock import WallClock
 from engine.config import IbkrSettings
 from engine.model import Fill, Order, Quote
 
 log = logging.getLogger(__name__)
 
-QuoteSink = Callable[[tuple[Quote, ...]], None]
 LinkSink = Callable[[BrokerLink], None]
 NoticeSink = Callable[[str, str], None]
 
@@ -117,18 +119,12 @@ class IbkrBroker:
         """client order id -> the quantity last reported: IBKR shrinks OCA members and sizes
         bracket children by itself, and the change is told as ``OrderModified``."""
         self._contracts: dict[str, Contract] = {}
-        self._tickers: dict[int, str] = {}
-        """id(ticker) -> our symbol, for the quotes being streamed."""
-        self._quote_symbols: list[str] = []
-        self._quote_sink: QuoteSink | None = None
         self._highest_id = 0
         self._account = ""
         self._link = BrokerLink(
             "disconnected", detail="not connected yet", live_acknowledged=not settings.live
         )
         self._server_time: tuple[datetime, float] | None = None
-        self._last_stamp: datetime | None = None
-        """The time the last quote batch was stamped with (stamps never go back)."""
         self._supervisor: asyncio.Task[None] | None = None
         self._closing = False
         self._ever_connected = False
@@ -136,13 +132,14 @@ class IbkrBroker:
         self._wake = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
         self.reconnects = 0
+        self._quotes = IbkrQuotes(self.ib, qualify=self.qualify, now=self._quote_time, notice=self._notice)
         ib = self.ib
         ib.orderStatusEvent += self._on_order_status
         ib.openOrderEvent += self._on_open_order
         ib.commissionReportEvent += self._on_commission
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
-        ib.pendingTickersEvent += self._on_tickers
+        ib.pendingTickersEvent += self._quotes.on_tickers
         ib.accountValueEvent += self._on_account_value
 
     # ------------------------------------------------------------------ protocol: connection
@@ -238,8 +235,7 @@ class IbkrBroker:
             buying_power=figures.buying_power,
         )
         self._connected_event.set()
-        if self._quote_symbols:
-            await self._subscribe_safely(self._quote_symbols)
+        await self._quotes.subscribe_safely()
 
     def _claim_order_ids(self) -> None:
         """Next id = max(TWS's nextValidId, every id this engine ever used + 1); warn if TWS went back."""
@@ -479,7 +475,7 @@ class IbkrBroker:
             raise BrokerError(f"{client_order_id} is no longer working at IBKR")
         ib = trade.order
         trailing = ib.orderType == "TRAIL"
-        reason = _modify_refusal(ib.orderType, limit_price, stop_price, trail_amount, trail_percent)
+        reason = modify_refusal(ib.orderType, limit_price, stop_price, trail_amount, trail_percent)
         if reason:
             raise BrokerError(f"{client_order_id}: {reason}")
         filled = float(trade.orderStatus.filled or 0.0)
@@ -634,7 +630,7 @@ class IbkrBroker:
             return
         if status not in ("Cancelled", "ApiCancelled", "Inactive"):
             return
-        code, text = _last_error(trade)
+        code, text = last_error(trade)
         if code and code != 202 and not is_warning(code):
             reason = describe(code, text)
             if coid in self._acknowledged and status != "Inactive":
@@ -662,13 +658,11 @@ class IbkrBroker:
         elif code in (RESTORED_DATA_LOST, RESTORED_DATA_KEPT):
             self._set_link("connected", detail="")
             self._notice("info", describe(code, text))
-            if code == RESTORED_DATA_LOST and self._quote_symbols:
-                task = asyncio.get_running_loop().create_task(
-                    self._subscribe_safely(self._quote_symbols, again=True)
-                )
+            if code == RESTORED_DATA_LOST and self._quotes.symbols:
+                task = asyncio.get_running_loop().create_task(self._quotes.subscribe_safely(again=True))
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
-        elif code in (354, 10167, 200, 162) and req_id in self._ticker_requests():
+        elif code in (354, 10167, 200, 162) and req_id in self._quotes.requests():
             self._notice("warning" if is_warning(code) else "error", describe(code, text))
         elif not is_warning(code) and req_id < 0:
             self._notice("error", describe(code, text))
@@ -682,120 +676,26 @@ class IbkrBroker:
                 self._link.state, net_liquidation=figures.net_liquidation, buying_power=figures.buying_power
             )
 
-    def _ticker_requests(self) -> set[int]:
-        return set(self.ib.wrapper.reqId2Ticker)
-
-    # ------------------------------------------------------------------ market data
+    # ------------------------------------------------------------------ market data (quotes.py)
     def stream_quotes(self, symbols: Iterable[str], sink: QuoteSink) -> None:
-        """Stream quotes for ``symbols`` into ``sink`` (batched as IB delivers them), now and after
-        every reconnect."""
-        self._quote_symbols = list(dict.fromkeys(symbols))
-        self._quote_sink = sink
+        """Stream quotes for ``symbols`` into ``sink``, now and after every reconnect."""
+        self._quotes.stream(symbols, sink)
 
     async def start_quotes(self) -> None:
-        if self.connected and self._quote_symbols:
-            await self._subscribe_safely(self._quote_symbols)
-
-    async def _subscribe_safely(self, symbols: list[str], *, again: bool = False) -> None:
-        """Subscribe, unless the link goes down meanwhile: the next connection subscribes again."""
-        try:
-            await self._subscribe(symbols, again=again)
-        except ConnectionError:
-            log.info("the link dropped while subscribing to quotes; they follow the reconnection")
-
-    async def _subscribe(self, symbols: list[str], *, again: bool = False) -> None:
-        if again:
-            for ticker in list(self.ib.tickers()):
-                if ticker.contract is not None:
-                    self.ib.cancelMktData(ticker.contract)
-            self._tickers.clear()
-        subscribed = set(self._tickers.values())
-        for symbol in symbols:
-            if symbol in subscribed:
-                continue
-            try:
-                contract = await self.qualify(symbol)
-            except BrokerError as exc:
-                self._notice("error", f"no quotes for {symbol}: {exc}")
-                continue
-            ticker = self.ib.reqMktData(contract, "", False, False)
-            self._tickers[id(ticker)] = symbol
-
-    def _on_tickers(self, tickers: set[Ticker]) -> None:
-        if self._quote_sink is None:
-            return
-        # IBKR's ticks carry no time of their own: they are stamped with IBKR's clock as this side
-        # estimates it, which a new heartbeat can set back by a little. Never stamp a batch
-        # earlier than the last one, or the quote guard would hold real quotes out as out of order.
-        now = max(self.server_now() or self._wall(), self._last_stamp or datetime.min.replace(tzinfo=UTC))
-        self._last_stamp = now
-        quotes = []
-        for ticker in tickers:
-            symbol = self._tickers.get(id(ticker))
-            if symbol is None:
-                continue
-            quote = parse.quote_from(symbol, ticker, now)
-            if quote is not None:
-                quotes.append(quote)
-        if quotes:
-            self._quote_sink(tuple(quotes))
+        if self.connected:
+            await self._quotes.subscribe_safely()
 
     async def snapshot(self, symbol: str, timeout: float = 5.0) -> Quote | None:
         """One quote now, without a subscription (e.g. an option nobody streams); None if none came."""
         if not self.connected:
             raise BrokerError(describe(504, f"no snapshot of {symbol}"))
-        contract = await self.qualify(symbol)
-        tickers = await asyncio.wait_for(self.ib.reqTickersAsync(contract), timeout)
-        if not tickers:
-            return None
-        return parse.quote_from(symbol, tickers[0], self.server_now() or self._wall())
+        return await self._quotes.snapshot(symbol, timeout)
 
     async def history(self, symbol: str, duration: str, *, end: datetime | None = None) -> pd.DataFrame:
         """Daily bars (regular hours, trades) up to ``end`` (now by default)."""
         if not self.connected:
             raise BrokerError(describe(504, f"no history for {symbol}"))
-        contract = await self.qualify(symbol)
-        end_text = "" if end is None else end.astimezone(UTC).strftime("%Y%m%d %H:%M:%S UTC")
-        bars = await self.ib.reqHistoricalDataAsync(
-            contract,
-            endDateTime=end_text,
-            durationStr=duration,
-            barSizeSetting="1 day",
-            whatToShow="TRADES",
-            useRTH=True,
-            formatDate=1,
-        )
-        if not bars:
-            raise BrokerError(describe(162, f"no daily bars for {symbol}"))
-        return parse.bars_frame(list(bars))
+        return await self._quotes.history(symbol, duration, end=end)
 
-
-def _modify_refusal(
-    order_type: str,
-    limit_price: float | None,
-    stop_price: float | None,
-    trail_amount: float | None,
-    trail_percent: float | None,
-) -> str:
-    """Why these terms do not belong to an order of ``order_type`` ("" when they do)."""
-    if limit_price is not None and order_type not in ("LMT", "STP LMT"):
-        return f"a {order_type} order has no limit price to change"
-    if stop_price is not None and order_type not in ("STP", "STP LMT", "TRAIL"):
-        return f"a {order_type} order has no stop price to change"
-    if (trail_amount is not None or trail_percent is not None) and order_type != "TRAIL":
-        return f"a {order_type} order has no trailing distance to change"
-    if trail_amount is not None and trail_percent is not None:
-        return "give one of trail_amount and trail_percent, not both"
-    return ""
-
-
-def _last_error(trade: Trade) -> tuple[int, str]:
-    """The error code and text TWS attached to a trade's latest log entry, (0, "") for none."""
-    for entry in reversed(trade.log):
-        if entry.errorCode:
-            message = entry.message
-            # ib_insync logs "Error 201, reqId 5: Order rejected - reason: ..." (and a contract)
-            if ": " in message:
-                message = message.split(": ", 1)[1]
-            return int(entry.errorCode), message.split(", contract:", 1)[0]
-    return 0, ""
+    def _quote_time(self) -> datetime:
+        return self.server_now() or self._wall()

@@ -7,6 +7,11 @@ to know what happened and what to do. Codes not listed keep TWS's own text, pref
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ib_insync import Trade
+
 from dataclasses import dataclass
 
 WARNING_CODES = frozenset({110, 165, 202, 399, 404, 434, 492, 10167}) | frozenset(range(2100, 2200))
@@ -75,3 +80,34 @@ def describe(code: int, text: str) -> str:
 
 def is_warning(code: int) -> bool:
     return code in WARNING_CODES
+
+
+def modify_refusal(
+    order_type: str,
+    limit_price: float | None,
+    stop_price: float | None,
+    trail_amount: float | None,
+    trail_percent: float | None,
+) -> str:
+    """Why these terms do not belong to an order of ``order_type`` ("" when they do)."""
+    if limit_price is not None and order_type not in ("LMT", "STP LMT"):
+        return f"a {order_type} order has no limit price to change"
+    if stop_price is not None and order_type not in ("STP", "STP LMT", "TRAIL"):
+        return f"a {order_type} order has no stop price to change"
+    if (trail_amount is not None or trail_percent is not None) and order_type != "TRAIL":
+        return f"a {order_type} order has no trailing distance to change"
+    if trail_amount is not None and trail_percent is not None:
+        return "give one of trail_amount and trail_percent, not both"
+    return ""
+
+
+def last_error(trade: Trade) -> tuple[int, str]:
+    """The error code and text TWS attached to a trade's latest log entry, (0, "") for none."""
+    for entry in reversed(trade.log):
+        if entry.errorCode:
+            message = entry.message
+            # ib_insync logs "Error 201, reqId 5: Order rejected - reason: ..." (and a contract)
+            if ": " in message:
+                message = message.split(": ", 1)[1]
+            return int(entry.errorCode), message.split(", contract:", 1)[0]
+    return 0, ""
