@@ -26,7 +26,7 @@ from engine.model import (
     TimeInForce,
 )
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
-from engine.model.exits import ExitPolicy, StopRule, TimeExit
+from engine.model.exits import ExitPolicy
 from engine.store.audit import AuditEntry
 from engine.store.db import StoreError
 from engine.store.tables import (
@@ -277,34 +277,20 @@ def card_from_row(row: StrategyCardRow) -> StrategyCard:
 
 
 def exit_policy_text(policy: ExitPolicy | None) -> str:
-    """A card's exit policy as stored: "" for none, else a JSON object of its fields."""
-    if policy is None:
-        return ""
-    return json.dumps(
-        {
-            "stop": policy.stop.value,
-            "stop_value": policy.stop_value,
-            "target_r": policy.target_r,
-            "time_exit": policy.time_exit.value,
-            "stop_limit_bps": policy.stop_limit_bps,
-        },
-        sort_keys=True,
-    )
+    """A card's exit policy as stored: "" for none, else the codec's JSON of it."""
+    return "" if policy is None else json.dumps(to_jsonable(policy), sort_keys=True)
 
 
 def exit_policy_from_text(text: str) -> ExitPolicy | None:
     if not text:
         return None
-    data = json.loads(text)
-    target = data.get("target_r")
-    limit = data.get("stop_limit_bps")
-    return ExitPolicy(
-        stop=StopRule(data["stop"]),
-        stop_value=float(data["stop_value"]),
-        target_r=None if target is None else float(target),
-        time_exit=TimeExit(data["time_exit"]),
-        stop_limit_bps=None if limit is None else float(limit),
-    )
+    try:
+        policy = from_jsonable(json.loads(text))
+    except DecodeError as exc:
+        raise ValueError(str(exc)) from exc
+    if not isinstance(policy, ExitPolicy):
+        raise ValueError(f"expected an ExitPolicy, found {type(policy).__name__}")
+    return policy
 
 
 def leg(data: object) -> Leg:
