@@ -32,6 +32,9 @@ from enum import StrEnum
 from engine.data.calendar import NEW_YORK
 from engine.model import Quote
 
+RESCALE_EVERY = 8
+"""New returns between two computations of a symbol's spike limit (a median over 64 moves, kept
+off the per-quote path)."""
 CONFIRM_QUOTES = 3
 """Quotes in a row that must agree at a new level before a jump is believed."""
 ROBUST_SCALE = 1.4826
@@ -82,6 +85,9 @@ class _SymbolState:
     returns: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     pending: list[float] = field(default_factory=list)
     held: QuoteFlag | None = None
+    threshold: float | None = None
+    """The spike limit as last computed; recomputed every ``RESCALE_EVERY`` new returns."""
+    stale_for: int = 0
 
 
 class QuoteGuard:
@@ -195,9 +201,13 @@ class QuoteGuard:
     def _threshold(self, state: _SymbolState) -> float | None:
         if len(state.returns) < self.checks.spike_history:
             return None
+        if state.threshold is not None and state.stale_for < RESCALE_EVERY:
+            return state.threshold
+        state.stale_for = 0
         moves = sorted(abs(r) for r in state.returns if r != 0.0)
         scale = ROBUST_SCALE * moves[len(moves) // 2] if moves else 0.0
-        return max(self.checks.spike_deviations * scale, self.checks.spike_floor_bps / 1e4)
+        state.threshold = max(self.checks.spike_deviations * scale, self.checks.spike_floor_bps / 1e4)
+        return state.threshold
 
     @staticmethod
     def _accept(state: _SymbolState, quote: Quote, day: date, move: float | None) -> None:
@@ -206,6 +216,7 @@ class QuoteGuard:
         state.pending.clear()
         if move is not None:
             state.returns.append(move)
+            state.stale_for += 1
 
 
 def _mid(quote: Quote) -> float:
