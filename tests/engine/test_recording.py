@@ -180,3 +180,45 @@ async def engine_refuses_control(settings: Settings, db: Path, shipped: MarketDa
         return (await plain.handle(ReplayControl("pause"), OPERATOR)).code.value
     finally:
         await plain.stop()
+
+
+class _FullDisk:
+    """The recording's file as a full disk leaves it: every write and flush fails with ENOSPC."""
+
+    def __init__(self, real: object) -> None:
+        self._real = real
+
+    def write(self, *_args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    flush = write
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._real, name)
+
+
+async def test_a_full_disk_stops_the_recording_not_the_trading(
+    settings: Settings, db: Path, shipped: MarketData
+) -> None:
+    from engine.model.events import NoticeEvent
+
+    notices: list[NoticeEvent] = []
+    engine = Engine(settings, database=db, market=shipped, paced=False)
+    await engine.start()
+    engine.bus.on(NoticeEvent, notices.append)
+    recorder = engine._recorder
+    assert recorder is not None and recorder._writer is not None
+    writer = recorder._writer
+    writer._sink = _FullDisk(writer._sink)
+    entry = None
+    for _ in range(3):
+        await engine.step(10)
+        entry = entry or next((c.card_id for c in engine.cards if c.legs[0].side is Side.BUY), None)
+    assert entry is not None
+    assert (await engine.handle(ExecuteCard(entry), OPERATOR)).ok  # a command forces a write
+    await engine.step(5)
+    assert any("recording stopped (trading goes on)" in n.message for n in notices)
+    assert recorder._writer is None
+    assert engine.store.load_fills(), "the card still traded"
+    assert not engine.parts.health.degraded, "the database is not the recording: trading is not degraded"
+    await engine.stop()
