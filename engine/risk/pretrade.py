@@ -241,6 +241,12 @@ def check_duplicate(order: OrderRequest, book: BookView, limits: Limits) -> Refu
 
 
 def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    """A fat finger's guard on new orders. A protective order (``protects``) is sized to a position
+    that passed these limits when it was entered; its target rests above that entry's price, so
+    its value may exceed the limit the entry met, and refusing it would leave the position without
+    its target (found on the IBKR path: 135 AMZN entered at $23,800, a 1R target worth $25,470)."""
+    if order.protects is not None:
+        return None
     if order.quantity > limits.max_order_quantity + EPS:
         return Refusal(
             RefusalCode.MAX_ORDER_QTY,

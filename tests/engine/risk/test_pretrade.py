@@ -179,6 +179,15 @@ def test_the_kill_switchs_reduce_only_orders_pass_a_halt_and_never_add() -> None
     assert code(OrderRequest("AAPL", Side.SELL, 50, reduce_only=True), throttled, FULL) is None
 
 
+def test_a_protective_target_worth_more_than_the_order_limit_is_not_refused() -> None:
+    held = replace(BOOK, positions={"AAPL": 200.0})
+    target = OrderRequest(
+        "AAPL", Side.SELL, 200, order_type=OrderType.LMT, limit_price=130.0, reduce_only=True
+    )
+    assert code(target, held) == "MAX_ORDER_VALUE", "an exit over the limit is refused as any order is"
+    assert code(replace(target, protects="OT-1", oca_group="OCA-OT-1"), held) is None
+
+
 def test_a_cards_second_leg_sees_the_first_as_working() -> None:
     first = buy("AAPL", 100)
     assert code(first, TECH, FULL) is None
