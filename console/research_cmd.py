@@ -5,6 +5,10 @@
     onetap permute trend --runs 200 [--workers 2] [--seed 7]
     onetap montecarlo trend [--method bootstrap|block|parametric] [--paths 10000] [--horizon 252]
 
+walkforward, permute and montecarlo take ``--scheduler local`` (a Dask LocalCluster of ``--workers``
+processes) or ``--scheduler tcp://HOST:PORT`` (a running ``dask scheduler``), else ``[research]
+scheduler``; the same seed gives the same result on every backend.
+
 Each prints a summary table; ``--out`` writes a report folder (metrics JSON, CSVs, and charts
 when matplotlib is installed). The strategy is always shown next to buy-and-hold of the same
 symbols over the same sessions. Nothing here imports Textual; the work is in engine.research.
@@ -62,8 +66,19 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
                 default=63,
                 help="sessions each out-of-sample window trades (default 63)",
             )
-        if name in ("walkforward", "permute"):
-            p.add_argument("--workers", type=int, default=1, help="processes to fan the runs out over")
+        if name in ("walkforward", "permute", "montecarlo"):
+            p.add_argument(
+                "--workers",
+                type=int,
+                default=None,
+                help="processes to fan the runs out over (with --scheduler local: its workers)",
+            )
+            p.add_argument(
+                "--scheduler",
+                metavar="ADDRESS",
+                default=None,
+                help='Dask: "local" (a LocalCluster) or tcp://HOST:PORT (default: [research] scheduler)',
+            )
         if name in ("permute", "montecarlo"):
             p.add_argument(
                 "--seed", type=int, default=7, help="random seed: the same seed gives the same result"
@@ -105,14 +120,17 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         if args.command == "backtest":
             _backtest(template, panel, args, settings, out)
         elif args.command == "walkforward":
-            _walkforward(template, panel, args, out)
+            _walkforward(template, panel, args, settings, out)
         elif args.command == "permute":
-            _permute(template, panel, args, out)
+            _permute(template, panel, args, settings, out)
         else:
-            _montecarlo(template, panel, args, out)
+            _montecarlo(template, panel, args, settings, out)
     except ValueError as exc:
         print(f"onetap {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except ConnectionError as exc:  # an unreachable Dask scheduler: the message names it
+        print(f"onetap {args.command}: {exc}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -178,12 +196,30 @@ def _stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def _executor(workers: int) -> Executor:
+def _executor(args: argparse.Namespace, settings: Settings) -> Executor:
+    """Serial, a process pool (``--workers N``) or Dask (``--scheduler``, else ``[research]
+    scheduler``). Dask itself is imported only when a scheduler is chosen."""
+    from engine.config import scheduler_address
     from engine.research.executor import make_executor
 
-    if workers < 1:
+    workers: int | None = args.workers
+    if workers is not None and workers < 1:
         raise ValueError(f"--workers must be >= 1, got {workers}")
-    return make_executor("process" if workers > 1 else "serial", workers)
+    research = settings.research
+    if args.scheduler is not None:
+        try:
+            scheduler = scheduler_address(args.scheduler)
+        except ValueError as exc:
+            raise ValueError(f"--scheduler: {exc}") from None
+    else:
+        scheduler = research.scheduler
+    if scheduler:
+        n = workers or research.workers
+        where = f"a local Dask cluster of {n} workers" if scheduler == "local" else f"Dask at {scheduler}"
+        print(f"fanning out on {where}", file=sys.stderr)
+        return make_executor("dask", n, scheduler=scheduler, timeout_s=research.connect_timeout_s)
+    n = workers or 1
+    return make_executor("process" if n > 1 else "serial", n)
 
 
 def _backtest(template: str, panel: Panel, args: argparse.Namespace, settings: Settings, out: TextIO) -> None:
@@ -201,10 +237,12 @@ def _backtest(template: str, panel: Panel, args: argparse.Namespace, settings: S
         print(f"Report: {', '.join(str(p) for p in written)}", file=out)
 
 
-def _walkforward(template: str, panel: Panel, args: argparse.Namespace, out: TextIO) -> None:
+def _walkforward(
+    template: str, panel: Panel, args: argparse.Namespace, settings: Settings, out: TextIO
+) -> None:
     from engine.research.runs import run_walkforward
 
-    pool = _executor(args.workers)
+    pool = _executor(args, settings)
     try:
         wf, metrics, benchmark = run_walkforward(
             template, panel, train_days=args.train_days, test_days=args.test_days, executor=pool
@@ -255,13 +293,13 @@ def _finite(value: object) -> object:
     return value
 
 
-def _permute(template: str, panel: Panel, args: argparse.Namespace, out: TextIO) -> None:
+def _permute(template: str, panel: Panel, args: argparse.Namespace, settings: Settings, out: TextIO) -> None:
     import numpy as np
     from rich.progress import Progress
 
     from engine.research.runs import run_permutation
 
-    pool = _executor(args.workers)
+    pool = _executor(args, settings)
     try:
         with Progress(transient=True, console=_stderr_console()) as bar:
             task = bar.add_task(f"permuting {template}", total=args.runs)
@@ -301,11 +339,19 @@ def _permute(template: str, panel: Panel, args: argparse.Namespace, out: TextIO)
         _write_json(args.out, "permutation.json", payload, out)
 
 
-def _montecarlo(template: str, panel: Panel, args: argparse.Namespace, out: TextIO) -> None:
+def _montecarlo(
+    template: str, panel: Panel, args: argparse.Namespace, settings: Settings, out: TextIO
+) -> None:
     from engine.research.runs import run_backtest, run_montecarlo
 
     returns = run_backtest(template, panel).backtest.returns[1:]
-    mc = run_montecarlo(returns, method=args.method, paths=args.paths, horizon=args.horizon, seed=args.seed)
+    pool = _executor(args, settings)
+    try:
+        mc = run_montecarlo(
+            returns, method=args.method, paths=args.paths, horizon=args.horizon, seed=args.seed, executor=pool
+        )
+    finally:
+        pool.close()
     print(
         f"Monte Carlo of {template}: {args.paths:,} {args.method} paths of {args.horizon} sessions", file=out
     )

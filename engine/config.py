@@ -459,6 +459,34 @@ class TaxLossSettings(_Section):
         return [s.strip().upper() for s in v]
 
 
+def scheduler_address(value: str) -> str:
+    """A research scheduler as configured: "" (none: serial, or a process pool), "local" (a Dask
+    ``LocalCluster`` on this machine) or ``tcp://HOST:PORT`` / ``tls://HOST:PORT`` (a running
+    ``dask scheduler``). Anything else is refused with what was expected, so a typo fails at start
+    instead of after a connection timeout."""
+    text = value.strip()
+    if text in ("", "local"):
+        return text
+    scheme, sep, rest = text.partition("://")
+    host, colon, port = rest.rpartition(":")
+    if sep and scheme in ("tcp", "tls") and colon and host and port.isdigit() and 0 < int(port) < 65536:
+        return text
+    raise ValueError(f'expected "local" or tcp://HOST:PORT (or tls://HOST:PORT), got {value!r}')
+
+
+class ResearchSettings(_Section):
+    """``[research]``: where research commands fan their runs out (engine/research/executor.py)."""
+
+    scheduler: str = ""
+    workers: Annotated[int, Field(ge=1, le=1024)] = 2
+    connect_timeout_s: Annotated[float, Field(gt=0.0, le=600.0)] = 10.0
+
+    @field_validator("scheduler")
+    @classmethod
+    def _scheduler(cls, v: str) -> str:
+        return scheduler_address(v)
+
+
 class Settings(_Section):
     universe: UniverseSettings = UniverseSettings()
     data: DataSettings = DataSettings()
@@ -477,6 +505,7 @@ class Settings(_Section):
     hotkeys: HotkeySettings = HotkeySettings()
     autopilot: AutopilotSettings = AutopilotSettings()
     tax_loss: TaxLossSettings = TaxLossSettings()
+    research: ResearchSettings = ResearchSettings()
     strategies: dict[TemplateName, TemplateSettings] = Field(default_factory=dict)
     """Per-template settings; a template not listed runs with its own defaults."""
 

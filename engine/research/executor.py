@@ -1,10 +1,15 @@
 """One small executor interface for research fan-out.
 
 Research code (permutation tests, parameter sweeps, Monte Carlo batches) calls ``executor.map(fn, items)``
-and never learns where the work runs. Today that is in-process (:class:`SerialExecutor`) or a local
-process pool (:class:`ProcessExecutor`); a Dask or Ray backend can be added later as one more class
-satisfying :class:`Executor` plus one more ``kind`` in :func:`make_executor`, chosen by configuration,
-without touching any research code.
+or ``executor.map_shared(fn, shared, items)`` and never learns where the work runs: in-process
+(:class:`SerialExecutor`), a local process pool (:class:`ProcessExecutor`), or a Dask cluster
+(``engine.research.dask_executor.DaskExecutor``: a scheduler on other machines, or a ``LocalCluster``),
+chosen by configuration in :func:`make_executor`, without touching any research code.
+
+``map_shared`` exists for the data every task reads (the returns matrix of a permutation test, the
+panel of a walk-forward): a cluster sends it to each worker once and the tasks reference it there,
+instead of shipping a copy with every task. The same seeds give the same results on every backend
+because each task's seed is derived from its index by the caller, never from worker state.
 
 Spawn safety: :class:`ProcessExecutor` ships ``fn`` and every item to worker processes by pickling.
 Under the ``spawn`` start method (the default on macOS and Windows, and what Dask/Ray effectively
@@ -20,13 +25,15 @@ from __future__ import annotations
 import multiprocessing
 from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
+from functools import partial
 from types import TracebackType
 from typing import Protocol, Self, TypeVar, runtime_checkable
 
 T = TypeVar("T")
 R = TypeVar("R")
+S = TypeVar("S")
 
-EXECUTOR_KINDS: tuple[str, ...] = ("serial", "process")
+EXECUTOR_KINDS: tuple[str, ...] = ("serial", "process", "dask")
 
 
 @runtime_checkable
@@ -40,6 +47,11 @@ class Executor(Protocol):
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """Apply ``fn`` to every item; return the results in the order of ``items``."""
+        ...
+
+    def map_shared(self, fn: Callable[[S, T], R], shared: S, items: Iterable[T]) -> list[R]:
+        """``[fn(shared, item) for item in items]``, with ``shared`` sent to each worker at most once
+        per executor (a cluster keeps it there for later calls with the same object)."""
         ...
 
     def close(self) -> None:
@@ -57,6 +69,10 @@ class SerialExecutor:
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """Apply ``fn`` to every item in order."""
         return [fn(item) for item in items]
+
+    def map_shared(self, fn: Callable[[S, T], R], shared: S, items: Iterable[T]) -> list[R]:
+        """Apply ``fn(shared, item)`` to every item in order; nothing is copied."""
+        return [fn(shared, item) for item in items]
 
     def close(self) -> None:
         """Nothing to release."""
@@ -112,6 +128,11 @@ class ProcessExecutor:
         chunksize = self.chunksize or max(1, len(materialized) // (self.workers * 4))
         return list(self._pool.map(fn, materialized, chunksize=chunksize))
 
+    def map_shared(self, fn: Callable[[S, T], R], shared: S, items: Iterable[T]) -> list[R]:
+        """``fn(shared, item)`` on the pool. A local pool pickles ``shared`` with each chunk (a few
+        per worker, see ``chunksize``), which is cheap on one machine; a cluster scatters it once."""
+        return self.map(partial(fn, shared), items)
+
     def close(self) -> None:
         """Shut the pool down and wait for its workers; a later ``map`` starts a fresh pool."""
         if self._pool is not None:
@@ -130,14 +151,22 @@ class ProcessExecutor:
         self.close()
 
 
-def make_executor(kind: str, workers: int = 1) -> Executor:
-    """Build an executor from configuration: ``"serial"`` or ``"process"``.
+def make_executor(
+    kind: str, workers: int = 1, *, scheduler: str = "local", timeout_s: float = 10.0
+) -> Executor:
+    """Build an executor from configuration: ``"serial"``, ``"process"`` or ``"dask"``.
 
-    This is the single place that knows the backends; a Dask or Ray executor would be one more branch
-    here. ``workers`` is ignored by the serial executor.
+    This is the single place that knows the backends. ``workers`` is ignored by the serial executor
+    and by a Dask executor attached to a remote ``scheduler`` (``tcp://HOST:PORT``: the cluster has
+    the workers it has); with ``scheduler="local"`` it is the number of ``LocalCluster`` worker
+    processes. Dask is imported only here, lazily, so nothing else pays for it.
     """
     if kind == "serial":
         return SerialExecutor()
     if kind == "process":
         return ProcessExecutor(workers)
+    if kind == "dask":
+        from engine.research.dask_executor import DaskExecutor
+
+        return DaskExecutor(scheduler, workers=workers, timeout_s=timeout_s)
     raise ValueError(f"unknown executor kind {kind!r}; choose one of {', '.join(EXECUTOR_KINDS)}")

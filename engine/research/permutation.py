@@ -31,8 +31,9 @@ FloatArray = npt.NDArray[np.float64]
 StatisticFn = Callable[[FloatArray], float]
 
 DEFAULT_N_RUNS = 200
-# Runs per task sent to an executor: the returns matrix is pickled once per task, so batching keeps
-# shipping costs small, while several batches per worker still balance the load.
+# Runs per task sent to an executor: each task costs a round trip (and, on a local pool, a copy of
+# the returns matrix), so batching keeps shipping costs small while several batches per worker still
+# balance the load. A cluster gets the matrix once (``map_shared`` scatters it).
 _BATCH_SIZE = 25
 
 
@@ -51,12 +52,11 @@ class PermutationResult:
 
 
 @dataclass(frozen=True, slots=True)
-class _Batch:
-    """One executor task: a picklable bundle of the statistic, the data and the runs' seeds."""
+class _Shared:
+    """What every task reads: the statistic and the data (sent to each worker once)."""
 
     statistic_fn: StatisticFn
     returns: FloatArray
-    seeds: tuple[np.random.SeedSequence, ...]
 
 
 def _validate_matrix(returns_matrix: npt.ArrayLike) -> FloatArray:
@@ -80,9 +80,10 @@ def _permute(returns: FloatArray, seed: np.random.SeedSequence) -> FloatArray:
     return permuted
 
 
-def _run_batch(batch: _Batch) -> list[float]:
-    """Module-level so process pools can import it by name (spawn-safe)."""
-    return [float(batch.statistic_fn(_permute(batch.returns, s))) for s in batch.seeds]
+def _run_batch(shared: _Shared, seeds: tuple[np.random.SeedSequence, ...]) -> list[float]:
+    """Module-level so process pools and Dask workers can import it by name (spawn-safe). The
+    seeds are the runs' own (spawned by run index), so no worker state enters the result."""
+    return [float(shared.statistic_fn(_permute(shared.returns, s))) for s in seeds]
 
 
 def joint_permutations(returns_matrix: npt.ArrayLike, n: int, seed: int) -> FloatArray:
@@ -126,7 +127,7 @@ def permutation_test(
 
     ``statistic_fn`` maps a returns matrix of the input's shape to a float, larger meaning better (for
     example the Sharpe ratio of a momentum rule applied to it). With an ``executor`` the runs fan out
-    in batches through ``executor.map``; for a process (or, later, distributed) executor the function
+    in batches through ``executor.map``; for a process or Dask executor the function
     must then be picklable: a module-level function, a ``functools.partial`` of one, or an instance
     of a module-level class, never a lambda or closure. Without one the runs execute serially in
     process. The result is identical either way for the same ``seed``. ``progress(done, n_runs)``
@@ -137,14 +138,15 @@ def permutation_test(
         raise ValueError(f"n_runs must be >= 1, got {n_runs}")
     observed = float(statistic_fn(arr))
     seeds = _run_seeds(seed, n_runs)
-    batches = [
-        _Batch(statistic_fn, arr, tuple(seeds[i : i + _BATCH_SIZE])) for i in range(0, n_runs, _BATCH_SIZE)
-    ]
+    shared = _Shared(statistic_fn, arr)
+    batches = [tuple(seeds[i : i + _BATCH_SIZE]) for i in range(0, n_runs, _BATCH_SIZE)]
     runner: Executor = executor if executor is not None else SerialExecutor()
     wave = len(batches) if progress is None else _PROGRESS_WAVE
     values: list[float] = []
     for start in range(0, len(batches), wave):
-        values.extend(v for batch in runner.map(_run_batch, batches[start : start + wave]) for v in batch)
+        values.extend(
+            v for batch in runner.map_shared(_run_batch, shared, batches[start : start + wave]) for v in batch
+        )
         if progress is not None:
             progress(len(values), n_runs)
     null = np.array(values, dtype=np.float64)

@@ -19,13 +19,21 @@ from engine.model.risk import StressResult
 from engine.research.backtest import DEFAULT_CONFIG, Backtest, BacktestConfig, run_template
 from engine.research.executor import Executor
 from engine.research.metrics import Metrics, summary
-from engine.research.montecarlo import MonteCarloSummary, block_bootstrap, bootstrap, parametric, summarize
+from engine.research.montecarlo import METHODS, MonteCarloSummary, simulate
 from engine.research.permutation import PermutationResult, permutation_test
 from engine.research.walkforward import WalkForward, walk_forward
 from engine.strategies.templates import TEMPLATES
 from engine.strategies.templates.base import Array, Bars, Panel
 
-__all__ = ["Panel", "load_panel", "run_backtest", "run_montecarlo", "run_permutation", "run_walkforward"]
+__all__ = [
+    "METHODS",
+    "Panel",
+    "load_panel",
+    "run_backtest",
+    "run_montecarlo",
+    "run_permutation",
+    "run_walkforward",
+]
 
 
 def load_panel(
@@ -251,19 +259,11 @@ def benchmark_bars(settings: Settings) -> Bars | None:
     return Bars.from_frame(settings.universe.benchmark, frame) if frame is not None and len(frame) else None
 
 
-METHODS = ("bootstrap", "block", "parametric")
-
-
-def run_montecarlo(returns: Array, *, method: str, paths: int, horizon: int, seed: int) -> MonteCarloSummary:
-    if method == "bootstrap":
-        sims = bootstrap(returns, paths, horizon, seed=seed)
-    elif method == "block":
-        sims = block_bootstrap(returns, paths, horizon, seed=seed)
-    elif method == "parametric":
-        sims = parametric(returns, paths, horizon, seed=seed)
-    else:
-        raise ValueError(f"unknown Monte Carlo method {method!r}; expected one of {', '.join(METHODS)}")
-    return summarize(sims)
+def run_montecarlo(
+    returns: Array, *, method: str, paths: int, horizon: int, seed: int, executor: Executor | None = None
+) -> MonteCarloSummary:
+    """``paths`` simulated paths, in chunks on ``executor`` (the same result on every backend)."""
+    return simulate(returns, method, paths, horizon, seed=seed, executor=executor)
 
 
 def _jsonable(value: object) -> object:

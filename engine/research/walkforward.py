@@ -107,9 +107,10 @@ PointRun = tuple[NDArray[np.datetime64], Array, NDArray[np.int64], Array]
 """One grid point's run: dates, daily returns, each trade's entry bar and its return."""
 
 
-def _run_point(job: tuple[str, Panel, Params, BacktestConfig]) -> PointRun:
-    """One grid point over the whole history (module level, so a process pool can run it)."""
-    template, panel, params, config = job
+def _run_point(shared: tuple[str, Panel, BacktestConfig], params: Params) -> PointRun:
+    """One grid point over the whole history (module level, so a process pool or a Dask worker can
+    run it); the template, panel and costs are the data every point shares (sent once)."""
+    template, panel, config = shared
     bt = run_template(TEMPLATES[template], panel, params, config)
     return bt.dates, bt.returns, bt.trade_entries, bt.trade_returns
 
@@ -129,7 +130,7 @@ def walk_forward(
         raise ValueError(f"train_days must be >= 20 and test_days >= 1, got {train_days}, {test_days}")
     points = grid_points(template, grid)
     runner = executor or SerialExecutor()
-    runs = runner.map(_run_point, [(template, panel, p, config) for p in points])
+    runs = runner.map_shared(_run_point, (template, panel, config), points)
     dates = runs[0][0]
     matrix = np.column_stack([r[1] for r in runs])  # [T, grid points]
     if len(dates) < train_days + test_days:

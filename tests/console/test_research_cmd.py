@@ -82,3 +82,24 @@ def test_bad_input_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None
     assert "no data for ZZZ" in capsys.readouterr().err
     assert main(["backtest", "trend", "--start", "2012-99-01"]) == 2
     assert "--start '2012-99-01' is not a date" in capsys.readouterr().err
+
+
+def test_a_bad_scheduler_is_one_clear_line(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["permute", "momentum", *SMALL, "--runs", "5", "--scheduler", "tcp://nohost"]) == 2
+    err = capsys.readouterr().err
+    assert '--scheduler: expected "local" or tcp://HOST:PORT' in err and "'tcp://nohost'" in err
+
+
+def test_an_unreachable_scheduler_names_its_address(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    config = tmp_path / "c.toml"
+    config.write_text(f'[research]\nscheduler = "tcp://127.0.0.1:{port}"\nconnect_timeout_s = 1.0\n')
+    assert main(["--config", str(config), "montecarlo", "momentum", *SMALL, "--paths", "100"]) == 1
+    err = capsys.readouterr().err
+    assert f"no Dask scheduler answered at tcp://127.0.0.1:{port} within 1 s" in err

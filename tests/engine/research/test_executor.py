@@ -36,8 +36,8 @@ def test_make_executor_kinds() -> None:
 
 
 def test_unknown_kind_names_the_choices() -> None:
-    with pytest.raises(ValueError, match=r"'dask'.*serial, process"):
-        make_executor("dask", 2)
+    with pytest.raises(ValueError, match=r"'ray'.*serial, process, dask"):
+        make_executor("ray", 2)
 
 
 def test_invalid_workers() -> None:
