@@ -383,21 +383,34 @@ class HotkeySettings(_Section):
     log_filter: str = "f"
 
 
+OPTIMIZER_METHODS: tuple[str, ...] = (
+    "equal_weight",
+    "inverse_volatility",
+    "min_variance",
+    "max_sharpe",
+    "risk_parity",
+    "hrp",
+    "min_cvar",
+)
+
+
+def autopilot_template(method: str) -> str | None:
+    """The template whose targets an ``[autopilot] method`` trades ("rotation" is
+    "template:rotation"); None for an optimizer."""
+    if method == "rotation":
+        return "rotation"
+    return method.removeprefix("template:") if method.startswith("template:") else None
+
+
 class AutopilotSettings(_Section):
     """``[autopilot]``: the once-a-session rebalance to optimizer targets (engine/desk/)."""
 
     enabled: bool = False
     run_at: str = "15:55"
     minutes_before_early_close: Annotated[int, Field(ge=1, le=120)] = 5
-    method: Literal[
-        "equal_weight",
-        "inverse_volatility",
-        "min_variance",
-        "max_sharpe",
-        "risk_parity",
-        "hrp",
-        "min_cvar",
-    ] = "inverse_volatility"
+    method: str = "inverse_volatility"
+    """An optimizer (``OPTIMIZER_METHODS``), or a template's own targets: "rotation" (the ETF
+    rotation) or "template:NAME" (engine/desk/template_targets.py)."""
     symbols: list[str] = Field(default_factory=list)
     lookback_sessions: Annotated[int, Field(ge=20, le=2_520)] = 126
     max_weight: Fraction = 0.15
@@ -418,6 +431,17 @@ class AutopilotSettings(_Section):
     limit_margin: Annotated[float, Field(ge=0.0, le=0.1)] = 0.005
     """The optimizer's caps sit this far (a share of equity) below [risk] max_position_pct and
     max_sector_pct, so a plan at the cap is not refused by the risk check it was made to pass."""
+
+    @field_validator("method")
+    @classmethod
+    def _method(cls, v: str) -> str:
+        if v in OPTIMIZER_METHODS or v == "rotation":
+            return v
+        name = v.removeprefix("template:")
+        if v.startswith("template:") and name in ALL_TEMPLATES:
+            return v
+        choices = ", ".join([*OPTIMIZER_METHODS, "rotation", *(f"template:{t}" for t in ALL_TEMPLATES)])
+        raise ValueError(f"expected one of {choices}; got {v!r}")
 
     @field_validator("run_at")
     @classmethod

@@ -170,8 +170,62 @@ MANIFEST: Mapping[str, ShippedSeries] = MappingProxyType(
     }
 )
 
+ETF_FILE = "skfolio_factors_dataset.csv.gz"
+
+
+def _parse_closes_only(path: Path, symbols: Sequence[str]) -> dict[str, pd.DataFrame]:
+    """Wide format, ``Date`` then one adjusted close per ticker (skfolio's factor ETFs).
+
+    Closes only: each bar is that close as open, high and low too, and volume 0 (unknown), so
+    every template reads a flat bar and a fill is at the close (stated in data/PROVENANCE.md and
+    by the replay's closes-only quotes). Record k is line k + 2.
+    """
+    shown = display_path(path)
+    if not path.is_file():
+        raise DataError(f"{shown}: shipped data file is missing (see data/PROVENANCE.md)")
+    frame = pd.read_csv(path, dtype={"Date": str})
+    missing = [s for s in ("Date", *symbols) if s not in frame.columns]
+    if missing:
+        raise DataError(f"{shown}: missing column{'s' if len(missing) > 1 else ''} {', '.join(missing)}")
+    dates = pd.to_datetime(frame["Date"], format="%Y-%m-%d", errors="coerce")
+    lines = np.arange(2, len(frame) + 2, dtype=np.int64)
+    out = {}
+    for symbol in symbols:
+        close = frame[symbol].astype(np.float64)
+        out[symbol] = pd.DataFrame(
+            {
+                "date": dates,
+                "open": close,
+                "high": close,
+                "low": close,
+                "close": close,
+                "volume": np.zeros(len(frame)),
+                "line": lines,
+            }
+        )
+    return out
+
+
+ETF_MANIFEST: Mapping[str, ShippedSeries] = MappingProxyType(
+    {
+        symbol: ShippedSeries(ETF_FILE, _parse_closes_only, Instrument(symbol, AssetClass.ETF, name=name))
+        for symbol, name in (
+            ("MTUM", "iShares MSCI USA Momentum Factor ETF"),
+            ("QUAL", "iShares MSCI USA Quality Factor ETF"),
+            ("SIZE", "iShares MSCI USA Size Factor ETF"),
+            ("USMV", "iShares MSCI USA Min Vol Factor ETF"),
+            ("VLUE", "iShares MSCI USA Value Factor ETF"),
+        )
+    }
+)
+"""The factor ETF universe (2014-2022, adjusted closes only): the seed's daily rotation runs on it
+(``[universe] symbols = ["MTUM", "QUAL", "SIZE", "USMV", "VLUE"]``). Loaded only when asked for by
+name, so the default shipped market is unchanged."""
+
 SHIPPED_SYMBOLS: tuple[str, ...] = tuple(MANIFEST)
-INSTRUMENTS: Mapping[str, Instrument] = MappingProxyType({s: m.instrument for s, m in MANIFEST.items()})
+ETF_SYMBOLS: tuple[str, ...] = tuple(ETF_MANIFEST)
+_EVERY = MappingProxyType({**MANIFEST, **ETF_MANIFEST})
+INSTRUMENTS: Mapping[str, Instrument] = MappingProxyType({s: m.instrument for s, m in _EVERY.items()})
 
 
 def load_shipped(
@@ -184,16 +238,16 @@ def load_shipped(
     wanted = (
         list(SHIPPED_SYMBOLS) if symbols is None else list(dict.fromkeys(s.strip().upper() for s in symbols))
     )
-    unknown = [s for s in wanted if s not in MANIFEST]
+    unknown = [s for s in wanted if s not in _EVERY]
     if unknown:
         raise DataError(
             f"unknown shipped symbol{'s' if len(unknown) > 1 else ''} {', '.join(unknown)} "
-            f"(shipped: {', '.join(SHIPPED_SYMBOLS)})"
+            f"(shipped: {', '.join(_EVERY)})"
         )
     folder = data_dir if data_dir is not None else default_data_dir()
     by_file: dict[tuple[str, Parser], list[str]] = {}
     for symbol in wanted:
-        entry = MANIFEST[symbol]
+        entry = _EVERY[symbol]
         by_file.setdefault((entry.file, entry.parser), []).append(symbol)
     raw: dict[str, tuple[pd.DataFrame, str]] = {}
     for (file, parser), members in by_file.items():

@@ -11,6 +11,9 @@ those caps cannot absorb ``1 - cash_buffer`` (the default universe: four technol
 30% sector cap and one more under a 15% cap can hold 45% at most), the optimizer would refuse the
 set as infeasible; the cash kept is raised to what the caps leave and a note says so, because an
 autopilot that fails every session helps no one and the operator asked for those limits.
+
+``method = "rotation"`` (or ``"template:NAME"``) takes a template's own weights instead of an
+optimizer's: ``engine/desk/template_targets.py``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from datetime import date
 
 import pandas as pd
 
-from engine.config import Settings
+from engine.config import Settings, autopilot_template
 
 CAPACITY_MARGIN = 1e-6
 """Kept below the caps' capacity so the optimizer's feasibility check (1e-7) never trips on rounding."""
@@ -39,15 +42,30 @@ class TargetRules:
     sector_cap: float
     cash_buffer: float
     sectors: Mapping[str, str] = field(default_factory=dict)
+    template: str | None = None
+    """The template whose own weights are the targets (``method`` "rotation" / "template:NAME")."""
+    params: Mapping[str, float] = field(default_factory=dict)
+    """The template's configured parameters (``[strategies.NAME] parameters``)."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> TargetRules:
         a, r, u = settings.autopilot, settings.risk, settings.universe
         symbols = tuple(a.symbols or u.symbols)
+        template = autopilot_template(a.method)
+        lookback = a.lookback_sessions
+        params: dict[str, float] = {}
+        if template is not None:
+            from engine.strategies.templates import TEMPLATES
+
+            configured = settings.strategies.get(template)  # type: ignore[call-overload]
+            params = dict(configured.parameters) if configured is not None else {}
+            lookback = max(lookback, TEMPLATES[template].min_history)  # the data check asks for it
         return cls(
             method=a.method,
             symbols=symbols,
-            lookback=a.lookback_sessions,
+            lookback=lookback,
+            template=template,
+            params=params,
             # below the risk limits by [autopilot] limit_margin: prices move and costs cut equity
             # between the plan and the check, and a target at the limit itself is refused
             max_weight=min(a.max_weight, max(r.max_position_pct - a.limit_margin, 0.0)),
@@ -129,6 +147,13 @@ class TargetBook:
     def weights(self, day: date) -> dict[str, float]:
         if self._cache is not None and self._cache[0] == day:
             return dict(self._cache[1])
+        if self.rules.template is not None:
+            from engine.desk.template_targets import template_weights
+
+            history = {s: self._history(s, day) for s in self.rules.symbols}  # all of it: see the module
+            weights = template_weights(self.rules.template, history, day, self.rules.params)
+            self._cache = (day, weights)
+            return dict(weights)
         returns = returns_frame(self.closes(day, self.rules.lookback + 1), self.rules.lookback)
         if len(returns) < 2:
             raise ValueError(f"too little history before {day.isoformat()} for target weights")
@@ -137,5 +162,9 @@ class TargetBook:
         return dict(weights)
 
     def notes(self) -> tuple[str, ...]:
+        if self.rules.template is not None:
+            from engine.desk.template_targets import notes
+
+            return notes(self.rules.template, self.rules.params)
         _cash, note = self.rules.effective_cash_buffer()
         return (note,) if note else ()

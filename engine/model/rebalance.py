@@ -161,3 +161,5 @@ class AutopilotRun:
     pnl_ytd: float = 0.0
     warnings: tuple[str, ...] = ()
     decision_to_sent_s: float | None = None
+    targets: tuple[tuple[str, float], ...] = ()
+    """The target weights of equity the run decided with, by symbol (empty when it never read them)."""

@@ -317,7 +317,9 @@ class Autopilot:
             )
             if trigger is None:
                 reason = "no trigger fired: not scheduled today, within the drift band and the risk band"
-                return self._finish_without_orders(day, now, AutopilotOutcome.NOTHING_TO_DO, reason)
+                return self._finish_without_orders(
+                    day, now, AutopilotOutcome.NOTHING_TO_DO, reason, targets=targets
+                )
             plan = plan_rebalance(
                 book.positions,
                 book.prices,
@@ -337,7 +339,13 @@ class Autopilot:
             if plan.empty:
                 reason = f"{trigger}, but no trade is worth making"
                 return self._finish_without_orders(
-                    day, now, AutopilotOutcome.NOTHING_TO_DO, reason, trigger=trigger, warnings=warnings
+                    day,
+                    now,
+                    AutopilotOutcome.NOTHING_TO_DO,
+                    reason,
+                    trigger=trigger,
+                    warnings=warnings,
+                    targets=targets,
                 )
             result = await self.host.rebalance(plan)
             elapsed = self._monotonic() - started
@@ -361,6 +369,7 @@ class Autopilot:
                 expected_cost=plan.expected_cost,
                 warnings=warnings,
                 decision_to_sent_s=elapsed,
+                targets=_pairs(targets),
             ),
             Severity.INFO if result.ok else Severity.ERROR,
         )
@@ -376,6 +385,7 @@ class Autopilot:
         *,
         trigger: RebalanceTrigger | None = None,
         warnings: tuple[str, ...] = (),
+        targets: Mapping[str, float] | None = None,
     ) -> AutopilotRun:
         run = AutopilotRun(
             day,
@@ -385,6 +395,7 @@ class Autopilot:
             reason=reason,
             trigger=trigger,
             warnings=warnings,
+            targets=_pairs(targets),
         )
         return self._finish(run, severity)
 
@@ -424,3 +435,8 @@ def _with_pnl(run: AutopilotRun, summary: PortfolioSummary) -> AutopilotRun:
 
 def _with_warning(run: AutopilotRun, warning: str) -> AutopilotRun:
     return replace(run, warnings=(*run.warnings, warning))
+
+
+def _pairs(targets: Mapping[str, float] | None) -> tuple[tuple[str, float], ...]:
+    """The targets a run traded to, by symbol, as the run's record keeps them."""
+    return tuple(sorted((str(s), float(w)) for s, w in (targets or {}).items()))

@@ -118,7 +118,7 @@ class DaskExecutor:
         if not materialized:
             return []
         handle = self._scattered(shared)
-        futures = [self.client.submit(fn, handle, item, pure=False) for item in materialized]
+        futures = self.client.map(fn, [handle] * len(materialized), materialized, pure=False)
         return list(self.client.gather(futures))
 
     def _scattered(self, shared: object) -> Future[Any]:

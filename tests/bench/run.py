@@ -7,6 +7,7 @@ from tests.bench import (
     audit,
     autopilot,
     backtest,
+    dask_research,
     exits,
     generation,
     headless_log,
@@ -41,6 +42,7 @@ def main() -> None:
     backtest.main()
     exits.main()
     research.main()
+    dask_research.main()
     ibkr.main()
     protection.main()
     optimizers.main()
