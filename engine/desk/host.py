@@ -292,6 +292,9 @@ class EngineAutopilotHost:
                 "expected_cost": run.expected_cost,
                 "decision_to_sent_s": run.decision_to_sent_s,
                 "warnings": list(run.warnings),
+                "targets": dict(
+                    run.targets
+                ),  # the weights decided with: research can be checked against them
             },
         )
 
