@@ -27,14 +27,12 @@ security settings (README, "Research on a Dask cluster").
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Iterable
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from typing import Any, Self, TypeVar
 
 from engine.config import scheduler_address
-
-if TYPE_CHECKING:
-    from distributed import Client, Future, LocalCluster
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -67,32 +65,33 @@ class DaskExecutor:
         self.timeout_s = timeout_s
         self.scatters = 0
         """How many objects were scattered to the workers (each once, broadcast to all)."""
-        self._client: Client | None = None
-        self._cluster: LocalCluster | None = None
-        self._shared: list[tuple[object, Future[Any]]] = []
+        # distributed ships no complete type information: its objects are held as Any
+        self._client: Any = None
+        self._cluster: Any = None
+        self._shared: list[tuple[object, Any]] = []
 
     # ------------------------------------------------------------------ connection
     @property
-    def client(self) -> Client:
+    def client(self) -> Any:
         """The connected client, started on first use."""
         if self._client is None:
             self._client = self._connect()
         return self._client
 
-    def _connect(self) -> Client:
-        from distributed import Client, LocalCluster
+    def _connect(self) -> Any:
+        distributed: Any = importlib.import_module("distributed")  # lazily: see the module docstring
 
         if self.scheduler == "local":
-            self._cluster = LocalCluster(
+            self._cluster = distributed.LocalCluster(
                 n_workers=self.workers,
                 threads_per_worker=1,
                 processes=True,
                 dashboard_address=None,
                 silence_logs=40,  # logging.ERROR: a research command's output stays the tables
             )
-            return Client(self._cluster)
+            return distributed.Client(self._cluster)
         try:
-            return Client(self.scheduler, timeout=self.timeout_s)
+            return distributed.Client(self.scheduler, timeout=self.timeout_s)
         except (OSError, TimeoutError) as exc:
             raise SchedulerUnreachable(
                 f"no Dask scheduler answered at {self.scheduler} within {self.timeout_s:g} s "
@@ -121,7 +120,7 @@ class DaskExecutor:
         futures = self.client.map(fn, [handle] * len(materialized), materialized, pure=False)
         return list(self.client.gather(futures))
 
-    def _scattered(self, shared: object) -> Future[Any]:
+    def _scattered(self, shared: object) -> Any:
         for obj, future in self._shared:
             if obj is shared:
                 return future

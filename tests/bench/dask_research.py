@@ -37,7 +37,8 @@ def _timed(fn: Callable[[], object]) -> tuple[float, object]:
 def main() -> None:
     panel = load_panel(load_settings())
     print(
-        f"dask research: permutation of trend, {RUNS} runs, on the shipped universe ({', '.join(sorted(panel))})"
+        f"dask research: permutation of trend, {RUNS} runs, on the shipped universe "
+        f"({', '.join(sorted(panel))})"
     )
     backends: list[tuple[str, Callable[[], Executor]]] = [
         ("serial", lambda: make_executor("serial")),

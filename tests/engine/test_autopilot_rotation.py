@@ -81,6 +81,10 @@ async def test_the_autopilot_trades_the_rotation_backtests_weights(db: Path) -> 
 
 def test_targets_never_read_the_day_itself() -> None:
     market = load_shipped(list(ETF_SYMBOLS))
+    mtum = market.bars["MTUM"]  # closes only: flat bars at the close, volume unknown (0)
+    assert len(mtum) == 2_264 and market.instruments["MTUM"].asset_class == "ETF"
+    assert (mtum["open"] == mtum["close"]).all() and (mtum["high"] == mtum["low"]).all()
+    assert (mtum["volume"] == 0).all() and not market.report.errors
     day = date(2016, 6, 1)
     before = {s: f.loc[f.index < str(day)] for s, f in market.bars.items()}
     weights = template_weights("rotation", before, day, {"rebalance_days": 1.0})

@@ -155,7 +155,8 @@ def test_subset_and_order(tmp_path: Path) -> None:
     market = load_shipped(["spx", "IBM"])
     assert list(market.bars) == ["SPX", "IBM"]
     with pytest.raises(
-        DataError, match=r"^unknown shipped symbol FB \(shipped: AAPL, MSFT, GOOG, IBM, AMZN, SPX\)$"
+        DataError,
+        match=r"^unknown shipped symbol FB \(shipped: AAPL, MSFT, GOOG, IBM, AMZN, SPX, MTUM, QUAL, SIZE, USMV, VLUE\)$",
     ):
         load_shipped(["FB"])
 
