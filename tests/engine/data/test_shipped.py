@@ -156,7 +156,8 @@ def test_subset_and_order(tmp_path: Path) -> None:
     assert list(market.bars) == ["SPX", "IBM"]
     with pytest.raises(
         DataError,
-        match=r"^unknown shipped symbol FB \(shipped: AAPL, MSFT, GOOG, IBM, AMZN, SPX, MTUM, QUAL, SIZE, USMV, VLUE\)$",
+        match=r"^unknown shipped symbol FB \(shipped: AAPL, MSFT, GOOG, IBM, AMZN, SPX, "
+        r"MTUM, QUAL, SIZE, USMV, VLUE\)$",
     ):
         load_shipped(["FB"])
 
