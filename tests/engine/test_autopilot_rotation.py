@@ -17,9 +17,9 @@ import pytest
 from engine.config import ConfigError, Settings, load_settings
 from engine.data import calendar
 from engine.data.shipped import ETF_SYMBOLS, load_shipped
-from engine.desk.template_targets import TEMPLATE_CONFIG, template_weights
+from engine.desk.template_targets import template_weights
 from engine.kernel import Engine
-from engine.research.backtest import run_template
+from engine.research.backtest import BacktestConfig, run_template
 from engine.strategies.templates import TEMPLATES
 from engine.strategies.templates.base import Bars
 
@@ -32,7 +32,7 @@ def _settings() -> Settings:
         CONFIG,
         environ={
             "ONETAP_REPLAY__STEPS_PER_DAY": "78",
-            "ONETAP_REPLAY__START": '"2016-03-01"',
+            "ONETAP_REPLAY__START": '"2014-09-10"',  # the basket rolls on 09-15
             "ONETAP_CARDS__TEMPLATES": '["rotation"]',  # the cards are not under test: a shorter scan
         },
     )
@@ -60,13 +60,14 @@ async def test_the_autopilot_trades_the_rotation_backtests_weights(db: Path) -> 
         assert isinstance(targets, dict)
         live[day] = {str(s): float(w) for s, w in targets.items()}
     assert all(live.values()), "every run read its targets"
+    assert len({tuple(sorted(t)) for t in live.values()}) >= 2, "the basket rolled inside the replay"
     assert runs[0]["outcome"] == "rebalanced"
 
     # the research backtest over the same bars, through the last replayed session
     rotation = TEMPLATES["rotation"]
     params = rotation.params(settings.strategies["rotation"].parameters)
     panel = {s: Bars.from_frame(s, market.bars[s].loc[: str(days[-1])]) for s in ETF_SYMBOLS}
-    bt = run_template(rotation, panel, params, TEMPLATE_CONFIG)
+    bt = run_template(rotation, panel, params, BacktestConfig(fill="close", slots=1))
     rows = {date.fromisoformat(str(d)): i for i, d in enumerate(bt.dates)}
     for day in days:
         expected = {s: float(w) for s, w in zip(bt.symbols, bt.weights[rows[day]], strict=True) if w > 1e-9}
