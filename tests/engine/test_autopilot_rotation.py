@@ -78,6 +78,7 @@ async def test_the_autopilot_trades_the_rotation_backtests_weights(db: Path) -> 
     # sent at the run time, in fractional shares, through the rebalancer
     assert orders and all((t.hour, t.minute) == (15, 55) for t in order_times)
     assert any(o.quantity != round(o.quantity) for o in orders)
+    assert all(round(o.quantity, 4) == o.quantity for o in orders)  # the rebalancer's 1/10,000 share
 
 
 def test_targets_never_read_the_day_itself() -> None:

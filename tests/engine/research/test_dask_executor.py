@@ -20,7 +20,13 @@ from engine.research.dask_executor import DaskExecutor, SchedulerUnreachable
 from engine.research.executor import Executor, ProcessExecutor, SerialExecutor, make_executor
 from engine.research.montecarlo import CHUNK_PATHS, bootstrap, simulate, summarize
 from engine.research.permutation import permutation_test
-from tests.engine.research.test_permutation import momentum_pnl
+
+
+def momentum_pnl(returns: np.ndarray) -> float:
+    """Mean P&L of following each asset's previous day (here, not imported from another test
+    module, so the workers that unpickle it import numpy only)."""
+    r = returns.reshape(returns.shape[0], -1)
+    return float(np.mean(np.sign(r[:-1]) * r[1:]))
 
 
 def _square_plus(x: int) -> int:
@@ -122,6 +128,7 @@ def test_the_research_section_is_validated(tmp_path: pytest.TempPathFactory) -> 
     assert settings.research.scheduler == "tcp://10.0.0.5:8786" and settings.research.workers == 4
 
 
+@pytest.mark.slow  # a fresh interpreter importing the console; lint-imports guards the static imports
 def test_the_console_and_the_serial_path_never_import_dask() -> None:
     code = (
         "import sys, console.app, console.cli, engine.research.runs\n"
