@@ -162,6 +162,19 @@ class PortfolioDesk:
     def on_day_start(self, day: date) -> None:
         self.lots.book.start_day()
         self.host.start_year(day.year, self.ports.ledger.start_of_day_equity)
+        if self.autopilot is not None and self.targets.rules.template is not None:
+            # a template's targets rerun its backtest over the whole history (a second or two on
+            # years of data): worked out on a thread now, from bars before the day, so the run at
+            # 15:55 finds them ready instead of stalling the feed
+            self.ports.outbox.spawn(self._warm_targets(day), "autopilot-targets")
+
+    async def _warm_targets(self, day: date) -> None:
+        import asyncio
+
+        try:
+            await asyncio.to_thread(self.targets.weights, day)
+        except Exception:  # the run itself reads them again, and records the failure
+            return
 
     # ------------------------------------------------------------------ tax-loss cards
     def harvest_cards(self, day: date) -> list[StrategyCard]:

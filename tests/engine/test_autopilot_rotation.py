@@ -44,7 +44,13 @@ async def test_the_autopilot_trades_the_rotation_backtests_weights(db: Path) -> 
     engine = Engine(settings, database=db, market=market, paced=False)
     await engine.start()
     try:
-        for _ in range(SESSIONS):
+        await engine.step(1)  # the session's first quotes, hours before the run
+        await engine.settle()
+        first = engine.feed.current_day
+        cached = engine.desk.targets._cache
+        assert cached is not None and cached[0] == first, "targets worked out at the session's start"
+        await engine.step_day()
+        for _ in range(SESSIONS - 1):
             await engine.step_day()
         runs = [a.payload for a in engine.store.load_audit() if a.action == "autopilot_run"]
         orders = [o for o in engine.store.load_orders() if o.card_id.startswith("rebalance-autopilot-")]
