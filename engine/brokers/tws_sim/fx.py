@@ -63,8 +63,8 @@ def quotes_of(
         return round(round(x / tick) * tick, places)
 
     gap = on_tick(spread)
-    for ts, bar in zip(bars.index, bars.itertuples(index=False), strict=True):
-        o, h, lo, c = float(bar.open), float(bar.high), float(bar.low), float(bar.close)
+    prices = bars[["open", "high", "low", "close"]].to_numpy(dtype="float64")
+    for ts, (o, h, lo, c) in zip(bars.index, prices.tolist(), strict=True):
         path = (o, h, lo, c) if abs(h - o) <= abs(o - lo) else (o, lo, h, c)
         for price in path:
             ask = on_tick(price)

@@ -242,3 +242,16 @@ def test_future_net_liquidation_counts_unrealized_pnl_not_notional(sim: TwsSimul
     book.apply_fill(spec, 2, 6000.0, 1.70)
     quotes = {"ESZ6": Quote(6000.75, 6001.25, 6001.0)}
     assert book.values(quotes.get)["NetLiquidation"] == pytest.approx(1_000_098.30, abs=1e-9)
+
+
+# ---------------------------------------------------------------------- the command line
+def test_cli_quotes_a_pair_from_a_series_and_names_a_bad_one(capsys: pytest.CaptureFixture[str]) -> None:
+    from engine.brokers.tws_sim.cli import main
+
+    base = ["--port", "0", "--run-seconds", "0.3", "--seconds-per-day", "1", "--steps-per-day", "10"]
+    assert main([*base, "--fx-series", str(EURUSD_HEAD), "--fx-seconds-per-bar", "0.01"]) == 0
+    assert "tws-sim listening" in capsys.readouterr().out
+    assert main([*base, "--fx-series", str(EURUSD_HEAD), "--fx-pair", "EURSEK"]) == 2
+    assert "'EURSEK' is not a forex pair the simulator lists" in capsys.readouterr().out
+    assert main([*base, "--fx-series", "/nonexistent/eurusd.csv"]) == 2
+    assert "--fx-series:" in capsys.readouterr().out
