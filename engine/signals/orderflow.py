@@ -299,9 +299,9 @@ class OrderFlowTracker:
         self.updates = 0
         self._prev: tuple[float, float, float, float] | None = None
         self._volume = 0.0
-        self._ofi: deque[float] = deque(maxlen=self.window)
-        self._returns: deque[float] = deque(maxlen=self.window)
-        self._signed: deque[float] = deque(maxlen=self.window)
+        self._ofi = _WindowSum(self.window)
+        self._squares = _WindowSum(self.window)  # squared mid log returns
+        self._signed = _WindowSum(self.window)
         self._spreads: deque[tuple[int, float]] = deque()
         self._pending: deque[tuple[int, int, float]] = deque()  # (due update, sign, price)
         self._last_trade: float | None = None
@@ -330,22 +330,24 @@ class OrderFlowTracker:
         prev = self._prev
         self.updates += 1
         mid = (bid + ask) / 2.0
-        self._ofi.append(0.0 if prev is None else _ofi_step(prev, new))
+        self._ofi.add(0.0 if prev is None else _ofi_step(prev, new))
         if prev is not None:
-            self._returns.append(math.log(mid / ((prev[0] + prev[2]) / 2.0)))
+            r = math.log(mid / ((prev[0] + prev[2]) / 2.0))
+            self._squares.add(r * r)
         while self._pending and self._pending[0][0] <= self.updates:
             _, sign, price = self._pending.popleft()
             self._spreads.append((self.updates, 2.0 * sign * (price - mid)))
         while self._spreads and self._spreads[0][0] <= self.updates - self.window:
             self._spreads.popleft()
         traded = self._traded(last, last_size, volume)
-        self._signed.append(0.0)
+        signed = 0.0
         if traded > 0 and last > 0:
             sign = self._sign(last, prev if prev is not None else new)
             self._last_sign = sign
-            self._signed[-1] = sign * traded
+            signed = sign * traded
             if sign != 0:
                 self._pending.append((self.updates + self.horizon, sign, last))
+        self._signed.add(signed)
         self._prev = new
 
     def _traded(self, last: float, last_size: float, volume: float) -> float:
@@ -369,15 +371,41 @@ class OrderFlowTracker:
         self._depth = depth_imbalance(bid_sizes, ask_sizes, self.depth_levels)
 
     def figures(self) -> FlowFigures:
-        sq = sum(r * r for r in self._returns)
-        spreads = [s for _, s in self._spreads]
+        spreads = self._spreads
         return FlowFigures(
             updates=self.updates,
-            ofi=math.fsum(self._ofi),
+            ofi=self._ofi.total,
             quote_imbalance=self._imbalance,
             last_sign=self._last_sign,
-            signed_volume=math.fsum(self._signed),
-            realized_spread=math.fsum(spreads) / len(spreads) if spreads else math.nan,
-            realized_vol=math.sqrt(sq) if self._returns else math.nan,
+            signed_volume=self._signed.total,
+            realized_spread=math.fsum(s for _, s in spreads) / len(spreads) if spreads else math.nan,
+            realized_vol=math.sqrt(max(self._squares.total, 0.0)) if self._squares.count else math.nan,
             depth_imbalance=self._depth,
         )
+
+
+class _WindowSum:
+    """The sum of the last ``size`` values, O(1) per value: a running sum, recomputed exactly
+    (``math.fsum``) every ``size`` values so rounding never accumulates."""
+
+    __slots__ = ("_since", "_values", "total")
+
+    def __init__(self, size: int) -> None:
+        self._values: deque[float] = deque(maxlen=size)
+        self._since = 0
+        self.total = 0.0
+
+    @property
+    def count(self) -> int:
+        return len(self._values)
+
+    def add(self, value: float) -> None:
+        values = self._values
+        if len(values) == values.maxlen:
+            self.total -= values[0]
+        values.append(value)
+        self._since += 1
+        if self._since >= len(values):
+            self.total, self._since = math.fsum(values), 0
+        else:
+            self.total += value

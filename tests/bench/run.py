@@ -15,6 +15,7 @@ from tests.bench import (
     kill_cli,
     optimizers,
     order_path,
+    orderflow,
     protection,
     protection_engine,
     research,
@@ -42,6 +43,7 @@ def main() -> None:
     backtest.main()
     exits.main()
     flow_algos.main()
+    orderflow.main()
     research.main()
     ibkr.main()
     protection.main()

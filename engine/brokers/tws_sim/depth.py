@@ -38,11 +38,14 @@ def decimals_of(tick: float) -> int:
     return max(0, -exponent) if isinstance(exponent, int) else 0
 
 
-def synthetic_levels(quote: Quote, tick: float, rows: int) -> tuple[list[Level], list[Level]]:
-    """(bids, asks), best first: ``rows`` levels a tick apart, sizes growing with the distance."""
+def synthetic_levels(
+    quote: Quote, tick: float, rows: int, places: int | None = None
+) -> tuple[list[Level], list[Level]]:
+    """(bids, asks), best first: ``rows`` levels a tick apart, sizes growing with the distance
+    (``places``: the tick's decimals, when the caller has them already)."""
     if tick <= 0:
         raise ValueError(f"a depth book needs a positive tick size, got {tick!r}")
-    places = decimals_of(tick)
+    places = decimals_of(tick) if places is None else places
     bids: list[Level] = []
     asks: list[Level] = []
     for k in range(rows):
@@ -93,6 +96,10 @@ class DepthSubscription:
     rows: int
     bids: list[Level] = field(default_factory=list)
     asks: list[Level] = field(default_factory=list)
+    places: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.places = decimals_of(self.tick)
 
     def update(self, quote: Quote | None) -> list[DepthOp]:
         """The operations that bring the client to the book of ``quote`` (None: an empty book)."""
@@ -100,7 +107,7 @@ class DepthSubscription:
             bids: list[Level] = []
             asks: list[Level] = []
         else:
-            bids, asks = synthetic_levels(quote, self.tick, self.rows)
+            bids, asks = synthetic_levels(quote, self.tick, self.rows, self.places)
         ops = diff(self.bids, bids, BID) + diff(self.asks, asks, ASK)
         self.bids, self.asks = bids, asks
         return ops
