@@ -73,3 +73,30 @@ async def test_an_eurusd_order_through_the_adapter(
     await recorder.wait_for(lambda: any(p.position == 25_000 for p in broker.ib.positions()))
     (position,) = await broker.positions()
     assert (position.symbol, position.quantity) == ("EURUSD", 25_000.0)
+
+
+def test_forex_history_asks_for_the_midpoint() -> None:
+    """IDEALPRO has no trades: a pair's daily bars are MIDPOINT bars, a stock's TRADES."""
+    from engine.brokers.ibkr.quotes import what_to_show
+
+    assert what_to_show(parse.contract_for("EURUSD")) == "MIDPOINT"
+    assert what_to_show(parse.contract_for("AAPL")) == "TRADES"
+
+
+async def test_an_es_future_order_through_the_adapter(
+    make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder
+) -> None:
+    """Buy 1 ESZ26 at market: qualified as ES 202612 on CME with multiplier 50 (localSymbol ESZ6),
+    filled at the ask 6000.25 and reported under our symbol ESZ26."""
+    broker = make_broker()
+    await broker.connect()
+    sim.set_quote("ESZ6", 6000.00, 6000.25, 6000.0, bid_size=20, ask_size=20)
+    order = Order(
+        client_order_id="FUT-1", symbol="ESZ26", side=Side.BUY, quantity=1, order_type=OrderType.MKT
+    )
+    await broker.submit(order)
+    await recorder.wait_for(lambda: bool(recorder.of(OrderFilled)))
+    (filled,) = recorder.of(OrderFilled)
+    assert (filled.fill.symbol, filled.fill.quantity, filled.fill.price) == ("ESZ26", 1.0, 6000.25)
+    contract = await broker.qualify("ESZ26")
+    assert (contract.localSymbol, contract.multiplier, contract.exchange) == ("ESZ6", "50", "CME")
