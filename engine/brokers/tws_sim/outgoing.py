@@ -144,6 +144,10 @@ def contract_details(version: int, req_id: int, spec: ContractSpec) -> Fields:
     """
     is_option = spec.sec_type == "OPT"
     other = _OTHER_KINDS.get(spec.sec_type)
+    if other is not None:
+        valid_exchanges = other[0] or spec.route
+    else:
+        valid_exchanges = "SMART,CBOE,AMEX" if is_option else "SMART,NYSE,NASDAQ,ARCA,BATS,IEX"
     fields: Fields = [CONTRACT_DATA]
     if version < SV_SIZE_RULES:
         fields.append(8)
@@ -167,11 +171,7 @@ def contract_details(version: int, req_id: int, spec: ContractSpec) -> Fields:
     fields += [
         spec.multiplier_text,
         "LMT,MKT,STP,STP LMT",
-        (other[0] or spec.route)
-        if other
-        else "SMART,CBOE,AMEX"
-        if is_option
-        else "SMART,NYSE,NASDAQ,ARCA,BATS,IEX",
+        valid_exchanges,
         1,  # priceMagnifier
         spec.under_con_id,
         spec.long_name,
