@@ -189,3 +189,17 @@ def test_tracker_agrees_with_the_pure_functions() -> None:
 def test_bad_input_is_named(call: object, needle: str) -> None:
     with pytest.raises(ValueError, match=needle):
         call()  # type: ignore[operator]
+
+
+def test_tracker_counts_a_new_session_s_volume_from_zero() -> None:
+    """Cumulative volume 500 then 100 (a new session began): the second quote traded 100, not -400;
+    a feed without volume reports its trade through last_size (40 at 10.00, below the prevailing
+    mid 10.01: a sell of 40)."""
+    t = of.OrderFlowTracker(window=10)
+    t.on_quote(10.00, 10.02, 100, 100, last=10.02, volume=500)
+    t.on_quote(10.00, 10.02, 100, 100, last=10.02, volume=100)
+    assert t.figures().signed_volume == 600.0  # both buys at the ask: 500 + 100
+    plain = of.OrderFlowTracker(window=10)
+    plain.on_quote(10.00, 10.02, 100, 100)
+    plain.on_quote(10.00, 10.02, 100, 100, last=10.00, last_size=40)
+    assert (plain.figures().last_sign, plain.figures().signed_volume) == (-1, -40.0)
