@@ -70,6 +70,7 @@ from engine.model.events import (
     SnapshotEvent,
     StatusEvent,
 )
+from engine.model.flow import FlowReading
 from engine.model.portfolio_report import PortfolioReport
 from engine.model.risk import RiskReport
 
@@ -187,6 +188,8 @@ class DeskState:
 
     def __init__(self) -> None:
         self.quotes: dict[str, Quote] = {}
+        self.flow: dict[str, FlowReading] = {}
+        """symbol -> the engine's latest order-flow reading (``engine.model.flow``)."""
         self.positions: dict[str, Position] = {}
         self.account: AccountSnapshot | None = None
         self.orders: dict[str, Order] = {}
@@ -235,8 +238,9 @@ class DeskState:
         match event:
             case SnapshotEvent():
                 return self._apply_snapshot(event)
-            case MarketEvent(ts=ts, quotes=quotes):
+            case MarketEvent(ts=ts, quotes=quotes, flow=flow):
                 self._advance_clock(ts)
+                self.flow.update((f.symbol, f) for f in flow)
                 return self._apply_quotes(quotes)
             case PortfolioEvent(positions=positions, account=account):
                 self._set_book(positions, account)

@@ -89,7 +89,9 @@ class Subscription:
 def _merge_market(old: MarketEvent, new: MarketEvent) -> MarketEvent:
     latest = {q.symbol: q for q in old.quotes}
     latest.update({q.symbol: q for q in new.quotes})
-    return MarketEvent(ts=new.ts, quotes=tuple(latest.values()))
+    flow = {f.symbol: f for f in old.flow}
+    flow.update({f.symbol: f for f in new.flow})
+    return MarketEvent(ts=new.ts, quotes=tuple(latest.values()), flow=tuple(flow.values()))
 
 
 class EventBus:

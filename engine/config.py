@@ -187,6 +187,8 @@ class EngineSettings(_Section):
     log_summary_minutes: Annotated[float, Field(gt=0.0, le=1_440.0)] = 30.0
     """Portfolio and risk updates are summarised once per this much market time."""
     auto_approve_recovery: bool = False
+    algo_flow_timing: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    """VWAP/TWAP/limit-at-mid time their children by the quote imbalance beyond this (0: off)."""
 
 
 class QuoteSettings(_Section):

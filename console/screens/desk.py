@@ -122,7 +122,7 @@ class DeskScreen(Screen[None]):
             self.query_one(MessageLine).line = state.line
             self.query_one(EventLogPane).show(state.journal)
         if areas & {DeskArea.QUOTES, DeskArea.STATUS}:
-            self.query_one(QuotesPane).show(state.quotes, state.closes, state.market_time)
+            self.query_one(QuotesPane).show(state.quotes, state.closes, state.market_time, state.flow)
 
     def on_resize(self) -> None:
         footer = self.query_one(Footer)

@@ -4,6 +4,10 @@ Without it a trader sees no price until a position is held. It is fed from what 
 folds: the engine's ``MarketEvent`` quotes (and the snapshot's), and the previous session's
 closes that the engine's ``StatusEvent`` carries (the base of the day change).
 
+Order flow (issue 20): the quote imbalance ``Imb`` and the order-flow imbalance ``OFI`` over the
+engine's window (``engine.model.flow``), spare columns dropped first when the pane is narrow.
+On the replay the sizes are invented: the pane's subtitle says the flow is not predictive-tested.
+
 Data health is judged on market time, never the wall clock: a quote older than ``STALE_AFTER``
 of market time is stale (a symbol that stopped trading, a feed that stopped), a quote whose bid
 is above its ask, or without a bid or ask, is bad; the age is shown either way.
@@ -22,6 +26,7 @@ from textual.containers import Vertical
 from console.widgets.fmt import LOSS, WARN, money, pnl_style, right
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import Quote
+from engine.model.flow import FlowReading
 
 STALE_AFTER = timedelta(minutes=15)
 """Older than this in market time, a quote is stale (the autopilot's default quote age, too)."""
@@ -34,8 +39,11 @@ COLUMNS = (
     Column("change", "Chg %"),
     Column("spread", "Sprd bp"),
     Column("health", "Data"),
+    Column("imb", "Imb"),
+    Column("ofi", "OFI"),
 )
 ESSENTIAL = ("symbol", "bid", "ask", "last", "change", "health")
+FLOW_COLUMNS = ("imb", "ofi")
 
 
 REDRAW_EVERY_S = 0.5
@@ -43,7 +51,7 @@ REDRAW_EVERY_S = 0.5
 change on every quote step, and a DataTable's repaint is what costs the console its CPU."""
 
 
-_Input = tuple[dict[str, Quote], dict[str, float], datetime | None]
+_Input = tuple[dict[str, Quote], dict[str, float], datetime | None, dict[str, FlowReading]]
 
 
 class QuotesPane(Vertical):
@@ -60,16 +68,24 @@ class QuotesPane(Vertical):
         self._drawn: _Input | None = None
 
     def compose(self) -> ComposeResult:
-        yield SyncedTable(COLUMNS, essential=ESSENTIAL, spare=("spread",), id="quotes-table")
+        table = SyncedTable(COLUMNS, essential=ESSENTIAL, spare=("ofi", "imb", "spread"), id="quotes-table")
+        table.hide(FLOW_COLUMNS)  # until the engine sends order flow
+        yield table
 
     def on_mount(self) -> None:
         self.border_title = "Quotes"
         self.border_subtitle = "no quote yet"
 
-    def show(self, quotes: Mapping[str, Quote], closes: Mapping[str, float], now: datetime | None) -> None:
+    def show(
+        self,
+        quotes: Mapping[str, Quote],
+        closes: Mapping[str, float],
+        now: datetime | None,
+        flow: Mapping[str, FlowReading] | None = None,
+    ) -> None:
         waiting = self._pending is not None
         drawn = self.table.row_count
-        given = (dict(quotes), dict(closes), now)
+        given = (dict(quotes), dict(closes), now, dict(flow or {}))
         if given == self._drawn and not waiting:
             return  # a status refresh with the same quotes: nothing to draw, no timer to set
         self._pending = given
@@ -82,14 +98,17 @@ class QuotesPane(Vertical):
     def _draw_pending(self) -> None:
         if self._pending is None:
             return
-        quotes, closes, now = self._drawn = self._pending
+        quotes, closes, now, flow = self._drawn = self._pending
         self._pending = None
         self._drawn_at = monotonic()
-        rows = [quote_row(quotes[s], closes.get(s), now) for s in sorted(quotes)]
-        self.query_one(SyncedTable).sync(rows)
+        rows = [quote_row(quotes[s], closes.get(s), now, flow.get(s)) for s in sorted(quotes)]
+        self.table.hide(() if flow else FLOW_COLUMNS)
+        self.table.sync(rows)
         stale = sum(1 for s in quotes if health(quotes[s], now)[0] != "ok")
         count = f"{len(quotes)} symbol{'s' if len(quotes) != 1 else ''}"
         self.border_subtitle = f"{count} · {stale} stale or bad" if stale else f"{count} · data ok"
+        if any(f.sizes_invented for f in flow.values()):
+            self.border_subtitle += " · flow: sizes invented, value not measurable"
 
     @property
     def table(self) -> SyncedTable:
@@ -123,7 +142,17 @@ def day_change(quote: Quote, close: float | None) -> float | None:
     return (quote.last / close - 1.0) * 100.0
 
 
-def quote_row(quote: Quote, close: float | None, now: datetime | None) -> Row:
+def flow_cells(reading: FlowReading | None) -> tuple[Text, Text]:
+    """(Imb, OFI): the quote imbalance (-1..+1) and the window's order-flow imbalance in shares."""
+    if reading is None:
+        return right("-"), right("-")
+    imb = reading.quote_imbalance
+    return right("-" if imb is None else f"{imb:+.2f}"), right(f"{reading.ofi:+,.0f}")
+
+
+def quote_row(
+    quote: Quote, close: float | None, now: datetime | None, flow: FlowReading | None = None
+) -> Row:
     change = day_change(quote, close)
     spread = spread_bps(quote)
     verdict, text = health(quote, now)
@@ -136,6 +165,7 @@ def quote_row(quote: Quote, close: float | None, now: datetime | None) -> Row:
         Text("-" if change is None else f"{change:+.2f}%", style=pnl_style(change or 0.0), justify="right"),
         right("-" if spread is None else f"{spread:.1f}"),
         Text(text, style=style),
+        *flow_cells(flow),
     )
     return quote.symbol, cells
 

@@ -61,6 +61,8 @@ class SyncedTable(DataTable[Text]):
         self._spare = tuple(spare)
         self._compact = False
         self._dropped: frozenset[str] = frozenset()
+        self._hidden: frozenset[str] = frozenset()
+        """Columns kept out whatever the width (``hide``): a column with nothing to show yet."""
         self._ready = False
         self._flex: dict[str, int] = {}
         self._keys: list[str] = []
@@ -136,6 +138,13 @@ class SyncedTable(DataTable[Text]):
     def on_resize(self) -> None:
         self._fit()
 
+    def hide(self, keys: Collection[str]) -> None:
+        """Keep these columns out (whatever the width) until another ``hide`` lets them back."""
+        hidden = frozenset(keys)
+        if hidden != self._hidden:
+            self._hidden = hidden
+            self._fit()
+
     # ------------------------------------------------------------------ internals
     def _fit(self) -> None:
         """Choose compact or full columns and size the flexible ones for the current width."""
@@ -146,11 +155,11 @@ class SyncedTable(DataTable[Text]):
         natural = {c.key: pad + self._natural_width(i, c) for i, c in enumerate(self._columns)}  # flex at min
         dropped: frozenset[str] = frozenset()
         for count in range(len(self._spare) + 1):
-            dropped = frozenset(self._spare[:count])
+            dropped = frozenset(self._spare[:count]) | self._hidden
             if sum(w for k, w in natural.items() if k not in dropped) <= room:
                 break
         compact = sum(w for k, w in natural.items() if k not in dropped) > room
-        dropped = frozenset() if compact else dropped
+        dropped = self._hidden if compact else dropped
         if compact:  # even the essential columns overflow: drop the last ones rather than clip a figure
             essential = [c.key for c in self._columns if c.key in self._essential]
             while len(essential) > 2 and sum(natural[k] for k in essential) > room:

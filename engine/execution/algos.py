@@ -21,6 +21,10 @@ What each algo does (``AlgoParams`` holds the numbers):
 * ``VWAP``: the same slices, sized by the expected share of the session's volume in each
   interval (``volume_weights``), so the parent trades more where the market trades more.
 
+Order-flow timing (issue 20, ``flow_timing``; off by default): TWAP/VWAP hold a due slice (not
+the last) while the quote imbalance leans against the parent, and LIMIT_AT_MID prices its child
+at the far touch while the imbalance says the price is running away; see ``AlgoParams``.
+
 Slices are *cumulative targets*: a slice sends what the parent still lacks to reach its target
 (after cancelling the previous child if it is still working), so whatever a capped or unfilled
 child left behind rolls into the next slice by construction, and a parent can never be
@@ -49,6 +53,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from engine.model import Algo, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
+from engine.signals.orderflow import imbalance
 
 log = logging.getLogger(__name__)
 
@@ -174,6 +179,16 @@ class AlgoParams:
     lot_size: float = 1.0
     """Children are whole multiples of this many shares (0: any fraction); the slice that must
     finish the parent sends the exact remainder."""
+    flow_timing: float | None = None
+    """Order-flow timing (None: off, the default). With the quote imbalance
+    ``q = (bid size - ask size) / (bid size + ask size)``: TWAP/VWAP hold a due slice (never the
+    last) while ``q`` leans against the parent by more than this (a buy waits while
+    ``q < -flow_timing``, a sell while ``q > +flow_timing``: pressure that may bring a better
+    price); the slice goes at the first quote that does not lean so, or rolls into the next one.
+    LIMIT_AT_MID prices its child at the far touch instead of the mid while ``q`` leans the
+    other way by more than this (a buy while ``q > +flow_timing``: the price may run away).
+    On the shipped replay the sizes are invented, so the measured effect there is noise
+    (``tests/bench/flow_algos.py``)."""
 
     def __post_init__(self) -> None:
         problems = []
@@ -194,6 +209,9 @@ class AlgoParams:
             problems.append(f"tick_size must be positive, got {self.tick_size}")
         if not (math.isfinite(self.lot_size) and self.lot_size >= 0):
             problems.append(f"lot_size must be >= 0, got {self.lot_size}")
+        flow = self.flow_timing
+        if flow is not None and not (math.isfinite(flow) and 0.0 < flow < 1.0):
+            problems.append(f"flow_timing must be in (0, 1) or None, got {flow}")
         if problems:
             raise ValueError("algo parameters: " + "; ".join(problems))
 
@@ -477,18 +495,20 @@ class AlgoRunner:
         elif work.algo is Algo.LIMIT_AT_MID:
             await self._limit_at_mid(work, quote, now)
         else:
-            await self._slice(work, now)
+            await self._slice(work, quote, now)
 
-    async def _slice(self, work: _Work, now: datetime) -> None:
+    async def _slice(self, work: _Work, quote: Quote, now: datetime) -> None:
         """TWAP/VWAP: at a due slice, top the parent up to its cumulative target (capped)."""
         due = work.next_slice
         while due < len(work.targets) and work.targets[due][0] <= now:
             due += 1
         if due == work.next_slice:
             return
+        last = due == len(work.targets)
+        if not last and flow_lean(work.params.flow_timing, work.parent.side, quote) < 0:
+            return  # the imbalance leans against the parent: hold the slice for a later quote
         work.next_slice = due
         target = work.targets[due - 1][1]
-        last = due == len(work.targets)
         if target - work.committed() <= EPS:
             work.last_slice_at = now
             return
@@ -502,8 +522,11 @@ class AlgoRunner:
             await self._send(work, qty, work.parent.order_type, limit, now)
 
     async def _limit_at_mid(self, work: _Work, quote: Quote, now: datetime) -> None:
-        """A passive limit at the mid, moved to the new mid every ``reprice_seconds``."""
+        """A passive limit at the mid, moved to the new mid every ``reprice_seconds`` (at the far
+        touch while the order flow says the price is running away, with ``flow_timing``)."""
         price = self._mid_price(work, quote)
+        if flow_lean(work.params.flow_timing, work.parent.side, quote) > 0:
+            price = self._touch_price(work, quote)
         if work.next_reprice is not None:
             if now < work.next_reprice:
                 return
@@ -691,6 +714,15 @@ class AlgoRunner:
             price = min(price, limit) if work.parent.side is Side.BUY else max(price, limit)
         return price
 
+    @staticmethod
+    def _touch_price(work: _Work, quote: Quote) -> float:
+        """The far touch (a buy's ask, a sell's bid), within the parent's limit."""
+        price = quote.ask if work.parent.side is Side.BUY else quote.bid
+        limit = work.parent.limit_price if work.parent.order_type is OrderType.LMT else None
+        if limit is not None:
+            price = min(price, limit) if work.parent.side is Side.BUY else max(price, limit)
+        return price
+
     def _record(self, quote: Quote) -> None:
         tape = self._tape.setdefault(quote.symbol, deque())
         if tape and tape[-1][0] >= quote.ts:
@@ -717,6 +749,19 @@ class AlgoRunner:
 
 
 # --------------------------------------------------------------------------- helpers
+def flow_lean(threshold: float | None, side: Side, quote: Quote) -> int:
+    """+1 when the quote imbalance presses the price away from the parent (a buy and more bid size
+    than ask size by more than ``threshold``), -1 when it presses the price towards it, else 0
+    (also without a threshold, or without sizes)."""
+    if threshold is None:
+        return 0
+    bid, ask = quote.bid_size, quote.ask_size
+    if not (math.isfinite(bid) and math.isfinite(ask) and bid >= 0 and ask >= 0 and bid + ask > 0):
+        return 0
+    q = imbalance(bid, ask) * (1 if side is Side.BUY else -1)
+    return 1 if q > threshold else -1 if q < -threshold else 0
+
+
 def passive_price(mid: float, side: Side, tick: float) -> float:
     """The mid on the tick grid, rounded away from the other side: a buy down, a sell up."""
     steps = mid / tick

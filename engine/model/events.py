@@ -13,6 +13,7 @@ from datetime import date, datetime
 from types import MappingProxyType
 
 from engine.model.enums import CommandSource, ExecutionStatus, Side
+from engine.model.flow import FlowReading
 from engine.model.market import Quote
 from engine.model.orders import Fill, Order, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
@@ -29,6 +30,8 @@ class MarketEvent:
 
     ts: datetime
     quotes: tuple[Quote, ...]
+    flow: tuple[FlowReading, ...] = ()
+    """Order-flow readings of the quoted symbols (``engine.model.flow``), newest per symbol."""
 
 
 @dataclass(frozen=True, slots=True)

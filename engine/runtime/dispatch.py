@@ -120,6 +120,7 @@ class Dispatcher:
             window_seconds=window,
             timeout_seconds=min(300.0, window),
             tick_size=instrument.tick_size if instrument is not None else 0.01,
+            flow_timing=self._settings.engine.algo_flow_timing or None,
         )
         arrival = quote.mid if quote is not None else None
         parent = replace(request, arrival_price=arrival).to_order(

@@ -23,6 +23,7 @@ from engine.data.loader import MarketData
 from engine.data.quote_quality import QuoteChecks, QuoteFlag, QuoteGuard
 from engine.model import AssetClass, Quote, RefusalCode, is_option_symbol
 from engine.portfolio.ledger import Ledger
+from engine.runtime.order_flow import OrderFlowBook
 from engine.signals.indicators import returns as daily_returns
 from engine.signals.indicators import rolling_volatility
 
@@ -66,6 +67,8 @@ class MarketView:
             no_book=(s for s, i in market.instruments.items() if i.asset_class is AssetClass.INDEX),
         )
         """Every quote passes here first: a bad one never marks, signals or fills."""
+        self.flow = OrderFlowBook(sizes_invented=broker.simulated)
+        """Order-flow features of the good quotes (the session driver feeds it each step)."""
 
     # ------------------------------------------------------------------ time
     def session_day(self) -> date | None:

@@ -169,7 +169,7 @@ class SessionDriver:
         for sym, mark in self._broker.option_marks().items():
             self._ledger.mark(sym, mark)
         now = self._clock.now()
-        self._bus.publish(MarketEvent(ts=now, quotes=quotes))
+        self._bus.publish(MarketEvent(ts=now, quotes=quotes, flow=self._market.flow.update(quotes)))
         self._outbox.spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
         self._desk.on_quotes(quotes, now)  # lot marks; the autopilot when it may be due
         self._kill.on_quotes()

@@ -9,12 +9,14 @@ from tests.bench import (
     backtest,
     dask_research,
     exits,
+    flow_algos,
     generation,
     headless_log,
     ibkr,
     kill_cli,
     optimizers,
     order_path,
+    orderflow,
     protection,
     protection_engine,
     research,
@@ -41,6 +43,8 @@ def main() -> None:
     generation.main()
     backtest.main()
     exits.main()
+    flow_algos.main()
+    orderflow.main()
     research.main()
     dask_research.main()
     ibkr.main()

@@ -74,7 +74,7 @@ def test_file_then_environment_override(tmp_path: Path) -> None:
         (
             "[engine]\nport = 4001\n",
             "unknown key [engine] port; expected a key among socket, log_level, log_format, log_file, "
-            "log_max_bytes, log_backups, log_summary_minutes, auto_approve_recovery",
+            "log_max_bytes, log_backups, log_summary_minutes, auto_approve_recovery, algo_flow_timing",
         ),
         (
             '[replay]\nseconds_per_day = "fast"\n',

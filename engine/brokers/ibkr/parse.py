@@ -19,6 +19,7 @@ from ib_insync import BarData, Contract, Option, Stock, Ticker, Trade
 from ib_insync import Fill as IbFill
 from ib_insync import Order as IbOrder
 
+from engine.brokers.ibkr import contracts
 from engine.model import Fill, Order, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.model.options import OptionContract, is_option_symbol
 
@@ -38,7 +39,11 @@ _IB_STATUS: dict[str, OrderStatus] = {
 
 
 def contract_for(symbol: str) -> Contract:
-    """The IB contract for one of our symbols: a stock/ETF routed SMART, or an OCC-named option."""
+    """The IB contract for one of our symbols: a stock/ETF routed SMART, an OCC-named option, a
+    forex pair on IDEALPRO or a future (``contracts``)."""
+    other = contracts.contract_of(symbol)
+    if other is not None:
+        return other
     if is_option_symbol(symbol):
         option = OptionContract.parse(symbol)
         return Option(
@@ -54,7 +59,10 @@ def contract_for(symbol: str) -> Contract:
 
 
 def symbol_of(contract: Contract) -> str:
-    """Our symbol for an IB contract (the OCC symbol for an option)."""
+    """Our symbol for an IB contract (the OCC symbol for an option, ``EURUSD`` for a pair)."""
+    other = contracts.symbol_of(contract)
+    if other is not None:
+        return other
     if contract.secType in ("OPT", "FOP"):
         expiry = _yyyymmdd(contract.lastTradeDateOrContractMonth)
         right: Literal["C", "P"] = "C" if contract.right.upper().startswith("C") else "P"

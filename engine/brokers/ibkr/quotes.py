@@ -21,6 +21,11 @@ log = logging.getLogger(__name__)
 QuoteSink = Callable[[tuple[Quote, ...]], None]
 
 
+def what_to_show(contract: Contract) -> str:
+    """IB has no trades for forex (IDEALPRO quotes only): its bars are of the midpoint."""
+    return "MIDPOINT" if contract.secType == "CASH" else "TRADES"
+
+
 class IbkrQuotes:
     """``now``: IBKR's clock as the broker estimates it (ticks carry no time of their own)."""
 
@@ -113,7 +118,7 @@ class IbkrQuotes:
             endDateTime=end_text,
             durationStr=duration,
             barSizeSetting="1 day",
-            whatToShow="TRADES",
+            whatToShow=what_to_show(contract),
             useRTH=True,
             formatDate=1,
         )

@@ -12,9 +12,11 @@ import asyncio
 import contextlib
 from collections.abc import Sequence
 from datetime import date, datetime, time
+from pathlib import Path
 
 from engine.brokers.tws_sim.codec import MAX_VERSION, MIN_VERSION
 from engine.brokers.tws_sim.feed import ReplayDriver
+from engine.brokers.tws_sim.fx import FxDriver, read_ask_series
 from engine.brokers.tws_sim.server import SimulatorConfig, TwsSimulator
 from engine.brokers.tws_sim.timefmt import EXCHANGE_ZONE
 from engine.clock import SimulatedClock
@@ -64,6 +66,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--delayed", action="store_true", help="serve delayed market data only (10167)")
     p.add_argument("--seed", type=int, default=REPLAY.seed, help="seed of the replay's intraday paths")
     p.add_argument("--run-seconds", type=float, default=None, help="exit after this many seconds (scripts)")
+    p.add_argument(
+        "--fx-series",
+        type=Path,
+        default=None,
+        help="also quote a forex pair from an ask-side CSV (Time,Open,High,Low,Close; e.g. "
+        "shared/data/gym_anytrading_FOREX_EURUSD_1H_ASK.csv); the bid and sizes are invented",
+    )
+    p.add_argument("--fx-pair", default="EURUSD", help="the pair --fx-series quotes (default EURUSD)")
+    p.add_argument("--fx-seconds-per-bar", type=float, default=1.0, help="wall seconds per series bar")
     return p
 
 
@@ -75,13 +86,33 @@ def connect_hint(host: str, port: int, accounts: Sequence[str]) -> str:
     )
 
 
+async def play_fx(driver: FxDriver, seconds_per_bar: float) -> None:
+    """Four quotes a bar, evenly over ``seconds_per_bar`` of wall time, until the series ends."""
+    while driver.step() is not None:
+        await asyncio.sleep(max(seconds_per_bar, 0.0) / 4)
+
+
 async def serve(args: argparse.Namespace) -> int:
+    fx_bars = None
+    if args.fx_series is not None:
+        try:
+            fx_bars = read_ask_series(args.fx_series)
+        except (OSError, ValueError) as exc:
+            print(f"tws-sim: --fx-series: {exc}")
+            return 2
     data = load_shipped()
     opens_at = datetime.combine(args.start, time(9, 30), EXCHANGE_ZONE)
     clock = SimulatedClock(opens_at)
     accounts = tuple(a.strip() for a in args.account.split(",") if a.strip())
     config = SimulatorConfig(accounts=accounts, cash=args.cash, delayed=args.delayed)
     sim = TwsSimulator(config, bars=data.bars, clock=clock.now)
+    fx_driver = None
+    if fx_bars is not None:
+        try:
+            fx_driver = FxDriver(sim, args.fx_pair, fx_bars)
+        except KeyError as exc:
+            print(f"tws-sim: --fx-pair: {exc.args[0]}")
+            return 2
     rules = REPLAY.model_copy(  # not validated again: the feed checks what it is given, naming it
         update={
             "start": args.start.isoformat(),
@@ -95,12 +126,15 @@ async def serve(args: argparse.Namespace) -> int:
     print(connect_hint(args.host, port, accounts), flush=True)
     driver = ReplayDriver(sim, feed)
     replay = asyncio.create_task(driver.run(args.seconds_per_day))
+    fx = None if fx_driver is None else asyncio.create_task(play_fx(fx_driver, args.fx_seconds_per_bar))
     try:
         if args.run_seconds is not None:
             await asyncio.wait({replay}, timeout=args.run_seconds)
         else:
             await replay
     finally:
+        if fx is not None:
+            fx.cancel()
         feed.stop()
         replay.cancel()
         with contextlib.suppress(asyncio.CancelledError):

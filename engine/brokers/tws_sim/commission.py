@@ -6,6 +6,10 @@ By default it bills what the paper broker charges out of the box: ``[broker]``'s
 traded value; $0.65 a contract). The schedule itself has no defaults: they live in the settings.
 The minimum is per order, like IBKR's: each execution is charged the difference between the
 order's cumulative commission after it and before it, so partial fills do not pay $1 each.
+
+Forex and futures are billed at IBKR's published fixed rates, which ``[broker]`` does not
+carry: IDEALPRO 0.20 basis points of the traded value (at least USD 2.00 an order), futures
+USD 0.85 a contract (exchange and regulatory fees not included).
 """
 
 from __future__ import annotations
@@ -14,6 +18,11 @@ from engine.config import BrokerSettings
 from engine.model.commission import CommissionSchedule
 
 __all__ = ["CommissionSchedule", "execution", "order_total", "shipped_schedule"]
+
+FX_RATE = 0.2e-4
+"""IDEALPRO: 0.20 basis points of the traded value."""
+FX_MINIMUM = 2.0
+FUTURE_PER_CONTRACT = 0.85
 
 
 def shipped_schedule() -> CommissionSchedule:
@@ -25,6 +34,10 @@ def order_total(schedule: CommissionSchedule, sec_type: str, quantity: float, va
     """The whole commission of an order that traded ``quantity`` for ``value`` dollars so far."""
     if quantity <= 0:
         return 0.0
+    if sec_type == "CASH":
+        return round(max(FX_MINIMUM, FX_RATE * value), 4)
+    if sec_type == "FUT":
+        return round(FUTURE_PER_CONTRACT * quantity, 4)
     if sec_type == "OPT":
         return round(schedule.contracts(quantity), 4)
     return round(schedule.shares(quantity, value), 4)

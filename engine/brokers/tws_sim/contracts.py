@@ -4,6 +4,17 @@ conIds are derived from a stable hash of the symbol, so every run, every connect
 reconnect sees the same conId for a symbol (clients cache qualified contracts by conId).
 Options are named by their OCC symbol (``engine.model.options``), which IB also uses as
 ``localSymbol``; that OCC symbol is the key of an option everywhere in the simulator.
+
+Beyond US stocks and their options (issue 20):
+
+* **Forex** (``secType CASH`` on ``IDEALPRO``): a pair is ``symbol`` = the base currency and
+  ``currency`` = the quote currency, named ``EUR.USD`` as IB's localSymbol does (that is its key
+  here; ``EURUSD`` finds it too). Quantities are units of the base currency, prices are quote
+  currency per unit on IB's IDEALPRO tick (half a pip: 0.00005, or 0.005 for JPY quotes).
+* **Futures** (``secType FUT``) of a few roots with their multipliers (ES 50, MES 5, NQ 20,
+  CL 1000, GC 100): any contract month is listed; its last trading day is taken as the month's
+  third Friday for every root (a simplification: CL and GC expire on other days). The key is
+  IB's localSymbol (``ESZ6``); ``ESZ26`` (root, month code, two-digit year) finds it too.
 """
 
 from __future__ import annotations
@@ -11,7 +22,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, timedelta
 
 from engine.model.options import OptionContract, is_option_symbol
 
@@ -57,6 +68,11 @@ class ContractSpec:
     multiplier: float = 1.0
     local_symbol: str = ""
     under_con_id: int = 0
+    min_tick: float = 0.01
+    route: str = "SMART"
+    """The exchange messages name: SMART for stocks and options, IDEALPRO for forex, the
+    listing exchange for futures."""
+    trading_class_text: str = ""
 
     @property
     def key(self) -> str:
@@ -64,13 +80,21 @@ class ContractSpec:
 
     @property
     def trading_class(self) -> str:
-        """IB's trading class of a plain equity (option) is the (underlying) symbol."""
-        return self.symbol
+        """IB's trading class of a plain equity (option) is the (underlying) symbol; a pair's is
+        its localSymbol (``EUR.USD``)."""
+        return self.trading_class_text or self.symbol
 
     @property
     def multiplier_text(self) -> str:
-        """IB sends the multiplier as text and leaves it empty for stocks."""
-        return "" if self.sec_type == "STK" else f"{self.multiplier:g}"
+        """IB sends the multiplier as text and leaves it empty for stocks and forex."""
+        return "" if self.sec_type in ("STK", "CASH") else f"{self.multiplier:g}"
+
+    @property
+    def venue(self) -> str:
+        """Where an execution happened (execDetails' exchange)."""
+        if self.primary_exchange:
+            return self.primary_exchange
+        return self.route if self.route != "SMART" else "CBOE"
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +115,46 @@ class ContractQuery:
     trading_class: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class FutureRoot:
+    """A futures product the simulator lists: its exchange, multiplier and tick."""
+
+    root: str
+    exchange: str
+    multiplier: float
+    min_tick: float
+    long_name: str
+
+
+DEFAULT_FUTURES: tuple[FutureRoot, ...] = (
+    FutureRoot("ES", "CME", 50.0, 0.25, "E-mini S&P 500"),
+    FutureRoot("MES", "CME", 5.0, 0.25, "Micro E-mini S&P 500"),
+    FutureRoot("NQ", "CME", 20.0, 0.25, "E-mini NASDAQ 100"),
+    FutureRoot("CL", "NYMEX", 1000.0, 0.01, "Light Sweet Crude Oil"),
+    FutureRoot("GC", "COMEX", 100.0, 0.1, "Gold"),
+)
+
+DEFAULT_PAIRS: tuple[str, ...] = ("EUR.USD", "GBP.USD", "AUD.USD", "USD.JPY", "USD.CHF", "USD.CAD", "EUR.GBP")
+
+_CURRENCY_NAMES = {
+    "EUR": "European Monetary Union Euro",
+    "GBP": "British pound",
+    "AUD": "Australian dollar",
+    "USD": "US dollar",
+    "JPY": "Japanese yen",
+    "CHF": "Swiss franc",
+    "CAD": "Canadian dollar",
+}
+
+MONTH_CODES = "FGHJKMNQUVXZ"
+"""Futures month codes, January to December."""
+
+
+def third_friday(year: int, month: int) -> date:
+    first = date(year, month, 1)
+    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
+
+
 def stable_con_id(name: str) -> int:
     """A conId that depends only on the name: 8 to 10 digits, positive 31-bit like IB's."""
     digest = hashlib.blake2b(name.encode(), digest_size=4).digest()
@@ -106,6 +170,11 @@ class Universe:
 
     listings: Mapping[str, Listing] = field(
         default_factory=lambda: {item.symbol: item for item in DEFAULT_LISTINGS}
+    )
+    pairs: tuple[str, ...] = DEFAULT_PAIRS
+    """Forex pairs as ``BASE.QUOTE``."""
+    futures: Mapping[str, FutureRoot] = field(
+        default_factory=lambda: {item.root: item for item in DEFAULT_FUTURES}
     )
     _by_con_id: dict[int, ContractSpec] = field(default_factory=dict, init=False)
 
@@ -157,12 +226,82 @@ class Universe:
         self._by_con_id[spec.con_id] = spec
         return spec
 
+    def forex(self, base: str, quote: str) -> ContractSpec | None:
+        """A listed pair (``EUR``, ``USD``); None when the simulator does not list it."""
+        name = f"{base.upper()}.{quote.upper()}"
+        if name not in self.pairs:
+            return None
+        base, quote = name.split(".")
+        spec = ContractSpec(
+            con_id=stable_con_id(name),
+            symbol=base,
+            sec_type="CASH",
+            primary_exchange="",
+            long_name=_CURRENCY_NAMES.get(base, base),
+            stock_type="",
+            currency=quote,
+            local_symbol=name,
+            min_tick=0.005 if quote == "JPY" else 0.00005,
+            route="IDEALPRO",
+            trading_class_text=name,
+        )
+        self._by_con_id[spec.con_id] = spec
+        return spec
+
+    def future(self, root: str, month: str) -> ContractSpec | None:
+        """A future of a listed root for a contract month ``YYYYMM`` (or a ``YYYYMMDD`` date in it)."""
+        product = self.futures.get(root.upper())
+        if product is None or len(month) not in (6, 8) or not month.isdigit():
+            return None
+        year, mon = int(month[:4]), int(month[4:6])
+        if not 1 <= mon <= 12:
+            return None
+        expiry = third_friday(year, mon)
+        if len(month) == 8 and month != f"{expiry:%Y%m%d}":
+            return None
+        local = f"{product.root}{MONTH_CODES[mon - 1]}{year % 10}"
+        spec = ContractSpec(
+            con_id=stable_con_id(f"{product.root}{year}{mon:02d}"),
+            symbol=product.root,
+            sec_type="FUT",
+            primary_exchange="",
+            long_name=product.long_name,
+            stock_type="",
+            expiry=f"{expiry:%Y%m%d}",
+            multiplier=product.multiplier,
+            local_symbol=local,
+            min_tick=product.min_tick,
+            route=product.exchange,
+        )
+        self._by_con_id[spec.con_id] = spec
+        return spec
+
+    def _future_by_local(self, text: str) -> ContractSpec | None:
+        """``ESZ6`` (IB's localSymbol, this decade) or ``ESZ26`` (two-digit year)."""
+        for digits in (2, 1):
+            root, code, year = text[: -1 - digits], text[-1 - digits : -digits], text[-digits:]
+            if root in self.futures and code and code in MONTH_CODES and year.isdigit():
+                full = 2020 + int(year) if digits == 1 else 2000 + int(year)
+                return self.future(root, f"{full}{MONTH_CODES.index(code) + 1:02d}")
+        return None
+
     def by_key(self, key: str) -> ContractSpec | None:
-        """A stock symbol or an OCC option symbol."""
+        """A stock symbol, an OCC option symbol, a pair (``EUR.USD`` or ``EURUSD``) or a future
+        (``ESZ6`` or ``ESZ26``)."""
         if is_option_symbol(key):
             occ = OptionContract.parse(key)
             return self.option(occ.underlying, f"{occ.expiry:%Y%m%d}", occ.strike, occ.right)
-        return self.stock(key)
+        stock = self.stock(key)
+        if stock is not None:
+            return stock
+        text = key.upper()
+        if len(text) == 7 and text[3] == ".":
+            return self.forex(text[:3], text[4:])
+        if len(text) == 6 and text.isalpha():
+            pair = self.forex(text[:3], text[3:])
+            if pair is not None:
+                return pair
+        return self._future_by_local(text)
 
     def resolve(self, query: ContractQuery) -> ContractSpec | None:
         """The one contract a query names, or None (ambiguous or unknown)."""
@@ -173,8 +312,12 @@ class Universe:
             if not query.symbol and not query.local_symbol:
                 return None
         sec_type = query.sec_type.upper() or "STK"
+        if sec_type == "CASH":
+            return self._resolve_forex(query)
         if query.currency and query.currency.upper() != "USD":
             return None
+        if sec_type == "FUT":
+            return self._resolve_future(query)
         if sec_type == "STK":
             return self.stock(query.symbol or query.local_symbol)
         if sec_type == "OPT":
@@ -182,3 +325,32 @@ class Universe:
                 return self.by_key(query.local_symbol)
             return self.option(query.symbol, query.expiry, query.strike, query.right)
         return None
+
+    def _resolve_forex(self, query: ContractQuery) -> ContractSpec | None:
+        """``Forex('EURUSD')``: symbol EUR, currency USD (or localSymbol ``EUR.USD``) on IDEALPRO."""
+        if query.exchange and query.exchange not in ("IDEALPRO", "SMART"):
+            return None
+        if query.local_symbol:
+            spec = self.by_key(query.local_symbol)
+            return spec if spec is not None and spec.sec_type == "CASH" else None
+        if not query.symbol or not query.currency:
+            return None
+        return self.forex(query.symbol, query.currency)
+
+    def _resolve_future(self, query: ContractQuery) -> ContractSpec | None:
+        """By localSymbol, or root and contract month; a given multiplier or exchange must match."""
+        if query.local_symbol:
+            spec = self._future_by_local(query.local_symbol.upper())
+        else:
+            spec = self.future(query.symbol, query.expiry)
+        if spec is None:
+            return None
+        try:
+            wanted = float(query.multiplier) if query.multiplier.strip() else 0.0
+        except ValueError:
+            return None
+        if wanted and wanted != spec.multiplier:
+            return None
+        if query.exchange and query.exchange not in (spec.route, "SMART"):
+            return None
+        return spec

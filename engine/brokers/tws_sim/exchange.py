@@ -27,6 +27,12 @@ Matching rules (against the latest quote of the order's contract):
   first. Children (``parentId``) rest PreSubmitted and are never matched until their parent
   fills; each parent fill sets them to the parent's filled quantity (less what their OCA group
   already exited). A parent cancelled with nothing filled cancels its children.
+* Forex and futures prices must sit on the contract's tick (IDEALPRO's half pip, 0.25 for ES):
+  an order off it is rejected (201) with TWS's error 110 text (ib_insync takes a bare 110 for a
+  warning and would leave the order pending). The simulator's account holds USD only, so it
+  trades only pairs quoted in USD (EUR.USD, GBP.USD, AUD.USD); the other pairs are quoted and
+  served as depth, and an order on one is rejected saying so. A future's cash check asks for
+  ``FUTURE_MARGIN`` of its notional (a stand-in for the exchange's initial margin).
 * IOC cancels what did not fill at once; DAY orders are cancelled by ``end_session``; GTC orders
   keep working across sessions and across client disconnects (they live here, not in a session).
 """
@@ -60,6 +66,9 @@ from engine.clock import WallClock
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT", "TRAIL")
 STOPS = ("STP", "STP LMT", "TRAIL")
 TIFS = ("DAY", "GTC", "IOC")
+FUTURE_MARGIN = 0.1
+"""Share of a future's notional a buy must find in cash (a stand-in for initial margin)."""
+TICK_CHECKED = ("CASH", "FUT")
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +87,16 @@ class ExchangeConfig:
 
 _WALL = WallClock()
 """The machine's clock, by default; tests inject a simulated one."""
+
+
+def _kind_problem(spec: ContractSpec) -> str | None:
+    """What the simulated account cannot trade: a pair not quoted in USD (it holds USD only)."""
+    if spec.sec_type == "CASH" and spec.currency != "USD":
+        return (
+            "the simulator's account holds USD only and trades pairs quoted in USD; "
+            f"{spec.key} is quoted in {spec.currency}"
+        )
+    return None
 
 
 class Exchange:
@@ -175,7 +194,9 @@ class Exchange:
                     client_id, request.order_id, 135, f"Can't find order with id ={request.parent_id}"
                 )
                 return
-        problem = self._validate(request)
+        if self._tick_problem(client_id, request, spec):
+            return
+        problem = self._validate(request) or _kind_problem(spec)
         if problem is None and self.reject_next is not None:
             problem, self.reject_next = self.reject_next, None
         account = request.account or self.config.accounts[0]
@@ -242,6 +263,22 @@ class Exchange:
             request.order_ref, status="PreSubmitted",
         )  # fmt: skip
 
+    def _tick_problem(self, client_id: int, request: OrderRequest, spec: ContractSpec) -> bool:
+        """A rejection for a forex or futures price off the contract's tick; True when sent."""
+        if spec.sec_type not in TICK_CHECKED:
+            return False
+        for price in (request.lmt_price, request.aux_price if request.order_type != "TRAIL" else None):
+            if price is not None and abs(price / spec.min_tick - round(price / spec.min_tick)) > 1e-6:
+                self._error(
+                    client_id,
+                    request.order_id,
+                    201,
+                    "Order rejected - reason:The price does not conform to the minimum price variation "
+                    f"for this contract ({spec.min_tick:g}).",
+                )
+                return True
+        return False
+
     def _validate(self, request: OrderRequest) -> str | None:
         if request.action not in ("BUY", "SELL"):
             return f"Invalid action {request.action!r}"
@@ -270,10 +307,12 @@ class Exchange:
             o.remaining
             * (self._estimate(o.order_type, o.lmt_price, o.aux_price, o.spec.key) or 0.0)
             * o.spec.multiplier
+            * (FUTURE_MARGIN if o.spec.sec_type == "FUT" else 1.0)
             for o in self.open_orders()
             if o.account == account and o.action == "BUY" and not o.held
         )
         cost = request.quantity * price * spec.multiplier
+        cost = cost * FUTURE_MARGIN if spec.sec_type == "FUT" else cost
         cost += order_total(self.config.commission, spec.sec_type, request.quantity, cost)
         cash = self.accounts[account].cash
         if cost > cash - reserved + 1e-9:
@@ -292,6 +331,8 @@ class Exchange:
         return aux if order_type == "STP" else None
 
     def _modify(self, order: SimOrder, request: OrderRequest) -> None:
+        if self._tick_problem(order.client_id, request, order.spec):
+            return
         if request.quantity < order.filled or request.order_type not in ORDER_TYPES:
             self._error(order.client_id, order.order_id, 201, "Order rejected - reason:Invalid modification")
             return

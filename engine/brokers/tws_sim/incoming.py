@@ -21,6 +21,8 @@ REQ_ACCOUNT_UPDATES = 6
 REQ_EXECUTIONS = 7
 REQ_IDS = 8
 REQ_CONTRACT_DETAILS = 9
+REQ_MKT_DEPTH = 10
+CANCEL_MKT_DEPTH = 11
 REQ_AUTO_OPEN_ORDERS = 15
 REQ_ALL_OPEN_ORDERS = 16
 REQ_MANAGED_ACCTS = 17
@@ -79,6 +81,21 @@ def read_mkt_data(fields: list[str]) -> MktDataRequest:
     dnc = as_bool(_get(fields, i))
     i += 1 + (3 if dnc else 0)
     return MktDataRequest(as_int(fields[2]), contract, _get(fields, i), as_bool(_get(fields, i + 1)))
+
+
+@dataclass(frozen=True, slots=True)
+class MktDepthRequest:
+    req_id: int
+    contract: ContractQuery
+    rows: int
+    smart_depth: bool
+
+
+def read_mkt_depth(fields: list[str]) -> MktDepthRequest:
+    """``10, 5, reqId, C12, numRows, isSmartDepth, mktDepthOptions``."""
+    return MktDepthRequest(
+        as_int(fields[2]), read_contract(fields, 3), as_int(_get(fields, 15)), as_bool(_get(fields, 16))
+    )
 
 
 @dataclass(frozen=True, slots=True)

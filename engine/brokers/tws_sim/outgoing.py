@@ -26,6 +26,7 @@ ACCT_UPDATE_TIME = 8
 NEXT_VALID_ID = 9
 CONTRACT_DATA = 10
 EXECUTION_DATA = 11
+MARKET_DEPTH = 12
 MANAGED_ACCTS = 15
 HISTORICAL_DATA = 17
 TICK_STRING = 46
@@ -62,7 +63,7 @@ def _price(value: float | None) -> Field:
     return "" if value is None else round(value, 8)
 
 
-def contract11(spec: ContractSpec, exchange: str = "SMART") -> Fields:
+def contract11(spec: ContractSpec, exchange: str | None = None) -> Fields:
     """conId, symbol, secType, lastTrade, strike, right, multiplier, exchange, currency, localSymbol,
     tradingClass (the C11 block: like a request's C12 without primaryExchange)."""
     return [
@@ -73,7 +74,7 @@ def contract11(spec: ContractSpec, exchange: str = "SMART") -> Fields:
         spec.strike,
         spec.right,
         spec.multiplier_text,
-        exchange,
+        spec.route if exchange is None else exchange,
         spec.currency,
         spec.local_symbol,
         spec.trading_class,
@@ -113,6 +114,11 @@ def tick_size(req_id: int, tick_type: int, size: float) -> Fields:
     return [TICK_SIZE, 6, req_id, tick_type, size]
 
 
+def market_depth(req_id: int, position: int, operation: int, side: int, price: float, size: float) -> Fields:
+    """updateMktDepth (12): operation 0 insert / 1 update / 2 delete, side 0 ask / 1 bid."""
+    return [MARKET_DEPTH, 1, req_id, position, operation, side, price, size]
+
+
 def market_data_type(req_id: int, data_type: int) -> Fields:
     return [MARKET_DATA_TYPE, 1, req_id, data_type]
 
@@ -131,8 +137,17 @@ def historical_data(req_id: int, start: str, end: str, bars: Sequence[Sequence[F
 
 # ---------------------------------------------------------------------- contracts
 def contract_details(version: int, req_id: int, spec: ContractSpec) -> Fields:
-    """contractDetails (10): version field and mdSizeMultiplier only below 164."""
+    """contractDetails (10): version field and mdSizeMultiplier only below 164.
+
+    Forex and futures name their own exchange (IDEALPRO, CME...) and tick; a pair's sizes are
+    units of its base currency (minimum and increment 1: the simulator fills odd lots too).
+    """
     is_option = spec.sec_type == "OPT"
+    other = _OTHER_KINDS.get(spec.sec_type)
+    if other is not None:
+        valid_exchanges = other[0] or spec.route
+    else:
+        valid_exchanges = "SMART,CBOE,AMEX" if is_option else "SMART,NYSE,NASDAQ,ARCA,BATS,IEX"
     fields: Fields = [CONTRACT_DATA]
     if version < SV_SIZE_RULES:
         fields.append(8)
@@ -143,20 +158,20 @@ def contract_details(version: int, req_id: int, spec: ContractSpec) -> Fields:
         spec.expiry,
         spec.strike,
         spec.right,
-        "SMART",
+        spec.route,
         spec.currency,
         spec.local_symbol,
-        spec.symbol,  # marketName
+        spec.trading_class,  # marketName
         spec.trading_class,
         spec.con_id,
-        0.01,  # minTick
+        spec.min_tick,
     ]
     if version < SV_SIZE_RULES:
         fields.append(1)  # mdSizeMultiplier
     fields += [
         spec.multiplier_text,
         "LMT,MKT,STP,STP LMT",
-        "SMART,CBOE,AMEX" if is_option else "SMART,NYSE,NASDAQ,ARCA,BATS,IEX",
+        valid_exchanges,
         1,  # priceMagnifier
         spec.under_con_id,
         spec.long_name,
@@ -174,15 +189,19 @@ def contract_details(version: int, req_id: int, spec: ContractSpec) -> Fields:
         1,  # aggGroup
         spec.symbol if is_option else "",
         "STK" if is_option else "",
-        "26" if not is_option else "32",  # marketRuleIds
+        other[1] if other else "26" if not is_option else "32",  # marketRuleIds
         spec.expiry,  # realExpirationDate
         spec.stock_type,
     ]
     if version == SV_SIZE_RULES - 1:
-        fields.append(1 if is_option else 100)
+        fields.append(1 if is_option or other else 100)
     if version >= SV_SIZE_RULES:
-        fields += [1, 1, 1] if is_option else [0.0001, 0.0001, 100]
+        fields += [1, 1, 1] if is_option or other else [0.0001, 0.0001, 100]
     return fields
+
+
+_OTHER_KINDS = {"CASH": ("IDEALPRO", "239"), "FUT": ("", "67")}
+"""validExchanges (empty: the contract's own) and marketRuleIds of forex and futures."""
 
 
 def contract_details_end(req_id: int) -> Fields:
@@ -292,7 +311,7 @@ def exec_details(version: int, req_id: int, ex: Execution) -> Fields:
         ex.exec_id,
         ib_time(ex.time),
         ex.account,
-        ex.spec.primary_exchange or "CBOE",
+        ex.spec.venue,
         ex.side,
         ex.shares,
         ex.price,
@@ -354,7 +373,8 @@ def account_download_end(account: str) -> Fields:
 
 
 def position(account: str, spec: ContractSpec, quantity: float, avg_cost: float) -> Fields:
-    return [POSITION_DATA, 3, account, *contract11(spec, spec.primary_exchange), quantity, round(avg_cost, 8)]
+    venue = spec.primary_exchange or (spec.route if spec.route != "SMART" else "")
+    return [POSITION_DATA, 3, account, *contract11(spec, venue), quantity, round(avg_cost, 8)]
 
 
 def position_end() -> Fields:

@@ -26,6 +26,7 @@ from engine.brokers.tws_sim.codec import (
     negotiate,
     parse_version_range,
 )
+from engine.brokers.tws_sim.depth import MAX_ROWS, MAX_SUBSCRIPTIONS, DepthSubscription
 from engine.brokers.tws_sim.events import Quote, SimOrder
 from engine.brokers.tws_sim.history import daily_bars, day_of
 from engine.brokers.tws_sim.marketdata import quote_ticks
@@ -56,6 +57,7 @@ class Subscriptions:
     summaries: dict[int, set[str]] = field(default_factory=dict)
     multi: dict[int, str] = field(default_factory=dict)  # reqId -> account ('' = all)
     market_data_type: int = 1
+    depth: dict[int, DepthSubscription] = field(default_factory=dict)
 
 
 class Session:
@@ -72,6 +74,8 @@ class Session:
         self._handlers: dict[int, Callable[[list[str]], None]] = {
             req.REQ_MKT_DATA: self._req_mkt_data,
             req.CANCEL_MKT_DATA: lambda f: _forget(self.subs.market_data, f),
+            req.REQ_MKT_DEPTH: self._req_mkt_depth,
+            req.CANCEL_MKT_DEPTH: lambda f: _forget(self.subs.depth, f),
             req.PLACE_ORDER: self._place_order,
             req.CANCEL_ORDER: lambda f: self.sim.exchange.cancel(self._cid, as_int(f[2])),
             req.REQ_OPEN_ORDERS: lambda f: self._send_open_orders(self._cid),
@@ -265,6 +269,32 @@ class Session:
             if sub_key == key:
                 for fields in quote_ticks(req_id, quote, delayed):
                     self.send(fields)
+        for req_id, depth in self.subs.depth.items():
+            if depth.key == key:
+                self._send_depth(req_id, depth, quote)
+
+    def _req_mkt_depth(self, fields: list[str]) -> None:
+        """reqMktDepth: the synthetic book (``depth.py``) as inserts, then its changes per quote."""
+        request = req.read_mkt_depth(fields)
+        spec = self.sim.universe.resolve(request.contract)
+        if spec is None:
+            self.error(request.req_id, 200, NO_SECURITY)
+            return
+        if request.req_id not in self.subs.depth and len(self.subs.depth) >= MAX_SUBSCRIPTIONS:
+            self.error(
+                request.req_id,
+                309,
+                f"Max number ({MAX_SUBSCRIPTIONS}) of market depth requests has been reached",
+            )
+            return
+        rows = min(max(request.rows, 1), MAX_ROWS)
+        depth = DepthSubscription(spec.key, spec.min_tick, rows)
+        self.subs.depth[request.req_id] = depth
+        self._send_depth(request.req_id, depth, self.sim.exchange.quote(spec.key))
+
+    def _send_depth(self, req_id: int, depth: DepthSubscription, quote: Quote | None) -> None:
+        for op in depth.update(quote):
+            self.send(outgoing.market_depth(req_id, op.position, op.operation, op.side, op.price, op.size))
 
     def _req_historical(self, fields: list[str]) -> None:
         request = req.read_historical(fields)
