@@ -10,6 +10,7 @@ than navigated, like the risk report's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -371,6 +372,9 @@ class TrackRecordSection(CardSection):
         parts: list[RenderableType] = [table]
         if "brier" in d:
             parts.append(self._calibration(d["brier"], d.get("brier_base")))
+        meta = dict(namespace(card.details, "meta"))
+        if "edge" in meta:
+            parts.extend(meta_label_parts(meta))
         return Group(*parts)
 
     @staticmethod
@@ -400,6 +404,39 @@ class TrackRecordSection(CardSection):
                 "not lower than the base rate's, so the confidence adds nothing to the win rate", style=WARN
             )
         return line
+
+
+META_MODELS = {0: "base rate", 1: "logistic", 2: "gradient boosting", 3: "score (Platt)"}
+"""``meta:model`` in words (``engine.strategies.meta_label.MODEL_CODES``)."""
+
+
+def meta_label_parts(meta: Mapping[str, float]) -> list[RenderableType]:
+    """The confidence's meta-label: its model, its out-of-sample Brier skill with the interval,
+    the verdict (edge, or "no measured edge" and the base rate shown instead), reliability."""
+    model = META_MODELS.get(int(meta.get("model", 0)), "?")
+    line = Text.assemble(("Confidence model ", "bold"), model)
+    if "skill" in meta:
+        lo, hi = meta.get("skill_lo", math.nan), meta.get("skill_hi", math.nan)
+        level, n = meta.get("level", 0.9), meta.get("n_test", 0.0)
+        line.append(f" · OOS Brier skill {meta['skill']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        line.append(f" ({level:.0%} interval, {n:,.0f} later trades)", style="dim")
+    if meta["edge"] > 0:
+        verdict = Text("measured edge: the confidence is the model's", style=GAIN)
+    else:
+        base = meta.get("base_rate")
+        rate = "" if base is None else f" {base:.0%}"
+        verdict = Text(f"no measured edge: the confidence is the base rate{rate}", style=WARN)
+    parts: list[RenderableType] = [line, verdict]
+    bands = sorted({int(k[3:].split(":")[0]) for k in meta if k.startswith("rel")})
+    if bands:
+        table = _table("Predicted", "Observed", "Trades")
+        for i in bands:
+            pred, obs, n = meta.get(f"rel{i}:pred"), meta.get(f"rel{i}:obs"), meta.get(f"rel{i}:n")
+            if pred is None or obs is None or n is None:
+                continue
+            add_row(table, f"{pred:.0%}", f"{obs:.0%}", f"{n:,.0f}")
+        parts.append(table)
+    return parts
 
 
 class RankingSection(CardSection):

@@ -68,8 +68,11 @@ FEATURES: tuple[str, ...] = (
     "bench_momentum",
     "cost",
 )
-ModelKind = Literal["logistic", "gbm", "base_rate"]
-CANDIDATES: tuple[ModelKind, ...] = ("logistic", "gbm")
+ModelKind = Literal["score", "logistic", "gbm", "base_rate"]
+CANDIDATES: tuple[ModelKind, ...] = ("score", "logistic", "gbm")
+"""``score``: logistic on the template's score alone (the score calibrator cards used before, so
+meta-labelling never throws away what the score knew); ``logistic``: on every feature; ``gbm``:
+histogram gradient boosting on every feature."""
 
 SHORT_VOL, LONG_VOL, TREND_DAYS = 20, 250, 60
 HIT_WINDOW = 100
@@ -91,6 +94,8 @@ MAX_TRADES = 20_000
 """At most this many of the most recent trades are used to fit (as the score calibrator does)."""
 
 DayArray = NDArray[np.datetime64]
+MODEL_CODES: Mapping[ModelKind, int] = {"base_rate": 0, "logistic": 1, "gbm": 2, "score": 3}
+"""``meta:model`` on a card (details hold numbers only)."""
 
 
 # --------------------------------------------------------------------------------------------
@@ -354,8 +359,25 @@ def template_trades(
 # The model
 
 
+def _score_column(x: Array) -> Array:
+    out: Array = x[:, :1]
+    return out
+
+
 def _estimator(kind: ModelKind, n: int, seed: int) -> Any:
     """A fresh scikit-learn estimator (imported here: the console never pays for it at start)."""
+    if kind == "score":
+        from sklearn.impute import SimpleImputer
+        from sklearn.linear_model import LogisticRegression
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import FunctionTransformer, StandardScaler
+
+        return make_pipeline(
+            FunctionTransformer(_score_column),
+            SimpleImputer(strategy="median"),
+            StandardScaler(),
+            LogisticRegression(),
+        )
     if kind == "logistic":
         from sklearn.impute import SimpleImputer
         from sklearn.linear_model import LogisticRegression
@@ -471,7 +493,7 @@ def _fit_meta(
         )
         oof[kind] = pred
         scores.append((kind, _skill(pred, trades.y[tested], base)))
-    best, best_skill = max(scores, key=lambda s: (s[1], s[0] == "logistic"))
+    best, best_skill = max(scores, key=lambda s: s[1])  # ties: the first, simplest candidate
     if not best_skill > 0.0:
         return MetaModel("base_rate", n, k, tuple(scores))
     calibrator = fit_calibrator(
@@ -696,7 +718,7 @@ def card_details(meta: MetaLabel) -> Mapping[str, float]:
     """
     out: dict[str, float] = {
         "meta:edge": 1.0 if meta.edge else 0.0,
-        "meta:model": float({"base_rate": 0, "logistic": 1, "gbm": 2}[meta.model.kind]),
+        "meta:model": float(MODEL_CODES[meta.model.kind]),
         "meta:base_rate": meta.model.base_rate,
     }
     r = meta.report
