@@ -19,8 +19,7 @@ from typing import TYPE_CHECKING, TextIO
 from engine.config import Settings
 
 if TYPE_CHECKING:
-    from engine.strategies.meta_label import SkillReport
-    from engine.strategies.meta_study import TemplateMeta
+    from engine.api.card_report import SkillReport, TemplateMeta
 
 EXIT_USAGE = 2
 

@@ -431,10 +431,11 @@ def meta_label_parts(meta: Mapping[str, float]) -> list[RenderableType]:
     if bands:
         table = _table("Predicted", "Observed", "Trades")
         for i in bands:
-            pred, obs, n = meta.get(f"rel{i}:pred"), meta.get(f"rel{i}:obs"), meta.get(f"rel{i}:n")
-            if pred is None or obs is None or n is None:
+            band = [meta.get(f"rel{i}:{key}") for key in ("pred", "obs", "n")]
+            if None in band:
                 continue
-            add_row(table, f"{pred:.0%}", f"{obs:.0%}", f"{n:,.0f}")
+            pred, obs, count = (float(v or 0.0) for v in band)
+            add_row(table, f"{pred:.0%}", f"{obs:.0%}", f"{count:,.0f}")
         parts.append(table)
     return parts
 

@@ -19,7 +19,8 @@ from engine.execution.costs import CommissionSchedule
 from engine.execution.plan import plan_card
 from engine.model import StrategyCard
 from engine.strategies.generator import Context, Proposal, propose
-from engine.strategies.meta_study import TemplateMeta
+from engine.strategies.meta_label import SkillReport as SkillReport  # the console's type (re-exported)
+from engine.strategies.meta_study import TemplateMeta as TemplateMeta
 from engine.strategies.meta_study import meta_study as run_meta_study
 from engine.strategies.pipeline import card_book, scan_histories
 from engine.strategies.policy import enabled_templates, generator_policy, template_params

@@ -200,7 +200,7 @@ def market_state(panel: Panel, benchmark: Bars | None = None) -> MarketState:
         b_days, b_close = benchmark.dates, benchmark.close
     else:
         mean_ret = np.where(ret_n > 0, ret_sum / np.maximum(ret_n, 1.0), 0.0)
-        b_days, b_close = days, np.cumprod(1.0 + mean_ret)
+        b_days, b_close = days, np.cumprod(1.0 + mean_ret).astype(np.float64)
     trend = b_close / _sma(b_close, BENCH_TREND_DAYS) - 1.0
     mom = np.full(len(b_close), np.nan)
     mom[TREND_DAYS:] = b_close[TREND_DAYS:] / b_close[:-TREND_DAYS] - 1.0
@@ -428,7 +428,7 @@ class MetaModel:
     kind: ModelKind
     n: int
     wins: int
-    cv_skill: tuple[tuple[str, float], ...] = ()
+    cv_skill: tuple[tuple[ModelKind, float], ...] = ()
     estimator: Any = None
     calibrator: Calibrator | None = None
 
@@ -482,8 +482,8 @@ def _fit_meta(
         return MetaModel("base_rate", n, k)
     tested = np.concatenate([te for _tr, te in folds])
     base = np.concatenate([np.full(len(te), trades.y[tr].mean()) for tr, te in folds])
-    scores: list[tuple[str, float]] = []
-    oof: dict[str, Array] = {}
+    scores: list[tuple[ModelKind, float]] = []
+    oof: dict[ModelKind, Array] = {}
     for kind in candidates:
         pred = np.concatenate(
             [
@@ -500,7 +500,7 @@ def _fit_meta(
         _logit(oof[best]), trades.y[tested], method=calibration, min_samples=MIN_TRADES // 2
     )
     estimator = _estimator(best, n, seed).fit(trades.x, trades.y)
-    return MetaModel(best, n, k, tuple(scores), estimator, calibrator)  # type: ignore[arg-type]
+    return MetaModel(best, n, k, tuple(scores), estimator, calibrator)
 
 
 # --------------------------------------------------------------------------------------------
@@ -666,8 +666,9 @@ def fit_day(last_bar: np.datetime64) -> np.datetime64:
     ``last_bar``. Refitting monthly (on the trades that had ended by then) keeps a replay or a
     live desk from refitting every session, and every session of a month gets the same model
     whoever asks first (the fit depends only on trades ended before this day)."""
-    session = np.datetime64(last_bar, "D") + np.timedelta64(1, "D")
-    return session.astype("datetime64[M]").astype("datetime64[D]")
+    session = np.asarray(last_bar, dtype="datetime64[D]") + np.timedelta64(1, "D")
+    month = np.asarray(session.astype("datetime64[M]"), dtype="datetime64[D]")
+    return np.datetime64(month.item(), "D")
 
 
 def meta_label(

@@ -20,6 +20,7 @@ import numpy as np
 from engine.strategies.calibration import Method, fit_calibrator
 from engine.strategies.meta_label import (
     MAX_TRADES,
+    ModelKind,
     SkillReport,
     embargo_for,
     fit_meta,
@@ -41,7 +42,7 @@ class TemplateMeta:
     """The score calibrator (what cards used before meta-labelling)."""
     after: SkillReport
     """The meta-label model (the base rate where no model beat it in purged CV)."""
-    cv_skill: tuple[tuple[str, float], ...]
+    cv_skill: tuple[tuple[ModelKind, float], ...]
     """Each candidate model's purged CV skill on the training trades (what chose ``after``)."""
 
 
