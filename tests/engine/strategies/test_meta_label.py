@@ -90,11 +90,12 @@ def test_purged_kfold_refuses_bad_input() -> None:
 
 def synthetic_trades(n: int, effect: float, seed: int) -> TradeSet:
     """One trade a day for ``n`` days, held 5 days; the win probability is
-    ``sigmoid(effect * x0)`` (``effect`` 0: no feature knows anything)."""
+    ``sigmoid(effect * vol_regime)``: the score knows nothing, a regime feature does
+    (``effect`` 0: no feature knows anything)."""
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(n, len(FEATURES)))
     x[rng.random(x.shape) < 0.02] = np.nan  # missing values, as real features have
-    p = 1.0 / (1.0 + np.exp(-effect * np.nan_to_num(x[:, 0])))
+    p = 1.0 / (1.0 + np.exp(-effect * np.nan_to_num(x[:, FEATURES.index("vol_regime")])))
     y = (rng.random(n) < p).astype(np.float64)
     entry = np.datetime64("2005-01-03") + np.arange(n) * DAY
     return TradeSet(x, y, entry, entry + 5 * DAY, x[:, 0].copy())
@@ -106,7 +107,9 @@ def test_a_known_edge_is_recovered_out_of_sample() -> None:
     assert np.all(train.exit < test.entry.min())  # trained only on trades ended before the split
     model = fit_meta(train, embargo_days=30)
     assert model.kind in ("logistic", "gbm")
-    assert dict(model.cv_skill)[model.kind] > 0.02
+    cv = dict(model.cv_skill)
+    assert cv[model.kind] > 0.02
+    assert cv["score"] < cv[model.kind]  # the score alone knows nothing here
     report = score_forecasts(model.kind, model.predict(test.x), test, train.y, block_days=30)
     assert report.skill > 0.05
     assert report.lo > 0.0 and report.edge
