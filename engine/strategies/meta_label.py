@@ -85,6 +85,10 @@ and 1 bp of slippage each way. Strategies may not import research, so they are r
 MIN_TRADES = 200
 """Fewer completed trades than this and no model is fitted (the base rate is the forecast):
 nine features fitted on fewer would be read as skill from noise."""
+MIN_GBM = 1000
+"""Gradient boosting is tried from this many trades on: on fewer, trees of overlapping trades fit
+noise (on the shipped templates below it, its purged CV skill was negative every time we looked,
+e.g. breakout's 234 trades: -0.05), and its fits are the scan's main cost."""
 FOLDS = 4
 LEVEL = 0.90
 """Two-sided level of the skill interval: its lower end is a one-sided 95% bound."""
@@ -333,26 +337,41 @@ def hit_history(measured: Sequence[tuple[Setup, Outcomes]]) -> HitHistory:
 
 
 def template_trades(
-    measured: Sequence[tuple[Setup, Outcomes]], policy: ExitPolicy, market: MarketState, hits: HitHistory
+    measured: Sequence[tuple[Setup, Outcomes]],
+    policy: ExitPolicy,
+    market: MarketState,
+    hits: HitHistory,
+    *,
+    ended_before: np.datetime64 | None = None,
+    most_recent: int | None = None,
 ) -> TradeSet:
-    """Every completed trade of the template's setups with its features, sorted by entry day."""
-    parts = [
-        (
-            signal_features(s, o.entries, policy, market, hits),
-            (o.returns > 0).astype(float),
-            s.dates[o.entries],
-            s.dates[o.exits],
-            o.scores,
-        )
-        for s, o in measured
-        if o.n
-    ]
-    if not parts:
+    """The template's completed trades with their features, sorted by entry day: those that ended
+    before ``ended_before`` (all: None), the ``most_recent`` of them by entry (all: None).
+
+    The trades are chosen before any feature is computed, so a large universe's hundred thousand
+    overlapping trades cost only the ones a fit will read."""
+    live = [(s, o) for s, o in measured if o.n]
+    if not live:
         empty = np.array([], "datetime64[D]")
         return TradeSet(np.empty((0, len(FEATURES))), np.array([]), empty, empty, np.array([]))
-    x, y, entry, exit_, score = (np.concatenate(p) for p in zip(*parts, strict=True))
-    order = np.argsort(entry, kind="stable")
-    return TradeSet(x[order], y[order], entry[order], exit_[order], score[order])
+    entry = np.concatenate([s.dates[o.entries] for s, o in live])
+    exit_ = np.concatenate([s.dates[o.exits] for s, o in live])
+    which = np.concatenate([np.full(o.n, i) for i, (_s, o) in enumerate(live)])
+    pos = np.concatenate([np.arange(o.n) for _s, o in live])
+    chosen = np.flatnonzero(exit_ < ended_before) if ended_before is not None else np.arange(len(entry))
+    chosen = chosen[np.argsort(entry[chosen], kind="stable")]
+    if most_recent is not None:
+        chosen = chosen[max(0, len(chosen) - most_recent) :]
+    x = np.full((len(chosen), len(FEATURES)), np.nan)
+    y, score = np.empty(len(chosen)), np.empty(len(chosen))
+    for i in np.unique(which[chosen]).tolist():
+        rows = np.flatnonzero(which[chosen] == i)
+        s, o = live[i]
+        k = pos[chosen[rows]]
+        x[rows] = signal_features(s, o.entries[k], policy, market, hits)
+        y[rows] = (o.returns[k] > 0).astype(float)
+        score[rows] = o.scores[k]
+    return TradeSet(x, y, entry[chosen], exit_[chosen], score)
 
 
 # --------------------------------------------------------------------------------------------
@@ -390,7 +409,7 @@ def _estimator(kind: ModelKind, n: int, seed: int) -> Any:
 
     # shallow, slow and leafy: a few hundred overlapping trades carry little independent information
     return HistGradientBoostingClassifier(
-        max_iter=60,
+        max_iter=50,
         learning_rate=0.05,
         max_depth=3,
         min_samples_leaf=max(40, n // 40),
@@ -485,6 +504,8 @@ def _fit_meta(
     scores: list[tuple[ModelKind, float]] = []
     oof: dict[ModelKind, Array] = {}
     for kind in candidates:
+        if kind == "gbm" and n < MIN_GBM:
+            continue
         pred = np.concatenate(
             [
                 _proba(_estimator(kind, len(tr), seed).fit(trades.x[tr], trades.y[tr]), trades.x[te])
@@ -688,9 +709,8 @@ def meta_label(
     when the same trades come again (the month's later sessions, the same cards asked twice).
     """
     hits = hit_history(measured)
-    trades = template_trades(measured, policy, market, hits)
-    if len(market.dates):
-        trades = trades.take(trades.exit < fit_day(market.dates[-1]))
+    cutoff = fit_day(market.dates[-1]) if len(market.dates) else None
+    trades = template_trades(measured, policy, market, hits, ended_before=cutoff, most_recent=MAX_TRADES)
     key = _fingerprint(trades, horizon_days, calibration, seed)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
