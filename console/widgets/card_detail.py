@@ -370,11 +370,11 @@ class TrackRecordSection(CardSection):
             add_row(table, "Average loss", Text(f"{-d['avg_loss']:+.2%}", style=LOSS), "")
         self._symbol_row(table, card, d)
         parts: list[RenderableType] = [table]
-        if "brier" in d:
-            parts.append(self._calibration(d["brier"], d.get("brier_base")))
         meta = dict(namespace(card.details, "meta"))
-        if "edge" in meta:
+        if "edge" in meta:  # the confidence is the meta-label's: its check replaces the score's
             parts.extend(meta_label_parts(meta))
+        elif "brier" in d:
+            parts.append(self._calibration(d["brier"], d.get("brier_base")))
         return Group(*parts)
 
     @staticmethod

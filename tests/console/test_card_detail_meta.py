@@ -36,6 +36,8 @@ async def test_a_card_with_a_measured_edge_shows_its_skill_interval_and_reliabil
         assert "90% interval, 1,127 later trades" in model
         assert "measured edge: the confidence is the model's" in track
         assert "no measured edge" not in track
+        # the score calibrator's Brier line is not the confidence's any more: not shown
+        assert "Brier 0.231" not in track
         assert "Predicted" in line_with(track, "Predicted")
         assert line_with(track, "44%").split() == ["44%", "41%", "391"]
         assert line_with(track, "56%").split() == ["56%", "60%", "583"]
@@ -59,3 +61,4 @@ async def test_a_card_without_meta_label_keys_shows_no_meta_lines() -> None:
         track = text_of(section(app, TrackRecordSection))
         assert "Past signals" in track  # the section drew
         assert "Confidence model" not in track and "measured edge" not in track
+        assert "Brier 0.231 vs base rate 0.244" in track  # the score calibrator's check instead
