@@ -413,7 +413,8 @@ META_MODELS = {0: "base rate", 1: "logistic", 2: "gradient boosting", 3: "score 
 def meta_label_parts(meta: Mapping[str, float]) -> list[RenderableType]:
     """The confidence's meta-label: its model, its out-of-sample Brier skill with the interval,
     the verdict (edge, or "no measured edge" and the base rate shown instead), reliability."""
-    model = META_MODELS.get(int(meta.get("model", 0)), "?")
+    # the model the skill was measured on (the confidence is it only with an edge; see the verdict)
+    model = META_MODELS.get(int(meta.get("tested", meta.get("model", 0))), "?")
     line = Text.assemble(("Confidence model ", "bold"), model)
     if "skill" in meta:
         lo, hi = meta.get("skill_lo", math.nan), meta.get("skill_hi", math.nan)

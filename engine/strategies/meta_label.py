@@ -751,6 +751,7 @@ def card_details(meta: MetaLabel) -> Mapping[str, float]:
                 "meta:skill_hi": r.hi,
                 "meta:level": r.level,
                 "meta:n_test": float(r.n_test),
+                "meta:tested": float(next((v for k, v in MODEL_CODES.items() if k == r.model), 0)),
             }
         )
         for i, b in enumerate(r.reliability):

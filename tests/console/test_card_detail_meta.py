@@ -44,12 +44,20 @@ async def test_a_card_with_a_measured_edge_shows_its_skill_interval_and_reliabil
 
 
 async def test_a_card_without_an_edge_says_so_and_names_the_base_rate() -> None:
-    details = {**DETAILS, **META, "meta:edge": 0.0, "meta:model": 0.0, "meta:skill_lo": -0.02}
+    details = {
+        **DETAILS,
+        **META,
+        "meta:edge": 0.0,
+        "meta:model": 0.0,
+        "meta:tested": 2.0,
+        "meta:skill_lo": -0.02,
+    }
     app = Host(full_card(details=details))
     async with app.run_test(size=(160, 60)) as pilot:
         await pilot.pause()
         track = text_of(section(app, TrackRecordSection))
-        assert "base rate" in line_with(track, "Confidence model")
+        # the skill is the tested model's; the confidence itself is the base rate (the verdict says so)
+        assert "gradient boosting" in line_with(track, "Confidence model")
         assert "[-0.020, +0.058]" in track
         assert "no measured edge: the confidence is the base rate 47%" in track
 
