@@ -14,9 +14,12 @@ import argparse
 import json
 import sys
 from datetime import date
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
 from engine.config import Settings
+
+if TYPE_CHECKING:
+    from engine.api.card_report import SkillReport, TemplateMeta
 
 EXIT_USAGE = 2
 
@@ -46,12 +49,13 @@ def _date(text: str | None, flag: str) -> date | None:
 def run_calibration(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     """Print the out-of-sample calibration table, the reliability of each template and diversity."""
     out = out or sys.stdout
-    from engine.api.card_report import study
+    from engine.api.card_report import meta_study, study
 
     try:
         fit_end = _date(args.fit_end, "--fit-end")
         assert fit_end is not None
         result = study(settings, fit_end, _date(args.end, "--end"))
+        metas = meta_study(settings, fit_end, _date(args.end, "--end"))
     except ValueError as exc:
         print(f"onetap calibration: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -85,6 +89,15 @@ def run_calibration(args: argparse.Namespace, settings: Settings, out: TextIO | 
             ],
             "top": list(result.top),
             "mean_pairwise_correlation": result.mean_pairwise_correlation,
+            "meta_label": [
+                {
+                    "template": m.template,
+                    "before": _skill_json(m.before),
+                    "after": _skill_json(m.after),
+                    "cv_skill": dict(m.cv_skill),
+                }
+                for m in metas
+            ],
         }
         print(json.dumps(payload), file=out)
         return 0
@@ -115,7 +128,61 @@ def run_calibration(args: argparse.Namespace, settings: Settings, out: TextIO | 
         file=out,
     )
     print("  " + ", ".join(result.top), file=out)
+    _print_meta(metas, out)
     return 0
+
+
+def _skill_json(r: SkillReport) -> dict[str, object]:
+    return {
+        "model": r.model,
+        "n_train": r.n_train,
+        "n_test": r.n_test,
+        "brier": r.brier,
+        "brier_base": r.brier_base,
+        "skill": r.skill,
+        "skill_lo": r.lo,
+        "skill_hi": r.hi,
+        "level": r.level,
+        "edge": r.edge,
+        "reliability": [
+            {"lo": b.lo, "hi": b.hi, "n": b.n, "predicted": b.mean_predicted, "observed": b.observed_rate}
+            for b in r.reliability
+        ],
+    }
+
+
+def _interval(r: SkillReport) -> str:
+    return f"{r.skill:+.3f} [{r.lo:+.3f}, {r.hi:+.3f}]" + (" edge" if r.edge else "")
+
+
+def _print_meta(metas: tuple[TemplateMeta, ...], out: TextIO) -> None:
+    """Before (the score calibrator) and after (the meta-label model) on the same test trades."""
+    if not metas:
+        return
+    level = metas[0].after.level
+    print(
+        f"\nBrier skill before and after meta-labelling, same test trades, {level:.0%} block-bootstrap "
+        "interval (edge: its lower end above 0)",
+        file=out,
+    )
+    print(
+        f"{'template':<15}{'test':>6}  {'before (score calibrator)':<33}{'after (meta-label)':<33}model",
+        file=out,
+    )
+    for m in metas:
+        verdict = "edge" if m.after.edge else "no measured edge"
+        cv = ", ".join(f"{k} {v:+.3f}" for k, v in m.cv_skill)
+        print(
+            f"{m.template:<15}{m.after.n_test:>6}  {_interval(m.before):<33}{_interval(m.after):<33}"
+            f"{m.after.model} ({verdict}){f'; purged CV: {cv}' if cv else ''}",
+            file=out,
+        )
+    print("\nReliability after meta-labelling (test period): predicted -> observed (n)", file=out)
+    for m in metas:
+        bins = "  ".join(
+            f"{b.mean_predicted:.0%}->{b.observed_rate:.0%} ({b.n})" for b in m.after.reliability
+        )
+        print(f"  {m.template:<15}{bins}", file=out)
 
 
 def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:

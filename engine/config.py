@@ -326,6 +326,8 @@ class CardSettings(_Section):
     min_adv_value: Annotated[float, Field(ge=0.0, le=MAX_CASH)] = 1_000_000.0
     max_adv_share: Fraction = 0.01
     calibration: Literal["logistic", "isotonic"] = "logistic"
+    meta_label: bool = True
+    """Confidence by meta-labelling (engine.strategies.meta_label); false: the score calibrator."""
     fractional: bool = False
     """Fractional share quantities on entry cards (only where the broker takes them too)."""
 

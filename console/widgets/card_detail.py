@@ -10,6 +10,7 @@ than navigated, like the risk report's.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import ClassVar
 
@@ -369,7 +370,10 @@ class TrackRecordSection(CardSection):
             add_row(table, "Average loss", Text(f"{-d['avg_loss']:+.2%}", style=LOSS), "")
         self._symbol_row(table, card, d)
         parts: list[RenderableType] = [table]
-        if "brier" in d:
+        meta = dict(namespace(card.details, "meta"))
+        if "edge" in meta:  # the confidence is the meta-label's: its check replaces the score's
+            parts.extend(meta_label_parts(meta))
+        elif "brier" in d:
             parts.append(self._calibration(d["brier"], d.get("brier_base")))
         return Group(*parts)
 
@@ -400,6 +404,41 @@ class TrackRecordSection(CardSection):
                 "not lower than the base rate's, so the confidence adds nothing to the win rate", style=WARN
             )
         return line
+
+
+META_MODELS = {0: "base rate", 1: "logistic", 2: "gradient boosting", 3: "score (Platt)"}
+"""``meta:model`` in words (``engine.strategies.meta_label.MODEL_CODES``)."""
+
+
+def meta_label_parts(meta: Mapping[str, float]) -> list[RenderableType]:
+    """The confidence's meta-label: its model, its out-of-sample Brier skill with the interval,
+    the verdict (edge, or "no measured edge" and the base rate shown instead), reliability."""
+    # the model the skill was measured on (the confidence is it only with an edge; see the verdict)
+    model = META_MODELS.get(int(meta.get("tested", meta.get("model", 0))), "?")
+    line = Text.assemble(("Confidence model ", "bold"), model)
+    if "skill" in meta:
+        lo, hi = meta.get("skill_lo", math.nan), meta.get("skill_hi", math.nan)
+        level, n = meta.get("level", 0.9), meta.get("n_test", 0.0)
+        line.append(f" · OOS Brier skill {meta['skill']:+.3f} [{lo:+.3f}, {hi:+.3f}]")
+        line.append(f" ({level:.0%} interval, {n:,.0f} later trades)", style="dim")
+    if meta["edge"] > 0:
+        verdict = Text("measured edge: the confidence is the model's", style=GAIN)
+    else:
+        base = meta.get("base_rate")
+        rate = "" if base is None else f" {base:.0%}"
+        verdict = Text(f"no measured edge: the confidence is the base rate{rate}", style=WARN)
+    parts: list[RenderableType] = [line, verdict]
+    bands = sorted({int(k[3:].split(":")[0]) for k in meta if k.startswith("rel")})
+    if bands:
+        table = _table("Predicted", "Observed", "Trades")
+        for i in bands:
+            band = [meta.get(f"rel{i}:{key}") for key in ("pred", "obs", "n")]
+            if None in band:
+                continue
+            pred, obs, count = (float(v or 0.0) for v in band)
+            add_row(table, f"{pred:.0%}", f"{obs:.0%}", f"{count:,.0f}")
+        parts.append(table)
+    return parts
 
 
 class RankingSection(CardSection):

@@ -19,6 +19,9 @@ from engine.execution.costs import CommissionSchedule
 from engine.execution.plan import plan_card
 from engine.model import StrategyCard
 from engine.strategies.generator import Context, Proposal, propose
+from engine.strategies.meta_label import SkillReport as SkillReport  # the console's type (re-exported)
+from engine.strategies.meta_study import TemplateMeta as TemplateMeta
+from engine.strategies.meta_study import meta_study as run_meta_study
 from engine.strategies.pipeline import card_book, scan_histories
 from engine.strategies.policy import enabled_templates, generator_policy, template_params
 from engine.strategies.scan import Scan
@@ -33,11 +36,17 @@ class CardRun:
     scan: Scan
 
 
-def _universe_bars(settings: Settings) -> dict[str, pd.DataFrame]:
+def _market_bars(settings: Settings) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
+    """The universe's bars, and the benchmark's (meta-labelling reads its state; None if absent)."""
     from engine.data.market import load_market as _load_market
 
     market = _load_market(settings)
-    return {sym: f for sym, f in market.bars.items() if sym in settings.universe.symbols}
+    universe = {sym: f for sym, f in market.bars.items() if sym in settings.universe.symbols}
+    return universe, market.bars.get(settings.universe.benchmark)
+
+
+def _universe_bars(settings: Settings) -> dict[str, pd.DataFrame]:
+    return _market_bars(settings)[0]
 
 
 def study(settings: Settings, fit_end: date, end: date | None = None) -> Study:
@@ -59,14 +68,37 @@ def study(settings: Settings, fit_end: date, end: date | None = None) -> Study:
     )
 
 
+def meta_study(settings: Settings, fit_end: date, end: date | None = None) -> tuple[TemplateMeta, ...]:
+    """Brier skill before and after meta-labelling, out of sample, per template (``meta_study``)."""
+    frames, bench = _market_bars(settings)
+    last = np.datetime64(end) if end is not None else None
+
+    def cut(f: pd.DataFrame) -> pd.DataFrame:
+        return f if last is None else f.loc[f.index <= last]
+
+    panel = {sym: Bars.from_frame(sym, cut(f)) for sym, f in frames.items()}
+    panel = {sym: b for sym, b in panel.items() if len(b)}
+    benchmark = None if bench is None or not len(cut(bench)) else Bars.from_frame("benchmark", cut(bench))
+    return run_meta_study(
+        panel,
+        enabled_templates(settings),
+        template_params(settings),
+        fit_end=fit_end,
+        benchmark=benchmark,
+        method=settings.cards.calibration,
+    )
+
+
 def cards_asof(settings: Settings, asof: date) -> CardRun:
     """Scan and propose for the session ``asof`` (bars before it only)."""
-    frames = _universe_bars(settings)
+    frames, bench = _market_bars(settings)
     histories = {sym: frame.loc[frame.index < np.datetime64(asof)] for sym, frame in frames.items()}
     histories = {sym: f for sym, f in histories.items() if len(f)}
     if not histories:
         raise ValueError(f"no bars before {asof} for {', '.join(settings.universe.symbols)}")
-    found = scan_histories(settings, histories)
+    found = scan_histories(
+        settings, histories, benchmark=None if bench is None else bench.loc[bench.index < np.datetime64(asof)]
+    )
     prices = {sym: float(f["close"].iloc[-1]) for sym, f in histories.items()}
     cash = settings.broker.starting_cash
     book = card_book(settings, histories, equity=cash, cash=cash, positions={}, prices=prices)

@@ -175,6 +175,12 @@ class StrategyCard:
       fraction), ``symbol_n`` and
       ``symbol_win_rate`` (this card's own symbols), and the calibration check ``brier`` against
       ``brier_base`` (the base-rate forecast) on the held-out tail of that history;
+    - ``meta:*``: the confidence's meta-label model (``engine.strategies.meta_label.card_details``):
+      ``edge`` (1: its out-of-sample Brier skill interval lies above 0; 0: "no measured edge", the
+      confidence is the template's ``base_rate``), ``model`` (the confidence's: 0 base rate,
+      1 logistic, 2 gradient boosting, 3 logistic on the score alone) and ``tested`` (the held-out
+      one's), the held-out ``skill`` with its ``skill_lo`` .. ``skill_hi`` interval at ``level``
+      on ``n_test`` trades, and the reliability bands ``rel{i}:lo``/``pred``/``obs``/``n``;
     - ``risk:*``: ``max_loss`` (money, at the stop, with costs), ``reward_risk`` (average winning
       return over the stop distance), ``spread`` (std of the horizon return);
     - ``rank:*``: the terms of ``RANKING_FORMULA``: ``expected_net``, ``sigma``, ``book_corr``,

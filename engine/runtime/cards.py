@@ -127,8 +127,15 @@ class CardPipeline:
         histories = {
             sym: self._market.feed.history(sym, before=day) for sym in self._settings.universe.symbols
         }
+        bench = self._settings.universe.benchmark
+        # the benchmark's state is a meta-label feature; a broker's history may lack it (IBKR: an index)
+        benchmark = (
+            self._market.feed.history(bench, before=day) if bench in self._market.market.bars else None
+        )
         loop = asyncio.get_running_loop()
-        work = functools.partial(scan_histories, self._settings, histories, self._progress_reporter(loop))
+        work = functools.partial(
+            scan_histories, self._settings, histories, self._progress_reporter(loop), benchmark
+        )
         self._scan_result = result = loop.create_future()
         threading.Thread(target=_run_scan, args=(work, result, loop), name="card-scan", daemon=True).start()
         try:

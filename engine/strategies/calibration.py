@@ -27,7 +27,7 @@ Arrays in, arrays or frozen dataclasses out; numpy only, so importing this modul
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal, overload
 
 import numpy as np
@@ -43,7 +43,19 @@ deviation of score. Real trading scores rarely move the odds by more than that, 
 keeps the fit finite when a small sample happens to be perfectly separated; against 30 or more
 outcomes it is small."""
 
-_MAX_NEWTON_STEPS = 100
+_MAX_NEWTON_STEPS = 50
+"""Newton converges quadratically on this strictly convex objective: a handful of steps from the
+base-rate start; 50 is a bound that is never reached by a fit that is going to converge."""
+
+_MAX_HALVINGS = 30
+"""Step halvings per line search (a step shrunk below 1e-9 of Newton's makes no measurable
+progress). Bounding them is what stops a fit from spending thousands of evaluations on round-off."""
+
+_DECREMENT_TOL = 1e-12
+"""Converged when half the Newton decrement ``grad @ H^-1 @ grad`` (the decrease a full step
+predicts) is below this share of the objective: further steps only move round-off. The
+objective sums n terms, so the test is relative; an absolute one (like the old "step below
+1e-10") can never be met on a large sample, whose objective's rounding error exceeds it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +87,11 @@ class Calibrator:
     slope: float = 0.0
     knots_x: tuple[float, ...] = ()
     knots_p: tuple[float, ...] = ()
+    fallback: str = ""
+    """Why ``method`` is not ``requested`` (too few outcomes, one class, a logistic fit that did
+    not converge or claims certainty); empty when the requested fit was used."""
+    newton_steps: int = 0
+    """Newton iterations the logistic fit took (0: none was run)."""
 
     @property
     def base_rate(self) -> float:
@@ -141,6 +158,8 @@ class CalibrationReport:
     brier_base: float
     hit_rate: float
     reliability: tuple[ReliabilityBin, ...]
+    fallback: str = ""
+    """The calibrator's fallback reason (``Calibrator.fallback``); empty when none."""
 
     @property
     def skill(self) -> float | None:
@@ -179,12 +198,17 @@ def fit_calibrator(
         raise ValueError(f"l2 penalty must be a finite number >= 0, got {l2}")
     s, y = _check_outcomes(scores, wins)
     n, k = len(y), int(y.sum())
-    if n < min_samples or k in (0, n):
-        return Calibrator(method="base_rate", requested=method, n=n, wins=k)
+    if n < min_samples:
+        why = f"{n} outcomes, fewer than the {min_samples} a fit needs: base rate used"
+        return Calibrator(method="base_rate", requested=method, n=n, wins=k, fallback=why)
+    if k in (0, n):
+        why = f"all {n} outcomes are {'wins' if k else 'losses'}: base rate used"
+        return Calibrator(method="base_rate", requested=method, n=n, wins=k, fallback=why)
     if method == "logistic":
-        fitted = _fit_logistic(s, y, l2, k)
+        fitted, why, steps = _fit_logistic(s, y, l2, k)
         if fitted is not None:
             return fitted
+        return replace(_fit_isotonic(s, y, method, k), fallback=f"{why}: isotonic used", newton_steps=steps)
     return _fit_isotonic(s, y, method, k)
 
 
@@ -235,50 +259,71 @@ def _penalized_nll(beta: Array, x: Array, y: Array, l2: float) -> float:
     return float(np.sum(np.logaddexp(0.0, eta) - y * eta) + 0.5 * l2 * beta[1] ** 2)
 
 
-def _newton(z: Array, y: Array, l2: float, k: int) -> Array | None:
-    """Minimize the penalized negative log-likelihood; None if it did not converge.
+@dataclass(frozen=True, slots=True)
+class NewtonResult:
+    """Where damped Newton ended: ``beta`` (None when it failed), the iterations, the objective
+    evaluations of the line searches, and why it failed (empty when it converged)."""
 
-    The objective is strictly convex when both classes are present, so damped Newton
-    (Armijo backtracking) from the base-rate start converges in a handful of steps.
+    beta: Array | None
+    steps: int
+    evaluations: int
+    failure: str = ""
+
+
+def _newton(z: Array, y: Array, l2: float, k: int) -> NewtonResult:
+    """Minimize the penalized negative log-likelihood by damped Newton (Armijo backtracking).
+
+    The objective is strictly convex when both classes are present, so from the base-rate start
+    it converges quadratically in a handful of steps. It stops when the Newton decrement is below
+    round-off of the objective (``_DECREMENT_TOL``, relative), taking that last full step; a line
+    search is bounded (``_MAX_HALVINGS``). A failure is reported, with its reason, not hidden.
     """
     n = len(y)
     x = np.column_stack([np.ones(n), z])
     beta = np.array([math.log(k / (n - k)), 0.0])
     f = _penalized_nll(beta, x, y, l2)
+    evaluations = 1
     penalty = np.diag([0.0, l2])
-    for _ in range(_MAX_NEWTON_STEPS):
+    for step_no in range(1, _MAX_NEWTON_STEPS + 1):
         p = _sigmoid(x @ beta)
         grad = x.T @ (p - y) + np.array([0.0, l2 * beta[1]])
         hess = (x * (p * (1.0 - p))[:, None]).T @ x + penalty
         try:
             step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
-            return None
+            return NewtonResult(None, step_no, evaluations, "singular Hessian")
         decrement = float(grad @ step)
         if not math.isfinite(decrement):
-            return None
-        if float(np.max(np.abs(step))) <= 1e-10 * max(1.0, float(np.max(np.abs(beta)))):
-            # Quadratic convergence: this last step is already below round-off of the answer.
+            return NewtonResult(None, step_no, evaluations, "non-finite Newton step")
+        if 0.5 * decrement <= _DECREMENT_TOL * max(1.0, abs(f)):
+            # The full step is below round-off of the objective; taking it costs nothing and
+            # (quadratic convergence) lands on the optimum to machine precision.
             out: Array = beta - step
-            return out
+            return NewtonResult(out, step_no, evaluations)
         t = 1.0
-        while True:
+        for _ in range(_MAX_HALVINGS):
             trial = beta - t * step
             f_trial = _penalized_nll(trial, x, y, l2)
-            if f_trial <= f - 1e-4 * t * decrement or t < 1e-12:
+            evaluations += 1
+            if f_trial <= f - 1e-4 * t * decrement:
                 break
             t *= 0.5
-        if t < 1e-12:  # no descent possible: we are at the optimum to machine precision
-            return beta
+        else:
+            why = f"no descent after {_MAX_HALVINGS} step halvings (Newton decrement {decrement:.3g})"
+            return NewtonResult(None, step_no, evaluations, why)
         beta, f = trial, f_trial
-    return None
+    return NewtonResult(
+        None, _MAX_NEWTON_STEPS, evaluations, f"not converged in {_MAX_NEWTON_STEPS} Newton steps"
+    )
 
 
-def _fit_logistic(s: Array, y: Array, l2: float, k: int) -> Calibrator | None:
+def _fit_logistic(s: Array, y: Array, l2: float, k: int) -> tuple[Calibrator | None, str, int]:
+    """The Platt fit, or None with the reason it cannot be used and the Newton steps it took."""
     center, scale = _standardizer(s)
-    beta = _newton((s - center) / scale, y, l2, k)
+    result = _newton((s - center) / scale, y, l2, k)
+    beta = result.beta
     if beta is None:
-        return None
+        return None, f"logistic fit failed ({result.failure})", result.steps
     cal = Calibrator(
         method="logistic",
         requested="logistic",
@@ -290,12 +335,17 @@ def _fit_logistic(s: Array, y: Array, l2: float, k: int) -> Calibrator | None:
         scale=scale,
         intercept=float(beta[0]),
         slope=float(beta[1]),
+        newton_steps=result.steps,
     )
     # The sigmoid is monotone, so the ends of the score range bound every prediction.
     ends = cal._logistic(np.array([cal.lo, cal.hi]))
     if not (np.all(ends > 0.0) and np.all(ends < 1.0)):
-        return None
-    return cal
+        return (
+            None,
+            "logistic curve reaches 0 or 1 inside the score range (near-perfect separation)",
+            result.steps,
+        )
+    return cal, "", result.steps
 
 
 # --------------------------------------------------------------------------------------------
@@ -468,4 +518,5 @@ def holdout_report(
         brier_base=base_rate_brier(y[:n_train], y_test),
         hit_rate=float(y_test.mean()),
         reliability=reliability_table(p, y_test, bins),
+        fallback=cal.fallback,
     )

@@ -6,7 +6,8 @@ Runs on every refresh at current prices (the scan behind it runs once a session)
    legs (the template's hook: a basket, a pair, a stock with its option) and its execution
    plan and expected cost (``plan``, injected: the execution package owns it);
 2. rank by ``RANKING_FORMULA`` (engine.model): expected return net of the round-trip cost per
-   unit of the horizon's risk, penalised by correlation with what the book already holds;
+   unit of the horizon's risk, penalised by correlation with what the book already holds; cards
+   of templates with a measured edge (``meta:edge``, ``engine.strategies.meta_label``) first;
 3. walk the ranking best first: re-size each card against the book as the cards above it
    would leave it (sizing across cards), validate it (``engine.strategies.validation``) and
    keep it or count why not;
@@ -25,6 +26,7 @@ from datetime import date, datetime
 from engine.model import Leg, Side, StrategyCard
 from engine.model.exits import ProtectionLevels, resolve_levels
 from engine.strategies.book import Book, correlation
+from engine.strategies.meta_label import card_details as meta_details
 from engine.strategies.scan import Candidate, Scan
 from engine.strategies.sizing import SizingPolicy, size_capital
 from engine.strategies.templates.base import CardLegs, basket_legs
@@ -217,6 +219,8 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
     if record.holdout is not None:
         details["bt:brier"] = record.holdout.brier
         details["bt:brier_base"] = record.holdout.brier_base
+    if record.meta is not None:
+        details.update(meta_details(record.meta))
     card = StrategyCard(
         card_id=_card_id(candidate, ctx.session_day),
         template=record.template.name,
@@ -282,7 +286,7 @@ def _check(
 def propose(found: Scan, ctx: Context, plan: PlanFn) -> Proposal:
     """Ranked, sized and validated cards at the current prices (entries, then closes)."""
     first = [(build_card(c, ctx, ctx.book, plan), c) for c in found.candidates]
-    first.sort(key=lambda pair: pair[0].score, reverse=True)
+    first.sort(key=lambda pair: rank_key(pair[0]), reverse=True)
     shown: list[StrategyCard] = []
     rejected: Counter[str] = Counter()
     reasons: list[tuple[str, Rejection]] = []
@@ -302,6 +306,14 @@ def propose(found: Scan, ctx: Context, plan: PlanFn) -> Proposal:
     exits = [c for c in (close_card(sym, qty, ctx) for sym, qty in sorted(ctx.book.positions.items())) if c]
     cards = (shown + exits)[: ctx.policy.max_cards]
     return Proposal(tuple(cards), dict(rejected), tuple(reasons))
+
+
+def rank_key(card: StrategyCard) -> tuple[float, float]:
+    """Cards of templates with a measured edge (their meta-label's out-of-sample skill interval
+    lies above zero) rank above those without one, then by score: a card whose confidence is only
+    its template's base rate has not earned a place above one whose confidence was shown to know
+    more. Without meta-labelling every card is in the same tier."""
+    return card.details.get("meta:edge", 0.0), card.score
 
 
 def close_card(symbol: str, quantity: float, ctx: Context) -> StrategyCard | None:

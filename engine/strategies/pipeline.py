@@ -66,9 +66,22 @@ def card_book(
 
 
 def scan_histories(
-    settings: Settings, histories: Mapping[str, pd.DataFrame], progress: ScanProgress | None = None
+    settings: Settings,
+    histories: Mapping[str, pd.DataFrame],
+    progress: ScanProgress | None = None,
+    benchmark: pd.DataFrame | None = None,
 ) -> Scan:
-    """The session's scan (setups, track records, calibration) on bars strictly before it."""
+    """The session's scan (setups, track records, calibration) on bars strictly before it;
+    ``benchmark``: the benchmark's bars before it too (meta-labelled confidence reads its state)."""
     panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
     templates = enabled_templates(settings)
-    return scan(panel, templates, template_params(settings), settings.cards.calibration, progress)
+    bench = None if benchmark is None or not len(benchmark) else Bars.from_frame("benchmark", benchmark)
+    return scan(
+        panel,
+        templates,
+        template_params(settings),
+        settings.cards.calibration,
+        progress,
+        meta=settings.cards.meta_label,
+        benchmark=bench,
+    )

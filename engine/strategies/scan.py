@@ -8,9 +8,12 @@ Honesty rules:
 - a template's track record is every completed past trade of its setups (entry at the next
   open, exit by stop, target, exit rule or horizon; ``engine.strategies.outcomes``), pooled
   across the universe; an entry whose horizon has not ended by the as-of date is not used;
-- confidence is the template's calibrator (fitted on those past scores and outcomes, see
-  ``engine.strategies.calibration``) applied to today's score; its quality is reported on the
-  held-out last quarter of that history (Brier score against the base rate);
+- confidence is the template's meta-label model (``engine.strategies.meta_label``: features known
+  at the signal, a model chosen by purged cross-validation, calibrated) where its out-of-sample
+  Brier skill's interval lies above zero, and the template's base rate where it does not ("no
+  measured edge"); with meta-labelling off, the score calibrator (``engine.strategies.calibration``)
+  applied to today's score. Either's quality is reported on the held-out last quarter of that
+  history (Brier score against the base rate);
 - expected return and its spread are the template's pooled horizon returns, the symbol's own
   mean shrunk toward the pooled mean with a pseudo-count of ``SHRINK`` trades.
 Nothing is clipped or floored to look good.
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -31,8 +34,9 @@ from engine.strategies.calibration import (
     fit_calibrator,
     holdout_report,
 )
+from engine.strategies.meta_label import MarketState, MetaLabel, market_state, meta_label
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.templates.base import Array, Panel, Params, Setup, Template
+from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template
 
 SHRINK = 20.0
 """Pseudo-count pulling a setup's own mean return toward its template's pooled mean."""
@@ -66,6 +70,8 @@ class TrackRecord:
     """Mean loss as a positive fraction (0 when there was no loss)."""
     calibrator: Calibrator
     holdout: CalibrationReport | None
+    meta: MetaLabel | None = None
+    """The meta-label model and its out-of-sample skill (None: meta-labelling is off)."""
 
     @property
     def kelly(self) -> float:
@@ -159,11 +165,16 @@ def _candidate(record: TrackRecord, setup: Setup, own: Outcomes) -> Candidate:
     expected = (float(np.sum(own.returns)) + SHRINK * pooled_mean) / (own.n + SHRINK)
     recent = setup.basket_returns()[-BOOK_DAYS:]
     signals = {name: float(series[t]) for name, series in setup.components.items()}
+    meta = record.meta
+    if meta is not None:
+        confidence = meta.confidence(setup, t, record.template.exit_policy)
+    else:
+        confidence = float(record.calibrator.predict(score))
     return Candidate(
         record=record,
         setup=setup,
         score=score,
-        confidence=float(record.calibrator.predict(score)),
+        confidence=confidence,
         expected=expected,
         spread=record.std,
         own_n=own.n,
@@ -176,14 +187,24 @@ def _candidate(record: TrackRecord, setup: Setup, own: Outcomes) -> Candidate:
 
 
 def scan_template(
-    template: Template, panel: Panel, params: Params, method: Method = "logistic"
+    template: Template,
+    panel: Panel,
+    params: Params,
+    method: Method = "logistic",
+    market: MarketState | None = None,
 ) -> tuple[TrackRecord, list[Candidate], dict[str, Outcomes], list[Setup]]:
-    """Build the template's setups on ``panel``, measure their past trades, pick today's entries."""
+    """Build the template's setups on ``panel``, measure their past trades, pick today's entries.
+
+    ``market``: the universe's breadth and the benchmark's state (``meta_label.market_state``)
+    turns meta-labelled confidence on; None leaves the score calibrator's."""
     eligible = {sym: bars for sym, bars in panel.items() if len(bars) >= template.min_history}
     setups = template.build(eligible, params) if eligible else []
     policy = template.exit_policy
     measured = [(s, setup_outcomes(s, template.horizon_days, template.outcome, policy)) for s in setups]
     record = _record(template, params, measured, method)
+    if market is not None:
+        meta = meta_label(measured, policy, market, horizon_days=template.horizon_days, calibration=method)
+        record = replace(record, meta=meta)
     candidates = [_candidate(record, s, o) for s, o in measured if len(s) and s.entry[-1]]
     return record, candidates, {s.key: o for s, o in measured}, setups
 
@@ -199,9 +220,17 @@ def scan(
     params: Mapping[str, Params] | None = None,
     method: Method = "logistic",
     progress: ScanProgress | None = None,
+    *,
+    meta: bool = False,
+    benchmark: Bars | None = None,
 ) -> Scan:
-    """Every template over the panel (bars strictly before the session the cards are for)."""
+    """Every template over the panel (bars strictly before the session the cards are for).
+
+    ``meta``: confidence by meta-labelling (``engine.strategies.meta_label``), with ``benchmark``
+    (bars strictly before the session too) for the benchmark-state features; without one the
+    universe's equal-weighted index stands in."""
     params = params or {}
+    market = market_state(panel, benchmark) if meta else None
     candidates: list[Candidate] = []
     records: dict[str, TrackRecord] = {}
     outcomes: dict[str, dict[str, Outcomes]] = {}
@@ -210,7 +239,7 @@ def scan(
         if progress is not None:
             progress(done, len(templates), template.name)
         p = params.get(template.name) or template.params()
-        record, found, measured, built = scan_template(template, panel, p, method)
+        record, found, measured, built = scan_template(template, panel, p, method, market)
         records[template.name] = record
         candidates.extend(found)
         outcomes[template.name] = measured

@@ -43,3 +43,13 @@ def test_calibration_reports_every_template_out_of_sample(capsys: pytest.Capture
         assert t["n_train"] > 0 and t["n_test"] > 0
         assert sum(b["n"] for b in t["reliability"]) == t["n_test"]
     assert len(report["top"]) == 10
+    # before (the score calibrator) and after (the meta-label) on the same test trades, with intervals
+    metas = {m["template"]: m for m in report["meta_label"]}
+    assert {"momentum", "mean_reversion", "trend", "options"} <= set(metas)
+    for m in metas.values():
+        before, after = m["before"], m["after"]
+        assert before["n_test"] == after["n_test"] > 0
+        for r in (before, after):
+            assert r["skill_lo"] <= r["skill"] <= r["skill_hi"]
+            assert r["edge"] == (r["model"] != "base_rate" and r["skill_lo"] > 0)
+            assert sum(b["n"] for b in r["reliability"]) == r["n_test"]
