@@ -27,7 +27,7 @@ from engine.brokers.tws_sim.codec import (
     parse_version_range,
 )
 from engine.brokers.tws_sim.events import Quote, SimOrder
-from engine.brokers.tws_sim.history import daily_bars, day_of
+from engine.brokers.tws_sim.history import daily_bars
 from engine.brokers.tws_sim.marketdata import quote_ticks
 from engine.brokers.tws_sim.outgoing import Fields
 from engine.brokers.tws_sim.timefmt import EXCHANGE_ZONE, parse_ib_datetime
@@ -278,7 +278,8 @@ class Session:
             request.end,
             request.duration,
             request.bar_size,
-            day_of(self.sim.now()),
+            self.sim.now(),
+            self.sim.tape,
         )
         if answer.problem is not None:
             self.error(request.req_id, 162, answer.problem)
