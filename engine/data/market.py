@@ -19,7 +19,12 @@ def load_market(settings: Settings) -> MarketData:
     if settings.data.source == "file":
         if not settings.data.path:
             raise DataError('[data] source = "file" needs [data] path to a CSV or Parquet file')
-        market = load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold)
+        specs = None
+        if settings.data.instruments:
+            from engine.data.instruments import load_instruments
+
+            specs = load_instruments(Path(settings.data.instruments).expanduser())
+        market = load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold, specs=specs)
         market.require(settings.universe.symbols)  # every universe symbol, named at once if missing
         return market
     return load_shipped(symbols, jump_threshold=threshold)
