@@ -22,6 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from console.data_notes import add_verbose, print_data_notes
 from engine.config import Settings
 from engine.research.verdict import verdict
 
@@ -49,6 +50,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument("--start", metavar="DATE", help="first session, YYYY-MM-DD")
         p.add_argument("--end", metavar="DATE", help="last session, YYYY-MM-DD")
         p.add_argument("--out", type=Path, metavar="DIR", help="write a report folder here")
+        add_verbose(p)
         if name == "walkforward":
             p.add_argument(
                 "--train-days",
@@ -113,7 +115,23 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     except ValueError as exc:
         print(f"onetap {args.command}: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    print_data_notes(
+        out, verbose=bool(getattr(args, "verbose", False)), held_back=_held_back(template, panel)
+    )
     return 0
+
+
+def _held_back(template: str, panel: Panel) -> str:
+    """The template, when it reads volume and a symbol of the run has none: it cannot fire there."""
+    from engine.data.market import last_loaded
+    from engine.strategies.held_back import describe, held_back
+    from engine.strategies.templates import TEMPLATES
+
+    market = last_loaded()
+    if market is None:
+        return ""
+    frames = {s: f for s, f in market.bars.items() if s in panel}
+    return describe(held_back([TEMPLATES[template]], frames))
 
 
 ROWS: tuple[tuple[str, str, str], ...] = (

@@ -269,7 +269,9 @@ class TradingCalendar:
     def last(self) -> date:
         return self.table.last
 
-    def sessions_array(self, start: date | None = None, end: date | None = None) -> npt.NDArray[np.datetime64]:
+    def sessions_array(
+        self, start: date | None = None, end: date | None = None
+    ) -> npt.NDArray[np.datetime64]:
         days = self.table.days
         lo = 0 if start is None else self.table.position(start)
         hi = len(days) if end is None else int(np.searchsorted(days, np.datetime64(end, "D"), side="right"))

@@ -74,9 +74,7 @@ def spec_from_fields(symbol: str, fields: Mapping[str, object], where: str) -> I
         raise InstrumentsError(f"{where}: symbol {symbol!r} is empty or has a space")
     unknown = [k for k in fields if k not in KEYS]
     if unknown:
-        raise InstrumentsError(
-            f"{where}: {symbol}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})"
-        )
+        raise InstrumentsError(f"{where}: {symbol}: unknown key {unknown[0]!r} (known: {', '.join(KEYS)})")
     values: dict[str, object] = {}
     for key, raw in fields.items():
         if raw is None or raw == "":

@@ -107,9 +107,22 @@ class MarketData:
                 out.add(symbol)
                 continue
             volume = frame["volume"].to_numpy()
-            if len(volume) == 0 or float(np.nanmax(volume)) <= 0 or float(np.nanmin(volume)) == float(np.nanmax(volume)):
+            if (
+                len(volume) == 0
+                or float(np.nanmax(volume)) <= 0
+                or float(np.nanmin(volume)) == float(np.nanmax(volume))
+            ):
                 out.add(symbol)
         return out
+
+    def needs_summary(self) -> bool:
+        """True when the summary says more than the per-row notices do: rows were left out, a
+        series is closes only, or a symbol trades on a calendar other than New York's."""
+        return (
+            sum(self.report.rows_excluded.values()) > 0
+            or bool(self.closes_only)
+            or any(self.spec(s).calendar != calendar.EXCHANGE for s in self.bars)
+        )
 
     def summary(self) -> str:
         """One line: what was loaded, dropped and repaired, and where the details are."""
@@ -238,14 +251,7 @@ def load_user_file(
     """
     path = Path(path)
     shown = display_path(path)
-    if not path.exists():
-        raise DataError(f"{shown}: no such file")
-    if path.is_dir():
-        files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(_CSV_SUFFIXES + _PARQUET_SUFFIXES))
-        if not files:
-            raise DataError(f"{shown}: directory has no .csv, .csv.gz or .parquet file")
-    else:
-        files = [path]
+    files = _files_of(path, shown)
     raw: dict[str, tuple[pd.DataFrame, str]] = {}
     closes_only: set[str] = set()
     no_volume: set[str] = set()
@@ -256,7 +262,9 @@ def load_user_file(
         total += len(table)
         long = "symbol" in table.columns
         if not long:
-            table["symbol"] = (symbol if len(files) == 1 and symbol else file.name.split(".")[0]).strip().upper()
+            table["symbol"] = (
+                (symbol if len(files) == 1 and symbol else file.name.split(".")[0]).strip().upper()
+            )
         elif symbol is not None:
             wanted = symbol.strip().upper()
             table = table[table["symbol"] == wanted]
@@ -267,7 +275,9 @@ def load_user_file(
         for sym, group in table.groupby("symbol", sort=False):
             name = str(sym)
             if name in raw:
-                raise DataError(f"{file_shown}: symbol {name} is also in {raw[name][1]} (one source per symbol)")
+                raise DataError(
+                    f"{file_shown}: symbol {name} is also in {raw[name][1]} (one source per symbol)"
+                )
             raw[name] = (group.drop(columns="symbol").reset_index(drop=True), file_shown)
             if "close only" in partial:
                 closes_only.add(name)
@@ -277,7 +287,9 @@ def load_user_file(
 
     chosen = dict(specs or {})
     for name in no_volume:
-        base = chosen.get(name) or (spec_of(INSTRUMENTS[name]) if name in INSTRUMENTS else InstrumentSpec(name))
+        base = chosen.get(name) or (
+            spec_of(INSTRUMENTS[name]) if name in INSTRUMENTS else InstrumentSpec(name)
+        )
         chosen[name] = replace(base, has_volume=False)
     market = build_market_data(raw, INSTRUMENTS, jump_threshold=jump_threshold, specs=chosen)
     market.source = shown
@@ -286,6 +298,19 @@ def load_user_file(
         first = market.report.issues[0] if market.report.issues else None
         raise DataError(f"{shown}: no valid rows ({total} read, all excluded; first problem: {first})")
     return market
+
+
+def _files_of(path: Path, shown: str) -> list[Path]:
+    """The file itself, or every CSV and Parquet file of a directory (sorted by name)."""
+    if not path.exists():
+        raise DataError(f"{shown}: no such file")
+    if not path.is_dir():
+        return [path]
+    suffixes = _CSV_SUFFIXES + _PARQUET_SUFFIXES
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(suffixes))
+    if not files:
+        raise DataError(f"{shown}: directory has no .csv, .csv.gz or .parquet file")
+    return files
 
 
 def _read_table(path: Path, shown: str) -> tuple[pd.DataFrame, set[str]]:

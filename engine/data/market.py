@@ -11,9 +11,23 @@ from engine.config import Settings
 from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.shipped import load_shipped
 
+_last: list[MarketData] = []
+
+
+def last_loaded() -> MarketData | None:
+    """The market ``load_market`` read last in this process: the commands print its summary line
+    (and, with ``--verbose``, every issue) after their results, without reading the data twice."""
+    return _last[-1] if _last else None
+
 
 def load_market(settings: Settings) -> MarketData:
     """The configured market's daily bars: the shipped data, or the user's file."""
+    market = _load(settings)
+    _last[:] = [market]
+    return market
+
+
+def _load(settings: Settings) -> MarketData:
     symbols = [*settings.universe.symbols, settings.universe.benchmark]
     threshold = settings.data.jump_threshold
     if settings.data.source == "file":

@@ -127,7 +127,8 @@ def validate_bars(
     ``df`` holds the rows in file order: ``date`` (datetime64, NaT where unreadable), ``open high low
     close volume`` (floats, NaN where empty), and optionally ``line`` (the row's line in the file) and
     ``parse_error`` (why the reader could not read the row, else empty). ``calendar_sessions`` lists
-    the sessions of the symbol's own exchange (``closed_reason`` says why a day is not one); dates outside its first..last are not checked against it (nobody knows
+    the sessions of the symbol's own exchange (``closed_reason`` says why a day is not one); dates
+    outside its first..last are not checked against it (nobody knows
     the calendar there). ``None`` skips the calendar checks.
     """
     rows = _Rows.of(df, symbol, source)

@@ -84,7 +84,9 @@ class InstrumentSpec:
             raise ValueError(f"{self.symbol}: currency must be a 3-letter ISO code, got {self.currency!r}")
 
     @classmethod
-    def default(cls, symbol: str, asset_class: AssetClass = AssetClass.STOCK, **overrides: object) -> InstrumentSpec:
+    def default(
+        cls, symbol: str, asset_class: AssetClass = AssetClass.STOCK, **overrides: object
+    ) -> InstrumentSpec:
         """The conventions of ``asset_class`` where the user gave none: FX pips and 24/5, crypto 24/7
         in satoshi lots, an index or a commodity without meaningful volume."""
         values: dict[str, object] = {"asset_class": asset_class}
