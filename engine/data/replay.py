@@ -551,6 +551,26 @@ class ReplayFeed:
         self._unpaused.set()
 
 
+def first_open(data: MarketData, start: date) -> datetime | None:
+    """The earliest moment the replay from ``start`` can quote: the first own-calendar session open
+    of any tradable symbol on or after ``start``. The engine's clock starts no later than this, so a
+    Tokyo or 24/7 instrument's first quotes are not older than the clock (New York opens later)."""
+    best: datetime | None = None
+    for symbol in data.tradable_symbols:
+        frame = data.bars.get(symbol)
+        if frame is None or frame.empty:
+            continue
+        cal = calendar.for_code(data.spec(symbol).calendar)
+        days = frame.index.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        lo = max(start, cal.first)
+        mine = days[days >= np.datetime64(lo, "D")]
+        open_days = mine[np.isin(mine, cal.sessions_array(lo, cal.last))]
+        if len(open_days):
+            opens_at = cal.session_open_close(_as_date(open_days[0]))[0]
+            best = opens_at if best is None else min(best, opens_at)
+    return best
+
+
 def _as_date(value: np.datetime64) -> date:
     out = value.astype("datetime64[D]").item()
     assert isinstance(out, date)
