@@ -111,5 +111,5 @@ async def test_the_replay_keeps_running_through_1999_into_2000(engine: Engine) -
         played.append(feed.current_day)
     assert played[0] == date(1999, 10, 1) and played[-1].year == 2000
     notices = [n.message for n in engine.parts.outbox.recent_notices()]
-    assert not any("replay feed stopped" in m or "scan" in m and "failed" in m for m in notices)
+    assert not any("replay feed stopped" in m or ("scan" in m and "failed" in m) for m in notices)
     assert engine.parts.cards._scan is not None and engine.parts.cards._scan[0] == played[-1]

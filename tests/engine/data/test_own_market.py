@@ -8,7 +8,6 @@ BTC-USD daily on 24/7 and EURUSD daily (from the hourly file) on 24/5.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
-from pathlib import Path
 
 import numpy as np
 import pytest
