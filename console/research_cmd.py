@@ -22,7 +22,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
-from console.data_notes import add_verbose, print_data_notes
+from engine.api.data_notes import add_verbose, print_data_notes
 from engine.config import Settings
 from engine.research.verdict import verdict
 
@@ -123,15 +123,9 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
 
 def _held_back(template: str, panel: Panel) -> str:
     """The template, when it reads volume and a symbol of the run has none: it cannot fire there."""
-    from engine.data.market import last_loaded
-    from engine.strategies.held_back import describe, held_back
-    from engine.strategies.templates import TEMPLATES
+    from engine.api.data_notes import template_held_back
 
-    market = last_loaded()
-    if market is None:
-        return ""
-    frames = {s: f for s, f in market.bars.items() if s in panel}
-    return describe(held_back([TEMPLATES[template]], frames))
+    return template_held_back(template, panel)
 
 
 ROWS: tuple[tuple[str, str, str], ...] = (
