@@ -134,3 +134,55 @@ def _held_back_line(settings: Settings) -> str:
     from engine.api.data_notes import settings_held_back
 
     return settings_held_back(settings)
+
+
+def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
+    out = out or sys.stdout  # looked up per call: tests and pipes replace sys.stdout after import
+    asof: date | None = None
+    if args.asof is not None:
+        try:
+            asof = date.fromisoformat(args.asof)
+        except ValueError:
+            print(f"onetap cards: --asof {args.asof!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+            return EXIT_USAGE
+    from engine.api.card_report import card_rows, cards_asof
+    from engine.api.data_notes import describe, held_back_pairs
+
+    try:
+        result = cards_asof(settings, asof)
+    except ValueError as exc:
+        print(f"onetap cards: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    rows = card_rows(result)
+    rejected = dict(sorted(result.proposal.rejected.items()))
+    rejected |= held_back_pairs(result.held_back)
+    verbose = bool(getattr(args, "verbose", False))
+    if args.json:
+        for row in rows:
+            print(json.dumps(row), file=out)
+        print(json.dumps({"rejected": rejected}), file=out)
+        # the data notes go to stderr: stdout stays one JSON object per line for scripts
+        print_data_notes(sys.stderr, verbose=verbose, held_back=describe(result.held_back))
+        return 0
+    latest = " (the latest session in the data)" if asof is None else ""
+    print(f"Strategy cards for {result.asof}{latest} (bars before it only), best first", file=out)
+    header = (
+        f"{'#':>2}  {'template':<15}{'legs':<34}{'conf':>6}{'exp ret':>9}{'max risk $':>12}{'R:R':>6}  reason"
+    )
+    print(header, file=out)
+    for row in rows:
+        legs = ", ".join(row["legs"])  # type: ignore[arg-type]
+        legs = legs if len(legs) <= 32 else legs[:31] + "…"
+        rr = row["reward_risk"]
+        print(
+            f"{row['rank']:>2}  {row['template']:<15}{legs:<34}{row['confidence']:>6.0%}"
+            f"{row['expected_return']:>+9.2%}{row['max_risk']:>12,.0f}"
+            f"{rr if rr == rr else float('nan'):>6.2f}  {row['reason']}",
+            file=out,
+        )
+    if not rows:
+        print("  (no card passes validation on this session)", file=out)
+    if rejected:
+        print("Held back: " + ", ".join(f"{code} {n}" for code, n in rejected.items()), file=out)
+    print_data_notes(out, verbose=verbose, held_back=describe(result.held_back))
+    return 0
