@@ -197,6 +197,8 @@ class ReplayFeed:
         self._day: date | None = None
         self._steps: list[Step] | None = None
         self._step = 0
+        self._crowding = 1.0
+        """Steps this day has over a New York day's (merged calendars); the pace divides by it."""
         self._cache: tuple[date, list[Step]] | None = None
         self._latest: dict[str, Quote] = {}
         self._seconds_per_day = 0.0
@@ -422,6 +424,8 @@ class ReplayFeed:
         self._day = day
         self._steps = self.day_quotes(day)
         self._step = 0
+        # a day on which several calendars trade has their steps merged: it keeps one day's time
+        self._crowding = max(1.0, len(self._steps) / (self._steps_per_day + 1))
         self._clock.set(self._steps[0][0])
         if on_day_start is not None:
             on_day_start(day)
@@ -525,7 +529,7 @@ class ReplayFeed:
                         await self._unpaused.wait()
                         continue
                     self._emit(sink)
-                    await sleep(self._seconds_per_day / self._steps_per_day)
+                    await sleep(self._seconds_per_day / self._steps_per_day / self._crowding)
                 if self._day_over():
                     self._end_day(on_day_end)
         finally:

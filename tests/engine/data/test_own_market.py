@@ -126,3 +126,20 @@ def test_fx_is_replayed_on_weekdays_only(market: MarketData) -> None:
     fx_days = {d for d in feed.sessions for _, qs in feed.day_quotes(d) for q in qs if q.symbol == "EURUSD"}
     expected = set(calendar.for_code("24/5").sessions_array(date(2017, 6, 1), date(2017, 6, 30)).tolist())
     assert fx_days == expected and len(fx_days) == 22
+
+
+async def test_a_day_of_merged_calendars_keeps_one_days_time_on_screen(market: MarketData) -> None:
+    clock = SimulatedClock(datetime(2019, 12, 31, tzinfo=UTC))
+    feed = ReplayFeed(
+        market, clock, start=date(2020, 1, 6), end=date(2020, 1, 6), seed=7, steps_per_day=30, spread_bps=2.0
+    )
+    steps = feed.day_quotes(date(2020, 1, 6))
+    assert len(steps) > 2 * 31  # three calendars' grids merged
+    slept: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        slept.append(seconds)
+
+    await feed.run(lambda _quotes: None, seconds_per_day=60.0, sleep=sleep)
+    assert len(slept) == len(steps)
+    assert sum(slept) == pytest.approx(60.0 * 31 / 30)  # as long as a New York day, not three
