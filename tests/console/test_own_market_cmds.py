@@ -77,3 +77,12 @@ def test_calibration_says_what_was_dropped(config: Path, capsys: pytest.CaptureF
     json.loads(captured.out)
     assert "data: 4 symbols" in captured.err
     assert "momentum held back" in captured.err
+
+
+def test_fx_alone_through_cards_and_backtest(config: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """EURUSD (2017, 24/5) on its own: the other symbols have no bars before the session."""
+    assert main(["--config", str(config), "cards", "--asof", "2017-11-01"]) == 0
+    assert "Strategy cards for 2017-11-01" in capsys.readouterr().out
+    assert main(["--config", str(config), "backtest", "trend", "--symbols", "EURUSD"]) == 0
+    out = capsys.readouterr().out
+    assert "Total return" in out and "not a trading session 54" in out

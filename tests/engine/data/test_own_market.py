@@ -8,14 +8,17 @@ BTC-USD daily on 24/7 and EURUSD daily (from the hourly file) on 24/5.
 from __future__ import annotations
 
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from engine.clock import SimulatedClock
 from engine.config import Settings, load_settings
 from engine.data import calendar
-from engine.data.loader import MarketData
+from engine.data.instruments import spec_from_fields
+from engine.data.loader import MarketData, load_user_file
 from engine.data.market import load_market
 from engine.data.replay import ReplayFeed, first_open
 from engine.data.validation import IssueKind
@@ -143,3 +146,25 @@ async def test_a_day_of_merged_calendars_keeps_one_days_time_on_screen(market: M
     await feed.run(lambda _quotes: None, seconds_per_day=60.0, sleep=sleep)
     assert len(slept) == len(steps)
     assert sum(slept) == pytest.approx(60.0 * 31 / 30)  # as long as a New York day, not three
+
+
+def test_a_directory_of_parquet_files_and_a_long_table(tmp_path: Path) -> None:
+    folder = tmp_path / "pq"
+    folder.mkdir()
+    closes = own_market.london_closes()
+    closes["date"] = pd.to_datetime(closes["date"])
+    closes.to_parquet(folder / "GOLD.parquet")
+    tokyo = own_market.tokyo_index(extra=None)
+    tokyo.insert(0, "symbol", "N225")
+    tokyo.to_csv(folder / "long.csv", index=False)
+    specs = {
+        "GOLD": spec_from_fields("GOLD", {"asset_class": "commodity", "exchange": "XLON"}, "test"),
+        "N225": spec_from_fields("N225", {"asset_class": "index", "exchange": "XTKS"}, "test"),
+    }
+    market = load_user_file(folder, specs=specs)
+    assert set(market.bars) == {"GOLD", "N225"}
+    assert market.closes_only == {"GOLD"}
+    assert market.report.rows_excluded == {"GOLD": 1, "N225": 0}  # GOLD's Saturday, reported
+    assert len(market.bars["N225"]) == len(
+        calendar.for_code("XTKS").sessions_array(own_market.START, own_market.END)
+    )
