@@ -323,9 +323,13 @@ def for_code(code: str) -> TradingCalendar:
 def _for_code(code: str) -> TradingCalendar:
     if code == EXCHANGE:
         return TradingCalendar(code, _table())
+    path = cache_path(code)
+    cached = _read_cached(path) if path is not None else None
+    if cached is not None:  # built before: the library (slow to import) is not needed to know it
+        return TradingCalendar(code, cached)
     if code not in known_codes():
         raise ValueError(
             f"unknown exchange calendar {code!r} (an exchange_calendars name: XNYS, XTKS, XLON, "
             "24/7 for crypto, 24/5 for FX, ...)"
         )
-    return TradingCalendar(code, load_table(cache_path(code), code))
+    return TradingCalendar(code, load_table(path, code))
