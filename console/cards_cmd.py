@@ -1,7 +1,9 @@
 """``onetap cards --asof DATE [--json]``: the ranked strategy cards for a session, headless.
 
+    onetap cards                       # the latest session in the data
     onetap cards --asof 2012-06-01
     onetap cards --asof 2012-06-01 --json
+    onetap cards --verbose             # and every row the data checks left out, with why
 
 Prints the cards the engine would offer on that session (bars before it only), best first, then
 how many candidates validation held back and why. ``--json`` prints one JSON object per card
@@ -16,6 +18,7 @@ import sys
 from datetime import date
 from typing import TYPE_CHECKING, TextIO
 
+from engine.api.data_notes import add_verbose, print_data_notes
 from engine.config import Settings
 
 if TYPE_CHECKING:
@@ -26,8 +29,11 @@ EXIT_USAGE = 2
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cards = subparsers.add_parser("cards", help="the ranked strategy cards for a session (headless)")
-    cards.add_argument("--asof", required=True, metavar="DATE", help="the session, YYYY-MM-DD")
+    cards.add_argument(
+        "--asof", metavar="DATE", help="the session, YYYY-MM-DD (default: the latest session in the data)"
+    )
     cards.add_argument("--json", action="store_true", help="one JSON object per line")
+    add_verbose(cards)
     cal = subparsers.add_parser(
         "calibration",
         help="out-of-sample check of card confidence per template, and diversity of the top cards",
@@ -35,6 +41,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     cal.add_argument("--fit-end", required=True, metavar="DATE", help="fit on trades ended before this day")
     cal.add_argument("--end", metavar="DATE", help="last day of the test period (default: end of data)")
     cal.add_argument("--json", action="store_true", help="one JSON object")
+    add_verbose(cal)
 
 
 def _date(text: str | None, flag: str) -> date | None:
@@ -59,7 +66,10 @@ def run_calibration(args: argparse.Namespace, settings: Settings, out: TextIO | 
     except ValueError as exc:
         print(f"onetap calibration: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    verbose = bool(getattr(args, "verbose", False))
+    held = _held_back_line(settings)
     if args.json:
+        print_data_notes(sys.stderr, verbose=verbose, held_back=held)
         payload = {
             "fit_end": result.fit_end.isoformat(),
             "test_end": result.test_end.isoformat(),
@@ -129,6 +139,7 @@ def run_calibration(args: argparse.Namespace, settings: Settings, out: TextIO | 
     )
     print("  " + ", ".join(result.top), file=out)
     _print_meta(metas, out)
+    print_data_notes(out, verbose=verbose, held_back=held)
     return 0
 
 
@@ -185,14 +196,24 @@ def _print_meta(metas: tuple[TemplateMeta, ...], out: TextIO) -> None:
         print(f"  {m.template:<15}{bins}", file=out)
 
 
+def _held_back_line(settings: Settings) -> str:
+    """Which enabled templates the data cannot feed (volume), for the line under the results."""
+    from engine.api.data_notes import settings_held_back
+
+    return settings_held_back(settings)
+
+
 def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None) -> int:
     out = out or sys.stdout  # looked up per call: tests and pipes replace sys.stdout after import
-    try:
-        asof = date.fromisoformat(args.asof)
-    except ValueError:
-        print(f"onetap cards: --asof {args.asof!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
-        return EXIT_USAGE
+    asof: date | None = None
+    if args.asof is not None:
+        try:
+            asof = date.fromisoformat(args.asof)
+        except ValueError:
+            print(f"onetap cards: --asof {args.asof!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+            return EXIT_USAGE
     from engine.api.card_report import card_rows, cards_asof
+    from engine.api.data_notes import describe, held_back_pairs
 
     try:
         result = cards_asof(settings, asof)
@@ -201,12 +222,17 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         return EXIT_USAGE
     rows = card_rows(result)
     rejected = dict(sorted(result.proposal.rejected.items()))
+    rejected |= held_back_pairs(result.held_back)
+    verbose = bool(getattr(args, "verbose", False))
     if args.json:
         for row in rows:
             print(json.dumps(row), file=out)
         print(json.dumps({"rejected": rejected}), file=out)
+        # the data notes go to stderr: stdout stays one JSON object per line for scripts
+        print_data_notes(sys.stderr, verbose=verbose, held_back=describe(result.held_back))
         return 0
-    print(f"Strategy cards for {asof} (bars before it only), best first", file=out)
+    latest = " (the latest session in the data)" if asof is None else ""
+    print(f"Strategy cards for {result.asof}{latest} (bars before it only), best first", file=out)
     header = (
         f"{'#':>2}  {'template':<15}{'legs':<34}{'conf':>6}{'exp ret':>9}{'max risk $':>12}{'R:R':>6}  reason"
     )
@@ -225,4 +251,5 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         print("  (no card passes validation on this session)", file=out)
     if rejected:
         print("Held back: " + ", ".join(f"{code} {n}" for code, n in rejected.items()), file=out)
+    print_data_notes(out, verbose=verbose, held_back=describe(result.held_back))
     return 0

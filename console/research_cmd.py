@@ -26,6 +26,7 @@ from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
+from engine.api.data_notes import add_verbose, print_data_notes
 from engine.config import Settings
 from engine.research.verdict import verdict
 
@@ -53,6 +54,7 @@ def add_parsers(subparsers: argparse._SubParsersAction[argparse.ArgumentParser])
         p.add_argument("--start", metavar="DATE", help="first session, YYYY-MM-DD")
         p.add_argument("--end", metavar="DATE", help="last session, YYYY-MM-DD")
         p.add_argument("--out", type=Path, metavar="DIR", help="write a report folder here")
+        add_verbose(p)
         if name == "walkforward":
             p.add_argument(
                 "--train-days",
@@ -131,7 +133,17 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     except ConnectionError as exc:  # an unreachable Dask scheduler: the message names it
         print(f"onetap {args.command}: {exc}", file=sys.stderr)
         return 1
+    print_data_notes(
+        out, verbose=bool(getattr(args, "verbose", False)), held_back=_held_back(template, panel)
+    )
     return 0
+
+
+def _held_back(template: str, panel: Panel) -> str:
+    """The template, when it reads volume and a symbol of the run has none: it cannot fire there."""
+    from engine.api.data_notes import template_held_back
+
+    return template_held_back(template, panel)
 
 
 ROWS: tuple[tuple[str, str, str], ...] = (

@@ -80,6 +80,9 @@ class DataSettings(_Section):
     source: Literal["shipped", "file"] = "shipped"
     path: str = ""
     jump_threshold: Fraction = 0.25
+    instruments: str = ""
+    """A TOML or CSV file describing each symbol of ``path`` (exchange, calendar, currency, asset
+    class; ``engine.data.instruments``); "" = every symbol is a US stock on XNYS."""
 
 
 class ReplaySettings(_Section):

@@ -525,6 +525,8 @@ class Engine:
         )
         await p.reconciler.reconcile()
         await p.protection.recover(at_start=True)  # card positions protected; what is missing placed once
+        if p.data.needs_summary():  # the one line (rows left out, closes only, other calendars)
+            p.outbox.notice("info", p.data.summary(), topic="data")
         for issue in p.data.report.issues:
             p.outbox.notice("warning" if issue.severity == "warning" else "error", str(issue), topic="data")
         p.cards.refresh()

@@ -8,7 +8,7 @@ cards are a plan for that session. Nothing here touches the database or a broker
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time
 
 import numpy as np
@@ -19,6 +19,7 @@ from engine.execution.costs import CommissionSchedule
 from engine.execution.plan import plan_card
 from engine.model import StrategyCard
 from engine.strategies.generator import Context, Proposal, propose
+from engine.strategies.held_back import held_back
 from engine.strategies.meta_label import SkillReport as SkillReport  # the console's type (re-exported)
 from engine.strategies.meta_study import TemplateMeta as TemplateMeta
 from engine.strategies.meta_study import meta_study as run_meta_study
@@ -34,6 +35,8 @@ class CardRun:
     asof: date
     proposal: Proposal
     scan: Scan
+    held_back: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    """Templates held back for want of data (volume), with the symbols that lack it."""
 
 
 def _market_bars(settings: Settings) -> tuple[dict[str, pd.DataFrame], pd.DataFrame | None]:
@@ -89,9 +92,14 @@ def meta_study(settings: Settings, fit_end: date, end: date | None = None) -> tu
     )
 
 
-def cards_asof(settings: Settings, asof: date) -> CardRun:
-    """Scan and propose for the session ``asof`` (bars before it only)."""
+def cards_asof(settings: Settings, asof: date | None = None) -> CardRun:
+    """Scan and propose for the session ``asof`` (bars before it only); ``None``: the latest
+    session in the data."""
     frames, bench = _market_bars(settings)
+    if asof is None:
+        if not frames:
+            raise ValueError(f"no bars for {', '.join(settings.universe.symbols)}")
+        asof = max(f.index[-1] for f in frames.values() if len(f)).date()
     histories = {sym: frame.loc[frame.index < np.datetime64(asof)] for sym, frame in frames.items()}
     histories = {sym: f for sym, f in histories.items() if len(f)}
     if not histories:
@@ -114,7 +122,8 @@ def cards_asof(settings: Settings, asof: date) -> CardRun:
     def plan(card: StrategyCard) -> StrategyCard:
         return plan_card(card, prices, histories, schedule)
 
-    return CardRun(asof, propose(found, ctx, plan), found)
+    held = held_back(enabled_templates(settings), histories)
+    return CardRun(asof, propose(found, ctx, plan), found, held)
 
 
 def card_rows(run: CardRun) -> list[dict[str, object]]:

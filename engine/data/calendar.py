@@ -57,7 +57,7 @@ def _table() -> SessionTable:
     return load_table(cache_path())
 
 
-def load_table(cache: Path | None) -> SessionTable:
+def load_table(cache: Path | None, code: str = EXCHANGE) -> SessionTable:
     """The table read from ``cache`` when that file is valid, else built now and written there.
 
     ``cache`` None builds without caching. A cache that is missing, unreadable or inconsistent
@@ -66,13 +66,13 @@ def load_table(cache: Path | None) -> SessionTable:
     """
     table = _read_cached(cache) if cache is not None else None
     if table is None:
-        table = _build_table()
+        table = _build_table(code)
         if cache is not None:
             _write_cached(cache, table)
     return table
 
 
-def cache_path() -> Path | None:
+def cache_path(code: str = EXCHANGE) -> Path | None:
     """Where the calendar is cached: ``$XDG_CACHE_HOME/onetap/calendar-XNYS-<library version>-<range>.npz``.
 
     The name carries the library's version, so an upgrade with new holidays reads a new file.
@@ -82,7 +82,8 @@ def cache_path() -> Path | None:
         version = importlib.metadata.version("exchange_calendars")
     except importlib.metadata.PackageNotFoundError:
         return None
-    name = f"calendar-{EXCHANGE}-{version}-{CALENDAR_START:%Y%m%d}-{CALENDAR_END:%Y%m%d}.npz"
+    safe = code.replace("/", "x")  # "24/7" -> "24x7": a file name
+    name = f"calendar-{safe}-{version}-{CALENDAR_START:%Y%m%d}-{CALENDAR_END:%Y%m%d}.npz"
     return Path(platformdirs.user_cache_dir("onetap")) / name
 
 
@@ -112,14 +113,18 @@ def _write_cached(path: Path, table: SessionTable) -> None:
         return
 
 
-def _build_table() -> SessionTable:
+def _build_table(code: str = EXCHANGE) -> SessionTable:
     import exchange_calendars as xcals  # imported here: it is slow to import and to build
 
     with warnings.catch_warnings():
         # exchange_calendars 4.x reads Series.values on tz-aware columns, which pandas 3 deprecates;
         # the values it gets are the right UTC nanoseconds, so the warning is noise for our users.
         warnings.simplefilter("ignore")
-        cal = xcals.get_calendar(EXCHANGE, start=CALENDAR_START.isoformat(), end=CALENDAR_END.isoformat())
+        start = pd.Timestamp(CALENDAR_START)
+        bound = type(xcals.get_calendar(code)).bound_min()  # e.g. XTKS is known from 1997 only
+        if bound is not None and pd.Timestamp(bound).tz_localize(None) > start:
+            start = pd.Timestamp(bound).tz_localize(None)
+        cal = xcals.get_calendar(code, start=start.date().isoformat(), end=CALENDAR_END.isoformat())
         days = np.asarray(cal.sessions.values, dtype="datetime64[D]")
         opens = np.asarray(cal.opens_nanos, dtype=np.int64)
         closes = np.asarray(cal.closes_nanos, dtype=np.int64)
@@ -234,3 +239,97 @@ def calendar_range() -> tuple[date, date]:
     """First and last session the cached calendar knows."""
     table = _table()
     return table.first, table.last
+
+
+# ------------------------------------------------------------------------------ other exchanges
+
+
+CALENDAR_ALIASES: dict[str, str] = {"CRYPTO": "24/7", "FX": "24/5"}
+"""Shorthands accepted where a calendar code is expected."""
+
+
+@dataclass(frozen=True, slots=True)
+class TradingCalendar:
+    """One exchange's sessions, for an instrument that does not trade on New York's calendar.
+
+    The module-level functions are XNYS (the engine's own clock: the autopilot's 15:55, the
+    protection horizons); an instrument from another exchange is validated, scanned and replayed on
+    its own ``TradingCalendar`` (``for_code``), so an XTKS index keeps its XTKS sessions and a 24/7
+    coin keeps its weekends.
+    """
+
+    code: str
+    table: SessionTable
+
+    @property
+    def first(self) -> date:
+        return self.table.first
+
+    @property
+    def last(self) -> date:
+        return self.table.last
+
+    def sessions_array(
+        self, start: date | None = None, end: date | None = None
+    ) -> npt.NDArray[np.datetime64]:
+        days = self.table.days
+        lo = 0 if start is None else self.table.position(start)
+        hi = len(days) if end is None else int(np.searchsorted(days, np.datetime64(end, "D"), side="right"))
+        return days[lo:hi]
+
+    def is_session(self, day: date) -> bool:
+        i = self.table.position(day)
+        return i < len(self.table.days) and self.table.days[i] == np.datetime64(day, "D")
+
+    def session_open_close(self, day: date) -> tuple[datetime, datetime]:
+        i = self.table.position(day)
+        if i >= len(self.table.days) or self.table.days[i] != np.datetime64(day, "D"):
+            raise ValueError(f"{day.isoformat()} is not an {self.code} session")
+        return (
+            _EPOCH + timedelta(microseconds=int(self.table.opens_ns[i]) // 1000),
+            _EPOCH + timedelta(microseconds=int(self.table.closes_ns[i]) // 1000),
+        )
+
+    def why_closed(self, day: date) -> str:
+        if self.code == EXCHANGE:
+            return why_closed(day)
+        if not self.table.first <= day <= self.table.last:
+            return f"outside the {self.code} calendar's range {self.table.first}..{self.table.last}"
+        if day.weekday() >= 5 and self.code not in ("24/7",):
+            return f"{day:%A} ({self.code})"
+        return f"{self.code} holiday or closure"
+
+
+def canonical_code(code: str) -> str:
+    """The exchange_calendars name for ``code`` (case-insensitive; ``CRYPTO`` -> ``24/7``)."""
+    text = code.strip().upper()
+    return CALENDAR_ALIASES.get(text, text)
+
+
+@cache
+def known_codes() -> frozenset[str]:
+    import exchange_calendars as xcals
+
+    return frozenset(xcals.get_calendar_names(include_aliases=True))
+
+
+def for_code(code: str) -> TradingCalendar:
+    """The calendar named ``code`` (an exchange_calendars name such as XTKS, XLON, 24/7, 24/5);
+    ValueError naming the code when the library does not know it."""
+    return _for_code(canonical_code(code))
+
+
+@cache
+def _for_code(code: str) -> TradingCalendar:
+    if code == EXCHANGE:
+        return TradingCalendar(code, _table())
+    path = cache_path(code)
+    cached = _read_cached(path) if path is not None else None
+    if cached is not None:  # built before: the library (slow to import) is not needed to know it
+        return TradingCalendar(code, cached)
+    if code not in known_codes():
+        raise ValueError(
+            f"unknown exchange calendar {code!r} (an exchange_calendars name: XNYS, XTKS, XLON, "
+            "24/7 for crypto, 24/5 for FX, ...)"
+        )
+    return TradingCalendar(code, load_table(path, code))

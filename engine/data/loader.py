@@ -11,11 +11,22 @@ column      meaning
 ``high``    highest price, >= every other price of the day
 ``low``     lowest price, > 0
 ``close``   closing price, > 0
-``volume``  shares traded, >= 0
+``volume``  shares traded, >= 0; optional (absent: the series has no volume)
 ``symbol``  optional. Present: the file is "long", one row per symbol and day. Absent:
             the whole file is one symbol, named by the ``symbol`` argument or else by
             the file name (``aapl.csv`` -> ``AAPL``).
 ==========  ========================================================================
+
+Only ``date`` and ``close`` are required: a file without ``open``/``high``/``low`` is *closes only*
+(each bar is open = high = low = close, so every fill is at the close, and the reports say so); a
+file without ``volume`` has no volume (the templates that read volume are held back for it).
+
+``[data] path`` may also be a directory: every CSV and Parquet file in it is read (one symbol per
+file, named by the file, or long files with a ``symbol`` column).
+
+Each symbol is validated on its own exchange calendar (``engine.model.instruments``): a row on a
+day that calendar has no session is reported and left out, and the summary line of every command
+says how many.
 
 Column names are case-insensitive and may come in any order; other columns are ignored.
 CSV files are comma-separated UTF-8 (a BOM is fine), optionally gzip-compressed (``.csv.gz``).
@@ -31,7 +42,7 @@ from __future__ import annotations
 import csv
 import gzip
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
 from typing import IO
@@ -42,9 +53,11 @@ import pandas as pd
 from engine.data import calendar
 from engine.data.validation import BAR_COLUMNS, ValidationReport, validate_bars
 from engine.model import Bar, Instrument
+from engine.model.instruments import InstrumentSpec, spec_of
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("date", *BAR_COLUMNS)
-EXPECTED = "expected date, open, high, low, close, volume[, symbol]"
+MINIMAL_COLUMNS: tuple[str, ...] = ("date", "close")
+EXPECTED = "expected date, close[, open, high, low][, volume][, symbol]"
 _MISSING_TOKENS = frozenset({"", "na", "n/a", "nan", "null", "none", "."})
 _CSV_SUFFIXES = (".csv", ".csv.gz", ".txt")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
@@ -74,6 +87,46 @@ class MarketData:
     report: ValidationReport = field(default_factory=ValidationReport)
     source: str = ""
     """Where the bars came from (a user's file as shown to them); names it in errors."""
+    specs: dict[str, InstrumentSpec] = field(default_factory=dict)
+    """Each symbol's conventions (exchange, calendar, volume); a symbol absent is a US stock."""
+    closes_only: set[str] = field(default_factory=set)
+    """Symbols whose data has closes only: every bar is O=H=L=C and fills are at the close."""
+
+    def spec(self, symbol: str) -> InstrumentSpec:
+        known = self.specs.get(symbol)
+        if known is not None:
+            return known
+        instrument = self.instruments.get(symbol)
+        return spec_of(instrument) if instrument is not None else InstrumentSpec(symbol)
+
+    def no_volume(self) -> set[str]:
+        """Symbols whose volume is missing, zero or constant: a volume signal is undefined on them."""
+        out = set()
+        for symbol, frame in self.bars.items():
+            if not self.spec(symbol).has_volume:
+                out.add(symbol)
+                continue
+            volume = frame["volume"].to_numpy()
+            if (
+                len(volume) == 0
+                or float(np.nanmax(volume)) <= 0
+                or float(np.nanmin(volume)) == float(np.nanmax(volume))
+            ):
+                out.add(symbol)
+        return out
+
+    def needs_summary(self) -> bool:
+        """True when the summary says more than the per-row notices do: rows were left out, a
+        series is closes only, or a symbol trades on a calendar other than New York's."""
+        return (
+            sum(self.report.rows_excluded.values()) > 0
+            or bool(self.closes_only)
+            or any(self.spec(s).calendar != calendar.EXCHANGE for s in self.bars)
+        )
+
+    def summary(self) -> str:
+        """One line: what was loaded, dropped and repaired, and where the details are."""
+        return data_summary(self)
 
     @property
     def symbols(self) -> list[str]:
@@ -136,33 +189,133 @@ def build_market_data(
     instruments: Mapping[str, Instrument],
     *,
     jump_threshold: float = 0.25,
+    specs: Mapping[str, InstrumentSpec] | None = None,
 ) -> MarketData:
-    """Validate each symbol's raw rows (see ``validate_bars``) and keep the symbols that have any left."""
-    sessions = calendar.sessions_array(calendar.CALENDAR_START, calendar.CALENDAR_END)
+    """Validate each symbol's raw rows (see ``validate_bars``) on its own exchange calendar and keep
+    the symbols that have any left."""
     report = ValidationReport()
     bars: dict[str, pd.DataFrame] = {}
     kept_instruments: dict[str, Instrument] = {}
+    kept_specs: dict[str, InstrumentSpec] = {}
     for symbol, (frame, source) in raw.items():
-        clean, issues = validate_bars(frame, symbol, source, sessions, jump_threshold)
+        spec = (specs or {}).get(symbol)
+        if spec is None:
+            known = instruments.get(symbol)
+            spec = spec_of(known) if known is not None else InstrumentSpec(symbol)
+        cal = calendar.for_code(spec.calendar)
+        clean, issues = validate_bars(
+            frame, symbol, source, cal.sessions_array(), jump_threshold, closed_reason=cal.why_closed
+        )
         report.record(symbol, len(clean), len(frame) - len(clean), issues)
         if len(clean):
             bars[symbol] = clean
-            kept_instruments[symbol] = instruments.get(symbol) or Instrument(symbol)
-    return MarketData(bars=bars, instruments=kept_instruments, report=report)
+            kept_instruments[symbol] = instruments.get(symbol) or spec.instrument()
+            kept_specs[symbol] = spec
+    return MarketData(bars=bars, instruments=kept_instruments, report=report, specs=kept_specs)
 
 
-def load_user_file(path: Path, symbol: str | None = None, *, jump_threshold: float = 0.25) -> MarketData:
-    """Read a user's CSV or Parquet file (format in the module docstring) and validate it.
+def data_summary(market: MarketData) -> str:
+    """``data: 3 symbols (XNYS, XTKS, 24/7), 4,120 rows kept; 12 left out (not a trading session 9, ...)``."""
+    report = market.report
+    kept = sum(report.rows_kept.values())
+    excluded = sum(report.rows_excluded.values())
+    calendars = sorted({market.spec(s).calendar for s in market.bars})
+    parts = [f"data: {len(market.bars)} symbols ({', '.join(calendars)}), {kept:,} rows kept"]
+    if excluded:
+        kinds: dict[str, int] = {}
+        for issue in report.errors:
+            kinds[str(issue.kind)] = kinds.get(str(issue.kind), 0) + 1
+        listed = ", ".join(f"{k} {n}" for k, n in sorted(kinds.items(), key=lambda kv: -kv[1]))
+        parts.append(f"{excluded:,} rows left out ({listed})")
+    else:
+        parts.append("none left out")
+    if report.warnings:
+        parts.append(f"{len(report.warnings)} warnings")
+    if market.closes_only:
+        parts.append(f"closes only, filled at the close: {', '.join(sorted(market.closes_only))}")
+    return "; ".join(parts)
+
+
+def load_user_file(
+    path: Path,
+    symbol: str | None = None,
+    *,
+    jump_threshold: float = 0.25,
+    specs: Mapping[str, InstrumentSpec] | None = None,
+) -> MarketData:
+    """Read a user's CSV or Parquet file, or every such file in a directory (format in the module
+    docstring), and validate each symbol on its own calendar (``specs``; absent: a US stock).
 
     With a ``symbol`` column and a ``symbol`` argument, only that symbol is loaded.
     Symbols the product ships (e.g. ``SPX``) keep their shipped metadata (index, sector).
     """
     path = Path(path)
     shown = display_path(path)
+    files = _files_of(path, shown)
+    raw: dict[str, tuple[pd.DataFrame, str]] = {}
+    closes_only: set[str] = set()
+    no_volume: set[str] = set()
+    total = 0
+    for file in files:
+        file_shown = display_path(file)
+        table, partial = _read_table(file, file_shown)
+        total += len(table)
+        long = "symbol" in table.columns
+        if not long:
+            table["symbol"] = (
+                (symbol if len(files) == 1 and symbol else file.name.split(".")[0]).strip().upper()
+            )
+        elif symbol is not None:
+            wanted = symbol.strip().upper()
+            table = table[table["symbol"] == wanted]
+            if table.empty:
+                if len(files) == 1:
+                    raise DataError(f"{file_shown}: no rows for symbol {wanted!r}")
+                continue
+        for sym, group in table.groupby("symbol", sort=False):
+            name = str(sym)
+            if name in raw:
+                raise DataError(
+                    f"{file_shown}: symbol {name} is also in {raw[name][1]} (one source per symbol)"
+                )
+            raw[name] = (group.drop(columns="symbol").reset_index(drop=True), file_shown)
+            if "close only" in partial:
+                closes_only.add(name)
+            if "no volume" in partial:
+                no_volume.add(name)
+    from engine.data.shipped import INSTRUMENTS  # shipped builds on this module; import at call time
+
+    chosen = dict(specs or {})
+    for name in no_volume:
+        base = chosen.get(name) or (
+            spec_of(INSTRUMENTS[name]) if name in INSTRUMENTS else InstrumentSpec(name)
+        )
+        chosen[name] = replace(base, has_volume=False)
+    market = build_market_data(raw, INSTRUMENTS, jump_threshold=jump_threshold, specs=chosen)
+    market.source = shown
+    market.closes_only = closes_only & set(market.bars)
+    if not market.bars:
+        first = market.report.issues[0] if market.report.issues else None
+        raise DataError(f"{shown}: no valid rows ({total} read, all excluded; first problem: {first})")
+    return market
+
+
+def _files_of(path: Path, shown: str) -> list[Path]:
+    """The file itself, or every CSV and Parquet file of a directory (sorted by name)."""
     if not path.exists():
         raise DataError(f"{shown}: no such file")
-    if path.is_dir():
-        raise DataError(f"{shown}: is a directory, expected a CSV or Parquet file")
+    if not path.is_dir():
+        return [path]
+    suffixes = _CSV_SUFFIXES + _PARQUET_SUFFIXES
+    files = sorted(p for p in path.iterdir() if p.is_file() and p.name.lower().endswith(suffixes))
+    if not files:
+        raise DataError(f"{shown}: directory has no .csv, .csv.gz or .parquet file")
+    return files
+
+
+def _read_table(path: Path, shown: str) -> tuple[pd.DataFrame, set[str]]:
+    """One file's rows, with its missing columns filled: ``{"close only"}`` when the prices are
+    closes only (open = high = low = close), ``{"no volume"}`` when there is no volume column."""
     name = path.name.lower()
     if name.endswith(_PARQUET_SUFFIXES):
         table = _read_parquet(path, shown)
@@ -170,26 +323,13 @@ def load_user_file(path: Path, symbol: str | None = None, *, jump_threshold: flo
         table = _read_csv(path, shown)
     else:
         raise DataError(f"{shown}: unsupported file type (expected .csv, .csv.gz or .parquet)")
-    long = "symbol" in table.columns
-    if not long:
-        table["symbol"] = (symbol or path.name.split(".")[0]).strip().upper()
-    elif symbol is not None:
-        wanted = symbol.strip().upper()
-        table = table[table["symbol"] == wanted]
-        if table.empty:
-            raise DataError(f"{shown}: no rows for symbol {wanted!r}")
-    raw = {
-        str(sym): (group.drop(columns="symbol").reset_index(drop=True), shown)
-        for sym, group in table.groupby("symbol", sort=False)
-    }
-    from engine.data.shipped import INSTRUMENTS  # shipped builds on this module; import at call time
-
-    market = build_market_data(raw, INSTRUMENTS, jump_threshold=jump_threshold)
-    market.source = shown
-    if not market.bars:
-        first = market.report.issues[0] if market.report.issues else None
-        raise DataError(f"{shown}: no valid rows ({len(table)} read, all excluded; first problem: {first})")
-    return market
+    partial: set[str] = set()
+    filled = table.attrs.get("filled", ())
+    if "open" in filled:
+        partial.add("close only")
+    if "volume" in filled:
+        partial.add("no volume")
+    return table, partial
 
 
 # ---------------------------------------------------------------------------------------- CSV
@@ -244,7 +384,10 @@ def _column_positions(header: list[str], shown: str) -> dict[str, int]:
         if name in seen and name in (*REQUIRED_COLUMNS, "symbol"):
             raise DataError(f"{shown}: duplicate column {name!r} (column names are case-insensitive)")
         seen.setdefault(name, pos)
-    missing = [c for c in REQUIRED_COLUMNS if c not in seen]
+    # open, high and low come together or not at all (closes only); some of them is a mistake
+    some_ohl = any(c in seen for c in ("open", "high", "low"))
+    needed = REQUIRED_COLUMNS[:-1] if some_ohl else MINIMAL_COLUMNS
+    missing = [c for c in needed if c not in seen]
     if missing:
         listed = ", ".join(repr(c) for c in missing)
         hint = ""
@@ -282,9 +425,13 @@ def _convert(
     for i in np.flatnonzero(bad_date).tolist():
         if not errors[i]:
             notes[i].append(f"date {cells['date'][i]!r} is not YYYY-MM-DD")
+    filled: list[str] = []
     for name in BAR_COLUMNS:
         if numeric is not None and name in numeric:
             out[name] = numeric[name]
+            continue
+        if name not in cells:
+            filled.append(name)
             continue
         raw = cells[name]
         values = pd.to_numeric(pd.Series(raw, dtype=object), errors="coerce").astype(np.float64)
@@ -293,6 +440,9 @@ def _convert(
             if not errors[i]:
                 notes[i].append(f"{name} {raw[i]!r} is not a number")
         out[name] = values.to_numpy()
+    for name in filled:  # closes only: the bar is its close; no volume column: no volume
+        out[name] = 0.0 if name == "volume" else out["close"].to_numpy()
+    out.attrs["filled"] = tuple(filled)
     if "symbol" in cells:
         symbols = [s.strip().upper() for s in cells["symbol"]]
         out["symbol"] = [s or "?" for s in symbols]

@@ -9,6 +9,14 @@ invented (Brownian bridges), but invented deterministically: the random generato
 same quotes on every machine and every run, and changing one symbol leaves the others alone.
 
 The feed never shows the future: ``history`` ends strictly before the day it is asked about.
+
+Mixed calendars (``engine.model.instruments``): the replay plays the union of the days on which
+any tradable instrument has a session of its own calendar with a bar, and each instrument quotes
+only on its own sessions, from its own open to its own close (an XTKS index quotes 00:00-06:00 UTC,
+a 24/7 coin around the clock and on weekends, a New York stock 14:30-21:00 UTC). On a day where
+several calendars trade, their steps are merged in time order. A New York session keeps its
+``steps_per_day`` over 6.5 hours (an early close has fewer steps); a session of any other calendar
+is cut into ``steps_per_day`` steps whatever its length.
 """
 
 from __future__ import annotations
@@ -42,6 +50,8 @@ REGULAR_SESSION = timedelta(hours=6, minutes=30)
 _BRIDGE_VOL = 0.6  # bridge noise per step, as a fraction of the day's range over sqrt(steps)
 _VOLUME_NOISE = 0.35  # lognormal sigma of the per-step volume around the U-shaped profile
 _LOT = 100.0
+NOMINAL_VOLUME = 1_000_000.0
+"""The volume the replay plays for a bar that has none (see ``_symbol_quotes``)."""
 
 
 class IntradayPath(NamedTuple):
@@ -181,11 +191,14 @@ class ReplayFeed:
         self._spread_bps = spread_bps
         self._step_length = REGULAR_SESSION / steps_per_day
         self._bars = {s: _SymbolBars(f) for s, f in data.bars.items() if not f.empty}
+        self._calendars = {s: calendar.for_code(data.spec(s).calendar) for s in self._bars}
         self._sessions = self._select_sessions(start, end)
         self._next = 0
         self._day: date | None = None
         self._steps: list[Step] | None = None
         self._step = 0
+        self._crowding = 1.0
+        """Steps this day has over a New York day's (merged calendars); the pace divides by it."""
         self._cache: tuple[date, list[Step]] | None = None
         self._latest: dict[str, Quote] = {}
         self._seconds_per_day = 0.0
@@ -237,12 +250,14 @@ class ReplayFeed:
         stop = last if end is None else end
         if stop < start:
             raise ValueError(f"replay end {stop.isoformat()} is before its start {start.isoformat()}")
-        lo, hi = calendar.calendar_range()
-        window = days[
-            (days >= np.datetime64(max(start, lo), "D")) & (days <= np.datetime64(min(stop, hi), "D"))
-        ]
-        known = np.isin(window, calendar.sessions_array(max(start, lo), min(stop, hi)))
-        chosen: list[date] = window[known].tolist()
+        picked = []
+        for symbol in tradable:  # each on its own calendar: its bars on its own sessions
+            cal = self._calendars[symbol]
+            lo, hi = max(start, cal.first), min(stop, cal.last)
+            own = self._bars[symbol].days
+            window = own[(own >= np.datetime64(lo, "D")) & (own <= np.datetime64(hi, "D"))]
+            picked.append(window[np.isin(window, cal.sessions_array(lo, hi))])
+        chosen: list[date] = np.unique(np.concatenate(picked)).tolist()
         if not chosen:
             raise ValueError(
                 f"no trading session with data between {start.isoformat()} and {stop.isoformat()}"
@@ -256,15 +271,17 @@ class ReplayFeed:
         if done == 0:
             return
         last_played = days[done - 1]
-        self._clock.set(calendar.session_open_close(_as_date(last_played))[1])
-        first_known, _ = calendar.calendar_range()
+        steps = self.day_quotes(_as_date(last_played))
+        if steps:
+            self._clock.set(steps[-1][0])
         for symbol, bars in self._bars.items():
             i = int(np.searchsorted(bars.days, last_played, "right")) - 1
             day = _as_date(bars.days[i]) if i >= 0 else None
-            if day is None or day < first_known or not calendar.is_session(day):
+            cal = self._calendars[symbol]
+            if day is None or not cal.first <= day <= cal.last or not cal.is_session(day):
                 continue
             # The closing quote of the symbol's last played bar, exactly as the earlier run showed it.
-            times = self._step_times(*calendar.session_open_close(day))
+            times = self._symbol_times(symbol, day)
             self._latest[symbol] = self._symbol_quotes(symbol, day, bars.values[i], times)[-1]
 
     @property
@@ -325,28 +342,54 @@ class ReplayFeed:
         """Every step of the session: its time and the quotes of each symbol with a bar that day."""
         if self._cache is not None and self._cache[0] == day:
             return self._cache[1]
-        if not calendar.is_session(day):
-            return []
-        opens_at, closes_at = calendar.session_open_close(day)
-        times = self._step_times(opens_at, closes_at)
+        grids: list[list[datetime]] = []
         columns: list[list[Quote]] = []
         for symbol, bars in self._bars.items():
             bar = bars.on(day)
-            if bar is not None:
-                columns.append(self._symbol_quotes(symbol, day, bar, times))
-        steps: list[Step] = list(zip(times, zip(*columns, strict=True), strict=True)) if columns else []
+            cal = self._calendars[symbol]
+            if bar is None or not cal.first <= day <= cal.last or not cal.is_session(day):
+                continue  # no bar, or not a session of this symbol's own calendar
+            times = self._symbol_times(symbol, day)
+            grids.append(times)
+            columns.append(self._symbol_quotes(symbol, day, bar, times))
+        steps: list[Step]
+        if not columns:
+            steps = []
+        elif all(g == grids[0] for g in grids):  # one calendar (the usual case): one grid
+            steps = list(zip(grids[0], zip(*columns, strict=True), strict=True))
+        else:  # several calendars trade this day: their steps merged in time order
+            by_time: dict[datetime, list[Quote]] = {}
+            for times, quotes in zip(grids, columns, strict=True):
+                for ts, quote in zip(times, quotes, strict=True):
+                    by_time.setdefault(ts, []).append(quote)
+            steps = [(ts, tuple(by_time[ts])) for ts in sorted(by_time)]
         self._cache = (day, steps)
         return steps
 
-    def _step_times(self, opens_at: datetime, closes_at: datetime) -> list[datetime]:
+    def _symbol_times(self, symbol: str, day: date) -> list[datetime]:
+        """The step times of ``symbol`` on ``day``, a session of its own calendar."""
+        cal = self._calendars[symbol]
+        opens_at, closes_at = cal.session_open_close(day)
+        if cal.code == calendar.EXCHANGE:
+            return self._step_times(opens_at, closes_at)
+        return self._step_times(opens_at, closes_at, (closes_at - opens_at) / self._steps_per_day)
+
+    def _step_times(
+        self, opens_at: datetime, closes_at: datetime, step: timedelta | None = None
+    ) -> list[datetime]:
+        step_length = step if step is not None else self._step_length
         length = closes_at - opens_at
-        n = max(3, math.ceil(length / self._step_length - 1e-9))
-        return [min(opens_at + self._step_length * k, closes_at) for k in range(n)] + [closes_at]
+        n = max(3, math.ceil(length / step_length - 1e-9))
+        return [min(opens_at + step_length * k, closes_at) for k in range(n)] + [closes_at]
 
     def _symbol_quotes(self, symbol: str, day: date, bar: FloatArray, times: list[datetime]) -> list[Quote]:
         instrument = self._data.instruments[symbol]
         rng = np.random.default_rng(stable_seed(self._seed, symbol, day))
         o, h, lo, c, v = (float(x) for x in bar)
+        if not v > 0:
+            # a series without volume (an index, a commodity, a closes-only file): the replay invents
+            # a nominal volume so that paper fills (capped at a share of what traded) can happen
+            v = NOMINAL_VOLUME
         m = len(times)
         last = intraday_path(o, h, lo, c, m, rng, instrument.tick_size).last
         sizes, cumulative = volume_path(v, m, rng)
@@ -381,6 +424,8 @@ class ReplayFeed:
         self._day = day
         self._steps = self.day_quotes(day)
         self._step = 0
+        # a day on which several calendars trade has their steps merged: it keeps one day's time
+        self._crowding = max(1.0, len(self._steps) / (self._steps_per_day + 1))
         self._clock.set(self._steps[0][0])
         if on_day_start is not None:
             on_day_start(day)
@@ -484,7 +529,7 @@ class ReplayFeed:
                         await self._unpaused.wait()
                         continue
                     self._emit(sink)
-                    await sleep(self._seconds_per_day / self._steps_per_day)
+                    await sleep(self._seconds_per_day / self._steps_per_day / self._crowding)
                 if self._day_over():
                     self._end_day(on_day_end)
         finally:
@@ -508,6 +553,26 @@ class ReplayFeed:
         self._stopping = True
         self._paused = False
         self._unpaused.set()
+
+
+def first_open(data: MarketData, start: date) -> datetime | None:
+    """The earliest moment the replay from ``start`` can quote: the first own-calendar session open
+    of any tradable symbol on or after ``start``. The engine's clock starts no later than this, so a
+    Tokyo or 24/7 instrument's first quotes are not older than the clock (New York opens later)."""
+    best: datetime | None = None
+    for symbol in data.tradable_symbols:
+        frame = data.bars.get(symbol)
+        if frame is None or frame.empty:
+            continue
+        cal = calendar.for_code(data.spec(symbol).calendar)
+        days = frame.index.to_numpy(dtype="datetime64[ns]").astype("datetime64[D]")
+        lo = max(start, cal.first)
+        mine = days[days >= np.datetime64(lo, "D")]
+        open_days = mine[np.isin(mine, cal.sessions_array(lo, cal.last))]
+        if len(open_days):
+            opens_at = cal.session_open_close(_as_date(open_days[0]))[0]
+            best = opens_at if best is None else min(best, opens_at)
+    return best
 
 
 def _as_date(value: np.datetime64) -> date:

@@ -17,7 +17,7 @@ one, the symbol, the date, a kind and a detail, so the one-line message is enoug
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -119,13 +119,16 @@ def validate_bars(
     source: str,
     calendar_sessions: pd.DatetimeIndex | npt.NDArray[np.datetime64] | Sequence[date] | None,
     jump_threshold: float = 0.25,
+    *,
+    closed_reason: Callable[[date], str] = why_closed,
 ) -> tuple[pd.DataFrame, list[DataIssue]]:
     """Return the clean bars (indexed by ``date``, sorted, unique) and every issue found.
 
     ``df`` holds the rows in file order: ``date`` (datetime64, NaT where unreadable), ``open high low
     close volume`` (floats, NaN where empty), and optionally ``line`` (the row's line in the file) and
     ``parse_error`` (why the reader could not read the row, else empty). ``calendar_sessions`` lists
-    the exchange sessions; dates outside its first..last are not checked against it (nobody knows
+    the sessions of the symbol's own exchange (``closed_reason`` says why a day is not one); dates
+    outside its first..last are not checked against it (nobody knows
     the calendar there). ``None`` skips the calendar checks.
     """
     rows = _Rows.of(df, symbol, source)
@@ -133,7 +136,7 @@ def validate_bars(
     rows.check_parse()
     rows.check_values()
     if sessions is not None:
-        rows.check_sessions(sessions)
+        rows.check_sessions(sessions, closed_reason)
     rows.check_order()
     clean = rows.clean()
     issues = sorted(rows.issues, key=lambda pair: pair[0])
@@ -245,13 +248,15 @@ class _Rows:
                 int(i), IssueKind.CLOSE_OUTSIDE, f"close {_num(c[i])}, low {_num(lo[i])}, high {_num(h[i])}"
             )
 
-    def check_sessions(self, sessions: npt.NDArray[np.datetime64]) -> None:
+    def check_sessions(
+        self, sessions: npt.NDArray[np.datetime64], closed_reason: Callable[[date], str] = why_closed
+    ) -> None:
         if len(sessions) == 0:
             return
         covered = (self.days >= sessions[0]) & (self.days <= sessions[-1]) & self.good()
         closed = covered & ~np.isin(self.days, sessions)
         for i in np.flatnonzero(closed).tolist():
-            self.add(int(i), IssueKind.NOT_A_SESSION, why_closed(_day(self.days[i])))
+            self.add(int(i), IssueKind.NOT_A_SESSION, closed_reason(_day(self.days[i])))
 
     def check_order(self) -> None:
         """Duplicates are excluded (which copy is right is unknowable); late rows are only sorted."""

@@ -105,6 +105,10 @@ class AssetClass(StrEnum):
     ETF = "ETF"
     INDEX = "IND"
     OPTION = "OPT"
+    COMMODITY = "CMDTY"
+    FX = "CASH"
+    CRYPTO = "CRYPTO"
+    FUTURE = "FUT"
 
 
 class ExecutionStatus(StrEnum):

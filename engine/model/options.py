@@ -37,6 +37,10 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 _SYMBOL_LENGTH = ROOT_WIDTH + 6 + 1 + 8
 _ROOT = re.compile(r"[A-Z0-9][A-Z0-9.]{0,5}")
+OCC_FIRST_YEAR = 2000
+OCC_LAST_YEAR = 2099
+"""The years an OCC symbol's YYMMDD expiry can name."""
+
 _SYMBOL = re.compile(r"(?P<root>[A-Z0-9][A-Z0-9. ]{5})(?P<ymd>\d{6})(?P<right>[CP])(?P<strike>\d{8})")
 
 
@@ -67,7 +71,7 @@ class OptionContract:
         thousandths = self.strike * 1000.0
         if abs(thousandths - round(thousandths)) > 1e-6:
             raise ValueError(f"option strike {self.strike!r} is finer than the OCC's 0.001")
-        if not 2000 <= self.expiry.year <= 2099:
+        if not OCC_FIRST_YEAR <= self.expiry.year <= OCC_LAST_YEAR:
             raise ValueError(f"option expiry {self.expiry.isoformat()} cannot be written as YYMMDD")
         if not (math.isfinite(self.multiplier) and self.multiplier > 0):
             raise ValueError(f"option multiplier must be positive, got {self.multiplier!r}")

@@ -29,8 +29,9 @@ from engine.runtime.outbox import Outbox
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.store.repository import Store
 from engine.strategies.generator import Context, propose
+from engine.strategies.held_back import held_back, held_back_codes
 from engine.strategies.pipeline import card_book, scan_histories
-from engine.strategies.policy import generator_policy
+from engine.strategies.policy import enabled_templates, generator_policy
 from engine.strategies.scan import Scan
 
 
@@ -77,6 +78,8 @@ class CardPipeline:
         self._scan: tuple[date, Scan] | None = None
         self._scanning: date | None = None
         self._histories: dict[str, pd.DataFrame] = {}
+        self._held_back: tuple[tuple[str, int], ...] = ()
+        """Templates the session's data cannot feed (volume), for the cards pane's held-back line."""
         self._logged_rejections: set[tuple[date, str, str]] = set()
         self._policy = generator_policy(settings)
         self._stopping = threading.Event()
@@ -117,7 +120,7 @@ class CardPipeline:
                 self._logged_rejections.add((day, key, why.code))
                 log.info("card %s not shown: %s (%s)", key, why.code, why.message)
         self._store.save_cards(self.cards)
-        rejected = tuple(sorted(proposal.rejected.items()))
+        rejected = (*sorted(proposal.rejected.items()), *self._held_back)
         self._bus.publish(CardsEvent(asof=self._clock.now(), cards=tuple(self.cards), rejected=rejected))
 
     def on_fill_booked(self, _booked: FillBooked) -> None:
@@ -149,6 +152,7 @@ class CardPipeline:
         finally:
             self._scanning = None
         self._histories = histories
+        self._held_back = held_back_codes(held_back(enabled_templates(self._settings), histories))
         self._scan = (day, found)
         self.refresh()
 

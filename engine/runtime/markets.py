@@ -23,7 +23,7 @@ from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
 from engine.data.market import load_market
 from engine.data.recording import RecordedEvent, RecordingFeed
-from engine.data.replay import ReplayFeed
+from engine.data.replay import ReplayFeed, first_open
 from engine.model import CommandSource
 from engine.runtime.accounting import OPENING_KEY, opening_book_payload
 from engine.runtime.startup import EngineStartError, instruments, session_start
@@ -56,7 +56,9 @@ def paper_market(settings: Settings, store: Store, database: Path, data: MarketD
     s = settings
     data = data or load_market(s)
     last_day = store.get_state(REPLAY_KEY)
-    clock = SimulatedClock(session_start(s.replay.start_date))
+    starts_at = session_start(s.replay.start_date)
+    earliest = first_open(data, s.replay.start_date)  # an instrument on another calendar may open first
+    clock = SimulatedClock(min(starts_at, earliest) if earliest is not None else starts_at)
     feed = ReplayFeed.from_settings(
         s.replay, data, clock, resume_after=date.fromisoformat(last_day) if last_day else None
     )

@@ -34,7 +34,7 @@ def card_book(
     returns: dict[str, np.ndarray] = {}
     for sym, df in histories.items():
         tail = df.tail(20)
-        if len(tail):
+        if len(tail) and float(tail["volume"].max()) > 0:  # no volume known: no liquidity limit
             adv_shares[sym] = float(tail["volume"].mean())
             adv_value[sym] = float((tail["close"] * tail["volume"]).mean())
         close = df["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]

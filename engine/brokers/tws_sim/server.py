@@ -33,6 +33,7 @@ from engine.brokers.tws_sim.events import (
 )
 from engine.brokers.tws_sim.exchange import Exchange, ExchangeConfig
 from engine.brokers.tws_sim.faults import Faults
+from engine.brokers.tws_sim.history import TradeTape, day_of
 from engine.brokers.tws_sim.session import Session
 from engine.clock import WallClock
 
@@ -89,6 +90,8 @@ class TwsSimulator:
         self.config = config or SimulatorConfig()
         self.universe = universe or Universe()
         self._bars = bars
+        self.tape = TradeTape()
+        """Every trade the simulator printed this session: the bar so far that history serves."""
         self._clock = clock
         self.exchange = Exchange(self.config.exchange_config(), self._on_event, clock)
         self.faults = Faults(self)
@@ -228,6 +231,7 @@ class TwsSimulator:
     # ------------------------------------------------------------------ exchange events
     def _on_event(self, event: Event) -> None:
         if isinstance(event, QuoteChanged):
+            self.tape.see(event.key, day_of(self.now()), event.quote.last, event.quote.volume)
             for session in self._started():
                 session.on_quote(event.key, event.quote)
         elif isinstance(event, BookChanged):

@@ -28,7 +28,7 @@ from engine.brokers.tws_sim.codec import (
 )
 from engine.brokers.tws_sim.depth import MAX_ROWS, MAX_SUBSCRIPTIONS, DepthSubscription
 from engine.brokers.tws_sim.events import Quote, SimOrder
-from engine.brokers.tws_sim.history import daily_bars, day_of
+from engine.brokers.tws_sim.history import daily_bars
 from engine.brokers.tws_sim.marketdata import quote_ticks
 from engine.brokers.tws_sim.outgoing import Fields
 from engine.brokers.tws_sim.timefmt import EXCHANGE_ZONE, parse_ib_datetime
@@ -308,7 +308,8 @@ class Session:
             request.end,
             request.duration,
             request.bar_size,
-            day_of(self.sim.now()),
+            self.sim.now(),
+            self.sim.tape,
         )
         if answer.problem is not None:
             self.error(request.req_id, 162, answer.problem)

@@ -34,7 +34,7 @@ from numpy.typing import NDArray
 
 from engine.model import Leg, Side
 from engine.model.exits import StopRule
-from engine.model.options import OptionContract
+from engine.model.options import OCC_FIRST_YEAR, OCC_LAST_YEAR, OptionContract
 from engine.risk.greeks import black_scholes
 from engine.signals.indicators import atr, roc, rolling_volatility, sma
 from engine.strategies.aggregate import composite
@@ -279,6 +279,10 @@ def option_legs(
     price = prices.get(symbol, 0.0)
     if opt is None or not price > 0:
         return CardLegs((), 0.0)
+    if not OCC_FIRST_YEAR <= opt.expiry.year <= OCC_LAST_YEAR:
+        # an OCC symbol writes the expiry as YYMMDD, so only 2000..2099 can be named (history
+        # that starts before 2000 has no listed contract to trade): held back, never raised
+        return CardLegs((), 0.0, unavailable="expiry_outside_occ_range")
     contract = OptionContract(underlying=symbol, expiry=opt.expiry, strike=opt.strike, right=opt.right)  # type: ignore[arg-type]
     years = contract.years_to_expiry(asof)
     model = black_scholes(

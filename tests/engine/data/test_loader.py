@@ -179,7 +179,7 @@ def test_missing_column_message(tmp_path: Path) -> None:
         load_user_file(path)
     assert (
         str(err.value)
-        == f"{path}: missing column 'close' (expected date, open, high, low, close, volume[, symbol])"
+        == f"{path}: missing column 'close' (expected date, close[, open, high, low][, volume][, symbol])"
     )
     assert isinstance(err.value, ValueError)
 
@@ -194,7 +194,7 @@ def test_missing_column_message_is_relative_under_the_working_directory(
         load_user_file(Path("data/x.csv"))
     assert str(err.value) == (
         "data/x.csv: missing columns 'high', 'close' "
-        "(expected date, open, high, low, close, volume[, symbol])"
+        "(expected date, close[, open, high, low][, volume][, symbol])"
     )
 
 

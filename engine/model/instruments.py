@@ -1,0 +1,132 @@
+"""What an instrument is and how it trades: asset class, exchange and calendar, currency, tick,
+lots, multiplier, pip, and whether its data carries volume.
+
+``engine.model.market.Instrument`` is the trading view the engine has always used (symbol, tick,
+tradable, sector); an ``InstrumentSpec`` is the whole convention of one instrument as a user
+describes it for their own market (``[data] instruments``, a TOML or CSV file read by
+``engine.data.instruments``), and makes that trading view with ``instrument()``.
+
+The calendar is what decides which rows of a series are real sessions: an index on the Tokyo
+exchange is validated, scanned and replayed on XTKS's sessions, a coin on ``24/7``'s, a currency
+pair on ``24/5``'s (exchange_calendars names). The exchange is a label (a MIC such as XTKS, or a
+venue such as IDEALPRO); when no calendar is given the exchange's own calendar is used, and for
+FX and crypto the round-the-clock ones.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from engine.model.enums import AssetClass
+from engine.model.market import Instrument
+
+ASSET_CLASS_NAMES: dict[str, AssetClass] = {
+    "stock": AssetClass.STOCK,
+    "etf": AssetClass.ETF,
+    "index": AssetClass.INDEX,
+    "commodity": AssetClass.COMMODITY,
+    "fx": AssetClass.FX,
+    "crypto": AssetClass.CRYPTO,
+    "future": AssetClass.FUTURE,
+}
+"""The names a user writes (``asset_class = "index"``) for each asset class."""
+
+DEFAULT_EXCHANGE: dict[AssetClass, str] = {AssetClass.FX: "IDEALPRO", AssetClass.CRYPTO: "PAXOS"}
+DEFAULT_CALENDAR: dict[AssetClass, str] = {AssetClass.FX: "24/5", AssetClass.CRYPTO: "24/7"}
+"""FX and crypto trade around the clock whatever venue quotes them."""
+
+
+def pip_size_for(symbol: str) -> float:
+    """0.01 for a pair quoted in yen (USDJPY, EURJPY), else 0.0001: the FX convention."""
+    quote = symbol.replace("/", "").replace(".", "").upper()[-3:]
+    return 0.01 if quote == "JPY" else 0.0001
+
+
+@dataclass(frozen=True, slots=True)
+class InstrumentSpec:
+    """One instrument's conventions. Defaults describe a US stock on XNYS in dollars.
+
+    ``lot_size``: the quantity step (1 share; 1 unit of base currency for FX); ``min_lot``: the
+    smallest order; ``multiplier``: currency per point per unit (1 for cash instruments, the
+    contract size for a future); ``pip_size``: FX only (0 otherwise). ``has_volume`` False says the
+    series' volume means nothing (an index, a commodity's spot price, a closes-only file): the
+    templates that read volume are held back for it rather than fed zeros.
+    """
+
+    symbol: str
+    asset_class: AssetClass = AssetClass.STOCK
+    exchange: str = "XNYS"
+    calendar: str = "XNYS"
+    currency: str = "USD"
+    tick_size: float = 0.01
+    lot_size: float = 1.0
+    min_lot: float = 1.0
+    multiplier: float = 1.0
+    pip_size: float = 0.0
+    has_volume: bool = True
+    tradable: bool = True
+    name: str = ""
+    sector: str = ""
+    fractional: bool = True
+    notes: tuple[str, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if not self.symbol or self.symbol != self.symbol.strip().upper():
+            raise ValueError(f"instrument symbol must be upper case without spaces, got {self.symbol!r}")
+        for name in ("tick_size", "lot_size", "min_lot", "multiplier"):
+            value = getattr(self, name)
+            if not (isinstance(value, int | float) and math.isfinite(value) and value > 0):
+                raise ValueError(f"{self.symbol}: {name} must be a positive number, got {value!r}")
+        if not (math.isfinite(self.pip_size) and self.pip_size >= 0):
+            raise ValueError(f"{self.symbol}: pip_size must be zero or positive, got {self.pip_size!r}")
+        if len(self.currency) != 3 or not self.currency.isalpha() or not self.currency.isupper():
+            raise ValueError(f"{self.symbol}: currency must be a 3-letter ISO code, got {self.currency!r}")
+
+    @classmethod
+    def default(
+        cls, symbol: str, asset_class: AssetClass = AssetClass.STOCK, **overrides: object
+    ) -> InstrumentSpec:
+        """The conventions of ``asset_class`` where the user gave none: FX pips and 24/5, crypto 24/7
+        in satoshi lots, an index or a commodity without meaningful volume."""
+        values: dict[str, object] = {"asset_class": asset_class}
+        exchange = overrides.get("exchange") or DEFAULT_EXCHANGE.get(asset_class, "XNYS")
+        values["exchange"] = exchange
+        values["calendar"] = DEFAULT_CALENDAR.get(asset_class, str(exchange))
+        if asset_class is AssetClass.FX:
+            pip = pip_size_for(symbol)
+            values |= {"pip_size": pip, "tick_size": pip / 10.0, "currency": symbol[-3:].upper()}
+        elif asset_class is AssetClass.CRYPTO:
+            values |= {"lot_size": 1e-8, "min_lot": 1e-8}
+        elif asset_class in (AssetClass.INDEX, AssetClass.COMMODITY):
+            values |= {"has_volume": False}
+        values |= {k: v for k, v in overrides.items() if v is not None}
+        return cls(symbol, **values)  # type: ignore[arg-type]
+
+    def instrument(self) -> Instrument:
+        """The engine's trading view of this instrument."""
+        return Instrument(
+            self.symbol,
+            asset_class=self.asset_class,
+            currency=self.currency,
+            sector=self.sector,
+            tick_size=self.tick_size,
+            fractional=self.fractional,
+            tradable=self.tradable,
+            name=self.name,
+        )
+
+
+def spec_of(instrument: Instrument) -> InstrumentSpec:
+    """The spec of an instrument the engine already knows (the shipped ones): a US listing on XNYS."""
+    return InstrumentSpec(
+        instrument.symbol,
+        asset_class=instrument.asset_class,
+        currency=instrument.currency,
+        tick_size=instrument.tick_size,
+        tradable=instrument.tradable,
+        name=instrument.name,
+        sector=instrument.sector,
+        fractional=instrument.fractional,
+        has_volume=instrument.asset_class is not AssetClass.INDEX,
+    )
