@@ -413,29 +413,33 @@ def make_vec_env(
 
 
 def synthetic_panel(
-    n_bars: int = 800, seed: int = 0, drift: float = 0.01, noise: float = 0.002, stay: float = 0.95
+    n_bars: int = 800,
+    seed: int = 0,
+    drift: float = 0.01,
+    noise: float = 0.002,
+    stay: float = 0.95,
+    symbols: Sequence[str] = ("SYN",),
 ) -> Panel:
-    """One symbol whose daily return is ``+drift`` or ``-drift`` by a persistent hidden regime
-    (kept with probability ``stay``) plus small noise, opening at the previous close.
+    """Symbols whose daily return is ``+drift`` or ``-drift`` by a persistent hidden regime
+    (kept with probability ``stay``) plus small noise, each opening at its previous close.
 
     The regime shows in the last return, so the optimal policy is known: long after an up day,
     flat after a down day. It earns about ``drift`` on every day but the regime changes."""
     from engine.strategies.templates.base import Bars
 
     rng = np.random.default_rng(seed)
-    regime = np.empty(n_bars)
-    s = 1.0
-    for i in range(n_bars):
-        if rng.random() > stay:
-            s = -s
-        regime[i] = s
-    r = drift * regime + noise * rng.standard_normal(n_bars)
-    close = 100.0 * np.exp(np.cumsum(r))
-    open_ = np.concatenate([[100.0], close[:-1]])
-    high = np.maximum(open_, close) * 1.001
-    low = np.minimum(open_, close) * 0.999
     dates = np.busday_offset("2010-01-04", np.arange(n_bars), roll="forward").astype("datetime64[D]")
-    return {"SYN": Bars("SYN", dates, open_, high, low, close, np.full(n_bars, 1e6))}
+    out = {}
+    for sym in symbols:
+        flips = rng.random(n_bars) > stay
+        regime = np.where(np.cumsum(flips) % 2 == 0, 1.0, -1.0)
+        r = drift * regime + noise * rng.standard_normal(n_bars)
+        close = 100.0 * np.exp(np.cumsum(r))
+        open_ = np.concatenate([[100.0], close[:-1]])
+        high = np.maximum(open_, close) * 1.001
+        low = np.minimum(open_, close) * 0.999
+        out[sym] = Bars(sym, dates, open_, high, low, close, np.full(n_bars, 1e6))
+    return out
 
 
 def env_config_dict(config: EnvConfig) -> dict[str, Any]:
@@ -454,7 +458,7 @@ def env_config(data: dict[str, Any]) -> EnvConfig:
     raw = dict(data)
     bt = dict(raw.pop("backtest", {}))
     costs = Costs(**bt.pop("costs", {}))
-    raw["buckets"] = tuple(raw.get("buckets", EnvConfig.buckets))
+    raw["buckets"] = tuple(raw.get("buckets", EnvConfig().buckets))
     try:
         return EnvConfig(**raw, backtest=BacktestConfig(**bt, costs=costs))
     except TypeError as exc:
