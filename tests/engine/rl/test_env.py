@@ -173,7 +173,7 @@ def test_vectorized_envs_step_together(market) -> None:  # type: ignore[no-untyp
     assert obs.shape[0] == 3
     starts = {float(o.sum()) for o in obs}
     assert len(starts) > 1  # each env drew its own episode
-    obs, rewards, dones, infos = vec.step(np.array([1, 2, 0]))
+    obs, rewards, _dones, infos = vec.step(np.array([1, 2, 0]))
     assert rewards.shape == (3,) and all(math.isfinite(r) for r in rewards)
     assert infos[0]["target"].sum() == pytest.approx(1.0) and infos[1]["target"].sum() == 0.0
     vec.close()
