@@ -171,7 +171,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
             (self.dones[batch_inds, env_inds] * (1 - self.timeouts[batch_inds, env_inds])).reshape(-1, 1),
             self._normalize_reward(self.rewards[batch_inds, env_inds].reshape(-1, 1), env),
         )
-        obs, actions, next_obs, dones, rewards = (self.to_torch(d) for d in data)
+        obs, actions, next_obs, dones, rewards = (self.to_torch(np.asarray(d)) for d in data)
         return PrioritizedSamples(
             obs,
             actions,

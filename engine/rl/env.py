@@ -208,6 +208,24 @@ class EnvConfig:
             raise ValueError(f"sharpe_eta must be in (0, 1), got {self.sharpe_eta}")
 
 
+def first_decision(market: Market, window: int) -> int:
+    """The first bar an agent can decide at: features warmed up and a full window behind it."""
+    return market.first + window - 1
+
+
+def observe(market: Market, window: int, t: int, weights: Array, cash_share: float) -> NDArray[np.float32]:
+    """The observation at the close of bar ``t`` (see the module docstring): the one definition
+    the environment, evaluation and live decisions share."""
+    if t < first_decision(market, window) or t >= len(market):
+        raise ValueError(f"bar {t} has no full {window}-bar window of defined features")
+    k = window * market.features.shape[1]
+    obs = np.empty(k + len(weights) + 1, dtype=np.float32)
+    obs[:k] = market.features[t - window + 1 : t + 1].ravel()
+    obs[k:-1] = weights
+    obs[-1] = cash_share
+    return obs
+
+
 class TradingEnv(gym.Env[NDArray[np.float32], Any]):
     """See the module docstring. ``start``/``end`` are bar indexes of ``market``: decisions are
     taken at the closes of ``start .. end - 1`` and traded up to ``end``'s fill."""
@@ -226,7 +244,7 @@ class TradingEnv(gym.Env[NDArray[np.float32], Any]):
         self.market = market
         self.config = cfg = config or EnvConfig()
         n = len(market.symbols)
-        lo = market.first + cfg.window - 1
+        lo = first_decision(market, cfg.window)
         self.start = max(lo, 0 if start is None else int(start))
         self.end = len(market) - 1 if end is None else min(int(end), len(market) - 1)
         if self.end <= self.start:
@@ -253,23 +271,18 @@ class TradingEnv(gym.Env[NDArray[np.float32], Any]):
         self._peak = 0.0
         self._a = 0.0
         self._b = 0.0
-        self._obs = np.zeros(width, dtype=np.float32)
 
     # -- the agent's view ------------------------------------------------------------------------
 
     def observation(self, t: int) -> NDArray[np.float32]:
         """Features of bars ``t - window + 1 .. t`` and the account at ``t``'s close."""
-        w = self.config.window
-        k = w * self.n_features
-        obs = self._obs
-        obs[:k] = self.market.features[t - w + 1 : t + 1].ravel()
         equity = self.account.equity
         if equity > 0:
-            obs[k : k + self.n_symbols] = self.account.held * self.market.close[t] / equity
-            obs[-1] = self.account.cash / equity
+            weights = self.account.held * self.market.close[t] / equity
+            cash = self.account.cash / equity
         else:
-            obs[k:] = 0.0
-        return obs.copy()
+            weights, cash = np.zeros(self.n_symbols), 0.0
+        return observe(self.market, self.config.window, t, weights, cash)
 
     def target(self, action: Any) -> Array:
         """The weights an action asks for (the equal-weight basket for the discrete kinds)."""

@@ -19,6 +19,7 @@ from tests.bench import (
     research,
     risk_engine,
     risk_portfolio,
+    rl,
     soak,
     startup,
     status_cli,
@@ -41,6 +42,7 @@ def main() -> None:
     backtest.main()
     exits.main()
     research.main()
+    rl.main()
     ibkr.main()
     protection.main()
     optimizers.main()

@@ -86,11 +86,11 @@ def test_observation_at_t_ignores_every_later_bar() -> None:
     t = 200
     moved = {}
     rng = np.random.default_rng(9)
-    for sym, b in panel.items():
-        scale = np.ones(len(b))
-        scale[t + 1 :] = rng.uniform(0.5, 2.0, len(b) - t - 1)
+    for sym, bars in panel.items():
+        s = np.ones(len(bars))
+        s[t + 1 :] = rng.uniform(0.5, 2.0, len(bars) - t - 1)
         moved[sym] = Bars(
-            sym, b.dates, b.open * scale, b.high * scale, b.low * scale, b.close * scale, b.volume * scale
+            sym, bars.dates, bars.open * s, bars.high * s, bars.low * s, bars.close * s, bars.volume * s
         )
     a, b = build_market(panel), build_market(moved)
     assert not np.allclose(a.features[t + 1 :], b.features[t + 1 :])  # the future did change

@@ -45,11 +45,19 @@ def test_training_saves_a_complete_model_that_infers_as_trained(tmp_path: Path) 
     rec = result.record
     folder = tmp_path / rec.model_id
     assert rec.model_id == "dqn-SYN-20261207T200000" and rec.path == folder
-    assert (folder / "model.zip").is_file() and (folder / "meta.json").is_file() and (folder / "curve.csv").is_file()
+    assert (
+        (folder / "model.zip").is_file()
+        and (folder / "meta.json").is_file()
+        and (folder / "curve.csv").is_file()
+    )
     assert sorted(p.name for p in (folder / "checkpoints").iterdir()) == ["step_300.zip", "step_600.zip"]
     meta = json.loads((folder / "meta.json").read_text())
     assert meta["agent"] == "dqn" and meta["symbols"] == ["SYN"] and meta["features"] == ["ret1", "rsi14"]
-    assert meta["train_end"] == "2012-06-29" and meta["data_end"] <= "2012-06-29" and meta["val_start"] < meta["data_end"]
+    assert (
+        meta["train_end"] == "2012-06-29"
+        and meta["data_end"] <= "2012-06-29"
+        and meta["val_start"] < meta["data_end"]
+    )
     assert meta["config"]["gamma"] == 0.95 and meta["config"]["learning_starts"] == 100
     assert len(meta["config_hash"]) == 12 and meta["code_version"]
     assert {"total_return", "sharpe", "max_drawdown", "cost_paid", "best_step"} <= set(meta["metrics"])
@@ -127,14 +135,14 @@ def test_rl_list_prints_the_registry(tmp_path: Path) -> None:
 
 
 def test_the_cli_knows_every_agent_and_reward_without_importing_them() -> None:
-    assert rl_cmd.AGENT_NAMES == tuple(AGENTS) and rl_cmd.REWARD_NAMES == REWARDS
+    assert tuple(AGENTS) == rl_cmd.AGENT_NAMES and rl_cmd.REWARD_NAMES == REWARDS
 
 
 def test_cli_and_registry_listing_never_import_torch(tmp_path: Path) -> None:
     code = (
         "import sys; from console.cli import build_parser, main; build_parser();"
         "from engine.rl import registry; registry.list_models();"
-        f"rc = main(['rl', 'list']);"
+        "rc = main(['rl', 'list']);"
         "heavy = [m for m in ('torch', 'stable_baselines3', 'gymnasium') if m in sys.modules];"
         "print('HEAVY', heavy, rc)"
     )
@@ -157,4 +165,3 @@ def test_rl_train_refuses_bad_input_with_a_clear_message(capsys: pytest.CaptureF
     args = parser.parse_args(["rl", "train", "dqn", "--symbols", " , ", "--train-end", "2010-01-01"])
     assert args.runner(args, None) == rl_cmd.EXIT_USAGE
     assert "--symbols names no symbol" in capsys.readouterr().err
-
