@@ -415,6 +415,7 @@ class Account:
     __slots__ = (
         "_costs",
         "_exit_px",
+        "_exit_traded",
         "_exit_w",
         "_exited",
         "_previous",
@@ -435,6 +436,7 @@ class Account:
         self.start_equity = float(config.start_equity)
         self._exit_w = np.zeros(n_symbols)
         self._exit_px = np.zeros(n_symbols)
+        self._exit_traded = np.zeros(n_symbols)
         self.held = np.zeros(n_symbols)
         self._exited = np.zeros(n_symbols, dtype=np.bool_)
         self._previous = np.zeros(n_symbols)
@@ -468,7 +470,7 @@ class Account:
             self.held,
             self._exited,
             self.traded,
-            np.zeros_like(self.held),
+            self._exit_traded,
             self.cash,
             per_share,
             per_value,

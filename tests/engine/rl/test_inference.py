@@ -73,7 +73,7 @@ def test_hold_keeps_the_current_weights() -> None:
     decider = Decider.__new__(Decider)
     decider.record, decider.config = rec, EnvConfig()
     for action, want in ((0, [0.2, 0.1]), (1, [0.5, 0.5]), (2, [0.0, 0.0])):
-        decider._act = lambda obs, a=action: (a, 0.9)
+        decider._act = lambda obs, a=action: (a, 0.9)  # type: ignore[misc]
         _, target, p = decider.decide_obs(np.zeros(3, np.float32), np.array([0.2, 0.1]))
         np.testing.assert_allclose(target, want)
         assert p == 0.9
