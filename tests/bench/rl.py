@@ -113,7 +113,8 @@ def main(quick: bool = False) -> None:
         n = max(int(4096 * scale), 1024)
         t0 = time.perf_counter()
         model.learn(n)
-        print(f"  {name:<12} {n / (time.perf_counter() - t0):>8,.0f} steps/s  (same updates per env step as x1)")
+        rate = n / (time.perf_counter() - t0)
+        print(f"  {name:<12} {rate:>8,.0f} steps/s  (same updates per env step as x1)")
         vec.close()
 
     print("RL inference, one decision (observation -> action, probability), microseconds p50 / p99")
