@@ -179,6 +179,19 @@ def test_vectorized_envs_step_together(market) -> None:  # type: ignore[no-untyp
     vec.close()
 
 
+def test_vectorized_envs_reset_at_the_episode_end_as_sb3_expects(market) -> None:  # type: ignore[no-untyped-def]
+    vec = make_vec_env(market, EnvConfig(window=4, episode_bars=3), 40, 300, n_envs=2, seed=2)
+    vec.reset()
+    for _ in range(2):
+        _, _, dones, infos = vec.step(np.array([1, 1]))
+        assert not dones.any()
+    obs, _, dones, infos = vec.step(np.array([1, 1]))
+    assert dones.all() and all(i["TimeLimit.truncated"] for i in infos)
+    held = [i["terminal_observation"][-3:-1].sum() for i in infos]  # the two weights at the end
+    assert all(h > 0.9 for h in held) and (obs[:, -3:-1] == 0.0).all()  # and flat after the reset
+    vec.close()
+
+
 def test_bucket_actions_set_exposure(market) -> None:  # type: ignore[no-untyped-def]
     env = TradingEnv(market, replace(EnvConfig(window=4), actions="buckets"))
     assert env.action_space.n == 5  # type: ignore[attr-defined]
