@@ -54,15 +54,22 @@ def _vec_rate(vec: Any, steps: int) -> float:
     return float(rate)
 
 
-def _latency(fn: Any, observations: list[np.ndarray]) -> tuple[float, float]:
+def _latency(fn: Any, observations: list[np.ndarray]) -> tuple[float, float, float, float]:
+    """Wall-clock and CPU-time p50/p99 in microseconds: on a shared machine a call preempted by
+    another process takes a whole scheduler slice of wall time (milliseconds) that is not the
+    model's; its CPU time is."""
     for o in observations[:50]:
         fn(o)
-    times = []
+    wall, cpu = [], []
     for o in observations:
+        c0 = time.thread_time_ns()
         t0 = time.perf_counter_ns()
         fn(o)
-        times.append((time.perf_counter_ns() - t0) / 1e3)
-    return float(np.percentile(times, 50)), float(np.percentile(times, 99))
+        wall.append((time.perf_counter_ns() - t0) / 1e3)
+        cpu.append((time.thread_time_ns() - c0) / 1e3)
+    w50, w99 = np.percentile(wall, [50, 99])
+    c50, c99 = np.percentile(cpu, [50, 99])
+    return float(w50), float(w99), float(c50), float(c99)
 
 
 def main(quick: bool = False) -> None:
@@ -80,7 +87,7 @@ def main(quick: bool = False) -> None:
     print(f"  single, 5 symbols, continuous:        {_env_rate(TradingEnv(five, weights), steps):>10,.0f}")
     for n in (8, 32):
         vec = make_vec_env(one, signal, 0, len(one) - 1, n_envs=n, seed=0)
-        print(f"  vectorized (DummyVecEnv x{n:<2}):         {_vec_rate(vec, steps):>10,.0f}")
+        print(f"  vectorized (in-process x{n:<2}):          {_vec_rate(vec, steps):>10,.0f}")
     vec = make_vec_env(one, signal, 0, len(one) - 1, n_envs=2, seed=0, processes=True)
     print(f"  vectorized (SubprocVecEnv x2):        {_vec_rate(vec, steps // 4):>10,.0f}")
 
@@ -118,6 +125,7 @@ def main(quick: bool = False) -> None:
         vec.close()
 
     print("RL inference, one decision (observation -> action, probability), microseconds p50 / p99")
+    print("  (wall clock, then CPU time of the calling thread; SB3's own model.predict for reference)")
     for name in ("dqn", "mha-dqn", "ppo", "mha-ppo"):
         model, env = models[name]
         obs0, _ = env.reset(seed=1)
@@ -125,10 +133,11 @@ def main(quick: bool = False) -> None:
         for _ in range(int(CALLS * scale) - 1):
             o, _, term, trunc, _ = env.step(env.action_space.sample())
             observations.append(env.reset()[0] if term or trunc else o)
-        p50, p99 = _latency(predictor(model), observations)
-        s50, s99 = _latency(lambda o, m=model: m.predict(o, deterministic=True), observations)
+        w50, w99, c50, c99 = _latency(predictor(model), observations)
+        s50, s99, _, _ = _latency(lambda o, m=model: m.predict(o, deterministic=True), observations)
         print(
-            f"  {name:<8} predictor {p50:>7.0f} / {p99:>6.0f}   (SB3 model.predict {s50:>5.0f} / {s99:>5.0f})"
+            f"  {name:<8} wall {w50:>5.0f} / {w99:>6.0f}   cpu {c50:>5.0f} / {c99:>5.0f}"
+            f"   (model.predict wall {s50:>5.0f} / {s99:>6.0f})"
         )
 
 
