@@ -184,7 +184,7 @@ class Monitor(BaseCallback):
             self.model.save(self.best_file)
             return True
         self._since_best += 1
-        if self._since_best >= self.spec.patience:
+        if self._since_best >= self.spec.patience and self.num_timesteps < self.spec.steps:
             p.stopped_early = True
             return False
         return True

@@ -179,11 +179,11 @@ def test_same_seed_same_actions(market: Market) -> None:
     assert not all(th.equal(x, y) for x, y in zip(pa, pc, strict=True))
 
 
-@pytest.mark.parametrize("name", ["dqn", "ppo"])
+@pytest.mark.parametrize("name", ["dqn", "per-dqn", "mha-dqn", "ppo"])
 def test_save_load_and_infer_give_the_same_actions(market: Market, tmp_path: Path, name: str) -> None:
     actions = AGENTS[name].actions
     env = _env(market, actions, end=650)
-    small = {"learning_starts": 50} if name == "dqn" else {"n_steps": 128, "batch_size": 32, "n_epochs": 1}
+    small = {"learning_starts": 50} if "dqn" in name else {"n_steps": 128, "batch_size": 32, "n_epochs": 1}
     model = make_agent(name, env, window=WINDOW, n_account=2, seed=0, device="cpu", overrides=small)
     model.learn(256)
     record = registry.ModelRecord(
