@@ -88,6 +88,7 @@ def _run_train(args: argparse.Namespace, settings: Settings, out: TextIO | None 
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+    from engine.rl.train import Progress as Shown
     from engine.rl.train import TrainSpec, load_panel, symbols_of, train
 
     stream = out or sys.stdout
@@ -122,14 +123,13 @@ def _run_train(args: argparse.Namespace, settings: Settings, out: TextIO | None 
             f"{spec.agent} {','.join(symbols)}", total=spec.steps, reward="-", loss="-", val="-"
         )
 
-        def show(p: object) -> None:
-            step = getattr(p, "step", 0)
+        def show(p: Shown) -> None:
             bar.update(
                 task,
-                completed=step,
-                reward=_num(getattr(p, "episode_reward", math.nan)),
-                loss=_num(getattr(p, "loss", math.nan)),
-                val=_num(getattr(p, "val_reward", math.nan)),
+                completed=p.step,
+                reward=_num(p.episode_reward),
+                loss=_num(p.loss),
+                val=_num(p.val_reward),
             )
 
         try:

@@ -13,7 +13,6 @@ return) goes into meta.json and curve.csv.
 from __future__ import annotations
 
 import math
-import tempfile
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -267,7 +266,7 @@ def train(
     metrics["train_seconds"] = seconds
     metrics["stopped_early"] = float(monitor.progress.stopped_early)
     metrics["best_step"] = float(best_step if monitor.best else trained_steps)
-    hyper = {k: v for k, v in {**AGENTS[spec.agent].defaults, **spec.overrides}.items()}
+    hyper = {**AGENTS[spec.agent].defaults, **spec.overrides}
     identity = {
         "agent": spec.agent,
         "symbols": market.symbols,
@@ -318,11 +317,6 @@ def _jsonable(values: dict[str, Any]) -> dict[str, Any]:
     for k, v in values.items():
         out[k] = v if isinstance(v, int | float | str | bool | type(None) | list | tuple) else repr(v)
     return out
-
-
-def scratch_root() -> Path:
-    """A throwaway registry root (benchmarks)."""
-    return Path(tempfile.mkdtemp(prefix="onetap-rl-"))
 
 
 def load_panel(settings: Settings, symbols: Sequence[str], start: date | None, train_end: date) -> Panel:

@@ -165,3 +165,24 @@ def test_rl_train_refuses_bad_input_with_a_clear_message(capsys: pytest.CaptureF
     args = parser.parse_args(["rl", "train", "dqn", "--symbols", " , ", "--train-end", "2010-01-01"])
     assert args.runner(args, None) == rl_cmd.EXIT_USAGE
     assert "--symbols names no symbol" in capsys.readouterr().err
+
+
+@pytest.mark.slow  # loads the shipped data and torch: ~10 s of CPU
+def test_onetap_rl_train_then_list_on_the_shipped_data(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console.cli import main
+
+    argv = ["rl", "train", "dqn", "--symbols", "aapl", "--train-end", "2005-12-30", "--start", "2003-01-02"]
+    argv += ["--steps", "300", "--window", "4", "--models", str(tmp_path), "--id", "cli-run"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    assert "saved cli-run in" in out and "300 steps" in out
+    meta = json.loads((tmp_path / "cli-run" / "meta.json").read_text())
+    assert (
+        meta["symbols"] == ["AAPL"]
+        and meta["data_start"] >= "2003-01-02"
+        and meta["data_end"] <= "2005-12-30"
+    )
+    assert main(["rl", "list", "--models", str(tmp_path)]) == 0
+    assert "cli-run  dqn    AAPL" in capsys.readouterr().out
