@@ -165,18 +165,34 @@ def test_attention_extractor_checks_the_observation_shape() -> None:
         MarketWindow(space, window=5, n_account=2)
 
 
-def test_same_seed_same_actions(market: Market) -> None:
-    env = _env(market, "signal", end=650)
-    small = {"learning_starts": 50}
-    a = make_agent("double-dqn", env, window=WINDOW, n_account=2, seed=4, device="cpu", overrides=small)
-    a.learn(400)
-    b = make_agent("double-dqn", env, window=WINDOW, n_account=2, seed=4, device="cpu", overrides=small)
-    b.learn(400)
-    c = make_agent("double-dqn", env, window=WINDOW, n_account=2, seed=5, device="cpu", overrides=small)
-    c.learn(400)
-    pa, pb, pc = (list(x.policy.parameters()) for x in (a, b, c))
+@pytest.mark.parametrize("name", ["double-dqn", "ppo"])
+def test_same_seed_same_actions(market: Market, name: str) -> None:
+    actions = AGENTS[name].actions
+    small = {"learning_starts": 50} if "dqn" in name else {"n_steps": 128, "batch_size": 32, "n_epochs": 2}
+    models = []
+    for seed in (4, 4, 5):
+        model = make_agent(
+            name,
+            _env(market, actions, end=650),
+            window=WINDOW,
+            n_account=2,
+            seed=seed,
+            device="cpu",
+            overrides=small,
+        )
+        model.learn(384)
+        models.append(model)
+    pa, pb, pc = (list(x.policy.parameters()) for x in models)
     assert all(th.equal(x, y) for x, y in zip(pa, pb, strict=True))
     assert not all(th.equal(x, y) for x, y in zip(pa, pc, strict=True))
+    env = _env(market, actions, start=650, random_start=False)
+    obs, _ = env.reset()
+    first, second = predictor(models[0]), predictor(models[1])
+    for _ in range(40):
+        (a1, p1), (a2, p2) = first(obs), second(obs)
+        np.testing.assert_array_equal(a1, a2)
+        assert p1 == p2
+        obs, *_ = env.step(a1)
 
 
 @pytest.mark.parametrize("name", ["dqn", "per-dqn", "mha-dqn", "ppo"])
