@@ -48,7 +48,7 @@ def _port(text: str) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd, var_cmd, web_cmd
+    from console import audit_cmd, cards_cmd, replay_cmd, report_cmd, research_cmd, rl_cmd, var_cmd, web_cmd
 
     parser = argparse.ArgumentParser(
         prog="onetap", description="Terminal operator console for automated trading."
@@ -113,6 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     research_cmd.add_parsers(sub)
     web_cmd.add_parser(sub)
     var_cmd.add_parser(sub)
+    rl_cmd.add_parser(sub)
     return parser
 
 

@@ -172,6 +172,83 @@ def _exit_within_bar(
     return proceeds, fees
 
 
+@numba.njit(cache=True, nogil=True, inline="always")
+def _trade_bar(
+    fill: Array,
+    close: Array,
+    target: Array,
+    previous: Array,
+    first: bool,
+    exit_weights: Array,
+    exit_prices: Array,
+    held: Array,
+    exited: NDArray[np.bool_],
+    traded: Array,
+    exit_traded: Array,
+    cash: float,
+    per_share: float,
+    per_value: float,
+    slippage: float,
+    threshold: float,
+) -> tuple[float, float, float]:
+    """One bar of the account: trade toward ``target`` at ``fill``, exits within the bar, mark at
+    ``close``. Returns (cash, costs, equity); ``held``, ``exited``, ``traded`` and ``exit_traded``
+    are updated in place. The backtester's loop and the RL environment's step both call this
+    one function, so an agent pays exactly the costs and gets exactly the fills a backtest does.
+    Inlined into ``_simulate``'s loop (as a call it cost the loop 14 %; inlined, ~5 %)."""
+    n = len(close)
+    cost = 0.0
+    value = cash
+    for i in range(n):
+        if held[i] != 0.0:
+            value += held[i] * fill[i]
+    # sells first, so their cash pays for the buys
+    for phase in range(2):
+        for i in range(n):
+            price = fill[i]
+            if not price > 0.0:
+                continue
+            want = target[i] * value / price
+            delta = want - held[i]
+            current_w = held[i] * price / value if value > 0 else 0.0
+            unchanged = not first and target[i] == previous[i] and not exited[i]
+            if unchanged and abs(target[i] - current_w) < threshold:
+                continue  # only drift since the last decision, and not enough of it
+            if (phase == 0 and delta >= 0.0) or (phase == 1 and delta <= 0.0):
+                continue
+            if delta > 0.0:  # a buy: never more than the cash pays for, costs included
+                unit = price * (1.0 + slippage + per_value) + per_share
+                delta = min(delta, max(cash, 0.0) / unit)
+                if delta <= 0.0:
+                    continue
+                fee = delta * per_share + delta * price * (per_value + slippage)
+                cash -= delta * price + fee
+            else:
+                qty = -delta
+                fee = qty * per_share + qty * price * (per_value + slippage)
+                cash += qty * price - fee
+            held[i] += delta
+            traded[i] = delta
+            cost += fee
+    proceeds, fees = _exit_within_bar(
+        held,
+        exited,
+        exit_weights,
+        exit_prices,
+        target,
+        exit_traded,
+        per_share,
+        per_value + slippage,
+    )
+    cash += proceeds - fees
+    cost += fees
+    mark = cash
+    for i in range(n):
+        if held[i] != 0.0:
+            mark += held[i] * close[i]
+    return cash, cost, mark
+
+
 @numba.njit(cache=True, nogil=True)
 def _simulate(
     fill: Array,
@@ -196,56 +273,25 @@ def _simulate(
     held = np.zeros(n)
     exited = np.zeros(n, dtype=np.bool_)
     for t in range(n_bars):
-        value = cash
-        for i in range(n):
-            if held[i] != 0.0:
-                value += held[i] * fill[t, i]
-        # sells first, so their cash pays for the buys
-        for phase in range(2):
-            for i in range(n):
-                price = fill[t, i]
-                if not price > 0.0:
-                    continue
-                want = target[t, i] * value / price
-                delta = want - held[i]
-                current_w = held[i] * price / value if value > 0 else 0.0
-                unchanged = t > 0 and target[t, i] == target[t - 1, i] and not exited[i]
-                if unchanged and abs(target[t, i] - current_w) < threshold:
-                    continue  # only drift since the last decision, and not enough of it
-                if (phase == 0 and delta >= 0.0) or (phase == 1 and delta <= 0.0):
-                    continue
-                if delta > 0.0:  # a buy: never more than the cash pays for, costs included
-                    unit = price * (1.0 + slippage + per_value) + per_share
-                    delta = min(delta, max(cash, 0.0) / unit)
-                    if delta <= 0.0:
-                        continue
-                    fee = delta * per_share + delta * price * (per_value + slippage)
-                    cash -= delta * price + fee
-                else:
-                    qty = -delta
-                    fee = qty * per_share + qty * price * (per_value + slippage)
-                    cash += qty * price - fee
-                held[i] += delta
-                traded[t, i] = delta
-                costs[t] += fee
-        proceeds, fees = _exit_within_bar(
-            held,
-            exited,
+        cash, costs[t], equity[t] = _trade_bar(
+            fill[t],
+            close[t],
+            target[t],
+            target[t - 1] if t > 0 else target[t],
+            t == 0,
             exit_weights[t],
             exit_prices[t],
-            target[t],
+            held,
+            exited,
+            traded[t],
             exit_traded[t],
+            cash,
             per_share,
-            per_value + slippage,
+            per_value,
+            slippage,
+            threshold,
         )
-        cash += proceeds - fees
-        costs[t] += fees
-        mark = cash
-        for i in range(n):
-            shares[t, i] = held[i]
-            if held[i] != 0.0:
-                mark += held[i] * close[t, i]
-        equity[t] = mark
+        shares[t] = held
         cash_path[t] = cash
     return equity, shares, traded, costs, cash_path, exit_traded
 
@@ -357,6 +403,85 @@ def simulate(
         exit_traded=exit_traded,
         exit_prices=xp,
     )
+
+
+class Account:
+    """The backtester's cash account stepped one bar at a time (for an agent deciding bar by bar).
+
+    Each ``step`` is one iteration of ``simulate``'s loop through the same compiled kernel, so a
+    sequence of targets stepped here gives the equity, costs and fills ``simulate`` gives for
+    the same ``[T, N]`` targets (no exits within a bar: an agent's exits are its targets).
+    """
+
+    __slots__ = (
+        "_costs",
+        "_exit_px",
+        "_exit_traded",
+        "_exit_w",
+        "_exited",
+        "_previous",
+        "_threshold",
+        "cash",
+        "costs",
+        "equity",
+        "held",
+        "start_equity",
+        "steps",
+        "traded",
+    )
+
+    def __init__(self, n_symbols: int, config: BacktestConfig = DEFAULT_CONFIG) -> None:
+        c = config.costs
+        self._costs = (float(c.per_share), float(c.per_value), float(c.slippage_bps) * 1e-4)
+        self._threshold = float(config.rebalance_threshold)
+        self.start_equity = float(config.start_equity)
+        self._exit_w = np.zeros(n_symbols)
+        self._exit_px = np.zeros(n_symbols)
+        self._exit_traded = np.zeros(n_symbols)
+        self.held = np.zeros(n_symbols)
+        self._exited = np.zeros(n_symbols, dtype=np.bool_)
+        self._previous = np.zeros(n_symbols)
+        self.traded = np.zeros(n_symbols)
+        self.cash = self.start_equity
+        self.equity = self.start_equity
+        self.costs = 0.0
+        self.steps = 0
+
+    def reset(self) -> None:
+        self.held[:] = 0.0
+        self._exited[:] = False
+        self._previous[:] = 0.0
+        self.cash = self.equity = self.start_equity
+        self.costs = 0.0
+        self.steps = 0
+
+    def step(self, fill: Array, close: Array, target: Array) -> tuple[float, float]:
+        """Trade toward ``target`` at ``fill``, mark at ``close``: (equity, costs of this bar)."""
+        self.traded[:] = 0.0
+        per_share, per_value, slippage = self._costs
+        target = np.ascontiguousarray(target, dtype=np.float64)
+        self.cash, cost, self.equity = _trade_bar(
+            np.ascontiguousarray(fill, dtype=np.float64),
+            np.ascontiguousarray(close, dtype=np.float64),
+            target,
+            self._previous,
+            self.steps == 0,
+            self._exit_w,
+            self._exit_px,
+            self.held,
+            self._exited,
+            self.traded,
+            self._exit_traded,
+            self.cash,
+            per_share,
+            per_value,
+            slippage,
+            self._threshold,
+        )
+        self._previous = target.copy()
+        self.steps += 1
+        self.costs += cost
+        return self.equity, cost
 
 
 def sessions_and_symbols(panel: Panel) -> tuple[NDArray[np.datetime64], tuple[str, ...]]:

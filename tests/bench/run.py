@@ -22,6 +22,7 @@ from tests.bench import (
     research,
     risk_engine,
     risk_portfolio,
+    rl,
     soak,
     startup,
     status_cli,
@@ -47,6 +48,7 @@ def main() -> None:
     orderflow.main()
     research.main()
     dask_research.main()
+    rl.main()
     ibkr.main()
     protection.main()
     optimizers.main()
