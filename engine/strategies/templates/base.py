@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from numpy.typing import NDArray
 
 from engine.model import Leg, Side
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
+
+if TYPE_CHECKING:
+    from engine.strategies.templates.panel import Family, FlatBars
 
 Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
@@ -176,6 +180,9 @@ class CardLegs:
     """A reason code when the card cannot be built for this account (e.g. ``uncovered_call``)."""
 
 
+PanelFn = Callable[["FlatBars", Params], "list[Family]"]
+"""(the universe's bars end to end, params) -> one ``Family`` per setup variant (options: put, call)."""
+
 CardLegsFn = Callable[
     ["Setup", int, float, Mapping[str, float], Mapping[str, float], datetime, bool], CardLegs
 ]
@@ -202,6 +209,9 @@ class Template:
     exit_policy: ExitPolicy = field(default_factory=lambda: NO_PROTECTION)
     """How its positions leave the market (the default; ``[strategies.NAME] exit`` in
     config/strategies.toml overrides it, and ``engine.strategies.policy`` applies that)."""
+    panel: PanelFn | None = None
+    """The same setups over a whole universe at once (one-stock templates; see
+    ``engine.strategies.templates.panel``): the scan of thousands of symbols runs this."""
     stop_rules: frozenset[StopRule] = frozenset(StopRule)
     """The stop rules its setups can be protected with (a basket's legs have no one price to
     rest a stop at; a template with no stop level of its own cannot take ``price``)."""
@@ -249,6 +259,22 @@ def per_symbol(setup_fn: Callable[[Bars, Params], Setup]) -> Callable[[Panel, Pa
     return build
 
 
+def single_arrays(
+    close: Array, entry: Mask, score: Array, stop_distance: Array, target_distance: Array | None
+) -> tuple[Mask, Array, Array, Array]:
+    """A long one-stock setup's entry, score, stop and target fractions from price distances
+    (``single_setup``'s rules, elementwise, so one symbol or a whole panel give the same)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stop = np.where(np.isfinite(stop_distance), stop_distance / close, np.inf)
+        target = (
+            np.full(len(close), np.inf)
+            if target_distance is None
+            else np.where(np.isfinite(target_distance), target_distance / close, np.inf)
+        )
+    final_entry = entry & np.isfinite(score) & np.isfinite(stop)
+    return final_entry, np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0), stop, target
+
+
 def single_setup(
     template: str,
     bars: Bars,
@@ -264,13 +290,7 @@ def single_setup(
 ) -> Setup:
     """A long one-stock setup; stop and target are price distances below and above the close."""
     close = bars.close
-    with np.errstate(invalid="ignore", divide="ignore"):
-        stop = np.where(np.isfinite(stop_distance), stop_distance / close, np.inf)
-        target = (
-            np.full(len(close), np.inf)
-            if target_distance is None
-            else np.where(np.isfinite(target_distance), target_distance / close, np.inf)
-        )
+    final_entry, final_score, stop, target = single_arrays(close, entry, score, stop_distance, target_distance)
 
     def stop_price(t: int) -> float | None:
         d = stop_distance[t]
@@ -288,9 +308,9 @@ def single_setup(
         dates=bars.dates,
         open=bars.open[:, None],
         close=close[:, None],
-        entry=entry & np.isfinite(score) & np.isfinite(stop),
+        entry=final_entry,
         exit=exit,
-        score=np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0),
+        score=final_score,
         weights=np.ones((len(close), 1)),
         stop=stop,
         target=target,
