@@ -86,13 +86,18 @@ def align(panel: Panel, symbols: Sequence[str]) -> Aligned:
     """The symbols' bars on the sessions all of them have (an intersection, so no NaN)."""
     common = panel[symbols[0]].dates
     for sym in symbols[1:]:
-        common = np.intersect1d(common, panel[sym].dates, assume_unique=True)
+        dates = panel[sym].dates
+        if len(dates) == len(common) and np.array_equal(dates, common):
+            continue  # the same sessions (the usual case): no sort
+        common = np.intersect1d(common, dates, assume_unique=True)
     cols: dict[str, list[Array]] = {k: [] for k in ("open", "high", "low", "close", "volume")}
     for sym in symbols:
         bars = panel[sym]
-        idx = np.searchsorted(bars.dates, common)
+        same = len(bars.dates) == len(common) and np.array_equal(bars.dates, common)
+        idx = None if same else np.searchsorted(bars.dates, common)
         for k, out in cols.items():
-            out.append(getattr(bars, k)[idx])
+            series = getattr(bars, k)
+            out.append(series if idx is None else series[idx])
     shape = (len(common), len(symbols))
     mats = {k: np.column_stack(v) if v else np.empty(shape) for k, v in cols.items()}
     return Aligned(tuple(symbols), common, **mats)
