@@ -30,7 +30,10 @@ def composite(components: Mapping[str, Array], weights: Mapping[str, float], win
 
 
 def composite_flat(
-    components: Mapping[str, Array], weights: Mapping[str, float], starts: NDArray[np.int64], window: int = 252
+    components: Mapping[str, Array],
+    weights: Mapping[str, float],
+    starts: NDArray[np.int64],
+    window: int = 252,
 ) -> Array:
     """``composite`` on every symbol of a flat panel (``engine.signals.segmented``) at once."""
     from engine.signals import segmented

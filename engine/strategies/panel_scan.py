@@ -129,7 +129,9 @@ def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints)
     rule_stop = rule_target = np.full(n, np.inf)
     if protects(policy):  # a one-stock setup under a protecting policy: its resolved levels
         atr = family.atr[signals] if family.atr is not None else np.full(n, np.nan)
-        card_stop = _card_stops(flat, family.stop_distance, signals) if policy.stop is StopRule.PRICE else None
+        card_stop = (
+            _card_stops(flat, family.stop_distance, signals) if policy.stop is StopRule.PRICE else None
+        )
         lv = resolve_arrays(
             policy, w0, entry, atr=atr, card_stop=np.full(n, np.nan) if card_stop is None else card_stop
         )
@@ -141,7 +143,9 @@ def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints)
     else:  # no resting levels: the setup's own stop and target, checked on closes
         stop_r = target_r = trail_r = trail_pct = np.full(n, np.nan)
         rule_stop, rule_target = family.stop[signals], family.target[signals]
-    levels = np.ascontiguousarray(np.column_stack([stop_r, target_r, trail_r, trail_pct, rule_stop, rule_target]))
+    levels = np.ascontiguousarray(
+        np.column_stack([stop_r, target_r, trail_r, trail_pct, rule_stop, rule_target])
+    )
     bar, ret = _exit_kernel(
         flat.open.reshape(-1, 1),  # [T, 1]: the shape ``_walk`` takes (a one-leg basket)
         flat.high.reshape(-1, 1),
@@ -184,7 +188,10 @@ def scan_slice(template: Template, params: Params, flat: FlatBars, keep_bars: in
         )
         parts.append(part)
         today = np.flatnonzero(eligible & (lengths > 0) & family.entry[np.maximum(flat.starts[1:] - 1, 0)])
-        bounds = np.searchsorted(part.segment, today, side="left"), np.searchsorted(part.segment, today, side="right")
+        bounds = (
+            np.searchsorted(part.segment, today, side="left"),
+            np.searchsorted(part.segment, today, side="right"),
+        )
         for i, a, b in zip(today.tolist(), bounds[0].tolist(), bounds[1].tolist(), strict=True):
             lo = int(flat.starts[i])
             own = Outcomes(part.entries[a:b] - lo, part.exits[a:b] - lo, part.returns[a:b], part.scores[a:b])

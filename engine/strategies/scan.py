@@ -243,7 +243,12 @@ def trim(setup: Setup, bars: int) -> Setup:
         out: Array = a[off:].copy()
         return out
 
-    reason, stop_price, target_price, option = setup.reason, setup.stop_price, setup.target_price, setup.option
+    reason, stop_price, target_price, option = (
+        setup.reason,
+        setup.stop_price,
+        setup.target_price,
+        setup.option,
+    )
     return replace(
         setup,
         dates=setup.dates[off:].copy(),

@@ -128,7 +128,9 @@ def main(argv: list[str] | None = None) -> None:
             if target is not None and label == "after":
                 secs, mb = target
                 met = warm < secs and (mb is None or got["peak_mb"] < mb)
-                goal = f"< {secs} s" + (f", < {mb / 1024:.0f} GB" if mb else "") + (" met" if met else " MISSED")
+                goal = (
+                    f"< {secs} s" + (f", < {mb / 1024:.0f} GB" if mb else "") + (" met" if met else " MISSED")
+                )
             print(
                 f"  {label:6} {n:>7} {times[0]:8.2f} {warm:8.2f} {got['peak_mb']:9.0f} "
                 f"{int(got['candidates']):>6}  {goal}"

@@ -295,7 +295,9 @@ def single_setup(
 ) -> Setup:
     """A long one-stock setup; stop and target are price distances below and above the close."""
     close = bars.close
-    final_entry, final_score, stop, target = single_arrays(close, entry, score, stop_distance, target_distance)
+    final_entry, final_score, stop, target = single_arrays(
+        close, entry, score, stop_distance, target_distance
+    )
 
     def stop_price(t: int) -> float | None:
         d = stop_distance[t]

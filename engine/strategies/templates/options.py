@@ -212,7 +212,9 @@ def _overlay(close: Array, starts: NDArray[np.int64], sig: _Signals, p: Params, 
     else:  # the put floors the loss: down to the strike plus the premium paid
         prem = bs_prices(False, close, strike, horizon / TRADING_DAYS, np.nan_to_num(vol20), p["rate"])
         stop = (close - strike + prem) / (close + prem)
-    return _Overlay(entry & np.isfinite(score) & np.isfinite(stop) & np.isfinite(vol20), components, score, strike, stop)
+    return _Overlay(
+        entry & np.isfinite(score) & np.isfinite(stop) & np.isfinite(vol20), components, score, strike, stop
+    )
 
 
 def options_setup(
@@ -352,7 +354,11 @@ def panel(flat: FlatBars, p: Params) -> list[Family]:
             return options_setup(flat.tail(i, k), p, right, sig.cut(flat, i, k), made.cut(flat, i, k))
 
         def outcome(
-            flat: FlatBars, _family: Family, entries: NDArray[np.int64], right: str = right, strike: Array = made.strike
+            flat: FlatBars,
+            _family: Family,
+            entries: NDArray[np.int64],
+            right: str = right,
+            strike: Array = made.strike,
         ) -> tuple[Array, NDArray[np.int64]]:
             seg = np.searchsorted(flat.starts, entries, side="right") - 1
             return _flat_outcomes(  # type: ignore[no-any-return]

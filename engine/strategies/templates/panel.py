@@ -58,7 +58,10 @@ class FlatBars:
             tuple(b.symbol for b in bars),
             starts,
             dates.astype("datetime64[D]"),
-            *(np.ascontiguousarray(cat(f), dtype=np.float64) for f in ("open", "high", "low", "close", "volume")),
+            *(
+                np.ascontiguousarray(cat(f), dtype=np.float64)
+                for f in ("open", "high", "low", "close", "volume")
+            ),
         )
 
     def __len__(self) -> int:
