@@ -117,6 +117,11 @@ class CardPipeline:
         if self._scan_result is not None and not self._scan_result.done():
             self._scan_result.set_exception(ScanAbandoned())
 
+    @property
+    def sized_at(self) -> datetime | None:
+        """Market time the shown cards were sized at (None: not yet this session)."""
+        return self._sized_at
+
     def find(self, card_id: str) -> StrategyCard | None:
         return next((c for c in self.cards if c.card_id == card_id), None)
 
