@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
+import threading
 from collections.abc import Awaitable, Callable
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -187,6 +188,8 @@ class ReplayFeed:
         self._steps: list[Step] | None = None
         self._step = 0
         self._cache: tuple[date, list[Step]] | None = None
+        self._ahead: _NextDay | None = None
+        """The next session's steps, being built on a worker thread while this one plays."""
         self._latest: dict[str, Quote] = {}
         self._seconds_per_day = 0.0
         """The pace, set by ``run`` (``[replay] seconds_per_day``) and ``set_speed``; 0: not set yet."""
@@ -325,6 +328,43 @@ class ReplayFeed:
         """Every step of the session: its time and the quotes of each symbol with a bar that day."""
         if self._cache is not None and self._cache[0] == day:
             return self._cache[1]
+        ahead = self._ahead
+        if ahead is not None and ahead.day == day:
+            self._ahead = None
+            ahead.done.wait()  # built while the previous session played: normally long done
+            if ahead.steps is not None:
+                self._cache = (day, ahead.steps)
+                return ahead.steps
+        steps = self._build_day(day)
+        self._cache = (day, steps)
+        return steps
+
+    def _prepare(self, day: date) -> None:
+        """Build ``day``'s steps on a worker thread now: a session of 500 symbols is 195,000
+        quotes (seconds of work), which built at the session's start stalled the feed for that
+        long (issue 18). The thread only reads the bars; the quotes are the same either way."""
+        ahead = _NextDay(day)
+
+        def build() -> None:
+            try:
+                ahead.steps = self._build_day(day)
+            finally:
+                ahead.done.set()
+
+        self._ahead = ahead
+        threading.Thread(target=build, name="replay-next-day", daemon=True).start()
+
+    async def _ready(self, day: date) -> None:
+        """Let the loop run on while ``day``'s steps are built off it (the first session's)."""
+        if self._cache is not None and self._cache[0] == day:
+            return
+        if self._ahead is None or self._ahead.day != day:
+            self._prepare(day)
+        ahead = self._ahead
+        while ahead is not None and not ahead.done.is_set():
+            await asyncio.sleep(0.005)
+
+    def _build_day(self, day: date) -> list[Step]:
         if not calendar.is_session(day):
             return []
         opens_at, closes_at = calendar.session_open_close(day)
@@ -335,7 +375,6 @@ class ReplayFeed:
             if bar is not None:
                 columns.append(self._symbol_quotes(symbol, day, bar, times))
         steps: list[Step] = list(zip(times, zip(*columns, strict=True), strict=True)) if columns else []
-        self._cache = (day, steps)
         return steps
 
     def _step_times(self, opens_at: datetime, closes_at: datetime) -> list[datetime]:
@@ -384,6 +423,8 @@ class ReplayFeed:
         self._clock.set(self._steps[0][0])
         if on_day_start is not None:
             on_day_start(day)
+        if self._next < len(self._sessions):
+            self._prepare(self._sessions[self._next])
 
     def _emit(self, sink: QuoteSink) -> None:
         assert self._steps is not None
@@ -478,6 +519,7 @@ class ReplayFeed:
                 if self._steps is None:
                     if self._next >= len(self._sessions):
                         break
+                    await self._ready(self._sessions[self._next])
                     self._begin_day(on_day_start)
                 while not self._stopping and not self._day_over():
                     if self._paused:
@@ -508,6 +550,15 @@ class ReplayFeed:
         self._stopping = True
         self._paused = False
         self._unpaused.set()
+
+
+class _NextDay:
+    """A session's steps being built ahead on a worker thread (``ReplayFeed._prepare``)."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+        self.steps: list[Step] | None = None
+        self.done = threading.Event()
 
 
 def _as_date(value: np.datetime64) -> date:

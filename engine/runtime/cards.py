@@ -51,8 +51,8 @@ RESIZE_EVERY = timedelta(minutes=30)
 is: a replay minute or one IBKR ticker batch, many a second), ..."""
 
 MATERIAL_MOVE = 0.01
-"""... or sooner when a symbol they were sized on (a candidate's, a held position's) has moved 1%
-since: a move that changes a size by more than the headroom left under a limit (5%) takes a few
+"""... or sooner when a symbol they were sized on (a leg of a shown card, a held position) has moved
+1% since (a candidate not shown that a move would lift comes in at the next half hour): a move that changes a size by more than the headroom left under a limit (5%) takes a few
 such moves, so a card is never far from its current size. A fill re-sizes at once (the book
 changed). Between those, a step costs one dictionary look-up per quote."""
 
@@ -207,8 +207,7 @@ class CardPipeline:
                 log.info("card %s not shown: %s (%s)", key, why.code, why.message)
         self._sized_at = self._clock.now()
         prices = ctx.book.prices
-        assert self._scan is not None
-        watched = {s for c in self._scan[1].candidates for s in c.setup.symbols} | set(ctx.book.positions)
+        watched = {leg.symbol for c in self.cards for leg in c.legs} | set(ctx.book.positions)
         self._sized_prices = {s: prices[s] for s in watched if prices.get(s, 0.0) > 0}
         changed = [c for c in self.cards if not _same(self._saved.get(c.card_id), c)]
         if changed:
