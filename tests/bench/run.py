@@ -7,6 +7,7 @@ from tests.bench import (
     audit,
     autopilot,
     backtest,
+    cards_scale,
     exits,
     generation,
     headless_log,
@@ -19,6 +20,7 @@ from tests.bench import (
     research,
     risk_engine,
     risk_portfolio,
+    session_stall,
     soak,
     startup,
     status_cli,
@@ -38,6 +40,8 @@ def main() -> None:
     audit.main()
     alerts.main()
     generation.main()
+    cards_scale.main([])
+    session_stall.main([])
     backtest.main()
     exits.main()
     research.main()

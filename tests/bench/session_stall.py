@@ -2,7 +2,9 @@
 
 A paced paper engine replays N symbols (ten years of seeded synthetic daily bars before the replay)
 at ``SECONDS_PER_DAY`` a session, so session starts come every few seconds and each one scans
-the universe for the day's cards. Two figures, over ``WINDOW`` seconds from the engine's start:
+the universe for the day's cards. Two figures for each session start (from half a second before
+its first step until half a session after, while its cards are computed), the first start
+(numba's kernels being loaded into the process) apart from the later ones:
 
 - the longest gap between two quote steps (``MarketEvent``), beside the pacing interval between
   steps: how long the feed stood still;
@@ -20,7 +22,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import itertools
 import json
+import math
 import os
 import subprocess
 import sys
@@ -28,9 +32,9 @@ import tempfile
 import time
 from pathlib import Path
 
-SECONDS_PER_DAY = 6.0
+SECONDS_PER_DAY = 5.0
 STEPS_PER_DAY = 390
-WINDOW = 14.0
+WINDOW = 16.0
 TARGET_MS = 200.0
 
 
@@ -83,42 +87,57 @@ async def _measure(n: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as d:
         engine = Engine(settings, database=Path(d) / "onetap.db", market=market, paced=True)  # type: ignore[arg-type]
         steps: list[float] = []
-        days: list[float] = []
-        engine.bus.on(MarketEvent, lambda _e: steps.append(time.perf_counter()))
-        lags: list[float] = []
+        starts: list[float] = []  # when each session's first step came
+        seen: list[object] = [None]
+
+        def on_market(_e: MarketEvent) -> None:
+            now = time.perf_counter()
+            day = engine.feed.current_day
+            if day != seen[0]:
+                seen[0] = day
+                starts.append(now)
+            steps.append(now)
+
+        engine.bus.on(MarketEvent, on_market)
+        lags: list[tuple[float, float]] = []
         stop = asyncio.Event()
 
         async def probe() -> None:
             while not stop.is_set():
                 t = time.perf_counter()
                 await asyncio.sleep(0.005)
-                lags.append(time.perf_counter() - t - 0.005)
+                lags.append((t, time.perf_counter() - t - 0.005))
 
         t0 = time.perf_counter()
         await engine.start()
         started = time.perf_counter() - t0
         task = asyncio.create_task(probe())
-        last_day = None
-        end = time.perf_counter() + WINDOW
-        while time.perf_counter() < end:
-            await asyncio.sleep(0.05)
-            day = engine.feed.current_day
-            if day != last_day:
-                days.append(time.perf_counter())
-                last_day = day
+        await asyncio.sleep(WINDOW)
         stop.set()
         await task
         cards = len(engine.cards)
         await engine.stop()
-    gaps = [b - a for a, b in zip(steps, steps[1:], strict=False)]
+
+    def worst(lo: float, hi: float) -> tuple[float, float]:
+        """The longest step gap and loop hold that began in [lo, hi)."""
+        gap = max((b - a for a, b in itertools.pairwise(steps) if lo <= a < hi), default=0.0)
+        hold = max((d for t, d in lags if lo <= t < hi), default=0.0)
+        return gap * 1000, hold * 1000
+
+    # a session start: from the last step before it until its cards are in (a scan: seconds)
+    windows = [(a - 0.5, a + SECONDS_PER_DAY / 2) for a in starts]
+    first = worst(*windows[0]) if windows else (math.nan, math.nan)
+    later = [worst(*w) for w in windows[1:]]
     return {
         "n": n,
         "start_s": started,
         "steps": len(steps),
-        "sessions": len(days),
-        "max_gap_ms": max(gaps, default=float("nan")) * 1000,
+        "sessions": len(starts),
+        "first_gap_ms": first[0],
+        "first_hold_ms": first[1],
+        "gap_ms": max((g for g, _h in later), default=math.nan),
+        "hold_ms": max((h for _g, h in later), default=math.nan),
         "pace_ms": SECONDS_PER_DAY / STEPS_PER_DAY * 1000,
-        "max_lag_ms": max(lags, default=float("nan")) * 1000,
         "cards": cards,
     }
 
@@ -137,8 +156,13 @@ def main(argv: list[str] | None = None) -> None:
         _child(args.child)
         return
     here = Path(__file__).resolve().parents[2]
-    roots = [("after", here)] if not args.before else [("before", Path(args.before).resolve()), ("after", here)]
-    print(f"session start with {args.symbols} symbols: paced replay, {SECONDS_PER_DAY:g} s a session, {WINDOW:g} s")
+    roots = (
+        [("after", here)] if not args.before else [("before", Path(args.before).resolve()), ("after", here)]
+    )
+    print(
+        f"session start with {args.symbols} symbols: paced replay, "
+        f"{SECONDS_PER_DAY:g} s a session, {WINDOW:g} s"
+    )
     for label, root in roots:
         env = {**os.environ, "PYTHONPATH": str(root)}
         done = subprocess.run(
@@ -154,11 +178,16 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {label}: failed (rc {done.returncode}): {done.stderr.strip()[-400:]}")
             continue
         r = json.loads(lines[-1])
-        verdict = "met" if r["max_gap_ms"] - r["pace_ms"] < TARGET_MS else "MISSED"
+        verdict = "met" if r["gap_ms"] - r["pace_ms"] < TARGET_MS else "MISSED"
         print(
-            f"  {label:6} longest step gap {r['max_gap_ms']:7.0f} ms (pace {r['pace_ms']:.0f} ms), "
-            f"longest loop hold {r['max_lag_ms']:7.0f} ms; {r['sessions']} sessions, {r['steps']} steps, "
-            f"{r['cards']} cards; start {r['start_s']:.1f} s  (target < {TARGET_MS:.0f} ms: {verdict})"
+            f"  {label:6} session starts after the first: longest step gap {r['gap_ms']:6.0f} ms "
+            f"(pace {r['pace_ms']:.0f} ms), loop held {r['hold_ms']:6.0f} ms  "
+            f"(target < {TARGET_MS:.0f} ms: {verdict})"
+        )
+        print(
+            f"  {label:6} the first (numba kernels loading): step gap {r['first_gap_ms']:6.0f} ms, "
+            f"loop held {r['first_hold_ms']:6.0f} ms; {r['sessions']} sessions, {r['steps']} steps, "
+            f"{r['cards']} cards at the end; engine start {r['start_s']:.1f} s"
         )
 
 
