@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from engine.actor import Actor
 from engine.kernel import Engine
-from engine.model import CommandSource, OrderStatus, Quote, Side, StrategyCard
+from engine.model import CommandSource, OrderStatus, Side, StrategyCard
 from engine.model.events import CardsEvent, ExecuteCard
 from engine.runtime.cards import MATERIAL_MOVE, RESIZE_EVERY
 
@@ -58,7 +58,6 @@ async def test_nothing_is_sized_or_written_while_nothing_moved(engine: Engine) -
 
 async def test_a_material_move_re_sizes_the_cards_at_the_new_price(engine: Engine) -> None:
     await engine.step(2)
-    pipeline = engine.parts.cards
     card = next(c for c in engine.cards if c.legs and len(c.legs) == 1 and c.template != "exit")
     sym = card.legs[0].symbol
     before = card.details[f"ref_price:{sym}"]
