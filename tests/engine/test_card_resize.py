@@ -29,7 +29,7 @@ def _spy_saves(engine: Engine) -> list[list[str]]:
         saved.append([c.card_id for c in batch])
         real(batch)
 
-    engine.store.save_cards = save  # type: ignore[method-assign]
+    engine.store.save_cards = save
     return saved
 
 

@@ -361,7 +361,7 @@ def panel(flat: FlatBars, p: Params) -> list[Family]:
             strike: Array = made.strike,
         ) -> tuple[Array, NDArray[np.int64]]:
             seg = np.searchsorted(flat.starts, entries, side="right") - 1
-            return _flat_outcomes(  # type: ignore[no-any-return]
+            return _flat_outcomes(
                 right == "C",
                 flat.open,
                 flat.close,

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -25,6 +25,7 @@ from numpy.typing import NDArray
 from engine.strategies.templates.base import Array, Bars, Mask, PanelFn, Params, Setup, single_arrays
 
 Starts = NDArray[np.int64]
+G = TypeVar("G", bound=np.generic)
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,10 +77,10 @@ class FlatBars:
             *(getattr(self, f)[lo:hi].copy() for f in ("open", "high", "low", "close", "volume")),
         )
 
-    def cut(self, x: Array, i: int, k: int) -> Array:
+    def cut(self, x: NDArray[G], i: int, k: int) -> NDArray[G]:
         """Symbol ``i``'s last ``k`` values of a flat array, copied."""
         lo, hi = max(int(self.starts[i]), int(self.starts[i + 1]) - k), int(self.starts[i + 1])
-        out: Array = x[lo:hi].copy()
+        out: NDArray[G] = x[lo:hi].copy()
         return out
 
 

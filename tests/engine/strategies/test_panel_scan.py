@@ -10,6 +10,7 @@ of different lengths, one too short for any template, a gap of missing bars).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 
 import numpy as np
@@ -20,7 +21,7 @@ from engine.strategies.book import Book, Limits
 from engine.strategies.generator import Context, GeneratorPolicy, propose
 from engine.strategies.scan import CANDIDATE_BARS, Scan, scan
 from engine.strategies.templates import TEMPLATES
-from engine.strategies.templates.base import Bars, Panel
+from engine.strategies.templates.base import Array, Bars, Panel
 from tests.bench.generation import synthetic_panel
 
 ASOF = date(2012, 6, 1)
@@ -81,23 +82,23 @@ def _same_scan(lean: Scan, full: Scan) -> None:
     assert [(c.template.name, c.setup.key) for c in lean.candidates] == [
         (c.template.name, c.setup.key) for c in full.candidates
     ]
-    for a, b in zip(lean.candidates, full.candidates, strict=True):
-        key = f"{a.template.name}:{a.setup.key}"
-        assert (a.score, a.confidence, a.expected, a.spread, a.own_n, a.reason) == (
-            b.score,
-            b.confidence,
-            b.expected,
-            b.spread,
-            b.own_n,
-            b.reason,
+    for x, y in zip(lean.candidates, full.candidates, strict=True):
+        key = f"{x.template.name}:{x.setup.key}"
+        assert (x.score, x.confidence, x.expected, x.spread, x.own_n, x.reason) == (
+            y.score,
+            y.confidence,
+            y.expected,
+            y.spread,
+            y.own_n,
+            y.reason,
         ), key
-        assert a.vol_annual == b.vol_annual or (math.isnan(a.vol_annual) and math.isnan(b.vol_annual)), key
-        assert dict(a.signals) == pytest.approx(dict(b.signals), nan_ok=True, rel=0, abs=0), key
-        np.testing.assert_array_equal(a.recent_returns, b.recent_returns, err_msg=key)
-        t, u = a.t, b.t
-        assert a.setup.stop_price(t) == b.setup.stop_price(u), key
-        assert a.setup.target_price(t) == b.setup.target_price(u), key
-        assert a.setup.option(t) == b.setup.option(u), key
+        assert x.vol_annual == y.vol_annual or (math.isnan(x.vol_annual) and math.isnan(y.vol_annual)), key
+        assert dict(x.signals) == pytest.approx(dict(y.signals), nan_ok=True, rel=0, abs=0), key
+        np.testing.assert_array_equal(x.recent_returns, y.recent_returns, err_msg=key)
+        t, u = x.t, y.t
+        assert x.setup.stop_price(t) == y.setup.stop_price(u), key
+        assert x.setup.target_price(t) == y.setup.target_price(u), key
+        assert x.setup.option(t) == y.setup.option(u), key
 
 
 @pytest.mark.parametrize("which", ["shipped", "ragged"])
@@ -134,7 +135,7 @@ def test_segmented_indicators_are_the_per_symbol_ones_on_ragged_segments() -> No
     parts[2][100:102] = np.nan
     x = np.concatenate(parts)
     starts = np.concatenate([[0], np.cumsum([len(p) for p in parts])]).astype(np.int64)
-    cases = [
+    cases: list[tuple[Array, Callable[[Array], Array]]] = [
         (segmented.sma(x, starts, 20), lambda p: indicators.sma(p, 20)),
         (segmented.ema(x, starts, 12), lambda p: indicators.ema(p, 12)),
         (segmented.roc(x, starts, 20), lambda p: indicators.roc(p, 20)),
