@@ -32,11 +32,11 @@ import tempfile
 import time
 from pathlib import Path
 
-SECONDS_PER_DAY = 8.0
+SECONDS_PER_DAY = 20.0
 STEPS_PER_DAY = 78
 """A step every 5 minutes of market time: 500 symbols x 390 steps a session would be more quotes
 than a busy 2-core machine absorbs in a paced session, and the bench measures stalls, not throughput."""
-WINDOW = 26.0
+WINDOW = 62.0
 TARGET_MS = 200.0
 
 
