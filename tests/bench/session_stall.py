@@ -8,7 +8,11 @@ its first step until half a session after, while its cards are computed), the fi
 
 - the longest gap between two quote steps (``MarketEvent``), beside the pacing interval between
   steps: how long the feed stood still;
-- the longest the event loop was held: a probe asks to wake every 5 ms and records how late it was.
+- the longest the event loop was held: a probe asks to wake every 5 ms and records how late it was;
+- the longest stretch the card pipeline itself ran on the loop (its methods the loop calls, and
+  each step of its session-scan task): the part of a stall the day's cards are responsible for
+  (the rest, on a busy machine, is the risk gauges and status reading every symbol's history, and
+  the other threads' share of the interpreter).
 
 Target: a session start never stalls the feed for more than 200 ms (the day's cards computed off
 the event loop). ``--before PATH`` runs the same measurement on another checkout's code (the main
@@ -31,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 SECONDS_PER_DAY = 20.0
 STEPS_PER_DAY = 78
@@ -84,6 +89,7 @@ async def _measure(n: int) -> dict[str, float]:
         "ONETAP_REPLAY__SECONDS_PER_DAY": str(SECONDS_PER_DAY),
         "ONETAP_REPLAY__STEPS_PER_DAY": str(STEPS_PER_DAY),
     }
+    card_holds = _time_card_pipeline()
     settings = load_settings(environ=env)
     market = _market([*symbols, "SPX"])
     with tempfile.TemporaryDirectory() as d:
@@ -140,8 +146,52 @@ async def _measure(n: int) -> dict[str, float]:
         "gap_ms": max((g for g, _h in later), default=math.nan),
         "hold_ms": max((h for _g, h in later), default=math.nan),
         "pace_ms": SECONDS_PER_DAY / STEPS_PER_DAY * 1000,
+        "cards_hold_ms": max(card_holds, default=0.0) * 1000,
         "cards": cards,
     }
+
+
+def _time_card_pipeline() -> list[float]:
+    """Time every stretch the card pipeline runs on the event loop (its methods the loop calls,
+    and each resumption of its session-scan task), on this checkout's ``CardPipeline``."""
+    import functools
+
+    from engine.runtime.cards import CardPipeline
+
+    holds: list[float] = []
+    for name in ("refresh", "resize", "on_quotes", "_apply", "context"):
+        method = getattr(CardPipeline, name, None)
+        if method is None:
+            continue
+
+        def timed(self: object, *a: object, _m: Any = method, **k: object) -> object:
+            t = time.perf_counter()
+            try:
+                return _m(self, *a, **k)
+            finally:
+                holds.append(time.perf_counter() - t)
+
+        setattr(CardPipeline, name, functools.wraps(method)(timed))
+    scan_session = CardPipeline._scan_session
+
+    async def stepped(self: object, day: object) -> object:
+        coro = scan_session(self, day)  # type: ignore[arg-type]
+        while True:
+            t = time.perf_counter()
+            try:
+                waiting = coro.send(None)
+            except StopIteration as done:
+                holds.append(time.perf_counter() - t)
+                return done.value
+            holds.append(time.perf_counter() - t)
+            if waiting is None:
+                await asyncio.sleep(0)
+            else:
+                waiting._asyncio_future_blocking = False
+                await asyncio.wait([waiting])
+
+    CardPipeline._scan_session = stepped  # type: ignore[method-assign,assignment]
+    return holds
 
 
 def _child(n: int) -> None:
@@ -181,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
             continue
         r = json.loads(lines[-1])
         verdict = "met" if r["gap_ms"] - r["pace_ms"] < TARGET_MS else "MISSED"
+        print(f"  {label:6} card pipeline's longest stretch on the event loop: {r['cards_hold_ms']:6.0f} ms")
         print(
             f"  {label:6} session starts after the first: longest step gap {r['gap_ms']:6.0f} ms "
             f"(pace {r['pace_ms']:.0f} ms), loop held {r['hold_ms']:6.0f} ms  "
