@@ -340,6 +340,7 @@ class Engine:
             commissions=commissions,
             can_trade_options=broker.trades_options,
             extra_cards=desk.harvest_cards,
+            health=health,
         )
         trading = Trading(
             dispatcher=dispatcher,

@@ -24,11 +24,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import math
-from collections.abc import Awaitable, Callable
+import threading
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from itertools import repeat
-from typing import NamedTuple
+from typing import NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -51,7 +52,7 @@ _BRIDGE_VOL = 0.6  # bridge noise per step, as a fraction of the day's range ove
 _VOLUME_NOISE = 0.35  # lognormal sigma of the per-step volume around the U-shaped profile
 _LOT = 100.0
 NOMINAL_VOLUME = 1_000_000.0
-"""The volume the replay plays for a bar that has none (see ``_symbol_quotes``)."""
+"""The volume the replay plays for a bar that has none (see ``_symbol_arrays``)."""
 
 
 class IntradayPath(NamedTuple):
@@ -195,11 +196,13 @@ class ReplayFeed:
         self._sessions = self._select_sessions(start, end)
         self._next = 0
         self._day: date | None = None
-        self._steps: list[Step] | None = None
+        self._steps: Sequence[Step] | None = None
         self._step = 0
         self._crowding = 1.0
         """Steps this day has over a New York day's (merged calendars); the pace divides by it."""
-        self._cache: tuple[date, list[Step]] | None = None
+        self._cache: tuple[date, Sequence[Step]] | None = None
+        self._ahead: _NextDay | None = None
+        """The next session's steps, being built on a worker thread while this one plays."""
         self._latest: dict[str, Quote] = {}
         self._seconds_per_day = 0.0
         """The pace, set by ``run`` (``[replay] seconds_per_day``) and ``set_speed``; 0: not set yet."""
@@ -282,7 +285,8 @@ class ReplayFeed:
                 continue
             # The closing quote of the symbol's last played bar, exactly as the earlier run showed it.
             times = self._symbol_times(symbol, day)
-            self._latest[symbol] = self._symbol_quotes(symbol, day, bars.values[i], times)[-1]
+            fields = self._symbol_arrays(symbol, day, bars.values[i], times)
+            self._latest[symbol] = Quote(symbol, times[-1], *(float(f[-1]) for f in fields))
 
     @property
     def sessions(self) -> list[date]:
@@ -338,12 +342,53 @@ class ReplayFeed:
         return dict(self._latest)
 
     # ------------------------------------------------------------------ the intraday stream
-    def day_quotes(self, day: date) -> list[Step]:
+    def day_quotes(self, day: date) -> Sequence[Step]:
         """Every step of the session: its time and the quotes of each symbol with a bar that day."""
         if self._cache is not None and self._cache[0] == day:
             return self._cache[1]
+        ahead = self._ahead
+        if ahead is not None and ahead.day == day:
+            self._ahead = None
+            ahead.done.wait()  # built while the previous session played: normally long done
+            if ahead.steps is not None:
+                self._cache = (day, ahead.steps)
+                return ahead.steps
+        steps = self._build_day(day)
+        self._cache = (day, steps)
+        return steps
+
+    def _prepare(self, day: date) -> None:
+        """Build ``day``'s steps on a worker thread now: a session of 500 symbols is 195,000
+        quotes (seconds of work), which built at the session's start stalled the feed for that
+        long (issue 18). The thread only reads the bars; the quotes are the same either way."""
+        ahead = _NextDay(day)
+
+        def build() -> None:
+            try:
+                ahead.steps = self._build_day(day)
+            finally:
+                ahead.done.set()
+
+        self._ahead = ahead
+        threading.Thread(target=build, name="replay-next-day", daemon=True).start()
+
+    async def _ready(self, day: date) -> None:
+        """Let the loop run on while ``day``'s steps are built off it (the first session's)."""
+        if self._cache is not None and self._cache[0] == day:
+            return
+        if self._ahead is None or self._ahead.day != day:
+            self._prepare(day)
+        ahead = self._ahead
+        while ahead is not None and not ahead.done.is_set():
+            await asyncio.sleep(0.005)
+
+    def _build_day(self, day: date) -> Sequence[Step]:
+        """Every symbol with a bar on ``day`` that is a session of its own calendar. One calendar
+        (the usual case): one grid, quotes made lazily (``_DaySteps``). Several calendars trading
+        this day: their steps merged in time order."""
         grids: list[list[datetime]] = []
-        columns: list[list[Quote]] = []
+        symbols: list[str] = []
+        columns: list[tuple[FloatArray, ...]] = []
         for symbol, bars in self._bars.items():
             bar = bars.on(day)
             cal = self._calendars[symbol]
@@ -351,20 +396,18 @@ class ReplayFeed:
                 continue  # no bar, or not a session of this symbol's own calendar
             times = self._symbol_times(symbol, day)
             grids.append(times)
-            columns.append(self._symbol_quotes(symbol, day, bar, times))
-        steps: list[Step]
+            symbols.append(symbol)
+            columns.append(self._symbol_arrays(symbol, day, bar, times))
         if not columns:
-            steps = []
-        elif all(g == grids[0] for g in grids):  # one calendar (the usual case): one grid
-            steps = list(zip(grids[0], zip(*columns, strict=True), strict=True))
-        else:  # several calendars trade this day: their steps merged in time order
-            by_time: dict[datetime, list[Quote]] = {}
-            for times, quotes in zip(grids, columns, strict=True):
-                for ts, quote in zip(times, quotes, strict=True):
-                    by_time.setdefault(ts, []).append(quote)
-            steps = [(ts, tuple(by_time[ts])) for ts in sorted(by_time)]
-        self._cache = (day, steps)
-        return steps
+            return []
+        if all(g == grids[0] for g in grids):
+            fields = tuple(np.vstack([col[f] for col in columns]) for f in range(len(columns[0])))
+            return _DaySteps(grids[0], symbols, fields)
+        by_time: dict[datetime, list[Quote]] = {}
+        for symbol, times, col in zip(symbols, grids, columns, strict=True):
+            for k, ts in enumerate(times):
+                by_time.setdefault(ts, []).append(Quote(symbol, ts, *(float(f[k]) for f in col)))
+        return [(ts, tuple(by_time[ts])) for ts in sorted(by_time)]
 
     def _symbol_times(self, symbol: str, day: date) -> list[datetime]:
         """The step times of ``symbol`` on ``day``, a session of its own calendar."""
@@ -382,7 +425,11 @@ class ReplayFeed:
         n = max(3, math.ceil(length / step_length - 1e-9))
         return [min(opens_at + step_length * k, closes_at) for k in range(n)] + [closes_at]
 
-    def _symbol_quotes(self, symbol: str, day: date, bar: FloatArray, times: list[datetime]) -> list[Quote]:
+    def _symbol_arrays(
+        self, symbol: str, day: date, bar: FloatArray, times: list[datetime]
+    ) -> tuple[FloatArray, ...]:
+        """One symbol's session as arrays over the steps: bid, ask, last, bid and ask sizes, the
+        size traded since the previous step, the session's cumulative volume."""
         instrument = self._data.instruments[symbol]
         rng = np.random.default_rng(stable_seed(self._seed, symbol, day))
         o, h, lo, c, v = (float(x) for x in bar)
@@ -401,21 +448,7 @@ class ReplayFeed:
         else:
             bid = ask = last
             bid_size = ask_size = np.zeros(m)
-        # map() calls Quote in C: building ~2,000 frozen dataclasses is most of a day's cost.
-        return list(
-            map(
-                Quote,
-                repeat(symbol, m),
-                times,
-                bid.tolist(),
-                ask.tolist(),
-                last.tolist(),
-                bid_size.tolist(),
-                ask_size.tolist(),
-                sizes.tolist(),
-                cumulative.tolist(),
-            )
-        )
+        return bid, ask, last, bid_size, ask_size, sizes, cumulative
 
     # ------------------------------------------------------------------ playing
     def _begin_day(self, on_day_start: DayHook | None) -> None:
@@ -429,6 +462,8 @@ class ReplayFeed:
         self._clock.set(self._steps[0][0])
         if on_day_start is not None:
             on_day_start(day)
+        if self._next < len(self._sessions):
+            self._prepare(self._sessions[self._next])
 
     def _emit(self, sink: QuoteSink) -> None:
         assert self._steps is not None
@@ -523,6 +558,7 @@ class ReplayFeed:
                 if self._steps is None:
                     if self._next >= len(self._sessions):
                         break
+                    await self._ready(self._sessions[self._next])
                     self._begin_day(on_day_start)
                 while not self._stopping and not self._day_over():
                     if self._paused:
@@ -573,6 +609,57 @@ def first_open(data: MarketData, start: date) -> datetime | None:
             opens_at = cal.session_open_close(_as_date(open_days[0]))[0]
             best = opens_at if best is None else min(best, opens_at)
     return best
+
+
+class _DaySteps(Sequence[Step]):
+    """A session's steps, each step's quotes made when it is first read.
+
+    The session is drawn as arrays at once (cheap); the quote objects (390 steps x 500 symbols
+    is 195,000 of them, seconds of work) are made a step at a time as the feed plays it, so no
+    session start waits for them all. Equal, step for step, to the list they used to be."""
+
+    def __init__(self, times: list[datetime], symbols: list[str], fields: tuple[FloatArray, ...]) -> None:
+        self._times = times
+        self._symbols = symbols
+        self._fields = fields
+        self._made: list[tuple[Quote, ...] | None] = [None] * len(times)
+
+    def __len__(self) -> int:
+        return len(self._times)
+
+    @overload
+    def __getitem__(self, k: int) -> Step: ...
+
+    @overload
+    def __getitem__(self, k: slice) -> list[Step]: ...
+
+    def __getitem__(self, k: int | slice) -> Step | list[Step]:
+        if isinstance(k, slice):
+            return [self[i] for i in range(*k.indices(len(self)))]
+        if k < 0:
+            k += len(self)
+        ts = self._times[k]
+        quotes = self._made[k]
+        if quotes is None:
+            columns = (f[:, k].tolist() for f in self._fields)
+            quotes = self._made[k] = tuple(map(Quote, self._symbols, repeat(ts), *columns))
+        return ts, quotes
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Sequence):
+            return NotImplemented
+        return len(self) == len(other) and all(a == b for a, b in zip(self, other, strict=True))
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class _NextDay:
+    """A session's steps being built ahead on a worker thread (``ReplayFeed._prepare``)."""
+
+    def __init__(self, day: date) -> None:
+        self.day = day
+        self.steps: Sequence[Step] | None = None
+        self.done = threading.Event()
 
 
 def _as_date(value: np.datetime64) -> date:

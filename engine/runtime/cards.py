@@ -1,5 +1,6 @@
 """The live card pipeline: a session's scan (once, on a worker), then sizing, checks and ranking
-at current prices, as often as prices move. ``onetap cards`` runs the same steps on history
+at current prices: at once after a fill, else off the loop every ``RESIZE_EVERY`` of market time or
+on a ``MATERIAL_MOVE``. ``onetap cards`` runs the same steps on history
 (``engine.strategies.pipeline``: the scan and the book are made in one place for both)."""
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import contextlib
 import functools
 import logging
 import threading
-from collections.abc import Callable
-from datetime import date
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from datetime import date, datetime, timedelta
+from typing import Any, TypeVar
 
 import pandas as pd
 
@@ -20,17 +23,18 @@ from engine.config import Settings
 from engine.execution.costs import CommissionSchedule
 from engine.execution.order_manager import OrderManager
 from engine.execution.plan import plan_card
-from engine.model import StrategyCard
+from engine.model import Quote, StrategyCard
 from engine.model.events import CardsEvent
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import Accounting, FillBooked
+from engine.runtime.health import StoreHealth
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.store.repository import Store
-from engine.strategies.generator import Context, propose
+from engine.strategies.generator import Context, Proposal, propose
 from engine.strategies.held_back import held_back, held_back_codes
-from engine.strategies.pipeline import card_book, scan_histories
+from engine.strategies.pipeline import Liquidity, card_book, liquidity, scan_histories
 from engine.strategies.policy import enabled_templates, generator_policy
 from engine.strategies.scan import Scan
 
@@ -40,6 +44,20 @@ class ScanAbandoned(Exception):
 
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+RESIZE_EVERY = timedelta(minutes=30)
+"""Cards are re-sized at current prices once per half hour of market time, whatever a quote step
+is (a replay minute, or one IBKR ticker batch, many a second; it used to be every 30 steps, which
+on IBKR was many times a second and 63% of a step's time at 500 symbols), ..."""
+
+MATERIAL_MOVE = 0.01
+"""... or sooner when a symbol they were sized on (a leg of a shown card, a held position) has
+moved 1% since. A candidate not shown that such a move would lift comes in at the next half hour;
+a move changes a card's size by less than the 5% headroom it keeps under a limit, so a shown
+card is never far from its current size. A fill re-sizes at once (the book changed). Between
+those, a step costs one dictionary look-up per quote and writes nothing."""
 
 
 class CardPipeline:
@@ -59,8 +77,11 @@ class CardPipeline:
         commissions: CommissionSchedule,
         can_trade_options: bool,
         extra_cards: Callable[[date], list[StrategyCard]],
+        health: StoreHealth | None = None,
     ) -> None:
         self._settings = settings
+        self._health = health
+        """A failed write of cards sized off the loop makes the engine degraded, as on the loop."""
         self._bus = bus
         self._clock = clock
         self._outbox = outbox
@@ -80,10 +101,18 @@ class CardPipeline:
         self._histories: dict[str, pd.DataFrame] = {}
         self._held_back: tuple[tuple[str, int], ...] = ()
         """Templates the session's data cannot feed (volume), for the cards pane's held-back line."""
+        self._liquidity: Liquidity | None = None
         self._logged_rejections: set[tuple[date, str, str]] = set()
         self._policy = generator_policy(settings)
         self._stopping = threading.Event()
-        self._scan_result: asyncio.Future[Scan] | None = None
+        self._scan_result: asyncio.Future[Any] | None = None
+        self._generation = 0
+        """Bumped by every re-size: a proposal made off the loop for an older one is dropped."""
+        self._resizing = False
+        self._sized_at: datetime | None = None
+        self._sized_prices: dict[str, float] = {}
+        self._saved: dict[str, StrategyCard] = {}
+        """What the store holds of each card: a re-size writes only the cards that changed."""
 
     def stop(self) -> None:
         """Abandon a running scan: the engine's stop does not wait for it (a scan takes many
@@ -93,33 +122,102 @@ class CardPipeline:
         if self._scan_result is not None and not self._scan_result.done():
             self._scan_result.set_exception(ScanAbandoned())
 
+    @property
+    def sized_at(self) -> datetime | None:
+        """Market time the shown cards were sized at (None: not yet this session)."""
+        return self._sized_at
+
     def find(self, card_id: str) -> StrategyCard | None:
         return next((c for c in self.cards if c.card_id == card_id), None)
 
-    def refresh(self) -> None:
-        """Re-size, re-validate and re-rank the session's candidates at current prices.
+    def _scanned(self, day: date) -> Scan | None:
+        """The session's scan once it is in; else start it (off the loop) and withdraw the previous
+        session's cards rather than offer them at stale sizes."""
+        if self._scan is not None and self._scan[0] == day:
+            return self._scan[1]
+        if self._scanning != day:
+            self._scanning = day
+            self._outbox.spawn(self._scan_session(day), "card-scan")
+        if self.cards:
+            self.cards = []
+            self._bus.publish(CardsEvent(asof=self._clock.now(), cards=()))
+        return None
 
-        The scan behind them runs once a session on a worker thread; until it is in, the previous
-        session's cards are withdrawn rather than offered at stale sizes.
-        """
+    def refresh(self) -> None:
+        """Re-size, re-validate and re-rank the session's candidates at current prices, now, on the
+        loop: after a fill the cards must show the new book before anything reads them. A
+        proposal being made off the loop meanwhile is dropped when it arrives."""
         day = self._market.session_day()
         if day is None:
             return
-        if self._scan is None or self._scan[0] != day:
-            if self._scanning != day:
-                self._scanning = day
-                self._outbox.spawn(self._scan_session(day), "card-scan")
-            if self.cards:
-                self.cards = []
-                self._bus.publish(CardsEvent(asof=self._clock.now(), cards=()))
+        found = self._scanned(day)
+        if found is None:
             return
-        proposal = propose(self._scan[1], self.context(day), self._plan)
+        self._generation += 1
+        ctx = self.context(day)
+        self._apply(day, ctx, propose(found, ctx, self._planner(self._market.latest_quotes())))
+
+    def on_quotes(self, quotes: Sequence[Quote], now: datetime) -> None:
+        """Every quote step: re-size (off the loop) when ``RESIZE_EVERY`` of market time has passed
+        since the cards were sized, or a quote moved a symbol they were sized on by
+        ``MATERIAL_MOVE``; otherwise nothing is sized and nothing is written."""
+        if self._scan is None or self._resizing:
+            return
+        due = self._sized_at is None or now - self._sized_at >= RESIZE_EVERY
+        if not due:
+            sized = self._sized_prices
+            for q in quotes:
+                ref = sized.get(q.symbol)
+                if ref is not None and abs(q.last - ref) >= MATERIAL_MOVE * ref:
+                    due = True
+                    break
+        if due:
+            self.resize()
+
+    def resize(self) -> None:
+        """Re-size at current prices off the loop: the book is read here (cheap), the proposal is
+        made on a worker thread, and its cards replace the shown ones unless a newer re-size (a
+        fill's) or a new session came first."""
+        day = self._market.session_day()
+        if day is None or self._scan is None or self._scan[0] != day:
+            return
+        self._generation += 1
+        ctx = self.context(day)
+        work = functools.partial(propose, self._scan[1], ctx, self._planner(self._market.latest_quotes()))
+        self._resizing = True
+        self._outbox.spawn(self._propose_off_loop(self._generation, day, ctx, work), "card-resize")
+
+    async def _propose_off_loop(
+        self, generation: int, day: date, ctx: Context, work: Callable[[], Proposal]
+    ) -> None:
+        try:
+            proposal = await _in_thread(work, "card-resize")
+        except Exception as exc:  # a template failing must not take the engine down
+            log.exception("card re-size failed")
+            self._outbox.notice("error", f"strategy cards for {day} could not be re-sized: {exc}")
+            return
+        finally:
+            self._resizing = False
+        if generation != self._generation or self._scan is None or self._scan[0] != day:
+            return  # stale: a fill re-sized the cards meanwhile, or another session began
+        with self._health.guard("saving the cards") if self._health is not None else contextlib.nullcontext():
+            self._apply(day, ctx, proposal)
+
+    def _apply(self, day: date, ctx: Context, proposal: Proposal) -> None:
+        """Show the proposal: log new rejections once, write the cards that changed, publish."""
         self.cards = [*proposal.cards, *self._extra_cards(day)]
         for key, why in proposal.reasons:
             if (day, key, why.code) not in self._logged_rejections:
                 self._logged_rejections.add((day, key, why.code))
                 log.info("card %s not shown: %s (%s)", key, why.code, why.message)
-        self._store.save_cards(self.cards)
+        self._sized_at = self._clock.now()
+        prices = ctx.book.prices
+        watched = {leg.symbol for c in self.cards for leg in c.legs} | set(ctx.book.positions)
+        self._sized_prices = {s: prices[s] for s in watched if prices.get(s, 0.0) > 0}
+        changed = [c for c in self.cards if not _same(self._saved.get(c.card_id), c)]
+        if changed:
+            self._store.save_cards(changed)
+            self._saved.update((c.card_id, c) for c in changed)
         rejected = (*sorted(proposal.rejected.items()), *self._held_back)
         self._bus.publish(CardsEvent(asof=self._clock.now(), cards=tuple(self.cards), rejected=rejected))
 
@@ -127,22 +225,28 @@ class CardPipeline:
         self.refresh()
 
     async def _scan_session(self, day: date) -> None:
-        histories = {
-            sym: self._market.feed.history(sym, before=day) for sym in self._settings.universe.symbols
-        }
-        bench = self._settings.universe.benchmark
-        # the benchmark's state is a meta-label feature; a broker's history may lack it (IBKR: an index)
-        benchmark = (
-            self._market.feed.history(bench, before=day) if bench in self._market.market.bars else None
-        )
+        """The session's histories, scan and liquidity, all on a worker thread: the loop (the
+        feed, the console) goes on while they are computed; the first cards are sized off the
+        loop too. A scan for a session that has meanwhile ended is dropped."""
+        symbols = list(self._settings.universe.symbols)
+        feed = self._market.feed
         loop = asyncio.get_running_loop()
-        work = functools.partial(
-            scan_histories, self._settings, histories, self._progress_reporter(loop), benchmark
-        )
+        progress = self._progress_reporter(loop)
+        settings = self._settings
+        bench = settings.universe.benchmark
+        # the benchmark's state is a meta-label feature; a broker's history may lack it (IBKR: an index)
+        with_bench = bench in self._market.market.bars
+
+        def work() -> tuple[dict[str, pd.DataFrame], Scan, Liquidity]:
+            histories = {sym: feed.history(sym, before=day) for sym in symbols}
+            benchmark = feed.history(bench, before=day) if with_bench else None
+            found = scan_histories(settings, histories, progress, benchmark)
+            return histories, found, liquidity(histories)
+
         self._scan_result = result = loop.create_future()
         threading.Thread(target=_run_scan, args=(work, result, loop), name="card-scan", daemon=True).start()
         try:
-            found = await result
+            histories, found, liq = await result
         except ScanAbandoned:
             return
         except Exception as exc:  # a template failing must not take the engine down
@@ -150,11 +254,16 @@ class CardPipeline:
             self._outbox.notice("error", f"strategy card scan for {day} failed: {exc}")
             return
         finally:
-            self._scanning = None
+            if self._scanning == day:
+                self._scanning = None
+        if self._market.session_day() != day:
+            return  # the session it was for is over: its cards would be stale
         self._histories = histories
         self._held_back = held_back_codes(held_back(enabled_templates(self._settings), histories))
+        self._liquidity = liq
         self._scan = (day, found)
-        self.refresh()
+        self._sized_at = None
+        self.resize()
 
     def _progress_reporter(self, loop: asyncio.AbstractEventLoop) -> Callable[[int, int, str], None]:
         """Called on the worker thread: publish how far the scan is (on the engine's loop), or
@@ -168,8 +277,15 @@ class CardPipeline:
 
         return progress
 
-    def _plan(self, card: StrategyCard) -> StrategyCard:
-        return plan_card(card, self._market.latest_quotes(), self._histories, self._commissions)
+    def _planner(self, quotes: Mapping[str, Quote]) -> Callable[[StrategyCard], StrategyCard]:
+        """The execution plan and cost of a card at these quotes (a snapshot: the planner may run
+        on a worker thread while the loop takes new quotes)."""
+        histories, commissions = self._histories, self._commissions
+
+        def plan(card: StrategyCard) -> StrategyCard:
+            return plan_card(card, quotes, histories, commissions)
+
+        return plan
 
     def context(self, day: date) -> Context:
         account = self._ledger.account()
@@ -183,6 +299,7 @@ class CardPipeline:
             prices=prices,
             working_symbols=frozenset(self._orders.working_by_symbol()),
             can_trade_options=self._can_trade_options,
+            known=self._liquidity,
         )
         return Context(
             asof=self._clock.now(),
@@ -195,23 +312,32 @@ class CardPipeline:
         )
 
 
-def _run_scan(
-    work: Callable[[], Scan], result: asyncio.Future[Scan], loop: asyncio.AbstractEventLoop
-) -> None:
+def _same(saved: StrategyCard | None, card: StrategyCard) -> bool:
+    """Whether the stored row already says what ``card`` says (its sizing time aside)."""
+    return saved is not None and replace(saved, asof=card.asof) == card
+
+
+async def _in_thread(work: Callable[[], Proposal], name: str) -> Proposal:
+    loop = asyncio.get_running_loop()
+    result: asyncio.Future[Proposal] = loop.create_future()
+    threading.Thread(target=_run_scan, args=(work, result, loop), name=name, daemon=True).start()
+    return await result
+
+
+def _run_scan(work: Callable[[], T], result: asyncio.Future[T], loop: asyncio.AbstractEventLoop) -> None:
     """The scan on its own daemon thread (not the loop's executor, whose threads the interpreter
     waits for at exit), its outcome handed to the engine's loop unless that is gone."""
 
-    def settle(value: Scan | None, error: BaseException | None) -> None:
+    def settle(value: T | None, error: BaseException | None) -> None:
         if result.done():
             return  # abandoned by ``stop``
         if error is not None:
             result.set_exception(error)
         else:
-            assert value is not None
-            result.set_result(value)
+            result.set_result(value)  # type: ignore[arg-type]
 
     try:
-        found: Scan | None = work()
+        found: T | None = work()
         error: BaseException | None = None
     except Exception as exc:
         found, error = None, exc

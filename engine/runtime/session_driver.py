@@ -38,8 +38,6 @@ log = logging.getLogger(__name__)
 
 PORTFOLIO_EVERY_STEPS = 4
 """Publish portfolio and risk every few quote steps: fresh enough for the eye, cheap for the bus."""
-CARDS_EVERY_STEPS = 30
-"""Re-size cards at current prices every half hour of market time (about 3 s of a 45 s day)."""
 
 
 class SessionDriver:
@@ -177,9 +175,8 @@ class SessionDriver:
         self._steps += 1
         if self._steps % PORTFOLIO_EVERY_STEPS == 0:
             self._risk.publish_portfolio()
-        if self._steps % CARDS_EVERY_STEPS == 0:
-            with guard("saving the cards"):
-                self._cards.refresh()
+        with guard("re-sizing the cards"):  # on market time or a material move (runtime/cards.py)
+            self._cards.on_quotes(quotes, now)
 
     def _screen(self, quotes: tuple[Quote, ...]) -> tuple[Quote, ...]:
         """Hold bad quotes out, and tell the operator once when a symbol goes bad or recovers."""

@@ -91,6 +91,12 @@ _ID_UPSERT = (
     .returning(col(IdSequenceRow.value))
 )
 """Built once: SQLAlchemy then reuses the compiled statements on the write-ahead path."""
+_CARDS = METADATA.tables[StrategyCardRow.__tablename__]
+_CARD_INSERT = sqlite_insert(_CARDS)
+_CARD_UPSERT = _CARD_INSERT.on_conflict_do_update(
+    index_elements=["card_id"],
+    set_={c.name: _CARD_INSERT.excluded[c.name] for c in _CARDS.columns if c.name != "card_id"},
+)
 
 
 class Store:
@@ -407,11 +413,13 @@ class Store:
 
     # ----------------------------------------------------------------------- cards
     def save_cards(self, cards: Iterable[StrategyCard]) -> None:
-        """Insert new cards and overwrite stored ones with the same ``card_id``."""
-        records = [rows.card_to_row(card) for card in cards]
+        """Insert new cards and overwrite stored ones with the same ``card_id``: one upsert
+        statement for them all (a merge per card read each row back first: ~7 ms a card)."""
+        records = [rows.card_to_row(card).model_dump() for card in cards]
+        if not records:
+            return
         with self._write("save strategy cards") as session:
-            for row in records:
-                session.merge(row)
+            session.connection().execute(_CARD_UPSERT, records)
 
     def load_card(self, card_id: str) -> StrategyCard | None:
         with self._read(f"read card {card_id}") as session:

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import numpy as np
+from numpy.typing import NDArray
+
 from engine.signals.indicators import zscore_blend
 from engine.strategies.templates.base import Array
 
@@ -24,3 +27,20 @@ def composite(components: Mapping[str, Array], weights: Mapping[str, float], win
     names = list(weights)
     shares = [weights[n] / total for n in names]
     return zscore_blend([components[n] for n in names], shares, window, Z_CLIP)
+
+
+def composite_flat(
+    components: Mapping[str, Array],
+    weights: Mapping[str, float],
+    starts: NDArray[np.int64],
+    window: int = 252,
+) -> Array:
+    """``composite`` on every symbol of a flat panel (``engine.signals.segmented``) at once."""
+    from engine.signals import segmented
+
+    total = sum(abs(w) for w in weights.values())
+    if total == 0:
+        raise ValueError("composite: every weight is zero")
+    names = list(weights)
+    shares = [weights[n] / total for n in names]
+    return segmented.zscore_blend([components[n] for n in names], shares, starts, window, Z_CLIP)

@@ -5,6 +5,7 @@ headless ``onetap cards`` (``engine.api.card_report``) both call these, so they 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -17,18 +18,18 @@ from engine.strategies.scan import BOOK_DAYS, Scan, ScanProgress, scan
 from engine.strategies.templates.base import Bars
 
 
-def card_book(
-    settings: Settings,
-    histories: Mapping[str, pd.DataFrame],
-    *,
-    equity: float,
-    cash: float,
-    positions: Mapping[str, float],
-    prices: Mapping[str, float],
-    working_symbols: frozenset[str] = frozenset(),
-    can_trade_options: bool = True,
-) -> Book:
-    """What the generator sizes and checks against: the account, the limits, liquidity and returns."""
+@dataclass(frozen=True, slots=True)
+class Liquidity:
+    """What the book reads of the session's history: average daily volume (shares, value) and the
+    last ``BOOK_DAYS`` daily returns per symbol. It changes once a session, so the engine computes
+    it with the scan (off its event loop), not at every re-size."""
+
+    adv_shares: Mapping[str, float]
+    adv_value: Mapping[str, float]
+    returns: Mapping[str, np.ndarray]
+
+
+def liquidity(histories: Mapping[str, pd.DataFrame]) -> Liquidity:
     adv_shares: dict[str, float] = {}
     adv_value: dict[str, float] = {}
     returns: dict[str, np.ndarray] = {}
@@ -40,6 +41,24 @@ def card_book(
         close = df["close"].to_numpy(dtype=float)[-(BOOK_DAYS + 1) :]
         if len(close) == BOOK_DAYS + 1:
             returns[sym] = close[1:] / close[:-1] - 1.0
+    return Liquidity(adv_shares, adv_value, returns)
+
+
+def card_book(
+    settings: Settings,
+    histories: Mapping[str, pd.DataFrame],
+    *,
+    equity: float,
+    cash: float,
+    positions: Mapping[str, float],
+    prices: Mapping[str, float],
+    working_symbols: frozenset[str] = frozenset(),
+    can_trade_options: bool = True,
+    known: Liquidity | None = None,
+) -> Book:
+    """What the generator sizes and checks against: the account, the limits, liquidity and returns
+    (``known``: the session's ``liquidity(histories)``, already computed)."""
+    liq = known if known is not None else liquidity(histories)
     r, b = settings.risk, settings.broker
     return Book(
         equity=equity,
@@ -54,14 +73,14 @@ def card_book(
             gross_exposure_limit=r.gross_exposure_limit,
             max_adv_share=settings.cards.max_adv_share,
         ),
-        adv_shares=adv_shares,
-        adv_value=adv_value,
+        adv_shares=liq.adv_shares,
+        adv_value=liq.adv_value,
         working_symbols=working_symbols,
         allow_short=b.allow_short,
         allow_fractional=fractional_allowed(settings, settings.cards.fractional),
         broker_fractional=fractional_allowed(settings, True),
         can_trade_options=can_trade_options,
-        returns=returns,
+        returns=liq.returns,
     )
 
 

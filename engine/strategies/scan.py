@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.strategies.calibration import (
     CalibrationReport,
@@ -36,7 +37,9 @@ from engine.strategies.calibration import (
 )
 from engine.strategies.meta_label import MarketState, MetaLabel, market_state, meta_label
 from engine.strategies.outcomes import Outcomes, setup_outcomes
+from engine.strategies.panel_scan import chunks, scan_slice
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template
+from engine.strategies.templates.panel import FlatBars
 
 SHRINK = 20.0
 """Pseudo-count pulling a setup's own mean return toward its template's pooled mean."""
@@ -53,6 +56,10 @@ score 40% worse than the base rate out of sample)."""
 
 BOOK_DAYS = 90
 """Days of daily returns kept per candidate for its correlation with the book."""
+
+CANDIDATE_BARS = BOOK_DAYS + 1
+"""Bars a candidate's setup keeps: its last bar's values and the ``BOOK_DAYS`` returns behind its
+correlation with the book (and the 60 behind its volatility) are all the cards read of it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -115,8 +122,9 @@ class Scan:
     candidates: tuple[Candidate, ...]
     records: Mapping[str, TrackRecord]
     outcomes: Mapping[str, Mapping[str, Outcomes]] = field(default_factory=dict)
-    """template -> setup key -> completed past trades (research and the diversity measure read it)."""
+    """template -> setup key -> completed past trades (only with ``scan(..., keep=True)``)."""
     setups: Mapping[str, Sequence[Setup]] = field(default_factory=dict)
+    """template -> every setup (only with ``scan(..., keep=True)``: the cards need none of it)."""
 
 
 def _record(
@@ -128,6 +136,18 @@ def _record(
         scores = np.concatenate([o.scores for _s, o in outcomes])
     else:
         dates, returns, scores = np.array([], "datetime64[D]"), np.array([]), np.array([])
+    return _record_of(template, params, dates, returns, scores, method)
+
+
+def _record_of(
+    template: Template,
+    params: Params,
+    dates: NDArray[np.datetime64],
+    returns: Array,
+    scores: Array,
+    method: Method,
+) -> TrackRecord:
+    """The track record of the past trades given in setup order (entry dates, returns, scores)."""
     order = np.argsort(dates, kind="stable")
     returns, scores = returns[order], scores[order]
     wins = (returns > 0).astype(np.float64)
@@ -214,6 +234,64 @@ ScanProgress = Callable[[int, int, str], None]
 the first scan of a day taking many seconds). It may raise to abandon the scan (the engine stopping)."""
 
 
+def scan_panel(
+    template: Template, slices: Sequence[FlatBars], params: Params, method: Method = "logistic"
+) -> tuple[TrackRecord, list[Candidate]]:
+    """``scan_template`` for a one-stock template over the universe at once (``Template.panel``,
+    ``engine.strategies.panel_scan``): the same record and candidates, without a setup per symbol."""
+    found = [scan_slice(template, params, flat, CANDIDATE_BARS) for flat in slices]
+    trades = [f.trades for f in found]
+    if trades:
+        dates = np.concatenate([t.dates for t in trades])
+        returns = np.concatenate([t.returns for t in trades])
+        scores = np.concatenate([t.scores for t in trades])
+    else:
+        dates, returns, scores = np.array([], "datetime64[D]"), np.array([]), np.array([])
+    record = _record_of(template, params, dates, returns, scores, method)
+    return record, [_candidate(record, s, o) for f in found for s, o in f.candidates]
+
+
+def trim(setup: Setup, bars: int) -> Setup:
+    """The setup over its last ``bars`` bars (copies), what a candidate's card reads: its values at
+    the last bar and the returns behind its correlation with the book. Its callables see the bar
+    indices of the whole setup, so a reason or a stop price reads exactly what it did."""
+    n = len(setup)
+    if n <= bars:
+        return setup
+    off = n - bars
+
+    def cut(a: Array) -> Array:
+        out: Array = a[off:].copy()
+        return out
+
+    reason, stop_price, target_price, option = (
+        setup.reason,
+        setup.stop_price,
+        setup.target_price,
+        setup.option,
+    )
+    return replace(
+        setup,
+        dates=setup.dates[off:].copy(),
+        open=cut(setup.open),
+        close=cut(setup.close),
+        entry=setup.entry[off:].copy(),
+        exit=setup.exit[off:].copy(),
+        score=cut(setup.score),
+        weights=cut(setup.weights),
+        stop=cut(setup.stop),
+        target=cut(setup.target),
+        components={k: cut(v) for k, v in setup.components.items()},
+        high=None if setup.high is None else cut(setup.high),
+        low=None if setup.low is None else cut(setup.low),
+        atr=None if setup.atr is None else cut(setup.atr),
+        reason=lambda t: reason(t + off),
+        stop_price=lambda t: stop_price(t + off),
+        target_price=lambda t: target_price(t + off),
+        option=lambda t: option(t + off),
+    )
+
+
 def scan(
     panel: Panel,
     templates: Sequence[Template],
@@ -221,27 +299,44 @@ def scan(
     method: Method = "logistic",
     progress: ScanProgress | None = None,
     *,
+    keep: bool = False,
     meta: bool = False,
     benchmark: Bars | None = None,
 ) -> Scan:
     """Every template over the panel (bars strictly before the session the cards are for).
 
+    One-stock templates run over the whole universe at once (``scan_panel``); the result keeps what
+    the cards need: the track records and today's candidates, each over its last
+    ``CANDIDATE_BARS`` bars. ``keep=True`` builds every setup and keeps it with its past trades in
+    ``Scan.setups`` and ``Scan.outcomes`` (research, tests; the per-setup path, far slower and
+    about 2.7 MB a symbol).
+
     ``meta``: confidence by meta-labelling (``engine.strategies.meta_label``), with ``benchmark``
     (bars strictly before the session too) for the benchmark-state features; without one the
-    universe's equal-weighted index stands in."""
+    universe's equal-weighted index stands in. Its features are read from each past trade's setup,
+    so a meta-labelled scan takes the per-setup path."""
     params = params or {}
     market = market_state(panel, benchmark) if meta else None
     candidates: list[Candidate] = []
     records: dict[str, TrackRecord] = {}
     outcomes: dict[str, dict[str, Outcomes]] = {}
     setups: dict[str, list[Setup]] = {}
+    slices: list[FlatBars] | None = None
     for done, template in enumerate(templates):
         if progress is not None:
             progress(done, len(templates), template.name)
         p = params.get(template.name) or template.params()
-        record, found, measured, built = scan_template(template, panel, p, method, market)
+        if template.panel is not None and not keep and market is None:
+            if slices is None:  # one copy of the universe, end to end, shared by those templates
+                slices = chunks([b for b in panel.values() if len(b)])
+            record, found = scan_panel(template, slices, p, method)
+        else:
+            record, found, measured, built = scan_template(template, panel, p, method, market)
+            if keep:
+                outcomes[template.name] = measured
+                setups[template.name] = built
+            else:
+                found = [replace(c, setup=trim(c.setup, CANDIDATE_BARS)) for c in found]
         records[template.name] = record
         candidates.extend(found)
-        outcomes[template.name] = measured
-        setups[template.name] = built
     return Scan(tuple(candidates), records, outcomes, setups)

@@ -7,6 +7,7 @@ from tests.bench import (
     audit,
     autopilot,
     backtest,
+    cards_scale,
     dask_research,
     exits,
     flow_algos,
@@ -23,6 +24,7 @@ from tests.bench import (
     risk_engine,
     risk_portfolio,
     rl,
+    session_stall,
     soak,
     startup,
     status_cli,
@@ -42,6 +44,8 @@ def main() -> None:
     audit.main()
     alerts.main()
     generation.main()
+    cards_scale.main([])
+    session_stall.main([])
     backtest.main()
     exits.main()
     flow_algos.main()

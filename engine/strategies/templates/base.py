@@ -15,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -22,6 +23,9 @@ from numpy.typing import NDArray
 
 from engine.model import Leg, Side
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
+
+if TYPE_CHECKING:
+    from engine.strategies.templates.panel import Family, FlatBars
 
 Array = NDArray[np.float64]
 Mask = NDArray[np.bool_]
@@ -82,13 +86,18 @@ def align(panel: Panel, symbols: Sequence[str]) -> Aligned:
     """The symbols' bars on the sessions all of them have (an intersection, so no NaN)."""
     common = panel[symbols[0]].dates
     for sym in symbols[1:]:
-        common = np.intersect1d(common, panel[sym].dates, assume_unique=True)
+        dates = panel[sym].dates
+        if len(dates) == len(common) and np.array_equal(dates, common):
+            continue  # the same sessions (the usual case): no sort
+        common = np.intersect1d(common, dates, assume_unique=True)
     cols: dict[str, list[Array]] = {k: [] for k in ("open", "high", "low", "close", "volume")}
     for sym in symbols:
         bars = panel[sym]
-        idx = np.searchsorted(bars.dates, common)
+        same = len(bars.dates) == len(common) and np.array_equal(bars.dates, common)
+        idx = None if same else np.searchsorted(bars.dates, common)
         for k, out in cols.items():
-            out.append(getattr(bars, k)[idx])
+            series = getattr(bars, k)
+            out.append(series if idx is None else series[idx])
     shape = (len(common), len(symbols))
     mats = {k: np.column_stack(v) if v else np.empty(shape) for k, v in cols.items()}
     return Aligned(tuple(symbols), common, **mats)
@@ -176,6 +185,9 @@ class CardLegs:
     """A reason code when the card cannot be built for this account (e.g. ``uncovered_call``)."""
 
 
+PanelFn = Callable[["FlatBars", Params], "list[Family]"]
+"""(the universe's bars end to end, params) -> one ``Family`` per setup variant (options: put, call)."""
+
 CardLegsFn = Callable[
     ["Setup", int, float, Mapping[str, float], Mapping[str, float], datetime, bool], CardLegs
 ]
@@ -202,6 +214,9 @@ class Template:
     exit_policy: ExitPolicy = field(default_factory=lambda: NO_PROTECTION)
     """How its positions leave the market (the default; ``[strategies.NAME] exit`` in
     config/strategies.toml overrides it, and ``engine.strategies.policy`` applies that)."""
+    panel: PanelFn | None = None
+    """The same setups over a whole universe at once (one-stock templates; see
+    ``engine.strategies.templates.panel``): the scan of thousands of symbols runs this."""
     stop_rules: frozenset[StopRule] = frozenset(StopRule)
     """The stop rules its setups can be protected with (a basket's legs have no one price to
     rest a stop at; a template with no stop level of its own cannot take ``price``)."""
@@ -249,6 +264,22 @@ def per_symbol(setup_fn: Callable[[Bars, Params], Setup]) -> Callable[[Panel, Pa
     return build
 
 
+def single_arrays(
+    close: Array, entry: Mask, score: Array, stop_distance: Array, target_distance: Array | None
+) -> tuple[Mask, Array, Array, Array]:
+    """A long one-stock setup's entry, score, stop and target fractions from price distances
+    (``single_setup``'s rules, elementwise, so one symbol or a whole panel give the same)."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        stop = np.where(np.isfinite(stop_distance), stop_distance / close, np.inf)
+        target = (
+            np.full(len(close), np.inf)
+            if target_distance is None
+            else np.where(np.isfinite(target_distance), target_distance / close, np.inf)
+        )
+    final_entry = entry & np.isfinite(score) & np.isfinite(stop)
+    return final_entry, np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0), stop, target
+
+
 def single_setup(
     template: str,
     bars: Bars,
@@ -264,13 +295,9 @@ def single_setup(
 ) -> Setup:
     """A long one-stock setup; stop and target are price distances below and above the close."""
     close = bars.close
-    with np.errstate(invalid="ignore", divide="ignore"):
-        stop = np.where(np.isfinite(stop_distance), stop_distance / close, np.inf)
-        target = (
-            np.full(len(close), np.inf)
-            if target_distance is None
-            else np.where(np.isfinite(target_distance), target_distance / close, np.inf)
-        )
+    final_entry, final_score, stop, target = single_arrays(
+        close, entry, score, stop_distance, target_distance
+    )
 
     def stop_price(t: int) -> float | None:
         d = stop_distance[t]
@@ -288,9 +315,9 @@ def single_setup(
         dates=bars.dates,
         open=bars.open[:, None],
         close=close[:, None],
-        entry=entry & np.isfinite(score) & np.isfinite(stop),
+        entry=final_entry,
         exit=exit,
-        score=np.nan_to_num(score, nan=0.0, posinf=0.0, neginf=0.0),
+        score=final_score,
         weights=np.ones((len(close), 1)),
         stop=stop,
         target=target,

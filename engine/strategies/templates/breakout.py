@@ -16,30 +16,48 @@ from __future__ import annotations
 import numpy as np
 
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
-from engine.signals.indicators import atr, bollinger, donchian, rolling_min, sma, volume_momentum, zscore
-from engine.strategies.aggregate import composite
+from engine.signals import segmented as seg
+from engine.strategies.aggregate import composite_flat
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
+from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
 NAME = "breakout"
+WEIGHTS = {"breakout_atr": 0.4, "compression": 0.3, "volume_momentum": 0.3}
 
 
-def breakout_setup(bars: Bars, p: Params) -> Setup:
-    close = bars.close
-    mid, upper, lower, _pb = bollinger(close, 20, 2.0)
+def _signals(flat: FlatBars, p: Params) -> Signals:
+    close, starts = flat.close, flat.starts
+    mid, upper, lower, _pb = seg.bollinger(close, starts, 20, 2.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         width = (upper - lower) / mid
-    width_z = zscore(width, 120)
-    squeeze = rolling_min(width_z, int(p["squeeze_days"]))
-    dc_upper, _dc_lower = donchian(bars.high, bars.low, 20)
-    a = atr(bars.high, bars.low, close, 14)
-    vmom = volume_momentum(bars.volume, 20, 60)
-    ma20 = sma(close, 20)
+    width_z = seg.zscore(width, starts, 120)
+    squeeze = seg.rolling_min(width_z, starts, int(p["squeeze_days"]))
+    dc_upper, _dc_lower = seg.donchian(flat.high, flat.low, starts, 20)
+    a = seg.atr(flat.high, flat.low, close, starts, 14)
+    vmom = seg.volume_momentum(flat.volume, starts, 20, 60)
+    ma20 = seg.sma(close, starts, 20)
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = (close - dc_upper) / a
         entry = (squeeze < -1.0) & (close > dc_upper)
         exit_rule = close < ma20
     components = {"breakout_atr": strength, "compression": -squeeze, "volume_momentum": vmom}
-    score = composite(components, {"breakout_atr": 0.4, "compression": 0.3, "volume_momentum": 0.3})
+    score = composite_flat(components, WEIGHTS, starts)
+    return {
+        **components,
+        "squeeze": squeeze,
+        "dc_upper": dc_upper,
+        "entry": entry,
+        "exit": exit_rule,
+        "score": score,
+        "atr": a,
+        "stop_distance": p["stop_atr"] * a,
+        "target_distance": p["target_atr"] * a,
+    }
+
+
+def _setup(bars: Bars, p: Params, sig: Signals) -> Setup:
+    close = bars.close
+    squeeze, dc_upper, strength = sig["squeeze"], sig["dc_upper"], sig["breakout_atr"]
 
     def reason(t: int) -> str:
         return (
@@ -50,15 +68,18 @@ def breakout_setup(bars: Bars, p: Params) -> Setup:
     return single_setup(
         NAME,
         bars,
-        entry=entry,
-        exit=exit_rule,
-        score=score,
-        stop_distance=p["stop_atr"] * a,
-        target_distance=p["target_atr"] * a,
-        components=components,
+        entry=sig["entry"],
+        exit=sig["exit"],
+        score=sig["score"],
+        stop_distance=sig["stop_distance"],
+        target_distance=sig["target_distance"],
+        components={name: sig[name] for name in WEIGHTS},
         reason=reason,
-        atr=a,
+        atr=sig["atr"],
     )
+
+
+breakout_setup, breakout_panel = one_stock(_signals, _setup)
 
 
 BREAKOUT = Template(
@@ -70,5 +91,6 @@ BREAKOUT = Template(
     min_history=400,
     defaults={"stop_atr": 1.5, "target_atr": 3.0, "squeeze_days": 5.0},
     build=per_symbol(breakout_setup),
+    panel=breakout_panel,
     exit_policy=ExitPolicy(StopRule.PRICE, 0.0, 2.0, TimeExit.CLOSE),
 )

@@ -14,26 +14,43 @@ from __future__ import annotations
 import numpy as np
 
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
-from engine.signals.indicators import atr, bollinger, rsi, sma
-from engine.strategies.aggregate import composite
+from engine.signals import segmented as seg
+from engine.strategies.aggregate import composite_flat
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
+from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
 NAME = "mean_reversion"
+WEIGHTS = {"oversold": 0.4, "below_band": 0.4, "trend200": 0.2}
 
 
-def mean_reversion_setup(bars: Bars, p: Params) -> Setup:
-    close = bars.close
-    r = rsi(close, 14)
-    mid, _upper, _lower, pb = bollinger(close, 20, 2.0)
-    ma200 = sma(close, 200)
-    a = atr(bars.high, bars.low, close, 14)
+def _signals(flat: FlatBars, p: Params) -> Signals:
+    close, starts = flat.close, flat.starts
+    r = seg.rsi(close, starts, 14)
+    mid, _upper, _lower, pb = seg.bollinger(close, starts, 20, 2.0)
+    ma200 = seg.sma(close, starts, 200)
+    a = seg.atr(flat.high, flat.low, close, starts, 14)
     with np.errstate(invalid="ignore", divide="ignore"):
         entry = (r < p["rsi_entry"]) & (pb < p["pct_b_entry"])
         exit_rule = (r > p["rsi_exit"]) | (pb > 0.5)
         trend = close / ma200 - 1.0
         target = np.where(mid > close, mid - close, np.nan)
     components = {"oversold": -r, "below_band": -pb, "trend200": trend}
-    score = composite(components, {"oversold": 0.4, "below_band": 0.4, "trend200": 0.2})
+    score = composite_flat(components, WEIGHTS, starts)
+    return {
+        **components,
+        "rsi": r,
+        "pct_b": pb,
+        "entry": entry,
+        "exit": exit_rule,
+        "score": score,
+        "atr": a,
+        "stop_distance": p["stop_atr"] * a,
+        "target_distance": target,
+    }
+
+
+def _setup(bars: Bars, p: Params, sig: Signals) -> Setup:
+    r, pb, trend = sig["rsi"], sig["pct_b"], sig["trend200"]
 
     def reason(t: int) -> str:
         side = "above" if trend[t] > 0 else "below"
@@ -42,15 +59,18 @@ def mean_reversion_setup(bars: Bars, p: Params) -> Setup:
     return single_setup(
         NAME,
         bars,
-        entry=entry,
-        exit=exit_rule,
-        score=score,
-        stop_distance=p["stop_atr"] * a,
-        target_distance=target,
-        components=components,
+        entry=sig["entry"],
+        exit=sig["exit"],
+        score=sig["score"],
+        stop_distance=sig["stop_distance"],
+        target_distance=sig["target_distance"],
+        components={name: sig[name] for name in WEIGHTS},
         reason=reason,
-        atr=a,
+        atr=sig["atr"],
     )
+
+
+mean_reversion_setup, mean_reversion_panel = one_stock(_signals, _setup)
 
 
 MEAN_REVERSION = Template(
@@ -62,5 +82,6 @@ MEAN_REVERSION = Template(
     min_history=460,
     defaults={"stop_atr": 2.0, "rsi_entry": 40.0, "rsi_exit": 55.0, "pct_b_entry": 0.2},
     build=per_symbol(mean_reversion_setup),
+    panel=mean_reversion_panel,
     exit_policy=ExitPolicy(StopRule.ATR, 2.0, 1.0, TimeExit.CLOSE),
 )

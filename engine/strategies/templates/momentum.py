@@ -14,26 +14,41 @@ from __future__ import annotations
 import numpy as np
 
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
-from engine.signals.indicators import atr, roc, rolling_volatility, sma, volume_momentum
-from engine.strategies.aggregate import composite
+from engine.signals import segmented as seg
+from engine.strategies.aggregate import composite_flat
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
+from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
 NAME = "momentum"
+WEIGHTS = {"roc20_risk_adj": 0.5, "roc60": 0.3, "volume_momentum": 0.2}
 
 
-def momentum_setup(bars: Bars, p: Params) -> Setup:
-    close = bars.close
-    r20, r60 = roc(close, 20), roc(close, 60)
-    ma50 = sma(close, 50)
-    vmom = volume_momentum(bars.volume, 20, 60)
-    vol20 = rolling_volatility(close, 20)
-    a = atr(bars.high, bars.low, close, 14)
+def _signals(flat: FlatBars, p: Params) -> Signals:
+    close, starts = flat.close, flat.starts
+    r20, r60 = seg.roc(close, starts, 20), seg.roc(close, starts, 60)
+    ma50 = seg.sma(close, starts, 50)
+    vmom = seg.volume_momentum(flat.volume, starts, 20, 60)
+    vol20 = seg.rolling_volatility(close, starts, 20)
+    a = seg.atr(flat.high, flat.low, close, starts, 14)
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = r20 / (vol20 * np.sqrt(20.0 / 252.0))
         entry = (r20 > 0) & (r60 > 0) & (close > ma50) & (vmom >= p["min_volume"])
         exit_rule = (close < ma50) | (r20 < 0)
     components = {"roc20_risk_adj": strength, "roc60": r60, "volume_momentum": vmom}
-    score = composite(components, {"roc20_risk_adj": 0.5, "roc60": 0.3, "volume_momentum": 0.2})
+    score = composite_flat(components, WEIGHTS, starts)
+    return {
+        **components,
+        "r20": r20,
+        "entry": entry,
+        "exit": exit_rule,
+        "score": score,
+        "atr": a,
+        "stop_distance": p["stop_atr"] * a,
+    }
+
+
+def _setup(bars: Bars, p: Params, sig: Signals) -> Setup:
+    r20, r60, vmom = sig["r20"], sig["roc60"], sig["volume_momentum"]
 
     def reason(t: int) -> str:
         return f"20d {r20[t]:+.1%}, 60d {r60[t]:+.1%}, above 50d avg, volume x{vmom[t]:.2f} vs 60d"
@@ -41,14 +56,17 @@ def momentum_setup(bars: Bars, p: Params) -> Setup:
     return single_setup(
         NAME,
         bars,
-        entry=entry,
-        exit=exit_rule,
-        score=score,
-        stop_distance=p["stop_atr"] * a,
-        components=components,
+        entry=sig["entry"],
+        exit=sig["exit"],
+        score=sig["score"],
+        stop_distance=sig["stop_distance"],
+        components={name: sig[name] for name in WEIGHTS},
         reason=reason,
-        atr=a,
+        atr=sig["atr"],
     )
+
+
+momentum_setup, momentum_panel = one_stock(_signals, _setup)
 
 
 MOMENTUM = Template(
@@ -60,5 +78,6 @@ MOMENTUM = Template(
     min_history=320,
     defaults={"stop_atr": 2.0, "min_volume": 1.0},
     build=per_symbol(momentum_setup),
+    panel=momentum_panel,
     exit_policy=ExitPolicy(StopRule.ATR, 2.0, None, TimeExit.CLOSE),
 )

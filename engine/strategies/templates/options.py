@@ -36,8 +36,9 @@ from engine.model import Leg, Side
 from engine.model.exits import StopRule
 from engine.model.options import OCC_FIRST_YEAR, OCC_LAST_YEAR, OptionContract
 from engine.risk.greeks import black_scholes
-from engine.signals.indicators import atr, roc, rolling_volatility, sma
-from engine.strategies.aggregate import composite
+from engine.signals import segmented as seg
+from engine.signals.indicators import rolling_volatility
+from engine.strategies.aggregate import composite_flat
 from engine.strategies.templates.base import (
     NO_PROTECTION,
     Array,
@@ -49,6 +50,7 @@ from engine.strategies.templates.base import (
     Setup,
     Template,
 )
+from engine.strategies.templates.panel import Family, FlatBars, one
 
 NAME = "options"
 MULTIPLIER = 100.0
@@ -138,7 +140,8 @@ def monthly_expiry(asof: date, sessions: int) -> date:
 
 @dataclass(frozen=True, slots=True)
 class _Signals:
-    """What both overlays of one stock read, computed once for the two."""
+    """What both overlays of one stock read, computed once for the two (over a whole panel, or
+    one symbol's bars)."""
 
     vol20: Array
     vol60: Array
@@ -148,22 +151,47 @@ class _Signals:
     vol_mean: Array
 
     @classmethod
-    def of(cls, bars: Bars) -> _Signals:
-        close = bars.close
-        vol20 = rolling_volatility(close, 20)
+    def over(cls, flat: FlatBars) -> _Signals:
+        close, starts = flat.close, flat.starts
+        vol20 = seg.rolling_volatility(close, starts, 20)
         return cls(
             vol20,
-            rolling_volatility(close, 60),
-            sma(close, 50),
-            roc(close, 20),
-            atr(bars.high, bars.low, close, 14),
-            sma(vol20, 252),
+            seg.rolling_volatility(close, starts, 60),
+            seg.sma(close, starts, 50),
+            seg.roc(close, starts, 20),
+            seg.atr(flat.high, flat.low, close, starts, 14),
+            seg.sma(vol20, starts, 252),
+        )
+
+    @classmethod
+    def of(cls, bars: Bars) -> _Signals:
+        return cls.over(one(bars))
+
+    def cut(self, flat: FlatBars, i: int, k: int) -> _Signals:
+        return _Signals(*(flat.cut(getattr(self, f), i, k) for f in self.__slots__))
+
+
+@dataclass(frozen=True, slots=True)
+class _Overlay:
+    """One overlay's arrays (before the setup's finite-value rules)."""
+
+    entry: NDArray[np.bool_]
+    components: dict[str, Array]
+    score: Array
+    strike: Array
+    stop: Array
+
+    def cut(self, flat: FlatBars, i: int, k: int) -> _Overlay:
+        return _Overlay(
+            flat.cut(self.entry, i, k),
+            {name: flat.cut(v, i, k) for name, v in self.components.items()},
+            flat.cut(self.score, i, k),
+            flat.cut(self.strike, i, k),
+            flat.cut(self.stop, i, k),
         )
 
 
-def options_setup(bars: Bars, p: Params, right: str, sig: _Signals | None = None) -> Setup:
-    close = bars.close
-    sig = sig or _Signals.of(bars)
+def _overlay(close: Array, starts: NDArray[np.int64], sig: _Signals, p: Params, right: str) -> _Overlay:
     vol20, vol60, ma50, r20 = sig.vol20, sig.vol60, sig.ma50, sig.r20
     horizon = int(p["horizon"])
     is_call = right == "C"
@@ -176,15 +204,30 @@ def options_setup(bars: Bars, p: Params, right: str, sig: _Signals | None = None
         else:
             entry = (close > ma50) & (ratio > p["put_vol_ratio"])
             components = {"vol_ratio": ratio, "trend50": close / ma50 - 1.0}
-    score = composite(components, dict.fromkeys(components, 0.5))
+    score = composite_flat(components, dict.fromkeys(components, 0.5), starts)
     strike = strikes(close, p["otm"], right)
     a = sig.atr14
-    rate = p["rate"]
     if is_call:
         stop = np.where(np.isfinite(a), 2.0 * a / close, np.inf)
     else:  # the put floors the loss: down to the strike plus the premium paid
-        prem = bs_prices(False, close, strike, horizon / TRADING_DAYS, np.nan_to_num(vol20), rate)
+        prem = bs_prices(False, close, strike, horizon / TRADING_DAYS, np.nan_to_num(vol20), p["rate"])
         stop = (close - strike + prem) / (close + prem)
+    return _Overlay(
+        entry & np.isfinite(score) & np.isfinite(stop) & np.isfinite(vol20), components, score, strike, stop
+    )
+
+
+def options_setup(
+    bars: Bars, p: Params, right: str, sig: _Signals | None = None, made: _Overlay | None = None
+) -> Setup:
+    close = bars.close
+    sig = sig or _Signals.of(bars)
+    vol20, vol60, r20 = sig.vol20, sig.vol60, sig.r20
+    horizon = int(p["horizon"])
+    is_call = right == "C"
+    made = made or _overlay(close, np.array([0, len(close)], dtype=np.int64), sig, p, right)
+    components, score, strike, stop, a = made.components, made.score, made.strike, made.stop, sig.atr14
+    rate = p["rate"]
     last_day = bars.last_day
 
     def option(t: int) -> OptionLeg | None:
@@ -216,7 +259,7 @@ def options_setup(bars: Bars, p: Params, right: str, sig: _Signals | None = None
         dates=bars.dates,
         open=bars.open[:, None],
         close=close[:, None],
-        entry=entry & np.isfinite(score) & np.isfinite(stop) & np.isfinite(vol20),
+        entry=made.entry,
         exit=np.zeros(len(close), dtype=np.bool_),
         score=np.nan_to_num(score, nan=0.0),
         weights=np.ones((len(close), 1)),
@@ -262,6 +305,88 @@ def build(panel: Panel, p: Params) -> list[Setup]:
         for right in ("P", "C"):
             setups.append(options_setup(bars, p, right, sig))
     return setups
+
+
+@numba.njit(cache=True, nogil=True)
+def _flat_outcomes(
+    is_call: bool,
+    open_: Array,
+    close: Array,
+    strike: Array,
+    sigma: Array,
+    entries: NDArray[np.int64],
+    seg_lo: NDArray[np.int64],
+    seg_hi: NDArray[np.int64],
+    horizon: int,
+    rate: float,
+) -> tuple[Array, NDArray[np.int64]]:
+    """``_outcomes_kernel`` on each symbol's own bars (entries grouped by symbol, flat indices)."""
+    n = len(entries)
+    out = np.full(n, np.nan)
+    exit_at = np.full(n, -1, dtype=np.int64)
+    e = 0
+    while e < n:
+        lo, hi = seg_lo[e], seg_hi[e]
+        f = e
+        while f < n and seg_lo[f] == lo:
+            f += 1
+        r, x = _outcomes_kernel(
+            is_call, open_[lo:hi], close[lo:hi], strike[lo:hi], sigma[lo:hi], entries[e:f] - lo, horizon, rate
+        )
+        out[e:f] = r
+        for q in range(e, f):
+            if x[q - e] >= 0:
+                exit_at[q] = x[q - e] + lo
+        e = f
+    return out, exit_at
+
+
+def panel(flat: FlatBars, p: Params) -> list[Family]:
+    """Both overlays of every symbol at once (``build`` over a whole universe): puts, then calls."""
+    sig = _Signals.over(flat)
+    sigma = np.nan_to_num(sig.vol20)
+    n_bars = len(flat.close)
+    families = []
+    for right in ("P", "C"):
+        made = _overlay(flat.close, flat.starts, sig, p, right)
+
+        def make(i: int, k: int, right: str = right, made: _Overlay = made) -> Setup:
+            return options_setup(flat.tail(i, k), p, right, sig.cut(flat, i, k), made.cut(flat, i, k))
+
+        def outcome(
+            flat: FlatBars,
+            _family: Family,
+            entries: NDArray[np.int64],
+            right: str = right,
+            strike: Array = made.strike,
+        ) -> tuple[Array, NDArray[np.int64]]:
+            seg = np.searchsorted(flat.starts, entries, side="right") - 1
+            return _flat_outcomes(
+                right == "C",
+                flat.open,
+                flat.close,
+                strike,
+                sigma,
+                entries,
+                flat.starts[seg],
+                flat.starts[seg + 1],
+                int(p["horizon"]),
+                p["rate"],
+            )
+
+        families.append(
+            Family(
+                entry=made.entry,
+                exit=np.zeros(n_bars, dtype=np.bool_),
+                score=np.nan_to_num(made.score, nan=0.0),
+                stop=made.stop,
+                target=np.full(n_bars, np.inf),
+                make=make,
+                atr=sig.atr14,
+                outcome=outcome,
+            )
+        )
+    return families
 
 
 def option_legs(
@@ -346,6 +471,7 @@ OPTIONS = Template(
     min_history=320,
     defaults={"otm": 0.05, "put_vol_ratio": 1.2, "call_range": 0.03, "rate": 0.0, "horizon": 21.0},
     build=build,
+    panel=panel,
     outcome=option_outcomes,
     card_legs=option_legs,
     exit_policy=NO_PROTECTION,

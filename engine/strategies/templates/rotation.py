@@ -19,7 +19,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
-from engine.signals.indicators import atr, ema, rolling_volatility
+from engine.signals import segmented as seg
 from engine.strategies.templates.base import Aligned, Array, Panel, Params, Setup, Template, align
 
 NAME = "rotation"
@@ -70,17 +70,16 @@ def pick(order: Sequence[int], rets: Array, max_corr: float, top_n: int) -> list
 def rotation_setup(data: Aligned, p: Params) -> Setup:
     close = data.close
     n_bars, k = close.shape
-    score = np.full((n_bars, k), np.nan)
-    vol20 = np.full((n_bars, k), np.nan)
-    uptrend = np.zeros((n_bars, k), dtype=np.bool_)
-    for i in range(k):
-        c = close[:, i]
-        e20, e50 = ema(c, 20), ema(c, 50)
-        atr_pct = atr(data.high[:, i], data.low[:, i], c, 14) / c
-        with np.errstate(invalid="ignore", divide="ignore"):
-            score[:, i] = (c / e20 - 1.0) / atr_pct
-            uptrend[:, i] = e20 > e50
-        vol20[:, i] = rolling_volatility(c, 20)
+    # every column at once: the columns end to end, one segment each (engine.signals.segmented)
+    starts = np.arange(k + 1, dtype=np.int64) * n_bars
+    c = np.ascontiguousarray(close.T).reshape(-1)
+    high, low = (np.ascontiguousarray(m.T).reshape(-1) for m in (data.high, data.low))
+    e20, e50 = seg.ema(c, starts, 20), seg.ema(c, starts, 50)
+    atr_pct = seg.atr(high, low, c, starts, 14) / c
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = ((c / e20 - 1.0) / atr_pct).reshape(k, n_bars).T
+        uptrend = (e20 > e50).reshape(k, n_bars).T
+    vol20 = seg.rolling_volatility(c, starts, 20).reshape(k, n_bars).T
     rets = np.full(close.shape, np.nan)
     rets[1:] = close[1:] / close[:-1] - 1.0
     step = int(p["rebalance_days"])
@@ -101,8 +100,10 @@ def rotation_setup(data: Aligned, p: Params) -> Setup:
     stop = np.full(n_bars, p["stop_pct"])
     symbols = data.symbols
 
-    def reason(t: int) -> str:
-        names = ", ".join(f"{symbols[i]} {weights[t, i]:.0%}" for i in chosen.get(t, []))
+    picked = {t: ", ".join(f"{symbols[i]} {weights[t, i]:.0%}" for i in taken) for t, taken in chosen.items()}
+
+    def reason(t: int) -> str:  # reads the picks only: a candidate keeps no [T, k] matrix alive
+        names = picked.get(t, "")
         return f"top uptrends by (close/EMA20-1)/ATR%, 90d corr <= {p['max_corr']:.1f}: {names}"
 
     return Setup(

@@ -13,26 +13,44 @@ from __future__ import annotations
 import numpy as np
 
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
-from engine.signals.indicators import atr, ema, macd, roc
-from engine.strategies.aggregate import composite
+from engine.signals import segmented as seg
+from engine.strategies.aggregate import composite_flat
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
+from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
 NAME = "trend"
+WEIGHTS = {"ema_spread_atr": 0.4, "macd_hist_atr": 0.3, "roc60": 0.3}
 
 
-def trend_setup(bars: Bars, p: Params) -> Setup:
-    close = bars.close
-    fast, slow = ema(close, int(p["fast"])), ema(close, int(p["slow"]))
-    _line, _signal, hist = macd(close, 12, 26, 9)
-    a = atr(bars.high, bars.low, close, 14)
-    r60 = roc(close, 60)
+def _signals(flat: FlatBars, p: Params) -> Signals:
+    close, starts = flat.close, flat.starts
+    fast, slow = seg.ema(close, starts, int(p["fast"])), seg.ema(close, starts, int(p["slow"]))
+    line = seg.ema(close, starts, 12) - seg.ema(close, starts, 26)  # macd(12, 26, 9), as indicators.macd
+    hist = line - seg.ema(line, starts, 9)
+    a = seg.atr(flat.high, flat.low, close, starts, 14)
+    r60 = seg.roc(close, starts, 60)
     with np.errstate(invalid="ignore", divide="ignore"):
         spread = (fast - slow) / a
         entry = (fast > slow) & (close > fast) & (hist > 0)
         exit_rule = fast < slow
         macd_atr = hist / a
     components = {"ema_spread_atr": spread, "macd_hist_atr": macd_atr, "roc60": r60}
-    score = composite(components, {"ema_spread_atr": 0.4, "macd_hist_atr": 0.3, "roc60": 0.3})
+    score = composite_flat(components, WEIGHTS, starts)
+    return {
+        **components,
+        "fast": fast,
+        "slow": slow,
+        "hist": hist,
+        "entry": entry,
+        "exit": exit_rule,
+        "score": score,
+        "atr": a,
+        "stop_distance": p["stop_atr"] * a,
+    }
+
+
+def _setup(bars: Bars, p: Params, sig: Signals) -> Setup:
+    fast, slow, spread, hist = sig["fast"], sig["slow"], sig["ema_spread_atr"], sig["hist"]
 
     def reason(t: int) -> str:
         return (
@@ -43,14 +61,17 @@ def trend_setup(bars: Bars, p: Params) -> Setup:
     return single_setup(
         NAME,
         bars,
-        entry=entry,
-        exit=exit_rule,
-        score=score,
-        stop_distance=p["stop_atr"] * a,
-        components=components,
+        entry=sig["entry"],
+        exit=sig["exit"],
+        score=sig["score"],
+        stop_distance=sig["stop_distance"],
+        components={name: sig[name] for name in WEIGHTS},
         reason=reason,
-        atr=a,
+        atr=sig["atr"],
     )
+
+
+trend_setup, trend_panel = one_stock(_signals, _setup)
 
 
 TREND = Template(
@@ -62,5 +83,6 @@ TREND = Template(
     min_history=330,
     defaults={"stop_atr": 3.0, "fast": 20.0, "slow": 50.0},
     build=per_symbol(trend_setup),
+    panel=trend_panel,
     exit_policy=ExitPolicy(StopRule.TRAIL_ATR, 3.0, None, TimeExit.CLOSE),
 )

@@ -1,0 +1,212 @@
+"""The scan of a one-stock template over a whole universe at once (``Template.panel``).
+
+What ``engine.strategies.scan.scan_template`` does setup by setup, done over every symbol's bars
+laid end to end (``FlatBars``): the template's series in one pass of segmented kernels, every past
+trade of every symbol walked in one compiled call (the very ``_walk`` of ``engine.strategies.exits``
+on each symbol's own bars), and a ``Setup`` built only for today's candidates, over their last
+``CANDIDATE_BARS`` bars. The track record sees the same trades in the same order, so the cards are
+the same, number for number (tested against the per-setup path); the scan of 5,000 symbols takes
+seconds and keeps what the cards need, not every setup of every symbol (about 2.7 MB a symbol).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+from engine.model.exits import StopRule
+from engine.strategies.exits import _TIME_CODES, _walk, protects, resolve_arrays
+from engine.strategies.outcomes import Outcomes
+from engine.strategies.templates.base import Array, Bars, Params, Setup, Template
+from engine.strategies.templates.panel import Family, FlatBars
+
+CHUNK_BARS = 1_500_000
+"""Bars per slice of the universe the panel path holds at once (a few hundred symbols of ten
+years): every template's intermediate series are this long, so memory stays flat however many
+symbols there are, and each slice is long enough that the per-slice Python costs nothing."""
+
+Ints = NDArray[np.int64]
+
+
+@dataclass(frozen=True, slots=True)
+class Trades:
+    """A template's completed past trades over one slice, in the per-setup path's order."""
+
+    segment: Ints
+    """The symbol (index into the slice) each trade belongs to."""
+    entries: Ints
+    """Signal bars (flat indices into the slice)."""
+    exits: Ints
+    returns: Array
+    scores: Array
+    dates: NDArray[np.datetime64]
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """What one slice gives a template: its trades, and today's candidates with their own trades."""
+
+    trades: Trades
+    candidates: list[tuple[Setup, Outcomes]]
+
+
+def chunks(bars: Sequence[Bars], budget: int = CHUNK_BARS) -> list[FlatBars]:
+    """The universe in slices of about ``budget`` bars each (symbols in their order)."""
+    out: list[FlatBars] = []
+    start, size = 0, 0
+    for i, b in enumerate(bars):
+        size += len(b)
+        if size >= budget:
+            out.append(FlatBars.of(bars[start : i + 1]))
+            start, size = i + 1, 0
+    if start < len(bars):
+        out.append(FlatBars.of(bars[start:]))
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def _exit_kernel(
+    open_: Array,
+    high: Array,
+    low: Array,
+    close: Array,
+    entries: Ints,
+    seg_lo: Ints,
+    seg_hi: Ints,
+    levels: Array,
+    exit_rule: NDArray[np.bool_],
+    horizon: int,
+    time_exit: int,
+) -> tuple[Ints, Array]:
+    """``exits._exit_kernel`` for long one-stock trades filled at the next open, each walked on its
+    own symbol's bars (``[seg_lo, seg_hi)``); exit bars are flat indices, -1 while still open."""
+    n = len(entries)
+    out_bar = np.full(n, -1, dtype=np.int64)
+    out_ret = np.full(n, np.nan)
+    w = np.ones(1)
+    for e in range(n):
+        lo, hi = seg_lo[e], seg_hi[e]
+        f = entries[e] + 1 - lo
+        if f >= hi - lo:
+            continue
+        last = f + horizon - 1 if horizon > 0 else hi - lo + 1
+        o = open_[lo:hi]
+        bar, r, _reason, _intra = _walk(
+            o, high[lo:hi], low[lo:hi], close[lo:hi], o, w, f, f, last, levels[e], exit_rule[lo:hi], time_exit
+        )
+        out_ret[e] = r
+        if bar >= 0:
+            out_bar[e] = bar + lo
+    return out_bar, out_ret
+
+
+def _card_stops(flat: FlatBars, distance: Array | None, signals: Ints) -> Array:
+    """``Setup.stop_price`` at each signal bar (``round(close - distance, 2)``; NaN where none),
+    with Python's ``round`` as the setup's does, so the levels are the same to the last bit."""
+    if distance is None:
+        return np.full(len(signals), np.nan)
+    d = distance[signals]
+    level = flat.close[signals] - d
+    out = [round(v, 2) if np.isfinite(x) else np.nan for v, x in zip(level.tolist(), d.tolist(), strict=True)]
+    return np.asarray(out, dtype=np.float64)
+
+
+def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints) -> tuple[Array, Ints]:
+    """Each trade's return and exit bar (NaN / -1: not complete), as ``setup_outcomes`` gives them."""
+    if family.outcome is not None:
+        return family.outcome(flat, family, signals)
+    policy, horizon = template.exit_policy, template.horizon_days
+    n = len(signals)
+    seg = np.searchsorted(flat.starts, signals, side="right") - 1
+    lo, hi = flat.starts[seg], flat.starts[seg + 1]
+    f = signals + 1
+    entry = flat.open[f]
+    w0 = np.ones(n)
+    rule_stop = rule_target = np.full(n, np.inf)
+    if protects(policy):  # a one-stock setup under a protecting policy: its resolved levels
+        atr = family.atr[signals] if family.atr is not None else np.full(n, np.nan)
+        card_stop = (
+            _card_stops(flat, family.stop_distance, signals) if policy.stop is StopRule.PRICE else None
+        )
+        lv = resolve_arrays(
+            policy, w0, entry, atr=atr, card_stop=np.full(n, np.nan) if card_stop is None else card_stop
+        )
+        with np.errstate(invalid="ignore", divide="ignore"):
+            stop_r = w0 * (lv.stop / entry - 1.0)
+            target_r = w0 * (lv.target / entry - 1.0)
+            trail_r = np.abs(w0) * lv.trail_amount / entry
+        trail_pct = np.asarray(lv.trail_percent, dtype=np.float64)
+    else:  # no resting levels: the setup's own stop and target, checked on closes
+        stop_r = target_r = trail_r = trail_pct = np.full(n, np.nan)
+        rule_stop, rule_target = family.stop[signals], family.target[signals]
+    levels = np.ascontiguousarray(
+        np.column_stack([stop_r, target_r, trail_r, trail_pct, rule_stop, rule_target])
+    )
+    bar, ret = _exit_kernel(
+        flat.open.reshape(-1, 1),  # [T, 1]: the shape ``_walk`` takes (a one-leg basket)
+        flat.high.reshape(-1, 1),
+        flat.low.reshape(-1, 1),
+        flat.close.reshape(-1, 1),
+        signals,
+        lo,
+        hi,
+        levels.reshape(n, 6),
+        np.ascontiguousarray(family.exit),
+        int(horizon),
+        _TIME_CODES[policy.time_exit],
+    )
+    return np.where(bar >= 0, ret, np.nan), bar
+
+
+def scan_slice(template: Template, params: Params, flat: FlatBars, keep_bars: int) -> Found:
+    """A template's trades and today's candidates over one slice of the universe."""
+    assert template.panel is not None
+    lengths = np.diff(flat.starts)
+    eligible = lengths >= template.min_history
+    last = np.zeros(len(flat.close), dtype=np.bool_)
+    last[flat.starts[1:][lengths > 0] - 1] = True
+    usable = np.repeat(eligible, lengths) & ~last
+    families = template.panel(flat, params) if eligible.any() else []
+    parts: list[Trades] = []
+    picks: list[tuple[int, int, Setup, Outcomes]] = []
+    for k, family in enumerate(families):
+        signals = np.flatnonzero(family.entry & usable).astype(np.int64)
+        rets, exits = _outcomes(template, flat, family, signals)
+        done = np.isfinite(rets)
+        entries = signals[done]
+        part = Trades(
+            np.searchsorted(flat.starts, entries, side="right") - 1,
+            entries,
+            exits[done],
+            rets[done],
+            family.score[entries],
+            flat.dates[entries],
+        )
+        parts.append(part)
+        today = np.flatnonzero(eligible & (lengths > 0) & family.entry[np.maximum(flat.starts[1:] - 1, 0)])
+        bounds = (
+            np.searchsorted(part.segment, today, side="left"),
+            np.searchsorted(part.segment, today, side="right"),
+        )
+        for i, a, b in zip(today.tolist(), bounds[0].tolist(), bounds[1].tolist(), strict=True):
+            lo = int(flat.starts[i])
+            own = Outcomes(part.entries[a:b] - lo, part.exits[a:b] - lo, part.returns[a:b], part.scores[a:b])
+            picks.append((i, k, family.make(i, keep_bars), own))
+    picks.sort(key=lambda p: (p[0], p[1]))
+    return Found(_merge(parts), [(setup, own) for _i, _k, setup, own in picks])
+
+
+def _merge(parts: list[Trades]) -> Trades:
+    """Several families' trades in the per-setup order: symbol by symbol, each family in turn."""
+    if not parts:
+        empty = np.empty(0, dtype=np.int64)
+        return Trades(empty, empty, empty, np.empty(0), np.empty(0), np.empty(0, "datetime64[D]"))
+    if len(parts) == 1:
+        return parts[0]
+    cat = Trades(*(np.concatenate([getattr(p, f) for p in parts]) for f in Trades.__slots__))
+    order = np.argsort(cat.segment, kind="stable")
+    return Trades(*(getattr(cat, f)[order] for f in Trades.__slots__))
