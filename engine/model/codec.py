@@ -19,6 +19,7 @@ from engine.model import (
     enums,
     events,
     exits,
+    forecast,
     lots,
     market,
     orders,
@@ -36,7 +37,19 @@ class DecodeError(ValueError):
 
 def _registry() -> dict[str, type[Any]]:
     out: dict[str, type[Any]] = {}
-    for module in (market, orders, exits, portfolio, risk, lots, rebalance, portfolio_report, events, vitals):
+    for module in (
+        market,
+        orders,
+        exits,
+        portfolio,
+        risk,
+        lots,
+        rebalance,
+        portfolio_report,
+        events,
+        vitals,
+        forecast,
+    ):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:
