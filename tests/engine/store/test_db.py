@@ -138,7 +138,7 @@ def test_newer_schema_is_refused_with_the_exact_message(db_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         Store.open(db_path)
     assert str(caught.value) == (
-        f"{db_path}: database schema version 7 is newer than this onetap understands (4); "
+        f"{db_path}: database schema version 7 is newer than this onetap understands ({SCHEMA_VERSION}); "
         "upgrade onetap or point [store] database at another file"
     )
     conn = sqlite3.connect(db_path)
