@@ -164,3 +164,25 @@ class Scoreboard:
     min_trades: int
     alpha: float
     notes: tuple[str, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True, slots=True)
+class OpenTrade:
+    """A card trade still pending: opened and not yet closed (or its entry still working)."""
+
+    execution_id: str
+    template: str
+    opened: float
+    """Quantity the card's entry opened (all legs)."""
+    held: float
+    """Quantity of it still open."""
+
+
+@dataclass(frozen=True, slots=True)
+class CardReport:
+    """``onetap report cards``: the scoreboard of trades closed since a date, the outcomes behind
+    it, and the trades still open."""
+
+    scoreboard: Scoreboard
+    outcomes: tuple[ForecastOutcome, ...]
+    open_trades: tuple[OpenTrade, ...]

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from engine.model import Fill, Order, Side, StrategyCard, contract_multiplier
-from engine.model.forecast import ForecastOutcome, OutcomeStatus
+from engine.model.forecast import ForecastOutcome, OpenTrade, OutcomeStatus
 from engine.model.quality import arrival_price, shortfall
 
 CardLoader = Callable[[str, str], StrategyCard | None]
@@ -96,16 +96,6 @@ class _Trade:
             entry_slippage=self.entry_slippage,
             exit_slippage=self.exit_slippage,
         )
-
-
-@dataclass(frozen=True, slots=True)
-class OpenTrade:
-    """A trade still pending: opened, not yet closed (or its entry still working)."""
-
-    execution_id: str
-    template: str
-    opened: float
-    held: float
 
 
 @dataclass(slots=True)
