@@ -50,6 +50,21 @@ def drift_text(row: TemplateScore, min_trades: int) -> str:
     )
 
 
+def drift_flag(row: TemplateScore, min_trades: int) -> str:
+    """The drift column in one short word: DRIFT, ok, or <20 (not tested yet)."""
+    if row.hit_test is None and row.return_test is None:
+        return f"<{min_trades}"
+    return "DRIFT" if row.drifting else "ok"
+
+
+def tests_line(row: TemplateScore) -> str:
+    """The drift tests' figures of one template ("" when not tested)."""
+    tests = [t for t in (row.hit_test, row.return_test) if t is not None]
+    if not tests:
+        return ""
+    return f"{row.template}: " + "; ".join(test_text(t) + (" DRIFT" if t.significant else "") for t in tests)
+
+
 def row_line(row: TemplateScore, min_trades: int) -> str:
     hit = f"{pct(row.hit_rate)} {interval(row.hit_low, row.hit_high, pct)}".strip()
     ret = f"{pct(row.mean_return, True)} {interval(row.return_low, row.return_high, lambda v: pct(v, True))}"

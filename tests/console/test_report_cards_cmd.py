@@ -83,19 +83,16 @@ def test_the_scoreboard_and_each_trade_with_hand_computed_figures(
     # 1 trade, 1 win (Wilson 95% for 1 of 1: [21%, 100%]); return 28 / 1,001 = +2.80% vs +2.00%;
     # entry cost 1 commission + 1 shortfall = 2 / 1,001 = 20.0 bps vs 2 / 1,001 = 20.0 expected;
     # round trip + 1 commission + 1 shortfall (sold 0.10 under arrival) = 40.0 bps
-    assert momentum.split() == (
-        "momentum 1 0 100% [21%, 100%] 60% +2.80% +2.00% 20.0 20.0 40.0 0 untested (<20)".split()
+    assert " ".join(momentum.split()) == (
+        "momentum 1 0 100% [21%, 100%] 60% +2.80% +2.00% 20.0 20.0 40.0 0 untested (<20)"
     )
     (pairs,) = [line for line in lines if line.startswith("pairs ")]
     assert pairs.split()[1:3] == ["0", "1"]
     assert not any(line.startswith("rotation ") for line in lines)  # closed before --since
     (trade,) = [line for line in lines if "X-1" in line]
-    assert (
-        trade.split()
-        == (
-            "2012-03-06 X-1 momentum-AAPL-20120305 win conf 60% return +2.80% vs +2.00% net +2.60% "
-            "cost 2.00 vs 2.00 loss/max risk 0%"
-        ).split()
+    assert " ".join(trade.split()) == (
+        "2012-03-06 X-1 momentum-AAPL-20120305 win conf 60% return +2.80% vs +2.00% net +2.60% "
+        "cost 2.00 vs 2.00 loss/max risk 0%"
     )
 
 
