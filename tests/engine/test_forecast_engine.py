@@ -8,13 +8,19 @@ Real parts only: the shipped data, the paper broker, SQLite in ``tmp_path``.
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from sqlalchemy import Connection, event
+from sqlalchemy import Engine as SqlEngine
 
 from engine.actor import Actor
+from engine.brokers.paper import PaperBroker
 from engine.bus import EventBus
 from engine.clock import SimulatedClock
 from engine.config import Settings, load_settings
@@ -29,6 +35,7 @@ from engine.risk.alerts import AlertDispatcher
 from engine.runtime.forecasts import DRIFT_KEY, ForecastTracker
 from engine.runtime.outbox import Outbox
 from engine.store import Store
+from tests.engine.test_crash_points import SimulatedCrash, _live
 
 OPERATOR = Actor("alice", CommandSource.HOTKEY)
 
@@ -234,3 +241,105 @@ def test_drift_raises_one_alert_per_crossing_across_restarts(tmp_path: Path) -> 
         assert event.kind == "forecast"
         _tracker(store, bus).recover([])  # a restart: the standing drift is not announced again
         assert len(alerts) == 1
+
+
+# --------------------------------------------------------------------------- a crash at the record
+@dataclass
+class OutcomeTrap:
+    """The process dies at the commit that writes a forecast outcome: before it reaches the disk
+    (``after=False``) or right after. Records what that commit held."""
+
+    db: Path
+    after: bool
+    dead: bool = False
+    died_with: frozenset[str] = frozenset()
+    _pending: dict[int, set[str]] = field(default_factory=dict)
+
+    def _ours(self, conn: Connection) -> bool:
+        return conn.engine.url.database == str(self.db)
+
+    def on_execute(self, conn: Connection, _cur: Any, statement: str, _p: Any, _c: Any, _m: bool) -> None:
+        if not self._ours(conn):
+            return
+        head = statement.lstrip()[:40].upper()
+        writes = self._pending.setdefault(id(conn.connection.dbapi_connection), set())
+        for table, kind in (("INSERT INTO FILLS", "fill"), ("INSERT INTO FORECAST_OUTCOMES", "outcome")):
+            if head.startswith(table):
+                writes.add(kind)
+
+    def on_rollback(self, conn: Connection) -> None:
+        if self._ours(conn):
+            self._pending.pop(id(conn.connection.dbapi_connection), None)
+
+    def on_commit(self, conn: Connection) -> None:
+        if not self._ours(conn):
+            return
+        writes = frozenset(self._pending.pop(id(conn.connection.dbapi_connection), set()))
+        if self.dead:
+            raise SimulatedCrash("the process is dead")
+        if "outcome" not in writes:
+            return
+        self.dead, self.died_with = True, writes
+        if self.after:
+            conn.connection.dbapi_connection.commit()  # type: ignore[union-attr]
+        raise SimulatedCrash("died at the outcome's commit")
+
+    @contextmanager
+    def listening(self) -> Iterator[OutcomeTrap]:
+        hooks: list[tuple[str, Callable[..., None]]] = [
+            ("before_cursor_execute", self.on_execute),
+            ("rollback", self.on_rollback),
+            ("commit", self.on_commit),
+        ]
+        for name, hook in hooks:
+            event.listen(SqlEngine, name, hook)
+        try:
+            yield self
+        finally:
+            for name, hook in hooks:
+                event.remove(SqlEngine, name, hook)
+
+
+@pytest.mark.parametrize("after", [False, True], ids=["before-commit", "after-commit"])
+def test_a_crash_at_the_closing_fill_leaves_one_record(db: Path, shipped: MarketData, after: bool) -> None:
+    """The outcome commits with the fill that closed the trade (one transaction): a death before
+    that commit loses both (the broker's journal gives the fill back at the restart, and the
+    record with it), a death after keeps both; either way one record, with the right numbers."""
+
+    async def first() -> StrategyCard:
+        eng = await _start(db, shipped)
+        try:
+            return await _enter(eng)
+        finally:
+            await eng.stop()
+
+    card = _live(first)
+    trap = OutcomeTrap(db, after)
+    second = Engine(_settings(), database=db, market=shipped, paced=False)
+
+    async def dies() -> None:
+        await second.start()
+        await _close(second, 10.0)
+
+    with trap.listening(), pytest.raises(SimulatedCrash):
+        _live(dies)
+    assert trap.died_with == {"fill", "outcome"}, "the outcome must commit with the closing fill"
+    broker = second.broker
+    assert isinstance(broker, PaperBroker)
+    broker.close()
+    second.abandon()
+
+    async def third() -> list[ForecastOutcome]:
+        eng = await _start(db, shipped)
+        try:
+            await eng.step(2)  # a sale still working at the broker fills now
+            outcomes = eng.store.load_outcomes()
+            assert len(outcomes) == 1
+            _check(outcomes[0], card, eng.store)
+            return outcomes
+        finally:
+            await eng.stop()
+
+    _live(third)
+    with Store.open(db) as store:
+        assert len(store.load_outcomes()) == 1
