@@ -48,3 +48,12 @@ async def test_the_help_names_the_screen_and_its_key() -> None:
         await settle(pilot)
         text = help_text(app, keymap(app.hotkeys)).plain
     assert "Forecast scoreboard" in text and "forecast scoreboard: each template's cards" in text
+
+
+def test_the_board_crosses_the_socket_intact() -> None:
+    """An attached console gets the board through the codec: every figure and test survives."""
+    from engine.model.codec import dumps, loads
+
+    event = ScoreboardEvent(fixed_board())
+    assert loads(dumps(event)) == event
+    assert loads(dumps(GetScoreboard())) == GetScoreboard()

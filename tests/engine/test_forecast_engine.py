@@ -300,7 +300,9 @@ class OutcomeTrap:
                 event.remove(SqlEngine, name, hook)
 
 
-@pytest.mark.parametrize("after", [False, True], ids=["before-commit", "after-commit"])
+@pytest.mark.parametrize(
+    "after", [False, pytest.param(True, marks=pytest.mark.slow)], ids=["before-commit", "after-commit"]
+)
 def test_a_crash_at_the_closing_fill_leaves_one_record(db: Path, shipped: MarketData, after: bool) -> None:
     """The outcome commits with the fill that closed the trade (one transaction): a death before
     that commit loses both (the broker's journal gives the fill back at the restart, and the
