@@ -28,6 +28,7 @@ The rules:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -40,6 +41,12 @@ CardLoader = Callable[[str, str], StrategyCard | None]
 """(card_id, execution_id) -> the card as it was executed, None when it is not stored."""
 
 _EPS = 1e-9
+
+
+def _finite(value: float) -> float:
+    """A forecast number as stored: a non-finite one (never on a shown card) is stored as 0, so a
+    closing fill's transaction never fails on the record written with it."""
+    return value if math.isfinite(value) else 0.0
 
 
 def makes_forecast(card: StrategyCard) -> bool:
@@ -85,10 +92,10 @@ class _Trade:
             status=OutcomeStatus.VOID if self.unwound else OutcomeStatus.CLOSED,
             opened_at=self.first_ts,
             closed_at=self.last_ts,
-            confidence=card.confidence,
-            expected_return=card.expected_return,
-            max_risk=card.max_risk,
-            expected_cost=card.details.get("expected_cost", 0.0),
+            confidence=_finite(card.confidence),
+            expected_return=_finite(card.expected_return),
+            max_risk=_finite(card.max_risk),
+            expected_cost=_finite(card.details.get("expected_cost", 0.0)),
             capital=self.capital,
             gross_pnl=self.gross_pnl,
             entry_commission=self.entry_commission,

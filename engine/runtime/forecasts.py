@@ -77,9 +77,7 @@ class ForecastTracker:
         ended = self._book.fold(self._store.load_orders(), fills)
         added = self._store.save_outcomes(ended)
         self._outcomes = self._store.load_outcomes()
-        raw = self._store.get_state(DRIFT_KEY)
-        loaded = json.loads(raw) if raw else []
-        self._drifting = {str(t) for t in loaded} if isinstance(loaded, list) else set()
+        self._drifting = _drifting(self._store.get_state(DRIFT_KEY))
         if added:
             self._outbox.notice("info", f"forecast tracking: {added} trade(s) scored from the stored fills")
         self._check_drift()
@@ -158,6 +156,16 @@ class ForecastTracker:
         alert = RiskAlert(now, AlertCode.FORECAST_DRIFT, "warning", message, row.template)
         self._bus.publish(alert)
         self._alerts.dispatch(alert)
+
+
+def _drifting(raw: str | None) -> set[str]:
+    """The stored set of drifting templates; a damaged value is an empty set (the next crossing
+    alerts again rather than the start failing)."""
+    try:
+        loaded = json.loads(raw) if raw else []
+    except ValueError:
+        return set()
+    return {str(t) for t in loaded} if isinstance(loaded, list) else set()
 
 
 def drift_message(row: TemplateScore) -> str:
