@@ -67,7 +67,7 @@ def _midday(engine: Engine) -> bool:
 async def _enter(engine: Engine, quantity: float = 10.0) -> StrategyCard:
     """One of the engine's own buy cards on 10 AAPL, without protection (the test closes it)."""
     await engine.step(3)
-    base = next(
+    base: StrategyCard = next(
         c for c in engine.cards if len(c.legs) == 1 and c.legs[0].side is Side.BUY and c.confidence > 0
     )
     card = replace(
@@ -335,7 +335,7 @@ def test_a_crash_at_the_closing_fill_leaves_one_record(db: Path, shipped: Market
         eng = await _start(db, shipped)
         try:
             await eng.step(2)  # a sale still working at the broker fills now
-            outcomes = eng.store.load_outcomes()
+            outcomes: list[ForecastOutcome] = eng.store.load_outcomes()
             assert len(outcomes) == 1
             _check(outcomes[0], card, eng.store)
             return outcomes
