@@ -8,6 +8,7 @@ from tests.bench import (
     autopilot,
     backtest,
     exits,
+    forecast,
     generation,
     headless_log,
     ibkr,
@@ -40,6 +41,7 @@ def main() -> None:
     generation.main()
     backtest.main()
     exits.main()
+    forecast.main()
     research.main()
     ibkr.main()
     protection.main()
