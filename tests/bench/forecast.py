@@ -67,7 +67,8 @@ def fold_speed(trades: int = 5_000) -> None:
     print(
         f"forecast: fold {len(fills):,} fills -> {len(outcomes):,} outcomes in {fold_s * 1000:.0f} ms "
         f"(the ledger's fold of the same fills: {ledger_s * 1000:.0f} ms); "
-        f"live {live_s / len(fills) * 1e6:.1f} us per order+fill; scoreboard of {len(outcomes):,} outcomes {board_s * 1000:.0f} ms"
+        f"live {live_s / len(fills) * 1e6:.1f} us per order+fill; "
+        f"scoreboard of {len(outcomes):,} outcomes {board_s * 1000:.0f} ms"
     )
 
 
