@@ -113,7 +113,9 @@ class TradeBook:
     _orders: dict[str, Order] = field(default_factory=dict)
     _working: dict[str, set[str]] = field(default_factory=dict)
     """execution id -> client order ids of its orders not yet terminal."""
+    _card_id: dict[str, str] = field(default_factory=dict)
     _card_of: dict[str, StrategyCard | None] = field(default_factory=dict)
+    """execution id -> its card as executed, None when it forecasts nothing (read once)."""
     _trades: dict[str, _Trade] = field(default_factory=dict)
     _pieces: dict[str, list[_Piece]] = field(default_factory=dict)
     _ended: set[str] = field(default_factory=set)
@@ -156,16 +158,20 @@ class TradeBook:
             working.discard(order.client_order_id)
         else:
             working.add(order.client_order_id)
-        if ex not in self._card_of:
-            card = self.cards(order.card_id, ex) if order.card_id else None
-            self._card_of[ex] = card if card is not None and makes_forecast(card) else None
+        if order.card_id and ex not in self._card_id:
+            # the card itself is read at the execution's first fill, never on the send path
+            self._card_id[ex] = order.card_id
 
     def _trade(self, execution_id: str | None) -> _Trade | None:
         if execution_id is None:
             return None
         trade = self._trades.get(execution_id)
         if trade is None:
-            card = self._card_of.get(execution_id)
+            if execution_id not in self._card_of:
+                card_id = self._card_id.get(execution_id)
+                card = self.cards(card_id, execution_id) if card_id else None
+                self._card_of[execution_id] = card if card is not None and makes_forecast(card) else None
+            card = self._card_of[execution_id]
             if card is None:
                 return None
             legs = {leg.symbol: leg.side for leg in card.legs}
