@@ -58,6 +58,7 @@ from console.screens.help import HelpScreen
 from console.screens.portfolio import PortfolioScreen
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
+from console.screens.scoreboard import ScoreboardScreen
 from console.state import DeskState, FollowsDesk
 from console.tty import TerminalLost, detach_output, hangup_safe
 from console.widgets import CardsPane, OrderBlotter, StatusLine
@@ -563,6 +564,11 @@ class OneTapApp(App[None]):
             self.action_rebalance,
         )
         yield SystemCommand(
+            f"Forecast scoreboard ({keys.scoreboard})",
+            "Per template: hit rate vs confidence, return vs expected, cost vs expected, drift",
+            self.action_scoreboard,
+        )
+        yield SystemCommand(
             f"Quotes ({keys.quotes})",
             "Bid, ask, last, day change, spread, data health",
             lambda: screen.action_view("quotes"),
@@ -612,6 +618,10 @@ class OneTapApp(App[None]):
     def action_rebalance(self) -> None:
         if not isinstance(self.screen, RebalanceScreen):
             self.push_screen(RebalanceScreen(self.state, self.send_command))
+
+    def action_scoreboard(self) -> None:
+        if not isinstance(self.screen, ScoreboardScreen):
+            self.push_screen(ScoreboardScreen(self.state, self.send_command))
 
     def action_risk_detail(self) -> None:
         if not isinstance(self.screen, RiskDetailScreen):

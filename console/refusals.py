@@ -26,6 +26,7 @@ ACTION_WORDS = {
     "get_snapshot": "Desk not refreshed",
     "get_vitals": "Status not read",
     "replay_control": "Replay not changed",
+    "scoreboard": "Scoreboard not shown",
 }
 
 

@@ -2,6 +2,7 @@
 
     onetap report executions --since 2012-01-03 [--database PATH] [--json]
     onetap report portfolio --since 2012-01-03 [--until DATE] [--out DIR] [--database PATH] [--json]
+    onetap report cards --since 2012-01-03 [--database PATH] [--json]
 
 For every execution (a card's orders, or an order sent on its own) started since the date, then
 for each of its orders (algo children indented under their parent): symbol, side, quantity,
@@ -13,6 +14,12 @@ one JSON object per line (``"type"``: execution, order or child), for scripts.
 strategy, symbol and sector, Brinson-Fachler by sector against the benchmark, turnover and
 realized gains by holding term; ``--out DIR`` also writes ``portfolio.json`` and one CSV per
 table, ``--json`` prints the whole report as one JSON object instead of the summary.
+
+``cards`` prints the template scoreboard of the card trades closed since the date: per template
+the closed trades, the realized hit rate against the mean confidence the cards showed, the mean
+realized return against the expected, the entry cost against the expected cost (bps of capital,
+95% intervals), and the drift tests; then every trade's forecast beside its outcome. ``--json``
+prints one JSON object per line (``"type"``: template, outcome or open).
 
 It reads the database only; the engine may be running. Nothing here imports Textual.
 """
@@ -40,7 +47,7 @@ NEW_YORK = ZoneInfo("America/New_York")
 
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``report executions`` to the ``onetap`` command's subcommands."""
-    report = subparsers.add_parser("report", help="reports from the database (executions, portfolio)")
+    report = subparsers.add_parser("report", help="reports from the database (executions, portfolio, cards)")
     kinds = report.add_subparsers(dest="report", metavar="REPORT", required=True)
     executions = kinds.add_parser(
         "executions", help="execution quality: slippage vs arrival, fill rate, time to fill, commission"
@@ -57,6 +64,24 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     )
     executions.add_argument("--json", action="store_true", help="one JSON object per line")
     _add_portfolio_parser(kinds)
+    _add_cards_parser(kinds)
+
+
+def _add_cards_parser(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    cards = kinds.add_parser(
+        "cards", help="forecast vs outcome by template: hit rate, return and cost against the cards', drift"
+    )
+    cards.add_argument(
+        "--since", required=True, metavar="YYYY-MM-DD", help="trades closed on or after this trading date"
+    )
+    cards.add_argument(
+        "--database",
+        type=Path,
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help="the SQLite database (overrides [store] database)",
+    )
+    cards.add_argument("--json", action="store_true", help="one JSON object per line")
 
 
 def _add_portfolio_parser(kinds: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -88,6 +113,8 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
     out = out or sys.stdout
     if args.report == "portfolio":
         return run_portfolio(args, settings, out)
+    if args.report == "cards":
+        return run_cards(args, settings, out)
     try:
         day = date.fromisoformat(args.since)
     except ValueError:
@@ -119,6 +146,31 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
 def _error(message: str) -> int:
     print(f"onetap: report: {message}", file=sys.stderr)
     return EXIT_USAGE
+
+
+# --------------------------------------------------------------------------- cards
+def run_cards(args: argparse.Namespace, settings: Settings, out: TextIO) -> int:
+    """``report cards``: the template scoreboard and each trade's forecast vs outcome (or ``--json``)."""
+    from console.card_scores import report_lines, report_records
+    from engine.api.forecast_report import load_card_report
+    from engine.api.reports import ReportError, database_path
+
+    try:
+        day = date.fromisoformat(args.since)
+    except ValueError:
+        return _error(f"--since expects a date YYYY-MM-DD, got {args.since!r}")
+    path = database_path(settings, getattr(args, "database", None))
+    try:
+        report = load_card_report(path, datetime.combine(day, time(0), tzinfo=NEW_YORK))
+    except ReportError as exc:
+        return _error(str(exc))
+    if args.json:
+        for record in report_records(report):
+            out.write(json.dumps(record) + "\n")
+        return 0
+    for line in report_lines(report, day.isoformat()):
+        out.write(line + "\n")
+    return 0
 
 
 # --------------------------------------------------------------------------- portfolio

@@ -19,6 +19,7 @@ State shapes:
     fill_times:     client_order_id -> FillTimes (first and last fill this console saw)
     reconciliation: the latest ReconciliationSummary, None until one arrives
     portfolio_report: the latest PortfolioReport this console asked for, None until one arrives
+    scoreboard: the latest template Scoreboard this console asked for, None until one arrives
 
 Consumers other than the desk (the risk detail screen, the limits dialog) follow the same
 fold through ``FollowsDesk``: the app hands them the state and the areas that changed.
@@ -67,10 +68,12 @@ from engine.model.events import (
     RiskAlert,
     RiskEvent,
     RiskReportEvent,
+    ScoreboardEvent,
     SnapshotEvent,
     StatusEvent,
 )
 from engine.model.flow import FlowReading
+from engine.model.forecast import Scoreboard
 from engine.model.portfolio_report import PortfolioReport
 from engine.model.risk import RiskReport
 
@@ -93,6 +96,7 @@ AREAS: frozenset[DeskArea] = frozenset(
         DeskArea.RECONCILIATION,
         DeskArea.PORTFOLIO,
         DeskArea.REBALANCE,
+        DeskArea.SCOREBOARD,
     }
 )
 """Every area ``apply`` can report; a snapshot touches all the engine-derived ones.
@@ -204,6 +208,8 @@ class DeskState:
         """The latest rebalance plan the engine showed (the rebalance screen draws it)."""
         self.portfolio_report: PortfolioReport | None = None
         """The latest portfolio report this console asked for (the portfolio screen draws it)."""
+        self.scoreboard: Scoreboard | None = None
+        """The latest template scoreboard this console asked for (the scoreboard screen draws it)."""
         self.limits: dict[str, float] = {}
         self.alerts: deque[RiskAlert] = deque(maxlen=MAX_ALERTS)
         self.status: StatusEvent | None = None
@@ -225,8 +231,14 @@ class DeskState:
         self._refusal_paired = True
 
     # ------------------------------------------------------------------ folding
-    def _apply_answer(self, event: PortfolioReportEvent | RebalancePreviewEvent) -> set[DeskArea]:
-        """What the engine computed because this console asked (a report, a rebalance plan)."""
+    def _apply_answer(
+        self, event: PortfolioReportEvent | RebalancePreviewEvent | ScoreboardEvent
+    ) -> set[DeskArea]:
+        """What the engine computed because this console asked (a report, a rebalance plan, the
+        forecast scoreboard)."""
+        if isinstance(event, ScoreboardEvent):
+            self.scoreboard = event.scoreboard
+            return {DeskArea.SCOREBOARD}
         if isinstance(event, PortfolioReportEvent):
             self.portfolio_report = event.report
             return {DeskArea.PORTFOLIO}
@@ -256,7 +268,7 @@ class DeskState:
                 return self._apply_reconciliation(event)
             case CardsEvent() | RiskEvent() | RiskReportEvent() | LimitsEvent() | ProtectionEvent():
                 return self._apply_published(event)
-            case PortfolioReportEvent() | RebalancePreviewEvent():
+            case PortfolioReportEvent() | RebalancePreviewEvent() | ScoreboardEvent():
                 return self._apply_answer(event)
             case RiskAlert():
                 return self._apply_alert(event)

@@ -381,6 +381,7 @@ class HotkeySettings(_Section):
     research: str = "b"
     portfolio: str = "p"
     rebalance: str = "w"
+    scoreboard: str = "s"
     up: str = "k"
     down: str = "j"
     quit: str = "q"

@@ -56,6 +56,7 @@ from engine.runtime.accounting import (
 from engine.runtime.cards import CardPipeline
 from engine.runtime.commands import CommandRouter
 from engine.runtime.dispatch import Dispatcher
+from engine.runtime.forecasts import ForecastTracker
 from engine.runtime.groups import GroupRunner
 from engine.runtime.health import StoreHealth
 from engine.runtime.kill import KillSwitch
@@ -112,6 +113,7 @@ class Parts:
     health: StoreHealth
     driver: SessionDriver
     protection: ProtectionManager
+    forecasts: ForecastTracker
 
 
 class Engine:
@@ -397,6 +399,7 @@ class Engine:
         reporter = PortfolioReporter(
             s, store=store, market=market, data=data, ledger=ledger, bus=bus, outbox=outbox
         )
+        forecasts = ForecastTracker(store=store, bus=bus, clock=clock, outbox=outbox, alerts=alerts)
         commands = CommandRouter(
             s,
             trading=trading,
@@ -414,6 +417,7 @@ class Engine:
             health=health,
             clock=clock,
             protection=protection,
+            forecasts=forecasts,
         )
         driver = SessionDriver(
             s,
@@ -461,6 +465,7 @@ class Engine:
             commands=commands,
             health=health,
             protection=protection,
+            forecasts=forecasts,
         )
 
     def _wire(self, p: Parts) -> None:
@@ -480,6 +485,8 @@ class Engine:
         on(FillBooked, p.kill.on_fill_booked, critical=True)  # a flatten waiting on a buy-back
         on(FillBooked, p.cards.on_fill_booked, critical=True)  # cards re-sized on the new book
         on(FillBooked, p.protection.on_fill_booked, critical=True)  # entry fill: protect; exit: shrink
+        on(OrderEvent, p.forecasts.on_order, critical=True)  # a finished entry may end a card's trade
+        on(FillBooked, p.forecasts.on_fill_booked, critical=True)  # a closed trade: its forecast scored
         on(MarketEvent, p.protection.on_market)  # horizons ending, a lifted halt's protection
         p.dispatcher.before_send = p.protection.make_room  # an exit shrinks the protection first
 
@@ -488,6 +495,7 @@ class Engine:
         s = self.settings
         p.accounting.restore_day()
         p.desk.fold_stored_fills(self._stored_fills)  # the list the ledger folded: read once
+        p.forecasts.recover(self._stored_fills)  # outcomes a crash (or an older file) left unwritten
         self._stored_fills = []
         # Volatility is market data, not journaled: a restart gives it again before the first quote.
         p.market.set_option_vols(p.market.vol_day())

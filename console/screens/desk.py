@@ -56,6 +56,7 @@ class DeskScreen(Screen[None]):
         Binding("b", "app.research", "Research", show=False, id="onetap.research"),
         Binding("p", "app.portfolio", "Portfolio", show=False, id="onetap.portfolio"),
         Binding("w", "app.rebalance", "Rebalance", show=False, id="onetap.rebalance"),
+        Binding("s", "app.scoreboard", "Scores", show=False, id="onetap.scoreboard"),
         Binding("t", "view('quotes')", "Quotes", show=False, id="onetap.quotes"),
         Binding("l", "view('events')", "Event log", show=False, id="onetap.event_log"),
         Binding("escape", "view('')", "Back to the panes", show=False),
@@ -67,7 +68,8 @@ class DeskScreen(Screen[None]):
     command palette. ``t`` and ``l`` show the quotes and the event log (in place of the panes on a
     narrow terminal, focused on a wide one); every key is in the help (``?``). Enter opens the
     highlighted card's detail screen (named under the cards); with the cards table focused the
-    table takes Enter and says so with ``RowSelected``, which opens the same screen."""
+    table takes Enter and says so with ``RowSelected``, which opens the same screen.
+    ``s`` (the forecast scoreboard) is in the command palette too."""
 
     def __init__(self, hotkeys: Hotkeys | None = None) -> None:
         """``hotkeys``: the keys the banner and the pane hints name (the bindings take theirs from

@@ -49,6 +49,7 @@ def sections() -> tuple[Section, ...]:
     from console.screens.research import ResearchScreen
     from console.screens.resume import ResumeDialog
     from console.screens.risk_detail import RiskDetailScreen
+    from console.screens.scoreboard import ScoreboardScreen
     from console.widgets.blotter import OrderBlotter
     from console.widgets.event_log import EventLogPane
     from console.widgets.risk_report import PausedList
@@ -68,6 +69,7 @@ def sections() -> tuple[Section, ...]:
         Section("Research", "the desk's research key", ResearchScreen),
         Section("Portfolio report", "the desk's portfolio key", PortfolioScreen),
         Section("Rebalance preview", "the desk's rebalance key", RebalanceScreen),
+        Section("Forecast scoreboard", "the desk's scoreboard key", ScoreboardScreen),
         Section("Modify order", "the blotter's modify key", ModifyDialog),
         Section("Reconciliation", "after a start or reconnect, or the approve key", ReconciliationDialog),
         Section("Resume", "the resume key while HALTED", ResumeDialog),
@@ -116,6 +118,7 @@ DETAILS: dict[str, str] = {
     "app.research": "backtest, walk-forward, permutation test, Monte Carlo of a template",
     "app.portfolio": "portfolio report: returns, drawdown, exposures, attribution",
     "app.rebalance": "rebalance preview to the autopilot's targets",
+    "app.scoreboard": "forecast scoreboard: each template's cards against what their trades did",
     "view('quotes')": "bid, ask, last, day change, spread, data health (narrow: in place of the panes)",
     "view('events')": "notices, refusals with codes, alerts, data problems, fills (narrow: as the quotes)",
     "cancel_order": "cancel the selected open order (an algo's parent: the whole algo)",

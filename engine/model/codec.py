@@ -20,6 +20,7 @@ from engine.model import (
     events,
     exits,
     flow,
+    forecast,
     lots,
     market,
     orders,
@@ -37,8 +38,20 @@ class DecodeError(ValueError):
 
 def _registry() -> dict[str, type[Any]]:
     out: dict[str, type[Any]] = {}
-    modules = (market, orders, exits, portfolio, risk, lots, rebalance, portfolio_report, events, vitals)
-    for module in (*modules, flow):
+    for module in (
+        market,
+        orders,
+        exits,
+        portfolio,
+        risk,
+        lots,
+        rebalance,
+        portfolio_report,
+        events,
+        vitals,
+        forecast,
+        flow,
+    ):
         for name in dir(module):
             obj = getattr(module, name)
             if isinstance(obj, type) and dataclasses.is_dataclass(obj) and obj.__module__ == module.__name__:

@@ -14,6 +14,7 @@ from types import MappingProxyType
 
 from engine.model.enums import CommandSource, ExecutionStatus, Side
 from engine.model.flow import FlowReading
+from engine.model.forecast import Scoreboard
 from engine.model.market import Quote
 from engine.model.orders import Fill, Order, StrategyCard
 from engine.model.portfolio import AccountSnapshot, Position, RiskState
@@ -273,6 +274,13 @@ class PortfolioReportEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ScoreboardEvent:
+    """The template scoreboard a console asked for (``GetScoreboard``): forecasts vs outcomes."""
+
+    scoreboard: Scoreboard
+
+
+@dataclass(frozen=True, slots=True)
 class SnapshotEvent:
     """Everything a console needs to draw the desk the moment it (re)attaches."""
 
@@ -422,6 +430,12 @@ class GetPortfolioReport:
 
 
 @dataclass(frozen=True, slots=True)
+class GetScoreboard:
+    """Ask for the template scoreboard (every executed card's forecast against its outcome, by
+    template); it follows as a ``ScoreboardEvent``. Read-only and cheap: not audited."""
+
+
+@dataclass(frozen=True, slots=True)
 class GetSnapshot:
     pass
 
@@ -484,6 +498,7 @@ Event = (
     | PortfolioReportEvent
     | RebalancePreviewEvent
     | ProtectionEvent
+    | ScoreboardEvent
 )
 Command = (
     ExecuteCard
@@ -503,6 +518,7 @@ Command = (
     | GetSnapshot
     | GetVitals
     | ReplayControl
+    | GetScoreboard
 )
 
 COMMAND_ACTIONS: Mapping[type[Command], Action] = MappingProxyType(
@@ -524,6 +540,7 @@ COMMAND_ACTIONS: Mapping[type[Command], Action] = MappingProxyType(
         GetPortfolioReport: Action.PORTFOLIO_REPORT,
         PreviewRebalance: Action.PREVIEW_REBALANCE,
         ExecuteRebalance: Action.EXECUTE_REBALANCE,
+        GetScoreboard: Action.SCOREBOARD,
     }
 )
 """Each command's ``Action``, the name a ``RefusalEvent`` gives it: one declaration, so the console

@@ -110,6 +110,7 @@ class Action(StrEnum):
     REBALANCE = "rebalance"
     GET_SNAPSHOT = "get_snapshot"
     GET_VITALS = "get_vitals"
+    SCOREBOARD = "scoreboard"
 
 
 class AlertCode(StrEnum):
@@ -149,6 +150,11 @@ class AlertCode(StrEnum):
     TIME_EXIT = "TIME_EXIT"
     """A card's horizon ended with its position open: the protection was cancelled, the exit sent."""
 
+    # forecast tracking (engine.runtime.forecasts)
+    FORECAST_DRIFT = "FORECAST_DRIFT"
+    """A template's live results differ significantly from what its cards forecast (the
+    scoreboard's drift tests); raised once per crossing."""
+
 
 class DeskArea(StrEnum):
     """An area of the console's desk that an event changed (``DeskState.apply`` answers a set of
@@ -172,3 +178,4 @@ class DeskArea(StrEnum):
     RECONCILIATION = "reconciliation"
     PORTFOLIO = "portfolio"
     REBALANCE = "rebalance"
+    SCOREBOARD = "scoreboard"

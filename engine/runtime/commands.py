@@ -25,6 +25,7 @@ from engine.model.events import (
     ExecuteRebalance,
     Flatten,
     GetPortfolioReport,
+    GetScoreboard,
     GetSnapshot,
     GetVitals,
     Kill,
@@ -35,6 +36,7 @@ from engine.model.events import (
     SetLimit,
 )
 from engine.runtime.accounting import Accounting
+from engine.runtime.forecasts import ForecastTracker
 from engine.runtime.health import WRITE_ERRORS, StoreHealth
 from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
@@ -67,8 +69,10 @@ class CommandRouter:
         health: StoreHealth,
         clock: Clock,
         protection: ProtectionManager | None = None,
+        forecasts: ForecastTracker | None = None,
     ) -> None:
         self._protection = protection
+        self._forecasts = forecasts
         self._clock = clock
         self._health = health
         self._settings = settings
@@ -99,6 +103,12 @@ class CommandRouter:
             return result
         if isinstance(command, GetVitals):
             return CommandResult(ok=True)  # read-only and polled: the session sends the vitals
+        if isinstance(command, GetScoreboard):  # read-only: not audited
+            if self._forecasts is None:
+                return CommandResult(
+                    ok=False, message="no forecast tracking", code=RefusalCode.UNKNOWN_COMMAND
+                )
+            return self._forecasts.publish()
         try:
             self._audit_command(command, actor)
         except WRITE_ERRORS as exc:

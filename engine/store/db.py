@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.store.tables import ALL_TABLES, METADATA
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 """The schema this build writes. Bump it together with a new entry in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -77,7 +77,14 @@ def _v3_to_v4(conn: Connection) -> None:
             )
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4}
+def _v4_to_v5(conn: Connection) -> None:
+    """Executed cards' forecasts beside their outcomes (``forecast_outcomes``): a new table, which
+    ``create_all`` makes after the steps; the engine fills it from the stored fills at its next
+    start (``engine.runtime.forecasts``), so trades closed before the upgrade are scored too."""
+    del conn
+
+
+MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
 """``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1``.
 
 Steps only change tables that already exist; tables new in a version are created afterwards by

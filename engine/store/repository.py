@@ -33,6 +33,7 @@ from engine.model import (
     Position,
     StrategyCard,
 )
+from engine.model.forecast import ForecastOutcome
 from engine.store import audit, rows
 from engine.store.audit import AuditEntry, AuditRecord, AuditVerification
 from engine.store.audit_log import AuditLog
@@ -47,6 +48,7 @@ from engine.store.tables import (
     AuditEventRow,
     EngineStateRow,
     FillRow,
+    ForecastOutcomeRow,
     IdSequenceRow,
     OrderRow,
     PositionRow,
@@ -473,6 +475,37 @@ class Store:
             stmt = stmt.where(col(StrategyExecutionRow.card_id) == card_id)
         with self._read("load executions") as session:
             return [rows.execution_from_row(row) for row in session.exec(stmt)]
+
+    # ----------------------------------------------------------------------- forecast outcomes
+    def save_outcomes(self, outcomes: Iterable[ForecastOutcome]) -> int:
+        """Store each outcome unless its execution already has one; answers how many were new.
+
+        Written once: a restart that computes an outcome again (``engine.runtime.forecasts``)
+        finds it stored and writes nothing, so a trade is never scored twice.
+        """
+        values = [rows.outcome_to_row(o).model_dump() for o in outcomes]
+        if not values:
+            return 0
+        added = 0
+        with self._write(f"save {len(values)} forecast outcome(s)") as session:
+            for value in values:
+                stmt = (
+                    sqlite_insert(ForecastOutcomeRow)
+                    .values(**value)
+                    .on_conflict_do_nothing(index_elements=["execution_id"])
+                )
+                added += session.exec(stmt).rowcount
+        return added
+
+    def load_outcomes(self, *, since: datetime | None = None) -> list[ForecastOutcome]:
+        """Stored outcomes closed at or after ``since`` (all when None), in the order they closed."""
+        stmt = select(ForecastOutcomeRow).order_by(
+            col(ForecastOutcomeRow.closed_at), col(ForecastOutcomeRow.execution_id)
+        )
+        if since is not None:
+            stmt = stmt.where(col(ForecastOutcomeRow.closed_at) >= rows.aware(since, "load_outcomes since"))
+        with self._read("load forecast outcomes") as session:
+            return [rows.outcome_from_row(row) for row in session.exec(stmt)]
 
     # ----------------------------------------------------------------------- risk events
     def record_risk_event(

@@ -27,11 +27,13 @@ from engine.model import (
 )
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
 from engine.model.exits import ExitPolicy
+from engine.model.forecast import ForecastOutcome, OutcomeStatus
 from engine.store.audit import AuditEntry
 from engine.store.db import StoreError
 from engine.store.tables import (
     AuditEventRow,
     FillRow,
+    ForecastOutcomeRow,
     OrderRow,
     PositionRow,
     RiskEventRow,
@@ -315,6 +317,53 @@ def execution_from_row(row: StrategyExecutionRow) -> ExecutionRecord:
         started_at=row.started_at,
         finished_at=row.finished_at,
         message=row.message,
+    )
+
+
+def outcome_to_row(o: ForecastOutcome) -> ForecastOutcomeRow:
+    return ForecastOutcomeRow(
+        execution_id=o.execution_id,
+        card_id=o.card_id,
+        template=o.template,
+        symbols_json=json.dumps(list(o.symbols)),
+        status=OutcomeStatus(o.status).value,
+        opened_at=aware(o.opened_at, f"outcome {o.execution_id} opened_at"),
+        closed_at=aware(o.closed_at, f"outcome {o.execution_id} closed_at"),
+        confidence=o.confidence,
+        expected_return=o.expected_return,
+        max_risk=o.max_risk,
+        expected_cost=o.expected_cost,
+        capital=o.capital,
+        gross_pnl=o.gross_pnl,
+        entry_commission=o.entry_commission,
+        exit_commission=o.exit_commission,
+        entry_slippage=o.entry_slippage,
+        exit_slippage=o.exit_slippage,
+    )
+
+
+def outcome_from_row(row: ForecastOutcomeRow) -> ForecastOutcome:
+    symbols = json.loads(row.symbols_json)
+    if not isinstance(symbols, list):
+        raise ValueError(f"forecast outcome {row.execution_id}: symbols are not a list")
+    return ForecastOutcome(
+        execution_id=row.execution_id,
+        card_id=row.card_id,
+        template=row.template,
+        symbols=tuple(str(s) for s in symbols),
+        status=OutcomeStatus(row.status),
+        opened_at=row.opened_at,
+        closed_at=row.closed_at,
+        confidence=row.confidence,
+        expected_return=row.expected_return,
+        max_risk=row.max_risk,
+        expected_cost=row.expected_cost,
+        capital=row.capital,
+        gross_pnl=row.gross_pnl,
+        entry_commission=row.entry_commission,
+        exit_commission=row.exit_commission,
+        entry_slippage=row.entry_slippage,
+        exit_slippage=row.exit_slippage,
     )
 
 

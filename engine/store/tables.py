@@ -119,6 +119,31 @@ class StrategyExecutionRow(SQLModel, table=True):
     message: str = ""
 
 
+class ForecastOutcomeRow(SQLModel, table=True):
+    """One executed card's forecast beside its realized outcome (``engine.model.forecast``):
+    written once, when the trade ends, keyed by the execution."""
+
+    __tablename__ = "forecast_outcomes"
+
+    execution_id: str = Field(primary_key=True)
+    card_id: str
+    template: str = Field(index=True)
+    symbols_json: str
+    status: str
+    opened_at: datetime = Field(sa_type=UtcDateTime)
+    closed_at: datetime = Field(sa_type=UtcDateTime, index=True)
+    confidence: float
+    expected_return: float
+    max_risk: float
+    expected_cost: float
+    capital: float
+    gross_pnl: float
+    entry_commission: float
+    exit_commission: float
+    entry_slippage: float
+    exit_slippage: float
+
+
 class AuditEventRow(SQLModel, table=True):
     __tablename__ = "audit_events"
     # AUTOINCREMENT: a seq is never handed out twice, so entries cut from the end and then
@@ -173,6 +198,7 @@ TABLE_NAMES = (
     "risk_events",
     "engine_state",
     "id_sequences",
+    "forecast_outcomes",
 )
 
 ALL_TABLES: tuple[Table, ...] = tuple(METADATA.tables[name] for name in TABLE_NAMES)

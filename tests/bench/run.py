@@ -11,6 +11,7 @@ from tests.bench import (
     dask_research,
     exits,
     flow_algos,
+    forecast,
     generation,
     headless_log,
     ibkr,
@@ -50,6 +51,7 @@ def main() -> None:
     exits.main()
     flow_algos.main()
     orderflow.main()
+    forecast.main()
     research.main()
     dask_research.main()
     rl.main()

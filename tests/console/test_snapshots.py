@@ -166,3 +166,21 @@ def test_desk_halted_no_color(
     app = desk(engine_snapshot(tmp_path / "onetap.db", halt=True))
     assert app.no_color
     assert snap_compare(app, terminal_size=(160, 48), run_before=settled)
+
+
+# ------------------------------------------------------ issue 16: the forecast scoreboard
+def test_forecast_scoreboard(snap_compare: SnapCompare) -> None:
+    """A fixed board (``scoreboard_fixtures``): one template drifting, one within, one untested."""
+    from engine.model.events import ScoreboardEvent
+    from tests.console.scoreboard_fixtures import fixed_board
+
+    client = FakeClient(risk_snapshot())
+
+    async def open_board(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        client.push(ScoreboardEvent(fixed_board()))
+        await settled(pilot)
+
+    assert snap_compare(OneTapApp(client), terminal_size=(160, 48), run_before=open_board)

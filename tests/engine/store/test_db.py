@@ -80,7 +80,7 @@ def test_existing_folder_is_left_alone(tmp_path: Path) -> None:
 def test_fresh_file_is_stamped_with_the_current_version(db_path: Path) -> None:
     engine = open_database(db_path)
     try:
-        assert schema_version(engine) == SCHEMA_VERSION == 4
+        assert schema_version(engine) == SCHEMA_VERSION == 5
         with engine.connect() as conn:
             tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'").scalars())
         assert {
@@ -138,7 +138,7 @@ def test_newer_schema_is_refused_with_the_exact_message(db_path: Path) -> None:
     with pytest.raises(StoreError) as caught:
         Store.open(db_path)
     assert str(caught.value) == (
-        f"{db_path}: database schema version 7 is newer than this onetap understands (4); "
+        f"{db_path}: database schema version 7 is newer than this onetap understands ({SCHEMA_VERSION}); "
         "upgrade onetap or point [store] database at another file"
     )
     conn = sqlite3.connect(db_path)
