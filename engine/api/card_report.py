@@ -18,6 +18,7 @@ from engine.config import Settings
 from engine.execution.costs import CommissionSchedule
 from engine.execution.plan import plan_card
 from engine.model import StrategyCard
+from engine.rl.live import live_templates
 from engine.strategies.generator import Context, Proposal, propose
 from engine.strategies.pipeline import card_book, scan_histories
 from engine.strategies.policy import enabled_templates, generator_policy, template_params
@@ -66,7 +67,7 @@ def cards_asof(settings: Settings, asof: date) -> CardRun:
     histories = {sym: f for sym, f in histories.items() if len(f)}
     if not histories:
         raise ValueError(f"no bars before {asof} for {', '.join(settings.universe.symbols)}")
-    found = scan_histories(settings, histories)
+    found = scan_histories(settings, histories, extra=live_templates(settings))
     prices = {sym: float(f["close"].iloc[-1]) for sym, f in histories.items()}
     cash = settings.broker.starting_cash
     book = card_book(settings, histories, equity=cash, cash=cash, positions={}, prices=prices)

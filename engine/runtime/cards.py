@@ -23,6 +23,7 @@ from engine.execution.plan import plan_card
 from engine.model import StrategyCard
 from engine.model.events import CardsEvent
 from engine.portfolio.ledger import Ledger
+from engine.rl.live import live_templates
 from engine.runtime.accounting import Accounting, FillBooked
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
@@ -79,6 +80,8 @@ class CardPipeline:
         self._histories: dict[str, pd.DataFrame] = {}
         self._logged_rejections: set[tuple[date, str, str]] = set()
         self._policy = generator_policy(settings)
+        self._live_templates = live_templates(settings)
+        """Templates from a layer above the strategies (the ``rl`` one; its model loads at the scan)."""
         self._stopping = threading.Event()
         self._scan_result: asyncio.Future[Scan] | None = None
 
@@ -128,7 +131,9 @@ class CardPipeline:
             sym: self._market.feed.history(sym, before=day) for sym in self._settings.universe.symbols
         }
         loop = asyncio.get_running_loop()
-        work = functools.partial(scan_histories, self._settings, histories, self._progress_reporter(loop))
+        work = functools.partial(
+            scan_histories, self._settings, histories, self._progress_reporter(loop), self._live_templates
+        )
         self._scan_result = result = loop.create_future()
         threading.Thread(target=_run_scan, args=(work, result, loop), name="card-scan", daemon=True).start()
         try:
@@ -141,6 +146,9 @@ class CardPipeline:
             return
         finally:
             self._scanning = None
+        for name, why in found.held_back.items():  # the others' cards are shown; this one says why not
+            log.warning("template %s held back for %s: %s", name, day, why)
+            self._outbox.notice("error", f"template {name} held back for {day}: {why}")
         self._histories = histories
         self._scan = (day, found)
         self.refresh()

@@ -4,7 +4,7 @@ headless ``onetap cards`` (``engine.api.card_report``) both call these, so they 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -14,7 +14,7 @@ from engine.strategies.book import Book
 from engine.strategies.book import Limits as BookLimits
 from engine.strategies.policy import enabled_templates, template_params
 from engine.strategies.scan import BOOK_DAYS, Scan, ScanProgress, scan
-from engine.strategies.templates.base import Bars
+from engine.strategies.templates.base import Bars, Template
 
 
 def card_book(
@@ -66,9 +66,13 @@ def card_book(
 
 
 def scan_histories(
-    settings: Settings, histories: Mapping[str, pd.DataFrame], progress: ScanProgress | None = None
+    settings: Settings,
+    histories: Mapping[str, pd.DataFrame],
+    progress: ScanProgress | None = None,
+    extra: Sequence[Template] = (),
 ) -> Scan:
-    """The session's scan (setups, track records, calibration) on bars strictly before it."""
+    """The session's scan (setups, track records, calibration) on bars strictly before it.
+    ``extra``: templates built above this layer (the ``rl`` template, ``engine.rl.live``)."""
     panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
-    templates = enabled_templates(settings)
+    templates = [*enabled_templates(settings), *extra]
     return scan(panel, templates, template_params(settings), settings.cards.calibration, progress)

@@ -32,7 +32,7 @@ from engine.strategies.calibration import (
     holdout_report,
 )
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.templates.base import Array, Panel, Params, Setup, Template
+from engine.strategies.templates.base import Array, Panel, Params, Setup, Template, TemplateUnavailable
 
 SHRINK = 20.0
 """Pseudo-count pulling a setup's own mean return toward its template's pooled mean."""
@@ -111,6 +111,8 @@ class Scan:
     outcomes: Mapping[str, Mapping[str, Outcomes]] = field(default_factory=dict)
     """template -> setup key -> completed past trades (research and the diversity measure read it)."""
     setups: Mapping[str, Sequence[Setup]] = field(default_factory=dict)
+    held_back: Mapping[str, str] = field(default_factory=dict)
+    """template -> why it produced nothing this session (``TemplateUnavailable``: a missing model)."""
 
 
 def _record(
@@ -206,13 +208,18 @@ def scan(
     records: dict[str, TrackRecord] = {}
     outcomes: dict[str, dict[str, Outcomes]] = {}
     setups: dict[str, list[Setup]] = {}
+    held_back: dict[str, str] = {}
     for done, template in enumerate(templates):
         if progress is not None:
             progress(done, len(templates), template.name)
         p = params.get(template.name) or template.params()
-        record, found, measured, built = scan_template(template, panel, p, method)
+        try:
+            record, found, measured, built = scan_template(template, panel, p, method)
+        except TemplateUnavailable as exc:  # this template sits the session out; the others run
+            held_back[template.name] = str(exc)
+            continue
         records[template.name] = record
         candidates.extend(found)
         outcomes[template.name] = measured
         setups[template.name] = built
-    return Scan(tuple(candidates), records, outcomes, setups)
+    return Scan(tuple(candidates), records, outcomes, setups, held_back)
