@@ -318,7 +318,9 @@ model registry, engine/rl/live.py; off unless listed in ``[cards] templates``)."
 
 class CardSettings(_Section):
     max_cards: Annotated[int, Field(ge=1, le=100)] = 12
-    templates: list[CardTemplateName] = Field(default_factory=lambda: list(ALL_TEMPLATES), min_length=1)
+    templates: list[CardTemplateName] = Field(
+        default_factory=lambda: list[CardTemplateName](ALL_TEMPLATES), min_length=1
+    )
     vol_target: Annotated[float, Field(gt=0.0, le=1.0)] = 0.04
     kelly_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
     kelly_cap: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
@@ -387,6 +389,7 @@ class HotkeySettings(_Section):
     quotes: str = "t"
     event_log: str = "l"
     log_filter: str = "f"
+    models: str = "M"
 
 
 class AutopilotSettings(_Section):
