@@ -35,7 +35,6 @@ for the next session's scan while its file is unchanged.
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -214,8 +213,7 @@ def live_templates(settings: Settings, root: Path | None = None) -> list[Templat
     listed in ``[cards] templates``); checks its configuration without loading anything heavy."""
     if NAME not in settings.cards.templates:
         return []
-    configured: Mapping[str, TemplateSettings] = settings.strategies
-    return [rl_template(configured.get(NAME) or TemplateSettings(), root)]
+    return [rl_template(settings.strategies.get("rl") or TemplateSettings(), root)]
 
 
 def forget_loaded() -> None:

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any, cast
 
 import numpy as np
 import pytest
@@ -58,7 +59,7 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, shipped: MarketData) -> 
     )
     rec = train(spec, panel, root, now=lambda: NOW).record
     model, _ = registry.load_model(rec)
-    last = [m for m in model.q_net.modules() if isinstance(m, th.nn.Linear)][-1]
+    last = [m for m in cast(Any, model).q_net.modules() if isinstance(m, th.nn.Linear)][-1]
     with th.no_grad():
         last.weight.zero_()
         last.bias.copy_(th.tensor([0.0, 2.0, 0.0]))
