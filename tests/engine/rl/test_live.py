@@ -176,7 +176,7 @@ _PROBE = (
     "async def main():\n"
     "    eng = Engine(settings, database=Path(sys.argv[2]), market=load_market(settings), paced=False)\n"
     "    await eng.start()\n"
-    "    await eng.step_day()\n"
+    "    await eng.step(3)\n"
     "    await eng.stop()\n"
     "asyncio.run(main())\n"
     "print('TORCH', 'torch' in sys.modules)\n"
