@@ -20,6 +20,7 @@ from tests.bench import (
     risk_engine,
     risk_portfolio,
     rl,
+    rl_live,
     soak,
     startup,
     status_cli,
@@ -43,6 +44,7 @@ def main() -> None:
     exits.main()
     research.main()
     rl.main()
+    rl_live.main()
     ibkr.main()
     protection.main()
     optimizers.main()
