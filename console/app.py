@@ -55,6 +55,7 @@ from console.screens import (
     RiskDetailScreen,
 )
 from console.screens.help import HelpScreen
+from console.screens.models import ModelsScreen
 from console.screens.portfolio import PortfolioScreen
 from console.screens.rebalance import RebalanceScreen
 from console.screens.research import ResearchScreen
@@ -554,6 +555,11 @@ class OneTapApp(App[None]):
             self.action_research,
         )
         yield SystemCommand(
+            f"Models ({keys.models})",
+            "Trained agents: which one the rl template trades, training curves, out-of-sample evaluation",
+            self.action_models,
+        )
+        yield SystemCommand(
             f"Portfolio report ({keys.portfolio})",
             "Value, returns, drawdown, exposures, P&L attribution, Brinson, realized gains",
             self.action_portfolio,
@@ -610,6 +616,18 @@ class OneTapApp(App[None]):
         desk = self.desk
         card = desk.query_one(CardsPane).selected_card if desk is not None and desk.is_mounted else None
         self.push_screen(ResearchScreen(settings, card.template if card is not None else None))
+
+    def action_models(self) -> None:
+        """Open the models screen on the registry of this machine's data directory."""
+        if isinstance(self.screen, ModelsScreen):
+            return
+        from engine.rl.registry import models_root
+
+        try:
+            settings: Settings | None = self.research_settings()
+        except Exception:  # the status column then says "not used" for every model
+            settings = None
+        self.push_screen(ModelsScreen(models_root(), settings))
 
     def action_portfolio(self) -> None:
         if not isinstance(self.screen, PortfolioScreen):

@@ -316,11 +316,16 @@ ALL_TEMPLATES: list[TemplateName] = [
     "pairs",
     "options",
 ]
+CardTemplateName = TemplateName | Literal["rl"]
+"""A template the card generator may run: the built-in ones, or ``rl`` (a trained agent from the
+model registry, engine/rl/live.py; off unless listed in ``[cards] templates``)."""
 
 
 class CardSettings(_Section):
     max_cards: Annotated[int, Field(ge=1, le=100)] = 12
-    templates: list[TemplateName] = Field(default_factory=lambda: list(ALL_TEMPLATES), min_length=1)
+    templates: list[CardTemplateName] = Field(
+        default_factory=lambda: list[CardTemplateName](ALL_TEMPLATES), min_length=1
+    )
     vol_target: Annotated[float, Field(gt=0.0, le=1.0)] = 0.04
     kelly_fraction: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
     kelly_cap: Annotated[float, Field(gt=0.0, le=1.0)] = 0.25
@@ -363,6 +368,9 @@ class TemplateSettings(_Section):
     parameters: dict[str, float] = Field(default_factory=dict)
     exit: ExitSettings | None = None
     """The exit policy of its cards (None: the template's own default)."""
+    model: str = ""
+    """The ``rl`` template only: the trained agent it trades (a model id, a unique prefix of one,
+    or a model folder's path; ``onetap rl list`` shows them)."""
 
 
 class HotkeySettings(_Section):
@@ -389,6 +397,7 @@ class HotkeySettings(_Section):
     quotes: str = "t"
     event_log: str = "l"
     log_filter: str = "f"
+    models: str = "M"
 
 
 OPTIMIZER_METHODS: tuple[str, ...] = (
@@ -538,7 +547,7 @@ class Settings(_Section):
     autopilot: AutopilotSettings = AutopilotSettings()
     tax_loss: TaxLossSettings = TaxLossSettings()
     research: ResearchSettings = ResearchSettings()
-    strategies: dict[TemplateName, TemplateSettings] = Field(default_factory=dict)
+    strategies: dict[CardTemplateName, TemplateSettings] = Field(default_factory=dict)
     """Per-template settings; a template not listed runs with its own defaults."""
 
 

@@ -57,6 +57,7 @@ class DeskScreen(Screen[None]):
         Binding("p", "app.portfolio", "Portfolio", show=False, id="onetap.portfolio"),
         Binding("w", "app.rebalance", "Rebalance", show=False, id="onetap.rebalance"),
         Binding("s", "app.scoreboard", "Scores", show=False, id="onetap.scoreboard"),
+        Binding("M", "app.models", "Models", show=False, id="onetap.models"),
         Binding("t", "view('quotes')", "Quotes", show=False, id="onetap.quotes"),
         Binding("l", "view('events')", "Event log", show=False, id="onetap.event_log"),
         Binding("escape", "view('')", "Back to the panes", show=False),

@@ -42,6 +42,7 @@ def sections() -> tuple[Section, ...]:
     from console.screens.executions import ExecutionReportScreen
     from console.screens.limits import LimitsDialog
     from console.screens.live_ack import LiveAckDialog
+    from console.screens.models import ModelsScreen
     from console.screens.modify import ModifyDialog
     from console.screens.portfolio import PortfolioScreen
     from console.screens.rebalance import RebalanceScreen
@@ -70,6 +71,7 @@ def sections() -> tuple[Section, ...]:
         Section("Portfolio report", "the desk's portfolio key", PortfolioScreen),
         Section("Rebalance preview", "the desk's rebalance key", RebalanceScreen),
         Section("Forecast scoreboard", "the desk's scoreboard key", ScoreboardScreen),
+        Section("Models", "the desk's models key", ModelsScreen),
         Section("Modify order", "the blotter's modify key", ModifyDialog),
         Section("Reconciliation", "after a start or reconnect, or the approve key", ReconciliationDialog),
         Section("Resume", "the resume key while HALTED", ResumeDialog),
@@ -117,6 +119,7 @@ DETAILS: dict[str, str] = {
     "app.review_reconciliation": "the reconciliation summary (offered while one waits for approval)",
     "app.research": "backtest, walk-forward, permutation test, Monte Carlo of a template",
     "app.portfolio": "portfolio report: returns, drawdown, exposures, attribution",
+    "app.models": "trained agents: which one trades, training curves, out-of-sample evaluation",
     "app.rebalance": "rebalance preview to the autopilot's targets",
     "app.scoreboard": "forecast scoreboard: each template's cards against what their trades did",
     "view('quotes')": "bid, ask, last, day change, spread, data health (narrow: in place of the panes)",

@@ -18,6 +18,7 @@ from engine.config import Settings
 from engine.execution.costs import CommissionSchedule
 from engine.execution.plan import plan_card
 from engine.model import StrategyCard
+from engine.rl.live import live_templates
 from engine.strategies.generator import Context, Proposal, propose
 from engine.strategies.held_back import held_back
 from engine.strategies.meta_label import SkillReport as SkillReport  # the console's type (re-exported)
@@ -105,7 +106,10 @@ def cards_asof(settings: Settings, asof: date | None = None) -> CardRun:
     if not histories:
         raise ValueError(f"no bars before {asof} for {', '.join(settings.universe.symbols)}")
     found = scan_histories(
-        settings, histories, benchmark=None if bench is None else bench.loc[bench.index < np.datetime64(asof)]
+        settings,
+        histories,
+        benchmark=None if bench is None else bench.loc[bench.index < np.datetime64(asof)],
+        extra=live_templates(settings),
     )
     prices = {sym: float(f["close"].iloc[-1]) for sym, f in histories.items()}
     cash = settings.broker.starting_cash

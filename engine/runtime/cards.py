@@ -26,6 +26,7 @@ from engine.execution.plan import plan_card
 from engine.model import Quote, StrategyCard
 from engine.model.events import CardsEvent
 from engine.portfolio.ledger import Ledger
+from engine.rl.live import live_templates
 from engine.runtime.accounting import Accounting, FillBooked
 from engine.runtime.health import StoreHealth
 from engine.runtime.market_view import MarketView
@@ -104,6 +105,8 @@ class CardPipeline:
         self._liquidity: Liquidity | None = None
         self._logged_rejections: set[tuple[date, str, str]] = set()
         self._policy = generator_policy(settings)
+        self._live_templates = live_templates(settings)
+        """Templates from a layer above the strategies (the ``rl`` one; its model loads at the scan)."""
         self._stopping = threading.Event()
         self._scan_result: asyncio.Future[Any] | None = None
         self._generation = 0
@@ -236,11 +239,12 @@ class CardPipeline:
         bench = settings.universe.benchmark
         # the benchmark's state is a meta-label feature; a broker's history may lack it (IBKR: an index)
         with_bench = bench in self._market.market.bars
+        live = self._live_templates
 
         def work() -> tuple[dict[str, pd.DataFrame], Scan, Liquidity]:
             histories = {sym: feed.history(sym, before=day) for sym in symbols}
             benchmark = feed.history(bench, before=day) if with_bench else None
-            found = scan_histories(settings, histories, progress, benchmark)
+            found = scan_histories(settings, histories, progress, benchmark, live)
             return histories, found, liquidity(histories)
 
         self._scan_result = result = loop.create_future()
@@ -258,6 +262,9 @@ class CardPipeline:
                 self._scanning = None
         if self._market.session_day() != day:
             return  # the session it was for is over: its cards would be stale
+        for name, why in found.held_back.items():  # the others' cards are shown; this one says why not
+            log.warning("template %s held back for %s: %s", name, day, why)
+            self._outbox.notice("error", f"template {name} held back for {day}: {why}")
         self._histories = histories
         self._held_back = held_back_codes(held_back(enabled_templates(self._settings), histories))
         self._liquidity = liq

@@ -4,7 +4,7 @@ headless ``onetap cards`` (``engine.api.card_report``) both call these, so they 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -15,7 +15,7 @@ from engine.strategies.book import Book
 from engine.strategies.book import Limits as BookLimits
 from engine.strategies.policy import enabled_templates, template_params
 from engine.strategies.scan import BOOK_DAYS, Scan, ScanProgress, scan
-from engine.strategies.templates.base import Bars
+from engine.strategies.templates.base import Bars, Template
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,11 +89,13 @@ def scan_histories(
     histories: Mapping[str, pd.DataFrame],
     progress: ScanProgress | None = None,
     benchmark: pd.DataFrame | None = None,
+    extra: Sequence[Template] = (),
 ) -> Scan:
     """The session's scan (setups, track records, calibration) on bars strictly before it;
-    ``benchmark``: the benchmark's bars before it too (meta-labelled confidence reads its state)."""
+    ``benchmark``: the benchmark's bars before it too (meta-labelled confidence reads its state);
+    ``extra``: templates built above this layer (the ``rl`` template, ``engine.rl.live``)."""
     panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
-    templates = enabled_templates(settings)
+    templates = [*enabled_templates(settings), *extra]
     bench = None if benchmark is None or not len(benchmark) else Bars.from_frame("benchmark", benchmark)
     return scan(
         panel,

@@ -15,8 +15,12 @@ def enabled_templates(settings: Settings) -> list[Template]:
     """The enabled templates, each with its configured exit policy (``exit_policy``)."""
     out = []
     for name in settings.cards.templates:
+        if name not in TEMPLATES:  # ``rl``: built from a saved model a layer above (engine/rl/live.py)
+            continue
         template = TEMPLATES[name]
         configured = settings.strategies.get(name)
+        if configured is not None and configured.model:
+            raise ConfigError(f"[strategies.{name}] model: only the rl template trades a saved model")
         if configured is not None and configured.exit is not None:
             template = replace(template, exit_policy=exit_policy(template, configured.exit))
         out.append(template)

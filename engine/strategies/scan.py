@@ -38,7 +38,7 @@ from engine.strategies.calibration import (
 from engine.strategies.meta_label import MarketState, MetaLabel, market_state, meta_label
 from engine.strategies.outcomes import Outcomes, setup_outcomes
 from engine.strategies.panel_scan import chunks, scan_slice
-from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template
+from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
 
 SHRINK = 20.0
@@ -125,6 +125,8 @@ class Scan:
     """template -> setup key -> completed past trades (only with ``scan(..., keep=True)``)."""
     setups: Mapping[str, Sequence[Setup]] = field(default_factory=dict)
     """template -> every setup (only with ``scan(..., keep=True)``: the cards need none of it)."""
+    held_back: Mapping[str, str] = field(default_factory=dict)
+    """template -> why it produced nothing this session (``TemplateUnavailable``: a missing model)."""
 
 
 def _record(
@@ -322,21 +324,26 @@ def scan(
     outcomes: dict[str, dict[str, Outcomes]] = {}
     setups: dict[str, list[Setup]] = {}
     slices: list[FlatBars] | None = None
+    held_back: dict[str, str] = {}
     for done, template in enumerate(templates):
         if progress is not None:
             progress(done, len(templates), template.name)
         p = params.get(template.name) or template.params()
-        if template.panel is not None and not keep and market is None:
-            if slices is None:  # one copy of the universe, end to end, shared by those templates
-                slices = chunks([b for b in panel.values() if len(b)])
-            record, found = scan_panel(template, slices, p, method)
-        else:
-            record, found, measured, built = scan_template(template, panel, p, method, market)
-            if keep:
-                outcomes[template.name] = measured
-                setups[template.name] = built
+        try:
+            if template.panel is not None and not keep and market is None:
+                if slices is None:  # one copy of the universe, end to end, shared by those templates
+                    slices = chunks([b for b in panel.values() if len(b)])
+                record, found = scan_panel(template, slices, p, method)
             else:
-                found = [replace(c, setup=trim(c.setup, CANDIDATE_BARS)) for c in found]
+                record, found, measured, built = scan_template(template, panel, p, method, market)
+                if keep:
+                    outcomes[template.name] = measured
+                    setups[template.name] = built
+                else:
+                    found = [replace(c, setup=trim(c.setup, CANDIDATE_BARS)) for c in found]
+        except TemplateUnavailable as exc:  # this template sits the session out; the others run
+            held_back[template.name] = str(exc)
+            continue
         records[template.name] = record
         candidates.extend(found)
-    return Scan(tuple(candidates), records, outcomes, setups)
+    return Scan(tuple(candidates), records, outcomes, setups, held_back)

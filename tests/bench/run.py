@@ -25,6 +25,7 @@ from tests.bench import (
     risk_engine,
     risk_portfolio,
     rl,
+    rl_live,
     session_stall,
     soak,
     startup,
@@ -55,6 +56,7 @@ def main() -> None:
     research.main()
     dask_research.main()
     rl.main()
+    rl_live.main()
     ibkr.main()
     protection.main()
     optimizers.main()

@@ -184,3 +184,26 @@ def test_forecast_scoreboard(snap_compare: SnapCompare) -> None:
         await settled(pilot)
 
     assert snap_compare(OneTapApp(client), terminal_size=(160, 48), run_before=open_board)
+
+
+# ------------------------------------------------------ issue 16: the models screen
+def test_models_screen(snap_compare: SnapCompare, tmp_path: Path) -> None:
+    """A fixed registry (``models_fixtures``): an evaluated DQN highlighted (its curves and the
+    walk-forward table), a PPO the rl template trades, a folder cut off while training."""
+    from console.screens.models import ModelsScreen
+    from tests.console.models_fixtures import TRADED, write_registry
+
+    root = write_registry(tmp_path / "models")
+    cfg = tmp_path / "rl.toml"
+    cfg.write_text(f'[cards]\ntemplates = ["momentum", "rl"]\n[strategies.rl]\nmodel = "{TRADED}"\n')
+    settings = load_settings(cfg, environ={})
+    app = OneTapApp(FakeClient(risk_snapshot()))
+
+    async def open_models(pilot: Pilot[Any]) -> None:
+        await settled(pilot)
+        await app.push_screen(ModelsScreen(root, settings, label="~/.local/share/onetap/models"))
+        await pilot.pause()
+        await pilot.press("down")  # from the traded PPO (newest) to the evaluated DQN
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(160, 48), run_before=open_models)

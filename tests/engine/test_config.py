@@ -32,7 +32,10 @@ def test_strategies_file_equals_the_templates_own_defaults() -> None:
 
     with DEFAULT_STRATEGIES.open("rb") as fh:
         shipped = tomllib.load(fh)
-    assert set(shipped) == set(TEMPLATES)
+    from engine.rl.live import DEFAULTS as RL_DEFAULTS
+
+    assert set(shipped) == set(TEMPLATES) | {"rl"}
+    assert shipped["rl"]["parameters"] == RL_DEFAULTS and shipped["rl"]["model"] == ""
     for name, template in TEMPLATES.items():
         assert shipped[name]["parameters"] == dict(template.defaults), name
         assert shipped[name]["signals_required"] == list(template.signals_required), name

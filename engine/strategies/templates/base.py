@@ -35,6 +35,11 @@ NO_PROTECTION = ExitPolicy(stop=StopRule.NONE, stop_value=0.0, target_r=None, ti
 """No protective order: the horizon's time exit only (baskets, options overlays)."""
 
 
+class TemplateUnavailable(Exception):
+    """A template cannot build its setups this session (an RL template's model is missing or
+    broken): the scan holds that template back with this reason and runs the others."""
+
+
 @dataclass(frozen=True, slots=True)
 class Bars:
     """One symbol's daily bars as arrays; ``dates`` are the sessions (``datetime64[D]``)."""
