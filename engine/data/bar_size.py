@@ -121,6 +121,6 @@ def bars_per_session(calendar_code: str, bar: BarSize) -> float:
     return float(math.ceil(session_minutes(calendar_code) / bar.minutes - 1e-9))
 
 
-def periods_per_year(calendar_code: str, bar: BarSize) -> float:
+def periods_per_year(calendar_code: str, bar: BarSize) -> int:
     """Bars in a year on ``calendar_code`` at ``bar``: what returns are annualised by."""
-    return sessions_per_year(calendar_code) * bars_per_session(calendar_code, bar)
+    return round(sessions_per_year(calendar_code) * bars_per_session(calendar_code, bar))

@@ -86,7 +86,7 @@ class IntradaySeries:
         return self.starts + self.bar.delta
 
     @property
-    def periods_per_year(self) -> float:
+    def periods_per_year(self) -> int:
         return periods_per_year(self.spec.calendar, self.bar)
 
     def summary(self) -> str:
