@@ -233,6 +233,7 @@ def card_for(
     n_grid = len(trials)
     finite = [x for x in trials if math.isfinite(x)]
     oos_m = summary(oos, trades=oos_trades, n_trials=n_grid, trial_sharpes=finite or None, annualization=ann)
+    bt_m = summary(bt.returns, trades=bt.trade_returns, weights=bt.weights, annualization=ann)
     p = bar_permutation(name, series, config, runs=permutations, seed=seed, executor=executor) if permutations else math.nan
     return SetCard(
         set_name=set_.name,
@@ -244,15 +245,29 @@ def card_for(
         record=record,
         entry_now=bool(found),
         reason=found[0].reason if found else "",
-        backtest=summary(bt.returns, trades=bt.trade_returns, weights=bt.weights, annualization=ann),
+        backtest=bt_m,
         buy_hold=summary(bh.returns, annualization=ann),
         oos=oos_m,
         oos_buy_hold=summary(oos_bh, annualization=ann),
         windows=windows,
         p_value=p,
         permutations=permutations,
-        verdict=verdict(p if permutations else None, oos_m.dsr),
+        verdict=honest_verdict(p if permutations else None, oos_m.dsr, bt_m.sharpe, oos_m.sharpe),
     )
+
+
+def honest_verdict(p_value: float | None, dsr: float, sharpe: float, oos_sharpe: float) -> Verdict:
+    """``engine.research.verdict`` with one more rule for these cards: a strategy that loses money
+    after costs (in the backtest or out of sample) has no edge, however much better than shuffled
+    bars it does (at 15 minutes the costs are what the shuffles pay more of)."""
+    v = verdict(p_value, dsr)
+    if v.edge and not (sharpe > 0 and oos_sharpe > 0):
+        return Verdict(
+            False,
+            f"no edge: it loses after costs (Sharpe {sharpe:+.2f}, out of sample {oos_sharpe:+.2f}), "
+            f"though shuffled bars lose more (p = {p_value:.3f})",
+        )
+    return v
 
 
 SET_KEYS = frozenset({"file", "symbol", "asset_class", "calendar", "bar", "templates", "currency"})
