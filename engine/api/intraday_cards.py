@@ -48,13 +48,21 @@ def card_row(c: SetCard) -> dict[str, object]:
             "win_rate": _num(c.record.win_rate),
             "mean_return": _num(c.record.mean),
         },
-        "backtest": {"sharpe": _num(c.backtest.sharpe), "total_return": _num(c.backtest.total_return),
-                     "max_drawdown": _num(c.backtest.max_drawdown), "trades": c.backtest.n_trades},
+        "backtest": {
+            "sharpe": _num(c.backtest.sharpe),
+            "total_return": _num(c.backtest.total_return),
+            "max_drawdown": _num(c.backtest.max_drawdown),
+            "trades": c.backtest.n_trades,
+        },
         "buy_hold": {"sharpe": _num(c.buy_hold.sharpe), "total_return": _num(c.buy_hold.total_return)},
-        "walk_forward": {"sharpe": _num(c.oos.sharpe), "total_return": _num(c.oos.total_return),
-                         "deflated_sharpe": _num(c.oos.dsr), "windows": len(c.windows),
-                         "buy_hold_sharpe": _num(c.oos_buy_hold.sharpe),
-                         "buy_hold_return": _num(c.oos_buy_hold.total_return)},
+        "walk_forward": {
+            "sharpe": _num(c.oos.sharpe),
+            "total_return": _num(c.oos.total_return),
+            "deflated_sharpe": _num(c.oos.dsr),
+            "windows": len(c.windows),
+            "buy_hold_sharpe": _num(c.oos_buy_hold.sharpe),
+            "buy_hold_return": _num(c.oos_buy_hold.total_return),
+        },
         "p_value": _num(c.p_value),
         "permutations": c.permutations,
         "edge": c.verdict.edge,
@@ -71,19 +79,23 @@ def card_lines(cards: list[SetCard], summaries: list[str]) -> list[str]:
         f"{'Sharpe':>8}{'B&H':>7}{'OOS':>7}{'B&H oos':>8}{'p':>7}  verdict"
     )
     for c in cards:
+
         def f(x: float, spec: str) -> str:
             return format(x, spec) if math.isfinite(x) else "n/a"
 
         lines.append(
             f"  {c.set_name:<14}{c.template:<16}{'yes' if c.entry_now else '-':>4}{c.record.n:>7}"
-            f"{f(c.record.win_rate, '.0%'):>5}{f(c.record.mean, '+.2%'):>8}{f(c.backtest.sharpe, '+.2f'):>8}"
-            f"{f(c.buy_hold.sharpe, '+.2f'):>7}{f(c.oos.sharpe, '+.2f'):>7}{f(c.oos_buy_hold.sharpe, '+.2f'):>8}"
+            f"{f(c.record.win_rate, '.0%'):>5}{f(c.record.mean, '+.2%'):>8}"
+            f"{f(c.backtest.sharpe, '+.2f'):>8}{f(c.buy_hold.sharpe, '+.2f'):>7}"
+            f"{f(c.oos.sharpe, '+.2f'):>7}{f(c.oos_buy_hold.sharpe, '+.2f'):>8}"
             f"{f(c.p_value, '.3f'):>7}  {c.verdict.text}"
         )
     return lines
 
 
-def intraday_report(settings: Settings, permutations: int = DEFAULT_PERMUTATIONS) -> tuple[list[dict[str, object]], list[str]]:
+def intraday_report(
+    settings: Settings, permutations: int = DEFAULT_PERMUTATIONS
+) -> tuple[list[dict[str, object]], list[str]]:
     """(JSON rows, text lines) for ``[data] intraday``; both empty when it is not set."""
     path = sets_path(settings)
     if path is None:

@@ -46,7 +46,9 @@ class BarSize:
     def __post_init__(self) -> None:
         if self.minutes not in ALLOWED_MINUTES:
             allowed = ", ".join(str(BarSize(m)) for m in ALLOWED_MINUTES if m != self.minutes)
-            raise ValueError(f"bar size of {self.minutes} minutes is not supported; expected one of {allowed}")
+            raise ValueError(
+                f"bar size of {self.minutes} minutes is not supported; expected one of {allowed}"
+            )
 
     @property
     def daily(self) -> bool:

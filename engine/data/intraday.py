@@ -127,7 +127,9 @@ def _parse_times(raw: pd.Series) -> pd.Series:
     return parsed.dt.tz_localize(None)
 
 
-def _in_session(spec: InstrumentSpec, starts: npt.NDArray[np.datetime64], bar: BarSize) -> npt.NDArray[np.bool_]:
+def _in_session(
+    spec: InstrumentSpec, starts: npt.NDArray[np.datetime64], bar: BarSize
+) -> npt.NDArray[np.bool_]:
     """Whether each bar lies wholly within one session of the instrument's calendar."""
     from engine.data.calendar import for_code
 
@@ -142,9 +144,7 @@ def _in_session(spec: InstrumentSpec, starts: npt.NDArray[np.datetime64], bar: B
     return ok & (start_ns >= table.opens_ns[j]) & (end_ns <= table.closes_ns[j])
 
 
-def read_intraday(
-    path: str | Path, spec: InstrumentSpec, bar: BarSize | str | None = None
-) -> IntradaySeries:
+def read_intraday(path: str | Path, spec: InstrumentSpec, bar: BarSize | str | None = None) -> IntradaySeries:
     """Read and validate one instrument's bars (see the module docstring for what is left out)."""
     p = Path(path).expanduser()
     table = _read_table(p)
@@ -152,13 +152,19 @@ def read_intraday(
     time_col = next((columns[c] for c in TIME_COLUMNS if c in columns), None)
     missing = [c for c in PRICE_COLUMNS if c not in columns]
     if time_col is None or missing:
-        what = "a timestamp column (timestamp, datetime, time or date)" if time_col is None else ", ".join(missing)
+        what = (
+            "a timestamp column (timestamp, datetime, time or date)"
+            if time_col is None
+            else ", ".join(missing)
+        )
         raise IntradayDataError(f"{p}: missing {what}; expected timestamp, open, high, low, close[, volume]")
     n = len(table)
     if n == 0:
         raise IntradayDataError(f"{p}: no rows")
     times = _parse_times(table[time_col])
-    prices = {c: pd.to_numeric(table[columns[c]], errors="coerce").to_numpy(np.float64) for c in PRICE_COLUMNS}
+    prices = {
+        c: pd.to_numeric(table[columns[c]], errors="coerce").to_numpy(np.float64) for c in PRICE_COLUMNS
+    }
     has_volume = "volume" in columns
     volume = (
         pd.to_numeric(table[columns["volume"]], errors="coerce").to_numpy(np.float64)

@@ -62,7 +62,9 @@ def play_bars(
 ) -> BarQuotes:
     """Bars ``start:stop`` of ``series`` as quotes (see the module docstring)."""
     if steps < MIN_STEPS:
-        raise ValueError(f"a bar needs at least {MIN_STEPS} quote steps (open, high, low, close), got {steps}")
+        raise ValueError(
+            f"a bar needs at least {MIN_STEPS} quote steps (open, high, low, close), got {steps}"
+        )
     if spread_bps < 0:
         raise ValueError(f"spread_bps must not be negative, got {spread_bps}")
     f = series.frame.iloc[start:stop]

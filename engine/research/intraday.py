@@ -148,7 +148,8 @@ def walk_forward_bars(
     template: Template, panel: Panel, config: BacktestConfig, ann: int, windows: int = WF_WINDOWS
 ) -> tuple[Array, Array, tuple[Window, ...], list[float], int]:
     """Rolling walk-forward in bars: (out-of-sample returns, their trades, windows, every grid point's
-    whole-history Sharpe, the first out-of-sample bar). The first third only trains; ``windows`` equal tests follow."""
+    whole-history Sharpe, the first out-of-sample bar). The first third only trains; ``windows``
+    equal tests follow."""
     points = grid_for(template)
     runs = [run_template(template, panel, p, config) for p in points]
     dates = runs[0].dates
@@ -168,7 +169,9 @@ def walk_forward_bars(
         kept.append(oos)
         entries = runs[best].trade_entries
         trades.append(runs[best].trade_returns[(entries >= end) & (entries < stop)])
-        out.append(Window(str(dates[start]), str(dates[end]), str(dates[stop - 1]), points[best], _sharpe(oos, ann)))
+        out.append(
+            Window(str(dates[start]), str(dates[end]), str(dates[stop - 1]), points[best], _sharpe(oos, ann))
+        )
     returns = np.concatenate(kept) if kept else np.empty(0)
     trials = [_sharpe(matrix[:, j], ann) for j in range(len(points))]
     return returns, (np.concatenate(trades) if trades else np.empty(0)), tuple(out), trials, train
@@ -190,7 +193,9 @@ class _BarSharpe:
         close = self.first_close * np.cumprod(flat[:, 0])
         prev = np.r_[self.first_close, close[:-1]]
         dates = np.asarray(self.dates, dtype="datetime64[m]")
-        bars = Bars(self.symbol, dates, prev * flat[:, 1], prev * flat[:, 2], prev * flat[:, 3], close, flat[:, 4])
+        bars = Bars(
+            self.symbol, dates, prev * flat[:, 1], prev * flat[:, 2], prev * flat[:, 3], close, flat[:, 4]
+        )
         tpl = resolve_template(self.template, BarSize(self.bar))
         r = run_template(tpl, {self.symbol: bars}, None, self.config).returns
         sd = float(np.std(r, ddof=1))
@@ -198,20 +203,37 @@ class _BarSharpe:
 
 
 def bar_permutation(
-    template: str, series: IntradaySeries, config: BacktestConfig, *, runs: int, seed: int,
+    template: str,
+    series: IntradaySeries,
+    config: BacktestConfig,
+    *,
+    runs: int,
+    seed: int,
     executor: Executor | None = None,
 ) -> float:
     """The p-value of the template's Sharpe against ``runs`` shuffles of the bars."""
     b = series_bars(series)
     prev = b.close[:-1]
-    flat = np.column_stack([b.close[1:] / prev, b.open[1:] / prev, b.high[1:] / prev, b.low[1:] / prev, b.volume[1:]])
-    stat = _BarSharpe(template, series.bar.minutes, series.symbol, float(b.close[0]),
-                      tuple(str(d) for d in b.dates[1:]), config)
+    flat = np.column_stack(
+        [b.close[1:] / prev, b.open[1:] / prev, b.high[1:] / prev, b.low[1:] / prev, b.volume[1:]]
+    )
+    stat = _BarSharpe(
+        template,
+        series.bar.minutes,
+        series.symbol,
+        float(b.close[0]),
+        tuple(str(d) for d in b.dates[1:]),
+        config,
+    )
     return permutation_test(stat, flat, n_runs=runs, seed=seed, executor=executor).p_value
 
 
 def card_for(
-    set_: IntradaySet, name: str, *, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 7,
+    set_: IntradaySet,
+    name: str,
+    *,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 7,
     executor: Executor | None = None,
 ) -> SetCard:
     series = set_.series
@@ -222,7 +244,8 @@ def card_for(
     config = costs_for(series.spec)
     if len(bars) < template.min_history + 50:
         raise ValueError(
-            f"{set_.name}: {len(bars)} bars are too few for {name} (it needs {template.min_history} of history)"
+            f"{set_.name}: {len(bars)} bars are too few for {name} "
+            f"(it needs {template.min_history} of history)"
         )
     params = template.params()
     record, found, _outcomes, _setups = scan_template(template, panel, params)
@@ -234,7 +257,11 @@ def card_for(
     finite = [x for x in trials if math.isfinite(x)]
     oos_m = summary(oos, trades=oos_trades, n_trials=n_grid, trial_sharpes=finite or None, annualization=ann)
     bt_m = summary(bt.returns, trades=bt.trade_returns, weights=bt.weights, annualization=ann)
-    p = bar_permutation(name, series, config, runs=permutations, seed=seed, executor=executor) if permutations else math.nan
+    p = (
+        bar_permutation(name, series, config, runs=permutations, seed=seed, executor=executor)
+        if permutations
+        else math.nan
+    )
     return SetCard(
         set_name=set_.name,
         symbol=series.symbol,
@@ -300,13 +327,17 @@ def load_sets(path: str | Path) -> list[IntradaySet]:
             raise ValueError(f"{where}: expected a table")
         unknown = set(table) - SET_KEYS
         if unknown:
-            raise ValueError(f"{where}: unknown key {sorted(unknown)[0]}; expected {', '.join(sorted(SET_KEYS))}")
+            raise ValueError(
+                f"{where}: unknown key {sorted(unknown)[0]}; expected {', '.join(sorted(SET_KEYS))}"
+            )
         if "file" not in table:
             raise ValueError(f"{where}: file is required")
         symbol = str(table.get("symbol", name)).upper()
         cls_name = str(table.get("asset_class", "stock")).lower()
         if cls_name not in ASSET_CLASS_NAMES:
-            raise ValueError(f"{where}: asset_class: unknown {cls_name!r}; expected {', '.join(ASSET_CLASS_NAMES)}")
+            raise ValueError(
+                f"{where}: asset_class: unknown {cls_name!r}; expected {', '.join(ASSET_CLASS_NAMES)}"
+            )
         overrides = {k: table[k] for k in ("calendar", "currency") if k in table}
         try:
             spec = InstrumentSpec.default(symbol, ASSET_CLASS_NAMES[cls_name], **overrides)
@@ -322,10 +353,17 @@ def load_sets(path: str | Path) -> list[IntradaySet]:
 
 
 def set_cards(
-    sets: Sequence[IntradaySet], *, permutations: int = DEFAULT_PERMUTATIONS, seed: int = 7,
+    sets: Sequence[IntradaySet],
+    *,
+    permutations: int = DEFAULT_PERMUTATIONS,
+    seed: int = 7,
     executor: Executor | None = None,
 ) -> list[SetCard]:
-    return [card_for(s, t, permutations=permutations, seed=seed, executor=executor) for s in sets for t in s.templates]
+    return [
+        card_for(s, t, permutations=permutations, seed=seed, executor=executor)
+        for s in sets
+        for t in s.templates
+    ]
 
 
 def with_series(set_: IntradaySet, series: IntradaySeries) -> IntradaySet:

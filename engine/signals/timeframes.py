@@ -74,7 +74,14 @@ def resample(
 def on_lower(values: FloatArray, available_at: Times, lower_closes_at: Times) -> FloatArray:
     """``values`` of the higher bars as known at each lower bar's close: the last higher bar usable
     by then (``available_at <= close``); NaN before the first one."""
-    idx = np.searchsorted(np.asarray(available_at, "datetime64[m]"), np.asarray(lower_closes_at, "datetime64[m]"), side="right") - 1
+    idx = (
+        np.searchsorted(
+            np.asarray(available_at, "datetime64[m]"),
+            np.asarray(lower_closes_at, "datetime64[m]"),
+            side="right",
+        )
+        - 1
+    )
     out = np.full(len(idx), np.nan)
     ok = idx >= 0
     out[ok] = np.asarray(values, np.float64)[idx[ok]]

@@ -22,11 +22,15 @@ CONFIRM_FAST = 10
 CONFIRM_SLOW = 30
 
 
-def higher_trend(bars: Bars, lower: BarSize, higher: BarSize, fast: int = CONFIRM_FAST, slow: int = CONFIRM_SLOW) -> Array:
+def higher_trend(
+    bars: Bars, lower: BarSize, higher: BarSize, fast: int = CONFIRM_FAST, slow: int = CONFIRM_SLOW
+) -> Array:
     """+1 where the higher bar size's EMA(fast) is above its EMA(slow), -1 below, 0 unknown, as known
     at each lower bar's close."""
     starts = np.asarray(bars.dates, dtype="datetime64[m]")
-    hi = resample(starts, bars.open, bars.high, bars.low, bars.close, bars.volume, lower.minutes, higher.minutes)
+    hi = resample(
+        starts, bars.open, bars.high, bars.low, bars.close, bars.volume, lower.minutes, higher.minutes
+    )
     direction = np.sign(ema(hi.close, fast) - ema(hi.close, slow))
     direction = np.where(np.isfinite(direction), direction, 0.0)
     seen = on_lower(direction, hi.available_at, starts + lower.delta)
@@ -56,7 +60,9 @@ def confirmed(base: Template, lower: BarSize, higher: BarSize) -> Template:
         base,
         name=f"{base.name}@{higher}",
         title=f"{base.title}, confirmed by the {higher} trend",
-        rules=(base.rules + f"\nConfirmation: enter only where the {higher} EMA{CONFIRM_FAST} is on the "
-               f"trade's side of the {higher} EMA{CONFIRM_SLOW} (closed {higher} bars only)."),
+        rules=(
+            base.rules + f"\nConfirmation: enter only where the {higher} EMA{CONFIRM_FAST} is on the "
+            f"trade's side of the {higher} EMA{CONFIRM_SLOW} (closed {higher} bars only)."
+        ),
         build=build,
     )

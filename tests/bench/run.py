@@ -11,6 +11,7 @@ from tests.bench import (
     generation,
     headless_log,
     ibkr,
+    intraday,
     kill_cli,
     optimizers,
     order_path,
@@ -41,6 +42,7 @@ def main() -> None:
     backtest.main()
     exits.main()
     research.main()
+    intraday.main()
     ibkr.main()
     protection.main()
     optimizers.main()

@@ -20,8 +20,14 @@ def walk(starts: pd.DatetimeIndex, seed: int = 3, price: float = 100.0, vol: flo
     low = np.minimum(open_, close) - span
     volume = rng.integers(100, 1000, n).astype(float)
     return pd.DataFrame(
-        {"timestamp": starts.strftime("%Y-%m-%d %H:%M:%S"), "open": open_, "high": high, "low": low,
-         "close": close, "volume": volume}
+        {
+            "timestamp": starts.strftime("%Y-%m-%d %H:%M:%S"),
+            "open": open_,
+            "high": high,
+            "low": low,
+            "close": close,
+            "volume": volume,
+        }
     )
 
 

@@ -14,7 +14,16 @@ from engine.research.metrics import summary
 
 @pytest.mark.parametrize(
     ("text", "minutes"),
-    [("1min", 1), ("1m", 1), ("15min", 15), ("15 minutes", 15), ("1h", 60), ("4H", 240), ("1d", 1440), (30, 30)],
+    [
+        ("1min", 1),
+        ("1m", 1),
+        ("15min", 15),
+        ("15 minutes", 15),
+        ("1h", 60),
+        ("4H", 240),
+        ("1d", 1440),
+        (30, 30),
+    ],
 )
 def test_parse(text: str | int, minutes: int) -> None:
     assert BarSize.parse(text).minutes == minutes
@@ -66,10 +75,16 @@ def test_hourly_fx_sharpe_is_annualised_by_6240_not_252() -> None:
 
 
 def test_infer_bar_size_from_the_commonest_gap() -> None:
-    ts = np.arange(np.datetime64("2021-01-01T00:00"), np.datetime64("2021-01-02T00:00"), np.timedelta64(15, "m"))
+    ts = np.arange(
+        np.datetime64("2021-01-01T00:00"), np.datetime64("2021-01-02T00:00"), np.timedelta64(15, "m")
+    )
     ts = np.delete(ts, [5, 6, 40])  # missing bars do not change it
     assert infer_bar_size(ts) == BarSize(15)
     with pytest.raises(ValueError, match="7 minutes"):
-        infer_bar_size(np.arange(np.datetime64("2021-01-01T00:00"), np.datetime64("2021-01-01T03:00"), np.timedelta64(7, "m")))
+        infer_bar_size(
+            np.arange(
+                np.datetime64("2021-01-01T00:00"), np.datetime64("2021-01-01T03:00"), np.timedelta64(7, "m")
+            )
+        )
     with pytest.raises(ValueError, match="fewer than 2"):
         infer_bar_size(ts[:1])

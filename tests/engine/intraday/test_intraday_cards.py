@@ -35,7 +35,9 @@ EURUSD = InstrumentSpec.default("EURUSD", AssetClass.FX)
 
 @pytest.fixture(scope="module")
 def btc_15min(tmp_path_factory: pytest.TempPathFactory) -> IntradaySet:
-    path = write(tmp_path_factory.mktemp("btc") / "btc.csv", walk(every("15min", "2021-10-01", 2400), price=40_000.0))
+    path = write(
+        tmp_path_factory.mktemp("btc") / "btc.csv", walk(every("15min", "2021-10-01", 2400), price=40_000.0)
+    )
     return IntradaySet("BTC-15", read_intraday(path, BTC), ("trend", "mean_reversion"))
 
 

@@ -90,7 +90,9 @@ def test_bad_rows_are_left_out_with_their_line_and_reason(tmp_path: Path) -> Non
 
 def test_a_declared_bar_size_the_timestamps_contradict_is_refused(tmp_path: Path) -> None:
     path = write(tmp_path / "btc.csv", walk(every("15min", "2021-10-01", 20)))
-    with pytest.raises(IntradayDataError, match=r"btc.csv: declared bar size 1h but the bars are 15min apart"):
+    with pytest.raises(
+        IntradayDataError, match=r"btc.csv: declared bar size 1h but the bars are 15min apart"
+    ):
         read_intraday(path, BTC, "1h")
 
 
@@ -108,7 +110,9 @@ def test_unusable_files_raise_one_line_naming_the_file(tmp_path: Path) -> None:
 def test_shipped_sets_load() -> None:
     from engine.research.intraday import load_sets
 
-    sets = {s.name: s.series for s in load_sets(Path(__file__).parents[3] / "data" / "intraday" / "sets.toml")}
+    sets = {
+        s.name: s.series for s in load_sets(Path(__file__).parents[3] / "data" / "intraday" / "sets.toml")
+    }
     assert sets["EURUSD-1h"].bar == BarSize(60) and len(sets["EURUSD-1h"].frame) == 6088
     assert sets["EURUSD-1h"].dropped == {"outside the session": 137}  # Sunday-evening bars on 24/5
     assert sets["BTCUSD-15min"].dropped == {"duplicate timestamp": 32, "off the bar grid": 3}

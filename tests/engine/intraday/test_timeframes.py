@@ -27,11 +27,24 @@ def _bars(n: int, seed: int = 5, freq: str = "1h") -> Bars:
 
 
 def test_resample_hand_worked() -> None:
-    starts = np.array(["2021-01-01T00:00", "2021-01-01T01:00", "2021-01-01T02:00", "2021-01-01T03:00",
-                       "2021-01-01T05:00"], dtype="datetime64[m]")
-    r = resample(starts, np.array([1.0, 2, 3, 4, 5]), np.array([2.0, 9, 4, 5, 6]), np.array([0.5, 1, 2, 3, 4]),
-                 np.array([2.0, 3, 4, 4.5, 5.5]), np.array([10.0, 20, 30, 40, 50]), 60, 240)
-    assert r.starts.tolist() == np.array(["2021-01-01T00:00", "2021-01-01T04:00"], dtype="datetime64[m]").tolist()
+    starts = np.array(
+        ["2021-01-01T00:00", "2021-01-01T01:00", "2021-01-01T02:00", "2021-01-01T03:00", "2021-01-01T05:00"],
+        dtype="datetime64[m]",
+    )
+    r = resample(
+        starts,
+        np.array([1.0, 2, 3, 4, 5]),
+        np.array([2.0, 9, 4, 5, 6]),
+        np.array([0.5, 1, 2, 3, 4]),
+        np.array([2.0, 3, 4, 4.5, 5.5]),
+        np.array([10.0, 20, 30, 40, 50]),
+        60,
+        240,
+    )
+    assert (
+        r.starts.tolist()
+        == np.array(["2021-01-01T00:00", "2021-01-01T04:00"], dtype="datetime64[m]").tolist()
+    )
     assert r.available_at[0] == np.datetime64("2021-01-01T04:00")
     np.testing.assert_array_equal(r.open, [1.0, 5.0])
     np.testing.assert_array_equal(r.high, [9.0, 6.0])
