@@ -190,11 +190,17 @@ class _BarSharpe:
     config: BacktestConfig
 
     def __call__(self, flat: Array) -> float:
-        close = self.first_close * np.cumprod(flat[:, 0])
+        close = np.asarray(self.first_close * np.cumprod(flat[:, 0]), dtype=np.float64)
         prev = np.r_[self.first_close, close[:-1]]
         dates = np.asarray(self.dates, dtype="datetime64[m]")
         bars = Bars(
-            self.symbol, dates, prev * flat[:, 1], prev * flat[:, 2], prev * flat[:, 3], close, flat[:, 4]
+            self.symbol,
+            dates,
+            prev * flat[:, 1],
+            prev * flat[:, 2],
+            prev * flat[:, 3],
+            close,
+            np.asarray(flat[:, 4], np.float64),
         )
         tpl = resolve_template(self.template, BarSize(self.bar))
         r = run_template(tpl, {self.symbol: bars}, None, self.config).returns

@@ -62,7 +62,7 @@ def resample(
     g_starts = group[first].astype("datetime64[m]")
     return Resampled(
         starts=g_starts,
-        available_at=g_starts + np.timedelta64(higher_minutes, "m"),
+        available_at=np.asarray(g_starts + np.timedelta64(higher_minutes, "m"), dtype="datetime64[m]"),
         open=np.asarray(open_, np.float64)[first],
         high=np.maximum.reduceat(np.asarray(high, np.float64), first) if len(ts) else np.empty(0),
         low=np.minimum.reduceat(np.asarray(low, np.float64), first) if len(ts) else np.empty(0),

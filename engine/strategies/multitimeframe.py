@@ -33,7 +33,8 @@ def higher_trend(
     )
     direction = np.sign(ema(hi.close, fast) - ema(hi.close, slow))
     direction = np.where(np.isfinite(direction), direction, 0.0)
-    seen = on_lower(direction, hi.available_at, starts + lower.delta)
+    closes_at = np.asarray(starts + lower.delta, dtype="datetime64[m]")
+    seen = on_lower(direction, hi.available_at, closes_at)
     return np.where(np.isfinite(seen), seen, 0.0)
 
 

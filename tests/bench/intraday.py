@@ -63,12 +63,12 @@ def main() -> None:
     bq = _timed("replay: play_bars, 5 quotes a bar (arrays)", play_bars, series, steps=5)
     n_quotes = len(bq.last)  # type: ignore[attr-defined]
     t0 = time.perf_counter()
-    n = sum(1 for _ in quotes(series, steps=5))
+    n = sum(1 for _ in quotes(series, steps=5))  # type: ignore[arg-type,misc]
     dt = time.perf_counter() - t0
     print(
         f"  {'replay: as engine Quote objects':<58}{dt:8.3f} s  ({n / dt:,.0f} quotes/s, {n_quotes:,} quotes)"
     )
-    panel = {"BTCUSD": series_bars(series)}  # type: ignore[attr-defined]
+    panel = {"BTCUSD": series_bars(series)}  # type: ignore[arg-type]
     for name in ("trend", "mean_reversion"):
         tpl = TEMPLATES[name]
         scan_template(tpl, panel, tpl.params())  # warm: numba kernels compiled or loaded
