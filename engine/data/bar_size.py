@@ -126,3 +126,26 @@ def bars_per_session(calendar_code: str, bar: BarSize) -> float:
 def periods_per_year(calendar_code: str, bar: BarSize) -> int:
     """Bars in a year on ``calendar_code`` at ``bar``: what returns are annualised by."""
     return round(sessions_per_year(calendar_code) * bars_per_session(calendar_code, bar))
+
+
+def daily_periods_of(days: npt.NDArray[np.datetime64]) -> int:
+    """Sessions a year of a daily series (or a union of several), read from its own dates when the
+    calendar behind them is not at hand (research on a panel): 365 when weekends trade (a coin on
+    24/7), 260 for weekdays without holidays (24/5 FX), else 252 (an exchange). The dates' own
+    rate picks between 260 and 252 over a year or more; a shorter weekday series is taken as 252.
+    """
+    d = np.unique(np.asarray(days, dtype="datetime64[D]"))
+    if len(d) < 2:
+        return round(EXCHANGE_SESSIONS)
+    weekday = (d.astype(np.int64) + 3) % 7  # 1970-01-01 was a Thursday: Monday = 0
+    if np.count_nonzero(weekday >= 5) >= max(2, len(d) // 20):
+        return round(SESSIONS_PER_YEAR["24/7"])
+    span_days = int((d[-1] - d[0]).astype(np.int64)) + 1
+    if span_days < 365:
+        return round(EXCHANGE_SESSIONS)
+    rate = len(d) / span_days * 365.25
+    return (
+        round(SESSIONS_PER_YEAR["24/5"])
+        if rate > (EXCHANGE_SESSIONS + 260.0) / 2
+        else round(EXCHANGE_SESSIONS)
+    )

@@ -88,3 +88,30 @@ def test_infer_bar_size_from_the_commonest_gap() -> None:
         )
     with pytest.raises(ValueError, match="fewer than 2"):
         infer_bar_size(ts[:1])
+
+
+def test_daily_research_annualises_a_coin_by_365_and_stocks_by_252() -> None:
+    from engine.data.bar_size import daily_periods_of
+
+    every_day = np.arange(np.datetime64("2020-01-01"), np.datetime64("2021-10-28"))
+    assert daily_periods_of(every_day) == 365  # 24/7: weekends trade
+    weekdays = every_day[(every_day.astype(np.int64) + 3) % 7 < 5]
+    assert daily_periods_of(weekdays) == 260  # 24/5: every weekday, no holiday
+    from engine.data.calendar import for_code
+
+    assert daily_periods_of(for_code("XNYS").sessions_array()[-800:]) == 252
+    assert daily_periods_of(weekdays[:100]) == 252  # too short to tell 260 from 252: the exchange's
+    assert daily_periods_of(every_day[:1]) == 252
+
+
+def test_onetap_backtest_on_a_coin_uses_365() -> None:
+    from engine.research.runs import run_backtest
+    from engine.strategies.templates.base import Bars
+
+    days = np.arange(np.datetime64("2019-01-01"), np.datetime64("2021-06-01"))
+    rng = np.random.default_rng(4)
+    close = 8000 * np.exp(np.cumsum(rng.normal(0.001, 0.03, len(days))))
+    bars = Bars("BTCUSD", days, close, close * 1.01, close * 0.99, close, np.full(len(days), 1e6))
+    run = run_backtest("trend", {"BTCUSD": bars})
+    r = run.backtest.returns
+    assert run.metrics.sharpe == pytest.approx(np.mean(r) / np.std(r, ddof=1) * math.sqrt(365))
