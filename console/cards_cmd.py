@@ -221,11 +221,20 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         print(f"onetap cards: {exc}", file=sys.stderr)
         return EXIT_USAGE
     rows = card_rows(result)
+    from engine.api.intraday_cards import intraday_report
+
+    try:  # FX and crypto cards of [data] intraday (none unless it is set)
+        intraday_rows, intraday_lines = intraday_report(settings)
+    except ValueError as exc:
+        print(f"onetap cards: {exc}", file=sys.stderr)
+        return EXIT_USAGE
     rejected = dict(sorted(result.proposal.rejected.items()))
     rejected |= held_back_pairs(result.held_back)
     verbose = bool(getattr(args, "verbose", False))
     if args.json:
         for row in rows:
+            print(json.dumps(row), file=out)
+        for row in intraday_rows:
             print(json.dumps(row), file=out)
         print(json.dumps({"rejected": rejected}), file=out)
         # the data notes go to stderr: stdout stays one JSON object per line for scripts
@@ -251,5 +260,7 @@ def run(args: argparse.Namespace, settings: Settings, out: TextIO | None = None)
         print("  (no card passes validation on this session)", file=out)
     if rejected:
         print("Held back: " + ", ".join(f"{code} {n}" for code, n in rejected.items()), file=out)
+    for line in intraday_lines:
+        print(line, file=out)
     print_data_notes(out, verbose=verbose, held_back=describe(result.held_back))
     return 0

@@ -83,6 +83,9 @@ class DataSettings(_Section):
     instruments: str = ""
     """A TOML or CSV file describing each symbol of ``path`` (exchange, calendar, currency, asset
     class; ``engine.data.instruments``); "" = every symbol is a US stock on XNYS."""
+    intraday: str = ""
+    """An intraday sets file (FX and crypto bars of 1 minute .. 1 day and their templates;
+    ``engine.research.intraday.load_sets``): ``onetap cards`` shows their cards; "" = none."""
 
 
 class ReplaySettings(_Section):

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import Settings
+from engine.data.bar_size import daily_periods_of
 from engine.model.risk import StressResult
 from engine.research.backtest import DEFAULT_CONFIG, Backtest, BacktestConfig, run_template
 from engine.research.executor import Executor
@@ -108,8 +109,12 @@ def buy_and_hold(panel: Panel, config: BacktestConfig = DEFAULT_CONFIG) -> Backt
 def run_backtest(template: str, panel: Panel, config: BacktestConfig = DEFAULT_CONFIG) -> BacktestRun:
     bt = run_template(TEMPLATES[template_named(template)], panel, None, config)
     bench = buy_and_hold(panel, config)
+    ann = daily_periods_of(bt.dates)  # 365 for a coin's 7-day weeks, never 252 (issue 20)
     return BacktestRun(
-        template, bt, summary(bt.returns, trades=bt.trade_returns, weights=bt.weights), summary(bench.returns)
+        template,
+        bt,
+        summary(bt.returns, trades=bt.trade_returns, weights=bt.weights, annualization=ann),
+        summary(bench.returns, annualization=ann),
     )
 
 
@@ -124,11 +129,20 @@ def run_walkforward(
     trials = [x for x in wf.trial_sharpes if math.isfinite(x)]
     bench = buy_and_hold(panel)
     kept = np.isin(bench.dates, wf.dates)
+    ann = daily_periods_of(bench.dates)  # 365 for a coin's 7-day weeks, never 252 (issue 20)
+    # the trial Sharpes are on 252 (walkforward.sharpe): rescaled so the deflation compares like with like
+    trials = [x * math.sqrt(ann / 252.0) for x in trials]
     return (
         wf,
         # the trades behind the out-of-sample returns, so the trade count and win rate agree with them
-        summary(wf.returns, trades=wf.trade_returns, n_trials=len(wf.grid), trial_sharpes=trials or None),
-        summary(bench.returns[kept]),
+        summary(
+            wf.returns,
+            trades=wf.trade_returns,
+            n_trials=len(wf.grid),
+            trial_sharpes=trials or None,
+            annualization=ann,
+        ),
+        summary(bench.returns[kept], annualization=ann),
     )
 
 

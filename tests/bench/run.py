@@ -15,6 +15,7 @@ from tests.bench import (
     generation,
     headless_log,
     ibkr,
+    intraday,
     kill_cli,
     optimizers,
     order_path,
@@ -57,6 +58,7 @@ def main() -> None:
     dask_research.main()
     rl.main()
     rl_live.main()
+    intraday.main()
     ibkr.main()
     protection.main()
     optimizers.main()
