@@ -239,7 +239,9 @@ class IbkrBroker:
             buying_power=figures.buying_power,
         )
         self._connected_event.set()
-        await self._quotes.subscribe_safely()
+        # a new connection has no subscription (ib_insync forgot its tickers when the socket
+        # closed): every streamed symbol is asked for again, its quotes as its depth
+        await self._quotes.subscribe_safely(again=True)
         await self._depth.subscribe()
 
     def _claim_order_ids(self) -> None:

@@ -164,3 +164,22 @@ async def test_the_engine_shows_the_depth_imbalance_of_a_depth_symbol(
         await engine.stop()
     assert engine.broker.depth_subscribed == ()  # type: ignore[attr-defined]
     await asyncio.sleep(0)
+
+
+async def test_quotes_follow_a_reconnect_too(
+    make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder
+) -> None:
+    """Found with the depth: ib_insync forgets its tickers when the socket closes, so a reconnect
+    must ask for the quotes again, not take them for subscribed."""
+    got: list[Quote] = []
+    broker = make_broker()
+    broker.stream_quotes(["AAPL"], got.extend)
+    await broker.connect()
+    sim.set_quote("AAPL", 99.98, 100.02, 100.0)
+    await recorder.wait_for(lambda: bool(got))
+    sim.faults.drop_connections()
+    await recorder.wait_for(lambda: broker.link.state == "reconnecting")
+    await recorder.wait_for(lambda: broker.connected, timeout=10)
+    seen = len(got)
+    sim.set_quote("AAPL", 98.98, 99.02, 99.0)
+    await recorder.wait_for(lambda: len(got) > seen and got[-1].bid == 98.98)
