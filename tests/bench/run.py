@@ -8,6 +8,7 @@ from tests.bench import (
     autopilot,
     backtest,
     dask_research,
+    depth_fx,
     exits,
     flow_algos,
     generation,
@@ -46,6 +47,7 @@ def main() -> None:
     exits.main()
     flow_algos.main()
     orderflow.main()
+    depth_fx.main()
     research.main()
     dask_research.main()
     rl.main()
