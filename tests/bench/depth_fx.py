@@ -101,14 +101,16 @@ def main() -> None:
         lat = asyncio.run(depth_latency(port, sim, 1_000))
         p99 = quantiles(lat, n=100)[98]
         print(
-            f"  depth: set_quote -> snapshot in the engine    median {median(lat):.2f} ms, p99 {p99:.2f} ms (1,000)"
+            f"  depth: set_quote -> snapshot in the engine    median {median(lat):.2f} ms, "
+            f"p99 {p99:.2f} ms (1,000)"
         )
         driver = FxDriver(sim, "EURUSD", series)
         started = time.perf_counter()
         while driver.step() is not None:
             pass
         print(
-            f"  fx: {driver.sent:,} quotes played from {len(series):,} bars in {time.perf_counter() - started:.1f} s"
+            f"  fx: {driver.sent:,} quotes played from {len(series):,} bars "
+            f"in {time.perf_counter() - started:.1f} s"
         )
         tape = sim.fx_tapes["EUR.USD"]
         for size in ("1 hour", "1 day"):
