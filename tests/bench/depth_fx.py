@@ -14,6 +14,7 @@ Run with ``python -m tests.bench.depth_fx``. Figures are printed, not asserted (
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,9 +63,8 @@ async def depth_latency(port: int, sim: TwsSimulator, n: int) -> list[float]:
         arrived.clear()
         size = 100.0 + (i % 50)
         started = time.perf_counter()
-        await loop.run_in_executor(
-            None, lambda s=size: sim.set_quote("AAPL", 190.00, 190.02, 190.01, bid_size=s, ask_size=200)
-        )
+        quote = functools.partial(sim.set_quote, "AAPL", 190.00, 190.02, 190.01, bid_size=size, ask_size=200)
+        await loop.run_in_executor(None, quote)
         while not (got and got[-1].bid_sizes[0] == size):
             arrived.clear()
             await asyncio.wait_for(arrived.wait(), 10)

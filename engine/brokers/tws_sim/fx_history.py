@@ -154,7 +154,8 @@ class FxTape:
         return self._done(out, end - span, end)
 
     def _daily(self, quoted: pd.DataFrame, end: pd.Timestamp, span: pd.DateOffset) -> HistoryAnswer:
-        labels = (quoted.index.tz_convert(EXCHANGE_ZONE) + DAY_ROLL).tz_localize(None).normalize()
+        stamps = pd.DatetimeIndex(quoted.index)
+        labels = (stamps.tz_convert(EXCHANGE_ZONE) + DAY_ROLL).tz_localize(None).normalize()
         days = quoted.groupby(labels).agg({"open": "first", "high": "max", "low": "min", "close": "last"})
         last_day = fx_day(end)
         days = days[(days.index > last_day - span) & (days.index <= last_day)]

@@ -67,7 +67,7 @@ async def test_depth_streams_stops_and_follows_a_reconnect(
     broker.set_depth_sink(got.append)
     await recorder.wait_for(lambda: bool(got) and got[-1].bid_sizes == BIDS)
     assert got[-1] == DepthSnapshot("AAPL", BIDS, ASKS)
-    assert broker.depth_subscribed == ("AAPL",) and depth_subscriptions(sim) == 1
+    assert list(broker.depth_subscribed) == ["AAPL"] and depth_subscriptions(sim) == 1
 
     sim.set_quote("AAPL", 190.01, 190.02, 190.02, bid_size=100, ask_size=200)
     await recorder.wait_for(lambda: got[-1].bid_sizes[0] == 100.0)
@@ -79,7 +79,7 @@ async def test_depth_streams_stops_and_follows_a_reconnect(
     seen = len(got)
     sim.set_quote("AAPL", 190.00, 190.03, 190.01, bid_size=300, ask_size=200)
     await recorder.wait_for(lambda: len(got) > seen and got[-1].bid_sizes == BIDS)
-    assert broker.depth_subscribed == ("AAPL",)
+    assert list(broker.depth_subscribed) == ["AAPL"]
 
     broker.set_depth_sink(None)  # nobody wants it: cancelMktDepth
     await recorder.wait_for(lambda: depth_subscriptions(sim) == 0)
@@ -99,9 +99,13 @@ async def test_disconnect_cancels_the_depth_first(
     broker.set_depth_sink(got.append)  # before the connection: it subscribes on connecting
     await broker.connect()
     await recorder.wait_for(lambda: bool(got))
-    assert broker.depth_subscribed == ("MSFT",)
+    assert list(broker.depth_subscribed) == ["MSFT"]
     cancels: list[int] = []
-    broker.ib.client.cancelMktDepth = lambda req_id, smart=False: cancels.append(req_id)  # type: ignore[method-assign]
+
+    def cancel(req_id: int, smart: bool = False) -> None:
+        cancels.append(req_id)
+
+    broker.ib.client.cancelMktDepth = cancel  # type: ignore[method-assign]
     await broker.disconnect()
     assert len(cancels) == 1 and broker.depth_subscribed == ()
 
@@ -150,7 +154,7 @@ async def test_the_engine_shows_the_depth_imbalance_of_a_depth_symbol(
     try:
         engine.bus.on(MarketEvent, events.append)
         quote_day(sim, shipped_bars, "2012-06-01")
-        await until(lambda: engine.broker.depth_subscribed == ("AAPL",))  # type: ignore[attr-defined]
+        await until(lambda: engine.broker.depth_subscribed == ("AAPL",))
         aapl = float(shipped_bars["AAPL"]["open"].loc[pd.Timestamp("2012-06-01")])
         sim.set_quote("AAPL", round(aapl - 0.01, 2), round(aapl + 0.01, 2), aapl, bid_size=300, ask_size=200)
 
@@ -162,7 +166,7 @@ async def test_the_engine_shows_the_depth_imbalance_of_a_depth_symbol(
         assert not any(f.sizes_invented for e in events for f in e.flow)  # IBKR's sizes
     finally:
         await engine.stop()
-    assert engine.broker.depth_subscribed == ()  # type: ignore[attr-defined]
+    assert engine.broker.depth_subscribed == ()
     await asyncio.sleep(0)
 
 
