@@ -134,6 +134,8 @@ PAPER_PORTS = frozenset({7497, 4002})
 """TWS's and IB Gateway's default paper-trading ports."""
 LIVE_PORTS = frozenset({7496, 4001})
 """TWS's and IB Gateway's default live-trading ports."""
+MAX_DEPTH_SYMBOLS = 3
+"""Market depth requests IB allows at a time by default (more are refused with error 309)."""
 
 
 class IbkrSettings(_Section):
@@ -153,6 +155,8 @@ class IbkrSettings(_Section):
     nightly_reset: str = "23:45-00:45"
     history: str = "2 Y"
     history_cache: str = ""
+    depth_symbols: list[str] = []
+    """Symbols whose market depth (reqMktDepth) feeds the depth imbalance; IB allows 3 at a time."""
 
     @field_validator("nightly_reset")
     @classmethod
@@ -165,6 +169,19 @@ class IbkrSettings(_Section):
             except ValueError:
                 raise ValueError(f'expected "HH:MM-HH:MM" (New York time) or "", got {v!r}') from None
         return v
+
+    @field_validator("depth_symbols")
+    @classmethod
+    def _depth(cls, v: list[str]) -> list[str]:
+        symbols = list(dict.fromkeys(s.strip().upper() for s in v))
+        if any(not s for s in symbols):
+            raise ValueError("[ibkr] depth_symbols: a symbol is empty")
+        if len(symbols) > MAX_DEPTH_SYMBOLS:
+            raise ValueError(
+                f"[ibkr] depth_symbols names {len(symbols)} symbols ({', '.join(symbols)}); IB allows "
+                f"{MAX_DEPTH_SYMBOLS} market depth requests at a time by default"
+            )
+        return symbols
 
     @field_validator("history")
     @classmethod

@@ -5,7 +5,9 @@ folds: the engine's ``MarketEvent`` quotes (and the snapshot's), and the previou
 closes that the engine's ``StatusEvent`` carries (the base of the day change).
 
 Order flow (issue 20): the quote imbalance ``Imb`` and the order-flow imbalance ``OFI`` over the
-engine's window (``engine.model.flow``), spare columns dropped first when the pane is narrow.
+engine's window (``engine.model.flow``), spare columns dropped first when the pane is narrow;
+the depth imbalance ``Dep`` only where a broker streams market depth (IBKR's ``depth_symbols``:
+"-" for the others), never on paper, which has no depth (absent, not zero).
 On the replay the sizes are invented: the pane's subtitle says the flow is not predictive-tested.
 
 Data health is judged on market time, never the wall clock: a quote older than ``STALE_AFTER``
@@ -41,9 +43,11 @@ COLUMNS = (
     Column("health", "Data"),
     Column("imb", "Imb"),
     Column("ofi", "OFI"),
+    Column("dep", "Dep"),
 )
 ESSENTIAL = ("symbol", "bid", "ask", "last", "change", "health")
 FLOW_COLUMNS = ("imb", "ofi")
+DEPTH_COLUMNS = ("dep",)
 
 
 REDRAW_EVERY_S = 0.5
@@ -68,8 +72,10 @@ class QuotesPane(Vertical):
         self._drawn: _Input | None = None
 
     def compose(self) -> ComposeResult:
-        table = SyncedTable(COLUMNS, essential=ESSENTIAL, spare=("ofi", "imb", "spread"), id="quotes-table")
-        table.hide(FLOW_COLUMNS)  # until the engine sends order flow
+        table = SyncedTable(
+            COLUMNS, essential=ESSENTIAL, spare=("dep", "ofi", "imb", "spread"), id="quotes-table"
+        )
+        table.hide(FLOW_COLUMNS + DEPTH_COLUMNS)  # until the engine sends order flow (and depth)
         yield table
 
     def on_mount(self) -> None:
@@ -102,7 +108,8 @@ class QuotesPane(Vertical):
         self._pending = None
         self._drawn_at = monotonic()
         rows = [quote_row(quotes[s], closes.get(s), now, flow.get(s)) for s in sorted(quotes)]
-        self.table.hide(() if flow else FLOW_COLUMNS)
+        depth = any(f.depth_imbalance is not None for f in flow.values())
+        self.table.hide((() if flow else FLOW_COLUMNS) + (() if depth else DEPTH_COLUMNS))
         self.table.sync(rows)
         stale = sum(1 for s in quotes if health(quotes[s], now)[0] != "ok")
         count = f"{len(quotes)} symbol{'s' if len(quotes) != 1 else ''}"
@@ -142,12 +149,17 @@ def day_change(quote: Quote, close: float | None) -> float | None:
     return (quote.last / close - 1.0) * 100.0
 
 
-def flow_cells(reading: FlowReading | None) -> tuple[Text, Text]:
-    """(Imb, OFI): the quote imbalance (-1..+1) and the window's order-flow imbalance in shares."""
+def flow_cells(reading: FlowReading | None) -> tuple[Text, Text, Text]:
+    """(Imb, OFI, Dep): the quote imbalance (-1..+1), the window's order-flow imbalance in shares
+    and the depth imbalance (-1..+1; "-" where no depth is streamed)."""
     if reading is None:
-        return right("-"), right("-")
-    imb = reading.quote_imbalance
-    return right("-" if imb is None else f"{imb:+.2f}"), right(f"{reading.ofi:+,.0f}")
+        return right("-"), right("-"), right("-")
+    imb, dep = reading.quote_imbalance, reading.depth_imbalance
+    return (
+        right("-" if imb is None else f"{imb:+.2f}"),
+        right(f"{reading.ofi:+,.0f}"),
+        right("-" if dep is None else f"{dep:+.2f}"),
+    )
 
 
 def quote_row(

@@ -102,6 +102,20 @@ class BrokerLink:
     buying_power: float = 0.0
 
 
+@dataclass(frozen=True, slots=True)
+class DepthSnapshot:
+    """A symbol's market depth as the broker holds it now: the sizes of its rows, best first.
+
+    Sizes only: the depth imbalance (``engine.signals.orderflow``) weighs the rows' sizes.
+    """
+
+    symbol: str
+    bid_sizes: tuple[float, ...]
+    ask_sizes: tuple[float, ...]
+
+
+DepthSink = Callable[[DepthSnapshot], None]
+
 SettlementHook = Callable[[Order], None]
 """Told of a broker-made settlement order (ACKNOWLEDGED, nothing filled) just before its fill is reported."""
 
@@ -259,6 +273,14 @@ class Broker(Protocol):
 
         A no-op for a broker whose account is the truth (IBKR). Raises ``BrokerError`` when the
         book cannot be taken (orders working, numbers that are not finite)."""
+        ...
+
+    def set_depth_sink(self, sink: DepthSink | None) -> None:
+        """Where market depth goes (each change of a subscribed symbol's book, as a snapshot).
+
+        IBKR streams the depth of ``[ibkr] depth_symbols`` (reqMktDepth) into it, again after every
+        reconnect. A no-op for a broker without depth: the paper broker's market has one bid and
+        one ask, so it serves none, and the depth imbalance reading stays absent (not zero)."""
         ...
 
     # ------------------------------------------------------------------ options

@@ -69,6 +69,7 @@ class MarketView:
         """Every quote passes here first: a bad one never marks, signals or fills."""
         self.flow = OrderFlowBook(sizes_invented=broker.simulated)
         """Order-flow features of the good quotes (the session driver feeds it each step)."""
+        broker.set_depth_sink(self.flow.on_depth_snapshot)  # IBKR's depth_symbols; paper has none
 
     # ------------------------------------------------------------------ time
     def session_day(self) -> date | None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable
 
+from engine.brokers.base import DepthSnapshot
 from engine.model import Quote
 from engine.model.flow import FlowReading
 from engine.signals.orderflow import OrderFlowTracker
@@ -33,6 +34,8 @@ class OrderFlowBook:
         self._window = window
         self._horizon = horizon
         self._trackers: dict[str, OrderFlowTracker] = {}
+        self._early_depth: dict[str, tuple[list[float], list[float]]] = {}
+        """Depth that came before the symbol's first good quote, applied when that quote comes."""
 
     def update(self, quotes: Iterable[Quote]) -> tuple[FlowReading, ...]:
         """Feed one step's good quotes; the readings of the symbols they moved."""
@@ -43,6 +46,9 @@ class OrderFlowBook:
             tracker = self._trackers.get(q.symbol)
             if tracker is None:
                 tracker = self._trackers[q.symbol] = OrderFlowTracker(self._window, self._horizon)
+                early = self._early_depth.pop(q.symbol, None)
+                if early is not None:
+                    tracker.on_depth(*early)
             try:
                 tracker.on_quote(q.bid, q.ask, q.bid_size, q.ask_size, q.last, q.last_size, q.volume)
             except ValueError:  # a size the guard lets through (negative, infinite): no flow from it
@@ -55,6 +61,16 @@ class OrderFlowBook:
         tracker = self._trackers.get(symbol)
         if tracker is not None:
             tracker.on_depth(bid_sizes, ask_sizes)
+        else:
+            self._early_depth[symbol] = (list(bid_sizes), list(ask_sizes))
+
+    def on_depth_snapshot(self, snapshot: DepthSnapshot) -> None:
+        """A broker's depth (``Broker.set_depth_sink``); the next quote step's reading shows it.
+        A book with a size the features refuse (negative, not finite) is dropped, as such a quote is."""
+        try:
+            self.on_depth(snapshot.symbol, list(snapshot.bid_sizes), list(snapshot.ask_sizes))
+        except ValueError:
+            return
 
     def reading(self, symbol: str) -> FlowReading | None:
         tracker = self._trackers.get(symbol)

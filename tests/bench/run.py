@@ -9,6 +9,7 @@ from tests.bench import (
     backtest,
     cards_scale,
     dask_research,
+    depth_fx,
     exits,
     flow_algos,
     forecast,
@@ -54,6 +55,7 @@ def main() -> None:
     flow_algos.main()
     orderflow.main()
     forecast.main()
+    depth_fx.main()
     research.main()
     dask_research.main()
     rl.main()

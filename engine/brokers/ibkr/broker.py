@@ -30,6 +30,7 @@ from engine.brokers.base import (
     BrokerError,
     BrokerLink,
     BrokerPosition,
+    DepthSink,
     OrderAcknowledged,
     OrderCancelled,
     OrderFilled,
@@ -40,6 +41,7 @@ from engine.brokers.base import (
 )
 from engine.brokers.ibkr import parse
 from engine.brokers.ibkr.connection import Backoff, ResetWindow
+from engine.brokers.ibkr.depth import IbkrDepth
 from engine.brokers.ibkr.errors import (
     CONNECTION_LOST,
     RESTORED_DATA_KEPT,
@@ -133,12 +135,14 @@ class IbkrBroker:
         self._tasks: set[asyncio.Task[None]] = set()
         self.reconnects = 0
         self._quotes = IbkrQuotes(self.ib, qualify=self.qualify, now=self._quote_time, notice=self._notice)
+        self._depth = IbkrDepth(self.ib, settings.depth_symbols, qualify=self.qualify, notice=self._notice)
         ib = self.ib
         ib.orderStatusEvent += self._on_order_status
         ib.openOrderEvent += self._on_open_order
         ib.commissionReportEvent += self._on_commission
         ib.errorEvent += self._on_error
         ib.disconnectedEvent += self._on_disconnected
+        ib.pendingTickersEvent += self._depth.on_tickers  # before the quotes: their step reads it
         ib.pendingTickersEvent += self._quotes.on_tickers
         ib.accountValueEvent += self._on_account_value
 
@@ -235,7 +239,10 @@ class IbkrBroker:
             buying_power=figures.buying_power,
         )
         self._connected_event.set()
-        await self._quotes.subscribe_safely()
+        # a new connection has no subscription (ib_insync forgot its tickers when the socket
+        # closed): every streamed symbol is asked for again, its quotes as its depth
+        await self._quotes.subscribe_safely(again=True)
+        await self._depth.subscribe()
 
     def _claim_order_ids(self) -> None:
         """Next id = max(TWS's nextValidId, every id this engine ever used + 1); warn if TWS went back."""
@@ -256,6 +263,7 @@ class IbkrBroker:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._supervisor
             self._supervisor = None
+        self._depth.cancel()
         if self.ib.isConnected():
             self.ib.disconnect()  # type: ignore[no-untyped-call]
         self._set_link("disconnected", detail="closed by onetap")
@@ -567,6 +575,20 @@ class IbkrBroker:
     def settlement_orders(self) -> list[Order]:
         return []
 
+    def set_depth_sink(self, sink: DepthSink | None) -> None:
+        """Stream the depth of ``[ibkr] depth_symbols`` into ``sink`` (None: stop), now when
+        connected and after every reconnect (``engine.brokers.ibkr.depth``)."""
+        self._depth.set_sink(sink)
+        if sink is None:
+            self._depth.cancel()
+        elif self.connected and self._depth.symbols:
+            self._spawn(self._depth.subscribe())
+
+    @property
+    def depth_subscribed(self) -> tuple[str, ...]:
+        """The symbols whose market depth is subscribed on the current connection."""
+        return self._depth.subscribed
+
     def figures(self) -> parse.AccountFigures:
         values = {
             v.tag: v.value
@@ -659,13 +681,23 @@ class IbkrBroker:
             self._set_link("connected", detail="")
             self._notice("info", describe(code, text))
             if code == RESTORED_DATA_LOST and self._quotes.symbols:
-                task = asyncio.get_running_loop().create_task(self._quotes.subscribe_safely(again=True))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._spawn(self._quotes.subscribe_safely(again=True))
+            if code == RESTORED_DATA_LOST and self._depth.subscribed:
+                self._spawn(self._depth.subscribe())
+        elif req_id in self._depth.requests() and not is_warning(code):
+            self._notice("error", f"market depth: {describe(code, text)}")
         elif code in (354, 10167, 200, 162) and req_id in self._quotes.requests():
             self._notice("warning" if is_warning(code) else "error", describe(code, text))
         elif not is_warning(code) and req_id < 0:
             self._notice("error", describe(code, text))
+
+    def _spawn(self, work: Awaitable[None]) -> None:
+        async def run() -> None:
+            await work
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     def _on_account_value(self, value: object) -> None:
         """IBKR's own figures of the account, beside onetap's book on the status line."""

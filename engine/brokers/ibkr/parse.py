@@ -237,7 +237,8 @@ def bars_frame(bars: list[BarData]) -> pd.DataFrame:
         day = bar.date if isinstance(bar.date, date) else _yyyymmdd(str(bar.date))
         if isinstance(day, datetime):
             day = day.date()
-        rows.append((day, bar.open, bar.high, bar.low, bar.close, float(bar.volume)))
+        # IB sends -1 for the volume of quote bars (forex MIDPOINT): none, not negative
+        rows.append((day, bar.open, bar.high, bar.low, bar.close, max(0.0, float(bar.volume))))
     frame = pd.DataFrame(rows, columns=["date", "open", "high", "low", "close", "volume"])
     frame["date"] = pd.to_datetime(frame["date"])
     return frame.astype({c: "float64" for c in ("open", "high", "low", "close", "volume")})

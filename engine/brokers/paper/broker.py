@@ -19,6 +19,7 @@ from engine.brokers.base import (
     BrokerError,
     BrokerPosition,
     BrokerReport,
+    DepthSink,
     OrderAcknowledged,
     OrderCancelled,
     OrderExpired,
@@ -550,6 +551,10 @@ class PaperBroker:
             if quote is not None:
                 marks[symbol] = quote.last
         return marks
+
+    def set_depth_sink(self, sink: DepthSink | None) -> None:
+        """Nothing: depth is not available on paper. Its market is one bid and one ask (the
+        replay's invented sizes); inventing deeper rows would only measure the invention."""
 
     def settlement_orders(self) -> list[Order]:
         """Every expiry settlement order made so far, as the settlement hook received it.

@@ -17,6 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from engine.brokers.tws_sim.depth import decimals_of
+from engine.brokers.tws_sim.fx_history import FxTape
 from engine.brokers.tws_sim.server import TwsSimulator
 
 COLUMNS = ("Time", "Open", "High", "Low", "Close")
@@ -72,7 +73,8 @@ def quotes_of(
 
 
 class FxDriver:
-    """Steps one pair of a simulator through a series' quotes (``step`` per quote)."""
+    """Steps one pair of a simulator through a series' quotes (``step`` per quote), and gives the
+    simulator the series for the pair's history, served as far as played (``fx_history.py``)."""
 
     def __init__(self, sim: TwsSimulator, pair: str, bars: pd.DataFrame, **options: float) -> None:
         spec = sim.universe.by_key(pair)
@@ -82,11 +84,16 @@ class FxDriver:
         self.key = spec.key
         self._quotes = quotes_of(bars, tick=spec.min_tick, **options)
         self.sent = 0
+        tick, places = spec.min_tick, decimals_of(spec.min_tick)
+        gap = round(round(options.get("spread", 0.0001) / tick) * tick, places)
+        self._tape = FxTape(bars, tick=tick, spread=gap, places=places)
+        sim.call(sim.fx_tapes.__setitem__, self.key, self._tape)
 
     def step(self) -> FxQuote | None:
         """Set the pair's next quote; None once the series is over."""
         quote = next(self._quotes, None)
         if quote is not None:
+            self.sim.call(self._tape.see, quote.ts, quote.ask)
             self.sim.set_quote(
                 self.key, quote.bid, quote.ask, None, bid_size=quote.bid_size, ask_size=quote.ask_size
             )

@@ -33,6 +33,7 @@ from engine.brokers.tws_sim.events import (
 )
 from engine.brokers.tws_sim.exchange import Exchange, ExchangeConfig
 from engine.brokers.tws_sim.faults import Faults
+from engine.brokers.tws_sim.fx_history import FxTape
 from engine.brokers.tws_sim.history import TradeTape, day_of
 from engine.brokers.tws_sim.session import Session
 from engine.clock import WallClock
@@ -92,6 +93,8 @@ class TwsSimulator:
         self._bars = bars
         self.tape = TradeTape()
         """Every trade the simulator printed this session: the bar so far that history serves."""
+        self.fx_tapes: dict[str, FxTape] = {}
+        """pair key -> its series and how far it has been played (``FxDriver``): forex history."""
         self._clock = clock
         self.exchange = Exchange(self.config.exchange_config(), self._on_event, clock)
         self.faults = Faults(self)

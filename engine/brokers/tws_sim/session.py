@@ -302,6 +302,9 @@ class Session:
         if spec is None:
             self.error(request.req_id, 200, NO_SECURITY)
             return
+        if spec.sec_type == "CASH":
+            self._fx_history(request, spec.key)
+            return
         answer = daily_bars(
             self.sim.history_bars(),
             spec.key,
@@ -310,6 +313,26 @@ class Session:
             request.bar_size,
             self.sim.now(),
             self.sim.tape,
+        )
+        if answer.problem is not None:
+            self.error(request.req_id, 162, answer.problem)
+            return
+        self.send(outgoing.historical_data(request.req_id, answer.start, answer.end, answer.bars))
+
+    def _fx_history(self, request: req.HistoricalRequest, key: str) -> None:
+        """A pair's bars from the series its quotes come from (``fx_history.py``), never past
+        how far that series has been played."""
+        tape = self.sim.fx_tapes.get(key)
+        if tape is None:
+            self.error(
+                request.req_id,
+                162,
+                f"Historical Market Data Service error message:no forex series for {key} "
+                "(the simulator quotes a pair from --fx-series)",
+            )
+            return
+        answer = tape.answer(
+            request.what_to_show, request.end, request.duration, request.bar_size, request.format_date
         )
         if answer.problem is not None:
             self.error(request.req_id, 162, answer.problem)

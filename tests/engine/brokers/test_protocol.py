@@ -35,7 +35,7 @@ def test_the_protocol_names_the_capabilities_the_engine_needs() -> None:
     wanted = {
         "simulated", "live", "read_only", "remembers", "settled_cash", "acknowledge_live", "adopt_book",
         "option_quote", "option_marks", "set_option_volatility", "on_quote", "on_session_close",
-        "set_settlement_hook", "settlement_orders", "global_cancel", "sending_refused",
+        "set_settlement_hook", "settlement_orders", "global_cancel", "sending_refused", "set_depth_sink",
     }  # fmt: skip
     assert wanted <= set(members), wanted - set(members)
 
