@@ -223,12 +223,14 @@ class AllocatorLearner:
         return start, end
 
     def run(self, panel: Panel, fold: Fold, root: Path) -> FoldOutcome:
+        import torch as th
         from stable_baselines3 import PPO
 
         from engine.rl.agents import SEED_PPO, seed_everything
 
         start, end = self._range(fold)
         train_end = start  # the last bar the training episodes may reach: the fold's train_end
+        th.set_num_threads(1)  # small networks: one thread (make_agent's measured choice)
         seed_everything(self.seed, "cpu")
         env = AllocatorEnv(self.data, WARMUP, train_end, episode_bars=self.episode_bars)
         model = PPO("MlpPolicy", env, seed=self.seed, device=self.device, verbose=0, **SEED_PPO)

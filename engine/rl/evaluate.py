@@ -100,9 +100,23 @@ def make_folds(
 
 def cut_panel(panel: Panel, last: date) -> Panel:
     """``panel`` without any bar after ``last`` (what a fold's learner is allowed to see)."""
-    from engine.rl.train import _cut
-
-    return _cut(panel, last)
+    end = np.datetime64(last, "D")
+    out = {}
+    for sym, bars in panel.items():
+        n = int(np.searchsorted(bars.dates, end, side="right"))
+        if n:
+            out[sym] = replace(
+                bars,
+                dates=bars.dates[:n],
+                open=bars.open[:n],
+                high=bars.high[:n],
+                low=bars.low[:n],
+                close=bars.close[:n],
+                volume=bars.volume[:n],
+            )
+    if not out:
+        raise ValueError(f"no bars on or before {last}")
+    return out
 
 
 # -- what a fold produces -------------------------------------------------------------------------
