@@ -179,7 +179,13 @@ class AllocatorEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self._t = t
         reward = REWARD_SCALE * math.log(max(1.0 + r, 1e-6))
         truncated = t >= self._stop
-        return self.observation(t), reward, False, truncated, {"bar": t, "return": r, "cost": cost, "weights": w}
+        return (
+            self.observation(t),
+            reward,
+            False,
+            truncated,
+            {"bar": t, "return": r, "cost": cost, "weights": w},
+        )
 
 
 def price_weights(data: RegimeData, start: int, weights: Array, cost_rate: float) -> tuple[Array, Array]:
@@ -219,7 +225,9 @@ class AllocatorLearner:
         start = self.data.index(fold.test_start, "left") - 1
         end = self.data.index(fold.test_end) - 1
         if start < WARMUP + 2:
-            raise ValueError(f"fold {fold.index}: the allocator needs {WARMUP} bars before its first test bar")
+            raise ValueError(
+                f"fold {fold.index}: the allocator needs {WARMUP} bars before its first test bar"
+            )
         return start, end
 
     def run(self, panel: Panel, fold: Fold, root: Path) -> FoldOutcome:
@@ -304,7 +312,9 @@ def combine_targets(
 class Allocator:
     """A trained allocator deciding the template weights on a date from the data up to it."""
 
-    def __init__(self, policy: Callable[[NDArray[np.float32]], NDArray[np.float32]], data: RegimeData) -> None:
+    def __init__(
+        self, policy: Callable[[NDArray[np.float32]], NDArray[np.float32]], data: RegimeData
+    ) -> None:
         self.policy = policy
         self.data = data
         self.held = np.zeros(len(data.names))
@@ -319,6 +329,8 @@ class Allocator:
         self.held = w
         return dict(zip(self.data.names, (float(x) for x in w), strict=True))
 
-    def targets(self, day: date | str, template_targets: Mapping[str, Mapping[str, float]]) -> dict[str, float]:
+    def targets(
+        self, day: date | str, template_targets: Mapping[str, Mapping[str, float]]
+    ) -> dict[str, float]:
         """The combined symbol targets for the rebalancer on ``day``."""
         return combine_targets(self.weights(day), template_targets)

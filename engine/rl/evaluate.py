@@ -36,6 +36,7 @@ fans out through ``engine.research.executor`` like any research job.
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import shutil
@@ -94,7 +95,7 @@ def make_folds(
 
     return [
         Fold(k, day(0), day(int(a) - 1), day(int(a)), day(int(b) - 1))
-        for k, (a, b) in enumerate(zip(edges[:-1], edges[1:], strict=True))
+        for k, (a, b) in enumerate(itertools.pairwise(edges))
     ]
 
 
@@ -143,7 +144,8 @@ class FoldOutcome:
 class Learner(Protocol):
     """Trains on a fold's past and trades its test block (a picklable, module-level class)."""
 
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def run(self, panel: Panel, fold: Fold, root: Path) -> FoldOutcome: ...
 
@@ -272,7 +274,9 @@ class AgentLearner:
         from engine.rl.train import train
 
         spec = self.spec(fold.train_end)
-        trained = train(spec, cut_panel(panel, fold.train_end), root, model_id=f"{self.agent}-fold{fold.index}")
+        trained = train(
+            spec, cut_panel(panel, fold.train_end), root, model_id=f"{self.agent}-fold{fold.index}"
+        )
         seen = date.fromisoformat(trained.record.data_end)
         out = trade_policy(predictor(trained.model), panel, fold, spec.env_config(), self.features, seen)
         info = {"train_seconds": trained.seconds, "steps": float(trained.record.steps)}
@@ -370,7 +374,9 @@ def _rows(dates: NDArray[np.datetime64], wanted: NDArray[np.datetime64]) -> NDAr
     return idx.astype(np.int64)
 
 
-def buy_and_hold(panel: Panel, oos: NDArray[np.datetime64], config: BacktestConfig = DEFAULT_CONFIG) -> Stream:
+def buy_and_hold(
+    panel: Panel, oos: NDArray[np.datetime64], config: BacktestConfig = DEFAULT_CONFIG
+) -> Stream:
     """An equal-weight basket bought at the first out-of-sample fill and held (see module doc)."""
     market = build_market(panel, ("ret1",), config.fill)
     rows = _rows(market.dates, oos)
@@ -378,14 +384,23 @@ def buy_and_hold(panel: Panel, oos: NDArray[np.datetime64], config: BacktestConf
     n = len(market.symbols)
     target = np.full((b - a + 1, n), 1.0 / n)
     target[0] = 0.0
-    bt = simulate(market.dates[a : b + 1], market.symbols, market.fill[a : b + 1], market.close[a : b + 1], target, config)
+    bt = simulate(
+        market.dates[a : b + 1],
+        market.symbols,
+        market.fill[a : b + 1],
+        market.close[a : b + 1],
+        target,
+        config,
+    )
     r = bt.returns[1:]
     c = bt.costs[1:] / bt.equity[:-1]
     keep = rows - a - 1
     return Stream(r[keep], c[keep], target[1:][keep])
 
 
-def best_template(streams: TemplateStreams, folds: Sequence[Fold], oos: NDArray[np.datetime64]) -> tuple[Stream, list[str]]:
+def best_template(
+    streams: TemplateStreams, folds: Sequence[Fold], oos: NDArray[np.datetime64]
+) -> tuple[Stream, list[str]]:
     """Per fold, the template with the best Sharpe on the fold's training sessions only."""
     rets, costs, chosen = [], [], []
     weights = []
@@ -412,7 +427,9 @@ def equal_weight_templates(streams: TemplateStreams, oos: NDArray[np.datetime64]
     rows = _rows(streams.dates, oos)
     k = len(streams.names)
     w = sum(streams.weights) / k
-    return Stream(streams.returns[rows].mean(axis=1), streams.cost_frac[rows].mean(axis=1), np.asarray(w)[rows])
+    return Stream(
+        streams.returns[rows].mean(axis=1), streams.cost_frac[rows].mean(axis=1), np.asarray(w)[rows]
+    )
 
 
 # -- the random agents ----------------------------------------------------------------------------
@@ -544,7 +561,11 @@ class Evaluation:
         out["oos_dsr"] = self.dsr
         out["oos_trials"] = float(self.trials)
         out["oos_folds"] = float(len(self.folds))
-        for row, name in (("buy-and-hold", "bh"), ("best template", "best_template"), ("equal-weight templates", "ew")):
+        for row, name in (
+            ("buy-and-hold", "bh"),
+            ("best template", "best_template"),
+            ("equal-weight templates", "ew"),
+        ):
             if row in self.table:
                 out[f"oos_{name}_sharpe"] = self.table[row].get("sharpe", math.nan)
                 out[f"oos_{name}_return"] = self.table[row].get("total_return", math.nan)
@@ -607,7 +628,9 @@ def evaluate(
         "turnover": float(np.mean(turnovers)),
     }
     pv = p_value(row["sharpe"], sharpes)
-    key = config_hash({**learner.identity(), "folds": n_folds, "min_train": min_train, "symbols": sorted(panel)})
+    key = config_hash(
+        {**learner.identity(), "folds": n_folds, "min_train": min_train, "symbols": sorted(panel)}
+    )
     ledger_root = registry_root or Path(tempfile.mkdtemp(prefix="onetap-rl-trials-"))
     trials = record_trial(ledger_root, key, row["sharpe"], learner.name)
     if registry_root is None:

@@ -24,11 +24,12 @@ from engine.rl.allocator import (
 )
 from engine.rl.env import synthetic_panel
 from engine.rl.evaluate import TemplateStreams, evaluate, make_folds, run_fold
+from engine.strategies.templates.base import Panel
 
 FREE = RebalanceCosts(CommissionSchedule(per_share=0.0, minimum=0.0, max_pct=0.0, per_contract=0.0), 0.0, 0.0)
 
 
-def _streams(n: int = 400, seed: int = 0) -> tuple[TemplateStreams, dict]:  # type: ignore[type-arg]
+def _streams(n: int = 400, seed: int = 0) -> tuple[TemplateStreams, Panel]:
     """Two templates: A earns when the benchmark trends up, B the rest (a regime the agent can see)."""
     panel = synthetic_panel(n, seed=seed, symbols=("AAA", "BBB"))
     dates = panel["AAA"].dates
@@ -65,7 +66,9 @@ def test_the_allocators_return_is_the_weighted_template_return_less_switching() 
 def test_the_allocator_features_do_not_read_the_future() -> None:
     streams, panel = _streams()
     base = regime_data(streams, panel).features
-    changed = TemplateStreams(streams.dates, streams.names, streams.returns.copy(), streams.cost_frac, streams.weights)
+    changed = TemplateStreams(
+        streams.dates, streams.names, streams.returns.copy(), streams.cost_frac, streams.weights
+    )
     changed.returns[300:] *= -3.0
     after = regime_data(changed, panel).features
     assert np.array_equal(base[:300], after[:300])

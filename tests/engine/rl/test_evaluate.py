@@ -154,9 +154,15 @@ def test_deflated_sharpe_against_hand_computed_values() -> None:
 
 def test_every_configuration_tried_counts_in_the_deflated_sharpe(tmp_path: Path) -> None:
     panel = synthetic_panel(600, seed=2)
-    first = evaluate(Trend(), panel, n_folds=2, min_train=300, templates=(), n_random=9, registry_root=tmp_path)
-    again = evaluate(Trend(), panel, n_folds=2, min_train=300, templates=(), n_random=9, registry_root=tmp_path)
-    other = evaluate(Trend(), panel, n_folds=3, min_train=300, templates=(), n_random=9, registry_root=tmp_path)
+    first = evaluate(
+        Trend(), panel, n_folds=2, min_train=300, templates=(), n_random=9, registry_root=tmp_path
+    )
+    again = evaluate(
+        Trend(), panel, n_folds=2, min_train=300, templates=(), n_random=9, registry_root=tmp_path
+    )
+    other = evaluate(
+        Trend(), panel, n_folds=3, min_train=300, templates=(), n_random=9, registry_root=tmp_path
+    )
     assert (first.trials, again.trials, other.trials) == (1, 1, 2)  # the same configuration counts once
     assert other.dsr <= rm.probabilistic_sharpe_ratio(np.concatenate([o.returns for o in other.outcomes]))
 
@@ -167,7 +173,9 @@ def test_the_best_template_is_chosen_on_the_training_period_only() -> None:
     rets[:100, 0] = np.where(np.arange(100) % 2, 0.01, -0.005)  # A good in training
     rets[100:, 1] = np.where(np.arange(100) % 2, 0.01, -0.005)  # B good out of sample
     rets[:100, 1] = np.where(np.arange(100) % 2, 0.001, -0.002)
-    streams = TemplateStreams(dates, ("A", "B"), rets, np.zeros_like(rets), (np.ones((200, 1)), np.ones((200, 1))))
+    streams = TemplateStreams(
+        dates, ("A", "B"), rets, np.zeros_like(rets), (np.ones((200, 1)), np.ones((200, 1)))
+    )
     folds = make_folds(dates, 100, 1)
     stream, chosen = best_template(streams, folds, dates[100:])
     assert chosen == ["A"]
