@@ -56,15 +56,15 @@ def _configure(p: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, settings: Settings) -> int:
-    from engine.research.executor import ProcessExecutor, SerialExecutor
-    from engine.research.runs import load_panel
     from engine.rl import registry
     from engine.rl.evaluate import (
         DEFAULT_TEMPLATES,
         AgentLearner,
         clean_json,
         evaluate,
+        fold_executor,
         format_table,
+        load_panel,
         template_streams,
         write_to_record,
     )
@@ -104,7 +104,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
     except (LookupError, ValueError) as exc:
         print(f"onetap rl evaluate: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    executor = ProcessExecutor(args.workers) if args.workers > 1 else SerialExecutor()
+    executor = fold_executor(args.workers)
     try:
         ev = evaluate(
             learner,  # type: ignore[arg-type]

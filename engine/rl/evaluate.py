@@ -45,7 +45,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -55,6 +55,9 @@ from engine.research.backtest import DEFAULT_CONFIG, BacktestConfig, run_templat
 from engine.research.executor import Executor, SerialExecutor
 from engine.rl.env import DEFAULT_FEATURES, EnvConfig, Market, TradingEnv, build_market, first_decision
 from engine.strategies.templates.base import Array, Panel
+
+if TYPE_CHECKING:
+    from engine.config import Settings
 
 DEFAULT_TEMPLATES: tuple[str, ...] = ("momentum", "mean_reversion", "breakout", "trend", "rotation")
 """The templates the baselines and the allocator mix: the equity ones (pairs and options need
@@ -649,6 +652,20 @@ def evaluate(
         tuple(chosen),
         key,
     )
+
+
+def load_panel(settings: Settings, symbols: Sequence[str], start: date | None, end: date | None) -> Panel:
+    """The configured data's bars for ``symbols`` between the dates (all of them by default)."""
+    from engine.research.runs import load_panel as research_panel
+
+    return research_panel(settings, symbols, start, end)
+
+
+def fold_executor(workers: int) -> Executor:
+    """In process for one worker, else a process pool (``run_fold`` is module level)."""
+    from engine.research.executor import make_executor
+
+    return make_executor("process" if workers > 1 else "serial", max(workers, 1))
 
 
 def format_table(ev: Evaluation) -> str:

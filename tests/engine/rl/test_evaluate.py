@@ -186,3 +186,51 @@ def test_p_value_counts_ties_and_is_never_zero() -> None:
     assert p_value(1.0, np.array([0.0, 0.5, 2.0])) == pytest.approx(2 / 4)
     assert p_value(5.0, np.zeros(99)) == pytest.approx(0.01)
     assert math.isnan(p_value(math.nan, np.zeros(3)))
+
+
+def test_the_evaluation_is_written_into_the_models_meta_json(tmp_path: Path) -> None:
+    import json
+
+    from engine.rl import registry
+    from engine.rl.evaluate import write_to_record
+    from engine.rl.train import TrainSpec, train
+
+    spec = TrainSpec(
+        agent="dqn",
+        train_end=date(2011, 6, 30),
+        steps=200,
+        window=4,
+        episode_bars=60,
+        features=FEATURES,
+        validation=0.0,
+        checkpoint_every=0,
+        overrides={"learning_starts": 100},
+    )
+    trained = train(spec, synthetic_panel(700, seed=2), tmp_path, model_id="m1")
+    ev = evaluate(Trend(), synthetic_panel(700, seed=2), n_folds=2, min_train=300, templates=(), n_random=9)
+    assert trained.record.path is not None
+    write_to_record(trained.record.path, ev)
+    rec = registry.find_model("m1", tmp_path)
+    assert rec.metrics["oos_sharpe"] == pytest.approx(ev.table["trend-follower"]["sharpe"])
+    assert rec.metrics["oos_p_value"] == pytest.approx(ev.p_value)
+    assert rec.metrics["oos_trials"] == 1.0 and "oos_bh_sharpe" in rec.metrics
+    saved = json.loads((tmp_path / "m1" / "evaluation.json").read_text())
+    assert [f["test"] for f in saved["folds"]] == [[str(f.test_start), str(f.test_end)] for f in ev.folds]
+
+
+def test_rl_evaluate_refuses_bad_input_with_a_clear_message(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from console import rl_cmd
+    from console.cli import build_parser
+
+    parser = build_parser()
+    args = parser.parse_args(["rl", "evaluate", "dqn", "--models", str(tmp_path)])
+    assert args.runner(args, None) == rl_cmd.EXIT_USAGE
+    assert "is an agent name: give --symbols" in capsys.readouterr().err
+    args = parser.parse_args(["rl", "evaluate", "no-such-model", "--models", str(tmp_path)])
+    assert args.runner(args, None) == rl_cmd.EXIT_USAGE
+    assert "no model 'no-such-model'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        parser.parse_args(["rl", "evaluate", "dqn", "--folds", "0"])
+    assert "0 must be at least 1" in capsys.readouterr().err
