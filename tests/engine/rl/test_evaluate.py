@@ -234,3 +234,16 @@ def test_rl_evaluate_refuses_bad_input_with_a_clear_message(
     with pytest.raises(SystemExit):
         parser.parse_args(["rl", "evaluate", "dqn", "--folds", "0"])
     assert "0 must be at least 1" in capsys.readouterr().err
+
+
+def test_folds_fan_out_on_a_process_pool_with_the_same_result() -> None:
+    from engine.research.executor import ProcessExecutor
+
+    panel = synthetic_panel(600, seed=2)
+    serial = evaluate(Trend(), panel, n_folds=2, min_train=300, templates=(), n_random=9)
+    with ProcessExecutor(2, start_method="fork") as pool:
+        fanned = evaluate(Trend(), panel, n_folds=2, min_train=300, templates=(), n_random=9, executor=pool)
+    assert len(fanned.outcomes) == 2
+    for a, b in zip(serial.outcomes, fanned.outcomes, strict=True):
+        assert np.array_equal(a.returns, b.returns)
+    assert fanned.p_value == serial.p_value
