@@ -11,7 +11,8 @@ close against its 50-day average, the 20- against the 100-day average), its vola
 5 and 20 sessions, and the weights held. The benchmark is the panel's equal-weight index
 (the geometric mean of the symbols' closes, each from 1).
 
-Action: ``Box(-3, 3)^K`` logits; the weights are their softmax (a simplex point, so fully
+Action: ``Box(-1, 1)^K`` (gymnasium's advice for Box actions), times ``LOGIT`` as logits; the
+weights are their softmax (a simplex point, so fully
 allocated across the templates; each template keeps its own cash when it has no trade). PPO
 learns it (the Gaussian policy's mean is the deterministic action).
 
@@ -50,6 +51,7 @@ from engine.signals import indicators as ind
 from engine.strategies.templates.base import Array, Panel
 
 LOGIT = 3.0
+"""The action times this is the logits: weights from about 0.25 % to 99.5 % between two templates."""
 WARMUP = 100
 """Bars before the first observation (the 100-day averages)."""
 REWARD_SCALE = 100.0
@@ -60,6 +62,11 @@ def softmax(logits: Array) -> Array:
     e = np.exp(z - z.max())
     out: Array = e / e.sum()
     return out
+
+
+def weights_of(action: Array | NDArray[np.float32]) -> Array:
+    """The template weights an action asks for: ``softmax(LOGIT * clip(action, -1, 1))``."""
+    return softmax(LOGIT * np.clip(np.asarray(action, dtype=np.float64), -1.0, 1.0))
 
 
 def benchmark_index(panel: Panel) -> tuple[NDArray[np.datetime64], Array]:
@@ -143,7 +150,7 @@ class AllocatorEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
         self.cost_rate = switch_cost_rate() if cost_rate is None else cost_rate
         width = data.features.shape[1] + self.k
         self.observation_space = spaces.Box(-5.0, 5.0, shape=(width,), dtype=np.float32)
-        self.action_space = spaces.Box(-LOGIT, LOGIT, shape=(self.k,), dtype=np.float32)
+        self.action_space = spaces.Box(-1.0, 1.0, shape=(self.k,), dtype=np.float32)
         self.weights = np.zeros(self.k)
         self._t = self.start
         self._stop = self.end
@@ -170,7 +177,7 @@ class AllocatorEnv(gym.Env[NDArray[np.float32], NDArray[np.float32]]):
     ) -> tuple[NDArray[np.float32], float, bool, bool, dict[str, Any]]:
         if self._t >= self._stop:
             raise RuntimeError("step() after the episode ended: call reset()")
-        w = softmax(np.clip(action, -LOGIT, LOGIT))
+        w = weights_of(action)
         t = self._t + 1
         switch = self.cost_rate * float(np.abs(w - self.weights).sum())
         r = float(w @ self.data.returns[t]) - switch
@@ -325,7 +332,7 @@ class Allocator:
         if t < WARMUP:
             raise ValueError(f"{day}: the allocator needs {WARMUP} sessions of history before it decides")
         obs = np.concatenate([self.data.features[t], self.held.astype(np.float32)])
-        w = softmax(np.clip(self.policy(obs), -LOGIT, LOGIT))
+        w = weights_of(self.policy(obs))
         self.held = w
         return dict(zip(self.data.names, (float(x) for x in w), strict=True))
 

@@ -55,7 +55,7 @@ def test_the_allocators_return_is_the_weighted_template_return_less_switching() 
     data = regime_data(streams, panel)
     env = AllocatorEnv(data, WARMUP, WARMUP + 3, random_start=False)
     env.reset()
-    _, _, _, _, info = env.step(np.array([3.0, -3.0], dtype=np.float32))
+    _, _, _, _, info = env.step(np.array([1.0, -1.0], dtype=np.float32))
     w = softmax(np.array([3.0, -3.0]))
     expected = float(w @ streams.returns[WARMUP + 1]) - switch_cost_rate() * w.sum()
     assert info["return"] == pytest.approx(expected)
@@ -78,7 +78,7 @@ def test_the_allocator_features_do_not_read_the_future() -> None:
 def test_allocator_weights_become_targets_the_rebalancer_turns_into_orders() -> None:
     streams, panel = _streams()
     data = regime_data(streams, panel)
-    allocator = Allocator(lambda obs: np.array([1.0, 0.0], dtype=np.float32), data)
+    allocator = Allocator(lambda obs: np.array([1.0 / 3.0, 0.0], dtype=np.float32), data)
     day = str(data.dates[250])[:10]
     template_targets = {"A": {"AAA": 0.5, "BBB": 0.3}, "B": {"BBB": 0.6}}
     targets = allocator.targets(day, template_targets)
