@@ -714,11 +714,7 @@ def write_to_record(record_folder: Path, ev: Evaluation) -> None:
         raise LookupError(f"model {rec.model_id}: {rec.problem}")
     metrics = {**rec.metrics, **{k: v for k, v in ev.summary_metrics().items() if math.isfinite(v)}}
     registry.write_meta(replace(rec, metrics=metrics), record_folder)
-    (record_folder / "evaluation.json").write_text(json.dumps(ev.to_json(), indent=2, default=_nan_null))
-
-
-def _nan_null(x: object) -> object:
-    return str(x)
+    (record_folder / "evaluation.json").write_text(json.dumps(clean_json(ev.to_json()), indent=2))
 
 
 def clean_json(data: Mapping[str, Any]) -> Any:
