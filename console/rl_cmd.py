@@ -216,11 +216,18 @@ def _pct(x: float | None) -> str:
 COMMANDS: dict[str, Command] = {
     "train": Command("train an agent up to a date and save it to the registry", _configure_train, _run_train),
     "list": Command("the saved models and what they are", _configure_list, _run_list),
-    # "evaluate": added by the evaluation module (walk-forward against the baselines)
+    # "evaluate": added below by console.rl_evaluate_cmd (walk-forward against the baselines)
 }
 
 
+def _add_evaluate() -> None:
+    from console.rl_evaluate_cmd import COMMAND
+
+    COMMANDS["evaluate"] = COMMAND
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    _add_evaluate()
     rl = subparsers.add_parser("rl", help="learning agents: train, list (and evaluate) models")
     actions = rl.add_subparsers(dest="rl_command", required=True)
     for name, command in COMMANDS.items():
