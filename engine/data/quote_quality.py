@@ -21,6 +21,7 @@ for ``stale_s`` while its exchange is in session, live feeds only) is reported b
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections import Counter, deque
@@ -140,7 +141,12 @@ class QuoteGuard:
                 or last <= 0.0
                 or bid < 0.0
                 or ask < 0.0
-                or (bid > 0.0 and ask > 0.0 and (bid > ask or (bid == ask and locked_bad)) and symbol not in no_book)
+                or (
+                    bid > 0.0
+                    and ask > 0.0
+                    and (bid > ask or (bid == ask and locked_bad))
+                    and symbol not in no_book
+                )
                 or (state.last_ts is not None and ts < state.last_ts)
                 or ts <= edge
             ):
@@ -265,11 +271,11 @@ class QuoteGuard:
         if state.threshold is not None and state.stale_for < RESCALE_EVERY:
             return state.threshold
         state.stale_for = 0
-        moves = sorted(abs(r) for r in state.returns if r != 0.0)
-        scale = ROBUST_SCALE * moves[len(moves) // 2] if moves else 0.0
+        moves = sorted(map(abs, state.returns))
+        zeros = bisect.bisect_right(moves, 0.0)  # the median of the non-zero moves
+        scale = ROBUST_SCALE * moves[zeros + (len(moves) - zeros) // 2] if len(moves) > zeros else 0.0
         state.threshold = max(self.checks.spike_deviations * scale, self.checks.spike_floor_bps / 1e4)
         return state.threshold
-
 
 
 def _accept(state: _SymbolState, quote: Quote, mid: float, day: date, move: float | None) -> None:

@@ -482,6 +482,8 @@ class PaperBroker:
             records = [r for r in self._state.by_symbol.get(quote.symbol, {}).values() if not r.held]
             records.sort(key=lambda r: not matching.is_stop(r.order))
             for record in records:
+                if matching.out_of_reach(record, quote):
+                    continue  # a resting limit the touch does not reach: nothing happens to it
                 if record.order.client_order_id not in self._state.working:
                     continue  # a one-cancels-all sibling's fill cancelled it
                 self._trail(record, quote)
@@ -503,9 +505,13 @@ class PaperBroker:
         market = self._quotes
         contract = self._options.contract
         for quote in quotes:
-            if 0.0 < quote.bid < _INF and 0.0 < quote.ask < _INF and 0.0 < quote.last < _INF:
-                if contract(quote.symbol) is None:
-                    market[quote.symbol] = quote
+            if (
+                0.0 < quote.bid < _INF
+                and 0.0 < quote.ask < _INF
+                and 0.0 < quote.last < _INF
+                and contract(quote.symbol) is None
+            ):
+                market[quote.symbol] = quote
 
     def _trail(self, record: OrderRecord, quote: Quote) -> None:
         """Move a TRAIL order's stop with this trade when it tightens it (journaled, reported)."""

@@ -33,6 +33,19 @@ def is_stop(order: Order) -> bool:
     return order.order_type in (OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL)
 
 
+def out_of_reach(record: OrderRecord, quote: Quote) -> bool:
+    """A resting share limit (DAY or GTC, no stop) this quote's touch does not reach: ``decide``
+    would answer nothing and nothing else happens to it, so matching skips it in one test (a
+    symbol with many working limits costs a comparison per order per quote, not a decision)."""
+    order = record.order
+    limit = order.limit_price
+    if order.order_type is not OrderType.LMT or limit is None or not record.triggered:
+        return False
+    if order.tif is TimeInForce.IOC:
+        return False  # cancelled after its first quote, reached or not
+    return quote.ask > limit if order.side is Side.BUY else quote.bid < limit
+
+
 def is_limited(order: Order) -> bool:
     return order.order_type in (OrderType.LMT, OrderType.STP_LMT)
 
