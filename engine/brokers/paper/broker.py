@@ -477,9 +477,12 @@ class PaperBroker:
             return
         self._quotes[quote.symbol] = quote
         try:
+            working = self._state.by_symbol.get(quote.symbol)
+            if working and self._beyond_reach(quote, working):
+                working = None  # only resting limits, none of them reached: nothing to match
             # Held bracket children wait for their entry (one it fills now works from the next
             # quote); stops go before targets, as the exit model orders a bar's events.
-            records = [r for r in self._state.by_symbol.get(quote.symbol, {}).values() if not r.held]
+            records = [r for r in working.values() if not r.held] if working else []
             records.sort(key=lambda r: not matching.is_stop(r.order))
             for record in records:
                 if matching.out_of_reach(record, quote):
@@ -492,6 +495,16 @@ class PaperBroker:
                 self._match_options(quote)
         except JournalError as exc:
             log.error("paper broker: matching stopped: %s", exc)
+
+    def _beyond_reach(self, quote: Quote, working: Mapping[str, OrderRecord]) -> bool:
+        """Every working order of the quote's symbol is a resting limit its touch does not reach
+        (what ``matching.out_of_reach`` says of each, asked once per symbol)."""
+        cache = self._state.reach
+        if quote.symbol in cache:
+            bounds = cache[quote.symbol]
+        else:
+            bounds = cache[quote.symbol] = matching.reach(working.values())
+        return bounds is not None and quote.ask > bounds[0] and quote.bid < bounds[1]
 
     def matching_symbols(self) -> Container[str]:
         """The symbols whose quotes can match an order now: those with working orders, and the

@@ -46,6 +46,27 @@ def out_of_reach(record: OrderRecord, quote: Quote) -> bool:
     return quote.ask > limit if order.side is Side.BUY else quote.bid < limit
 
 
+def reach(records: Iterable[OrderRecord]) -> tuple[float, float] | None:
+    """(the highest buy limit, the lowest sell limit) of ``records`` when every one is a resting
+    share limit that ``out_of_reach`` could skip (held or not), else None."""
+    buy, sell = -math.inf, math.inf
+    for record in records:
+        order = record.order
+        limit = order.limit_price
+        if (
+            order.order_type is not OrderType.LMT
+            or limit is None
+            or not record.triggered
+            or order.tif is TimeInForce.IOC
+        ):
+            return None
+        if order.side is Side.BUY:
+            buy = max(buy, limit)
+        else:
+            sell = min(sell, limit)
+    return buy, sell
+
+
 def is_limited(order: Order) -> bool:
     return order.order_type in (OrderType.LMT, OrderType.STP_LMT)
 

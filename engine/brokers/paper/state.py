@@ -109,6 +109,11 @@ class PaperState:
         """underlying -> the working orders on its options: an underlying's quote moves their model
         quotes, and must not look at every working order to find them (issue 18: 20 M contract
         look-ups in one run)."""
+        self.reach: dict[str, tuple[float, float] | None] = {}
+        """symbol -> (the highest buy limit, the lowest sell limit) of its working orders when all
+        of them are resting share limits (None: some are not), computed on demand and dropped
+        whenever the symbol's orders change: a quote whose touch reaches neither matches nothing
+        (``matching.beyond_reach``)."""
         self.interest: set[str] = set()
         """The symbols whose quote can match something here (keys of ``by_symbol`` and
         ``by_underlying``), kept as they change: the engine asks it for every quote of a step."""
@@ -245,6 +250,7 @@ class PaperState:
     def _index(self, record: OrderRecord) -> None:
         symbol, coid = record.order.symbol, record.order.client_order_id
         self.by_symbol.setdefault(symbol, {})[coid] = record
+        self.reach.pop(symbol, None)
         self.interest.add(symbol)
         contract = self._options.contract(symbol)
         if contract is not None:
@@ -262,6 +268,7 @@ class PaperState:
                 record.order.quantity = float(value)
                 record.order.updated_at = ts
                 record.held = False
+                self.reach.pop(record.order.symbol, None)
                 record.ref_price = self._reference_price(record.order)
             elif kind == "cancel":
                 self.finish(record, OrderStatus.CANCELLED, str(value), ts)
@@ -349,6 +356,7 @@ class PaperState:
         order.reason = reason
         order.updated_at = ts
         self.working.pop(order.client_order_id, None)
+        self.reach.pop(order.symbol, None)
         same_symbol = self.by_symbol.get(order.symbol)
         if same_symbol is not None:
             same_symbol.pop(order.client_order_id, None)
