@@ -71,13 +71,13 @@ def synthetic_file(folder: Path, n_symbols: int, *, years: int = 4, seed: int = 
     return path, symbols
 
 
-def settings_file(folder: Path, data: Path, symbols: list[str]) -> Path:
+def settings_file(folder: Path, data: Path, symbols: list[str], seconds_per_day: float = 45.0) -> Path:
     quoted = ", ".join(f'"{s}"' for s in symbols)
     path = folder / "bench.toml"
     path.write_text(
         f'[universe]\nsymbols = [{quoted}]\nbenchmark = "SPX"\nsectors = {{}}\n'
         f'[data]\nsource = "file"\npath = "{data}"\njump_threshold = 0.5\n'
-        '[replay]\nstart = "2012-01-03"\nend = ""\n'
+        f'[replay]\nstart = "2012-01-03"\nend = ""\nseconds_per_day = {seconds_per_day}\n'
         "[recording]\nenabled = false\n"
         "[risk]\nmax_orders_per_day = 100000\nmax_orders_per_second = 10000\n"
         "duplicate_window_s = 0\nmax_order_value = 1000000\nmax_position_pct = 1.0\n"
