@@ -268,6 +268,86 @@ def _simulate(  # noqa: C901 - one fused loop: a call per symbol and bar costs m
         cash_path[t] = cash
 
 
+@numba.njit(cache=True, nogil=True)
+def _simulate_columns(
+    fill: Array,
+    close: Array,
+    target: Array,
+    no_exits: Array,
+    start_equity: float,
+    per_share: float,
+    per_value: float,
+    slippage: float,
+    threshold: float,
+    equity: Array,
+) -> None:
+    """``simulate_columns`` in one call: each column's account through the same kernel."""
+    n_bars, k_all = target.shape
+    n_px = fill.shape[1]
+    eq, cash = np.empty(n_bars), np.empty(n_bars)
+    shares, traded, exit_traded = np.empty((n_bars, 1)), np.zeros((n_bars, 1)), np.zeros((n_bars, 1))
+    costs = np.zeros(n_bars)
+    for k in range(k_all):
+        c = k % n_px
+        traded[:] = 0.0
+        costs[:] = 0.0
+        out = (eq, shares, traded, exit_traded, costs, cash)
+        _simulate(
+            fill[:, c : c + 1],
+            close[:, c : c + 1],
+            target[:, k : k + 1],
+            no_exits,
+            no_exits,
+            start_equity,
+            per_share,
+            per_value,
+            slippage,
+            threshold,
+            False,
+            out,
+        )
+        equity[:, k] = eq
+
+
+def simulate_columns(
+    fill: Array, close: Array, target: Array, config: BacktestConfig = DEFAULT_CONFIG
+) -> Array:
+    """Equity ``[T, K]`` of ``K`` independent single-symbol accounts: account ``k`` trades
+    ``target[:, k]`` (a weight of its own equity) at ``fill[:, k % N]`` and marks at
+    ``close[:, k % N]`` (``N`` price columns: one symbol swept over K parameter sets, or K
+    symbols), each exactly as ``simulate`` runs it alone (no exits within a bar).
+
+    What a parameter sweep or a universe of one-symbol runs needs (vectorbt's columns), in one
+    call: one ``simulate`` per account costs more in calls than the accounts cost to run."""
+    fill = np.ascontiguousarray(fill, dtype=np.float64)
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    target = np.ascontiguousarray(target, dtype=np.float64)
+    if fill.ndim != 2 or fill.shape != close.shape or target.ndim != 2 or len(target) != len(fill):
+        raise ValueError(
+            f"simulate_columns: fill {fill.shape}, close {close.shape} and target {target.shape} must be "
+            "[T, N], [T, N] and [T, K] over the same bars"
+        )
+    if target.shape[1] % fill.shape[1] != 0:
+        raise ValueError(
+            f"simulate_columns: {target.shape[1]} accounts do not divide among {fill.shape[1]} price columns"
+        )
+    c = config.costs
+    equity = np.empty(target.shape)
+    _simulate_columns(
+        fill,
+        close,
+        target,
+        _NO_EXITS,
+        float(config.start_equity),
+        float(c.per_share),
+        float(c.per_value),
+        float(c.slippage_bps) * 1e-4,
+        float(config.rebalance_threshold),
+        equity,
+    )
+    return equity
+
+
 @dataclass(frozen=True, slots=True)
 class Backtest:
     """What a run produced, bar by bar, with the symbols as columns."""
