@@ -128,7 +128,8 @@ class QuoteGuard:
         # A quote stamped after ``edge`` is certainly within max_lag_s; one at or before it is
         # judged exactly, as ``_judge`` does (the microsecond margin covers timedelta rounding).
         edge = now - timedelta(seconds=self.checks.max_lag_s) + _MICROSECOND
-        day_of: tuple[datetime | None, date | None] = (None, None)
+        day_ts: datetime | None = None  # the New York date of the last stamp seen (a step shares one)
+        day = date.min
         log, isfinite = math.log, math.isfinite
         for quote in quotes:
             symbol, ts, bid, ask, last = quote.symbol, quote.ts, quote.bid, quote.ask, quote.last
@@ -153,9 +154,8 @@ class QuoteGuard:
                 flag = self._judge(quote, state, now)  # the rare path: the exact verdict and its words
             else:
                 mid = (bid + ask) / 2.0 if bid > 0.0 and ask > 0.0 else last
-                if ts is not day_of[0]:
-                    day_of = (ts, ts.astimezone(NEW_YORK).date())
-                day = day_of[1]
+                if ts is not day_ts:
+                    day_ts, day = ts, ts.astimezone(NEW_YORK).date()
                 if state.good is None or state.good_day != day:
                     _accept(state, quote, mid, day, None)  # a session's first quote may gap
                 else:

@@ -425,12 +425,12 @@ def simulate(
     """
     c = config.costs
     shape = np.shape(target)
-    has_exits = exit_weights is not None and exit_prices is not None and bool(np.any(exit_weights))
-    if has_exits:
+    has_exits = False
+    xw = xp = _NO_EXITS  # none to read: the kernel skips them (two [T, N] arrays of zeros not built)
+    if exit_weights is not None and exit_prices is not None and bool(np.any(exit_weights)):
+        has_exits = True
         xw = np.ascontiguousarray(exit_weights, dtype=np.float64)
         xp = np.ascontiguousarray(np.nan_to_num(exit_prices), dtype=np.float64)
-    else:  # none to read: the kernel skips them (two [T, N] arrays of zeros not built or read)
-        xw = xp = _NO_EXITS
     n_bars = shape[0]
     equity, shares, cash = np.empty(n_bars), np.empty(shape), np.empty(n_bars)
     traded, exit_traded, costs = np.zeros(shape), np.zeros(shape), np.zeros(n_bars)
