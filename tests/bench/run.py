@@ -7,6 +7,8 @@ from tests.bench import (
     audit,
     autopilot,
     backtest,
+    console_replay,
+    engine_throughput,
     exits,
     generation,
     headless_log,
@@ -39,6 +41,8 @@ def main() -> None:
     alerts.main()
     generation.main()
     backtest.main()
+    engine_throughput.main()
+    console_replay.main()
     exits.main()
     research.main()
     ibkr.main()
