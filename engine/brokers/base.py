@@ -8,7 +8,7 @@ not the adapter, owns deduplication by execution id.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Protocol
@@ -304,6 +304,18 @@ class Broker(Protocol):
     def on_quote(self, quote: Quote) -> None:
         """A quote for the simulated market to match working orders against (see ``simulated``).
         A no-op at a real exchange (IBKR)."""
+        ...
+
+    def matching_symbols(self) -> Container[str]:
+        """The symbols whose quotes can match an order in the simulated market now, as a live
+        view (it changes as orders work and end). The engine hands ``on_quote`` only their quotes,
+        one by one, and every other quote of a step at once to ``set_market``: a step of 500
+        symbols with a few working orders matches a few quotes, not 500. Empty at a real exchange."""
+        ...
+
+    def set_market(self, quotes: Iterable[Quote]) -> None:
+        """Quotes the simulated market takes as its prices without matching anything (their
+        symbols have nothing working). A no-op at a real exchange (IBKR)."""
         ...
 
     def on_session_close(self, day: date, closes: Mapping[str, float] | None = None) -> None:

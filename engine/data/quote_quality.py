@@ -21,12 +21,13 @@ for ``stale_s`` while its exchange is in session, live feeds only) is reported b
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import math
 from collections import Counter, deque
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 
 from engine.data.calendar import NEW_YORK
@@ -39,6 +40,9 @@ CONFIRM_QUOTES = 3
 """Quotes in a row that must agree at a new level before a jump is believed."""
 ROBUST_SCALE = 1.4826
 """Median absolute deviation -> standard deviation for normal returns."""
+
+
+_MICROSECOND = timedelta(microseconds=1)
 
 
 class QuoteProblem(StrEnum):
@@ -81,6 +85,8 @@ class QuoteFlag:
 class _SymbolState:
     last_ts: datetime | None = None
     good: Quote | None = None
+    good_mid: float = 0.0
+    """The mid of ``good`` (the spike rule's reference), kept so it is not recomputed per quote."""
     good_day: date | None = None
     returns: deque[float] = field(default_factory=lambda: deque(maxlen=64))
     pending: list[float] = field(default_factory=list)
@@ -99,25 +105,86 @@ class QuoteGuard:
         self.checks = checks or QuoteChecks()
         self._no_book = frozenset(no_book)
         self._symbols: dict[str, _SymbolState] = {}
+        self._held: dict[str, QuoteFlag] = {}
+        """The symbols held out now (kept as they change: a step asks for them twice)."""
         self.counts: Counter[QuoteProblem] = Counter()
         """Quotes held out since start, by problem (for the metrics)."""
 
     def screen(
         self, quotes: Iterable[Quote], now: datetime
     ) -> tuple[tuple[Quote, ...], tuple[QuoteFlag, ...]]:
-        """(the good quotes, the flags of the bad ones), in arrival order."""
+        """(the good quotes, the flags of the bad ones), in arrival order.
+
+        One pass with the common case (a good quote within its limit) inline: a step of 500 symbols
+        is screened many times a second, so the rules run without a call per rule. The verdicts
+        are those of ``_judge``, which the rare branches still use for their messages.
+        """
         good: list[Quote] = []
         flags: list[QuoteFlag] = []
+        symbols = self._symbols
+        no_book = self._no_book
+        locked_bad = self.checks.locked_is_bad
+        history = self.checks.spike_history
+        # A quote stamped after ``edge`` is certainly within max_lag_s; one at or before it is
+        # judged exactly, as ``_judge`` does (the microsecond margin covers timedelta rounding).
+        edge = now - timedelta(seconds=self.checks.max_lag_s) + _MICROSECOND
+        day_ts: datetime | None = None  # the New York date of the last stamp seen (a step shares one)
+        day = date.min
+        log, isfinite = math.log, math.isfinite
         for quote in quotes:
-            state = self._symbols.setdefault(quote.symbol, _SymbolState())
-            flag = self._judge(quote, state, now)
-            if quote.ts is not None and (state.last_ts is None or quote.ts > state.last_ts):
-                state.last_ts = quote.ts
+            symbol, ts, bid, ask, last = quote.symbol, quote.ts, quote.bid, quote.ask, quote.last
+            state = symbols.get(symbol)
+            if state is None:
+                state = symbols[symbol] = _SymbolState()
+            flag: QuoteFlag | None = None
+            if (
+                not (isfinite(bid) and isfinite(ask) and isfinite(last))
+                or last <= 0.0
+                or bid < 0.0
+                or ask < 0.0
+                or (
+                    bid > 0.0
+                    and ask > 0.0
+                    and (bid > ask or (bid == ask and locked_bad))
+                    and symbol not in no_book
+                )
+                or (state.last_ts is not None and ts < state.last_ts)
+                or ts <= edge
+            ):
+                flag = self._judge(quote, state, now)  # the rare path: the exact verdict and its words
+            else:
+                mid = (bid + ask) / 2.0 if bid > 0.0 and ask > 0.0 else last
+                if ts is not day_ts:
+                    day_ts, day = ts, ts.astimezone(NEW_YORK).date()
+                if state.good is None or state.good_day != day:
+                    _accept(state, quote, mid, day, None)  # a session's first quote may gap
+                else:
+                    move = log(mid / state.good_mid)
+                    threshold = (
+                        state.threshold
+                        if state.threshold is not None
+                        and state.stale_for < RESCALE_EVERY
+                        and len(state.returns) >= history
+                        else self._threshold(state)
+                    )
+                    if threshold is None or abs(move) <= threshold:
+                        state.good, state.good_mid = quote, mid  # _accept, inline
+                        if state.pending:
+                            state.pending.clear()
+                        state.returns.append(move)
+                        state.stale_for += 1
+                    else:
+                        flag = self._spike(quote, state)
+            if state.last_ts is None or ts > state.last_ts:
+                state.last_ts = ts
             if flag is None:
-                state.held = None
+                if state.held is not None:
+                    state.held = None
+                    del self._held[symbol]
                 good.append(quote)
             else:
                 state.held = flag
+                self._held[symbol] = flag
                 self.counts[flag.problem] += 1
                 flags.append(flag)
         return tuple(good), tuple(flags)
@@ -128,7 +195,7 @@ class QuoteGuard:
 
     def held_out(self) -> dict[str, QuoteFlag]:
         """Symbols whose latest quote was bad: orders on them are refused until a good one comes."""
-        return {symbol: s.held for symbol, s in self._symbols.items() if s.held is not None}
+        return dict(self._held)
 
     def stale(self, now: datetime, stale_s: float, symbols: Iterable[str] = ()) -> dict[str, float]:
         """symbol -> seconds since its last good quote, for those older than ``stale_s`` (and
@@ -177,18 +244,18 @@ class QuoteGuard:
         day = quote.ts.astimezone(NEW_YORK).date()
         previous = state.good
         if previous is None or state.good_day != day:
-            self._accept(state, quote, day, None)  # a session's first quote may gap
+            _accept(state, quote, mid, day, None)  # a session's first quote may gap
             return None
-        move = math.log(mid / _mid(previous))
+        move = math.log(mid / state.good_mid)
         threshold = self._threshold(state)
         if threshold is None or abs(move) <= threshold:
-            self._accept(state, quote, day, move)
+            _accept(state, quote, mid, day, move)
             return None
         state.pending.append(mid)
         recent = state.pending[-CONFIRM_QUOTES:]
         walk = all(abs(math.log(b / a)) <= threshold for a, b in itertools.pairwise(recent))
         if len(recent) == CONFIRM_QUOTES and walk:
-            self._accept(state, quote, day, None)  # a new level, confirmed: not a return to learn from
+            _accept(state, quote, mid, day, None)  # a new level, confirmed: not a return to learn from
             return None
         return QuoteFlag(
             quote.symbol,
@@ -204,19 +271,22 @@ class QuoteGuard:
         if state.threshold is not None and state.stale_for < RESCALE_EVERY:
             return state.threshold
         state.stale_for = 0
-        moves = sorted(abs(r) for r in state.returns if r != 0.0)
-        scale = ROBUST_SCALE * moves[len(moves) // 2] if moves else 0.0
+        moves = sorted(map(abs, state.returns))
+        zeros = bisect.bisect_right(moves, 0.0)  # the median of the non-zero moves
+        scale = ROBUST_SCALE * moves[zeros + (len(moves) - zeros) // 2] if len(moves) > zeros else 0.0
         state.threshold = max(self.checks.spike_deviations * scale, self.checks.spike_floor_bps / 1e4)
         return state.threshold
 
-    @staticmethod
-    def _accept(state: _SymbolState, quote: Quote, day: date, move: float | None) -> None:
-        state.good = quote
-        state.good_day = day
+
+def _accept(state: _SymbolState, quote: Quote, mid: float, day: date, move: float | None) -> None:
+    state.good = quote
+    state.good_mid = mid
+    state.good_day = day
+    if state.pending:
         state.pending.clear()
-        if move is not None:
-            state.returns.append(move)
-            state.stale_for += 1
+    if move is not None:
+        state.returns.append(move)
+        state.stale_for += 1
 
 
 def _mid(quote: Quote) -> float:

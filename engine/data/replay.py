@@ -25,6 +25,7 @@ import asyncio
 import hashlib
 import math
 import threading
+import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -44,6 +45,10 @@ from engine.model import Quote
 FloatArray = npt.NDArray[np.float64]
 QuoteSink = Callable[[tuple[Quote, ...]], None]
 DayHook = Callable[[date], None]
+
+CATCH_UP_S = 1.0
+"""A paced replay this far behind its schedule starts the schedule again rather than play the
+missed steps back to back (a stall is shown as a stall, not hidden by a burst)."""
 
 REGULAR_SESSION = timedelta(hours=6, minutes=30)
 """Length of a full XNYS session; ``steps_per_day`` divides it, so an early close has fewer steps."""
@@ -209,6 +214,14 @@ class ReplayFeed:
         self._paused = False
         self._stopping = False
         self._running = False
+        self._interval = -1.0
+        """The step interval the pacing schedule was set for (-1: none yet)."""
+        self.lag_s = 0.0
+        """How far behind its schedule the paced replay was at its latest step (0: on time)."""
+        self.max_lag_s = 0.0
+        """The most it was behind at any step of this run (what the 500-symbol bench reports)."""
+        self.stalls = 0
+        """Steps that were more than ``CATCH_UP_S`` late (the schedule was set again from them)."""
         self._unpaused = asyncio.Event()
         self._unpaused.set()
         if resume_after is not None:
@@ -539,20 +552,24 @@ class ReplayFeed:
         *,
         seconds_per_day: float,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        monotonic: Callable[[], float] = time.monotonic,
         on_day_start: DayHook | None = None,
         on_day_end: DayHook | None = None,
     ) -> None:
         """Play session after session until the end of the data or ``stop()``.
 
-        Every step sets the clock to the step's time, then hands the quotes to ``sink``, then waits
-        ``seconds_per_day / steps_per_day``: an early-close session therefore takes proportionally
-        less time on screen. After ``stop()`` a later ``run`` continues where this one stopped.
+        Every step sets the clock to the step's time, then hands the quotes to ``sink``; steps are
+        due every ``seconds_per_day / steps_per_day`` (on ``monotonic``), so an early-close session
+        takes proportionally less time on screen, and the time a step takes is part of its interval,
+        not added to it (see ``_wait``). After ``stop()`` a later ``run`` continues where this one
+        stopped.
         """
         self.set_speed(seconds_per_day)
         if self._running:
             raise RuntimeError("the replay is already running")
         self._running = True
         self._stopping = False
+        due: float | None = None  # when the next step is due on ``monotonic``; None: from now
         try:
             while not self._stopping:
                 if self._steps is None:
@@ -563,13 +580,32 @@ class ReplayFeed:
                 while not self._stopping and not self._day_over():
                     if self._paused:
                         await self._unpaused.wait()
+                        due = None  # a pause is not caught up afterwards
                         continue
+                    interval = self._seconds_per_day / self._steps_per_day / self._crowding
+                    if due is None or interval != self._interval:
+                        due, self._interval = monotonic(), interval
                     self._emit(sink)
-                    await sleep(self._seconds_per_day / self._steps_per_day / self._crowding)
+                    await sleep(self._wait(due + interval, monotonic()))
+                    due += interval
                 if self._day_over():
                     self._end_day(on_day_end)
         finally:
             self._running = False
+
+    def _wait(self, due: float, now: float) -> float:
+        """Seconds to wait for the next step, due at ``due``: the steps keep to the market clock's
+        schedule (a step's own work is not added to its wait), so the replay does not drift behind
+        while each step takes less than its interval. Behind schedule, the next step comes at once
+        (``lag_s`` says how far behind); a stall longer than ``CATCH_UP_S`` is not played back
+        as a burst (the schedule starts again from now, and ``stalls`` counts it)."""
+        lag = max(0.0, now - due)
+        self.lag_s = lag
+        self.max_lag_s = max(self.max_lag_s, lag)
+        if lag > CATCH_UP_S:
+            self.stalls += 1
+            self._interval = -1.0  # the next step sets the schedule again from its own time
+        return max(0.0, due - now)
 
     def pause(self) -> None:
         self._paused = True

@@ -65,6 +65,8 @@ _ = enums  # enums are reached through the type hints
 
 def to_jsonable(value: Any) -> Any:
     """Turn a model value into JSON-compatible Python data."""
+    if type(value) is market.Quote:  # a market event carries hundreds: one literal, no field walk
+        return _quote_jsonable(value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         out: dict[str, Any] = {"type": type(value).__name__}
         for f in dataclasses.fields(value):
@@ -79,6 +81,45 @@ def to_jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
     return value
+
+
+def _quote_jsonable(q: market.Quote) -> dict[str, Any]:
+    """``to_jsonable`` of a Quote, written out (the same object the generic walk builds)."""
+    return {
+        "type": "Quote",
+        "symbol": q.symbol,
+        "ts": q.ts.isoformat(),
+        "bid": q.bid,
+        "ask": q.ask,
+        "last": q.last,
+        "bid_size": q.bid_size,
+        "ask_size": q.ask_size,
+        "last_size": q.last_size,
+        "volume": q.volume,
+    }
+
+
+_QUOTE_FIELDS = tuple(f.name for f in dataclasses.fields(market.Quote))
+_QUOTE_KEYS = frozenset(("type", *_QUOTE_FIELDS))
+_NUMBER = (int, float)
+
+
+def _fast_quote(data: dict[str, Any]) -> market.Quote | None:
+    """A well-formed Quote object decoded without the generic walk (a market event carries
+    hundreds); None for anything the generic path must judge (and name the fault of)."""
+    if data.keys() != _QUOTE_KEYS:
+        return None
+    symbol, ts = data["symbol"], data["ts"]
+    numbers = [data[k] for k in _QUOTE_FIELDS[2:]]
+    if not isinstance(symbol, str) or not isinstance(ts, str):
+        return None
+    if any(type(v) not in _NUMBER for v in numbers):  # bools and strings: the generic path's error
+        return None
+    try:
+        stamp = datetime.fromisoformat(ts)
+        return market.Quote(symbol, stamp, *(float(v) for v in numbers))
+    except (ValueError, OverflowError):
+        return None
 
 
 def dumps(value: Any) -> str:
@@ -112,6 +153,10 @@ def _hints(cls: type[Any]) -> dict[str, Any]:
 
 def _decode_dataclass(data: dict[str, Any]) -> Any:
     name = data.get("type")
+    if name == "Quote":
+        quote = _fast_quote(data)
+        if quote is not None:
+            return quote
     cls = _TYPES.get(str(name))
     if cls is None:
         raise DecodeError(f"unknown message type {name!r}")

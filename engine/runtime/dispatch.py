@@ -132,8 +132,7 @@ class Dispatcher:
         return await self.algos.start(parent, params, now, quote, strategy=card.template)
 
     async def algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
-        for quote in quotes:
-            await self.algos.on_quote(quote)
+        await self.algos.on_quotes(quotes)
 
     def on_child_order(self, event: OrderEvent) -> None:
         if event.order.parent_id:

@@ -203,10 +203,11 @@ class ProtectionManager:
         if not new_day and self._last_quote is not None and now > self._last_quote:
             self._step = max(CLOSE_LEAD, now - self._last_quote)
         self._last_quote = now
-        quoted = {q.symbol for q in event.quotes}
-        for symbol in sorted(self._recovering & quoted):  # the broker has seen its price now
-            self._recovering.discard(symbol)
-            self.schedule(symbol)
+        if self._recovering:  # a step of 500 symbols is not turned into a set when none waits
+            quoted = {q.symbol for q in event.quotes}
+            for symbol in sorted(self._recovering & quoted):  # the broker has seen its price now
+                self._recovering.discard(symbol)
+                self.schedule(symbol)
         if new_day:  # a refused protection is tried again once a session
             for symbol, entries in self._entries.items():
                 if any(e.rejected for e in entries):

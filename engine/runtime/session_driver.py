@@ -85,6 +85,9 @@ class SessionDriver:
         self._recorder = recorder
         self._steps = 0
         self._day_ended = False
+        self.per_quote = False
+        """True: match every quote on its own, the way the engine did before steps were batched
+        (the reference the batched path is tested against; never set in production)."""
 
     async def run(self) -> None:
         """The paced feed: one session every ``[replay] seconds_per_day``, until the data ends."""
@@ -153,15 +156,22 @@ class SessionDriver:
 
     def on_quotes(self, quotes: tuple[Quote, ...]) -> None:
         """One quote step. A write that fails in it (a fill on a full disk) makes the engine
-        degraded; it never stops the feed, the marks or the kill switch."""
+        degraded; it never stops the feed, the marks or the kill switch.
+
+        The step is one batch: screened at once, the market handed to the broker at once, and
+        only the quotes that can match something (``Broker.matching_symbols``) go through the
+        broker's matching one by one. Those are still taken in arrival order, each after the
+        marks of the quotes before it and its own, so a limit or a stop touched mid-step fills at
+        its own quote's price and time and a fill's risk checks see the book as of that quote.
+        """
         guard = self._health.guard
         if self._recorder is not None:
             self._recorder.quotes(quotes)  # the input as it came, before any screening
         quotes = self._screen(quotes)
-        for q in quotes:
-            self._ledger.mark(q.symbol, q.last)
-            with guard(f"a fill on the {q.symbol} quote"):
-                self._broker.on_quote(q)
+        if self.per_quote:
+            self._match_each(quotes)
+        else:
+            self._match_batch(quotes)
         # Nothing quotes options in the replay: they are marked at the broker's model price,
         # which moved with their underlyings' quotes just now.
         for sym, mark in self._broker.option_marks().items():
@@ -177,6 +187,23 @@ class SessionDriver:
             self._risk.publish_portfolio()
         with guard("re-sizing the cards"):  # on market time or a material move (runtime/cards.py)
             self._cards.on_quotes(quotes, now)
+
+    def _match_batch(self, quotes: tuple[Quote, ...]) -> None:
+        mark = self._ledger.mark
+        matching = self._broker.matching_symbols()  # live: a fill may end orders mid-step
+        self._broker.set_market(quotes)
+        for q in quotes:
+            mark(q.symbol, q.last)
+            if q.symbol in matching:
+                with self._health.guard(f"a fill on the {q.symbol} quote"):
+                    self._broker.on_quote(q)
+
+    def _match_each(self, quotes: tuple[Quote, ...]) -> None:
+        """The reference path: every quote marked and matched on its own (tests compare the two)."""
+        for q in quotes:
+            self._ledger.mark(q.symbol, q.last)
+            with self._health.guard(f"a fill on the {q.symbol} quote"):
+                self._broker.on_quote(q)
 
     def _screen(self, quotes: tuple[Quote, ...]) -> tuple[Quote, ...]:
         """Hold bad quotes out, and tell the operator once when a symbol goes bad or recovers."""

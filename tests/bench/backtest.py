@@ -20,8 +20,8 @@ bar t+1 and filled at bar t+1's **close**, vectorbt's ``from_signals`` default p
   practical limit).
 
 Cases: 1 symbol x 2,520 bars; 1 symbol x 100,000 bars; 500 symbols x 2,520 bars (500 independent
-single-symbol accounts: vectorbt's columns, one ``simulate`` call per symbol for onetap, since
-``simulate`` is one cash account); a 1-symbol grid sweep of fast 5..50 step 5 by slow 20..200
+single-symbol accounts: vectorbt's columns, onetap's ``simulate_columns``, each account exactly
+as ``simulate`` runs it alone); a 1-symbol grid sweep of fast 5..50 step 5 by slow 20..200
 step 10, pairs with fast < slow only (174 accounts).
 
 Timings are end to end (indicators, signals, simulation, equity curve) and warm: each contestant
@@ -46,7 +46,7 @@ import numba
 import numpy as np
 import pandas as pd
 
-from engine.research.backtest import BacktestConfig, Costs, simulate
+from engine.research.backtest import BacktestConfig, Costs, simulate, simulate_columns
 from engine.signals.indicators import sma
 
 START = 100_000.0
@@ -90,12 +90,11 @@ def _lagged(signal: np.ndarray) -> np.ndarray:
 
 
 def onetap_sim(dates: np.ndarray, close: np.ndarray, signals: np.ndarray) -> np.ndarray:
-    """Final equity of each column's account (``signals``: ``[T, K]`` bool, unlagged)."""
-    final = np.empty(signals.shape[1])
-    for k in range(signals.shape[1]):
-        c = close[:, k : k + 1] if close.shape[1] > 1 else close
-        bt = simulate(dates, ("X",), c, c, _lagged(signals[:, k : k + 1]), CONFIG)
-        final[k] = bt.equity[-1]
+    """Final equity of each column's account (``signals``: ``[T, K]`` bool, unlagged): one
+    account through ``simulate``, several independent ones through ``simulate_columns``."""
+    if signals.shape[1] == 1:
+        return simulate(dates, ("X",), close, close, _lagged(signals), CONFIG).equity[-1:]
+    final: np.ndarray = simulate_columns(close, close, _lagged(signals), CONFIG)[-1]
     return final
 
 

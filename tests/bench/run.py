@@ -8,8 +8,10 @@ from tests.bench import (
     autopilot,
     backtest,
     cards_scale,
+    console_replay,
     dask_research,
     depth_fx,
+    engine_throughput,
     exits,
     flow_algos,
     forecast,
@@ -51,6 +53,8 @@ def main() -> None:
     cards_scale.main([])
     session_stall.main([])
     backtest.main()
+    engine_throughput.main()
+    console_replay.main()
     exits.main()
     flow_algos.main()
     orderflow.main()

@@ -17,7 +17,7 @@ import contextlib
 import logging
 import math
 import time as monotonic_time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 
@@ -565,6 +565,13 @@ class IbkrBroker:
 
     def on_quote(self, quote: Quote) -> None:
         """Nothing: the exchange matches orders (``simulated`` is False)."""
+
+    def matching_symbols(self) -> Container[str]:
+        """None: the exchange matches orders."""
+        return frozenset()
+
+    def set_market(self, quotes: Iterable[Quote]) -> None:
+        """Nothing: the exchange's own market."""
 
     def on_session_close(self, day: date, closes: Mapping[str, float] | None = None) -> None:
         """Nothing: the exchange expires DAY orders and settles expiries; reports tell the engine."""

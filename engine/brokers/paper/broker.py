@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
@@ -41,6 +41,7 @@ from engine.config import BrokerSettings
 from engine.model import CommissionSchedule, Fill, Order, OrderStatus, OrderType, Quote, TimeInForce
 from engine.model.codec import to_jsonable
 
+_INF = math.inf
 log = logging.getLogger(__name__)
 
 
@@ -477,11 +478,16 @@ class PaperBroker:
             return
         self._quotes[quote.symbol] = quote
         try:
+            working = self._state.by_symbol.get(quote.symbol)
+            if working and self._beyond_reach(quote, working):
+                working = None  # only resting limits, none of them reached: nothing to match
             # Held bracket children wait for their entry (one it fills now works from the next
             # quote); stops go before targets, as the exit model orders a bar's events.
-            records = [r for r in self._state.by_symbol.get(quote.symbol, {}).values() if not r.held]
+            records = [r for r in working.values() if not r.held] if working else []
             records.sort(key=lambda r: not matching.is_stop(r.order))
             for record in records:
+                if matching.out_of_reach(record, quote):
+                    continue  # a resting limit the touch does not reach: nothing happens to it
                 if record.order.client_order_id not in self._state.working:
                     continue  # a one-cancels-all sibling's fill cancelled it
                 self._trail(record, quote)
@@ -490,6 +496,36 @@ class PaperBroker:
                 self._match_options(quote)
         except JournalError as exc:
             log.error("paper broker: matching stopped: %s", exc)
+
+    def _beyond_reach(self, quote: Quote, working: Mapping[str, OrderRecord]) -> bool:
+        """Every working order of the quote's symbol is a resting limit its touch does not reach
+        (what ``matching.out_of_reach`` says of each, asked once per symbol)."""
+        cache = self._state.reach
+        if quote.symbol in cache:
+            bounds = cache[quote.symbol]
+        else:
+            bounds = cache[quote.symbol] = matching.reach(working.values())
+        return bounds is not None and quote.ask > bounds[0] and quote.bid < bounds[1]
+
+    def matching_symbols(self) -> Container[str]:
+        """The symbols whose quotes can match an order now: those with working orders, and the
+        underlyings of working option orders. A live view, updated as orders work and end."""
+        return self._state.interest
+
+    def set_market(self, quotes: Iterable[Quote]) -> None:
+        """Take a step's quotes as the market without matching (what ``on_quote`` does first):
+        the engine hands ``on_quote`` only the quotes of ``matching_symbols``. The same quotes are
+        ignored as there: a bad price, or an option symbol."""
+        market = self._quotes
+        contract = self._options.contract
+        for quote in quotes:
+            if (
+                0.0 < quote.bid < _INF
+                and 0.0 < quote.ask < _INF
+                and 0.0 < quote.last < _INF
+                and contract(quote.symbol) is None
+            ):
+                market[quote.symbol] = quote
 
     def _trail(self, record: OrderRecord, quote: Quote) -> None:
         """Move a TRAIL order's stop with this trade when it tightens it (journaled, reported)."""
@@ -511,12 +547,13 @@ class PaperBroker:
             self._cancel(record, "IOC: the unfilled remainder was cancelled after the first quote")
 
     def _match_options(self, underlying: Quote) -> None:
-        """Match the working orders on options of ``underlying`` against their new model quotes."""
-        for record in list(self._state.working.values()):
+        """Match the working orders on options of ``underlying`` against their new model quotes
+        (found through the broker's index by underlying, not by looking at every working order)."""
+        for record in list(self._state.by_underlying.get(underlying.symbol, {}).values()):
             if record.order.client_order_id not in self._state.working or record.held:
                 continue
             contract = self._options.contract(record.order.symbol)
-            if contract is None or contract.underlying != underlying.symbol:
+            if contract is None:
                 continue
             if underlying.ts >= contract.expires_at:
                 continue  # no trading after the expiry close; the session close expires the order

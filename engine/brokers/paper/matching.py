@@ -33,6 +33,40 @@ def is_stop(order: Order) -> bool:
     return order.order_type in (OrderType.STP, OrderType.STP_LMT, OrderType.TRAIL)
 
 
+def out_of_reach(record: OrderRecord, quote: Quote) -> bool:
+    """A resting share limit (DAY or GTC, no stop) this quote's touch does not reach: ``decide``
+    would answer nothing and nothing else happens to it, so matching skips it in one test (a
+    symbol with many working limits costs a comparison per order per quote, not a decision)."""
+    order = record.order
+    limit = order.limit_price
+    if order.order_type is not OrderType.LMT or limit is None or not record.triggered:
+        return False
+    if order.tif is TimeInForce.IOC:
+        return False  # cancelled after its first quote, reached or not
+    return quote.ask > limit if order.side is Side.BUY else quote.bid < limit
+
+
+def reach(records: Iterable[OrderRecord]) -> tuple[float, float] | None:
+    """(the highest buy limit, the lowest sell limit) of ``records`` when every one is a resting
+    share limit that ``out_of_reach`` could skip (held or not), else None."""
+    buy, sell = -math.inf, math.inf
+    for record in records:
+        order = record.order
+        limit = order.limit_price
+        if (
+            order.order_type is not OrderType.LMT
+            or limit is None
+            or not record.triggered
+            or order.tif is TimeInForce.IOC
+        ):
+            return None
+        if order.side is Side.BUY:
+            buy = max(buy, limit)
+        else:
+            sell = min(sell, limit)
+    return buy, sell
+
+
 def is_limited(order: Order) -> bool:
     return order.order_type in (OrderType.LMT, OrderType.STP_LMT)
 

@@ -105,6 +105,18 @@ class PaperState:
         self.working: dict[str, OrderRecord] = {}
         self.by_symbol: dict[str, dict[str, OrderRecord]] = {}
         """symbol -> its working orders (a quote matches only its own symbol's, not every order)."""
+        self.by_underlying: dict[str, dict[str, OrderRecord]] = {}
+        """underlying -> the working orders on its options: an underlying's quote moves their model
+        quotes, and must not look at every working order to find them (issue 18: 20 M contract
+        look-ups in one run)."""
+        self.reach: dict[str, tuple[float, float] | None] = {}
+        """symbol -> (the highest buy limit, the lowest sell limit) of its working orders when all
+        of them are resting share limits (None: some are not), computed on demand and dropped
+        whenever the symbol's orders change: a quote whose touch reaches neither matches nothing
+        (``matching.beyond_reach``)."""
+        self.interest: set[str] = set()
+        """The symbols whose quote can match something here (keys of ``by_symbol`` and
+        ``by_underlying``), kept as they change: the engine asks it for every quote of a step."""
         self.final: dict[str, OrderRecord] = {}
         self.executions: list[Fill] = []
         self.next_broker_id = 1
@@ -229,11 +241,21 @@ class PaperState:
     def _work(self, record: OrderRecord) -> None:
         coid = record.order.client_order_id
         self.working[coid] = record
-        self.by_symbol.setdefault(record.order.symbol, {})[coid] = record
+        self._index(record)
 
     def _reindex(self, record: OrderRecord) -> None:
         """``record`` replaced its order object: the index must hold the record, not the old order."""
-        self.by_symbol.setdefault(record.order.symbol, {})[record.order.client_order_id] = record
+        self._index(record)
+
+    def _index(self, record: OrderRecord) -> None:
+        symbol, coid = record.order.symbol, record.order.client_order_id
+        self.by_symbol.setdefault(symbol, {})[coid] = record
+        self.reach.pop(symbol, None)
+        self.interest.add(symbol)
+        contract = self._options.contract(symbol)
+        if contract is not None:
+            self.by_underlying.setdefault(contract.underlying, {})[coid] = record
+            self.interest.add(contract.underlying)
 
     def _apply_effects(self, effects: list[Any], ts: datetime) -> None:
         """What one change did to the orders linked to it (``engine.brokers.paper.linked``), applied
@@ -246,6 +268,7 @@ class PaperState:
                 record.order.quantity = float(value)
                 record.order.updated_at = ts
                 record.held = False
+                self.reach.pop(record.order.symbol, None)
                 record.ref_price = self._reference_price(record.order)
             elif kind == "cancel":
                 self.finish(record, OrderStatus.CANCELLED, str(value), ts)
@@ -333,11 +356,23 @@ class PaperState:
         order.reason = reason
         order.updated_at = ts
         self.working.pop(order.client_order_id, None)
+        self.reach.pop(order.symbol, None)
         same_symbol = self.by_symbol.get(order.symbol)
         if same_symbol is not None:
             same_symbol.pop(order.client_order_id, None)
             if not same_symbol:
                 del self.by_symbol[order.symbol]
+                if order.symbol not in self.by_underlying:
+                    self.interest.discard(order.symbol)
+        contract = self._options.contract(order.symbol)
+        if contract is not None:
+            same_underlying = self.by_underlying.get(contract.underlying)
+            if same_underlying is not None:
+                same_underlying.pop(order.client_order_id, None)
+                if not same_underlying:
+                    del self.by_underlying[contract.underlying]
+                    if contract.underlying not in self.by_symbol:
+                        self.interest.discard(contract.underlying)
         self.final[order.client_order_id] = record
 
     # ------------------------------------------------------------------ queries

@@ -174,13 +174,17 @@ async def test_run_drives_the_clock_and_finishes(small: MarketData) -> None:
         assert all(q.ts == clock.now() for q in quotes)
         seen.append((clock.now(), quotes))
 
+    elapsed = [0.0]
+
     async def instant(seconds: float) -> None:
         sleeps.append(seconds)
+        elapsed[0] += seconds  # a clock that moves only by the waits: each step takes no time
 
     await feed.run(
         sink,
         seconds_per_day=39.0,
         sleep=instant,
+        monotonic=lambda: elapsed[0],
         on_day_start=lambda d: events.append(("start", d)),
         on_day_end=lambda d: events.append(("end", d)),
     )
@@ -329,3 +333,28 @@ def test_steps_are_timed_in_exchange_minutes(small: MarketData) -> None:
     feed, _ = make_feed(small)
     steps = feed.day_quotes(date(2012, 11, 20))
     assert steps[1][0] - steps[0][0] == timedelta(minutes=1)
+
+
+async def test_paced_steps_keep_to_the_schedule_and_report_lag(small: MarketData) -> None:
+    """A step's own work is part of its interval (the replay does not drift behind), a late step
+    is reported as lag and followed at once, and a stall is not played back as a burst."""
+    feed, _ = make_feed(small, steps_per_day=10)
+    now = [0.0]
+    sleeps: list[float] = []
+    work = iter([0.3, 0.0, 2.0, 0.0, 0.0, 1.5, 0.0, 0.0])  # seconds each step's sink takes
+
+    def sink(_quotes: tuple[Quote, ...]) -> None:
+        now[0] += next(work, 0.0)
+        if len(sleeps) == 7:
+            feed.stop()
+
+    async def sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+        now[0] += seconds
+
+    await feed.run(sink, seconds_per_day=10.0, sleep=sleep, monotonic=lambda: now[0])
+    # Interval 1 s: 0.3 s of work leaves 0.7 s to wait; a 2 s step is 1 s late: no wait, lag 1 s
+    # (within CATCH_UP_S: the next step catches up); 1.5 s of work is 0.5 s late and caught up.
+    assert sleeps[:7] == pytest.approx([0.7, 1.0, 0.0, 0.0, 1.0, 0.0, 0.5])
+    assert feed.max_lag_s == pytest.approx(1.0)
+    assert feed.stalls == 0

@@ -5,7 +5,14 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine.research.backtest import BacktestConfig, Costs, run_template, setup_weights, simulate
+from engine.research.backtest import (
+    BacktestConfig,
+    Costs,
+    run_template,
+    setup_weights,
+    simulate,
+    simulate_columns,
+)
 from engine.strategies.templates import TEMPLATES
 from engine.strategies.templates.base import Bars, Panel
 
@@ -102,3 +109,28 @@ def test_stress_reaches_the_strategy_book_through_betas(panel: Panel) -> None:
         by_name["2008"].pnl < 0 < abs(by_name["2008"].pnl) and by_name["2008"].pnl < by_name["correction"].pnl
     )
     assert stress.largest_day >= str(run.backtest.dates[0])
+
+
+def test_simulate_columns_runs_each_account_as_simulate_alone() -> None:
+    """K independent accounts in one call: each equals ``simulate`` on its own column, with costs
+    and a drift threshold, over one price column shared by all and over one column each."""
+    rng = np.random.default_rng(5)
+    n_bars = 300
+    close = 50.0 * np.exp(np.cumsum(rng.normal(0.0, 0.01, (n_bars, 3)), axis=0))
+    fill = close * (1.0 + rng.normal(0.0, 0.002, close.shape))
+    target = np.repeat(rng.random((n_bars // 10, 6)) > 0.5, 10, axis=0) * rng.uniform(0.3, 1.0, 6)
+    config = BacktestConfig(
+        costs=Costs(per_share=0.01, per_value=0.0005, slippage_bps=2.0), rebalance_threshold=0.05
+    )
+    dates = np.arange(n_bars).astype("datetime64[D]")
+    equity = simulate_columns(fill, close, target, config)
+    for k in range(6):
+        c = k % 3
+        alone = simulate(dates, ("X",), fill[:, c : c + 1], close[:, c : c + 1], target[:, k : k + 1], config)
+        np.testing.assert_array_equal(equity[:, k], alone.equity)
+    assert not np.allclose(equity[:, 0], equity[:, 3])  # the accounts really differ
+    shared = simulate_columns(fill[:, :1], close[:, :1], target, config)
+    one = simulate(dates, ("X",), fill[:, :1], close[:, :1], target[:, 4:5], config)
+    np.testing.assert_array_equal(shared[:, 4], one.equity)
+    with pytest.raises(ValueError, match="do not divide"):
+        simulate_columns(fill[:, :2], close[:, :2], target[:, :3], config)
