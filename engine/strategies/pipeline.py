@@ -90,10 +90,13 @@ def scan_histories(
     progress: ScanProgress | None = None,
     benchmark: pd.DataFrame | None = None,
     extra: Sequence[Template] = (),
+    *,
+    keep: bool = False,
 ) -> Scan:
     """The session's scan (setups, track records, calibration) on bars strictly before it;
     ``benchmark``: the benchmark's bars before it too (meta-labelled confidence reads its state);
-    ``extra``: templates built above this layer (the ``rl`` template, ``engine.rl.live``)."""
+    ``extra``: templates built above this layer (the ``rl`` template, ``engine.rl.live``);
+    ``keep``: keep every setup and its past trades (``scan(..., keep=True)``)."""
     panel = {sym: Bars.from_frame(sym, df) for sym, df in histories.items() if len(df)}
     templates = [*enabled_templates(settings), *extra]
     bench = None if benchmark is None or not len(benchmark) else Bars.from_frame("benchmark", benchmark)
@@ -105,4 +108,5 @@ def scan_histories(
         progress,
         meta=settings.cards.meta_label,
         benchmark=bench,
+        keep=keep,
     )

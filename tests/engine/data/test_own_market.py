@@ -139,11 +139,13 @@ async def test_a_day_of_merged_calendars_keeps_one_days_time_on_screen(market: M
     steps = feed.day_quotes(date(2020, 1, 6))
     assert len(steps) > 2 * 31  # three calendars' grids merged
     slept: list[float] = []
+    now = [0.0]  # the replay keeps to a schedule on ``monotonic``: a fake clock the fake sleep moves
 
     async def sleep(seconds: float) -> None:
         slept.append(seconds)
+        now[0] += seconds
 
-    await feed.run(lambda _quotes: None, seconds_per_day=60.0, sleep=sleep)
+    await feed.run(lambda _quotes: None, seconds_per_day=60.0, sleep=sleep, monotonic=lambda: now[0])
     assert len(slept) == len(steps)
     assert sum(slept) == pytest.approx(60.0 * 31 / 30)  # as long as a New York day, not three
 

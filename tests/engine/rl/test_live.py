@@ -69,18 +69,22 @@ def model_dir(tmp_path_factory: pytest.TempPathFactory, shipped: MarketData) -> 
     forget_loaded()
 
 
-def _settings(tmp_path: Path, model: str, templates: str = '["rl"]') -> Settings:
+def _settings(tmp_path: Path, model: str, templates: str = '["rl"]', meta: bool = True) -> Settings:
     cfg = tmp_path / "rl.toml"
     cfg.write_text(
-        f"[cards]\ntemplates = {templates}\n[strategies.rl]\nmodel = {model!r}\nmin_confidence = 0.0\n"
+        f"[cards]\ntemplates = {templates}\nmeta_label = {str(meta).lower()}\n"
+        f"[strategies.rl]\nmodel = {model!r}\nmin_confidence = 0.0\n"
     )
     return load_settings(cfg, environ={"ONETAP_REPLAY__STEPS_PER_DAY": "30"})
 
 
 def test_the_track_record_is_out_of_sample_only(model_dir: Path, shipped: MarketData, tmp_path: Path) -> None:
-    settings = _settings(tmp_path, str(model_dir))
+    """The score calibrator's path (``meta_label = false``): its fit reads only decisions after the
+    model's training data. (With meta-labelling on, the rl template's trades feed the meta-label
+    model like any template's.)"""
+    settings = _settings(tmp_path, str(model_dir), meta=False)
     histories = {"AAPL": shipped.bars["AAPL"].loc[shipped.bars["AAPL"].index < np.datetime64("2012-01-03")]}
-    found = scan_histories(settings, histories, extra=live_templates(settings))
+    found = scan_histories(settings, histories, extra=live_templates(settings), keep=True)
     assert not found.held_back
     record = found.records["rl"]
     (setup,) = found.setups["rl"]
