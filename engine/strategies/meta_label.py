@@ -242,7 +242,8 @@ def _windows(rets: Array, wb: Array, bars: NDArray[np.int64], first: NDArray[np.
     valid = idx >= first[:, None]
     if wb.shape[1] == 1 and bool(np.all(wb == 1.0)):
         # a one-stock setup: the einsum below is each return times 1.0 (exact), done without it
-        one: Array = rets[np.clip(idx, 0, len(rets) - 1), 0]  # [m, L]
+        np.maximum(idx, 0, out=idx)  # (no window reaches past its own bar: no upper clip)
+        one: Array = rets[:, 0][idx]  # [m, L]
         bad = ~valid | np.isnan(one)
         inf = np.isinf(one)
         if inf.any():  # what ``nan_to_num`` makes of them (its NaN -> 0 is masked back just below)
