@@ -234,13 +234,24 @@ class HitHistory:
         return out
 
 
-def _windows(rets: Array, weights: Array, bars: NDArray[np.int64], length: int) -> Array:
-    """``[m, length]`` basket returns at each bar's own weights over the ``length`` days up to it."""
+def _windows(rets: Array, wb: Array, bars: NDArray[np.int64], first: NDArray[np.int64], length: int) -> Array:
+    """``[m, length]`` basket returns at each bar's own weights ``wb`` over the ``length`` days up to
+    it; a day before ``first`` (the bar of the first return of the signal's own series) is missing."""
     offs = np.arange(-length + 1, 1)
     idx = bars[:, None] + offs[None, :]
-    valid = idx >= 1
+    valid = idx >= first[:, None]
+    if wb.shape[1] == 1 and bool(np.all(wb == 1.0)):
+        # a one-stock setup: the einsum below is each return times 1.0 (exact), done without it
+        np.maximum(idx, 0, out=idx)  # (no window reaches past its own bar: no upper clip)
+        one: Array = rets[:, 0][idx]  # [m, L]
+        bad = ~valid | np.isnan(one)
+        inf = np.isinf(one)
+        if inf.any():  # what ``nan_to_num`` makes of them (its NaN -> 0 is masked back just below)
+            one[inf] = np.copysign(np.finfo(np.float64).max, one[inf])
+        one[bad] = np.nan
+        return one
     win = rets[np.clip(idx, 0, len(rets) - 1)]  # [m, L, k]
-    out: Array = np.einsum("mlk,mk->ml", np.nan_to_num(win), weights[bars])
+    out: Array = np.einsum("mlk,mk->ml", np.nan_to_num(win), wb)
     bad = ~valid | np.isnan(win).any(axis=2)
     out[bad] = np.nan
     return out
@@ -255,27 +266,92 @@ def _nanstd(x: Array, min_n: int) -> Array:
     return out
 
 
-def _stop_atr(setup: Setup, bars: NDArray[np.int64], policy: ExitPolicy, vol_price: Array) -> Array:
+def _stop_atr(
+    close: Array,
+    stop: Array,
+    atr: Array | None,
+    bars: NDArray[np.int64],
+    policy: ExitPolicy,
+    vol_price: Array,
+) -> Array:
     """Distance to the stop at each signal, in ATRs (baskets: in daily volatilities of the basket)."""
-    if setup.atr is not None and setup.close.shape[1] == 1:
-        atr = setup.atr[bars]
-        close = setup.close[bars, 0]
+    if atr is not None and close.shape[1] == 1:
+        atr_b = atr[bars]
+        close_b = close[bars, 0]
         with np.errstate(invalid="ignore", divide="ignore"):
             rule = policy.stop
             if rule in (StopRule.ATR, StopRule.TRAIL_ATR):
-                return np.where(atr > 0, policy.stop_value, np.nan)
+                return np.where(atr_b > 0, policy.stop_value, np.nan)
             if rule in (StopRule.PERCENT, StopRule.TRAIL_PERCENT):
-                out: Array = policy.stop_value / 100.0 * close / atr
+                out: Array = policy.stop_value / 100.0 * close_b / atr_b
                 return out
             if rule is StopRule.TRAIL_AMOUNT:
-                out = policy.stop_value / atr
+                out = policy.stop_value / atr_b
                 return out
-            stop = setup.stop[bars]
-            out = np.where(np.isfinite(stop), stop * close / atr, np.nan)
+            stop_b = stop[bars]
+            out = np.where(np.isfinite(stop_b), stop_b * close_b / atr_b, np.nan)
             return out
-    stop = setup.stop[bars]
+    stop_b = stop[bars]
     with np.errstate(invalid="ignore", divide="ignore"):
-        out = np.where(np.isfinite(stop), stop / vol_price, np.nan)
+        out = np.where(np.isfinite(stop_b), stop_b / vol_price, np.nan)
+    return out
+
+
+def daily_returns(close: Array, starts: NDArray[np.int64] | None = None) -> Array:
+    """Close-to-close returns (``[T, k]``), NaN on each series' first bar (``starts``: the first
+    bars of several symbols' series laid end to end; None: one series)."""
+    rets = np.full(close.shape, np.nan)
+    rets[1:] = close[1:] / close[:-1] - 1.0
+    if starts is not None:
+        rets[starts[starts < len(close)]] = np.nan
+    return rets
+
+
+def own_features(
+    close: Array,
+    rets: Array,
+    weights: Array,
+    score: Array,
+    stop: Array,
+    atr: Array | None,
+    bars: NDArray[np.int64],
+    first: NDArray[np.int64],
+    policy: ExitPolicy,
+) -> Array:
+    """``[m, len(FEATURES)]`` features of the signals at ``bars`` that the signal's own series give
+    (``score``, ``vol_regime``, ``trend_regime``, ``stop_atr``, ``cost``; the rest NaN: ``context``
+    fills them). ``close``, ``rets`` (``daily_returns``) and ``weights`` are ``[T, k]``, ``score``,
+    ``stop`` and ``atr`` ``[T]``: one setup's arrays, or several one-stock setups' laid end to end,
+    each signal's own series starting at bar ``first - 1``. Row by row the same numbers either way,
+    which is what lets the panel scan meta-label without a setup per symbol."""
+    out = np.full((len(bars), len(FEATURES)), np.nan)
+    if len(bars) == 0:
+        return out
+    wb = weights[bars]
+    long_win = _windows(rets, wb, bars, first, LONG_VOL)
+    short_sd = _nanstd(long_win[:, -SHORT_VOL:], SHORT_VOL // 2)
+    long_sd = _nanstd(long_win, SHORT_VOL)
+    trend_win = long_win[:, -TREND_DAYS:]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out[:, 1] = np.log(short_sd / long_sd)
+        out[:, 2] = np.nansum(trend_win, axis=1) / (_nanstd(trend_win, SHORT_VOL) * math.sqrt(TREND_DAYS))
+        gross = np.abs(wb)
+        cost = 2.0 * np.sum(gross * (PER_SHARE / close[bars] + SLIPPAGE), axis=1)
+        out[:, 8] = cost / short_sd
+    out[:, 0] = score[bars]
+    out[:, 3] = _stop_atr(close, stop, atr, bars, policy, short_sd)
+    return out
+
+
+def context(own: Array, days: DayArray, market: MarketState, hits: HitHistory) -> Array:
+    """``own_features`` rows with the features of their day filled in: the template's recent hit
+    rate and the market's state (breadth, the benchmark's trend and momentum)."""
+    out = np.array(own, dtype=np.float64, copy=True)
+    if len(out) == 0:
+        return out
+    out[:, 4] = hits.before(days)
+    out[:, 5], out[:, 6], out[:, 7] = market.at(days)
+    out[~np.isfinite(out)] = np.nan
     return out
 
 
@@ -284,30 +360,20 @@ def signal_features(
 ) -> Array:
     """``[m, len(FEATURES)]`` features of signals at ``bars`` (each from data up to its close)."""
     bars = np.asarray(bars, dtype=np.int64)
-    out = np.full((len(bars), len(FEATURES)), np.nan)
     if len(bars) == 0:
-        return out
-    close = setup.close
-    rets = np.full(close.shape, np.nan)
-    rets[1:] = close[1:] / close[:-1] - 1.0
-    w = setup.weights
-    long_win = _windows(rets, w, bars, LONG_VOL)
-    short_sd = _nanstd(long_win[:, -SHORT_VOL:], SHORT_VOL // 2)
-    long_sd = _nanstd(long_win, SHORT_VOL)
-    trend_win = long_win[:, -TREND_DAYS:]
-    days = setup.dates[bars]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out[:, 1] = np.log(short_sd / long_sd)
-        out[:, 2] = np.nansum(trend_win, axis=1) / (_nanstd(trend_win, SHORT_VOL) * math.sqrt(TREND_DAYS))
-        gross = np.abs(w[bars])
-        cost = 2.0 * np.sum(gross * (PER_SHARE / close[bars] + SLIPPAGE), axis=1)
-        out[:, 8] = cost / short_sd
-    out[:, 0] = setup.score[bars]
-    out[:, 3] = _stop_atr(setup, bars, policy, short_sd)
-    out[:, 4] = hits.before(days)
-    out[:, 5], out[:, 6], out[:, 7] = market.at(days)
-    out[~np.isfinite(out)] = np.nan
-    return out
+        return np.full((0, len(FEATURES)), np.nan)
+    own = own_features(
+        setup.close,
+        daily_returns(setup.close),
+        setup.weights,
+        setup.score,
+        setup.stop,
+        setup.atr,
+        bars,
+        np.ones(len(bars), dtype=np.int64),
+        policy,
+    )
+    return context(own, setup.dates[bars], market, hits)
 
 
 @dataclass(frozen=True, slots=True)
@@ -336,6 +402,18 @@ def hit_history(measured: Sequence[tuple[Setup, Outcomes]]) -> HitHistory:
     return HitHistory.of(exits, wins)
 
 
+def choose_trades(
+    entry: DayArray, exit_: DayArray, ended_before: np.datetime64 | None, most_recent: int | None
+) -> NDArray[np.int64]:
+    """Indices of the trades a fit reads, oldest entry first (ties: in the order given): those
+    that ended before ``ended_before`` (all: None), the ``most_recent`` of them (all: None)."""
+    chosen = np.flatnonzero(exit_ < ended_before) if ended_before is not None else np.arange(len(entry))
+    chosen = chosen[np.argsort(entry[chosen], kind="stable")]
+    if most_recent is not None:
+        chosen = chosen[max(0, len(chosen) - most_recent) :]
+    return chosen.astype(np.int64)
+
+
 def template_trades(
     measured: Sequence[tuple[Setup, Outcomes]],
     policy: ExitPolicy,
@@ -358,10 +436,7 @@ def template_trades(
     exit_ = np.concatenate([s.dates[o.exits] for s, o in live])
     which = np.concatenate([np.full(o.n, i) for i, (_s, o) in enumerate(live)])
     pos = np.concatenate([np.arange(o.n) for _s, o in live])
-    chosen = np.flatnonzero(exit_ < ended_before) if ended_before is not None else np.arange(len(entry))
-    chosen = chosen[np.argsort(entry[chosen], kind="stable")]
-    if most_recent is not None:
-        chosen = chosen[max(0, len(chosen) - most_recent) :]
+    chosen = choose_trades(entry, exit_, ended_before, most_recent)
     x = np.full((len(chosen), len(FEATURES)), np.nan)
     y, score = np.empty(len(chosen)), np.empty(len(chosen))
     for i in np.unique(which[chosen]).tolist():
@@ -653,6 +728,18 @@ class MetaLabel:
         x = signal_features(setup, np.array([t], dtype=np.int64), policy, self.market, self.hits)
         return float(self.model.predict(x)[0])
 
+    def confidence_of(self, own: Array, day: np.datetime64) -> float:
+        """``confidence`` from the signal's ``own_features`` row and its day (the panel scan's way)."""
+        if not self.edge:
+            return self.model.base_rate
+        x = context(
+            np.asarray(own, dtype=np.float64).reshape(1, -1),
+            np.array([day], "datetime64[D]"),
+            self.market,
+            self.hits,
+        )
+        return float(self.model.predict(x)[0])
+
 
 def holdout(
     trades: TradeSet, *, horizon_days: int, calibration: Method = "logistic", seed: int = 0
@@ -709,8 +796,53 @@ def meta_label(
     when the same trades come again (the month's later sessions, the same cards asked twice).
     """
     hits = hit_history(measured)
-    cutoff = fit_day(market.dates[-1]) if len(market.dates) else None
-    trades = template_trades(measured, policy, market, hits, ended_before=cutoff, most_recent=MAX_TRADES)
+    trades = template_trades(
+        measured, policy, market, hits, ended_before=meta_cutoff(market), most_recent=MAX_TRADES
+    )
+    return _meta_label_of(trades, market, hits, horizon_days, calibration, seed)
+
+
+def meta_cutoff(market: MarketState) -> np.datetime64 | None:
+    """The day a meta-label is fitted as of (``fit_day`` of the market's last bar; None: no bars)."""
+    return fit_day(market.dates[-1]) if len(market.dates) else None
+
+
+def meta_label_rows(
+    own: Array,
+    entry: DayArray,
+    exit_: DayArray,
+    returns: Array,
+    scores: Array,
+    market: MarketState,
+    *,
+    horizon_days: int,
+    calibration: Method = "logistic",
+    seed: int = 0,
+) -> MetaLabel:
+    """``meta_label`` from the template's completed trades as rows, without their setups (the
+    panel scan's way): each trade's ``own_features`` row (NaN rows allowed for trades a fit will
+    not read: ``choose_trades`` with ``meta_cutoff`` and ``MAX_TRADES``), entry and exit day, return
+    and score, in the order ``meta_label`` would see them (setup by setup, each in entry order).
+    The same trades give the same model, the same skill and the same confidence."""
+    entry = np.asarray(entry, dtype="datetime64[D]")
+    exit_ = np.asarray(exit_, dtype="datetime64[D]")
+    n = len(entry)
+    if own.shape != (n, len(FEATURES)) or not len(exit_) == len(returns) == len(scores) == n:
+        raise ValueError(
+            f"meta_label_rows needs {n} trades' rows [n, {len(FEATURES)}], exits, returns and scores; "
+            f"got {own.shape}, {len(exit_)}, {len(returns)} and {len(scores)}"
+        )
+    wins = (returns > 0).astype(float)
+    hits = HitHistory.of(exit_, wins)
+    chosen = choose_trades(entry, exit_, meta_cutoff(market), MAX_TRADES)
+    x = context(own[chosen], entry[chosen], market, hits)
+    trades = TradeSet(x, wins[chosen], entry[chosen], exit_[chosen], np.asarray(scores, float)[chosen])
+    return _meta_label_of(trades, market, hits, horizon_days, calibration, seed)
+
+
+def _meta_label_of(
+    trades: TradeSet, market: MarketState, hits: HitHistory, horizon_days: int, calibration: Method, seed: int
+) -> MetaLabel:
     key = _fingerprint(trades, horizon_days, calibration, seed)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)

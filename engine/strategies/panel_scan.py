@@ -18,8 +18,9 @@ import numba
 import numpy as np
 from numpy.typing import NDArray
 
-from engine.model.exits import StopRule
+from engine.model.exits import ExitPolicy, StopRule
 from engine.strategies.exits import _TIME_CODES, _walk, protects, resolve_arrays
+from engine.strategies.meta_label import FEATURES, choose_trades, daily_returns, own_features
 from engine.strategies.outcomes import Outcomes
 from engine.strategies.templates.base import Array, Bars, Params, Setup, Template
 from engine.strategies.templates.panel import Family, FlatBars
@@ -30,6 +31,8 @@ years): every template's intermediate series are this long, so memory stays flat
 symbols there are, and each slice is long enough that the per-slice Python costs nothing."""
 
 Ints = NDArray[np.int64]
+FEATURE_BLOCK = 4096
+"""Signals whose meta-label features are computed at once (each reads a 250-day window)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +47,21 @@ class Trades:
     returns: Array
     scores: Array
     dates: NDArray[np.datetime64]
+    exit_dates: NDArray[np.datetime64]
+    own: Array
+    """Each trade's ``meta_label.own_features`` row (``[n, 9]``; NaN rows for trades no fit reads)
+    when the scan meta-labels (``scan_slice(..., meta=...)``), else ``[n, 0]``."""
+
+
+@dataclass(frozen=True, slots=True)
+class MetaNeeds:
+    """What a meta-labelled panel scan computes features for: the trades a fit may read (those
+    ended before ``ended_before``, the ``most_recent`` of them in each slice, a superset of the
+    universe's ``most_recent``) and today's candidates."""
+
+    policy: ExitPolicy
+    ended_before: np.datetime64 | None
+    most_recent: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +70,8 @@ class Found:
 
     trades: Trades
     candidates: list[tuple[Setup, Outcomes]]
+    candidate_own: Array
+    """Each candidate's ``own_features`` row at its last bar (``[c, 9]``; ``[c, 0]`` without meta)."""
 
 
 def chunks(bars: Sequence[Bars], budget: int = CHUNK_BARS) -> list[FlatBars]:
@@ -162,8 +182,35 @@ def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints)
     return np.where(bar >= 0, ret, np.nan), bar
 
 
-def scan_slice(template: Template, params: Params, flat: FlatBars, keep_bars: int) -> Found:
-    """A template's trades and today's candidates over one slice of the universe."""
+def _own_rows(flat: FlatBars, rets: Array, family: Family, bars: Ints, policy: ExitPolicy) -> Array:
+    """``own_features`` of signals at flat ``bars``, each read on its own symbol's bars only, in
+    blocks (a 250-day window per signal)."""
+    out = np.full((len(bars), len(FEATURES)), np.nan)
+    seg = np.searchsorted(flat.starts, bars, side="right") - 1
+    first = flat.starts[seg] + 1
+    close = flat.close.reshape(-1, 1)
+    ones = np.broadcast_to(np.ones((1, 1)), close.shape)  # one-stock setups: weight 1 every bar
+    for a in range(0, len(bars), FEATURE_BLOCK):
+        b = min(a + FEATURE_BLOCK, len(bars))
+        out[a:b] = own_features(
+            close,
+            rets,
+            ones,
+            family.score,
+            family.stop,
+            family.atr,
+            bars[a:b],
+            first[a:b],
+            policy,
+        )
+    return out
+
+
+def scan_slice(
+    template: Template, params: Params, flat: FlatBars, keep_bars: int, meta: MetaNeeds | None = None
+) -> Found:
+    """A template's trades and today's candidates over one slice of the universe (``meta``: with
+    the ``own_features`` a meta-label reads)."""
     assert template.panel is not None
     lengths = np.diff(flat.starts)
     eligible = lengths >= template.min_history
@@ -172,39 +219,55 @@ def scan_slice(template: Template, params: Params, flat: FlatBars, keep_bars: in
     usable = np.repeat(eligible, lengths) & ~last
     families = template.panel(flat, params) if eligible.any() else []
     parts: list[Trades] = []
-    picks: list[tuple[int, int, Setup, Outcomes]] = []
+    picks: list[tuple[int, int, Setup, Outcomes, Array]] = []
+    width = len(FEATURES) if meta is not None else 0
+    day_rets = daily_returns(flat.close.reshape(-1, 1), flat.starts[:-1]) if meta is not None else None
     for k, family in enumerate(families):
         signals = np.flatnonzero(family.entry & usable).astype(np.int64)
         rets, exits = _outcomes(template, flat, family, signals)
         done = np.isfinite(rets)
         entries = signals[done]
+        ends = exits[done]
         part = Trades(
             np.searchsorted(flat.starts, entries, side="right") - 1,
             entries,
-            exits[done],
+            ends,
             rets[done],
             family.score[entries],
             flat.dates[entries],
+            flat.dates[ends],
+            np.full((len(entries), width), np.nan),
         )
         parts.append(part)
         today = np.flatnonzero(eligible & (lengths > 0) & family.entry[np.maximum(flat.starts[1:] - 1, 0)])
+        today_own = np.full((len(today), width), np.nan)
+        if meta is not None and day_rets is not None:
+            # a fit reads the universe's most recent trades; those of this family are among its own
+            # most recent (the order within it is the universe's), so only these get features
+            fit = choose_trades(part.dates, part.exit_dates, meta.ended_before, meta.most_recent)
+            part.own[fit] = _own_rows(flat, day_rets, family, part.entries[fit], meta.policy)
+            today_own = _own_rows(flat, day_rets, family, flat.starts[1:][today] - 1, meta.policy)
         bounds = (
             np.searchsorted(part.segment, today, side="left"),
             np.searchsorted(part.segment, today, side="right"),
         )
-        for i, a, b in zip(today.tolist(), bounds[0].tolist(), bounds[1].tolist(), strict=True):
+        for c, (i, a, b) in enumerate(
+            zip(today.tolist(), bounds[0].tolist(), bounds[1].tolist(), strict=True)
+        ):
             lo = int(flat.starts[i])
             own = Outcomes(part.entries[a:b] - lo, part.exits[a:b] - lo, part.returns[a:b], part.scores[a:b])
-            picks.append((i, k, family.make(i, keep_bars), own))
+            picks.append((i, k, family.make(i, keep_bars), own, today_own[c]))
     picks.sort(key=lambda p: (p[0], p[1]))
-    return Found(_merge(parts), [(setup, own) for _i, _k, setup, own in picks])
+    own_rows = np.array([p[4] for p in picks]).reshape(len(picks), width)
+    return Found(_merge(parts, width), [(setup, own) for _i, _k, setup, own, _x in picks], own_rows)
 
 
-def _merge(parts: list[Trades]) -> Trades:
+def _merge(parts: list[Trades], width: int) -> Trades:
     """Several families' trades in the per-setup order: symbol by symbol, each family in turn."""
     if not parts:
         empty = np.empty(0, dtype=np.int64)
-        return Trades(empty, empty, empty, np.empty(0), np.empty(0), np.empty(0, "datetime64[D]"))
+        days = np.empty(0, "datetime64[D]")
+        return Trades(empty, empty, empty, np.empty(0), np.empty(0), days, days, np.empty((0, width)))
     if len(parts) == 1:
         return parts[0]
     cat = Trades(*(np.concatenate([getattr(p, f) for p in parts]) for f in Trades.__slots__))

@@ -35,9 +35,18 @@ from engine.strategies.calibration import (
     fit_calibrator,
     holdout_report,
 )
-from engine.strategies.meta_label import MarketState, MetaLabel, market_state, meta_label
+from engine.strategies.meta_label import (
+    FEATURES,
+    MAX_TRADES,
+    MarketState,
+    MetaLabel,
+    market_state,
+    meta_cutoff,
+    meta_label,
+    meta_label_rows,
+)
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.panel_scan import chunks, scan_slice
+from engine.strategies.panel_scan import MetaNeeds, chunks, scan_slice
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
 
@@ -180,7 +189,9 @@ def _vol_annual(setup: Setup) -> float:
     return float(np.std(rets, ddof=1) * math.sqrt(252.0)) if len(rets) > 2 else math.nan
 
 
-def _candidate(record: TrackRecord, setup: Setup, own: Outcomes) -> Candidate:
+def _candidate(
+    record: TrackRecord, setup: Setup, own: Outcomes, confidence: float | None = None
+) -> Candidate:
     t = len(setup) - 1
     score = float(setup.score[t])
     pooled_mean = record.mean
@@ -188,10 +199,11 @@ def _candidate(record: TrackRecord, setup: Setup, own: Outcomes) -> Candidate:
     recent = setup.basket_returns()[-BOOK_DAYS:]
     signals = {name: float(series[t]) for name, series in setup.components.items()}
     meta = record.meta
-    if meta is not None:
-        confidence = meta.confidence(setup, t, record.template.exit_policy)
-    else:
-        confidence = float(record.calibrator.predict(score))
+    if confidence is None:  # given: the panel scan's meta-label, from the signal's feature row
+        if meta is not None:
+            confidence = meta.confidence(setup, t, record.template.exit_policy)
+        else:
+            confidence = float(record.calibrator.predict(score))
     return Candidate(
         record=record,
         setup=setup,
@@ -237,11 +249,21 @@ the first scan of a day taking many seconds). It may raise to abandon the scan (
 
 
 def scan_panel(
-    template: Template, slices: Sequence[FlatBars], params: Params, method: Method = "logistic"
+    template: Template,
+    slices: Sequence[FlatBars],
+    params: Params,
+    method: Method = "logistic",
+    market: MarketState | None = None,
 ) -> tuple[TrackRecord, list[Candidate]]:
     """``scan_template`` for a one-stock template over the universe at once (``Template.panel``,
-    ``engine.strategies.panel_scan``): the same record and candidates, without a setup per symbol."""
-    found = [scan_slice(template, params, flat, CANDIDATE_BARS) for flat in slices]
+    ``engine.strategies.panel_scan``): the same record and candidates, without a setup per symbol.
+
+    ``market`` turns meta-labelling on as in ``scan_template``: each past trade's features come
+    from the flat arrays (``meta_label.own_features``, the same numbers its setup gives), so the
+    meta-label and the candidates' confidence are the per-setup path's."""
+    policy = template.exit_policy
+    needs = None if market is None else MetaNeeds(policy, meta_cutoff(market), MAX_TRADES)
+    found = [scan_slice(template, params, flat, CANDIDATE_BARS, needs) for flat in slices]
     trades = [f.trades for f in found]
     if trades:
         dates = np.concatenate([t.dates for t in trades])
@@ -250,7 +272,22 @@ def scan_panel(
     else:
         dates, returns, scores = np.array([], "datetime64[D]"), np.array([]), np.array([])
     record = _record_of(template, params, dates, returns, scores, method)
-    return record, [_candidate(record, s, o) for f in found for s, o in f.candidates]
+    if market is None:
+        return record, [_candidate(record, s, o) for f in found for s, o in f.candidates]
+    if trades:
+        own = np.concatenate([t.own for t in trades])
+        exits = np.concatenate([t.exit_dates for t in trades])
+    else:
+        own, exits = np.empty((0, len(FEATURES))), np.array([], "datetime64[D]")
+    meta = meta_label_rows(
+        own, dates, exits, returns, scores, market, horizon_days=template.horizon_days, calibration=method
+    )
+    record = replace(record, meta=meta)
+    return record, [
+        _candidate(record, s, o, meta.confidence_of(x, s.dates[-1]))
+        for f in found
+        for (s, o), x in zip(f.candidates, f.candidate_own, strict=True)
+    ]
 
 
 def trim(setup: Setup, bars: int) -> Setup:
@@ -315,8 +352,8 @@ def scan(
 
     ``meta``: confidence by meta-labelling (``engine.strategies.meta_label``), with ``benchmark``
     (bars strictly before the session too) for the benchmark-state features; without one the
-    universe's equal-weighted index stands in. Its features are read from each past trade's setup,
-    so a meta-labelled scan takes the per-setup path."""
+    universe's equal-weighted index stands in. The panel path reads each past trade's features
+    from the flat arrays (``meta_label.own_features``), the same numbers its setup would give."""
     params = params or {}
     market = market_state(panel, benchmark) if meta else None
     candidates: list[Candidate] = []
@@ -330,10 +367,10 @@ def scan(
             progress(done, len(templates), template.name)
         p = params.get(template.name) or template.params()
         try:
-            if template.panel is not None and not keep and market is None:
+            if template.panel is not None and not keep:
                 if slices is None:  # one copy of the universe, end to end, shared by those templates
                     slices = chunks([b for b in panel.values() if len(b)])
-                record, found = scan_panel(template, slices, p, method)
+                record, found = scan_panel(template, slices, p, method, market)
             else:
                 record, found, measured, built = scan_template(template, panel, p, method, market)
                 if keep:
