@@ -100,7 +100,8 @@ def conversion_rate(frm: str, to: str, marks: MarkSource, now: datetime, max_age
     if legs is None:
         raise RateRefused(
             RefusalCode.FX_RATE_MISSING,
-            f"no rate from {frm} into {to}: neither {frm}{to}, {to}{frm} nor a route through {PIVOT} is quoted",
+            f"no rate from {frm} into {to}: neither {frm}{to}, {to}{frm} "
+            f"nor a route through {PIVOT} is quoted",
         )
     rate, names, oldest, sources = 1.0, [], None, []
     for pair, inverted, mark in legs:
@@ -188,7 +189,9 @@ def exposure_in_account(
 def _fx(spec: InstrumentSpec) -> tuple[str, str]:
     pair = fx_pair(spec.symbol)
     if spec.asset_class is not AssetClass.FX or pair is None or spec.pip_size <= 0:
-        raise ValueError(f"{spec.symbol} is not a currency pair with a pip size (asset class {spec.asset_class})")
+        raise ValueError(
+            f"{spec.symbol} is not a currency pair with a pip size (asset class {spec.asset_class})"
+        )
     return pair
 
 
@@ -288,4 +291,3 @@ def size_from_stop(
             f"{lot} lot ({lot_step(spec, lot):,.0f}) or the minimum ({spec.min_lot:,.0f})"
         )
     return FxSize(units, lots, stop_pips, per_lot, stop_pips * per_lot * lots, rate, refused)
-

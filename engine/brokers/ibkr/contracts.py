@@ -35,6 +35,7 @@ __all__ = [
     "symbol_of",
 ]
 
+
 def contract_of(symbol: str) -> Contract | None:
     """The IB contract of a pair or a future; None for anything else (stocks, options)."""
     pair = fx_pair(symbol)
