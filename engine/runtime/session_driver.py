@@ -88,9 +88,12 @@ class SessionDriver:
         self._recorder = recorder
         self._steps = 0
         self._day_ended = False
-        self.day_roll = DayRoller.for_universe(
-            settings.risk.day_boundary, market.market.instruments, self._roll_loss_day
-        )
+        traded = {
+            s: market.market.instruments[s]
+            for s in settings.universe.symbols
+            if s in market.market.instruments
+        }
+        self.day_roll = DayRoller.for_universe(settings.risk.day_boundary, traded, self._roll_loss_day)
         """A round-the-clock universe's daily-loss day rolls at its stated boundary, not at the
         feed's session starts (``engine.runtime.day_roll``)."""
 
