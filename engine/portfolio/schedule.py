@@ -153,6 +153,17 @@ class AutopilotSchedule:
         return [day for day in self._sessions(start, today) if self.close(day) <= now]
 
 
+def previous_session(code: str, day: date) -> date:
+    """The session before ``day`` on the autopilot's calendar: XNYS's, or the day before (24/7),
+    or the weekday before (24/5). The lookback of a coin on a Sunday ends on Saturday."""
+    if code not in ROUND_THE_CLOCK:
+        return calendar.previous_session(day)
+    day -= timedelta(days=1)
+    while code == "24/5" and day.weekday() >= 5:
+        day -= timedelta(days=1)
+    return day
+
+
 def _aware(ts: datetime) -> datetime:
     if ts.tzinfo is None or ts.utcoffset() is None:
         raise ValueError(f"naive datetime {ts!r}: every time in onetap carries a zone")

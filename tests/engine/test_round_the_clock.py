@@ -15,7 +15,7 @@ from engine.model import AssetClass, Fill, Side, TradingState
 from engine.model.day_boundary import DayBoundary, boundary_for
 from engine.model.market import Instrument
 from engine.portfolio.ledger import Ledger
-from engine.portfolio.schedule import AutopilotSchedule
+from engine.portfolio.schedule import AutopilotSchedule, previous_session
 from engine.risk.breakers import state_breaker
 from engine.risk.gauges import risk_state
 from engine.runtime.day_roll import DayRoller, universe_calendars
@@ -176,3 +176,11 @@ def test_an_injected_clock_steps_the_roller_day_by_day_over_a_week() -> None:
         clock.set(clock.now() + timedelta(hours=1))
         roller.check(clock.now())
     assert rolled == [date(2026, 12, d) for d in range(2, 9)]  # seven days, none skipped
+
+
+def test_the_autopilot_lookback_ends_on_the_previous_day_of_its_own_calendar() -> None:
+    sunday, monday = date(2026, 12, 6), date(2026, 12, 7)
+    assert previous_session("24/7", sunday) == date(2026, 12, 5)  # a coin's Saturday close
+    assert previous_session("24/7", monday) == sunday
+    assert previous_session("24/5", monday) == date(2026, 12, 4)
+    assert previous_session("XNYS", monday) == date(2026, 12, 4)
