@@ -26,7 +26,7 @@ a rounded-up size would risk more than the budget) and refused below the spec's 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -291,3 +291,48 @@ def size_from_stop(
             f"{lot} lot ({lot_step(spec, lot):,.0f}) or the minimum ({spec.min_lot:,.0f})"
         )
     return FxSize(units, lots, stop_pips, per_lot, stop_pips * per_lot * lots, rate, refused)
+
+
+def card_pip_details(
+    symbol: str,
+    entry: float,
+    stop: float,
+    units: float,
+    prices: Mapping[str, float],
+    account_currency: str,
+    asof: datetime,
+) -> dict[str, float]:
+    """A one-pair card's sizing in FX terms, for its details: the stop distance in pips, the pip
+    value per standard lot in the account currency, the size in lots, and the risk at the stop
+    (stop pips x pip value per lot x lots). The rate is read from the card's own snapshot of
+    prices (same instant, so no age); empty when ``symbol`` is no pair or no rate is in it."""
+    pair = fx_pair(symbol)
+    if pair is None or not (entry > 0 and stop > 0 and units > 0):
+        return {}
+    spec = InstrumentSpec.default(pair[0] + pair[1], AssetClass.FX)
+
+    def marks(p: str) -> Mark | None:
+        return Mark(prices[p], asof, "card prices") if prices.get(p, 0.0) > 0 else None
+
+    try:
+        per_lot, _rate = pip_value(spec, account_currency, marks, asof, max_age_s=math.inf)
+    except RateRefused:
+        return {}
+    stop_pips = pips_between(spec, entry, stop)
+    lots = units / STANDARD_LOT
+    return {
+        "fx:stop_pips": stop_pips,
+        "fx:pip_value_per_lot": per_lot,
+        "fx:lots": lots,
+        "fx:risk": stop_pips * per_lot * lots,
+    }
+
+
+def round_to_tick(price: float, tick: float) -> float:
+    """``price`` on the instrument's tick grid: to the tick's decimals when the tick is a power of
+    ten (0.01 for a stock, exactly ``round(price, 2)``; 0.00001 for EURUSD), else to the nearest
+    multiple (0.25 for ES), without the multiplication's float noise."""
+    decimals = max(0, -math.floor(math.log10(tick) + 1e-12))
+    if math.isclose(tick, 10.0**-decimals, rel_tol=1e-9):
+        return round(price, decimals)
+    return round(round(price / tick) * tick, decimals + 2)

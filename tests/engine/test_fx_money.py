@@ -17,6 +17,7 @@ from engine.model import AssetClass, Fill, OrderRequest, RefusalCode, Side, Trad
 from engine.model.fx import (
     Mark,
     RateRefused,
+    card_pip_details,
     conversion_rate,
     exposure_in_account,
     lot_step,
@@ -26,6 +27,7 @@ from engine.model.fx import (
     pnl_in_account,
     pnl_in_quote,
     round_to_lot,
+    round_to_tick,
     size_from_stop,
 )
 from engine.model.instruments import CURRENCIES, FUTURE_ROOTS, InstrumentSpec, spec_for_symbol
@@ -229,3 +231,20 @@ def test_a_stale_rate_refuses_the_order_with_its_code_and_lets_the_way_out_throu
 def test_instrument_specs_validate_the_fx_conventions() -> None:
     with pytest.raises(ValueError, match="currency must be a 3-letter ISO code"):
         InstrumentSpec("EURUSD", currency="usd")
+
+
+def test_a_pair_card_states_its_size_in_pips_and_lots() -> None:
+    prices = {"USDJPY": 150.00, "EURUSD": 1.1000}
+    details = card_pip_details("USDJPY", 150.00, 149.70, 250_000, prices, "USD", NOW)
+    assert details["fx:stop_pips"] == 30.0
+    assert details["fx:pip_value_per_lot"] == pytest.approx(1_000 / 150)
+    assert details["fx:lots"] == 2.5
+    assert details["fx:risk"] == pytest.approx(500.0)  # 30 pips x 6.667 x 2.5
+    assert card_pip_details("AAPL", 100.0, 95.0, 10, prices, "USD", NOW) == {}
+    assert card_pip_details("EURGBP", 0.85, 0.84, 10_000, prices, "USD", NOW) == {}  # no GBP rate
+
+
+def test_card_prices_round_to_the_instruments_tick() -> None:
+    assert round_to_tick(123.456, 0.01) == 123.46  # a stock: as before
+    assert round_to_tick(1.083749, spec_for_symbol("EURUSD").tick_size) == 1.08375  # not 1.08
+    assert round_to_tick(5_001.13, spec_for_symbol("ESZ26").tick_size) == 5_001.25
