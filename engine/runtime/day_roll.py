@@ -25,6 +25,9 @@ from engine.model.market import Instrument
 
 log = logging.getLogger(__name__)
 
+DAY_ROLL_KEY = "risk_day"
+"""The store key of the daily-loss day last adopted or rolled to at a stated boundary."""
+
 
 def universe_calendars(instruments: Mapping[str, Instrument]) -> frozenset[str]:
     """The round-the-clock calendars the universe's asset classes trade on (FX 24/5, crypto 24/7)."""
@@ -36,16 +39,34 @@ def universe_calendars(instruments: Mapping[str, Instrument]) -> frozenset[str]:
 class DayRoller:
     """Rolls the daily-loss day at a stated boundary (see the module docstring)."""
 
-    def __init__(self, boundary: DayBoundary | None, start_day: Callable[[date], None]) -> None:
+    def __init__(
+        self,
+        boundary: DayBoundary | None,
+        start_day: Callable[[date], None],
+        last_day: date | None = None,
+        *,
+        remember: Callable[[date], None] | None = None,
+    ) -> None:
         self.boundary = boundary
         self._start_day = start_day
-        self._day: date | None = None
+        self._remember = remember
+        """Persists the day adopted or rolled to, so a restart knows it."""
+        self._day: date | None = last_day
+        """The day last rolled to (persisted by the caller): a restart after a boundary rolls at
+        once instead of measuring today's loss from yesterday's start."""
 
     @classmethod
     def for_universe(
-        cls, configured: str, instruments: Mapping[str, Instrument], start_day: Callable[[date], None]
+        cls,
+        configured: str,
+        instruments: Mapping[str, Instrument],
+        start_day: Callable[[date], None],
+        last_day: date | None = None,
+        *,
+        remember: Callable[[date], None] | None = None,
     ) -> DayRoller:
-        return cls(boundary_for(configured, universe_calendars(instruments)), start_day)
+        boundary = boundary_for(configured, universe_calendars(instruments))
+        return cls(boundary, start_day, last_day, remember=remember)
 
     @property
     def active(self) -> bool:
@@ -57,19 +78,24 @@ class DayRoller:
         return self._day
 
     def check(self, now: datetime) -> date | None:
-        """The trading day just started at ``now`` (the ledger's day rolled), else None. The first
-        call adopts ``now``'s day without rolling: the engine's start set the day's baseline."""
+        """The trading day just started at ``now`` (the ledger's day rolled), else None. With no
+        day known (a first start), the first call adopts ``now``'s day without rolling: the
+        engine's start set the day's baseline."""
         if self.boundary is None:
             return None
         day = self.boundary.day_of(now)
         if self._day is None:
             self._day = day
+            if self._remember is not None:
+                self._remember(day)
             return None
         if day <= self._day:
             return None
         self._day = day
         log.info("daily-loss day %s starts (boundary %s)", day, self.boundary.describe())
         self._start_day(day)
+        if self._remember is not None:
+            self._remember(day)
         return day
 
 

@@ -22,7 +22,7 @@ from engine.model.events import MarketEvent
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import Accounting
 from engine.runtime.cards import CardPipeline
-from engine.runtime.day_roll import DayRoller
+from engine.runtime.day_roll import DAY_ROLL_KEY, DayRoller
 from engine.runtime.dispatch import Dispatcher
 from engine.runtime.groups import GroupRunner
 from engine.runtime.health import StoreHealth
@@ -93,7 +93,14 @@ class SessionDriver:
             for s in settings.universe.symbols
             if s in market.market.instruments
         }
-        self.day_roll = DayRoller.for_universe(settings.risk.day_boundary, traded, self._roll_loss_day)
+        last = store.get_state(DAY_ROLL_KEY)
+        self.day_roll = DayRoller.for_universe(
+            settings.risk.day_boundary,
+            traded,
+            self._roll_loss_day,
+            date.fromisoformat(last) if last else None,
+            remember=self._remember_loss_day,
+        )
         """A round-the-clock universe's daily-loss day rolls at its stated boundary, not at the
         feed's session starts (``engine.runtime.day_roll``)."""
 
@@ -157,6 +164,10 @@ class SessionDriver:
         with self._health.guard(f"recording the equity marks of {day}"):
             self._accounting.persist_day(day)
         self._risk.publish_risk()
+
+    def _remember_loss_day(self, day: date) -> None:
+        with self._health.guard(f"recording the daily-loss day {day}"):
+            self._store.set_state(DAY_ROLL_KEY, day.isoformat(), self._clock.now())
 
     def on_day_end(self, day: date) -> None:
         if self._recorder is not None:

@@ -15,6 +15,7 @@ from engine.data.market import load_market
 from engine.kernel import Engine
 from engine.model import OrderRequest, RefusalCode, Side
 from engine.risk.pretrade import Limits, check_conversion
+from engine.runtime.day_roll import DAY_ROLL_KEY
 from tests import own_market
 
 
@@ -47,6 +48,7 @@ async def test_a_coin_universe_rolls_its_loss_day_at_utc_midnight_and_a_yen_inde
         seen.append(roller.day)
         assert roller.day == roller.boundary.day_of(engine.parts.clock.now())
     assert date(2020, 1, 4) in seen and date(2020, 1, 5) in seen  # the coin's weekend days are days
+    assert engine.store.get_state(DAY_ROLL_KEY) == str(roller.day)  # a restart knows it
 
     rates, problems = engine.parts.market.conversions()
     assert "BTCUSD" not in rates and "BTCUSD" not in problems  # quoted in dollars: no rate needed

@@ -184,3 +184,17 @@ def test_the_autopilot_lookback_ends_on_the_previous_day_of_its_own_calendar() -
     assert previous_session("24/7", monday) == sunday
     assert previous_session("24/5", monday) == date(2026, 12, 4)
     assert previous_session("XNYS", monday) == date(2026, 12, 4)
+
+
+def test_a_restart_after_the_boundary_rolls_at_once() -> None:
+    """The day last rolled to is remembered; a restart on a later day starts a new loss day on its
+    first step instead of measuring today's loss from the day before."""
+    rolled: list[date] = []
+    remembered: list[date] = []
+    roller = DayRoller(UTC_MIDNIGHT, rolled.append, date(2026, 12, 4), remember=remembered.append)
+    assert roller.check(utc(2026, 12, 4, 23)) is None  # still Friday: no roll
+    assert roller.check(utc(2026, 12, 6, 9)) == date(2026, 12, 6)
+    assert rolled == remembered == [date(2026, 12, 6)]
+    first = DayRoller(UTC_MIDNIGHT, rolled.append, remember=remembered.append)
+    assert first.check(utc(2026, 12, 7, 1)) is None  # a first start adopts, and remembers
+    assert remembered[-1] == date(2026, 12, 7) and rolled == [date(2026, 12, 6)]
