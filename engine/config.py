@@ -302,6 +302,32 @@ class RiskSettings(_Section):
     mc_scenarios: Annotated[int, Field(ge=100, le=1_000_000)] = 10_000
     mc_seed: Seed = 11
     recompute_seconds: Annotated[float, Field(ge=0.5, le=3_600.0)] = 5.0
+    account_currency: str = "USD"
+    """The currency P&L, exposure and every money limit are in; an instrument in another currency
+    converts through the latest mark of its pair (``engine.model.fx``)."""
+    fx_rate_max_age_s: Annotated[float, Field(gt=0.0, le=604_800.0)] = 300.0
+    """A conversion rate older than this refuses the order (FX_RATE_STALE) rather than guessing."""
+    day_boundary: str = ""
+    """Where the daily-loss day rolls: "HH:MM Zone" ("17:00 America/New_York" FX, "00:00 UTC"
+    crypto); "" = the exchange session's day, or the default of a 24/5 / 24/7 universe."""
+
+    @field_validator("day_boundary")
+    @classmethod
+    def _day_boundary(cls, v: str) -> str:
+        if v:
+            from engine.model.day_boundary import DayBoundary
+
+            DayBoundary.parse(v)
+        return v
+
+    @field_validator("account_currency")
+    @classmethod
+    def _account_currency(cls, v: str) -> str:
+        from engine.model.instruments import CURRENCIES
+
+        if v not in CURRENCIES:
+            raise ValueError(f"expected an ISO currency code ({', '.join(sorted(CURRENCIES))}), got {v!r}")
+        return v
 
 
 class KillSettings(_Section):
@@ -445,6 +471,11 @@ class AutopilotSettings(_Section):
     enabled: bool = False
     run_at: str = "15:55"
     minutes_before_early_close: Annotated[int, Field(ge=1, le=120)] = 5
+    calendar: Literal["XNYS", "24/7", "24/5"] = "XNYS"
+    """XNYS: before each session's close. "24/7" (crypto) / "24/5" (FX): at ``run_at`` on
+    ``zone`` every day of that calendar (``engine.portfolio.schedule``)."""
+    zone: str = "America/New_York"
+    """The zone ``run_at`` is read on (a round-the-clock calendar only; XNYS runs on New York)."""
     method: str = "inverse_volatility"
     """An optimizer (``OPTIMIZER_METHODS``), or a template's own targets: "rotation" (the ETF
     rotation) or "template:NAME" (engine/desk/template_targets.py)."""
@@ -479,6 +510,17 @@ class AutopilotSettings(_Section):
             return v
         choices = ", ".join([*OPTIMIZER_METHODS, "rotation", *(f"template:{t}" for t in ALL_TEMPLATES)])
         raise ValueError(f"expected one of {choices}; got {v!r}")
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"expected a time zone name (America/New_York, UTC), got {v!r}") from None
+        return v
 
     @field_validator("run_at")
     @classmethod

@@ -16,11 +16,13 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from datetime import time as wall_time
 from typing import TYPE_CHECKING
+from zoneinfo import ZoneInfo
 
 import pandas as pd
 
 from engine.actor import Actor
 from engine.config import fractional_allowed
+from engine.data.calendar import NEW_YORK
 from engine.desk.harvest import harvest_cards
 from engine.desk.host import STRATEGY, DeskPorts, EngineAutopilotHost
 from engine.desk.lots import EngineLots
@@ -61,6 +63,8 @@ def autopilot_rules(settings: Settings, commissions: CommissionSchedule) -> Rule
         schedule=AutopilotSchedule(
             run_at=wall_time(hour, minute),
             minutes_before_early_close=a.minutes_before_early_close,
+            calendar=a.calendar,
+            zone=ZoneInfo(a.zone) if a.calendar != "XNYS" else NEW_YORK,
         ),
         rebalance=RebalanceSettings(
             frequency=Frequency(a.frequency),

@@ -44,6 +44,7 @@ from engine.model.lots import trade_date
 from engine.model.rebalance import AutopilotOutcome, AutopilotRun, RebalancePlan, Severity
 from engine.portfolio.autopilot import BookSnapshot, PortfolioSummary, RebalanceResult
 from engine.portfolio.ledger import Ledger
+from engine.portfolio.schedule import previous_session
 from engine.risk.alerts import AlertDispatcher
 from engine.store.repository import Store
 
@@ -142,7 +143,7 @@ class EngineAutopilotHost:
         """The lookback before ``day``: long enough, every close a positive number, no session
         missing at its end, and no validation error reported inside it."""
         rules = self.targets.rules
-        previous = calendar.previous_session(day)
+        previous = previous_session(self.ports.settings.autopilot.calendar, day)
         out: list[str] = []
         for symbol, closes in self.targets.closes(day, rules.lookback + 1).items():
             if len(closes) < rules.lookback + 1:

@@ -36,6 +36,65 @@ DEFAULT_EXCHANGE: dict[AssetClass, str] = {AssetClass.FX: "IDEALPRO", AssetClass
 DEFAULT_CALENDAR: dict[AssetClass, str] = {AssetClass.FX: "24/5", AssetClass.CRYPTO: "24/7"}
 """FX and crypto trade around the clock whatever venue quotes them."""
 
+CURRENCIES = frozenset({
+    "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK",
+    "HKD", "SGD", "MXN", "CNH", "ZAR", "PLN", "CZK", "HUF", "TRY", "ILS", "KRW",
+})  # fmt: skip
+"""ISO codes of the currencies a pair may be made of (IDEALPRO's list): a pair is two different
+ones of these. The instrument model owns the list; the IBKR adapter reads it from here."""
+
+MONTH_CODES = "FGHJKMNQUVXZ"
+"""Futures month codes, January to December."""
+
+
+@dataclass(frozen=True, slots=True)
+class FutureRoot:
+    """One futures product's conventions: where it trades, its contract size and tick."""
+
+    exchange: str
+    multiplier: float
+    """Currency per point per contract: one ES point is USD 50."""
+    tick_size: float
+    name: str = ""
+    currency: str = "USD"
+
+
+FUTURE_ROOTS: dict[str, FutureRoot] = {
+    "ES": FutureRoot("CME", 50.0, 0.25, "E-mini S&P 500"),
+    "MES": FutureRoot("CME", 5.0, 0.25, "Micro E-mini S&P 500"),
+    "NQ": FutureRoot("CME", 20.0, 0.25, "E-mini NASDAQ 100"),
+    "MNQ": FutureRoot("CME", 2.0, 0.25, "Micro E-mini NASDAQ 100"),
+    "CL": FutureRoot("NYMEX", 1000.0, 0.01, "Light Sweet Crude Oil"),
+    "GC": FutureRoot("COMEX", 100.0, 0.1, "Gold"),
+}
+"""The futures roots onetap knows: a symbol is the root, a month code and a two-digit year (ESZ26)."""
+
+
+def fx_pair(symbol: str) -> tuple[str, str] | None:
+    """(base, quote) of a pair symbol (``EURUSD``, ``EUR.USD``, ``EUR/USD``); None otherwise."""
+    text = symbol.upper().replace(".", "").replace("/", "")
+    if len(text) != 6 or len(symbol) not in (6, 7):
+        return None
+    base, quote = text[:3], text[3:]
+    if base in CURRENCIES and quote in CURRENCIES and base != quote:
+        return base, quote
+    return None
+
+
+def future_parts(symbol: str) -> tuple[str, int, int] | None:
+    """(root, year, month) of ``ESZ26``; None when the root is not a known one."""
+    text = symbol.upper()
+    root, code, year = text[:-3], text[-3:-2], text[-2:]
+    if root not in FUTURE_ROOTS or not code or code not in MONTH_CODES or not year.isdigit():
+        return None
+    return root, 2000 + int(year), MONTH_CODES.index(code) + 1
+
+
+def future_multiplier(symbol: str) -> float:
+    """The contract size of a future symbol (50 for ESZ26); 1 for anything that is not one."""
+    parts = future_parts(symbol)
+    return FUTURE_ROOTS[parts[0]].multiplier if parts is not None else 1.0
+
 
 def pip_size_for(symbol: str) -> float:
     """0.01 for a pair quoted in yen (USDJPY, EURJPY), else 0.0001: the FX convention."""
@@ -115,6 +174,30 @@ class InstrumentSpec:
             tradable=self.tradable,
             name=self.name,
         )
+
+
+def spec_for_symbol(symbol: str) -> InstrumentSpec:
+    """The conventions a bare symbol implies: a currency pair (``EURUSD``: pips, 24/5, quoted in
+    its quote currency), a known future (``ESZ26``: its multiplier, tick and exchange), else a US
+    stock. A user's ``[data] instruments`` file overrides this where it names the symbol."""
+    pair = fx_pair(symbol)
+    if pair is not None:
+        return InstrumentSpec.default(pair[0] + pair[1], AssetClass.FX)
+    parts = future_parts(symbol)
+    if parts is not None:
+        root = FUTURE_ROOTS[parts[0]]
+        return InstrumentSpec(
+            symbol.upper(),
+            asset_class=AssetClass.FUTURE,
+            exchange=root.exchange,
+            calendar="CMES",
+            currency=root.currency,
+            tick_size=root.tick_size,
+            multiplier=root.multiplier,
+            fractional=False,
+            name=root.name,
+        )
+    return InstrumentSpec(symbol.upper())
 
 
 def spec_of(instrument: Instrument) -> InstrumentSpec:

@@ -19,6 +19,8 @@ from datetime import UTC, date, datetime, time
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from engine.model.instruments import future_multiplier
+
 OptionRight = Literal["C", "P"]
 
 STANDARD_MULTIPLIER = 100.0
@@ -143,8 +145,11 @@ def is_option_symbol(symbol: str) -> bool:
 
 
 def contract_multiplier(symbol: str) -> float:
-    """Units of the underlying one unit of ``symbol`` covers: 100 for an option, 1 for anything else."""
-    return STANDARD_MULTIPLIER if is_option_symbol(symbol) else 1.0
+    """Units of the underlying one unit of ``symbol`` covers: 100 for an option, a known future's
+    contract size (50 for ESZ26: its P&L is points x 50), 1 for anything else."""
+    if is_option_symbol(symbol):
+        return STANDARD_MULTIPLIER
+    return future_multiplier(symbol)
 
 
 MODEL_MIN_HALF_SPREAD = 0.025

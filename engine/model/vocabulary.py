@@ -43,6 +43,11 @@ class RefusalCode(StrEnum):
     """The symbol's latest quote was held out (crossed, locked, spike, out of order, delayed)."""
     STALE_QUOTE = "STALE_QUOTE"
     """A live symbol has had no good quote for ``[quotes] stale_s`` while its exchange is open."""
+    FX_RATE_STALE = "FX_RATE_STALE"
+    """The rate converting the instrument's currency into the account currency is older than
+    ``[risk] fx_rate_max_age_s`` (``engine.model.fx``): never guessed at."""
+    FX_RATE_MISSING = "FX_RATE_MISSING"
+    """No pair quoted converts the instrument's currency into the account currency."""
     MARKET_CLOSED = "MARKET_CLOSED"
     THROTTLE = "THROTTLE"
     DUPLICATE = "DUPLICATE"

@@ -109,6 +109,11 @@ class BookView:
     paused_strategies: frozenset[str] = frozenset()
     quote_problems: Mapping[str, tuple[RefusalCode, str]] = field(default_factory=dict)
     """symbol -> (BAD_QUOTE or STALE_QUOTE, why): no new exposure on data that cannot be trusted."""
+    to_account: Mapping[str, float] = field(default_factory=dict)
+    """symbol -> account currency per unit of its own currency (``engine.model.fx``); a symbol
+    absent is in the account currency (1.0). Every money figure the checks compare is converted."""
+    conversion_problems: Mapping[str, tuple[RefusalCode, str]] = field(default_factory=dict)
+    """symbol -> (FX_RATE_STALE or FX_RATE_MISSING, why): its currency cannot be converted now."""
 
 
 Check = Callable[[OrderRequest, BookView, Limits], Refusal | None]
@@ -123,13 +128,15 @@ def _price(order: OrderRequest, book: BookView) -> float:
 
 
 def _notional(order: OrderRequest, book: BookView) -> float:
-    """Money the order trades: quantity x price x the contract multiplier (100 for an option)."""
-    return order.quantity * _price(order, book) * contract_multiplier(order.symbol)
+    """Money the order trades, in the account currency: quantity x price x the contract multiplier
+    (100 for an option, a future's contract size) x the symbol's conversion rate."""
+    rate = book.to_account.get(order.symbol, 1.0)
+    return order.quantity * _price(order, book) * contract_multiplier(order.symbol) * rate
 
 
-def _value(symbol: str, quantity: float, price: float) -> float:
-    """Absolute money value of ``quantity`` of ``symbol`` at ``price``."""
-    return abs(quantity) * price * contract_multiplier(symbol)
+def _value(book: BookView, symbol: str, quantity: float, price: float) -> float:
+    """Absolute money value of ``quantity`` of ``symbol`` at ``price``, in the account currency."""
+    return abs(quantity) * price * contract_multiplier(symbol) * book.to_account.get(symbol, 1.0)
 
 
 def _underlying(symbol: str) -> str | None:
@@ -194,6 +201,16 @@ def check_quote_quality(order: OrderRequest, book: BookView, limits: Limits) -> 
         return None
     code, why = problem
     return Refusal(code, f"{why}; orders on {order.symbol} wait for a good quote")
+
+
+def check_conversion(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    """An instrument in another currency needs a fresh rate into the account currency for its
+    limits: a stale or missing one refuses new exposure (never a guessed rate); the way out stays open."""
+    problem = book.conversion_problems.get(order.symbol)
+    if problem is None or order.reduce_only:
+        return None
+    code, why = problem
+    return Refusal(code, f"{order.symbol}: {why}; its limits cannot be checked in the account currency")
 
 
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
@@ -375,7 +392,7 @@ def _after(order: OrderRequest, book: BookView, symbol: str) -> float:
 def check_position_limit(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     if not increases_exposure(order, book) or book.equity <= 0:
         return None
-    share = _value(order.symbol, _after(order, book, order.symbol), _price(order, book)) / book.equity
+    share = _value(book, order.symbol, _after(order, book, order.symbol), _price(order, book)) / book.equity
     if share > limits.max_position_pct + EPS:
         return Refusal(
             RefusalCode.MAX_POSITION,
@@ -389,7 +406,9 @@ def check_risk_per_trade(order: OrderRequest, book: BookView, limits: Limits) ->
     stop = order.protective_stop
     if stop is None or not increases_exposure(order, book) or book.equity <= 0:
         return None
-    loss = _value(order.symbol, order.quantity, max(order.side.sign * (_price(order, book) - stop), 0.0))
+    loss = _value(
+        book, order.symbol, order.quantity, max(order.side.sign * (_price(order, book) - stop), 0.0)
+    )
     share = loss / book.equity
     if share > limits.risk_per_trade_pct + EPS:
         return Refusal(
@@ -408,7 +427,7 @@ def check_sector(order: OrderRequest, book: BookView, limits: Limits) -> Refusal
     for symbol in {*book.positions, *book.working, order.symbol}:
         if _sector(book, symbol) == sector:
             price = _price(order, book) if symbol == order.symbol else book.prices.get(symbol, 0.0)
-            exposure += _value(symbol, _after(order, book, symbol), price)
+            exposure += _value(book, symbol, _after(order, book, symbol), price)
     share = exposure / book.equity
     if share > limits.max_sector_pct + EPS:
         return Refusal(
@@ -433,13 +452,15 @@ def check_gross_exposure(order: OrderRequest, book: BookView, limits: Limits) ->
     if not increases_exposure(order, book) or book.equity <= 0:
         return None
     working_value = sum(
-        _value(sym, qty, book.prices.get(sym, 0.0))
+        _value(book, sym, qty, book.prices.get(sym, 0.0))
         for sym, qty in book.working.items()
         if sym != order.symbol
     )
     after = book.gross_exposure + working_value
-    after += _value(order.symbol, _after(order, book, order.symbol), _price(order, book))
-    after -= _value(order.symbol, book.positions.get(order.symbol, 0.0), book.prices.get(order.symbol, 0.0))
+    after += _value(book, order.symbol, _after(order, book, order.symbol), _price(order, book))
+    after -= _value(
+        book, order.symbol, book.positions.get(order.symbol, 0.0), book.prices.get(order.symbol, 0.0)
+    )
     if after / book.equity > limits.gross_exposure_limit + EPS:
         return Refusal(
             RefusalCode.GROSS_EXPOSURE,
@@ -462,6 +483,7 @@ CHECKS: tuple[Check, ...] = (
     check_strategy,
     check_symbol,
     check_quote_quality,
+    check_conversion,
     check_market_hours,
     check_throttle,
     check_duplicate,

@@ -69,6 +69,7 @@ class Dispatcher:
         prices = self._market.prices(options)
         state = self._risk.controller.state
         instruments = self._data.instruments
+        to_account, conversion_problems = self._market.conversions()
         return BookView(
             trading_state=state.state,
             halted_reason=state.reason,
@@ -91,6 +92,8 @@ class Dispatcher:
             ),
             market_open=self._market.market_open(),
             quote_problems=self._market.quote_problems(),
+            to_account=to_account,
+            conversion_problems=conversion_problems,
         )
 
     # ------------------------------------------------------------------ orders

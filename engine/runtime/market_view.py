@@ -116,6 +116,31 @@ class MarketView:
                     out[symbol] = (RefusalCode.STALE_QUOTE, f"{symbol} stale: {seen}")
         return out
 
+    def conversions(self) -> tuple[dict[str, float], dict[str, tuple[RefusalCode, str]]]:
+        """For each universe instrument in a currency other than ``[risk] account_currency``: its
+        rate into the account currency (symbol -> rate) from the latest good quote of the pair,
+        or why there is none fit to use (FX_RATE_STALE / FX_RATE_MISSING; ``engine.model.fx``)."""
+        from engine.model.fx import RateRefused, conversion_rate
+        from engine.runtime.day_roll import MarketRates
+
+        account = self._settings.risk.account_currency
+        rates: dict[str, float] = {}
+        problems: dict[str, tuple[RefusalCode, str]] = {}
+        foreign = [(s, i.currency) for s, i in self.market.instruments.items() if i.currency != account]
+        if not foreign:
+            return rates, problems
+        marks, now, max_age = (
+            MarketRates(self.latest_quotes),
+            self._clock.now(),
+            self._settings.risk.fx_rate_max_age_s,
+        )
+        for symbol, currency in foreign:
+            try:
+                rates[symbol] = conversion_rate(currency, account, marks, now, max_age).rate
+            except RateRefused as refused:
+                problems[symbol] = (refused.code, refused.reason)
+        return rates, problems
+
     def stale_symbols(self) -> tuple[str, ...]:
         return tuple(
             sorted(s for s, (code, _) in self.quote_problems().items() if code is RefusalCode.STALE_QUOTE)

@@ -13,6 +13,7 @@ import contextlib
 import functools
 import logging
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from typing import Any
 
 from engine.actor import Actor
@@ -124,7 +125,10 @@ class RiskMonitor:
         account = account or self._ledger.account()
         r = self.controller.settings
         state = self.controller.state
-        values = {p.symbol: p.market_value for p in self._ledger.positions(include_flat=False)}
+        own = {p.symbol: p.market_value for p in self._ledger.positions(include_flat=False)}
+        values = self._in_account(own)
+        if values != own:  # a position in another currency: the gross gauge in the account's
+            account = replace(account, gross_exposure=sum(abs(v) for v in values.values()))
         var_95, method = self._gauge_var(values)
         return risk_state(
             account,
@@ -140,6 +144,16 @@ class RiskMonitor:
             drawdown_limit_pct=r.drawdown_limit_pct,
             var_limit_pct=r.var_limit_pct,
         )
+
+    def _in_account(self, values: dict[str, float]) -> dict[str, float]:
+        """symbol -> signed position value in the account currency: the VaR inputs and the gross
+        exposure. A position in another currency converts at its pair's latest good quote
+        (``MarketView.conversions``); one whose rate is stale or missing keeps its own-currency
+        value (its orders are refused until the rate returns: FX_RATE_STALE / FX_RATE_MISSING)."""
+        rates, _problems = self._market.conversions()
+        if not rates:
+            return values
+        return {s: v * rates.get(s, 1.0) for s, v in values.items()}
 
     def _gauge_var(self, values: dict[str, float]) -> tuple[float, str]:
         """The gauge's 95% VaR and its method: the configured model's (``[risk] var_method``, the
@@ -269,7 +283,9 @@ class RiskMonitor:
         return {
             "asof": self._clock.now(),
             "equity": self._ledger.equity,
-            "values": {p.symbol: p.market_value for p in self._ledger.positions(include_flat=False)},
+            "values": self._in_account(
+                {p.symbol: p.market_value for p in self._ledger.positions(include_flat=False)}
+            ),
             "returns": {s: v for s, v in returns.items() if s != benchmark},
             "benchmark": benchmark,
             "benchmark_returns": returns.get(benchmark),

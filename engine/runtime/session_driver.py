@@ -22,6 +22,7 @@ from engine.model.events import MarketEvent
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import Accounting
 from engine.runtime.cards import CardPipeline
+from engine.runtime.day_roll import DAY_ROLL_KEY, DayRoller
 from engine.runtime.dispatch import Dispatcher
 from engine.runtime.groups import GroupRunner
 from engine.runtime.health import StoreHealth
@@ -88,6 +89,21 @@ class SessionDriver:
         self.per_quote = False
         """True: match every quote on its own, the way the engine did before steps were batched
         (the reference the batched path is tested against; never set in production)."""
+        traded = {
+            s: market.market.instruments[s]
+            for s in settings.universe.symbols
+            if s in market.market.instruments
+        }
+        last = store.get_state(DAY_ROLL_KEY)
+        self.day_roll = DayRoller.for_universe(
+            settings.risk.day_boundary,
+            traded,
+            self._roll_loss_day,
+            date.fromisoformat(last) if last else None,
+            remember=self._remember_loss_day,
+        )
+        """A round-the-clock universe's daily-loss day rolls at its stated boundary, not at the
+        feed's session starts (``engine.runtime.day_roll``)."""
 
     async def run(self) -> None:
         """The paced feed: one session every ``[replay] seconds_per_day``, until the data ends."""
@@ -133,7 +149,8 @@ class SessionDriver:
         with guard(f"recording the start of {day}"):
             self._store.set_state(REPLAY_KEY, day.isoformat(), self._clock.now())
         self._market.set_option_vols(day)
-        self._ledger.start_day()
+        if not self.day_roll.active:
+            self._ledger.start_day()
         with guard(f"starting the portfolio day {day}"):
             self._desk.on_day_start(day)
         self._kill.on_session_open()
@@ -142,6 +159,16 @@ class SessionDriver:
         with guard("saving the cards"):
             self._cards.refresh()
         self._status.publish()
+
+    def _roll_loss_day(self, day: date) -> None:
+        self._ledger.start_day()
+        with self._health.guard(f"recording the equity marks of {day}"):
+            self._accounting.persist_day(day)
+        self._risk.publish_risk()
+
+    def _remember_loss_day(self, day: date) -> None:
+        with self._health.guard(f"recording the daily-loss day {day}"):
+            self._store.set_state(DAY_ROLL_KEY, day.isoformat(), self._clock.now())
 
     def on_day_end(self, day: date) -> None:
         if self._recorder is not None:
@@ -168,6 +195,7 @@ class SessionDriver:
         if self._recorder is not None:
             self._recorder.quotes(quotes)  # the input as it came, before any screening
         quotes = self._screen(quotes)
+        self.day_roll.check(self._clock.now())  # before the step's marks: the day opens at the last ones
         if self.per_quote:
             self._match_each(quotes)
         else:

@@ -25,6 +25,8 @@ from datetime import date, datetime
 
 from engine.model import Leg, Side, StrategyCard
 from engine.model.exits import ProtectionLevels, resolve_levels
+from engine.model.fx import card_pip_details, round_to_tick
+from engine.model.instruments import spec_for_symbol
 from engine.strategies.book import Book, correlation
 from engine.strategies.meta_label import card_details as meta_details
 from engine.strategies.scan import Candidate, Scan
@@ -72,6 +74,8 @@ class Context:
     paused: frozenset[str] = frozenset()
     template_positions: Mapping[str, int] = field(default_factory=dict)
     """template -> open positions it holds (for max_positions)."""
+    account_currency: str = "USD"
+    """The currency a pair's pip value is stated in on its card (``[risk] account_currency``)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +225,21 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         details["bt:brier_base"] = record.holdout.brier_base
     if record.meta is not None:
         details.update(meta_details(record.meta))
+    # a pair's card states its size in FX terms: stop pips x pip value per lot x lots (issue 20)
+    tick = spec_for_symbol(setup.symbols[0]).tick_size if len(setup.symbols) == 1 else 0.01
+    if len(made.legs) == 1 and levels is not None and levels.stop_price is not None:
+        leg = made.legs[0]
+        details.update(
+            card_pip_details(
+                leg.symbol,
+                book.prices.get(leg.symbol, 0.0),
+                levels.stop_price,
+                leg.quantity,
+                book.prices,
+                ctx.account_currency,
+                ctx.asof,
+            )
+        )
     card = StrategyCard(
         card_id=_card_id(candidate, ctx.session_day),
         template=record.template.name,
@@ -232,8 +251,12 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         reason=candidate.reason,
         asof=ctx.asof,
         horizon_days=record.template.horizon_days,
-        stop_price=None if levels is None or levels.stop_price is None else round(levels.stop_price, 2),
-        target_price=None if levels is None or levels.target_price is None else round(levels.target_price, 2),
+        stop_price=None
+        if levels is None or levels.stop_price is None
+        else round_to_tick(levels.stop_price, tick),
+        target_price=None
+        if levels is None or levels.target_price is None
+        else round_to_tick(levels.target_price, tick),
         details=details,
         notes=made.notes,
         exit_policy=record.template.exit_policy,

@@ -7,60 +7,33 @@ for the December 2026 E-mini S&P 500). At IB a pair is ``Forex('EURUSD')``: ``se
 are units of the base currency. A future is ``secType FUT`` with its contract month, exchange
 and multiplier (50 for ES: one point is USD 50).
 
-The futures roots here carry only what IB needs to find the contract (exchange, multiplier);
-the instrument conventions themselves (tick, lot, pip value) belong to the instrument model.
+The currency list and the futures roots (exchange, multiplier, tick) are the instrument model's
+(``engine.model.instruments``); this adapter only maps them to and from IB's contracts.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from ib_insync import Contract, Forex, Future
 
-CURRENCIES = frozenset({
-    "USD", "EUR", "GBP", "JPY", "CHF", "CAD", "AUD", "NZD", "SEK", "NOK", "DKK",
-    "HKD", "SGD", "MXN", "CNH", "ZAR", "PLN", "CZK", "HUF", "TRY", "ILS", "KRW",
-})  # fmt: skip
-"""ISO codes of the currencies IDEALPRO trades (a pair is two different ones of these)."""
+from engine.model.instruments import (
+    CURRENCIES,
+    FUTURE_ROOTS,
+    MONTH_CODES,
+    FutureRoot,
+    future_parts,
+    fx_pair,
+)
 
-MONTH_CODES = "FGHJKMNQUVXZ"
-"""Futures month codes, January to December."""
-
-
-@dataclass(frozen=True, slots=True)
-class FutureRoot:
-    exchange: str
-    multiplier: float
-
-
-FUTURE_ROOTS: dict[str, FutureRoot] = {
-    "ES": FutureRoot("CME", 50.0),
-    "MES": FutureRoot("CME", 5.0),
-    "NQ": FutureRoot("CME", 20.0),
-    "MNQ": FutureRoot("CME", 2.0),
-    "CL": FutureRoot("NYMEX", 1000.0),
-    "GC": FutureRoot("COMEX", 100.0),
-}
-
-
-def fx_pair(symbol: str) -> tuple[str, str] | None:
-    """(base, quote) of a pair symbol (``EURUSD``, ``EUR.USD``, ``EUR/USD``); None otherwise."""
-    text = symbol.upper().replace(".", "").replace("/", "")
-    if len(text) != 6 or len(symbol) not in (6, 7):
-        return None
-    base, quote = text[:3], text[3:]
-    if base in CURRENCIES and quote in CURRENCIES and base != quote:
-        return base, quote
-    return None
-
-
-def future_parts(symbol: str) -> tuple[str, int, int] | None:
-    """(root, year, month) of ``ESZ26``; None when the root is not a known one."""
-    text = symbol.upper()
-    root, code, year = text[:-3], text[-3:-2], text[-2:]
-    if root not in FUTURE_ROOTS or not code or code not in MONTH_CODES or not year.isdigit():
-        return None
-    return root, 2000 + int(year), MONTH_CODES.index(code) + 1
+__all__ = [
+    "CURRENCIES",
+    "FUTURE_ROOTS",
+    "MONTH_CODES",
+    "FutureRoot",
+    "contract_of",
+    "future_parts",
+    "fx_pair",
+    "symbol_of",
+]
 
 
 def contract_of(symbol: str) -> Contract | None:

@@ -24,7 +24,15 @@ from typing import Any
 
 from engine.brokers.base import SettlementHook
 from engine.brokers.paper.account import EPS, Holding
-from engine.model import OptionContract, Order, OrderStatus, Quote, Side, is_option_symbol
+from engine.model import (
+    OptionContract,
+    Order,
+    OrderStatus,
+    Quote,
+    Side,
+    contract_multiplier,
+    is_option_symbol,
+)
 from engine.model.options import MODEL_HALF_SPREAD_PCT, MODEL_MIN_HALF_SPREAD, model_half_spread
 from engine.risk.greeks import black_scholes
 
@@ -73,8 +81,9 @@ class OptionMarket:
             return contract
 
     def multiplier(self, symbol: str) -> float:
+        """An option's contract multiplier; a known future's contract size; 1 for shares."""
         contract = self.contract(symbol)
-        return contract.multiplier if contract is not None else 1.0
+        return contract.multiplier if contract is not None else contract_multiplier(symbol)
 
     def set_volatility(self, underlying: str, sigma: float) -> None:
         if not (math.isfinite(sigma) and sigma >= 0):
