@@ -187,3 +187,5 @@ async def test_quotes_follow_a_reconnect_too(
     seen = len(got)
     sim.set_quote("AAPL", 98.98, 99.02, 99.0)
     await recorder.wait_for(lambda: len(got) > seen and got[-1].bid == 98.98)
+    assert broker.connected and len(got) > seen  # a quote after the reconnect: subscribed again
+    assert (got[-1].bid, got[-1].ask) == (98.98, 99.02)
