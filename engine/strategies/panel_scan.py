@@ -20,7 +20,7 @@ from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy, StopRule
 from engine.strategies.exits import _TIME_CODES, _walk, protects, resolve_arrays
-from engine.strategies.meta_label import FEATURES, choose_trades, daily_returns, own_features
+from engine.strategies.meta_features import FEATURES, choose_trades, daily_returns, own_features
 from engine.strategies.outcomes import Outcomes
 from engine.strategies.templates.base import Array, Bars, Params, Setup, Template
 from engine.strategies.templates.panel import Family, FlatBars
