@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -504,3 +504,25 @@ def env_config(data: dict[str, Any]) -> EnvConfig:
         return EnvConfig(**raw, backtest=BacktestConfig(**bt, costs=costs))
     except TypeError as exc:
         raise ValueError(f"not an environment configuration: {exc}") from None
+
+
+def cut_panel(panel: Panel, train_end: date) -> Panel:
+    """The panel without any bar after ``train_end`` (so nothing later can leak in): what training,
+    and each walk-forward fold's learner (``engine.rl.evaluate``), is allowed to see."""
+    end = np.datetime64(train_end, "D")
+    out = {}
+    for sym, bars in panel.items():
+        n = int(np.searchsorted(bars.dates, end, side="right"))
+        if n:
+            out[sym] = replace(
+                bars,
+                dates=bars.dates[:n],
+                open=bars.open[:n],
+                high=bars.high[:n],
+                low=bars.low[:n],
+                close=bars.close[:n],
+                volume=bars.volume[:n],
+            )
+    if not out:
+        raise ValueError(f"no bars on or before {train_end}")
+    return out

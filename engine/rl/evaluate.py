@@ -53,7 +53,15 @@ from numpy.typing import NDArray
 from engine.research import metrics as rm
 from engine.research.backtest import DEFAULT_CONFIG, BacktestConfig, run_template, simulate
 from engine.research.executor import Executor, SerialExecutor
-from engine.rl.env import DEFAULT_FEATURES, EnvConfig, Market, TradingEnv, build_market, first_decision
+from engine.rl.env import (
+    DEFAULT_FEATURES,
+    EnvConfig,
+    Market,
+    TradingEnv,
+    build_market,
+    cut_panel,
+    first_decision,
+)
 from engine.strategies.templates.base import Array, Panel
 
 if TYPE_CHECKING:
@@ -100,27 +108,6 @@ def make_folds(
         Fold(k, day(0), day(int(a) - 1), day(int(a)), day(int(b) - 1))
         for k, (a, b) in enumerate(itertools.pairwise(edges))
     ]
-
-
-def cut_panel(panel: Panel, last: date) -> Panel:
-    """``panel`` without any bar after ``last`` (what a fold's learner is allowed to see)."""
-    end = np.datetime64(last, "D")
-    out = {}
-    for sym, bars in panel.items():
-        n = int(np.searchsorted(bars.dates, end, side="right"))
-        if n:
-            out[sym] = replace(
-                bars,
-                dates=bars.dates[:n],
-                open=bars.open[:n],
-                high=bars.high[:n],
-                low=bars.low[:n],
-                close=bars.close[:n],
-                volume=bars.volume[:n],
-            )
-    if not out:
-        raise ValueError(f"no bars on or before {last}")
-    return out
 
 
 # -- what a fold produces -------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from engine.rl.env import (
     Market,
     TradingEnv,
     build_market,
+    cut_panel,
     env_config_dict,
     make_vec_env,
     split,
@@ -197,29 +198,6 @@ class Trained:
     steps_per_second: float
 
 
-def _cut(panel: Panel, train_end: date) -> Panel:
-    """The panel without any bar after ``train_end`` (so nothing later can leak in)."""
-    from dataclasses import replace as dc_replace
-
-    end = np.datetime64(train_end, "D")
-    out = {}
-    for sym, bars in panel.items():
-        n = int(np.searchsorted(bars.dates, end, side="right"))
-        if n:
-            out[sym] = dc_replace(
-                bars,
-                dates=bars.dates[:n],
-                open=bars.open[:n],
-                high=bars.high[:n],
-                low=bars.low[:n],
-                close=bars.close[:n],
-                volume=bars.volume[:n],
-            )
-    if not out:
-        raise ValueError(f"no bars on or before {train_end}")
-    return out
-
-
 def train(
     spec: TrainSpec,
     panel: Panel,
@@ -230,7 +208,7 @@ def train(
     model_id: str | None = None,
 ) -> Trained:
     """Train ``spec.agent`` on ``panel`` up to ``spec.train_end`` and save it to the registry."""
-    cut = _cut(panel, spec.train_end)
+    cut = cut_panel(panel, spec.train_end)
     market = build_market(cut, spec.features, EnvConfig().backtest.fill)
     cfg = spec.env_config()
     ranges = split(market, spec.train_end, spec.validation)

@@ -16,8 +16,8 @@ import pytest
 from console import rl_cmd
 from engine.rl import registry
 from engine.rl.agents import AGENTS, predictor
-from engine.rl.env import REWARDS, TradingEnv, build_market, env_config, synthetic_panel
-from engine.rl.train import TrainSpec, _cut, train
+from engine.rl.env import REWARDS, TradingEnv, build_market, cut_panel, env_config, synthetic_panel
+from engine.rl.train import TrainSpec, train
 
 NOW = datetime(2026, 12, 7, 20, 0, tzinfo=UTC)
 
@@ -86,10 +86,10 @@ def test_same_spec_same_hash_and_another_seed_another(tmp_path: Path) -> None:
 
 def test_training_data_is_cut_at_train_end() -> None:
     panel = synthetic_panel(500, seed=1)
-    cut = _cut(panel, date(2011, 1, 3))
+    cut = cut_panel(panel, date(2011, 1, 3))
     assert str(cut["SYN"].dates[-1]) == "2011-01-03" and len(cut["SYN"].close) == len(cut["SYN"].dates)
     with pytest.raises(ValueError, match="no bars on or before"):
-        _cut(panel, date(2000, 1, 1))
+        cut_panel(panel, date(2000, 1, 1))
 
 
 def test_early_stopping_ends_training_without_gain(tmp_path: Path) -> None:
