@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.data.bar_size import daily_periods_of
 from engine.strategies.calibration import (
     CalibrationReport,
     Calibrator,
@@ -183,10 +184,13 @@ def _record_of(
     )
 
 
-def _vol_annual(setup: Setup) -> float:
+def _vol_annual(setup: Setup, periods_per_year: float | None = None) -> float:
+    """Volatility of the last 60 returns, annualised by ``periods_per_year`` (by default the
+    setup's own sessions: 252 on an exchange, 365 when weekends trade; ``bar_size``)."""
     rets = setup.basket_returns()[-60:]
     rets = rets[np.isfinite(rets)]
-    return float(np.std(rets, ddof=1) * math.sqrt(252.0)) if len(rets) > 2 else math.nan
+    ann = periods_per_year if periods_per_year is not None else daily_periods_of(setup.dates)
+    return float(np.std(rets, ddof=1) * math.sqrt(ann)) if len(rets) > 2 else math.nan
 
 
 def _candidate(
