@@ -117,3 +117,23 @@ async def test_an_es_future_order_through_the_adapter(
     assert (filled.fill.symbol, filled.fill.quantity, filled.fill.price) == ("ESZ26", 1.0, 6000.25)
     contract = await broker.qualify("ESZ26")
     assert (contract.localSymbol, contract.multiplier, contract.exchange) == ("ESZ6", "50", "CME")
+
+
+async def test_a_crude_future_whose_last_day_is_in_the_month_before(
+    make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder
+) -> None:
+    """CLF27 stops trading on 21 December 2026 (the simulator's lastTradeDate, from the instrument
+    model's rule): bought through the adapter, the fill and the position are named CLF27 again."""
+    broker = make_broker()
+    await broker.connect()
+    sim.set_quote("CLF27", 70.00, 70.01, 70.0, bid_size=50, ask_size=50)
+    order = Order(client_order_id="CL-1", symbol="CLF27", side=Side.BUY, quantity=1, order_type=OrderType.MKT)
+    await broker.submit(order)
+    await recorder.wait_for(lambda: bool(recorder.of(OrderFilled)))
+    (filled,) = recorder.of(OrderFilled)
+    assert (filled.fill.symbol, filled.fill.quantity, filled.fill.price) == ("CLF27", 1.0, 70.01)
+    await recorder.wait_for(lambda: any(p.position == 1 for p in broker.ib.positions()))
+    (position,) = await broker.positions()
+    assert position.symbol == "CLF27"
+    (held,) = broker.ib.positions()
+    assert held.contract.lastTradeDateOrContractMonth == "20261221"
