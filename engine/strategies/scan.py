@@ -186,10 +186,11 @@ def _record_of(
 
 def _vol_annual(setup: Setup, periods_per_year: float | None = None) -> float:
     """Volatility of the last 60 returns, annualised by ``periods_per_year`` (by default the
-    setup's own sessions: 252 on an exchange, 365 when weekends trade; ``bar_size``)."""
+    setup's own last 400 sessions, over a year: 252 on an exchange, 365 when weekends trade, 260
+    for weekday FX; ``bar_size``)."""
     rets = setup.basket_returns()[-60:]
     rets = rets[np.isfinite(rets)]
-    ann = periods_per_year if periods_per_year is not None else daily_periods_of(setup.dates)
+    ann = periods_per_year if periods_per_year is not None else daily_periods_of(setup.dates[-400:])
     return float(np.std(rets, ddof=1) * math.sqrt(ann)) if len(rets) > 2 else math.nan
 
 

@@ -84,7 +84,8 @@ def test_walk_forward_annualises_by_the_sessions_calendar(panel: Panel) -> None:
 def _setup(dates: np.ndarray) -> Setup:
     """One stock whose last 60 returns repeat 0.02, -0.01, 0.01, -0.01 (sample sd sqrt(0.010125 /
     59) = 0.0131000)."""
-    closes = np.cumprod(np.concatenate([[100.0], np.tile(1.0 + RETURNS, 15)]))[:, None]
+    lead = np.ones(len(dates) - 61)  # flat before: the last 60 returns are the pattern
+    closes = np.cumprod(np.concatenate([[100.0], lead, np.tile(1.0 + RETURNS, 15)]))[:, None]
     n = len(closes)
     none = np.zeros(n, dtype=bool)
     flat = np.zeros(n)
@@ -100,3 +101,5 @@ def test_the_scans_volatility_follows_the_setups_calendar() -> None:
     assert _vol_annual(_setup(weekdays)) == pytest.approx(sd * math.sqrt(252), rel=1e-12)  # 0.2080
     assert _vol_annual(_setup(every_day)) == pytest.approx(sd * math.sqrt(365), rel=1e-12)  # 0.2503
     assert _vol_annual(_setup(weekdays), 6_240) == pytest.approx(sd * math.sqrt(6_240), rel=1e-12)
+    fx = pd.bdate_range("2022-01-03", periods=500).to_numpy().astype("datetime64[D]")  # no holidays
+    assert _vol_annual(_setup(fx)) == pytest.approx(sd * math.sqrt(260), rel=1e-12)  # 0.2112
