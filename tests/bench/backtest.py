@@ -47,7 +47,7 @@ import numpy as np
 import pandas as pd
 
 from engine.research.backtest import BacktestConfig, Costs, simulate, simulate_columns
-from engine.signals.indicators import sma
+from engine.signals.columns import sma_columns
 
 START = 100_000.0
 CONFIG = BacktestConfig(
@@ -100,18 +100,13 @@ def onetap_sim(dates: np.ndarray, close: np.ndarray, signals: np.ndarray) -> np.
 
 def onetap_signals(close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
     """``[T, K]`` signals: one column per symbol (one pair) or per pair (one symbol)."""
-    cols = max(close.shape[1], len(pairs))
-    out = np.empty((close.shape[0], cols), dtype=bool)
     if close.shape[1] > 1:
         (f, s) = pairs[0]
-        for j in range(close.shape[1]):
-            out[:, j] = sma(close[:, j], f) > sma(close[:, j], s)
-        return out
-    series = close[:, 0]
-    cache = {w: sma(series, w) for w in {w for pair in pairs for w in pair}}
-    for k, (f, s) in enumerate(pairs):
-        out[:, k] = cache[f] > cache[s]
-    return out
+        fast, slow = sma_columns(close, f), sma_columns(close, s)
+    else:  # one series, one column per window (each distinct window computed once)
+        fast, slow = sma_columns(close, [f for f, _ in pairs]), sma_columns(close, [s for _, s in pairs])
+    signal: np.ndarray = fast > slow
+    return signal
 
 
 def onetap_run(dates: np.ndarray, close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
