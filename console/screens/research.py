@@ -39,7 +39,11 @@ from console.widgets.research import (
 from engine.config import TemplateName
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.config import Settings
+    from engine.research.executor import Executor
+    from engine.strategies.templates.base import Panel
 
 TEMPLATES: tuple[str, ...] = get_args(TemplateName)
 TRAIN_DAYS = 504
@@ -169,14 +173,8 @@ class ResearchScreen(Screen[None]):
         self, template: str, symbols: list[str], start: date | None, end: date | None
     ) -> ResearchResult | None:
         """The stages in order (in the worker's thread); None once the screen has gone."""
-        from engine.research.runs import (
-            load_panel,
-            run_backtest,
-            run_montecarlo,
-            run_permutation,
-            run_walkforward,
-            template_named,
-        )
+        from engine.research.executor import configured_executor
+        from engine.research.runs import load_panel, template_named
 
         def stage(i: int) -> bool:
             """Report stage ``i`` as started; False once the screen has gone."""
@@ -189,6 +187,18 @@ class ResearchScreen(Screen[None]):
         panel = load_panel(self._settings, symbols or None, start, end)
         if not stage(1):
             return None
+        executor, where = configured_executor(self._settings.research)  # as the CLI: [research] scheduler
+        try:
+            return self._stages(template, panel, executor, where, stage)
+        finally:
+            executor.close()
+
+    def _stages(
+        self, template: str, panel: Panel, executor: Executor, where: str, stage: Callable[[int], bool]
+    ) -> ResearchResult | None:
+        """Backtest, walk-forward, permutation and Monte Carlo; the last three on ``executor``."""
+        from engine.research.runs import run_backtest, run_montecarlo, run_permutation, run_walkforward
+
         run = run_backtest(template, panel)
         bt = run.backtest
         first = float(bt.equity[0]) or 1.0
@@ -204,14 +214,16 @@ class ResearchScreen(Screen[None]):
             return None
         walkforward = None
         try:
-            walkforward = run_walkforward(template, panel, train_days=TRAIN_DAYS, test_days=TEST_DAYS)
+            walkforward = run_walkforward(
+                template, panel, train_days=TRAIN_DAYS, test_days=TEST_DAYS, executor=executor
+            )
         except ValueError as exc:
             errors["walk-forward"] = _one_line(exc)
         if not stage(3):
             return None
         permutation = None
         try:
-            permutation = run_permutation(template, panel, runs=PERMUTATIONS, seed=SEED)
+            permutation = run_permutation(template, panel, runs=PERMUTATIONS, seed=SEED, executor=executor)
         except ValueError as exc:
             errors["permutation"] = _one_line(exc)
         if not stage(4):
@@ -219,7 +231,7 @@ class ResearchScreen(Screen[None]):
         montecarlo = None
         try:
             montecarlo = run_montecarlo(
-                bt.returns[1:], method="bootstrap", paths=PATHS, horizon=HORIZON, seed=SEED
+                bt.returns[1:], method="bootstrap", paths=PATHS, horizon=HORIZON, seed=SEED, executor=executor
             )
         except ValueError as exc:
             errors["Monte Carlo"] = _one_line(exc)
@@ -234,6 +246,7 @@ class ResearchScreen(Screen[None]):
             montecarlo=montecarlo,
             errors=errors,
             settings=settings,
+            where=where,
         )
 
     # ------------------------------------------------------------------ back on the UI loop
@@ -249,7 +262,9 @@ class ResearchScreen(Screen[None]):
             return
         self.result = result
         self.query_one(ProgressBar).update(progress=len(STAGES))
-        self.query_one("#research-stage", Static).update(f"done in {seconds:.1f}s  ·  {HINT}")
+        self.query_one("#research-stage", Static).update(
+            f"done in {seconds:.1f}s on {result.where}  ·  {HINT}"
+        )
         self.set_class(False, "-empty")
         equity = self.query_one("#research-equity", BrailleChart)
         equity.series = result.equity

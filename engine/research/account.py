@@ -23,19 +23,33 @@ first), so none can raise; the numpy model saves the check numba would make befo
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, TypeVar, cast
+
 import numba
 import numpy as np
 from numpy.typing import NDArray
 
 Array = NDArray[np.float64]
+_F = TypeVar("_F", bound=Callable[..., Any])
 
-_JIT = {"cache": True, "nogil": True, "error_model": "numpy"}
+
+def _kernel(fn: _F) -> _F:
+    """Compiled, cached, GIL released (numba is untyped: the function keeps its type for mypy)."""
+    return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy")(fn))
+
+
+def _inline(fn: _F) -> _F:
+    """A ``_kernel`` piece inlined into each kernel that calls it (numba IR, before LLVM)."""
+    return cast(_F, numba.njit(cache=True, nogil=True, error_model="numpy", inline="always")(fn))
+
+
 NO_ROWS = np.zeros((0, 0))
 """A ``[0, 0]`` stand-in for arrays a kernel is told not to read or write."""
 NO_PATH = np.zeros(0)
 
 
-@numba.njit(inline="always", **_JIT)
+@_inline
 def _order(
     phase: int,
     price: float,
@@ -73,7 +87,7 @@ def _order(
     return delta, delta * per_share + delta * price * (per_value + slippage)
 
 
-@numba.njit(inline="always", **_JIT)
+@_inline
 def _pay(cash: float, delta: float, fee: float, price: float) -> float:
     """Cash after trading ``delta`` shares at ``price`` with ``fee``."""
     if delta > 0.0:
@@ -81,7 +95,13 @@ def _pay(cash: float, delta: float, fee: float, price: float) -> float:
     return cash + (-delta * price - fee)
 
 
-@numba.njit(inline="always", **_JIT)
+@_inline
+def _mark(cash: float, held: float, close: float) -> float:
+    """Equity at the close: cash plus the holding at ``close``."""
+    return cash + held * close if held != 0.0 else cash
+
+
+@_inline
 def _trade_one(
     price: float,
     target: float,
@@ -107,7 +127,9 @@ def _trade_one(
     last = 0.0
     fees = 0.0
     for phase in range(2):
-        delta, fee = _order(phase, price, target, unchanged, held, value, cash, per_share, per_value, slippage, threshold)
+        delta, fee = _order(
+            phase, price, target, unchanged, held, value, cash, per_share, per_value, slippage, threshold
+        )
         if delta == 0.0:
             continue
         cash = _pay(cash, delta, fee, price)
@@ -117,7 +139,7 @@ def _trade_one(
     return held, cash, last, fees
 
 
-@numba.njit(inline="always", **_JIT)
+@_inline
 def _exit_share(
     held: float, exit_weight: float, exit_price: float, target: float, per_share: float, rate: float
 ) -> tuple[bool, float, float]:
@@ -130,7 +152,7 @@ def _exit_share(
     return True, qty, abs(qty) * per_share + abs(qty) * exit_price * rate
 
 
-@numba.njit(**_JIT)
+@_kernel
 def run_book(  # noqa: C901 - one fused loop: a call per symbol and bar costs more than its work
     fill: Array,
     close: Array,
@@ -170,7 +192,17 @@ def run_book(  # noqa: C901 - one fused loop: a call per symbol and bar costs mo
                 unchanged = t > 0 and target[t, i] == target[t - 1, i] and not exited[i]
                 price = fill[t, i]
                 delta, fee = _order(
-                    phase, price, target[t, i], unchanged, held[i], value, cash, per_share, per_value, slippage, threshold
+                    phase,
+                    price,
+                    target[t, i],
+                    unchanged,
+                    held[i],
+                    value,
+                    cash,
+                    per_share,
+                    per_value,
+                    slippage,
+                    threshold,
                 )
                 if delta == 0.0:
                     continue
@@ -190,7 +222,9 @@ def run_book(  # noqa: C901 - one fused loop: a call per symbol and bar costs mo
             proceeds = 0.0
             fees = 0.0
             for i in range(n):
-                hit, qty, fee = _exit_share(held[i], exit_weights[t, i], exit_prices[t, i], target[t, i], per_share, rate)
+                hit, qty, fee = _exit_share(
+                    held[i], exit_weights[t, i], exit_prices[t, i], target[t, i], per_share, rate
+                )
                 exited[i] = hit
                 if hit:
                     proceeds += qty * exit_prices[t, i]
@@ -212,7 +246,7 @@ def run_book(  # noqa: C901 - one fused loop: a call per symbol and bar costs mo
             cash_path[t] = cash
 
 
-@numba.njit(**_JIT)
+@_kernel
 def run_single(
     fill: Array,
     close: Array,
@@ -242,13 +276,24 @@ def run_single(
     n_bars = close.shape[0]
     cash = start_equity
     held = 0.0
+    if not (detail or has_exits):  # the loop below without its branches: a third faster
+        for t in range(n_bars):
+            w = target[t, account]
+            unchanged = t > 0 and w == target[t - 1, account]
+            held, cash, _, _ = _trade_one(
+                fill[t, col], w, unchanged, held, cash, per_share, per_value, slippage, threshold
+            )
+            equity[t, account] = _mark(cash, held, close[t, col])
+        return
     exited = False
     rate = per_value + slippage
     for t in range(n_bars):
         price = fill[t, col]
         w = target[t, account]
         unchanged = t > 0 and w == target[t - 1, account] and not exited
-        held, cash, last, fees = _trade_one(price, w, unchanged, held, cash, per_share, per_value, slippage, threshold)
+        held, cash, last, fees = _trade_one(
+            price, w, unchanged, held, cash, per_share, per_value, slippage, threshold
+        )
         if detail:
             traded[t, 0] = last
             costs[t] += fees
@@ -268,16 +313,13 @@ def run_single(
             cash += proceeds - exit_fees
             if detail:
                 costs[t] += exit_fees
-        mark = cash
-        if held != 0.0:
-            mark += held * close[t, col]
-        equity[t, account] = mark
+        equity[t, account] = _mark(cash, held, close[t, col])
         if detail:
             shares[t, 0] = held
             cash_path[t] = cash
 
 
-@numba.njit(**_JIT)
+@_kernel
 def run_columns(
     fill: Array,
     close: Array,
@@ -302,20 +344,25 @@ def run_columns(
         for k in range(k_all):
             w = target[t, k]
             h, cs, _, _ = _trade_one(
-                fill[t, c], w, t > 0 and w == target[t - 1, k], held[k], cash[k], per_share, per_value, slippage, threshold
+                fill[t, c],
+                w,
+                t > 0 and w == target[t - 1, k],
+                held[k],
+                cash[k],
+                per_share,
+                per_value,
+                slippage,
+                threshold,
             )
             held[k] = h
             cash[k] = cs
-            mark = cs
-            if h != 0.0:
-                mark += h * close[t, c]
-            equity[t, k] = mark
+            equity[t, k] = _mark(cs, h, close[t, c])
             c += 1
             if c == n_px:
                 c = 0
 
 
-@numba.njit(**_JIT)
+@_kernel
 def trade_bar(
     fill: Array,
     close: Array,
@@ -345,7 +392,17 @@ def trade_bar(
             unchanged = not first and target[i] == previous[i]
             price = fill[i]
             delta, fee = _order(
-                phase, price, target[i], unchanged, held[i], value, cash, per_share, per_value, slippage, threshold
+                phase,
+                price,
+                target[i],
+                unchanged,
+                held[i],
+                value,
+                cash,
+                per_share,
+                per_value,
+                slippage,
+                threshold,
             )
             if delta == 0.0:
                 continue
@@ -358,4 +415,3 @@ def trade_bar(
         if held[i] != 0.0:
             mark += held[i] * close[i]
     return cash, cost, mark
-

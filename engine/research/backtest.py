@@ -362,12 +362,12 @@ def simulate(
         xp = np.ascontiguousarray(np.nan_to_num(exit_prices), dtype=np.float64)
     terms = _kernel_terms(config)
     if shape[1] == 1:
-        equity = np.empty(shape)
+        column = np.empty(shape)
         run_single(
             fill, close, target, 0, 0, xw, xp, has_exits, *terms,
-            equity, False, NO_ROWS, NO_ROWS, NO_ROWS, NO_PATH, NO_PATH,
+            column, False, NO_ROWS, NO_ROWS, NO_ROWS, NO_PATH, NO_PATH,
         )  # fmt: skip
-        equity = equity.reshape(shape[0])
+        equity = column.reshape(shape[0])
     else:
         equity = np.empty(shape[0])
         run_book(

@@ -43,40 +43,41 @@ def _window_sum(x: Array, col: int, stop: int, n: int) -> float:
 
 
 @numba.njit(inline="always", cache=True, nogil=True, error_model="numpy")
-def _sma_step(x: Array, col: int, t: int, n: int, state: tuple[int, int, float, int]) -> tuple[tuple[int, int, float, int], float]:
-    """One bar of the ``n``-bar mean of ``x[:, col]``: (the new state, the mean at ``t``).
-    ``state``: (finite values in a row ending at t-1, equal values in a row ending at t-1, the
-    window's running sum, updates since its last exact sum)."""
-    run, same, total, since = state
+def _sma_step(
+    x: Array, col: int, t: int, n: int, run: int, same: int, total: float, since: int
+) -> tuple[int, int, float, int, float]:
+    """One bar of the ``n``-bar mean of ``x[:, col]``: (run, same, total, since, the mean at
+    ``t``), from those at ``t - 1``: finite values in a row, equal values in a row, the window's
+    running sum, updates since its last exact sum."""
     v = x[t, col]
     if not np.isfinite(v):
-        return (0, 0, total, since), np.nan
+        return 0, 0, total, since, np.nan
     same = same + 1 if run > 0 and v == x[t - 1, col] else 1
     run += 1
     if run < n:
-        return (run, same, total, since), np.nan
+        return run, same, total, since, np.nan
     if run == n or since >= n:
         total = _window_sum(x, col, t, n)
         since = 0
     else:
         total += v - x[t - n, col]
         since += 1
-    return (run, same, total, since), (v if same >= n else total / n)
+    return run, same, total, since, (v if same >= n else total / n)
 
 
 @_kernel
 def _sma_one(x: Array, col: int, n: int, out: Array, k: int) -> None:
-    """``out[:, k]``: the ``n``-bar mean of ``x[:, col]``, the state in registers."""
-    state = (0, 0, 0.0, 0)
+    """``out[:, k]``: the ``n``-bar mean of ``x[:, col]``, its state in registers."""
+    run, same, total, since = 0, 0, 0.0, 0
     for t in range(x.shape[0]):
-        state, out[t, k] = _sma_step(x, col, t, n, state)
+        run, same, total, since, out[t, k] = _sma_step(x, col, t, n, run, same, total, since)
 
 
 @_kernel
-def _sma_rows(x: Array, cols: Array, windows: Array, source: Array, out: Array) -> None:
-    """Column ``k`` of ``out`` is the ``windows[k]``-bar mean of ``x[:, cols[k]]``, computed where
-    ``source[k] == k`` and copied from column ``source[k]`` elsewhere (the same pair), row by
-    row: every column's state in arrays, so a ``[T, N]`` panel is read once, in its order."""
+def _sma_rows(x: Array, windows: Array, out: Array) -> None:
+    """Column ``k`` of ``out`` is the ``windows[k]``-bar mean of column ``k`` of ``x``, row by
+    row, every column's state in arrays: a ``[T, N]`` panel read and written in its memory
+    order (a column at a time would stride through it, a cache miss a value)."""
     n_out = out.shape[1]
     run = np.zeros(n_out, dtype=np.int64)
     same = np.zeros(n_out, dtype=np.int64)
@@ -84,13 +85,30 @@ def _sma_rows(x: Array, cols: Array, windows: Array, source: Array, out: Array) 
     since = np.zeros(n_out, dtype=np.int64)
     for t in range(out.shape[0]):
         for k in range(n_out):
-            s = source[k]
-            if s != k:
-                out[t, k] = out[t, s]
-                continue
-            (run[k], same[k], total[k], since[k]), out[t, k] = _sma_step(
-                x, cols[k], t, windows[k], (run[k], same[k], total[k], since[k])
-            )
+            r, s, tot, sn, mean = _sma_step(x, k, t, windows[k], run[k], same[k], total[k], since[k])
+            run[k] = r
+            same[k] = s
+            total[k] = tot
+            since[k] = sn
+            out[t, k] = mean
+
+
+@_kernel
+def _sma_windows(x: Array, distinct: Array, index: Array, out: Array) -> None:
+    """Column ``k`` of ``out`` is the ``distinct[index[k]]``-bar mean of the one column of ``x``:
+    each distinct window computed once, in registers down the series, into a ``[T, D]`` scratch
+    that stays in cache, then spread over ``out`` in one pass in its memory order."""
+    n_bars, n_out = out.shape
+    if len(distinct) == n_out:  # every window once, in order: straight into ``out``
+        for k in range(n_out):
+            _sma_one(x, 0, distinct[k], out, k)
+        return
+    scratch = np.empty((n_bars, len(distinct)))
+    for d in range(len(distinct)):
+        _sma_one(x, 0, distinct[d], scratch, d)
+    for t in range(n_bars):
+        for k in range(n_out):
+            out[t, k] = scratch[t, index[k]]
 
 
 def sma_columns(x: ArrayLike, n: int | Sequence[int] | ArrayLike) -> Array:
@@ -114,20 +132,13 @@ def sma_columns(x: ArrayLike, n: int | Sequence[int] | ArrayLike) -> Array:
     if n_cols != n_win and 1 not in (n_cols, n_win):
         raise ValueError(f"sma_columns: {n_cols} columns and {n_win} windows do not broadcast")
     width = max(n_cols, n_win)
-    if n_cols == 1:
-        first: dict[int, int] = {}
-        source = [first.setdefault(w, k) for k, w in enumerate(windows)]
-    else:
-        source = list(range(width))  # every (column, window) pair differs
     out = np.empty((a.shape[0], width))
-    if width == 1:
+    if n_cols > 1:
+        _sma_rows(a, np.array(windows * (width // n_win), dtype=np.int64), out)
+    elif width == 1:
         _sma_one(a, 0, windows[0], out, 0)
-        return out
-    _sma_rows(
-        a,
-        np.arange(width, dtype=np.int64) % n_cols,
-        np.array(windows * (width // n_win), dtype=np.int64),
-        np.array(source, dtype=np.int64),
-        out,
-    )
+    else:
+        slot: dict[int, int] = {}
+        index = [slot.setdefault(w, len(slot)) for w in windows]
+        _sma_windows(a, np.array(list(slot), dtype=np.int64), np.array(index, dtype=np.int64), out)
     return out

@@ -9,7 +9,9 @@ bar t+1 and filled at bar t+1's **close**, vectorbt's ``from_signals`` default p
 
 - onetap: ``engine.research.backtest.simulate`` with the close as the fill price, target weight
   = the signal shifted by one bar, ``rebalance_threshold=1.0`` (a held weight is never traded
-  back to: a signal-driven portfolio), no costs; SMAs by ``engine.signals.indicators.sma``;
+  back to: a signal-driven portfolio), no costs; SMAs by ``engine.signals.columns.sma_columns``
+  (every symbol's column in one call, or one call per side of the grid with each distinct
+  window computed once), the signal ``fast > slow`` and its one-bar lag in numpy;
 - vectorbt: ``vbt.MA.run`` for the SMAs, entries/exits from the shifted signal,
   ``Portfolio.from_signals`` (size: all cash), and the equity curve (``pf.value()``);
 - backtesting.py: a ``Strategy`` whose ``next()`` at bar t reads the signal of bar t-1, run with
