@@ -124,10 +124,13 @@ def sma_columns(x: ArrayLike, n: int | Sequence[int] | ArrayLike) -> Array:
         a = a.reshape(-1, 1)
     if a.ndim != 2:
         raise ValueError(f"sma_columns: x must be [T] or [T, N], got shape {a.shape}")
-    given = np.asarray(n)
-    if given.ndim > 1 or given.size == 0:
-        raise ValueError(f"sma_columns: n must be a window or a 1-D sequence of windows, got {n!r}")
-    windows = [_window(w) for w in given.reshape(-1).tolist()]
+    if isinstance(n, int):  # one window (the common call: no array round trip)
+        windows = [_window(n)]
+    else:
+        given = np.asarray(n)
+        if given.ndim > 1 or given.size == 0:
+            raise ValueError(f"sma_columns: n must be a window or a 1-D sequence of windows, got {n!r}")
+        windows = [_window(w) for w in given.reshape(-1).tolist()]
     n_cols, n_win = a.shape[1], len(windows)
     if n_cols != n_win and 1 not in (n_cols, n_win):
         raise ValueError(f"sma_columns: {n_cols} columns and {n_win} windows do not broadcast")
