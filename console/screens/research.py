@@ -268,7 +268,7 @@ class ResearchScreen(Screen[None]):
         self.result = result
         self.query_one(ProgressBar).update(progress=len(STAGES))
         self.query_one("#research-stage", Static).update(
-            f"done in {seconds:.1f}s on {result.where}  ·  {HINT}"
+            f"done in {seconds:.1f}s ({result.where})  ·  {HINT}"
         )
         self.set_class(False, "-empty")
         equity = self.query_one("#research-equity", BrailleChart)

@@ -148,7 +148,7 @@ async def test_a_run_fans_out_on_the_configured_scheduler_and_gives_the_serial_r
         assert screen.error is None and screen.result is not None
         result = screen.result
         assert result.where == "a local Dask cluster of 2 workers"
-        assert "on a local Dask cluster of 2 workers" in str(
+        assert "(a local Dask cluster of 2 workers)" in str(
             screen.query_one("#research-stage", Static).render()
         )
     panel = load_panel(base, ["IBM", "MSFT"], date(2008, 1, 1), date(2012, 12, 31))
