@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy, StopRule
+from engine.strategies.meta_windows import window_stats
 from engine.strategies.outcomes import Outcomes
 from engine.strategies.templates.base import Array, Bars, Panel, Setup
 
@@ -174,38 +175,6 @@ class HitHistory:
         return out
 
 
-def _windows(rets: Array, wb: Array, bars: NDArray[np.int64], first: NDArray[np.int64], length: int) -> Array:
-    """``[m, length]`` basket returns at each bar's own weights ``wb`` over the ``length`` days up to
-    it; a day before ``first`` (the bar of the first return of the signal's own series) is missing."""
-    offs = np.arange(-length + 1, 1)
-    idx = bars[:, None] + offs[None, :]
-    valid = idx >= first[:, None]
-    if wb.shape[1] == 1 and bool(np.all(wb == 1.0)):
-        # a one-stock setup: the einsum below is each return times 1.0 (exact), done without it
-        np.maximum(idx, 0, out=idx)  # (no window reaches past its own bar: no upper clip)
-        one: Array = rets[:, 0][idx]  # [m, L]
-        bad = ~valid | np.isnan(one)
-        inf = np.isinf(one)
-        if inf.any():  # what ``nan_to_num`` makes of them (its NaN -> 0 is masked back just below)
-            one[inf] = np.copysign(np.finfo(np.float64).max, one[inf])
-        one[bad] = np.nan
-        return one
-    win = rets[np.clip(idx, 0, len(rets) - 1)]  # [m, L, k]
-    out: Array = np.einsum("mlk,mk->ml", np.nan_to_num(win), wb)
-    bad = ~valid | np.isnan(win).any(axis=2)
-    out[bad] = np.nan
-    return out
-
-
-def _nanstd(x: Array, min_n: int) -> Array:
-    n = np.sum(np.isfinite(x), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(x, axis=1) / n
-        var = np.nansum((x - mean[:, None]) ** 2, axis=1) / (n - 1)
-    out: Array = np.where(n >= min_n, np.sqrt(var), np.nan)
-    return out
-
-
 def _stop_atr(
     close: Array,
     stop: Array,
@@ -268,13 +237,21 @@ def own_features(
     if len(bars) == 0:
         return out
     wb = weights[bars]
-    long_win = _windows(rets, wb, bars, first, LONG_VOL)
-    short_sd = _nanstd(long_win[:, -SHORT_VOL:], SHORT_VOL // 2)
-    long_sd = _nanstd(long_win, SHORT_VOL)
-    trend_win = long_win[:, -TREND_DAYS:]
+    stats = window_stats(
+        rets,
+        wb,
+        bars,
+        first,
+        length=LONG_VOL,
+        short=SHORT_VOL,
+        trend=TREND_DAYS,
+        min_short=SHORT_VOL // 2,
+        min_long=SHORT_VOL,
+    )
+    short_sd, long_sd = stats[:, 0], stats[:, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         out[:, 1] = np.log(short_sd / long_sd)
-        out[:, 2] = np.nansum(trend_win, axis=1) / (_nanstd(trend_win, SHORT_VOL) * math.sqrt(TREND_DAYS))
+        out[:, 2] = stats[:, 2] / (stats[:, 3] * math.sqrt(TREND_DAYS))
         gross = np.abs(wb)
         cost = 2.0 * np.sum(gross * (PER_SHARE / close[bars] + SLIPPAGE), axis=1)
         out[:, 8] = cost / short_sd

@@ -78,16 +78,10 @@ from engine.strategies.meta_features import (
     TradeSet as TradeSet,
 )
 from engine.strategies.meta_features import (
-    _nanstd as _nanstd,
-)
-from engine.strategies.meta_features import (
     _sma as _sma,
 )
 from engine.strategies.meta_features import (
     _stop_atr as _stop_atr,
-)
-from engine.strategies.meta_features import (
-    _windows as _windows,
 )
 from engine.strategies.meta_features import (
     choose_trades as choose_trades,

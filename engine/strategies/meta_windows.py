@@ -1,0 +1,139 @@
+"""The windowed meta-label features of many signals in one compiled pass (``meta_features``).
+
+A signal's ``vol_regime``, ``trend_regime`` and ``cost`` read the basket's daily returns over the
+``LONG_VOL`` days up to it, at the signal's own weights. Materialising those windows (``[m, 250]``
+per one-stock block, ``[m, 250, k]`` for a basket of ``k`` columns) cost most of a meta-labelled
+scan, and for a rotation over 5,000 symbols gigabytes. Here each signal's window is walked once,
+in a small buffer, over only the columns it holds (a zero weight adds nothing), with the
+"a missing return in any column makes the day missing" rule read from a per-day mask computed
+once over the panel.
+
+The statistics are numpy's ``nansum`` / two-pass ``nanstd`` on each window (mean of the finite
+values, then the sum of squared deviations from it), summed in index order: the same numbers up
+to the last bits of summation order, and row for row the same whichever block a signal is
+computed in (which keeps the panel path's rows equal to the per-setup path's).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+from numpy.typing import NDArray
+
+Array = NDArray[np.float64]
+Ints = NDArray[np.int64]
+
+STATS = 4
+"""Columns of ``window_stats``: short sd, long sd, trend-window sum, trend-window sd."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _nanstd(buf: Array, lo: int, hi: int, min_n: int) -> float:
+    """``meta_features._nanstd`` of ``buf[lo:hi]``: NaN ignored, two-pass, ddof 1, NaN under
+    ``min_n`` finite values."""
+    n = 0
+    s = 0.0
+    for i in range(lo, hi):
+        v = buf[i]
+        if not math.isnan(v):
+            s += v
+            if math.isfinite(v):
+                n += 1
+    if n < min_n:
+        return math.nan
+    mean = s / n
+    ss = 0.0
+    for i in range(lo, hi):
+        v = buf[i]
+        if not math.isnan(v):
+            d = v - mean
+            if not math.isnan(d):  # inf - inf (an overflowed basket day): nansum skips it too
+                ss += d * d
+    return math.sqrt(ss / (n - 1))
+
+
+@numba.njit(cache=True, nogil=True)
+def _window_stats(
+    rets: Array,
+    day_bad: NDArray[np.bool_],
+    weights: Array,
+    bars: Ints,
+    first: Ints,
+    length: int,
+    short: int,
+    trend: int,
+    min_short: int,
+    min_long: int,
+) -> Array:
+    m, k = weights.shape
+    out = np.full((m, STATS), np.nan)
+    buf = np.empty(length)
+    cols = np.empty(k, dtype=np.int64)
+    big = np.finfo(np.float64).max
+    for j in range(m):
+        held = 0
+        for c in range(k):
+            if weights[j, c] != 0.0:
+                cols[held] = c
+                held += 1
+        bar = bars[j]
+        for l in range(length):
+            t = bar - length + 1 + l
+            if t < first[j] or t < 0 or day_bad[t]:
+                buf[l] = math.nan
+                continue
+            v = 0.0
+            for h in range(held):
+                c = cols[h]
+                r = rets[t, c]
+                if math.isinf(r):  # what ``nan_to_num`` makes of it
+                    r = big if r > 0 else -big
+                v += r * weights[j, c]
+            buf[l] = v
+        out[j, 0] = _nanstd(buf, length - short, length, min_short)
+        out[j, 1] = _nanstd(buf, 0, length, min_long)
+        total = 0.0
+        for i in range(length - trend, length):
+            if not math.isnan(buf[i]):
+                total += buf[i]
+        out[j, 2] = total
+        out[j, 3] = _nanstd(buf, length - trend, length, min_long)
+    return out
+
+
+def window_stats(
+    rets: Array,
+    weights: Array,
+    bars: Ints,
+    first: Ints,
+    *,
+    length: int,
+    short: int,
+    trend: int,
+    min_short: int,
+    min_long: int,
+) -> Array:
+    """``[m, STATS]``: over each signal's window of ``length`` basket returns up to ``bars[j]``
+    (``rets`` ``[T, k]`` at the signal's ``weights[j]``; a day before ``first[j]`` or with a NaN
+    return in any column is missing), the sd of the last ``short`` (NaN under ``min_short``
+    values), the sd of all of them and the sum and sd of the last ``trend`` (NaN under
+    ``min_long`` values)."""
+    r = np.ascontiguousarray(rets, dtype=np.float64)
+    w = np.ascontiguousarray(weights, dtype=np.float64)
+    if r.ndim != 2 or w.ndim != 2 or w.shape[1] != r.shape[1] or not len(w) == len(bars) == len(first):
+        raise ValueError(f"window_stats: rets {r.shape}, weights {w.shape}, {len(bars)} bars, {len(first)} firsts")
+    day_bad = np.isnan(r).any(axis=1) if r.shape[1] > 1 else np.isnan(r[:, 0])
+    return _window_stats(
+        r,
+        day_bad,
+        w,
+        np.ascontiguousarray(bars, dtype=np.int64),
+        np.ascontiguousarray(first, dtype=np.int64),
+        length,
+        short,
+        trend,
+        min_short,
+        min_long,
+    )
