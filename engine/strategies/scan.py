@@ -283,11 +283,11 @@ def scan_panel(
         own, dates, exits, returns, scores, market, horizon_days=template.horizon_days, calibration=method
     )
     record = replace(record, meta=meta)
-    return record, [
-        _candidate(record, s, o, meta.confidence_of(x, s.dates[-1]))
-        for f in found
-        for (s, o), x in zip(f.candidates, f.candidate_own, strict=True)
-    ]
+    picked = [c for f in found for c in f.candidates]
+    rows = np.concatenate([f.candidate_own for f in found]) if found else np.empty((0, len(FEATURES)))
+    days = np.array([s.dates[-1] for s, _o in picked], "datetime64[D]")
+    confidence = meta.confidences_of(rows, days).tolist()
+    return record, [_candidate(record, s, o, c) for (s, o), c in zip(picked, confidence, strict=True)]
 
 
 def trim(setup: Setup, bars: int) -> Setup:
