@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy, StopRule
-from engine.strategies.meta_windows import window_stats
+from engine.strategies.meta_windows import breadth_sums, window_stats
 from engine.strategies.outcomes import Outcomes
 from engine.strategies.templates.base import Array, Bars, Panel, Setup
 
@@ -124,21 +124,10 @@ def market_state(panel: Panel, benchmark: Bars | None = None) -> MarketState:
         if panel
         else np.array([], "datetime64[D]")
     )
-    above = np.zeros(len(days))
-    counted = np.zeros(len(days))
-    ret_sum = np.zeros(len(days))
-    ret_n = np.zeros(len(days))
-    for bars in panel.values():
-        idx = np.searchsorted(days, bars.dates)
-        sma = _sma(bars.close, BREADTH_DAYS)
-        ok = np.isfinite(sma)
-        above[idx[ok]] += (bars.close[ok] > sma[ok]).astype(float)
-        counted[idx[ok]] += 1.0
-        r = np.full(len(bars), np.nan)
-        r[1:] = bars.close[1:] / bars.close[:-1] - 1.0
-        rk = np.isfinite(r)
-        ret_sum[idx[rk]] += r[rk]
-        ret_n[idx[rk]] += 1.0
+    series = list(panel.values())
+    above, counted, ret_sum, ret_n = breadth_sums(
+        [b.close for b in series], [b.dates for b in series], days, BREADTH_DAYS
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         breadth = np.where(counted > 0, above / counted, np.nan)
     if benchmark is not None and len(benchmark):

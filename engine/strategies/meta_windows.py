@@ -137,3 +137,47 @@ def window_stats(
         min_short,
         min_long,
     )
+
+
+@numba.njit(cache=True, nogil=True)
+def _breadth_sums(
+    close: Array, day: Ints, starts: Ints, n_days: int, sma_days: int
+) -> tuple[Array, Array, Array, Array]:
+    above = np.zeros(n_days)
+    counted = np.zeros(n_days)
+    ret_sum = np.zeros(n_days)
+    ret_n = np.zeros(n_days)
+    for s in range(len(starts) - 1):
+        a, b = starts[s], starts[s + 1]
+        csum = np.empty(b - a + 1)  # numpy's cumsum of [0, x...]: sequential, so the same bits
+        csum[0] = 0.0
+        for i in range(a, b):
+            csum[i - a + 1] = csum[i - a] + close[i]
+        for i in range(a + sma_days - 1, b):
+            j = i - a + 1
+            sma = (csum[j] - csum[j - sma_days]) / sma_days
+            if math.isfinite(sma):
+                if close[i] > sma:
+                    above[day[i]] += 1.0
+                counted[day[i]] += 1.0
+        for i in range(a + 1, b):
+            r = close[i] / close[i - 1] - 1.0
+            if math.isfinite(r):
+                ret_sum[day[i]] += r
+                ret_n[day[i]] += 1.0
+    return above, counted, ret_sum, ret_n
+
+
+def breadth_sums(
+    closes: list[Array], dates: list[NDArray[np.datetime64]], days: NDArray[np.datetime64], sma_days: int
+) -> tuple[Array, Array, Array, Array]:
+    """Per day of ``days``, over the series given (each one's closes and dates, in order): how
+    many closed above their ``sma_days`` mean (cumulative-sum mean, as ``meta_features._sma``),
+    how many had one, and the sum and count of close-to-close returns. One compiled pass over
+    the universe, adding symbol by symbol as a loop over the series would."""
+    lengths = np.array([len(c) for c in closes], dtype=np.int64)
+    starts = np.zeros(len(closes) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    close = np.concatenate(closes).astype(np.float64) if closes else np.empty(0)
+    day = np.searchsorted(days, np.concatenate(dates)).astype(np.int64) if closes else np.empty(0, np.int64)
+    return _breadth_sums(close, day, starts, len(days), sma_days)

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.strategies.meta_windows import window_stats
+from engine.strategies.meta_windows import breadth_sums, window_stats
 
 Array = np.ndarray
 
@@ -89,3 +89,43 @@ def test_it_gives_numpy_s_numbers_on_random_data_with_gaps(k: int) -> None:
 def test_shapes_that_do_not_fit_are_refused() -> None:
     with pytest.raises(ValueError, match="window_stats"):
         _stats(np.zeros((5, 2)), np.ones((1, 3)), np.array([4]), np.array([0]))
+
+
+def test_breadth_sums_are_the_symbol_by_symbol_loop_s_bit_for_bit() -> None:
+    rng = np.random.default_rng(3)
+    days = np.arange(np.datetime64("2020-01-01"), np.datetime64("2020-03-01")).astype("datetime64[D]")
+    closes, dates = [], []
+    for lo, hi in [(0, 60), (5, 40), (20, 60), (0, 3)]:  # ragged: late starts, early ends, too short
+        c = 50.0 * np.exp(np.cumsum(rng.normal(0.0, 0.02, hi - lo)))
+        if hi - lo > 10:
+            c[-3] = np.nan  # (a NaN close ends the cumulative-sum mean for good, as before)
+        closes.append(c)
+        dates.append(days[lo:hi])
+    want = [np.zeros(len(days)) for _ in range(4)]
+    for c, d in zip(closes, dates, strict=True):  # the loop it replaced
+        idx = np.searchsorted(days, d)
+        sma = np.full(len(c), np.nan)
+        if len(c) >= 5:
+            cs = np.cumsum(np.r_[0.0, c])
+            sma[4:] = (cs[5:] - cs[:-5]) / 5
+        ok = np.isfinite(sma)
+        want[0][idx[ok]] += (c[ok] > sma[ok]).astype(float)
+        want[1][idx[ok]] += 1.0
+        r = np.full(len(c), np.nan)
+        r[1:] = c[1:] / c[:-1] - 1.0
+        rk = np.isfinite(r)
+        want[2][idx[rk]] += r[rk]
+        want[3][idx[rk]] += 1.0
+    got = breadth_sums(closes, dates, days, 5)
+    assert want[1].max() == 3.0 and want[3].sum() > 100  # several symbols were counted on a day
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_array_equal(g, w)
+
+
+def test_breadth_sums_of_a_hand_checked_series() -> None:
+    days = np.arange(np.datetime64("2020-01-01"), np.datetime64("2020-01-05")).astype("datetime64[D]")
+    above, counted, ret_sum, ret_n = breadth_sums([np.array([1.0, 2.0, 1.0, 4.0])], [days], days, 2)
+    np.testing.assert_array_equal(counted, [0, 1, 1, 1])  # a 2-day mean from the second day
+    np.testing.assert_array_equal(above, [0, 1, 0, 1])  # 2 > 1.5, 1 < 1.5, 4 > 2.5
+    np.testing.assert_allclose(ret_sum, [0.0, 1.0, -0.5, 3.0])
+    np.testing.assert_array_equal(ret_n, [0, 1, 1, 1])
