@@ -14,7 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy, StopRule
-from engine.strategies.meta_windows import breadth_sums, window_stats
+from engine.strategies.meta_windows import breadth_sums, day_order, window_stats
 from engine.strategies.outcomes import Outcomes
 from engine.strategies.templates.base import Array, Bars, Panel, Setup
 
@@ -69,7 +69,7 @@ def purged_kfold(
         raise ValueError(f"embargo_days must be >= 0, got {embargo_days}")
     if np.any(exit_ < entry):
         raise ValueError("a trade exits before it enters")
-    order = np.argsort(entry, kind="stable")
+    order = day_order(entry)
     out = []
     for fold in np.array_split(order, n_splits):
         start, end = entry[fold].min(), exit_[fold].max()
@@ -153,7 +153,7 @@ class HitHistory:
 
     @classmethod
     def of(cls, exit_days: DayArray, wins: Array) -> HitHistory:
-        order = np.argsort(exit_days, kind="stable")
+        order = day_order(exit_days)
         return cls(np.asarray(exit_days)[order], np.r_[0.0, np.cumsum(np.asarray(wins, float)[order])])
 
     def before(self, days: DayArray) -> Array:
@@ -314,7 +314,7 @@ def choose_trades(
     """Indices of the trades a fit reads, oldest entry first (ties: in the order given): those
     that ended before ``ended_before`` (all: None), the ``most_recent`` of them (all: None)."""
     chosen = np.flatnonzero(exit_ < ended_before) if ended_before is not None else np.arange(len(entry))
-    chosen = chosen[np.argsort(entry[chosen], kind="stable")]
+    chosen = chosen[day_order(entry[chosen])]
     if most_recent is not None:
         chosen = chosen[max(0, len(chosen) - most_recent) :]
     return chosen.astype(np.int64)

@@ -45,6 +45,7 @@ from engine.strategies.meta_label import (
     meta_label,
     meta_label_rows,
 )
+from engine.strategies.meta_windows import day_order
 from engine.strategies.outcomes import Outcomes, setup_outcomes
 from engine.strategies.panel_scan import MetaNeeds, chunks, scan_slice
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
@@ -159,7 +160,7 @@ def _record_of(
     method: Method,
 ) -> TrackRecord:
     """The track record of the past trades given in setup order (entry dates, returns, scores)."""
-    order = np.argsort(dates, kind="stable")
+    order = day_order(dates)
     returns, scores = returns[order], scores[order]
     wins = (returns > 0).astype(np.float64)
     n = len(returns)

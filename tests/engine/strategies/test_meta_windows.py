@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from engine.strategies.meta_windows import breadth_sums, window_stats
+from engine.strategies.meta_windows import breadth_sums, day_order, window_stats
 
 Array = np.ndarray
 
@@ -129,3 +129,13 @@ def test_breadth_sums_of_a_hand_checked_series() -> None:
     np.testing.assert_array_equal(above, [0, 1, 0, 1])  # 2 > 1.5, 1 < 1.5, 4 > 2.5
     np.testing.assert_allclose(ret_sum, [0.0, 1.0, -0.5, 3.0])
     np.testing.assert_array_equal(ret_n, [0, 1, 1, 1])
+
+
+def test_day_order_is_numpy_s_stable_argsort() -> None:
+    rng = np.random.default_rng(5)
+    days = np.datetime64("2001-01-01") + rng.integers(0, 40, 500).astype("timedelta64[D]")
+    np.testing.assert_array_equal(day_order(days), np.argsort(days, kind="stable"))
+    wide = np.array(["1900-01-01", "2200-01-01", "1900-01-01"], "datetime64[D]")  # a span past 16 bits
+    np.testing.assert_array_equal(day_order(wide), [0, 2, 1])
+    assert len(day_order(np.array([], "datetime64[D]"))) == 0
+    np.testing.assert_array_equal(day_order(np.array(["2020-01-02", "2020-01-01"], "datetime64[D]")), [1, 0])
