@@ -47,7 +47,7 @@ from engine.strategies.meta_label import (
 )
 from engine.strategies.meta_windows import day_order
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.panel_scan import MetaNeeds, chunks, scan_slice
+from engine.strategies.panel_scan import MetaNeeds, RecentFloor, chunks, scan_slice
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
 
@@ -263,8 +263,14 @@ def scan_panel(
     from the flat arrays (``meta_label.own_features``, the same numbers its setup gives), so the
     meta-label and the candidates' confidence are the per-setup path's."""
     policy = template.exit_policy
-    needs = None if market is None else MetaNeeds(policy, meta_cutoff(market), MAX_TRADES)
-    found = [scan_slice(template, params, flat, CANDIDATE_BARS, needs) for flat in slices]
+    if market is None:
+        found = [scan_slice(template, params, flat, CANDIDATE_BARS) for flat in slices]
+    else:
+        floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES))
+        found = []
+        for flat in slices:
+            found.append(scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs()))
+            floor.add(found[-1].trades)
     trades = [f.trades for f in found]
     if trades:
         dates = np.concatenate([t.dates for t in trades])
