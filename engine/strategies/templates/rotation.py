@@ -91,7 +91,8 @@ def rotation_setup(data: Aligned, p: Params) -> Setup:
         ok = uptrend[t] & np.isfinite(score[t]) & np.isfinite(vol20[t]) & (vol20[t] > 0)
         if not ok.any():
             continue
-        order = [i for i in np.argsort(-np.nan_to_num(score[t], nan=-np.inf)) if ok[i]]
+        ranked = np.argsort(-np.nan_to_num(score[t], nan=-np.inf))
+        order = ranked[ok[ranked]].tolist()  # the ranking's eligible names, in its order
         taken = pick(order, rets[t - CORR_DAYS + 1 : t + 1], p["max_corr"], int(p["top_n"]))
         weights[t, taken] = capped_inverse_vol(vol20[t, taken], p["cap"], 1.0 - p["cash_buffer"])
         entry[t] = True
