@@ -379,6 +379,9 @@ def scan(
                     slices = chunks([b for b in panel.values() if len(b)])
                 record, found = scan_panel(template, slices, p, method, market)
             else:
+                # the flat copy of the universe is let go (rebuilt if a later template needs it)
+                # rather than held beside a basket template's [T, k] matrices: 5,000 symbols' peak
+                slices = None
                 record, found, measured, built = scan_template(template, panel, p, method, market)
                 if keep:
                     outcomes[template.name] = measured
