@@ -30,28 +30,12 @@ STATS = 4
 
 
 @numba.njit(cache=True, nogil=True)
-def _nanstd(buf: Array, lo: int, hi: int, min_n: int) -> float:
-    """``meta_features._nanstd`` of ``buf[lo:hi]``: NaN ignored, two-pass, ddof 1, NaN under
-    ``min_n`` finite values."""
-    n = 0
-    s = 0.0
-    for i in range(lo, hi):
-        v = buf[i]
-        if not math.isnan(v):
-            s += v
-            if math.isfinite(v):
-                n += 1
-    if n < min_n:
+def _sd(n: int, squares: float, min_n: int) -> float:
+    """``meta_features._nanstd`` from a window's count of finite values and its sum of squared
+    deviations from their mean: ddof 1, NaN under ``min_n`` finite values."""
+    if n < min_n or n < 2:  # (one value: numpy's 0 / 0, NaN too)
         return math.nan
-    mean = s / n
-    ss = 0.0
-    for i in range(lo, hi):
-        v = buf[i]
-        if not math.isnan(v):
-            d = v - mean
-            if not math.isnan(d):  # inf - inf (an overflowed basket day): nansum skips it too
-                ss += d * d
-    return math.sqrt(ss / (n - 1))
+    return math.sqrt(squares / (n - 1))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -92,14 +76,47 @@ def _window_stats(
                     r = big if r > 0 else -big
                 v += r * weights[j, c]
             buf[l] = v
-        out[j, 0] = _nanstd(buf, length - short, length, min_short)
-        out[j, 1] = _nanstd(buf, 0, length, min_long)
-        total = 0.0
-        for i in range(length - trend, length):
-            if not math.isnan(buf[i]):
-                total += buf[i]
-        out[j, 2] = total
-        out[j, 3] = _nanstd(buf, length - trend, length, min_long)
+        # numpy's nansum then two-pass nanstd on the three windows (all of it, the last ``trend``
+        # and the last ``short`` values), each summed in index order, in two passes over the buffer
+        s_all = s_trend = s_short = 0.0
+        n_all = n_trend = n_short = 0
+        lo_trend, lo_short = length - trend, length - short
+        for i in range(length):
+            v = buf[i]
+            if math.isnan(v):
+                continue
+            fin = 1 if math.isfinite(v) else 0
+            s_all += v
+            n_all += fin
+            if i >= lo_trend:
+                s_trend += v
+                n_trend += fin
+            if i >= lo_short:
+                s_short += v
+                n_short += fin
+        m_all = s_all / n_all if n_all else math.nan  # (a window with no value gives NaN anyway)
+        m_trend = s_trend / n_trend if n_trend else math.nan
+        m_short = s_short / n_short if n_short else math.nan
+        q_all = q_trend = q_short = 0.0
+        for i in range(length):
+            v = buf[i]
+            if math.isnan(v):
+                continue
+            d = v - m_all
+            if not math.isnan(d):  # inf - inf (an overflowed basket day): nansum skips it too
+                q_all += d * d
+            if i >= lo_trend:
+                d = v - m_trend
+                if not math.isnan(d):
+                    q_trend += d * d
+            if i >= lo_short:
+                d = v - m_short
+                if not math.isnan(d):
+                    q_short += d * d
+        out[j, 0] = _sd(n_short, q_short, min_short)
+        out[j, 1] = _sd(n_all, q_all, min_long)
+        out[j, 2] = s_trend
+        out[j, 3] = _sd(n_trend, q_trend, min_long)
     return out
 
 
