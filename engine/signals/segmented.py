@@ -221,5 +221,7 @@ def zscore_blend(components: list[Array], weights: list[float], starts: Starts, 
     """``indicators.zscore_blend`` on every segment (how templates combine signals into a score)."""
     rows = tuple(_f64(c) for c in components)
     if not rows or len(rows) != len(weights) or any(len(r) != len(rows[0]) for r in rows):
-        raise ValueError(f"zscore_blend needs equal-length components, one weight each: {len(weights)} weights")
+        raise ValueError(
+            f"zscore_blend needs equal-length components, one weight each: {len(weights)} weights"
+        )
     return _seg_blend(rows, np.asarray(weights, dtype=np.float64), _check(rows[0], starts), n, float(clip))

@@ -423,7 +423,9 @@ class MetaLabel:
         one model call for all of today's candidates instead of one each."""
         if not self.edge or len(own) == 0:
             return np.full(len(own), self.model.base_rate)
-        x = context(np.asarray(own, dtype=np.float64), np.asarray(days, "datetime64[D]"), self.market, self.hits)
+        x = context(
+            np.asarray(own, dtype=np.float64), np.asarray(days, "datetime64[D]"), self.market, self.hits
+        )
         return self.model.predict(x)
 
 

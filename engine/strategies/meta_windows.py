@@ -39,6 +39,53 @@ def _sd(n: int, squares: float, min_n: int) -> float:
 
 
 @numba.njit(cache=True, nogil=True)
+def _fill(
+    buf: Array, rets: Array, day_bad: NDArray[np.bool_], w: Array, cols: Ints, held: int, bar: int, first: int
+) -> None:
+    """The basket's returns at weights ``w`` (columns ``cols[:held]``) over the days up to ``bar``."""
+    length = len(buf)
+    big = np.finfo(np.float64).max
+    for i in range(length):
+        t = bar - length + 1 + i
+        if t < first or t < 0 or day_bad[t]:
+            buf[i] = math.nan
+            continue
+        v = 0.0
+        for h in range(held):
+            r = rets[t, cols[h]]
+            if math.isinf(r):  # what ``nan_to_num`` makes of it
+                r = big if r > 0 else -big
+            v += r * w[cols[h]]
+        buf[i] = v
+
+
+@numba.njit(cache=True, nogil=True)
+def _moments(buf: Array, lows: Ints, sums: Array, counts: Ints, squares: Array) -> None:
+    """numpy's nansum and two-pass nanstd terms of the windows ``buf[lows[w]:]`` (each summed in
+    index order) in two passes over the buffer: sums, counts of finite values, squared deviations."""
+    sums[:] = 0.0
+    counts[:] = 0
+    squares[:] = 0.0
+    for i in range(len(buf)):
+        v = buf[i]
+        if not math.isnan(v):
+            for w in range(len(lows)):
+                if i >= lows[w]:
+                    sums[w] += v
+                    counts[w] += 1 if math.isfinite(v) else 0
+    means = np.empty(len(lows))
+    for w in range(len(lows)):  # (a window with no finite value gives NaN anyway)
+        means[w] = sums[w] / counts[w] if counts[w] else math.nan
+    for i in range(len(buf)):
+        v = buf[i]
+        if not math.isnan(v):
+            for w in range(len(lows)):
+                d = v - means[w]
+                if i >= lows[w] and not math.isnan(d):  # inf - inf (an overflowed day): nansum skips it
+                    squares[w] += d * d
+
+
+@numba.njit(cache=True, nogil=True)
 def _window_stats(
     rets: Array,
     day_bad: NDArray[np.bool_],
@@ -46,77 +93,28 @@ def _window_stats(
     bars: Ints,
     first: Ints,
     length: int,
-    short: int,
-    trend: int,
+    lows: Ints,
     min_short: int,
     min_long: int,
 ) -> Array:
+    """Windows ``lows``: ``[0, length - trend, length - short]`` of each signal's ``length`` days."""
     m, k = weights.shape
     out = np.full((m, STATS), np.nan)
     buf = np.empty(length)
     cols = np.empty(k, dtype=np.int64)
-    big = np.finfo(np.float64).max
+    sums, counts, squares = np.empty(3), np.empty(3, dtype=np.int64), np.empty(3)
     for j in range(m):
         held = 0
         for c in range(k):
             if weights[j, c] != 0.0:
                 cols[held] = c
                 held += 1
-        bar = bars[j]
-        for l in range(length):
-            t = bar - length + 1 + l
-            if t < first[j] or t < 0 or day_bad[t]:
-                buf[l] = math.nan
-                continue
-            v = 0.0
-            for h in range(held):
-                c = cols[h]
-                r = rets[t, c]
-                if math.isinf(r):  # what ``nan_to_num`` makes of it
-                    r = big if r > 0 else -big
-                v += r * weights[j, c]
-            buf[l] = v
-        # numpy's nansum then two-pass nanstd on the three windows (all of it, the last ``trend``
-        # and the last ``short`` values), each summed in index order, in two passes over the buffer
-        s_all = s_trend = s_short = 0.0
-        n_all = n_trend = n_short = 0
-        lo_trend, lo_short = length - trend, length - short
-        for i in range(length):
-            v = buf[i]
-            if math.isnan(v):
-                continue
-            fin = 1 if math.isfinite(v) else 0
-            s_all += v
-            n_all += fin
-            if i >= lo_trend:
-                s_trend += v
-                n_trend += fin
-            if i >= lo_short:
-                s_short += v
-                n_short += fin
-        m_all = s_all / n_all if n_all else math.nan  # (a window with no value gives NaN anyway)
-        m_trend = s_trend / n_trend if n_trend else math.nan
-        m_short = s_short / n_short if n_short else math.nan
-        q_all = q_trend = q_short = 0.0
-        for i in range(length):
-            v = buf[i]
-            if math.isnan(v):
-                continue
-            d = v - m_all
-            if not math.isnan(d):  # inf - inf (an overflowed basket day): nansum skips it too
-                q_all += d * d
-            if i >= lo_trend:
-                d = v - m_trend
-                if not math.isnan(d):
-                    q_trend += d * d
-            if i >= lo_short:
-                d = v - m_short
-                if not math.isnan(d):
-                    q_short += d * d
-        out[j, 0] = _sd(n_short, q_short, min_short)
-        out[j, 1] = _sd(n_all, q_all, min_long)
-        out[j, 2] = s_trend
-        out[j, 3] = _sd(n_trend, q_trend, min_long)
+        _fill(buf, rets, day_bad, weights[j], cols, held, bars[j], first[j])
+        _moments(buf, lows, sums, counts, squares)
+        out[j, 0] = _sd(counts[2], squares[2], min_short)
+        out[j, 1] = _sd(counts[0], squares[0], min_long)
+        out[j, 2] = sums[1]
+        out[j, 3] = _sd(counts[1], squares[1], min_long)
     return out
 
 
@@ -140,8 +138,10 @@ def window_stats(
     r = np.ascontiguousarray(rets, dtype=np.float64)
     w = np.ascontiguousarray(weights, dtype=np.float64)
     if r.ndim != 2 or w.ndim != 2 or w.shape[1] != r.shape[1] or not len(w) == len(bars) == len(first):
-        raise ValueError(f"window_stats: rets {r.shape}, weights {w.shape}, {len(bars)} bars, {len(first)} firsts")
-    day_bad = np.isnan(r).any(axis=1) if r.shape[1] > 1 else np.isnan(r[:, 0])
+        raise ValueError(
+            f"window_stats: rets {r.shape}, weights {w.shape}, {len(bars)} bars, {len(first)} firsts"
+        )
+    day_bad = np.asarray(np.isnan(r).any(axis=1), dtype=np.bool_)  # a day missing in any column
     return _window_stats(
         r,
         day_bad,
@@ -149,8 +149,7 @@ def window_stats(
         np.ascontiguousarray(bars, dtype=np.int64),
         np.ascontiguousarray(first, dtype=np.int64),
         length,
-        short,
-        trend,
+        np.array([0, length - trend, length - short], dtype=np.int64),
         min_short,
         min_long,
     )

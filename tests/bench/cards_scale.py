@@ -6,10 +6,11 @@ peak resident memory (``ru_maxrss``) is its own; the figure includes the synthet
 (numba kernels loaded from numba's disk cache, compiled once per checkout), "warm" the median of
 the next ones ("warm cpu": their CPU time, steadier on a shared machine), which reuse the
 meta-label models fitted on the same trades (a re-scan of the same day); "refit" is one more
-scan with those models fitted afresh, as a new day's trades make them (with meta-labels only). ``--meta on`` is the default
-configuration (``[cards] meta_label = true``), ``off`` the score calibrator alone; ``both`` runs
-each. The scan is the once-a-session part of card generation (setups, track records,
-calibration, today's candidates); sizing and ranking run on every refresh and are cheap beside it.
+scan with those models fitted afresh, as a new day's trades make them (with meta-labels only).
+``--meta on`` is the default configuration (``[cards] meta_label = true``), ``off`` the score
+calibrator alone; ``both`` runs each. The scan is the once-a-session part of card generation
+(setups, track records, calibration, today's candidates); sizing and ranking run on every
+refresh and are cheap beside it.
 
 ``--before PATH`` runs the same children on another checkout's code (``PYTHONPATH=PATH``: the
 main checkout, for a before/after in one run); ``--compare`` checks on the way that both
@@ -164,6 +165,7 @@ def _size(n: int, meta: bool, roots: list[tuple[str, Path]], args: argparse.Name
         print(f"              {n:>7} candidates before vs after: {_compare(dumps['before'], dumps['after'])}")
     for d in dumps.values():
         d.unlink(missing_ok=True)
+
 
 if __name__ == "__main__":
     main()

@@ -23,7 +23,16 @@ from numpy.typing import NDArray
 
 from engine.model.exits import StopRule
 from engine.signals.indicators import rolling_beta, zscore
-from engine.strategies.templates.base import NO_PROTECTION, Aligned, Array, Panel, Params, Setup, Template, align
+from engine.strategies.templates.base import (
+    NO_PROTECTION,
+    Aligned,
+    Array,
+    Panel,
+    Params,
+    Setup,
+    Template,
+    align,
+)
 
 NAME = "pairs"
 

@@ -63,7 +63,9 @@ def test_days_before_the_series_or_with_a_missing_return_are_left_out() -> None:
 def test_a_basket_day_is_missing_when_any_column_is_even_with_zero_weight() -> None:
     rets = np.array([[0.01, 0.02, np.nan], [0.03, -0.01, 0.0], [0.02, 0.01, 0.05], [0.0, 0.04, 0.01]])
     wb = np.array([[0.5, 0.5, 0.0]])
-    got = window_stats(rets, wb, np.array([3]), np.array([0]), length=4, short=4, trend=4, min_short=2, min_long=2)
+    got = window_stats(
+        rets, wb, np.array([3]), np.array([0]), length=4, short=4, trend=4, min_short=2, min_long=2
+    )
     days = [0.5 * 0.03 + 0.5 * -0.01, 0.5 * 0.02 + 0.5 * 0.01, 0.5 * 0.0 + 0.5 * 0.04]  # day 0 is missing
     assert got[0, 2] == pytest.approx(sum(days))
     assert got[0, 1] == pytest.approx(np.std(days, ddof=1))

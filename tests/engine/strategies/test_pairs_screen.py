@@ -18,7 +18,9 @@ def _returns(k: int, seed: int) -> np.ndarray:
 
 
 @pytest.mark.parametrize("want", [1, 20, 300])
-def test_the_screen_gives_the_full_matrix_s_pairs_in_its_order(want: int, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_screen_gives_the_full_matrix_s_pairs_in_its_order(
+    want: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(pairs, "SCREEN_BLOCK", 64)  # several blocks, and a floor carried between them
     rets = _returns(400, 1)
     rets[:, 7] = np.nan  # a symbol with a missing close

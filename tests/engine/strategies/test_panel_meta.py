@@ -141,7 +141,9 @@ def test_meta_label_rows_refuses_rows_of_the_wrong_shape(shipped: Panel) -> None
         ml.meta_label_rows(np.zeros((1, 3)), day, day, np.zeros(1), np.zeros(1), market, horizon_days=10)
 
 
-def test_slices_after_the_first_skip_features_no_fit_reads(shipped: Panel, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_slices_after_the_first_skip_features_no_fit_reads(
+    shipped: Panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """With the universe cut in several slices, a slice computes features only for trades entered
     on or after the most recent ``MAX_TRADES`` seen so far, and the meta-labels are unchanged."""
     from engine.strategies import panel_scan
@@ -163,9 +165,10 @@ def test_slices_after_the_first_skip_features_no_fit_reads(shipped: Panel, monke
     for budget in (10**9, 1):  # one slice; one slice per symbol
         rows.clear()
         ml._CACHE.clear()
-        results[budget] = scan_module.scan_panel(
-            template, chunks(bars, budget), template.params(), market=market
-        ), sum(rows)
+        results[budget] = (
+            scan_module.scan_panel(template, chunks(bars, budget), template.params(), market=market),
+            sum(rows),
+        )
     (one, one_rows), (many, many_rows) = results[10**9], results[1]
     rows.clear()  # each slice on its own, with no floor: what the slices computed before
     needs = MetaNeeds(template.exit_policy, ml.meta_cutoff(market), 400)
