@@ -550,7 +550,9 @@ class IbkrBroker:
         """None: IBKR enforces its own settlement rule, so the engine does not cap a buy's cash."""
         return None
 
-    def adopt_book(self, cash: float, positions: list[BrokerPosition]) -> None:
+    def adopt_book(
+        self, cash: float, positions: list[BrokerPosition], *, balances: Mapping[str, float] | None = None
+    ) -> None:
         """Nothing: the IBKR account is the truth (``remembers`` is True)."""
 
     def option_quote(self, symbol: str) -> Quote | None:
@@ -603,6 +605,19 @@ class IbkrBroker:
             if v.tag in parse.SUMMARY_TAGS and v.currency in ("USD", "BASE", "")
         }
         return parse.account_figures(self._account, values)
+
+    def cash_balances(self) -> dict[str, float]:
+        """IB's ``CashBalance`` account values per currency (its ``BASE`` total left out)."""
+        out: dict[str, float] = {}
+        if not self.connected:
+            return out
+        for v in self.ib.accountValues(self._account):
+            if v.tag == "CashBalance" and v.currency not in ("BASE", ""):
+                try:
+                    out[v.currency] = float(v.value)
+                except ValueError:
+                    continue
+        return out
 
     # ------------------------------------------------------------------ IB events -> reports
     def _report(self, report: object) -> None:
