@@ -462,6 +462,16 @@ class PaperState:
         rate = self.rate(currency, self.market)
         return short * rate if rate > 0 else math.inf
 
+    def budget_in(self, symbol: str, budget: float) -> float:
+        """``budget`` of the account currency's settled cash as what it pays in ``symbol``'s
+        currency: that currency's own balance, plus the budget converted (``in_account`` inverted)."""
+        currency = self.currencies.of(symbol)
+        if currency == self.currencies.account:
+            return budget
+        rate = self.rate(currency, self.market)
+        held = max(self.account.balances.get(currency, 0.0), 0.0)
+        return held + (budget / rate if rate > 0 else 0.0)
+
     def rate(self, currency: str, market: Callable[[str], Quote | None]) -> float:
         """Account currency per unit of ``currency`` at the broker's latest quotes of the pairs
         (mid), else 0.0: the broker counts no value it cannot price (the engine's risk checks
