@@ -94,6 +94,7 @@ class Dispatcher:
             quote_problems=self._market.quote_problems(),
             to_account=to_account,
             conversion_problems=conversion_problems,
+            specs=self._data.specs,
         )
 
     # ------------------------------------------------------------------ orders
