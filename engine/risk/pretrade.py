@@ -118,6 +118,9 @@ class BookView:
     absent is in the account currency (1.0). Every money figure the checks compare is converted."""
     conversion_problems: Mapping[str, tuple[RefusalCode, str]] = field(default_factory=dict)
     """symbol -> (FX_RATE_STALE or FX_RATE_MISSING, why): its currency cannot be converted now."""
+    open_by_symbol: Mapping[str, bool] = field(default_factory=dict)
+    """symbol -> whether its own round-the-clock market is open now (a pair's FX week, a coin's
+    24/7), for symbols not on the XNYS session ``market_open`` describes."""
     specs: Mapping[str, InstrumentSpec] = field(default_factory=dict)
     """symbol -> its conventions (lots, tick) where the market names them; a pair, a coin or a
     future's quantity and prices are checked against them (``check_lots``)."""
@@ -255,6 +258,14 @@ def check_lots(order: OrderRequest, book: BookView, limits: Limits) -> Refusal |
 
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open."""
+    own = book.open_by_symbol.get(order.symbol)
+    if own is not None:
+        if limits.market_hours_only and not own and not order.reduce_only:
+            return Refusal(
+                RefusalCode.MARKET_CLOSED,
+                f"{order.symbol}'s market is closed (the FX week runs Sunday to Friday 17:00 New York)",
+            )
+        return None
     if limits.market_hours_only and not book.market_open and not order.reduce_only:
         return Refusal(
             RefusalCode.MARKET_CLOSED, "the exchange is closed (XNYS regular session); orders are refused"
@@ -301,10 +312,15 @@ def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Ref
     """A fat finger's guard on new orders. A protective order (``protects``) is sized to a position
     that passed these limits when it was entered; its target rests above that entry's price, so
     its value may exceed the limit the entry met, and refusing it would leave the position without
-    its target (found on the IBKR path: 135 AMZN entered at $23,800, a 1R target worth $25,470)."""
+    its target (found on the IBKR path: 135 AMZN entered at $23,800, a 1R target worth $25,470).
+    A currency pair's quantity is units of its base currency (100,000 in a standard lot), so the
+    share-count limit means nothing for it: its guard is the order's value (in the account
+    currency) alone."""
     if order.protects is not None:
         return None
-    if order.quantity > limits.max_order_quantity + EPS:
+    spec = book.specs.get(order.symbol)
+    in_units = spec is not None and spec.asset_class is AssetClass.FX  # base-currency units, not shares
+    if not in_units and order.quantity > limits.max_order_quantity + EPS:
         return Refusal(
             RefusalCode.MAX_ORDER_QTY,
             f"quantity {_qty(order.quantity)} exceeds the limit {_qty(limits.max_order_quantity)}",
