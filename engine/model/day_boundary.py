@@ -92,6 +92,5 @@ def round_the_clock_open(calendar: str, ts: datetime) -> bool | None:
         return None
     local = ts.astimezone(FX_WEEK_ZONE)
     weekday, after_five = local.weekday(), local.hour >= 17
-    if weekday == 5 or (weekday == 4 and after_five) or (weekday == 6 and not after_five):
-        return False
-    return True
+    closed = weekday == 5 or (weekday == 4 and after_five) or (weekday == 6 and not after_five)
+    return not closed

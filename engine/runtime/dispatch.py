@@ -15,9 +15,9 @@ from engine.data.loader import MarketData
 from engine.execution.algos import AlgoParams, AlgoRunner
 from engine.execution.order_manager import OrderManager
 from engine.model import Leg, Order, OrderRequest, OrderStatus, Quote, StrategyCard
+from engine.model.day_boundary import round_the_clock_open
 from engine.model.events import OrderEvent
 from engine.portfolio.ledger import Ledger
-from engine.model.day_boundary import round_the_clock_open
 from engine.risk.pretrade import BookView
 from engine.runtime.accounting import OrderAttribution
 from engine.runtime.market_view import MarketView
