@@ -36,7 +36,7 @@ async def _step_until(engine: Engine, wanted: Callable[[StrategyCard], bool], da
         await engine.settle()
         if not round_the_clock_open("24/5", engine.parts.clock.now()):
             continue  # a Friday evening: the desk's orders would be refused MARKET_CLOSED
-        for card in engine.cards:
+        for card in engine.parts.cards.cards:
             if wanted(card):
                 return card
     raise AssertionError(f"no card as wanted within {days} sessions")
@@ -118,6 +118,9 @@ async def test_an_fx_basket_executes_with_cash_per_currency_and_yen_pnl_converte
         assert again.parts.ledger.cash_by_currency() == pytest.approx(cash_before)
         assert again.parts.broker.cash_balances() == pytest.approx(cash_before)
         assert again.parts.ledger.realized("USDJPY") == pytest.approx(realized_jpy)
+        summary = again.reconciliation  # compared per currency at the start: the books agree
+        assert summary is not None and set(again.parts.broker.cash_balances()) == {"USD", "EUR", "JPY"}
+        assert summary.cash_differences == ()
     finally:
         await again.stop()
 
