@@ -94,9 +94,8 @@ def quote(symbol: str, price: float, ts: datetime, spread: float) -> Quote:
     return Quote(symbol, ts, price - spread, price + spread, price, 1e9, 1e9, 1e9, 1e9)
 
 
-async def test_the_paper_broker_keeps_cash_per_currency_and_borrows_yen_against_dollars() -> None:
-    clock = SimulatedClock(T0)
-    broker = PaperBroker(
+def paper(clock: SimulatedClock) -> PaperBroker:
+    return PaperBroker(
         clock,
         starting_cash=1_000_000.0,
         commissions=CommissionSchedule(0.0, 0.0, 1.0, 0.0),
@@ -108,6 +107,23 @@ async def test_the_paper_broker_keeps_cash_per_currency_and_borrows_yen_against_
         option_rate=0.0,
         currencies=USD,
     )
+
+
+async def test_the_paper_broker_books_a_coin_as_a_position_paid_in_dollars() -> None:
+    broker = paper(SimulatedClock(T0))
+    broker.set_reporter(lambda _report: None)
+    await broker.connect()
+    broker.set_market([quote("BTCUSD", 40_000.0, T0, 0.0)])
+    await broker.submit(Order("OT-1", "BTCUSD", Side.BUY, 0.1234))
+    broker.on_quote(quote("BTCUSD", 40_000.0, T0, 0.0))
+    assert broker.cash_balances() == {"USD": pytest.approx(1_000_000 - 4_936.0)}  # no BTC "cash"
+    assert [(p.symbol, p.quantity) for p in await broker.positions()] == [("BTCUSD", 0.1234)]
+    assert broker.account_summary().equity == pytest.approx(1_000_000.0)
+
+
+async def test_the_paper_broker_keeps_cash_per_currency_and_borrows_yen_against_dollars() -> None:
+    clock = SimulatedClock(T0)
+    broker = paper(clock)
     fills: list[Fill] = []
     broker.set_reporter(lambda r: fills.append(r.fill) if hasattr(r, "fill") else None)
     await broker.connect()
