@@ -140,6 +140,8 @@ class Totals:
     market_value: float
     unrealized: float
     realized: float
+    currencies: tuple[tuple[str, float], ...] = ()
+    """Cash per currency when the book holds more than the account currency (issue 20)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -375,7 +377,8 @@ class DeskState:
             return None
         account = self.account
         market_value = sum(p.market_value for p in self.positions.values())
-        mark_change = market_value - self._base_market_value
+        # a book in several currencies moves with its rates too: the engine's figures stand as sent
+        mark_change = 0.0 if account.cash_by_currency else market_value - self._base_market_value
         return Totals(
             equity=account.equity + mark_change,
             cash=account.cash,
@@ -383,6 +386,7 @@ class DeskState:
             market_value=market_value,
             unrealized=account.unrealized_pnl + mark_change,
             realized=account.realized_pnl,
+            currencies=tuple((b.currency, b.amount) for b in account.cash_by_currency),
         )
 
     # ------------------------------------------------------------------ internals

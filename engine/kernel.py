@@ -55,13 +55,14 @@ from engine.runtime.accounting import (
 )
 from engine.runtime.cards import CardPipeline
 from engine.runtime.commands import CommandRouter
+from engine.runtime.day_roll import MarketRates
 from engine.runtime.dispatch import Dispatcher
 from engine.runtime.forecasts import ForecastTracker
 from engine.runtime.groups import GroupRunner
 from engine.runtime.health import StoreHealth
 from engine.runtime.kill import KillSwitch
 from engine.runtime.market_view import MarketView
-from engine.runtime.markets import Playback, ibkr_market, paper_market, recorded_market
+from engine.runtime.markets import Playback, ibkr_market, market_currencies, paper_market, recorded_market
 from engine.runtime.outbox import Outbox
 from engine.runtime.portfolio_report import PortfolioReporter
 from engine.runtime.protection import ProtectionManager
@@ -247,9 +248,12 @@ class Engine:
         outbox = Outbox(bus, clock, store)
         health = StoreHealth(self.database, outbox.notice)
         alerts = AlertDispatcher.from_settings(s.alerts, on_failure=lambda line: outbox.notice("error", line))
-        ledger, opening, self._stored_fills = fold_ledger(store, s.broker.starting_cash)
+        ledger, opening, self._stored_fills = fold_ledger(
+            store, s.broker.starting_cash, market_currencies(s, data)
+        )
         orders = OrderManager(store, broker, clock, bus.publish, _no_fill_callback)
         market = MarketView(s, feed=feed, market=data, broker=broker, ledger=ledger, clock=clock)
+        ledger.set_rates(MarketRates(market.latest_quotes), clock.now)  # cash in other currencies
         risk = RiskMonitor(
             s,
             store=store,
@@ -517,11 +521,12 @@ class Engine:
                 )
                 p.reconciler.require_review(lost)
             p.broker.adopt_book(
-                p.ledger.cash,
+                p.ledger.cash_in(p.ledger.account_currency),
                 [
                     BrokerPosition(q.symbol, q.quantity, q.avg_cost)
                     for q in p.ledger.positions(include_flat=False)
                 ],
+                balances=p.ledger.cash_by_currency(),
             )
             for order in p.orders.expire_all_open("engine restarted: the paper account had no record of it"):
                 what = f"{order.client_order_id} {order.side} {order.quantity:g} {order.symbol}"

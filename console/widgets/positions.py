@@ -137,6 +137,8 @@ def _totals_line(t: Totals | None) -> Text:
             ("Mkt value", money(t.market_value), ""),
         ],
     ]
+    if t.currencies:  # cash per currency (the account currency's first), as IB's CashBalance lines
+        rows.append([(currency, f"{amount:,.2f}", "") for currency, amount in t.currencies])
     out = Text(no_wrap=True, overflow="ellipsis")
     for r, parts in enumerate(rows):
         if r:

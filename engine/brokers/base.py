@@ -268,11 +268,20 @@ class Broker(Protocol):
         otherwise). Always False for a broker that has no live account (paper)."""
         ...
 
-    def adopt_book(self, cash: float, positions: list[BrokerPosition]) -> None:
-        """Take the engine's book as the account's, at start, when ``remembers`` is False.
+    def adopt_book(
+        self, cash: float, positions: list[BrokerPosition], *, balances: Mapping[str, float] | None = None
+    ) -> None:
+        """Take the engine's book as the account's, at start, when ``remembers`` is False:
+        ``cash`` in the account currency, ``balances`` in each other currency (issue 20).
 
         A no-op for a broker whose account is the truth (IBKR). Raises ``BrokerError`` when the
         book cannot be taken (orders working, numbers that are not finite)."""
+        ...
+
+    def cash_balances(self) -> dict[str, float]:
+        """currency -> the account's cash in it, every currency it holds (IB's ``CashBalance`` per
+        currency; paper: its own book), for reconciliation per currency. ``{}`` when the broker
+        has not said (not connected yet)."""
         ...
 
     def set_depth_sink(self, sink: DepthSink | None) -> None:

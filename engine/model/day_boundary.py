@@ -76,3 +76,21 @@ def boundary_for(configured: str, calendars: set[str] | frozenset[str]) -> DayBo
         if code in calendars:
             return DayBoundary.parse(DEFAULT_FOR_CALENDAR[code])
     return None
+
+
+FX_WEEK_ZONE = ZoneInfo("America/New_York")
+"""The FX week opens Sunday 17:00 and closes Friday 17:00 New York."""
+
+
+def round_the_clock_open(calendar: str, ts: datetime) -> bool | None:
+    """Whether a round-the-clock market is open at ``ts``: a ``24/7`` coin always; a ``24/5``
+    pair from Sunday 17:00 to Friday 17:00 New York. None for any other calendar (an exchange's
+    session decides)."""
+    if calendar == "24/7":
+        return True
+    if calendar != "24/5":
+        return None
+    local = ts.astimezone(FX_WEEK_ZONE)
+    weekday, after_five = local.weekday(), local.hour >= 17
+    closed = weekday == 5 or (weekday == 4 and after_five) or (weekday == 6 and not after_five)
+    return not closed

@@ -160,6 +160,10 @@ class ReconciliationSummary:
     crash between writes, in a database from before they were one transaction): the order was
     brought up to its fills, the fill audited now. Also in ``fills_applied``, so such a summary is
     never clean; the fills were already in the ledger."""
+    cash_differences: tuple[str, ...] = ()
+    """One line per currency whose cash differs between the engine's book and the broker's
+    (issue 20: compared per currency). Said, not blocking: a broker's cash moves with things the
+    engine never books (interest, fees, a deposit), so it does not make the summary unclean."""
 
     @property
     def clean(self) -> bool:

@@ -69,6 +69,9 @@ class Fill:
     price: float
     commission: float
     ts: datetime
+    currency: str = ""
+    """The currency its price and commission are in (the instrument's quote currency), stamped
+    by the broker; "" in fills from before issue 20: the instrument's currency as configured."""
 
 
 @dataclass(frozen=True, slots=True)

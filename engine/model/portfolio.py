@@ -40,6 +40,20 @@ class Position:
 
 
 @dataclass(frozen=True, slots=True)
+class CashBalance:
+    """One currency's cash, and its value in the account currency with the rate that made it
+    (``engine.model.cash``). ``rate`` and ``in_account`` are NaN when no route converts it
+    (``note`` says why): such a balance is left out of equity rather than counted at a guess."""
+
+    currency: str
+    amount: float
+    in_account: float
+    rate: float
+    note: str
+    """The rate's route, source and age (``ConversionRate.describe()``), or why there is none."""
+
+
+@dataclass(frozen=True, slots=True)
 class AccountSnapshot:
     """Cash account figures. ``settled_cash`` excludes proceeds not yet settled (T+1)."""
 
@@ -52,6 +66,10 @@ class AccountSnapshot:
     start_of_day_equity: float
     peak_equity: float
     commissions: float = 0.0
+    cash_by_currency: tuple[CashBalance, ...] = ()
+    """Each currency's cash with its rate into the account currency (``cash`` is their sum
+    converted); empty for a book that only ever held the account currency."""
+    account_currency: str = "USD"
 
     @property
     def drawdown(self) -> float:

@@ -20,11 +20,13 @@ a sale of shares that cover a short call.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
 
 from engine.model import (
+    AssetClass,
     OptionContract,
     OrderRequest,
     OrderType,
@@ -34,6 +36,8 @@ from engine.model import (
     contract_multiplier,
     is_option_symbol,
 )
+from engine.model.fx import round_to_tick
+from engine.model.instruments import InstrumentSpec
 
 EPS = 1e-9
 OPTION_BAND_FLOOR = 0.10
@@ -114,6 +118,12 @@ class BookView:
     absent is in the account currency (1.0). Every money figure the checks compare is converted."""
     conversion_problems: Mapping[str, tuple[RefusalCode, str]] = field(default_factory=dict)
     """symbol -> (FX_RATE_STALE or FX_RATE_MISSING, why): its currency cannot be converted now."""
+    open_by_symbol: Mapping[str, bool] = field(default_factory=dict)
+    """symbol -> whether its own round-the-clock market is open now (a pair's FX week, a coin's
+    24/7), for symbols not on the XNYS session ``market_open`` describes."""
+    specs: Mapping[str, InstrumentSpec] = field(default_factory=dict)
+    """symbol -> its conventions (lots, tick) where the market names them; a pair, a coin or a
+    future's quantity and prices are checked against them (``check_lots``)."""
 
 
 Check = Callable[[OrderRequest, BookView, Limits], Refusal | None]
@@ -213,8 +223,49 @@ def check_conversion(order: OrderRequest, book: BookView, limits: Limits) -> Ref
     return Refusal(code, f"{order.symbol}: {why}; its limits cannot be checked in the account currency")
 
 
+LOT_CHECKED = frozenset({AssetClass.FX, AssetClass.CRYPTO, AssetClass.FUTURE})
+"""Asset classes whose orders must be whole lots and on the tick grid (a stock's share and tick
+rules are the broker's to enforce, as they always were)."""
+
+
+def check_lots(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
+    """A pair, a coin or a future trades in its lots from its minimum, at prices on its tick: an
+    order that is not is refused naming the rule (BELOW_MIN_LOT, LOT_SIZE, TICK_SIZE). A
+    reduce-only order may close an odd remainder below the minimum (the way out stays open)."""
+    spec = book.specs.get(order.symbol)
+    if spec is None or spec.asset_class not in LOT_CHECKED:
+        return None
+    qty, sym = order.quantity, order.symbol
+    if not order.reduce_only:
+        if qty < spec.min_lot * (1.0 - 1e-9):
+            return Refusal(
+                RefusalCode.BELOW_MIN_LOT, f"{sym}: {qty:.10g} is below the minimum lot {spec.min_lot:g}"
+            )
+        steps = qty / spec.lot_size
+        if abs(steps - round(steps)) > 1e-6:
+            return Refusal(
+                RefusalCode.LOT_SIZE, f"{sym}: {qty:.10g} is not a whole number of lots of {spec.lot_size:g}"
+            )
+    for label, price in (("limit", order.limit_price), ("stop", order.stop_price)):
+        if price is not None and not math.isclose(round_to_tick(price, spec.tick_size), price, abs_tol=1e-12):
+            return Refusal(
+                RefusalCode.TICK_SIZE,
+                f"{sym}: {label} price {price:.10g} is off the tick {spec.tick_size:g} "
+                f"(nearest {round_to_tick(price, spec.tick_size):.10g})",
+            )
+    return None
+
+
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
     """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open."""
+    own = book.open_by_symbol.get(order.symbol)
+    if own is not None:
+        if limits.market_hours_only and not own and not order.reduce_only:
+            return Refusal(
+                RefusalCode.MARKET_CLOSED,
+                f"{order.symbol}'s market is closed (the FX week runs Sunday to Friday 17:00 New York)",
+            )
+        return None
     if limits.market_hours_only and not book.market_open and not order.reduce_only:
         return Refusal(
             RefusalCode.MARKET_CLOSED, "the exchange is closed (XNYS regular session); orders are refused"
@@ -261,10 +312,15 @@ def check_order_size(order: OrderRequest, book: BookView, limits: Limits) -> Ref
     """A fat finger's guard on new orders. A protective order (``protects``) is sized to a position
     that passed these limits when it was entered; its target rests above that entry's price, so
     its value may exceed the limit the entry met, and refusing it would leave the position without
-    its target (found on the IBKR path: 135 AMZN entered at $23,800, a 1R target worth $25,470)."""
+    its target (found on the IBKR path: 135 AMZN entered at $23,800, a 1R target worth $25,470).
+    A currency pair's quantity is units of its base currency (100,000 in a standard lot), so the
+    share-count limit means nothing for it: its guard is the order's value (in the account
+    currency) alone."""
     if order.protects is not None:
         return None
-    if order.quantity > limits.max_order_quantity + EPS:
+    spec = book.specs.get(order.symbol)
+    in_units = spec is not None and spec.asset_class is AssetClass.FX  # base-currency units, not shares
+    if not in_units and order.quantity > limits.max_order_quantity + EPS:
         return Refusal(
             RefusalCode.MAX_ORDER_QTY,
             f"quantity {_qty(order.quantity)} exceeds the limit {_qty(limits.max_order_quantity)}",
@@ -484,6 +540,7 @@ CHECKS: tuple[Check, ...] = (
     check_symbol,
     check_quote_quality,
     check_conversion,
+    check_lots,
     check_market_hours,
     check_throttle,
     check_duplicate,

@@ -8,6 +8,7 @@ It also owns the book's persistence (positions, the day's equity marks, the open
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from engine.bus import EventBus
 from engine.clock import Clock
 from engine.execution.order_manager import OrderManager
 from engine.model import CommandSource, Fill, Order, Side, contract_multiplier
+from engine.model.cash import Currencies
 from engine.model.events import OrderEvent
 from engine.portfolio.ledger import Ledger
 from engine.runtime.outbox import Outbox
@@ -39,7 +41,9 @@ class FillBooked:
     """A fill is in the ledger and the lots (an in-process event: it never crosses the socket).
 
     ``owner``: the template whose position the fill reduced (loss streaks count there), else the
-    fill's own strategy; ``realized``: the P&L the fill realized, None when it opened or added.
+    fill's own strategy; ``realized``: the P&L the fill realized in the account currency (in its
+    own currency when no rate converts it: the sign is what the loss streaks read), None when it
+    opened or added.
     """
 
     fill: Fill
@@ -107,6 +111,9 @@ class Accounting:
             self.owner[fill.symbol] = strategy
         self._outbox.audit("engine", CommandSource.ENGINE, FILL_ACTION, fill_payload(fill))
         realized = self.ledger.realized(fill.symbol) - realized_before if closes else None
+        if realized is not None:  # booked in the fill's currency; the breakers count the account's
+            converted = self.ledger.to_account(realized, self.ledger.currency(fill.symbol))
+            realized = converted if math.isfinite(converted) else realized
         self._bus.publish(FillBooked(fill, strategy, owner, realized))
 
     def positions_by_owner(self) -> dict[str, int]:
@@ -194,7 +201,9 @@ class Accounting:
         self.persist_day(day)
 
 
-def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill], list[Fill]]:
+def fold_ledger(
+    store: Store, starting_cash: float, currencies: Currencies | None = None
+) -> tuple[Ledger, list[Fill], list[Fill]]:
     """The ledger rebuilt from the opening book (if any), every stored fill and every quantity
     adopted from the broker (in time order), with the last marks.
 
@@ -207,7 +216,7 @@ def fold_ledger(store: Store, starting_cash: float) -> tuple[Ledger, list[Fill],
         for i, a in enumerate(_adoptions(store))
     ]
     cash = starting_cash if opening is None else opening[0] + sum(_cost(f) for f in opening[1])
-    ledger = Ledger(cash)
+    ledger = Ledger(cash, currencies)
     first = opening[1] if opening is not None else []
     stored = store.load_fills()
     if adopted:

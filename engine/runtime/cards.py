@@ -307,6 +307,7 @@ class CardPipeline:
             working_symbols=frozenset(self._orders.working_by_symbol()),
             can_trade_options=self._can_trade_options,
             known=self._liquidity,
+            specs=self._market.market.specs,
         )
         return Context(
             asof=self._clock.now(),
@@ -316,6 +317,7 @@ class CardPipeline:
             market_open=None,
             paused=frozenset(self._risk.controller.state.paused),
             template_positions=self._accounting.positions_by_owner(),
+            account_currency=self._settings.risk.account_currency,
         )
 
 

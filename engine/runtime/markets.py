@@ -25,6 +25,7 @@ from engine.data.market import load_market
 from engine.data.recording import RecordedEvent, RecordingFeed
 from engine.data.replay import ReplayFeed, first_open
 from engine.model import CommandSource
+from engine.model.cash import Currencies
 from engine.runtime.accounting import OPENING_KEY, opening_book_payload
 from engine.runtime.startup import EngineStartError, instruments, session_start
 from engine.store.repository import Store
@@ -49,6 +50,12 @@ class NoticeSink(Protocol):
     def __call__(self, level: str, message: str, topic: str = "") -> None: ...
 
 
+def market_currencies(settings: Settings, data: MarketData) -> Currencies:
+    """Which currency each instrument of the market trades in, for ``[risk] account_currency``:
+    what the ledger and the paper broker book each fill's cash in (``engine.model.cash``)."""
+    return Currencies(settings.risk.account_currency, {s: i.currency for s, i in data.instruments.items()})
+
+
 def paper_market(settings: Settings, store: Store, database: Path, data: MarketData | None) -> Market:
     """The replay of real bars, and the embedded paper broker trading against it."""
     from engine.brokers.paper import PaperBroker, journal_path_for
@@ -62,7 +69,9 @@ def paper_market(settings: Settings, store: Store, database: Path, data: MarketD
     feed = ReplayFeed.from_settings(
         s.replay, data, clock, resume_after=date.fromisoformat(last_day) if last_day else None
     )
-    broker = PaperBroker.from_settings(s.broker, clock, journal=journal_path_for(database))
+    broker = PaperBroker.from_settings(
+        s.broker, clock, journal=journal_path_for(database), currencies=market_currencies(s, data)
+    )
     return clock, data, feed, broker
 
 
@@ -148,5 +157,10 @@ def recorded_market(settings: Settings, database: Path, data: MarketData, playba
 
     clock = SimulatedClock(playback.clock_start)
     feed = RecordingFeed(playback.events, data.bars, clock)
-    broker = PaperBroker.from_settings(settings.broker, clock, journal=journal_path_for(database))
+    broker = PaperBroker.from_settings(
+        settings.broker,
+        clock,
+        journal=journal_path_for(database),
+        currencies=market_currencies(settings, data),
+    )
     return clock, data, feed, broker

@@ -22,6 +22,9 @@ from engine.runtime.outbox import Outbox
 from engine.runtime.risk_monitor import RiskMonitor
 from engine.store.repository import Store
 
+CASH_TOLERANCE = 0.01
+"""Cash closer than a cent (of any currency) is the same."""
+
 
 class Reconciler:
     def __init__(
@@ -73,6 +76,7 @@ class Reconciler:
             ledger_positions={p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
             now=self._clock.now(),
         )
+        summary = replace(summary, cash_differences=self._cash_differences())
         clean = summary.clean
         automatic = self._settings.engine.auto_approve_recovery and not summary.position_mismatches
         review, self._review = self._review, []
@@ -86,6 +90,16 @@ class Reconciler:
         self._outbox.audit("engine", CommandSource.ENGINE, "reconciliation", _fields_of(summary))
         self._bus.publish(summary)
         return summary
+
+    def _cash_differences(self) -> tuple[str, ...]:
+        """Each currency's cash, the engine's book against the broker's (those the broker reports)."""
+        theirs = self._broker.cash_balances()
+        mine = self._ledger.cash_by_currency()
+        return tuple(
+            f"{currency}: engine {mine.get(currency, 0.0):,.2f}, broker {theirs.get(currency, 0.0):,.2f}"
+            for currency in sorted(set(theirs) | (set(mine) if theirs else set()))
+            if abs(mine.get(currency, 0.0) - theirs.get(currency, 0.0)) > CASH_TOLERANCE
+        )
 
     def held_at_broker(self) -> dict[str, float]:
         """While a position mismatch stands: the broker's quantity of each symbol it is about.

@@ -22,7 +22,7 @@ from sqlalchemy.exc import DBAPIError
 
 from engine.store.tables import ALL_TABLES, METADATA
 
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 """The schema this build writes. Bump it together with a new entry in ``MIGRATIONS``."""
 
 Migration = Callable[[Connection], None]
@@ -84,7 +84,25 @@ def _v4_to_v5(conn: Connection) -> None:
     del conn
 
 
-MIGRATIONS: Mapping[int, Migration] = {1: _v1_to_v2, 2: _v2_to_v3, 3: _v3_to_v4, 4: _v4_to_v5}
+def _v5_to_v6(conn: Connection) -> None:
+    """Fills learn their currency (issue 20: cash per currency). Rows already stored keep ""
+    ("as the instrument is configured"): the ledger books them as it always did, in the
+    instrument's currency, so nothing stored changes meaning."""
+    tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type = 'table'").scalars())
+    if "fills" not in tables:
+        return
+    columns = {row[1] for row in conn.exec_driver_sql("PRAGMA table_info('fills')")}
+    if "currency" not in columns:
+        conn.exec_driver_sql("ALTER TABLE fills ADD COLUMN currency VARCHAR NOT NULL DEFAULT ''")
+
+
+MIGRATIONS: Mapping[int, Migration] = {
+    1: _v1_to_v2,
+    2: _v2_to_v3,
+    3: _v3_to_v4,
+    4: _v4_to_v5,
+    5: _v5_to_v6,
+}
 """``MIGRATIONS[v]`` upgrades a version-``v`` file to ``v + 1``.
 
 Steps only change tables that already exist; tables new in a version are created afterwards by

@@ -74,6 +74,7 @@ _FILL_COLUMNS = sa_select(
     col(FillRow.price),
     col(FillRow.commission),
     col(FillRow.ts),
+    col(FillRow.currency),
 )
 
 _OPEN_STATUSES = tuple(status.value for status in OrderStatus if status.is_open)

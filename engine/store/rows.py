@@ -161,6 +161,7 @@ def fill_to_row(fill: Fill) -> FillRow:
         price=fill.price,
         commission=fill.commission,
         ts=aware(fill.ts, f"fill {fill.exec_id} ts"),
+        currency=fill.currency,
     )
 
 
@@ -178,6 +179,7 @@ def fill_from_row(row: FillRow) -> Fill:
         price=row.price,
         commission=row.commission,
         ts=row.ts,
+        currency=row.currency,
     )
 
 
@@ -193,13 +195,14 @@ def fill_from_columns(
     price: float,
     commission: float,
     ts: datetime,
+    currency: str = "",
 ) -> Fill:
     """A fill from its row read as plain columns (a restart reads every fill: an ORM object per
     row cost more than the rest of the fold)."""
     known = _SIDES.get(side)
     if known is None:
         raise StoreError(f"fill {exec_id}: a stored value is not understood ({side!r} is not a Side)")
-    return Fill(exec_id, client_order_id, symbol, known, quantity, price, commission, ts)
+    return Fill(exec_id, client_order_id, symbol, known, quantity, price, commission, ts, currency)
 
 
 def position_to_row(position: Position, ts: datetime | None) -> PositionRow:

@@ -72,6 +72,8 @@ class FillRow(SQLModel, table=True):
     price: float
     commission: float
     ts: datetime = Field(sa_type=UtcDateTime)
+    currency: str = ""
+    """The currency of the price and commission ("" before schema 6: as the instrument is configured)."""
 
 
 class PositionRow(SQLModel, table=True):

@@ -15,7 +15,9 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 
 from engine.model import Leg, Side
+from engine.model.instruments import InstrumentSpec
 from engine.model.options import contract_multiplier, is_option_symbol
+from engine.strategies.lots_fit import to_account_rate
 from engine.strategies.templates.base import Array
 
 HEADROOM = 0.95
@@ -53,9 +55,25 @@ class Book:
     can_trade_options: bool = True
     returns: Mapping[str, Array] = field(default_factory=dict)
     """Each symbol's last daily returns (same length for all), for the book's correlation."""
+    specs: Mapping[str, InstrumentSpec] = field(default_factory=dict)
+    """Each symbol's conventions (currency, lots) where the market names them (issue 20)."""
+    account_currency: str = "USD"
+
+    def rate(self, symbol: str) -> float:
+        """Account currency per unit of ``symbol``'s currency at the book's prices (1 for the
+        account currency's; 0 when no price converts it: such a symbol's value is not counted)."""
+        spec = self.specs.get(symbol)
+        if spec is None or spec.currency == self.account_currency:
+            return 1.0
+        rate = to_account_rate(spec.currency, self.account_currency, self.prices)
+        return rate if rate is not None else 0.0
 
     def value(self, symbol: str) -> float:
-        return self.positions.get(symbol, 0.0) * self.prices.get(symbol, 0.0) * contract_multiplier(symbol)
+        """A position's value in the account currency at the book's prices."""
+        held = self.positions.get(symbol, 0.0)
+        if not held:
+            return 0.0
+        return held * self.prices.get(symbol, 0.0) * contract_multiplier(symbol) * self.rate(symbol)
 
     def sector_of(self, symbol: str) -> str:
         underlying = symbol.split()[0] if is_option_symbol(symbol) else symbol
@@ -93,7 +111,7 @@ class Book:
             caps[f"order_value:{sym}"] = lim.max_order_value / w
             adv = self.adv_shares.get(sym, math.inf)
             price = self.prices.get(sym, 0.0)
-            caps[f"illiquid:{sym}"] = lim.max_adv_share * adv * price / w
+            caps[f"illiquid:{sym}"] = lim.max_adv_share * adv * price * self.rate(sym) / w
         gross_w = sum(abs(float(w)) for w in weights)
         if gross_w > 0:
             caps["gross_exposure"] = (lim.gross_exposure_limit * eq - self.gross) / gross_w
@@ -109,7 +127,8 @@ class Book:
         for leg in legs:
             signed = leg.quantity if leg.side is Side.BUY else -leg.quantity
             positions[leg.symbol] = positions.get(leg.symbol, 0.0) + signed
-            cash -= signed * self.prices.get(leg.symbol, 0.0) * contract_multiplier(leg.symbol)
+            price = self.prices.get(leg.symbol, 0.0) * self.rate(leg.symbol)
+            cash -= signed * price * contract_multiplier(leg.symbol)
         return replace(self, positions=positions, cash=cash, working_symbols=self.working_symbols)
 
     def daily_returns(self) -> Array | None:

@@ -28,6 +28,7 @@ from engine.model.exits import ProtectionLevels, resolve_levels
 from engine.model.fx import card_pip_details, round_to_tick
 from engine.model.instruments import spec_for_symbol
 from engine.strategies.book import Book, correlation
+from engine.strategies.lots_fit import fit_to_lots
 from engine.strategies.meta_label import card_details as meta_details
 from engine.strategies.scan import Candidate, Scan
 from engine.strategies.sizing import SizingPolicy, size_capital
@@ -167,6 +168,15 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
     made: CardLegs = hook(
         setup, t, sizing.capital, book.prices, book.positions, ctx.asof, book.allow_fractional
     )
+    made = fit_to_lots(  # lots, minimums and the account currency (issue 20)
+        made,
+        specs=book.specs,
+        prices=book.prices,
+        stop_price=levels.stop_price if levels is not None else None,
+        risk=sizing.capital * stop if math.isfinite(stop) else 0.0,
+        account_currency=ctx.account_currency,
+        asof=ctx.asof,
+    )
     capital = made.capital
     if made.unavailable:
         return StrategyCard(
@@ -181,7 +191,7 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
             asof=ctx.asof,
             score=-math.inf,
             details={"unavailable": 1.0},
-            notes=(made.unavailable,),
+            notes=(*made.notes[-1:], made.unavailable),
         )
     max_loss = capital * stop if math.isfinite(stop) else capital
     details: dict[str, float] = {
@@ -226,7 +236,8 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
     if record.meta is not None:
         details.update(meta_details(record.meta))
     # a pair's card states its size in FX terms: stop pips x pip value per lot x lots (issue 20)
-    tick = spec_for_symbol(setup.symbols[0]).tick_size if len(setup.symbols) == 1 else 0.01
+    first = setup.symbols[0]
+    tick = (book.specs.get(first) or spec_for_symbol(first)).tick_size if len(setup.symbols) == 1 else 0.01
     if len(made.legs) == 1 and levels is not None and levels.stop_price is not None:
         leg = made.legs[0]
         details.update(
@@ -287,7 +298,8 @@ def _check(
     card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
 ) -> Rejection | None:
     if "unavailable" in card.details:
-        return Rejection(card.notes[-1] if card.notes else "unavailable", "not available for this account")
+        why = card.notes[-2] if len(card.notes) > 1 else "not available for this account"
+        return Rejection(card.notes[-1] if card.notes else "unavailable", why)
     tpol = ctx.policy.of(candidate.template.name)
     return validate(
         card,

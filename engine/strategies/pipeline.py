@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 
 from engine.config import Settings, fractional_allowed
+from engine.model.instruments import InstrumentSpec
 from engine.strategies.book import Book
 from engine.strategies.book import Limits as BookLimits
 from engine.strategies.policy import enabled_templates, template_params
@@ -55,6 +56,7 @@ def card_book(
     working_symbols: frozenset[str] = frozenset(),
     can_trade_options: bool = True,
     known: Liquidity | None = None,
+    specs: Mapping[str, InstrumentSpec] | None = None,
 ) -> Book:
     """What the generator sizes and checks against: the account, the limits, liquidity and returns
     (``known``: the session's ``liquidity(histories)``, already computed)."""
@@ -81,6 +83,8 @@ def card_book(
         broker_fractional=fractional_allowed(settings, True),
         can_trade_options=can_trade_options,
         returns=liq.returns,
+        specs=dict(specs or {}),
+        account_currency=r.account_currency,
     )
 
 

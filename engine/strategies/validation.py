@@ -84,8 +84,11 @@ def _template_full(card: StrategyCard, ctx: CheckContext) -> Rejection | None:
 
 
 def _buying_power(card: StrategyCard, ctx: CheckContext) -> Rejection | None:
-    need = sum(
-        leg.quantity * card.details.get(f"ref_price:{leg.symbol}", 0.0) * contract_multiplier(leg.symbol)
+    need = sum(  # in the account currency: a USDJPY unit costs 1 USD, not 110
+        leg.quantity
+        * card.details.get(f"ref_price:{leg.symbol}", 0.0)
+        * contract_multiplier(leg.symbol)
+        * ctx.book.rate(leg.symbol)
         for leg in card.legs
         if leg.side is Side.BUY
     )

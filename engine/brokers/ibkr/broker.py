@@ -550,7 +550,9 @@ class IbkrBroker:
         """None: IBKR enforces its own settlement rule, so the engine does not cap a buy's cash."""
         return None
 
-    def adopt_book(self, cash: float, positions: list[BrokerPosition]) -> None:
+    def adopt_book(
+        self, cash: float, positions: list[BrokerPosition], *, balances: Mapping[str, float] | None = None
+    ) -> None:
         """Nothing: the IBKR account is the truth (``remembers`` is True)."""
 
     def option_quote(self, symbol: str) -> Quote | None:
@@ -606,6 +608,8 @@ class IbkrBroker:
 
     def cash_balances(self) -> dict[str, float]:
         """IBKR's cash per currency (TotalCashBalance of each currency held, without BASE)."""
+        if not self.connected:
+            return {}
         return parse.cash_balances((v.tag, v.value, v.currency) for v in self.ib.accountValues(self._account))
 
     # ------------------------------------------------------------------ IB events -> reports

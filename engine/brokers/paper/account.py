@@ -5,12 +5,18 @@ a sale's proceeds are cash at once but settle only ``settlement_days`` session c
 (T+N), so they cannot pay for a buy before then. Positions keep their average cost by the one
 rule of ``engine.model.positions``. The account changes only as the broker's journal says
 (``PaperState`` applies the lines); nothing here decides anything.
+
+Currencies (issue 20, ``engine.model.cash``): ``cash`` and ``settled`` are the account
+currency's; every other currency a fill moved (a pair's base and quote, a foreign stock's
+quote) is in ``balances``, settled at once (spot FX's T+2 is not modelled). A balance may go
+below zero: the account borrows that currency against its account-currency cash, as a
+multi-currency margin account does (``checks`` sizes what may be borrowed).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
 from engine.brokers.base import BrokerPosition
 from engine.model.positions import QUANTITY_EPS, apply_to_position
@@ -32,6 +38,8 @@ class PaperAccount:
     reserved_cash: float
     positions_value: float
     equity: float
+    balances: Mapping[str, float] = field(default_factory=dict)
+    """Cash in each currency other than the account currency (negative: borrowed)."""
 
     @property
     def unsettled_cash(self) -> float:
@@ -64,6 +72,12 @@ class Account:
         self.settled = cash
         self.pending: list[Pending] = []
         self.holdings: dict[str, Holding] = {}
+        self.balances: dict[str, float] = {}
+        """currency -> cash in it, for every currency but the account's."""
+
+    def move(self, currency: str, amount: float) -> None:
+        """Cash in another currency than the account's: moved, and settled, at once."""
+        self.balances[currency] = self.balances.get(currency, 0.0) + amount
 
     def open(self, cash: float) -> None:
         """The journal's opening line: all cash, all settled, nothing held."""
@@ -106,8 +120,14 @@ class Account:
                 still.append(pending)
         self.pending = still
 
-    def reset(self, cash: float, settled: float, positions: Iterable[tuple[str, float, float]]) -> None:
-        """Take a whole book as given (a restore): nothing pending, these holdings."""
+    def reset(
+        self,
+        cash: float,
+        settled: float,
+        positions: Iterable[tuple[str, float, float]],
+        balances: Mapping[str, float] | None = None,
+    ) -> None:
+        """Take a whole book as given (a restore): nothing pending, these holdings and balances."""
         holdings: dict[str, Holding] = {}
         for symbol, quantity, avg_cost in positions:
             holding = holdings.setdefault(symbol, Holding())
@@ -118,6 +138,7 @@ class Account:
         self.settled = settled
         self.pending = []
         self.holdings = holdings
+        self.balances = dict(balances or {})
 
     def positions(self) -> list[BrokerPosition]:
         return [

@@ -39,6 +39,7 @@ from engine.brokers.paper.state import OrderRecord, PaperJournalState, PaperStat
 from engine.clock import Clock
 from engine.config import BrokerSettings
 from engine.model import CommissionSchedule, Fill, Order, OrderStatus, OrderType, Quote, TimeInForce
+from engine.model.cash import Currencies
 from engine.model.codec import to_jsonable
 
 _INF = math.inf
@@ -69,11 +70,14 @@ class PaperBroker:
         settlement_days: int,
         option_rate: float,
         journal: Path | None = None,
+        currencies: Currencies | None = None,
     ) -> None:
         """Every rule is required: its default lives in ``[broker]`` (config/default.toml and its
         schema) only, and ``from_settings`` is the door from there.
 
         ``journal``: the file the broker remembers in (see ``engine.brokers.paper``); None forgets.
+        ``currencies``: which currency each symbol's cash moves in (``engine.model.cash``); None:
+        every symbol but a currency pair trades in USD.
         ``commissions``: the schedule it charges. ``option_rate``: the continuously compounded
         risk-free rate the option model prices with.
 
@@ -92,6 +96,7 @@ class PaperBroker:
         if settlement_days < 0:
             raise ValueError(f"paper broker: settlement_days must be >= 0, got {settlement_days}")
         self._clock = clock
+        self.currencies = currencies or Currencies()
         self.settlement_days = settlement_days
         self._options = OptionMarket(option_rate)
         self.fees = Fees(commissions, self._options)
@@ -108,6 +113,7 @@ class PaperBroker:
             reference_price=lambda order: matcher.reference_price(order),
             settlement_days=settlement_days,
             where=str(journal),
+            currencies=self.currencies,
         )
         self._matcher = matcher = Matcher(
             state,
@@ -118,6 +124,7 @@ class PaperBroker:
             max_participation=max_participation,
             allow_fractional=allow_fractional,
         )
+        state.market = matcher.market
         self._checks = Checks(
             state,
             self._quotes,
@@ -139,7 +146,12 @@ class PaperBroker:
 
     @classmethod
     def from_settings(
-        cls, broker: BrokerSettings, clock: Clock, *, journal: Path | None = None
+        cls,
+        broker: BrokerSettings,
+        clock: Clock,
+        *,
+        journal: Path | None = None,
+        currencies: Currencies | None = None,
     ) -> PaperBroker:
         """The paper broker ``[broker]`` describes: the one door from the settings to it."""
         return cls(
@@ -153,6 +165,7 @@ class PaperBroker:
             settlement_days=broker.settlement_days,
             journal=journal,
             option_rate=broker.option_rate,
+            currencies=currencies,
         )
 
     account = "paper"
@@ -652,7 +665,12 @@ class PaperBroker:
             self._report(OrderFilled(settled.fills[-1]))
 
     def adopt_book(
-        self, cash: float, positions: list[BrokerPosition], *, settled_cash: float | None = None
+        self,
+        cash: float,
+        positions: list[BrokerPosition],
+        *,
+        settled_cash: float | None = None,
+        balances: Mapping[str, float] | None = None,
     ) -> None:
         """Take the engine's book (cash and positions) as the paper account's, at engine start.
 
@@ -673,8 +691,14 @@ class PaperBroker:
                 "cash": cash,
                 "settled": settled,
                 "positions": [[p.symbol, p.quantity, p.avg_cost] for p in positions if abs(p.quantity) > EPS],
+                "balances": {c: a for c, a in (balances or {}).items() if c != self.currencies.account},
             }
         )
+
+    def cash_balances(self) -> dict[str, float]:
+        """The account currency's cash and every other currency's balance (``PaperAccount``)."""
+        account = self._state.account
+        return {self.currencies.account: account.cash, **account.balances}
 
     def account_summary(self) -> PaperAccount:
         """Options are valued at the model price (x the multiplier), or at cost when it has none."""
@@ -710,6 +734,7 @@ class PaperBroker:
             price=price,
             commission=self.fees.fee(order.symbol, qty, price, first=not record.min_charged),
             ts=self._clock.now(),
+            currency=self.currencies.of(order.symbol),
         )
         line: dict[str, Any] = {"e": "fill", "ts": fill.ts, "fill": fill, "settle": self.settlement_days}
         then = linked.after_fill(self._state, record, qty)

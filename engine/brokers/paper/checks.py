@@ -112,8 +112,12 @@ class Checks:
 
     def _cash(self, order: Order) -> str:
         price = self._reference_price(order)
-        need = self._fees.cost(order.symbol, order.quantity, price, first=True)
+        cost = self._fees.cost(order.symbol, order.quantity, price, first=True)
+        need = self._state.in_account(order.symbol, cost)
         available = self._state.account.settled - self._state.reserved()
+        if math.isinf(need):
+            currency = self._state.currencies.of(order.symbol)
+            return f"no quote converts {currency} into {self._state.currencies.account}: cannot pay for it"
         if need > available + EPS:
             return f"insufficient settled cash: need ${need:,.2f}, available ${max(available, 0.0):,.2f}"
         return ""
@@ -210,7 +214,8 @@ class Checks:
         if order.side is Side.BUY:
             price = self._reference_price(replace(order, quantity=quantity, limit_price=limit_price))
             remaining = quantity - order.filled_quantity
-            need = self._fees.cost(order.symbol, remaining, price, first=not record.min_charged)
+            cost = self._fees.cost(order.symbol, remaining, price, first=not record.min_charged)
+            need = self._state.in_account(order.symbol, cost)
             available = self._state.account.settled - self._state.reserved(exclude=record)
             if need > available + EPS:
                 return (

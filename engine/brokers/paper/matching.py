@@ -195,7 +195,9 @@ class Matcher:
         if qty <= EPS:
             return Match(trigger) if trigger else None
         if order.side is Side.BUY:
-            budget = self._state.account.settled - self._state.reserved(exclude=record)
+            budget = self._state.budget_in(
+                order.symbol, self._state.account.settled - self._state.reserved(exclude=record)
+            )
             first = not record.min_charged
             if self._fees.cost(order.symbol, qty, price, first=first) > budget + EPS:
                 payable = self._fees.affordable(

@@ -9,9 +9,10 @@ live here too; quotes are market data and are not part of it.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from types import MappingProxyType
 from typing import Any
 
@@ -28,6 +29,11 @@ from engine.brokers.paper.fees import Fees
 from engine.brokers.paper.journal import JOURNAL_VERSION, Journal, JournalError, decode, parse_ts
 from engine.brokers.paper.options import OptionMarket
 from engine.model import Fill, Order, OrderStatus, Quote, Side
+from engine.model.cash import Currencies, cash_moves
+from engine.model.fx import Mark, RateRefused, conversion_rate
+
+_FAR = datetime(9999, 1, 1, tzinfo=UTC)
+"""The broker checks no rate's age (the engine's pre-trade checks do): measured from far ahead."""
 
 
 @dataclass(slots=True)
@@ -100,8 +106,12 @@ class PaperState:
         reference_price: Callable[[Order], float],
         settlement_days: int,
         where: str,
+        currencies: Currencies,
     ) -> None:
         self.account = Account(cash)
+        self.currencies = currencies
+        self.market: Callable[[str], Quote | None] = lambda _symbol: None
+        """The broker's latest quote of a symbol (set by the broker): the rates of the pairs."""
         self.working: dict[str, OrderRecord] = {}
         self.by_symbol: dict[str, dict[str, OrderRecord]] = {}
         """symbol -> its working orders (a quote matches only its own symbol's, not every order)."""
@@ -213,6 +223,7 @@ class PaperState:
                     float(rec["cash"]),
                     float(rec["settled"]),
                     ((str(s), float(q), float(c)) for s, q, c in rec["positions"]),
+                    {str(c): float(a) for c, a in rec.get("balances", {}).items()},
                 )
             case "resubmit":
                 if rec["coid"] not in self.working and rec["coid"] not in self.final:
@@ -286,11 +297,7 @@ class PaperState:
         record.min_charged = True
         record.commission += commission
         value = qty * price
-        money = value * self._options.multiplier(order.symbol)
-        if order.side is Side.BUY:
-            self.account.pay(money + commission)
-        else:
-            self.account.receive(money - commission, settlement_days)
+        self._move_cash(fill, order.side.sign * qty, settlement_days)
         self.account.book(order.symbol, order.side.sign * qty, price)
         filled = order.filled_quantity + qty
         order.avg_fill_price = ((order.avg_fill_price or 0.0) * order.filled_quantity + value) / filled
@@ -302,6 +309,28 @@ class PaperState:
             self.finish(record, OrderStatus.FILLED, "", fill.ts)
         else:
             order.status = OrderStatus.PARTIALLY_FILLED
+
+    def _move_cash(self, fill: Fill, signed_qty: float, settlement_days: int) -> None:
+        """The fill's cash in each currency it moves (``engine.model.cash``): the account
+        currency's as a cash account pays and receives it (a sale's proceeds settle T+N, a pair's
+        at once), any other currency's into its balance."""
+        symbol, currencies = fill.symbol, self.currencies
+        base = currencies.base_of(symbol)
+        moves = cash_moves(
+            fill.currency or currencies.of(symbol),
+            base,
+            signed_qty,
+            fill.price,
+            self._options.multiplier(symbol),
+            fill.commission,
+        )
+        for currency, amount in moves:
+            if currency != currencies.account:
+                self.account.move(currency, amount)
+            elif amount < 0:
+                self.account.pay(-amount)
+            else:
+                self.account.receive(amount, 0 if base is not None else settlement_days)
 
     def _apply_close(self, day: date, expired: list[Any], ts: datetime) -> None:
         self.last_close = day
@@ -397,19 +426,70 @@ class PaperState:
 
     def summary(self, market: Callable[[str], Quote | None]) -> PaperAccount:
         """Holdings valued at ``market(symbol)``'s last (options: the model's, x multiplier), or at cost."""
-        account = self.account
+        account, currencies = self.account, self.currencies
         value = 0.0
         for sym, holding in account.holdings.items():
+            if currencies.base_of(sym) is not None:
+                continue  # a pair's value is its base currency's balance, counted below
             quote = market(sym)
             price = quote.last if quote is not None else holding.avg_cost
-            value += holding.quantity * price * self._options.multiplier(sym)
+            value += (
+                holding.quantity
+                * price
+                * self._options.multiplier(sym)
+                * self.rate(currencies.of(sym), market)
+            )
+        foreign = sum(amount * self.rate(c, market) for c, amount in account.balances.items())
         return PaperAccount(
             cash=account.cash,
             settled_cash=account.settled,
             reserved_cash=self.reserved(),
             positions_value=value,
-            equity=account.cash + value,
+            equity=account.cash + foreign + value,
+            balances=MappingProxyType(dict(account.balances)),
         )
+
+    def in_account(self, symbol: str, cost: float) -> float:
+        """What paying ``cost`` (in ``symbol``'s currency) takes from the account currency's cash:
+        a foreign currency's balance pays first, the rest is borrowed against the account
+        currency at the current rate (inf when there is none: nothing can be paid)."""
+        currency = self.currencies.of(symbol)
+        if currency == self.currencies.account:
+            return cost
+        short = max(cost - max(self.account.balances.get(currency, 0.0), 0.0), 0.0)
+        if short <= 0.0:
+            return 0.0
+        rate = self.rate(currency, self.market)
+        return short * rate if rate > 0 else math.inf
+
+    def budget_in(self, symbol: str, budget: float) -> float:
+        """``budget`` of the account currency's settled cash as what it pays in ``symbol``'s
+        currency: that currency's own balance, plus the budget converted (``in_account`` inverted)."""
+        currency = self.currencies.of(symbol)
+        if currency == self.currencies.account:
+            return budget
+        rate = self.rate(currency, self.market)
+        held = max(self.account.balances.get(currency, 0.0), 0.0)
+        return held + (budget / rate if rate > 0 else 0.0)
+
+    def rate(self, currency: str, market: Callable[[str], Quote | None]) -> float:
+        """Account currency per unit of ``currency`` at the broker's latest quotes of the pairs
+        (mid), else 0.0: the broker counts no value it cannot price (the engine's risk checks
+        refuse trading an instrument whose currency has no rate)."""
+        if currency == self.currencies.account:
+            return 1.0
+
+        def marks(pair: str) -> Mark | None:
+            quote = market(pair)
+            if quote is None or not quote.last > 0:
+                return None
+            mid = quote.mid if quote.bid > 0 and quote.ask > 0 else quote.last
+            return Mark(mid, quote.ts, "paper quotes")
+
+        try:
+            return conversion_rate(currency, self.currencies.account, marks, _FAR, math.inf).rate
+        except RateRefused:
+            return 0.0
 
     def reserved(self, exclude: OrderRecord | None = None) -> float:
         """Settled cash promised to working buys (their remaining quantity at the reference price).
@@ -424,8 +504,11 @@ class PaperState:
                 continue
             remaining = record.order.remaining
             if remaining > EPS:
-                cost = self._fees.cost(
-                    record.order.symbol, remaining, record.ref_price, first=not record.min_charged
+                cost = self.in_account(
+                    record.order.symbol,
+                    self._fees.cost(
+                        record.order.symbol, remaining, record.ref_price, first=not record.min_charged
+                    ),
                 )
                 group = record.order.oca_group
                 if group is None:

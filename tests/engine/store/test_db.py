@@ -80,7 +80,7 @@ def test_existing_folder_is_left_alone(tmp_path: Path) -> None:
 def test_fresh_file_is_stamped_with_the_current_version(db_path: Path) -> None:
     engine = open_database(db_path)
     try:
-        assert schema_version(engine) == SCHEMA_VERSION == 5
+        assert schema_version(engine) == SCHEMA_VERSION == 6
         with engine.connect() as conn:
             tables = set(conn.exec_driver_sql("SELECT name FROM sqlite_master WHERE type='table'").scalars())
         assert {

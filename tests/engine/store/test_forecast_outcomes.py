@@ -52,7 +52,7 @@ def test_a_version_4_file_is_migrated_and_keeps_its_data(tmp_path: Path) -> None
     conn.close()
     engine = open_database(path)
     try:
-        assert schema_version(engine) == SCHEMA_VERSION == 5
+        assert schema_version(engine) == SCHEMA_VERSION == 6
     finally:
         engine.dispose()
     with Store.open(path) as store:

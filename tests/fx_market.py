@@ -1,0 +1,76 @@
+"""A two-pair market for the FX desk's engine tests (issue 20): EURUSD's real daily bars
+(``tests/engine/data/own_market/EURUSD.csv``, see its PROVENANCE.md) and a USDJPY made from them
+(seeded): 95 x EURUSD times a seeded random walk (0.6% a day) with a push up from 25 July to
+20 August 2017, so the rotation template's basket holds both pairs at once within the replay's
+first two months. The USDJPY series is synthetic and says so; it exists to have a yen-quoted pair
+whose P&L must be converted, not to claim anything about the yen."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from tests.own_market import FIXTURES
+
+SEED = 2
+
+
+@dataclass(frozen=True)
+class FxMarket:
+    data_dir: Path
+    config: Path
+
+
+def usdjpy(eurusd: pd.DataFrame, seed: int = SEED) -> pd.DataFrame:
+    days = pd.to_datetime(eurusd["date"]).dt.date
+    push = np.array([0.002 if date(2017, 7, 25) <= d < date(2017, 8, 20) else 0.0 for d in days])
+    walk = np.exp(np.cumsum(push + np.random.default_rng(seed).normal(0.0, 0.006, len(eurusd))))
+    out = eurusd.copy()
+    for column in ("open", "high", "low", "close"):
+        out[column] = (95.0 * eurusd[column] * walk).round(3)
+    return out
+
+
+def build(root: Path) -> FxMarket:
+    data = root / "market"
+    data.mkdir(parents=True)
+    shutil.copy(FIXTURES / "EURUSD.csv", data / "EURUSD.csv")
+    eur = pd.read_csv(data / "EURUSD.csv")
+    eur = eur[pd.to_datetime(eur["date"]).dt.day_of_week < 5].reset_index(drop=True)  # the FX week
+    usdjpy(eur).to_csv(data / "USDJPY.csv", index=False)
+    instruments = root / "instruments.toml"
+    instruments.write_text('[EURUSD]\nasset_class = "fx"\n\n[USDJPY]\nasset_class = "fx"\n', encoding="utf-8")
+    config = root / "onetap.toml"
+    config.write_text(
+        f"""\
+[universe]
+symbols = ["EURUSD", "USDJPY"]
+sectors = {{ EURUSD = "FX", USDJPY = "FX" }}
+
+[data]
+source = "file"
+path = "{data}"
+instruments = "{instruments}"
+
+[replay]
+start = "2017-07-03"
+end = ""
+steps_per_day = 30
+
+[broker]
+starting_cash = 1000000.0
+commission_per_share = 0.0
+commission_min = 0.0
+slippage_bps = 0.0
+
+[strategies.rotation]
+min_confidence = 0.0
+""",
+        encoding="utf-8",
+    )
+    return FxMarket(data, config)
