@@ -73,9 +73,13 @@ def test_the_cached_fits_are_what_the_fits_give(shipped: MarketData) -> None:
     roll(spx_returns(shipped), METHOD, (0.95, 0.99), fits=fresh)
     stored = json.loads(FITS_FILE.read_text())
     assert stored.keys() == fits_to_json(fresh).keys()
+    # The tolerance is the optimizers' reproducibility across library releases, not the cache's
+    # staleness: with arch 8 / scipy 1.17 a coefficient at its lower bound (ARCH alpha = 0 in a
+    # calm window) comes back as 1.6e-10 where the cached fit has 0, and a tail fit's scale moves
+    # by 1.5e-4 relative. A stale cache (another window, method or data) differs by percents.
     for key, (garch, tail) in fits_to_json(fresh).items():
-        np.testing.assert_allclose(garch, stored[key][0], rtol=1e-4, atol=1e-12, err_msg=key)
-        np.testing.assert_allclose(tail, stored[key][1], rtol=1e-4, atol=1e-12, err_msg=key)
+        np.testing.assert_allclose(garch, stored[key][0], rtol=1e-3, atol=1e-8, err_msg=key)
+        np.testing.assert_allclose(tail, stored[key][1], rtol=1e-3, atol=1e-8, err_msg=key)
 
 
 if __name__ == "__main__":
