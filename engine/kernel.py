@@ -53,6 +53,7 @@ from engine.runtime.accounting import (
     OrderAttribution,
     fold_ledger,
 )
+from engine.runtime import heap
 from engine.runtime.cards import CardPipeline
 from engine.runtime.commands import CommandRouter
 from engine.runtime.dispatch import Dispatcher
@@ -549,6 +550,7 @@ class Engine:
             self._tasks.append(asyncio.create_task(p.driver.run(), name="replay-feed"))
         if self._paced:
             self._tasks.append(asyncio.create_task(p.risk.run_timer(), name="risk-report"))
+            heap.settle()  # the start-up heap out of the collector's walks (engine.runtime.heap)
         p.status.publish()
 
     async def stop(self) -> None:
@@ -569,6 +571,8 @@ class Engine:
         if self._recorder is not None:
             self._recorder.close()
         self._lock.release()
+        if self._paced:
+            heap.release()
         self._stopped.set()
 
     # ------------------------------------------------------------------ the broker's voice
