@@ -18,17 +18,24 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
+from typing import Protocol
 
 import numpy as np
+import pandas as pd
 from numpy.typing import NDArray
 
-from engine.data.feed import MarketFeed
 from engine.signals.indicators import returns as simple_returns
 
 FAR = date(2262, 1, 1)
 """A ``before`` past every bar pandas can hold (its nanosecond timestamps end in April 2262)."""
 
 FloatArray = NDArray[np.float64]
+
+
+class HistorySource(Protocol):
+    """What the panel reads: a feed's daily bars before a day (``MarketFeed.history``)."""
+
+    def history(self, symbol: str, before: date) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,7 +58,7 @@ def _frozen(a: FloatArray) -> FloatArray:
 
 
 class HistoryPanel:
-    def __init__(self, feed: MarketFeed) -> None:
+    def __init__(self, feed: HistorySource) -> None:
         self._feed = feed
         self._series: dict[str, _Series] = {}
         self._returns: dict[int, tuple[date, tuple[str, ...], dict[str, FloatArray]]] = {}
