@@ -47,13 +47,13 @@ from engine.portfolio.ledger import Ledger
 from engine.portfolio.lots import LotBook
 from engine.risk.alerts import AlertDispatcher
 from engine.risk.controller import RiskController
+from engine.runtime import heap
 from engine.runtime.accounting import (
     Accounting,
     FillBooked,
     OrderAttribution,
     fold_ledger,
 )
-from engine.runtime import heap
 from engine.runtime.cards import CardPipeline
 from engine.runtime.commands import CommandRouter
 from engine.runtime.dispatch import Dispatcher
