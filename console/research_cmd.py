@@ -210,28 +210,18 @@ def _stderr_console() -> Console:
 
 def _executor(args: argparse.Namespace, settings: Settings) -> Executor:
     """Serial, a process pool (``--workers N``) or Dask (``--scheduler``, else ``[research]
-    scheduler``). Dask itself is imported only when a scheduler is chosen."""
-    from engine.config import scheduler_address
-    from engine.research.executor import make_executor
+    scheduler``): ``configured_executor``. Dask itself is imported only when a scheduler is chosen."""
+    from engine.research.executor import configured_executor
 
-    workers: int | None = args.workers
-    if workers is not None and workers < 1:
-        raise ValueError(f"--workers must be >= 1, got {workers}")
-    research = settings.research
-    if args.scheduler is not None:
-        try:
-            scheduler = scheduler_address(args.scheduler)
-        except ValueError as exc:
-            raise ValueError(f"--scheduler: {exc}") from None
-    else:
-        scheduler = research.scheduler
-    if scheduler:
-        n = workers or research.workers
-        where = f"a local Dask cluster of {n} workers" if scheduler == "local" else f"Dask at {scheduler}"
+    if args.workers is not None and args.workers < 1:
+        raise ValueError(f"--workers must be >= 1, got {args.workers}")
+    try:
+        pool, where = configured_executor(settings.research, workers=args.workers, scheduler=args.scheduler)
+    except ValueError as exc:
+        raise ValueError(f"--scheduler: {exc}") from None
+    if where != "this process":
         print(f"fanning out on {where}", file=sys.stderr)
-        return make_executor("dask", n, scheduler=scheduler, timeout_s=research.connect_timeout_s)
-    n = workers or 1
-    return make_executor("process" if n > 1 else "serial", n)
+    return pool
 
 
 def _backtest(template: str, panel: Panel, args: argparse.Namespace, settings: Settings, out: TextIO) -> None:

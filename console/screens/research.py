@@ -8,6 +8,11 @@ loop never waits on it; a progress bar names each stage as it starts. A bad date
 unknown symbol is one line under the form, never a traceback. Escape returns to the desk; the
 app's kill switch (a priority binding) works here as on every screen.
 
+The walk-forward, permutation and Monte Carlo fan out on the executor ``[research] scheduler``
+names, chosen by the CLI's rule (``engine.research.executor.configured_executor``: a Dask
+cluster, else this process), built and closed in the worker (a local cluster takes seconds to
+start); the closing line says where they ran.
+
 Everything from ``engine.research`` is imported inside the worker: it pulls in SciPy, which
 the console's first frame must not wait for.
 """
@@ -15,8 +20,9 @@ the console's first frame must not wait for.
 from __future__ import annotations
 
 import time
+from contextlib import closing
 from datetime import date
-from typing import TYPE_CHECKING, ClassVar, get_args
+from typing import TYPE_CHECKING, Any, ClassVar, get_args
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -39,7 +45,10 @@ from console.widgets.research import (
 from engine.config import TemplateName
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from engine.config import Settings
+    from engine.research.executor import Executor
 
 TEMPLATES: tuple[str, ...] = get_args(TemplateName)
 TRAIN_DAYS = 504
@@ -169,14 +178,8 @@ class ResearchScreen(Screen[None]):
         self, template: str, symbols: list[str], start: date | None, end: date | None
     ) -> ResearchResult | None:
         """The stages in order (in the worker's thread); None once the screen has gone."""
-        from engine.research.runs import (
-            load_panel,
-            run_backtest,
-            run_montecarlo,
-            run_permutation,
-            run_walkforward,
-            template_named,
-        )
+        from engine.research.executor import configured_executor
+        from engine.research.runs import load_panel, template_named
 
         def stage(i: int) -> bool:
             """Report stage ``i`` as started; False once the screen has gone."""
@@ -189,6 +192,18 @@ class ResearchScreen(Screen[None]):
         panel = load_panel(self._settings, symbols or None, start, end)
         if not stage(1):
             return None
+        executor, where = configured_executor(self._settings.research)  # as the CLI: [research] scheduler
+        with closing(executor):  # a local Dask cluster stops with the run
+            return self._stages(template, panel, executor, where, stage)
+
+    def _stages(
+        self, template: str, panel: Any, executor: Executor, where: str, stage: Callable[[int], bool]
+    ) -> ResearchResult | None:
+        """Backtest, walk-forward, permutation and Monte Carlo (the last three on ``executor``);
+        ``panel`` as ``load_panel`` gave it (its type lives in engine.strategies, which the
+        console does not import)."""
+        from engine.research.runs import run_backtest, run_montecarlo, run_permutation, run_walkforward
+
         run = run_backtest(template, panel)
         bt = run.backtest
         first = float(bt.equity[0]) or 1.0
@@ -204,14 +219,16 @@ class ResearchScreen(Screen[None]):
             return None
         walkforward = None
         try:
-            walkforward = run_walkforward(template, panel, train_days=TRAIN_DAYS, test_days=TEST_DAYS)
+            walkforward = run_walkforward(
+                template, panel, train_days=TRAIN_DAYS, test_days=TEST_DAYS, executor=executor
+            )
         except ValueError as exc:
             errors["walk-forward"] = _one_line(exc)
         if not stage(3):
             return None
         permutation = None
         try:
-            permutation = run_permutation(template, panel, runs=PERMUTATIONS, seed=SEED)
+            permutation = run_permutation(template, panel, runs=PERMUTATIONS, seed=SEED, executor=executor)
         except ValueError as exc:
             errors["permutation"] = _one_line(exc)
         if not stage(4):
@@ -219,7 +236,7 @@ class ResearchScreen(Screen[None]):
         montecarlo = None
         try:
             montecarlo = run_montecarlo(
-                bt.returns[1:], method="bootstrap", paths=PATHS, horizon=HORIZON, seed=SEED
+                bt.returns[1:], method="bootstrap", paths=PATHS, horizon=HORIZON, seed=SEED, executor=executor
             )
         except ValueError as exc:
             errors["Monte Carlo"] = _one_line(exc)
@@ -234,6 +251,7 @@ class ResearchScreen(Screen[None]):
             montecarlo=montecarlo,
             errors=errors,
             settings=settings,
+            where=where,
         )
 
     # ------------------------------------------------------------------ back on the UI loop
@@ -249,7 +267,9 @@ class ResearchScreen(Screen[None]):
             return
         self.result = result
         self.query_one(ProgressBar).update(progress=len(STAGES))
-        self.query_one("#research-stage", Static).update(f"done in {seconds:.1f}s  ·  {HINT}")
+        self.query_one("#research-stage", Static).update(
+            f"done in {seconds:.1f}s ({result.where})  ·  {HINT}"
+        )
         self.set_class(False, "-empty")
         equity = self.query_one("#research-equity", BrailleChart)
         equity.series = result.equity

@@ -59,6 +59,8 @@ class ResearchResult:
     """Stage name -> why it has no result (e.g. too few sessions for a walk-forward window)."""
     settings: dict[str, int] = field(default_factory=dict)
     """What the stages ran with: train/test days, permutations, paths, horizon."""
+    where: str = "this process"
+    """Where the walk-forward, permutation and Monte Carlo ran (``[research] scheduler``)."""
 
     @property
     def drawdown(self) -> tuple[float, ...]:

@@ -8,18 +8,21 @@ with its session boundaries, each operator command between the steps where it ar
 broker reconnect. Cards, orders, paper fills, risk events and timers follow from those inputs, so
 the order stream of the replay equals the session's; where it does not, that is the finding.
 
-Scope: a paper session replays exactly. A session on IBKR records its inputs too, but its fills
-happened at IBKR: replayed on the paper broker they are the paper broker's, and the replay says so.
+Scope: a paper session replays exactly. A session on IBKR records its inputs too (its market
+depth included: the depth imbalance reads the same in the replay), but its fills happened at
+IBKR: replayed on the paper broker they are the paper broker's, and the replay says so; its work
+copy of the database is stamped as the paper account's so the paper broker takes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -82,6 +85,8 @@ async def open_replay(folder: Path, workdir: Path) -> tuple[Engine, dict[str, An
         shutil.copy2(folder / START_JOURNAL, paper_journal(database))
     if anchor_path(folder / START_DB).exists():
         shutil.copy2(anchor_path(folder / START_DB), anchor_path(database))
+    if meta.get("broker", "paper") != "paper" and database.exists():
+        _adopt_for_paper(database, settings)
     data = load_market(settings)
     if bars_digest(data.bars) != meta["bars_digest"]:
         raise RecordingError(
@@ -94,6 +99,22 @@ async def open_replay(folder: Path, workdir: Path) -> tuple[Engine, dict[str, An
     )
     await engine.start()
     return engine, meta
+
+
+def _adopt_for_paper(database: Path, settings: Settings) -> None:
+    """The work copy of a session recorded on another broker (IBKR) is replayed on the paper
+    broker: its book is stamped as the paper account's, so the engine takes it (the recording's
+    own ``start.db`` is never written)."""
+    from engine.runtime.startup import IDENTITY_KEY
+    from engine.store.repository import Store
+    from engine.store.sealing import AuditProtection
+
+    store = Store.open(database, protection=AuditProtection.from_settings(settings.store))
+    try:
+        stamp = json.dumps({"broker": "paper", "account": "paper"})
+        store.set_state(IDENTITY_KEY, stamp, datetime.now(UTC))
+    finally:
+        store.close()
 
 
 @dataclass(slots=True)

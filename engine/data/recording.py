@@ -19,8 +19,14 @@ offset. Columnar and typed, so a quote costs a few dozen bytes, not a JSON objec
 
 Rows: one per quote (``kind = "quote"``, a step's quotes share ``seq``), and one per other input:
 ``day_start``/``day_end`` (payload: the ISO day), ``command`` (payload: the command and actor as
-the codec writes them), ``reconnect``, and ``broker`` (a remote broker's report, for the record).
+the codec writes them), ``reconnect``, ``broker`` (a remote broker's report, for the record), and
+``depth`` (format 2: a broker's market depth of ``symbol``, the sizes of its rows best first in
+``bid_depth``/``ask_depth``, as the IBKR adapter hands them to the order-flow book; replayed in
+its place between the quote steps, so the depth imbalance reads the same).
 ``ts`` is the engine's clock at arrival, ``wall`` the machine's.
+
+Versions: format 1 had no depth columns; its recordings still replay (read with ``EVENT_SCHEMA_V1``,
+no depth rows). Format 2 adds ``bid_depth`` and ``ask_depth`` (lists of float64).
 """
 
 from __future__ import annotations
@@ -29,7 +35,7 @@ import hashlib
 import json
 import shutil
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -42,8 +48,9 @@ import pyarrow.ipc as ipc
 
 from engine.model import Quote
 
-FORMAT_VERSION = 1
-EVENT_SCHEMA = pa.schema(
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
+EVENT_SCHEMA_V1 = pa.schema(
     [
         ("seq", pa.int64()),
         ("kind", pa.string()),
@@ -60,6 +67,9 @@ EVENT_SCHEMA = pa.schema(
         ("payload", pa.string()),
     ]
 )
+EVENT_SCHEMA = EVENT_SCHEMA_V1.append(pa.field("bid_depth", pa.list_(pa.float64()))).append(
+    pa.field("ask_depth", pa.list_(pa.float64()))
+)
 _QUOTE_FIELDS = ("bid", "ask", "last", "bid_size", "ask_size", "last_size", "volume")
 
 
@@ -68,14 +78,25 @@ class RecordingError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class RecordedDepth:
+    """A broker's market depth of one symbol: the sizes of its rows, best first."""
+
+    symbol: str
+    bid_sizes: tuple[float, ...]
+    ask_sizes: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RecordedEvent:
-    """One input: a quote step (``quotes``), or another kind with its JSON ``payload``."""
+    """One input: a quote step (``quotes``), a book (``depth``), or another kind with its JSON
+    ``payload``."""
 
     seq: int
     kind: str
     ts: datetime
     quotes: tuple[Quote, ...] = ()
     payload: Any = None
+    depth: RecordedDepth | None = None
 
 
 class RecordingWriter:
@@ -124,6 +145,28 @@ class RecordingWriter:
             rows[name] += [float(getattr(q, name)) for q in quotes]
         # the quotes' own times, when they differ from the step's (a live feed), ride in payload
         rows["payload"] += [None if q.ts == ts else q.ts.isoformat() for q in quotes]
+        rows["bid_depth"] += [None] * n
+        rows["ask_depth"] += [None] * n
+        self._maybe_flush(force=False)
+
+    def depth(
+        self,
+        ts: datetime,
+        symbol: str,
+        bid_sizes: Sequence[float],
+        ask_sizes: Sequence[float],
+        wall: datetime,
+    ) -> None:
+        """A broker's market depth of ``symbol`` (row sizes, best first)."""
+        self._seq += 1
+        rows = self._rows
+        for name, value in (("seq", self._seq), ("kind", "depth"), ("ts", ts), ("wall", wall)):
+            rows[name].append(value)
+        rows["symbol"].append(symbol)
+        for name in (*_QUOTE_FIELDS, "payload"):
+            rows[name].append(None)
+        rows["bid_depth"].append([float(x) for x in bid_sizes])
+        rows["ask_depth"].append([float(x) for x in ask_sizes])
         self._maybe_flush(force=False)
 
     def event(self, kind: str, ts: datetime, payload: Any, wall: datetime) -> None:
@@ -135,7 +178,7 @@ class RecordingWriter:
         rows["wall"].append(wall)
         rows["symbol"].append(None)
         rows["payload"].append(json.dumps(payload, separators=(",", ":")))
-        for name in _QUOTE_FIELDS:
+        for name in (*_QUOTE_FIELDS, "bid_depth", "ask_depth"):
             rows[name].append(None)
         self._maybe_flush(force=kind == "command")
 
@@ -188,7 +231,7 @@ def _read_part(path: Path) -> Iterator[RecordedEvent]:
             reader = ipc.open_stream(raw)
         except (pa.ArrowInvalid, OSError) as exc:
             raise RecordingError(f"{path}: damaged at byte offset 0 (no stream header: {exc})") from None
-        if not reader.schema.equals(EVENT_SCHEMA):
+        if not (reader.schema.equals(EVENT_SCHEMA) or reader.schema.equals(EVENT_SCHEMA_V1)):
             raise RecordingError(f"{path}: not an onetap recording (unexpected columns)")
         while True:
             offset = raw.tell()
@@ -207,6 +250,12 @@ def _events(batch: pa.RecordBatch) -> Iterator[RecordedEvent]:
     seqs, kinds = data["seq"], data["kind"]
     i, n = 0, len(seqs)
     while i < n:
+        if kinds[i] == "depth":
+            bids, asks = data["bid_depth"][i], data["ask_depth"][i]
+            depth = RecordedDepth(data["symbol"][i], tuple(bids or ()), tuple(asks or ()))
+            yield RecordedEvent(int(seqs[i]), "depth", data["ts"][i], depth=depth)
+            i += 1
+            continue
         if kinds[i] != "quote":
             payload = json.loads(data["payload"][i]) if data["payload"][i] else None
             yield RecordedEvent(int(seqs[i]), kinds[i], data["ts"][i], payload=payload)
@@ -256,8 +305,11 @@ def read_meta(folder: Path) -> dict[str, Any]:
         raise RecordingError(f"{folder}: not a recording (no meta.json)") from None
     except ValueError as exc:
         raise RecordingError(f"{path}: damaged ({exc})") from None
-    if meta.get("format") != FORMAT_VERSION:
-        raise RecordingError(f"{path}: recording format {meta.get('format')} is not {FORMAT_VERSION}")
+    if meta.get("format") not in READABLE_FORMATS:
+        raise RecordingError(
+            f"{path}: recording format {meta.get('format')} is not one this onetap reads "
+            f"({', '.join(map(str, READABLE_FORMATS))})"
+        )
     return dict(meta)
 
 
@@ -293,7 +345,7 @@ def prune(root: Path, max_total_bytes: int, keep: Path | None = None) -> list[Pa
     return deleted
 
 
-MARKET_KINDS = frozenset({"quote", "day_start", "day_end"})
+MARKET_KINDS = frozenset({"quote", "day_start", "day_end", "depth"})
 
 
 class RecordingFeed:
@@ -313,6 +365,8 @@ class RecordingFeed:
         days = sorted({date.fromisoformat(e.payload) for e in self._events if e.kind == "day_start"})
         self._sessions = days
         self.steps_played = 0
+        self.on_depth: Callable[[RecordedDepth], None] | None = None
+        """Where recorded depth goes (the engine's order-flow book; ``MarketView`` sets it)."""
 
     # the runner's view
     def peek(self) -> RecordedEvent | None:
@@ -370,6 +424,9 @@ class RecordingFeed:
             elif event.kind == "day_end":
                 if on_day_end is not None:
                     on_day_end(date.fromisoformat(event.payload))
+            elif event.kind == "depth":
+                if self.on_depth is not None and event.depth is not None:
+                    self.on_depth(event.depth)
             else:
                 for quote in event.quotes:
                     self._latest[quote.symbol] = quote

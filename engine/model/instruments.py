@@ -17,8 +17,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from datetime import date
 
 from engine.model.enums import AssetClass
+from engine.model.future_expiry import last_trade_date
 from engine.model.market import Instrument
 
 ASSET_CLASS_NAMES: dict[str, AssetClass] = {
@@ -49,7 +51,9 @@ MONTH_CODES = "FGHJKMNQUVXZ"
 
 @dataclass(frozen=True, slots=True)
 class FutureRoot:
-    """One futures product's conventions: where it trades, its contract size and tick."""
+    """One futures product's conventions: where it trades, its contract size and tick, which
+    months are listed (``cycle``, month codes) and when a contract stops trading (``expiry``, a
+    rule of ``engine.model.future_expiry``)."""
 
     exchange: str
     multiplier: float
@@ -57,6 +61,16 @@ class FutureRoot:
     tick_size: float
     name: str = ""
     currency: str = "USD"
+    cycle: str = "HMUZ"
+    expiry: str = "quarterly_third_friday"
+
+    def lists(self, month: int) -> bool:
+        """Whether contract month ``month`` (1-12) is one of this root's listed months."""
+        return 1 <= month <= 12 and MONTH_CODES[month - 1] in self.cycle
+
+    def last_trade(self, year: int, month: int) -> date:
+        """The last trading day of the ``year``-``month`` contract (CLF27: 2026-12-21)."""
+        return last_trade_date(self.expiry, year, month)
 
 
 FUTURE_ROOTS: dict[str, FutureRoot] = {
@@ -64,10 +78,21 @@ FUTURE_ROOTS: dict[str, FutureRoot] = {
     "MES": FutureRoot("CME", 5.0, 0.25, "Micro E-mini S&P 500"),
     "NQ": FutureRoot("CME", 20.0, 0.25, "E-mini NASDAQ 100"),
     "MNQ": FutureRoot("CME", 2.0, 0.25, "Micro E-mini NASDAQ 100"),
-    "CL": FutureRoot("NYMEX", 1000.0, 0.01, "Light Sweet Crude Oil"),
-    "GC": FutureRoot("COMEX", 100.0, 0.1, "Gold"),
+    "CL": FutureRoot("NYMEX", 1000.0, 0.01, "Light Sweet Crude Oil", cycle=MONTH_CODES, expiry="cl"),
+    "GC": FutureRoot("COMEX", 100.0, 0.1, "Gold", cycle="GJMQVZ", expiry="third_last_business_day"),
 }
 """The futures roots onetap knows: a symbol is the root, a month code and a two-digit year (ESZ26)."""
+
+
+def future_last_trade(symbol: str) -> date | None:
+    """The last trading day of a future symbol (``ESZ26`` -> 2026-12-18); None for anything else
+    or a month its root does not list (``ESF27``: ES is quarterly)."""
+    parts = future_parts(symbol)
+    if parts is None:
+        return None
+    root, year, month = parts
+    product = FUTURE_ROOTS[root]
+    return product.last_trade(year, month) if product.lists(month) else None
 
 
 def fx_pair(symbol: str) -> tuple[str, str] | None:

@@ -35,12 +35,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-import numba
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy
+from engine.research.account import NO_PATH, NO_ROWS, run_book, run_columns, run_single, trade_bar
 from engine.strategies.exits import Exits, setup_exits
 from engine.strategies.templates.base import NO_PROTECTION, Array, Panel, Params, Setup, Template
 
@@ -71,7 +71,6 @@ class BacktestConfig:
 
 
 DEFAULT_CONFIG = BacktestConfig()
-_NO_EXITS = np.zeros((0, 0))
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,280 +141,16 @@ def setup_weights(setup: Setup, horizon: int, fill: str = "open", policy: ExitPo
     return setup_trades(setup, horizon, policy or NO_PROTECTION, fill).weights
 
 
-@numba.njit(cache=True, nogil=True)
-def _exit_within_bar(
-    held: Array,
-    exited: NDArray[np.bool_],
-    exit_weights: Array,
-    exit_prices: Array,
-    target: Array,
-    exit_traded: Array,
-    t: int,
-    per_share: float,
-    per_value: float,
-) -> tuple[float, float]:
-    """Sell (buy back) the share of each holding that exits within bar ``t``, at its own price:
-    (proceeds, fees). ``exited`` marks those symbols, whose next bar then trades to its target.
-
-    Takes the whole arrays and the bar, not the bar's rows, and runs only when some exit does:
-    four row views per bar passed to a call cost more than the rest of the bar (a 100,000-bar
-    run spent 80% of its time here)."""
-    proceeds = 0.0
-    fees = 0.0
-    for i in range(len(held)):
-        exited[i] = False
-        px = exit_prices[t, i]
-        if exit_weights[t, i] == 0.0 or held[i] == 0.0 or not px > 0.0:
-            continue
-        share = 1.0 if target[t, i] == 0.0 else min(abs(exit_weights[t, i] / target[t, i]), 1.0)
-        qty = held[i] * share
-        fee = abs(qty) * per_share + abs(qty) * px * per_value
-        proceeds += qty * px
-        held[i] -= qty
-        exit_traded[t, i] = -qty
-        fees += fee
-        exited[i] = True
-    return proceeds, fees
-
-
-@numba.njit(cache=True, nogil=True)
-def _exit_within_row(
-    held: Array,
-    exited: NDArray[np.bool_],
-    exit_weights: Array,
-    exit_prices: Array,
-    target: Array,
-    exit_traded: Array,
-    per_share: float,
-    per_value: float,
-) -> tuple[float, float]:
-    """One bar's rows of ``_exit_within_bar`` (the RL environment's ``Account.step``, via
-    ``_trade_bar``). Sell (buy back) the share of each holding that exits within the bar, at its own price:
-    (proceeds, fees). ``exited`` marks those symbols, whose next bar then trades to its target."""
-    proceeds = 0.0
-    fees = 0.0
-    for i in range(len(held)):
-        exited[i] = False
-        px = exit_prices[i]
-        if exit_weights[i] == 0.0 or held[i] == 0.0 or not px > 0.0:
-            continue
-        share = 1.0 if target[i] == 0.0 else min(abs(exit_weights[i] / target[i]), 1.0)
-        qty = held[i] * share
-        fee = abs(qty) * per_share + abs(qty) * px * per_value
-        proceeds += qty * px
-        held[i] -= qty
-        exit_traded[i] = -qty
-        fees += fee
-        exited[i] = True
-    return proceeds, fees
-
-
-@numba.njit(cache=True, nogil=True, inline="always")
-def _trade_bar(
-    fill: Array,
-    close: Array,
-    target: Array,
-    previous: Array,
-    first: bool,
-    exit_weights: Array,
-    exit_prices: Array,
-    held: Array,
-    exited: NDArray[np.bool_],
-    traded: Array,
-    exit_traded: Array,
-    cash: float,
-    per_share: float,
-    per_value: float,
-    slippage: float,
-    threshold: float,
-) -> tuple[float, float, float]:
-    """One bar of the account: trade toward ``target`` at ``fill``, exits within the bar, mark at
-    ``close``. Returns (cash, costs, equity); ``held``, ``exited``, ``traded`` and ``exit_traded``
-    are updated in place. The backtester's loop and the RL environment's step both call this
-    one function, so an agent pays exactly the costs and gets exactly the fills a backtest does.
-    ``_simulate`` runs the same rules in its own fused loop (a call per bar cost it 14 %)."""
-    n = len(close)
-    cost = 0.0
-    value = cash
-    for i in range(n):
-        if held[i] != 0.0:
-            value += held[i] * fill[i]
-    # sells first, so their cash pays for the buys
-    for phase in range(2):
-        for i in range(n):
-            price = fill[i]
-            if not price > 0.0:
-                continue
-            want = target[i] * value / price
-            delta = want - held[i]
-            current_w = held[i] * price / value if value > 0 else 0.0
-            unchanged = not first and target[i] == previous[i] and not exited[i]
-            if unchanged and abs(target[i] - current_w) < threshold:
-                continue  # only drift since the last decision, and not enough of it
-            if (phase == 0 and delta >= 0.0) or (phase == 1 and delta <= 0.0):
-                continue
-            if delta > 0.0:  # a buy: never more than the cash pays for, costs included
-                unit = price * (1.0 + slippage + per_value) + per_share
-                delta = min(delta, max(cash, 0.0) / unit)
-                if delta <= 0.0:
-                    continue
-                fee = delta * per_share + delta * price * (per_value + slippage)
-                cash -= delta * price + fee
-            else:
-                qty = -delta
-                fee = qty * per_share + qty * price * (per_value + slippage)
-                cash += qty * price - fee
-            held[i] += delta
-            traded[i] = delta
-            cost += fee
-    proceeds, fees = _exit_within_row(
-        held,
-        exited,
-        exit_weights,
-        exit_prices,
-        target,
-        exit_traded,
-        per_share,
-        per_value + slippage,
+def _kernel_terms(config: BacktestConfig) -> tuple[float, float, float, float, float]:
+    """(start equity, per share, per value, slippage as a fraction, threshold): the kernels' floats."""
+    c = config.costs
+    return (
+        float(config.start_equity),
+        float(c.per_share),
+        float(c.per_value),
+        float(c.slippage_bps) * 1e-4,
+        float(config.rebalance_threshold),
     )
-    cash += proceeds - fees
-    cost += fees
-    mark = cash
-    for i in range(n):
-        if held[i] != 0.0:
-            mark += held[i] * close[i]
-    return cash, cost, mark
-
-
-@numba.njit(cache=True, nogil=True)
-def _simulate(  # noqa: C901 - one fused loop: a call per symbol and bar costs more than its work
-    fill: Array,
-    close: Array,
-    target: Array,
-    exit_weights: Array,
-    exit_prices: Array,
-    start_equity: float,
-    per_share: float,
-    per_value: float,
-    slippage: float,
-    threshold: float,
-    has_exits: bool,
-    out: tuple[Array, Array, Array, Array, Array, Array],
-) -> None:
-    """The account bar by bar (``simulate``), into ``out``: equity, shares, traded, exit_traded,
-    costs, cash (``traded``, ``exit_traded`` and ``costs`` zero to start with). ``has_exits``
-    False: no exit within a bar anywhere (``exit_weights`` and ``exit_prices`` are not read).
-
-    The results are allocated by the caller with numpy: its zeros are pages the system hands
-    out already zeroed, where numba's would be written over once more before any bar (half of
-    a 100,000-bar run's time)."""
-    n_bars, n = close.shape
-    equity, shares, traded, exit_traded, costs, cash_path = out
-    cash = start_equity
-    held = np.zeros(n)
-    exited = np.zeros(n, dtype=np.bool_)
-    flagged = False  # some of ``exited`` may be set (the bar before had an exit)
-    for t in range(n_bars):
-        value = cash
-        for i in range(n):
-            if held[i] != 0.0:
-                value += held[i] * fill[t, i]
-        # sells first, so their cash pays for the buys
-        for phase in range(2):
-            for i in range(n):
-                price = fill[t, i]
-                if not price > 0.0:
-                    continue
-                if t > 0 and target[t, i] == target[t - 1, i] and not exited[i]:
-                    current_w = held[i] * price / value if value > 0 else 0.0
-                    if abs(target[t, i] - current_w) < threshold:
-                        continue  # only drift since the last decision, and not enough of it
-                delta = target[t, i] * value / price - held[i]
-                if (phase == 0 and delta >= 0.0) or (phase == 1 and delta <= 0.0):
-                    continue
-                if delta > 0.0:  # a buy: never more than the cash pays for, costs included
-                    unit = price * (1.0 + slippage + per_value) + per_share
-                    delta = min(delta, max(cash, 0.0) / unit)
-                    if delta <= 0.0:
-                        continue
-                    fee = delta * per_share + delta * price * (per_value + slippage)
-                    cash -= delta * price + fee
-                else:
-                    qty = -delta
-                    fee = qty * per_share + qty * price * (per_value + slippage)
-                    cash += qty * price - fee
-                held[i] += delta
-                traded[t, i] = delta
-                costs[t] += fee
-        due = False  # an exit within this bar, or flags of the last one to clear
-        if has_exits:
-            for i in range(n):
-                if exit_weights[t, i] != 0.0:
-                    due = True
-                    break
-        if due or flagged:
-            flagged = due
-            proceeds, fees = _exit_within_bar(
-                held,
-                exited,
-                exit_weights,
-                exit_prices,
-                target,
-                exit_traded,
-                t,
-                per_share,
-                per_value + slippage,
-            )
-            cash += proceeds - fees
-            costs[t] += fees
-        mark = cash
-        for i in range(n):
-            shares[t, i] = held[i]
-            if held[i] != 0.0:
-                mark += held[i] * close[t, i]
-        equity[t] = mark
-        cash_path[t] = cash
-
-
-@numba.njit(cache=True, nogil=True)
-def _simulate_columns(
-    fill: Array,
-    close: Array,
-    target: Array,
-    no_exits: Array,
-    start_equity: float,
-    per_share: float,
-    per_value: float,
-    slippage: float,
-    threshold: float,
-    equity: Array,
-) -> None:
-    """``simulate_columns`` in one call: each column's account through the same kernel."""
-    n_bars, k_all = target.shape
-    n_px = fill.shape[1]
-    eq, cash = np.empty(n_bars), np.empty(n_bars)
-    shares, traded, exit_traded = np.empty((n_bars, 1)), np.zeros((n_bars, 1)), np.zeros((n_bars, 1))
-    costs = np.zeros(n_bars)
-    for k in range(k_all):
-        c = k % n_px
-        traded[:] = 0.0
-        costs[:] = 0.0
-        out = (eq, shares, traded, exit_traded, costs, cash)
-        _simulate(
-            fill[:, c : c + 1],
-            close[:, c : c + 1],
-            target[:, k : k + 1],
-            no_exits,
-            no_exits,
-            start_equity,
-            per_share,
-            per_value,
-            slippage,
-            threshold,
-            False,
-            out,
-        )
-        equity[:, k] = eq
 
 
 def simulate_columns(
@@ -436,50 +171,125 @@ def simulate_columns(
             f"simulate_columns: fill {fill.shape}, close {close.shape} and target {target.shape} must be "
             "[T, N], [T, N] and [T, K] over the same bars"
         )
-    if target.shape[1] % fill.shape[1] != 0:
+    if fill.shape[1] == 0 or target.shape[1] % fill.shape[1] != 0:
         raise ValueError(
             f"simulate_columns: {target.shape[1]} accounts do not divide among {fill.shape[1]} price columns"
         )
-    c = config.costs
     equity = np.empty(target.shape)
-    _simulate_columns(
-        fill,
-        close,
-        target,
-        _NO_EXITS,
-        float(config.start_equity),
-        float(c.per_share),
-        float(c.per_value),
-        float(c.slippage_bps) * 1e-4,
-        float(config.rebalance_threshold),
-        equity,
-    )
+    run_columns(fill, close, target, *_kernel_terms(config), equity)
     return equity
 
 
 @dataclass(frozen=True, slots=True)
+class Ledger:
+    """The account bar by bar beyond its equity: cash and costs ``[T]``; shares held at the
+    close, fills at the fill price and exit fills within the bar ``[T, N]``; exit prices."""
+
+    cash: Array
+    shares: Array
+    traded: Array
+    exit_traded: Array
+    """Quantities sold (bought back) within a bar by an exit at its own price (``exit_prices``)."""
+    costs: Array
+    exit_prices: Array
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class _Replay:
+    """What ``simulate`` ran, to run it once more with the ledger written (``Backtest.ledger``).
+
+    The arrays are held, not copied: a caller that changes them after ``simulate`` changes
+    what a later first read of the ledger sees (``simulate`` copies what it had to convert)."""
+
+    fill: Array
+    close: Array
+    exit_weights: Array
+    exit_prices: Array
+    """What the kernel reads (NaN as 0), or ``NO_ROWS`` with ``has_exits`` False."""
+    given_exit_prices: Array | None
+    has_exits: bool
+    config: BacktestConfig
+    cache: list[Ledger] = field(default_factory=list)
+
+
+def _run_ledger(replay: _Replay, target: Array) -> Ledger:
+    """The run ``simulate`` made, again, with ``detail``: the same arithmetic in the same order."""
+    shape = target.shape
+    n_bars = shape[0]
+    shares, cash = np.empty(shape), np.empty(n_bars)
+    traded, exit_traded, costs = np.zeros(shape), np.zeros(shape), np.zeros(n_bars)
+    terms = _kernel_terms(replay.config)
+    r = replay
+    if shape[1] == 1:
+        run_single(
+            r.fill, r.close, target, 0, 0, r.exit_weights, r.exit_prices, r.has_exits, *terms,
+            np.empty(shape), True, shares, traded, exit_traded, costs, cash,
+        )  # fmt: skip
+    else:
+        run_book(
+            r.fill, r.close, target, r.exit_weights, r.exit_prices, r.has_exits, *terms,
+            np.empty(n_bars), True, shares, traded, exit_traded, costs, cash,
+        )  # fmt: skip
+    if r.has_exits:
+        exit_prices = r.exit_prices
+    else:
+        given = r.given_exit_prices
+        exit_prices = np.zeros(shape) if given is None else np.nan_to_num(given)
+    return Ledger(cash, shares, traded, exit_traded, costs, exit_prices)
+
+
+@dataclass(frozen=True, slots=True)
 class Backtest:
-    """What a run produced, bar by bar, with the symbols as columns."""
+    """What a run produced, bar by bar, with the symbols as columns.
+
+    The equity curve is computed by the run; the rest of the account (``ledger``: cash, shares,
+    fills, costs) on first use, by the same kernel run once more writing it (a sweep or a
+    walk-forward reads the equity only, and skips allocating and writing five more arrays)."""
 
     dates: NDArray[np.datetime64]
     symbols: tuple[str, ...]
     equity: Array
-    cash: Array
-    shares: Array
-    traded: Array
-    costs: Array
     weights: Array
     """The target weights the account traded toward."""
+    replay: _Replay = field(repr=False)
     trade_returns: Array = field(default_factory=lambda: np.empty(0))
     """Each setup trade's return from its entry fill to its exit fill, before costs (run_template)."""
     trade_entries: NDArray[np.int64] = field(default_factory=lambda: np.empty(0, dtype=np.int64))
     """The bar (row of ``dates``) each of ``trade_returns`` entered on: a walk-forward counts the
     trades that entered in its out-of-sample windows by it."""
-    exit_traded: Array = field(default_factory=lambda: np.empty((0, 0)))
-    """Quantities sold (bought back) within a bar by an exit at its own price (``exit_prices``)."""
-    exit_prices: Array = field(default_factory=lambda: np.empty((0, 0)))
     exit_reasons: dict[str, int] = field(default_factory=dict)
     """How the setup trades ended (run_template): stop, target, trail, time, rule, end-of-data."""
+
+    @property
+    def ledger(self) -> Ledger:
+        cache = self.replay.cache
+        if not cache:
+            cache.append(_run_ledger(self.replay, self.weights))
+        return cache[0]
+
+    @property
+    def cash(self) -> Array:
+        return self.ledger.cash
+
+    @property
+    def shares(self) -> Array:
+        return self.ledger.shares
+
+    @property
+    def traded(self) -> Array:
+        return self.ledger.traded
+
+    @property
+    def costs(self) -> Array:
+        return self.ledger.costs
+
+    @property
+    def exit_traded(self) -> Array:
+        return self.ledger.exit_traded
+
+    @property
+    def exit_prices(self) -> Array:
+        return self.ledger.exit_prices
 
     @property
     def returns(self) -> Array:
@@ -531,83 +341,59 @@ def simulate(
 
     ``exit_weights[t]`` is the part of ``target[t]`` that leaves within bar t at
     ``exit_prices[t]`` (after the fill-price trades); none given: a plain target-weight account.
+    Arrays already float64 and C-contiguous are used as they are (not copied); the result's
+    ledger reads them again on first use.
     """
-    c = config.costs
-    shape = np.shape(target)
+    symbols = tuple(symbols)
+    fill = np.ascontiguousarray(fill, dtype=np.float64)
+    close = np.ascontiguousarray(close, dtype=np.float64)
+    target = np.ascontiguousarray(target, dtype=np.float64)
+    shape = target.shape
+    if len(shape) != 2 or fill.shape != shape or close.shape != shape or shape != (len(dates), len(symbols)):
+        raise ValueError(
+            f"simulate: fill {fill.shape}, close {close.shape} and target {shape} must each be "
+            f"[T, N] = [{len(dates)} dates, {len(symbols)} symbols]"
+        )
     has_exits = False
-    xw = xp = _NO_EXITS  # none to read: the kernel skips them (two [T, N] arrays of zeros not built)
+    xw = xp = NO_ROWS  # none to read: the kernel skips them (two [T, N] arrays of zeros not built)
     if exit_weights is not None and exit_prices is not None and bool(np.any(exit_weights)):
         has_exits = True
         xw = np.ascontiguousarray(exit_weights, dtype=np.float64)
         xp = np.ascontiguousarray(np.nan_to_num(exit_prices), dtype=np.float64)
-    n_bars = shape[0]
-    equity, shares, cash = np.empty(n_bars), np.empty(shape), np.empty(n_bars)
-    traded, exit_traded, costs = np.zeros(shape), np.zeros(shape), np.zeros(n_bars)
-    _simulate(
-        np.ascontiguousarray(fill, dtype=np.float64),
-        np.ascontiguousarray(close, dtype=np.float64),
-        np.ascontiguousarray(target, dtype=np.float64),
-        xw,
-        xp,
-        float(config.start_equity),
-        float(c.per_share),
-        float(c.per_value),
-        float(c.slippage_bps) * 1e-4,
-        float(config.rebalance_threshold),
-        has_exits,
-        (equity, shares, traded, exit_traded, costs, cash),
-    )
-    if not has_exits:
-        xp = np.zeros(shape) if exit_prices is None else np.nan_to_num(exit_prices)
-    return Backtest(
-        dates,
-        tuple(symbols),
-        equity,
-        cash,
-        shares,
-        traded,
-        costs,
-        target,
-        exit_traded=exit_traded,
-        exit_prices=xp,
-    )
+    terms = _kernel_terms(config)
+    if shape[1] == 1:
+        column = np.empty(shape)
+        run_single(
+            fill, close, target, 0, 0, xw, xp, has_exits, *terms,
+            column, False, NO_ROWS, NO_ROWS, NO_ROWS, NO_PATH, NO_PATH,
+        )  # fmt: skip
+        equity = column.reshape(shape[0])
+    else:
+        equity = np.empty(shape[0])
+        run_book(
+            fill, close, target, xw, xp, has_exits, *terms,
+            equity, False, NO_ROWS, NO_ROWS, NO_ROWS, NO_PATH, NO_PATH,
+        )  # fmt: skip
+    replay = _Replay(fill, close, xw, xp, exit_prices, has_exits, config)
+    return Backtest(dates, symbols, equity, target, replay)
 
 
 class Account:
     """The backtester's cash account stepped one bar at a time (for an agent deciding bar by bar).
 
-    Each ``step`` is one iteration of ``simulate``'s loop through the same compiled kernel, so a
-    sequence of targets stepped here gives the equity, costs and fills ``simulate`` gives for
-    the same ``[T, N]`` targets (no exits within a bar: an agent's exits are its targets).
+    Each ``step`` is one iteration of ``simulate``'s loop through the same compiled rules
+    (``engine.research.account``), so a sequence of targets stepped here gives the equity, costs
+    and fills ``simulate`` gives for the same ``[T, N]`` targets (no exits within a bar: an
+    agent's exits are its targets).
     """
 
-    __slots__ = (
-        "_costs",
-        "_exit_px",
-        "_exit_traded",
-        "_exit_w",
-        "_exited",
-        "_previous",
-        "_threshold",
-        "cash",
-        "costs",
-        "equity",
-        "held",
-        "start_equity",
-        "steps",
-        "traded",
-    )
+    __slots__ = ("_previous", "_terms", "cash", "costs", "equity", "held", "start_equity", "steps", "traded")
 
     def __init__(self, n_symbols: int, config: BacktestConfig = DEFAULT_CONFIG) -> None:
-        c = config.costs
-        self._costs = (float(c.per_share), float(c.per_value), float(c.slippage_bps) * 1e-4)
-        self._threshold = float(config.rebalance_threshold)
-        self.start_equity = float(config.start_equity)
-        self._exit_w = np.zeros(n_symbols)
-        self._exit_px = np.zeros(n_symbols)
-        self._exit_traded = np.zeros(n_symbols)
+        start, *terms = _kernel_terms(config)
+        self._terms = tuple(terms)
+        self.start_equity = start
         self.held = np.zeros(n_symbols)
-        self._exited = np.zeros(n_symbols, dtype=np.bool_)
         self._previous = np.zeros(n_symbols)
         self.traded = np.zeros(n_symbols)
         self.cash = self.start_equity
@@ -617,7 +403,6 @@ class Account:
 
     def reset(self) -> None:
         self.held[:] = 0.0
-        self._exited[:] = False
         self._previous[:] = 0.0
         self.cash = self.equity = self.start_equity
         self.costs = 0.0
@@ -626,25 +411,17 @@ class Account:
     def step(self, fill: Array, close: Array, target: Array) -> tuple[float, float]:
         """Trade toward ``target`` at ``fill``, mark at ``close``: (equity, costs of this bar)."""
         self.traded[:] = 0.0
-        per_share, per_value, slippage = self._costs
         target = np.ascontiguousarray(target, dtype=np.float64)
-        self.cash, cost, self.equity = _trade_bar(
+        self.cash, cost, self.equity = trade_bar(
             np.ascontiguousarray(fill, dtype=np.float64),
             np.ascontiguousarray(close, dtype=np.float64),
             target,
             self._previous,
             self.steps == 0,
-            self._exit_w,
-            self._exit_px,
             self.held,
-            self._exited,
             self.traded,
-            self._exit_traded,
             self.cash,
-            per_share,
-            per_value,
-            slippage,
-            self._threshold,
+            *self._terms,
         )
         self._previous = target.copy()
         self.steps += 1

@@ -28,7 +28,11 @@ security settings (README, "Research on a Dask cluster").
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+import os
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from types import TracebackType
 from typing import Any, Self, TypeVar
 
@@ -40,6 +44,29 @@ S = TypeVar("S")
 
 _KEEP_SHARED = 4
 """Scattered objects kept on the workers at once; older ones are released first."""
+
+
+@contextmanager
+def _stderr_with_a_descriptor() -> Iterator[None]:
+    """Starting worker processes, multiprocessing's resource tracker hands its child
+    ``sys.stderr.fileno()``; inside a Textual app (the console's research screen) that is -1,
+    Textual's print capture, and the start fails ("bad value(s) in fds_to_keep"). Where stderr
+    has no descriptor the cluster starts with it on the null device (the workers' stderr
+    would only have drawn over the screen)."""
+    try:
+        usable = sys.stderr.fileno() >= 0
+    except (AttributeError, OSError, ValueError):  # no fileno at all: multiprocessing skips it
+        usable = True
+    if usable:
+        yield
+        return
+    saved = sys.stderr
+    with Path(os.devnull).open("w") as null:
+        sys.stderr = null
+        try:
+            yield
+        finally:
+            sys.stderr = saved
 
 
 class SchedulerUnreachable(ConnectionError):
@@ -82,14 +109,15 @@ class DaskExecutor:
         distributed: Any = importlib.import_module("distributed")  # lazily: see the module docstring
 
         if self.scheduler == "local":
-            self._cluster = distributed.LocalCluster(
-                n_workers=self.workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=40,  # logging.ERROR: a research command's output stays the tables
-            )
-            return distributed.Client(self._cluster)
+            with _stderr_with_a_descriptor():
+                self._cluster = distributed.LocalCluster(
+                    n_workers=self.workers,
+                    threads_per_worker=1,
+                    processes=True,
+                    dashboard_address=None,
+                    silence_logs=40,  # logging.ERROR: a research command's output stays the tables
+                )
+                return distributed.Client(self._cluster)
         try:
             return distributed.Client(self.scheduler, timeout=self.timeout_s)
         except (OSError, TimeoutError) as exc:

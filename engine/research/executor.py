@@ -27,7 +27,10 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 from types import TracebackType
-from typing import Protocol, Self, TypeVar, runtime_checkable
+from typing import TYPE_CHECKING, Protocol, Self, TypeVar, runtime_checkable
+
+if TYPE_CHECKING:
+    from engine.config import ResearchSettings
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -170,3 +173,25 @@ def make_executor(
 
         return DaskExecutor(scheduler, workers=workers, timeout_s=timeout_s)
     raise ValueError(f"unknown executor kind {kind!r}; choose one of {', '.join(EXECUTOR_KINDS)}")
+
+
+def configured_executor(
+    research: ResearchSettings, *, workers: int | None = None, scheduler: str | None = None
+) -> tuple[Executor, str]:
+    """The executor a research run fans out on, and where that is in words: Dask when a scheduler
+    is given (``scheduler``, else ``[research] scheduler``; ``research.workers`` processes for a
+    local cluster unless ``workers`` says), else a process pool of ``workers`` (more than one),
+    else this process. The one rule for the CLI and the console's research screen."""
+    from engine.config import scheduler_address
+
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    chosen = research.scheduler if scheduler is None else scheduler_address(scheduler)
+    if chosen:
+        n = workers or research.workers
+        where = f"a local Dask cluster of {n} workers" if chosen == "local" else f"Dask at {chosen}"
+        return make_executor("dask", n, scheduler=chosen, timeout_s=research.connect_timeout_s), where
+    n = workers or 1
+    if n > 1:
+        return make_executor("process", n), f"a process pool of {n}"
+    return make_executor("serial"), "this process"

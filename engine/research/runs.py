@@ -130,8 +130,8 @@ def run_walkforward(
     bench = buy_and_hold(panel)
     kept = np.isin(bench.dates, wf.dates)
     ann = daily_periods_of(bench.dates)  # 365 for a coin's 7-day weeks, never 252 (issue 20)
-    # the trial Sharpes are on 252 (walkforward.sharpe): rescaled so the deflation compares like with like
-    trials = [x * math.sqrt(ann / 252.0) for x in trials]
+    # the trial Sharpes are on the walk-forward's factor: rescaled so the deflation compares like with like
+    trials = [x * math.sqrt(ann / wf.periods_per_year) for x in trials]
     return (
         wf,
         # the trades behind the out-of-sample returns, so the trade count and win rate agree with them

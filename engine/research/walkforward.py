@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.data.bar_size import daily_periods_of
 from engine.research.backtest import DEFAULT_CONFIG, BacktestConfig, run_template
 from engine.research.executor import Executor, SerialExecutor
 from engine.strategies.templates import TEMPLATES
@@ -40,10 +41,14 @@ DEFAULT_GRIDS: Mapping[str, Mapping[str, Sequence[float]]] = {
 """A small grid per template around its defaults (the values a trader would try first)."""
 
 
-def sharpe(returns: Array) -> float:
-    """Annualised Sharpe ratio of daily returns (risk-free 0; NaN when flat)."""
+def sharpe(returns: Array, periods_per_year: float = 252.0) -> float:
+    """Annualised Sharpe ratio of per-bar returns (risk-free 0; NaN when flat). ``periods_per_year``:
+    bars a year on the instrument's calendar (``engine.data.bar_size``): 252 for daily bars on an
+    exchange, 365 on 24/7, 6,240 for hourly 24/5 FX, 35,040 for 15-minute 24/7 crypto."""
+    if not (math.isfinite(periods_per_year) and periods_per_year > 0):
+        raise ValueError(f"periods_per_year must be a positive number, got {periods_per_year!r}")
     sd = float(np.std(returns, ddof=1)) if len(returns) > 1 else 0.0
-    return float(np.mean(returns)) / sd * math.sqrt(252.0) if sd > 0 else math.nan
+    return float(np.mean(returns)) / sd * math.sqrt(periods_per_year) if sd > 0 else math.nan
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,6 +81,8 @@ class WalkForward:
     trade_returns: Array = field(default_factory=lambda: np.empty(0))
     """The trades behind ``returns``: those of each window's chosen grid point that entered in the
     window's out-of-sample sessions (a trade still open at the end of the history is left out)."""
+    periods_per_year: int = 252
+    """What the Sharpe ratios here are annualised by (the sessions' calendar)."""
 
     @property
     def equity(self) -> Array:
@@ -124,14 +131,25 @@ def walk_forward(
     test_days: int = 63,
     config: BacktestConfig = DEFAULT_CONFIG,
     executor: Executor | None = None,
+    periods_per_year: int | None = None,
 ) -> WalkForward:
-    """Rolling train/test windows over ``panel``'s sessions; see the module docstring."""
+    """Rolling train/test windows over ``panel``'s sessions; see the module docstring.
+
+    The Sharpe ratios are annualised by ``periods_per_year``; by default the sessions' own
+    calendar (``bar_size.daily_periods_of``: 252 for an exchange, 365 when weekends trade, 260
+    for weekday-only FX over a year or more). The choice in each window does not depend on it
+    (one factor scales every grid point); the reported objectives do."""
     if train_days < 20 or test_days < 1:
         raise ValueError(f"train_days must be >= 20 and test_days >= 1, got {train_days}, {test_days}")
     points = grid_points(template, grid)
     runner = executor or SerialExecutor()
     runs = runner.map_shared(_run_point, (template, panel, config), points)
     dates = runs[0][0]
+    ann = periods_per_year if periods_per_year is not None else daily_periods_of(dates)
+
+    def score(returns: Array) -> float:
+        return sharpe(returns, ann)
+
     matrix = np.column_stack([r[1] for r in runs])  # [T, grid points]
     if len(dates) < train_days + test_days:
         raise ValueError(
@@ -145,7 +163,7 @@ def walk_forward(
     for start in range(0, len(dates) - train_days - test_days + 1, test_days):
         train_end = start + train_days
         test_end = min(train_end + test_days, len(dates))
-        scores = np.array([sharpe(matrix[start:train_end, j]) for j in range(len(points))])
+        scores = np.array([score(matrix[start:train_end, j]) for j in range(len(points))])
         best = int(np.nanargmax(scores)) if np.isfinite(scores).any() else 0
         oos = matrix[train_end:test_end, best]
         windows.append(
@@ -155,7 +173,7 @@ def walk_forward(
                 test_end,
                 points[best],
                 float(scores[best]),
-                sharpe(oos),
+                score(oos),
                 str(dates[start]),
                 str(dates[train_end]),
                 str(dates[test_end - 1]),
@@ -171,6 +189,7 @@ def walk_forward(
         returns=np.concatenate(kept),
         windows=tuple(windows),
         grid=tuple(points),
-        trial_sharpes=tuple(sharpe(matrix[:, j]) for j in range(len(points))),
+        trial_sharpes=tuple(score(matrix[:, j]) for j in range(len(points))),
         trade_returns=np.concatenate(kept_trades) if kept_trades else np.empty(0),
+        periods_per_year=ann,
     )

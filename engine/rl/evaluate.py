@@ -31,7 +31,8 @@ evaluated under the registry root (``trials.json``: one entry per distinct confi
 with its out-of-sample Sharpe; their variance is the trials' ``V``).
 
 Fold work is the module-level ``run_fold`` (a learner object and a fold, both picklable), so it
-fans out through ``engine.research.executor`` like any research job.
+fans out through ``engine.research.executor`` like any research job, the panel sent to each
+worker once (``map_shared``: a Dask cluster scatters it) rather than with every fold.
 """
 
 from __future__ import annotations
@@ -148,9 +149,10 @@ class Learner(Protocol):
         ...
 
 
-def run_fold(job: tuple[Learner, Panel, Fold, str]) -> FoldOutcome:
-    """One fold (module level, so an executor can ship it to a worker)."""
-    learner, panel, fold, root = job
+def run_fold(panel: Panel, job: tuple[Learner, Fold, str]) -> FoldOutcome:
+    """One fold (module level, so an executor can ship it to a worker; the panel is the data
+    every fold shares: ``Executor.map_shared`` sends it to each worker once, not per fold)."""
+    learner, fold, root = job
     outcome = learner.run(cut_panel(panel, fold.test_end), fold, Path(root))
     if outcome.seen_end >= fold.test_start:
         raise RuntimeError(
@@ -591,7 +593,7 @@ def evaluate(
     scratch = Path(tempfile.mkdtemp(prefix="onetap-rl-eval-"))
     try:
         runner = executor or SerialExecutor()
-        outcomes = runner.map(run_fold, [(learner, panel, f, str(scratch)) for f in folds])
+        outcomes = runner.map_shared(run_fold, panel, [(learner, f, str(scratch)) for f in folds])
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     oos = np.concatenate([o.dates for o in outcomes])

@@ -8,19 +8,20 @@ the broker's model where it has one; cash capped by the broker's settlement rule
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import date, datetime, timedelta
 
 import numpy as np
 import pandas as pd
 
-from engine.brokers.base import Broker
+from engine.brokers.base import Broker, DepthSnapshot
 from engine.clock import Clock
 from engine.config import Settings
 from engine.data.calendar import NEW_YORK
 from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
 from engine.data.quote_quality import QuoteChecks, QuoteFlag, QuoteGuard
+from engine.data.recording import RecordingFeed
 from engine.model import AssetClass, Quote, RefusalCode, is_option_symbol
 from engine.portfolio.ledger import Ledger
 from engine.runtime.history_panel import HistoryPanel
@@ -70,7 +71,16 @@ class MarketView:
         """Every quote passes here first: a bad one never marks, signals or fills."""
         self.flow = OrderFlowBook(sizes_invented=broker.simulated)
         """Order-flow features of the good quotes (the session driver feeds it each step)."""
-        broker.set_depth_sink(self.flow.on_depth_snapshot)  # IBKR's depth_symbols; paper has none
+        self.depth_taps: list[Callable[[DepthSnapshot], None]] = []
+        """Who else sees each depth snapshot before the flow book does (the session recorder)."""
+        broker.set_depth_sink(self.on_depth)  # IBKR's depth_symbols; paper has none
+        if isinstance(feed, RecordingFeed):  # a replay: the recorded depth, in its place
+            feed.on_depth = lambda d: self.on_depth(DepthSnapshot(d.symbol, d.bid_sizes, d.ask_sizes))
+
+    def on_depth(self, snapshot: DepthSnapshot) -> None:
+        for tap in self.depth_taps:
+            tap(snapshot)
+        self.flow.on_depth_snapshot(snapshot)
 
     # ------------------------------------------------------------------ time
     def session_day(self) -> date | None:

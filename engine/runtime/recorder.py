@@ -1,9 +1,9 @@
 """``SessionRecorder``: every input of a session, written as it arrives (``engine.data.recording``).
 
-Inputs are what the engine cannot recompute: the quotes and session boundaries of the feed, the
-operator's commands, broker reconnects. Everything else (cards, orders, paper fills, risk events,
-timers on market time) follows from them deterministically, which is what makes an exact replay
-possible and a replay that differs a finding.
+Inputs are what the engine cannot recompute: the quotes and session boundaries of the feed, a
+broker's market depth, the operator's commands, broker reconnects. Everything else (cards,
+orders, paper fills, risk events, timers on market time) follows from them deterministically,
+which is what makes an exact replay possible and a replay that differs a finding.
 
 A recording that cannot be written (a full disk) stops recording and says so once; it never
 stops trading.
@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+from engine.brokers.base import DepthSnapshot
 from engine.clock import Clock
 from engine.config import Settings
 from engine.data.recording import RecordingWriter, bars_digest, prune, write_meta
@@ -106,6 +107,15 @@ class SessionRecorder:
     def quotes(self, quotes: tuple[Quote, ...]) -> None:
         if self._writer is not None and quotes:
             self._guard(lambda w: w.quotes(self._clock.now(), quotes, self._wall()))
+
+    def depth(self, snapshot: DepthSnapshot) -> None:
+        """A broker's market depth (``Broker.set_depth_sink``), where it arrived among the quotes."""
+        if self._writer is not None:
+            self._guard(
+                lambda w: w.depth(
+                    self._clock.now(), snapshot.symbol, snapshot.bid_sizes, snapshot.ask_sizes, self._wall()
+                )
+            )
 
     def day_start(self, day: date) -> None:
         self._event("day_start", day.isoformat())

@@ -84,6 +84,8 @@ class SessionDriver:
         self._cards = cards
         self._status = status
         self._recorder = recorder
+        if recorder is not None:
+            market.depth_taps.append(recorder.depth)  # depth is an input too: replays read it
         self._steps = 0
         self._day_ended = False
         self.per_quote = False

@@ -20,7 +20,6 @@ from numpy.typing import NDArray
 
 from engine.signals.indicators import (
     Array,
-    _blend,
     _bollinger,
     _donchian,
     _gains_losses,
@@ -133,11 +132,17 @@ def _seg_donchian(high: Array, low: Array, starts: Starts, n: int) -> tuple[Arra
 
 
 @_kernel
-def _seg_blend(stack: Array, weights: Array, starts: Starts, n: int, clip: float) -> Array:
-    out = np.empty(stack.shape[1])
+def _seg_blend(rows: tuple[Array, ...], weights: Array, starts: Starts, n: int, clip: float) -> Array:
+    """``_blend`` on every segment, reading the components in place (no ``[k, T]`` stack): each
+    output adds row 0's term, then row 1's, ..., as ``_blend`` does."""
+    out = np.zeros(rows[0].shape[0])
     for i in range(starts.shape[0] - 1):
         a, b = starts[i], starts[i + 1]
-        out[a:b] = _blend(stack[:, a:b], weights, n, clip)
+        for r in range(len(rows)):
+            z = _zscore(rows[r][a:b], n)
+            w = weights[r]
+            for t in range(b - a):
+                out[a + t] += w * min(max(z[t], -clip), clip)
     return out
 
 
@@ -214,5 +219,9 @@ def volume_momentum(volume: Array, starts: Starts, fast: int = 20, slow: int = 6
 
 def zscore_blend(components: list[Array], weights: list[float], starts: Starts, n: int, clip: float) -> Array:
     """``indicators.zscore_blend`` on every segment (how templates combine signals into a score)."""
-    stack = np.vstack([_f64(c) for c in components])
-    return _seg_blend(stack, np.asarray(weights, dtype=np.float64), _check(stack[0], starts), n, float(clip))
+    rows = tuple(_f64(c) for c in components)
+    if not rows or len(rows) != len(weights) or any(len(r) != len(rows[0]) for r in rows):
+        raise ValueError(
+            f"zscore_blend needs equal-length components, one weight each: {len(weights)} weights"
+        )
+    return _seg_blend(rows, np.asarray(weights, dtype=np.float64), _check(rows[0], starts), n, float(clip))

@@ -14,6 +14,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy, StopRule
+from engine.strategies.meta_windows import breadth_sums, day_order, window_stats
 from engine.strategies.outcomes import Outcomes
 from engine.strategies.templates.base import Array, Bars, Panel, Setup
 
@@ -68,7 +69,7 @@ def purged_kfold(
         raise ValueError(f"embargo_days must be >= 0, got {embargo_days}")
     if np.any(exit_ < entry):
         raise ValueError("a trade exits before it enters")
-    order = np.argsort(entry, kind="stable")
+    order = day_order(entry)
     out = []
     for fold in np.array_split(order, n_splits):
         start, end = entry[fold].min(), exit_[fold].max()
@@ -123,21 +124,10 @@ def market_state(panel: Panel, benchmark: Bars | None = None) -> MarketState:
         if panel
         else np.array([], "datetime64[D]")
     )
-    above = np.zeros(len(days))
-    counted = np.zeros(len(days))
-    ret_sum = np.zeros(len(days))
-    ret_n = np.zeros(len(days))
-    for bars in panel.values():
-        idx = np.searchsorted(days, bars.dates)
-        sma = _sma(bars.close, BREADTH_DAYS)
-        ok = np.isfinite(sma)
-        above[idx[ok]] += (bars.close[ok] > sma[ok]).astype(float)
-        counted[idx[ok]] += 1.0
-        r = np.full(len(bars), np.nan)
-        r[1:] = bars.close[1:] / bars.close[:-1] - 1.0
-        rk = np.isfinite(r)
-        ret_sum[idx[rk]] += r[rk]
-        ret_n[idx[rk]] += 1.0
+    series = list(panel.values())
+    above, counted, ret_sum, ret_n = breadth_sums(
+        [b.close for b in series], [b.dates for b in series], days, BREADTH_DAYS
+    )
     with np.errstate(invalid="ignore", divide="ignore"):
         breadth = np.where(counted > 0, above / counted, np.nan)
     if benchmark is not None and len(benchmark):
@@ -163,7 +153,7 @@ class HitHistory:
 
     @classmethod
     def of(cls, exit_days: DayArray, wins: Array) -> HitHistory:
-        order = np.argsort(exit_days, kind="stable")
+        order = day_order(exit_days)
         return cls(np.asarray(exit_days)[order], np.r_[0.0, np.cumsum(np.asarray(wins, float)[order])])
 
     def before(self, days: DayArray) -> Array:
@@ -172,38 +162,6 @@ class HitHistory:
         lo = np.maximum(j - HIT_WINDOW, 0)
         out: Array = (self.cum_wins[j] - self.cum_wins[lo] + 1.0) / (j - lo + 2.0)
         return out
-
-
-def _windows(rets: Array, wb: Array, bars: NDArray[np.int64], first: NDArray[np.int64], length: int) -> Array:
-    """``[m, length]`` basket returns at each bar's own weights ``wb`` over the ``length`` days up to
-    it; a day before ``first`` (the bar of the first return of the signal's own series) is missing."""
-    offs = np.arange(-length + 1, 1)
-    idx = bars[:, None] + offs[None, :]
-    valid = idx >= first[:, None]
-    if wb.shape[1] == 1 and bool(np.all(wb == 1.0)):
-        # a one-stock setup: the einsum below is each return times 1.0 (exact), done without it
-        np.maximum(idx, 0, out=idx)  # (no window reaches past its own bar: no upper clip)
-        one: Array = rets[:, 0][idx]  # [m, L]
-        bad = ~valid | np.isnan(one)
-        inf = np.isinf(one)
-        if inf.any():  # what ``nan_to_num`` makes of them (its NaN -> 0 is masked back just below)
-            one[inf] = np.copysign(np.finfo(np.float64).max, one[inf])
-        one[bad] = np.nan
-        return one
-    win = rets[np.clip(idx, 0, len(rets) - 1)]  # [m, L, k]
-    out: Array = np.einsum("mlk,mk->ml", np.nan_to_num(win), wb)
-    bad = ~valid | np.isnan(win).any(axis=2)
-    out[bad] = np.nan
-    return out
-
-
-def _nanstd(x: Array, min_n: int) -> Array:
-    n = np.sum(np.isfinite(x), axis=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        mean = np.nansum(x, axis=1) / n
-        var = np.nansum((x - mean[:, None]) ** 2, axis=1) / (n - 1)
-    out: Array = np.where(n >= min_n, np.sqrt(var), np.nan)
-    return out
 
 
 def _stop_atr(
@@ -268,13 +226,21 @@ def own_features(
     if len(bars) == 0:
         return out
     wb = weights[bars]
-    long_win = _windows(rets, wb, bars, first, LONG_VOL)
-    short_sd = _nanstd(long_win[:, -SHORT_VOL:], SHORT_VOL // 2)
-    long_sd = _nanstd(long_win, SHORT_VOL)
-    trend_win = long_win[:, -TREND_DAYS:]
+    stats = window_stats(
+        rets,
+        wb,
+        bars,
+        first,
+        length=LONG_VOL,
+        short=SHORT_VOL,
+        trend=TREND_DAYS,
+        min_short=SHORT_VOL // 2,
+        min_long=SHORT_VOL,
+    )
+    short_sd, long_sd = stats[:, 0], stats[:, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         out[:, 1] = np.log(short_sd / long_sd)
-        out[:, 2] = np.nansum(trend_win, axis=1) / (_nanstd(trend_win, SHORT_VOL) * math.sqrt(TREND_DAYS))
+        out[:, 2] = stats[:, 2] / (stats[:, 3] * math.sqrt(TREND_DAYS))
         gross = np.abs(wb)
         cost = 2.0 * np.sum(gross * (PER_SHARE / close[bars] + SLIPPAGE), axis=1)
         out[:, 8] = cost / short_sd
@@ -348,7 +314,7 @@ def choose_trades(
     """Indices of the trades a fit reads, oldest entry first (ties: in the order given): those
     that ended before ``ended_before`` (all: None), the ``most_recent`` of them (all: None)."""
     chosen = np.flatnonzero(exit_ < ended_before) if ended_before is not None else np.arange(len(entry))
-    chosen = chosen[np.argsort(entry[chosen], kind="stable")]
+    chosen = chosen[day_order(entry[chosen])]
     if most_recent is not None:
         chosen = chosen[max(0, len(chosen) - most_recent) :]
     return chosen.astype(np.int64)

@@ -43,6 +43,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy
 from engine.strategies.calibration import (
@@ -78,16 +79,10 @@ from engine.strategies.meta_features import (
     TradeSet as TradeSet,
 )
 from engine.strategies.meta_features import (
-    _nanstd as _nanstd,
-)
-from engine.strategies.meta_features import (
     _sma as _sma,
 )
 from engine.strategies.meta_features import (
     _stop_atr as _stop_atr,
-)
-from engine.strategies.meta_features import (
-    _windows as _windows,
 )
 from engine.strategies.meta_features import (
     choose_trades as choose_trades,
@@ -421,15 +416,17 @@ class MetaLabel:
 
     def confidence_of(self, own: Array, day: np.datetime64) -> float:
         """``confidence`` from the signal's ``own_features`` row and its day (the panel scan's way)."""
-        if not self.edge:
-            return self.model.base_rate
+        return float(self.confidences_of(np.asarray(own).reshape(1, -1), np.array([day], "datetime64[D]"))[0])
+
+    def confidences_of(self, own: Array, days: NDArray[np.datetime64]) -> Array:
+        """``confidence_of`` for many signals at once (``[c, len(FEATURES)]`` rows, ``[c]`` days):
+        one model call for all of today's candidates instead of one each."""
+        if not self.edge or len(own) == 0:
+            return np.full(len(own), self.model.base_rate)
         x = context(
-            np.asarray(own, dtype=np.float64).reshape(1, -1),
-            np.array([day], "datetime64[D]"),
-            self.market,
-            self.hits,
+            np.asarray(own, dtype=np.float64), np.asarray(days, "datetime64[D]"), self.market, self.hits
         )
-        return float(self.model.predict(x)[0])
+        return self.model.predict(x)
 
 
 def holdout(

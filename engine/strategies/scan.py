@@ -28,6 +28,7 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.data.bar_size import daily_periods_of
 from engine.strategies.calibration import (
     CalibrationReport,
     Calibrator,
@@ -45,8 +46,9 @@ from engine.strategies.meta_label import (
     meta_label,
     meta_label_rows,
 )
+from engine.strategies.meta_windows import day_order
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.panel_scan import MetaNeeds, chunks, scan_slice
+from engine.strategies.panel_scan import MetaNeeds, RecentFloor, chunks, scan_slice
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
 
@@ -159,7 +161,7 @@ def _record_of(
     method: Method,
 ) -> TrackRecord:
     """The track record of the past trades given in setup order (entry dates, returns, scores)."""
-    order = np.argsort(dates, kind="stable")
+    order = day_order(dates)
     returns, scores = returns[order], scores[order]
     wins = (returns > 0).astype(np.float64)
     n = len(returns)
@@ -183,10 +185,14 @@ def _record_of(
     )
 
 
-def _vol_annual(setup: Setup) -> float:
+def _vol_annual(setup: Setup, periods_per_year: float | None = None) -> float:
+    """Volatility of the last 60 returns, annualised by ``periods_per_year`` (by default the
+    setup's own last 400 sessions, over a year: 252 on an exchange, 365 when weekends trade, 260
+    for weekday FX; ``bar_size``)."""
     rets = setup.basket_returns()[-60:]
     rets = rets[np.isfinite(rets)]
-    return float(np.std(rets, ddof=1) * math.sqrt(252.0)) if len(rets) > 2 else math.nan
+    ann = periods_per_year if periods_per_year is not None else daily_periods_of(setup.dates[-400:])
+    return float(np.std(rets, ddof=1) * math.sqrt(ann)) if len(rets) > 2 else math.nan
 
 
 def _candidate(
@@ -262,8 +268,14 @@ def scan_panel(
     from the flat arrays (``meta_label.own_features``, the same numbers its setup gives), so the
     meta-label and the candidates' confidence are the per-setup path's."""
     policy = template.exit_policy
-    needs = None if market is None else MetaNeeds(policy, meta_cutoff(market), MAX_TRADES)
-    found = [scan_slice(template, params, flat, CANDIDATE_BARS, needs) for flat in slices]
+    if market is None:
+        found = [scan_slice(template, params, flat, CANDIDATE_BARS) for flat in slices]
+    else:
+        floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES))
+        found = []
+        for flat in slices:
+            found.append(scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs()))
+            floor.add(found[-1].trades)
     trades = [f.trades for f in found]
     if trades:
         dates = np.concatenate([t.dates for t in trades])
@@ -283,11 +295,11 @@ def scan_panel(
         own, dates, exits, returns, scores, market, horizon_days=template.horizon_days, calibration=method
     )
     record = replace(record, meta=meta)
-    return record, [
-        _candidate(record, s, o, meta.confidence_of(x, s.dates[-1]))
-        for f in found
-        for (s, o), x in zip(f.candidates, f.candidate_own, strict=True)
-    ]
+    picked = [c for f in found for c in f.candidates]
+    rows = np.concatenate([f.candidate_own for f in found]) if found else np.empty((0, len(FEATURES)))
+    days = np.array([s.dates[-1] for s, _o in picked], "datetime64[D]")
+    confidence = meta.confidences_of(rows, days).tolist()
+    return record, [_candidate(record, s, o, c) for (s, o), c in zip(picked, confidence, strict=True)]
 
 
 def trim(setup: Setup, bars: int) -> Setup:
@@ -372,6 +384,9 @@ def scan(
                     slices = chunks([b for b in panel.values() if len(b)])
                 record, found = scan_panel(template, slices, p, method, market)
             else:
+                # the flat copy of the universe is let go (rebuilt if a later template needs it)
+                # rather than held beside a basket template's [T, k] matrices: 5,000 symbols' peak
+                slices = None
                 record, found, measured, built = scan_template(template, panel, p, method, market)
                 if keep:
                     outcomes[template.name] = measured

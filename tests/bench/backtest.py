@@ -9,7 +9,9 @@ bar t+1 and filled at bar t+1's **close**, vectorbt's ``from_signals`` default p
 
 - onetap: ``engine.research.backtest.simulate`` with the close as the fill price, target weight
   = the signal shifted by one bar, ``rebalance_threshold=1.0`` (a held weight is never traded
-  back to: a signal-driven portfolio), no costs; SMAs by ``engine.signals.indicators.sma``;
+  back to: a signal-driven portfolio), no costs; SMAs by ``engine.signals.columns.sma_columns``
+  (every symbol's column in one call, or one call per side of the grid with each distinct
+  window computed once), the signal ``fast > slow`` and its one-bar lag in numpy;
 - vectorbt: ``vbt.MA.run`` for the SMAs, entries/exits from the shifted signal,
   ``Portfolio.from_signals`` (size: all cash), and the equity curve (``pf.value()``);
 - backtesting.py: a ``Strategy`` whose ``next()`` at bar t reads the signal of bar t-1, run with
@@ -47,7 +49,7 @@ import numpy as np
 import pandas as pd
 
 from engine.research.backtest import BacktestConfig, Costs, simulate, simulate_columns
-from engine.signals.indicators import sma
+from engine.signals.columns import sma_columns
 
 START = 100_000.0
 CONFIG = BacktestConfig(
@@ -100,18 +102,13 @@ def onetap_sim(dates: np.ndarray, close: np.ndarray, signals: np.ndarray) -> np.
 
 def onetap_signals(close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
     """``[T, K]`` signals: one column per symbol (one pair) or per pair (one symbol)."""
-    cols = max(close.shape[1], len(pairs))
-    out = np.empty((close.shape[0], cols), dtype=bool)
     if close.shape[1] > 1:
         (f, s) = pairs[0]
-        for j in range(close.shape[1]):
-            out[:, j] = sma(close[:, j], f) > sma(close[:, j], s)
-        return out
-    series = close[:, 0]
-    cache = {w: sma(series, w) for w in {w for pair in pairs for w in pair}}
-    for k, (f, s) in enumerate(pairs):
-        out[:, k] = cache[f] > cache[s]
-    return out
+        fast, slow = sma_columns(close, f), sma_columns(close, s)
+    else:  # one series, one column per window (each distinct window computed once)
+        fast, slow = sma_columns(close, [f for f, _ in pairs]), sma_columns(close, [s for _, s in pairs])
+    signal: np.ndarray = fast > slow
+    return signal
 
 
 def onetap_run(dates: np.ndarray, close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:

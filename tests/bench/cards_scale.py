@@ -4,8 +4,13 @@ Each size runs in a fresh child process (``python -m tests.bench.cards_scale --c
 peak resident memory (``ru_maxrss``) is its own; the figure includes the synthetic panel itself
 (the bars a scan reads: about 100 MB per 1,000 symbols). "Cold" is the first scan in the process
 (numba kernels loaded from numba's disk cache, compiled once per checkout), "warm" the median of
-the next ones. The scan is the once-a-session part of card generation (setups, track records,
-calibration, today's candidates); sizing and ranking run on every refresh and are cheap beside it.
+the next ones ("warm cpu": their CPU time, steadier on a shared machine), which reuse the
+meta-label models fitted on the same trades (a re-scan of the same day); "refit" is one more
+scan with those models fitted afresh, as a new day's trades make them (with meta-labels only).
+``--meta on`` is the default configuration (``[cards] meta_label = true``), ``off`` the score
+calibrator alone; ``both`` runs each. The scan is the once-a-session part of card generation
+(setups, track records, calibration, today's candidates); sizing and ranking run on every
+refresh and are cheap beside it.
 
 ``--before PATH`` runs the same children on another checkout's code (``PYTHONPATH=PATH``: the
 main checkout, for a before/after in one run); ``--compare`` checks on the way that both
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -31,9 +37,9 @@ YEARS_BARS = 2520
 TARGETS = {500: (0.5, None), 5000: (5.0, 4096.0)}
 
 
-def _run_child(root: Path, n: int, runs: int, dump: Path | None) -> dict[str, float] | None:
+def _run_child(root: Path, n: int, runs: int, dump: Path | None, meta: bool) -> dict[str, float] | None:
     env = {**os.environ, "PYTHONPATH": str(root)}
-    cmd = [sys.executable, "-c", _BOOT, str(root), str(n), str(runs), str(dump or "")]
+    cmd = [sys.executable, "-c", _BOOT, str(root), str(n), str(runs), str(dump or ""), str(int(meta))]
     done = subprocess.run(cmd, env=env, cwd=root, capture_output=True, text=True, timeout=1800)
     lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
     if done.returncode != 0 or not lines:
@@ -48,25 +54,30 @@ def _run_child(root: Path, n: int, runs: int, dump: Path | None) -> dict[str, fl
 _BOOT = """
 import sys, json, time, resource
 root, n, runs, dump = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4] or None
+meta = sys.argv[5] == "1"
 sys.path.insert(0, root)
+from engine.strategies import meta_label
 from engine.strategies.scan import scan
 from engine.strategies.templates import TEMPLATES
 from tests.bench.generation import synthetic_panel
 panel = synthetic_panel(n, 2520)
 templates = list(TEMPLATES.values())
-times = []
+times, cpu = [], []
 found = None
-for _ in range(runs):
+for run in range(runs + 1):
     found = None
-    t = time.perf_counter()
-    found = scan(panel, templates)
+    if run == runs:  # the last: its meta-label models fitted afresh, as a new day's trades make them
+        meta_label._CACHE.clear()
+    t, c = time.perf_counter(), time.process_time()
+    found = scan(panel, templates, meta=meta)
     times.append(time.perf_counter() - t)
+    cpu.append(time.process_time() - c)
 if dump:
     rows = [{"key": f"{c.record.template.name}:{c.setup.key}", "score": c.score,
              "confidence": c.confidence} for c in found.candidates]
     open(dump, "w").write(json.dumps(rows))
 peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
-print(json.dumps({"n": n, "times": times, "peak_mb": peak, "candidates": len(found.candidates)}))
+print(json.dumps({"n": n, "times": times, "cpu": cpu, "peak_mb": peak, "candidates": len(found.candidates)}))
 """
 
 
@@ -100,45 +111,60 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--before", default="", help="another checkout to measure beside this one")
     parser.add_argument("--before-max", type=int, default=2000, help="largest size run on --before")
     parser.add_argument("--compare", action="store_true", help="check both give the same candidates")
+    parser.add_argument(
+        "--meta", choices=("on", "off", "both"), default="both", help="meta-labelled confidence (default: on)"
+    )
     args = parser.parse_args(argv)
     here = Path(__file__).resolve().parents[2]
     sizes = [int(s) for s in args.sizes.split(",") if s]
     roots = [("after", here)]
     if args.before:
         roots.insert(0, ("before", Path(args.before).resolve()))
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.meta]
     print("card generation at scale: every template (7) over N synthetic symbols x 10 years")
-    print(f"  {'code':6} {'symbols':>7} {'cold s':>8} {'warm s':>8} {'peak MB':>9} {'cands':>6}  target")
-    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+    print(
+        f"  {'code':6} {'meta':>4} {'symbols':>7} {'cold s':>8} {'warm s':>8} {'warm cpu':>8} {'refit s':>8} "
+        f"{'peak MB':>9} {'cands':>6}  target"
+    )
     for n in sizes:
-        dumps: dict[str, Path] = {}
-        for label, root in roots:
-            if label == "before" and n > args.before_max:
-                print(f"  {label:6} {n:>7}  not run (over --before-max {args.before_max}: it would not fit)")
-                continue
-            dump = tmp / f"cards_scale_{label}_{n}_{os.getpid()}.json" if args.compare else None
-            got = _run_child(root, n, max(args.runs, 2), dump)
-            if got is None:
-                continue
-            if dump is not None:
-                dumps[label] = dump
-            times = list(got["times"])  # type: ignore[call-overload]
-            warm = median(times[1:])
-            target = TARGETS.get(n)
-            goal = ""
-            if target is not None and label == "after":
-                secs, mb = target
-                met = warm < secs and (mb is None or got["peak_mb"] < mb)
-                goal = (
-                    f"< {secs} s" + (f", < {mb / 1024:.0f} GB" if mb else "") + (" met" if met else " MISSED")
-                )
-            print(
-                f"  {label:6} {n:>7} {times[0]:8.2f} {warm:8.2f} {got['peak_mb']:9.0f} "
-                f"{int(got['candidates']):>6}  {goal}"
-            )
-        if len(dumps) == 2:
-            print(f"         {n:>7} candidates before vs after: {_compare(dumps['before'], dumps['after'])}")
-        for d in dumps.values():
-            d.unlink(missing_ok=True)
+        for meta in modes:
+            _size(n, meta, roots, args)
+
+
+def _size(n: int, meta: bool, roots: list[tuple[str, Path]], args: argparse.Namespace) -> None:
+    """Every checkout's child for one size and meta-label setting, and their comparison."""
+    tmp = Path(os.environ.get("TMPDIR", "/tmp"))
+    flag = "on" if meta else "off"
+    dumps: dict[str, Path] = {}
+    for label, root in roots:
+        if label == "before" and n > args.before_max:
+            print(f"  {label:6} {flag:>4} {n:>7}  not run (over --before-max {args.before_max})")
+            continue
+        dump = tmp / f"cards_scale_{label}_{flag}_{n}_{os.getpid()}.json" if args.compare else None
+        got = _run_child(root, n, max(args.runs, 2), dump, meta)
+        if got is None:
+            continue
+        if dump is not None:
+            dumps[label] = dump
+        times = list(got["times"])  # type: ignore[call-overload]
+        warm = median(times[1:-1])
+        warm_cpu = median(list(got["cpu"])[1:-1])  # type: ignore[call-overload]
+        refit = times[-1] if meta else math.nan
+        target = TARGETS.get(n)
+        goal = ""
+        if target is not None and label == "after":
+            secs, mb = target
+            met = warm < secs and (mb is None or got["peak_mb"] < mb)
+            goal = f"< {secs} s" + (f", < {mb / 1024:.0f} GB" if mb else "") + (" met" if met else " MISSED")
+        print(
+            f"  {label:6} {flag:>4} {n:>7} {times[0]:8.2f} {warm:8.2f} {warm_cpu:8.2f} {refit:8.2f} "
+            f"{got['peak_mb']:9.0f} {int(got['candidates']):>6}  {goal}"
+        )
+    if len(dumps) == 2:
+        print(f"              {n:>7} candidates before vs after: {_compare(dumps['before'], dumps['after'])}")
+    for d in dumps.values():
+        d.unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -13,6 +13,8 @@ from dataclasses import replace
 from pathlib import Path
 from typing import cast
 
+import numpy as np
+import pytest
 from rich.console import Console, RenderableType
 from textual.app import App, ComposeResult
 from textual.pilot import Pilot
@@ -20,7 +22,7 @@ from textual.widgets import Input, Select, Static
 
 from console.app import OneTapApp
 from console.screens.desk import DeskScreen
-from console.screens.research import ResearchScreen
+from console.screens.research import HORIZON, PATHS, PERMUTATIONS, SEED, TEST_DAYS, TRAIN_DAYS, ResearchScreen
 from console.widgets.research import (
     BrailleChart,
     MetricsSection,
@@ -29,7 +31,7 @@ from console.widgets.research import (
     WalkForwardSection,
     braille_lines,
 )
-from engine.config import load_settings
+from engine.config import Settings, load_settings
 from engine.model import CommandSource
 from engine.model.events import Kill
 from tests.console.helpers import FakeClient, settle
@@ -40,15 +42,19 @@ CSS = Path(__file__).resolve().parents[2] / "console" / "app.tcss"
 
 
 class Host(App[None]):
-    """The research screen alone, on the default configuration."""
+    """The research screen alone, on the default configuration (or ``settings``)."""
 
     CSS_PATH = CSS
+
+    def __init__(self, settings: Settings | None = None) -> None:
+        super().__init__()
+        self._settings = settings or load_settings()
 
     def compose(self) -> ComposeResult:
         yield from ()
 
     def on_mount(self) -> None:
-        self.push_screen(ResearchScreen(load_settings(), "trend"))
+        self.push_screen(ResearchScreen(self._settings, "trend"))
 
 
 def text_of(widget: Static, width: int = 160) -> str:
@@ -117,6 +123,44 @@ async def test_a_run_draws_charts_metrics_walkforward_permutation_and_monte_carl
         assert max(screen.query_one("#research-drawdown", BrailleChart).series) <= 0.0
         stage = str(screen.query_one("#research-stage", Static).render())
         assert stage.startswith("done in")
+
+
+@pytest.mark.slow
+async def test_a_run_fans_out_on_the_configured_scheduler_and_gives_the_serial_result() -> None:
+    """``[research] scheduler = "local"``: the screen's walk-forward, permutation and Monte Carlo
+    run on a real Dask ``LocalCluster`` of 2 worker processes, started and stopped in its worker
+    thread (the desk's loop never waits), with the serial path's results for the same seeds."""
+    pytest.importorskip("distributed")
+    from datetime import date
+
+    from engine.research.runs import load_panel, run_montecarlo, run_permutation, run_walkforward
+
+    base = load_settings()
+    settings = base.model_copy(
+        update={"research": base.research.model_copy(update={"scheduler": "local", "workers": 2})}
+    )
+    app = Host(settings)
+    async with app.run_test(size=(160, 60)) as pilot:
+        await pilot.pause()
+        screen = await fill(pilot, "IBM,MSFT", "2008-01-01", "2012-12-31")
+        await pilot.press("r")
+        await finished(pilot, screen, timeout=120.0)
+        assert screen.error is None and screen.result is not None
+        result = screen.result
+        assert result.where == "a local Dask cluster of 2 workers"
+        assert "(a local Dask cluster of 2 workers)" in str(
+            screen.query_one("#research-stage", Static).render()
+        )
+    panel = load_panel(base, ["IBM", "MSFT"], date(2008, 1, 1), date(2012, 12, 31))
+    assert result.walkforward is not None and result.permutation is not None and result.montecarlo is not None
+    wf = run_walkforward("trend", panel, train_days=TRAIN_DAYS, test_days=TEST_DAYS)[0]
+    np.testing.assert_array_equal(result.walkforward[0].returns, wf.returns)
+    perm = run_permutation("trend", panel, runs=PERMUTATIONS, seed=SEED)
+    np.testing.assert_array_equal(result.permutation.null, perm.null)
+    returns = result.run.backtest.returns[1:]
+    assert result.montecarlo == run_montecarlo(
+        returns, method="bootstrap", paths=PATHS, horizon=HORIZON, seed=SEED
+    )
 
 
 async def test_a_bad_date_is_one_line_and_runs_nothing() -> None:

@@ -604,6 +604,10 @@ class IbkrBroker:
         }
         return parse.account_figures(self._account, values)
 
+    def cash_balances(self) -> dict[str, float]:
+        """IBKR's cash per currency (TotalCashBalance of each currency held, without BASE)."""
+        return parse.cash_balances((v.tag, v.value, v.currency) for v in self.ib.accountValues(self._account))
+
     # ------------------------------------------------------------------ IB events -> reports
     def _report(self, report: object) -> None:
         if self._reporter is not None:

@@ -10,6 +10,7 @@ reconnects; options are named by their OCC symbol on our side.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Literal
@@ -279,3 +280,19 @@ def account_figures(account: str, values: dict[str, str]) -> AccountFigures:
         buying_power=number("BuyingPower"),
         available_funds=number("AvailableFunds"),
     )
+
+
+def cash_balances(rows: Iterable[tuple[str, str, str]]) -> dict[str, float]:
+    """Cash per currency from IB's account values, (tag, value, currency) rows: the
+    ``TotalCashBalance`` of each currency held, without the converted ``BASE`` total (a
+    multi-currency account holds EUR and JPY beside its USD; numbers that do not parse are left
+    out)."""
+    balances: dict[str, float] = {}
+    for tag, value, currency in rows:
+        if tag != "TotalCashBalance" or currency in ("", "BASE"):
+            continue
+        try:
+            balances[currency] = float(value)
+        except ValueError:
+            continue
+    return balances

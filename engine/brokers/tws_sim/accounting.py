@@ -10,15 +10,22 @@ from collections.abc import Iterable
 
 from engine.brokers.tws_sim import outgoing
 from engine.brokers.tws_sim.exchange import Exchange
-from engine.brokers.tws_sim.ledger import Position
+from engine.brokers.tws_sim.ledger import LEDGER_TAGS, Position
 from engine.brokers.tws_sim.outgoing import Fields
 
 
 def value_rows(exchange: Exchange, account: str) -> list[tuple[str, str, str]]:
-    """(key, value, currency) of every account value, numbers with two decimals."""
-    numbers = exchange.accounts[account].values(exchange.quote)
-    rows = [("AccountCode", account, ""), ("AccountType", "INDIVIDUAL", ""), ("Currency", "USD", "USD")]
-    rows += [(key, f"{value:.2f}", "USD") for key, value in numbers.items()]
+    """(key, value, currency) of every account value, numbers with two decimals (exchange rates
+    with eight significant digits): the summary in the base currency's code, then the ledger of
+    each currency held and of BASE, as TWS sends them."""
+    book = exchange.accounts[account]
+    rows = [("AccountCode", account, ""), ("AccountType", "INDIVIDUAL", "")]
+    rows += [("Currency", ccy, ccy) for ccy in sorted(book.balances)] + [("Currency", "BASE", "BASE")]
+    rows += [(key, f"{value:.2f}", book.base) for key, value in book.values(exchange.quote).items()]
+    rows += [
+        (tag, f"{value:.8g}" if tag == "ExchangeRate" else f"{value:.2f}", ccy)
+        for tag, value, ccy in book.ledger(exchange.quote)
+    ]
     return rows
 
 
@@ -43,8 +50,18 @@ def portfolio_lines(exchange: Exchange, account: str, keys: Iterable[str] | None
 
 
 def summary_rows(exchange: Exchange, account: str, tags: set[str]) -> list[tuple[str, str, str]]:
-    """accountSummary rows for the requested tags (``All`` or an empty set asks for everything)."""
+    """accountSummary rows for the requested tags (``All`` or an empty set asks for everything).
+
+    ``$LEDGER`` asks for the ledger in BASE, ``$LEDGER:EUR`` for one currency's, ``$LEDGER:ALL``
+    for every currency's and BASE."""
     rows = [r for r in value_rows(exchange, account) if r[0] not in ("AccountCode", "Currency")]
-    if tags and "All" not in tags:
-        rows = [r for r in rows if r[0] in tags]
-    return rows
+    if not tags or "All" in tags:
+        return rows
+    ledger = set(LEDGER_TAGS)
+    wanted = {t.split(":", 1)[1].upper() if ":" in t else "BASE" for t in tags if t.startswith("$LEDGER")}
+    return [
+        r
+        for r in rows
+        if (r[0] in tags and not (r[0] in ledger and r[2] != exchange.accounts[account].base))
+        or (r[0] in ledger and ("ALL" in wanted or r[2] in wanted))
+    ]

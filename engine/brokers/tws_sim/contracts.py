@@ -11,10 +11,11 @@ Beyond US stocks and their options (issue 20):
   ``currency`` = the quote currency, named ``EUR.USD`` as IB's localSymbol does (that is its key
   here; ``EURUSD`` finds it too). Quantities are units of the base currency, prices are quote
   currency per unit on IB's IDEALPRO tick (half a pip: 0.00005, or 0.005 for JPY quotes).
-* **Futures** (``secType FUT``) of a few roots with their multipliers (ES 50, MES 5, NQ 20,
-  CL 1000, GC 100): any contract month is listed; its last trading day is taken as the month's
-  third Friday for every root (a simplification: CL and GC expire on other days). The key is
-  IB's localSymbol (``ESZ6``); ``ESZ26`` (root, month code, two-digit year) finds it too.
+* **Futures** (``secType FUT``) of the instrument model's roots (``engine.model.instruments.
+  FUTURE_ROOTS``: ES 50, MES 5, NQ 20, CL 1000, GC 100) in the months each lists (ES quarterly,
+  CL monthly, GC's active months), with the root's last trading day as ``lastTradeDate`` (CLF27:
+  20261221) and the contract month as ``contractMonth`` (202701). The key is IB's localSymbol
+  (``ESZ6``); ``ESZ26`` (root, month code, two-digit year) finds it too.
 """
 
 from __future__ import annotations
@@ -22,8 +23,9 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 
+from engine.model.instruments import FUTURE_ROOTS, MONTH_CODES, FutureRoot
 from engine.model.options import OptionContract, is_option_symbol
 
 
@@ -73,6 +75,8 @@ class ContractSpec:
     """The exchange messages name: SMART for stocks and options, IDEALPRO for forex, the
     listing exchange for futures."""
     trading_class_text: str = ""
+    contract_month: str = ""
+    """A future's delivery month ``YYYYMM`` (CLF27: 202701, though it stops trading in 2026)."""
 
     @property
     def key(self) -> str:
@@ -115,25 +119,6 @@ class ContractQuery:
     trading_class: str = ""
 
 
-@dataclass(frozen=True, slots=True)
-class FutureRoot:
-    """A futures product the simulator lists: its exchange, multiplier and tick."""
-
-    root: str
-    exchange: str
-    multiplier: float
-    min_tick: float
-    long_name: str
-
-
-DEFAULT_FUTURES: tuple[FutureRoot, ...] = (
-    FutureRoot("ES", "CME", 50.0, 0.25, "E-mini S&P 500"),
-    FutureRoot("MES", "CME", 5.0, 0.25, "Micro E-mini S&P 500"),
-    FutureRoot("NQ", "CME", 20.0, 0.25, "E-mini NASDAQ 100"),
-    FutureRoot("CL", "NYMEX", 1000.0, 0.01, "Light Sweet Crude Oil"),
-    FutureRoot("GC", "COMEX", 100.0, 0.1, "Gold"),
-)
-
 DEFAULT_PAIRS: tuple[str, ...] = ("EUR.USD", "GBP.USD", "AUD.USD", "USD.JPY", "USD.CHF", "USD.CAD", "EUR.GBP")
 
 _CURRENCY_NAMES = {
@@ -145,14 +130,6 @@ _CURRENCY_NAMES = {
     "CHF": "Swiss franc",
     "CAD": "Canadian dollar",
 }
-
-MONTH_CODES = "FGHJKMNQUVXZ"
-"""Futures month codes, January to December."""
-
-
-def third_friday(year: int, month: int) -> date:
-    first = date(year, month, 1)
-    return first + timedelta(days=(4 - first.weekday()) % 7 + 14)
 
 
 def stable_con_id(name: str) -> int:
@@ -173,9 +150,7 @@ class Universe:
     )
     pairs: tuple[str, ...] = DEFAULT_PAIRS
     """Forex pairs as ``BASE.QUOTE``."""
-    futures: Mapping[str, FutureRoot] = field(
-        default_factory=lambda: {item.root: item for item in DEFAULT_FUTURES}
-    )
+    futures: Mapping[str, FutureRoot] = field(default_factory=lambda: dict(FUTURE_ROOTS))
     _by_con_id: dict[int, ContractSpec] = field(default_factory=dict, init=False)
 
     @classmethod
@@ -249,29 +224,36 @@ class Universe:
         return spec
 
     def future(self, root: str, month: str) -> ContractSpec | None:
-        """A future of a listed root for a contract month ``YYYYMM`` (or a ``YYYYMMDD`` date in it)."""
+        """A future of a listed root for a contract month ``YYYYMM``, or by its last trading day
+        ``YYYYMMDD`` (which for CL lies in the month before the contract month)."""
         product = self.futures.get(root.upper())
         if product is None or len(month) not in (6, 8) or not month.isdigit():
             return None
         year, mon = int(month[:4]), int(month[4:6])
         if not 1 <= mon <= 12:
             return None
-        expiry = third_friday(year, mon)
-        if len(month) == 8 and month != f"{expiry:%Y%m%d}":
+        if len(month) == 8:
+            after = (year + 1, 1) if mon == 12 else (year, mon + 1)
+            for y, m in ((year, mon), after):
+                if product.lists(m) and f"{product.last_trade(y, m):%Y%m%d}" == month:
+                    return self.future(root, f"{y}{m:02d}")
             return None
-        local = f"{product.root}{MONTH_CODES[mon - 1]}{year % 10}"
+        if not product.lists(mon):
+            return None
+        name = root.upper()
         spec = ContractSpec(
-            con_id=stable_con_id(f"{product.root}{year}{mon:02d}"),
-            symbol=product.root,
+            con_id=stable_con_id(f"{name}{year}{mon:02d}"),
+            symbol=name,
             sec_type="FUT",
             primary_exchange="",
-            long_name=product.long_name,
+            long_name=product.name,
             stock_type="",
-            expiry=f"{expiry:%Y%m%d}",
+            expiry=f"{product.last_trade(year, mon):%Y%m%d}",
             multiplier=product.multiplier,
-            local_symbol=local,
-            min_tick=product.min_tick,
+            local_symbol=f"{name}{MONTH_CODES[mon - 1]}{year % 10}",
+            min_tick=product.tick_size,
             route=product.exchange,
+            contract_month=f"{year}{mon:02d}",
         )
         self._by_con_id[spec.con_id] = spec
         return spec

@@ -29,10 +29,17 @@ Matching rules (against the latest quote of the order's contract):
   already exited). A parent cancelled with nothing filled cancels its children.
 * Forex and futures prices must sit on the contract's tick (IDEALPRO's half pip, 0.25 for ES):
   an order off it is rejected (201) with TWS's error 110 text (ib_insync takes a bare 110 for a
-  warning and would leave the order pending). The simulator's account holds USD only, so it
-  trades only pairs quoted in USD (EUR.USD, GBP.USD, AUD.USD); the other pairs are quoted and
-  served as depth, and an order on one is rejected saying so. A future's cash check asks for
-  ``FUTURE_MARGIN`` of its notional (a stand-in for the exchange's initial margin).
+  warning and would leave the order pending).
+* Funds (``funds.requirement``, in the account's base currency, less what working orders already
+  ask): a stock or option buy needs its cost; a pair needs the part of the currency it spends
+  that the account does not hold (it may borrow that much, up to its available funds); a future
+  needs the initial margin of the contracts it adds (``money.FUTURE_MARGINS``), refused with
+  TWS's margin text. Any listed pair trades once a quote links its quote currency to the base
+  currency (``money.exchange_rate``).
+* A future past its last trading day (the clock's New York date after ``lastTradeDate``) is
+  refused, naming the contract and the day.
+* ``end_session`` settles futures at each contract's mark (its last trade, else its mid): the
+  daily variation margin moves into cash (``ledger.Account.settle``).
 * IOC cancels what did not fill at once; DAY orders are cancelled by ``end_session``; GTC orders
   keep working across sessions and across client disconnects (they live here, not in a session).
 """
@@ -42,7 +49,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 from engine.brokers.tws_sim.commission import CommissionSchedule, order_total, shipped_schedule
 from engine.brokers.tws_sim.commission import execution as execution_commission
@@ -59,15 +66,16 @@ from engine.brokers.tws_sim.events import (
     SimOrder,
     WhatIf,
 )
+from engine.brokers.tws_sim.funds import requirement
 from engine.brokers.tws_sim.incoming import ExecFilter, OrderRequest
 from engine.brokers.tws_sim.ledger import Account
+from engine.brokers.tws_sim.money import exchange_rate, margin_of
+from engine.brokers.tws_sim.timefmt import EXCHANGE_ZONE
 from engine.clock import WallClock
 
 ORDER_TYPES = ("MKT", "LMT", "STP", "STP LMT", "TRAIL")
 STOPS = ("STP", "STP LMT", "TRAIL")
 TIFS = ("DAY", "GTC", "IOC")
-FUTURE_MARGIN = 0.1
-"""Share of a future's notional a buy must find in cash (a stand-in for initial margin)."""
 TICK_CHECKED = ("CASH", "FUT")
 
 
@@ -77,6 +85,7 @@ class ExchangeConfig:
 
     accounts: tuple[str, ...] = ("DU1234567",)
     cash: float = 1_000_000.0
+    base_currency: str = "USD"
     max_fill_per_quote: float | None = None
     fill_at_displayed_size: bool = False
     commission: CommissionSchedule = field(default_factory=shipped_schedule)
@@ -89,12 +98,12 @@ _WALL = WallClock()
 """The machine's clock, by default; tests inject a simulated one."""
 
 
-def _kind_problem(spec: ContractSpec) -> str | None:
-    """What the simulated account cannot trade: a pair not quoted in USD (it holds USD only)."""
-    if spec.sec_type == "CASH" and spec.currency != "USD":
+def _expiry_problem(spec: ContractSpec, today: date) -> str | None:
+    """A future whose last trading day has passed cannot be traded."""
+    if spec.sec_type == "FUT" and spec.expiry and f"{today:%Y%m%d}" > spec.expiry:
         return (
-            "the simulator's account holds USD only and trades pairs quoted in USD; "
-            f"{spec.key} is quoted in {spec.currency}"
+            f"The contract {spec.key} has expired: its last trading day was "
+            f"{spec.expiry[:4]}-{spec.expiry[4:6]}-{spec.expiry[6:]}"
         )
     return None
 
@@ -113,7 +122,7 @@ class Exchange:
         self.config = config
         self._emit = emit
         self._clock = clock
-        self.accounts = {name: Account(name, config.cash) for name in config.accounts}
+        self.accounts = {name: Account(name, config.cash, config.base_currency) for name in config.accounts}
         self.quotes: dict[str, Quote] = {}
         self.orders: dict[tuple[int, int], SimOrder] = {}
         self.executions: list[Execution] = []
@@ -196,14 +205,8 @@ class Exchange:
                 return
         if self._tick_problem(client_id, request, spec):
             return
-        problem = self._validate(request) or _kind_problem(spec)
-        if problem is None and self.reject_next is not None:
-            problem, self.reject_next = self.reject_next, None
         account = request.account or self.config.accounts[0]
-        if problem is None and account not in self.accounts:
-            problem = f"Invalid account {account}"
-        if problem is None and parent is None:  # a child protects a position its parent buys
-            problem = self._cash_problem(account, request, spec)
+        problem = self._problem(account, request, spec, parent)
         if problem is not None:
             self._error(client_id, request.order_id, 201, f"Order rejected - reason:{problem}")
             return
@@ -245,6 +248,23 @@ class Exchange:
         if order.tif == "IOC" and order.is_open:
             self._cancel(order)
 
+    def _problem(
+        self, account: str, request: OrderRequest, spec: ContractSpec, parent: SimOrder | None
+    ) -> str | None:
+        """Why the order is refused (the first reason found), or None."""
+        problem = self._validate(request) or _expiry_problem(
+            spec, self._clock().astimezone(EXCHANGE_ZONE).date()
+        )
+        if problem is None and self.reject_next is not None:
+            problem, self.reject_next = self.reject_next, None
+        if problem is None and account not in self.accounts:
+            problem = f"Invalid account {account}"
+        if problem is None:
+            problem = self._rate_problem(account, spec)
+        if problem is None and parent is None:  # a child protects a position its parent buys
+            problem = self._cash_problem(account, request, spec)
+        return problem
+
     def what_if(self, request: OrderRequest, spec: ContractSpec) -> WhatIf:
         """Preview an order without placing it: its margin and commission (a cash account)."""
         account = request.account or self.config.accounts[0]
@@ -253,7 +273,10 @@ class Exchange:
         commission = order_total(self.config.commission, spec.sec_type, request.quantity, value)
         book = self.accounts.get(account)
         equity = book.values(self.quote)["EquityWithLoanValue"] if book is not None else 0.0
-        return WhatIf(equity, value if request.action == "BUY" else 0.0, -commission, commission)
+        margin = value if request.action == "BUY" else 0.0
+        if spec.sec_type == "FUT":
+            margin = request.quantity * margin_of(spec)[0]
+        return WhatIf(equity, margin, -commission, commission)
 
     def preview_order(self, client_id: int, request: OrderRequest, spec: ContractSpec) -> SimOrder:
         """The order a whatIf reply describes (never stored, never matched)."""
@@ -296,31 +319,57 @@ class Exchange:
             return "A TRAIL order needs a trailing amount (auxPrice) or a trailingPercent"
         return None
 
+    def rate(self, currency: str, account: str) -> float | None:
+        """Base-currency units of ``account`` per unit of ``currency``, from the quotes now."""
+        return exchange_rate(currency, self.accounts[account].base, self.quote)
+
+    def _rate_problem(self, account: str, spec: ContractSpec) -> str | None:
+        base = self.accounts[account].base
+        if self.rate(spec.currency, account) is None:
+            return (
+                f"No exchange rate from {spec.currency} to the account's base currency {base}: "
+                f"the simulator needs a quote of a pair linking them to trade {spec.key}"
+            )
+        return None
+
+    def _requirement(
+        self, account: str, spec: ContractSpec, action: str, quantity: float, price: float
+    ) -> float:
+        return requirement(
+            self.accounts[account], spec, action, quantity, price, self.config.commission, self.quote
+        )
+
     def _cash_problem(self, account: str, request: OrderRequest, spec: ContractSpec) -> str | None:
-        """Buys must be covered by cash not already promised to other working buys."""
-        if request.action != "BUY":
+        """An order must be covered by available funds not already promised to working orders."""
+        if request.action != "BUY" and spec.sec_type not in ("FUT", "CASH"):
             return None
         price = self._estimate(request.order_type, request.lmt_price, request.aux_price, spec.key)
         if price is None:
             return None
+        book = self.accounts[account]
         reserved = sum(
-            o.remaining
-            * (self._estimate(o.order_type, o.lmt_price, o.aux_price, o.spec.key) or 0.0)
-            * o.spec.multiplier
-            * (FUTURE_MARGIN if o.spec.sec_type == "FUT" else 1.0)
-            for o in self.open_orders()
-            if o.account == account and o.action == "BUY" and not o.held
-        )
-        cost = request.quantity * price * spec.multiplier
-        cost = cost * FUTURE_MARGIN if spec.sec_type == "FUT" else cost
-        cost += order_total(self.config.commission, spec.sec_type, request.quantity, cost)
-        cash = self.accounts[account].cash
-        if cost > cash - reserved + 1e-9:
-            return (
-                f"Insufficient funds: the order needs {cost:.2f} USD, available cash is "
-                f"{cash - reserved:.2f} USD"
+            self._requirement(
+                account, o.spec, o.action, o.remaining,
+                self._estimate(o.order_type, o.lmt_price, o.aux_price, o.spec.key) or 0.0,
             )
-        return None
+            for o in self.open_orders()
+            if o.account == account and not o.held
+        )  # fmt: skip
+        cost = self._requirement(account, spec, request.action, request.quantity, price)
+        values = book.values(self.quote)
+        available = values["AvailableFunds"] - reserved
+        if cost <= available + 1e-9:
+            return None
+        if spec.sec_type == "FUT":
+            return (
+                "YOUR ORDER IS NOT ACCEPTED. IN ORDER TO OBTAIN THE DESIRED POSITION YOUR EQUITY WITH "
+                f"LOAN VALUE [{values['EquityWithLoanValue']:.2f} {book.base}] MUST EXCEED THE INITIAL "
+                f"MARGIN [{values['InitMarginReq'] + reserved + cost:.2f} {book.base}]"
+            )
+        return (
+            f"Insufficient funds: the order needs {cost:.2f} {book.base}, available funds are "
+            f"{available:.2f} {book.base}"
+        )
 
     def _estimate(self, order_type: str, lmt: float | None, aux: float | None, key: str) -> float | None:
         if order_type in ("LMT", "STP LMT") and lmt is not None:
@@ -370,10 +419,20 @@ class Exchange:
             self._cancel(order)
 
     def end_session(self) -> None:
-        """The close: DAY orders expire (cancelled), GTC orders keep working."""
+        """The close: DAY orders expire (cancelled), GTC orders keep working, futures settle."""
         for order in self.open_orders():
             if order.tif != "GTC":
                 self._cancel(order)
+        self.settle()
+
+    def settle(self, prices: dict[str, float] | None = None) -> None:
+        """The daily settlement of every account's futures at ``prices`` (key -> settlement
+        price; by default each contract's mark now): variation margin moves into cash."""
+        if prices is None:
+            prices = {key: q.mark for key, q in self.quotes.items() if q.mark > 0}
+        for name, book in self.accounts.items():
+            for key in book.settle(prices):
+                self._emit(BookChanged(name, key))
 
     def _cancel(self, order: SimOrder) -> None:
         order.status = "Cancelled"
@@ -488,20 +547,24 @@ class Exchange:
     def _fill(self, order: SimOrder, qty: float, price: float) -> None:
         before_qty, before_value = order.filled, order.filled_value
         value = qty * price * order.spec.multiplier
+        rate = self.rate(order.spec.currency, order.account) or 0.0
+        in_base = rate if order.spec.sec_type == "CASH" else 1.0  # IDEALPRO bills the base currency
         commission = execution_commission(
             self.config.commission,
             order.spec.sec_type,
             before_qty,
-            before_value * order.spec.multiplier,
+            before_value * order.spec.multiplier * in_base,
             qty,
-            value,
+            value * in_base,
         )
         order.filled = round(order.filled + qty, 8)
         order.filled_value += qty * price
         order.last_fill_price = price
         if order.remaining <= 1e-9:
             order.status = "Filled"
-        realized = self.accounts[order.account].apply_fill(order.spec, order.sign * qty, price, commission)
+        realized = self.accounts[order.account].apply_fill(
+            order.spec, order.sign * qty, price, commission, quote_rate=rate
+        )
         self._exec_seq += 1
         execution = Execution(
             exec_id=f"{self.config.exec_id_prefix}.{self._exec_seq:08x}.01.01",

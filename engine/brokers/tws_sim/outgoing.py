@@ -176,7 +176,7 @@ def contract_details(version: int, req_id: int, spec: ContractSpec) -> Fields:
         spec.under_con_id,
         spec.long_name,
         spec.primary_exchange,
-        spec.expiry[:6],  # contractMonth
+        spec.contract_month or spec.expiry[:6],  # contractMonth
         "",  # industry
         "",  # category
         "",  # subcategory

@@ -19,10 +19,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numpy.typing import NDArray
 
 from engine.model.exits import StopRule
 from engine.signals.indicators import rolling_beta, zscore
-from engine.strategies.templates.base import NO_PROTECTION, Aligned, Panel, Params, Setup, Template, align
+from engine.strategies.templates.base import (
+    NO_PROTECTION,
+    Aligned,
+    Array,
+    Panel,
+    Params,
+    Setup,
+    Template,
+    align,
+)
 
 NAME = "pairs"
 
@@ -42,22 +52,79 @@ def candidate_pairs(panel: Panel, p: Params) -> list[tuple[str, str]]:
         return []
     closes = np.column_stack([panel[s].close[-year:] for s in same])
     rets = closes[1:] / closes[:-1] - 1.0
+    want = int(p["max_pairs"])
+    ranked = _screened_pairs(rets, want) if len(same) >= SCREEN_FROM else _all_pairs(rets, want)
+    return [(same[i], same[j]) for i, j, rho in ranked if rho >= p["min_corr"]]
+
+
+SCREEN_FROM = 1_000
+"""From this many symbols the pairs are screened in float32 blocks (``_screened_pairs``) instead of
+one float64 correlation matrix: 5,000 symbols' is 200 MB, and its sort several times that."""
+
+SCREEN_BLOCK = 512
+SCREEN_MARGIN = 1e-3
+"""Pairs whose float32 correlation is within this of the ``want``-th best are ranked again in
+float64 (float32 error over a year of normalised returns is ~1e-5), so the screen drops none."""
+
+
+def _all_pairs(rets: Array, want: int) -> list[tuple[int, int, float]]:
+    """The ``want`` most correlated column pairs ``(i, j, rho)``, ``i < j``, best first, from one
+    correlation matrix (NaN correlations count as -1)."""
+    n = rets.shape[1]
     with np.errstate(invalid="ignore", divide="ignore"):
         rho = np.corrcoef(rets, rowvar=False)
     upper = np.nan_to_num(np.atleast_2d(rho), nan=-1.0, copy=False)
-    upper[np.tri(len(same), dtype=np.bool_)] = -np.inf  # each pair once, never a symbol with itself
-    want = int(p["max_pairs"])
-    if want < upper.size:  # the best few of a 5,000-symbol universe's 12.5 M pairs, without a full sort
+    upper[np.tri(n, dtype=np.bool_)] = -np.inf  # each pair once, never a symbol with itself
+    if want < upper.size:
         top = np.argpartition(upper, upper.size - want, axis=None)[upper.size - want :]
         flat = top[np.argsort(upper.ravel()[top], kind="stable")[::-1]]
     else:
         flat = np.argsort(upper, axis=None)[::-1][:want]
     out = []
-    for idx in flat:
-        i, j = np.unravel_index(idx, upper.shape)
-        if upper[i, j] >= p["min_corr"]:
-            out.append((same[i], same[j]))
+    for idx in flat.tolist():
+        i, j = divmod(idx, n)
+        out.append((i, j, float(upper[i, j])))
     return out
+
+
+def _screened_pairs(rets: Array, want: int) -> list[tuple[int, int, float]]:
+    """``_all_pairs`` for a large universe: correlations of blocks of columns against all in float32
+    (a matrix product of normalised returns), keeping the pairs near the best ``want``; those are
+    ranked on their float64 correlation. Memory: one ``[SCREEN_BLOCK, n]`` block at a time."""
+    n = rets.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        centred = rets - rets.mean(axis=0)
+        norm = np.sqrt(np.einsum("ij,ij->j", centred, centred))
+        unit = centred / norm
+    z = np.nan_to_num(unit, nan=0.0).astype(np.float32)  # a NaN column screens as uncorrelated
+    pool_i: list[NDArray[np.int64]] = []
+    pool_j: list[NDArray[np.int64]] = []
+    pool_v: list[NDArray[np.float32]] = []
+    floor = -np.inf
+    cols = np.arange(n)
+    for a in range(0, n, SCREEN_BLOCK):
+        b = min(a + SCREEN_BLOCK, n)
+        block = z[:, a:b].T @ z  # [b - a, n]
+        block[cols[None, :] <= np.arange(a, b)[:, None]] = np.nan  # j > i only (NaN passes no test)
+        rows, js = np.nonzero(block >= floor)
+        vals = block[rows, js]
+        if len(vals) > want:
+            keep = vals >= np.partition(vals, len(vals) - want)[len(vals) - want] - SCREEN_MARGIN
+            rows, js, vals = rows[keep], js[keep], vals[keep]
+        pool_i.append(rows + a)
+        pool_j.append(js)
+        pool_v.append(vals)
+        v = np.concatenate(pool_v)
+        if len(v) > want:
+            floor = float(np.partition(v, len(v) - want)[len(v) - want]) - SCREEN_MARGIN
+            keep = v >= floor
+            pool_i, pool_j, pool_v = [np.concatenate(pool_i)[keep]], [np.concatenate(pool_j)[keep]], [v[keep]]
+    i, j = np.concatenate(pool_i), np.concatenate(pool_j)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        exact = np.clip(np.einsum("ti,ti->i", centred[:, i], centred[:, j]) / (norm[i] * norm[j]), -1.0, 1.0)
+    exact = np.nan_to_num(exact, nan=-1.0)
+    order = np.lexsort((j, i, -exact))[:want]
+    return [(int(i[k]), int(j[k]), float(exact[k])) for k in order.tolist()]
 
 
 def pair_setup(data: Aligned, p: Params) -> Setup:

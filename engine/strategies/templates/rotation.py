@@ -73,13 +73,19 @@ def rotation_setup(data: Aligned, p: Params) -> Setup:
     # every column at once: the columns end to end, one segment each (engine.signals.segmented)
     starts = np.arange(k + 1, dtype=np.int64) * n_bars
     c = np.ascontiguousarray(close.T).reshape(-1)
+    # each [k * T] intermediate is let go as soon as it is used: a 5,000-symbol universe's are
+    # 100 MB each, and all of them alive at once set the scan's peak memory
     high, low = (np.ascontiguousarray(m.T).reshape(-1) for m in (data.high, data.low))
-    e20, e50 = seg.ema(c, starts, 20), seg.ema(c, starts, 50)
     atr_pct = seg.atr(high, low, c, starts, 14) / c
+    del high, low
+    e20 = seg.ema(c, starts, 20)
     with np.errstate(invalid="ignore", divide="ignore"):
         score = ((c / e20 - 1.0) / atr_pct).reshape(k, n_bars).T
-        uptrend = (e20 > e50).reshape(k, n_bars).T
+        del atr_pct
+        uptrend = (e20 > seg.ema(c, starts, 50)).reshape(k, n_bars).T
+    del e20
     vol20 = seg.rolling_volatility(c, starts, 20).reshape(k, n_bars).T
+    del c
     rets = np.full(close.shape, np.nan)
     rets[1:] = close[1:] / close[:-1] - 1.0
     step = int(p["rebalance_days"])
@@ -91,7 +97,8 @@ def rotation_setup(data: Aligned, p: Params) -> Setup:
         ok = uptrend[t] & np.isfinite(score[t]) & np.isfinite(vol20[t]) & (vol20[t] > 0)
         if not ok.any():
             continue
-        order = [i for i in np.argsort(-np.nan_to_num(score[t], nan=-np.inf)) if ok[i]]
+        ranked = np.argsort(-np.nan_to_num(score[t], nan=-np.inf))
+        order = ranked[ok[ranked]].tolist()  # the ranking's eligible names, in its order
         taken = pick(order, rets[t - CORR_DAYS + 1 : t + 1], p["max_corr"], int(p["top_n"]))
         weights[t, taken] = capped_inverse_vol(vol20[t, taken], p["cap"], 1.0 - p["cash_buffer"])
         entry[t] = True

@@ -134,3 +134,55 @@ def test_simulate_columns_runs_each_account_as_simulate_alone() -> None:
     np.testing.assert_array_equal(shared[:, 4], one.equity)
     with pytest.raises(ValueError, match="do not divide"):
         simulate_columns(fill[:, :2], close[:, :2], target[:, :3], config)
+
+
+def test_one_symbol_runs_as_the_many_symbol_account_does(panel: Panel) -> None:
+    """A one-symbol account (state in registers) and the N-symbol one given the same symbol
+    and a second that is never traded: the same equity and the same ledger, bit for bit, with
+    costs, a drift threshold and exits within bars."""
+    dates, open_, close = _one(panel)
+    n = 400
+    dates, open_, close = dates[:n], open_[:n], close[:n]
+    rng = np.random.default_rng(11)
+    target = np.repeat(rng.random((n // 8, 1)) > 0.4, 8, axis=0) * 0.8
+    exit_w = np.where(rng.random(target.shape) < 0.05, target * 0.5, 0.0)
+    exit_px = np.where(exit_w != 0.0, close * 0.99, np.nan)
+    config = BacktestConfig(costs=Costs(per_share=0.01, per_value=0.0005, slippage_bps=2.0))
+    one = simulate(dates, ["IBM"], open_, close, target, config, exit_w, exit_px)
+    two = simulate(
+        dates,
+        ["IBM", "NONE"],
+        np.hstack([open_, open_ * 2.0]),
+        np.hstack([close, close * 2.0]),
+        np.hstack([target, np.zeros_like(target)]),
+        config,
+        np.hstack([exit_w, np.zeros_like(exit_w)]),
+        np.hstack([exit_px, np.full_like(exit_px, np.nan)]),
+    )
+    assert np.count_nonzero(one.exit_traded) > 0 and np.count_nonzero(one.traded) > 10
+    np.testing.assert_array_equal(one.equity, two.equity)
+    for name in ("cash", "costs"):
+        np.testing.assert_array_equal(getattr(one, name), getattr(two, name))
+    for name in ("shares", "traded", "exit_traded"):
+        np.testing.assert_array_equal(getattr(one, name)[:, 0], getattr(two, name)[:, 0])
+        assert not getattr(two, name)[:, 1].any()
+
+
+def test_the_ledger_is_computed_once_on_first_use_and_agrees_with_the_equity(panel: Panel) -> None:
+    dates, open_, close = _one(panel)
+    target = np.zeros_like(close)
+    target[10:200] = 0.6
+    bt = simulate(dates, ["IBM"], open_, close, target, BacktestConfig())
+    assert not bt.replay.cache  # a run that reads only its equity never builds the ledger
+    ledger = bt.ledger
+    assert bt.ledger is ledger and bt.cash is ledger.cash
+    np.testing.assert_array_equal(bt.equity, ledger.cash + ledger.shares[:, 0] * close[:, 0])
+    assert ledger.costs.sum() > 0 and np.count_nonzero(ledger.traded) >= 2
+
+
+def test_shapes_that_do_not_match_are_named(panel: Panel) -> None:
+    dates, open_, close = _one(panel)
+    with pytest.raises(ValueError, match=r"target \(\d+, 2\)"):
+        simulate(dates, ["IBM"], open_, close, np.zeros((len(close), 2)))
+    with pytest.raises(ValueError, match="2 symbols"):
+        simulate(dates, ["IBM", "MSFT"], open_, close, np.zeros_like(close))

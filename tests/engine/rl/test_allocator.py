@@ -116,7 +116,7 @@ def test_an_allocator_fold_trains_before_its_test_block(tmp_path: Path) -> None:
     streams, panel = _streams(500)
     learner = AllocatorLearner(regime_data(streams, panel), steps=512, episode_bars=64)
     fold = make_folds(streams.dates, 400, 1)[0]
-    out = run_fold((learner, panel, fold, str(tmp_path)))
+    out = run_fold(panel, (learner, fold, str(tmp_path)))
     assert out.seen_end == fold.train_end < fold.test_start
     assert out.weights.shape == (100, 2)
     assert np.allclose(out.weights.sum(axis=1), 1.0)

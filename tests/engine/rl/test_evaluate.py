@@ -87,11 +87,11 @@ def test_a_fold_that_saw_its_test_period_is_refused() -> None:
     panel = synthetic_panel(300, seed=1)
     dates = build_market(panel, FEATURES).dates
     fold = make_folds(dates, 200, 2)[0]
-    ok = run_fold((Trend(), panel, fold, "/nonexistent"))
+    ok = run_fold(panel, (Trend(), fold, "/nonexistent"))
     assert ok.seen_end < fold.test_start
     assert str(ok.dates[0]) == str(fold.test_start) and str(ok.dates[-1]) == str(fold.test_end)
     with pytest.raises(RuntimeError, match="inside its test block"):
-        run_fold((Peeker(), panel, fold, "/nonexistent"))
+        run_fold(panel, (Peeker(), fold, "/nonexistent"))
 
 
 def test_an_agent_that_knows_the_trend_beats_buy_and_hold_with_a_small_p_value(tmp_path: Path) -> None:
@@ -119,7 +119,7 @@ def test_the_random_agents_keep_the_agents_turnover() -> None:
     panel = synthetic_panel(700, seed=2)
     dates = build_market(panel, FEATURES).dates
     folds = make_folds(dates, 300, 3)
-    outcomes = [run_fold((Trend(), panel, f, "")) for f in folds]
+    outcomes = [run_fold(panel, (Trend(), f, "")) for f in folds]
     w = outcomes[0].weights
     s = shifted(w, np.random.default_rng(0))
     assert not np.array_equal(s, w)

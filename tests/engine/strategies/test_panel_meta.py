@@ -139,3 +139,46 @@ def test_meta_label_rows_refuses_rows_of_the_wrong_shape(shipped: Panel) -> None
     day = np.array(["2010-01-04"], "datetime64[D]")
     with pytest.raises(ValueError, match="meta_label_rows needs 1 trades' rows"):
         ml.meta_label_rows(np.zeros((1, 3)), day, day, np.zeros(1), np.zeros(1), market, horizon_days=10)
+
+
+def test_slices_after_the_first_skip_features_no_fit_reads(
+    shipped: Panel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With the universe cut in several slices, a slice computes features only for trades entered
+    on or after the most recent ``MAX_TRADES`` seen so far, and the meta-labels are unchanged."""
+    from engine.strategies import panel_scan
+
+    monkeypatch.setattr(scan_module, "MAX_TRADES", 400)
+    monkeypatch.setattr(ml, "MAX_TRADES", 400)
+    rows: list[int] = []
+    real = panel_scan._own_rows
+
+    def counted(flat: Any, rets: Any, family: Any, bars: Any, policy: Any) -> Any:
+        rows.append(len(bars))
+        return real(flat, rets, family, bars, policy)
+
+    monkeypatch.setattr(panel_scan, "_own_rows", counted)
+    template = TEMPLATES["trend"]
+    market = ml.market_state(shipped)
+    bars = [b for b in shipped.values() if len(b)]
+    results = {}
+    for budget in (10**9, 1):  # one slice; one slice per symbol
+        rows.clear()
+        ml._CACHE.clear()
+        results[budget] = (
+            scan_module.scan_panel(template, chunks(bars, budget), template.params(), market=market),
+            sum(rows),
+        )
+    (one, one_rows), (many, many_rows) = results[10**9], results[1]
+    rows.clear()  # each slice on its own, with no floor: what the slices computed before
+    needs = MetaNeeds(template.exit_policy, ml.meta_cutoff(market), 400)
+    for flat in chunks(bars, 1):
+        scan_slice(template, template.params(), flat, CANDIDATE_BARS, needs)
+    unfloored = sum(rows)
+    assert one_rows < many_rows < unfloored - 400  # later slices skipped at least a slice's worth
+    ma, mb = one[0].meta, many[0].meta
+    assert ma is not None and mb is not None and ma.report is not None and mb.report is not None
+    assert (ma.model.kind, ma.model.n) == (mb.model.kind, mb.model.n)
+    assert _close(ma.report.skill, mb.report.skill)
+    assert [c.confidence for c in one[1]] == [c.confidence for c in many[1]]
+    ml._CACHE.clear()

@@ -147,6 +147,10 @@ def test_segmented_indicators_are_the_per_symbol_ones_on_ragged_segments() -> No
             segmented.atr(x * 1.01, x * 0.99, x, starts, 14),
             lambda p: indicators.atr(p * 1.01, p * 0.99, p, 14),
         ),
+        (
+            segmented.zscore_blend([x, np.log(x)], [0.7, -0.3], starts, 30, 2.0),
+            lambda p: indicators.zscore_blend([p, np.log(p)], [0.7, -0.3], 30, 2.0),
+        ),
     ]
     checked = 0
     for got, want in cases:

@@ -75,6 +75,23 @@ async def test_an_eurusd_order_through_the_adapter(
     assert (position.symbol, position.quantity) == ("EURUSD", 25_000.0)
 
 
+async def test_cash_per_currency_through_the_adapter(
+    make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder
+) -> None:
+    """Buy 6,000 USD.JPY at 150.01 (900,060 JPY sold for USD): the account holds 6,000 more USD
+    less the 2.00 commission, and -900,060 JPY; the adapter reads both balances."""
+    broker = make_broker()
+    await broker.connect()
+    start = broker.figures().cash
+    sim.set_quote("USD.JPY", 150.00, 150.01, None, bid_size=1e6, ask_size=1e6)
+    order = Order(
+        client_order_id="FX-2", symbol="USDJPY", side=Side.BUY, quantity=6_000, order_type=OrderType.MKT
+    )
+    await broker.submit(order)
+    await recorder.wait_for(lambda: "JPY" in broker.cash_balances())
+    assert broker.cash_balances() == {"USD": pytest.approx(start + 6_000 - 2.0), "JPY": -900_060.0}
+
+
 def test_forex_history_asks_for_the_midpoint() -> None:
     """IDEALPRO has no trades: a pair's daily bars are MIDPOINT bars, a stock's TRADES."""
     from engine.brokers.ibkr.quotes import what_to_show
@@ -100,3 +117,23 @@ async def test_an_es_future_order_through_the_adapter(
     assert (filled.fill.symbol, filled.fill.quantity, filled.fill.price) == ("ESZ26", 1.0, 6000.25)
     contract = await broker.qualify("ESZ26")
     assert (contract.localSymbol, contract.multiplier, contract.exchange) == ("ESZ6", "50", "CME")
+
+
+async def test_a_crude_future_whose_last_day_is_in_the_month_before(
+    make_broker: MakeBroker, sim: TwsSimulator, recorder: Recorder
+) -> None:
+    """CLF27 stops trading on 21 December 2026 (the simulator's lastTradeDate, from the instrument
+    model's rule): bought through the adapter, the fill and the position are named CLF27 again."""
+    broker = make_broker()
+    await broker.connect()
+    sim.set_quote("CLF27", 70.00, 70.01, 70.0, bid_size=50, ask_size=50)
+    order = Order(client_order_id="CL-1", symbol="CLF27", side=Side.BUY, quantity=1, order_type=OrderType.MKT)
+    await broker.submit(order)
+    await recorder.wait_for(lambda: bool(recorder.of(OrderFilled)))
+    (filled,) = recorder.of(OrderFilled)
+    assert (filled.fill.symbol, filled.fill.quantity, filled.fill.price) == ("CLF27", 1.0, 70.01)
+    await recorder.wait_for(lambda: any(p.position == 1 for p in broker.ib.positions()))
+    (position,) = await broker.positions()
+    assert position.symbol == "CLF27"
+    (held,) = broker.ib.positions()
+    assert held.contract.lastTradeDateOrContractMonth == "20261221"

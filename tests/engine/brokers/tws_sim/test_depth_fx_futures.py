@@ -199,20 +199,10 @@ def test_fx_price_off_the_pip_tick_is_rejected(ib: IB, sim: TwsSimulator) -> Non
     assert sim.exchange.executions == []
 
 
-def test_a_pair_not_quoted_in_usd_is_refused_saying_why(ib: IB, sim: TwsSimulator) -> None:
-    sim.set_quote("USD.JPY", 150.0, 150.005, None, bid_size=1e6, ask_size=1e6)
-    messages: list[str] = []
-    ib.errorEvent += lambda req_id, code, msg, contract: messages.append(msg)
-    pair = Forex("USDJPY")
-    ib.qualifyContracts(pair)
-    trade = ib.placeOrder(pair, MarketOrder("BUY", 10_000))
-    assert wait_for(ib, lambda: trade.orderStatus.status == "Cancelled")
-    assert any("USD.JPY is quoted in JPY" in m for m in messages)
-
-
 # ---------------------------------------------------------------------- futures
 def test_future_with_its_multiplier(ib: IB, sim: TwsSimulator) -> None:
     """ES December 2026: multiplier 50, tick 0.25, last trading day the third Friday (18th).
+    (Pairs in other currencies than USD: ``test_multicurrency.py``.)
     Buy 1 at 6000.00, sell 1 at 6010.25: 10.25 points x 50 = 512.50, less 2 x 0.85 commission ->
     realized 510.80, and the cash moves by exactly that (a future is not paid for)."""
     es = Future("ES", "202612", "CME")
