@@ -122,6 +122,49 @@ def _fast_quote(data: dict[str, Any]) -> market.Quote | None:
         return None
 
 
+_FLOW_KEYS = frozenset(("type", *(f.name for f in dataclasses.fields(flow.FlowReading))))
+_FLOW_NUMBERS = ("ofi", "signed_volume")
+_FLOW_OPTIONAL = ("quote_imbalance", "realized_spread", "realized_vol", "depth_imbalance")
+
+
+def _fast_flow(data: dict[str, Any]) -> flow.FlowReading | None:
+    """A well-formed FlowReading decoded without the generic walk (a market event carries one a
+    symbol: at 500 symbols the walk was half the console's time); None for anything the generic
+    path must judge (and name the fault of)."""
+    if data.keys() != _FLOW_KEYS:
+        return None
+    symbol, updates, sign, invented = (
+        data["symbol"],
+        data["updates"],
+        data["last_sign"],
+        data["sizes_invented"],
+    )
+    if (
+        not isinstance(symbol, str)
+        or type(updates) is not int
+        or type(sign) is not int
+        or type(invented) is not bool
+    ):
+        return None
+    if any(type(data[k]) not in _NUMBER for k in _FLOW_NUMBERS):
+        return None
+    if any(data[k] is not None and type(data[k]) not in _NUMBER for k in _FLOW_OPTIONAL):
+        return None
+    try:
+        optional = {k: None if data[k] is None else float(data[k]) for k in _FLOW_OPTIONAL}
+        return flow.FlowReading(
+            symbol=symbol,
+            updates=updates,
+            ofi=float(data["ofi"]),
+            last_sign=sign,
+            signed_volume=float(data["signed_volume"]),
+            sizes_invented=invented,
+            **optional,
+        )
+    except OverflowError:
+        return None
+
+
 def dumps(value: Any) -> str:
     return json.dumps(to_jsonable(value), separators=(",", ":"), allow_nan=True)
 
@@ -157,6 +200,10 @@ def _decode_dataclass(data: dict[str, Any]) -> Any:
         quote = _fast_quote(data)
         if quote is not None:
             return quote
+    elif name == "FlowReading":
+        reading = _fast_flow(data)
+        if reading is not None:
+            return reading
     cls = _TYPES.get(str(name))
     if cls is None:
         raise DecodeError(f"unknown message type {name!r}")
