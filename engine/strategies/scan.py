@@ -384,9 +384,11 @@ def scan(
                     slices = chunks([b for b in panel.values() if len(b)])
                 record, found = scan_panel(template, slices, p, method, market)
             else:
-                # the flat copy of the universe is let go (rebuilt if a later template needs it)
-                # rather than held beside a basket template's [T, k] matrices: 5,000 symbols' peak
-                slices = None
+                # the flat copy of a universe of several slices is let go (rebuilt if a later
+                # template needs it) rather than held beside a basket template's [T, k] matrices:
+                # 5,000 symbols' peak. One slice (500 symbols) is kept, its shared series with it.
+                if slices is not None and len(slices) > 1:
+                    slices = None
                 record, found, measured, built = scan_template(template, panel, p, method, market)
                 if keep:
                     outcomes[template.name] = measured
