@@ -61,10 +61,12 @@ class FlatBars:
         starts = np.zeros(len(bars) + 1, dtype=np.int64)
         np.cumsum(lengths, out=starts[1:])
 
-        def cat(field: str) -> Array:
+        def cat(name: str) -> Array:
             if not bars:
                 return np.empty(0)
-            out: Array = np.concatenate([getattr(b, field) for b in bars])
+            out: Array = np.ascontiguousarray(
+                np.concatenate([getattr(b, name) for b in bars]), dtype=np.float64
+            )
             return out
 
         dates = np.concatenate([b.dates for b in bars]) if bars else np.empty(0, "datetime64[D]")
@@ -72,10 +74,11 @@ class FlatBars:
             tuple(b.symbol for b in bars),
             starts,
             dates.astype("datetime64[D]"),
-            *(
-                np.ascontiguousarray(cat(f), dtype=np.float64)
-                for f in ("open", "high", "low", "close", "volume")
-            ),
+            cat("open"),
+            cat("high"),
+            cat("low"),
+            cat("close"),
+            cat("volume"),
         )
 
     def __len__(self) -> int:
