@@ -38,6 +38,8 @@ years): every template's intermediate series are this long, so memory stays flat
 symbols there are, and each slice is long enough that the per-slice Python costs nothing."""
 
 Ints = NDArray[np.int64]
+WINDOW_ROWS = "window_stats"
+"""``FlatBars.memo`` key of the slice's meta-label window rows computed so far (``_window_rows``)."""
 FEATURE_BLOCK = 4096
 """Signals whose meta-label features are computed at once (each reads a 250-day window)."""
 
@@ -248,7 +250,7 @@ def _window_rows(flat: FlatBars, rets: Array, bars: Ints, first: Ints) -> Array:
     """``meta_windows.window_stats`` rows of one-stock signals at flat ``bars``: those of bars an
     earlier template of this scan signalled at are looked up (the slice's ``memo``), the rest
     computed and added to it."""
-    known_bars, known = flat.memo.get("window_stats", (np.empty(0, np.int64), np.empty((0, STATS))))
+    known_bars, known = flat.memo.get(WINDOW_ROWS, (np.empty(0, np.int64), np.empty((0, STATS))))
     at = np.minimum(np.searchsorted(known_bars, bars), max(len(known_bars) - 1, 0))
     hit = known_bars[at] == bars if len(known_bars) else np.zeros(len(bars), dtype=np.bool_)
     out = np.empty((len(bars), STATS))
@@ -260,7 +262,7 @@ def _window_rows(flat: FlatBars, rets: Array, bars: Ints, first: Ints) -> Array:
         out[miss] = fresh[np.searchsorted(fresh_bars, bars[miss])]
         merged = np.concatenate([known_bars, fresh_bars])
         order = np.argsort(merged, kind="stable")
-        flat.memo["window_stats"] = (merged[order], np.concatenate([known, fresh])[order])
+        flat.memo[WINDOW_ROWS] = (merged[order], np.concatenate([known, fresh])[order])
     return out
 
 

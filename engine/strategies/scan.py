@@ -49,7 +49,7 @@ from engine.strategies.meta_label import (
 )
 from engine.strategies.meta_windows import day_order
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.panel_scan import MetaNeeds, RecentFloor, chunks, scan_slice
+from engine.strategies.panel_scan import WINDOW_ROWS, MetaNeeds, RecentFloor, chunks, scan_slice
 from engine.strategies.scan_pool import run_in_order
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
@@ -277,14 +277,16 @@ def scan_panel(
     from the flat arrays (``meta_label.own_features``, the same numbers its setup gives), so the
     meta-label and the candidates' confidence are the per-setup path's."""
     policy = template.exit_policy
-    if market is None:
-        found = [scan_slice(template, params, flat, CANDIDATE_BARS) for flat in slices]
-    else:
-        floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES))
-        found = []
-        for flat in slices:
-            found.append(scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs()))
+    floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES)) if market is not None else None
+    found = []
+    for flat in slices:
+        found.append(
+            scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs() if floor is not None else None)
+        )
+        if floor is not None:
             floor.add(found[-1].trades)
+        if len(slices) > 1:  # one slice's shared series at a time; the window rows are small
+            flat.release(keep=(WINDOW_ROWS,))
     trades = [f.trades for f in found]
     if trades:
         dates = np.concatenate([t.dates for t in trades])

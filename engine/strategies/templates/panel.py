@@ -54,6 +54,12 @@ class FlatBars:
         out: T = self.memo[key]
         return out
 
+    def release(self, keep: tuple[Hashable, ...] = ()) -> None:
+        """Let go of the shared series but ``keep``'s (a universe of several slices: a template's
+        pass holds one slice's series at a time, not every slice's; memory)."""
+        for key in [k for k in self.memo if k not in keep]:
+            del self.memo[key]
+
     @classmethod
     def of(cls, bars: Sequence[Bars]) -> FlatBars:
         """One copy of the symbols' bars (the only copy the panel path makes)."""
