@@ -7,6 +7,7 @@ type hints, so a wrong or missing field fails with a message naming it.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import types
@@ -30,6 +31,8 @@ from engine.model import (
     risk,
     vitals,
 )
+from engine.model.flow import FlowBatch
+from engine.model.quote_batch import QuoteBatch
 
 
 class DecodeError(ValueError):
@@ -76,7 +79,7 @@ def to_jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, tuple | list):
+    if isinstance(value, tuple | list | QuoteBatch | FlowBatch):  # a step's columns go out as objects
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
@@ -180,6 +183,8 @@ def _decode(tp: Any, value: Any) -> Any:
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return _decode_union(typing.get_args(tp), value)
+    if origin is collections.abc.Sequence:  # a step's quotes or readings: decoded as a tuple
+        tp, origin = tuple[typing.get_args(tp)[0], ...], tuple
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, list):

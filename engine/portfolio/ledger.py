@@ -13,6 +13,7 @@ multiplies by ``contract_multiplier(symbol)`` (100 for an option, 1 for a stock)
 
 from __future__ import annotations
 
+from collections.abc import Container
 from dataclasses import dataclass
 
 from engine.model import AccountSnapshot, Fill, Position, contract_multiplier
@@ -67,6 +68,10 @@ class Ledger:
         self._realized_total += realized
         self._market_value += book.quantity * book.last * mult
         return self._position(fill.symbol, book)
+
+    def marked_symbols(self) -> Container[str]:
+        """The symbols ``mark`` does anything for (a live view): a quote step marks only these."""
+        return self._books
 
     def mark(self, symbol: str, last: float) -> bool:
         """Re-mark one symbol; returns whether the book holds it (so P&L changed)."""

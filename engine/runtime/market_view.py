@@ -22,6 +22,7 @@ from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
 from engine.data.quote_quality import QuoteChecks, QuoteFlag, QuoteGuard
 from engine.model import AssetClass, Quote, RefusalCode, is_option_symbol
+from engine.model.quote_batch import QuoteBatch
 from engine.portfolio.ledger import Ledger
 from engine.runtime.order_flow import OrderFlowBook
 from engine.signals.indicators import returns as daily_returns
@@ -94,7 +95,7 @@ class MarketView:
         return hours is not None and hours[0] <= now <= hours[1]
 
     # ------------------------------------------------------------------ prices
-    def screen(self, quotes: tuple[Quote, ...]) -> tuple[tuple[Quote, ...], tuple[QuoteFlag, ...]]:
+    def screen(self, quotes: QuoteBatch) -> tuple[QuoteBatch, tuple[QuoteFlag, ...]]:
         """The good quotes of a step, and the flags of those held out (``QuoteGuard``)."""
         return self.quotes.screen(quotes, self._clock.now())
 
