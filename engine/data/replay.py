@@ -657,6 +657,7 @@ class _DaySteps(Sequence[Step]):
     def __init__(self, times: list[datetime], symbols: list[str], fields: tuple[FloatArray, ...]) -> None:
         self._times = times
         self._symbols = tuple(symbols)
+        self._index = {s: i for i, s in enumerate(self._symbols)}
         self._fields = np.stack(fields)  # (field, symbol, step)
         self._made: list[QuoteBatch | None] = [None] * len(times)
 
@@ -677,7 +678,8 @@ class _DaySteps(Sequence[Step]):
         ts = self._times[k]
         quotes = self._made[k]
         if quotes is None:
-            quotes = self._made[k] = QuoteBatch(self._symbols, ts, np.ascontiguousarray(self._fields[:, :, k]))
+            values = np.ascontiguousarray(self._fields[:, :, k])
+            quotes = self._made[k] = QuoteBatch(self._symbols, ts, values, index=self._index)
         return ts, quotes
 
     def __eq__(self, other: object) -> bool:

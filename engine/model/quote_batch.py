@@ -41,7 +41,10 @@ class QuoteBatch(Sequence[Quote]):
         stamps: datetime | tuple[datetime, ...],
         values: FloatArray,
         made: tuple[Quote, ...] | None = None,
+        index: dict[str, int] | None = None,
     ) -> None:
+        """``index``: ``symbols``' index (``index``), when the caller has it already (a feed
+        whose steps share one tuple shares one index: it is never changed)."""
         if values.shape != (len(FIELDS), len(symbols)):
             raise ValueError(
                 f"a quote batch of {len(symbols)} symbols needs values of shape "
@@ -55,7 +58,7 @@ class QuoteBatch(Sequence[Quote]):
         self.stamps: tuple[datetime, ...] | None = stamps if isinstance(stamps, tuple) else None
         self.values = values
         self._made: list[Quote | None] | tuple[Quote, ...] | None = made
-        self._index: dict[str, int] | None = None
+        self._index = index
 
     @classmethod
     def of(cls, quotes: Iterable[Quote]) -> QuoteBatch:

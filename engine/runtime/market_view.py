@@ -198,9 +198,9 @@ class MarketView:
         for sym in [*self._settings.universe.symbols, self._settings.universe.benchmark]:
             if sym not in self.market.bars:  # a broker's history may lack one (IBKR: an index)
                 continue
-            hist = self.history(sym)
-            if len(hist) > 1:
-                out[sym] = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-(window + 1) :])[1:]
+            close = self.market.closes_before(sym, self.session_day() or self._settings.replay.start_date)
+            if len(close) > 1:
+                out[sym] = daily_returns(close[-(window + 1) :])[1:]
         self._returns_cache[window] = (day, out)
         return out
 
