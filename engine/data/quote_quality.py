@@ -159,7 +159,9 @@ class QuoteGuard:
         good = verdict == GOOD
         flags: tuple[QuoteFlag, ...] = ()
         if not good.all():
-            flags = tuple(self._flag(batch, i, int(verdict[i]), why[:, i], now) for i in np.flatnonzero(~good))
+            flags = tuple(
+                self._flag(batch, i, int(verdict[i]), why[:, i], now) for i in np.flatnonzero(~good).tolist()
+            )
             self.counts.update(f.problem for f in flags)
         if flags or self._held:
             self._hold(batch, good, flags)

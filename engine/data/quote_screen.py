@@ -52,7 +52,7 @@ def _threshold(
     if n < history:
         return math.nan
     if not math.isnan(fs[s, _THRESHOLD]) and ints[s, _STALE_FOR] < RESCALE_EVERY:
-        return fs[s, _THRESHOLD]
+        return float(fs[s, _THRESHOLD])
     ints[s, _STALE_FOR] = 0
     moves = np.empty(n)
     start = ints[s, _RET_START]
@@ -65,12 +65,19 @@ def _threshold(
     scale = ROBUST_SCALE * moves[zeros + (n - zeros) // 2] if n > zeros else 0.0
     limit = deviations * scale
     fs[s, _THRESHOLD] = limit if limit >= floor else floor
-    return fs[s, _THRESHOLD]
+    return float(fs[s, _THRESHOLD])
 
 
 @numba.njit(cache=True, inline="always")
 def _accept(
-    fs: FloatArray, ints: IntArray, returns: FloatArray, s: int, mid: float, day: int, move: float, learn: bool
+    fs: FloatArray,
+    ints: IntArray,
+    returns: FloatArray,
+    s: int,
+    mid: float,
+    day: int,
+    move: float,
+    learn: bool,
 ) -> None:
     fs[s, _GOOD_MID] = mid
     ints[s, _GOOD_DAY] = day
@@ -88,7 +95,7 @@ def _accept(
 
 
 @numba.njit(cache=True)
-def screen(  # noqa: PLR0912, PLR0913 - QuoteGuard's rules, written out
+def screen(
     fs: FloatArray,
     ints: IntArray,
     returns: FloatArray,

@@ -679,7 +679,7 @@ class _DaySteps(Sequence[Step]):
         quotes = self._made[k]
         if quotes is None:
             values = np.ascontiguousarray(self._fields[:, :, k])
-            quotes = self._made[k] = QuoteBatch(self._symbols, ts, values, index=self._index)
+            quotes = self._made[k] = QuoteBatch(self._symbols, ts, values, positions=self._index)
         return ts, quotes
 
     def __eq__(self, other: object) -> bool:

@@ -53,9 +53,9 @@ from decimal import Decimal
 
 import numpy as np
 
+from engine.execution.tape import Tape
 from engine.model import Algo, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.model.quote_batch import as_batch
-from engine.execution.tape import Tape
 from engine.signals.orderflow import imbalance
 
 log = logging.getLogger(__name__)

@@ -87,7 +87,7 @@ class Tape:
         self._reserve(len(self._slots))
         taken = usable & (self._last[slots] < micros)
         self._last[slots[taken]] = micros
-        self._steps.append(_Step(ts, micros, batch.index, taken, sizes))
+        self._steps.append(_Step(ts, micros, batch.positions, taken, sizes))
         self._forget(micros)
 
     def _forget(self, newest: int) -> None:

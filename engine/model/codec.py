@@ -180,11 +180,10 @@ def _decode_dataclass(data: dict[str, Any]) -> Any:
 
 
 def _decode(tp: Any, value: Any) -> Any:
+    tp = _sequence_as_tuple(tp)
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return _decode_union(typing.get_args(tp), value)
-    if origin is collections.abc.Sequence:  # a step's quotes or readings: decoded as a tuple
-        tp, origin = tuple[typing.get_args(tp)[0], ...], tuple
     if origin is tuple:
         args = typing.get_args(tp)
         if not isinstance(value, list):
@@ -213,6 +212,13 @@ def _decode(tp: Any, value: Any) -> Any:
     if tp is date:
         return date.fromisoformat(value)
     return _decode_scalar(tp, value)
+
+
+def _sequence_as_tuple(tp: Any) -> Any:
+    """``Sequence[X]`` (a step's quotes or readings: columns in the engine) decodes as ``tuple[X, ...]``."""
+    if typing.get_origin(tp) is collections.abc.Sequence:
+        return types.GenericAlias(tuple, (typing.get_args(tp)[0], ...))
+    return tp
 
 
 def _decode_union(args: tuple[Any, ...], value: Any) -> Any:

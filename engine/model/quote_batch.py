@@ -13,7 +13,7 @@ batch), in which case ``unique`` is false and the last one is its newest.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import overload
 
@@ -41,10 +41,10 @@ class QuoteBatch(Sequence[Quote]):
         stamps: datetime | tuple[datetime, ...],
         values: FloatArray,
         made: tuple[Quote, ...] | None = None,
-        index: dict[str, int] | None = None,
+        positions: dict[str, int] | None = None,
     ) -> None:
-        """``index``: ``symbols``' index (``index``), when the caller has it already (a feed
-        whose steps share one tuple shares one index: it is never changed)."""
+        """``positions``: ``symbols``' ``positions``, when the caller has them already (a feed
+        whose steps share one tuple shares one dict: it is never changed)."""
         if values.shape != (len(FIELDS), len(symbols)):
             raise ValueError(
                 f"a quote batch of {len(symbols)} symbols needs values of shape "
@@ -58,7 +58,7 @@ class QuoteBatch(Sequence[Quote]):
         self.stamps: tuple[datetime, ...] | None = stamps if isinstance(stamps, tuple) else None
         self.values = values
         self._made: list[Quote | None] | tuple[Quote, ...] | None = made
-        self._index = index
+        self._index = positions
 
     @classmethod
     def of(cls, quotes: Iterable[Quote]) -> QuoteBatch:
@@ -80,31 +80,38 @@ class QuoteBatch(Sequence[Quote]):
     # ------------------------------------------------------------------ columns
     @property
     def bid(self) -> FloatArray:
-        return self.values[0]
+        column: FloatArray = self.values[0]
+        return column
 
     @property
     def ask(self) -> FloatArray:
-        return self.values[1]
+        column: FloatArray = self.values[1]
+        return column
 
     @property
     def last(self) -> FloatArray:
-        return self.values[2]
+        column: FloatArray = self.values[2]
+        return column
 
     @property
     def bid_size(self) -> FloatArray:
-        return self.values[3]
+        column: FloatArray = self.values[3]
+        return column
 
     @property
     def ask_size(self) -> FloatArray:
-        return self.values[4]
+        column: FloatArray = self.values[4]
+        return column
 
     @property
     def last_size(self) -> FloatArray:
-        return self.values[5]
+        column: FloatArray = self.values[5]
+        return column
 
     @property
     def volume(self) -> FloatArray:
-        return self.values[6]
+        column: FloatArray = self.values[6]
+        return column
 
     def ts(self, i: int) -> datetime:
         if self.stamp is not None:
@@ -113,7 +120,7 @@ class QuoteBatch(Sequence[Quote]):
         return self.stamps[i]
 
     @property
-    def index(self) -> dict[str, int]:
+    def positions(self) -> dict[str, int]:
         """symbol -> the position of its newest quote in the batch."""
         if self._index is None:
             self._index = {s: i for i, s in enumerate(self.symbols)}
@@ -122,7 +129,7 @@ class QuoteBatch(Sequence[Quote]):
     @property
     def unique(self) -> bool:
         """Each symbol at most once (the replay's steps; a live batch may repeat one)."""
-        return len(self.index) == len(self.symbols)
+        return len(self.positions) == len(self.symbols)
 
     def take(self, keep: npt.NDArray[np.bool_]) -> QuoteBatch:
         """The quotes where ``keep`` is true, in order (the batch itself when all are kept)."""
@@ -131,14 +138,16 @@ class QuoteBatch(Sequence[Quote]):
         at = np.flatnonzero(keep).tolist()
         stamps = self.stamp if self.stamp is not None else tuple(self.ts(i) for i in at)
         made = self._made
-        kept = None if made is None or any(made[i] is None for i in at) else tuple(made[i] for i in at)  # type: ignore[misc]
+        kept = None
+        if made is not None and all(made[i] is not None for i in at):
+            kept = tuple(q for q in (made[i] for i in at) if q is not None)
         return QuoteBatch(tuple(self.symbols[i] for i in at), stamps, self.values[:, at], kept)
 
-    def in_order(self, wanted: Mapping[str, object] | frozenset[str] | set[str]) -> list[int]:
+    def in_order(self, wanted: Collection[str]) -> list[int]:
         """Positions of the quotes of ``wanted`` symbols, in arrival order (cheap when few are
         wanted: the marks of a book that holds a handful of the 500 symbols quoted)."""
         if len(wanted) * 4 < len(self.symbols) and self.unique:
-            index = self.index
+            index = self.positions
             return sorted(index[s] for s in wanted if s in index)
         return [i for i, s in enumerate(self.symbols) if s in wanted]
 
@@ -175,8 +184,7 @@ class QuoteBatch(Sequence[Quote]):
             return made
         rows = self.values.T.tolist()
         out = tuple(
-            (made[k] if made is not None else None)
-            or Quote(self.symbols[k], self.ts(k), *rows[k])
+            (made[k] if made is not None else None) or Quote(self.symbols[k], self.ts(k), *rows[k])
             for k in range(len(self.symbols))
         )
         self._made = out
@@ -242,7 +250,7 @@ class LatestQuotes(Mapping[str, Quote]):
                 if quote is not None:
                     return quote
             else:
-                at = layer.index.get(symbol)
+                at = layer.positions.get(symbol)
                 if at is not None:
                     return layer[at]
         return default
@@ -256,12 +264,14 @@ class LatestQuotes(Mapping[str, Quote]):
     def __contains__(self, symbol: object) -> bool:
         if not isinstance(symbol, str):
             return False
-        return any(symbol in (layer if isinstance(layer, dict) else layer.index) for layer in self._layers)
+        return any(
+            symbol in (layer if isinstance(layer, dict) else layer.positions) for layer in self._layers
+        )
 
     def _keys(self) -> dict[str, None]:
         keys: dict[str, None] = {}
         for layer in self._layers:
-            keys.update(dict.fromkeys(layer if isinstance(layer, dict) else layer.index))
+            keys.update(dict.fromkeys(layer if isinstance(layer, dict) else layer.positions))
         return keys
 
     def __iter__(self) -> Iterator[str]:
@@ -285,10 +295,10 @@ def _covers(batch: QuoteBatch, layer: QuoteBatch | dict[str, Quote]) -> bool:
     if isinstance(layer, QuoteBatch):
         if layer.symbols is batch.symbols:
             return True
-        names: Iterable[str] = layer.index
+        names: Iterable[str] = layer.positions
     else:
         names = layer
-    index = batch.index
+    index = batch.positions
     return all(s in index for s in names)
 
 
@@ -296,7 +306,7 @@ def _as_dict(layer: QuoteBatch | dict[str, Quote]) -> dict[str, Quote]:
     if isinstance(layer, dict):
         return layer
     quotes = layer.quotes()
-    return {layer.symbols[i]: quotes[i] for i in layer.index.values()}
+    return {layer.symbols[i]: quotes[i] for i in layer.positions.values()}
 
 
 class SlotTable:

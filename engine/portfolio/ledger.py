@@ -13,7 +13,7 @@ multiplies by ``contract_multiplier(symbol)`` (100 for an option, 1 for a stock)
 
 from __future__ import annotations
 
-from collections.abc import Container
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from engine.model import AccountSnapshot, Fill, Position, contract_multiplier
@@ -69,7 +69,7 @@ class Ledger:
         self._market_value += book.quantity * book.last * mult
         return self._position(fill.symbol, book)
 
-    def marked_symbols(self) -> Container[str]:
+    def marked_symbols(self) -> Collection[str]:
         """The symbols ``mark`` does anything for (a live view): a quote step marks only these."""
         return self._books
 

@@ -27,7 +27,7 @@ Today's P&L is ``market value now - market value at the start-of-day mark + toda
 from __future__ import annotations
 
 import math
-from collections.abc import Container, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -291,7 +291,7 @@ class LotBook:
         return f"{base}/{self._pieces}"
 
     # ------------------------------------------------------------------ marks
-    def marked_symbols(self) -> Container[str]:
+    def marked_symbols(self) -> Collection[str]:
         """The symbols ``mark`` does anything for (a live view): a quote step marks only these."""
         return self._symbols
 

@@ -230,10 +230,12 @@ class SessionDriver:
             for i in batch.in_order(marked):
                 mark(symbols[i], float(lasts[i]))
             return
+        may_match = self._broker.may_match  # a touch beyond every resting limit: no quote made
+        bids, asks = batch.bid.tolist(), batch.ask.tolist()
         for i, symbol in enumerate(symbols):
             if symbol in marked:
                 mark(symbol, float(lasts[i]))
-            if symbol in matching:
+            if symbol in matching and may_match(symbol, bids[i], asks[i]):
                 with self._health.guard(f"a fill on the {symbol} quote"):
                     self._broker.on_quote(batch[i])
 

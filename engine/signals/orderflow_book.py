@@ -19,6 +19,7 @@ through its window sums until the window ends; the quote guard never lets such a
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numba
 import numpy as np
@@ -100,13 +101,11 @@ def _fsum(values: FloatArray, start: int, length: int) -> float:
             yr = x - hi
             if y == yr:
                 hi = x
-    return hi
+    return float(hi)
 
 
 @numba.njit(cache=True, inline="always")
-def _window_add(
-    sums: FloatArray, lens: IntArray, k: int, s: int, value: float
-) -> None:
+def _window_add(sums: FloatArray, lens: IntArray, k: int, s: int, value: float) -> None:
     """``_WindowSum.add`` for window sum ``k`` of slot ``s``; ``lens[k, s]`` holds (start, len, since)."""
     vals = sums[k, s]
     cap = vals.shape[0] - 1  # the last cell holds the running total
@@ -130,7 +129,7 @@ def _window_add(
 
 
 @numba.njit(cache=True)
-def _update(  # noqa: PLR0912, PLR0915 - the tracker's on_quote, written out
+def _update(  # noqa: C901 - the tracker's on_quote, written out as one loop for numba
     fs: FloatArray,
     ints: IntArray,
     sums: FloatArray,
@@ -259,7 +258,7 @@ class FlowArrays:
         new = max(slots, 2 * self._capacity)
         extra = new - self._capacity
 
-        def grow(arr: np.ndarray, axis: int = 0) -> np.ndarray:  # type: ignore[type-arg]
+        def grow(arr: npt.NDArray[Any], axis: int = 0) -> npt.NDArray[Any]:
             shape = list(arr.shape)
             shape[axis] = extra
             return np.concatenate([arr, np.zeros(shape, dtype=arr.dtype)], axis=axis)
@@ -322,6 +321,8 @@ class FlowArrays:
             out[5] = np.where(n_spreads > 0, fs[:, _SPREAD_SUM] / np.maximum(n_spreads, 1), math.nan)
             squares = sums[SQUARES, :, -1]
             # max(total, 0.0) as the tracker takes it: NaN and -0.0 kept, a negative rounding is 0
-            out[6] = np.where(lens[SQUARES, :, 1] > 0, np.sqrt(np.where(squares < 0.0, 0.0, squares)), math.nan)
+            out[6] = np.where(
+                lens[SQUARES, :, 1] > 0, np.sqrt(np.where(squares < 0.0, 0.0, squares)), math.nan
+            )
         out[7] = fs[:, _DEPTH]
         return out

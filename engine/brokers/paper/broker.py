@@ -507,12 +507,23 @@ class PaperBroker:
     def _beyond_reach(self, quote: Quote, working: Mapping[str, OrderRecord]) -> bool:
         """Every working order of the quote's symbol is a resting limit its touch does not reach
         (what ``matching.out_of_reach`` says of each, asked once per symbol)."""
+        return self._touch_beyond(quote.symbol, quote.bid, quote.ask, working)
+
+    def _touch_beyond(self, symbol: str, bid: float, ask: float, working: Mapping[str, OrderRecord]) -> bool:
         cache = self._state.reach
-        if quote.symbol in cache:
-            bounds = cache[quote.symbol]
+        if symbol in cache:
+            bounds = cache[symbol]
         else:
-            bounds = cache[quote.symbol] = matching.reach(working.values())
-        return bounds is not None and quote.ask > bounds[0] and quote.bid < bounds[1]
+            bounds = cache[symbol] = matching.reach(working.values())
+        return bounds is not None and ask > bounds[0] and bid < bounds[1]
+
+    def may_match(self, symbol: str, bid: float, ask: float) -> bool:
+        """What ``on_quote`` would find to do with this touch: the symbol's working orders unless
+        all are resting limits beyond it, or its options' working orders."""
+        working = self._state.by_symbol.get(symbol)
+        if working and not self._touch_beyond(symbol, bid, ask, working):
+            return True
+        return self._options.has_volatility(symbol) and bool(self._state.by_underlying.get(symbol))
 
     def matching_symbols(self) -> Container[str]:
         """The symbols whose quotes can match an order now: those with working orders, and the
