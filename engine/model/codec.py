@@ -7,6 +7,7 @@ type hints, so a wrong or missing field fails with a message naming it.
 
 from __future__ import annotations
 
+import collections.abc
 import dataclasses
 import json
 import types
@@ -30,6 +31,8 @@ from engine.model import (
     risk,
     vitals,
 )
+from engine.model.flow import FlowBatch
+from engine.model.quote_batch import QuoteBatch
 
 
 class DecodeError(ValueError):
@@ -76,7 +79,7 @@ def to_jsonable(value: Any) -> Any:
         return value.value
     if isinstance(value, datetime | date):
         return value.isoformat()
-    if isinstance(value, tuple | list):
+    if isinstance(value, tuple | list | QuoteBatch | FlowBatch):  # a step's columns go out as objects
         return [to_jsonable(v) for v in value]
     if isinstance(value, dict):
         return {str(k): to_jsonable(v) for k, v in value.items()}
@@ -224,6 +227,7 @@ def _decode_dataclass(data: dict[str, Any]) -> Any:
 
 
 def _decode(tp: Any, value: Any) -> Any:
+    tp = _sequence_as_tuple(tp)
     origin = typing.get_origin(tp)
     if origin in (typing.Union, types.UnionType):
         return _decode_union(typing.get_args(tp), value)
@@ -255,6 +259,13 @@ def _decode(tp: Any, value: Any) -> Any:
     if tp is date:
         return date.fromisoformat(value)
     return _decode_scalar(tp, value)
+
+
+def _sequence_as_tuple(tp: Any) -> Any:
+    """``Sequence[X]`` (a step's quotes or readings: columns in the engine) decodes as ``tuple[X, ...]``."""
+    if typing.get_origin(tp) is collections.abc.Sequence:
+        return types.GenericAlias(tuple, (typing.get_args(tp)[0], ...))
+    return tp
 
 
 def _decode_union(args: tuple[Any, ...], value: Any) -> Any:

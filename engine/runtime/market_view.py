@@ -23,6 +23,7 @@ from engine.data.loader import MarketData
 from engine.data.quote_quality import QuoteChecks, QuoteFlag, QuoteGuard
 from engine.data.recording import RecordingFeed
 from engine.model import AssetClass, Quote, RefusalCode, is_option_symbol
+from engine.model.quote_batch import QuoteBatch
 from engine.portfolio.ledger import Ledger
 from engine.runtime.history_panel import HistoryPanel
 from engine.runtime.order_flow import OrderFlowBook
@@ -105,7 +106,7 @@ class MarketView:
         return hours is not None and hours[0] <= now <= hours[1]
 
     # ------------------------------------------------------------------ prices
-    def screen(self, quotes: tuple[Quote, ...]) -> tuple[tuple[Quote, ...], tuple[QuoteFlag, ...]]:
+    def screen(self, quotes: QuoteBatch) -> tuple[QuoteBatch, tuple[QuoteFlag, ...]]:
         """The good quotes of a step, and the flags of those held out (``QuoteGuard``)."""
         return self.quotes.screen(quotes, self._clock.now())
 
