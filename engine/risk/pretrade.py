@@ -102,6 +102,10 @@ class BookView:
     sectors: Mapping[str, str] = field(default_factory=dict)
     """symbol -> sector; a symbol with none is its own sector."""
     market_open: bool = True
+    """The XNYS regular session is on (the engine's own exchange)."""
+    own_sessions: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
+    """symbol -> (its calendar, in a session now) for a symbol not on XNYS (``market_open`` is not
+    its clock)."""
     now: datetime | None = None
     orders_last_second: int = 0
     orders_today: int = 0
@@ -214,8 +218,21 @@ def check_conversion(order: OrderRequest, book: BookView, limits: Limits) -> Ref
 
 
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open."""
-    if limits.market_hours_only and not book.market_open and not order.reduce_only:
+    """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open.
+    A symbol on its own calendar (a 24/7 coin, a 24/5 pair, a Tokyo index) is open when that
+    calendar has a session now, not New York's."""
+    if not limits.market_hours_only or order.reduce_only:
+        return None
+    own = book.own_sessions.get(order.symbol)
+    if own is not None:
+        code, in_session = own
+        if in_session:
+            return None
+        return Refusal(
+            RefusalCode.MARKET_CLOSED,
+            f"{order.symbol} trades on the {code} calendar, which has no session now; orders are refused",
+        )
+    if not book.market_open:
         return Refusal(
             RefusalCode.MARKET_CLOSED, "the exchange is closed (XNYS regular session); orders are refused"
         )

@@ -91,6 +91,7 @@ class Dispatcher:
                 if instruments.get(s) is None or instruments[s].tradable
             ),
             market_open=self._market.market_open(),
+            own_sessions=self._market.own_sessions(),
             quote_problems=self._market.quote_problems(),
             to_account=to_account,
             conversion_problems=conversion_problems,
