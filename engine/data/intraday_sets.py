@@ -23,7 +23,7 @@ volatilities, the previous close.
 from __future__ import annotations
 
 import tomllib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,10 +59,16 @@ def sets_path(text: str) -> Path | None:
     return shipped if shipped.exists() else path
 
 
-def read_sets(path: str | Path, only: Sequence[str] | None = None) -> list[IntradaySet]:
+def read_sets(
+    path: str | Path,
+    only: Sequence[str] | None = None,
+    *,
+    check_template: Callable[[str, BarSize], object] | None = None,
+) -> list[IntradaySet]:
     """The sets of the file (``only``: just those, in that order; a name not in the file is an
     error naming the ones that are). A mistake is one ValueError naming the file, the set and
-    the key; template names are the caller's to check."""
+    the key. ``check_template(name, bar)`` (research's: the strategies are a layer above this
+    one) raises ValueError on a template name it does not know, before the bars are read."""
     p = Path(path).expanduser()
     try:
         doc = tomllib.loads(p.read_text(encoding="utf-8"))
@@ -74,10 +80,12 @@ def read_sets(path: str | Path, only: Sequence[str] | None = None) -> list[Intra
     missing = [n for n in names if n not in doc]
     if missing:
         raise ValueError(f"{p}: no set named {', '.join(missing)}; the file has {', '.join(doc) or 'none'}")
-    return [_read_set(p, name, doc[name]) for name in names]
+    return [_read_set(p, name, doc[name], check_template) for name in names]
 
 
-def _read_set(p: Path, name: str, table: object) -> IntradaySet:
+def _read_set(
+    p: Path, name: str, table: object, check_template: Callable[[str, BarSize], object] | None
+) -> IntradaySet:
     where = f"{p}: [{name}]"
     if not isinstance(table, dict):
         raise ValueError(f"{where}: expected a table")
@@ -97,6 +105,8 @@ def _read_set(p: Path, name: str, table: object) -> IntradaySet:
         spec = InstrumentSpec.default(symbol, ASSET_CLASS_NAMES[cls_name], **overrides)
         bar = BarSize.parse(table["bar"]) if "bar" in table else None
         templates = tuple(str(t) for t in table.get("templates", ("trend", "mean_reversion")))
+        for t in templates if check_template is not None else ():
+            check_template(t, bar or BarSize(60))
         series = read_intraday(p.parent / str(table["file"]), spec, bar)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None

@@ -300,14 +300,7 @@ def load_sets(path: str | Path) -> list[IntradaySet]:
     """The intraday sets file (``engine.data.intraday_sets``: one table per set, ``file`` relative
     to the sets file), every template name checked. A mistake is one ValueError naming the file,
     the set and the key."""
-    sets = read_sets(path)
-    for s in sets:
-        for t in s.templates:
-            try:
-                resolve_template(t, s.series.bar)
-            except ValueError as exc:
-                raise ValueError(f"{Path(path).expanduser()}: [{s.name}]: {exc}") from None
-    return sets
+    return read_sets(path, check_template=resolve_template)
 
 
 def set_cards(
