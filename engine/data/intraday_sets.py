@@ -105,8 +105,9 @@ def _read_set(
         spec = InstrumentSpec.default(symbol, ASSET_CLASS_NAMES[cls_name], **overrides)
         bar = BarSize.parse(table["bar"]) if "bar" in table else None
         templates = tuple(str(t) for t in table.get("templates", ("trend", "mean_reversion")))
-        for t in templates if check_template is not None else ():
-            check_template(t, bar or BarSize(60))
+        if check_template is not None:
+            for t in templates:
+                check_template(t, bar or BarSize(60))
         series = read_intraday(p.parent / str(table["file"]), spec, bar)
     except ValueError as exc:
         raise ValueError(f"{where}: {exc}") from None

@@ -36,7 +36,8 @@ import numpy as np
 
 from engine.data.bar_size import BarSize
 from engine.data.intraday import IntradaySeries
-from engine.data.intraday_sets import IntradaySet, read_sets
+from engine.data.intraday_sets import IntradaySet as IntradaySet  # re-exported: research's name for it
+from engine.data.intraday_sets import read_sets
 from engine.model.enums import AssetClass
 from engine.model.instruments import InstrumentSpec
 from engine.research.backtest import BacktestConfig, Costs, run_template

@@ -68,8 +68,8 @@ async def step_until(eng: Engine, at: datetime) -> None:
         await eng.step(1)
 
 
-def utc(*args: int) -> datetime:
-    return datetime(*args, tzinfo=UTC)  # type: ignore[misc]
+def utc(y: int, m: int, d: int, hh: int = 0) -> datetime:
+    return datetime(y, m, d, hh, tzinfo=UTC)
 
 
 # ------------------------------------------------------------------------------ the quotes
