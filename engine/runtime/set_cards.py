@@ -23,7 +23,9 @@ import logging
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import replace
-from datetime import date, datetime
+from datetime import UTC, date, datetime
+
+import numpy as np
 
 from engine.clock import Clock
 from engine.data.intraday_sets import IntradaySet
@@ -31,6 +33,7 @@ from engine.model.events import MarketEvent
 from engine.research.intraday import SetCard, card_for, resolve_template, series_bars
 from engine.runtime.outbox import Outbox
 from engine.strategies.scan import scan_template
+from engine.strategies.templates.base import Bars
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +69,10 @@ class LiveSetCards:
         self._closed: dict[str, int] = {}
         """set -> bars closed when its card was last refreshed."""
         self._pending: asyncio.Future[dict[Key, SetCard | str]] | None = None
+        self._closes = {name: s.series.closes_at for name, s in self._sets.items()}
+        """set -> each bar's close (``datetime64[m]``), computed once: a step only searches it."""
+        self._bars = {name: series_bars(s.series) for name, s in self._sets.items()}
+        """set -> its bars as the templates read them; a refresh takes the closed head of them."""
 
     @property
     def pending(self) -> bool:
@@ -81,9 +88,14 @@ class LiveSetCards:
                 self._outbox.spawn(self._compute(day, event.ts), "intraday-cards")
                 return
         for name, chosen in self._sets.items():
-            n = chosen.series.closed_by(event.ts)
+            n = self._closed_by(name, event.ts)
             if n != self._closed.get(name, n):
                 self._refresh(name, chosen, event.ts, n)
+
+    def _closed_by(self, name: str, now: datetime) -> int:
+        """Bars of the set closed by ``now`` (``IntradaySeries.closed_by`` on the kept closes)."""
+        cut = np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "m")
+        return int(np.searchsorted(self._closes[name], cut, side="right"))
 
     async def _compute(self, day: date, now: datetime) -> None:
         """The whole cards of every set on the bars closed by ``now``, on a worker thread."""
@@ -117,21 +129,30 @@ class LiveSetCards:
         self._tell(before)
         # bars that closed while the thread worked are caught up at once
         for name, chosen in self._sets.items():
-            n = chosen.series.closed_by(self._clock.now())
+            n = self._closed_by(name, self._clock.now())
             if n != self._closed[name]:
                 self._refresh(name, chosen, self._clock.now(), n)
 
     def _refresh(self, name: str, chosen: IntradaySet, now: datetime, closed: int) -> None:
         """A bar of ``name`` closed: its track record and "entry now" on the bars closed by ``now``."""
         self._closed[name] = closed
-        series = chosen.series.until(now)
-        panel = {series.symbol: series_bars(series)}
+        b = self._bars[name]
+        head = Bars(
+            b.symbol,
+            b.dates[:closed],
+            b.open[:closed],
+            b.high[:closed],
+            b.low[:closed],
+            b.close[:closed],
+            b.volume[:closed],
+        )
+        panel = {b.symbol: head}
         before = dict(self.cards)
         for template in chosen.templates:
             card = self.cards.get((name, template))
             if card is None:
                 continue  # not computed yet (too few bars at the session start): the next one
-            tpl = resolve_template(template, series.bar)
+            tpl = resolve_template(template, chosen.series.bar)
             record, found, _outcomes, _setups = scan_template(tpl, panel, tpl.params())
             self.cards[(name, template)] = replace(
                 card, record=record, entry_now=bool(found), reason=found[0].reason if found else ""
