@@ -580,6 +580,8 @@ class Engine:
         p = self.parts
         p.feed.stop()
         p.cards.stop()  # a scan running on a worker gives up rather than hold the stop
+        if p.set_cards is not None:
+            p.set_cards.stop()  # so does a session start's intraday cards
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -37,6 +37,11 @@ from engine.strategies.templates.base import Bars
 
 log = logging.getLogger(__name__)
 
+
+class Abandoned(Exception):
+    """The engine stopped while a session start's cards were being computed."""
+
+
 Key = tuple[str, str]
 """(set name, template)."""
 
@@ -73,6 +78,12 @@ class LiveSetCards:
         """set -> each bar's close (``datetime64[m]``), computed once: a step only searches it."""
         self._bars = {name: series_bars(s.series) for name, s in self._sets.items()}
         """set -> its bars as the templates read them; a refresh takes the closed head of them."""
+
+    def stop(self) -> None:
+        """The engine is stopping: a computation on its worker thread is abandoned (its thread is
+        a daemon that only reads bars), so the stop does not wait for it."""
+        if self._pending is not None and not self._pending.done():
+            self._pending.set_exception(Abandoned())
 
     @property
     def pending(self) -> bool:
@@ -117,6 +128,8 @@ class LiveSetCards:
         threading.Thread(target=_run, args=(work, result, loop), name="intraday-cards", daemon=True).start()
         try:
             found = await result
+        except Abandoned:
+            return
         except Exception as exc:  # a template failing must not take the engine down
             log.exception("intraday cards failed")
             self._outbox.notice("error", f"intraday cards for {day} could not be computed: {exc}")

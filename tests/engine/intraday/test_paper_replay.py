@@ -120,6 +120,11 @@ async def test_quotes_follow_the_bars_fx_rests_at_the_weekend_a_coin_does_not(
     assert coin_weekend == {"2021-10-02", "2021-10-03"}
     saturday = [q for q in quotes if q.symbol == "BTCUSD" and q.ts.date().isoformat() == "2021-10-02"]
     assert len(saturday) == 96 * STEPS  # a whole 24-hour session of 15-minute bars
+    # a daily XNYS series (the benchmark) on the same day: its path 14:30-21:00 UTC, merged in
+    # time order with the pair's bars on one clock (steps at the same time share one step)
+    spx = [q.ts for q in quotes if q.symbol == "SPX" and q.ts.date().isoformat() == "2017-12-22"]
+    assert (min(spx), max(spx)) == (utc(2017, 12, 22, 14) + timedelta(minutes=30), utc(2017, 12, 22, 21))
+    assert any({q.symbol for q in e.quotes} == {"SPX", "EURUSD"} for e in events)
 
 
 # ------------------------------------------------------------------------------ no look-ahead
@@ -343,3 +348,22 @@ def test_replay_sets_are_checked_against_the_sets_file_and_the_universe() -> Non
     s = s.model_copy(update={"universe": s.universe.model_copy(update={"symbols": ["EURUSD"]})})
     with pytest.raises(DataError, match="BTCUSD-15min is BTCUSD, which is not in \\[universe\\] symbols"):
         load_market(s)
+
+
+async def test_a_restart_continues_with_the_next_session_marked_at_the_last_bar_quote(
+    tmp_path: Path, market: MarketData
+) -> None:
+    settings = intraday_settings("2017-12-27", "2017-12-29")
+    events: list[MarketEvent] = []
+    async with running(settings, tmp_path / "a.db", market) as first:
+        first.bus.on(MarketEvent, events.append)
+        await first.step_day()
+        assert first.feed.current_day is not None and first.feed.current_day.isoformat() == "2017-12-27"
+    last = next(q for e in reversed(events) for q in e.quotes if q.symbol == "EURUSD")
+    assert last.ts == utc(2017, 12, 27, 23) + timedelta(minutes=45)  # the 23:00 bar's 4th quote
+    assert last.last == market.intraday["EURUSD"].series.frame.loc["2017-12-27 23:00", "close"]
+    async with running(settings, tmp_path / "a.db", market) as again:
+        assert again.feed.latest_quotes()["EURUSD"] == last
+        assert again.clock.now() == last.ts
+        await again.step(1)
+        assert again.clock.now() == utc(2017, 12, 28)  # the next session's first bar, not a replay
