@@ -477,13 +477,15 @@ class Engine:
     def _set_cards(
         self, data: MarketData, market: MarketView, clock: SimulatedClock, outbox: Outbox
     ) -> LiveSetCards | None:
-        """The live intraday cards, when the replay plays intraday sets (research loads only then)."""
-        if not data.intraday:
+        """The live intraday cards, when the replay plays intraday sets with templates (research
+        loads only then)."""
+        carded = {s.name: s for s in data.intraday.values() if s.templates}
+        if not carded:
             return None
         from engine.runtime.set_cards import LiveSetCards
 
         return LiveSetCards(
-            {s.name: s for s in data.intraday.values()},
+            carded,
             clock=clock,
             outbox=outbox,
             session_day=market.session_day,
