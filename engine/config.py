@@ -86,6 +86,16 @@ class DataSettings(_Section):
     intraday: str = ""
     """An intraday sets file (FX and crypto bars of 1 minute .. 1 day and their templates;
     ``engine.research.intraday.load_sets``): ``onetap cards`` shows their cards; "" = none."""
+    replay_sets: list[str] = Field(default_factory=list)
+    """Sets of ``intraday`` the paper replay plays bar by bar (their symbols must be in
+    ``[universe] symbols``); [] = every symbol's daily bars, as before."""
+
+    @field_validator("replay_sets")
+    @classmethod
+    def _unique_sets(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError("replay_sets must be unique")
+        return v
 
 
 class ReplaySettings(_Section):
@@ -384,6 +394,8 @@ class CardSettings(_Section):
     """Confidence by meta-labelling (engine.strategies.meta_label); false: the score calibrator."""
     fractional: bool = False
     """Fractional share quantities on entry cards (only where the broker takes them too)."""
+    intraday_permutations: Annotated[int, Field(ge=0, le=10_000)] = 100
+    """Bar shuffles behind each live intraday card's p-value (``[data] replay_sets``); 0: none."""
 
 
 class ExitSettings(_Section):

@@ -14,7 +14,7 @@ import contextlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from engine.actor import ENGINE, Actor
 from engine.brokers.base import Broker, BrokerLink, BrokerPosition
@@ -83,6 +83,9 @@ from engine.store.paths import database_path
 from engine.store.repository import Store
 from engine.store.sealing import AuditProtection
 
+if TYPE_CHECKING:
+    from engine.runtime.set_cards import LiveSetCards
+
 WIRE_EVENTS: tuple[type, ...] = get_args(Event)
 """What crosses the socket; in-process events (``FillBooked``) stay inside."""
 
@@ -116,6 +119,8 @@ class Parts:
     driver: SessionDriver
     protection: ProtectionManager
     forecasts: ForecastTracker
+    set_cards: LiveSetCards | None = None
+    """The replayed intraday sets' live cards (``[data] replay_sets``); None without any."""
 
 
 class Engine:
@@ -471,6 +476,26 @@ class Engine:
             health=health,
             protection=protection,
             forecasts=forecasts,
+            set_cards=self._set_cards(data, market, clock, outbox),
+        )
+
+    def _set_cards(
+        self, data: MarketData, market: MarketView, clock: SimulatedClock, outbox: Outbox
+    ) -> LiveSetCards | None:
+        """The live intraday cards, when the replay plays intraday sets with templates (research
+        loads only then)."""
+        carded = {s.name: s for s in data.intraday.values() if s.templates}
+        if not carded:
+            return None
+        from engine.runtime.set_cards import LiveSetCards
+
+        return LiveSetCards(
+            carded,
+            clock=clock,
+            outbox=outbox,
+            session_day=market.session_day,
+            permutations=self.settings.cards.intraday_permutations,
+            seed=self.settings.replay.seed,
         )
 
     def _wire(self, p: Parts) -> None:
@@ -493,6 +518,8 @@ class Engine:
         on(OrderEvent, p.forecasts.on_order, critical=True)  # a finished entry may end a card's trade
         on(FillBooked, p.forecasts.on_fill_booked, critical=True)  # a closed trade: its forecast scored
         on(MarketEvent, p.protection.on_market)  # horizons ending, a lifted halt's protection
+        if p.set_cards is not None:
+            on(MarketEvent, p.set_cards.on_market)  # intraday cards: a session start, a bar close
         p.dispatcher.before_send = p.protection.make_room  # an exit shrinks the protection first
 
     async def _open(self, p: Parts) -> None:
@@ -562,6 +589,8 @@ class Engine:
         p = self.parts
         p.feed.stop()
         p.cards.stop()  # a scan running on a worker gives up rather than hold the stop
+        if p.set_cards is not None:
+            p.set_cards.stop()  # so does a session start's intraday cards
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:

@@ -10,21 +10,13 @@ import math
 from pathlib import Path
 
 from engine.config import Settings
-from engine.paths import DEFAULT_CONFIG
+from engine.data.intraday_sets import sets_path as intraday_sets_path
 from engine.research.intraday import DEFAULT_PERMUTATIONS, SetCard, load_sets, set_cards
 
 
 def sets_path(settings: Settings) -> Path | None:
-    """``[data] intraday`` as a path: as written (relative to the working directory), or else
-    relative to the onetap checkout (so the shipped sample config works from anywhere)."""
-    text = settings.data.intraday
-    if not text:
-        return None
-    path = Path(text).expanduser()
-    if path.is_absolute() or path.exists():
-        return path
-    shipped = DEFAULT_CONFIG.parents[1] / path
-    return shipped if shipped.exists() else path
+    """``[data] intraday`` as a path (``engine.data.intraday_sets.sets_path``)."""
+    return intraday_sets_path(settings.data.intraday)
 
 
 def _num(x: float) -> float | None:

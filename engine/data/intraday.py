@@ -31,7 +31,8 @@ resamples by, so a higher bar never leaks into the lower bars it spans.
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,16 @@ class IntradaySeries:
     def closes_at(self) -> npt.NDArray[np.datetime64]:
         """When each bar is complete (its start + the bar size; a daily bar: the next midnight UTC)."""
         return self.starts + self.bar.delta
+
+    def closed_by(self, ts: datetime) -> int:
+        """How many bars have closed by ``ts`` (an aware time): start + bar size <= ts."""
+        cut = np.datetime64(ts.astimezone(UTC).replace(tzinfo=None), "m")
+        return int(np.searchsorted(self.closes_at, cut, side="right"))
+
+    def until(self, ts: datetime) -> IntradaySeries:
+        """The bars that have closed by ``ts``: never one still forming."""
+        n = self.closed_by(ts)
+        return self if n == len(self.frame) else replace(self, frame=self.frame.iloc[:n])
 
     @property
     def periods_per_year(self) -> int:

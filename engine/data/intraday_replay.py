@@ -20,13 +20,15 @@ import hashlib
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 import numpy as np
 import numpy.typing as npt
 
+from engine.data.bar_size import BarSize, session_minutes
 from engine.data.intraday import IntradaySeries
-from engine.data.replay import _BRIDGE_VOL, _VOLUME_NOISE, NOMINAL_VOLUME, _decimals, quote_sides
+from engine.data.intraday_sets import IntradaySet, session_days
+from engine.data.replay import _BRIDGE_VOL, _LOT, _VOLUME_NOISE, NOMINAL_VOLUME, _decimals, quote_sides
 from engine.model import Quote
 
 FloatArray = npt.NDArray[np.float64]
@@ -160,3 +162,48 @@ def quotes(series: IntradaySeries, **kwargs: object) -> Iterator[Quote]:
             float(q.size[k]),
             float(q.volume[k]),
         )
+
+
+def steps_per_bar(bar: BarSize, calendar_code: str, steps_per_day: int) -> int:
+    """Quote steps one bar is played in, so that a session keeps about ``[replay] steps_per_day``
+    steps whatever its bar size (and ``seconds_per_day`` keeps meaning one session on screen):
+    ``steps_per_day`` x the bar's share of the session, at least ``MIN_STEPS``. 390 steps a day on
+    a 24-hour session: 16 a 1-hour bar, 4 a 15-minute bar (a quote every 3 min 45 s either way);
+    a 1-minute bar still gets 4, so a day of them has more steps and plays each faster."""
+    share = bar.minutes / session_minutes(calendar_code)
+    return max(MIN_STEPS, round(steps_per_day * share))
+
+
+class SessionBars:
+    """One replayed set's bars as the engine's replay plays them, a session at a time
+    (``engine.data.replay.ReplayFeed``): the bars of the session (of the instrument's own
+    calendar), each through its OHLC (``play_bars``) at its own times; bid and ask sizes are
+    invented (seeded per session) as the daily replay's are, the traded sizes are the bar's volume
+    split over its steps."""
+
+    def __init__(self, chosen: IntradaySet, *, steps_per_day: int, seed: int, spread_bps: float) -> None:
+        self.series = chosen.series
+        self.steps = steps_per_bar(self.series.bar, self.series.spec.calendar, steps_per_day)
+        self._days = session_days(self.series)
+        self._seed = seed
+        self._spread_bps = spread_bps
+
+    def session(self, day: date) -> tuple[list[datetime], tuple[FloatArray, ...]] | None:
+        """(step times, bid, ask, last, bid size, ask size, size traded, session volume) of the
+        session ``day``; None when the set has no bar in it."""
+        key = np.datetime64(day, "D")
+        a = int(np.searchsorted(self._days, key, side="left"))
+        b = int(np.searchsorted(self._days, key, side="right"))
+        if a == b:
+            return None
+        q = play_bars(
+            self.series, steps=self.steps, seed=self._seed, spread_bps=self._spread_bps, start=a, stop=b
+        )
+        stamps: list[datetime] = q.ts.astype("datetime64[us]").tolist()
+        times = [t.replace(tzinfo=UTC) for t in stamps]
+        volume = self.series.frame["volume"].to_numpy(np.float64)[q.bar]
+        depth = np.floor(np.clip(volume / self.steps / 1000.0, 1.0, 100.0))
+        rng = np.random.default_rng(day_seed(self._seed, f"{self.series.symbol}|book", key))
+        bid_size = _LOT * (1.0 + np.floor(rng.random(len(times)) * depth))
+        ask_size = _LOT * (1.0 + np.floor(rng.random(len(times)) * depth))
+        return times, (q.bid, q.ask, q.last, bid_size, ask_size, q.size, np.cumsum(q.size))

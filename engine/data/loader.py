@@ -43,9 +43,9 @@ import csv
 import gzip
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,9 @@ from engine.data import calendar
 from engine.data.validation import BAR_COLUMNS, ValidationReport, validate_bars
 from engine.model import Bar, Instrument
 from engine.model.instruments import InstrumentSpec, spec_of
+
+if TYPE_CHECKING:
+    from engine.data.intraday_sets import IntradaySet
 
 REQUIRED_COLUMNS: tuple[str, ...] = ("date", *BAR_COLUMNS)
 MINIMAL_COLUMNS: tuple[str, ...] = ("date", "close")
@@ -91,6 +94,9 @@ class MarketData:
     """Each symbol's conventions (exchange, calendar, volume); a symbol absent is a US stock."""
     closes_only: set[str] = field(default_factory=set)
     """Symbols whose data has closes only: every bar is O=H=L=C and fills are at the close."""
+    intraday: dict[str, IntradaySet] = field(default_factory=dict)
+    """symbol -> its replayed intraday set (``[data] replay_sets``, bars finer than a day): the
+    replay plays these bars, ``bars`` holds their daily resample (``engine.data.intraday_sets``)."""
     _closes: dict[str, tuple[pd.DataFrame, np.ndarray, np.ndarray]] = field(
         default_factory=dict, init=False, repr=False, compare=False
     )
@@ -126,6 +132,7 @@ class MarketData:
             sum(self.report.rows_excluded.values()) > 0
             or bool(self.closes_only)
             or any(self.spec(s).calendar != calendar.EXCHANGE for s in self.bars)
+            or bool(self.intraday)
         )
 
     def summary(self) -> str:
@@ -147,6 +154,15 @@ class MarketData:
             self.require([symbol])
         assert frame is not None  # require raised otherwise
         return frame.iloc[: int(frame.index.searchsorted(pd.Timestamp(before), side="left"))]
+
+    def bars_closed(self, symbol: str, until: datetime) -> pd.DataFrame:
+        """The symbol's bars at the data's own bar size that have closed by ``until`` (a bar closes
+        at its start + its size): what a strategy may see at ``until``. A daily symbol: the bars
+        of the sessions before ``until``'s date."""
+        chosen = self.intraday.get(symbol)
+        if chosen is None:
+            return self.bars_before(symbol, until.date())
+        return chosen.series.until(until).frame
 
     def closes_before(self, symbol: str, before: date) -> np.ndarray:
         """``bars_before(symbol, before)["close"]`` as float64, without a frame per call (the
@@ -252,6 +268,7 @@ def data_summary(market: MarketData) -> str:
         parts.append(f"{len(report.warnings)} warnings")
     if market.closes_only:
         parts.append(f"closes only, filled at the close: {', '.join(sorted(market.closes_only))}")
+    parts.extend(s.series.summary() for s in market.intraday.values())
     return "; ".join(parts)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from engine.config import Settings
+from engine.data.intraday_sets import IntradaySet, join_replay_sets, read_sets, sets_path
 from engine.data.loader import DataError, MarketData, load_user_file
 from engine.data.shipped import load_shipped
 
@@ -21,14 +22,31 @@ def last_loaded() -> MarketData | None:
 
 
 def load_market(settings: Settings) -> MarketData:
-    """The configured market's daily bars: the shipped data, or the user's file."""
-    market = _load(settings)
+    """The configured market's daily bars: the shipped data, or the user's file; and the intraday
+    sets ``[data] replay_sets`` names, joined to it (``engine.data.intraday_sets``)."""
+    sets = _replay_sets(settings)
+    market = _load(settings, {s.series.symbol for s in sets})
+    join_replay_sets(market, sets, settings.universe.symbols)
     _last[:] = [market]
     return market
 
 
-def _load(settings: Settings) -> MarketData:
-    symbols = [*settings.universe.symbols, settings.universe.benchmark]
+def _replay_sets(settings: Settings) -> list[IntradaySet]:
+    names = settings.data.replay_sets
+    if not names:
+        return []
+    path = sets_path(settings.data.intraday)
+    if path is None:
+        raise DataError("[data] replay_sets names sets, but [data] intraday names no sets file")
+    try:
+        return read_sets(path, names)
+    except ValueError as exc:
+        raise DataError(str(exc)) from None
+
+
+def _load(settings: Settings, intraday: set[str]) -> MarketData:
+    """The daily bars of every symbol the replayed sets do not bring."""
+    symbols = [s for s in (*settings.universe.symbols, settings.universe.benchmark) if s not in intraday]
     threshold = settings.data.jump_threshold
     if settings.data.source == "file":
         if not settings.data.path:
@@ -39,6 +57,6 @@ def _load(settings: Settings) -> MarketData:
 
             specs = load_instruments(Path(settings.data.instruments).expanduser())
         market = load_user_file(Path(settings.data.path).expanduser(), jump_threshold=threshold, specs=specs)
-        market.require(settings.universe.symbols)  # every universe symbol, named at once if missing
+        market.require([s for s in settings.universe.symbols if s not in intraday])  # named at once
         return market
     return load_shipped(symbols, jump_threshold=threshold)

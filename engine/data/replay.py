@@ -17,6 +17,11 @@ a 24/7 coin around the clock and on weekends, a New York stock 14:30-21:00 UTC).
 several calendars trade, their steps are merged in time order. A New York session keeps its
 ``steps_per_day`` over 6.5 hours (an early close has fewer steps); a session of any other calendar
 is cut into ``steps_per_day`` steps whatever its length.
+
+Intraday bars (``[data] replay_sets``, ``MarketData.intraday``): such a symbol's session is its
+bars of that session, each played through its own OHLC at its own times
+(``engine.data.intraday_replay.SessionBars``), merged in time order with the other symbols' steps
+like any other calendar's.
 """
 
 from __future__ import annotations
@@ -29,7 +34,7 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import NamedTuple, overload
+from typing import TYPE_CHECKING, NamedTuple, overload
 
 import numpy as np
 import numpy.typing as npt
@@ -41,6 +46,9 @@ from engine.data import calendar
 from engine.data.loader import MarketData
 from engine.model import Quote
 from engine.model.quote_batch import LatestQuotes, QuoteBatch, as_batch
+
+if TYPE_CHECKING:
+    from engine.data.intraday_replay import SessionBars
 
 FloatArray = npt.NDArray[np.float64]
 QuoteSink = Callable[[Sequence[Quote]], None]
@@ -198,6 +206,10 @@ class ReplayFeed:
         self._step_length = REGULAR_SESSION / steps_per_day
         self._bars = {s: _SymbolBars(f) for s, f in data.bars.items() if not f.empty}
         self._calendars = {s: calendar.for_code(data.spec(s).calendar) for s in self._bars}
+        self._intraday = _intraday_players(
+            data, steps_per_day=steps_per_day, seed=seed, spread_bps=spread_bps
+        )
+        """symbol -> its replayed intraday bars (``[data] replay_sets``): played bar by bar."""
         self._sessions = self._select_sessions(start, end)
         self._next = 0
         self._day: date | None = None
@@ -297,8 +309,7 @@ class ReplayFeed:
             if day is None or not cal.first <= day <= cal.last or not cal.is_session(day):
                 continue
             # The closing quote of the symbol's last played bar, exactly as the earlier run showed it.
-            times = self._symbol_times(symbol, day)
-            fields = self._symbol_arrays(symbol, day, bars.values[i], times)
+            times, fields = self._symbol_session(symbol, day, bars.values[i])
             self._latest[symbol] = Quote(symbol, times[-1], *(float(f[-1]) for f in fields))
 
     @property
@@ -407,10 +418,10 @@ class ReplayFeed:
             cal = self._calendars[symbol]
             if bar is None or not cal.first <= day <= cal.last or not cal.is_session(day):
                 continue  # no bar, or not a session of this symbol's own calendar
-            times = self._symbol_times(symbol, day)
+            times, fields = self._symbol_session(symbol, day, bar)
             grids.append(times)
             symbols.append(symbol)
-            columns.append(self._symbol_arrays(symbol, day, bar, times))
+            columns.append(fields)
         if not columns:
             return []
         if all(g == grids[0] for g in grids):
@@ -421,6 +432,18 @@ class ReplayFeed:
             for k, ts in enumerate(times):
                 by_time.setdefault(ts, []).append(Quote(symbol, ts, *(float(f[k]) for f in col)))
         return [(ts, QuoteBatch.of(by_time[ts])) for ts in sorted(by_time)]
+
+    def _symbol_session(
+        self, symbol: str, day: date, bar: FloatArray
+    ) -> tuple[list[datetime], tuple[FloatArray, ...]]:
+        """The symbol's steps on ``day``: its intraday bars' own (``SessionBars``), else the
+        daily bar's path from the session's open to its close."""
+        player = self._intraday.get(symbol)
+        played = player.session(day) if player is not None else None
+        if played is not None:
+            return played
+        times = self._symbol_times(symbol, day)
+        return times, self._symbol_arrays(symbol, day, bar, times)
 
     def _symbol_times(self, symbol: str, day: date) -> list[datetime]:
         """The step times of ``symbol`` on ``day``, a session of its own calendar."""
@@ -624,6 +647,21 @@ class ReplayFeed:
         self._stopping = True
         self._paused = False
         self._unpaused.set()
+
+
+def _intraday_players(
+    data: MarketData, *, steps_per_day: int, seed: int, spread_bps: float
+) -> dict[str, SessionBars]:
+    """The replayed sets' players; the intraday replay builds on this module, so it is imported
+    only when there are some."""
+    if not data.intraday:
+        return {}
+    from engine.data.intraday_replay import SessionBars
+
+    return {
+        symbol: SessionBars(chosen, steps_per_day=steps_per_day, seed=seed, spread_bps=spread_bps)
+        for symbol, chosen in data.intraday.items()
+    }
 
 
 def first_open(data: MarketData, start: date) -> datetime | None:

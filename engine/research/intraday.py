@@ -28,7 +28,6 @@ a currency pair priced at 1.1 or a coin at 40,000.
 from __future__ import annotations
 
 import math
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -36,9 +35,11 @@ from pathlib import Path
 import numpy as np
 
 from engine.data.bar_size import BarSize
-from engine.data.intraday import IntradaySeries, read_intraday
+from engine.data.intraday import IntradaySeries
+from engine.data.intraday_sets import IntradaySet as IntradaySet  # re-exported: research's name for it
+from engine.data.intraday_sets import read_sets
 from engine.model.enums import AssetClass
-from engine.model.instruments import ASSET_CLASS_NAMES, InstrumentSpec
+from engine.model.instruments import InstrumentSpec
 from engine.research.backtest import BacktestConfig, Costs, run_template
 from engine.research.executor import Executor
 from engine.research.metrics import Metrics, summary
@@ -87,13 +88,6 @@ def resolve_template(name: str, bar: BarSize) -> Template:
 def costs_for(spec: InstrumentSpec) -> BacktestConfig:
     costs = COSTS.get(spec.asset_class)
     return BacktestConfig(costs=costs, slots=1) if costs is not None else BacktestConfig(slots=1)
-
-
-@dataclass(frozen=True, slots=True)
-class IntradaySet:
-    name: str
-    series: IntradaySeries
-    templates: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -303,59 +297,11 @@ def honest_verdict(p_value: float | None, dsr: float, sharpe: float, oos_sharpe:
     return v
 
 
-SET_KEYS = frozenset({"file", "symbol", "asset_class", "calendar", "bar", "templates", "currency"})
-
-
 def load_sets(path: str | Path) -> list[IntradaySet]:
-    """The intraday sets file (TOML, one table per set; ``file`` relative to the sets file):
-
-    .. code-block:: toml
-
-        [EURUSD-1h]
-        file = "../data/intraday/EURUSD_1h.csv.gz"
-        symbol = "EURUSD"
-        asset_class = "fx"            # its calendar: 24/5 (crypto: 24/7)
-        bar = "1h"                    # optional: inferred from the timestamps and checked
-        templates = ["trend", "mean_reversion", "trend@1d"]
-
-    A mistake is one ValueError naming the file, the set and the key."""
-    p = Path(path).expanduser()
-    try:
-        doc = tomllib.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise ValueError(f"{p}: no such intraday sets file") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{p}: not valid TOML ({exc})") from None
-    out: list[IntradaySet] = []
-    for name, table in doc.items():
-        where = f"{p}: [{name}]"
-        if not isinstance(table, dict):
-            raise ValueError(f"{where}: expected a table")
-        unknown = set(table) - SET_KEYS
-        if unknown:
-            raise ValueError(
-                f"{where}: unknown key {sorted(unknown)[0]}; expected {', '.join(sorted(SET_KEYS))}"
-            )
-        if "file" not in table:
-            raise ValueError(f"{where}: file is required")
-        symbol = str(table.get("symbol", name)).upper()
-        cls_name = str(table.get("asset_class", "stock")).lower()
-        if cls_name not in ASSET_CLASS_NAMES:
-            raise ValueError(
-                f"{where}: asset_class: unknown {cls_name!r}; expected {', '.join(ASSET_CLASS_NAMES)}"
-            )
-        overrides = {k: table[k] for k in ("calendar", "currency") if k in table}
-        try:
-            spec = InstrumentSpec.default(symbol, ASSET_CLASS_NAMES[cls_name], **overrides)
-            bar = BarSize.parse(table["bar"]) if "bar" in table else None
-            templates = tuple(str(t) for t in table.get("templates", ("trend", "mean_reversion")))
-            for t in templates:
-                resolve_template(t, bar or BarSize(60))
-            series = read_intraday(p.parent / str(table["file"]), spec, bar)
-        except ValueError as exc:
-            raise ValueError(f"{where}: {exc}") from None
-        out.append(IntradaySet(name, series, templates))
-    return out
+    """The intraday sets file (``engine.data.intraday_sets``: one table per set, ``file`` relative
+    to the sets file), every template name checked. A mistake is one ValueError naming the file,
+    the set and the key."""
+    return read_sets(path, check_template=resolve_template)
 
 
 def set_cards(

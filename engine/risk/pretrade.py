@@ -106,6 +106,10 @@ class BookView:
     sectors: Mapping[str, str] = field(default_factory=dict)
     """symbol -> sector; a symbol with none is its own sector."""
     market_open: bool = True
+    """The XNYS regular session is on (the engine's own exchange)."""
+    own_sessions: Mapping[str, tuple[str, bool]] = field(default_factory=dict)
+    """symbol -> (its calendar, in a session now) for a symbol not on XNYS (``market_open`` is not
+    its clock)."""
     now: datetime | None = None
     orders_last_second: int = 0
     orders_today: int = 0
@@ -118,9 +122,6 @@ class BookView:
     absent is in the account currency (1.0). Every money figure the checks compare is converted."""
     conversion_problems: Mapping[str, tuple[RefusalCode, str]] = field(default_factory=dict)
     """symbol -> (FX_RATE_STALE or FX_RATE_MISSING, why): its currency cannot be converted now."""
-    open_by_symbol: Mapping[str, bool] = field(default_factory=dict)
-    """symbol -> whether its own round-the-clock market is open now (a pair's FX week, a coin's
-    24/7), for symbols not on the XNYS session ``market_open`` describes."""
     specs: Mapping[str, InstrumentSpec] = field(default_factory=dict)
     """symbol -> its conventions (lots, tick) where the market names them; a pair, a coin or a
     future's quantity and prices are checked against them (``check_lots``)."""
@@ -257,16 +258,21 @@ def check_lots(order: OrderRequest, book: BookView, limits: Limits) -> Refusal |
 
 
 def check_market_hours(order: OrderRequest, book: BookView, limits: Limits) -> Refusal | None:
-    """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open."""
-    own = book.open_by_symbol.get(order.symbol)
-    if own is not None:
-        if limits.market_hours_only and not own and not order.reduce_only:
-            return Refusal(
-                RefusalCode.MARKET_CLOSED,
-                f"{order.symbol}'s market is closed (the FX week runs Sunday to Friday 17:00 New York)",
-            )
+    """The way out is never blocked by the clock: reduce-only orders wait at the broker for the open.
+    A symbol on its own calendar (a 24/7 coin, a 24/5 pair, a Tokyo index) is open when that
+    calendar has a session now, not New York's."""
+    if not limits.market_hours_only or order.reduce_only:
         return None
-    if limits.market_hours_only and not book.market_open and not order.reduce_only:
+    own = book.own_sessions.get(order.symbol)
+    if own is not None:
+        code, in_session = own
+        if in_session:
+            return None
+        return Refusal(
+            RefusalCode.MARKET_CLOSED,
+            f"{order.symbol} trades on the {code} calendar, which has no session now; orders are refused",
+        )
+    if not book.market_open:
         return Refusal(
             RefusalCode.MARKET_CLOSED, "the exchange is closed (XNYS regular session); orders are refused"
         )

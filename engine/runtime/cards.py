@@ -244,7 +244,8 @@ class CardPipeline:
         """The session's histories, scan and liquidity, all on a worker thread: the loop (the
         feed, the console) goes on while they are computed; the first cards are sized off the
         loop too. A scan for a session that has meanwhile ended is dropped."""
-        symbols = list(self._settings.universe.symbols)
+        # a replayed intraday set's symbol has its cards from its own bars (``runtime/set_cards.py``)
+        symbols = [s for s in self._settings.universe.symbols if s not in self._market.market.intraday]
         feed = self._market.feed
         loop = asyncio.get_running_loop()
         progress = self._progress_reporter(loop)

@@ -15,7 +15,6 @@ from engine.data.loader import MarketData
 from engine.execution.algos import AlgoParams, AlgoRunner
 from engine.execution.order_manager import OrderManager
 from engine.model import Leg, Order, OrderRequest, OrderStatus, Quote, StrategyCard
-from engine.model.day_boundary import round_the_clock_open
 from engine.model.events import OrderEvent
 from engine.portfolio.ledger import Ledger
 from engine.risk.pretrade import BookView
@@ -92,22 +91,12 @@ class Dispatcher:
                 if instruments.get(s) is None or instruments[s].tradable
             ),
             market_open=self._market.market_open(),
+            own_sessions=self._market.own_sessions(),
             quote_problems=self._market.quote_problems(),
             to_account=to_account,
             conversion_problems=conversion_problems,
             specs=self._data.specs,
-            open_by_symbol=self._round_the_clock_open(),
         )
-
-    def _round_the_clock_open(self) -> dict[str, bool]:
-        """Whether each FX pair's or coin's own market is open now (not the XNYS session's)."""
-        now = self._clock.now()
-        out: dict[str, bool] = {}
-        for symbol, spec in self._data.specs.items():
-            open_ = round_the_clock_open(spec.calendar, now)
-            if open_ is not None:
-                out[symbol] = open_
-        return out
 
     # ------------------------------------------------------------------ orders
     async def send(self, request: OrderRequest) -> Order:

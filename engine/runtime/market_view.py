@@ -17,12 +17,13 @@ import pandas as pd
 from engine.brokers.base import Broker, DepthSnapshot
 from engine.clock import Clock
 from engine.config import Settings
-from engine.data.calendar import NEW_YORK
+from engine.data.calendar import EXCHANGE, NEW_YORK, for_code
 from engine.data.feed import MarketFeed
 from engine.data.loader import MarketData
 from engine.data.quote_quality import QuoteChecks, QuoteFlag, QuoteGuard
 from engine.data.recording import RecordingFeed
 from engine.model import AssetClass, Quote, RefusalCode, is_option_symbol
+from engine.model.day_boundary import round_the_clock_open
 from engine.model.quote_batch import QuoteBatch
 from engine.portfolio.ledger import Ledger
 from engine.runtime.history_panel import HistoryPanel
@@ -105,6 +106,26 @@ class MarketView:
         hours = self._session_hours[1]
         return hours is not None and hours[0] <= now <= hours[1]
 
+    def own_sessions(self) -> dict[str, tuple[str, bool]]:
+        """symbol -> (its calendar, whether that calendar is in a session by the engine's clock)
+        for each universe symbol not on XNYS: a 24/7 coin is open on a Saturday, a 24/5 pair at
+        03:00 UTC on a Tuesday, neither by New York's regular session."""
+        now = self._clock.now()
+        now_ns = int(now.timestamp() * 1e9)
+        out: dict[str, tuple[str, bool]] = {}
+        for symbol in self._settings.universe.symbols:
+            code = self.market.spec(symbol).calendar if symbol in self.market.bars else EXCHANGE
+            if code == EXCHANGE:
+                continue
+            round_the_clock = round_the_clock_open(code, now)
+            if round_the_clock is not None:  # the FX week (Sunday to Friday 17:00 New York), a coin's 24/7
+                out[symbol] = (code, round_the_clock)
+                continue
+            table = for_code(code).table
+            i = int(np.searchsorted(table.opens_ns, now_ns, side="right")) - 1
+            out[symbol] = (code, i >= 0 and now_ns < int(table.closes_ns[i]))
+        return out
+
     # ------------------------------------------------------------------ prices
     def screen(self, quotes: QuoteBatch) -> tuple[QuoteBatch, tuple[QuoteFlag, ...]]:
         """The good quotes of a step, and the flags of those held out (``QuoteGuard``)."""
@@ -161,6 +182,21 @@ class MarketView:
     def history(self, symbol: str) -> pd.DataFrame:
         day = self.session_day() or self._settings.replay.start_date
         return self.feed.history(symbol, before=day)
+
+    def bar_history(self, symbol: str) -> pd.DataFrame:
+        """The symbol's bars at the data's own bar size that have closed by now: a replayed
+        intraday set's bars (``[data] replay_sets``; a bar closes at its start + its size, so
+        one still forming is never here), else the daily ``history``. ``history`` stays daily
+        for every symbol (risk returns, option volatilities): an intraday symbol's is the daily
+        resample of its bars, one bar a session of its calendar."""
+        if symbol in self.market.intraday:
+            return self.market.bars_closed(symbol, self._clock.now())
+        return self.history(symbol)
+
+    def bar_size(self, symbol: str) -> str:
+        """The bar size ``bar_history`` has for the symbol (``1h``, ``15min``; daily: ``1d``)."""
+        chosen = self.market.intraday.get(symbol)
+        return str(chosen.series.bar) if chosen is not None else "1d"
 
     def prices(self, options: Iterable[str] = ()) -> dict[str, float]:
         """symbol -> the price risk checks and sizing use: the last trade, else the last close.
