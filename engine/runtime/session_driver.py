@@ -200,8 +200,10 @@ class SessionDriver:
         batch = as_batch(quotes)
         if self._recorder is not None:
             self._recorder.quotes(batch)  # the input as it came, before any screening
+        # before the step's quotes are screened (they move the FX rates a multi-currency book is
+        # valued at) and before its marks: the day opens at the last marks and rates
+        self.day_roll.check(self._clock.now())
         batch = self._screen(batch)
-        self.day_roll.check(self._clock.now())  # before the step's marks: the day opens at the last ones
         if self.per_quote:
             self._match_each(batch)
         else:
