@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from engine.model import Fill
 from tests.own_market import FIXTURES
 
 SEED = 2
@@ -74,3 +75,25 @@ min_confidence = 0.0
         encoding="utf-8",
     )
     return FxMarket(data, config)
+
+
+IDEALPRO_BPS = 0.2
+"""``[broker] commission_fx_bps``'s default: IBKR IDEALPRO's 0.2 basis points of the value ..."""
+IDEALPRO_MIN_USD = 2.0
+"""... at least 2 USD an order (``commission_fx_min``)."""
+
+
+def idealpro_fees(fills: list[Fill]) -> list[float]:
+    """Each fill's commission by hand, in its own (quote) currency, for a USD account: 0.2 bps of
+    the value in dollars, the 2 USD minimum on an order's first fill only; a XXXUSD pair's value is
+    units x rate dollars, a USDXXX pair's is its units (dollars bought), paid in the quote currency
+    at the fill's rate."""
+    fees, seen = [], set()
+    for f in fills:
+        usd_per_quote = 1.0 if f.symbol.endswith("USD") else 1.0 / f.price
+        usd = f.quantity * f.price * usd_per_quote * IDEALPRO_BPS / 1e4
+        if f.client_order_id not in seen:
+            usd = max(usd, IDEALPRO_MIN_USD)
+            seen.add(f.client_order_id)
+        fees.append(usd / usd_per_quote)
+    return fees
