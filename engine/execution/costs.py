@@ -141,9 +141,9 @@ def order_cost(
 
 
 def symbol_commission(schedule: CommissionSchedule, symbol: str, quantity: float, price: float) -> float:
-    """The commission of one whole order by the rule ``symbol``'s name implies, in its price's
-    currency: a pair pays IDEALPRO's (``schedule.fx``) on its dollar value (a XXXUSD pair's
-    units x rate, a USDXXX pair's units, the fee then in the quote currency at ``price``; a cross's
+    """The commission of one whole order by the rule ``symbol``'s name implies: a pair pays
+    IDEALPRO's (``schedule.fx``) on its dollar value, in dollars (the card's total cost is read in
+    the account currency: a XXXUSD pair's units x rate, a USDXXX pair's units; a cross's
     quote-currency value, as no rate is at hand here), a known future per contract, anything else
     the share schedule. A coin is not known by name here and is costed as a share; the paper
     broker charges it by its instrument's asset class (``engine.brokers.paper.commission``)."""
@@ -151,9 +151,7 @@ def symbol_commission(schedule: CommissionSchedule, symbol: str, quantity: float
         return 0.0
     pair = fx_pair(symbol)
     if pair is not None:
-        if pair[0] == "USD" and pair[1] != "USD":
-            return schedule.fx(quantity) * price
-        return schedule.fx(quantity * price)
+        return schedule.fx(quantity if pair[0] == "USD" else quantity * price)
     if future_parts(symbol) is not None:
         return schedule.futures(quantity)
     return schedule.commission(quantity, price)
