@@ -125,18 +125,17 @@ class Fees:
         return qty
 
     def _max_by_value(self, symbol: str, budget: float, price: float, *, first: bool) -> float:
-        """FX and crypto: the fee is at most ``min + pct x value``, so the value that leaves room
-        for it is a lower bound; it is then shrunk by the fee's own shortfall until it fits."""
+        """FX and crypto: the most steps whose cost (value plus a fee that grows with it) fits,
+        by bisection on whole steps (the cost is increasing in the quantity)."""
         unit = price * self._options.multiplier(symbol)
-        qty = math.floor(budget / unit / FRACTION_STEP) * FRACTION_STEP
-        for _ in range(8):
-            over = self.cost(symbol, qty, price, first=first) - budget
-            if over <= EPS or qty <= 0:
-                break
-            qty = max(math.floor((qty - over / unit) / FRACTION_STEP) * FRACTION_STEP, 0.0)
-        while qty > 0 and self.cost(symbol, qty, price, first=first) > budget + EPS:
-            qty = max(qty - FRACTION_STEP, 0.0)
-        return qty
+        low, high = 0, math.floor(budget / unit / FRACTION_STEP)
+        while low < high:
+            mid = (low + high + 1) // 2
+            if self.cost(symbol, mid * FRACTION_STEP, price, first=first) <= budget + EPS:
+                low = mid
+            else:
+                high = mid - 1
+        return low * FRACTION_STEP
 
     def _max_contracts(self, symbol: str, budget: float, price: float, *, first: bool) -> float:
         per = price * self._options.multiplier(symbol) + (
