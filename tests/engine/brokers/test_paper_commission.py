@@ -143,7 +143,7 @@ def test_a_bad_commission_key_is_named(tmp_path: Path, key: str, value: str, exp
 def test_what_a_budget_affords_leaves_room_for_the_commission() -> None:
     """The most a budget buys, fee included, to the step: 30,000 USD of BTC at 60,000 is
     30,000 / (60,000 x 1.0018) = 0.4991016 BTC, not 0.5; 500,000 USD of ES at 5,000 (x50) is one
-    contract, as two cost 500,001.70; 110,000 USD of EURUSD at 1.10 keeps 2.20 USD back."""
+    contract, as two cost 500,001.70; 110,000 USD of EURUSD at 1.10 is 110,000 / (1.10 x 1.00002)."""
     fees = Desk().broker.fees
     btc = fees.affordable("BTCUSD", 30_000.0, 60_000.0, first=True, fractional=True)
     assert btc == pytest.approx(0.499101, abs=1e-9)
@@ -156,4 +156,4 @@ def test_what_a_budget_affords_leaves_room_for_the_commission() -> None:
         <= 110_000.0 + 1e-6  # the broker's float tolerance (EPS)
         < fees.cost("EURUSD", eur + 1e-6, 1.10, first=True)
     )
-    assert eur == pytest.approx((110_000.0 - 2.20) / 1.10, abs=1e-5)
+    assert eur == pytest.approx(110_000.0 / (1.10 * 1.00002), abs=1e-6)  # the fee grows with the value
