@@ -94,6 +94,17 @@ async def test_usdjpy_pays_its_dollar_commission_in_yen_at_the_fill_rate() -> No
     assert small.commission == pytest.approx(2.0 * 150.0)  # 2 USD minimum = 300 JPY
 
 
+async def test_a_cross_converts_its_value_at_the_brokers_rate_for_its_quote_currency() -> None:
+    desk = Desk()
+    desk.quote("GBPUSD", 1.2499, 1.2501)  # mid 1.25: 1 GBP = 1.25 USD
+    fill = await desk.buy("EURGBP", 10_000, bid=0.8799, ask=0.8800)
+    assert (fill.price, fill.currency) == (0.88, "GBP")
+    # 8,800 GBP = 11,000 USD; x 0.00002 = 0.22 USD, so the 2 USD minimum = 2 / 1.25 = 1.60 GBP,
+    # paid from the pound balance
+    assert fill.commission == pytest.approx(1.60)
+    assert desk.broker.cash_balances()["GBP"] == pytest.approx(-8_800.0 - 1.60)
+
+
 async def test_a_coin_pays_a_percentage_of_its_value_with_a_minimum() -> None:
     desk = Desk()
     fill = await desk.buy("BTCUSD", 0.5, bid=59_990.0, ask=60_000.0)
