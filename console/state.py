@@ -28,7 +28,7 @@ fold through ``FollowsDesk``: the app hands them the state and the areas that ch
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Set
+from collections.abc import Sequence, Set
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
@@ -420,7 +420,7 @@ class DeskState:
             self.journal.add_once(notice.ts, _notice_kind(notice), notice.level, notice.message)
         return set(SNAPSHOT_AREAS) | ({DeskArea.NOTICE} if snap.notices else set())
 
-    def _apply_quotes(self, quotes: tuple[Quote, ...]) -> set[DeskArea]:
+    def _apply_quotes(self, quotes: Sequence[Quote]) -> set[DeskArea]:
         changed = {DeskArea.QUOTES}
         for quote in quotes:
             self.quotes[quote.symbol] = quote

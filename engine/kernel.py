@@ -47,6 +47,7 @@ from engine.portfolio.ledger import Ledger
 from engine.portfolio.lots import LotBook
 from engine.risk.alerts import AlertDispatcher
 from engine.risk.controller import RiskController
+from engine.runtime import heap
 from engine.runtime.accounting import (
     Accounting,
     FillBooked,
@@ -554,6 +555,7 @@ class Engine:
             self._tasks.append(asyncio.create_task(p.driver.run(), name="replay-feed"))
         if self._paced:
             self._tasks.append(asyncio.create_task(p.risk.run_timer(), name="risk-report"))
+            heap.settle()  # the start-up heap out of the collector's walks (engine.runtime.heap)
         p.status.publish()
 
     async def stop(self) -> None:
@@ -574,6 +576,8 @@ class Engine:
         if self._recorder is not None:
             self._recorder.close()
         self._lock.release()
+        if self._paced:
+            heap.release()
         self._stopped.set()
 
     # ------------------------------------------------------------------ the broker's voice

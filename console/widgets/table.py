@@ -222,13 +222,31 @@ class SyncedTable(DataTable[Text]):
             self._parked = keys[target]
 
     def _update_cells(self, rows: Sequence[Row]) -> None:
+        """Write the cells that changed, then re-size each auto-width column whose widest cell
+        changed, once, through its new widest cell.
+
+        Asking the table to re-size on every cell (``update_width`` on each) made it re-measure
+        the whole column through the console whenever a cell got narrower: at 500 rows, about
+        2 M console-size look-ups in 10 s, the console's loop held long enough that the engine
+        beside it fell behind its clock (issue 18). Widths here are cell lengths of the plain
+        text, what a one-line cell measures."""
         shown = self._shown()
+        auto = [(i, column) for i, column in shown if column.width is None]
+        before = {i: self._widest(i) for i, _ in auto}
         for key, cells in rows:
             old = self._cells[key]
             for i, column in shown:
                 if not _same(old[i], cells[i]):
-                    self.update_cell(key, column.key, cells[i], update_width=column.width is None)
+                    self.update_cell(key, column.key, cells[i])
             self._cells[key] = tuple(cells)
+        for i, column in auto:
+            width = self._widest(i)
+            if width != before[i]:
+                key = next(k for k, cells in self._cells.items() if cell_len(cells[i].plain) == width)
+                self.update_cell(key, column.key, self._cells[key][i], update_width=True)
+
+    def _widest(self, index: int) -> int:
+        return max((cell_len(cells[index].plain) for cells in self._cells.values()), default=0)
 
 
 def _same(a: Text, b: Text) -> bool:

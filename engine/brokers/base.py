@@ -327,6 +327,13 @@ class Broker(Protocol):
         symbols have nothing working). A no-op at a real exchange (IBKR)."""
         ...
 
+    def may_match(self, symbol: str, bid: float, ask: float) -> bool:
+        """Whether ``on_quote`` with this touch (of a quote ``set_market`` has taken) could do
+        anything now: False when every order working on ``symbol`` is a resting limit it does
+        not reach and nothing is to be matched on its options. The engine asks it before making
+        the quote object; a live answer, like ``matching_symbols``. False at a real exchange."""
+        ...
+
     def on_session_close(self, day: date, closes: Mapping[str, float] | None = None) -> None:
         """The session of ``day`` closed: expire DAY orders, move unsettled cash a session on,
         settle expiring options (against ``closes`` when given). Idempotent per day. A no-op at

@@ -21,26 +21,38 @@ for ``stale_s`` while its exchange is in session, live feeds only) is reported b
 
 from __future__ import annotations
 
-import bisect
-import itertools
 import math
-from collections import Counter, deque
-from collections.abc import Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+import numpy as np
+import numpy.typing as npt
+
 from engine.data.calendar import NEW_YORK
+from engine.data.quote_screen import (
+    BAD_PRICE,
+    CROSSED,
+    GOOD,
+    LAST_TS,
+    LIMIT,
+    LOCKED,
+    MID,
+    MOVE,
+    OUT_OF_ORDER,
+    PREVIOUS_MID,
+    SPIKE,
+    FloatArray,
+    ScreenArrays,
+)
+from engine.data.quote_screen import (
+    DELAYED as DELAYED_QUOTE,
+)
+from engine.data.quote_screen import screen as screen_batch
 from engine.model import Quote
-
-RESCALE_EVERY = 8
-"""New returns between two computations of a symbol's spike limit (a median over 64 moves, kept
-off the per-quote path)."""
-CONFIRM_QUOTES = 3
-"""Quotes in a row that must agree at a new level before a jump is believed."""
-ROBUST_SCALE = 1.4826
-"""Median absolute deviation -> standard deviation for normal returns."""
-
+from engine.model.quote_batch import LatestQuotes, QuoteBatch, SlotTable, as_batch
 
 _MICROSECOND = timedelta(microseconds=1)
 
@@ -81,117 +93,101 @@ class QuoteFlag:
         return f"{self.symbol} {self.problem.value}: {self.detail}"
 
 
-@dataclass(slots=True)
-class _SymbolState:
-    last_ts: datetime | None = None
-    good: Quote | None = None
-    good_mid: float = 0.0
-    """The mid of ``good`` (the spike rule's reference), kept so it is not recomputed per quote."""
-    good_day: date | None = None
-    returns: deque[float] = field(default_factory=lambda: deque(maxlen=64))
-    pending: list[float] = field(default_factory=list)
-    held: QuoteFlag | None = None
-    threshold: float | None = None
-    """The spike limit as last computed; recomputed every ``RESCALE_EVERY`` new returns."""
-    stale_for: int = 0
-
-
 class QuoteGuard:
-    """Screens quotes, keeps each symbol's last good quote and its current verdict."""
+    """Screens quotes, keeps each symbol's last good quote and its current verdict.
+
+    The rules run over a whole step at once (``engine.data.quote_screen``: a numba walk of the
+    batch in arrival order over per-symbol state arrays); only a held-out quote costs Python
+    work here (its flag and message)."""
 
     def __init__(self, checks: QuoteChecks | None = None, *, no_book: Iterable[str] = ()) -> None:
         """``no_book``: symbols quoted without a book (indexes: bid = ask = the level), whose
         quotes are not judged crossed or locked."""
         self.checks = checks or QuoteChecks()
         self._no_book = frozenset(no_book)
-        self._symbols: dict[str, _SymbolState] = {}
+        self._slots = SlotTable()
+        self._state = ScreenArrays()
+        self._good = LatestQuotes()
+        """Each symbol's last good quote (kept as the good part of each step)."""
         self._held: dict[str, QuoteFlag] = {}
         """The symbols held out now (kept as they change: a step asks for them twice)."""
+        self._days: tuple[datetime, int] | None = None
+        """The last stamp seen and its New York date (an ordinal): a step shares one stamp."""
         self.counts: Counter[QuoteProblem] = Counter()
         """Quotes held out since start, by problem (for the metrics)."""
 
-    def screen(
-        self, quotes: Iterable[Quote], now: datetime
-    ) -> tuple[tuple[Quote, ...], tuple[QuoteFlag, ...]]:
-        """(the good quotes, the flags of the bad ones), in arrival order.
+    def screen(self, quotes: Iterable[Quote], now: datetime) -> tuple[QuoteBatch, tuple[QuoteFlag, ...]]:
+        """(the good quotes, the flags of the bad ones), in arrival order."""
+        batch = as_batch(quotes)
+        n = len(batch)
+        known = len(self._slots)
+        slots = self._slots.of(batch.symbols)
+        if len(self._slots) > known:
+            self._state.reserve(len(self._slots))
+            for slot in range(known, len(self._slots)):
+                if self._slots.names[slot] in self._no_book:
+                    self._state.set_no_book(slot)
+        if batch.stamp is not None:
+            ts = np.full(n, _micros(batch.stamp), dtype=np.int64)
+            days = np.full(n, self._day(batch.stamp), dtype=np.int64)
+        else:
+            stamps = batch.stamps or ()
+            ts = np.fromiter((_micros(t) for t in stamps), dtype=np.int64, count=n)
+            days = np.fromiter((self._day(t) for t in stamps), dtype=np.int64, count=n)
+        verdict = np.zeros(n, dtype=np.int8)
+        why = np.zeros((5, n))
+        c = self.checks
+        st = self._state
+        screen_batch(
+            st.fs,
+            st.ints,
+            st.returns,
+            st.pending,
+            slots,
+            batch.values,
+            ts,
+            days,
+            _micros(now),
+            c.max_lag_s,
+            c.locked_is_bad,
+            c.spike_history,
+            c.spike_deviations,
+            c.spike_floor_bps / 1e4,
+            verdict,
+            why,
+        )
+        good = verdict == GOOD
+        flags: tuple[QuoteFlag, ...] = ()
+        if not good.all():
+            flags = tuple(
+                self._flag(batch, i, int(verdict[i]), why[:, i], now) for i in np.flatnonzero(~good).tolist()
+            )
+            self.counts.update(f.problem for f in flags)
+        if flags or self._held:
+            self._hold(batch, good, flags)
+        kept = batch.take(good)
+        self._good.add(kept)
+        return kept, flags
 
-        One pass with the common case (a good quote within its limit) inline: a step of 500 symbols
-        is screened many times a second, so the rules run without a call per rule. The verdicts
-        are those of ``_judge``, which the rare branches still use for their messages.
-        """
-        good: list[Quote] = []
-        flags: list[QuoteFlag] = []
-        symbols = self._symbols
-        no_book = self._no_book
-        locked_bad = self.checks.locked_is_bad
-        history = self.checks.spike_history
-        # A quote stamped after ``edge`` is certainly within max_lag_s; one at or before it is
-        # judged exactly, as ``_judge`` does (the microsecond margin covers timedelta rounding).
-        edge = now - timedelta(seconds=self.checks.max_lag_s) + _MICROSECOND
-        day_ts: datetime | None = None  # the New York date of the last stamp seen (a step shares one)
-        day = date.min
-        log, isfinite = math.log, math.isfinite
-        for quote in quotes:
-            symbol, ts, bid, ask, last = quote.symbol, quote.ts, quote.bid, quote.ask, quote.last
-            state = symbols.get(symbol)
-            if state is None:
-                state = symbols[symbol] = _SymbolState()
-            flag: QuoteFlag | None = None
-            if (
-                not (isfinite(bid) and isfinite(ask) and isfinite(last))
-                or last <= 0.0
-                or bid < 0.0
-                or ask < 0.0
-                or (
-                    bid > 0.0
-                    and ask > 0.0
-                    and (bid > ask or (bid == ask and locked_bad))
-                    and symbol not in no_book
-                )
-                or (state.last_ts is not None and ts < state.last_ts)
-                or ts <= edge
-            ):
-                flag = self._judge(quote, state, now)  # the rare path: the exact verdict and its words
+    def _hold(self, batch: QuoteBatch, good: npt.NDArray[np.bool_], flags: tuple[QuoteFlag, ...]) -> None:
+        """The held-out symbols after this batch, changed quote by quote in arrival order (the
+        dict's order is the order they went bad in)."""
+        held, symbols = self._held, batch.symbols
+        flag_of = iter(flags)
+        for i in batch.in_order({*held, *(f.symbol for f in flags)}):
+            if good[i]:
+                held.pop(symbols[i], None)
             else:
-                mid = (bid + ask) / 2.0 if bid > 0.0 and ask > 0.0 else last
-                if ts is not day_ts:
-                    day_ts, day = ts, ts.astimezone(NEW_YORK).date()
-                if state.good is None or state.good_day != day:
-                    _accept(state, quote, mid, day, None)  # a session's first quote may gap
-                else:
-                    move = log(mid / state.good_mid)
-                    threshold = (
-                        state.threshold
-                        if state.threshold is not None
-                        and state.stale_for < RESCALE_EVERY
-                        and len(state.returns) >= history
-                        else self._threshold(state)
-                    )
-                    if threshold is None or abs(move) <= threshold:
-                        state.good, state.good_mid = quote, mid  # _accept, inline
-                        if state.pending:
-                            state.pending.clear()
-                        state.returns.append(move)
-                        state.stale_for += 1
-                    else:
-                        flag = self._spike(quote, state)
-            if state.last_ts is None or ts > state.last_ts:
-                state.last_ts = ts
-            if flag is None:
-                if state.held is not None:
-                    state.held = None
-                    del self._held[symbol]
-                good.append(quote)
-            else:
-                state.held = flag
-                self._held[symbol] = flag
-                self.counts[flag.problem] += 1
-                flags.append(flag)
-        return tuple(good), tuple(flags)
+                flag = next(flag_of)
+                held[flag.symbol] = flag
 
     def latest(self) -> dict[str, Quote]:
         """Each symbol's last good quote (what marks, signals and prices use)."""
-        return {symbol: s.good for symbol, s in self._symbols.items() if s.good is not None}
+        return self._good.as_dict()
+
+    def latest_view(self) -> Mapping[str, Quote]:
+        """``latest`` without the copy (a live view: read it now, do not keep it)."""
+        return self._good
 
     def held_out(self) -> dict[str, QuoteFlag]:
         """Symbols whose latest quote was bad: orders on them are refused until a good one comes."""
@@ -202,94 +198,58 @@ class QuoteGuard:
         for ``symbols`` never quoted at all, as infinity). The caller decides when staleness
         applies (a live feed, the exchange in session)."""
         out: dict[str, float] = {}
-        for symbol in set(symbols) | set(self._symbols):
-            state = self._symbols.get(symbol)
-            if state is None or state.good is None:
+        for symbol in set(symbols) | set(self._slots.names):
+            good = self._good.get(symbol)
+            if good is None:
                 out[symbol] = math.inf
                 continue
-            age = (now - state.good.ts).total_seconds()
+            age = (now - good.ts).total_seconds()
             if age > stale_s:
                 out[symbol] = age
         return out
 
-    # ------------------------------------------------------------------ the rules
-    def _judge(self, quote: Quote, state: _SymbolState, now: datetime) -> QuoteFlag | None:
-        def flag(problem: QuoteProblem, detail: str) -> QuoteFlag:
-            return QuoteFlag(quote.symbol, problem, detail, quote.ts)
+    # ------------------------------------------------------------------ the messages
+    def _day(self, ts: datetime) -> int:
+        if self._days is None or self._days[0] is not ts:
+            self._days = (ts, ts.astimezone(NEW_YORK).date().toordinal())
+        return self._days[1]
 
-        prices = (quote.bid, quote.ask, quote.last)
-        if (
-            not all(math.isfinite(p) for p in prices)
-            or quote.last <= 0.0
-            or quote.bid < 0.0
-            or quote.ask < 0.0
-        ):
-            return flag(QuoteProblem.BAD_PRICE, f"bid {quote.bid} ask {quote.ask} last {quote.last}")
-        if quote.bid > 0.0 and quote.ask > 0.0 and quote.symbol not in self._no_book:
-            if quote.bid > quote.ask:
-                return flag(QuoteProblem.CROSSED, f"bid {quote.bid:g} > ask {quote.ask:g}")
-            if quote.bid == quote.ask and self.checks.locked_is_bad:
-                return flag(QuoteProblem.LOCKED, f"bid = ask = {quote.bid:g}")
-        if state.last_ts is not None and quote.ts < state.last_ts:
-            return flag(QuoteProblem.OUT_OF_ORDER, f"{quote.ts:%H:%M:%S} after {state.last_ts:%H:%M:%S}")
-        lag = (now - quote.ts).total_seconds()
-        if lag > self.checks.max_lag_s:
-            return flag(
-                QuoteProblem.DELAYED, f"{lag:.1f} s old on arrival (limit {self.checks.max_lag_s:g} s)"
+    def _flag(self, batch: QuoteBatch, i: int, verdict: int, why: FloatArray, now: datetime) -> QuoteFlag:
+        """A held-out quote's flag, in the words its rule uses."""
+        symbol, ts = batch.symbols[i], batch.ts(i)
+        bid, ask, last = (float(v) for v in batch.values[:3, i])
+        problem = _PROBLEMS[verdict]
+        if problem is QuoteProblem.BAD_PRICE:
+            detail = f"bid {bid} ask {ask} last {last}"
+        elif problem is QuoteProblem.CROSSED:
+            detail = f"bid {bid:g} > ask {ask:g}"
+        elif problem is QuoteProblem.LOCKED:
+            detail = f"bid = ask = {bid:g}"
+        elif problem is QuoteProblem.OUT_OF_ORDER:
+            before = (_EPOCH + timedelta(microseconds=int(why[LAST_TS]))).astimezone(ts.tzinfo)
+            detail = f"{ts:%H:%M:%S} after {before:%H:%M:%S}"
+        elif problem is QuoteProblem.DELAYED:
+            lag = (now - ts).total_seconds()
+            detail = f"{lag:.1f} s old on arrival (limit {self.checks.max_lag_s:g} s)"
+        else:
+            detail = (
+                f"mid {why[MID]:g} is {abs(why[MOVE]) * 1e4:.0f} bps from {why[PREVIOUS_MID]:g} "
+                f"(limit {why[LIMIT] * 1e4:.0f} bps)"
             )
-        return self._spike(quote, state)
-
-    def _spike(self, quote: Quote, state: _SymbolState) -> QuoteFlag | None:
-        mid = _mid(quote)
-        day = quote.ts.astimezone(NEW_YORK).date()
-        previous = state.good
-        if previous is None or state.good_day != day:
-            _accept(state, quote, mid, day, None)  # a session's first quote may gap
-            return None
-        move = math.log(mid / state.good_mid)
-        threshold = self._threshold(state)
-        if threshold is None or abs(move) <= threshold:
-            _accept(state, quote, mid, day, move)
-            return None
-        state.pending.append(mid)
-        recent = state.pending[-CONFIRM_QUOTES:]
-        walk = all(abs(math.log(b / a)) <= threshold for a, b in itertools.pairwise(recent))
-        if len(recent) == CONFIRM_QUOTES and walk:
-            _accept(state, quote, mid, day, None)  # a new level, confirmed: not a return to learn from
-            return None
-        return QuoteFlag(
-            quote.symbol,
-            QuoteProblem.SPIKE,
-            f"mid {mid:g} is {abs(move) * 1e4:.0f} bps from {_mid(previous):g} "
-            f"(limit {threshold * 1e4:.0f} bps)",
-            quote.ts,
-        )
-
-    def _threshold(self, state: _SymbolState) -> float | None:
-        if len(state.returns) < self.checks.spike_history:
-            return None
-        if state.threshold is not None and state.stale_for < RESCALE_EVERY:
-            return state.threshold
-        state.stale_for = 0
-        moves = sorted(map(abs, state.returns))
-        zeros = bisect.bisect_right(moves, 0.0)  # the median of the non-zero moves
-        scale = ROBUST_SCALE * moves[zeros + (len(moves) - zeros) // 2] if len(moves) > zeros else 0.0
-        state.threshold = max(self.checks.spike_deviations * scale, self.checks.spike_floor_bps / 1e4)
-        return state.threshold
+        return QuoteFlag(symbol, problem, detail, ts)
 
 
-def _accept(state: _SymbolState, quote: Quote, mid: float, day: date, move: float | None) -> None:
-    state.good = quote
-    state.good_mid = mid
-    state.good_day = day
-    if state.pending:
-        state.pending.clear()
-    if move is not None:
-        state.returns.append(move)
-        state.stale_for += 1
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_PROBLEMS = {
+    BAD_PRICE: QuoteProblem.BAD_PRICE,
+    CROSSED: QuoteProblem.CROSSED,
+    LOCKED: QuoteProblem.LOCKED,
+    OUT_OF_ORDER: QuoteProblem.OUT_OF_ORDER,
+    DELAYED_QUOTE: QuoteProblem.DELAYED,
+    SPIKE: QuoteProblem.SPIKE,
+}
 
 
-def _mid(quote: Quote) -> float:
-    if quote.bid > 0.0 and quote.ask > 0.0:
-        return (quote.bid + quote.ask) / 2.0
-    return quote.last
+def _micros(ts: datetime) -> int:
+    """Microseconds since the epoch (exact: a datetime has microseconds)."""
+    return (ts - _EPOCH) // _MICROSECOND

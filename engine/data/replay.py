@@ -29,7 +29,6 @@ import time
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from itertools import repeat
 from typing import NamedTuple, overload
 
 import numpy as np
@@ -41,9 +40,10 @@ from engine.config import ReplaySettings
 from engine.data import calendar
 from engine.data.loader import MarketData
 from engine.model import Quote
+from engine.model.quote_batch import LatestQuotes, QuoteBatch, as_batch
 
 FloatArray = npt.NDArray[np.float64]
-QuoteSink = Callable[[tuple[Quote, ...]], None]
+QuoteSink = Callable[[Sequence[Quote]], None]
 DayHook = Callable[[date], None]
 
 CATCH_UP_S = 1.0
@@ -161,7 +161,7 @@ class _SymbolBars:
         return None
 
 
-Step = tuple[datetime, tuple[Quote, ...]]
+Step = tuple[datetime, Sequence[Quote]]
 
 
 class ReplayFeed:
@@ -208,7 +208,7 @@ class ReplayFeed:
         self._cache: tuple[date, Sequence[Step]] | None = None
         self._ahead: _NextDay | None = None
         """The next session's steps, being built on a worker thread while this one plays."""
-        self._latest: dict[str, Quote] = {}
+        self._latest = LatestQuotes()
         self._seconds_per_day = 0.0
         """The pace, set by ``run`` (``[replay] seconds_per_day``) and ``set_speed``; 0: not set yet."""
         self._paused = False
@@ -352,7 +352,7 @@ class ReplayFeed:
         return self._data.bars_before(symbol, before)
 
     def latest_quotes(self) -> dict[str, Quote]:
-        return dict(self._latest)
+        return self._latest.as_dict()
 
     # ------------------------------------------------------------------ the intraday stream
     def day_quotes(self, day: date) -> Sequence[Step]:
@@ -420,7 +420,7 @@ class ReplayFeed:
         for symbol, times, col in zip(symbols, grids, columns, strict=True):
             for k, ts in enumerate(times):
                 by_time.setdefault(ts, []).append(Quote(symbol, ts, *(float(f[k]) for f in col)))
-        return [(ts, tuple(by_time[ts])) for ts in sorted(by_time)]
+        return [(ts, QuoteBatch.of(by_time[ts])) for ts in sorted(by_time)]
 
     def _symbol_times(self, symbol: str, day: date) -> list[datetime]:
         """The step times of ``symbol`` on ``day``, a session of its own calendar."""
@@ -483,8 +483,7 @@ class ReplayFeed:
         ts, quotes = self._steps[self._step]
         self._step += 1
         self._clock.set(ts)
-        for q in quotes:
-            self._latest[q.symbol] = q
+        self._latest.add(as_batch(quotes))
         sink(quotes)
 
     def _end_day(self, on_day_end: DayHook | None) -> None:
@@ -650,15 +649,17 @@ def first_open(data: MarketData, start: date) -> datetime | None:
 class _DaySteps(Sequence[Step]):
     """A session's steps, each step's quotes made when it is first read.
 
-    The session is drawn as arrays at once (cheap); the quote objects (390 steps x 500 symbols
-    is 195,000 of them, seconds of work) are made a step at a time as the feed plays it, so no
-    session start waits for them all. Equal, step for step, to the list they used to be."""
+    The session is drawn as arrays at once (cheap); each step is handed on as a ``QuoteBatch`` of
+    its columns, whose quote objects are made only if someone reads them (390 steps x 500 symbols
+    is 195,000 of them, seconds of work). All steps share one ``symbols`` tuple, so readers keyed
+    on it find their slots at once. Equal, step for step, to the list of quotes they used to be."""
 
     def __init__(self, times: list[datetime], symbols: list[str], fields: tuple[FloatArray, ...]) -> None:
         self._times = times
-        self._symbols = symbols
-        self._fields = fields
-        self._made: list[tuple[Quote, ...] | None] = [None] * len(times)
+        self._symbols = tuple(symbols)
+        self._index = {s: i for i, s in enumerate(self._symbols)}
+        self._fields = np.stack(fields)  # (field, symbol, step)
+        self._made: list[QuoteBatch | None] = [None] * len(times)
 
     def __len__(self) -> int:
         return len(self._times)
@@ -677,8 +678,8 @@ class _DaySteps(Sequence[Step]):
         ts = self._times[k]
         quotes = self._made[k]
         if quotes is None:
-            columns = (f[:, k].tolist() for f in self._fields)
-            quotes = self._made[k] = tuple(map(Quote, self._symbols, repeat(ts), *columns))
+            values = np.ascontiguousarray(self._fields[:, :, k])
+            quotes = self._made[k] = QuoteBatch(self._symbols, ts, values, positions=self._index)
         return ts, quotes
 
     def __eq__(self, other: object) -> bool:

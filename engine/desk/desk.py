@@ -29,6 +29,7 @@ from engine.desk.lots import EngineLots
 from engine.desk.targets import TargetBook, TargetRules
 from engine.model import Action, Fill, Quote, RefusalCode, StrategyCard
 from engine.model.events import CommandResult, ExecuteRebalance, PreviewRebalance, RebalancePreviewEvent
+from engine.model.quote_batch import as_batch
 from engine.model.rebalance import RebalancePlan
 from engine.portfolio.autopilot import Autopilot
 from engine.portfolio.autopilot import AutopilotSettings as Rules
@@ -127,10 +128,13 @@ class PortfolioDesk:
         return self.lots.book
 
     # ------------------------------------------------------------------ engine hooks
-    def on_quotes(self, quotes: tuple[Quote, ...], now: datetime) -> None:
-        """Mark the lots (O(1) each) and tick the autopilot when something may be due."""
-        for q in quotes:
-            self.lots.book.mark(q.symbol, q.last)
+    def on_quotes(self, quotes: Sequence[Quote], now: datetime) -> None:
+        """Mark the lots (O(1) each, only the symbols the book holds, in arrival order) and tick
+        the autopilot when something may be due."""
+        batch, book = as_batch(quotes), self.lots.book
+        symbols, lasts = batch.symbols, batch.last
+        for i in batch.in_order(book.marked_symbols()):
+            book.mark(symbols[i], float(lasts[i]))
         if self._next_check is None or self._ticking or now < self._next_check:
             return
         self._ticking = True

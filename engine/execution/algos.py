@@ -46,13 +46,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
 
+import numpy as np
+
+from engine.execution.tape import Tape
 from engine.model import Algo, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
+from engine.model.quote_batch import as_batch
 from engine.signals.orderflow import imbalance
 
 log = logging.getLogger(__name__)
@@ -298,7 +301,7 @@ class AlgoRunner:
         self._work: dict[str, _Work] = {}
         self._finished: dict[str, _Work] = {}
         self._child_parent: dict[str, str] = {}
-        self._tape: dict[str, deque[tuple[datetime, float]]] = {}
+        self._tape = Tape(TAPE_SPAN)
         self._now: datetime | None = None
         self._lock = asyncio.Lock()
 
@@ -385,31 +388,34 @@ class AlgoRunner:
         """``on_quote`` for a whole step, in order: every usable quote goes on its symbol's tape,
         and only the symbols with a working parent are stepped (a step of 500 symbols with no
         algo working costs the tape, not 500 trips through the lock and the parent list).
-        The tape is kept inline here (``_record``'s rule): it runs for every quote of every step."""
+        The tape (``engine.execution.tape``) takes a step whose quotes share one time (the
+        replay's) whole, as columns; any other step quote by quote."""
+        batch = as_batch(quotes)
         async with self._lock:
-            tapes = self._tape
-            horizon_of: tuple[datetime | None, datetime | None] = (None, None)
-            for quote in quotes:
-                if not (0.0 < quote.bid < _INF and 0.0 < quote.ask < _INF):
-                    continue  # not _usable
-                ts = quote.ts
-                if self._now is None or ts > self._now:
-                    self._now = ts
-                tape = tapes.get(quote.symbol)
-                if tape is None:
-                    tape = tapes[quote.symbol] = deque()
-                if not tape or tape[-1][0] < ts:  # else already seen
-                    size = quote.last_size
-                    tape.append((ts, size if 0.0 < size < _INF else 0.0))
-                    if ts is not horizon_of[0]:
-                        horizon_of = (ts, ts - TAPE_SPAN)
-                    horizon = horizon_of[1]
-                    assert horizon is not None
-                    while tape[0][0] < horizon:
-                        tape.popleft()
-                if self._work and any(w.parent.symbol == quote.symbol for w in self._work.values()):
-                    for work in [w for w in self._work.values() if w.parent.symbol == quote.symbol]:
-                        await self._step(work, quote, ts)
+            if batch.stamp is None or not batch.unique:
+                for quote in batch:
+                    if _usable(quote):
+                        self._advance_time(quote.ts)
+                        self._record(quote)
+                        await self._step_symbol(quote)
+                return
+            ts = batch.stamp
+            usable = (batch.bid > 0.0) & (batch.bid < _INF) & (batch.ask > 0.0) & (batch.ask < _INF)
+            if not usable.any():
+                return
+            self._advance_time(ts)
+            size = batch.last_size
+            self._tape.record_step(batch, usable, np.where((size > 0.0) & (size < _INF), size, 0.0).tolist())
+            if self._work:
+                for i in batch.in_order({w.parent.symbol for w in self._work.values()}):
+                    if usable[i]:
+                        await self._step_symbol(batch[i])
+
+    async def _step_symbol(self, quote: Quote) -> None:
+        """Step the parents working on the quote's symbol (those still working now)."""
+        if self._work and any(w.parent.symbol == quote.symbol for w in self._work.values()):
+            for work in [w for w in self._work.values() if w.parent.symbol == quote.symbol]:
+                await self._step(work, quote, quote.ts)
 
     async def cancel_parent(
         self,
@@ -755,24 +761,13 @@ class AlgoRunner:
         return price
 
     def _record(self, quote: Quote) -> None:
-        tape = self._tape.setdefault(quote.symbol, deque())
-        if tape and tape[-1][0] >= quote.ts:
-            return  # already seen (start() and on_quote() may both get the same quote)
+        """The quote on its symbol's tape (start() and on_quote() may both get the same quote)."""
         size = quote.last_size if math.isfinite(quote.last_size) and quote.last_size > 0 else 0.0
-        tape.append((quote.ts, size))
-        horizon = quote.ts - TAPE_SPAN
-        while tape and tape[0][0] < horizon:
-            tape.popleft()
+        self._tape.record(quote.symbol, quote.ts, size)
 
     def _volume(self, symbol: str, since: datetime, until: datetime) -> float:
         """Volume traded in ``(since, until]`` by the quotes seen."""
-        total = 0.0
-        for ts, size in reversed(self._tape.get(symbol, ())):
-            if ts <= since:
-                break
-            if ts <= until:
-                total += size
-        return total
+        return self._tape.volume(symbol, since, until)
 
     def _advance_time(self, ts: datetime) -> None:
         if self._now is None or ts > self._now:

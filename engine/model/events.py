@@ -7,7 +7,7 @@ every command gets exactly one ``CommandResult``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from types import MappingProxyType
@@ -30,9 +30,11 @@ class MarketEvent:
     """The latest quote of each symbol that changed; high-rate, so consumers keep only the newest."""
 
     ts: datetime
-    quotes: tuple[Quote, ...]
-    flow: tuple[FlowReading, ...] = ()
-    """Order-flow readings of the quoted symbols (``engine.model.flow``), newest per symbol."""
+    quotes: Sequence[Quote]
+    """The step's quotes: a ``QuoteBatch`` from the engine (columns; objects made when read)."""
+    flow: Sequence[FlowReading] = ()
+    """Order-flow readings of the quoted symbols (``engine.model.flow``), newest per symbol
+    (a ``FlowBatch`` from the engine)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -12,6 +12,7 @@ premium); money is quantity x price x ``contract_multiplier(symbol)``.
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 from dataclasses import dataclass
@@ -133,8 +134,10 @@ class OptionContract:
         return cls(underlying=root, expiry=expiry, strike=strike, right=right)
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def is_option_symbol(symbol: str) -> bool:
-    """True when ``symbol`` is a well-formed OCC option symbol (the padded form)."""
+    """True when ``symbol`` is a well-formed OCC option symbol (the padded form). Remembered per
+    symbol: sizing the cards asks it of every position for every candidate card."""
     if len(symbol) != _SYMBOL_LENGTH:  # the cheap answer for every stock symbol
         return False
     try:
@@ -144,6 +147,7 @@ def is_option_symbol(symbol: str) -> bool:
     return True
 
 
+@functools.lru_cache(maxsize=1 << 16)
 def contract_multiplier(symbol: str) -> float:
     """Units of the underlying one unit of ``symbol`` covers: 100 for an option, a known future's
     contract size (50 for ESZ26: its P&L is points x 50), 1 for anything else."""

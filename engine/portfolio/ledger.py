@@ -22,7 +22,7 @@ stay in its own currency.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
@@ -105,6 +105,10 @@ class Ledger:
         if book.base is None:
             self._market_value[cur] += book.quantity * book.last * mult
         return self._position(fill.symbol, book)
+
+    def marked_symbols(self) -> Collection[str]:
+        """The symbols ``mark`` does anything for (a live view): a quote step marks only these."""
+        return self._books
 
     def mark(self, symbol: str, last: float) -> bool:
         """Re-mark one symbol; returns whether the book holds it (so P&L changed)."""

@@ -27,7 +27,7 @@ Today's P&L is ``market value now - market value at the start-of-day mark + toda
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 
@@ -291,6 +291,10 @@ class LotBook:
         return f"{base}/{self._pieces}"
 
     # ------------------------------------------------------------------ marks
+    def marked_symbols(self) -> Collection[str]:
+        """The symbols ``mark`` does anything for (a live view): a quote step marks only these."""
+        return self._symbols
+
     def mark(self, symbol: str, price: float) -> bool:
         """Re-mark one symbol in O(1); returns whether the book holds it (so P&L moved)."""
         sym = self._symbols.get(symbol)

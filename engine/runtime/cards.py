@@ -9,12 +9,15 @@ import asyncio
 import contextlib
 import functools
 import logging
+import math
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
 
+import numpy as np
+import numpy.typing as npt
 import pandas as pd
 
 from engine.bus import EventBus
@@ -25,6 +28,7 @@ from engine.execution.order_manager import OrderManager
 from engine.execution.plan import plan_card
 from engine.model import Quote, StrategyCard
 from engine.model.events import CardsEvent
+from engine.model.quote_batch import as_batch
 from engine.portfolio.ledger import Ledger
 from engine.rl.live import live_templates
 from engine.runtime.accounting import Accounting, FillBooked
@@ -114,6 +118,7 @@ class CardPipeline:
         self._resizing = False
         self._sized_at: datetime | None = None
         self._sized_prices: dict[str, float] = {}
+        self._ref_key: tuple[tuple[str, ...], dict[str, float], npt.NDArray[np.float64]] | None = None
         self._saved: dict[str, StrategyCard] = {}
         """What the store holds of each card: a re-size writes only the cards that changed."""
 
@@ -167,15 +172,23 @@ class CardPipeline:
         if self._scan is None or self._resizing:
             return
         due = self._sized_at is None or now - self._sized_at >= RESIZE_EVERY
-        if not due:
-            sized = self._sized_prices
-            for q in quotes:
-                ref = sized.get(q.symbol)
-                if ref is not None and abs(q.last - ref) >= MATERIAL_MOVE * ref:
-                    due = True
-                    break
+        if not due and self._sized_prices:
+            batch = as_batch(quotes)
+            ref = self._references(batch.symbols)
+            with np.errstate(invalid="ignore"):  # NaN: a symbol the cards were not sized on
+                due = bool(np.any(np.abs(batch.last - ref) >= MATERIAL_MOVE * ref))
         if due:
             self.resize()
+
+    def _references(self, symbols: tuple[str, ...]) -> npt.NDArray[np.float64]:
+        """The prices the cards were sized at, lined up with a step's symbols (NaN: not sized on
+        it); kept while neither the sizing nor the feed's symbols change."""
+        key = self._ref_key
+        if key is None or key[0] is not symbols or key[1] is not self._sized_prices:
+            sized = self._sized_prices
+            ref = np.fromiter((sized.get(s, math.nan) for s in symbols), dtype=np.float64, count=len(symbols))
+            self._ref_key = key = (symbols, sized, ref)
+        return key[2]
 
     def resize(self) -> None:
         """Re-size at current prices off the loop: the book is read here (cheap), the proposal is

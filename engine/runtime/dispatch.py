@@ -5,7 +5,7 @@ throttles, the duplicate guard's memory and the strategy attribution see every o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -147,7 +147,7 @@ class Dispatcher:
         self._attribution.remember(parent.client_order_id, card.template)
         return await self.algos.start(parent, params, now, quote, strategy=card.template)
 
-    async def algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
+    async def algo_quotes(self, quotes: Sequence[Quote]) -> None:
         await self.algos.on_quotes(quotes)
 
     def on_child_order(self, event: OrderEvent) -> None:

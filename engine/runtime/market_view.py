@@ -23,9 +23,10 @@ from engine.data.loader import MarketData
 from engine.data.quote_quality import QuoteChecks, QuoteFlag, QuoteGuard
 from engine.data.recording import RecordingFeed
 from engine.model import AssetClass, Quote, RefusalCode, is_option_symbol
+from engine.model.quote_batch import QuoteBatch
 from engine.portfolio.ledger import Ledger
+from engine.runtime.history_panel import HistoryPanel
 from engine.runtime.order_flow import OrderFlowBook
-from engine.signals.indicators import returns as daily_returns
 from engine.signals.indicators import rolling_volatility
 
 OPTION_VOL_DAYS = 20
@@ -50,8 +51,9 @@ class MarketView:
         self._broker = broker
         self._ledger = ledger
         self._clock = clock
-        self._returns_cache: dict[int, tuple[date | None, dict[str, np.ndarray]]] = {}
-        """Per window (the gauge's and the VaR model's differ): the day computed and the returns."""
+        self.panel = HistoryPanel(feed)
+        """Every symbol's closes and returns as arrays: "the history before today" without
+        slicing a DataFrame per symbol at each session start (``engine.runtime.history_panel``)."""
         self._session_hours: tuple[date, tuple[datetime, datetime] | None] | None = None
         """The New York date and its regular session's open and close, looked up once a day."""
         self.option_vols: dict[str, float] = {}
@@ -104,7 +106,7 @@ class MarketView:
         return hours is not None and hours[0] <= now <= hours[1]
 
     # ------------------------------------------------------------------ prices
-    def screen(self, quotes: tuple[Quote, ...]) -> tuple[tuple[Quote, ...], tuple[QuoteFlag, ...]]:
+    def screen(self, quotes: QuoteBatch) -> tuple[QuoteBatch, tuple[QuoteFlag, ...]]:
         """The good quotes of a step, and the flags of those held out (``QuoteGuard``)."""
         return self.quotes.screen(quotes, self._clock.now())
 
@@ -168,11 +170,12 @@ class MarketView:
         underlying yet after a restart) keeps the ledger's last mark.
         """
         prices = {sym: q.last for sym, q in self.quotes.latest().items()}
+        day = self.session_day() or self._settings.replay.start_date
         for sym in self._settings.universe.symbols:
             if sym not in prices:
-                hist = self.history(sym)
-                if len(hist):
-                    prices[sym] = float(hist["close"].iloc[-1])
+                close = self.panel.last_close(sym, day)
+                if close is not None:
+                    prices[sym] = close
         prices.update(self._broker.option_marks())
         for sym in options:
             quote = self._broker.option_quote(sym) if sym not in prices else None
@@ -198,27 +201,20 @@ class MarketView:
 
     # ------------------------------------------------------------------ history-derived
     def daily_returns(self, window: int) -> dict[str, np.ndarray]:
-        """Last ``window`` sessions of returns before today, per symbol; computed once a day."""
-        day = self.feed.current_day
-        cached_day, cached = self._returns_cache.get(window, (None, {}))
-        if cached_day == day and cached:
-            return cached
-        out: dict[str, np.ndarray] = {}
-        for sym in [*self._settings.universe.symbols, self._settings.universe.benchmark]:
-            if sym not in self.market.bars:  # a broker's history may lack one (IBKR: an index)
-                continue
-            hist = self.history(sym)
-            if len(hist) > 1:
-                out[sym] = daily_returns(hist["close"].to_numpy(dtype=np.float64)[-(window + 1) :])[1:]
-        self._returns_cache[window] = (day, out)
-        return out
+        """Last ``window`` sessions of returns before today, per symbol (read-only views of the
+        panel's arrays, cut once a session)."""
+        day = self.session_day() or self._settings.replay.start_date
+        u = self._settings.universe
+        # a broker's history may lack one (IBKR: an index)
+        symbols = [s for s in (*u.symbols, u.benchmark) if s in self.market.bars]
+        return self.panel.returns(symbols, day, window)
 
     def set_option_vols(self, day: date) -> None:
         """Give every universe symbol's options today's volatility: the realized volatility of
         ``OPTION_VOL_DAYS`` daily returns before ``day`` (annualised). A symbol with too little
         history, or a gap in it, keeps the volatility it had (none: its options cannot trade)."""
         for sym in self._settings.universe.symbols:
-            close = self.feed.history(sym, before=day)["close"].to_numpy(dtype=np.float64)
+            close = self.panel.closes_before(sym, day)
             if len(close) <= OPTION_VOL_DAYS:
                 continue
             sigma = float(rolling_volatility(close[-(OPTION_VOL_DAYS + 1) :], OPTION_VOL_DAYS)[-1])

@@ -14,7 +14,7 @@ from __future__ import annotations
 import logging
 import shutil
 import sqlite3
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
@@ -104,7 +104,7 @@ class SessionRecorder:
         return recorder
 
     # ------------------------------------------------------------------ inputs
-    def quotes(self, quotes: tuple[Quote, ...]) -> None:
+    def quotes(self, quotes: Sequence[Quote]) -> None:
         if self._writer is not None and quotes:
             self._guard(lambda w: w.quotes(self._clock.now(), quotes, self._wall()))
 

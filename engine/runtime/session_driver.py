@@ -9,6 +9,7 @@ the engine degraded (``StoreHealth``); it never stops the feed.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import date
 
 from engine.brokers.base import Broker
@@ -19,6 +20,7 @@ from engine.data.feed import MarketFeed
 from engine.desk import PortfolioDesk
 from engine.model import Quote
 from engine.model.events import MarketEvent
+from engine.model.quote_batch import QuoteBatch, as_batch
 from engine.portfolio.ledger import Ledger
 from engine.runtime.accounting import Accounting
 from engine.runtime.cards import CardPipeline
@@ -183,59 +185,70 @@ class SessionDriver:
             self._accounting.persist_book()
         self._risk.publish_portfolio()
 
-    def on_quotes(self, quotes: tuple[Quote, ...]) -> None:
+    def on_quotes(self, quotes: Sequence[Quote]) -> None:
         """One quote step. A write that fails in it (a fill on a full disk) makes the engine
         degraded; it never stops the feed, the marks or the kill switch.
 
-        The step is one batch: screened at once, the market handed to the broker at once, and
-        only the quotes that can match something (``Broker.matching_symbols``) go through the
-        broker's matching one by one. Those are still taken in arrival order, each after the
-        marks of the quotes before it and its own, so a limit or a stop touched mid-step fills at
-        its own quote's price and time and a fill's risk checks see the book as of that quote.
+        The step is one batch (``QuoteBatch``: columns; quote objects only where one is needed):
+        screened at once, the market handed to the broker at once, and only the quotes that can
+        match something (``Broker.matching_symbols``) go through the broker's matching one by
+        one. Those are still taken in arrival order, each after the marks of the quotes before
+        it and its own, so a limit or a stop touched mid-step fills at its own quote's price and
+        time and a fill's risk checks see the book as of that quote.
         """
         guard = self._health.guard
+        batch = as_batch(quotes)
         if self._recorder is not None:
-            self._recorder.quotes(quotes)  # the input as it came, before any screening
-        quotes = self._screen(quotes)
+            self._recorder.quotes(batch)  # the input as it came, before any screening
+        batch = self._screen(batch)
         self.day_roll.check(self._clock.now())  # before the step's marks: the day opens at the last ones
         if self.per_quote:
-            self._match_each(quotes)
+            self._match_each(batch)
         else:
-            self._match_batch(quotes)
+            self._match_batch(batch)
         # Nothing quotes options in the replay: they are marked at the broker's model price,
         # which moved with their underlyings' quotes just now.
         for sym, mark in self._broker.option_marks().items():
             self._ledger.mark(sym, mark)
         now = self._clock.now()
-        self._bus.publish(MarketEvent(ts=now, quotes=quotes, flow=self._market.flow.update(quotes)))
-        self._outbox.spawn(self._algo_quotes(quotes), "algo-quotes")  # after the broker saw them
-        self._desk.on_quotes(quotes, now)  # lot marks; the autopilot when it may be due
+        self._bus.publish(MarketEvent(ts=now, quotes=batch, flow=self._market.flow.update(batch)))
+        self._outbox.spawn(self._algo_quotes(batch), "algo-quotes")  # after the broker saw them
+        self._desk.on_quotes(batch, now)  # lot marks; the autopilot when it may be due
         self._kill.on_quotes()
         self._groups.check_deadlines()
         self._steps += 1
         if self._steps % PORTFOLIO_EVERY_STEPS == 0:
             self._risk.publish_portfolio()
         with guard("re-sizing the cards"):  # on market time or a material move (runtime/cards.py)
-            self._cards.on_quotes(quotes, now)
+            self._cards.on_quotes(batch, now)
 
-    def _match_batch(self, quotes: tuple[Quote, ...]) -> None:
+    def _match_batch(self, batch: QuoteBatch) -> None:
         mark = self._ledger.mark
+        marked = self._ledger.marked_symbols()  # the symbols a mark changes anything for
         matching = self._broker.matching_symbols()  # live: a fill may end orders mid-step
-        self._broker.set_market(quotes)
-        for q in quotes:
-            mark(q.symbol, q.last)
-            if q.symbol in matching:
-                with self._health.guard(f"a fill on the {q.symbol} quote"):
-                    self._broker.on_quote(q)
+        self._broker.set_market(batch)
+        symbols, lasts = batch.symbols, batch.last
+        if not matching:  # nothing can match: the marks alone, in order
+            for i in batch.in_order(marked):
+                mark(symbols[i], float(lasts[i]))
+            return
+        may_match = self._broker.may_match  # a touch beyond every resting limit: no quote made
+        bids, asks = batch.bid.tolist(), batch.ask.tolist()
+        for i, symbol in enumerate(symbols):
+            if symbol in marked:
+                mark(symbol, float(lasts[i]))
+            if symbol in matching and may_match(symbol, bids[i], asks[i]):
+                with self._health.guard(f"a fill on the {symbol} quote"):
+                    self._broker.on_quote(batch[i])
 
-    def _match_each(self, quotes: tuple[Quote, ...]) -> None:
+    def _match_each(self, quotes: QuoteBatch) -> None:
         """The reference path: every quote marked and matched on its own (tests compare the two)."""
         for q in quotes:
             self._ledger.mark(q.symbol, q.last)
             with self._health.guard(f"a fill on the {q.symbol} quote"):
                 self._broker.on_quote(q)
 
-    def _screen(self, quotes: tuple[Quote, ...]) -> tuple[Quote, ...]:
+    def _screen(self, quotes: QuoteBatch) -> QuoteBatch:
         """Hold bad quotes out, and tell the operator once when a symbol goes bad or recovers."""
         before = set(self._market.quotes.held_out())
         good, flags = self._market.screen(quotes)
@@ -250,6 +263,6 @@ class SessionDriver:
             log.debug("held out %d quote(s): %s", len(flags), "; ".join(f.describe() for f in flags[:5]))
         return good
 
-    async def _algo_quotes(self, quotes: tuple[Quote, ...]) -> None:
+    async def _algo_quotes(self, quotes: QuoteBatch) -> None:
         with self._health.guard("an algo slice"):
             await self._dispatcher.algo_quotes(quotes)

@@ -10,6 +10,7 @@ from engine.clock import Clock
 from engine.config import Settings
 from engine.data.feed import MarketFeed
 from engine.model.events import StatusEvent
+from engine.runtime.history_panel import HistoryPanel
 from engine.runtime.market_view import MarketView
 
 
@@ -37,6 +38,8 @@ class StatusBoard:
         self._replay = replay
         self.link: BrokerLink | None = None
         self._closes: tuple[date, dict[str, float]] | None = None
+        self._panel = market.panel if market is not None else HistoryPanel(feed)
+        """The previous closes come from the panel's arrays, not a DataFrame slice per symbol."""
 
     def on_link(self, link: BrokerLink) -> None:
         self.link = link
@@ -97,11 +100,11 @@ class StatusBoard:
                 }
             ):
                 try:
-                    bars = self._feed.history(symbol, before=day)
+                    close = self._panel.last_close(symbol, day)
                 except KeyError:  # a symbol quoted without bars (a live feed's extra): no base
                     continue
-                if len(bars):
-                    closes[symbol] = float(bars["close"].iloc[-1])
+                if close is not None:
+                    closes[symbol] = close
             self._closes = (day, closes)
         return dict(self._closes[1])
 

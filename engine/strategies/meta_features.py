@@ -205,6 +205,22 @@ def daily_returns(close: Array, starts: NDArray[np.int64] | None = None) -> Arra
     return rets
 
 
+def signal_windows(rets: Array, weights: Array, bars: NDArray[np.int64], first: NDArray[np.int64]) -> Array:
+    """``window_stats`` rows of signals at ``bars`` (weights ``[m, k]`` at each signal): the
+    windows ``own_features`` reads (``LONG_VOL`` days, the last ``SHORT_VOL`` and ``TREND_DAYS``)."""
+    return window_stats(
+        rets,
+        weights,
+        bars,
+        first,
+        length=LONG_VOL,
+        short=SHORT_VOL,
+        trend=TREND_DAYS,
+        min_short=SHORT_VOL // 2,
+        min_long=SHORT_VOL,
+    )
+
+
 def own_features(
     close: Array,
     rets: Array,
@@ -215,28 +231,23 @@ def own_features(
     bars: NDArray[np.int64],
     first: NDArray[np.int64],
     policy: ExitPolicy,
+    *,
+    stats: Array | None = None,
 ) -> Array:
     """``[m, len(FEATURES)]`` features of the signals at ``bars`` that the signal's own series give
     (``score``, ``vol_regime``, ``trend_regime``, ``stop_atr``, ``cost``; the rest NaN: ``context``
     fills them). ``close``, ``rets`` (``daily_returns``) and ``weights`` are ``[T, k]``, ``score``,
     ``stop`` and ``atr`` ``[T]``: one setup's arrays, or several one-stock setups' laid end to end,
     each signal's own series starting at bar ``first - 1``. Row by row the same numbers either way,
-    which is what lets the panel scan meta-label without a setup per symbol."""
+    which is what lets the panel scan meta-label without a setup per symbol. ``stats``: the
+    signals' ``window_stats`` rows when the caller has them already (the panel scan's, shared by
+    templates signalling at the same bar)."""
     out = np.full((len(bars), len(FEATURES)), np.nan)
     if len(bars) == 0:
         return out
     wb = weights[bars]
-    stats = window_stats(
-        rets,
-        wb,
-        bars,
-        first,
-        length=LONG_VOL,
-        short=SHORT_VOL,
-        trend=TREND_DAYS,
-        min_short=SHORT_VOL // 2,
-        min_long=SHORT_VOL,
-    )
+    if stats is None:
+        stats = signal_windows(rets, wb, bars, first)
     short_sd, long_sd = stats[:, 0], stats[:, 1]
     with np.errstate(invalid="ignore", divide="ignore"):
         out[:, 1] = np.log(short_sd / long_sd)

@@ -61,28 +61,24 @@ def _fill(
 
 @numba.njit(cache=True, nogil=True)
 def _moments(buf: Array, lows: Ints, sums: Array, counts: Ints, squares: Array) -> None:
-    """numpy's nansum and two-pass nanstd terms of the windows ``buf[lows[w]:]`` (each summed in
-    index order) in two passes over the buffer: sums, counts of finite values, squared deviations."""
-    sums[:] = 0.0
-    counts[:] = 0
-    squares[:] = 0.0
-    for i in range(len(buf)):
-        v = buf[i]
-        if not math.isnan(v):
-            for w in range(len(lows)):
-                if i >= lows[w]:
-                    sums[w] += v
-                    counts[w] += 1 if math.isfinite(v) else 0
-    means = np.empty(len(lows))
-    for w in range(len(lows)):  # (a window with no finite value gives NaN anyway)
-        means[w] = sums[w] / counts[w] if counts[w] else math.nan
-    for i in range(len(buf)):
-        v = buf[i]
-        if not math.isnan(v):
-            for w in range(len(lows)):
-                d = v - means[w]
-                if i >= lows[w] and not math.isnan(d):  # inf - inf (an overflowed day): nansum skips it
-                    squares[w] += d * d
+    """numpy's nansum and two-pass nanstd terms of the windows ``buf[lows[w]:]``: each window's
+    sum, count of finite values and squared deviations from its mean, each summed in index order
+    over that window alone (a pass per window: no per-value test of which windows hold it)."""
+    for w in range(len(lows)):
+        s = 0.0
+        c = 0
+        for i in range(lows[w], len(buf)):
+            v = buf[i]
+            if not math.isnan(v):
+                s += v
+                c += 1 if math.isfinite(v) else 0
+        mean = s / c if c else math.nan  # (a window with no finite value gives NaN anyway)
+        q = 0.0
+        for i in range(lows[w], len(buf)):
+            d = buf[i] - mean  # NaN for a missing day; inf - inf (an overflowed day): nansum skips it
+            if not math.isnan(d):
+                q += d * d
+        sums[w], counts[w], squares[w] = s, c, q
 
 
 @numba.njit(cache=True, nogil=True)

@@ -20,7 +20,14 @@ from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy, StopRule
 from engine.strategies.exits import _TIME_CODES, _walk, protects, resolve_arrays
-from engine.strategies.meta_features import FEATURES, choose_trades, daily_returns, own_features
+from engine.strategies.meta_features import (
+    FEATURES,
+    choose_trades,
+    daily_returns,
+    own_features,
+    signal_windows,
+)
+from engine.strategies.meta_windows import STATS
 from engine.strategies.outcomes import Outcomes
 from engine.strategies.templates.base import Array, Bars, Params, Setup, Template
 from engine.strategies.templates.panel import Family, FlatBars
@@ -31,6 +38,8 @@ years): every template's intermediate series are this long, so memory stays flat
 symbols there are, and each slice is long enough that the per-slice Python costs nothing."""
 
 Ints = NDArray[np.int64]
+WINDOW_ROWS = "window_stats"
+"""``FlatBars.memo`` key of the slice's meta-label window rows computed so far (``_window_rows``)."""
 FEATURE_BLOCK = 4096
 """Signals whose meta-label features are computed at once (each reads a 250-day window)."""
 
@@ -211,12 +220,15 @@ def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints)
 
 def _own_rows(flat: FlatBars, rets: Array, family: Family, bars: Ints, policy: ExitPolicy) -> Array:
     """``own_features`` of signals at flat ``bars``, each read on its own symbol's bars only, in
-    blocks (a 250-day window per signal)."""
+    blocks (a 250-day window per signal). A one-stock signal's window statistics depend on its bar
+    alone (weight 1 on the symbol's own returns), so each bar's are computed once per slice,
+    whichever templates signal there (``_window_rows``)."""
     out = np.full((len(bars), len(FEATURES)), np.nan)
     seg = np.searchsorted(flat.starts, bars, side="right") - 1
     first = flat.starts[seg] + 1
     close = flat.close.reshape(-1, 1)
     ones = np.broadcast_to(np.ones((1, 1)), close.shape)  # one-stock setups: weight 1 every bar
+    stats = _window_rows(flat, rets, bars, first)
     for a in range(0, len(bars), FEATURE_BLOCK):
         b = min(a + FEATURE_BLOCK, len(bars))
         out[a:b] = own_features(
@@ -229,7 +241,28 @@ def _own_rows(flat: FlatBars, rets: Array, family: Family, bars: Ints, policy: E
             bars[a:b],
             first[a:b],
             policy,
+            stats=stats[a:b],
         )
+    return out
+
+
+def _window_rows(flat: FlatBars, rets: Array, bars: Ints, first: Ints) -> Array:
+    """``meta_windows.window_stats`` rows of one-stock signals at flat ``bars``: those of bars an
+    earlier template of this scan signalled at are looked up (the slice's ``memo``), the rest
+    computed and added to it."""
+    known_bars, known = flat.memo.get(WINDOW_ROWS, (np.empty(0, np.int64), np.empty((0, STATS))))
+    at = np.minimum(np.searchsorted(known_bars, bars), max(len(known_bars) - 1, 0))
+    hit = known_bars[at] == bars if len(known_bars) else np.zeros(len(bars), dtype=np.bool_)
+    out = np.empty((len(bars), STATS))
+    out[hit] = known[at[hit]]
+    miss = np.flatnonzero(~hit)
+    if len(miss):
+        fresh_bars, pick = np.unique(bars[miss], return_index=True)
+        fresh = signal_windows(rets, np.ones((len(fresh_bars), 1)), fresh_bars, first[miss][pick])
+        out[miss] = fresh[np.searchsorted(fresh_bars, bars[miss])]
+        merged = np.concatenate([known_bars, fresh_bars])
+        order = np.argsort(merged, kind="stable")
+        flat.memo[WINDOW_ROWS] = (merged[order], np.concatenate([known, fresh])[order])
     return out
 
 
@@ -248,7 +281,11 @@ def scan_slice(
     parts: list[Trades] = []
     picks: list[tuple[int, int, Setup, Outcomes, Array]] = []
     width = len(FEATURES) if meta is not None else 0
-    day_rets = daily_returns(flat.close.reshape(-1, 1), flat.starts[:-1]) if meta is not None else None
+    day_rets = (
+        flat.shared("daily_returns", lambda: daily_returns(flat.close.reshape(-1, 1), flat.starts[:-1]))
+        if meta is not None
+        else None
+    )
     for k, family in enumerate(families):
         signals = np.flatnonzero(family.entry & usable).astype(np.int64)
         rets, exits = _outcomes(template, flat, family, signals)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from functools import partial
 
 import numpy as np
 from numpy.typing import NDArray
@@ -48,7 +49,8 @@ from engine.strategies.meta_label import (
 )
 from engine.strategies.meta_windows import day_order
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.panel_scan import MetaNeeds, RecentFloor, chunks, scan_slice
+from engine.strategies.panel_scan import WINDOW_ROWS, MetaNeeds, RecentFloor, chunks, scan_slice
+from engine.strategies.scan_pool import run_in_order
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
 
@@ -249,6 +251,13 @@ def scan_template(
     return record, candidates, {s.key: o for s, o in measured}, setups
 
 
+SCAN_THREADS = 2
+"""Templates scanned at once on a universe of one slice (``scan_pool``): their kernels release the
+GIL, so two overlap on two cores; results and ``progress`` are in the templates' order either way."""
+
+_Scanned = tuple[TrackRecord, list[Candidate], dict[str, Outcomes] | None, list[Setup] | None]
+"""A template's record and candidates, with every setup and its trades (``keep=True`` only)."""
+
 ScanProgress = Callable[[int, int, str], None]
 """Told ``(done, total, template)`` before each template: how far a scan is (the console shows it,
 the first scan of a day taking many seconds). It may raise to abandon the scan (the engine stopping)."""
@@ -268,14 +277,16 @@ def scan_panel(
     from the flat arrays (``meta_label.own_features``, the same numbers its setup gives), so the
     meta-label and the candidates' confidence are the per-setup path's."""
     policy = template.exit_policy
-    if market is None:
-        found = [scan_slice(template, params, flat, CANDIDATE_BARS) for flat in slices]
-    else:
-        floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES))
-        found = []
-        for flat in slices:
-            found.append(scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs()))
+    floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES)) if market is not None else None
+    found = []
+    for flat in slices:
+        found.append(
+            scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs() if floor is not None else None)
+        )
+        if floor is not None:
             floor.add(found[-1].trades)
+        if len(slices) > 1:  # one slice's shared series at a time; the window rows are small
+            flat.release(keep=(WINDOW_ROWS,))
     trades = [f.trades for f in found]
     if trades:
         dates = np.concatenate([t.dates for t in trades])
@@ -372,30 +383,44 @@ def scan(
     records: dict[str, TrackRecord] = {}
     outcomes: dict[str, dict[str, Outcomes]] = {}
     setups: dict[str, list[Setup]] = {}
-    slices: list[FlatBars] | None = None
     held_back: dict[str, str] = {}
-    for done, template in enumerate(templates):
-        if progress is not None:
-            progress(done, len(templates), template.name)
+    slices: list[FlatBars] | None = None
+    if not keep and any(t.panel is not None for t in templates):
+        # one copy of the universe, end to end, shared by the one-stock templates (and the
+        # series several of them read: ``FlatBars.shared``)
+        slices = chunks([b for b in panel.values() if len(b)])
+
+    def run(template: Template) -> _Scanned | str:
+        nonlocal slices
         p = params.get(template.name) or template.params()
         try:
             if template.panel is not None and not keep:
-                if slices is None:  # one copy of the universe, end to end, shared by those templates
+                if slices is None:
                     slices = chunks([b for b in panel.values() if len(b)])
-                record, found = scan_panel(template, slices, p, method, market)
-            else:
-                # the flat copy of the universe is let go (rebuilt if a later template needs it)
-                # rather than held beside a basket template's [T, k] matrices: 5,000 symbols' peak
+                return (*scan_panel(template, slices, p, method, market), None, None)
+            # the flat copy of a universe of several slices is let go (rebuilt if a later template
+            # needs it) rather than held beside a basket template's [T, k] matrices: 5,000
+            # symbols' peak. One slice (500 symbols) is kept, its shared series with it.
+            if slices is not None and len(slices) > 1:
                 slices = None
-                record, found, measured, built = scan_template(template, panel, p, method, market)
-                if keep:
-                    outcomes[template.name] = measured
-                    setups[template.name] = built
-                else:
-                    found = [replace(c, setup=trim(c.setup, CANDIDATE_BARS)) for c in found]
+            record, found, measured, built = scan_template(template, panel, p, method, market)
+            if not keep:
+                return record, [replace(c, setup=trim(c.setup, CANDIDATE_BARS)) for c in found], None, None
+            return record, found, measured, built
         except TemplateUnavailable as exc:  # this template sits the session out; the others run
-            held_back[template.name] = str(exc)
+            return str(exc)
+
+    # templates at once on a universe of one slice; one at a time over several (memory: see above)
+    workers = SCAN_THREADS if slices is not None and len(slices) == 1 else 1
+    done = run_in_order([(t.name, partial(run, t)) for t in templates], progress, workers)
+    for template, result in zip(templates, done, strict=True):
+        if isinstance(result, str):
+            held_back[template.name] = result
             continue
+        record, found, measured, built = result
         records[template.name] = record
         candidates.extend(found)
+        if measured is not None and built is not None:
+            outcomes[template.name] = measured
+            setups[template.name] = built
     return Scan(tuple(candidates), records, outcomes, setups, held_back)

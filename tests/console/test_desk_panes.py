@@ -16,6 +16,7 @@ from rich.cells import cell_len
 from textual.binding import Binding
 from textual.screen import Screen
 from textual.widget import Widget
+from textual.widgets.data_table import ColumnKey
 
 import console.screens as screens_package
 import console.widgets as widgets_package
@@ -26,6 +27,7 @@ from console.screens.help import HelpScreen, bindings_of, help_text, key_display
 from console.widgets.event_log import EventLogPane
 from console.widgets.quotes import REDRAW_EVERY_S, QuotesPane, health
 from console.widgets.status import StatusLine
+from console.widgets.table import SyncedTable
 from engine.config import HotkeySettings
 from engine.model import TradingState
 from engine.model.events import MarketEvent, NoticeEvent, RiskAlert, StatusEvent
@@ -138,6 +140,34 @@ async def test_the_quotes_pane_shows_a_quote_that_arrives_with_its_day_change_an
         row = next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")
         assert row[4] == "+2.00%" and row[6] == "stale 20m"
         assert "stale" in str(app.screen.query_one(QuotesPane).border_subtitle)
+
+
+async def test_quotes_folded_between_repaints_show_the_latest_and_the_columns_fit_them() -> None:
+    """Steps that come faster than the pane repaints are folded: the repaint shows the latest
+    value of each symbol; a column grows to its widest cell and shrinks back when that cell
+    narrows (the table re-sizes a column once, not on every cell: issue 18)."""
+    client = FakeClient(snapshot())
+    app = OneTapApp(client)
+    async with app.run_test(size=(160, 48)) as pilot:
+        await settle(pilot)
+        client.push(MarketEvent(T0, (quote("NVDA", 90.0), quote("AMD", 150.0))))
+        await settle(pilot)
+        await pilot.pause(REDRAW_EVERY_S)
+        table = app.screen.query_one("#quotes-table", SyncedTable)
+        narrow = table.columns[ColumnKey("last")].content_width
+        for k, price in enumerate((91.0, 12345.5, 92.0, 123456.25)):  # within one repaint interval
+            client.push(MarketEvent(T0 + timedelta(seconds=k + 1), (quote("NVDA", price),)))
+        await settle(pilot)
+        await pilot.pause(REDRAW_EVERY_S)
+        rows = {r[0]: r for r in table_rows(app, "quotes-table")}
+        assert rows["NVDA"][3] == "123,456.25" and rows["AMD"][3] == "150.00"
+        wide = table.columns[ColumnKey("last")].content_width
+        assert wide == cell_len("123,456.25") > narrow
+        client.push(MarketEvent(T0 + timedelta(seconds=9), (quote("NVDA", 93.0),)))
+        await settle(pilot)
+        await pilot.pause(REDRAW_EVERY_S)
+        assert next(r for r in table_rows(app, "quotes-table") if r[0] == "NVDA")[3] == "93.00"
+        assert table.columns[ColumnKey("last")].content_width == narrow
 
 
 def test_a_crossed_or_empty_quote_is_bad_data() -> None:

@@ -13,6 +13,7 @@ import pytest
 from engine.model import Quote
 from engine.model.codec import DecodeError, from_jsonable, to_jsonable
 from engine.model.events import MarketEvent
+from engine.model.flow import FlowReading
 
 TS = datetime(2012, 1, 3, 14, 31, tzinfo=UTC)
 QUOTE = Quote("AAPL", TS, 410.1, 410.2, 410.15, 300.0, 200.0, 50.0, 12_345.0)
@@ -55,3 +56,32 @@ def test_a_quote_missing_a_field_is_named() -> None:
     del data["last"]
     with pytest.raises(DecodeError, match="missing field 'last'"):
         from_jsonable(data)
+
+
+READING = FlowReading("AAPL", 40, 1_250.0, 0.2, 1, -300.0, None, 0.004, None, True)
+
+
+def test_a_flow_reading_round_trips_as_the_generic_walk_decodes_it() -> None:
+    """The written-out path for order-flow readings (one per symbol in a market event) gives the
+    same object as the generic walk, integers on the wire becoming floats where floats belong."""
+    event = MarketEvent(ts=TS, quotes=(QUOTE,), flow=(READING,))
+    back = from_jsonable(to_jsonable(event))
+    assert back == event
+    wire = {**to_jsonable(READING), "ofi": 7, "realized_spread": 3}
+    fast = from_jsonable(wire)
+    assert fast == dataclasses.replace(READING, ofi=7.0, realized_spread=3.0)
+    assert type(fast.ofi) is float and type(fast.realized_spread) is float
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "words"),
+    [
+        ("updates", 1.5, "FlowReading.updates: expected an integer"),
+        ("ofi", "x", "FlowReading.ofi: expected a number"),
+        ("quote_imbalance", True, "FlowReading.quote_imbalance"),
+        ("sizes_invented", 1, "FlowReading.sizes_invented"),
+    ],
+)
+def test_a_faulty_flow_reading_gets_the_generic_error(field: str, value: object, words: str) -> None:
+    with pytest.raises(DecodeError, match=words):
+        from_jsonable({**to_jsonable(READING), field: value})

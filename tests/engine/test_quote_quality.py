@@ -151,3 +151,58 @@ def test_stale_applies_only_to_a_live_feed(engine: Engine, shipped: MarketData) 
         "AAPL": 300.0,
         "MSFT": float("inf"),
     }
+
+
+def _stream(seed: int, steps: int) -> list[tuple[list[Quote], datetime]]:
+    """Seeded steps of 1-7 quotes over four symbols (drawn with replacement: a symbol often twice
+    in one step), with every kind of bad quote, real jumps, session gaps and late stamps."""
+    import math
+
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    syms = ("A", "B", "C", "SPX")
+    px = dict.fromkeys(syms, 100.0)
+    t = T0
+    out = []
+    for _ in range(steps):
+        t += timedelta(hours=20) if rng.random() < 0.005 else timedelta(seconds=1)
+        batch = []
+        for _ in range(int(rng.integers(1, 8))):
+            s = syms[int(rng.integers(0, 4))]
+            px[s] *= math.exp(rng.normal(0.0, 0.001)) * (1.1 if rng.random() < 0.01 else 1.0)
+            p = round(px[s], 2)
+            bid, ask, last = p - 0.01, p + 0.01, p
+            r = rng.random()
+            if r < 0.02:
+                bid, ask = ask, bid
+            elif r < 0.04:
+                bid = ask
+            elif r < 0.05:
+                last = float("nan")
+            elif r < 0.07:
+                last = p * 1.5
+                bid, ask = last - 0.01, last + 0.01
+            if s == "SPX":
+                bid = ask = last
+            late = timedelta(seconds=float(rng.integers(1, 30))) if rng.random() < 0.03 else timedelta(0)
+            batch.append(Quote(s, t - late, bid, ask, last, 100.0, 100.0, 10.0, 0.0))
+        out.append((batch, t + timedelta(microseconds=int(rng.integers(0, 12_000_000)))))
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_a_batch_is_judged_as_its_quotes_one_at_a_time(seed: int) -> None:
+    """The guard walks a batch in arrival order: the same good quotes, flags (words included),
+    held-out symbols (in the same order), last good quotes and counts as screening each quote on
+    its own. Every problem kind occurs."""
+    checks = QuoteChecks(spike_history=10, spike_floor_bps=50.0)
+    batched, single = QuoteGuard(checks, no_book=["SPX"]), QuoteGuard(checks, no_book=["SPX"])
+    for quotes, now in _stream(seed, 3000):
+        good, flags = batched.screen(quotes, now)
+        one_by_one = [single.screen([q], now) for q in quotes]
+        assert tuple(good) == tuple(q for g, _ in one_by_one for q in g)
+        assert flags == tuple(f for _, fs in one_by_one for f in fs)
+        assert list(batched.held_out().items()) == list(single.held_out().items())
+        assert batched.latest() == single.latest()
+    assert batched.counts == single.counts and set(batched.counts) == set(QuoteProblem)

@@ -575,6 +575,10 @@ class IbkrBroker:
     def set_market(self, quotes: Iterable[Quote]) -> None:
         """Nothing: the exchange's own market."""
 
+    def may_match(self, symbol: str, bid: float, ask: float) -> bool:
+        """Never: the exchange matches orders."""
+        return False
+
     def on_session_close(self, day: date, closes: Mapping[str, float] | None = None) -> None:
         """Nothing: the exchange expires DAY orders and settles expiries; reports tell the engine."""
 

@@ -15,6 +15,9 @@ from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+import numpy.typing as npt
+
 from engine.brokers.base import (
     BrokerError,
     BrokerPosition,
@@ -42,6 +45,7 @@ from engine.model import CommissionSchedule, Fill, Order, OrderStatus, OrderType
 from engine.model.cash import Currencies
 from engine.model.codec import to_jsonable
 from engine.model.enums import AssetClass
+from engine.model.quote_batch import LatestQuotes, as_batch
 
 _INF = math.inf
 log = logging.getLogger(__name__)
@@ -107,7 +111,10 @@ class PaperBroker:
         self._reporter: Reporter | None = None
         self._settlement_hook: SettlementHook | None = None
         self._connected = False
-        self._quotes: dict[str, Quote] = {}
+        self._quotes = LatestQuotes()
+        """symbol -> its last quote: whole steps kept as batches (``set_market``), objects made when read."""
+        self._plain: tuple[tuple[str, ...], npt.NDArray[np.bool_]] | None = None
+        """A batch's symbols and which of them are not option symbols (the replay's steps share one tuple)."""
         self._replayed = 0
         # No part holds the broker (no cycle): a broker dropped without close() frees its journal lock.
         self._state = state = PaperState(
@@ -520,12 +527,23 @@ class PaperBroker:
     def _beyond_reach(self, quote: Quote, working: Mapping[str, OrderRecord]) -> bool:
         """Every working order of the quote's symbol is a resting limit its touch does not reach
         (what ``matching.out_of_reach`` says of each, asked once per symbol)."""
+        return self._touch_beyond(quote.symbol, quote.bid, quote.ask, working)
+
+    def _touch_beyond(self, symbol: str, bid: float, ask: float, working: Mapping[str, OrderRecord]) -> bool:
         cache = self._state.reach
-        if quote.symbol in cache:
-            bounds = cache[quote.symbol]
+        if symbol in cache:
+            bounds = cache[symbol]
         else:
-            bounds = cache[quote.symbol] = matching.reach(working.values())
-        return bounds is not None and quote.ask > bounds[0] and quote.bid < bounds[1]
+            bounds = cache[symbol] = matching.reach(working.values())
+        return bounds is not None and ask > bounds[0] and bid < bounds[1]
+
+    def may_match(self, symbol: str, bid: float, ask: float) -> bool:
+        """What ``on_quote`` would find to do with this touch: the symbol's working orders unless
+        all are resting limits beyond it, or its options' working orders."""
+        working = self._state.by_symbol.get(symbol)
+        if working and not self._touch_beyond(symbol, bid, ask, working):
+            return True
+        return self._options.has_volatility(symbol) and bool(self._state.by_underlying.get(symbol))
 
     def matching_symbols(self) -> Container[str]:
         """The symbols whose quotes can match an order now: those with working orders, and the
@@ -535,17 +553,17 @@ class PaperBroker:
     def set_market(self, quotes: Iterable[Quote]) -> None:
         """Take a step's quotes as the market without matching (what ``on_quote`` does first):
         the engine hands ``on_quote`` only the quotes of ``matching_symbols``. The same quotes are
-        ignored as there: a bad price, or an option symbol."""
-        market = self._quotes
-        contract = self._options.contract
-        for quote in quotes:
-            if (
-                0.0 < quote.bid < _INF
-                and 0.0 < quote.ask < _INF
-                and 0.0 < quote.last < _INF
-                and contract(quote.symbol) is None
-            ):
-                market[quote.symbol] = quote
+        ignored as there: a bad price, or an option symbol. The step is kept whole, as columns."""
+        batch = as_batch(quotes)
+        plain = self._plain
+        if plain is None or plain[0] is not batch.symbols:
+            contract = self._options.contract
+            keep = np.fromiter((contract(s) is None for s in batch.symbols), dtype=np.bool_, count=len(batch))
+            plain = self._plain = (batch.symbols, keep)
+        ok = plain[1].copy()
+        for column in (batch.bid, batch.ask, batch.last):
+            ok &= (column > 0.0) & (column < _INF)
+        self._quotes.add(batch.take(ok))
 
     def _trail(self, record: OrderRecord, quote: Quote) -> None:
         """Move a TRAIL order's stop with this trade when it tightens it (journaled, reported)."""

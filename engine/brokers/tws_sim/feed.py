@@ -6,7 +6,7 @@ only forwards them to the simulator at the chosen pace and closes the day (DAY o
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import date
 
 from engine.brokers.tws_sim.server import TwsSimulator
@@ -23,7 +23,7 @@ class ReplayDriver:
         self.quotes_sent = 0
         self.days_closed: list[date] = []
 
-    def push(self, quotes: tuple[Quote, ...]) -> None:
+    def push(self, quotes: Sequence[Quote]) -> None:
         """One replay step: every quote of a listed symbol becomes the simulator's top of book."""
         for q in quotes:
             if self.sim.universe.by_key(q.symbol) is None:

@@ -18,6 +18,7 @@ import numpy as np
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals import segmented as seg
 from engine.strategies.aggregate import composite_flat
+from engine.strategies.templates import panel as pn
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
@@ -27,14 +28,14 @@ WEIGHTS = {"breakout_atr": 0.4, "compression": 0.3, "volume_momentum": 0.3}
 
 def _signals(flat: FlatBars, p: Params) -> Signals:
     close, starts = flat.close, flat.starts
-    mid, upper, lower, _pb = seg.bollinger(close, starts, 20, 2.0)
+    mid, upper, lower, _pb = pn.bollinger(flat, 20, 2.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         width = (upper - lower) / mid
     width_z = seg.zscore(width, starts, 120)
     squeeze = seg.rolling_min(width_z, starts, int(p["squeeze_days"]))
     dc_upper, _dc_lower = seg.donchian(flat.high, flat.low, starts, 20)
-    a = seg.atr(flat.high, flat.low, close, starts, 14)
-    vmom = seg.volume_momentum(flat.volume, starts, 20, 60)
+    a = pn.atr(flat, 14)
+    vmom = pn.volume_momentum(flat, 20, 60)
     ma20 = seg.sma(close, starts, 20)
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = (close - dc_upper) / a

@@ -16,6 +16,7 @@ import numpy as np
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals import segmented as seg
 from engine.strategies.aggregate import composite_flat
+from engine.strategies.templates import panel as pn
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
@@ -26,9 +27,9 @@ WEIGHTS = {"oversold": 0.4, "below_band": 0.4, "trend200": 0.2}
 def _signals(flat: FlatBars, p: Params) -> Signals:
     close, starts = flat.close, flat.starts
     r = seg.rsi(close, starts, 14)
-    mid, _upper, _lower, pb = seg.bollinger(close, starts, 20, 2.0)
+    mid, _upper, _lower, pb = pn.bollinger(flat, 20, 2.0)
     ma200 = seg.sma(close, starts, 200)
-    a = seg.atr(flat.high, flat.low, close, starts, 14)
+    a = pn.atr(flat, 14)
     with np.errstate(invalid="ignore", divide="ignore"):
         entry = (r < p["rsi_entry"]) & (pb < p["pct_b_entry"])
         exit_rule = (r > p["rsi_exit"]) | (pb > 0.5)

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
-from engine.signals import segmented as seg
 from engine.strategies.aggregate import composite_flat
+from engine.strategies.templates import panel as pn
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
@@ -25,11 +25,11 @@ WEIGHTS = {"roc20_risk_adj": 0.5, "roc60": 0.3, "volume_momentum": 0.2}
 
 def _signals(flat: FlatBars, p: Params) -> Signals:
     close, starts = flat.close, flat.starts
-    r20, r60 = seg.roc(close, starts, 20), seg.roc(close, starts, 60)
-    ma50 = seg.sma(close, starts, 50)
-    vmom = seg.volume_momentum(flat.volume, starts, 20, 60)
-    vol20 = seg.rolling_volatility(close, starts, 20)
-    a = seg.atr(flat.high, flat.low, close, starts, 14)
+    r20, r60 = pn.roc(flat, 20), pn.roc(flat, 60)
+    ma50 = pn.sma(flat, 50)
+    vmom = pn.volume_momentum(flat, 20, 60)
+    vol20 = pn.rolling_volatility(flat, 20)
+    a = pn.atr(flat, 14)
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = r20 / (vol20 * np.sqrt(20.0 / 252.0))
         entry = (r20 > 0) & (r60 > 0) & (close > ma50) & (vmom >= p["min_volume"])

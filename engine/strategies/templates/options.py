@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 
 import numba
@@ -39,6 +39,7 @@ from engine.risk.greeks import black_scholes
 from engine.signals import segmented as seg
 from engine.signals.indicators import rolling_volatility
 from engine.strategies.aggregate import composite_flat
+from engine.strategies.templates import panel as pn
 from engine.strategies.templates.base import (
     NO_PROTECTION,
     Array,
@@ -83,12 +84,29 @@ def strikes(prices: Array, otm: float, right: str) -> Array:
 
 
 @numba.njit(cache=True, nogil=True)
-def bs_prices(is_call: bool, s: Array, k: Array, years: float, sigma: Array, rate: float) -> Array:
-    """``bs_price`` bar by bar; NaN where the volatility is not positive."""
+def bs_prices(
+    is_call: bool, s: Array, k: Array, years: float, sigma: Array, rate: float, need: NDArray[np.bool_]
+) -> Array:
+    """``bs_price`` at the bars ``need`` marks (all: ``need`` of length 1 and True); NaN where the
+    volatility is not positive or the price is not needed."""
     out = np.full(len(s), np.nan)
+    every = len(need) == 1 and need[0]
     for i in range(len(s)):
-        if sigma[i] > 0.0:
+        if sigma[i] > 0.0 and (every or (len(need) > 1 and need[i])):
             out[i] = bs_price(is_call, s[i], k[i], years, sigma[i], rate)
+    return out
+
+
+_EVERY_BAR = np.ones(1, dtype=np.bool_)
+
+
+def _put_stop(close: Array, strike: Array, vol20: Array, p: Params, need: NDArray[np.bool_]) -> Array:
+    """The protective put's floor on the loss, as a fraction: down to the strike plus the premium
+    paid (NaN where ``need`` is False: the panel prices the put only where an entry may be)."""
+    prem = bs_prices(
+        False, close, strike, int(p["horizon"]) / TRADING_DAYS, np.nan_to_num(vol20), p["rate"], need
+    )
+    out: Array = (close - strike + prem) / (close + prem)
     return out
 
 
@@ -153,13 +171,13 @@ class _Signals:
     @classmethod
     def over(cls, flat: FlatBars) -> _Signals:
         close, starts = flat.close, flat.starts
-        vol20 = seg.rolling_volatility(close, starts, 20)
+        vol20 = pn.rolling_volatility(flat, 20)
         return cls(
             vol20,
             seg.rolling_volatility(close, starts, 60),
-            seg.sma(close, starts, 50),
-            seg.roc(close, starts, 20),
-            seg.atr(flat.high, flat.low, close, starts, 14),
+            pn.sma(flat, 50),
+            pn.roc(flat, 20),
+            pn.atr(flat, 14),
             seg.sma(vol20, starts, 252),
         )
 
@@ -191,9 +209,13 @@ class _Overlay:
         )
 
 
-def _overlay(close: Array, starts: NDArray[np.int64], sig: _Signals, p: Params, right: str) -> _Overlay:
+def _overlay(
+    close: Array, starts: NDArray[np.int64], sig: _Signals, p: Params, right: str, lean: bool = False
+) -> _Overlay:
+    """One overlay's arrays. ``lean`` (the panel): the put's stop only at bars whose other entry
+    conditions hold (elsewhere NaN, which no entry, trade or feature reads); a candidate's setup
+    gets its stop at every bar (``_Overlay.cut``)."""
     vol20, vol60, ma50, r20 = sig.vol20, sig.vol60, sig.ma50, sig.r20
-    horizon = int(p["horizon"])
     is_call = right == "C"
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = vol20 / vol60
@@ -210,8 +232,8 @@ def _overlay(close: Array, starts: NDArray[np.int64], sig: _Signals, p: Params, 
     if is_call:
         stop = np.where(np.isfinite(a), 2.0 * a / close, np.inf)
     else:  # the put floors the loss: down to the strike plus the premium paid
-        prem = bs_prices(False, close, strike, horizon / TRADING_DAYS, np.nan_to_num(vol20), p["rate"])
-        stop = (close - strike + prem) / (close + prem)
+        need = entry & np.isfinite(score) & np.isfinite(vol20) if lean else _EVERY_BAR
+        stop = _put_stop(close, strike, vol20, p, need)
     return _Overlay(
         entry & np.isfinite(score) & np.isfinite(stop) & np.isfinite(vol20), components, score, strike, stop
     )
@@ -348,10 +370,13 @@ def panel(flat: FlatBars, p: Params) -> list[Family]:
     n_bars = len(flat.close)
     families = []
     for right in ("P", "C"):
-        made = _overlay(flat.close, flat.starts, sig, p, right)
+        made = _overlay(flat.close, flat.starts, sig, p, right, lean=True)
 
         def make(i: int, k: int, right: str = right, made: _Overlay = made) -> Setup:
-            return options_setup(flat.tail(i, k), p, right, sig.cut(flat, i, k), made.cut(flat, i, k))
+            bars, own, cut = flat.tail(i, k), sig.cut(flat, i, k), made.cut(flat, i, k)
+            if right == "P":  # the lean put stop, at every bar of the candidate's setup
+                cut = replace(cut, stop=_put_stop(bars.close, cut.strike, own.vol20, p, _EVERY_BAR))
+            return options_setup(bars, p, right, own, cut)
 
         def outcome(
             flat: FlatBars,

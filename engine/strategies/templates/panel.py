@@ -15,17 +15,19 @@ runs its panel signals on a one-symbol ``FlatBars``, so the two cannot drift.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
 
+from engine.signals import segmented as seg
 from engine.strategies.templates.base import Array, Bars, Mask, PanelFn, Params, Setup, single_arrays
 
 Starts = NDArray[np.int64]
 G = TypeVar("G", bound=np.generic)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,6 +42,23 @@ class FlatBars:
     low: Array
     close: Array
     volume: Array
+    memo: dict[Hashable, Any] = field(default_factory=dict, compare=False, repr=False)
+    """Series several templates read, each computed once per slice (``shared``). A slice is built
+    by each scan, so nothing here outlives the scan: a re-scan recomputes everything."""
+
+    def shared(self, key: Hashable, compute: Callable[[], T]) -> T:
+        """``compute()``, or what it gave for ``key`` on this slice already (one ATR(14), one
+        Bollinger band set, ... for every template that reads it)."""
+        if key not in self.memo:
+            self.memo[key] = compute()
+        out: T = self.memo[key]
+        return out
+
+    def release(self, keep: tuple[Hashable, ...] = ()) -> None:
+        """Let go of the shared series but ``keep``'s (a universe of several slices: a template's
+        pass holds one slice's series at a time, not every slice's; memory)."""
+        for key in [k for k in self.memo if k not in keep]:
+            del self.memo[key]
 
     @classmethod
     def of(cls, bars: Sequence[Bars]) -> FlatBars:
@@ -48,10 +67,12 @@ class FlatBars:
         starts = np.zeros(len(bars) + 1, dtype=np.int64)
         np.cumsum(lengths, out=starts[1:])
 
-        def cat(field: str) -> Array:
+        def cat(name: str) -> Array:
             if not bars:
                 return np.empty(0)
-            out: Array = np.concatenate([getattr(b, field) for b in bars])
+            out: Array = np.ascontiguousarray(
+                np.concatenate([getattr(b, name) for b in bars]), dtype=np.float64
+            )
             return out
 
         dates = np.concatenate([b.dates for b in bars]) if bars else np.empty(0, "datetime64[D]")
@@ -59,10 +80,11 @@ class FlatBars:
             tuple(b.symbol for b in bars),
             starts,
             dates.astype("datetime64[D]"),
-            *(
-                np.ascontiguousarray(cat(f), dtype=np.float64)
-                for f in ("open", "high", "low", "close", "volume")
-            ),
+            cat("open"),
+            cat("high"),
+            cat("low"),
+            cat("close"),
+            cat("volume"),
         )
 
     def __len__(self) -> int:
@@ -179,3 +201,38 @@ def one_stock(signals: SignalsFn, setup: SetupFromSignals) -> tuple[Callable[[Ba
         ]
 
     return per_symbol_setup, panel
+
+
+# The series several one-stock templates read, each computed once per slice (``FlatBars.shared``).
+
+
+def atr(flat: FlatBars, n: int = 14) -> Array:
+    """``segmented.atr`` of the slice (every one-stock template's stop reads ATR(14))."""
+    return flat.shared(("atr", n), lambda: seg.atr(flat.high, flat.low, flat.close, flat.starts, n))
+
+
+def bollinger(flat: FlatBars, n: int = 20, k: float = 2.0) -> tuple[Array, Array, Array, Array]:
+    """``segmented.bollinger`` of the slice's closes (mean reversion and breakout)."""
+    return flat.shared(("bollinger", n, k), lambda: seg.bollinger(flat.close, flat.starts, n, k))
+
+
+def volume_momentum(flat: FlatBars, fast: int = 20, slow: int = 60) -> Array:
+    """``segmented.volume_momentum`` of the slice (momentum and breakout)."""
+    return flat.shared(
+        ("vmom", fast, slow), lambda: seg.volume_momentum(flat.volume, flat.starts, fast, slow)
+    )
+
+
+def roc(flat: FlatBars, n: int) -> Array:
+    """``segmented.roc`` of the slice's closes (momentum, trend and the options overlays)."""
+    return flat.shared(("roc", n), lambda: seg.roc(flat.close, flat.starts, n))
+
+
+def sma(flat: FlatBars, n: int) -> Array:
+    """``segmented.sma`` of the slice's closes (momentum and the options overlays)."""
+    return flat.shared(("sma", n), lambda: seg.sma(flat.close, flat.starts, n))
+
+
+def rolling_volatility(flat: FlatBars, n: int) -> Array:
+    """``segmented.rolling_volatility`` of the slice's closes (momentum and the options overlays)."""
+    return flat.shared(("vol", n), lambda: seg.rolling_volatility(flat.close, flat.starts, n))

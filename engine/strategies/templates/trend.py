@@ -15,6 +15,7 @@ import numpy as np
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
 from engine.signals import segmented as seg
 from engine.strategies.aggregate import composite_flat
+from engine.strategies.templates import panel as pn
 from engine.strategies.templates.base import Bars, Params, Setup, Template, per_symbol, single_setup
 from engine.strategies.templates.panel import FlatBars, Signals, one_stock
 
@@ -27,8 +28,8 @@ def _signals(flat: FlatBars, p: Params) -> Signals:
     fast, slow = seg.ema(close, starts, int(p["fast"])), seg.ema(close, starts, int(p["slow"]))
     line = seg.ema(close, starts, 12) - seg.ema(close, starts, 26)  # macd(12, 26, 9), as indicators.macd
     hist = line - seg.ema(line, starts, 9)
-    a = seg.atr(flat.high, flat.low, close, starts, 14)
-    r60 = seg.roc(close, starts, 60)
+    a = pn.atr(flat, 14)
+    r60 = pn.roc(flat, 60)
     with np.errstate(invalid="ignore", divide="ignore"):
         spread = (fast - slow) / a
         entry = (fast > slow) & (close > fast) & (hist > 0)

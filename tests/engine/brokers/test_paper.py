@@ -837,3 +837,22 @@ def _random_sequences(
         "settlement_days": settlement_days,
     }
     assert asyncio.run(_scenario(actions, options, seen)) == len(actions)
+
+
+async def test_may_match_says_whether_a_touch_reaches_a_working_order() -> None:
+    """The engine asks ``may_match`` before making a quote object for ``on_quote``: False only
+    while every working order is a resting limit the touch does not reach (and the quote, had it
+    been matched, would have done nothing); True once it reaches one, or for any stop."""
+    h = await harness()
+    h.quote(ask=100.00)
+    assert not h.broker.may_match("AAPL", 99.98, 100.00), "nothing works on AAPL"
+    buy = await h.submit(Side.BUY, 10, OrderType.LMT, limit=99.50)
+    assert "AAPL" in h.broker.matching_symbols()
+    assert not h.broker.may_match("AAPL", 99.70, 99.80)
+    h.quote(bid=99.70, ask=99.80)
+    assert h.fills() == [], "a touch may_match turns down fills nothing"
+    assert h.broker.may_match("AAPL", 99.40, 99.50)
+    h.quote(bid=99.40, ask=99.50)
+    assert [f.client_order_id for f in h.fills()] == [buy.client_order_id]
+    await h.submit(Side.SELL, 5, OrderType.STP, stop=90.0)
+    assert h.broker.may_match("AAPL", 99.40, 99.50), "a stop is matched on every quote"

@@ -255,3 +255,22 @@ def test_a_symbol_the_data_lacks_is_a_data_error_naming_every_missing_one(tmp_pa
     )
     with pytest.raises(MissingSymbolError, match="no bars for symbol MSFT "):
         market.bars_before("MSFT", date(2020, 1, 3))
+
+
+def test_closes_before_are_the_frames_closes_strictly_before_the_day(tmp_path: Path) -> None:
+    """The arrays the risk gauge's daily returns read equal ``bars_before``'s closes on every day
+    (before the first bar, on a bar's own day, between bars, after the last); a replaced frame is
+    read afresh, and a missing symbol is the same data error."""
+    from engine.data.loader import MissingSymbolError
+
+    rows = "".join(f"2020-01-{d:02d},1,2,0.5,{1 + d / 10},100,AAPL\n" for d in (2, 3, 6, 7, 8))
+    market = load_user_file(write(tmp_path / "bars.csv", "date,open,high,low,close,volume,symbol\n" + rows))
+    for day in range(1, 11):
+        when = date(2020, 1, day)
+        expected = market.bars_before("AAPL", when)["close"].to_numpy(dtype=np.float64)
+        assert market.closes_before("AAPL", when).tolist() == expected.tolist()
+    assert market.closes_before("AAPL", date(2020, 1, 7)).tolist() == [1.2, 1.3, 1.6]
+    market.bars["AAPL"] = market.bars["AAPL"].iloc[:2]
+    assert market.closes_before("AAPL", date(2020, 1, 9)).tolist() == [1.2, 1.3]
+    with pytest.raises(MissingSymbolError, match="no bars for symbol MSFT "):
+        market.closes_before("MSFT", date(2020, 1, 3))

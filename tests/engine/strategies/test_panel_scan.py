@@ -95,6 +95,9 @@ def _same_scan(lean: Scan, full: Scan) -> None:
         assert x.vol_annual == y.vol_annual or (math.isnan(x.vol_annual) and math.isnan(y.vol_annual)), key
         assert dict(x.signals) == pytest.approx(dict(y.signals), nan_ok=True, rel=0, abs=0), key
         np.testing.assert_array_equal(x.recent_returns, y.recent_returns, err_msg=key)
+        # every bar the candidate keeps (the panel prices a put's stop only where it may enter)
+        kept = len(x.setup)
+        np.testing.assert_array_equal(x.setup.stop, y.setup.stop[len(y.setup) - kept :], err_msg=key)
         t, u = x.t, y.t
         assert x.setup.stop_price(t) == y.setup.stop_price(u), key
         assert x.setup.target_price(t) == y.setup.target_price(u), key
