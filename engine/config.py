@@ -138,6 +138,11 @@ class BrokerSettings(_Section):
     settlement_days: Annotated[int, Field(ge=0, le=5)] = 1
     option_rate: Annotated[float, Field(ge=-0.1, le=0.5)] = 0.0
     commission_per_contract: Annotated[float, Field(ge=0.0, le=100.0)] = 0.65
+    commission_fx_bps: Annotated[float, Field(ge=0.0, le=100.0)] = 0.2
+    commission_fx_min: Annotated[float, Field(ge=0.0, le=100.0)] = 2.0
+    commission_crypto_pct: Annotated[float, Field(ge=0.0, le=0.1)] = 0.0018
+    commission_crypto_min: Annotated[float, Field(ge=0.0, le=100.0)] = 1.75
+    commission_future_per_contract: Annotated[float, Field(ge=0.0, le=100.0)] = 0.85
 
 
 PAPER_PORTS = frozenset({7497, 4002})

@@ -31,6 +31,7 @@ import pandas as pd
 
 from engine.model import CommissionSchedule, Quote, StrategyCard
 from engine.model.commission import DEFAULT_SPREAD_BPS
+from engine.model.instruments import future_parts, fx_pair
 from engine.model.options import contract_multiplier, is_option_symbol, model_half_spread
 
 __all__ = [
@@ -118,8 +119,10 @@ def order_cost(
     spread: float | None = None,
     schedule: CommissionSchedule,
     k: float = DEFAULT_IMPACT_K,
+    symbol: str = "",
 ) -> CostEstimate:
-    """The expected cost of one order of ``quantity`` shares at ``price`` (the arrival mid).
+    """The expected cost of one order of ``quantity`` shares at ``price`` (the arrival mid);
+    ``symbol`` decides the commission rule (``symbol_commission``; "" a share's).
 
     ``spread`` is the quoted spread (ask - bid) in price units; None assumes
     ``DEFAULT_SPREAD_BPS`` of the price. The side does not matter: every part is a cost either way.
@@ -130,11 +133,28 @@ def order_cost(
         return ZERO_COST
     value = quantity * price
     quoted = price * DEFAULT_SPREAD_BPS / 1e4 if spread is None else max(spread, 0.0)
-    commission = schedule.commission(quantity, price)
+    commission = symbol_commission(schedule, symbol, quantity, price)
     half_spread = quantity * quoted / 2.0
     impact = value * impact_bps(quantity, stats, k) / 1e4
     total = commission + half_spread + impact
     return CostEstimate(commission, half_spread, impact, total, total / value * 1e4, value)
+
+
+def symbol_commission(schedule: CommissionSchedule, symbol: str, quantity: float, price: float) -> float:
+    """The commission of one whole order by the rule ``symbol``'s name implies: a pair pays
+    IDEALPRO's (``schedule.fx``) on its dollar value, in dollars (the card's total cost is read in
+    the account currency: a XXXUSD pair's units x rate, a USDXXX pair's units; a cross's
+    quote-currency value, as no rate is at hand here), a known future per contract, anything else
+    the share schedule. A coin is not known by name here and is costed as a share; the paper
+    broker charges it by its instrument's asset class (``engine.brokers.paper.commission``)."""
+    if quantity <= 0:
+        return 0.0
+    pair = fx_pair(symbol)
+    if pair is not None:
+        return schedule.fx(quantity if pair[0] == "USD" else quantity * price)
+    if future_parts(symbol) is not None:
+        return schedule.futures(quantity)
+    return schedule.commission(quantity, price)
 
 
 def combine(estimates: Iterable[CostEstimate]) -> CostEstimate:
@@ -192,7 +212,9 @@ def card_expected_cost(
             stats = MarketStats.from_history(bars, window)
         except ValueError as exc:
             raise ValueError(f"card {card.card_id}: {leg.symbol}: {exc}") from None
-        estimates.append(order_cost(leg.quantity, price, stats, spread=spread, schedule=schedule, k=k))
+        estimates.append(
+            order_cost(leg.quantity, price, stats, spread=spread, schedule=schedule, k=k, symbol=leg.symbol)
+        )
     return combine(estimates)
 
 

@@ -26,6 +26,7 @@ from engine.data.recording import RecordedEvent, RecordingFeed
 from engine.data.replay import ReplayFeed, first_open
 from engine.model import CommandSource
 from engine.model.cash import Currencies
+from engine.model.enums import AssetClass
 from engine.runtime.accounting import OPENING_KEY, opening_book_payload
 from engine.runtime.startup import EngineStartError, instruments, session_start
 from engine.store.repository import Store
@@ -56,6 +57,12 @@ def market_currencies(settings: Settings, data: MarketData) -> Currencies:
     return Currencies(settings.risk.account_currency, {s: i.currency for s, i in data.instruments.items()})
 
 
+def asset_classes(data: MarketData) -> dict[str, AssetClass]:
+    """The asset class of each instrument of the market: the commission rule the paper broker
+    charges it by (``engine.brokers.paper.commission``)."""
+    return {s: i.asset_class for s, i in data.instruments.items()}
+
+
 def paper_market(settings: Settings, store: Store, database: Path, data: MarketData | None) -> Market:
     """The replay of real bars, and the embedded paper broker trading against it."""
     from engine.brokers.paper import PaperBroker, journal_path_for
@@ -70,7 +77,11 @@ def paper_market(settings: Settings, store: Store, database: Path, data: MarketD
         s.replay, data, clock, resume_after=date.fromisoformat(last_day) if last_day else None
     )
     broker = PaperBroker.from_settings(
-        s.broker, clock, journal=journal_path_for(database), currencies=market_currencies(s, data)
+        s.broker,
+        clock,
+        journal=journal_path_for(database),
+        currencies=market_currencies(s, data),
+        asset_classes=asset_classes(data),
     )
     return clock, data, feed, broker
 
@@ -162,5 +173,6 @@ def recorded_market(settings: Settings, database: Path, data: MarketData, playba
         clock,
         journal=journal_path_for(database),
         currencies=market_currencies(settings, data),
+        asset_classes=asset_classes(data),
     )
     return clock, data, feed, broker

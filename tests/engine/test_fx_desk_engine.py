@@ -74,11 +74,19 @@ async def test_an_fx_basket_executes_with_cash_per_currency_and_yen_pnl_converte
     assert sum(q for q, _ in eur) == next(leg.quantity for leg in card.legs if leg.symbol == "EURUSD")
     assert sum(q for q, _ in jpy) == jpy_leg.quantity
 
+    # the commission by IDEALPRO's rule (0.2 bps of the dollar value, 2 USD an order at least),
+    # each paid in the fill's quote currency: EURUSD's in dollars, USDJPY's in yen
+    fees = dict(zip((f.exec_id for f in fills), fx_market.idealpro_fees(fills), strict=True))
+    assert [f.commission for f in fills] == pytest.approx(list(fees.values()), rel=1e-12)
+    fee_usd = sum(fees[f.exec_id] for f in fills if f.symbol == "EURUSD")
+    fee_jpy = sum(fees[f.exec_id] for f in fills if f.symbol == "USDJPY")
+    assert fee_usd >= fx_market.IDEALPRO_MIN_USD and fee_jpy > 0
+
     # hand-worked: EURUSD bought = +EUR, -USD (units x rate); USDJPY bought = +USD, -JPY
     want = {
-        "USD": START_CASH - sum(q * p for q, p in eur) + sum(q for q, _ in jpy),
+        "USD": START_CASH - sum(q * p for q, p in eur) + sum(q for q, _ in jpy) - fee_usd,
         "EUR": sum(q for q, _ in eur),
-        "JPY": -sum(q * p for q, p in jpy),
+        "JPY": -sum(q * p for q, p in jpy) - fee_jpy,
     }
     ledger, broker = engine.parts.ledger, engine.parts.broker
     assert ledger.cash_by_currency() == pytest.approx(want)
@@ -99,14 +107,21 @@ async def test_an_fx_basket_executes_with_cash_per_currency_and_yen_pnl_converte
     result = await engine.parts.trading.execute_card(exit_card.card_id, OPERATOR)
     assert result.ok, result.message
     await engine.step(10)
-    jpy = _signed(engine.store.load_fills(), "USDJPY")
+    fills = engine.store.load_fills()
+    jpy = _signed(fills, "USDJPY")
     assert sum(q for q, _ in jpy) == pytest.approx(0.0)
-    realized_jpy = -sum(q * p for q, p in jpy)  # what the round trip left in yen
+    jpy_fees = [
+        fee for f, fee in zip(fills, fx_market.idealpro_fees(fills), strict=True) if f.symbol == "USDJPY"
+    ]
+    assert [f.commission for f in fills if f.symbol == "USDJPY"] == pytest.approx(jpy_fees, rel=1e-12)
+    realized_jpy = -sum(q * p for q, p in jpy) - sum(jpy_fees)  # what the round trip left in yen
     assert ledger.realized("USDJPY") == pytest.approx(realized_jpy)
     assert ledger.cash_in("JPY") == pytest.approx(realized_jpy)
     rate = ledger.rate("JPY")
     assert rate is not None and rate.route == ("USDJPY^-1",)
-    assert ledger.account().realized_pnl == pytest.approx(realized_jpy * rate.rate)
+    # EURUSD is still held: its realized P&L is its commission so far, in dollars
+    assert ledger.realized("EURUSD") == pytest.approx(-fee_usd)
+    assert ledger.account().realized_pnl == pytest.approx(realized_jpy * rate.rate - fee_usd)
     assert abs(realized_jpy) > 1_000  # a real amount of yen ...
     assert ledger.account().realized_pnl != pytest.approx(realized_jpy)  # ... not booked as dollars
     cash_before = ledger.cash_by_currency()

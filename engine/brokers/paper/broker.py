@@ -34,7 +34,7 @@ from engine.brokers.base import (
 from engine.brokers.paper import linked, matching
 from engine.brokers.paper.account import EPS, PaperAccount
 from engine.brokers.paper.checks import Checks
-from engine.brokers.paper.fees import Fees
+from engine.brokers.paper.commission import Fees
 from engine.brokers.paper.journal import Journal, JournalError
 from engine.brokers.paper.matching import Matcher
 from engine.brokers.paper.options import SETTLEMENT_PREFIX, OptionMarket, SettlementHook, as_announced
@@ -44,6 +44,7 @@ from engine.config import BrokerSettings
 from engine.model import CommissionSchedule, Fill, Order, OrderStatus, OrderType, Quote, TimeInForce
 from engine.model.cash import Currencies
 from engine.model.codec import to_jsonable
+from engine.model.enums import AssetClass
 from engine.model.quote_batch import LatestQuotes, as_batch
 
 _INF = math.inf
@@ -75,6 +76,7 @@ class PaperBroker:
         option_rate: float,
         journal: Path | None = None,
         currencies: Currencies | None = None,
+        asset_classes: Mapping[str, AssetClass] | None = None,
     ) -> None:
         """Every rule is required: its default lives in ``[broker]`` (config/default.toml and its
         schema) only, and ``from_settings`` is the door from there.
@@ -82,6 +84,8 @@ class PaperBroker:
         ``journal``: the file the broker remembers in (see ``engine.brokers.paper``); None forgets.
         ``currencies``: which currency each symbol's cash moves in (``engine.model.cash``); None:
         every symbol but a currency pair trades in USD.
+        ``asset_classes``: symbol -> asset class from the market's instruments, the commission
+        rule each pays (``engine.brokers.paper.commission``); a symbol not listed goes by its name.
         ``commissions``: the schedule it charges. ``option_rate``: the continuously compounded
         risk-free rate the option model prices with.
 
@@ -103,7 +107,7 @@ class PaperBroker:
         self.currencies = currencies or Currencies()
         self.settlement_days = settlement_days
         self._options = OptionMarket(option_rate)
-        self.fees = Fees(commissions, self._options)
+        self.fees = Fees(commissions, self._options, currencies=self.currencies, classes=asset_classes)
         self._reporter: Reporter | None = None
         self._settlement_hook: SettlementHook | None = None
         self._connected = False
@@ -132,6 +136,7 @@ class PaperBroker:
             allow_fractional=allow_fractional,
         )
         state.market = matcher.market
+        self.fees.rate = lambda currency: state.rate(currency, state.market)
         self._checks = Checks(
             state,
             self._quotes,
@@ -159,6 +164,7 @@ class PaperBroker:
         *,
         journal: Path | None = None,
         currencies: Currencies | None = None,
+        asset_classes: Mapping[str, AssetClass] | None = None,
     ) -> PaperBroker:
         """The paper broker ``[broker]`` describes: the one door from the settings to it."""
         return cls(
@@ -173,6 +179,7 @@ class PaperBroker:
             journal=journal,
             option_rate=broker.option_rate,
             currencies=currencies,
+            asset_classes=asset_classes,
         )
 
     account = "paper"

@@ -16,7 +16,7 @@ from dataclasses import replace
 
 from engine.brokers.base import BrokerPosition
 from engine.brokers.paper.account import EPS
-from engine.brokers.paper.fees import Fees
+from engine.brokers.paper.commission import Fees
 from engine.brokers.paper.matching import is_limited, is_stop, positive, shares
 from engine.brokers.paper.options import OptionMarket
 from engine.brokers.paper.state import OrderRecord, PaperState

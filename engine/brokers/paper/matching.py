@@ -20,7 +20,7 @@ from datetime import date
 from typing import TYPE_CHECKING
 
 from engine.brokers.paper.account import EPS
-from engine.brokers.paper.fees import Fees
+from engine.brokers.paper.commission import Fees
 from engine.brokers.paper.options import PRICE_DECIMALS, OptionMarket
 from engine.model import Order, OrderType, Quote, Side, TimeInForce
 

@@ -25,7 +25,7 @@ from engine.brokers.base import (
     OrderRejected,
 )
 from engine.brokers.paper.account import EPS, Account, PaperAccount
-from engine.brokers.paper.fees import Fees
+from engine.brokers.paper.commission import Fees
 from engine.brokers.paper.journal import JOURNAL_VERSION, Journal, JournalError, decode, parse_ts
 from engine.brokers.paper.options import OptionMarket
 from engine.model import Fill, Order, OrderStatus, Quote, Side

@@ -17,6 +17,7 @@ from engine.execution.costs import (
     combine,
     impact_bps,
     order_cost,
+    symbol_commission,
 )
 from engine.model import Leg, Quote, Side, StrategyCard
 from tests.defaults import commissions
@@ -177,3 +178,15 @@ def test_an_option_leg_is_costed_from_its_quote_per_contract() -> None:
     assert quoted.value == pytest.approx(3 * 100 * 12.0) and quoted.impact == 0.0
     modelled = card_expected_cost(card, {put: 12.0}, {}, schedule=SCHEDULE)
     assert modelled.spread == pytest.approx(3 * 100 * max(0.025, 0.01 * 12.0))
+
+
+def test_the_cost_model_charges_a_pair_and_a_future_by_their_own_rules() -> None:
+    """IDEALPRO's 0.2 bps (2 USD at least) in dollars for a pair, 0.85 a future contract; a
+    stock's per-share schedule as before (the shipped ``[broker]``)."""
+    schedule = commissions()
+    assert symbol_commission(schedule, "EURUSD", 100_000, 1.10) == pytest.approx(2.20)
+    assert symbol_commission(schedule, "EURUSD", 10_000, 1.10) == pytest.approx(2.0)
+    assert symbol_commission(schedule, "USDJPY", 1_000_000, 150.0) == pytest.approx(20.0)  # dollars
+    assert symbol_commission(schedule, "ESZ26", 2, 5_000.0) == pytest.approx(1.70)
+    assert symbol_commission(schedule, "AAPL", 1_000, 100.0) == schedule.commission(1_000, 100.0) == 5.0
+    assert symbol_commission(schedule, "EURUSD", 0, 1.10) == 0.0
