@@ -293,6 +293,8 @@ class OneTapApp(App[None]):
         desk = self.desk
         if not self._dirty or desk is None or not desk.is_mounted:
             return  # what is dirty stays dirty until the desk can show it
+        if not desk.query(StatusLine):
+            return  # the desk is mounted but its panes are gone: the app is shutting down
         areas, self._dirty = self._dirty, set()
         desk.show(self.state, areas, connection=self.connection)
         if areas & {DeskArea.CARDS, DeskArea.STATUS}:
