@@ -235,6 +235,8 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         details["bt:brier_base"] = record.holdout.brier_base
     if record.meta is not None:
         details.update(meta_details(record.meta))
+    if candidate.edge is not None:  # a set card's tier is its research verdict (``rank_key``)
+        details["meta:edge"] = 1.0 if candidate.edge else 0.0
     # a pair's card states its size in FX terms: stop pips x pip value per lot x lots (issue 20)
     first = setup.symbols[0]
     tick = (book.specs.get(first) or spec_for_symbol(first)).tick_size if len(setup.symbols) == 1 else 0.01
@@ -269,7 +271,7 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         if levels is None or levels.target_price is None
         else round_to_tick(levels.target_price, tick),
         details=details,
-        notes=made.notes,
+        notes=(*made.notes, candidate.verdict) if candidate.verdict else made.notes,
         exit_policy=record.template.exit_policy,
     )
     card = plan(card) if card.legs else card
