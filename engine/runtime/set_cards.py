@@ -100,6 +100,7 @@ class LiveSetCards:
         self._closes = {name: s.series.closes_at for name, s in self._sets.items()}
         """set -> each bar's close (``datetime64[m]``), computed once: a step only searches it."""
         self._bars = {name: series_bars(s.series) for name, s in self._sets.items()}
+        self._bar_size = {name: np.timedelta64(s.series.bar.minutes, "m") for name, s in self._sets.items()}
         """set -> its bars as the templates read them; a refresh takes the closed head of them."""
 
     def stop(self) -> None:
@@ -126,11 +127,25 @@ class LiveSetCards:
                 self._computing = True
                 self._outbox.spawn(self._compute(day, event.ts), "intraday-cards")
                 return
+        stale = {k for k in self.entering if not self._fresh(k[0], event.ts)}
+        if stale:  # its set's bars have ended (or paused: FX at the weekend): nothing to act on
+            self.entering = {k: c for k, c in self.entering.items() if k not in stale}
+            self._changed()
         if self._refreshing or not self._applied:
             return
         if any(self._closed_by(name, event.ts) != self._closed[name] for name in self._sets):
             self._refreshing = True
             self._outbox.spawn(self._refresh(), "intraday-card-refresh")
+
+    def _fresh(self, name: str, now: datetime) -> bool:
+        """Whether the set's last closed bar is still its latest news: a bar of it is being played
+        now, or the last one closed less than a bar ago. Not after its data end, nor while its
+        calendar is closed (an entry on Friday's last hour is not offered on Saturday)."""
+        cut = np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "m")
+        closes, bar = self._closes[name], self._bar_size[name]
+        n = int(np.searchsorted(closes, cut, side="right"))
+        forming = n < len(closes) and closes[n] - bar <= cut
+        return forming or (n > 0 and cut - closes[n - 1] < bar)
 
     def _closed_by(self, name: str, now: datetime) -> int:
         """Bars of the set closed by ``now`` (``IntradaySeries.closed_by`` on the kept closes)."""
@@ -230,7 +245,7 @@ class LiveSetCards:
         entering = {k: c for k, c in self.entering.items() if k[0] not in closed}
         for key, (_record, found_now) in found.items():
             card = self.cards.get(key)
-            if found_now is not None and card is not None:
+            if found_now is not None and card is not None and self._fresh(key[0], self._clock.now()):
                 entering[key] = replace(found_now, edge=card.verdict.edge, verdict=card.verdict.text)
         # candidates hold arrays: any of these sets' entries, before or now, is a change
         if any(k[0] in closed for k in (*self.entering, *entering)):

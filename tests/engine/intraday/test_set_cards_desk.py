@@ -1,0 +1,128 @@
+"""The live intraday set cards on the desk (issue 20, item 3): a set card whose template enters
+now is sized, checked, ranked and saved by the daily card pipeline, so the cards pane shows it and
+``x`` (``ExecuteCard``) executes it. Replayed on the shipped EURUSD hourly slice (real bars,
+``data/intraday``): the trend template enters on 2017-12-26 and stops entering at 10:00 that day.
+Real store (tmp_path), real paper broker, the engine stepped by hand (its clock is the replay's)."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from engine.data.loader import MarketData
+from engine.data.market import load_market
+from engine.kernel import Engine
+from engine.model import RefusalCode, Side, StrategyCard
+from engine.model.events import ExecuteCard, MarketEvent
+from engine.model.exits import StopRule
+from engine.runtime.set_cards import LiveSetCards
+from tests import fx_market
+from tests.engine.intraday.test_paper_replay import OPERATOR, intraday_settings, running, utc
+
+MICRO_LOT = 1_000.0
+
+
+@pytest.fixture(scope="module")
+def market() -> MarketData:
+    return load_market(intraday_settings("2017-12-22", ""))
+
+
+def set_cards(eng: Engine) -> LiveSetCards:
+    live = eng.parts.set_cards
+    assert live is not None
+    return live
+
+
+def offered(eng: Engine) -> list[StrategyCard]:
+    """The desk's cards that come from a replayed set's entering template (EURUSD's)."""
+    entering = {template for (_set, template) in set_cards(eng).entering}
+    return [c for c in eng.parts.cards.cards if c.template in entering and c.legs]
+
+
+async def step_while(eng: Engine, keep_going: Callable[[], bool], limit: int) -> None:
+    for _ in range(limit):
+        if not keep_going():
+            return
+        await eng.step(1)
+        await eng.settle()
+    raise AssertionError(f"still waiting after {limit} steps (at {eng.clock.now()})")
+
+
+async def test_a_set_card_is_offered_sized_in_lots_and_fills_at_the_bars_quote(
+    tmp_path: Path, market: MarketData
+) -> None:
+    settings = intraday_settings("2017-12-26", "2017-12-27")
+    async with running(settings, tmp_path / "a.db", market) as eng:
+        await step_while(eng, lambda: not offered(eng), 200)
+        card = offered(eng)[0]
+        live = set_cards(eng)
+        key = next(k for k in live.entering if k[1] == card.template)
+        candidate, research = live.entering[key], live.cards[key]
+
+        # the set's candidate at the last closed hourly bar, carried with its research verdict
+        assert research.entry_now and research.symbol == "EURUSD" and research.bar == "1h"
+        last_bar = candidate.setup.dates[-1]
+        assert last_bar < eng.clock.now().replace(tzinfo=None)  # a closed bar, not the forming one
+        assert research.verdict.text in card.notes
+        assert card.details["meta:edge"] == (1.0 if research.verdict.edge else 0.0)
+
+        # stop from the template's exit policy at the intraday bar's ATR; sized in micro lots
+        atr = float(candidate.setup.atr[candidate.t]) if candidate.setup.atr is not None else math.nan
+        assert card.details["exit:atr"] == pytest.approx(atr)
+        assert card.exit_policy is not None and card.exit_policy.stop is StopRule.ATR
+        ref = card.details["ref_price:EURUSD"]
+        assert card.stop_price is not None
+        assert abs(ref - card.stop_price) == pytest.approx(card.exit_policy.stop_value * atr, abs=1e-4)
+        (leg,) = card.legs
+        assert leg.symbol == "EURUSD" and leg.side is Side.BUY
+        assert leg.quantity >= MICRO_LOT and leg.quantity % MICRO_LOT == 0
+        assert card.details["fx:stop_pips"] == pytest.approx(abs(ref - card.stop_price) / 1e-4, abs=0.1)
+        assert card.details["fx:risk"] <= card.details["fx:risk_budget"]
+
+        # saved where the cards pane reads them
+        stored = eng.store.load_card(card.card_id)
+        assert stored is not None and stored.legs == card.legs and stored.template == card.template
+
+        # `x`: executed through the trading path, filled at the current bar's quote
+        events: list[MarketEvent] = []
+        result = await eng.handle(ExecuteCard(card.card_id), OPERATOR)
+        assert result.ok, result.message
+        eng.bus.on(MarketEvent, events.append)
+        await eng.step(1)
+        await eng.settle()
+        fills = [f for f in eng.store.load_fills() if f.symbol == "EURUSD"]
+        assert len(fills) == 1 and fills[0].card_id == card.card_id
+        (fill,) = fills
+        quote = next(q for q in events[0].quotes if q.symbol == "EURUSD")
+        assert fill.ts == quote.ts and fill.quantity == leg.quantity and fill.side is Side.BUY
+        assert fill.price == pytest.approx(quote.ask * (1 + eng.broker.slippage), abs=1e-4)
+        # IDEALPRO's: 0.2 bps of the dollar value, at least 2 USD (not the share schedule)
+        assert fill.commission == pytest.approx(fx_market.idealpro_fees([fill])[0], rel=1e-12)
+        assert fill.commission == pytest.approx(max(2.0, fill.quantity * fill.price * 0.2e-4))
+
+
+async def test_a_card_its_template_no_longer_signals_leaves_the_desk_at_the_next_refresh(
+    tmp_path: Path, market: MarketData
+) -> None:
+    settings = intraday_settings("2017-12-26", "2017-12-27")
+    async with running(settings, tmp_path / "a.db", market) as eng:
+        await step_while(eng, lambda: not offered(eng), 200)
+        card = offered(eng)[0]
+        live = set_cards(eng)
+        shown_at = live.refreshed_at
+        # each bar close's refresh replaces it (re-sized, re-saved) while the template enters
+        await step_while(eng, lambda: live.refreshed_at == shown_at, 20)
+        if offered(eng):
+            again = next(c for c in eng.parts.cards.cards if c.card_id == card.card_id)
+            assert again.asof > card.asof
+        # the template stops entering at a later bar close: the card is gone from the desk
+        await step_while(eng, lambda: any(c.card_id == card.card_id for c in eng.parts.cards.cards), 200)
+        assert eng.clock.now() <= utc(2017, 12, 26, 12)
+        assert not any(k[1] == card.template for k in live.entering)
+        assert not live.cards[("EURUSD-1h", card.template)].entry_now
+        result = await eng.handle(ExecuteCard(card.card_id), OPERATOR)
+        assert not result.ok and result.code is RefusalCode.CARD_STALE
+        assert not eng.store.load_fills()
