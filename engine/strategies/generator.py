@@ -28,7 +28,7 @@ from engine.model.exits import ProtectionLevels, resolve_levels
 from engine.model.fx import card_pip_details, round_to_tick
 from engine.model.instruments import spec_for_symbol
 from engine.strategies.book import Book, correlation
-from engine.strategies.lots_fit import fit_to_lots
+from engine.strategies.lots_fit import fit_to_lots, lotted
 from engine.strategies.meta_label import card_details as meta_details
 from engine.strategies.scan import Candidate, Scan
 from engine.strategies.sizing import SizingPolicy, size_capital
@@ -165,9 +165,8 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         ),
     )
     hook = record.template.card_legs or basket_legs
-    made: CardLegs = hook(
-        setup, t, sizing.capital, book.prices, book.positions, ctx.asof, book.allow_fractional
-    )
+    fractional = book.allow_fractional or lotted(setup.symbols, book.specs)  # lots_fit rounds them
+    made: CardLegs = hook(setup, t, sizing.capital, book.prices, book.positions, ctx.asof, fractional)
     made = fit_to_lots(  # lots, minimums and the account currency (issue 20)
         made,
         specs=book.specs,
