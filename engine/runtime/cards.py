@@ -166,7 +166,9 @@ class CardPipeline:
             return
         self._generation += 1
         ctx = self.context(day)
-        self._apply(day, ctx, propose(self._with_more(found), ctx, self._planner(self._market.latest_quotes())))
+        self._apply(
+            day, ctx, propose(self._with_more(found), ctx, self._planner(self._market.latest_quotes()))
+        )
 
     def on_quotes(self, quotes: Sequence[Quote], now: datetime) -> None:
         """Every quote step: re-size (off the loop) when ``RESIZE_EVERY`` of market time has passed

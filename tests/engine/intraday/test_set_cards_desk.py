@@ -1,7 +1,8 @@
 """The live intraday set cards on the desk (issue 20, item 3): a set card whose template enters
 now is sized, checked, ranked and saved by the daily card pipeline, so the cards pane shows it and
 ``x`` (``ExecuteCard``) executes it. Replayed on the shipped EURUSD hourly slice (real bars,
-``data/intraday``): the trend template enters on 2017-12-26 and stops entering at 10:00 that day.
+``data/intraday``): the trend template enters on 2017-12-26 and stops entering at 10:00 that day;
+and on the shipped BTC-USD 15-minute slice, where mean reversion enters at 21:15 on 2021-10-03.
 Real store (tmp_path), real paper broker, the engine stepped by hand (its clock is the replay's)."""
 
 from __future__ import annotations
@@ -36,10 +37,14 @@ def set_cards(eng: Engine) -> LiveSetCards:
     return live
 
 
-def offered(eng: Engine) -> list[StrategyCard]:
-    """The desk's cards that come from a replayed set's entering template (EURUSD's)."""
+def offered(eng: Engine, symbol: str = "EURUSD") -> list[StrategyCard]:
+    """The desk's cards on ``symbol`` that come from a replayed set's entering template."""
     entering = {template for (_set, template) in set_cards(eng).entering}
-    return [c for c in eng.parts.cards.cards if c.template in entering and c.legs]
+    return [
+        c
+        for c in eng.parts.cards.cards
+        if c.template in entering and [leg.symbol for leg in c.legs] == [symbol]
+    ]
 
 
 async def step_while(eng: Engine, keep_going: Callable[[], bool], limit: int) -> None:
@@ -51,19 +56,30 @@ async def step_while(eng: Engine, keep_going: Callable[[], bool], limit: int) ->
     raise AssertionError(f"still waiting after {limit} steps (at {eng.clock.now()})")
 
 
+def crypto_fee(eng: Engine, value: float) -> float:
+    """A coin's paper commission by hand: ``commission_crypto_pct`` of the value, at least
+    ``commission_crypto_min`` (a first fill)."""
+    b = eng.settings.broker
+    return max(b.commission_crypto_min, value * b.commission_crypto_pct)
+
+
+@pytest.mark.parametrize(
+    ("symbol", "bar", "day", "lot"),
+    [("EURUSD", "1h", "2017-12-26", MICRO_LOT), ("BTCUSD", "15min", "2021-10-03", 1e-4)],
+)
 async def test_a_set_card_is_offered_sized_in_lots_and_fills_at_the_bars_quote(
-    tmp_path: Path, market: MarketData
+    tmp_path: Path, market: MarketData, symbol: str, bar: str, day: str, lot: float
 ) -> None:
-    settings = intraday_settings("2017-12-26", "2017-12-27")
+    settings = intraday_settings(day, day)
     async with running(settings, tmp_path / "a.db", market) as eng:
-        await step_while(eng, lambda: not offered(eng), 200)
-        card = offered(eng)[0]
+        await step_while(eng, lambda: not offered(eng, symbol), 400)
+        card = offered(eng, symbol)[0]
         live = set_cards(eng)
-        key = next(k for k in live.entering if k[1] == card.template)
+        key = next(k for k in live.entering if k[1] == card.template and k[0].startswith(symbol))
         candidate, research = live.entering[key], live.cards[key]
 
-        # the set's candidate at the last closed hourly bar, carried with its research verdict
-        assert research.entry_now and research.symbol == "EURUSD" and research.bar == "1h"
+        # the set's candidate at the last closed bar, carried with its research verdict
+        assert research.entry_now and research.symbol == symbol and research.bar == bar
         last_bar = candidate.setup.dates[-1]
         assert last_bar < eng.clock.now().replace(tzinfo=None)  # a closed bar, not the forming one
         assert research.verdict.text in card.notes
@@ -72,15 +88,19 @@ async def test_a_set_card_is_offered_sized_in_lots_and_fills_at_the_bars_quote(
         # stop from the template's exit policy at the intraday bar's ATR; sized in micro lots
         atr = float(candidate.setup.atr[candidate.t]) if candidate.setup.atr is not None else math.nan
         assert card.details["exit:atr"] == pytest.approx(atr)
-        assert card.exit_policy is not None and card.exit_policy.stop is StopRule.ATR
-        ref = card.details["ref_price:EURUSD"]
+        assert card.exit_policy is not None and card.exit_policy.stop in (StopRule.ATR, StopRule.TRAIL_ATR)
+        ref = card.details[f"ref_price:{symbol}"]
         assert card.stop_price is not None
-        assert abs(ref - card.stop_price) == pytest.approx(card.exit_policy.stop_value * atr, abs=1e-4)
+        tick = 1e-4 if symbol == "EURUSD" else 0.01
+        assert abs(ref - card.stop_price) == pytest.approx(card.exit_policy.stop_value * atr, abs=tick)
         (leg,) = card.legs
-        assert leg.symbol == "EURUSD" and leg.side is Side.BUY
-        assert leg.quantity >= MICRO_LOT and leg.quantity % MICRO_LOT == 0
-        assert card.details["fx:stop_pips"] == pytest.approx(abs(ref - card.stop_price) / 1e-4, abs=0.1)
-        assert card.details["fx:risk"] <= card.details["fx:risk_budget"]
+        assert leg.symbol == symbol and leg.quantity >= lot
+        steps = leg.quantity / lot
+        assert steps == pytest.approx(round(steps), abs=1e-6)  # a whole number of lot steps
+        if symbol == "EURUSD":
+            stop_pips = abs(ref - card.stop_price) / 1e-4
+            assert card.details["fx:stop_pips"] == pytest.approx(stop_pips, abs=0.1)
+            assert card.details["fx:risk"] <= card.details["fx:risk_budget"]
 
         # saved where the cards pane reads them
         stored = eng.store.load_card(card.card_id)
@@ -93,15 +113,22 @@ async def test_a_set_card_is_offered_sized_in_lots_and_fills_at_the_bars_quote(
         eng.bus.on(MarketEvent, events.append)
         await eng.step(1)
         await eng.settle()
-        fills = [f for f in eng.store.load_fills() if f.symbol == "EURUSD"]
-        assert len(fills) == 1 and fills[0].card_id == card.card_id
+        fills = [f for f in eng.store.load_fills() if f.symbol == symbol]
+        assert len(fills) == 1
         (fill,) = fills
-        quote = next(q for q in events[0].quotes if q.symbol == "EURUSD")
-        assert fill.ts == quote.ts and fill.quantity == leg.quantity and fill.side is Side.BUY
-        assert fill.price == pytest.approx(quote.ask * (1 + eng.broker.slippage), abs=1e-4)
-        # IDEALPRO's: 0.2 bps of the dollar value, at least 2 USD (not the share schedule)
-        assert fill.commission == pytest.approx(fx_market.idealpro_fees([fill])[0], rel=1e-12)
-        assert fill.commission == pytest.approx(max(2.0, fill.quantity * fill.price * 0.2e-4))
+        quote = next(q for q in events[0].quotes if q.symbol == symbol)
+        assert fill.ts == quote.ts and fill.quantity == leg.quantity and fill.side is leg.side
+        touch = (
+            quote.ask * (1 + eng.broker.slippage)
+            if leg.side is Side.BUY
+            else quote.bid * (1 - eng.broker.slippage)
+        )
+        assert fill.price == pytest.approx(touch, abs=tick)  # at the quote, to its tick
+        if symbol == "EURUSD":  # IDEALPRO's: 0.2 bps of the dollar value, at least 2 USD
+            assert fill.commission == pytest.approx(fx_market.idealpro_fees([fill])[0], rel=1e-12)
+            assert fill.commission == pytest.approx(max(2.0, fill.quantity * fill.price * 0.2e-4))
+        else:  # a coin's percentage, not the share schedule's 0.005 a unit
+            assert fill.commission == pytest.approx(crypto_fee(eng, fill.quantity * fill.price), rel=1e-9)
 
 
 async def test_a_card_its_template_no_longer_signals_leaves_the_desk_at_the_next_refresh(
