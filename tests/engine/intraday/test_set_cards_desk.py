@@ -153,3 +153,18 @@ async def test_a_card_its_template_no_longer_signals_leaves_the_desk_at_the_next
         result = await eng.handle(ExecuteCard(card.card_id), OPERATOR)
         assert not result.ok and result.code is RefusalCode.CARD_STALE
         assert not eng.store.load_fills()
+
+
+async def test_a_sets_entries_leave_the_desk_when_its_bars_end(tmp_path: Path, market: MarketData) -> None:
+    """EURUSD's shipped bars end on Friday 2017-12-29 while trend still enters; the replay then
+    moves on to BTC-USD's bars in 2021: a 2017 entry is not offered beside them."""
+    settings = intraday_settings("2017-12-29", "2021-09-27")
+    async with running(settings, tmp_path / "a.db", market) as eng:
+        live = set_cards(eng)
+        await step_while(eng, lambda: not offered(eng), 400)
+        assert any(name == "EURUSD-1h" for name, _t in live.entering)
+        await step_while(eng, lambda: eng.clock.now().year < 2021, 400)
+        await eng.settle()
+        assert live.cards[("EURUSD-1h", "trend")].entry_now  # the research card's last bar still enters
+        assert not any(name == "EURUSD-1h" for name, _t in live.entering)
+        assert not offered(eng)
