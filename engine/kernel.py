@@ -520,6 +520,10 @@ class Engine:
         on(MarketEvent, p.protection.on_market)  # horizons ending, a lifted halt's protection
         if p.set_cards is not None:
             on(MarketEvent, p.set_cards.on_market)  # intraday cards: a session start, a bar close
+            # their entries are the desk's cards too: sized, ranked and saved with the daily ones
+            live = p.set_cards
+            p.cards.more_candidates = lambda: tuple(live.entering.values())
+            p.set_cards.on_change = p.cards.resize
         p.dispatcher.before_send = p.protection.make_room  # an exit shrinks the protection first
 
     async def _open(self, p: Parts) -> None:

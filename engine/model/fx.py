@@ -239,8 +239,9 @@ def round_to_lot(spec: InstrumentSpec, quantity: float, lot: str = "micro") -> f
     minimum (an order that small is not one the venue takes). Toward zero, never up: sizing must
     not risk more than it was given."""
     step = lot_step(spec, lot)
-    steps = math.floor(abs(quantity) / step + 1e-9)
-    units = steps * step
+    # relative slack: 0.2971 / 1e-8 is 29709999.999999996 in floats, a whole 29,710,000 steps
+    steps = math.floor(round(abs(quantity) / step, 6))
+    units = round(steps * step, 12)
     if units < spec.min_lot - 1e-9:
         return 0.0
     return math.copysign(units, quantity) if units else 0.0

@@ -41,7 +41,7 @@ from engine.strategies.generator import Context, Proposal, propose
 from engine.strategies.held_back import held_back, held_back_codes
 from engine.strategies.pipeline import Liquidity, card_book, liquidity, scan_histories
 from engine.strategies.policy import enabled_templates, generator_policy
-from engine.strategies.scan import Scan
+from engine.strategies.scan import Candidate, Scan
 
 
 class ScanAbandoned(Exception):
@@ -119,6 +119,9 @@ class CardPipeline:
         self._sized_at: datetime | None = None
         self._sized_prices: dict[str, float] = {}
         self._ref_key: tuple[tuple[str, ...], dict[str, float], npt.NDArray[np.float64]] | None = None
+        self.more_candidates: Callable[[], Sequence[Candidate]] = tuple
+        """Candidates beside the session scan's: the live intraday set cards entering now
+        (``runtime/set_cards.py``), sized, checked, ranked and saved as the scan's are."""
         self._saved: dict[str, StrategyCard] = {}
         """What the store holds of each card: a re-size writes only the cards that changed."""
 
@@ -163,7 +166,9 @@ class CardPipeline:
             return
         self._generation += 1
         ctx = self.context(day)
-        self._apply(day, ctx, propose(found, ctx, self._planner(self._market.latest_quotes())))
+        self._apply(
+            day, ctx, propose(self._with_more(found), ctx, self._planner(self._market.latest_quotes()))
+        )
 
     def on_quotes(self, quotes: Sequence[Quote], now: datetime) -> None:
         """Every quote step: re-size (off the loop) when ``RESIZE_EVERY`` of market time has passed
@@ -179,6 +184,10 @@ class CardPipeline:
                 due = bool(np.any(np.abs(batch.last - ref) >= MATERIAL_MOVE * ref))
         if due:
             self.resize()
+
+    def _with_more(self, found: Scan) -> Scan:
+        more = tuple(self.more_candidates())
+        return replace(found, candidates=(*found.candidates, *more)) if more else found
 
     def _references(self, symbols: tuple[str, ...]) -> npt.NDArray[np.float64]:
         """The prices the cards were sized at, lined up with a step's symbols (NaN: not sized on
@@ -199,7 +208,8 @@ class CardPipeline:
             return
         self._generation += 1
         ctx = self.context(day)
-        work = functools.partial(propose, self._scan[1], ctx, self._planner(self._market.latest_quotes()))
+        found = self._with_more(self._scan[1])
+        work = functools.partial(propose, found, ctx, self._planner(self._market.latest_quotes()))
         self._resizing = True
         self._outbox.spawn(self._propose_off_loop(self._generation, day, ctx, work), "card-resize")
 

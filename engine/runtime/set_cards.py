@@ -17,6 +17,12 @@ A bar still forming is never seen: the cut is the bars' close times against the 
 the card at a moment is the same whatever the bars after it are. A set with too few closed bars
 for a template has no card for it yet (``missing`` says why). The cards are sizing-free research
 rows (``SetCard``); an entry appearing is told to the operator in a notice.
+
+**On the desk**: each card whose entry rule holds now is also a scan candidate (``entering``, the
+``scan_template`` candidate at the last closed bar, with the card's verdict), which the daily card
+pipeline (``runtime/cards.py``) sizes, checks, ranks and saves with its own: ``on_change`` asks it
+to re-size when they change. A bar close's refresh replaces them, so a card its template no longer
+signals leaves the desk then; a new session's start drops the last session's until its cards are in.
 """
 
 from __future__ import annotations
@@ -38,7 +44,7 @@ from engine.data.intraday_sets import IntradaySet
 from engine.model.events import MarketEvent
 from engine.research.intraday import SetCard, card_for, resolve_template, series_bars
 from engine.runtime.outbox import Outbox
-from engine.strategies.scan import TrackRecord, scan_template
+from engine.strategies.scan import Candidate, TrackRecord, scan_template
 from engine.strategies.templates.base import Bars
 
 log = logging.getLogger(__name__)
@@ -51,8 +57,8 @@ class Abandoned(Exception):
 
 Key = tuple[str, str]
 """(set name, template)."""
-Entry = tuple[TrackRecord, bool, str]
-"""A bar close's refresh of one card: its track record, entry now, and the entry's reason."""
+Entry = tuple[TrackRecord, Candidate | None]
+"""A bar close's refresh of one card: its track record, and its candidate when it enters now."""
 
 
 class LiveSetCards:
@@ -74,6 +80,10 @@ class LiveSetCards:
         self._seed = seed
         self.cards: dict[Key, SetCard] = {}
         """(set, template) -> its card as of ``refreshed_at``."""
+        self.entering: dict[Key, Candidate] = {}
+        """(set, template) -> its candidate for the desk while its entry rule holds now."""
+        self.on_change: Callable[[], None] | None = None
+        """Called on the loop when ``entering`` changed (the card pipeline re-sizes)."""
         self.missing: dict[Key, str] = {}
         """(set, template) -> why it has no card yet (too few closed bars)."""
         self.refreshed_at: datetime | None = None
@@ -90,6 +100,7 @@ class LiveSetCards:
         self._closes = {name: s.series.closes_at for name, s in self._sets.items()}
         """set -> each bar's close (``datetime64[m]``), computed once: a step only searches it."""
         self._bars = {name: series_bars(s.series) for name, s in self._sets.items()}
+        self._bar_size = {name: np.timedelta64(s.series.bar.minutes, "m") for name, s in self._sets.items()}
         """set -> its bars as the templates read them; a refresh takes the closed head of them."""
 
     def stop(self) -> None:
@@ -109,15 +120,32 @@ class LiveSetCards:
         day = self._session_day()
         if day is not None and day != self._day:
             self._day = day
+            if self.entering:  # the last session's entries are not offered in this one
+                self.entering = {}
+                self._changed()
             if not self._computing:  # one at a time: sessions quicker than a computation skip theirs
                 self._computing = True
                 self._outbox.spawn(self._compute(day, event.ts), "intraday-cards")
                 return
+        stale = {k for k in self.entering if not self._fresh(k[0], event.ts)}
+        if stale:  # its set's bars have ended (or paused: FX at the weekend): nothing to act on
+            self.entering = {k: c for k, c in self.entering.items() if k not in stale}
+            self._changed()
         if self._refreshing or not self._applied:
             return
         if any(self._closed_by(name, event.ts) != self._closed[name] for name in self._sets):
             self._refreshing = True
             self._outbox.spawn(self._refresh(), "intraday-card-refresh")
+
+    def _fresh(self, name: str, now: datetime) -> bool:
+        """Whether the set's last closed bar is still its latest news: a bar of it is being played
+        now, or the last one closed less than a bar ago. Not after its data end, nor while its
+        calendar is closed (an entry on Friday's last hour is not offered on Saturday)."""
+        cut = np.datetime64(now.astimezone(UTC).replace(tzinfo=None), "m")
+        closes, bar = self._closes[name], self._bar_size[name]
+        n = int(np.searchsorted(closes, cut, side="right"))
+        forming = n < len(closes) and closes[n] - bar <= cut
+        return forming or (n > 0 and cut - closes[n - 1] < bar)
 
     def _closed_by(self, name: str, now: datetime) -> int:
         """Bars of the set closed by ``now`` (``IntradaySeries.closed_by`` on the kept closes)."""
@@ -134,7 +162,9 @@ class LiveSetCards:
             }
             permutations, seed = self._permutations, self._seed
 
-            def work() -> dict[Key, SetCard | str]:
+            sets, heads = self._sets, {name: _head(self._bars[name], n) for name, n in closed.items()}
+
+            def work() -> tuple[dict[Key, SetCard | str], dict[Key, Entry]]:
                 out: dict[Key, SetCard | str] = {}
                 for name, s in cut.items():
                     for template in s.templates:
@@ -144,9 +174,9 @@ class LiveSetCards:
                             )
                         except ValueError as exc:  # too few bars yet: said, not raised
                             out[(name, template)] = str(exc)
-                return out
+                return out, _entries(sets, heads)
 
-            found = await self._in_thread(work, "intraday-cards")
+            found, entries = await self._in_thread(work, "intraday-cards")
         except Abandoned:
             return
         except Exception as exc:  # a template failing must not take the engine down
@@ -162,6 +192,7 @@ class LiveSetCards:
         # a refresh under way may be computing on later bars than these: the later count stays
         self._closed = {name: max(n, self._closed.get(name, 0)) for name, n in closed.items()}
         self.computed_for, self.refreshed_at = day, now
+        self._enter(entries, closed)
         self._tell(before)
 
     async def _refresh(self) -> None:
@@ -193,15 +224,37 @@ class LiveSetCards:
 
     def _apply(self, closed: Mapping[str, int], found: Mapping[Key, Entry], now: datetime) -> None:
         before = dict(self.cards)
-        for (name, template), (record, entry, reason) in found.items():
+        fresh = {name: n for name, n in closed.items() if n >= self._applied.get(name, 0)}
+        for (name, template), (record, found_now) in found.items():
             card = self.cards.get((name, template))
-            if card is None or closed[name] < self._applied.get(name, 0):
+            if card is None or name not in fresh:
                 continue  # no card yet (too few bars at the session start), or a newer one shown
-            self.cards[(name, template)] = replace(card, record=record, entry_now=entry, reason=reason)
+            reason = found_now.reason if found_now is not None else ""
+            self.cards[(name, template)] = replace(
+                card, record=record, entry_now=found_now is not None, reason=reason
+            )
+        self._enter({k: v for k, v in found.items() if k[0] in fresh}, fresh)
         for name, n in closed.items():
             self._applied[name] = max(n, self._applied.get(name, 0))
         self.refreshed_at = now
         self._tell(before)
+
+    def _enter(self, found: Mapping[Key, Entry], closed: Mapping[str, int]) -> None:
+        """The desk's candidates of the sets in ``closed``: the cards entering now, with their
+        verdicts; those of a card that no longer enters (or has none yet) are dropped."""
+        entering = {k: c for k, c in self.entering.items() if k[0] not in closed}
+        for key, (_record, found_now) in found.items():
+            card = self.cards.get(key)
+            if found_now is not None and card is not None and self._fresh(key[0], self._clock.now()):
+                entering[key] = replace(found_now, edge=card.verdict.edge, verdict=card.verdict.text)
+        # candidates hold arrays: any of these sets' entries, before or now, is a change
+        if any(k[0] in closed for k in (*self.entering, *entering)):
+            self.entering = entering
+            self._changed()
+
+    def _changed(self) -> None:
+        if self.on_change is not None:
+            self.on_change()
 
     def _tell(self, before: Mapping[Key, SetCard]) -> None:
         for key, card in sorted(self.cards.items()):
@@ -234,7 +287,7 @@ def _entries(sets: Mapping[str, IntradaySet], heads: Mapping[str, Bars]) -> dict
         for template in chosen.templates:
             tpl = resolve_template(template, chosen.series.bar)
             record, found, _outcomes, _setups = scan_template(tpl, {bars.symbol: bars}, tpl.params())
-            out[(name, template)] = (record, bool(found), found[0].reason if found else "")
+            out[(name, template)] = (record, found[0] if found else None)
     return out
 
 

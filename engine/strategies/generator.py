@@ -28,7 +28,7 @@ from engine.model.exits import ProtectionLevels, resolve_levels
 from engine.model.fx import card_pip_details, round_to_tick
 from engine.model.instruments import spec_for_symbol
 from engine.strategies.book import Book, correlation
-from engine.strategies.lots_fit import fit_to_lots
+from engine.strategies.lots_fit import fit_to_lots, lotted
 from engine.strategies.meta_label import card_details as meta_details
 from engine.strategies.scan import Candidate, Scan
 from engine.strategies.sizing import SizingPolicy, size_capital
@@ -165,9 +165,8 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         ),
     )
     hook = record.template.card_legs or basket_legs
-    made: CardLegs = hook(
-        setup, t, sizing.capital, book.prices, book.positions, ctx.asof, book.allow_fractional
-    )
+    fractional = book.allow_fractional or lotted(setup.symbols, book.specs)  # lots_fit rounds them
+    made: CardLegs = hook(setup, t, sizing.capital, book.prices, book.positions, ctx.asof, fractional)
     made = fit_to_lots(  # lots, minimums and the account currency (issue 20)
         made,
         specs=book.specs,
@@ -235,6 +234,8 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         details["bt:brier_base"] = record.holdout.brier_base
     if record.meta is not None:
         details.update(meta_details(record.meta))
+    if candidate.edge is not None:  # a set card's tier is its research verdict (``rank_key``)
+        details["meta:edge"] = 1.0 if candidate.edge else 0.0
     # a pair's card states its size in FX terms: stop pips x pip value per lot x lots (issue 20)
     first = setup.symbols[0]
     tick = (book.specs.get(first) or spec_for_symbol(first)).tick_size if len(setup.symbols) == 1 else 0.01
@@ -269,7 +270,7 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
         if levels is None or levels.target_price is None
         else round_to_tick(levels.target_price, tick),
         details=details,
-        notes=made.notes,
+        notes=(*made.notes, candidate.verdict) if candidate.verdict else made.notes,
         exit_policy=record.template.exit_policy,
     )
     card = plan(card) if card.legs else card

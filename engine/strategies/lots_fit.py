@@ -17,7 +17,7 @@ A template's hook sizes legs as capital / price, which is right for a dollar sto
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -59,6 +59,16 @@ def to_account_rate(currency: str, account: str, prices: Mapping[str, float]) ->
         return conversion_rate(currency, account, snapshot_marks(prices).get, _SNAPSHOT, math.inf).rate
     except RateRefused:
         return None
+
+
+def lotted(symbols: Sequence[str], specs: Mapping[str, InstrumentSpec]) -> bool:
+    """Every symbol trades in lot steps that ``fit_to_lots`` rounds to (toward zero): the legs
+    before it may be fractional, else a coin at 40,000 USD floors to no unit before its 0.0001
+    step is reached (an intraday BTC card)."""
+    return bool(symbols) and all(
+        (specs.get(sym) or spec_for_symbol(sym)).asset_class in LOTTED and not is_option_symbol(sym)
+        for sym in symbols
+    )
 
 
 def fit_to_lots(

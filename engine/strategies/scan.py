@@ -118,6 +118,11 @@ class Candidate:
     """The basket's last ``BOOK_DAYS`` daily returns at today's weights (for book correlation)."""
     signals: Mapping[str, float]
     reason: str
+    edge: bool | None = None
+    """A live intraday set's card (``runtime/set_cards.py``): its research verdict's edge (True:
+    measured, ranks with the daily cards whose edge is measured; False/None: below them)."""
+    verdict: str = ""
+    """That verdict in words, carried onto the card's notes (empty: a daily candidate)."""
 
     @property
     def t(self) -> int:
