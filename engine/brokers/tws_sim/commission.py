@@ -7,9 +7,10 @@ traded value; $0.65 a contract). The schedule itself has no defaults: they live 
 The minimum is per order, like IBKR's: each execution is charged the difference between the
 order's cumulative commission after it and before it, so partial fills do not pay $1 each.
 
-Forex and futures are billed at IBKR's published fixed rates, which ``[broker]`` does not
-carry: IDEALPRO 0.20 basis points of the traded value (at least USD 2.00 an order), futures
-USD 0.85 a contract (exchange and regulatory fees not included).
+Forex and futures are billed by the same schedule's rules as the paper broker bills them
+(``[broker] commission_fx_bps``/``commission_fx_min``: IDEALPRO 0.20 basis points of the traded
+value, at least USD 2.00 an order; ``commission_future_per_contract``: USD 0.85 a contract,
+exchange and regulatory fees not included).
 """
 
 from __future__ import annotations
@@ -18,12 +19,6 @@ from engine.config import BrokerSettings
 from engine.model.commission import CommissionSchedule
 
 __all__ = ["CommissionSchedule", "execution", "order_total", "shipped_schedule"]
-
-FX_RATE = 0.2e-4
-"""IDEALPRO: 0.20 basis points of the traded value."""
-FX_MINIMUM = 2.0
-FUTURE_PER_CONTRACT = 0.85
-
 
 def shipped_schedule() -> CommissionSchedule:
     """``[broker]``'s commission schedule as shipped (the schema's defaults, equal to default.toml)."""
@@ -35,9 +30,9 @@ def order_total(schedule: CommissionSchedule, sec_type: str, quantity: float, va
     if quantity <= 0:
         return 0.0
     if sec_type == "CASH":
-        return round(max(FX_MINIMUM, FX_RATE * value), 4)
+        return round(schedule.fx(value), 4)
     if sec_type == "FUT":
-        return round(FUTURE_PER_CONTRACT * quantity, 4)
+        return round(schedule.futures(quantity), 4)
     if sec_type == "OPT":
         return round(schedule.contracts(quantity), 4)
     return round(schedule.shares(quantity, value), 4)
