@@ -15,7 +15,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from console.messages import CommandRequest
-from console.widgets.fmt import GAIN, LOSS, qty, right, truncate
+from console.widgets.fmt import GAIN, LOSS, price, qty, right, truncate
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import CommandSource, Side, StrategyCard
 from engine.model.events import ExecuteCard
@@ -184,8 +184,9 @@ def _row(rank: int, card: StrategyCard, *, reducing: bool = False) -> Row:
 
 def _description(card: StrategyCard) -> Text:
     text = Text.assemble((card.name, "bold"), "  ", card.reason)
-    plan = [f"stop {card.stop_price:,.2f}" if card.stop_price is not None else ""]
-    plan.append(f"target {card.target_price:,.2f}" if card.target_price is not None else "")
+    symbol = card.legs[0].symbol if card.legs else ""
+    plan = [f"stop {price(card.stop_price, symbol)}" if card.stop_price is not None else ""]
+    plan.append(f"target {price(card.target_price, symbol)}" if card.target_price is not None else "")
     plan.append(f"horizon {card.horizon_days} sessions")
     text.append("  ·  " + ", ".join(p for p in plan if p), style="dim")
     text.append(f"  ·  {DETAIL_HINT}", style="dim")

@@ -14,6 +14,7 @@ from textual.widgets import Static
 
 from console.state import Totals
 from console.widgets.fmt import money, pnl, pnl_style, qty, right, signed_money
+from console.widgets.fmt import price as fmt_price
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import Position
 from engine.model.events import ProtectionView
@@ -52,7 +53,11 @@ class PositionsPane(Vertical):
         self.query_one(SyncedTable).sync(rows(self.positions, protection))
 
     def watch_totals(self, totals: Totals | None) -> None:
-        self.query_one("#positions-totals", Static).update(_totals_line(totals))
+        line = self.query_one("#positions-totals", Static)
+        line.update(_totals_line(totals))
+        # a fixed height per case, not ``height: auto``: the desk's layout must not wait on the
+        # line's measurement (a snapshot taken before it showed the panes one row off)
+        line.set_class(totals is not None and bool(totals.currencies), "-currencies")
 
 
 def rows(positions: tuple[Position, ...], protection: tuple[ProtectionView, ...]) -> list[Row]:
@@ -90,7 +95,7 @@ def protection_rows(view: ProtectionView, last: float) -> list[Row]:
                 (
                     Text(f"  ↳ {label}", style="dim"),
                     right(qty(view.quantity)),
-                    right(money(price)),
+                    right(fmt_price(price, view.symbol)),
                     Text(""),
                     right(distance_pct(price, last)),
                     right(distance_atr(price, last, view.atr)),
@@ -113,8 +118,8 @@ def _row(p: Position) -> Row:
     cells = (
         Text(p.symbol, style="bold"),
         right(qty(p.quantity)),
-        right(money(p.avg_cost)),
-        right(money(p.last)),
+        right(fmt_price(p.avg_cost, p.symbol)),
+        right(fmt_price(p.last, p.symbol)),
         right(money(p.market_value)),
         pnl(p.unrealized_pnl),
         pnl(p.realized_pnl),

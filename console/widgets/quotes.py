@@ -25,7 +25,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
 
-from console.widgets.fmt import LOSS, WARN, money, pnl_style, right
+from console.widgets.fmt import LOSS, WARN, pnl_style, price, right
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import Quote
 from engine.model.flow import FlowReading
@@ -171,9 +171,9 @@ def quote_row(
     style = {"ok": "", "stale": f"bold {WARN}", "bad": f"bold {LOSS}"}[verdict]
     cells = (
         Text(quote.symbol, style="bold"),
-        right(money(quote.bid) if quote.bid > 0 else "-"),
-        right(money(quote.ask) if quote.ask > 0 else "-"),
-        right(money(quote.last) if quote.last > 0 else "-"),
+        right(price(quote.bid, quote.symbol) if quote.bid > 0 else "-"),
+        right(price(quote.ask, quote.symbol) if quote.ask > 0 else "-"),
+        right(price(quote.last, quote.symbol) if quote.last > 0 else "-"),
         Text("-" if change is None else f"{change:+.2f}%", style=pnl_style(change or 0.0), justify="right"),
         right("-" if spread is None else f"{spread:.1f}"),
         Text(text, style=style),

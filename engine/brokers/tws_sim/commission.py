@@ -20,6 +20,7 @@ from engine.model.commission import CommissionSchedule
 
 __all__ = ["CommissionSchedule", "execution", "order_total", "shipped_schedule"]
 
+
 def shipped_schedule() -> CommissionSchedule:
     """``[broker]``'s commission schedule as shipped (the schema's defaults, equal to default.toml)."""
     return CommissionSchedule.from_settings(BrokerSettings())
