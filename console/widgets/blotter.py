@@ -27,7 +27,7 @@ from textual.reactive import reactive
 from console.keys import Hotkeys
 from console.messages import CommandRequest, ModifyRequest
 from console.tca import TreeRow, children_of, measure, order_tree
-from console.widgets.fmt import GAIN, LOSS, NEW_YORK, money, ny_time, qty, right, status_text
+from console.widgets.fmt import GAIN, LOSS, NEW_YORK, ny_time, price, qty, right, status_text
 from console.widgets.table import Column, Row, SyncedTable
 from engine.model import Order, OrderStatus, OrderType, Side
 from engine.model.events import CancelOrder
@@ -223,7 +223,7 @@ def _row(row: TreeRow, by_id: dict[str, Order], *, dated: bool = False) -> Row:
         right(_price(o)),
         status_text(o.status),
         right(qty(m.filled)),
-        right("" if m.average is None else money(m.average)),
+        right("" if m.average is None else price(m.average, o.symbol)),
         slippage_cell(m.slippage_bps),
     )
     return o.client_order_id, cells
@@ -240,7 +240,7 @@ def _type_cell(o: Order) -> Text:
 def _price(o: Order) -> str:
     """The limit; for a stop without one, its stop price (a protective stop shows where it rests)."""
     if o.limit_price is not None:
-        return money(o.limit_price)
+        return price(o.limit_price, o.symbol)
     if o.stop_price is not None:
-        return f"stp {money(o.stop_price)}"
+        return f"stp {price(o.stop_price, o.symbol)}"
     return ""

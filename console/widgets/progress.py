@@ -16,7 +16,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from console.state import FAILED_EXECUTION
-from console.widgets.fmt import GAIN, LOSS, WARN, money, ny_time, qty
+from console.widgets.fmt import GAIN, LOSS, WARN, ny_time, price, qty
 from engine.model import Algo, ExecutionStatus, Side
 from engine.model.events import ExecutionEvent, LegProgress
 
@@ -52,7 +52,7 @@ def leg_text(leg: LegProgress, *, compact: bool = False) -> Text:
     text.append(leg.symbol if compact else f"{qty(leg.quantity)} {leg.symbol}", style="bold")
     text.append(f" {qty(leg.filled)}/{qty(leg.quantity)}")
     if leg.avg_price is not None and not compact:
-        text.append(f" @ {money(leg.avg_price)}")
+        text.append(f" @ {price(leg.avg_price, leg.symbol)}")
     text.append(f" {leg.status}", style=LEG_STYLE.get(leg.status, "bold"))
     if leg.algo and leg.algo != Algo.IMMEDIATE and not compact:
         text.append(f" ({leg.algo})", style="dim")
