@@ -41,16 +41,27 @@ def embedded(settings: Settings, db: Path, market: MarketData) -> EmbeddedClient
 
 
 async def wait_for(pilot: Pilot[None], what: str, ready: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll the desk until ``ready``; the engine answers from its own thread, so some waiting is real."""
+    """Poll the desk until ``ready``; the engine answers from its own thread, so some waiting is real.
+    A timeout names what the desk last said (its message line and latest journal entries), so a
+    failure under load tells why instead of only that it waited."""
     waited = 0.0
     while not ready():
         if waited >= timeout:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}; {desk_said(pilot)}")
         await pilot.pause(0.05)
         waited += 0.05
         app = pilot.app
         assert isinstance(app, OneTapApp)
         app.flush_desk()
+
+
+def desk_said(pilot: Pilot[None]) -> str:
+    app = pilot.app
+    if not isinstance(app, OneTapApp):
+        return "no desk"
+    line = app.state.line
+    said = [f"{e.kind}:{e.text}" for e in app.state.journal.entries()[-6:]]
+    return f"message line {line.text if line else '(empty)'!r}; journal {said}"
 
 
 def blotter(app: OneTapApp) -> list[list[str]]:
