@@ -49,7 +49,7 @@ lint: $(DEV_STAMP)
 	$(VENV)/bin/mypy
 
 test: lint
-	$(VENV)/bin/pytest -q -m "not slow" -n 2
+	$(VENV)/bin/pytest -q -m "not slow" -n 2 --durations=15
 
 # The long soaks (the 50-trial crash test): each has a quick sibling in `make test` that proves the
 # same properties on fewer trials, so a change can be checked in minutes; CI still runs these.
