@@ -154,8 +154,12 @@ def _wait_started(proc: subprocess.Popen[bytes], out: Path, timeout: float = 60.
 WORKING = frozenset({OrderStatus.ACKNOWLEDGED, OrderStatus.PARTIALLY_FILLED, OrderStatus.FILLED})
 """An order the broker has taken (and may already have filled): from here a kill can hurt."""
 ARM_DEADLINE_S = 30.0
-"""How long a round may trade without any order working before the kill is armed anyway (a
-restarted engine whose cards are refused); the trial's counts then show the round did not trade."""
+"""How long a round may trade, counted from its first cards, without any order working before the
+kill is armed anyway (a restarted engine whose cards are refused); the trial's counts then show
+the round did not trade. Counted from the first cards, not from the start: on a loaded machine the
+day's card generation alone can take most of a fixed wall-clock budget."""
+NO_CARDS_DEADLINE_S = 120.0
+"""The bound on waiting for a round's first cards (then the kill is armed, and the counts say so)."""
 
 
 @dataclass
@@ -166,6 +170,16 @@ class Round:
     """The kill timer started only after the broker had taken an order (the point of the test)."""
     orders_seen: int = 0
     fills_seen: int = 0
+
+
+def _overdue(now: float, started: float, first_cards: list[float], *, have_cards: bool) -> bool:
+    """True once a round has waited too long for a working order (see ``ARM_DEADLINE_S``);
+    notes the time of the round's first cards in ``first_cards``."""
+    if have_cards and not first_cards:
+        first_cards.append(now)
+    if first_cards:
+        return now - first_cards[0] > ARM_DEADLINE_S
+    return now - started > NO_CARDS_DEADLINE_S
 
 
 async def _trade_until_killed(
@@ -203,11 +217,12 @@ async def _trade_until_killed(
             seen.fills_seen += 1
 
     t0 = loop.time()
+    first_cards: list[float] = []
     try:
         await client.connect(sink)
         while proc.poll() is None:
             now = loop.time()
-            if not armed_at and now - t0 > ARM_DEADLINE_S:
+            if not armed_at and _overdue(now, t0, first_cards, have_cards=bool(cards)):
                 arm(on_working_order=False)
             if armed_at and now - armed_at[0] >= trade_for:
                 break
