@@ -16,6 +16,8 @@ from engine.model import Algo, Order
 
 @dataclass(slots=True)
 class Child:
+    """One child order as the runner tracks it: what it last heard, and why it was sent."""
+
     order: Order
     """The latest state the runner has seen (a copy)."""
     sent_at: datetime
@@ -26,6 +28,8 @@ class Child:
 
 @dataclass(slots=True)
 class Work:
+    """One parent being worked (or recently finished): its schedule, its children, its state."""
+
     parent: Order
     algo: Algo
     params: AlgoParams
