@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Protocol, runtime_checkable
 
 from console.journal import EntryKind, Journal
+from console.price_format import price
 from engine.model import (
     AccountSnapshot,
     Action,
@@ -454,7 +455,7 @@ class DeskState:
         while len(self.fill_times) > MAX_ORDERS:
             del self.fill_times[next(iter(self.fill_times))]
         self._advance_clock(fill.ts)
-        text = f"filled {fill.side} {fill.quantity:g} {fill.symbol} @ {fill.price:,.2f}"
+        text = f"filled {fill.side} {fill.quantity:g} {fill.symbol} @ {price(fill.price, fill.symbol)}"
         self.line = DeskLine(fill.ts, "info", f"{text} ({fill.client_order_id})")
         self.journal.add(fill.ts, EntryKind.FILL, "info", self.line.text)
         return {DeskArea.NOTICE, DeskArea.FILLS}

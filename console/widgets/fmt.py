@@ -3,18 +3,20 @@
 Times are shown in New York time, the exchange's zone; the engine keeps them in UTC.
 Colour is carried by TCSS-independent Rich styles only for values whose colour *is* the
 data (P&L sign, order status, utilisation); everything else is styled in app.tcss.
+Prices (``price``, ``price_places``) live in ``console.price_format`` and are re-exported here,
+so the state's message line can use them without importing the widgets package.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from functools import lru_cache
 from zoneinfo import ZoneInfo
 
 from rich.text import Text
 
+from console.price_format import price as price
+from console.price_format import price_places as price_places
 from engine.model import OrderStatus
-from engine.model.instruments import spec_for_symbol
 
 NEW_YORK = ZoneInfo("America/New_York")
 
@@ -56,22 +58,6 @@ def ny_stamp(ts: datetime | None) -> str:
 
 def money(value: float) -> str:
     return f"{value:,.2f}"
-
-
-@lru_cache(maxsize=4096)
-def price_places(symbol: str) -> int:
-    """Decimal places of a symbol's tick, at least 2: cents for a stock, 5 for EURUSD (its pip is
-    the 4th place), 3 for USDJPY. A pair shown in cents hides every pip a trader reads."""
-    tick = spec_for_symbol(symbol).tick_size
-    places = 2
-    while places < 8 and abs(round(tick, places) - tick) > 1e-12:
-        places += 1
-    return places
-
-
-def price(value: float, symbol: str) -> str:
-    """A price of ``symbol`` to its tick's places (``price_places``)."""
-    return f"{value:,.{price_places(symbol)}f}"
 
 
 def signed_money(value: float) -> str:

@@ -22,13 +22,14 @@ import json
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 from engine.actor import Actor
 from engine.api.protocol import COMMAND_TYPES
 from engine.api.socket_server import serve
+from engine.clock import WallClock
 from engine.config import Settings
 from engine.data.market import load_market
 from engine.data.recording import (
@@ -50,6 +51,8 @@ from engine.store.paths import database_path
 
 __all__ = ["RecordingError", "ReplayPacer", "ReplayResult", "recordings", "replay", "run_attached"]
 
+_WALL = WallClock()
+
 
 @dataclass(frozen=True, slots=True)
 class ReplayResult:
@@ -64,8 +67,13 @@ class ReplayResult:
     """The broker the session was recorded on (paper replays exactly; see the module's note)."""
 
 
-async def open_replay(folder: Path, workdir: Path) -> tuple[Engine, dict[str, Any]]:
-    """A started engine on the recording's starting state and inputs (not yet played)."""
+async def open_replay(
+    folder: Path, workdir: Path, *, wall: Callable[[], datetime] = _WALL.now
+) -> tuple[Engine, dict[str, Any]]:
+    """A started engine on the recording's starting state and inputs (not yet played).
+
+    ``wall``: the machine's clock, for when the work copy was stamped as the paper account's (a
+    moment of the replay itself, not of the recorded session); injected by tests."""
     meta = read_meta(folder)
     events = tuple(read_events(folder))
     settings = Settings.model_validate(meta["settings"])
@@ -86,7 +94,7 @@ async def open_replay(folder: Path, workdir: Path) -> tuple[Engine, dict[str, An
     if anchor_path(folder / START_DB).exists():
         shutil.copy2(anchor_path(folder / START_DB), anchor_path(database))
     if meta.get("broker", "paper") != "paper" and database.exists():
-        _adopt_for_paper(database, settings)
+        _adopt_for_paper(database, settings, wall())
     data = load_market(settings)
     if bars_digest(data.bars) != meta["bars_digest"]:
         raise RecordingError(
@@ -101,7 +109,7 @@ async def open_replay(folder: Path, workdir: Path) -> tuple[Engine, dict[str, An
     return engine, meta
 
 
-def _adopt_for_paper(database: Path, settings: Settings) -> None:
+def _adopt_for_paper(database: Path, settings: Settings, now: datetime) -> None:
     """The work copy of a session recorded on another broker (IBKR) is replayed on the paper
     broker: its book is stamped as the paper account's, so the engine takes it (the recording's
     own ``start.db`` is never written)."""
@@ -112,7 +120,7 @@ def _adopt_for_paper(database: Path, settings: Settings) -> None:
     store = Store.open(database, protection=AuditProtection.from_settings(settings.store))
     try:
         stamp = json.dumps({"broker": "paper", "account": "paper"})
-        store.set_state(IDENTITY_KEY, stamp, datetime.now(UTC))
+        store.set_state(IDENTITY_KEY, stamp, now)
     finally:
         store.close()
 
@@ -151,10 +159,16 @@ async def _apply_next(engine: Engine, folder: Path, tally: _Tally) -> str | None
     return event.kind
 
 
-async def replay(folder: Path, workdir: Path, *, until: datetime | None = None) -> ReplayResult:
+async def replay(
+    folder: Path,
+    workdir: Path,
+    *,
+    until: datetime | None = None,
+    wall: Callable[[], datetime] = _WALL.now,
+) -> ReplayResult:
     """Replay the recording in ``folder`` in ``workdir`` (a fresh folder the caller owns), as fast
-    as it goes, up to ``until`` (engine time)."""
-    engine, meta = await open_replay(folder, workdir)
+    as it goes, up to ``until`` (engine time); ``wall`` as ``open_replay`` takes it."""
+    engine, meta = await open_replay(folder, workdir, wall=wall)
     tally = _Tally()
     try:
         feed = engine.parts.feed
@@ -217,11 +231,13 @@ async def run_attached(
     paused: bool = True,
     stop: asyncio.Event,
     ready: Callable[[Engine], None] | None = None,
+    wall: Callable[[], datetime] = _WALL.now,
 ) -> ReplayResult:
     """Serve the replay on ``socket_path`` for a console to attach to, paced by ``ReplayPacer``
     (paused at the start by default: the operator decides when the incident starts to play).
-    At the end of the recording the engine keeps serving until ``stop`` is set."""
-    engine, meta = await open_replay(folder, workdir)
+    At the end of the recording the engine keeps serving until ``stop`` is set; ``wall`` as
+    ``open_replay`` takes it."""
+    engine, meta = await open_replay(folder, workdir, wall=wall)
     pacer = ReplayPacer(speed, paused=paused)
     engine.set_replay_control(pacer.control)
     server = await serve(engine, socket_path)

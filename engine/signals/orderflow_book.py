@@ -25,6 +25,8 @@ import numba
 import numpy as np
 import numpy.typing as npt
 
+from engine.model.flow import FlowBatch
+
 FloatArray = npt.NDArray[np.float64]
 IntArray = npt.NDArray[np.int64]
 
@@ -44,16 +46,11 @@ SKIPPED, REFUSED, UPDATED = 0, 1, 2
 """A quote's fate in ``update``: not for flow (no two-sided book); its symbol has a slot but the
 quote's sizes were refused; the features moved."""
 
-READING_COLUMNS = (
-    "updates",
-    "ofi",
-    "quote_imbalance",
-    "last_sign",
-    "signed_volume",
-    "realized_spread",
-    "realized_vol",
-    "depth_imbalance",
-)
+READING_COLUMNS = FlowBatch.COLUMNS
+"""The rows ``FlowArrays.readings`` returns: the columns ``FlowBatch`` reads them back by
+(``engine.model.flow``), named once there so the writer and the reader cannot drift apart."""
+_ROW = {name: i for i, name in enumerate(READING_COLUMNS)}
+"""Each reading's row, by name: ``readings`` writes the rows where ``FlowBatch`` looks for them."""
 
 
 @numba.njit(cache=True)
@@ -311,18 +308,20 @@ class FlowArrays:
         computes them (NaN: not enough data yet)."""
         fs, ints, sums, lens = self.fs[slots], self.ints[slots], self.sums[:, slots], self.lens[:, slots]
         out = np.empty((len(READING_COLUMNS), len(slots)))
-        out[0] = ints[:, _UPDATES]
-        out[1] = sums[OFI, :, -1]
-        out[2] = fs[:, _IMBALANCE]
-        out[3] = ints[:, _LAST_SIGN]
-        out[4] = sums[SIGNED, :, -1]
+        out[_ROW["updates"]] = ints[:, _UPDATES]
+        out[_ROW["ofi"]] = sums[OFI, :, -1]
+        out[_ROW["quote_imbalance"]] = fs[:, _IMBALANCE]
+        out[_ROW["last_sign"]] = ints[:, _LAST_SIGN]
+        out[_ROW["signed_volume"]] = sums[SIGNED, :, -1]
         n_spreads = ints[:, _SP_LEN]
         with np.errstate(invalid="ignore", divide="ignore"):
-            out[5] = np.where(n_spreads > 0, fs[:, _SPREAD_SUM] / np.maximum(n_spreads, 1), math.nan)
+            out[_ROW["realized_spread"]] = np.where(
+                n_spreads > 0, fs[:, _SPREAD_SUM] / np.maximum(n_spreads, 1), math.nan
+            )
             squares = sums[SQUARES, :, -1]
             # max(total, 0.0) as the tracker takes it: NaN and -0.0 kept, a negative rounding is 0
-            out[6] = np.where(
+            out[_ROW["realized_vol"]] = np.where(
                 lens[SQUARES, :, 1] > 0, np.sqrt(np.where(squares < 0.0, 0.0, squares)), math.nan
             )
-        out[7] = fs[:, _DEPTH]
+        out[_ROW["depth_imbalance"]] = fs[:, _DEPTH]
         return out

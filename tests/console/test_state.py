@@ -169,6 +169,22 @@ def test_fills_are_announced_once_and_do_not_touch_order_quantities(desk: DeskSt
     assert desk.market_time == at(5)
 
 
+@pytest.mark.parametrize(
+    ("symbol", "fill_price", "shown"),
+    [
+        ("EURUSD", 1.17236, "1.17236"),  # tick 0.00001: in cents the pip (4th place) would vanish
+        ("USDJPY", 112.4567, "112.457"),  # tick 0.001
+        ("AAPL", 1234.5, "1,234.50"),  # a stock: cents
+    ],
+)
+def test_a_fills_message_line_shows_its_price_to_the_instruments_tick(
+    desk: DeskState, symbol: str, fill_price: float, shown: str
+) -> None:
+    """The message line spells a fill's price as the quotes, positions and blotter do."""
+    desk.apply(FillEvent(Fill("E-9", "OT-9", symbol, Side.SELL, 1000, fill_price, 2.0, at(6))))
+    assert desk.line is not None and desk.line.text == f"filled SELL 1000 {symbol} @ {shown} (OT-9)"
+
+
 def test_quotes_re_mark_positions_and_move_the_totals(desk: DeskState) -> None:
     before = desk.totals()
     assert before is not None and before.day_pnl == 300.0 and before.market_value == 11_100.0

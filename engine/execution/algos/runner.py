@@ -1,44 +1,7 @@
-"""Execution algos: a parent order worked through child orders on market time.
+"""``AlgoRunner``: works parent orders through child orders on market time.
 
-A card's leg with an ``Algo`` other than a plain order becomes a *parent* ``Order`` (``algo`` set)
-that never reaches a broker. The ``AlgoRunner`` works it by sending *child* orders through an
-injected ``send_child`` (the engine routes it through the pre-trade checks and the write-ahead
-order manager, so every child is as persisted and as checked as a manual order) and cancels
-them through an injected ``cancel``. It owns no broker, no store and no clock: time is the
-timestamp of the quotes it is fed (``on_quote``) and of the child updates (``on_order``), so a
-replay, a test and a live session run the same code, never sleep and never read the wall clock.
-
-What each algo does (``AlgoParams`` holds the numbers):
-
-* ``IMMEDIATE``: one child exactly as the leg says (market or limit); no participation cap.
-* ``LIMIT_AT_MID``: a limit child at the mid, rounded to the tick on the passive side (a buy
-  rounds down, a sell up, so the child never crosses the spread by rounding); every
-  ``reprice_seconds`` of market time, if the mid moved, the working child is cancelled and a new
-  one sent at the new mid (at most ``max_reprices`` times); at ``timeout_seconds`` the rest goes
-  at market (``finish_at_market``) or the parent expires.
-* ``TWAP``: ``slices`` children at equal intervals over ``window_seconds``; slice *k* brings the
-  parent to ``(k + 1) / slices`` of its quantity, so the last slice catches any remainder.
-* ``VWAP``: the same slices, sized by the expected share of the session's volume in each
-  interval (``volume_weights``), so the parent trades more where the market trades more.
-
-Order-flow timing (issue 20, ``flow_timing``; off by default): TWAP/VWAP hold a due slice (not
-the last) while the quote imbalance leans against the parent, and LIMIT_AT_MID prices its child
-at the far touch while the imbalance says the price is running away; see ``AlgoParams``.
-
-Slices are *cumulative targets*: a slice sends what the parent still lacks to reach its target
-(after cancelling the previous child if it is still working), so whatever a capped or unfilled
-child left behind rolls into the next slice by construction, and a parent can never be
-over-sent. The participation cap (every algo but ``IMMEDIATE``) limits each child to
-``max_participation`` of the volume traded (quotes' ``last_size``) since the previous slice, or,
-for the first child, during the interval before it: a child never asks for more than a fixed
-share of what the market is actually trading. At the deadline the remainder is sent at market
-(uncapped: the deadline is the point where finishing beats waiting) or the parent expires.
-
-A parent has at most one working child at a time, which keeps cancelling simple and auditable:
-``cancel_parent`` cancels that child and stops. A child that ends in a way the algo did not ask
-for (rejected by risk or the broker, cancelled by the operator or the kill switch, expired at
-the close) ends the parent too: retrying a refusal every slice would only feed the reject
-breaker, and an operator's cancel means stop.
+What each algo does, and why slices are cumulative targets, is told in the package docstring
+(``engine.execution.algos``); this module holds the runner's state machine only.
 """
 
 from __future__ import annotations
@@ -46,33 +9,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field, replace
+from collections.abc import Iterable
+from dataclasses import replace
 from datetime import datetime, timedelta
-from decimal import Decimal
 
 import numpy as np
 
+from engine.execution.algos.callbacks import CancelChild, ParentSink, SendChild, SessionHours, VolumeCurve
+from engine.execution.algos.flow import flow_lean
+from engine.execution.algos.params import AlgoParams
+from engine.execution.algos.pricing import passive_price
+from engine.execution.algos.quantities import EPS, floor_to_lot, shares
+from engine.execution.algos.volume_profile import exchange_session, replay_volume_curve, volume_weights
+from engine.execution.algos.work import Child, Work
 from engine.execution.tape import Tape
 from engine.model import Algo, Order, OrderRequest, OrderStatus, OrderType, Quote, Side, TimeInForce
 from engine.model.quote_batch import as_batch
-from engine.signals.orderflow import imbalance
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("engine.execution.algos")
+"""Named after the package (``engine.execution.algos``), as before the split, so log filters keep working."""
 
-SendChild = Callable[[OrderRequest], Awaitable[Order]]
-"""Sends a child order; a refused child comes back as an Order with status REJECTED."""
-CancelChild = Callable[[str], Awaitable[str]]
-"""Cancels a child by client order id; returns "" when the cancel was sent, else the reason."""
-ParentSink = Callable[[Order], None]
-"""Receives a copy of the parent order after every change (the engine persists and publishes it)."""
-SessionHours = Callable[[datetime], tuple[datetime, datetime] | None]
-"""The regular session (open, close) containing a time, or None when unknown or closed."""
-VolumeCurve = Callable[[float], float]
-"""Cumulative share of a session's volume traded by a fraction of the session (0 -> 0, 1 -> 1)."""
-
-EPS = 1e-9
-"""Quantities closer than this are equal (floats summed over partial fills drift)."""
 _INF = math.inf
 TAPE_SPAN = timedelta(hours=6, minutes=30)
 """How much traded volume per symbol the runner remembers: one regular session is more than
@@ -81,201 +37,8 @@ _FINISHED_KEPT = 500
 """Finished parents remembered so that a late child fill still updates its parent."""
 
 
-# --------------------------------------------------------------------------- the volume profile
-def replay_volume_curve(x: float) -> float:
-    """Expected cumulative share of a session's volume traded by session fraction ``x``.
-
-    The intraday volume onetap trades against is the replay's (``engine.data.replay.volume_path``):
-    per-step weights ``(0.6 + 2.4 (2x - 1)^2)`` times seeded lognormal noise with the same
-    distribution at every step, ``x`` the step's fraction of the session. The noise scales every
-    step alike in expectation, so the expected share of the volume in ``[a, b]`` is the integral
-    of the U-shaped density over ``[a, b]`` divided by its integral over ``[0, 1]`` (= 1.4);
-    the continuous integral is the limit of the replay's per-step sum (off by at most one step).
-
-    Why not the shipped history: it is daily bars, which carry no information at all about how
-    volume is spread within a day; the replay invents the intraday spread with exactly this
-    U shape, so this curve is the profile of the market the paper broker fills against. A live
-    deployment should inject a curve estimated from intraday history instead (``AlgoRunner``'s
-    ``volume_curve``).
-    """
-    x = min(max(x, 0.0), 1.0)
-    return (0.6 * x + 0.4 * (2.0 * x - 1.0) ** 3 + 0.4) / 1.4
-
-
-def volume_weights(
-    start: datetime,
-    window_seconds: float,
-    slices: int,
-    session: tuple[datetime, datetime] | None,
-    curve: VolumeCurve = replay_volume_curve,
-) -> tuple[float, ...]:
-    """The expected share of the window's volume in each of ``slices`` equal intervals (sums to 1).
-
-    Intervals outside the session get no volume. Without a known session, or for a window that
-    lies entirely outside it, every interval gets the same share (VWAP degrades to TWAP rather
-    than refusing to trade).
-    """
-    if slices < 1:
-        raise ValueError(f"slices must be at least 1, got {slices}")
-    equal = tuple(1.0 / slices for _ in range(slices))
-    if session is None:
-        return equal
-    opens, closes = session
-    length = (closes - opens).total_seconds()
-    if length <= 0:
-        return equal
-    step = window_seconds / slices
-
-    def at(k: int) -> float:
-        return curve(((start - opens).total_seconds() + k * step) / length)
-
-    raw = [max(at(k + 1) - at(k), 0.0) for k in range(slices)]
-    total = sum(raw)
-    if total <= EPS:
-        return equal
-    return tuple(w / total for w in raw)
-
-
-def exchange_session(ts: datetime) -> tuple[datetime, datetime] | None:
-    """The XNYS regular session of ``ts``'s New York day, or None (weekend, holiday, out of range).
-
-    Imported lazily: the calendar is only needed once a VWAP (or a window to clip) starts.
-    """
-    from engine.data import calendar
-
-    try:
-        if not calendar.is_session(ts):
-            return None
-        return calendar.session_open_close(ts)
-    except ValueError:
-        return None
-
-
-# --------------------------------------------------------------------------- parameters
-@dataclass(frozen=True, slots=True)
-class AlgoParams:
-    """How an algo works a parent. Times are seconds of *market* time (quote timestamps).
-
-    Every deadline is also clipped to the close of the session the parent started in (when the
-    session is known): children are DAY orders, so nothing can trade after it anyway.
-    """
-
-    window_seconds: float = 1800.0
-    """TWAP/VWAP: the slices are spread over this much market time; its end is the deadline.
-    30 minutes, the default ``StrategyCard.deadline_minutes``."""
-    slices: int = 6
-    """TWAP/VWAP: number of slices (one every five minutes with the default window)."""
-    reprice_seconds: float = 60.0
-    """LIMIT_AT_MID: how often the limit is moved to the new mid (one exchange minute)."""
-    max_reprices: int = 5
-    """LIMIT_AT_MID: at most this many cancel-and-replace steps, so a fast market cannot turn
-    the algo into a stream of cancels (each counts against the cancel throttles)."""
-    timeout_seconds: float = 300.0
-    """LIMIT_AT_MID: after this much market time the rest is finished (or the parent expires)."""
-    max_participation: float | None = 0.10
-    """Largest share of the volume traded since the previous slice one child may ask for
-    (None: no cap). Ten percent is a common institutional ceiling; the paper broker's own
-    per-quote cap (``[broker] max_participation``) still applies on top of it."""
-    finish_at_market: bool = True
-    """At the deadline: send the remainder at market (True) or let the parent expire (False)."""
-    tick_size: float = 0.01
-    """The instrument's price increment: limit children are rounded to it."""
-    lot_size: float = 1.0
-    """Children are whole multiples of this many shares (0: any fraction); the slice that must
-    finish the parent sends the exact remainder."""
-    flow_timing: float | None = None
-    """Order-flow timing (None: off, the default). With the quote imbalance
-    ``q = (bid size - ask size) / (bid size + ask size)``: TWAP/VWAP hold a due slice (never the
-    last) while ``q`` leans against the parent by more than this (a buy waits while
-    ``q < -flow_timing``, a sell while ``q > +flow_timing``: pressure that may bring a better
-    price); the slice goes at the first quote that does not lean so, or rolls into the next one.
-    LIMIT_AT_MID prices its child at the far touch instead of the mid while ``q`` leans the
-    other way by more than this (a buy while ``q > +flow_timing``: the price may run away).
-    On the shipped replay the sizes are invented, so the measured effect there is noise
-    (``tests/bench/flow_algos.py``)."""
-
-    def __post_init__(self) -> None:
-        problems = []
-        if not (math.isfinite(self.window_seconds) and self.window_seconds > 0):
-            problems.append(f"window_seconds must be positive, got {self.window_seconds}")
-        if self.slices < 1:
-            problems.append(f"slices must be at least 1, got {self.slices}")
-        if not (math.isfinite(self.reprice_seconds) and self.reprice_seconds > 0):
-            problems.append(f"reprice_seconds must be positive, got {self.reprice_seconds}")
-        if self.max_reprices < 0:
-            problems.append(f"max_reprices must not be negative, got {self.max_reprices}")
-        if not (math.isfinite(self.timeout_seconds) and self.timeout_seconds > 0):
-            problems.append(f"timeout_seconds must be positive, got {self.timeout_seconds}")
-        cap = self.max_participation
-        if cap is not None and not (math.isfinite(cap) and 0.0 < cap <= 1.0):
-            problems.append(f"max_participation must be in (0, 1] or None, got {cap}")
-        if not (math.isfinite(self.tick_size) and self.tick_size > 0):
-            problems.append(f"tick_size must be positive, got {self.tick_size}")
-        if not (math.isfinite(self.lot_size) and self.lot_size >= 0):
-            problems.append(f"lot_size must be >= 0, got {self.lot_size}")
-        flow = self.flow_timing
-        if flow is not None and not (math.isfinite(flow) and 0.0 < flow < 1.0):
-            problems.append(f"flow_timing must be in (0, 1) or None, got {flow}")
-        if problems:
-            raise ValueError("algo parameters: " + "; ".join(problems))
-
-
-# --------------------------------------------------------------------------- bookkeeping
-@dataclass(slots=True)
-class _Child:
-    order: Order
-    """The latest state the runner has seen (a copy)."""
-    sent_at: datetime
-    cancel_requested: bool = False
-    sweep: bool = False
-    """Sent at the deadline for the remainder, uncapped."""
-
-
-@dataclass(slots=True)
-class _Work:
-    parent: Order
-    algo: Algo
-    params: AlgoParams
-    started: datetime
-    deadline: datetime | None
-    lookback: float
-    """Seconds of volume the first child's participation cap looks back over."""
-    strategy: str = ""
-    protective_stop: float | None = None
-    targets: list[tuple[datetime, float]] = field(default_factory=list)
-    """TWAP/VWAP: (due time, cumulative quantity the parent should have reached)."""
-    next_slice: int = 0
-    next_reprice: datetime | None = None
-    reprices: int = 0
-    last_slice_at: datetime | None = None
-    children: dict[str, _Child] = field(default_factory=dict)
-    sweeping: bool = False
-    stopping: bool = False
-    done: bool = False
-
-    def filled(self) -> tuple[float, float | None]:
-        qty = sum(c.order.filled_quantity for c in self.children.values())
-        if qty <= EPS:
-            return 0.0, None
-        value = sum(c.order.filled_quantity * (c.order.avg_fill_price or 0.0) for c in self.children.values())
-        return qty, value / qty
-
-    def committed(self) -> float:
-        """Filled plus what working children may still fill: never send beyond the parent."""
-        return sum(
-            c.order.filled_quantity if c.order.status.is_terminal else max(c.order.quantity, 0.0)
-            for c in self.children.values()
-        )
-
-    def working(self) -> _Child | None:
-        """The child the algo is working now (not one whose cancel is still unconfirmed)."""
-        live = [c for c in self.children.values() if not (c.order.status.is_terminal or c.cancel_requested)]
-        return live[-1] if live else None
-
-
-# --------------------------------------------------------------------------- the runner
 class AlgoRunner:
-    """Works parent orders through child orders; see the module docstring.
+    """Works parent orders through child orders; see the package docstring.
 
     Feed it every quote (``await on_quote``, after the broker has seen the quote) and every child
     order update (``on_order``, synchronously, in the order the order manager publishes them).
@@ -298,8 +61,8 @@ class AlgoRunner:
         self._on_parent = on_parent
         self._session_hours = session_hours
         self._volume_curve = volume_curve
-        self._work: dict[str, _Work] = {}
-        self._finished: dict[str, _Work] = {}
+        self._work: dict[str, Work] = {}
+        self._finished: dict[str, Work] = {}
         self._child_parent: dict[str, str] = {}
         self._tape = Tape(TAPE_SPAN)
         self._now: datetime | None = None
@@ -453,7 +216,7 @@ class AlgoRunner:
                 work.stopping = True
                 await self._cancel_working(work)
                 if not work.done:
-                    why = reason or f"expired at the session close with {_shares(self._rest(work))} unfilled"
+                    why = reason or f"expired at the session close with {shares(self._rest(work))} unfilled"
                     self._close(work, OrderStatus.EXPIRED, why, now)
                 expired.append(replace(work.parent))
         return expired
@@ -475,7 +238,7 @@ class AlgoRunner:
         ts = order.updated_at or self._now or work.started
         child = work.children.get(coid)
         if child is None:
-            child = work.children[coid] = _Child(replace(order), sent_at=order.created_at or ts)
+            child = work.children[coid] = Child(replace(order), sent_at=order.created_at or ts)
         else:
             child.order = replace(order)
         self._refresh(work, ts)
@@ -491,9 +254,9 @@ class AlgoRunner:
         now: datetime,
         strategy: str,
         protective_stop: float | None,
-    ) -> _Work:
+    ) -> Work:
         if algo is Algo.IMMEDIATE:
-            return _Work(parent, algo, params, now, None, 0.0, strategy, protective_stop)
+            return Work(parent, algo, params, now, None, 0.0, strategy, protective_stop)
         span = params.timeout_seconds if algo is Algo.LIMIT_AT_MID else params.window_seconds
         session = self._session_hours(now)
         deadline = now + timedelta(seconds=span)
@@ -501,7 +264,7 @@ class AlgoRunner:
             deadline = min(deadline, session[1])
         span = (deadline - now).total_seconds()
         if algo is Algo.LIMIT_AT_MID:
-            return _Work(
+            return Work(
                 parent, algo, params, now, deadline, params.reprice_seconds, strategy, protective_stop
             )
         interval = span / params.slices
@@ -514,11 +277,11 @@ class AlgoRunner:
         for k, w in enumerate(weights):
             share += w
             last = k == len(weights) - 1
-            cum = parent.quantity if last else _floor(parent.quantity * share, params.lot_size)
+            cum = parent.quantity if last else floor_to_lot(parent.quantity * share, params.lot_size)
             targets.append((now + timedelta(seconds=k * interval), cum))
-        return _Work(parent, algo, params, now, deadline, interval, strategy, protective_stop, targets)
+        return Work(parent, algo, params, now, deadline, interval, strategy, protective_stop, targets)
 
-    async def _step(self, work: _Work, quote: Quote, now: datetime) -> None:
+    async def _step(self, work: Work, quote: Quote, now: datetime) -> None:
         if work.done or work.stopping:
             return
         p = work.parent
@@ -534,7 +297,7 @@ class AlgoRunner:
         else:
             await self._slice(work, quote, now)
 
-    async def _slice(self, work: _Work, quote: Quote, now: datetime) -> None:
+    async def _slice(self, work: Work, quote: Quote, now: datetime) -> None:
         """TWAP/VWAP: at a due slice, top the parent up to its cumulative target (capped)."""
         due = work.next_slice
         while due < len(work.targets) and work.targets[due][0] <= now:
@@ -558,7 +321,7 @@ class AlgoRunner:
             limit = work.parent.limit_price if work.parent.order_type is OrderType.LMT else None
             await self._send(work, qty, work.parent.order_type, limit, now)
 
-    async def _limit_at_mid(self, work: _Work, quote: Quote, now: datetime) -> None:
+    async def _limit_at_mid(self, work: Work, quote: Quote, now: datetime) -> None:
         """A passive limit at the mid, moved to the new mid every ``reprice_seconds`` (at the far
         touch while the order flow says the price is running away, with ``flow_timing``)."""
         price = self._mid_price(work, quote)
@@ -583,7 +346,7 @@ class AlgoRunner:
         if qty > EPS:
             await self._send(work, qty, OrderType.LMT, price, now)
 
-    async def _finish(self, work: _Work, now: datetime) -> None:
+    async def _finish(self, work: Work, now: datetime) -> None:
         """The deadline: cancel the working child, then the rest at market or the parent expires.
 
         If a cancelled child is still working (its cancel not yet confirmed) and covers the rest,
@@ -596,7 +359,7 @@ class AlgoRunner:
         if rest <= EPS:
             return
         if not work.params.finish_at_market:
-            self._close(work, OrderStatus.EXPIRED, f"deadline reached with {_shares(rest)} unfilled", now)
+            self._close(work, OrderStatus.EXPIRED, f"deadline reached with {shares(rest)} unfilled", now)
             return
         work.sweeping = True
         limited = work.parent.order_type is OrderType.LMT
@@ -612,7 +375,7 @@ class AlgoRunner:
     # ------------------------------------------------------------------ children
     async def _send(
         self,
-        work: _Work,
+        work: Work,
         qty: float,
         order_type: OrderType,
         limit: float | None,
@@ -649,14 +412,14 @@ class AlgoRunner:
         self._child_parent[coid] = p.client_order_id
         child = work.children.get(coid)
         if child is None:
-            child = work.children[coid] = _Child(replace(order), sent_at=now, sweep=sweep)
+            child = work.children[coid] = Child(replace(order), sent_at=now, sweep=sweep)
         else:  # its reports arrived (by parent id) before the send returned
             child.order, child.sent_at, child.sweep = replace(order), now, sweep
         self._refresh(work, now)
         if order.status.is_terminal and order.status is not OrderStatus.FILLED and not work.done:
             self._child_ended(work, child, now)
 
-    async def _cancel_working(self, work: _Work) -> None:
+    async def _cancel_working(self, work: Work) -> None:
         for coid, child in list(work.children.items()):
             if child.order.status.is_terminal or child.cancel_requested:
                 continue
@@ -667,13 +430,13 @@ class AlgoRunner:
                 # as committed, so the parent is never over-sent.
                 log.info("cancel of child %s: %s", coid, reason)
 
-    def _child_ended(self, work: _Work, child: _Child, ts: datetime) -> None:
+    def _child_ended(self, work: Work, child: Child, ts: datetime) -> None:
         """A child ended unfilled (or partly filled) in a way that may end the parent."""
         status = child.order.status
         coid = child.order.client_order_id
         why = child.order.reason or status.value.lower()
         if child.sweep:
-            rest = _shares(self._rest(work))
+            rest = shares(self._rest(work))
             self._close(
                 work,
                 OrderStatus.EXPIRED,
@@ -691,7 +454,7 @@ class AlgoRunner:
             self._close(work, OrderStatus.CANCELLED, f"child {coid} {status}: {why}", ts)
 
     # ------------------------------------------------------------------ the parent
-    def _refresh(self, work: _Work, ts: datetime) -> None:
+    def _refresh(self, work: Work, ts: datetime) -> None:
         """Parent fill figures from its children; FILLED ends it."""
         p = work.parent
         qty, avg = work.filled()
@@ -710,7 +473,7 @@ class AlgoRunner:
             p.status = OrderStatus.PARTIALLY_FILLED
         self._emit(work)
 
-    def _close(self, work: _Work, status: OrderStatus, reason: str, ts: datetime) -> None:
+    def _close(self, work: Work, status: OrderStatus, reason: str, ts: datetime) -> None:
         p = work.parent
         work.done = True
         p.status = status
@@ -724,14 +487,14 @@ class AlgoRunner:
                 self._child_parent.pop(coid, None)
         self._emit(work)
 
-    def _emit(self, work: _Work) -> None:
+    def _emit(self, work: Work) -> None:
         self._on_parent(replace(work.parent))
 
-    def _rest(self, work: _Work) -> float:
+    def _rest(self, work: Work) -> float:
         return max(work.parent.quantity - work.filled()[0], 0.0)
 
     # ------------------------------------------------------------------ sizing and prices
-    def _capped(self, work: _Work, want: float, now: datetime, *, exact: bool) -> float:
+    def _capped(self, work: Work, want: float, now: datetime, *, exact: bool) -> float:
         """``want`` limited by the participation cap, in whole lots unless ``exact`` and uncapped."""
         cap = work.params.max_participation
         lot = work.params.lot_size
@@ -741,10 +504,10 @@ class AlgoRunner:
             since = work.last_slice_at or now - timedelta(seconds=work.lookback)
             allowed = cap * self._volume(work.parent.symbol, since, now)
             if allowed < want - EPS:
-                return _floor(allowed, lot)
-        return want if exact else _floor(want, lot)
+                return floor_to_lot(allowed, lot)
+        return want if exact else floor_to_lot(want, lot)
 
-    def _mid_price(self, work: _Work, quote: Quote) -> float:
+    def _mid_price(self, work: Work, quote: Quote) -> float:
         price = passive_price(quote.mid, work.parent.side, work.params.tick_size)
         limit = work.parent.limit_price if work.parent.order_type is OrderType.LMT else None
         if limit is not None:
@@ -752,7 +515,7 @@ class AlgoRunner:
         return price
 
     @staticmethod
-    def _touch_price(work: _Work, quote: Quote) -> float:
+    def _touch_price(work: Work, quote: Quote) -> float:
         """The far touch (a buy's ask, a sell's bid), within the parent's limit."""
         price = quote.ask if work.parent.side is Side.BUY else quote.bid
         limit = work.parent.limit_price if work.parent.order_type is OrderType.LMT else None
@@ -774,38 +537,6 @@ class AlgoRunner:
             self._now = ts
 
 
-# --------------------------------------------------------------------------- helpers
-def flow_lean(threshold: float | None, side: Side, quote: Quote) -> int:
-    """+1 when the quote imbalance presses the price away from the parent (a buy and more bid size
-    than ask size by more than ``threshold``), -1 when it presses the price towards it, else 0
-    (also without a threshold, or without sizes)."""
-    if threshold is None:
-        return 0
-    bid, ask = quote.bid_size, quote.ask_size
-    if not (math.isfinite(bid) and math.isfinite(ask) and bid >= 0 and ask >= 0 and bid + ask > 0):
-        return 0
-    q = imbalance(bid, ask) * (1 if side is Side.BUY else -1)
-    return 1 if q > threshold else -1 if q < -threshold else 0
-
-
-def passive_price(mid: float, side: Side, tick: float) -> float:
-    """The mid on the tick grid, rounded away from the other side: a buy down, a sell up."""
-    steps = mid / tick
-    n = math.floor(steps + 1e-9) if side is Side.BUY else math.ceil(steps - 1e-9)
-    return round(n * tick, _decimals(tick))
-
-
-def _decimals(tick: float) -> int:
-    exponent = Decimal(str(tick)).normalize().as_tuple().exponent
-    return max(0, -exponent) if isinstance(exponent, int) else 2
-
-
-def _floor(qty: float, lot: float) -> float:
-    if lot <= 0:
-        return max(qty, 0.0)
-    return max(math.floor(qty / lot + 1e-9) * lot, 0.0)
-
-
 def _parse_algo(parent: Order) -> Algo:
     try:
         return Algo(parent.algo)
@@ -820,8 +551,3 @@ def _usable(quote: Quote) -> bool:
 
 def _positive(value: float | None) -> bool:
     return value is not None and math.isfinite(value) and value > 0
-
-
-def _shares(qty: float) -> str:
-    text = f"{qty:.6f}".rstrip("0").rstrip(".")
-    return "0" if text in ("-0", "") else text
