@@ -295,6 +295,10 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
     return replace(card, details=finite, score=score, max_risk=max_loss + cost)
 
 
+BuildFn = Callable[[Candidate, Context, Book, PlanFn], StrategyCard]
+"""``build_card``'s signature: a candidate sized against a book, with its plan."""
+
+
 def _check(
     card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
 ) -> Rejection | None:
@@ -319,9 +323,13 @@ def _check(
     )
 
 
-def propose(found: Scan, ctx: Context, plan: PlanFn) -> Proposal:
-    """Ranked, sized and validated cards at the current prices (entries, then closes)."""
-    first = [(build_card(c, ctx, ctx.book, plan), c) for c in found.candidates]
+def propose(found: Scan, ctx: Context, plan: PlanFn, build: BuildFn | None = None) -> Proposal:
+    """Ranked, sized and validated cards at the current prices (entries, then closes).
+
+    ``build`` stands in for ``build_card`` (same arguments, same card): the engine passes one that
+    reuses a card built before on equal inputs (``engine.runtime.card_memo``)."""
+    build = build_card if build is None else build
+    first = [(build(c, ctx, ctx.book, plan), c) for c in found.candidates]
     first.sort(key=lambda pair: rank_key(pair[0]), reverse=True)
     shown: list[StrategyCard] = []
     rejected: Counter[str] = Counter()
@@ -331,7 +339,7 @@ def propose(found: Scan, ctx: Context, plan: PlanFn) -> Proposal:
         if len(shown) >= ctx.policy.max_cards:
             break
         if shown:  # the cards above it took their share of cash and limits
-            card = build_card(candidate, ctx, book, plan)
+            card = build(candidate, ctx, book, plan)
         rejection = _check(card, candidate, ctx, book, shown)
         if rejection is not None:
             rejected[rejection.code] += 1
