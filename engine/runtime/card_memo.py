@@ -35,8 +35,9 @@ from collections.abc import Callable, Hashable, Iterable, Mapping
 
 from engine.model import Quote, StrategyCard
 from engine.strategies.book import Book
-from engine.strategies.generator import BuildFn, Context, PlanFn, build_card
+from engine.strategies.generator import BuildFn, CheckFn, Context, PlanFn, build_card, check_card
 from engine.strategies.scan import Candidate
+from engine.strategies.validation import Rejection
 
 WALK_TOLERANCE = 0.05
 """How far (a fraction) the quantity of a leg the cards above commit may have moved and a card
@@ -116,16 +117,21 @@ class CardMemo:
 
     def __init__(self) -> None:
         self._cards: dict[Hashable, _Entry] = {}
+        self._checks: dict[Hashable, tuple[StrategyCard, tuple[StrategyCard, ...], Rejection | None]] = {}
         self._pairs: tuple[Mapping[str, float], Hashable] | None = None
 
     def clear(self) -> None:
-        self._cards = {}
+        self._cards, self._checks = {}, {}
 
-    def builder(self, quotes: Mapping[str, Quote]) -> tuple[BuildFn, Callable[[], None]]:
-        """A ``build_card`` for one proposal at these (snapped) quotes, and a function to call
-        when the proposal is done: the memo then keeps what this proposal used, and only that."""
-        kept = self._cards
+    def builder(self, quotes: Mapping[str, Quote]) -> tuple[BuildFn, CheckFn, Callable[[], None]]:
+        """A ``build_card`` and a ``check_card`` for one proposal at these (snapped) quotes, and
+        a function to call when the proposal is done: the memo then keeps what this proposal
+        used, and only that. A check is reused only for the same card (the same object), a book
+        equal to the one it was made on (the cards above it exactly the same) and the same
+        cards shown above it."""
+        kept, kept_checks = self._cards, self._checks
         used: dict[Hashable, _Entry] = {}
+        used_checks: dict[Hashable, tuple[StrategyCard, tuple[StrategyCard, ...], Rejection | None]] = {}
         books: dict[int, tuple[Book, Hashable, tuple[float, ...]]] = {}
 
         def build(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> StrategyCard:
@@ -148,10 +154,34 @@ class CardMemo:
             used[key] = (own, candidate, card, added)
             return card
 
-        def done() -> None:
-            self._cards = used
+        def check(
+            card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
+        ) -> Rejection | None:
+            known = books.get(id(book))
+            if known is None or known[0] is not book:
+                known = books[id(book)] = (book, *self._walk_key(book, ctx.book, books))
+            key = (
+                id(card),
+                known[1],
+                known[2],
+                tuple(map(id, shown)),
+                ctx.paused,
+                tuple(sorted(ctx.template_positions.items())),
+                ctx.market_open,
+                id(ctx.policy),
+            )
+            hit = kept_checks.get(key)
+            if hit is not None and hit[0] is card and all(a is b for a, b in zip(hit[1], shown, strict=True)):
+                used_checks[key] = hit
+                return hit[2]
+            why = check_card(card, candidate, ctx, book, shown)
+            used_checks[key] = (card, tuple(shown), why)
+            return why
 
-        return build, done
+        def done() -> None:
+            self._cards, self._checks = used, used_checks
+
+        return build, check, done
 
     def _walk_key(
         self, book: Book, base: Book, books: dict[int, tuple[Book, Hashable, tuple[float, ...]]]
@@ -168,7 +198,8 @@ class CardMemo:
             if q != base.positions.get(s, 0.0)
         )
         sides = tuple((s, d > 0) for s, d in added)
-        return (base_key, sides, book.working_symbols), tuple(abs(d) for _s, d in added)
+        taken = (*(abs(d) for _s, d in added), abs(base.cash - book.cash))
+        return (base_key, sides, book.working_symbols), taken
 
     def _book_key(self, book: Book) -> Hashable:
         positions = tuple(sorted(book.positions.items()))

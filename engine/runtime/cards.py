@@ -181,8 +181,8 @@ class CardPipeline:
         ctx = self.context(day)
         found = self._with_more(found)
         self._inputs = self._inputs_of(ctx, found)
-        build, done = self._memo.builder(quotes)
-        proposal = propose(found, ctx, self._planner(quotes), build)
+        build, check, done = self._memo.builder(quotes)
+        proposal = propose(found, ctx, self._planner(quotes), build, check)
         done()
         self._apply(day, ctx, proposal)
 
@@ -256,8 +256,8 @@ class CardPipeline:
         self._outbox.spawn(self._propose_off_loop(self._generation, day, ctx, work), "card-resize")
 
     def _propose(self, found: Scan, ctx: Context, quotes: Mapping[str, Quote]) -> Proposal:
-        build, done = self._memo.builder(quotes)
-        proposal = propose(found, ctx, self._planner(quotes), build)
+        build, check, done = self._memo.builder(quotes)
+        proposal = propose(found, ctx, self._planner(quotes), build, check)
         done()
         return proposal
 

@@ -299,6 +299,17 @@ BuildFn = Callable[[Candidate, Context, Book, PlanFn], StrategyCard]
 """``build_card``'s signature: a candidate sized against a book, with its plan."""
 
 
+CheckFn = Callable[[StrategyCard, Candidate, Context, Book, list[StrategyCard]], Rejection | None]
+"""``check_card``'s signature: why a card is not shown below the ``shown`` ones, or None."""
+
+
+def check_card(
+    card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
+) -> Rejection | None:
+    """Why ``card`` is not shown, sized against ``book`` below the ``shown`` cards; None: shown."""
+    return _check(card, candidate, ctx, book, shown)
+
+
 def _check(
     card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
 ) -> Rejection | None:
@@ -323,12 +334,16 @@ def _check(
     )
 
 
-def propose(found: Scan, ctx: Context, plan: PlanFn, build: BuildFn | None = None) -> Proposal:
+def propose(
+    found: Scan, ctx: Context, plan: PlanFn, build: BuildFn | None = None, check: CheckFn | None = None
+) -> Proposal:
     """Ranked, sized and validated cards at the current prices (entries, then closes).
 
-    ``build`` stands in for ``build_card`` (same arguments, same card): the engine passes one that
-    reuses a card built before on equal inputs (``engine.runtime.card_memo``)."""
+    ``build`` and ``check`` stand in for ``build_card`` and the checks (same arguments, same
+    result): the engine passes ones that reuse what they gave before on equal inputs
+    (``engine.runtime.card_memo``)."""
     build = build_card if build is None else build
+    check = _check if check is None else check
     first = [(build(c, ctx, ctx.book, plan), c) for c in found.candidates]
     first.sort(key=lambda pair: rank_key(pair[0]), reverse=True)
     shown: list[StrategyCard] = []
@@ -340,7 +355,7 @@ def propose(found: Scan, ctx: Context, plan: PlanFn, build: BuildFn | None = Non
             break
         if shown:  # the cards above it took their share of cash and limits
             card = build(candidate, ctx, book, plan)
-        rejection = _check(card, candidate, ctx, book, shown)
+        rejection = check(card, candidate, ctx, book, shown)
         if rejection is not None:
             rejected[rejection.code] += 1
             reasons.append((card.card_id, rejection))
