@@ -394,6 +394,9 @@ class CardSettings(_Section):
     max_book_corr: Annotated[float, Field(ge=-1.0, le=1.0)] = 0.8
     min_adv_value: Annotated[float, Field(ge=0.0, le=MAX_CASH)] = 1_000_000.0
     max_adv_share: Fraction = 0.01
+    material_move: Annotated[float, Field(gt=0.0, le=0.1)] = 0.01
+    """A price move (a fraction of the price) that re-sizes the cards sized on that symbol; under
+    it a card keeps the size it has (engine/runtime/card_memo.py; within the 5% headroom)."""
     calibration: Literal["logistic", "isotonic"] = "logistic"
     meta_label: bool = True
     """Confidence by meta-labelling (engine.strategies.meta_label); false: the score calibrator."""

@@ -1,6 +1,9 @@
 """The live card pipeline: a session's scan (once, on a worker), then sizing, checks and ranking
 at current prices: at once after a fill, else off the loop every ``RESIZE_EVERY`` of market time or
-on a ``MATERIAL_MOVE``. ``onetap cards`` runs the same steps on history
+on a material move (``[cards] material_move``). A re-size sizes at the prices of
+``card_memo.SizingPrices`` (a symbol's price moves there only once it moved materially) and builds
+again only the cards whose inputs moved (``card_memo.CardMemo``); when nothing moved it does
+nothing at all. ``onetap cards`` runs the same steps on history
 (``engine.strategies.pipeline``: the scan and the book are made in one place for both)."""
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from engine.model.quote_batch import as_batch
 from engine.portfolio.ledger import Ledger
 from engine.rl.live import live_templates
 from engine.runtime.accounting import Accounting, FillBooked
+from engine.runtime.card_memo import CardMemo, SizingPrices
 from engine.runtime.health import StoreHealth
 from engine.runtime.market_view import MarketView
 from engine.runtime.outbox import Outbox
@@ -59,10 +63,11 @@ on IBKR was many times a second and 63% of a step's time at 500 symbols), ..."""
 
 MATERIAL_MOVE = 0.01
 """... or sooner when a symbol they were sized on (a leg of a shown card, a held position) has
-moved 1% since. A candidate not shown that such a move would lift comes in at the next half hour;
-a move changes a card's size by less than the 5% headroom it keeps under a limit, so a shown
-card is never far from its current size. A fill re-sizes at once (the book changed). Between
-those, a step costs one dictionary look-up per quote and writes nothing."""
+moved 1% (the default of ``[cards] material_move``) since. A candidate not shown that such a move
+would lift comes in at the next half hour; a move changes a card's size by less than the 5%
+headroom it keeps under a limit, so a shown card is never far from its current size. A fill
+re-sizes at once (the book changed). Between those, a step costs one array comparison and writes
+nothing; at the half hour only the cards whose symbols (or book) moved that much are built again."""
 
 
 class CardPipeline:
@@ -124,6 +129,12 @@ class CardPipeline:
         (``runtime/set_cards.py``), sized, checked, ranked and saved as the scan's are."""
         self._saved: dict[str, StrategyCard] = {}
         """What the store holds of each card: a re-size writes only the cards that changed."""
+        self._material = settings.cards.material_move
+        self._view = SizingPrices(self._material)
+        self._memo = CardMemo()
+        self._inputs: object = None
+        """What the shown cards were sized on (prices' version, book, candidates): a re-size on
+        market time that finds it unchanged does nothing."""
 
     def stop(self) -> None:
         """Abandon a running scan: the engine's stop does not wait for it (a scan takes many
@@ -154,9 +165,10 @@ class CardPipeline:
             self._bus.publish(CardsEvent(asof=self._clock.now(), cards=()))
         return None
 
-    def refresh(self) -> None:
+    def refresh(self, touched: Sequence[str] = ()) -> None:
         """Re-size, re-validate and re-rank the session's candidates at current prices, now, on the
-        loop: after a fill the cards must show the new book before anything reads them. A
+        loop: after a fill the cards must show the new book before anything reads them (the
+        ``touched`` symbols, a fill's, are taken at their current price whatever it moved). A
         proposal being made off the loop meanwhile is dropped when it arrives."""
         day = self._market.session_day()
         if day is None:
@@ -165,9 +177,33 @@ class CardPipeline:
         if found is None:
             return
         self._generation += 1
+        quotes = self._take(touched)
         ctx = self.context(day)
-        self._apply(
-            day, ctx, propose(self._with_more(found), ctx, self._planner(self._market.latest_quotes()))
+        found = self._with_more(found)
+        self._inputs = self._inputs_of(ctx, found)
+        build, check, done = self._memo.builder(quotes)
+        proposal = propose(found, ctx, self._planner(quotes), build, check)
+        done()
+        self._apply(day, ctx, proposal)
+
+    def _take(self, touched: Sequence[str] = ()) -> dict[str, Quote]:
+        """Move the sizing prices (``SizingPrices``) to the market where it moved materially; the
+        quotes to plan at."""
+        _prices, quotes = self._view.take(self._market.prices(), self._market.latest_quotes(), touched)
+        return quotes
+
+    def _inputs_of(self, ctx: Context, found: Scan) -> object:
+        book = ctx.book
+        return (
+            self._view.version,
+            book.equity,
+            book.cash,
+            tuple(sorted(book.positions.items())),
+            book.working_symbols,
+            ctx.paused,
+            tuple(sorted(ctx.template_positions.items())),
+            ctx.asof.date(),
+            tuple(map(id, found.candidates)),
         )
 
     def on_quotes(self, quotes: Sequence[Quote], now: datetime) -> None:
@@ -181,7 +217,7 @@ class CardPipeline:
             batch = as_batch(quotes)
             ref = self._references(batch.symbols)
             with np.errstate(invalid="ignore"):  # NaN: a symbol the cards were not sized on
-                due = bool(np.any(np.abs(batch.last - ref) >= MATERIAL_MOVE * ref))
+                due = bool(np.any(np.abs(batch.last - ref) >= self._material * ref))
         if due:
             self.resize()
 
@@ -206,12 +242,24 @@ class CardPipeline:
         day = self._market.session_day()
         if day is None or self._scan is None or self._scan[0] != day:
             return
-        self._generation += 1
+        quotes = self._take()
         ctx = self.context(day)
         found = self._with_more(self._scan[1])
-        work = functools.partial(propose, found, ctx, self._planner(self._market.latest_quotes()))
+        inputs = self._inputs_of(ctx, found)
+        if inputs == self._inputs:  # nothing a card is sized on moved materially: nothing to do
+            self._sized_at = self._clock.now()
+            return
+        self._inputs = inputs
+        self._generation += 1
+        work = functools.partial(self._propose, found, ctx, quotes)
         self._resizing = True
         self._outbox.spawn(self._propose_off_loop(self._generation, day, ctx, work), "card-resize")
+
+    def _propose(self, found: Scan, ctx: Context, quotes: Mapping[str, Quote]) -> Proposal:
+        build, check, done = self._memo.builder(quotes)
+        proposal = propose(found, ctx, self._planner(quotes), build, check)
+        done()
+        return proposal
 
     async def _propose_off_loop(
         self, generation: int, day: date, ctx: Context, work: Callable[[], Proposal]
@@ -247,8 +295,8 @@ class CardPipeline:
         rejected = (*sorted(proposal.rejected.items()), *self._held_back)
         self._bus.publish(CardsEvent(asof=self._clock.now(), cards=tuple(self.cards), rejected=rejected))
 
-    def on_fill_booked(self, _booked: FillBooked) -> None:
-        self.refresh()
+    def on_fill_booked(self, booked: FillBooked) -> None:
+        self.refresh((booked.fill.symbol,))
 
     async def _scan_session(self, day: date) -> None:
         """The session's histories, scan and liquidity, all on a worker thread: the loop (the
@@ -293,6 +341,8 @@ class CardPipeline:
         self._held_back = held_back_codes(held_back(enabled_templates(self._settings), histories))
         self._liquidity = liq
         self._scan = (day, found)
+        self._memo.clear()
+        self._inputs = None
         self._sized_at = None
         self.resize()
 
@@ -319,16 +369,22 @@ class CardPipeline:
         return plan
 
     def context(self, day: date) -> Context:
+        """What the cards are sized on: the book at the sizing prices (``SizingPrices``; the market
+        itself before the first re-size)."""
         account = self._ledger.account()
-        prices = self._market.prices()
+        prices = dict(self._view.prices) if self._view.prices else self._market.prices()
+        positions = {p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)}
+        cash = account.cash - self._orders.working_buy_value(prices)
+        working = frozenset(self._orders.working_by_symbol())
+        composition = (tuple(sorted(positions.items())), working, cash)
         book = card_book(
             self._settings,
             self._histories,
-            equity=account.equity,
-            cash=account.cash - self._orders.working_buy_value(prices),
-            positions={p.symbol: p.quantity for p in self._ledger.positions(include_flat=False)},
+            equity=self._view.equity(account.equity, composition),
+            cash=cash,
+            positions=positions,
             prices=prices,
-            working_symbols=frozenset(self._orders.working_by_symbol()),
+            working_symbols=working,
             can_trade_options=self._can_trade_options,
             known=self._liquidity,
             specs=self._market.market.specs,

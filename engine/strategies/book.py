@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import numpy as np
 
@@ -58,6 +59,9 @@ class Book:
     specs: Mapping[str, InstrumentSpec] = field(default_factory=dict)
     """Each symbol's conventions (currency, lots) where the market names them (issue 20)."""
     account_currency: str = "USD"
+    _memo: dict[Any, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    """What ``gross``, ``sector_value`` and ``daily_returns`` computed for this book (it is frozen,
+    and the generator asks them once per candidate: hundreds of times for one book)."""
 
     def rate(self, symbol: str) -> float:
         """Account currency per unit of ``symbol``'s currency at the book's prices (1 for the
@@ -80,11 +84,20 @@ class Book:
         return self.sectors.get(underlying, underlying)
 
     def sector_value(self, sector: str) -> float:
-        return sum(self.value(s) for s in self.positions if self.sector_of(s) == sector and self.value(s) > 0)
+        key = ("sector", sector)
+        if key not in self._memo:
+            self._memo[key] = sum(
+                self.value(s) for s in self.positions if self.sector_of(s) == sector and self.value(s) > 0
+            )
+        value: float = self._memo[key]
+        return value
 
     @property
     def gross(self) -> float:
-        return sum(abs(self.value(s)) for s in self.positions)
+        if "gross" not in self._memo:
+            self._memo["gross"] = sum(abs(self.value(s)) for s in self.positions)
+        value: float = self._memo["gross"]
+        return value
 
     def headroom(self, symbols: Sequence[str], weights: Array) -> tuple[float, str]:
         """Largest capital the limits allow for these leg weights, and the limit that binds, as
@@ -133,6 +146,12 @@ class Book:
 
     def daily_returns(self) -> Array | None:
         """The book's daily returns over the kept window, value-weighted; None when flat."""
+        if "returns" not in self._memo:
+            self._memo["returns"] = self._daily_returns()
+        out: Array | None = self._memo["returns"]
+        return out
+
+    def _daily_returns(self) -> Array | None:
         total = 0.0
         series: Array | None = None
         for sym in self.positions:

@@ -295,6 +295,21 @@ def build_card(candidate: Candidate, ctx: Context, book: Book, plan: PlanFn) -> 
     return replace(card, details=finite, score=score, max_risk=max_loss + cost)
 
 
+BuildFn = Callable[[Candidate, Context, Book, PlanFn], StrategyCard]
+"""``build_card``'s signature: a candidate sized against a book, with its plan."""
+
+
+CheckFn = Callable[[StrategyCard, Candidate, Context, Book, list[StrategyCard]], Rejection | None]
+"""``check_card``'s signature: why a card is not shown below the ``shown`` ones, or None."""
+
+
+def check_card(
+    card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
+) -> Rejection | None:
+    """Why ``card`` is not shown, sized against ``book`` below the ``shown`` cards; None: shown."""
+    return _check(card, candidate, ctx, book, shown)
+
+
 def _check(
     card: StrategyCard, candidate: Candidate, ctx: Context, book: Book, shown: list[StrategyCard]
 ) -> Rejection | None:
@@ -319,9 +334,17 @@ def _check(
     )
 
 
-def propose(found: Scan, ctx: Context, plan: PlanFn) -> Proposal:
-    """Ranked, sized and validated cards at the current prices (entries, then closes)."""
-    first = [(build_card(c, ctx, ctx.book, plan), c) for c in found.candidates]
+def propose(
+    found: Scan, ctx: Context, plan: PlanFn, build: BuildFn | None = None, check: CheckFn | None = None
+) -> Proposal:
+    """Ranked, sized and validated cards at the current prices (entries, then closes).
+
+    ``build`` and ``check`` stand in for ``build_card`` and the checks (same arguments, same
+    result): the engine passes ones that reuse what they gave before on equal inputs
+    (``engine.runtime.card_memo``)."""
+    build = build_card if build is None else build
+    check = _check if check is None else check
+    first = [(build(c, ctx, ctx.book, plan), c) for c in found.candidates]
     first.sort(key=lambda pair: rank_key(pair[0]), reverse=True)
     shown: list[StrategyCard] = []
     rejected: Counter[str] = Counter()
@@ -331,8 +354,8 @@ def propose(found: Scan, ctx: Context, plan: PlanFn) -> Proposal:
         if len(shown) >= ctx.policy.max_cards:
             break
         if shown:  # the cards above it took their share of cash and limits
-            card = build_card(candidate, ctx, book, plan)
-        rejection = _check(card, candidate, ctx, book, shown)
+            card = build(candidate, ctx, book, plan)
+        rejection = check(card, candidate, ctx, book, shown)
         if rejection is not None:
             rejected[rejection.code] += 1
             reasons.append((card.card_id, rejection))
