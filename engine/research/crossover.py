@@ -27,21 +27,36 @@ from engine.signals.indicators import _kernel, _window
 
 
 @numba.njit(inline="always", cache=True, nogil=True, error_model="numpy")
+def _exact_sums(x: Array, col: int, n: int, steps: int) -> Array:
+    """The exact window sums ``_sma_step`` makes over the first ``steps`` bars of an all-finite
+    column: at bar ``n - 1`` and every ``n + 1`` bars after it (``n`` running updates between
+    two), plus a 0 to pad: read ahead of its use by ``_finite_step``, never past the end."""
+    m = (steps - n) // (n + 1) + 1 if steps >= n else 0
+    out = np.empty(m + 1)
+    for j in range(m):
+        out[j] = _window_sum(x, col, n - 1 + j * (n + 1), n)
+    out[m] = 0.0
+    return out
+
+
+@numba.njit(inline="always", cache=True, nogil=True, error_model="numpy")
 def _finite_step(
-    x: Array, col: int, t: int, n: int, v: float, same: int, total: float, since: int
-) -> tuple[float, int, float]:
-    """``_sma_step`` at bar t when every price of the column is finite (so its run is t + 1 and
-    its run of equal values, ``same``, is shared by every window): (total, since, the mean).
-    The same sums at the same bars, bit for bit, without the state a missing price needs."""
+    x: Array, col: int, t: int, n: int, v: float, same: int, total: float, since: int, exact: Array, j: int
+) -> tuple[float, int, int, float]:
+    """``_sma_step`` at bar t when every price of the column is finite (its run is t + 1; its run
+    of equal values, ``same``, is shared by every window): (total, since, the next of ``exact``,
+    the mean). The same sums at the same bars, bit for bit, with the exact sum (resync) taken
+    from ``_exact_sums`` by a select instead of a branch: the branch mispredicted every
+    ``n + 1`` bars and cost a pair of means about as much as their arithmetic."""
     if t + 1 < n:
-        return total, since, np.nan
-    if t + 1 == n or since >= n:
-        total = _window_sum(x, col, t, n)
-        since = 0
-    else:
-        total += v - x[t - n, col]
-        since += 1
-    return total, since, (v if same >= n else total / n)
+        return total, since, j, np.nan
+    running = total + (v - x[max(t - n, 0), col])
+    resync = t + 1 == n or since >= n
+    ahead = exact[j]  # always read (padded): a select, not a branch
+    total = ahead if resync else running
+    j += 1 if resync else 0
+    since = 0 if resync else since + 1
+    return total, since, j, (v if same >= n else total / n)
 
 
 @_kernel
@@ -56,15 +71,17 @@ def _cross_one(x: Array, col: int, fast: int, slow: int, out: Array, k: int) -> 
             finite = False
             break
     if finite:
+        exact_f = _exact_sums(x, col, fast, n_bars - 1)
+        exact_s = _exact_sums(x, col, slow, n_bars - 1)
         same = 0
         prev = np.nan
-        tot_f, sn_f, tot_s, sn_s = 0.0, 0, 0.0, 0
+        tot_f, sn_f, j_f, tot_s, sn_s, j_s = 0.0, 0, 0, 0.0, 0, 0
         for t in range(n_bars - 1):
             v = x[t, col]
             same = same + 1 if v == prev else 1
             prev = v
-            tot_f, sn_f, mean_f = _finite_step(x, col, t, fast, v, same, tot_f, sn_f)
-            tot_s, sn_s, mean_s = _finite_step(x, col, t, slow, v, same, tot_s, sn_s)
+            tot_f, sn_f, j_f, mean_f = _finite_step(x, col, t, fast, v, same, tot_f, sn_f, exact_f, j_f)
+            tot_s, sn_s, j_s, mean_s = _finite_step(x, col, t, slow, v, same, tot_s, sn_s, exact_s, j_s)
             out[t + 1, k] = 1.0 if mean_f > mean_s else 0.0
         return
     r_f, s_f, tot_f, sn_f = 0, 0, 0.0, 0
