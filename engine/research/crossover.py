@@ -6,11 +6,17 @@ the close of bar t (long while fast > slow, flat otherwise, acted on the bar aft
 ``engine.research.backtest.simulate``/``simulate_columns`` trade.
 
 It is ``sma_columns(x, fast) > sma_columns(x, slow)`` lagged one bar and cast to weights, bit for
-bit: the means come from the same compiled step (``engine.signals.columns._sma_step``: the same
-running sums, resynchronised at the same bars). Fused, both means advance in one loop with their
-state in registers and only the ``[T, K]`` target is written: the unfused route builds two
-``[T, K]`` float means, a bool matrix and its lagged float copy (four passes over memory and five
-calls), which cost a one-symbol backtest more than its account did.
+bit: the means are the same sums at the same bars (``engine.signals.columns._sma_step``: running
+sums resynchronised with an exact window sum every ``n`` updates; for an all-finite series of one
+column, ``_finite_step`` restates that step without the state a missing price needs, tested
+equal). Fused, both means advance in one loop with their state in registers and only the
+``[T, K]`` target is written: the unfused route builds two ``[T, K]`` float means, a bool matrix
+and its lagged float copy (four passes over memory and five calls), which cost a one-symbol
+backtest more than its account did.
+
+Still, the pair of means costs about twice a plain running-sum loop (``tests/bench/backtest.py``'s
+peer, which has no resync, no exact mean over a run of equal prices and no missing-price rule):
+onetap's indicator conventions, kept here so that research and the cards see the same signal.
 """
 
 from __future__ import annotations
