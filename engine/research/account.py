@@ -10,7 +10,9 @@ below is built from them, so they cannot drift apart:
 - ``run_single``: one account over one symbol, its state in registers (``simulate`` of one symbol
   and each account of ``simulate_columns``): the same arithmetic as ``run_book`` with N = 1, bit
   for bit, at a third of its time (``run_book`` keeps its state in arrays);
-- ``trade_bar``: one bar of ``run_book`` (``Account.step``, the RL environment's step).
+- ``trade_bar``: one bar of ``run_book`` (``Account.step``, the RL environment's step);
+- ``run_equity``: ``run_single``'s own loop with no exits and no ledger behind a kernel of nine
+  arguments (``simulate`` of one symbol: numba types every argument on each call).
 
 The loops fill only the equity curve unless ``detail`` is set; then they also write the ledger
 (cash, shares, fills, exit fills, costs by bar). ``Backtest`` reruns with ``detail`` when its
@@ -152,6 +154,32 @@ def _exit_share(
     return True, qty, abs(qty) * per_share + abs(qty) * exit_price * rate
 
 
+@_inline
+def _equity_only(
+    fill: Array,
+    close: Array,
+    target: Array,
+    col: int,
+    account: int,
+    start_equity: float,
+    per_share: float,
+    per_value: float,
+    slippage: float,
+    threshold: float,
+    equity: Array,
+) -> None:
+    """``run_single`` with no exits and no ledger: its loop without their branches."""
+    cash = start_equity
+    held = 0.0
+    for t in range(close.shape[0]):
+        w = target[t, account]
+        unchanged = t > 0 and w == target[t - 1, account]
+        held, cash, _, _ = _trade_one(
+            fill[t, col], w, unchanged, held, cash, per_share, per_value, slippage, threshold
+        )
+        equity[t, account] = _mark(cash, held, close[t, col])
+
+
 @_kernel
 def run_book(  # noqa: C901 - one fused loop: a call per symbol and bar costs more than its work
     fill: Array,
@@ -274,17 +302,13 @@ def run_single(
     ``equity[:, account]``; its ledger (column 0 of ``shares``, ``traded``, ``exit_traded``) with
     ``detail``. Each step is ``run_book``'s with N = 1, in the same order (so the same bits)."""
     n_bars = close.shape[0]
+    if not (detail or has_exits):  # the loop below without its branches: a third faster
+        _equity_only(
+            fill, close, target, col, account, start_equity, per_share, per_value, slippage, threshold, equity
+        )
+        return
     cash = start_equity
     held = 0.0
-    if not (detail or has_exits):  # the loop below without its branches: a third faster
-        for t in range(n_bars):
-            w = target[t, account]
-            unchanged = t > 0 and w == target[t - 1, account]
-            held, cash, _, _ = _trade_one(
-                fill[t, col], w, unchanged, held, cash, per_share, per_value, slippage, threshold
-            )
-            equity[t, account] = _mark(cash, held, close[t, col])
-        return
     exited = False
     rate = per_value + slippage
     for t in range(n_bars):
@@ -317,6 +341,25 @@ def run_single(
         if detail:
             shares[t, 0] = held
             cash_path[t] = cash
+
+
+@_kernel
+def run_equity(
+    fill: Array,
+    close: Array,
+    target: Array,
+    start_equity: float,
+    per_share: float,
+    per_value: float,
+    slippage: float,
+    threshold: float,
+    equity: Array,
+) -> None:
+    """``run_single`` of column 0 with no exits and no ledger (``simulate``'s usual one-symbol
+    run), through the same ``_equity_only`` loop: nine arguments, not twenty, for numba's
+    dispatcher to type on each call (measured here: ~2 us less a call, a tenth of a 2,520-bar
+    run's whole time)."""
+    _equity_only(fill, close, target, 0, 0, start_equity, per_share, per_value, slippage, threshold, equity)
 
 
 @_kernel

@@ -40,7 +40,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy
-from engine.research.account import NO_PATH, NO_ROWS, run_book, run_columns, run_single, trade_bar
+from engine.research.account import NO_PATH, NO_ROWS, run_book, run_columns, run_equity, run_single, trade_bar
 from engine.strategies.exits import Exits, setup_exits
 from engine.strategies.templates.base import NO_PROTECTION, Array, Panel, Params, Setup, Template
 
@@ -194,22 +194,43 @@ class Ledger:
     exit_prices: Array
 
 
-@dataclass(frozen=True, slots=True, eq=False)
 class _Replay:
     """What ``simulate`` ran, to run it once more with the ledger written (``Backtest.ledger``).
 
     The arrays are held, not copied: a caller that changes them after ``simulate`` changes
-    what a later first read of the ledger sees (``simulate`` copies what it had to convert)."""
+    what a later first read of the ledger sees (``simulate`` copies what it had to convert).
+    A plain slotted class, not a frozen dataclass: built on every ``simulate`` call, where a
+    one-symbol backtest of ten years costs about as much as its Python around the kernel."""
 
-    fill: Array
-    close: Array
-    exit_weights: Array
-    exit_prices: Array
-    """What the kernel reads (NaN as 0), or ``NO_ROWS`` with ``has_exits`` False."""
-    given_exit_prices: Array | None
-    has_exits: bool
-    config: BacktestConfig
-    cache: list[Ledger] = field(default_factory=list)
+    __slots__ = (
+        "cache",
+        "close",
+        "config",
+        "exit_prices",
+        "exit_weights",
+        "fill",
+        "given_exit_prices",
+        "has_exits",
+    )
+
+    def __init__(
+        self,
+        fill: Array,
+        close: Array,
+        exit_weights: Array,
+        exit_prices: Array,
+        given_exit_prices: Array | None,
+        has_exits: bool,
+        config: BacktestConfig,
+    ) -> None:
+        self.fill = fill
+        self.close = close
+        self.exit_weights = exit_weights
+        self.exit_prices = exit_prices  # what the kernel reads (NaN as 0), NO_ROWS without exits
+        self.given_exit_prices = given_exit_prices
+        self.has_exits = has_exits
+        self.config = config
+        self.cache: list[Ledger] = []
 
 
 def _run_ledger(replay: _Replay, target: Array) -> Ledger:
@@ -238,9 +259,13 @@ def _run_ledger(replay: _Replay, target: Array) -> Ledger:
     return Ledger(cash, shares, traded, exit_traded, costs, exit_prices)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Backtest:
-    """What a run produced, bar by bar, with the symbols as columns.
+    """What a run produced, bar by bar, with the symbols as columns (not to be assigned to).
+
+    Not a frozen dataclass: a frozen one sets each field through ``object.__setattr__``, which
+    cost ~6 us for these eight on the CPython 3.11 here, about what the kernel takes for a
+    2,000-bar one-symbol run (a sweep builds one per run); a plain slotted ``__init__`` ~1 us.
 
     The equity curve is computed by the run; the rest of the account (``ledger``: cash, shares,
     fills, costs) on first use, by the same kernel run once more writing it (a sweep or a
@@ -363,10 +388,13 @@ def simulate(
     terms = _kernel_terms(config)
     if shape[1] == 1:
         column = np.empty(shape)
-        run_single(
-            fill, close, target, 0, 0, xw, xp, has_exits, *terms,
-            column, False, NO_ROWS, NO_ROWS, NO_ROWS, NO_PATH, NO_PATH,
-        )  # fmt: skip
+        if has_exits:
+            run_single(
+                fill, close, target, 0, 0, xw, xp, has_exits, *terms,
+                column, False, NO_ROWS, NO_ROWS, NO_ROWS, NO_PATH, NO_PATH,
+            )  # fmt: skip
+        else:  # run_single's own path for this case, through a kernel with fewer arguments
+            run_equity(fill, close, target, *terms, column)
         equity = column.reshape(shape[0])
     else:
         equity = np.empty(shape[0])
@@ -375,7 +403,13 @@ def simulate(
             equity, False, NO_ROWS, NO_ROWS, NO_ROWS, NO_PATH, NO_PATH,
         )  # fmt: skip
     replay = _Replay(fill, close, xw, xp, exit_prices, has_exits, config)
-    return Backtest(dates, symbols, equity, target, replay)
+    return Backtest(dates, symbols, equity, target, replay, _NO_RETURNS, _NO_ENTRIES, {})
+
+
+_NO_RETURNS: Array = np.empty(0)
+"""The ``trade_returns`` of a plain ``simulate`` (shared: an array with no elements cannot be
+changed, only replaced), so a call does not allocate two empty arrays for its result."""
+_NO_ENTRIES: NDArray[np.int64] = np.empty(0, dtype=np.int64)
 
 
 class Account:

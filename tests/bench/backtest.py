@@ -9,9 +9,10 @@ bar t+1 and filled at bar t+1's **close**, vectorbt's ``from_signals`` default p
 
 - onetap: ``engine.research.backtest.simulate`` with the close as the fill price, target weight
   = the signal shifted by one bar, ``rebalance_threshold=1.0`` (a held weight is never traded
-  back to: a signal-driven portfolio), no costs; SMAs by ``engine.signals.columns.sma_columns``
-  (every symbol's column in one call, or one call per side of the grid with each distinct
-  window computed once), the signal ``fast > slow`` and its one-bar lag in numpy;
+  back to: a signal-driven portfolio), no costs; the SMAs, the signal ``fast > slow`` and its
+  one-bar lag by ``engine.research.crossover.crossover_targets`` (one compiled pass writing the
+  target weights; bit for bit ``engine.signals.columns.sma_columns`` twice and ``fast > slow``
+  lagged in numpy, which is what the simulators-alone line feeds both simulators);
 - vectorbt: ``vbt.MA.run`` for the SMAs, entries/exits from the shifted signal,
   ``Portfolio.from_signals`` (size: all cash), and the equity curve (``pf.value()``);
 - backtesting.py: a ``Strategy`` whose ``next()`` at bar t reads the signal of bar t-1, run with
@@ -28,8 +29,11 @@ step 10, pairs with fast < slow only (174 accounts).
 
 Timings are end to end (indicators, signals, simulation, equity curve) and warm: each contestant
 runs once untimed first (numba compiles, vectorbt's caches fill), then the median of a few timed
-runs is printed. A second line per case times the simulators alone on precomputed signals.
-Final equity is compared with vectorbt's (max relative difference over the accounts).
+runs is printed. A second line per case times the simulators alone on precomputed signals
+(onetap's includes lagging them into target weights, as vectorbt's includes reading entries/exits).
+Final equity is compared with vectorbt's (max relative difference over the accounts). The
+1-symbol 2,520-bar case also prints each contestant's fixed cost per call (the same run on 60 bars),
+which is a large share of a run this small.
 
 Run with ``python -m tests.bench.backtest`` (needs the ``bench`` extra). Figures are printed,
 not asserted (machines here are noisy).
@@ -49,6 +53,7 @@ import numpy as np
 import pandas as pd
 
 from engine.research.backtest import BacktestConfig, Costs, simulate, simulate_columns
+from engine.research.crossover import crossover_targets
 from engine.signals.columns import sma_columns
 
 START = 100_000.0
@@ -91,17 +96,26 @@ def _lagged(signal: np.ndarray) -> np.ndarray:
     return target
 
 
-def onetap_sim(dates: np.ndarray, close: np.ndarray, signals: np.ndarray) -> np.ndarray:
-    """Final equity of each column's account (``signals``: ``[T, K]`` bool, unlagged): one
-    account through ``simulate``, several independent ones through ``simulate_columns``."""
-    if signals.shape[1] == 1:
-        return simulate(dates, ("X",), close, close, _lagged(signals), CONFIG).equity[-1:]
-    final: np.ndarray = simulate_columns(close, close, _lagged(signals), CONFIG)[-1]
+def onetap_sim(dates: np.ndarray, close: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Final equity of each column's account (``target``: ``[T, K]`` weights, already lagged):
+    one account through ``simulate``, several independent ones through ``simulate_columns``."""
+    if target.shape[1] == 1:
+        return simulate(dates, ("X",), close, close, target, CONFIG).equity[-1:]
+    final: np.ndarray = simulate_columns(close, close, target, CONFIG)[-1]
     return final
 
 
+def onetap_targets(close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
+    """``[T, K]`` lagged crossover weights, one column per symbol (one pair) or per pair (one
+    symbol), by ``crossover_targets`` (both means and the signal in one compiled pass)."""
+    if len(pairs) == 1:
+        return crossover_targets(close, pairs[0][0], pairs[0][1])
+    return crossover_targets(close, [f for f, _ in pairs], [s for _, s in pairs])
+
+
 def onetap_signals(close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
-    """``[T, K]`` signals: one column per symbol (one pair) or per pair (one symbol)."""
+    """``[T, K]`` signals (unlagged) the unfused way: ``sma_columns`` twice and ``fast > slow``
+    (the inputs given to the simulators-alone race, and what ``onetap_targets`` must equal)."""
     if close.shape[1] > 1:
         (f, s) = pairs[0]
         fast, slow = sma_columns(close, f), sma_columns(close, s)
@@ -112,7 +126,7 @@ def onetap_signals(close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarra
 
 
 def onetap_run(dates: np.ndarray, close: np.ndarray, pairs: list[tuple[int, int]]) -> np.ndarray:
-    return onetap_sim(dates, close, onetap_signals(close, pairs))
+    return onetap_sim(dates, close, onetap_targets(close, pairs))
 
 
 # --- vectorbt ----------------------------------------------------------------------------------
@@ -308,7 +322,7 @@ def run_case(case: Case, vbt: Any, have_bt: bool) -> None:
             sim_frame = pd.DataFrame(wide, index=index)
             t_vsim, pf = timed(lambda: _with_value(vbt_sim(vbt, sim_frame, entries, exits)), runs)
             vbt_fills = int(pf.orders.count().sum())
-        t_osim, _ = timed(lambda: onetap_sim(dates, close, signals), runs)
+        t_osim, _ = timed(lambda: onetap_sim(dates, close, _lagged(signals)), runs)
         times.append(f"vectorbt {t_vbt:.2f} ms")
         ratios.append(f"onetap/vectorbt {t_one / t_vbt:.3f}")
         diffs += [f"onetap {_rel(final_one, ref):.1e}", f"plain {_rel(final_plain, ref):.1e}"]
@@ -335,6 +349,14 @@ def run_case(case: Case, vbt: Any, have_bt: bool) -> None:
     print(f"    max rel diff of final equity vs {vs}: " + ", ".join(diffs))
     if sims:
         print(sims)
+    if case.symbols == 1 and len(case.pairs) == 1 and case.bars < 10_000:
+        tiny = close[:60]
+        t_one_tiny, _ = timed(lambda: onetap_run(dates[:60], tiny, case.pairs), 200)
+        t_plain_tiny, _ = timed(lambda: plain_run(tiny, case.pairs), 200)
+        print(
+            f"    fixed cost per call (the same run on 60 bars): onetap {t_one_tiny * 1000:.1f} us  "
+            f"plain numba {t_plain_tiny * 1000:.1f} us"
+        )
 
 
 def _with_value(pf: Any) -> Any:
