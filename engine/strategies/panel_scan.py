@@ -230,13 +230,34 @@ def _exit_kernel(
 
 def _card_stops(flat: FlatBars, distance: Array | None, signals: Ints) -> Array:
     """``Setup.stop_price`` at each signal bar (``round(close - distance, 2)``; NaN where none),
-    with Python's ``round`` as the setup's does, so the levels are the same to the last bit."""
+    the same to the last bit as Python's ``round`` (``cents``)."""
     if distance is None:
         return np.full(len(signals), np.nan)
     d = distance[signals]
-    level = flat.close[signals] - d
-    out = [round(v, 2) if np.isfinite(x) else np.nan for v, x in zip(level.tolist(), d.tolist(), strict=True)]
-    return np.asarray(out, dtype=np.float64)
+    out = cents(flat.close[signals] - d)
+    out[~np.isfinite(d)] = np.nan
+    return out
+
+
+ROUND_GUARD = 1e-6
+"""How near a half cent ``cents`` leaves a value to Python's ``round``."""
+
+
+def cents(x: Array) -> Array:
+    """``[round(v, 2) for v in x]``, vectorised: ``rint(100 x) / 100``. Python rounds ``v``'s exact
+    decimal value to the nearest cent and returns the double nearest that cent; ``100 x`` is
+    within an ulp of ``100 v`` exactly, so wherever it is not within ``ROUND_GUARD`` of a half
+    cent both round to the same cent ``k``, and ``k / 100`` (one correctly rounded division of
+    exact integers) is that nearest double. The few values near a half cent (and any beyond
+    2**52 cents or not finite) get Python's ``round`` itself."""
+    y = np.asarray(x, dtype=np.float64) * 100.0
+    k = np.rint(y)
+    out: Array = k / 100.0
+    with np.errstate(invalid="ignore"):
+        near = ~(np.abs(y - k) < 0.5 - ROUND_GUARD) | ~(np.abs(y) < 2.0**52)
+    for i in np.flatnonzero(near).tolist():
+        out[i] = round(float(x[i]), 2)
+    return out
 
 
 def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints) -> tuple[Array, Ints]:
