@@ -25,6 +25,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -192,14 +193,31 @@ def _record_of(
     )
 
 
-def _vol_annual(setup: Setup, periods_per_year: float | None = None) -> float:
+def _vol_annual(setup: Setup, periods_per_year: float | None = None, rets: Array | None = None) -> float:
     """Volatility of the last 60 returns, annualised by ``periods_per_year`` (by default the
     setup's own last 400 sessions, over a year: 252 on an exchange, 365 when weekends trade, 260
-    for weekday FX; ``bar_size``)."""
-    rets = setup.basket_returns()[-60:]
+    for weekday FX; ``bar_size``). ``rets``: the setup's ``basket_returns()``, when at hand."""
+    rets = (setup.basket_returns() if rets is None else rets)[-60:]
     rets = rets[np.isfinite(rets)]
-    ann = periods_per_year if periods_per_year is not None else daily_periods_of(setup.dates[-400:])
+    ann = periods_per_year if periods_per_year is not None else _periods_of(setup.dates[-400:])
     return float(np.std(rets, ddof=1) * math.sqrt(ann)) if len(rets) > 2 else math.nan
+
+
+def _periods_of(days: NDArray[np.datetime64]) -> int:
+    """``daily_periods_of(days)``, remembered for the dates last asked about: a scan's candidates
+    mostly share one calendar, and each asking afresh (a sort of its dates) cost a 5,000-symbol
+    scan a second."""
+    key = (days.dtype.str, days.tobytes())
+    known = _PERIODS[0]  # one read: another thread may replace the pair, never half of it
+    if known[0] == key:
+        return int(known[1])
+    periods = daily_periods_of(days)
+    _PERIODS[0] = (key, periods)
+    return periods
+
+
+_PERIODS: list[tuple[Any, int]] = [(None, 0)]
+"""``_periods_of``'s one remembered answer: ((dtype, bytes) of the dates, their periods)."""
 
 
 def _candidate(
@@ -209,7 +227,8 @@ def _candidate(
     score = float(setup.score[t])
     pooled_mean = record.mean
     expected = (float(np.sum(own.returns)) + SHRINK * pooled_mean) / (own.n + SHRINK)
-    recent = setup.basket_returns()[-BOOK_DAYS:]
+    basket = setup.basket_returns()
+    recent = basket[-BOOK_DAYS:]
     signals = {name: float(series[t]) for name, series in setup.components.items()}
     meta = record.meta
     if confidence is None:  # given: the panel scan's meta-label, from the signal's feature row
@@ -226,7 +245,7 @@ def _candidate(
         spread=record.std,
         own_n=own.n,
         own_win_rate=own.wins / own.n if own.n else math.nan,
-        vol_annual=_vol_annual(setup),
+        vol_annual=_vol_annual(setup, rets=basket),
         recent_returns=np.nan_to_num(recent),
         signals=signals,
         reason=setup.reason(t),
