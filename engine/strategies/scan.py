@@ -22,7 +22,9 @@ Nothing is clipped or floored to look good.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
 from typing import Any
@@ -50,7 +52,7 @@ from engine.strategies.meta_label import (
 )
 from engine.strategies.meta_windows import day_order
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.panel_scan import WINDOW_ROWS, MetaNeeds, RecentFloor, chunks, scan_slice
+from engine.strategies.panel_scan import WINDOW_ROWS, Found, MetaNeeds, RecentFloor, chunks, scan_slice
 from engine.strategies.scan_pool import run_in_order
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
@@ -279,6 +281,13 @@ SCAN_THREADS = 2
 """Templates scanned at once on a universe of one slice (``scan_pool``): their kernels release the
 GIL, so two overlap on two cores; results and ``progress`` are in the templates' order either way."""
 
+SLICE_THREADS = 2
+"""Slices of a universe of several scanned at once by a one-stock template (``scan_panel``; the
+templates then run one at a time, so two slices' series are in memory, as two templates' are on a
+universe of one slice). Each slice's features skip the trades the slices already done rule out
+(``RecentFloor``): with two at once a slice may know of fewer and compute a few rows no fit reads,
+never fewer than it needs, so the result is the same whatever the timing."""
+
 _Scanned = tuple[TrackRecord, list[Candidate], dict[str, Outcomes] | None, list[Setup] | None]
 """A template's record and candidates, with every setup and its trades (``keep=True`` only)."""
 
@@ -302,15 +311,24 @@ def scan_panel(
     meta-label and the candidates' confidence are the per-setup path's."""
     policy = template.exit_policy
     floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES)) if market is not None else None
-    found = []
-    for flat in slices:
-        found.append(
-            scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs() if floor is not None else None)
-        )
+    lock = threading.Lock()
+
+    def one(flat: FlatBars) -> Found:
+        with lock:
+            needs = floor.needs() if floor is not None else None
+        got = scan_slice(template, params, flat, CANDIDATE_BARS, needs)
         if floor is not None:
-            floor.add(found[-1].trades)
+            with lock:
+                floor.add(got.trades)
         if len(slices) > 1:  # one slice's shared series at a time; the window rows are small
             flat.release(keep=(WINDOW_ROWS,))
+        return got
+
+    if len(slices) > 1 and SLICE_THREADS > 1:
+        with ThreadPoolExecutor(max_workers=SLICE_THREADS, thread_name_prefix="slice") as pool:
+            found = list(pool.map(one, slices))  # in the slices' order, whichever ends first
+    else:
+        found = [one(flat) for flat in slices]
     trades = [f.trades for f in found]
     if trades:
         dates = np.concatenate([t.dates for t in trades])
