@@ -288,7 +288,6 @@ def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints)
     else:  # no resting levels: the setup's own stop and target, checked on closes
         stop_r = target_r = trail_r = trail_pct = np.full(n, np.nan)
         rule_stop, rule_target = family.stop[signals], family.target[signals]
-    c = np.ascontiguousarray
     bar, ret = _exit_kernel(
         flat.open,
         flat.high,
@@ -297,15 +296,23 @@ def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints)
         signals,
         lo,
         hi,
-        *(c(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,))) for x in (stop_r, target_r, trail_r)),
-        c(np.broadcast_to(trail_pct, (n,))),
-        c(np.broadcast_to(np.asarray(rule_stop, dtype=np.float64), (n,))),
-        c(np.broadcast_to(np.asarray(rule_target, dtype=np.float64), (n,))),
+        _per_trade(stop_r, n),
+        _per_trade(target_r, n),
+        _per_trade(trail_r, n),
+        _per_trade(trail_pct, n),
+        _per_trade(rule_stop, n),
+        _per_trade(rule_target, n),
         np.ascontiguousarray(family.exit),
         int(horizon),
         _TIME_CODES[policy.time_exit],
     )
     return np.where(bar >= 0, ret, np.nan), bar
+
+
+def _per_trade(x: Array, n: int) -> Array:
+    """One float64 value per trade, contiguous (a level given once for all is repeated)."""
+    out: Array = np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
+    return out
 
 
 def _own_rows(flat: FlatBars, rets: Array, family: Family, bars: Ints, policy: ExitPolicy) -> Array:

@@ -21,7 +21,7 @@ import pytest
 
 from engine.strategies import meta_label as ml
 from engine.strategies import scan as scan_module
-from engine.strategies.panel_scan import chunks, cents
+from engine.strategies.panel_scan import cents, chunks
 from engine.strategies.scan import Scan, scan
 from engine.strategies.templates import TEMPLATES
 from engine.strategies.templates.base import Bars, Panel
@@ -83,7 +83,8 @@ def shipped() -> Panel:
 
 def _summary(found: Scan) -> tuple[object, ...]:
     records = sorted(
-        (k, r.n, r.win_rate, r.mean, r.std, r.calibrator, r.holdout, repr(r.meta)) for k, r in found.records.items()
+        (k, r.n, r.win_rate, r.mean, r.std, r.calibrator, r.holdout, repr(r.meta))
+        for k, r in found.records.items()
     )
     cands = [
         (c.template.name, c.setup.key, c.score, c.confidence, c.expected, c.vol_annual, c.reason)
