@@ -15,13 +15,17 @@ templates, whose windows are fixed.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from numpy.typing import NDArray
 
 from engine.signals.indicators import (
+    _COLLAPSE,
     Array,
     _bollinger,
     _donchian,
+    _exact_moments,
     _gains_losses,
     _kernel,
     _roc,
@@ -132,17 +136,56 @@ def _seg_donchian(high: Array, low: Array, starts: Starts, n: int) -> tuple[Arra
 
 
 @_kernel
+def _blend_row(x: Array, w: float, n: int, clip: float, out: Array) -> None:
+    """``out += w * clip(_zscore(x, n))``, fused: ``_rolling_moments`` and ``_zscore`` step for
+    step (the same operations in the same order, so the same bits), with the window's state in
+    registers instead of three temporary arrays written and read back per component."""
+    run = 0  # consecutive finite values ending at t
+    same = 0  # consecutive values equal to x[t] ending at t
+    mean = 0.0
+    m2 = 0.0
+    peak = 0.0
+    since = 0
+    for t in range(x.shape[0]):
+        v = x[t]
+        z = np.nan
+        if not np.isfinite(v):
+            run = 0
+            same = 0
+        else:
+            same = same + 1 if run > 0 and v == x[t - 1] else 1
+            run += 1
+            if run >= n:
+                if run == n or since >= n:
+                    mean, m2 = _exact_moments(x, t - n + 1, n)
+                    since, peak = 0, m2
+                else:
+                    old = x[t - n]
+                    new_mean = mean + (v - old) / n
+                    m2 += (v - old) * (v - new_mean + old - mean)
+                    mean = new_mean
+                    since += 1
+                    if m2 < peak * _COLLAPSE:
+                        mean, m2 = _exact_moments(x, t - n + 1, n)
+                        since = 0
+                    peak = max(peak, m2)
+                if same >= n:
+                    mean, m2, peak = v, 0.0, 0.0
+                m2_t = max(m2, 0.0)
+                if m2_t > 0.0:
+                    z = (v - mean) / math.sqrt(m2_t / (n - 1))
+        out[t] += w * min(max(z, -clip), clip)
+
+
+@_kernel
 def _seg_blend(rows: tuple[Array, ...], weights: Array, starts: Starts, n: int, clip: float) -> Array:
     """``_blend`` on every segment, reading the components in place (no ``[k, T]`` stack): each
-    output adds row 0's term, then row 1's, ..., as ``_blend`` does."""
+    output adds row 0's term, then row 1's, ..., as ``_blend`` does (``_blend_row``)."""
     out = np.zeros(rows[0].shape[0])
     for i in range(starts.shape[0] - 1):
         a, b = starts[i], starts[i + 1]
         for r in range(len(rows)):
-            z = _zscore(rows[r][a:b], n)
-            w = weights[r]
-            for t in range(b - a):
-                out[a + t] += w * min(max(z[t], -clip), clip)
+            _blend_row(rows[r][a:b], weights[r], n, clip, out[a:b])
     return out
 
 

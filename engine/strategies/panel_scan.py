@@ -19,7 +19,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from engine.model.exits import ExitPolicy, StopRule
-from engine.strategies.exits import _TIME_CODES, _walk, protects, resolve_arrays
+from engine.strategies.exits import _TIME_CODES, _at_close, _stop_level, _touched, protects, resolve_arrays
 from engine.strategies.meta_features import (
     FEATURES,
     choose_trades,
@@ -125,6 +125,55 @@ def chunks(bars: Sequence[Bars], budget: int = CHUNK_BARS) -> list[FlatBars]:
 
 
 @numba.njit(cache=True, nogil=True)
+def _walk_one(
+    open_: Array,
+    high: Array,
+    low: Array,
+    close: Array,
+    exit_rule: NDArray[np.bool_],
+    lo: int,
+    hi: int,
+    f: int,
+    last: int,
+    stop: float,
+    target: float,
+    trail_r: float,
+    trail_pct: float,
+    rule_stop: float,
+    rule_target: float,
+    time_exit: int,
+) -> tuple[int, float]:
+    """``exits._walk`` of a long one-stock trade (weight 1, filled at the open of flat bar ``f``)
+    on its symbol's bars ``[lo, hi)``: (exit bar, flat; -1 while open) and return. The same
+    operations in the same order as ``_walk`` with ``w = [1.0]`` (each return ``0.0 + 1.0 * x``
+    spelled ``0.0 + x``, which is the same bits), without its per-trade buffer and its ``[T, k]``
+    indexing: the walk of every past trade is the panel scan's largest kernel."""
+    px = open_[f]
+    best = 0.0
+    r_close = 0.0
+    for j in range(f, hi):
+        r_open = 0.0 + (open_[j] / px - 1.0)
+        r_close = 0.0 + (close[j] / px - 1.0)
+        r_lo = 0.0 + (low[j] / px - 1.0)
+        r_hi = 0.0 + (high[j] / px - 1.0)
+        if j == f:
+            r_open = 0.0  # an open fill: the fill is the open
+        level, code = _stop_level(stop, trail_r, trail_pct, best, 1.0)
+        reason, r = _touched(r_open, r_lo, r_hi, level, code, target)
+        if reason != 0:
+            return j, r
+        best = max(best, r_hi)  # the trailing stop ratchets after the bar's checks
+        if time_exit == 1 and j >= last:
+            return j, r_close
+        reason = _at_close(r_close, rule_stop, rule_target, exit_rule[j], time_exit, j >= last)
+        if reason != 0:
+            if j + 1 >= hi:
+                return -1, r_close
+            return j + 1, 0.0 + (open_[j + 1] / px - 1.0)
+    return -1, r_close
+
+
+@numba.njit(cache=True, nogil=True)
 def _exit_kernel(
     open_: Array,
     high: Array,
@@ -133,42 +182,82 @@ def _exit_kernel(
     entries: Ints,
     seg_lo: Ints,
     seg_hi: Ints,
-    levels: Array,
+    stop: Array,
+    target: Array,
+    trail_r: Array,
+    trail_pct: Array,
+    rule_stop: Array,
+    rule_target: Array,
     exit_rule: NDArray[np.bool_],
     horizon: int,
     time_exit: int,
 ) -> tuple[Ints, Array]:
     """``exits._exit_kernel`` for long one-stock trades filled at the next open, each walked on its
-    own symbol's bars (``[seg_lo, seg_hi)``); exit bars are flat indices, -1 while still open."""
+    own symbol's bars (``[seg_lo, seg_hi)``, ``_walk_one``); exit bars are flat indices, -1 while
+    still open. Each trade's levels: its stop and target as returns, trailing distance and percent,
+    close-checked rule stop and target (``exits.resolve_arrays``)."""
     n = len(entries)
     out_bar = np.full(n, -1, dtype=np.int64)
     out_ret = np.full(n, np.nan)
-    w = np.ones(1)
     for e in range(n):
         lo, hi = seg_lo[e], seg_hi[e]
-        f = entries[e] + 1 - lo
-        if f >= hi - lo:
+        f = entries[e] + 1
+        if f >= hi:
             continue
-        last = f + horizon - 1 if horizon > 0 else hi - lo + 1
-        o = open_[lo:hi]
-        bar, r, _reason, _intra = _walk(
-            o, high[lo:hi], low[lo:hi], close[lo:hi], o, w, f, f, last, levels[e], exit_rule[lo:hi], time_exit
+        last = f + horizon - 1 if horizon > 0 else hi + 1
+        bar, r = _walk_one(
+            open_,
+            high,
+            low,
+            close,
+            exit_rule,
+            lo,
+            hi,
+            f,
+            last,
+            stop[e],
+            target[e],
+            trail_r[e],
+            trail_pct[e],
+            rule_stop[e],
+            rule_target[e],
+            time_exit,
         )
         out_ret[e] = r
-        if bar >= 0:
-            out_bar[e] = bar + lo
+        out_bar[e] = bar
     return out_bar, out_ret
 
 
 def _card_stops(flat: FlatBars, distance: Array | None, signals: Ints) -> Array:
     """``Setup.stop_price`` at each signal bar (``round(close - distance, 2)``; NaN where none),
-    with Python's ``round`` as the setup's does, so the levels are the same to the last bit."""
+    the same to the last bit as Python's ``round`` (``cents``)."""
     if distance is None:
         return np.full(len(signals), np.nan)
     d = distance[signals]
-    level = flat.close[signals] - d
-    out = [round(v, 2) if np.isfinite(x) else np.nan for v, x in zip(level.tolist(), d.tolist(), strict=True)]
-    return np.asarray(out, dtype=np.float64)
+    out = cents(flat.close[signals] - d)
+    out[~np.isfinite(d)] = np.nan
+    return out
+
+
+ROUND_GUARD = 1e-6
+"""How near a half cent ``cents`` leaves a value to Python's ``round``."""
+
+
+def cents(x: Array) -> Array:
+    """``[round(v, 2) for v in x]``, vectorised: ``rint(100 x) / 100``. Python rounds ``v``'s exact
+    decimal value to the nearest cent and returns the double nearest that cent; ``100 x`` is
+    within an ulp of ``100 v`` exactly, so wherever it is not within ``ROUND_GUARD`` of a half
+    cent both round to the same cent ``k``, and ``k / 100`` (one correctly rounded division of
+    exact integers) is that nearest double. The few values near a half cent (and any beyond
+    2**52 cents or not finite) get Python's ``round`` itself."""
+    y = np.asarray(x, dtype=np.float64) * 100.0
+    k = np.rint(y)
+    out: Array = k / 100.0
+    with np.errstate(invalid="ignore"):
+        near = ~(np.abs(y - k) < 0.5 - ROUND_GUARD) | ~(np.abs(y) < 2.0**52)
+    for i in np.flatnonzero(near).tolist():
+        out[i] = round(float(x[i]), 2)
+    return out
 
 
 def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints) -> tuple[Array, Ints]:
@@ -199,23 +288,31 @@ def _outcomes(template: Template, flat: FlatBars, family: Family, signals: Ints)
     else:  # no resting levels: the setup's own stop and target, checked on closes
         stop_r = target_r = trail_r = trail_pct = np.full(n, np.nan)
         rule_stop, rule_target = family.stop[signals], family.target[signals]
-    levels = np.ascontiguousarray(
-        np.column_stack([stop_r, target_r, trail_r, trail_pct, rule_stop, rule_target])
-    )
     bar, ret = _exit_kernel(
-        flat.open.reshape(-1, 1),  # [T, 1]: the shape ``_walk`` takes (a one-leg basket)
-        flat.high.reshape(-1, 1),
-        flat.low.reshape(-1, 1),
-        flat.close.reshape(-1, 1),
+        flat.open,
+        flat.high,
+        flat.low,
+        flat.close,
         signals,
         lo,
         hi,
-        levels.reshape(n, 6),
+        _per_trade(stop_r, n),
+        _per_trade(target_r, n),
+        _per_trade(trail_r, n),
+        _per_trade(trail_pct, n),
+        _per_trade(rule_stop, n),
+        _per_trade(rule_target, n),
         np.ascontiguousarray(family.exit),
         int(horizon),
         _TIME_CODES[policy.time_exit],
     )
     return np.where(bar >= 0, ret, np.nan), bar
+
+
+def _per_trade(x: Array, n: int) -> Array:
+    """One float64 value per trade, contiguous (a level given once for all is repeated)."""
+    out: Array = np.ascontiguousarray(np.broadcast_to(np.asarray(x, dtype=np.float64), (n,)))
+    return out
 
 
 def _own_rows(flat: FlatBars, rets: Array, family: Family, bars: Ints, policy: ExitPolicy) -> Array:

@@ -22,9 +22,12 @@ Nothing is clipped or floored to look good.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from functools import partial
+from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
@@ -49,7 +52,7 @@ from engine.strategies.meta_label import (
 )
 from engine.strategies.meta_windows import day_order
 from engine.strategies.outcomes import Outcomes, setup_outcomes
-from engine.strategies.panel_scan import WINDOW_ROWS, MetaNeeds, RecentFloor, chunks, scan_slice
+from engine.strategies.panel_scan import WINDOW_ROWS, Found, MetaNeeds, RecentFloor, chunks, scan_slice
 from engine.strategies.scan_pool import run_in_order
 from engine.strategies.templates.base import Array, Bars, Panel, Params, Setup, Template, TemplateUnavailable
 from engine.strategies.templates.panel import FlatBars
@@ -192,14 +195,31 @@ def _record_of(
     )
 
 
-def _vol_annual(setup: Setup, periods_per_year: float | None = None) -> float:
+def _vol_annual(setup: Setup, periods_per_year: float | None = None, rets: Array | None = None) -> float:
     """Volatility of the last 60 returns, annualised by ``periods_per_year`` (by default the
     setup's own last 400 sessions, over a year: 252 on an exchange, 365 when weekends trade, 260
-    for weekday FX; ``bar_size``)."""
-    rets = setup.basket_returns()[-60:]
+    for weekday FX; ``bar_size``). ``rets``: the setup's ``basket_returns()``, when at hand."""
+    rets = (setup.basket_returns() if rets is None else rets)[-60:]
     rets = rets[np.isfinite(rets)]
-    ann = periods_per_year if periods_per_year is not None else daily_periods_of(setup.dates[-400:])
+    ann = periods_per_year if periods_per_year is not None else _periods_of(setup.dates[-400:])
     return float(np.std(rets, ddof=1) * math.sqrt(ann)) if len(rets) > 2 else math.nan
+
+
+def _periods_of(days: NDArray[np.datetime64]) -> int:
+    """``daily_periods_of(days)``, remembered for the dates last asked about: a scan's candidates
+    mostly share one calendar, and each asking afresh (a sort of its dates) cost a 5,000-symbol
+    scan a second."""
+    key = (days.dtype.str, days.tobytes())
+    known = _PERIODS[0]  # one read: another thread may replace the pair, never half of it
+    if known[0] == key:
+        return int(known[1])
+    periods = daily_periods_of(days)
+    _PERIODS[0] = (key, periods)
+    return periods
+
+
+_PERIODS: list[tuple[Any, int]] = [(None, 0)]
+"""``_periods_of``'s one remembered answer: ((dtype, bytes) of the dates, their periods)."""
 
 
 def _candidate(
@@ -209,7 +229,8 @@ def _candidate(
     score = float(setup.score[t])
     pooled_mean = record.mean
     expected = (float(np.sum(own.returns)) + SHRINK * pooled_mean) / (own.n + SHRINK)
-    recent = setup.basket_returns()[-BOOK_DAYS:]
+    basket = setup.basket_returns()
+    recent = basket[-BOOK_DAYS:]
     signals = {name: float(series[t]) for name, series in setup.components.items()}
     meta = record.meta
     if confidence is None:  # given: the panel scan's meta-label, from the signal's feature row
@@ -226,7 +247,7 @@ def _candidate(
         spread=record.std,
         own_n=own.n,
         own_win_rate=own.wins / own.n if own.n else math.nan,
-        vol_annual=_vol_annual(setup),
+        vol_annual=_vol_annual(setup, rets=basket),
         recent_returns=np.nan_to_num(recent),
         signals=signals,
         reason=setup.reason(t),
@@ -260,6 +281,13 @@ SCAN_THREADS = 2
 """Templates scanned at once on a universe of one slice (``scan_pool``): their kernels release the
 GIL, so two overlap on two cores; results and ``progress`` are in the templates' order either way."""
 
+SLICE_THREADS = 2
+"""Slices of a universe of several scanned at once by a one-stock template (``scan_panel``; the
+templates then run one at a time, so two slices' series are in memory, as two templates' are on a
+universe of one slice). Each slice's features skip the trades the slices already done rule out
+(``RecentFloor``): with two at once a slice may know of fewer and compute a few rows no fit reads,
+never fewer than it needs, so the result is the same whatever the timing."""
+
 _Scanned = tuple[TrackRecord, list[Candidate], dict[str, Outcomes] | None, list[Setup] | None]
 """A template's record and candidates, with every setup and its trades (``keep=True`` only)."""
 
@@ -283,15 +311,24 @@ def scan_panel(
     meta-label and the candidates' confidence are the per-setup path's."""
     policy = template.exit_policy
     floor = RecentFloor(MetaNeeds(policy, meta_cutoff(market), MAX_TRADES)) if market is not None else None
-    found = []
-    for flat in slices:
-        found.append(
-            scan_slice(template, params, flat, CANDIDATE_BARS, floor.needs() if floor is not None else None)
-        )
+    lock = threading.Lock()
+
+    def one(flat: FlatBars) -> Found:
+        with lock:
+            needs = floor.needs() if floor is not None else None
+        got = scan_slice(template, params, flat, CANDIDATE_BARS, needs)
         if floor is not None:
-            floor.add(found[-1].trades)
+            with lock:
+                floor.add(got.trades)
         if len(slices) > 1:  # one slice's shared series at a time; the window rows are small
             flat.release(keep=(WINDOW_ROWS,))
+        return got
+
+    if len(slices) > 1 and SLICE_THREADS > 1:
+        with ThreadPoolExecutor(max_workers=SLICE_THREADS, thread_name_prefix="slice") as pool:
+            found = list(pool.map(one, slices))  # in the slices' order, whichever ends first
+    else:
+        found = [one(flat) for flat in slices]
     trades = [f.trades for f in found]
     if trades:
         dates = np.concatenate([t.dates for t in trades])

@@ -36,7 +36,7 @@ def _signals(flat: FlatBars, p: Params) -> Signals:
     dc_upper, _dc_lower = seg.donchian(flat.high, flat.low, starts, 20)
     a = pn.atr(flat, 14)
     vmom = pn.volume_momentum(flat, 20, 60)
-    ma20 = seg.sma(close, starts, 20)
+    ma20 = mid  # the 20-day SMA: Bollinger's mid is that very series (the same _rolling_moments)
     with np.errstate(invalid="ignore", divide="ignore"):
         strength = (close - dc_upper) / a
         entry = (squeeze < -1.0) & (close > dc_upper)

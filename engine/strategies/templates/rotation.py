@@ -14,8 +14,10 @@ at the next open); out at the open after the horizon, where the next rebalance t
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
+import numba
 import numpy as np
 
 from engine.model.exits import ExitPolicy, StopRule, TimeExit
@@ -50,16 +52,55 @@ def capped_inverse_vol(vols: Array, cap: float, invested: float) -> Array:
     return out
 
 
+CORR_GUARD = 1e-9
+"""How near ``max_corr`` the quick correlation (``_corr``) may fall before ``np.corrcoef`` decides:
+the two differ by rounding only (about 1e-15), so beyond this band they give the same verdict."""
+
+
+@numba.njit(cache=True, nogil=True)
+def _corr(a: Array, b: Array) -> float:
+    """Pearson correlation of two equal-length series (two passes), without ``np.corrcoef``'s
+    Python and temporaries: the rotation's greedy pick asks it hundreds of times a scan."""
+    n = a.shape[0]
+    ma = 0.0
+    mb = 0.0
+    for i in range(n):
+        ma += a[i]
+        mb += b[i]
+    ma /= n
+    mb /= n
+    sab = 0.0
+    saa = 0.0
+    sbb = 0.0
+    for i in range(n):
+        da, db = a[i] - ma, b[i] - mb
+        sab += da * db
+        saa += da * da
+        sbb += db * db
+    return sab / math.sqrt(saa * sbb)
+
+
+def _too_correlated(a: Array, b: Array, max_corr: float, ca: Array, cb: Array) -> bool:
+    """``np.corrcoef(a, b)[0, 1] > max_corr``, asked of ``_corr`` first (on ``ca``/``cb``, the same
+    values contiguous): only a value within ``CORR_GUARD`` of the threshold (or not finite) is left
+    to ``np.corrcoef``, so the verdict is ``np.corrcoef``'s whichever way it is reached."""
+    quick = _corr(ca, cb)
+    if math.isfinite(quick) and abs(quick - max_corr) > CORR_GUARD:
+        return quick > max_corr
+    return bool(np.corrcoef(a, b)[0, 1] > max_corr)
+
+
 def pick(order: Sequence[int], rets: Array, max_corr: float, top_n: int) -> list[int]:
     """Greedy selection down ``order``: skip a name too correlated with one already taken."""
     taken: list[int] = []
+    cols = np.ascontiguousarray(rets.T)  # each name's returns contiguous (``_corr``)
     for i in order:
         if len(taken) >= top_n:
             break
         ok = True
         for j in taken:
             a, b = rets[:, i], rets[:, j]
-            if np.std(a) == 0 or np.std(b) == 0 or np.corrcoef(a, b)[0, 1] > max_corr:
+            if np.std(a) == 0 or np.std(b) == 0 or _too_correlated(a, b, max_corr, cols[i], cols[j]):
                 ok = False
                 break
         if ok:

@@ -149,6 +149,7 @@ def test_slices_after_the_first_skip_features_no_fit_reads(
     from engine.strategies import panel_scan
 
     monkeypatch.setattr(scan_module, "MAX_TRADES", 400)
+    monkeypatch.setattr(scan_module, "SLICE_THREADS", 1)  # the floor's saving, slice after slice
     monkeypatch.setattr(ml, "MAX_TRADES", 400)
     rows: list[int] = []
     real = panel_scan._own_rows
