@@ -82,7 +82,9 @@ def test_permutation_is_the_same_on_every_backend_and_the_data_goes_once(cluster
     assert cluster.scatters == before + 1  # ... and the matrix was sent once
     _shared, future = cluster._shared[-1]
     holders = cluster.client.who_has([future])[future.key]
-    assert len(holders) == 2  # broadcast: every worker has it
+    # broadcast put it on both workers; Dask's active memory manager (ReduceReplicas, every 2 s)
+    # may drop the extra copy once no task waits for it, so after a slow run one may hold it
+    assert 1 <= len(holders) <= 2
     np.testing.assert_array_equal(on_dask.null, serial.null)
     np.testing.assert_array_equal(on_pool.null, serial.null)
     assert on_dask.p_value == serial.p_value == on_pool.p_value
