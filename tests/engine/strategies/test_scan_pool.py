@@ -12,7 +12,7 @@ from engine.strategies.scan_pool import run_in_order
 
 
 class Stop(Exception):
-    pass
+    """Raised by a test job, to show the pool passes a job's own error through."""
 
 
 def _tasks(n: int, ran: list[int]) -> list[tuple[str, Callable[[], int]]]:
