@@ -31,7 +31,7 @@ from engine.brokers.base import (
     OrderRejected,
     Reporter,
 )
-from engine.brokers.paper import linked, matching
+from engine.brokers.paper import linked, matching, records
 from engine.brokers.paper.account import EPS, PaperAccount
 from engine.brokers.paper.checks import Checks
 from engine.brokers.paper.commission import Fees
@@ -346,18 +346,10 @@ class PaperBroker:
                     self._replay(known)
             return
         now = self._clock.now()
-        problems = [(child, self._checks.shape(child)) for child in children]
-        seen = {coid}
-        for child, reason in problems:
-            if child.client_order_id in seen or self._state.known(child.client_order_id) is not None:
-                raise BrokerError(f"bracket child {child.client_order_id} is not a new order id")
-            seen.add(child.client_order_id)
-            if not reason and child.side is entry.side:
-                problems = [
-                    (child, f"a bracket child must be on the other side of its entry ({entry.side.value})")
-                ]
-                break
-        bad = next(((c, r) for c, r in problems if r), None)
+        try:
+            bad = records.bracket_problem(entry, children, self._checks.shape, self._state.known)
+        except ValueError as exc:
+            raise BrokerError(str(exc)) from exc
         if bad is not None:
             reason = f"bracket child {bad[0].client_order_id} refused: {bad[1]}"
             entry_rejected = replace(entry, status=OrderStatus.REJECTED, reason=reason, updated_at=now)
@@ -406,15 +398,7 @@ class PaperBroker:
         reason = self._checks.modify(record, quantity, limit_price)
         if reason:
             raise BrokerError(reason)
-        self._commit(
-            {
-                "e": "modify",
-                "ts": self._clock.now(),
-                "coid": client_order_id,
-                "quantity": quantity,
-                "limit_price": limit_price,
-            }
-        )
+        self._commit(records.modify_line(self._clock.now(), client_order_id, quantity, limit_price))
         self._report(OrderModified(client_order_id, quantity, limit_price))
 
     async def modify_order(
@@ -444,20 +428,17 @@ class PaperBroker:
         )
         if reason:
             raise BrokerError(reason)
-        line: dict[str, Any] = {
-            "e": "modify",
-            "ts": self._clock.now(),
-            "coid": client_order_id,
-            "quantity": new_quantity,
-            "limit_price": new_limit,
-        }
-        if stop_price is not None:
-            line["stop_price"] = stop_price
-        if trail_amount is not None:
-            line["trail_amount"], line["trail_percent"] = trail_amount, None
-        if trail_percent is not None:
-            line["trail_amount"], line["trail_percent"] = None, trail_percent
-        self._commit(line)
+        self._commit(
+            records.modify_line(
+                self._clock.now(),
+                client_order_id,
+                new_quantity,
+                new_limit,
+                stop_price=stop_price,
+                trail_amount=trail_amount,
+                trail_percent=trail_percent,
+            )
+        )
         self._report(
             OrderModified(
                 client_order_id,
@@ -660,21 +641,18 @@ class PaperBroker:
         last = self._state.last_close
         if last is not None and day <= last:
             return
-        expired = matching.expiring(self._state.working.values(), self._options, day)
-        record: dict[str, Any] = {"e": "close", "ts": self._clock.now(), "day": day, "expired": expired}
-        gone = {coid for coid, _ in expired}
-        then = [
-            effect
-            for coid, _ in expired
-            for effect in linked.orphans(self._state, coid, "expired")
-            if effect[1] not in gone
-        ]
-        if then:
-            record["then"] = then
-        settle = self._options.settlements(day, self._state.account.holdings, closes or {}, self._quotes)
-        if settle:
-            record["settlements"] = settle
-            record["settle_days"] = self.settlement_days
+        record = records.close_line(
+            self._state,
+            self._options,
+            self._clock.now(),
+            day,
+            closes or {},
+            self._quotes,
+            self.settlement_days,
+        )
+        expired: list[tuple[str, str]] = record["expired"]
+        then: list[linked.Effect] = record.get("then", [])
+        settle: list[list[Any]] = record.get("settlements", [])
         try:
             self._commit(record)
         except JournalError as exc:
